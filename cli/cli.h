@@ -1,0 +1,21 @@
+/* The zdag command line: one function per subcommand, each returning the exit status. */
+#ifndef ZD_CLI_H
+#define ZD_CLI_H
+
+/* Exit statuses of SPEC section 1. */
+enum {
+    ZD_EXIT_OK = 0,
+    ZD_EXIT_FAILED = 1,
+    ZD_EXIT_USAGE = 2,
+    ZD_EXIT_CANNOT_RUN = 3,
+};
+
+int zd_cli_run(int argc, char **argv);
+int zd_cli_check(int argc, char **argv);
+int zd_cli_graph(int argc, char **argv);
+
+/* Prints the help of a command (NULL: the overview) to stdout; returns 0, or 2 when the
+ * command is unknown. */
+int zd_cli_help(const char *command);
+
+#endif

@@ -1,0 +1,134 @@
+/* zdag: the command-line entry point. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "diag.h"
+#include "dot.h"
+#include "graph.h"
+#include "pipeline.h"
+#include "zdag.h"
+
+static const char *overview =
+    "usage: zdag COMMAND [options]\n"
+    "\n"
+    "commands:\n"
+    "  run FILE [opts]       run a pipeline on local (and remote) executors\n"
+    "  check FILE            validate a pipeline; prints nothing when it is valid\n"
+    "  graph FILE            print the pipeline as a Graphviz DOT graph\n"
+    "  help [COMMAND]        show help\n"
+    "\n"
+    "zdag --version prints the version; zdag COMMAND --help a command's options.\n";
+
+static const char *run_help =
+    "usage: zdag run FILE [options]\n"
+    "\n"
+    "  -j, --jobs N             at most N nodes running at once (default: executors)\n"
+    "  -w, --local-workers N    executors forked on this host (default: cores)\n"
+    "      --priority MODE      critical-path (default), compound or user\n"
+    "  -k, --keep-going         after a failure, run every node not depending on it\n"
+    "      --state-dir DIR      logs and state (default: .zdag/ beside FILE)\n"
+    "      --report FILE        write the run report (JSON), also when the run fails\n"
+    "      --results FILE       write each succeeded node's result (JSON)\n"
+    "  -q, --quiet              no summary line\n"
+    "\n"
+    "exit status: 0 success, 1 a node failed, 2 invalid usage or pipeline,\n"
+    "3 the run could not go on, 130/143 interrupted by SIGINT/SIGTERM.\n";
+
+static const char *check_help = "usage: zdag check FILE\n"
+                                "\n"
+                                "Validates FILE. Prints nothing and exits 0 when it is valid;\n"
+                                "prints every error as FILE:LINE:COL: error: ... and exits 2.\n";
+
+static const char *graph_help = "usage: zdag graph FILE\n"
+                                "\n"
+                                "Prints the pipeline as a Graphviz DOT graph on stdout\n"
+                                "(render it with: zdag graph FILE | dot -Tsvg > graph.svg).\n";
+
+int zd_cli_help(const char *command) {
+    if (!command) {
+        fputs(overview, stdout);
+        return 0;
+    }
+    const char *text = strcmp(command, "run") == 0     ? run_help
+                       : strcmp(command, "check") == 0 ? check_help
+                       : strcmp(command, "graph") == 0 ? graph_help
+                       : strcmp(command, "help") == 0  ? overview
+                                                       : NULL;
+    if (!text) {
+        fprintf(stderr, "zdag: unknown command \"%s\"\n", command);
+        return ZD_EXIT_USAGE;
+    }
+    fputs(text, stdout);
+    return 0;
+}
+
+static bool wants_help(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    return false;
+}
+
+/* Loads FILE for check and graph: prints the errors and returns NULL when invalid. */
+static zd_graph *load_only(int argc, char **argv, int *status) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: zdag %s FILE\n", argv[0]);
+        *status = ZD_EXIT_USAGE;
+        return NULL;
+    }
+    zd_diags diags;
+    zd_diags_init(&diags);
+    zd_graph *g = NULL;
+    if (zd_pipeline_load(argv[1], &g, &diags) < 0) {
+        zd_diags_print(&diags, stderr);
+        *status = ZD_EXIT_USAGE;
+    }
+    zd_diags_clear(&diags);
+    return g;
+}
+
+int zd_cli_check(int argc, char **argv) {
+    int status = 0;
+    zd_graph *g = load_only(argc, argv, &status);
+    zd_graph_free(&g);
+    return status;
+}
+
+int zd_cli_graph(int argc, char **argv) {
+    int status = 0;
+    zd_graph *g = load_only(argc, argv, &status);
+    if (g && zd_dot_write(stdout, g) < 0) {
+        fprintf(stderr, "zdag: cannot write the graph\n");
+        status = ZD_EXIT_CANNOT_RUN;
+    }
+    zd_graph_free(&g);
+    return status;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fputs(overview, stderr);
+        return ZD_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("zdag %s\n", zdag_version());
+        return 0;
+    }
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
+        return zd_cli_help(NULL);
+    if (strcmp(cmd, "help") == 0)
+        return zd_cli_help(argc > 2 ? argv[2] : NULL);
+    int (*fn)(int, char **) = strcmp(cmd, "run") == 0     ? zd_cli_run
+                              : strcmp(cmd, "check") == 0 ? zd_cli_check
+                              : strcmp(cmd, "graph") == 0 ? zd_cli_graph
+                                                          : NULL;
+    if (!fn) {
+        fprintf(stderr, "zdag: unknown command \"%s\" (see zdag help)\n", cmd);
+        return ZD_EXIT_USAGE;
+    }
+    if (wants_help(argc - 1, argv + 1))
+        return zd_cli_help(cmd);
+    return fn(argc - 1, argv + 1);
+}

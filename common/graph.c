@@ -1,0 +1,407 @@
+/* The DAG: node storage, a name index, dependency edges and topological order. */
+#include "graph.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct zd_graph {
+    zd_node *nodes;             /* declaration order */
+    size_t n_nodes;             /* nodes in use */
+    size_t cap_nodes;           /* allocated nodes */
+    uint32_t *index;            /* open-addressing name index: node index + 1, 0 = empty */
+    size_t index_cap;           /* slots in index, a power of two, >= 2 * n_nodes */
+    zd_pool *pools;             /* declared pools */
+    size_t n_pools;             /* pools in use */
+    uint32_t *topo;             /* topological order after zd_graph_finish, or NULL */
+    zd_graph_settings settings; /* graph-wide settings */
+};
+
+static uint64_t hash_name(const char *s) {
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+void zd_node_init(zd_node *n) {
+    memset(n, 0, sizeof *n);
+    n->pool = -1;
+    n->cpus = 1;
+    n->estimate = 1;
+}
+
+static void free_strv(char **v, size_t n) {
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void free_kv(zd_kv *kv, size_t n) {
+    for (size_t i = 0; kv && i < n; i++) {
+        free(kv[i].key);
+        free(kv[i].value);
+    }
+    free(kv);
+}
+
+void zd_node_clear(zd_node *n) {
+    free(n->name);
+    free(n->shell);
+    free_strv(n->argv, n->argc + 1);
+    free(n->fn);
+    free(n->args);
+    free(n->deps);
+    free(n->children);
+    for (size_t i = 0; i < n->n_resources; i++)
+        free(n->resources[i].name);
+    free(n->resources);
+    free_kv(n->env, n->n_env);
+    free(n->workdir);
+    free_strv(n->tags, n->n_tags);
+    zd_node_init(n);
+}
+
+static char *dup_or_null(const char *s, bool *oom) {
+    if (!s)
+        return NULL;
+    char *d = strdup(s);
+    if (!d)
+        *oom = true;
+    return d;
+}
+
+static char **dup_strv(char **v, size_t n, bool null_terminated, bool *oom) {
+    if (!v)
+        return NULL;
+    char **d = calloc(n + 1, sizeof *d);
+    if (!d) {
+        *oom = true;
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        d[i] = dup_or_null(v[i], oom);
+    (void)null_terminated; /* the extra slot is always NULL */
+    return d;
+}
+
+int zd_node_copy_settings(zd_node *dst, const zd_node *src) {
+    bool oom = false;
+    dst->kind = src->kind;
+    dst->shell = dup_or_null(src->shell, &oom);
+    dst->argc = src->argc;
+    dst->argv = dup_strv(src->argv, src->argc, true, &oom);
+    dst->fn = dup_or_null(src->fn, &oom);
+    if (src->args) {
+        dst->args = malloc(src->args_len);
+        if (dst->args) {
+            memcpy(dst->args, src->args, src->args_len);
+            dst->args_len = src->args_len;
+        } else {
+            oom = true;
+        }
+    }
+    dst->priority = src->priority;
+    dst->sequential = src->sequential;
+    dst->pool = src->pool;
+    dst->cpus = src->cpus;
+    if (src->n_resources) {
+        dst->resources = calloc(src->n_resources, sizeof *dst->resources);
+        if (dst->resources) {
+            dst->n_resources = src->n_resources;
+            for (size_t i = 0; i < src->n_resources; i++) {
+                dst->resources[i].name = dup_or_null(src->resources[i].name, &oom);
+                dst->resources[i].amount = src->resources[i].amount;
+            }
+        } else {
+            oom = true;
+        }
+    }
+    dst->retries = src->retries;
+    dst->timeout = src->timeout;
+    if (src->n_env) {
+        dst->env = calloc(src->n_env, sizeof *dst->env);
+        if (dst->env) {
+            dst->n_env = src->n_env;
+            for (size_t i = 0; i < src->n_env; i++) {
+                dst->env[i].key = dup_or_null(src->env[i].key, &oom);
+                dst->env[i].value = dup_or_null(src->env[i].value, &oom);
+            }
+        } else {
+            oom = true;
+        }
+    }
+    dst->workdir = dup_or_null(src->workdir, &oom);
+    dst->estimate = src->estimate;
+    dst->n_tags = src->n_tags;
+    dst->tags = dup_strv(src->tags, src->n_tags, false, &oom);
+    return oom ? ZDAG_ENOMEM : 0;
+}
+
+zd_graph *zd_graph_new(void) {
+    return calloc(1, sizeof(zd_graph));
+}
+
+void zd_graph_free(zd_graph **gp) {
+    if (!gp || !*gp)
+        return;
+    zd_graph *g = *gp;
+    for (size_t i = 0; i < g->n_nodes; i++)
+        zd_node_clear(&g->nodes[i]);
+    free(g->nodes);
+    free(g->index);
+    for (size_t i = 0; i < g->n_pools; i++)
+        free(g->pools[i].name);
+    free(g->pools);
+    free(g->topo);
+    free(g->settings.path);
+    free_kv(g->settings.env, g->settings.n_env);
+    free_strv(g->settings.plugins, g->settings.n_plugins);
+    free(g);
+    *gp = NULL;
+}
+
+static int64_t index_lookup(const zd_graph *g, const char *name, size_t *slot) {
+    if (!g->index_cap)
+        return -1;
+    size_t mask = g->index_cap - 1;
+    for (size_t i = hash_name(name) & mask;; i = (i + 1) & mask) {
+        uint32_t v = g->index[i];
+        if (v == 0) {
+            if (slot)
+                *slot = i;
+            return -1;
+        }
+        if (strcmp(g->nodes[v - 1].name, name) == 0)
+            return v - 1;
+    }
+}
+
+static int index_grow(zd_graph *g) {
+    size_t cap = g->index_cap ? g->index_cap * 2 : 64;
+    uint32_t *index = calloc(cap, sizeof *index);
+    if (!index)
+        return ZDAG_ENOMEM;
+    free(g->index);
+    g->index = index;
+    g->index_cap = cap;
+    for (size_t n = 0; n < g->n_nodes; n++) {
+        size_t i = hash_name(g->nodes[n].name) & (cap - 1);
+        while (index[i])
+            i = (i + 1) & (cap - 1);
+        index[i] = (uint32_t)n + 1;
+    }
+    return 0;
+}
+
+int zd_graph_add_node(zd_graph *g, const char *name, uint32_t *index) {
+    if (!g || !name || g->n_nodes >= UINT32_MAX - 1)
+        return ZDAG_EINVAL;
+    if ((g->n_nodes + 1) * 2 > g->index_cap && index_grow(g) < 0)
+        return ZDAG_ENOMEM;
+    size_t slot;
+    if (index_lookup(g, name, &slot) >= 0)
+        return ZDAG_EEXIST;
+    if (g->n_nodes == g->cap_nodes) {
+        size_t cap = g->cap_nodes ? g->cap_nodes * 2 : 16;
+        zd_node *nodes = realloc(g->nodes, cap * sizeof *nodes);
+        if (!nodes)
+            return ZDAG_ENOMEM;
+        g->nodes = nodes;
+        g->cap_nodes = cap;
+    }
+    zd_node *n = &g->nodes[g->n_nodes];
+    zd_node_init(n);
+    n->name = strdup(name);
+    if (!n->name)
+        return ZDAG_ENOMEM;
+    g->index[slot] = (uint32_t)g->n_nodes + 1;
+    if (index)
+        *index = (uint32_t)g->n_nodes;
+    g->n_nodes++;
+    free(g->topo);
+    g->topo = NULL;
+    return 0;
+}
+
+zd_node *zd_graph_node(const zd_graph *g, uint32_t index) {
+    return g && index < g->n_nodes ? &g->nodes[index] : NULL;
+}
+
+size_t zd_graph_size(const zd_graph *g) {
+    return g ? g->n_nodes : 0;
+}
+
+int64_t zd_graph_find(const zd_graph *g, const char *name) {
+    return g && name ? index_lookup(g, name, NULL) : -1;
+}
+
+int zd_graph_add_dep(zd_graph *g, uint32_t node, uint32_t dep) {
+    if (!g || node >= g->n_nodes || dep >= g->n_nodes || node == dep)
+        return ZDAG_EINVAL;
+    zd_node *n = &g->nodes[node];
+    for (size_t i = 0; i < n->n_deps; i++)
+        if (n->deps[i] == dep)
+            return ZDAG_EEXIST;
+    uint32_t *deps = realloc(n->deps, (n->n_deps + 1) * sizeof *deps);
+    if (!deps)
+        return ZDAG_ENOMEM;
+    deps[n->n_deps++] = dep;
+    n->deps = deps;
+    free(g->topo);
+    g->topo = NULL;
+    return 0;
+}
+
+int zd_graph_add_pool(zd_graph *g, const char *name, int capacity, int32_t *index) {
+    if (!g || !name || capacity < 1)
+        return ZDAG_EINVAL;
+    if (zd_graph_find_pool(g, name) >= 0)
+        return ZDAG_EEXIST;
+    zd_pool *pools = realloc(g->pools, (g->n_pools + 1) * sizeof *pools);
+    if (!pools)
+        return ZDAG_ENOMEM;
+    g->pools = pools;
+    pools[g->n_pools].name = strdup(name);
+    if (!pools[g->n_pools].name)
+        return ZDAG_ENOMEM;
+    pools[g->n_pools].capacity = capacity;
+    if (index)
+        *index = (int32_t)g->n_pools;
+    g->n_pools++;
+    return 0;
+}
+
+int32_t zd_graph_find_pool(const zd_graph *g, const char *name) {
+    for (size_t i = 0; g && name && i < g->n_pools; i++)
+        if (strcmp(g->pools[i].name, name) == 0)
+            return (int32_t)i;
+    return -1;
+}
+
+const zd_pool *zd_graph_pool(const zd_graph *g, int32_t index) {
+    return g && index >= 0 && (size_t)index < g->n_pools ? &g->pools[index] : NULL;
+}
+
+size_t zd_graph_pool_count(const zd_graph *g) {
+    return g ? g->n_pools : 0;
+}
+
+zd_graph_settings *zd_graph_settings_of(zd_graph *g) {
+    return &g->settings;
+}
+
+const uint32_t *zd_graph_topo(const zd_graph *g) {
+    return g ? g->topo : NULL;
+}
+
+/* Fills every node's children array from the deps arrays, in declaration order. */
+static int fill_children(zd_graph *g) {
+    size_t n = g->n_nodes;
+    for (size_t i = 0; i < n; i++) {
+        free(g->nodes[i].children);
+        g->nodes[i].children = NULL;
+        g->nodes[i].n_children = 0;
+    }
+    size_t *count = calloc(n ? n : 1, sizeof *count);
+    if (!count)
+        return ZDAG_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        for (size_t d = 0; d < g->nodes[i].n_deps; d++)
+            count[g->nodes[i].deps[d]]++;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if (count[i] && !(g->nodes[i].children = malloc(count[i] * sizeof(uint32_t))))
+            rc = ZDAG_ENOMEM;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        for (size_t d = 0; d < g->nodes[i].n_deps; d++) {
+            zd_node *p = &g->nodes[g->nodes[i].deps[d]];
+            p->children[p->n_children++] = (uint32_t)i;
+        }
+    free(count);
+    return rc;
+}
+
+/* Finds one cycle among the nodes Kahn's algorithm could not order (pending[i] > 0): walk deps
+ * from such a node until a node repeats; every unordered node has an unordered dep. */
+static int find_cycle(const zd_graph *g, const size_t *pending, uint32_t **cycle,
+                      size_t *cycle_len) {
+    size_t n = g->n_nodes;
+    size_t *seen_at = malloc(n * sizeof *seen_at);
+    uint32_t *path = malloc((n + 1) * sizeof *path);
+    if (!seen_at || !path) {
+        free(seen_at);
+        free(path);
+        return ZDAG_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        seen_at[i] = SIZE_MAX;
+    uint32_t cur = 0;
+    while (pending[cur] == 0)
+        cur++;
+    size_t len = 0;
+    while (seen_at[cur] == SIZE_MAX) {
+        seen_at[cur] = len;
+        path[len++] = cur;
+        const zd_node *node = &g->nodes[cur];
+        for (size_t d = 0; d < node->n_deps; d++)
+            if (pending[node->deps[d]]) {
+                cur = node->deps[d];
+                break;
+            }
+    }
+    /* path[seen_at[cur] .. len) walks deps backwards: reverse it into dependency order. */
+    size_t start = seen_at[cur], clen = len - start;
+    uint32_t *out = malloc((clen + 1) * sizeof *out);
+    if (out) {
+        for (size_t i = 0; i < clen; i++)
+            out[i] = path[len - 1 - i];
+        out[clen] = out[0];
+        *cycle = out;
+        *cycle_len = clen + 1;
+    }
+    free(seen_at);
+    free(path);
+    return out ? 0 : ZDAG_ENOMEM;
+}
+
+int zd_graph_finish(zd_graph *g, uint32_t **cycle, size_t *cycle_len) {
+    if (!g)
+        return ZDAG_EINVAL;
+    int rc = fill_children(g);
+    if (rc < 0)
+        return rc;
+    size_t n = g->n_nodes;
+    free(g->topo);
+    g->topo = NULL;
+    uint32_t *topo = malloc((n ? n : 1) * sizeof *topo);
+    size_t *pending = malloc((n ? n : 1) * sizeof *pending);
+    if (!topo || !pending) {
+        rc = ZDAG_ENOMEM;
+        goto out_free;
+    }
+    /* Kahn's algorithm with a FIFO seeded in declaration order. */
+    size_t head = 0, tail = 0;
+    for (size_t i = 0; i < n; i++) {
+        pending[i] = g->nodes[i].n_deps;
+        if (pending[i] == 0)
+            topo[tail++] = (uint32_t)i;
+    }
+    while (head < tail) {
+        const zd_node *node = &g->nodes[topo[head++]];
+        for (size_t c = 0; c < node->n_children; c++)
+            if (--pending[node->children[c]] == 0)
+                topo[tail++] = node->children[c];
+    }
+    if (tail < n) {
+        rc = ZDAG_ECYCLE;
+        if (cycle && cycle_len && find_cycle(g, pending, cycle, cycle_len) < 0)
+            rc = ZDAG_ENOMEM;
+        goto out_free;
+    }
+    g->topo = topo;
+    topo = NULL;
+out_free:
+    free(topo);
+    free(pending);
+    return rc;
+}

@@ -1,0 +1,140 @@
+/* The DAG: nodes with their run settings, dependency edges, pools, topological order.
+ *
+ * Both the pipeline loader and the C API build a zd_graph; the coordinator runs one. Nodes are
+ * addressed by index (declaration order), which is also the scheduler's tie-breaker. */
+#ifndef ZD_GRAPH_H
+#define ZD_GRAPH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "zdag.h"
+
+typedef struct zd_kv {
+    char *key;   /* owned */
+    char *value; /* owned */
+} zd_kv;
+
+typedef struct zd_amount {
+    char *name;    /* owned resource name, e.g. "gpu" */
+    double amount; /* units taken while the node runs, >= 0 */
+} zd_amount;
+
+typedef enum zd_node_kind {
+    ZD_NODE_SHELL = 0, /* `cmd` as a string, run by /bin/sh -c */
+    ZD_NODE_ARGV = 1,  /* `cmd` as a list, exec'd directly */
+    ZD_NODE_FN = 2,    /* `fn`: a registered or plugin function */
+} zd_node_kind;
+
+typedef struct zd_node {
+    char *name;           /* owned; unique in the graph */
+    int line, col;        /* where the node is declared (1-based); 0 when built in code */
+    zd_node_kind kind;    /* what `shell`/`argv`/`fn` holds */
+    char *shell;          /* ZD_NODE_SHELL: the command string; else NULL */
+    char **argv;          /* ZD_NODE_ARGV: NULL-terminated, owned; else NULL */
+    size_t argc;          /* entries in argv before the NULL */
+    char *fn;             /* ZD_NODE_FN: function name; else NULL */
+    char *args;           /* `args` packed as one msgpack value; NULL = nil */
+    size_t args_len;      /* bytes in args */
+    uint32_t *deps;       /* indices of the nodes this one depends on, owned */
+    size_t n_deps;        /* entries in deps */
+    uint32_t *children;   /* indices of the nodes depending on this one (zd_graph_finish) */
+    size_t n_children;    /* entries in children */
+    int64_t priority;     /* user priority; higher runs first */
+    bool sequential;      /* runs alone */
+    int32_t pool;         /* index into zd_graph.pools, or -1 */
+    double cpus;          /* CPU units taken on its host, >= 0 */
+    zd_amount *resources; /* other units taken on its host, owned */
+    size_t n_resources;   /* entries in resources */
+    int retries;          /* extra attempts after a failure */
+    double timeout;       /* seconds per attempt; 0 = none */
+    zd_kv *env;           /* extra environment for cmd, owned */
+    size_t n_env;         /* entries in env */
+    char *workdir;        /* directory a cmd runs in, or NULL */
+    double estimate;      /* expected duration in seconds */
+    char **tags;          /* owned tag strings */
+    size_t n_tags;        /* entries in tags */
+} zd_node;
+
+typedef struct zd_pool {
+    char *name;   /* owned */
+    int capacity; /* units, >= 1 */
+} zd_pool;
+
+typedef struct zd_graph zd_graph;
+
+/* Creates an empty graph. Returns NULL when out of memory. Free with zd_graph_free(). */
+zd_graph *zd_graph_new(void);
+
+/* Frees the graph and everything it owns; sets *g to NULL. Accepts NULL and *g == NULL. */
+void zd_graph_free(zd_graph **g);
+
+/* Adds a node named `name` (copied) with the default settings (cpus 1, estimate 1, no pool,
+ * kind ZD_NODE_SHELL with no command yet). Stores its index in *index.
+ * Returns ZDAG_EEXIST when the name is taken, ZDAG_ENOMEM. Invalidates zd_node pointers. */
+int zd_graph_add_node(zd_graph *g, const char *name, uint32_t *index)
+    __attribute__((warn_unused_result));
+
+/* Returns the node at index (borrowed; valid until the next zd_graph_add_node), or NULL. */
+zd_node *zd_graph_node(const zd_graph *g, uint32_t index);
+
+/* Returns the number of nodes. */
+size_t zd_graph_size(const zd_graph *g);
+
+/* Returns the index of the node named `name`, or -1. O(1) on average. */
+int64_t zd_graph_find(const zd_graph *g, const char *name);
+
+/* Records that `node` depends on `dep`. Returns ZDAG_EEXIST when already recorded,
+ * ZDAG_EINVAL for a bad index or a self-dependency, ZDAG_ENOMEM. */
+int zd_graph_add_dep(zd_graph *g, uint32_t node, uint32_t dep) __attribute__((warn_unused_result));
+
+/* Adds a pool (name copied). Returns ZDAG_EEXIST, ZDAG_EINVAL (capacity < 1), ZDAG_ENOMEM. */
+int zd_graph_add_pool(zd_graph *g, const char *name, int capacity, int32_t *index)
+    __attribute__((warn_unused_result));
+
+/* Returns the pool index for name, or -1. */
+int32_t zd_graph_find_pool(const zd_graph *g, const char *name);
+
+/* Returns the pool at index (borrowed), or NULL. */
+const zd_pool *zd_graph_pool(const zd_graph *g, int32_t index);
+
+/* Returns the number of pools. */
+size_t zd_graph_pool_count(const zd_graph *g);
+
+/* Completes the graph after all nodes and deps are added: fills every node's children and the
+ * topological order. On a cycle returns ZDAG_ECYCLE and, when cycle is not NULL, stores in
+ * *cycle (caller frees) the node indices of one cycle in dependency order, first node repeated
+ * at the end (a -> b means b depends on a), and its length in *cycle_len.
+ * Returns ZDAG_ENOMEM. */
+int zd_graph_finish(zd_graph *g, uint32_t **cycle, size_t *cycle_len)
+    __attribute__((warn_unused_result));
+
+/* Returns the topological order (borrowed, zd_graph_size() entries; every node after all its
+ * deps, ties in declaration order), or NULL before a successful zd_graph_finish(). */
+const uint32_t *zd_graph_topo(const zd_graph *g);
+
+/* Graph-wide settings from the pipeline file. */
+typedef struct zd_graph_settings {
+    char *path;          /* owned pipeline file path, or NULL when built in code */
+    int max_concurrency; /* 0 = unset */
+    zd_kv *env;          /* owned; environment for every cmd node */
+    size_t n_env;        /* entries in env */
+    char **plugins;      /* owned plugin paths */
+    size_t n_plugins;    /* entries in plugins */
+} zd_graph_settings;
+
+/* Returns the graph-wide settings (borrowed, writable by the loader). */
+zd_graph_settings *zd_graph_settings_of(zd_graph *g);
+
+/* Frees what one node owns (not the node itself); used by loaders for templates. */
+void zd_node_clear(zd_node *n);
+
+/* Deep-copies src's settings (not name, deps, children, line/col) into dst, which must be
+ * cleared or fresh. Returns ZDAG_ENOMEM. */
+int zd_node_copy_settings(zd_node *dst, const zd_node *src) __attribute__((warn_unused_result));
+
+/* Initialises a node with the default settings (no allocation). */
+void zd_node_init(zd_node *n);
+
+#endif

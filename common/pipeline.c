@@ -1,0 +1,750 @@
+/* The pipeline file loader: the SPEC section 2 schema read over YAML events into a zd_graph, then
+ * the checks that need the whole file (defaults, pools, deps, cycles).
+ *
+ * Every value is checked as it is read and every problem reported; a bad value is skipped and
+ * reading goes on, so one run shows all the errors of a file. What depends on something that may
+ * come later in the file (defaults, pool names, dep names) is kept by name with its position
+ * and resolved at the end. */
+#include "pipeline.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "yamlread.h"
+
+enum node_key {
+    KEY_CMD,
+    KEY_FN,
+    KEY_ARGS,
+    KEY_DEPS,
+    KEY_PRIORITY,
+    KEY_SEQUENTIAL,
+    KEY_POOL,
+    KEY_CPUS,
+    KEY_RESOURCES,
+    KEY_RETRIES,
+    KEY_TIMEOUT,
+    KEY_ENV,
+    KEY_WORKDIR,
+    KEY_ESTIMATE,
+    KEY_TAGS,
+    KEY_COUNT
+};
+
+enum top_key { TOP_NODES, TOP_MAX_CONCURRENCY, TOP_DEFAULTS, TOP_ENV, TOP_POOLS, TOP_PLUGINS };
+
+#define BIT(k) (1u << (k))
+#define COMMAND_BITS (BIT(KEY_CMD) | BIT(KEY_FN))
+
+/* What the loader keeps beside a node (or the defaults) until the graph is complete. */
+typedef struct node_info {
+    uint32_t set;   /* BIT(key) for each key written in the node, valid or not */
+    bool bad_body;  /* the node was not a map: its settings are not checked further */
+    zd_ytext pool;  /* the pool named, resolved once all pools are known; text NULL if none */
+    zd_ytext *deps; /* deps by name, resolved once all nodes are known */
+    size_t n_deps;  /* entries in deps */
+} node_info;
+
+typedef struct loader {
+    zd_yaml *y;              /* the event cursor; every error goes through it */
+    zd_graph *g;             /* the graph being filled */
+    node_info *info;         /* one per graph node, same index */
+    size_t n_info, cap_info; /* entries used and allocated in info */
+    zd_node defaults;        /* the `defaults` settings */
+    node_info defaults_info; /* which keys `defaults` gives, and its pool name */
+    bool too_many_pools;     /* ZD_PIPELINE_MAX_POOLS was reported */
+    msgpack_sbuffer scratch; /* reused to pack each `args` value */
+} loader;
+
+/* The node (or defaults) whose keys are being read. */
+typedef struct node_ctx {
+    loader *L;         /* the load */
+    zd_node *n;        /* settings being filled */
+    node_info *info;   /* what is kept beside them */
+    const char *owner; /* `node "a"` or `defaults` */
+} node_ctx;
+
+static void free_info(node_info *info) {
+    free(info->pool.text);
+    zd_ytext_free(info->deps, info->n_deps);
+    memset(info, 0, sizeof *info);
+}
+
+/* The name of a node in messages: `node "a"`. */
+static const char *node_owner(char *buf, size_t size, const char *name, size_t len) {
+    char shown[ZD_YREAD_SHOW];
+    snprintf(buf, size, "node %s", zd_yaml_quote(shown, sizeof shown, name, len));
+    return buf;
+}
+
+typedef struct kv_list {
+    zd_kv *kv;     /* entries read so far */
+    size_t n, cap; /* used and allocated */
+} kv_list;
+
+static void on_env_entry(zd_yaml *y, const zd_yentry *e, void *ctx) {
+    kv_list *list = ctx;
+    zd_kv *more;
+    char *value;
+    if (!zd_yread_name_key(y, e, "environment variable", true))
+        return;
+    if (!zd_yaml_at(y, YAML_SCALAR_EVENT)) {
+        zd_yread_bad_value(y, e, "a string");
+        return;
+    }
+    /* Values are kept as written, also the empty one: `X:` gives "" and `X: ~` gives "~". */
+    const yaml_event_t *ev = zd_yaml_event(y);
+    if (memchr(ev->data.scalar.value, '\0', ev->data.scalar.length)) {
+        zd_yread_bad_value(y, e, "a string without NUL bytes");
+        return;
+    }
+    if (!(more = zd_yread_grow(y, list->kv, &list->cap, list->n, sizeof *list->kv)))
+        return;
+    list->kv = more;
+    if (!(value = zd_yread_dup(y, ev->data.scalar.value, ev->data.scalar.length)))
+        return;
+    if (!(list->kv[list->n].key = zd_yread_dup(y, e->key, e->len))) {
+        free(value);
+        return;
+    }
+    list->kv[list->n++].value = value;
+}
+
+/* Reads an `env` map into *out and *n_out; `env_owner` names it in messages. */
+static void read_env(zd_yaml *y, const zd_yentry *e, const char *env_owner, zd_kv **out,
+                     size_t *n_out) {
+    if (!zd_yaml_at(y, YAML_MAPPING_START_EVENT)) {
+        zd_yread_bad_value(y, e, "a map of variable names to values");
+        return;
+    }
+    kv_list list = {0};
+    zd_yread_map(y, env_owner, true, on_env_entry, &list);
+    *out = list.kv;
+    *n_out = list.n;
+}
+
+typedef struct amount_list {
+    zd_amount *items; /* entries read so far */
+    size_t n, cap;    /* used and allocated */
+} amount_list;
+
+static void on_resource(zd_yaml *y, const zd_yentry *e, void *ctx) {
+    amount_list *list = ctx;
+    zd_amount *more;
+    double amount;
+    if (!zd_yread_name_key(y, e, "resource", false) || !zd_yread_number(y, e, 0, true, &amount) ||
+        !(more = zd_yread_grow(y, list->items, &list->cap, list->n, sizeof *list->items)))
+        return;
+    list->items = more;
+    list->items[list->n].amount = amount;
+    list->items[list->n].name = zd_yread_dup(y, e->key, e->len);
+    list->n += list->items[list->n].name != NULL;
+}
+
+static void parse_cmd(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
+    static const char expect[] = "a string or a non-empty list of strings";
+    zd_node *n = c->n;
+    if (!zd_yaml_at(y, YAML_SEQUENCE_START_EVENT)) {
+        if (zd_yread_text(y, e, expect, &n->shell))
+            n->kind = ZD_NODE_SHELL;
+        return;
+    }
+    yaml_mark_t start = zd_yaml_event(y)->start_mark;
+    if (!zd_yread_strv(y, e, expect, true, &n->argv, &n->argc))
+        return;
+    n->kind = ZD_NODE_ARGV;
+    if (n->argc == 0) {
+        char subj[ZD_YREAD_SUBJECT];
+        zd_yaml_error(y, start, "%s must be %s", zd_yread_subject(subj, sizeof subj, e), expect);
+    }
+}
+
+static void parse_fn(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
+    if (zd_yread_text(y, e, "a function name", &c->n->fn))
+        c->n->kind = ZD_NODE_FN;
+}
+
+static void parse_args(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
+    (void)e;
+    msgpack_sbuffer *buf = &c->L->scratch;
+    char where[ZD_YREAD_OWNER + 16];
+    snprintf(where, sizeof where, "in args of %s", c->owner);
+    msgpack_sbuffer_clear(buf);
+    if (zd_yaml_pack(y, buf, where) < 0)
+        return;
+    if (buf->size == 1 && (unsigned char)buf->data[0] == 0xC0)
+        return; /* nil is stored as NULL */
+    if ((c->n->args = zd_yread_dup(y, buf->data, buf->size)))
+        c->n->args_len = buf->size;
+}
+
+static void parse_deps(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
+    zd_yread_list(y, e, "a list of node names", false, &c->info->deps, &c->info->n_deps);
+}
+
+static void parse_priority(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
+    zd_yread_int(y, e, INT64_MIN, INT64_MAX, &c->n->priority);
+}
+
+static void parse_sequential(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
+    zd_yread_bool(y, e, &c->n->sequential);
+}
+
+static void parse_pool(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
+    yaml_mark_t where = zd_yaml_event(y)->start_mark;
+    if (zd_yread_text(y, e, "a pool name", &c->info->pool.text)) {
+        c->info->pool.line = (int)where.line + 1;
+        c->info->pool.col = (int)where.column + 1;
+    }
+}
+
+static void parse_cpus(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
+    zd_yread_number(y, e, 0, true, &c->n->cpus);
+}
+
+static void parse_resources(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
+    if (!zd_yaml_at(y, YAML_MAPPING_START_EVENT)) {
+        zd_yread_bad_value(y, e, "a map of resource names to numbers");
+        return;
+    }
+    char owner[ZD_YREAD_OWNER];
+    snprintf(owner, sizeof owner, "resources of %s", c->owner);
+    amount_list list = {0};
+    zd_yread_map(y, owner, true, on_resource, &list);
+    c->n->resources = list.items;
+    c->n->n_resources = list.n;
+}
+
+static void parse_retries(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
+    int64_t v;
+    if (zd_yread_int(y, e, 0, INT_MAX, &v))
+        c->n->retries = (int)v;
+}
+
+static void parse_timeout(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
+    zd_yread_number(y, e, 0, false, &c->n->timeout);
+}
+
+static void parse_env(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
+    char owner[ZD_YREAD_OWNER];
+    snprintf(owner, sizeof owner, "env of %s", c->owner);
+    read_env(y, e, owner, &c->n->env, &c->n->n_env);
+}
+
+static void parse_workdir(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
+    zd_yread_text(y, e, "a directory path", &c->n->workdir);
+}
+
+static void parse_estimate(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
+    zd_yread_number(y, e, 0, true, &c->n->estimate);
+}
+
+static void parse_tags(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
+    zd_yread_strv(y, e, "a list of non-empty strings", false, &c->n->tags, &c->n->n_tags);
+}
+
+static const char *const node_key_names[KEY_COUNT] = {
+    [KEY_CMD] = "cmd",
+    [KEY_FN] = "fn",
+    [KEY_ARGS] = "args",
+    [KEY_DEPS] = "deps",
+    [KEY_PRIORITY] = "priority",
+    [KEY_SEQUENTIAL] = "sequential",
+    [KEY_POOL] = "pool",
+    [KEY_CPUS] = "cpus",
+    [KEY_RESOURCES] = "resources",
+    [KEY_RETRIES] = "retries",
+    [KEY_TIMEOUT] = "timeout",
+    [KEY_ENV] = "env",
+    [KEY_WORKDIR] = "workdir",
+    [KEY_ESTIMATE] = "estimate",
+    [KEY_TAGS] = "tags",
+};
+
+typedef void (*key_parser)(zd_yaml *y, const zd_yentry *e, node_ctx *c);
+
+static const key_parser node_key_parsers[KEY_COUNT] = {
+    [KEY_CMD] = parse_cmd,
+    [KEY_FN] = parse_fn,
+    [KEY_ARGS] = parse_args,
+    [KEY_DEPS] = parse_deps,
+    [KEY_PRIORITY] = parse_priority,
+    [KEY_SEQUENTIAL] = parse_sequential,
+    [KEY_POOL] = parse_pool,
+    [KEY_CPUS] = parse_cpus,
+    [KEY_RESOURCES] = parse_resources,
+    [KEY_RETRIES] = parse_retries,
+    [KEY_TIMEOUT] = parse_timeout,
+    [KEY_ENV] = parse_env,
+    [KEY_WORKDIR] = parse_workdir,
+    [KEY_ESTIMATE] = parse_estimate,
+    [KEY_TAGS] = parse_tags,
+};
+
+/* One key of a node or of `defaults`. */
+static void on_node_key(zd_yaml *y, const zd_yentry *e, void *ctx) {
+    node_ctx *c = ctx;
+    int k = zd_yread_find_key(node_key_names, KEY_COUNT, e);
+    if (k < 0 || (c->info->set & BIT(k))) {
+        zd_yread_key_error(y, e, k < 0 ? "unknown" : "duplicate");
+        zd_yaml_skip(y);
+        return;
+    }
+    c->info->set |= BIT(k);
+    if (k == KEY_DEPS && c->info == &c->L->defaults_info) {
+        zd_yaml_error(y, e->mark, "\"deps\" cannot be set in defaults");
+        zd_yaml_skip(y);
+        return;
+    }
+    node_key_parsers[k](y, e, c);
+}
+
+/* `[A-Za-z_][A-Za-z0-9_.-]*` */
+static bool valid_node_name(const char *s, size_t len) {
+    for (size_t i = 0; i < len; i++) {
+        char ch = s[i];
+        bool alpha = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || ch == '_';
+        bool other = (ch >= '0' && ch <= '9') || ch == '.' || ch == '-';
+        if (!alpha && (i == 0 || !other))
+            return false;
+    }
+    return len > 0;
+}
+
+/* Puts a node read into n/info into the graph under e's key; both are taken over. */
+static void add_node(loader *L, const zd_yentry *e, zd_node *n, node_info *info) {
+    node_info *more = zd_yread_grow(L->y, L->info, &L->cap_info, L->n_info, sizeof *L->info);
+    uint32_t index;
+    if (more) {
+        L->info = more;
+        if (zd_graph_add_node(L->g, e->key, &index) == 0) {
+            L->info[L->n_info++] = *info;
+            zd_node *slot = zd_graph_node(L->g, index);
+            n->name = slot->name;
+            n->line = (int)e->mark.line + 1;
+            n->col = (int)e->mark.column + 1;
+            *slot = *n;
+            return;
+        }
+        zd_yaml_fail_nomem(L->y); /* not EEXIST: on_node checked the name */
+    }
+    zd_node_clear(n);
+    free_info(info);
+}
+
+/* One entry of `nodes`. A node whose name is invalid or taken is still read, for its errors. */
+static void on_node(zd_yaml *y, const zd_yentry *e, void *ctx) {
+    loader *L = ctx;
+    char owner[ZD_YREAD_OWNER];
+    node_owner(owner, sizeof owner, e->key, e->len);
+    bool valid = valid_node_name(e->key, e->len);
+    if (!valid)
+        zd_yaml_error(y, e->mark, "invalid %s: names match [A-Za-z_][A-Za-z0-9_.-]*", owner);
+    int64_t first = valid ? zd_graph_find(L->g, e->key) : -1;
+    if (first >= 0) {
+        const zd_node *f = zd_graph_node(L->g, (uint32_t)first);
+        zd_yaml_error(y, e->mark, "duplicate %s (first declared at %d:%d)", owner, f->line, f->col);
+        valid = false;
+    }
+    zd_node n;
+    node_info info = {0};
+    zd_node_init(&n);
+    if (zd_yaml_at(y, YAML_MAPPING_START_EVENT)) {
+        node_ctx c = {.L = L, .n = &n, .info = &info, .owner = owner};
+        zd_yread_map(y, owner, false, on_node_key, &c);
+    } else {
+        if (!zd_yaml_at(y, YAML_ALIAS_EVENT))
+            zd_yaml_error(y, zd_yaml_event(y)->start_mark, "%s must be a map of settings", owner);
+        zd_yaml_skip(y);
+        info.bad_body = true;
+    }
+    if (valid) {
+        add_node(L, e, &n, &info);
+    } else {
+        zd_node_clear(&n);
+        free_info(&info);
+    }
+}
+
+static void on_pool(zd_yaml *y, const zd_yentry *e, void *ctx) {
+    loader *L = ctx;
+    int64_t capacity;
+    if (!zd_yread_name_key(y, e, "pool", false) || !zd_yread_int(y, e, 1, INT_MAX, &capacity))
+        return;
+    if (zd_graph_pool_count(L->g) >= ZD_PIPELINE_MAX_POOLS) {
+        if (!L->too_many_pools)
+            zd_yaml_error(y, e->mark, "more than %d pools", ZD_PIPELINE_MAX_POOLS);
+        L->too_many_pools = true;
+    } else if (zd_graph_add_pool(L->g, e->key, (int)capacity, NULL) < 0) {
+        zd_yaml_fail_nomem(y); /* not EEXIST: zd_yread_map rejected duplicates */
+    }
+}
+
+typedef struct top_ctx {
+    loader *L;     /* the load */
+    uint32_t seen; /* BIT(top_key) of the keys met */
+} top_ctx;
+
+static void on_top(zd_yaml *y, const zd_yentry *e, void *ctx) {
+    static const char *const names[] = {
+        [TOP_NODES] = "nodes",       [TOP_MAX_CONCURRENCY] = "max_concurrency",
+        [TOP_DEFAULTS] = "defaults", [TOP_ENV] = "env",
+        [TOP_POOLS] = "pools",       [TOP_PLUGINS] = "plugins"};
+    top_ctx *t = ctx;
+    loader *L = t->L;
+    zd_graph_settings *settings = zd_graph_settings_of(L->g);
+    int k = zd_yread_find_key(names, sizeof names / sizeof names[0], e);
+    if (k < 0 || (t->seen & BIT(k))) {
+        zd_yread_key_error(y, e, k < 0 ? "unknown" : "duplicate");
+        zd_yaml_skip(y);
+        return;
+    }
+    t->seen |= BIT(k);
+    int64_t v;
+    node_ctx defaults = {.L = L, .n = &L->defaults, .info = &L->defaults_info, .owner = "defaults"};
+    bool is_map = zd_yaml_at(y, YAML_MAPPING_START_EVENT);
+    switch ((enum top_key)k) {
+    case TOP_NODES:
+        if (is_map)
+            zd_yread_map(y, "nodes", false, on_node, L);
+        else
+            zd_yread_bad_value(y, e, "a map of node names to settings");
+        break;
+    case TOP_MAX_CONCURRENCY:
+        if (zd_yread_int(y, e, 1, INT_MAX, &v))
+            settings->max_concurrency = (int)v;
+        break;
+    case TOP_DEFAULTS:
+        if (is_map)
+            zd_yread_map(y, "defaults", false, on_node_key, &defaults);
+        else
+            zd_yread_bad_value(y, e, "a map of node settings");
+        break;
+    case TOP_ENV:
+        read_env(y, e, "env", &settings->env, &settings->n_env);
+        break;
+    case TOP_POOLS:
+        if (is_map)
+            zd_yread_map(y, "pools", true, on_pool, L);
+        else
+            zd_yread_bad_value(y, e, "a map of pool names to capacities");
+        break;
+    case TOP_PLUGINS:
+        zd_yread_strv(y, e, "a list of plugin paths", false, &settings->plugins,
+                      &settings->n_plugins);
+        break;
+    }
+}
+
+/* Reads the stream: exactly one document whose root is a map with `nodes`. */
+static void parse_stream(loader *L) {
+    zd_yaml *y = L->y;
+    if (!zd_yaml_next(y) || !zd_yaml_next(y)) /* the stream start, then a document or the end */
+        return;
+    if (zd_yaml_at(y, YAML_STREAM_END_EVENT)) {
+        zd_yaml_error_at(y, 1, 1, "missing required key \"nodes\" (the file is empty)");
+        return;
+    }
+    if (!zd_yaml_next(y))
+        return;
+    yaml_mark_t root = zd_yaml_event(y)->start_mark;
+    top_ctx top = {.L = L, .seen = 0};
+    if (zd_yaml_at(y, YAML_MAPPING_START_EVENT)) {
+        if (!zd_yread_map(y, NULL, false, on_top, &top))
+            return;
+    } else if (!zd_yaml_at(y, YAML_SCALAR_EVENT) || zd_yaml_event(y)->data.scalar.length > 0) {
+        zd_yaml_error(y, root, "the pipeline must be a map with a \"nodes\" key");
+        top.seen = BIT(TOP_NODES);
+        if (!zd_yaml_skip(y))
+            return;
+    }
+    if (!(top.seen & BIT(TOP_NODES)))
+        zd_yaml_error(y, root, "missing required key \"nodes\"");
+    if (!zd_yaml_next(y) || !zd_yaml_next(y)) /* the document end, then the stream end */
+        return;
+    if (zd_yaml_at(y, YAML_DOCUMENT_START_EVENT))
+        zd_yaml_error(y, zd_yaml_event(y)->start_mark,
+                      "a pipeline file holds one YAML document only");
+}
+
+/* Swaps between a and b the settings that node key k gives. cmd and fn are one group, swapped
+ * for KEY_CMD, so that a node's own cmd or fn replaces both of the defaults. */
+static void swap_key(zd_node *a, zd_node *b, int k) {
+#define SWAP(field)                                                                                \
+    do {                                                                                           \
+        unsigned char tmp_[sizeof a->field];                                                       \
+        memcpy(tmp_, &a->field, sizeof tmp_);                                                      \
+        memcpy(&a->field, &b->field, sizeof tmp_);                                                 \
+        memcpy(&b->field, tmp_, sizeof tmp_);                                                      \
+    } while (0)
+    switch ((enum node_key)k) {
+    case KEY_CMD:
+        SWAP(kind);
+        SWAP(shell);
+        SWAP(argv);
+        SWAP(argc);
+        SWAP(fn);
+        break;
+    case KEY_ARGS:
+        SWAP(args);
+        SWAP(args_len);
+        break;
+    case KEY_PRIORITY:
+        SWAP(priority);
+        break;
+    case KEY_SEQUENTIAL:
+        SWAP(sequential);
+        break;
+    case KEY_POOL:
+        SWAP(pool);
+        break;
+    case KEY_CPUS:
+        SWAP(cpus);
+        break;
+    case KEY_RESOURCES:
+        SWAP(resources);
+        SWAP(n_resources);
+        break;
+    case KEY_RETRIES:
+        SWAP(retries);
+        break;
+    case KEY_TIMEOUT:
+        SWAP(timeout);
+        break;
+    case KEY_ENV:
+        SWAP(env);
+        SWAP(n_env);
+        break;
+    case KEY_WORKDIR:
+        SWAP(workdir);
+        break;
+    case KEY_ESTIMATE:
+        SWAP(estimate);
+        break;
+    case KEY_TAGS:
+        SWAP(tags);
+        SWAP(n_tags);
+        break;
+    case KEY_FN:   /* swapped with KEY_CMD */
+    case KEY_DEPS: /* not a setting */
+    case KEY_COUNT:
+        break;
+    }
+#undef SWAP
+}
+
+/* Gives n the defaults for every key it does not set itself. */
+static void apply_defaults(loader *L, zd_node *n, const node_info *info) {
+    zd_node merged;
+    zd_node_init(&merged);
+    if (zd_node_copy_settings(&merged, &L->defaults) < 0) {
+        zd_node_clear(&merged);
+        zd_yaml_fail_nomem(L->y);
+        return;
+    }
+    uint32_t own = info->set & COMMAND_BITS ? info->set | COMMAND_BITS : info->set;
+    for (int k = 0; k < KEY_COUNT; k++)
+        if (own & BIT(k))
+            swap_key(&merged, n, k); /* merged takes the node's own values... */
+    for (int k = 0; k < KEY_COUNT; k++)
+        swap_key(&merged, n, k); /* ...then n takes all of merged */
+    zd_node_clear(&merged);      /* frees the defaults that n overrode */
+}
+
+static void resolve_pool(loader *L, zd_node *n, const zd_ytext *pool, const char *owner) {
+    if (!pool->text)
+        return;
+    n->pool = zd_graph_find_pool(L->g, pool->text);
+    if (n->pool < 0) {
+        char name[ZD_YREAD_SHOW];
+        zd_yaml_error_at(L->y, pool->line, pool->col, "undeclared pool %s in %s",
+                         zd_yaml_quote(name, sizeof name, pool->text, strlen(pool->text)), owner);
+    }
+}
+
+/* Exactly one of cmd/fn, written in the node or else in defaults (judged by the keys written:
+ * an invalid value was reported already). */
+static void check_command(loader *L, const zd_node *n, const node_info *info, const char *owner) {
+    if (info->bad_body)
+        return;
+    uint32_t given = (info->set & COMMAND_BITS) ? info->set : L->defaults_info.set;
+    if ((given & COMMAND_BITS) == COMMAND_BITS)
+        zd_yaml_error_at(L->y, n->line, n->col, "%s has both \"cmd\" and \"fn\"", owner);
+    else if (!(given & COMMAND_BITS))
+        zd_yaml_error_at(L->y, n->line, n->col, "%s has neither \"cmd\" nor \"fn\"", owner);
+}
+
+static void resolve_deps(loader *L, uint32_t index, const node_info *info, const char *owner) {
+    for (size_t d = 0; d < info->n_deps && !zd_yaml_failed(L->y); d++) {
+        const zd_ytext *ref = &info->deps[d];
+        int64_t target = zd_graph_find(L->g, ref->text);
+        int rc =
+            target < 0 || target == index ? 0 : zd_graph_add_dep(L->g, index, (uint32_t)target);
+        char dep[ZD_YREAD_SHOW];
+        if (rc == ZDAG_ENOMEM)
+            zd_yaml_fail_nomem(L->y);
+        else if (target < 0)
+            zd_yaml_error_at(L->y, ref->line, ref->col, "%s depends on unknown node %s", owner,
+                             zd_yaml_quote(dep, sizeof dep, ref->text, strlen(ref->text)));
+        else if (target == index)
+            zd_yaml_error_at(L->y, ref->line, ref->col, "%s depends on itself", owner);
+        else if (rc == ZDAG_EEXIST)
+            zd_yaml_error_at(L->y, ref->line, ref->col, "%s lists dependency %s twice", owner,
+                             zd_yaml_quote(dep, sizeof dep, ref->text, strlen(ref->text)));
+    }
+}
+
+/* Reports the cycle zd_graph_finish found (len entries, the first repeated at the end), from its
+ * node declared first, so that the message does not depend on where the search began. */
+static void report_cycle(loader *L, const uint32_t *cycle, size_t len) {
+    size_t n = len - 1, first = 0;
+    for (size_t i = 1; i < n; i++)
+        if (cycle[i] < cycle[first])
+            first = i;
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    if (!f) {
+        zd_yaml_fail_nomem(L->y);
+        return;
+    }
+    for (size_t i = 0; i <= n; i++)
+        fprintf(f, "%s%s", i ? " -> " : "", zd_graph_node(L->g, cycle[(first + i) % n])->name);
+    if (fclose(f) != 0) {
+        free(text);
+        zd_yaml_fail_nomem(L->y);
+        return;
+    }
+    const zd_node *start = zd_graph_node(L->g, cycle[first]);
+    zd_yaml_error_at(L->y, start->line, start->col, "cycle: %s", text);
+    free(text);
+}
+
+/* The checks that need the whole file, then the graph's own completion. */
+static void resolve_graph(loader *L) {
+    resolve_pool(L, &L->defaults, &L->defaults_info.pool, "defaults");
+    for (uint32_t i = 0; i < L->n_info && !zd_yaml_failed(L->y); i++) {
+        zd_node *n = zd_graph_node(L->g, i);
+        const node_info *info = &L->info[i];
+        char owner[ZD_YREAD_OWNER];
+        node_owner(owner, sizeof owner, n->name, strlen(n->name));
+        resolve_pool(L, n, &info->pool, owner);
+        if (L->defaults_info.set)
+            apply_defaults(L, n, info);
+        check_command(L, n, info, owner);
+        resolve_deps(L, i, info, owner);
+    }
+    if (zd_yaml_failed(L->y))
+        return;
+    uint32_t *cycle = NULL;
+    size_t len = 0;
+    int rc = zd_graph_finish(L->g, &cycle, &len);
+    if (rc == ZDAG_ECYCLE && cycle)
+        report_cycle(L, cycle, len);
+    else if (rc < 0)
+        zd_yaml_fail_nomem(L->y);
+    free(cycle);
+}
+
+static void loader_free(loader *L) {
+    for (size_t i = 0; i < L->n_info; i++)
+        free_info(&L->info[i]);
+    free(L->info);
+    zd_node_clear(&L->defaults);
+    free_info(&L->defaults_info);
+    msgpack_sbuffer_destroy(&L->scratch);
+    zd_yaml_close(&L->y);
+    zd_graph_free(&L->g);
+}
+
+int zd_pipeline_load_buffer(const char *name, const char *buf, size_t len, zd_graph **out,
+                            zd_diags *diags) {
+    if (!name || (!buf && len) || !out || !diags)
+        return ZDAG_EINVAL;
+    *out = NULL;
+    if (len > ZD_PIPELINE_MAX_BYTES) {
+        zd_diags_add(diags, name, 0, 0, "the file is larger than %u MiB",
+                     ZD_PIPELINE_MAX_BYTES >> 20);
+        return ZDAG_EPIPELINE;
+    }
+    loader L = {0};
+    zd_node_init(&L.defaults);
+    msgpack_sbuffer_init(&L.scratch);
+    L.g = zd_graph_new();
+    L.y = zd_yaml_open(name, buf ? buf : "", len, diags);
+    if (L.g)
+        zd_graph_settings_of(L.g)->path = strdup(name);
+    if (!L.g || !L.y || !zd_graph_settings_of(L.g)->path) {
+        zd_diags_add(diags, name, 0, 0, "out of memory");
+        loader_free(&L);
+        return ZDAG_ENOMEM;
+    }
+    parse_stream(&L);
+    if (!zd_yaml_failed(L.y))
+        resolve_graph(&L);
+    int rc = 0;
+    if (zd_yaml_nomem(L.y))
+        rc = ZDAG_ENOMEM;
+    else if (zd_yaml_error_count(L.y) > 0)
+        rc = ZDAG_EPIPELINE;
+    if (rc == 0) {
+        *out = L.g;
+        L.g = NULL;
+    }
+    loader_free(&L);
+    return rc;
+}
+
+/* Reads at most ZD_PIPELINE_MAX_BYTES + 1 bytes: enough to tell that a file is too large. */
+static int read_file(const char *path, char **out, size_t *len_out, zd_diags *diags) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        zd_diags_add(diags, path, 0, 0, "cannot read: %s", strerror(errno));
+        return ZDAG_EIO;
+    }
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    int rc = 0;
+    while (!feof(f) && !ferror(f) && len <= ZD_PIPELINE_MAX_BYTES) {
+        if (len == cap) {
+            size_t ncap = cap ? cap * 2 : 1 << 16;
+            char *more = realloc(buf, ncap);
+            if (!more) {
+                zd_diags_add(diags, path, 0, 0, "out of memory");
+                rc = ZDAG_ENOMEM;
+                break;
+            }
+            buf = more;
+            cap = ncap;
+        }
+        len += fread(buf + len, 1, cap - len, f);
+    }
+    if (rc == 0 && ferror(f)) {
+        zd_diags_add(diags, path, 0, 0, "cannot read: %s", strerror(errno));
+        rc = ZDAG_EIO;
+    }
+    fclose(f);
+    if (rc < 0) {
+        free(buf);
+        return rc;
+    }
+    *out = buf;
+    *len_out = len;
+    return 0;
+}
+
+int zd_pipeline_load(const char *path, zd_graph **out, zd_diags *diags) {
+    if (!path || !out || !diags)
+        return ZDAG_EINVAL;
+    *out = NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = read_file(path, &buf, &len, diags);
+    if (rc == 0)
+        rc = zd_pipeline_load_buffer(path, buf, len, out, diags);
+    free(buf);
+    return rc;
+}

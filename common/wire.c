@@ -1,0 +1,506 @@
+/* The wire protocol: msgpack encoding with msgpack-c, and a strict, bounded decoder. */
+#include "wire.h"
+
+#include <msgpack.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct zd_wire_buf {
+    msgpack_sbuffer sbuf; /* frame bytes */
+    msgpack_packer pk;    /* writes into sbuf */
+    int failed;           /* a write failed (out of memory) since the last reset */
+};
+
+struct zd_wire_decoder {
+    msgpack_zone zone;   /* unpacked objects of the last frame */
+    zd_bytes *strs;      /* scratch for argv and env */
+    size_t cap_strs;     /* entries allocated in strs */
+    zd_dep_result *deps; /* scratch for deps */
+    size_t cap_deps;     /* entries allocated in deps */
+    const char *error;   /* why the last decode failed */
+};
+
+zd_wire_buf *zd_wire_buf_new(void) {
+    zd_wire_buf *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    msgpack_sbuffer_init(&b->sbuf);
+    msgpack_packer_init(&b->pk, &b->sbuf, msgpack_sbuffer_write);
+    return b;
+}
+
+void zd_wire_buf_free(zd_wire_buf **b) {
+    if (!b || !*b)
+        return;
+    msgpack_sbuffer_destroy(&(*b)->sbuf);
+    free(*b);
+    *b = NULL;
+}
+
+const char *zd_wire_buf_data(const zd_wire_buf *b) {
+    return b->sbuf.data;
+}
+
+size_t zd_wire_buf_size(const zd_wire_buf *b) {
+    return b->sbuf.size;
+}
+
+static void reset(zd_wire_buf *b) {
+    msgpack_sbuffer_clear(&b->sbuf);
+    b->failed = 0;
+}
+
+static void put_u64(zd_wire_buf *b, uint64_t v) {
+    b->failed |= msgpack_pack_uint64(&b->pk, v);
+}
+
+static void put_i64(zd_wire_buf *b, int64_t v) {
+    b->failed |= msgpack_pack_int64(&b->pk, v);
+}
+
+static void put_str(zd_wire_buf *b, zd_bytes s) {
+    if (!s.ptr) {
+        b->failed |= msgpack_pack_nil(&b->pk);
+        return;
+    }
+    b->failed |= msgpack_pack_str(&b->pk, s.len);
+    b->failed |= msgpack_pack_str_body(&b->pk, s.ptr, s.len);
+}
+
+static void put_bin(zd_wire_buf *b, zd_bytes s) {
+    if (!s.ptr) {
+        b->failed |= msgpack_pack_nil(&b->pk);
+        return;
+    }
+    b->failed |= msgpack_pack_bin(&b->pk, s.len);
+    b->failed |= msgpack_pack_bin_body(&b->pk, s.ptr, s.len);
+}
+
+static void put_array(zd_wire_buf *b, size_t n) {
+    b->failed |= msgpack_pack_array(&b->pk, n);
+}
+
+static int finish(zd_wire_buf *b) {
+    return b->failed ? ZDAG_ENOMEM : 0;
+}
+
+int zd_wire_encode_hello(zd_wire_buf *b, const zd_msg_hello *m) {
+    reset(b);
+    put_array(b, 6);
+    put_u64(b, ZD_MSG_HELLO);
+    put_u64(b, m->version);
+    put_u64(b, m->slot);
+    put_i64(b, m->pid);
+    put_str(b, m->host);
+    put_u64(b, m->credit);
+    return finish(b);
+}
+
+int zd_wire_encode_task(zd_wire_buf *b, const zd_msg_task *m) {
+    if (m->kind > 2 || (m->kind == 1 && m->argc == 0) || (m->kind != 1 && !m->cmd.ptr))
+        return ZDAG_EINVAL;
+    reset(b);
+    put_array(b, 14);
+    put_u64(b, ZD_MSG_TASK);
+    put_u64(b, m->node);
+    put_u64(b, m->token);
+    put_u64(b, m->attempt);
+    put_str(b, m->name);
+    put_str(b, m->run_id);
+    put_u64(b, m->kind);
+    if (m->kind == 1) {
+        put_array(b, m->argc);
+        for (uint32_t i = 0; i < m->argc; i++)
+            put_str(b, m->argv[i]);
+    } else {
+        put_str(b, m->cmd);
+    }
+    put_bin(b, m->args);
+    put_array(b, m->n_env);
+    for (uint32_t i = 0; i < m->n_env; i++)
+        put_str(b, m->env[i]);
+    put_str(b, m->workdir);
+    put_u64(b, m->timeout_ms);
+    put_str(b, m->log_path);
+    put_array(b, m->n_deps);
+    for (uint32_t i = 0; i < m->n_deps; i++) {
+        put_array(b, 2);
+        put_str(b, m->deps[i].name);
+        put_bin(b, m->deps[i].data);
+    }
+    return finish(b);
+}
+
+int zd_wire_encode_result(zd_wire_buf *b, const zd_msg_result *m) {
+    reset(b);
+    put_array(b, 8);
+    put_u64(b, ZD_MSG_RESULT);
+    put_u64(b, m->node);
+    put_u64(b, m->token);
+    b->failed |= m->ok ? msgpack_pack_true(&b->pk) : msgpack_pack_false(&b->pk);
+    put_i64(b, m->exit_code);
+    put_i64(b, m->signal);
+    put_str(b, m->error);
+    zd_bytes out = m->output;
+    if (!out.ptr)
+        out = (zd_bytes){"", 0};
+    put_bin(b, out);
+    return finish(b);
+}
+
+int zd_wire_encode_bye(zd_wire_buf *b) {
+    reset(b);
+    put_array(b, 1);
+    put_u64(b, ZD_MSG_BYE);
+    return finish(b);
+}
+
+/* Reads a big-endian unsigned integer of n bytes. */
+static uint64_t be(const uint8_t *p, size_t n) {
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* Parses one object header at p[*off]: the bytes of payload that follow the header (`skip`)
+ * and the number of child objects (`items`). Returns false on an invalid or truncated header. */
+static bool header(const uint8_t *p, size_t len, size_t *off, uint64_t *skip, uint64_t *items) {
+    static const uint8_t fixed[] = {
+        /* 0xc0..0xdf: payload bytes after the type byte for fixed-size types, 0xff otherwise */
+        0, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 4,    8,    1,    2,    4,    8,
+        1, 2,    4, 8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    uint8_t t = p[(*off)++];
+    *skip = 0;
+    *items = 0;
+    if (t <= 0x7f || t >= 0xe0)
+        return true;
+    if (t <= 0x8f) {
+        *items = 2u * (t & 0x0f);
+        return true;
+    }
+    if (t <= 0x9f) {
+        *items = t & 0x0f;
+        return true;
+    }
+    if (t <= 0xbf) {
+        *skip = t & 0x1f;
+        return true;
+    }
+    if (fixed[t - 0xc0] != 0xff) {
+        *skip = fixed[t - 0xc0];
+        return true;
+    }
+    size_t n; /* size of the length field */
+    switch (t) {
+    case 0xc4:
+    case 0xd9:
+        n = 1;
+        break; /* bin8, str8 */
+    case 0xc5:
+    case 0xda:
+    case 0xdc:
+    case 0xde:
+        n = 2;
+        break;
+    case 0xc6:
+    case 0xdb:
+    case 0xdd:
+    case 0xdf:
+        n = 4;
+        break;
+    default:
+        return false; /* 0xc1 (never used) and ext types */
+    }
+    if (len - *off < n)
+        return false;
+    uint64_t v = be(p + *off, n);
+    *off += n;
+    if (t == 0xdc || t == 0xdd)
+        *items = v;
+    else if (t == 0xde || t == 0xdf)
+        *items = 2 * v;
+    else
+        *skip = v;
+    return true;
+}
+
+bool zd_wire_well_formed(const void *buf, size_t len, int max_depth) {
+    const uint8_t *p = buf;
+    uint64_t left[64]; /* objects still to read at each open container level */
+    if (!buf || max_depth < 1 || max_depth > 63)
+        return false;
+    int depth = 0;
+    left[0] = 1;
+    size_t off = 0;
+    while (depth >= 0) {
+        if (left[depth] == 0) {
+            depth--;
+            continue;
+        }
+        if (off >= len)
+            return false;
+        left[depth]--;
+        uint64_t skip, items;
+        if (!header(p, len, &off, &skip, &items) || skip > len - off)
+            return false;
+        off += skip;
+        if (items) {
+            /* Every child takes at least one byte: a count beyond that is a lie. */
+            if (items > len - off || depth + 1 >= max_depth)
+                return false;
+            left[++depth] = items;
+        }
+    }
+    return off == len;
+}
+
+zd_wire_decoder *zd_wire_decoder_new(void) {
+    zd_wire_decoder *d = calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    if (!msgpack_zone_init(&d->zone, 4096)) {
+        free(d);
+        return NULL;
+    }
+    return d;
+}
+
+void zd_wire_decoder_free(zd_wire_decoder **dp) {
+    if (!dp || !*dp)
+        return;
+    msgpack_zone_destroy(&(*dp)->zone);
+    free((*dp)->strs);
+    free((*dp)->deps);
+    free(*dp);
+    *dp = NULL;
+}
+
+const char *zd_wire_decoder_error(const zd_wire_decoder *d) {
+    return d->error ? d->error : "no error";
+}
+
+char *zd_bytes_dup(zd_bytes b) {
+    return b.ptr ? strndup(b.ptr, b.len) : NULL;
+}
+
+/* Field readers: each returns false (and names the problem) on a type or range mismatch. */
+#define FAIL(d, why) ((d)->error = (why), false)
+
+static bool get_uint(zd_wire_decoder *d, const msgpack_object *o, uint64_t max, uint64_t *v) {
+    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 > max)
+        return FAIL(d, "expected an unsigned integer in range");
+    *v = o->via.u64;
+    return true;
+}
+
+static bool get_int(zd_wire_decoder *d, const msgpack_object *o, int64_t min, int64_t max,
+                    int64_t *v) {
+    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= (uint64_t)max)
+        *v = (int64_t)o->via.u64;
+    else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER && o->via.i64 >= min)
+        *v = o->via.i64;
+    else
+        return FAIL(d, "expected an integer in range");
+    return *v >= min && *v <= max ? true : FAIL(d, "integer out of range");
+}
+
+static bool get_u32(zd_wire_decoder *d, const msgpack_object *o, uint32_t *v) {
+    uint64_t x;
+    if (!get_uint(d, o, UINT32_MAX, &x))
+        return false;
+    *v = (uint32_t)x;
+    return true;
+}
+
+static bool get_str(zd_wire_decoder *d, const msgpack_object *o, bool nil_ok, zd_bytes *v) {
+    if (o->type == MSGPACK_OBJECT_NIL && nil_ok) {
+        *v = (zd_bytes){NULL, 0};
+        return true;
+    }
+    if (o->type != MSGPACK_OBJECT_STR)
+        return FAIL(d, "expected a string");
+    /* An empty string still gets a non-NULL pointer so that it differs from nil. */
+    *v = (zd_bytes){o->via.str.size ? o->via.str.ptr : "", o->via.str.size};
+    return true;
+}
+
+static bool get_bin(zd_wire_decoder *d, const msgpack_object *o, bool nil_ok, zd_bytes *v) {
+    if (o->type == MSGPACK_OBJECT_NIL && nil_ok) {
+        *v = (zd_bytes){NULL, 0};
+        return true;
+    }
+    if (o->type != MSGPACK_OBJECT_BIN)
+        return FAIL(d, "expected binary data");
+    *v = (zd_bytes){o->via.bin.size ? o->via.bin.ptr : "", o->via.bin.size};
+    return true;
+}
+
+static bool get_array(zd_wire_decoder *d, const msgpack_object *o, const msgpack_object **items,
+                      uint32_t *n) {
+    if (o->type != MSGPACK_OBJECT_ARRAY)
+        return FAIL(d, "expected an array");
+    *items = o->via.array.ptr;
+    *n = o->via.array.size;
+    return true;
+}
+
+static bool reserve_strs(zd_wire_decoder *d, size_t n) {
+    if (n <= d->cap_strs)
+        return true;
+    zd_bytes *s = realloc(d->strs, n * sizeof *s);
+    if (!s)
+        return false;
+    d->strs = s;
+    d->cap_strs = n;
+    return true;
+}
+
+static bool get_str_array(zd_wire_decoder *d, const msgpack_object *o, size_t at, zd_bytes **out,
+                          uint32_t *n) {
+    const msgpack_object *items;
+    if (!get_array(d, o, &items, n))
+        return false;
+    if (!reserve_strs(d, at + *n))
+        return FAIL(d, "out of memory");
+    for (uint32_t i = 0; i < *n; i++)
+        if (!get_str(d, &items[i], false, &d->strs[at + i]))
+            return false;
+    *out = d->strs + at;
+    return true;
+}
+
+static bool decode_hello(zd_wire_decoder *d, const msgpack_object *f, uint32_t n, zd_msg *m) {
+    zd_msg_hello *h = &m->u.hello;
+    int64_t pid;
+    if (n != 6)
+        return FAIL(d, "HELLO has the wrong number of fields");
+    return get_u32(d, &f[1], &h->version) && get_u32(d, &f[2], &h->slot) &&
+           get_int(d, &f[3], 0, INT32_MAX, &pid) && (h->pid = pid, true) &&
+           get_str(d, &f[4], false, &h->host) && get_u32(d, &f[5], &h->credit) &&
+           (h->credit >= 1 || FAIL(d, "HELLO credit must be at least 1"));
+}
+
+static bool decode_deps(zd_wire_decoder *d, const msgpack_object *o, zd_msg_task *t) {
+    const msgpack_object *items;
+    if (!get_array(d, o, &items, &t->n_deps))
+        return false;
+    if (t->n_deps > d->cap_deps) {
+        zd_dep_result *deps = realloc(d->deps, t->n_deps * sizeof *deps);
+        if (!deps)
+            return FAIL(d, "out of memory");
+        d->deps = deps;
+        d->cap_deps = t->n_deps;
+    }
+    t->deps = d->deps;
+    for (uint32_t i = 0; i < t->n_deps; i++) {
+        const msgpack_object *pair;
+        uint32_t two;
+        if (!get_array(d, &items[i], &pair, &two))
+            return false;
+        if (two != 2)
+            return FAIL(d, "a dependency must be [name, data]");
+        if (!get_str(d, &pair[0], false, &t->deps[i].name) ||
+            !get_bin(d, &pair[1], false, &t->deps[i].data))
+            return false;
+    }
+    return true;
+}
+
+static bool decode_task(zd_wire_decoder *d, const msgpack_object *f, uint32_t n, zd_msg *m) {
+    zd_msg_task *t = &m->u.task;
+    uint64_t timeout;
+    memset(t, 0, sizeof *t);
+    if (n != 14)
+        return FAIL(d, "TASK has the wrong number of fields");
+    if (!get_u32(d, &f[1], &t->node) || !get_uint(d, &f[2], UINT64_MAX, &t->token) ||
+        !get_u32(d, &f[3], &t->attempt) || !get_str(d, &f[4], false, &t->name) ||
+        !get_str(d, &f[5], false, &t->run_id) || !get_u32(d, &f[6], &t->kind))
+        return false;
+    if (t->kind > 2)
+        return FAIL(d, "TASK has an unknown kind");
+    if (t->kind == 1) {
+        if (!get_str_array(d, &f[7], 0, &t->argv, &t->argc))
+            return false;
+        if (t->argc == 0)
+            return FAIL(d, "TASK argv is empty");
+    } else if (!get_str(d, &f[7], false, &t->cmd)) {
+        return false;
+    }
+    /* argv and env share the scratch array: env goes after argv. */
+    if (!get_bin(d, &f[8], true, &t->args) || !get_str_array(d, &f[9], t->argc, &t->env, &t->n_env))
+        return false;
+    if (t->kind == 1)
+        t->argv = d->strs; /* the array may have moved when env grew it */
+    if (!get_str(d, &f[10], true, &t->workdir) || !get_uint(d, &f[11], UINT64_MAX, &timeout) ||
+        !get_str(d, &f[12], false, &t->log_path) || !decode_deps(d, &f[13], t))
+        return false;
+    t->timeout_ms = timeout;
+    if (t->attempt == 0)
+        return FAIL(d, "TASK attempt must be at least 1");
+    return true;
+}
+
+static bool decode_result(zd_wire_decoder *d, const msgpack_object *f, uint32_t n, zd_msg *m) {
+    zd_msg_result *r = &m->u.result;
+    int64_t code, sig;
+    memset(r, 0, sizeof *r);
+    if (n != 8)
+        return FAIL(d, "RESULT has the wrong number of fields");
+    if (f[3].type != MSGPACK_OBJECT_BOOLEAN)
+        return FAIL(d, "RESULT ok must be a boolean");
+    r->ok = f[3].via.boolean;
+    if (!get_u32(d, &f[1], &r->node) || !get_uint(d, &f[2], UINT64_MAX, &r->token) ||
+        !get_int(d, &f[4], INT32_MIN, INT32_MAX, &code) || !get_int(d, &f[5], 0, 128, &sig) ||
+        !get_str(d, &f[6], true, &r->error) || !get_bin(d, &f[7], false, &r->output))
+        return false;
+    r->exit_code = (int32_t)code;
+    r->signal = (int32_t)sig;
+    return true;
+}
+
+int zd_wire_decode(zd_wire_decoder *d, const void *buf, size_t len, zd_msg *out) {
+    d->error = NULL;
+    msgpack_zone_clear(&d->zone);
+    /* args travel as an opaque bin, so the frame itself never nests deeply. */
+    if (!zd_wire_well_formed(buf, len, ZD_WIRE_MAX_DEPTH)) {
+        d->error = "not one well-formed msgpack value";
+        return ZDAG_EPROTO;
+    }
+    msgpack_object root;
+    size_t off = 0;
+    if (msgpack_unpack(buf, len, &off, &d->zone, &root) != MSGPACK_UNPACK_SUCCESS) {
+        d->error = "msgpack could not unpack the frame";
+        return ZDAG_EPROTO;
+    }
+    const msgpack_object *f = NULL;
+    uint32_t n = 0;
+    uint64_t type = 0;
+    if (!get_array(d, &root, &f, &n) || n < 1 || !get_uint(d, &f[0], 255, &type)) {
+        if (!d->error || n < 1)
+            d->error = "a message is an array starting with its type";
+        return ZDAG_EPROTO;
+    }
+    bool ok;
+    switch (type) {
+    case ZD_MSG_HELLO:
+        ok = decode_hello(d, f, n, out);
+        break;
+    case ZD_MSG_TASK:
+        ok = decode_task(d, f, n, out);
+        break;
+    case ZD_MSG_RESULT:
+        ok = decode_result(d, f, n, out);
+        break;
+    case ZD_MSG_BYE:
+        ok = n == 1 || FAIL(d, "BYE has fields");
+        break;
+    default:
+        ok = FAIL(d, "unknown message type");
+        break;
+    }
+    if (!ok)
+        return ZDAG_EPROTO;
+    out->type = (zd_msg_type)type;
+    return 0;
+}

@@ -1,0 +1,137 @@
+/* The wire protocol between the coordinator and executors: one msgpack array per ZeroMQ frame.
+ *
+ *   HELLO  [1, version, slot, pid, host, credit]            executor -> coordinator
+ *   TASK   [2, node, token, attempt, name, run_id, kind, cmd, args, env, workdir, timeout_ms,
+ *           log_path, deps]                                 coordinator -> executor
+ *   RESULT [3, node, token, ok, exit_code, signal, error, output]   executor -> coordinator
+ *   BYE    [4]                                              coordinator -> executor
+ *
+ * `cmd` is a string (shell command or function name) or an array of strings (argv); `args` is a
+ * bin holding one packed msgpack value, or nil; `env` an array of "KEY=VALUE" strings; `workdir`
+ * a string or nil; `deps` an array of [name, bin] pairs. Every frame is checked for structure
+ * (container counts against the bytes left, depth, no trailing bytes) before msgpack-c unpacks
+ * it, so a hostile frame cannot make the decoder allocate more than the frame's own size. */
+#ifndef ZD_WIRE_H
+#define ZD_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "zdag.h"
+
+#define ZD_WIRE_VERSION 1
+#define ZD_WIRE_MAX_DEPTH 16            /* msgpack nesting allowed in a frame (args excluded) */
+#define ZD_WIRE_MAX_FRAME (256ll << 20) /* ZMQ_MAXMSGSIZE on every socket */
+
+typedef enum zd_msg_type {
+    ZD_MSG_HELLO = 1,
+    ZD_MSG_TASK = 2,
+    ZD_MSG_RESULT = 3,
+    ZD_MSG_BYE = 4,
+} zd_msg_type;
+
+typedef struct zd_bytes {
+    const char *ptr; /* borrowed; not NUL-terminated; NULL when absent (nil) */
+    size_t len;      /* bytes at ptr */
+} zd_bytes;
+
+typedef struct zd_msg_hello {
+    uint32_t version; /* ZD_WIRE_VERSION */
+    uint32_t slot;    /* executor slot chosen by whoever forked it */
+    int64_t pid;      /* executor process id on its host */
+    zd_bytes host;    /* host id */
+    uint32_t credit;  /* tasks it accepts before a result (>= 1) */
+} zd_msg_hello;
+
+typedef struct zd_dep_result {
+    zd_bytes name; /* dependency's node name */
+    zd_bytes data; /* its result */
+} zd_dep_result;
+
+typedef struct zd_msg_task {
+    uint32_t node;       /* node index in the coordinator's graph */
+    uint64_t token;      /* attempt token: echoed in the result, stale ones are discarded */
+    uint32_t attempt;    /* 1-based attempt number */
+    zd_bytes name;       /* node name */
+    zd_bytes run_id;     /* run identifier */
+    uint32_t kind;       /* zd_node_kind */
+    zd_bytes cmd;        /* shell command or function name (kind != ARGV) */
+    zd_bytes *argv;      /* kind == ARGV: argc entries (borrowed from the decoder) */
+    uint32_t argc;       /* entries in argv */
+    zd_bytes args;       /* packed msgpack value, or ptr NULL for nil */
+    zd_bytes *env;       /* "KEY=VALUE" entries (borrowed from the decoder) */
+    uint32_t n_env;      /* entries in env */
+    zd_bytes workdir;    /* ptr NULL: the executor's start directory */
+    uint64_t timeout_ms; /* 0 = none */
+    zd_bytes log_path;   /* file that receives stdout and stderr */
+    zd_dep_result *deps; /* results of the node's deps (borrowed from the decoder) */
+    uint32_t n_deps;     /* entries in deps */
+} zd_msg_task;
+
+typedef struct zd_msg_result {
+    uint32_t node;     /* as in the task */
+    uint64_t token;    /* as in the task */
+    bool ok;           /* the attempt succeeded */
+    int32_t exit_code; /* process exit status, or 128 + signal */
+    int32_t signal;    /* signal that ended the process, or 0 */
+    zd_bytes error;    /* why it failed, ptr NULL when ok */
+    zd_bytes output;   /* the result (a cmd's stdout, a function's packed value) */
+} zd_msg_result;
+
+typedef struct zd_msg {
+    zd_msg_type type; /* which member of the union is set */
+    union {
+        zd_msg_hello hello;
+        zd_msg_task task;
+        zd_msg_result result;
+    } u;
+} zd_msg;
+
+/* Encoding: a reusable output buffer. */
+typedef struct zd_wire_buf zd_wire_buf;
+
+/* Creates an encoder buffer; NULL when out of memory. Free with zd_wire_buf_free(). */
+zd_wire_buf *zd_wire_buf_new(void);
+
+/* Frees the buffer; sets *b to NULL. Accepts NULL. */
+void zd_wire_buf_free(zd_wire_buf **b);
+
+/* The encoded frame of the last zd_wire_encode_* call (borrowed; valid until the next). */
+const char *zd_wire_buf_data(const zd_wire_buf *b);
+size_t zd_wire_buf_size(const zd_wire_buf *b);
+
+/* Encode one message into b, replacing its content. Return 0 or ZDAG_ENOMEM / ZDAG_EINVAL.
+ * Byte fields with ptr NULL are encoded as nil where the format allows it. */
+int zd_wire_encode_hello(zd_wire_buf *b, const zd_msg_hello *m) __attribute__((warn_unused_result));
+int zd_wire_encode_task(zd_wire_buf *b, const zd_msg_task *m) __attribute__((warn_unused_result));
+int zd_wire_encode_result(zd_wire_buf *b, const zd_msg_result *m)
+    __attribute__((warn_unused_result));
+int zd_wire_encode_bye(zd_wire_buf *b) __attribute__((warn_unused_result));
+
+/* Checks that buf holds exactly one well-formed msgpack value, no deeper than max_depth, each
+ * container's count within the bytes left, no ext types, nothing after it. */
+bool zd_wire_well_formed(const void *buf, size_t len, int max_depth);
+
+/* Decoding: keeps the msgpack zone and scratch arrays between messages. */
+typedef struct zd_wire_decoder zd_wire_decoder;
+
+/* Creates a decoder; NULL when out of memory. Free with zd_wire_decoder_free(). */
+zd_wire_decoder *zd_wire_decoder_new(void);
+
+/* Frees the decoder; sets *d to NULL. Accepts NULL. */
+void zd_wire_decoder_free(zd_wire_decoder **d);
+
+/* Decodes and validates one frame into *out. Pointers in *out borrow from buf and from the
+ * decoder: valid until the next decode and while buf lives. Returns 0, ZDAG_EPROTO (with a
+ * reason in zd_wire_decoder_error()) or ZDAG_ENOMEM. */
+int zd_wire_decode(zd_wire_decoder *d, const void *buf, size_t len, zd_msg *out)
+    __attribute__((warn_unused_result));
+
+/* Why the last decode failed (borrowed, static text). */
+const char *zd_wire_decoder_error(const zd_wire_decoder *d);
+
+/* Returns a NUL-terminated copy of b (caller frees), or NULL when out of memory or b absent. */
+char *zd_bytes_dup(zd_bytes b);
+
+#endif

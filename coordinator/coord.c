@@ -1,0 +1,637 @@
+/* The coordinator's event loop: one zmq_poll over the ROUTER socket and a signalfd. */
+#include "coord.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "wire.h"
+
+#define MAX_RID 256         /* bytes of a ZeroMQ routing id */
+#define MAX_SPAWN_FAILS 3   /* deaths in a row before HELLO that retire a slot */
+#define SHUTDOWN_GRACE_S 3. /* how long executors get to leave after BYE */
+
+typedef enum ex_state { EX_STARTING, EX_IDLE, EX_BUSY, EX_DEAD } ex_state;
+
+typedef struct executor {
+    unsigned char rid[MAX_RID]; /* routing id of its DEALER */
+    size_t rid_len;             /* bytes in rid; 0 before HELLO */
+    pid_t pid;                  /* local process id, 0 once reaped */
+    ex_state state;             /* see ex_state */
+    int64_t node;               /* node it runs, or -1 */
+    char host[64];              /* host id from HELLO */
+    int early_deaths;           /* deaths in a row before saying HELLO */
+} executor;
+
+typedef struct node_run {
+    uint64_t token;        /* token of the current attempt; results must carry it */
+    int32_t executor;      /* slot of the last attempt, -1 */
+    uint32_t attempts;     /* attempts started */
+    uint32_t losses;       /* attempts lost with their executor */
+    double start_s, end_s; /* last attempt, -1 = none */
+    bool has_exit_code;    /* exit_code set */
+    int exit_code;         /* last attempt's exit status */
+    char *error;           /* owned; why it failed */
+    char *output;          /* owned result */
+    size_t output_len;     /* bytes in output */
+    char **env;            /* "K=V" for the task, built on first dispatch; owned */
+    size_t n_env;          /* entries in env */
+} node_run;
+
+struct zd_coord {
+    zd_coord_cfg cfg;           /* copy of the configuration */
+    const zd_graph *g;          /* borrowed graph */
+    zd_prio_key *keys;          /* effective priorities */
+    zd_sched *sched;            /* node states and ready queue */
+    node_run *runs;             /* per node */
+    executor *ex;               /* per local slot */
+    uint32_t *idle;             /* stack of idle executor slots */
+    uint32_t n_idle;            /* entries in idle */
+    uint32_t n_running;         /* nodes handed out */
+    int jobs;                   /* effective -j */
+    void *zctx;                 /* ZeroMQ context */
+    void *router;               /* ROUTER bound at cfg.endpoint */
+    zd_wire_buf *out;           /* encoder */
+    zd_wire_decoder *dec;       /* decoder */
+    zd_bytes *env_scratch;      /* task env views */
+    zd_dep_result *dep_scratch; /* task dep views */
+    size_t scratch_cap;         /* entries in both scratch arrays */
+    uint64_t next_token;        /* last attempt token handed out */
+    struct timespec started;    /* wall clock at start */
+    double t0;                  /* monotonic clock at start */
+    double wall_s;              /* duration of the run */
+    int interrupted;            /* the signal that interrupted the run, or 0 */
+    bool no_executors;          /* every slot retired: the run could not go on */
+    int exit_code;              /* the run's exit status */
+};
+
+static double mono(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double since_start(const zd_coord *c) {
+    return mono() - c->t0;
+}
+
+static void set_error(node_run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_error(node_run *r, const char *fmt, ...) {
+    va_list ap;
+    free(r->error);
+    r->error = NULL;
+    va_start(ap, fmt);
+    if (vasprintf(&r->error, fmt, ap) < 0)
+        r->error = NULL;
+    va_end(ap);
+}
+
+int zd_coord_new(const zd_coord_cfg *cfg, const zd_graph *g, zd_coord **out) {
+    size_t n = zd_graph_size(g);
+    if (!cfg || !g || !out || !zd_graph_topo(g) || cfg->n_local == 0)
+        return ZDAG_EINVAL;
+    zd_coord *c = calloc(1, sizeof *c);
+    if (!c)
+        return ZDAG_ENOMEM;
+    c->cfg = *cfg;
+    if (c->cfg.max_losses <= 0)
+        c->cfg.max_losses = 3;
+    c->g = g;
+    c->keys = calloc(n ? n : 1, sizeof *c->keys);
+    c->runs = calloc(n ? n : 1, sizeof *c->runs);
+    c->ex = calloc(cfg->n_local, sizeof *c->ex);
+    c->idle = calloc(cfg->n_local, sizeof *c->idle);
+    c->out = zd_wire_buf_new();
+    c->dec = zd_wire_decoder_new();
+    int rc = ZDAG_ENOMEM;
+    if (!c->keys || !c->runs || !c->ex || !c->idle || !c->out || !c->dec)
+        goto out_fail;
+    if ((rc = zd_prio_compute(g, cfg->prio, cfg->active, NULL, c->keys)) < 0)
+        goto out_fail;
+    rc = ZDAG_ENOMEM;
+    if (!(c->sched = zd_sched_new(g, c->keys, cfg->active, cfg->keep_going)))
+        goto out_fail;
+    for (size_t i = 0; i < n; i++)
+        c->runs[i] = (node_run){.executor = -1, .start_s = -1, .end_s = -1};
+    for (uint32_t s = 0; s < cfg->n_local; s++)
+        c->ex[s] = (executor){.pid = cfg->local_pids[s], .state = EX_STARTING, .node = -1};
+    c->jobs = cfg->jobs > 0 ? cfg->jobs : (int)cfg->n_local;
+    *out = c;
+    return 0;
+out_fail:
+    zd_coord_free(&c);
+    return rc;
+}
+
+void zd_coord_free(zd_coord **cp) {
+    if (!cp || !*cp)
+        return;
+    zd_coord *c = *cp;
+    for (size_t i = 0; c->runs && i < zd_graph_size(c->g); i++) {
+        free(c->runs[i].error);
+        free(c->runs[i].output);
+        for (size_t e = 0; e < c->runs[i].n_env; e++)
+            free(c->runs[i].env[e]);
+        free(c->runs[i].env);
+    }
+    free(c->runs);
+    free(c->keys);
+    zd_sched_free(&c->sched);
+    free(c->ex);
+    free(c->idle);
+    free(c->env_scratch);
+    free(c->dep_scratch);
+    zd_wire_buf_free(&c->out);
+    zd_wire_decoder_free(&c->dec);
+    if (c->router)
+        zmq_close(c->router);
+    if (c->zctx)
+        zmq_ctx_term(c->zctx);
+    free(c);
+    *cp = NULL;
+}
+
+/* Builds the task environment of a node once: graph-wide env, then the node's own. */
+static int node_env(zd_coord *c, uint32_t index) {
+    node_run *r = &c->runs[index];
+    if (r->env)
+        return 0;
+    const zd_node *node = zd_graph_node(c->g, index);
+    const zd_graph_settings *gs = zd_graph_settings_of((zd_graph *)c->g);
+    size_t n = gs->n_env + node->n_env;
+    r->env = calloc(n ? n : 1, sizeof *r->env);
+    if (!r->env)
+        return ZDAG_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const zd_kv *kv = i < gs->n_env ? &gs->env[i] : &node->env[i - gs->n_env];
+        if (asprintf(&r->env[i], "%s=%s", kv->key, kv->value) < 0) {
+            r->env[i] = NULL;
+            return ZDAG_ENOMEM;
+        }
+        r->n_env = i + 1;
+    }
+    return 0;
+}
+
+static int reserve_scratch(zd_coord *c, size_t n) {
+    if (n <= c->scratch_cap)
+        return 0;
+    zd_bytes *e = realloc(c->env_scratch, n * sizeof *e);
+    if (e)
+        c->env_scratch = e;
+    zd_dep_result *d = realloc(c->dep_scratch, n * sizeof *d);
+    if (d)
+        c->dep_scratch = d;
+    if (!e || !d)
+        return ZDAG_ENOMEM;
+    c->scratch_cap = n;
+    return 0;
+}
+
+static zd_bytes cstr(const char *s) {
+    return (zd_bytes){s, s ? strlen(s) : 0};
+}
+
+/* Sends the node to the executor in `slot` as a TASK frame. */
+static int send_task(zd_coord *c, uint32_t index, uint32_t slot) {
+    const zd_node *node = zd_graph_node(c->g, index);
+    node_run *r = &c->runs[index];
+    executor *x = &c->ex[slot];
+    int rc = node_env(c, index);
+    if (rc < 0 || (rc = reserve_scratch(c, node->argc + node->n_deps + r->n_env + 1)) < 0)
+        return rc;
+    zd_bytes *argv = c->env_scratch + r->n_env; /* argv views follow the env views */
+    for (size_t i = 0; i < node->argc; i++)
+        argv[i] = cstr(node->argv[i]);
+    for (size_t i = 0; i < r->n_env; i++)
+        c->env_scratch[i] = cstr(r->env[i]);
+    for (size_t i = 0; i < node->n_deps; i++) {
+        const node_run *dep = &c->runs[node->deps[i]];
+        c->dep_scratch[i].name = cstr(zd_graph_node(c->g, node->deps[i])->name);
+        c->dep_scratch[i].data = (zd_bytes){dep->output ? dep->output : "", dep->output_len};
+    }
+    char log_path[4096];
+    snprintf(log_path, sizeof log_path, "%s/%s.log", c->cfg.log_dir, node->name);
+    zd_msg_task t = {.node = index,
+                     .token = r->token,
+                     .attempt = r->attempts,
+                     .name = cstr(node->name),
+                     .run_id = cstr(c->cfg.run_id),
+                     .kind = node->kind,
+                     .cmd = cstr(node->kind == ZD_NODE_FN ? node->fn : node->shell),
+                     .argv = argv,
+                     .argc = (uint32_t)node->argc,
+                     .args = {node->args, node->args_len},
+                     .env = c->env_scratch,
+                     .n_env = (uint32_t)r->n_env,
+                     .workdir = cstr(node->workdir),
+                     .timeout_ms = (uint64_t)(node->timeout * 1000),
+                     .log_path = cstr(log_path),
+                     .deps = c->dep_scratch,
+                     .n_deps = (uint32_t)node->n_deps};
+    if ((rc = zd_wire_encode_task(c->out, &t)) < 0)
+        return rc;
+    if (zmq_send(c->router, x->rid, x->rid_len, ZMQ_SNDMORE) < 0 ||
+        zmq_send(c->router, zd_wire_buf_data(c->out), zd_wire_buf_size(c->out), 0) < 0)
+        return ZDAG_EZMQ;
+    return 0;
+}
+
+/* Hands ready nodes to idle executors, best priority first, while -j allows. */
+static void dispatch(zd_coord *c) {
+    while (c->n_idle > 0 && (int)c->n_running < c->jobs && zd_sched_has_ready(c->sched)) {
+        uint32_t index = zd_sched_pop(c->sched);
+        uint32_t slot = c->idle[--c->n_idle];
+        node_run *r = &c->runs[index];
+        executor *x = &c->ex[slot];
+        r->token = ++c->next_token;
+        r->attempts++;
+        r->executor = (int32_t)slot;
+        r->start_s = since_start(c);
+        r->end_s = -1;
+        r->has_exit_code = false;
+        x->state = EX_BUSY;
+        x->node = index;
+        c->n_running++;
+        int rc = send_task(c, index, slot);
+        if (rc < 0) {
+            /* The executor is unreachable or we are out of memory: its death (SIGCHLD) or
+             * nothing will follow, so fail the attempt here. */
+            fprintf(stderr, "zdag: cannot send node \"%s\" to executor %u: %s\n",
+                    zd_graph_node(c->g, index)->name, slot, zdag_strerror(rc));
+            set_error(r, "cannot send the task: %s", zdag_strerror(rc));
+            r->end_s = since_start(c);
+            x->node = -1;
+            x->state = EX_IDLE;
+            c->idle[c->n_idle++] = slot;
+            c->n_running--;
+            zd_sched_failed(c->sched, index);
+        }
+    }
+}
+
+static void free_executor(zd_coord *c, uint32_t slot) {
+    executor *x = &c->ex[slot];
+    x->node = -1;
+    x->state = EX_IDLE;
+    c->idle[c->n_idle++] = slot;
+}
+
+/* A node's attempt ended (result or lost executor): decide between success, retry, failure. */
+static void attempt_ended(zd_coord *c, uint32_t index, bool ok) {
+    const zd_node *node = zd_graph_node(c->g, index);
+    node_run *r = &c->runs[index];
+    c->n_running--;
+    r->end_s = since_start(c);
+    if (ok) {
+        free(r->error);
+        r->error = NULL;
+        zd_sched_succeeded(c->sched, index);
+    } else if (c->interrupted) {
+        set_error(r, "interrupted");
+        zd_sched_abandon(c->sched, index);
+    } else if ((int)(r->attempts - r->losses) <= node->retries) {
+        zd_sched_requeue(c->sched, index);
+    } else {
+        zd_sched_failed(c->sched, index);
+    }
+}
+
+static void on_result(zd_coord *c, const unsigned char *rid, size_t rid_len,
+                      const zd_msg_result *m) {
+    if (m->node >= zd_graph_size(c->g) || c->runs[m->node].token != m->token ||
+        c->runs[m->node].executor < 0) {
+        fprintf(stderr, "zdag: discarded a stale or unknown result (node %u, token %llu)\n",
+                m->node, (unsigned long long)m->token);
+        return;
+    }
+    node_run *r = &c->runs[m->node];
+    uint32_t slot = (uint32_t)r->executor;
+    executor *x = &c->ex[slot];
+    if (x->state != EX_BUSY || x->node != (int64_t)m->node || x->rid_len != rid_len ||
+        memcmp(x->rid, rid, rid_len) != 0) {
+        fprintf(stderr, "zdag: discarded a result for node %u from the wrong executor\n", m->node);
+        return;
+    }
+    free(r->output);
+    r->output = malloc(m->output.len + 1);
+    if (r->output) {
+        memcpy(r->output, m->output.ptr, m->output.len);
+        r->output[m->output.len] = '\0';
+        r->output_len = m->output.len;
+    }
+    r->has_exit_code = true;
+    r->exit_code = m->exit_code;
+    if (!m->ok)
+        set_error(r, "%.*s", (int)m->error.len, m->error.ptr ? m->error.ptr : "failed");
+    free_executor(c, slot);
+    attempt_ended(c, m->node, m->ok && r->output != NULL);
+}
+
+static void on_hello(zd_coord *c, const unsigned char *rid, size_t rid_len, const zd_msg_hello *h) {
+    if (h->version != ZD_WIRE_VERSION || h->slot >= c->cfg.n_local ||
+        c->ex[h->slot].state != EX_STARTING || c->ex[h->slot].pid != (pid_t)h->pid) {
+        fprintf(stderr, "zdag: refused an executor (slot %u, pid %lld, version %u)\n", h->slot,
+                (long long)h->pid, h->version);
+        return;
+    }
+    executor *x = &c->ex[h->slot];
+    memcpy(x->rid, rid, rid_len);
+    x->rid_len = rid_len;
+    x->early_deaths = 0;
+    snprintf(x->host, sizeof x->host, "%.*s", (int)h->host.len, h->host.ptr);
+    free_executor(c, h->slot);
+}
+
+/* Reads every frame waiting on the ROUTER socket. */
+static void read_messages(zd_coord *c) {
+    unsigned char rid[MAX_RID];
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    for (;;) {
+        int n = zmq_recv(c->router, rid, sizeof rid, ZMQ_DONTWAIT);
+        if (n < 0)
+            break;
+        size_t rid_len = (size_t)n > sizeof rid ? sizeof rid : (size_t)n;
+        int more = 0;
+        size_t more_len = sizeof more;
+        zmq_getsockopt(c->router, ZMQ_RCVMORE, &more, &more_len);
+        if (!more) {
+            fprintf(stderr, "zdag: dropped a message without a body\n");
+            continue;
+        }
+        if (zmq_msg_recv(&msg, c->router, 0) < 0)
+            break;
+        if (zmq_msg_more(&msg)) {
+            fprintf(stderr, "zdag: dropped a message of more than one frame\n");
+            do
+                zmq_msg_recv(&msg, c->router, 0);
+            while (zmq_msg_more(&msg));
+            continue;
+        }
+        zd_msg m;
+        if (zd_wire_decode(c->dec, zmq_msg_data(&msg), zmq_msg_size(&msg), &m) < 0) {
+            fprintf(stderr, "zdag: dropped a malformed message (%zu bytes): %s\n",
+                    zmq_msg_size(&msg), zd_wire_decoder_error(c->dec));
+            continue;
+        }
+        if (m.type == ZD_MSG_HELLO)
+            on_hello(c, rid, rid_len, &m.u.hello);
+        else if (m.type == ZD_MSG_RESULT)
+            on_result(c, rid, rid_len, &m.u.result);
+        else
+            fprintf(stderr, "zdag: dropped an unexpected message of type %d\n", m.type);
+    }
+    zmq_msg_close(&msg);
+}
+
+/* An executor process ended: re-run its node elsewhere (or fail it), and replace it. */
+static void executor_died(zd_coord *c, uint32_t slot, int status) {
+    executor *x = &c->ex[slot];
+    char how[64];
+    if (c->cfg.reaped)
+        c->cfg.reaped(c->cfg.spawn_ctx, slot);
+    if (WIFSIGNALED(status))
+        snprintf(how, sizeof how, "signal %d", WTERMSIG(status));
+    else
+        snprintf(how, sizeof how, "exit status %d", WEXITSTATUS(status));
+    if (x->state == EX_IDLE)
+        for (uint32_t i = 0; i < c->n_idle; i++)
+            if (c->idle[i] == slot) {
+                c->idle[i] = c->idle[--c->n_idle];
+                break;
+            }
+    if (x->state == EX_BUSY) {
+        uint32_t index = (uint32_t)x->node;
+        node_run *r = &c->runs[index];
+        r->losses++;
+        r->token = 0; /* a late result of the lost attempt is stale */
+        if (!c->interrupted)
+            fprintf(stderr, "zdag: executor %u died (%s) while running \"%s\"\n", slot, how,
+                    zd_graph_node(c->g, index)->name);
+        if (c->interrupted) {
+            set_error(r, "interrupted");
+        } else if ((int)r->losses >= c->cfg.max_losses) {
+            set_error(r, "executor died: %s (%u executors lost)", how, r->losses);
+            r->losses = 0; /* a failed attempt, not a lost one, for the retry count */
+        }
+        c->n_running--;
+        r->end_s = since_start(c);
+        if (c->interrupted) {
+            zd_sched_abandon(c->sched, index);
+        } else if (r->error) {
+            zd_sched_failed(c->sched, index);
+        } else {
+            zd_sched_requeue(c->sched, index);
+        }
+    }
+    if (x->state == EX_STARTING)
+        x->early_deaths++;
+    x->state = EX_DEAD;
+    x->node = -1;
+    x->pid = 0;
+    x->rid_len = 0;
+    if (c->interrupted || zd_sched_finished(c->sched) || !c->cfg.spawn)
+        return;
+    if (x->early_deaths >= MAX_SPAWN_FAILS) {
+        fprintf(stderr, "zdag: executor %u keeps dying at start (%s); giving up on it\n", slot,
+                how);
+        return;
+    }
+    pid_t pid;
+    if (c->cfg.spawn(c->cfg.spawn_ctx, slot, &pid) < 0) {
+        fprintf(stderr, "zdag: cannot start a new executor: %s\n", strerror(errno));
+        return;
+    }
+    x->pid = pid;
+    x->state = EX_STARTING;
+}
+
+static void reap(zd_coord *c) {
+    for (uint32_t s = 0; s < c->cfg.n_local; s++) {
+        int status;
+        if (c->ex[s].pid > 0 && waitpid(c->ex[s].pid, &status, WNOHANG) == c->ex[s].pid)
+            executor_died(c, s, status);
+    }
+}
+
+static bool all_retired(const zd_coord *c) {
+    for (uint32_t s = 0; s < c->cfg.n_local; s++)
+        if (c->ex[s].state != EX_DEAD)
+            return false;
+    return true;
+}
+
+static void interrupt(zd_coord *c, int sig) {
+    if (c->interrupted) {
+        /* A second signal: leave at once, killing everything. */
+        for (uint32_t s = 0; s < c->cfg.n_local; s++)
+            if (c->ex[s].pid > 0)
+                kill(c->ex[s].pid, SIGKILL);
+        return;
+    }
+    fprintf(stderr, "zdag: %s: stopping (running nodes are killed)\n", strsignal(sig));
+    c->interrupted = sig;
+    zd_sched_stop(c->sched);
+    /* Running nodes are killed with their executors; idle executors get BYE at the end. */
+    for (uint32_t s = 0; s < c->cfg.n_local; s++)
+        if (c->ex[s].state == EX_BUSY && c->ex[s].pid > 0)
+            kill(c->ex[s].pid, SIGTERM);
+}
+
+static void read_signals(zd_coord *c) {
+    struct signalfd_siginfo si;
+    bool child = false;
+    while (read(c->cfg.signal_fd, &si, sizeof si) == (ssize_t)sizeof si) {
+        if (si.ssi_signo == SIGCHLD)
+            child = true;
+        else if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM)
+            interrupt(c, (int)si.ssi_signo);
+    }
+    if (child)
+        reap(c);
+}
+
+/* Ends the executors: BYE to those that can hear it, then SIGKILL after a grace period. */
+static void shutdown_executors(zd_coord *c) {
+    if (zd_wire_encode_bye(c->out) == 0)
+        for (uint32_t s = 0; s < c->cfg.n_local; s++) {
+            executor *x = &c->ex[s];
+            if (x->pid > 0 && x->rid_len > 0 && x->state == EX_IDLE) {
+                zmq_send(c->router, x->rid, x->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+                zmq_send(c->router, zd_wire_buf_data(c->out), zd_wire_buf_size(c->out),
+                         ZMQ_DONTWAIT);
+            } else if (x->pid > 0) {
+                kill(x->pid, SIGTERM); /* still starting or busy: nothing to wait for */
+            }
+        }
+    double deadline = mono() + SHUTDOWN_GRACE_S;
+    for (;;) {
+        bool left = false;
+        for (uint32_t s = 0; s < c->cfg.n_local; s++) {
+            int status;
+            if (c->ex[s].pid > 0 && waitpid(c->ex[s].pid, &status, WNOHANG) == c->ex[s].pid)
+                c->ex[s].pid = 0;
+            left |= c->ex[s].pid > 0;
+        }
+        if (!left)
+            return;
+        if (mono() >= deadline)
+            break;
+        zmq_pollitem_t item = {NULL, c->cfg.signal_fd, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, 50) > 0) {
+            struct signalfd_siginfo si;
+            while (read(c->cfg.signal_fd, &si, sizeof si) == (ssize_t)sizeof si)
+                if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM)
+                    deadline = 0; /* impatient: kill now */
+        }
+    }
+    for (uint32_t s = 0; s < c->cfg.n_local; s++)
+        if (c->ex[s].pid > 0) {
+            kill(c->ex[s].pid, SIGKILL);
+            waitpid(c->ex[s].pid, NULL, 0);
+            c->ex[s].pid = 0;
+        }
+}
+
+static int open_socket(zd_coord *c) {
+    c->zctx = zmq_ctx_new();
+    if (!c->zctx)
+        return ZDAG_EZMQ;
+    c->router = zmq_socket(c->zctx, ZMQ_ROUTER);
+    int linger = 0, mandatory = 1;
+    int64_t maxmsg = ZD_WIRE_MAX_FRAME;
+    if (!c->router || zmq_setsockopt(c->router, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
+        zmq_setsockopt(c->router, ZMQ_ROUTER_MANDATORY, &mandatory, sizeof mandatory) < 0 ||
+        zmq_setsockopt(c->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) < 0 ||
+        zmq_bind(c->router, c->cfg.endpoint) < 0) {
+        fprintf(stderr, "zdag: cannot listen on %s: %s\n", c->cfg.endpoint, zmq_strerror(errno));
+        return ZDAG_EZMQ;
+    }
+    return 0;
+}
+
+static int final_status(zd_coord *c) {
+    if (c->interrupted)
+        return 128 + c->interrupted;
+    if (zd_sched_count(c->sched, ZD_NS_FAILED) > 0)
+        return 1;
+    if (c->no_executors)
+        return 3;
+    return 0;
+}
+
+int zd_coord_run(zd_coord *c) {
+    clock_gettime(CLOCK_REALTIME, &c->started);
+    c->t0 = mono();
+    int rc = open_socket(c);
+    if (rc < 0) {
+        zd_sched_stop(c->sched);
+        c->no_executors = true;
+    }
+    while (rc == 0 && !zd_sched_finished(c->sched)) {
+        dispatch(c);
+        if (zd_sched_finished(c->sched))
+            break;
+        if (all_retired(c)) {
+            fprintf(stderr, "zdag: no executor could be started; the run cannot go on\n");
+            c->no_executors = true;
+            zd_sched_stop(c->sched);
+            break;
+        }
+        zmq_pollitem_t items[2] = {{c->router, 0, ZMQ_POLLIN, 0},
+                                   {NULL, c->cfg.signal_fd, ZMQ_POLLIN, 0}};
+        if (zmq_poll(items, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            fprintf(stderr, "zdag: poll failed: %s\n", zmq_strerror(errno));
+            c->no_executors = true;
+            zd_sched_stop(c->sched);
+            break;
+        }
+        if (items[1].revents & ZMQ_POLLIN)
+            read_signals(c);
+        if (items[0].revents & ZMQ_POLLIN)
+            read_messages(c);
+    }
+    shutdown_executors(c);
+    zd_sched_close(c->sched);
+    c->wall_s = since_start(c);
+    c->exit_code = final_status(c);
+    return c->exit_code;
+}
+
+void zd_coord_outcome(const zd_coord *c, uint32_t index, zd_node_outcome *out) {
+    const node_run *r = &c->runs[index];
+    zd_node_state st = zd_sched_state(c->sched, index);
+    *out = (zd_node_outcome){.state = st,
+                             .attempts = r->attempts,
+                             .executor = r->executor,
+                             .host = r->executor >= 0 ? c->ex[r->executor].host : NULL,
+                             .start_s = r->start_s,
+                             .end_s = r->end_s,
+                             .has_exit_code = r->has_exit_code,
+                             .exit_code = r->exit_code,
+                             .error = r->error,
+                             .output = st == ZD_NS_SUCCEEDED ? r->output : NULL,
+                             .output_len = st == ZD_NS_SUCCEEDED ? r->output_len : 0};
+    if (st == ZD_NS_SKIPPED && !r->error)
+        out->error = zd_sched_skip_cause(c->sched, index) >= 0 ? "a dependency failed"
+                     : c->interrupted                          ? "interrupted"
+                                                               : "the run stopped first";
+}
+
+void zd_coord_summary(const zd_coord *c, zd_run_summary *out) {
+    out->status = c->interrupted ? "interrupted" : c->exit_code == 0 ? "succeeded" : "failed";
+    out->exit_code = c->exit_code;
+    out->started = c->started;
+    out->wall_s = c->wall_s;
+    out->jobs = c->jobs;
+}

@@ -1,0 +1,81 @@
+/* The coordinator: owns one run of a graph. It binds a ROUTER socket, registers the executors
+ * that connect, hands them ready nodes by priority within the limits, collects results,
+ * re-runs the nodes of executors that die, and tells the caller how every node ended. */
+#ifndef ZD_COORD_H
+#define ZD_COORD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "graph.h"
+#include "prio.h"
+#include "sched.h"
+
+/* Forks a (replacement) local executor for `slot`; stores its pid. Returns 0 or an error. */
+typedef int (*zd_spawn_fn)(void *ctx, uint32_t slot, pid_t *pid);
+
+typedef struct zd_coord_cfg {
+    const char *endpoint;    /* bound by the coordinator; local executors connect to it */
+    uint32_t n_local;        /* local executor slots 0..n_local-1 */
+    const pid_t *local_pids; /* pid of the executor already forked in each slot */
+    zd_spawn_fn spawn;       /* forks a replacement executor (may be NULL: none) */
+    void (*reaped)(void *ctx, uint32_t slot); /* an executor was reaped: kill what it left
+                                                 running (may be NULL) */
+    void *spawn_ctx;                          /* passed to spawn and reaped */
+    int jobs;            /* nodes running at once at most; 0 = one per executor */
+    zd_prio_mode prio;   /* how ready nodes are ordered */
+    bool keep_going;     /* a failure skips its descendants only */
+    const bool *active;  /* nodes taking part (borrowed), NULL = all */
+    const char *log_dir; /* directory of the NODE.log files */
+    const char *run_id;  /* given to commands as ZDAG_RUN_ID */
+    int signal_fd;       /* signalfd for SIGCHLD, SIGINT and SIGTERM (borrowed) */
+    int max_losses;      /* executor deaths one node survives before failing; 0 = 3 */
+} zd_coord_cfg;
+
+typedef struct zd_coord zd_coord;
+
+/* How one node ended (pointers borrowed from the coordinator). */
+typedef struct zd_node_outcome {
+    zd_node_state state; /* final state */
+    uint32_t attempts;   /* attempts started */
+    int32_t executor;    /* executor slot of the last attempt, or -1 */
+    const char *host;    /* host of the last attempt, or NULL */
+    double start_s;      /* start of the last attempt, seconds since the run started; < 0 none */
+    double end_s;        /* end of the last attempt; < 0 none */
+    bool has_exit_code;  /* exit_code is meaningful */
+    int exit_code;       /* exit status of the last attempt */
+    const char *error;   /* why it failed or was skipped, or NULL */
+    const char *output;  /* the result, or NULL */
+    size_t output_len;   /* bytes in output */
+} zd_node_outcome;
+
+/* Creates a coordinator for graph g (borrowed, finished; must outlive it). Creates the ZeroMQ
+ * context: fork the first executors before this call. Returns 0, ZDAG_ENOMEM, ZDAG_EINVAL. */
+int zd_coord_new(const zd_coord_cfg *cfg, const zd_graph *g, zd_coord **out)
+    __attribute__((warn_unused_result));
+
+/* Frees the coordinator; sets *c to NULL. Accepts NULL. */
+void zd_coord_free(zd_coord **c);
+
+/* Runs the graph to its end. Returns the exit status of SPEC section 1: 0, 1 (a node failed),
+ * 3 (the run could not go on), 130/143 (SIGINT/SIGTERM). All executors have exited on return. */
+int zd_coord_run(zd_coord *c);
+
+/* How node `index` ended; valid after zd_coord_run(). */
+void zd_coord_outcome(const zd_coord *c, uint32_t index, zd_node_outcome *out);
+
+/* Run facts for the report. */
+typedef struct zd_run_summary {
+    const char *status;      /* "succeeded", "failed" or "interrupted" */
+    int exit_code;           /* as returned by zd_coord_run() */
+    struct timespec started; /* wall-clock start */
+    double wall_s;           /* run duration */
+    int jobs;                /* the effective -j */
+} zd_run_summary;
+
+/* Facts of the run; valid after zd_coord_run(). */
+void zd_coord_summary(const zd_coord *c, zd_run_summary *out);
+
+#endif

@@ -1,0 +1,125 @@
+/* Report and results files. */
+#include "report.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Seconds rounded to microseconds, or JSON null when negative (never happened). */
+static json_t *seconds(double s) {
+    return s < 0 ? json_null() : json_real(round(s * 1e6) / 1e6);
+}
+
+static json_t *str_or_null(const char *s) {
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *node_json(const zd_node *node, const zd_node_outcome *o) {
+    json_t *j = json_object();
+    if (!j)
+        return NULL;
+    bool ran = o->executor >= 0;
+    json_object_set_new(j, "name", json_string(node->name));
+    json_object_set_new(j, "status", json_string(zd_node_state_name(o->state)));
+    json_object_set_new(j, "attempts", json_integer(o->attempts));
+    json_object_set_new(j, "host", ran ? str_or_null(o->host) : json_null());
+    json_object_set_new(j, "executor", ran ? json_integer(o->executor) : json_null());
+    json_object_set_new(j, "start_s", seconds(o->start_s));
+    json_object_set_new(j, "end_s", seconds(o->end_s));
+    json_object_set_new(j, "exit_code",
+                        o->has_exit_code ? json_integer(o->exit_code) : json_null());
+    json_object_set_new(j, "error", str_or_null(o->error));
+    return j;
+}
+
+/* Dumps j to path through a temporary file, so a reader never sees half a file. */
+static int dump_atomic(json_t *j, const char *path) {
+    char *tmp = NULL;
+    if (asprintf(&tmp, "%s.tmp.%d", path, (int)getpid()) < 0)
+        return ZDAG_ENOMEM;
+    int rc = 0;
+    if (json_dump_file(j, tmp, JSON_INDENT(1) | JSON_REAL_PRECISION(15)) != 0 ||
+        rename(tmp, path) != 0) {
+        unlink(tmp);
+        rc = ZDAG_EIO;
+    }
+    free(tmp);
+    return rc;
+}
+
+int zd_report_write(const char *path, const char *pipeline, const zd_graph *g, const zd_coord *c) {
+    zd_run_summary sum;
+    zd_coord_summary(c, &sum);
+    char started[32];
+    struct tm tm;
+    gmtime_r(&sum.started.tv_sec, &tm);
+    strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%SZ", &tm);
+
+    json_t *root = json_object(), *nodes = json_array();
+    if (!root || !nodes) {
+        json_decref(root);
+        json_decref(nodes);
+        return ZDAG_ENOMEM;
+    }
+    json_object_set_new(root, "pipeline", json_string(pipeline));
+    json_object_set_new(root, "status", json_string(sum.status));
+    json_object_set_new(root, "exit_code", json_integer(sum.exit_code));
+    json_object_set_new(root, "started_at", json_string(started));
+    json_object_set_new(root, "wall_s", seconds(sum.wall_s));
+    json_object_set_new(root, "jobs", json_integer(sum.jobs));
+    for (uint32_t i = 0; i < zd_graph_size(g); i++) {
+        zd_node_outcome o;
+        zd_coord_outcome(c, i, &o);
+        json_array_append_new(nodes, node_json(zd_graph_node(g, i), &o));
+    }
+    json_object_set_new(root, "nodes", nodes);
+    int rc = dump_atomic(root, path);
+    json_decref(root);
+    return rc;
+}
+
+static char *base64(const char *data, size_t len) {
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *out = malloc((len + 2) / 3 * 4 + 1), *p = out;
+    if (!out)
+        return NULL;
+    const unsigned char *s = (const unsigned char *)data;
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t v = (uint32_t)s[i] << 16;
+        if (i + 1 < len)
+            v |= (uint32_t)s[i + 1] << 8;
+        if (i + 2 < len)
+            v |= s[i + 2];
+        *p++ = tbl[(v >> 18) & 63];
+        *p++ = tbl[(v >> 12) & 63];
+        *p++ = i + 1 < len ? tbl[(v >> 6) & 63] : '=';
+        *p++ = i + 2 < len ? tbl[v & 63] : '=';
+    }
+    *p = '\0';
+    return out;
+}
+
+int zd_results_write(const char *path, const zd_graph *g, const zd_coord *c) {
+    json_t *root = json_object();
+    if (!root)
+        return ZDAG_ENOMEM;
+    for (uint32_t i = 0; i < zd_graph_size(g); i++) {
+        zd_node_outcome o;
+        zd_coord_outcome(c, i, &o);
+        if (o.state != ZD_NS_SUCCEEDED || !o.output)
+            continue;
+        json_t *v = json_stringn(o.output, o.output_len); /* NULL unless valid UTF-8 */
+        if (!v) {
+            char *b64 = base64(o.output, o.output_len);
+            v = json_pack("{s:s}", "base64", b64 ? b64 : "");
+            free(b64);
+        }
+        json_object_set_new(root, zd_graph_node(g, i)->name, v);
+    }
+    int rc = dump_atomic(root, path);
+    json_decref(root);
+    return rc;
+}

@@ -1,0 +1,86 @@
+/* Node states and the ready queue of one run: which nodes may start, in which order, and what
+ * a success or a failure releases or skips. Limits (jobs, hosts, leases) are the caller's:
+ * the scheduler only hands out the best ready node. */
+#ifndef ZD_SCHED_H
+#define ZD_SCHED_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "graph.h"
+#include "readyq.h"
+
+typedef enum zd_node_state {
+    ZD_NS_WAITING = 0, /* some dep has not succeeded yet */
+    ZD_NS_READY,       /* in the ready queue */
+    ZD_NS_RUNNING,     /* handed out, no outcome yet */
+    ZD_NS_SUCCEEDED,
+    ZD_NS_FAILED,
+    ZD_NS_SKIPPED,  /* a dep failed, or the run stopped first */
+    ZD_NS_CACHED,   /* taken from an earlier run */
+    ZD_NS_EXCLUDED, /* not part of this run */
+} zd_node_state;
+
+/* Returns the report name of a state ("succeeded", ...); "waiting"/"ready"/"running" too. */
+const char *zd_node_state_name(zd_node_state s);
+
+typedef struct zd_sched zd_sched;
+
+/* Creates the scheduler of a run over the finished graph g (borrowed) with priorities keys
+ * (borrowed; both must outlive it). Nodes with active[i] false are EXCLUDED (NULL: all run).
+ * With keep_going, a failure skips only its descendants; without, it stops the run.
+ * Nodes without deps are ready at once. Returns NULL when out of memory. */
+zd_sched *zd_sched_new(const zd_graph *g, const zd_prio_key *keys, const bool *active,
+                       bool keep_going);
+
+/* Frees the scheduler; sets *s to NULL. Accepts NULL. */
+void zd_sched_free(zd_sched **s);
+
+/* Marks a waiting node as CACHED (succeeded earlier); its dependents are released as if it
+ * had just succeeded. Call before the first zd_sched_pop(). */
+void zd_sched_cached(zd_sched *s, uint32_t node);
+
+/* True when a node is ready and the run has not been stopped. */
+bool zd_sched_has_ready(const zd_sched *s);
+
+/* Returns the best ready node without taking it; zd_sched_has_ready() must be true. */
+uint32_t zd_sched_peek(const zd_sched *s);
+
+/* Takes the best ready node and marks it RUNNING; zd_sched_has_ready() must be true. */
+uint32_t zd_sched_pop(zd_sched *s);
+
+/* Puts a RUNNING node back in the ready queue (a retry, or its executor was lost). */
+void zd_sched_requeue(zd_sched *s, uint32_t node);
+
+/* Records that a RUNNING node succeeded; dependents whose deps all succeeded become ready. */
+void zd_sched_succeeded(zd_sched *s, uint32_t node);
+
+/* Records that a RUNNING node failed for good: skips its descendants (keep-going) or stops
+ * the run (fail-fast). */
+void zd_sched_failed(zd_sched *s, uint32_t node);
+
+/* Records that a RUNNING node was stopped before it could end (interrupt): SKIPPED. */
+void zd_sched_abandon(zd_sched *s, uint32_t node);
+
+/* Stops the run: no node is handed out any more (fail-fast, interrupt). */
+void zd_sched_stop(zd_sched *s);
+
+/* True once stopped. */
+bool zd_sched_stopped(const zd_sched *s);
+
+/* True when no node is running and none can start: every node finished, or stopped. */
+bool zd_sched_finished(const zd_sched *s);
+
+/* Marks every node that did not finish as SKIPPED; call once the run is over. */
+void zd_sched_close(zd_sched *s);
+
+/* The state of a node. */
+zd_node_state zd_sched_state(const zd_sched *s, uint32_t node);
+
+/* For a SKIPPED node: the failed node that caused it, or -1 (the run stopped first). */
+int64_t zd_sched_skip_cause(const zd_sched *s, uint32_t node);
+
+/* Counts of nodes in a state. */
+uint32_t zd_sched_count(const zd_sched *s, zd_node_state state);
+
+#endif

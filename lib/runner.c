@@ -1,0 +1,206 @@
+/* Local wiring: a private runtime directory, forked executors, the coordinator. */
+#include "runner.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "coord.h"
+#include "executor.h"
+#include "report.h"
+
+typedef struct local_host {
+    char dir[256];                /* private runtime directory (mode 0700) */
+    char endpoint[300];           /* ipc:// endpoint inside dir */
+    char host_id[64];             /* this host's name */
+    pid_t *pids;                  /* executor pid per slot */
+    volatile sig_atomic_t *pgids; /* shared with the executors: each one's running command */
+    uint32_t n;                   /* slots */
+} local_host;
+
+static int spawn_executor(void *ctx, uint32_t slot, pid_t *pid) {
+    local_host *h = ctx;
+    char scratch[300];
+    snprintf(scratch, sizeof scratch, "%s/x%u", h->dir, slot);
+    zd_executor_cfg cfg = {.endpoint = h->endpoint,
+                           .slot = slot,
+                           .host_id = h->host_id,
+                           .scratch_dir = scratch,
+                           .pgid = &h->pgids[slot]};
+    return zd_executor_fork(&cfg, pid);
+}
+
+/* A killed executor cannot kill its command: do it for it, group and all. */
+static void executor_reaped(void *ctx, uint32_t slot) {
+    local_host *h = ctx;
+    pid_t pg = h->pgids[slot];
+    if (pg > 0)
+        kill(-pg, SIGKILL);
+    h->pgids[slot] = 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path); /* best effort: keep removing the rest */
+    return 0;
+}
+
+/* Creates a directory only this user can enter, for the ipc socket and scratch files. */
+static int make_runtime_dir(local_host *h) {
+    const char *base = getenv("XDG_RUNTIME_DIR");
+    if (!base || access(base, W_OK) != 0)
+        base = getenv("TMPDIR");
+    if (!base || access(base, W_OK) != 0)
+        base = "/tmp";
+    /* ipc paths are limited to ~107 bytes: fall back to /tmp for long base paths. */
+    if (strlen(base) > 60)
+        base = "/tmp";
+    snprintf(h->dir, sizeof h->dir, "%s/zdag-XXXXXX", base);
+    if (!mkdtemp(h->dir))
+        return ZDAG_ESYS;
+    snprintf(h->endpoint, sizeof h->endpoint, "ipc://%s/coord", h->dir);
+    return 0;
+}
+
+static void make_run_id(char *out, size_t size) {
+    unsigned char raw[8] = {0};
+    if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
+        uint64_t v = (uint64_t)getpid() ^ (uint64_t)time(NULL) << 20;
+        memcpy(raw, &v, sizeof raw);
+    }
+    for (size_t i = 0; i < sizeof raw && 2 * i + 2 < size; i++)
+        snprintf(out + 2 * i, 3, "%02x", raw[i]);
+}
+
+static void print_summary(const zd_graph *g, const zd_coord *c) {
+    uint32_t counts[8] = {0};
+    for (uint32_t i = 0; i < zd_graph_size(g); i++) {
+        zd_node_outcome o;
+        zd_coord_outcome(c, i, &o);
+        counts[o.state]++;
+        if (o.state == ZD_NS_FAILED)
+            fprintf(stderr, "zdag: node \"%s\" failed: %s\n", zd_graph_node(g, i)->name,
+                    o.error ? o.error : "unknown error");
+    }
+    zd_run_summary s;
+    zd_coord_summary(c, &s);
+    fprintf(stderr, "zdag: %s: %u succeeded, %u failed, %u skipped", s.status,
+            counts[ZD_NS_SUCCEEDED], counts[ZD_NS_FAILED], counts[ZD_NS_SKIPPED]);
+    if (counts[ZD_NS_CACHED])
+        fprintf(stderr, ", %u cached", counts[ZD_NS_CACHED]);
+    if (counts[ZD_NS_EXCLUDED])
+        fprintf(stderr, ", %u excluded", counts[ZD_NS_EXCLUDED]);
+    fprintf(stderr, " in %.3f s\n", s.wall_s);
+}
+
+/* Blocks the signals the coordinator reads from its signalfd. Blocked before the ZeroMQ
+ * context exists, so that its I/O threads inherit the mask and never take them. */
+static int block_signals(sigset_t *old) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    if (sigprocmask(SIG_BLOCK, &set, old) < 0)
+        return -1;
+    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
+    local_host h = {0};
+    zd_coord *c = NULL;
+    int status = 3, sfd = -1;
+    sigset_t old_mask;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    h.n = (uint32_t)(o->local_workers > 0 ? o->local_workers : cores > 0 ? cores : 1);
+    if (gethostname(h.host_id, sizeof h.host_id) < 0)
+        snprintf(h.host_id, sizeof h.host_id, "localhost");
+    h.host_id[sizeof h.host_id - 1] = '\0';
+    char log_dir[4096], run_id[17] = {0};
+    snprintf(log_dir, sizeof log_dir, "%s/logs", o->state_dir);
+    if (mkdir(log_dir, 0755) < 0 && errno != EEXIST) {
+        fprintf(stderr, "zdag: cannot create %s: %s\n", log_dir, strerror(errno));
+        return 3;
+    }
+    make_run_id(run_id, sizeof run_id);
+    if (make_runtime_dir(&h) < 0) {
+        fprintf(stderr, "zdag: cannot create a runtime directory: %s\n", strerror(errno));
+        return 3;
+    }
+    size_t shared_size = h.n * sizeof *h.pgids;
+    void *shared =
+        mmap(NULL, shared_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (shared == MAP_FAILED)
+        goto out_rmdir;
+    h.pgids = shared;
+    if (!(h.pids = calloc(h.n, sizeof *h.pids)))
+        goto out_rmdir;
+    if ((sfd = block_signals(&old_mask)) < 0) {
+        fprintf(stderr, "zdag: cannot watch signals: %s\n", strerror(errno));
+        goto out_rmdir;
+    }
+    for (uint32_t s = 0; s < h.n; s++)
+        if (spawn_executor(&h, s, &h.pids[s]) < 0) {
+            fprintf(stderr, "zdag: cannot fork an executor: %s\n", strerror(errno));
+            h.n = s;
+            goto out_kill;
+        }
+    zd_coord_cfg cfg = {.endpoint = h.endpoint,
+                        .n_local = h.n,
+                        .local_pids = h.pids,
+                        .spawn = spawn_executor,
+                        .reaped = executor_reaped,
+                        .spawn_ctx = &h,
+                        .jobs = o->jobs,
+                        .prio = o->prio,
+                        .keep_going = o->keep_going,
+                        .active = o->active,
+                        .log_dir = log_dir,
+                        .run_id = run_id,
+                        .signal_fd = sfd};
+    if (zd_coord_new(&cfg, g, &c) < 0) {
+        fprintf(stderr, "zdag: cannot start the coordinator: out of memory\n");
+        goto out_kill;
+    }
+    status = zd_coord_run(c);
+    if (o->report_path && zd_report_write(o->report_path, o->pipeline, g, c) < 0) {
+        fprintf(stderr, "zdag: cannot write the report %s: %s\n", o->report_path, strerror(errno));
+        status = status ? status : 3;
+    }
+    if (o->results_path && zd_results_write(o->results_path, g, c) < 0) {
+        fprintf(stderr, "zdag: cannot write the results %s: %s\n", o->results_path,
+                strerror(errno));
+        status = status ? status : 3;
+    }
+    if (!o->quiet)
+        print_summary(g, c);
+    zd_coord_free(&c);
+    goto out_restore;
+out_kill:
+    for (uint32_t s = 0; s < h.n; s++)
+        if (h.pids[s] > 0) {
+            kill(h.pids[s], SIGKILL);
+            waitpid(h.pids[s], NULL, 0);
+        }
+out_restore:
+    close(sfd);
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
+out_rmdir:
+    free(h.pids);
+    if (h.pgids)
+        munmap((void *)h.pgids, h.n * sizeof *h.pgids);
+    nftw(h.dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return status;
+}

@@ -1,0 +1,29 @@
+/* Runs a graph on this host: forks the local executors, then starts the coordinator. This is
+ * the one place that wires worker/ and coordinator/ together; the CLI and libzdag's run
+ * function both call it, so a local run and a remote one go through the same protocol. */
+#ifndef ZD_RUNNER_H
+#define ZD_RUNNER_H
+
+#include <stdbool.h>
+
+#include "graph.h"
+#include "prio.h"
+
+typedef struct zd_run_opts {
+    const char *pipeline;     /* the pipeline's name in the report (its file path) */
+    int jobs;                 /* -j; 0 = one node per executor */
+    int local_workers;        /* executors forked here; 0 = number of cores */
+    zd_prio_mode prio;        /* priority mode */
+    bool keep_going;          /* -k */
+    const char *state_dir;    /* existing, writable; logs go to STATE_DIR/logs */
+    const char *report_path;  /* --report, or NULL */
+    const char *results_path; /* --results, or NULL */
+    const bool *active;       /* nodes taking part, NULL = all */
+    bool quiet;               /* no summary line on stderr */
+} zd_run_opts;
+
+/* Runs g (finished) to its end and writes the report and results. Returns the exit status of
+ * SPEC section 1 (0, 1, 3, 130, 143). */
+int zd_runner_run(const zd_run_opts *opts, const zd_graph *g);
+
+#endif

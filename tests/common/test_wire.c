@@ -1,0 +1,220 @@
+/* Wire protocol: round trips of every message, and malformed frames rejected. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <msgpack.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wire.h"
+
+static zd_bytes B(const char *s) {
+    return (zd_bytes){s, strlen(s)};
+}
+
+static bool eq(zd_bytes b, const char *s) {
+    return b.ptr && b.len == strlen(s) && memcmp(b.ptr, s, b.len) == 0;
+}
+
+static void test_hello_round_trip(void **state) {
+    (void)state;
+    zd_wire_buf *b = zd_wire_buf_new();
+    zd_wire_decoder *d = zd_wire_decoder_new();
+    zd_msg_hello h = {
+        .version = ZD_WIRE_VERSION, .slot = 7, .pid = 4242, .host = B("hostA"), .credit = 2};
+    assert_int_equal(zd_wire_encode_hello(b, &h), 0);
+    zd_msg m;
+    assert_int_equal(zd_wire_decode(d, zd_wire_buf_data(b), zd_wire_buf_size(b), &m), 0);
+    assert_int_equal(m.type, ZD_MSG_HELLO);
+    assert_int_equal(m.u.hello.slot, 7);
+    assert_int_equal(m.u.hello.pid, 4242);
+    assert_int_equal(m.u.hello.credit, 2);
+    assert_true(eq(m.u.hello.host, "hostA"));
+    zd_wire_buf_free(&b);
+    zd_wire_decoder_free(&d);
+    assert_null(b);
+    assert_null(d);
+}
+
+static void test_task_round_trip(void **state) {
+    (void)state;
+    zd_wire_buf *b = zd_wire_buf_new();
+    zd_wire_decoder *d = zd_wire_decoder_new();
+    zd_bytes argv[] = {B("echo"), B("hello world"), B("")};
+    zd_bytes env[] = {B("A=1"), B("LC_ALL=C")};
+    zd_dep_result deps[] = {{B("fetch"), {"\0bin", 4}}, {B("parse"), B("")}};
+    zd_msg_task t = {.node = 3,
+                     .token = 1ull << 40,
+                     .attempt = 2,
+                     .name = B("n1"),
+                     .run_id = B("abc"),
+                     .kind = 1,
+                     .argv = argv,
+                     .argc = 3,
+                     .args = {"\x93\x01\x02\x03", 4},
+                     .env = env,
+                     .n_env = 2,
+                     .workdir = {NULL, 0},
+                     .timeout_ms = 1500,
+                     .log_path = B("/tmp/l.log"),
+                     .deps = deps,
+                     .n_deps = 2};
+    assert_int_equal(zd_wire_encode_task(b, &t), 0);
+    zd_msg m;
+    assert_int_equal(zd_wire_decode(d, zd_wire_buf_data(b), zd_wire_buf_size(b), &m), 0);
+    zd_msg_task *r = &m.u.task;
+    assert_int_equal(m.type, ZD_MSG_TASK);
+    assert_int_equal(r->node, 3);
+    assert_true(r->token == 1ull << 40);
+    assert_int_equal(r->attempt, 2);
+    assert_int_equal(r->kind, 1);
+    assert_int_equal(r->argc, 3);
+    assert_true(eq(r->argv[0], "echo") && eq(r->argv[1], "hello world") && eq(r->argv[2], ""));
+    assert_int_equal(r->n_env, 2);
+    assert_true(eq(r->env[0], "A=1") && eq(r->env[1], "LC_ALL=C"));
+    assert_null(r->workdir.ptr);
+    assert_int_equal(r->timeout_ms, 1500);
+    assert_true(eq(r->log_path, "/tmp/l.log"));
+    assert_int_equal(r->args.len, 4);
+    assert_memory_equal(r->args.ptr, "\x93\x01\x02\x03", 4);
+    assert_int_equal(r->n_deps, 2);
+    assert_true(eq(r->deps[0].name, "fetch"));
+    assert_int_equal(r->deps[0].data.len, 4);
+    assert_memory_equal(r->deps[0].data.ptr, "\0bin", 4);
+    assert_non_null(r->deps[1].data.ptr); /* empty, not absent */
+    assert_int_equal(r->deps[1].data.len, 0);
+
+    /* A shell task: cmd is a string, no argv. */
+    t.kind = 0;
+    t.cmd = B("echo hi | wc -c");
+    t.workdir = B("sub");
+    assert_int_equal(zd_wire_encode_task(b, &t), 0);
+    assert_int_equal(zd_wire_decode(d, zd_wire_buf_data(b), zd_wire_buf_size(b), &m), 0);
+    assert_true(eq(m.u.task.cmd, "echo hi | wc -c"));
+    assert_true(eq(m.u.task.workdir, "sub"));
+    assert_int_equal(m.u.task.argc, 0);
+    zd_wire_buf_free(&b);
+    zd_wire_decoder_free(&d);
+}
+
+static void test_result_round_trip(void **state) {
+    (void)state;
+    zd_wire_buf *b = zd_wire_buf_new();
+    zd_wire_decoder *d = zd_wire_decoder_new();
+    zd_msg_result res = {.node = 9,
+                         .token = 77,
+                         .ok = false,
+                         .exit_code = 137,
+                         .signal = 9,
+                         .error = B("killed"),
+                         .output = B("partial")};
+    assert_int_equal(zd_wire_encode_result(b, &res), 0);
+    zd_msg m;
+    assert_int_equal(zd_wire_decode(d, zd_wire_buf_data(b), zd_wire_buf_size(b), &m), 0);
+    assert_int_equal(m.type, ZD_MSG_RESULT);
+    assert_false(m.u.result.ok);
+    assert_int_equal(m.u.result.exit_code, 137);
+    assert_int_equal(m.u.result.signal, 9);
+    assert_true(eq(m.u.result.error, "killed"));
+    assert_true(eq(m.u.result.output, "partial"));
+    assert_int_equal(zd_wire_encode_bye(b), 0);
+    assert_int_equal(zd_wire_decode(d, zd_wire_buf_data(b), zd_wire_buf_size(b), &m), 0);
+    assert_int_equal(m.type, ZD_MSG_BYE);
+    zd_wire_buf_free(&b);
+    zd_wire_decoder_free(&d);
+}
+
+/* Frames that must be refused with ZDAG_EPROTO, never crash nor allocate beyond the frame. */
+static void test_malformed(void **state) {
+    (void)state;
+    zd_wire_decoder *d = zd_wire_decoder_new();
+    zd_msg m;
+    static const struct {
+        const char *bytes;
+        size_t len;
+    } bad[] = {
+        {"", 0},
+        {"\x91", 1},                                      /* array of 1, truncated */
+        {"\x91\x04\x00", 3},                              /* trailing byte */
+        {"\xdd\xff\xff\xff\xff", 5},                      /* array of 4 G elements in 5 bytes */
+        {"\xdf\x7f\xff\xff\xff\x01", 6},                  /* map of 2 G pairs */
+        {"\xc6\xff\xff\xff\xff", 5},                      /* bin of 4 GB */
+        {"\xc1", 1},                                      /* never-used type */
+        {"\xd4\x01\x02", 3},                              /* ext type */
+        {"\x04", 1},                                      /* not an array */
+        {"\x90", 1},                                      /* empty array */
+        {"\x91\x09", 2},                                  /* unknown type */
+        {"\x92\x04\x01", 3},                              /* BYE with a field */
+        {"\x96\x01\x01\x00\x01\xa1h\x00", 8},             /* HELLO credit 0 */
+        {"\x96\x01\x01\x00\x01\x01\x01", 7},              /* HELLO host not a string */
+        {"\x98\x03\x01\x01\xc3\x00\x00\xc0\xa0", 9},      /* RESULT output is a str, not bin */
+        {"\x98\x03\x01\x01\x01\x00\x00\xc0\xc4\x00", 10}, /* RESULT ok not a bool */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = zd_wire_decode(d, bad[i].bytes, bad[i].len, &m);
+        if (rc != ZDAG_EPROTO)
+            fail_msg("case %zu decoded with %d", i, rc);
+        assert_non_null(zd_wire_decoder_error(d));
+    }
+    /* Nesting deeper than the limit. */
+    char deep[64];
+    memset(deep, 0x91, sizeof deep);
+    deep[sizeof deep - 1] = 0x00;
+    assert_false(zd_wire_well_formed(deep, sizeof deep, ZD_WIRE_MAX_DEPTH));
+    assert_int_equal(zd_wire_decode(d, deep, sizeof deep, &m), ZDAG_EPROTO);
+    zd_wire_decoder_free(&d);
+}
+
+/* Every truncation and every single-byte change of valid frames: never a crash or a leak,
+ * and a truncated frame is never accepted. */
+static void test_mutations(void **state) {
+    (void)state;
+    zd_wire_buf *b = zd_wire_buf_new();
+    zd_wire_decoder *d = zd_wire_decoder_new();
+    zd_bytes argv[] = {B("ls"), B("-l")};
+    zd_bytes env[] = {B("K=V")};
+    zd_dep_result deps[] = {{B("x"), B("data")}};
+    zd_msg_task t = {.node = 1,
+                     .token = 2,
+                     .attempt = 1,
+                     .name = B("n"),
+                     .run_id = B("r"),
+                     .kind = 1,
+                     .argv = argv,
+                     .argc = 2,
+                     .env = env,
+                     .n_env = 1,
+                     .log_path = B("l"),
+                     .deps = deps,
+                     .n_deps = 1};
+    assert_int_equal(zd_wire_encode_task(b, &t), 0);
+    size_t len = zd_wire_buf_size(b);
+    char *frame = malloc(len);
+    memcpy(frame, zd_wire_buf_data(b), len);
+    zd_msg m;
+    for (size_t cut = 0; cut < len; cut++)
+        assert_int_equal(zd_wire_decode(d, frame, cut, &m), ZDAG_EPROTO);
+    unsigned accepted = 0;
+    for (size_t i = 0; i < len; i++)
+        for (int v = 0; v < 256; v++) {
+            char saved = frame[i];
+            frame[i] = (char)v;
+            accepted += zd_wire_decode(d, frame, len, &m) == 0;
+            frame[i] = saved;
+        }
+    assert_true(accepted > 0); /* e.g. other string contents stay valid */
+    free(frame);
+    zd_wire_buf_free(&b);
+    zd_wire_decoder_free(&d);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hello_round_trip),  cmocka_unit_test(test_task_round_trip),
+        cmocka_unit_test(test_result_round_trip), cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_mutations),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,135 @@
+/* Command execution: output capture, exit codes, signals, timeout of a whole process tree. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proc.h"
+#include "zdag.h"
+
+extern char **environ;
+static volatile sig_atomic_t pgid;
+
+static zd_proc_result run_shell(const char *cmd, double timeout) {
+    zd_proc_spec spec = {
+        .shell = cmd, .envp = environ, .log_fd = -1, .timeout_s = timeout, .grace_s = 0.2};
+    zd_proc_result r;
+    assert_int_equal(zd_proc_run(&spec, &r, &pgid), 0);
+    assert_int_equal(pgid, 0);
+    return r;
+}
+
+static void test_output_and_exit_code(void **state) {
+    (void)state;
+    zd_proc_result r = run_shell("printf hello; echo err >&2; exit 4", 0);
+    assert_int_equal(r.exit_code, 4);
+    assert_int_equal(r.signal, 0);
+    assert_string_equal(r.output, "hello");
+    assert_string_equal(r.error, "exited with status 4");
+    free(r.output);
+}
+
+static void test_argv_and_log(void **state) {
+    (void)state;
+    char log[] = "/tmp/zdag-test-proc-XXXXXX";
+    int fd = mkstemp(log);
+    char *argv[] = {"sh", "-c", "echo out; echo err >&2", NULL};
+    zd_proc_spec spec = {.argv = argv, .envp = environ, .log_fd = fd};
+    zd_proc_result r;
+    assert_int_equal(zd_proc_run(&spec, &r, &pgid), 0);
+    assert_int_equal(r.exit_code, 0);
+    assert_string_equal(r.error, "");
+    assert_string_equal(r.output, "out\n");
+    char buf[64] = {0};
+    assert_true(pread(fd, buf, sizeof buf - 1, 0) > 0);
+    assert_non_null(strstr(buf, "out"));
+    assert_non_null(strstr(buf, "err"));
+    close(fd);
+    unlink(log);
+    free(r.output);
+}
+
+static void test_signal(void **state) {
+    (void)state;
+    zd_proc_result r = run_shell("kill -TERM $$", 0);
+    assert_int_equal(r.signal, SIGTERM);
+    assert_int_equal(r.exit_code, 128 + SIGTERM);
+    assert_non_null(strstr(r.error, "killed by signal 15"));
+    free(r.output);
+}
+
+/* The timeout kills the whole group: a background sleep must not survive. */
+static void test_timeout_kills_tree(void **state) {
+    (void)state;
+    char pidfile[] = "/tmp/zdag-test-bg-XXXXXX";
+    close(mkstemp(pidfile));
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "sleep 100 & echo $! > %s; sleep 100", pidfile);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    zd_proc_result r = run_shell(cmd, 0.3);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_true(r.timed_out);
+    assert_string_equal(r.error, "timed out after 0.3 s");
+    assert_true(t1.tv_sec - t0.tv_sec < 20);
+    FILE *f = fopen(pidfile, "r");
+    int bg = 0;
+    assert_int_equal(fscanf(f, "%d", &bg), 1);
+    fclose(f);
+    unlink(pidfile);
+    /* Reaped by init eventually; a live process would still accept signal 0 as non-zombie. */
+    char path[64], st[512] = {0};
+    snprintf(path, sizeof path, "/proc/%d/stat", bg);
+    for (int i = 0; i < 100; i++) {
+        FILE *p = fopen(path, "r");
+        if (!p)
+            break;
+        size_t n = fread(st, 1, sizeof st - 1, p);
+        fclose(p);
+        st[n] = '\0';
+        char *rp = strrchr(st, ')');
+        if (rp && rp[2] == 'Z')
+            break;
+        assert_true(i < 99); /* still alive after 1 s */
+        usleep(10000);
+    }
+    free(r.output);
+}
+
+static void test_output_cap(void **state) {
+    (void)state;
+    zd_proc_result r = run_shell("head -c 2000000 /dev/zero", 0);
+    assert_int_equal(r.exit_code, 0);
+    assert_int_equal(r.output_len, ZD_PROC_MAX_OUTPUT);
+    free(r.output);
+}
+
+static void test_missing_program(void **state) {
+    (void)state;
+    char *argv[] = {"zdag-no-such-program", NULL};
+    zd_proc_spec spec = {.argv = argv, .envp = environ, .log_fd = -1};
+    zd_proc_result r;
+    assert_int_equal(zd_proc_run(&spec, &r, &pgid), 0);
+    assert_int_equal(r.exit_code, 127);
+    free(r.output);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_output_and_exit_code),
+        cmocka_unit_test(test_argv_and_log),
+        cmocka_unit_test(test_signal),
+        cmocka_unit_test(test_timeout_kills_tree),
+        cmocka_unit_test(test_output_cap),
+        cmocka_unit_test(test_missing_program),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

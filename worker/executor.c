@@ -1,0 +1,342 @@
+/* The executor loop: receive a TASK, run it, send its RESULT. */
+#include "executor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "proc.h"
+#include "wire.h"
+#include "zdag.h"
+
+extern char **environ;
+
+/* Where the running command's process group is kept, for the SIGTERM handler: the one global,
+ * set once at start and read by the handler, as signal handlers allow nothing else. */
+static volatile sig_atomic_t private_pgid;
+static volatile sig_atomic_t *running_pgid = &private_pgid;
+
+static void on_term(int sig) {
+    pid_t pg = *running_pgid;
+    if (pg > 0)
+        kill(-pg, SIGKILL);
+    _exit(128 + sig);
+}
+
+typedef struct executor {
+    const zd_executor_cfg *cfg; /* borrowed configuration */
+    void *ctx;                  /* ZeroMQ context */
+    void *sock;                 /* DEALER connected to the coordinator */
+    zd_wire_buf *out;           /* encoder for replies */
+    zd_wire_decoder *dec;       /* decoder for tasks */
+} executor;
+
+static int send_frame(executor *x) {
+    while (zmq_send(x->sock, zd_wire_buf_data(x->out), zd_wire_buf_size(x->out), 0) < 0) {
+        if (errno != EINTR)
+            return ZDAG_EZMQ;
+    }
+    return 0;
+}
+
+/* Environment variable name for a dependency: ZDAG_DEP_ + upper-cased name, '.'/'-' as '_'. */
+static char *dep_var(zd_bytes name, const char *path) {
+    char *s = NULL;
+    if (asprintf(&s, "ZDAG_DEP_%.*s=%s", (int)name.len, name.ptr, path) < 0)
+        return NULL;
+    for (char *p = s + 9; *p != '='; p++) {
+        if (*p == '.' || *p == '-')
+            *p = '_';
+        else if (*p >= 'a' && *p <= 'z')
+            *p = (char)(*p - 'a' + 'A');
+    }
+    return s;
+}
+
+/* A growing NULL-terminated environment where a later KEY= replaces an earlier one. */
+typedef struct envv {
+    char **v;   /* entries, owned when owned[i] */
+    bool *own;  /* whether v[i] is ours to free */
+    size_t n;   /* entries */
+    size_t cap; /* allocated entries (one more for the NULL) */
+} envv;
+
+static bool env_put(envv *e, char *entry, bool own) {
+    if (!entry)
+        return false;
+    const char *eq = strchr(entry, '=');
+    size_t klen = eq ? (size_t)(eq - entry) + 1 : strlen(entry);
+    for (size_t i = 0; i < e->n; i++)
+        if (strncmp(e->v[i], entry, klen) == 0) {
+            if (e->own[i])
+                free(e->v[i]);
+            e->v[i] = entry;
+            e->own[i] = own;
+            return true;
+        }
+    if (e->n + 2 > e->cap) {
+        size_t cap = e->cap ? e->cap * 2 : 64;
+        char **v = realloc(e->v, cap * sizeof *v);
+        if (v)
+            e->v = v;
+        bool *o = realloc(e->own, cap * sizeof *o);
+        if (o)
+            e->own = o;
+        if (!v || !o) {
+            if (own)
+                free(entry);
+            return false;
+        }
+        e->cap = cap;
+    }
+    e->v[e->n] = entry;
+    e->own[e->n++] = own;
+    e->v[e->n] = NULL;
+    return true;
+}
+
+static void env_free(envv *e) {
+    for (size_t i = 0; i < e->n; i++)
+        if (e->own[i])
+            free(e->v[i]);
+    free(e->v);
+    free(e->own);
+}
+
+static char *printf_dup(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *printf_dup(const char *fmt, ...) {
+    va_list ap;
+    char *s = NULL;
+    va_start(ap, fmt);
+    if (vasprintf(&s, fmt, ap) < 0)
+        s = NULL;
+    va_end(ap);
+    return s;
+}
+
+/* Writes each dependency's result to a file and adds its ZDAG_DEP_ variable. */
+static bool put_deps(executor *x, const zd_msg_task *t, envv *env) {
+    for (uint32_t i = 0; i < t->n_deps; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/dep.%u", x->cfg->scratch_dir, i);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0)
+            return false;
+        const char *p = t->deps[i].data.ptr;
+        size_t left = t->deps[i].data.len;
+        while (left) {
+            ssize_t n = write(fd, p, left);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0) {
+                close(fd);
+                return false;
+            }
+            p += n;
+            left -= (size_t)n;
+        }
+        close(fd);
+        if (!env_put(env, dep_var(t->deps[i].name, path), true))
+            return false;
+    }
+    return true;
+}
+
+static int open_log(const zd_msg_task *t) {
+    char *path = zd_bytes_dup(t->log_path);
+    if (!path)
+        return -1;
+    int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (t->attempt == 1 ? O_TRUNC : 0);
+    int fd = open(path, flags, 0644);
+    free(path);
+    if (fd >= 0 && t->attempt > 1)
+        dprintf(fd, "--- zdag: attempt %u ---\n", t->attempt);
+    return fd;
+}
+
+/* Runs one command task; fills *res (res->output owned by the caller afterwards). */
+static void run_command(executor *x, const zd_msg_task *t, zd_proc_result *res) {
+    envv env = {0};
+    char **argv = NULL;
+    char *shell = NULL, *workdir = NULL;
+    int log_fd = -1;
+    memset(res, 0, sizeof *res);
+    bool ok = true;
+    for (char **e = environ; ok && *e; e++)
+        ok = env_put(&env, *e, false);
+    for (uint32_t i = 0; ok && i < t->n_env; i++)
+        ok = env_put(&env, zd_bytes_dup(t->env[i]), true);
+    ok = ok && env_put(&env, printf_dup("ZDAG_NODE=%.*s", (int)t->name.len, t->name.ptr), true);
+    ok = ok && env_put(&env, printf_dup("ZDAG_ATTEMPT=%u", t->attempt), true);
+    ok = ok &&
+         env_put(&env, printf_dup("ZDAG_RUN_ID=%.*s", (int)t->run_id.len, t->run_id.ptr), true);
+    ok = ok && put_deps(x, t, &env);
+    if (!ok) {
+        snprintf(res->error, sizeof res->error, "cannot prepare the environment: %s",
+                 strerror(errno));
+        goto out_free;
+    }
+    if (t->kind == 1) {
+        argv = calloc(t->argc + 1, sizeof *argv);
+        for (uint32_t i = 0; argv && i < t->argc; i++)
+            if (!(argv[i] = zd_bytes_dup(t->argv[i])))
+                ok = false;
+        ok = ok && argv;
+    } else {
+        ok = (shell = zd_bytes_dup(t->cmd)) != NULL;
+    }
+    workdir = zd_bytes_dup(t->workdir);
+    if (!ok || (t->workdir.ptr && !workdir)) {
+        snprintf(res->error, sizeof res->error, "out of memory");
+        goto out_free;
+    }
+    log_fd = open_log(t);
+    zd_proc_spec spec = {.shell = shell,
+                         .argv = argv,
+                         .envp = env.v,
+                         .workdir = workdir,
+                         .log_fd = log_fd,
+                         .timeout_s = (double)t->timeout_ms / 1000.0,
+                         .grace_s = 2};
+    if (zd_proc_run(&spec, res, running_pgid) < 0 && !res->error[0])
+        snprintf(res->error, sizeof res->error, "cannot start the command");
+out_free:
+    if (log_fd >= 0)
+        close(log_fd);
+    if (argv)
+        for (uint32_t i = 0; i < t->argc; i++)
+            free(argv[i]);
+    free(argv);
+    free(shell);
+    free(workdir);
+    env_free(&env);
+}
+
+static int handle_task(executor *x, const zd_msg_task *t) {
+    zd_proc_result res;
+    if (t->kind == 2) {
+        memset(&res, 0, sizeof res);
+        snprintf(res.error, sizeof res.error, "function nodes are not supported by this executor");
+    } else {
+        run_command(x, t, &res);
+    }
+    bool ok = !res.error[0] && res.exit_code == 0;
+    zd_msg_result r = {.node = t->node,
+                       .token = t->token,
+                       .ok = ok,
+                       .exit_code = res.exit_code,
+                       .signal = res.signal,
+                       .error = ok ? (zd_bytes){NULL, 0} : (zd_bytes){res.error, strlen(res.error)},
+                       .output = {res.output ? res.output : "", res.output_len}};
+    int rc = zd_wire_encode_result(x->out, &r);
+    free(res.output);
+    return rc < 0 ? rc : send_frame(x);
+}
+
+static int serve(executor *x) {
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    int rc = 0;
+    for (;;) {
+        if (zmq_msg_recv(&msg, x->sock, 0) < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = ZDAG_EZMQ;
+            break;
+        }
+        zd_msg m;
+        if (zd_wire_decode(x->dec, zmq_msg_data(&msg), zmq_msg_size(&msg), &m) < 0) {
+            fprintf(stderr, "zdag executor %u: dropped a malformed message: %s\n", x->cfg->slot,
+                    zd_wire_decoder_error(x->dec));
+            continue;
+        }
+        if (m.type == ZD_MSG_BYE)
+            break;
+        if (m.type != ZD_MSG_TASK) {
+            fprintf(stderr, "zdag executor %u: dropped an unexpected message\n", x->cfg->slot);
+            continue;
+        }
+        if ((rc = handle_task(x, &m.u.task)) < 0)
+            break;
+    }
+    zmq_msg_close(&msg);
+    return rc;
+}
+
+int zd_executor_main(const zd_executor_cfg *cfg) {
+    if (cfg->pgid)
+        running_pgid = cfg->pgid;
+    *running_pgid = 0;
+    struct sigaction sa = {.sa_handler = on_term};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGINT, SIG_IGN); /* Ctrl-C is the coordinator's to handle */
+    signal(SIGPIPE, SIG_IGN);
+    mkdir(cfg->scratch_dir, 0700);
+
+    executor x = {.cfg = cfg};
+    int rc = ZDAG_ENOMEM;
+    x.out = zd_wire_buf_new();
+    x.dec = zd_wire_decoder_new();
+    x.ctx = zmq_ctx_new();
+    if (!x.out || !x.dec || !x.ctx)
+        goto out_free;
+    zmq_ctx_set(x.ctx, ZMQ_IO_THREADS, 1);
+    x.sock = zmq_socket(x.ctx, ZMQ_DEALER);
+    int linger = 0;
+    int64_t maxmsg = ZD_WIRE_MAX_FRAME;
+    rc = ZDAG_EZMQ;
+    if (!x.sock || zmq_setsockopt(x.sock, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
+        zmq_setsockopt(x.sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) < 0 ||
+        zmq_connect(x.sock, cfg->endpoint) < 0)
+        goto out_free;
+    zd_msg_hello hello = {.version = ZD_WIRE_VERSION,
+                          .slot = cfg->slot,
+                          .pid = getpid(),
+                          .host = {cfg->host_id, strlen(cfg->host_id)},
+                          .credit = 1};
+    if ((rc = zd_wire_encode_hello(x.out, &hello)) < 0 || (rc = send_frame(&x)) < 0)
+        goto out_free;
+    rc = serve(&x);
+out_free:
+    if (rc < 0)
+        fprintf(stderr, "zdag executor %u: %s (%s)\n", cfg->slot, zdag_strerror(rc),
+                zmq_strerror(errno));
+    if (x.sock) {
+        /* Let the last result reach the coordinator before the socket closes. */
+        zmq_close(x.sock);
+    }
+    if (x.ctx)
+        zmq_ctx_term(x.ctx);
+    zd_wire_buf_free(&x.out);
+    zd_wire_decoder_free(&x.dec);
+    return rc < 0 ? 1 : 0;
+}
+
+int zd_executor_fork(const zd_executor_cfg *cfg, pid_t *pid) {
+    pid_t parent = getpid();
+    pid_t p = fork();
+    if (p < 0)
+        return ZDAG_ESYS;
+    if (p > 0) {
+        *pid = p;
+        return 0;
+    }
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent)
+        _exit(1);
+    close_range(3, ~0u, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    _exit(zd_executor_main(cfg));
+}
