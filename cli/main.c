@@ -28,6 +28,8 @@ static const char *run_help =
     "      --priority MODE      critical-path (default), compound or user\n"
     "  -k, --keep-going         after a failure, run every node not depending on it\n"
     "      --state-dir DIR      logs and state (default: .zdag/ beside FILE)\n"
+    "      --target NODE|TAG    run only these nodes and their ancestors (repeatable)\n"
+    "      --exclude NODE|TAG   leave out these nodes and their descendants (repeatable)\n"
     "      --report FILE        write the run report (JSON), also when the run fails\n"
     "      --results FILE       write each succeeded node's result (JSON)\n"
     "  -q, --quiet              no summary line\n"

@@ -1,0 +1,166 @@
+/* Node selection: the names on the command line become seed nodes (by node name through the
+ * graph's index, by tag through one pass over every node's tags against a small hash table of
+ * the names), then one walk up the deps closes the targets over their ancestors and one walk
+ * down the children closes the excludes over their descendants. Every node is pushed at most
+ * once per walk, so diamonds cost nothing extra and the whole is linear. */
+#include "select.h"
+
+#include <assert.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    SEL_TARGET = 1,  /* a target or an ancestor of one */
+    SEL_EXCLUDE = 2, /* an exclude or a descendant of one */
+};
+
+/* One distinct name given with --target and/or --exclude. */
+typedef struct name_slot {
+    const char *name; /* borrowed; NULL = free slot */
+    uint8_t roles;    /* SEL_TARGET and/or SEL_EXCLUDE: the options it was given with */
+    uint8_t reported; /* roles already reported as unknown */
+    bool found;       /* names a node or a tag */
+} name_slot;
+
+typedef struct select_ctx {
+    const zd_graph *g; /* borrowed */
+    name_slot *slots;  /* open-addressing hash table of the names */
+    size_t mask;       /* table size - 1 (a power of two) */
+    uint8_t *mark;     /* SEL_* bits per node */
+    uint32_t *up;      /* target-closure nodes whose deps are still to visit */
+    size_t n_up;       /* entries in up */
+    uint32_t *down;    /* exclude-closure nodes whose children are still to visit */
+    size_t n_down;     /* entries in down */
+} select_ctx;
+
+static uint64_t hash_name(const char *s) {
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* Returns the slot holding name, or the free slot where it belongs (the table is never full:
+ * it has at least twice as many slots as names). */
+static name_slot *slot_of(const select_ctx *c, const char *name) {
+    size_t i = (size_t)hash_name(name) & c->mask;
+    while (c->slots[i].name && strcmp(c->slots[i].name, name) != 0)
+        i = (i + 1) & c->mask;
+    return &c->slots[i];
+}
+
+static void add_names(select_ctx *c, const char *const *names, size_t n, uint8_t role) {
+    for (size_t i = 0; i < n; i++) {
+        assert(names[i]);
+        name_slot *slot = slot_of(c, names[i]);
+        slot->name = names[i];
+        slot->roles |= role;
+    }
+}
+
+/* Puts node in the closures of roles it is not in yet, queueing it for the walks. */
+static void seed(select_ctx *c, uint32_t node, uint8_t roles) {
+    uint8_t fresh = roles & (uint8_t)~c->mark[node];
+    c->mark[node] |= fresh;
+    if (fresh & SEL_TARGET)
+        c->up[c->n_up++] = node;
+    if (fresh & SEL_EXCLUDE)
+        c->down[c->n_down++] = node;
+}
+
+/* Seeds the nodes each name stands for: the node of that name, and every node with that tag. */
+static void seed_names(select_ctx *c) {
+    for (size_t i = 0; i <= c->mask; i++) {
+        name_slot *slot = &c->slots[i];
+        int64_t node = slot->name ? zd_graph_find(c->g, slot->name) : -1;
+        if (node >= 0) {
+            slot->found = true;
+            seed(c, (uint32_t)node, slot->roles);
+        }
+    }
+    size_t n = zd_graph_size(c->g);
+    for (uint32_t i = 0; i < n; i++) {
+        const zd_node *node = zd_graph_node(c->g, i);
+        for (size_t t = 0; t < node->n_tags; t++) {
+            name_slot *slot = slot_of(c, node->tags[t]);
+            if (slot->name) {
+                slot->found = true;
+                seed(c, i, slot->roles);
+            }
+        }
+    }
+}
+
+/* Appends a message for each name of one option that names nothing; returns how many. */
+static size_t report_unknown(select_ctx *c, const char *const *names, size_t n, uint8_t role,
+                             const char *opt, zd_diags *diags) {
+    size_t unknown = 0;
+    for (size_t i = 0; i < n; i++) {
+        name_slot *slot = slot_of(c, names[i]);
+        if (slot->found || (slot->reported & role))
+            continue;
+        slot->reported |= role;
+        zd_diags_add(diags, "zdag", 0, 0, "%s \"%s\" names no node or tag", opt, names[i]);
+        unknown++;
+    }
+    return unknown;
+}
+
+/* Closes the targets over their deps and the excludes over their children. */
+static void walk(select_ctx *c) {
+    while (c->n_up) {
+        const zd_node *node = zd_graph_node(c->g, c->up[--c->n_up]);
+        for (size_t d = 0; d < node->n_deps; d++)
+            seed(c, node->deps[d], SEL_TARGET);
+    }
+    while (c->n_down) {
+        const zd_node *node = zd_graph_node(c->g, c->down[--c->n_down]);
+        for (size_t k = 0; k < node->n_children; k++)
+            seed(c, node->children[k], SEL_EXCLUDE);
+    }
+}
+
+int zd_select(const zd_graph *g, const char *const *targets, size_t n_targets,
+              const char *const *excludes, size_t n_excludes, bool *active, zd_diags *diags) {
+    assert(g && zd_graph_topo(g)); /* finished: children are filled */
+    size_t n = zd_graph_size(g);
+    if (n_targets == 0 && n_excludes == 0) {
+        for (size_t i = 0; i < n; i++)
+            active[i] = true;
+        return 0;
+    }
+    size_t names = n_targets + n_excludes;
+    if (names < n_targets || names > SIZE_MAX / 4 / sizeof(name_slot))
+        return ZDAG_ENOMEM;
+    size_t size = 8;
+    while (size < 2 * names)
+        size *= 2;
+    select_ctx c = {.g = g, .mask = size - 1};
+    int rc = ZDAG_ENOMEM;
+    c.slots = calloc(size, sizeof *c.slots);
+    c.mark = calloc(n ? n : 1, sizeof *c.mark);
+    c.up = malloc((n ? n : 1) * sizeof *c.up);
+    c.down = malloc((n ? n : 1) * sizeof *c.down);
+    if (!c.slots || !c.mark || !c.up || !c.down)
+        goto out_free;
+
+    add_names(&c, targets, n_targets, SEL_TARGET);
+    add_names(&c, excludes, n_excludes, SEL_EXCLUDE);
+    seed_names(&c);
+    size_t unknown = report_unknown(&c, targets, n_targets, SEL_TARGET, "--target", diags) +
+                     report_unknown(&c, excludes, n_excludes, SEL_EXCLUDE, "--exclude", diags);
+    rc = ZDAG_EINVAL;
+    if (unknown)
+        goto out_free;
+    walk(&c);
+    for (size_t i = 0; i < n; i++)
+        active[i] = (n_targets == 0 || (c.mark[i] & SEL_TARGET)) && !(c.mark[i] & SEL_EXCLUDE);
+    rc = 0;
+out_free:
+    free(c.slots);
+    free(c.mark);
+    free(c.up);
+    free(c.down);
+    return rc;
+}
