@@ -14,16 +14,23 @@
 #include "graph.h"
 #include "pipeline.h"
 #include "runner.h"
+#include "select.h"
+
+/* A growable list of names given with a repeatable option. */
+typedef struct name_list {
+    const char **v; /* owned array of borrowed strings (argv) */
+    size_t n;       /* entries in v */
+    size_t cap;     /* allocated entries */
+} name_list;
 
 typedef struct run_args {
     const char *file;      /* pipeline file */
     zd_run_opts opts;      /* what the runner needs */
     const char *state_dir; /* --state-dir, or NULL for the default */
-    const char *listen;    /* --listen (not available yet) */
-    const char *trace;     /* --trace (not available yet) */
-    bool resume;           /* --resume (not available yet) */
-    int n_targets;         /* --target count (not available yet) */
-    int n_excludes;        /* --exclude count (not available yet) */
+    bool quiet;            /* -q */
+    bool force_progress;   /* --progress */
+    name_list targets;     /* --target NODE|TAG */
+    name_list excludes;    /* --exclude NODE|TAG */
 } run_args;
 
 enum {
@@ -81,6 +88,35 @@ static bool parse_int(const char *opt, const char *text, long min, long max, int
     return true;
 }
 
+/* Appends name (borrowed) to list; prints the error and returns false when out of memory. */
+static bool push_name(name_list *list, const char *name) {
+    if (list->n == list->cap) {
+        size_t cap = list->cap ? list->cap * 2 : 4;
+        const char **v = realloc(list->v, cap * sizeof *v);
+        if (!v) {
+            fprintf(stderr, "zdag: out of memory\n");
+            return false;
+        }
+        list->v = v;
+        list->cap = cap;
+    }
+    list->v[list->n++] = name;
+    return true;
+}
+
+/* Parses a number > 0 (CPU units may be fractional). */
+static bool parse_number(const char *opt, const char *text, double *out) {
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !(v > 0) || v > 1e6) {
+        fprintf(stderr, "zdag: %s takes a number above 0, not \"%s\"\n", opt, text);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
 static bool not_yet(const char *opt) {
     fprintf(stderr, "zdag: %s is not available in this version yet\n", opt);
     return false;
@@ -106,7 +142,7 @@ static bool parse_args(int argc, char **argv, run_args *a) {
             a->opts.keep_going = true;
             break;
         case 'q':
-            a->opts.quiet = true;
+            a->quiet = true;
             break;
         case OPT_PRIORITY:
             if (zd_prio_mode_parse(optarg, &a->opts.prio) < 0) {
@@ -125,13 +161,16 @@ static bool parse_args(int argc, char **argv, run_args *a) {
             a->opts.results_path = optarg;
             break;
         case OPT_PROGRESS:
-            break; /* no progress display yet: nothing to force */
+            a->force_progress = true;
+            break;
         case OPT_HEARTBEAT:
             if (!parse_int("--heartbeat", optarg, 1, 3600, &unused))
                 return false;
             break;
         case OPT_CPUS:
-            return not_yet("--cpus");
+            if (!parse_number("--cpus", optarg, &a->opts.cpus))
+                return false;
+            break;
         case OPT_LISTEN:
             return not_yet("--listen");
         case OPT_CURVE_SECRET:
@@ -143,11 +182,16 @@ static bool parse_args(int argc, char **argv, run_args *a) {
         case OPT_RESUME:
             return not_yet("--resume");
         case OPT_TARGET:
-            return not_yet("--target");
+            if (!push_name(&a->targets, optarg))
+                return false;
+            break;
         case OPT_EXCLUDE:
-            return not_yet("--exclude");
+            if (!push_name(&a->excludes, optarg))
+                return false;
+            break;
         case OPT_TRACE:
-            return not_yet("--trace");
+            a->opts.trace_path = optarg;
+            break;
         default:
             return false; /* getopt printed the problem */
         }
@@ -183,11 +227,11 @@ static int prepare_state_dir(const run_args *a, char *out, size_t size) {
 }
 
 /* Function nodes need the C library's registry or plugins, which this version cannot run. */
-static bool refuse_fn_nodes(const zd_graph *g) {
+static bool refuse_fn_nodes(const zd_graph *g, const bool *active) {
     bool ok = true;
     for (uint32_t i = 0; i < zd_graph_size(g); i++) {
         const zd_node *n = zd_graph_node(g, i);
-        if (n->kind == ZD_NODE_FN) {
+        if (n->kind == ZD_NODE_FN && (!active || active[i])) {
             fprintf(stderr,
                     "%s:%d:%d: error: node \"%s\" is a function node (fn: %s); this "
                     "version runs cmd nodes only\n",
@@ -198,32 +242,68 @@ static bool refuse_fn_nodes(const zd_graph *g) {
     return ok;
 }
 
+/* Applies --target/--exclude: stores a new mask in *active (caller frees), or leaves it NULL
+ * when neither was given (every node runs). Prints the errors and returns false. */
+static bool select_nodes(const run_args *a, const zd_graph *g, bool **active) {
+    *active = NULL;
+    if (a->targets.n == 0 && a->excludes.n == 0)
+        return true;
+    size_t n = zd_graph_size(g);
+    bool *mask = malloc((n ? n : 1) * sizeof *mask);
+    if (!mask) {
+        fprintf(stderr, "zdag: out of memory\n");
+        return false;
+    }
+    zd_diags diags;
+    zd_diags_init(&diags);
+    int rc = zd_select(g, a->targets.v, a->targets.n, a->excludes.v, a->excludes.n, mask, &diags);
+    zd_diags_print(&diags, stderr);
+    zd_diags_clear(&diags);
+    if (rc < 0) {
+        if (rc == ZDAG_ENOMEM)
+            fprintf(stderr, "zdag: out of memory\n");
+        free(mask);
+        return false;
+    }
+    *active = mask;
+    return true;
+}
+
 int zd_cli_run(int argc, char **argv) {
     run_args a = {0};
     a.opts.prio = ZD_PRIO_CRITICAL_PATH;
+    int status = ZD_EXIT_USAGE;
+    zd_graph *g = NULL;
+    bool *active = NULL;
     if (!parse_args(argc, argv, &a))
-        return ZD_EXIT_USAGE;
+        goto out_free;
     zd_diags diags;
     zd_diags_init(&diags);
-    zd_graph *g = NULL;
     int rc = zd_pipeline_load(a.file, &g, &diags);
     zd_diags_print(&diags, stderr);
     zd_diags_clear(&diags);
     if (rc < 0)
-        return ZD_EXIT_USAGE;
-    int status = ZD_EXIT_USAGE;
+        goto out_free;
     char state_dir[PATH_MAX];
-    if (!refuse_fn_nodes(g))
+    if (!select_nodes(&a, g, &active) || !refuse_fn_nodes(g, active))
         goto out_free;
     status = ZD_EXIT_CANNOT_RUN;
     if (prepare_state_dir(&a, state_dir, sizeof state_dir) < 0)
         goto out_free;
     a.opts.pipeline = a.file;
     a.opts.state_dir = state_dir;
+    a.opts.active = active;
+    /* Progress goes to stdout: on a terminal by default, elsewhere only when asked for. */
+    a.opts.progress_tty = isatty(STDOUT_FILENO);
+    a.opts.progress = !a.quiet && (a.force_progress || a.opts.progress_tty);
+    a.opts.quiet = a.quiet;
     if (a.opts.jobs == 0)
         a.opts.jobs = zd_graph_settings_of(g)->max_concurrency;
     status = zd_runner_run(&a.opts, g);
 out_free:
+    free(active);
     zd_graph_free(&g);
+    free(a.targets.v);
+    free(a.excludes.v);
     return status;
 }

@@ -2,6 +2,7 @@
 #include "coord.h"
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,11 +13,16 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "capacity.h"
+#include "lease.h"
+#include "place.h"
 #include "wire.h"
 
 #define MAX_RID 256         /* bytes of a ZeroMQ routing id */
 #define MAX_SPAWN_FAILS 3   /* deaths in a row before HELLO that retire a slot */
 #define SHUTDOWN_GRACE_S 3. /* how long executors get to leave after BYE */
+#define RETRY_FIRST_S 0.1   /* back-off before the first retry; doubles each time */
+#define RETRY_MAX_S 10.     /* longest back-off */
 
 typedef enum ex_state { EX_STARTING, EX_IDLE, EX_BUSY, EX_DEAD } ex_state;
 
@@ -26,9 +32,14 @@ typedef struct executor {
     pid_t pid;                  /* local process id, 0 once reaped */
     ex_state state;             /* see ex_state */
     int64_t node;               /* node it runs, or -1 */
-    char host[64];              /* host id from HELLO */
+    uint32_t host;              /* host index */
     int early_deaths;           /* deaths in a row before saying HELLO */
 } executor;
+
+typedef struct host_slots {
+    uint32_t *idle;  /* stack of idle executor slots on this host */
+    uint32_t n_idle; /* entries in idle */
+} host_slots;
 
 typedef struct node_run {
     uint64_t token;        /* token of the current attempt; results must carry it */
@@ -43,24 +54,32 @@ typedef struct node_run {
     size_t output_len;     /* bytes in output */
     char **env;            /* "K=V" for the task, built on first dispatch; owned */
     size_t n_env;          /* entries in env */
+    zd_grant grant;        /* units and leases of the running attempt */
+    bool granted;          /* grant is held */
 } node_run;
 
 struct zd_coord {
     zd_coord_cfg cfg;           /* copy of the configuration */
     const zd_graph *g;          /* borrowed graph */
     zd_prio_key *keys;          /* effective priorities */
-    zd_sched *sched;            /* node states and ready queue */
+    uint32_t *class_of;         /* demand class per node */
+    zd_sched *sched;            /* node states and ready queues */
+    zd_capacity *cap;           /* per-host units */
+    zd_leases *leases;          /* sequential lease and pools */
+    zd_place *place;            /* what starts next, where */
     node_run *runs;             /* per node */
     executor *ex;               /* per local slot */
-    uint32_t *idle;             /* stack of idle executor slots */
-    uint32_t n_idle;            /* entries in idle */
-    uint32_t n_running;         /* nodes handed out */
+    host_slots *hosts;          /* per host */
+    uint32_t *idle_count;       /* per host: idle executors (for zd_place_next) */
+    uint32_t n_hosts;           /* entries in hosts */
+    zd_prio_key *retry_keys;    /* per node: -(due time in us) while waiting to retry */
+    zd_readyq *retries;         /* nodes waiting for their retry, earliest first */
     int jobs;                   /* effective -j */
     void *zctx;                 /* ZeroMQ context */
     void *router;               /* ROUTER bound at cfg.endpoint */
     zd_wire_buf *out;           /* encoder */
     zd_wire_decoder *dec;       /* decoder */
-    zd_bytes *env_scratch;      /* task env views */
+    zd_bytes *env_scratch;      /* task env and argv views */
     zd_dep_result *dep_scratch; /* task dep views */
     size_t scratch_cap;         /* entries in both scratch arrays */
     uint64_t next_token;        /* last attempt token handed out */
@@ -93,6 +112,53 @@ static void set_error(node_run *r, const char *fmt, ...) {
     va_end(ap);
 }
 
+int zd_coord_check_fit(const zd_graph *g, const bool *active, const char *host_id, double cpus,
+                       FILE *err) {
+    zd_capacity *cap = zd_capacity_new(g);
+    uint32_t host;
+    if (!cap || zd_capacity_add_host(cap, host_id, cpus, NULL, 0, &host) < 0) {
+        zd_capacity_free(&cap);
+        return ZDAG_ENOMEM;
+    }
+    int bad = 0;
+    for (uint32_t i = 0; i < zd_graph_size(g); i++) {
+        if ((active && !active[i]) || zd_capacity_fits_total(cap, host, i))
+            continue;
+        char why[160];
+        zd_capacity_explain(cap, i, why, sizeof why);
+        fprintf(err, "zdag: node \"%s\" %s\n", zd_graph_node(g, i)->name, why);
+        bad++;
+    }
+    zd_capacity_free(&cap);
+    return bad;
+}
+
+/* Builds the scheduling parts: capacity with the local host, leases, classes, queues. */
+static int make_scheduler(zd_coord *c) {
+    const zd_graph *g = c->g;
+    size_t n = zd_graph_size(g), n_pools = zd_graph_pool_count(g);
+    int caps[ZD_LEASE_MAX_POOLS];
+    uint32_t n_classes, host;
+    if (n_pools > ZD_LEASE_MAX_POOLS)
+        return ZDAG_EINVAL;
+    for (size_t i = 0; i < n_pools; i++)
+        caps[i] = zd_graph_pool(g, (int32_t)i)->capacity;
+    c->cap = zd_capacity_new(g);
+    c->leases = zd_leases_new(caps, n_pools);
+    c->class_of = calloc(n ? n : 1, sizeof *c->class_of);
+    if (!c->cap || !c->leases || !c->class_of ||
+        zd_capacity_add_host(c->cap, c->cfg.host_id, c->cfg.local_cpus, NULL, 0, &host) < 0 ||
+        zd_place_classes(g, c->cap, c->class_of, &n_classes) < 0)
+        return ZDAG_ENOMEM;
+    c->sched =
+        zd_sched_new_classes(g, c->keys, c->cfg.active, c->cfg.keep_going, c->class_of, n_classes);
+    if (!c->sched)
+        return ZDAG_ENOMEM;
+    c->place = zd_place_new(g, c->sched, c->cap, c->leases, c->jobs, c->class_of, n_classes);
+    c->retries = zd_readyq_new(c->retry_keys, n);
+    return c->place && c->retries ? 0 : ZDAG_ENOMEM;
+}
+
 int zd_coord_new(const zd_coord_cfg *cfg, const zd_graph *g, zd_coord **out) {
     size_t n = zd_graph_size(g);
     if (!cfg || !g || !out || !zd_graph_topo(g) || cfg->n_local == 0)
@@ -103,26 +169,30 @@ int zd_coord_new(const zd_coord_cfg *cfg, const zd_graph *g, zd_coord **out) {
     c->cfg = *cfg;
     if (c->cfg.max_losses <= 0)
         c->cfg.max_losses = 3;
+    if (!c->cfg.host_id)
+        c->cfg.host_id = "localhost";
     c->g = g;
+    c->jobs = cfg->jobs > 0 ? cfg->jobs : (int)cfg->n_local;
+    c->n_hosts = 1;
     c->keys = calloc(n ? n : 1, sizeof *c->keys);
+    c->retry_keys = calloc(n ? n : 1, sizeof *c->retry_keys);
     c->runs = calloc(n ? n : 1, sizeof *c->runs);
     c->ex = calloc(cfg->n_local, sizeof *c->ex);
-    c->idle = calloc(cfg->n_local, sizeof *c->idle);
+    c->hosts = calloc(c->n_hosts, sizeof *c->hosts);
+    c->idle_count = calloc(c->n_hosts, sizeof *c->idle_count);
     c->out = zd_wire_buf_new();
     c->dec = zd_wire_decoder_new();
     int rc = ZDAG_ENOMEM;
-    if (!c->keys || !c->runs || !c->ex || !c->idle || !c->out || !c->dec)
+    if (!c->keys || !c->retry_keys || !c->runs || !c->ex || !c->hosts || !c->idle_count ||
+        !c->out || !c->dec || !(c->hosts[0].idle = calloc(cfg->n_local, sizeof(uint32_t))))
         goto out_fail;
-    if ((rc = zd_prio_compute(g, cfg->prio, cfg->active, NULL, c->keys)) < 0)
-        goto out_fail;
-    rc = ZDAG_ENOMEM;
-    if (!(c->sched = zd_sched_new(g, c->keys, cfg->active, cfg->keep_going)))
+    if ((rc = zd_prio_compute(g, cfg->prio, cfg->active, NULL, c->keys)) < 0 ||
+        (rc = make_scheduler(c)) < 0)
         goto out_fail;
     for (size_t i = 0; i < n; i++)
         c->runs[i] = (node_run){.executor = -1, .start_s = -1, .end_s = -1};
     for (uint32_t s = 0; s < cfg->n_local; s++)
         c->ex[s] = (executor){.pid = cfg->local_pids[s], .state = EX_STARTING, .node = -1};
-    c->jobs = cfg->jobs > 0 ? cfg->jobs : (int)cfg->n_local;
     *out = c;
     return 0;
 out_fail:
@@ -143,9 +213,18 @@ void zd_coord_free(zd_coord **cp) {
     }
     free(c->runs);
     free(c->keys);
+    free(c->retry_keys);
+    free(c->class_of);
+    zd_readyq_free(&c->retries);
+    zd_place_free(&c->place);
     zd_sched_free(&c->sched);
+    zd_leases_free(&c->leases);
+    zd_capacity_free(&c->cap);
     free(c->ex);
-    free(c->idle);
+    for (uint32_t h = 0; c->hosts && h < c->n_hosts; h++)
+        free(c->hosts[h].idle);
+    free(c->hosts);
+    free(c->idle_count);
     free(c->env_scratch);
     free(c->dep_scratch);
     zd_wire_buf_free(&c->out);
@@ -232,7 +311,7 @@ static int send_task(zd_coord *c, uint32_t index, uint32_t slot) {
                      .env = c->env_scratch,
                      .n_env = (uint32_t)r->n_env,
                      .workdir = cstr(node->workdir),
-                     .timeout_ms = (uint64_t)(node->timeout * 1000),
+                     .timeout_ms = (uint64_t)llround(node->timeout * 1000),
                      .log_path = cstr(log_path),
                      .deps = c->dep_scratch,
                      .n_deps = (uint32_t)node->n_deps};
@@ -244,13 +323,45 @@ static int send_task(zd_coord *c, uint32_t index, uint32_t slot) {
     return 0;
 }
 
-/* Hands ready nodes to idle executors, best priority first, while -j allows. */
+static void push_idle(zd_coord *c, uint32_t slot) {
+    executor *x = &c->ex[slot];
+    host_slots *h = &c->hosts[x->host];
+    x->node = -1;
+    x->state = EX_IDLE;
+    h->idle[h->n_idle++] = slot;
+    c->idle_count[x->host] = h->n_idle;
+}
+
+static void remove_idle(zd_coord *c, uint32_t slot) {
+    host_slots *h = &c->hosts[c->ex[slot].host];
+    for (uint32_t i = 0; i < h->n_idle; i++)
+        if (h->idle[i] == slot) {
+            h->idle[i] = h->idle[--h->n_idle];
+            break;
+        }
+    c->idle_count[c->ex[slot].host] = h->n_idle;
+}
+
+/* Gives back the units and leases of a node's attempt; false when a lease was stale. */
+static bool release_grant(zd_coord *c, node_run *r) {
+    if (!r->granted)
+        return true;
+    r->granted = false;
+    return zd_place_release(c->place, &r->grant);
+}
+
+/* Starts what may start: placement decides the node and host, an idle executor there runs it. */
 static void dispatch(zd_coord *c) {
-    while (c->n_idle > 0 && (int)c->n_running < c->jobs && zd_sched_has_ready(c->sched)) {
-        uint32_t index = zd_sched_pop(c->sched);
-        uint32_t slot = c->idle[--c->n_idle];
-        node_run *r = &c->runs[index];
+    zd_grant grant;
+    zd_place_round(c->place);
+    while (zd_place_next(c->place, c->idle_count, &grant)) {
+        host_slots *h = &c->hosts[grant.host];
+        uint32_t slot = h->idle[--h->n_idle];
+        c->idle_count[grant.host] = h->n_idle;
+        node_run *r = &c->runs[grant.node];
         executor *x = &c->ex[slot];
+        r->grant = grant;
+        r->granted = true;
         r->token = ++c->next_token;
         r->attempts++;
         r->executor = (int32_t)slot;
@@ -258,38 +369,58 @@ static void dispatch(zd_coord *c) {
         r->end_s = -1;
         r->has_exit_code = false;
         x->state = EX_BUSY;
-        x->node = index;
-        c->n_running++;
-        int rc = send_task(c, index, slot);
+        x->node = grant.node;
+        int rc = send_task(c, grant.node, slot);
         if (rc < 0) {
-            /* The executor is unreachable or we are out of memory: its death (SIGCHLD) or
-             * nothing will follow, so fail the attempt here. */
+            /* Out of memory or the executor vanished: fail the attempt here, as no result
+             * will come for it. */
             fprintf(stderr, "zdag: cannot send node \"%s\" to executor %u: %s\n",
-                    zd_graph_node(c->g, index)->name, slot, zdag_strerror(rc));
+                    zd_graph_node(c->g, grant.node)->name, slot, zdag_strerror(rc));
             set_error(r, "cannot send the task: %s", zdag_strerror(rc));
             r->end_s = since_start(c);
-            x->node = -1;
-            x->state = EX_IDLE;
-            c->idle[c->n_idle++] = slot;
-            c->n_running--;
-            zd_sched_failed(c->sched, index);
+            release_grant(c, r);
+            push_idle(c, slot);
+            zd_sched_failed(c->sched, grant.node);
         }
     }
 }
 
-static void free_executor(zd_coord *c, uint32_t slot) {
-    executor *x = &c->ex[slot];
-    x->node = -1;
-    x->state = EX_IDLE;
-    c->idle[c->n_idle++] = slot;
+/* Schedules a failed node's next attempt after an exponential back-off. */
+static void schedule_retry(zd_coord *c, uint32_t index) {
+    const node_run *r = &c->runs[index];
+    uint32_t failures = r->attempts - r->losses;
+    double delay = RETRY_FIRST_S * pow(2, failures > 1 ? failures - 1 : 0);
+    if (delay > RETRY_MAX_S)
+        delay = RETRY_MAX_S;
+    c->retry_keys[index].major = -(int64_t)llround((since_start(c) + delay) * 1e6);
+    zd_readyq_push(c->retries, index);
 }
 
-/* A node's attempt ended (result or lost executor): decide between success, retry, failure. */
+/* Moves the retries that are due back to the ready queues; returns ms until the next (-1). */
+static int due_retries(zd_coord *c) {
+    while (zd_readyq_size(c->retries)) {
+        uint32_t index = zd_readyq_peek(c->retries);
+        double due = (double)-c->retry_keys[index].major / 1e6, now = since_start(c);
+        if (due > now)
+            return (int)ceil((due - now) * 1000);
+        (void)zd_readyq_pop(c->retries);
+        zd_sched_requeue(c->sched, index);
+    }
+    return -1;
+}
+
+/* After a stop, the nodes waiting to retry will not get their attempt: they failed. */
+static void drop_retries(zd_coord *c) {
+    while (zd_readyq_size(c->retries))
+        zd_sched_failed(c->sched, zd_readyq_pop(c->retries));
+}
+
+/* A node's attempt ended with a result: success, a retry, or a failure. */
 static void attempt_ended(zd_coord *c, uint32_t index, bool ok) {
     const zd_node *node = zd_graph_node(c->g, index);
     node_run *r = &c->runs[index];
-    c->n_running--;
     r->end_s = since_start(c);
+    release_grant(c, r);
     if (ok) {
         free(r->error);
         r->error = NULL;
@@ -297,8 +428,8 @@ static void attempt_ended(zd_coord *c, uint32_t index, bool ok) {
     } else if (c->interrupted) {
         set_error(r, "interrupted");
         zd_sched_abandon(c->sched, index);
-    } else if ((int)(r->attempts - r->losses) <= node->retries) {
-        zd_sched_requeue(c->sched, index);
+    } else if ((int)(r->attempts - r->losses) <= node->retries && !zd_sched_stopped(c->sched)) {
+        schedule_retry(c, index);
     } else {
         zd_sched_failed(c->sched, index);
     }
@@ -320,6 +451,12 @@ static void on_result(zd_coord *c, const unsigned char *rid, size_t rid_len,
         fprintf(stderr, "zdag: discarded a result for node %u from the wrong executor\n", m->node);
         return;
     }
+    if (r->granted && ((r->grant.seq_token && !zd_lease_held(c->leases, r->grant.seq_token)) ||
+                       (r->grant.pool_token && !zd_lease_held(c->leases, r->grant.pool_token)))) {
+        fprintf(stderr, "zdag: discarded a result of \"%s\" carrying a revoked lease\n",
+                zd_graph_node(c->g, m->node)->name);
+        return;
+    }
     free(r->output);
     r->output = malloc(m->output.len + 1);
     if (r->output) {
@@ -331,7 +468,9 @@ static void on_result(zd_coord *c, const unsigned char *rid, size_t rid_len,
     r->exit_code = m->exit_code;
     if (!m->ok)
         set_error(r, "%.*s", (int)m->error.len, m->error.ptr ? m->error.ptr : "failed");
-    free_executor(c, slot);
+    else if (!r->output)
+        set_error(r, "out of memory for its result");
+    push_idle(c, slot);
     attempt_ended(c, m->node, m->ok && r->output != NULL);
 }
 
@@ -346,8 +485,8 @@ static void on_hello(zd_coord *c, const unsigned char *rid, size_t rid_len, cons
     memcpy(x->rid, rid, rid_len);
     x->rid_len = rid_len;
     x->early_deaths = 0;
-    snprintf(x->host, sizeof x->host, "%.*s", (int)h->host.len, h->host.ptr);
-    free_executor(c, h->slot);
+    x->host = 0; /* local executors live on host 0 */
+    push_idle(c, h->slot);
 }
 
 /* Reads every frame waiting on the ROUTER socket. */
@@ -392,6 +531,31 @@ static void read_messages(zd_coord *c) {
     zmq_msg_close(&msg);
 }
 
+/* The node of a lost executor: run it again, or fail it after too many losses. */
+static void node_lost(zd_coord *c, uint32_t index, const char *how) {
+    node_run *r = &c->runs[index];
+    r->losses++;
+    r->token = 0; /* a late result of the lost attempt is stale */
+    r->end_s = since_start(c);
+    release_grant(c, r); /* revokes its leases */
+    if (c->interrupted) {
+        set_error(r, "interrupted");
+        zd_sched_abandon(c->sched, index);
+        return;
+    }
+    fprintf(stderr, "zdag: executor died (%s) while running \"%s\"\n", how,
+            zd_graph_node(c->g, index)->name);
+    if ((int)r->losses >= c->cfg.max_losses) {
+        set_error(r, "executor died: %s (%u executors lost)", how, r->losses);
+        zd_sched_failed(c->sched, index);
+    } else if (zd_sched_stopped(c->sched)) {
+        set_error(r, "executor died: %s", how);
+        zd_sched_failed(c->sched, index);
+    } else {
+        zd_sched_requeue(c->sched, index);
+    }
+}
+
 /* An executor process ended: re-run its node elsewhere (or fail it), and replace it. */
 static void executor_died(zd_coord *c, uint32_t slot, int status) {
     executor *x = &c->ex[slot];
@@ -403,35 +567,9 @@ static void executor_died(zd_coord *c, uint32_t slot, int status) {
     else
         snprintf(how, sizeof how, "exit status %d", WEXITSTATUS(status));
     if (x->state == EX_IDLE)
-        for (uint32_t i = 0; i < c->n_idle; i++)
-            if (c->idle[i] == slot) {
-                c->idle[i] = c->idle[--c->n_idle];
-                break;
-            }
-    if (x->state == EX_BUSY) {
-        uint32_t index = (uint32_t)x->node;
-        node_run *r = &c->runs[index];
-        r->losses++;
-        r->token = 0; /* a late result of the lost attempt is stale */
-        if (!c->interrupted)
-            fprintf(stderr, "zdag: executor %u died (%s) while running \"%s\"\n", slot, how,
-                    zd_graph_node(c->g, index)->name);
-        if (c->interrupted) {
-            set_error(r, "interrupted");
-        } else if ((int)r->losses >= c->cfg.max_losses) {
-            set_error(r, "executor died: %s (%u executors lost)", how, r->losses);
-            r->losses = 0; /* a failed attempt, not a lost one, for the retry count */
-        }
-        c->n_running--;
-        r->end_s = since_start(c);
-        if (c->interrupted) {
-            zd_sched_abandon(c->sched, index);
-        } else if (r->error) {
-            zd_sched_failed(c->sched, index);
-        } else {
-            zd_sched_requeue(c->sched, index);
-        }
-    }
+        remove_idle(c, slot);
+    if (x->state == EX_BUSY)
+        node_lost(c, (uint32_t)x->node, how);
     if (x->state == EX_STARTING)
         x->early_deaths++;
     x->state = EX_DEAD;
@@ -517,8 +655,11 @@ static void shutdown_executors(zd_coord *c) {
         bool left = false;
         for (uint32_t s = 0; s < c->cfg.n_local; s++) {
             int status;
-            if (c->ex[s].pid > 0 && waitpid(c->ex[s].pid, &status, WNOHANG) == c->ex[s].pid)
+            if (c->ex[s].pid > 0 && waitpid(c->ex[s].pid, &status, WNOHANG) == c->ex[s].pid) {
                 c->ex[s].pid = 0;
+                if (c->cfg.reaped)
+                    c->cfg.reaped(c->cfg.spawn_ctx, s);
+            }
             left |= c->ex[s].pid > 0;
         }
         if (!left)
@@ -538,6 +679,8 @@ static void shutdown_executors(zd_coord *c) {
             kill(c->ex[s].pid, SIGKILL);
             waitpid(c->ex[s].pid, NULL, 0);
             c->ex[s].pid = 0;
+            if (c->cfg.reaped)
+                c->cfg.reaped(c->cfg.spawn_ctx, s);
         }
 }
 
@@ -568,32 +711,35 @@ static int final_status(zd_coord *c) {
     return 0;
 }
 
+/* Stops the run because it cannot go on. */
+static void give_up(zd_coord *c, const char *why) {
+    fprintf(stderr, "zdag: %s; the run cannot go on\n", why);
+    c->no_executors = true;
+    zd_sched_stop(c->sched);
+}
+
 int zd_coord_run(zd_coord *c) {
     clock_gettime(CLOCK_REALTIME, &c->started);
     c->t0 = mono();
-    int rc = open_socket(c);
-    if (rc < 0) {
-        zd_sched_stop(c->sched);
-        c->no_executors = true;
-    }
-    while (rc == 0 && !zd_sched_finished(c->sched)) {
+    if (open_socket(c) < 0)
+        give_up(c, "no socket for the executors");
+    while (!zd_sched_finished(c->sched)) {
+        int timeout = due_retries(c);
+        if (zd_sched_stopped(c->sched))
+            drop_retries(c);
         dispatch(c);
         if (zd_sched_finished(c->sched))
             break;
         if (all_retired(c)) {
-            fprintf(stderr, "zdag: no executor could be started; the run cannot go on\n");
-            c->no_executors = true;
-            zd_sched_stop(c->sched);
+            give_up(c, "no executor could be started");
             break;
         }
         zmq_pollitem_t items[2] = {{c->router, 0, ZMQ_POLLIN, 0},
                                    {NULL, c->cfg.signal_fd, ZMQ_POLLIN, 0}};
-        if (zmq_poll(items, 2, -1) < 0) {
+        if (zmq_poll(items, 2, timeout) < 0) {
             if (errno == EINTR)
                 continue;
-            fprintf(stderr, "zdag: poll failed: %s\n", zmq_strerror(errno));
-            c->no_executors = true;
-            zd_sched_stop(c->sched);
+            give_up(c, "polling failed");
             break;
         }
         if (items[1].revents & ZMQ_POLLIN)
@@ -601,6 +747,7 @@ int zd_coord_run(zd_coord *c) {
         if (items[0].revents & ZMQ_POLLIN)
             read_messages(c);
     }
+    drop_retries(c);
     shutdown_executors(c);
     zd_sched_close(c->sched);
     c->wall_s = since_start(c);
@@ -611,17 +758,18 @@ int zd_coord_run(zd_coord *c) {
 void zd_coord_outcome(const zd_coord *c, uint32_t index, zd_node_outcome *out) {
     const node_run *r = &c->runs[index];
     zd_node_state st = zd_sched_state(c->sched, index);
-    *out = (zd_node_outcome){.state = st,
-                             .attempts = r->attempts,
-                             .executor = r->executor,
-                             .host = r->executor >= 0 ? c->ex[r->executor].host : NULL,
-                             .start_s = r->start_s,
-                             .end_s = r->end_s,
-                             .has_exit_code = r->has_exit_code,
-                             .exit_code = r->exit_code,
-                             .error = r->error,
-                             .output = st == ZD_NS_SUCCEEDED ? r->output : NULL,
-                             .output_len = st == ZD_NS_SUCCEEDED ? r->output_len : 0};
+    *out = (zd_node_outcome){
+        .state = st,
+        .attempts = r->attempts,
+        .executor = r->executor,
+        .host = r->executor >= 0 ? zd_capacity_host_name(c->cap, c->ex[r->executor].host) : NULL,
+        .start_s = r->start_s,
+        .end_s = r->end_s,
+        .has_exit_code = r->has_exit_code,
+        .exit_code = r->exit_code,
+        .error = r->error,
+        .output = st == ZD_NS_SUCCEEDED ? r->output : NULL,
+        .output_len = st == ZD_NS_SUCCEEDED ? r->output_len : 0};
     if (st == ZD_NS_SKIPPED && !r->error)
         out->error = zd_sched_skip_cause(c->sched, index) >= 0 ? "a dependency failed"
                      : c->interrupted                          ? "interrupted"

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -24,15 +25,26 @@ typedef struct zd_coord_cfg {
     void (*reaped)(void *ctx, uint32_t slot); /* an executor was reaped: kill what it left
                                                  running (may be NULL) */
     void *spawn_ctx;                          /* passed to spawn and reaped */
-    int jobs;            /* nodes running at once at most; 0 = one per executor */
-    zd_prio_mode prio;   /* how ready nodes are ordered */
-    bool keep_going;     /* a failure skips its descendants only */
-    const bool *active;  /* nodes taking part (borrowed), NULL = all */
-    const char *log_dir; /* directory of the NODE.log files */
-    const char *run_id;  /* given to commands as ZDAG_RUN_ID */
-    int signal_fd;       /* signalfd for SIGCHLD, SIGINT and SIGTERM (borrowed) */
-    int max_losses;      /* executor deaths one node survives before failing; 0 = 3 */
+    int jobs;               /* nodes running at once at most; 0 = one per executor */
+    zd_prio_mode prio;      /* how ready nodes are ordered */
+    bool keep_going;        /* a failure skips its descendants only */
+    const bool *active;     /* nodes taking part (borrowed), NULL = all */
+    const char *log_dir;    /* directory of the NODE.log files */
+    const char *run_id;     /* given to commands as ZDAG_RUN_ID */
+    int signal_fd;          /* signalfd for SIGCHLD, SIGINT and SIGTERM (borrowed) */
+    int max_losses;         /* executor deaths one node survives before failing; 0 = 3 */
+    const char *host_id;    /* the local host's name */
+    double local_cpus;      /* CPU units of the local host */
+    const char *trace_path; /* --trace: where to write the timeline at the end, or NULL */
+    bool progress;          /* draw the progress line */
+    bool progress_tty;      /* ... on a terminal (redrawn in place) */
 } zd_coord_cfg;
+
+/* Checks before a run that every active node fits on a host offering `cpus` CPU units and no
+ * other resources; prints "zdag: node "x" needs 4 cpus; the most any host offers is 2" to err
+ * for each that does not. Returns the number of such nodes, or ZDAG_ENOMEM. */
+int zd_coord_check_fit(const zd_graph *g, const bool *active, const char *host_id, double cpus,
+                       FILE *err);
 
 typedef struct zd_coord zd_coord;
 

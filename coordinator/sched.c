@@ -5,15 +5,18 @@
 #include <stdlib.h>
 
 struct zd_sched {
-    const zd_graph *g;   /* borrowed graph */
-    zd_readyq *ready;    /* ready nodes by priority */
-    uint8_t *state;      /* zd_node_state per node */
-    uint32_t *pending;   /* deps not yet succeeded, per node */
-    int64_t *skip_cause; /* failed node behind each skip, or -1 */
-    uint32_t count[8];   /* nodes per state */
-    uint32_t *stack;     /* scratch for skipping descendants */
-    bool keep_going;     /* a failure skips descendants only */
-    bool stopped;        /* no more nodes are handed out */
+    const zd_graph *g;       /* borrowed graph */
+    const zd_prio_key *keys; /* borrowed priorities */
+    zd_readyq **ready;       /* ready nodes by priority, one queue per class */
+    uint32_t n_classes;      /* entries in ready */
+    uint32_t *class_of;      /* class per node (owned copy) */
+    uint8_t *state;          /* zd_node_state per node */
+    uint32_t *pending;       /* deps not yet succeeded, per node */
+    int64_t *skip_cause;     /* failed node behind each skip, or -1 */
+    uint32_t count[8];       /* nodes per state */
+    uint32_t *stack;         /* scratch for skipping descendants */
+    bool keep_going;         /* a failure skips descendants only */
+    bool stopped;            /* no more nodes are handed out */
 };
 
 const char *zd_node_state_name(zd_node_state s) {
@@ -28,20 +31,47 @@ static void set_state(zd_sched *s, uint32_t node, zd_node_state st) {
     s->count[st]++;
 }
 
+/* Allocates one ready queue per class, each sized for the nodes of its class. */
+static bool make_queues(zd_sched *s, const uint32_t *class_of, uint32_t n_classes, size_t n) {
+    s->n_classes = n_classes ? n_classes : 1;
+    s->class_of = calloc(n ? n : 1, sizeof *s->class_of);
+    s->ready = calloc(s->n_classes, sizeof *s->ready);
+    size_t *size = calloc(s->n_classes, sizeof *size);
+    bool ok = s->class_of && s->ready && size;
+    for (size_t i = 0; ok && i < n; i++) {
+        s->class_of[i] = class_of && class_of[i] < s->n_classes ? class_of[i] : 0;
+        size[s->class_of[i]]++;
+    }
+    for (uint32_t c = 0; ok && c < s->n_classes; c++)
+        ok = (s->ready[c] = zd_readyq_new(s->keys, size[c])) != NULL;
+    free(size);
+    return ok;
+}
+
 zd_sched *zd_sched_new(const zd_graph *g, const zd_prio_key *keys, const bool *active,
                        bool keep_going) {
+    return zd_sched_new_classes(g, keys, active, keep_going, NULL, 1);
+}
+
+static void push_ready(zd_sched *s, uint32_t node) {
+    zd_readyq_push(s->ready[s->class_of[node]], node);
+}
+
+zd_sched *zd_sched_new_classes(const zd_graph *g, const zd_prio_key *keys, const bool *active,
+                               bool keep_going, const uint32_t *class_of, uint32_t n_classes) {
     size_t n = zd_graph_size(g);
     zd_sched *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
     s->g = g;
+    s->keys = keys;
     s->keep_going = keep_going;
-    s->ready = zd_readyq_new(keys, n);
+    bool queues = make_queues(s, class_of, n_classes, n);
     s->state = calloc(n ? n : 1, sizeof *s->state);
     s->pending = calloc(n ? n : 1, sizeof *s->pending);
     s->skip_cause = malloc((n ? n : 1) * sizeof *s->skip_cause);
     s->stack = malloc((n ? n : 1) * sizeof *s->stack);
-    if (!s->ready || !s->state || !s->pending || !s->skip_cause || !s->stack) {
+    if (!queues || !s->state || !s->pending || !s->skip_cause || !s->stack) {
         zd_sched_free(&s);
         return NULL;
     }
@@ -60,7 +90,7 @@ zd_sched *zd_sched_new(const zd_graph *g, const zd_prio_key *keys, const bool *a
         s->pending[i] = (uint32_t)node->n_deps;
         if (s->pending[i] == 0) {
             set_state(s, i, ZD_NS_READY);
-            zd_readyq_push(s->ready, i);
+            push_ready(s, i);
         }
     }
     return s;
@@ -70,7 +100,10 @@ void zd_sched_free(zd_sched **sp) {
     if (!sp || !*sp)
         return;
     zd_sched *s = *sp;
-    zd_readyq_free(&s->ready);
+    for (uint32_t c = 0; s->ready && c < s->n_classes; c++)
+        zd_readyq_free(&s->ready[c]);
+    free(s->ready);
+    free(s->class_of);
     free(s->state);
     free(s->pending);
     free(s->skip_cause);
@@ -85,7 +118,7 @@ static void release_children(zd_sched *s, uint32_t node) {
         uint32_t child = n->children[c];
         if (s->state[child] == ZD_NS_WAITING && --s->pending[child] == 0) {
             set_state(s, child, ZD_NS_READY);
-            zd_readyq_push(s->ready, child);
+            push_ready(s, child);
         }
     }
 }
@@ -93,7 +126,7 @@ static void release_children(zd_sched *s, uint32_t node) {
 void zd_sched_cached(zd_sched *s, uint32_t node) {
     if (s->state[node] == ZD_NS_READY) {
         /* Rebuild the queue without it: rare, only before the run starts. */
-        zd_readyq *q = s->ready;
+        zd_readyq *q = s->ready[s->class_of[node]];
         size_t k = zd_readyq_size(q);
         for (size_t i = 0; i < k; i++)
             s->stack[i] = zd_readyq_pop(q);
@@ -108,23 +141,54 @@ void zd_sched_cached(zd_sched *s, uint32_t node) {
 }
 
 bool zd_sched_has_ready(const zd_sched *s) {
-    return !s->stopped && zd_readyq_size(s->ready) > 0;
+    return !s->stopped && s->count[ZD_NS_READY] > 0;
+}
+
+bool zd_sched_before(const zd_sched *s, uint32_t a, uint32_t b) {
+    return zd_prio_before(s->keys, a, b);
+}
+
+uint32_t zd_sched_classes(const zd_sched *s) {
+    return s->n_classes;
+}
+
+bool zd_sched_class_ready(const zd_sched *s, uint32_t cls) {
+    return !s->stopped && zd_readyq_size(s->ready[cls]) > 0;
+}
+
+uint32_t zd_sched_class_peek(const zd_sched *s, uint32_t cls) {
+    return zd_readyq_peek(s->ready[cls]);
+}
+
+uint32_t zd_sched_class_pop(zd_sched *s, uint32_t cls) {
+    uint32_t node = zd_readyq_pop(s->ready[cls]);
+    set_state(s, node, ZD_NS_RUNNING);
+    return node;
+}
+
+/* The class holding the best ready node. */
+static uint32_t best_class(const zd_sched *s) {
+    uint32_t best = UINT32_MAX;
+    for (uint32_t c = 0; c < s->n_classes; c++)
+        if (zd_readyq_size(s->ready[c]) > 0 &&
+            (best == UINT32_MAX ||
+             zd_prio_before(s->keys, zd_readyq_peek(s->ready[c]), zd_readyq_peek(s->ready[best]))))
+            best = c;
+    return best;
 }
 
 uint32_t zd_sched_peek(const zd_sched *s) {
-    return zd_readyq_peek(s->ready);
+    return zd_readyq_peek(s->ready[best_class(s)]);
 }
 
 uint32_t zd_sched_pop(zd_sched *s) {
-    uint32_t node = zd_readyq_pop(s->ready);
-    set_state(s, node, ZD_NS_RUNNING);
-    return node;
+    return zd_sched_class_pop(s, best_class(s));
 }
 
 void zd_sched_requeue(zd_sched *s, uint32_t node) {
     assert(s->state[node] == ZD_NS_RUNNING);
     set_state(s, node, ZD_NS_READY);
-    zd_readyq_push(s->ready, node);
+    push_ready(s, node);
 }
 
 void zd_sched_succeeded(zd_sched *s, uint32_t node) {
@@ -183,8 +247,9 @@ void zd_sched_close(zd_sched *s) {
         if (st == ZD_NS_WAITING || st == ZD_NS_READY || st == ZD_NS_RUNNING)
             set_state(s, i, ZD_NS_SKIPPED);
     }
-    while (zd_readyq_size(s->ready))
-        (void)zd_readyq_pop(s->ready);
+    for (uint32_t c = 0; c < s->n_classes; c++)
+        while (zd_readyq_size(s->ready[c]))
+            (void)zd_readyq_pop(s->ready[c]);
 }
 
 zd_node_state zd_sched_state(const zd_sched *s, uint32_t node) {

@@ -29,9 +29,25 @@ typedef struct zd_sched zd_sched;
 /* Creates the scheduler of a run over the finished graph g (borrowed) with priorities keys
  * (borrowed; both must outlive it). Nodes with active[i] false are EXCLUDED (NULL: all run).
  * With keep_going, a failure skips only its descendants; without, it stops the run.
- * Nodes without deps are ready at once. Returns NULL when out of memory. */
+ * Nodes without deps are ready at once. Ready nodes wait in one queue per class:
+ * class_of[i] < n_classes (class_of NULL: one class). Returns NULL when out of memory. */
+zd_sched *zd_sched_new_classes(const zd_graph *g, const zd_prio_key *keys, const bool *active,
+                               bool keep_going, const uint32_t *class_of, uint32_t n_classes);
+
+/* zd_sched_new_classes() with one class. */
 zd_sched *zd_sched_new(const zd_graph *g, const zd_prio_key *keys, const bool *active,
                        bool keep_going);
+
+/* True when node a goes before node b in priority order. */
+bool zd_sched_before(const zd_sched *s, uint32_t a, uint32_t b);
+
+/* Number of classes, and whether a class has a ready node (false once stopped). */
+uint32_t zd_sched_classes(const zd_sched *s);
+bool zd_sched_class_ready(const zd_sched *s, uint32_t cls);
+
+/* The best ready node of a class, and taking it (marks it RUNNING); the class must have one. */
+uint32_t zd_sched_class_peek(const zd_sched *s, uint32_t cls);
+uint32_t zd_sched_class_pop(zd_sched *s, uint32_t cls);
 
 /* Frees the scheduler; sets *s to NULL. Accepts NULL. */
 void zd_sched_free(zd_sched **s);
@@ -43,7 +59,8 @@ void zd_sched_cached(zd_sched *s, uint32_t node);
 /* True when a node is ready and the run has not been stopped. */
 bool zd_sched_has_ready(const zd_sched *s);
 
-/* Returns the best ready node without taking it; zd_sched_has_ready() must be true. */
+/* Returns the best ready node of all classes without taking it; zd_sched_has_ready() must be
+ * true. O(classes). */
 uint32_t zd_sched_peek(const zd_sched *s);
 
 /* Takes the best ready node and marks it RUNNING; zd_sched_has_ready() must be true. */

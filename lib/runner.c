@@ -124,10 +124,16 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
     int status = 3, sfd = -1;
     sigset_t old_mask;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    h.n = (uint32_t)(o->local_workers > 0 ? o->local_workers : cores > 0 ? cores : 1);
+    if (cores < 1)
+        cores = 1;
+    h.n = (uint32_t)(o->local_workers > 0 ? o->local_workers : cores);
+    double cpus = o->cpus > 0 ? o->cpus : (double)cores;
     if (gethostname(h.host_id, sizeof h.host_id) < 0)
         snprintf(h.host_id, sizeof h.host_id, "localhost");
     h.host_id[sizeof h.host_id - 1] = '\0';
+    int misfits = zd_coord_check_fit(g, o->active, h.host_id, cpus, stderr);
+    if (misfits != 0)
+        return misfits > 0 ? 2 : 3;
     char log_dir[4096], run_id[17] = {0};
     snprintf(log_dir, sizeof log_dir, "%s/logs", o->state_dir);
     if (mkdir(log_dir, 0755) < 0 && errno != EEXIST) {
@@ -169,7 +175,12 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
                         .active = o->active,
                         .log_dir = log_dir,
                         .run_id = run_id,
-                        .signal_fd = sfd};
+                        .signal_fd = sfd,
+                        .host_id = h.host_id,
+                        .local_cpus = cpus,
+                        .trace_path = o->trace_path,
+                        .progress = o->progress,
+                        .progress_tty = o->progress_tty};
     if (zd_coord_new(&cfg, g, &c) < 0) {
         fprintf(stderr, "zdag: cannot start the coordinator: out of memory\n");
         goto out_kill;

@@ -13,6 +13,10 @@ typedef struct zd_run_opts {
     const char *pipeline;     /* the pipeline's name in the report (its file path) */
     int jobs;                 /* -j; 0 = one node per executor */
     int local_workers;        /* executors forked here; 0 = number of cores */
+    double cpus;              /* CPU units of this host; 0 = number of cores */
+    const char *trace_path;   /* --trace, or NULL */
+    bool progress;            /* draw the progress line */
+    bool progress_tty;        /* ... redrawn in place on a terminal */
     zd_prio_mode prio;        /* priority mode */
     bool keep_going;          /* -k */
     const char *state_dir;    /* existing, writable; logs go to STATE_DIR/logs */
@@ -23,7 +27,7 @@ typedef struct zd_run_opts {
 } zd_run_opts;
 
 /* Runs g (finished) to its end and writes the report and results. Returns the exit status of
- * SPEC section 1 (0, 1, 3, 130, 143). */
+ * SPEC section 1: 0, 1, 2 (a node needs more than this host offers), 3, 130, 143. */
 int zd_runner_run(const zd_run_opts *opts, const zd_graph *g);
 
 #endif
