@@ -25,6 +25,7 @@ static const char *run_help =
     "\n"
     "  -j, --jobs N             at most N nodes running at once (default: executors)\n"
     "  -w, --local-workers N    executors forked on this host (default: cores)\n"
+    "      --cpus N             CPU units of this host (default: cores)\n"
     "      --priority MODE      critical-path (default), compound or user\n"
     "  -k, --keep-going         after a failure, run every node not depending on it\n"
     "      --state-dir DIR      logs and state (default: .zdag/ beside FILE)\n"
@@ -32,7 +33,9 @@ static const char *run_help =
     "      --exclude NODE|TAG   leave out these nodes and their descendants (repeatable)\n"
     "      --report FILE        write the run report (JSON), also when the run fails\n"
     "      --results FILE       write each succeeded node's result (JSON)\n"
-    "  -q, --quiet              no summary line\n"
+    "      --trace FILE         write a Chrome trace-event timeline (Perfetto)\n"
+    "  -q, --quiet              no progress line, no summary line\n"
+    "      --progress           draw the progress line even when stdout is not a terminal\n"
     "\n"
     "exit status: 0 success, 1 a node failed, 2 invalid usage or pipeline,\n"
     "3 the run could not go on, 130/143 interrupted by SIGINT/SIGTERM.\n";

@@ -16,6 +16,8 @@
 #include "capacity.h"
 #include "lease.h"
 #include "place.h"
+#include "progress.h"
+#include "trace.h"
 #include "wire.h"
 
 #define MAX_RID 256         /* bytes of a ZeroMQ routing id */
@@ -23,6 +25,7 @@
 #define SHUTDOWN_GRACE_S 3. /* how long executors get to leave after BYE */
 #define RETRY_FIRST_S 0.1   /* back-off before the first retry; doubles each time */
 #define RETRY_MAX_S 10.     /* longest back-off */
+#define MUSTER_S 1.         /* how long the first dispatch waits for every local executor */
 
 typedef enum ex_state { EX_STARTING, EX_IDLE, EX_BUSY, EX_DEAD } ex_state;
 
@@ -86,6 +89,11 @@ struct zd_coord {
     struct timespec started;    /* wall clock at start */
     double t0;                  /* monotonic clock at start */
     double wall_s;              /* duration of the run */
+    zd_trace *trace;            /* the timeline for --trace, or NULL */
+    zd_progress *progress;      /* the progress line, or NULL */
+    uint32_t n_active;          /* nodes taking part in the run */
+    uint32_t n_hello;           /* local executors that said HELLO at least once */
+    bool mustered;              /* dispatching has begun */
     int interrupted;            /* the signal that interrupted the run, or 0 */
     bool no_executors;          /* every slot retired: the run could not go on */
     int exit_code;              /* the run's exit status */
@@ -110,6 +118,44 @@ static void set_error(node_run *r, const char *fmt, ...) {
     if (vasprintf(&r->error, fmt, ap) < 0)
         r->error = NULL;
     va_end(ap);
+}
+
+/* Records an attempt's slice in the trace (when tracing). */
+static void trace_attempt(zd_coord *c, uint32_t index, const char *status) {
+    const node_run *r = &c->runs[index];
+    if (!c->trace || r->executor < 0)
+        return;
+    const executor *x = &c->ex[r->executor];
+    if (zd_trace_slice(c->trace, x->host, r->executor, zd_graph_node(c->g, index)->name, r->start_s,
+                       r->end_s, r->attempts, status, r->exit_code, r->has_exit_code) < 0)
+        fprintf(stderr, "zdag: the trace is incomplete (out of memory)\n");
+}
+
+/* Records an instant event on the coordinator's track (when tracing). */
+static void trace_instant(zd_coord *c, const char *what, uint32_t index) {
+    if (c->trace && zd_trace_instant(c->trace, 0, -1, what, since_start(c),
+                                     zd_graph_node(c->g, index)->name) < 0)
+        fprintf(stderr, "zdag: the trace is incomplete (out of memory)\n");
+}
+
+/* Feeds the progress line with a finished attempt's duration. */
+static void progress_done(zd_coord *c, const node_run *r) {
+    if (c->progress && r->start_s >= 0 && r->end_s >= r->start_s)
+        zd_progress_node_done(c->progress, r->end_s - r->start_s);
+}
+
+static void progress_draw(zd_coord *c, bool final) {
+    if (!c->progress)
+        return;
+    uint32_t failed = zd_sched_count(c->sched, ZD_NS_FAILED);
+    uint32_t done = zd_sched_count(c->sched, ZD_NS_SUCCEEDED) + failed +
+                    zd_sched_count(c->sched, ZD_NS_SKIPPED) +
+                    zd_sched_count(c->sched, ZD_NS_CACHED);
+    uint32_t running = zd_place_running(c->place);
+    if (final)
+        zd_progress_finish(c->progress, since_start(c), done, running, failed);
+    else
+        zd_progress_update(c->progress, since_start(c), done, running, failed);
 }
 
 int zd_coord_check_fit(const zd_graph *g, const bool *active, const char *host_id, double cpus,
@@ -189,8 +235,15 @@ int zd_coord_new(const zd_coord_cfg *cfg, const zd_graph *g, zd_coord **out) {
     if ((rc = zd_prio_compute(g, cfg->prio, cfg->active, NULL, c->keys)) < 0 ||
         (rc = make_scheduler(c)) < 0)
         goto out_fail;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         c->runs[i] = (node_run){.executor = -1, .start_s = -1, .end_s = -1};
+        c->n_active += !cfg->active || cfg->active[i];
+    }
+    rc = ZDAG_ENOMEM;
+    if (cfg->trace_path && !(c->trace = zd_trace_new()))
+        goto out_fail;
+    if (cfg->progress && !(c->progress = zd_progress_new(stdout, cfg->progress_tty, c->n_active)))
+        goto out_fail;
     for (uint32_t s = 0; s < cfg->n_local; s++)
         c->ex[s] = (executor){.pid = cfg->local_pids[s], .state = EX_STARTING, .node = -1};
     *out = c;
@@ -216,6 +269,8 @@ void zd_coord_free(zd_coord **cp) {
     free(c->retry_keys);
     free(c->class_of);
     zd_readyq_free(&c->retries);
+    zd_trace_free(&c->trace);
+    zd_progress_free(&c->progress);
     zd_place_free(&c->place);
     zd_sched_free(&c->sched);
     zd_leases_free(&c->leases);
@@ -353,6 +408,12 @@ static bool release_grant(zd_coord *c, node_run *r) {
 /* Starts what may start: placement decides the node and host, an idle executor there runs it. */
 static void dispatch(zd_coord *c) {
     zd_grant grant;
+    /* The first dispatch waits (briefly) for every local executor, so that the order nodes
+     * start in does not depend on which executor process happened to come up first. */
+    if (!c->mustered)
+        c->mustered = c->n_hello == c->cfg.n_local || since_start(c) >= MUSTER_S;
+    if (!c->mustered)
+        return;
     zd_place_round(c->place);
     while (zd_place_next(c->place, c->idle_count, &grant)) {
         host_slots *h = &c->hosts[grant.host];
@@ -370,6 +431,14 @@ static void dispatch(zd_coord *c) {
         r->has_exit_code = false;
         x->state = EX_BUSY;
         x->node = grant.node;
+        if (grant.seq_token)
+            trace_instant(c, "lease: sequential", grant.node);
+        if (grant.pool_token && c->trace) {
+            char what[300];
+            snprintf(what, sizeof what, "lease: pool %s",
+                     zd_graph_pool(c->g, zd_graph_node(c->g, grant.node)->pool)->name);
+            trace_instant(c, what, grant.node);
+        }
         int rc = send_task(c, grant.node, slot);
         if (rc < 0) {
             /* Out of memory or the executor vanished: fail the attempt here, as no result
@@ -383,6 +452,10 @@ static void dispatch(zd_coord *c) {
             zd_sched_failed(c->sched, grant.node);
         }
     }
+    bool fresh;
+    int64_t waiting = zd_place_seq_waiting(c->place, &fresh);
+    if (fresh)
+        trace_instant(c, "sequential wait", (uint32_t)waiting);
 }
 
 /* Schedules a failed node's next attempt after an exponential back-off. */
@@ -421,6 +494,8 @@ static void attempt_ended(zd_coord *c, uint32_t index, bool ok) {
     node_run *r = &c->runs[index];
     r->end_s = since_start(c);
     release_grant(c, r);
+    trace_attempt(c, index, ok ? "succeeded" : c->interrupted ? "interrupted" : "failed");
+    progress_done(c, r);
     if (ok) {
         free(r->error);
         r->error = NULL;
@@ -482,11 +557,16 @@ static void on_hello(zd_coord *c, const unsigned char *rid, size_t rid_len, cons
         return;
     }
     executor *x = &c->ex[h->slot];
+    if (c->n_hello < c->cfg.n_local)
+        c->n_hello++;
     memcpy(x->rid, rid, rid_len);
     x->rid_len = rid_len;
     x->early_deaths = 0;
     x->host = 0; /* local executors live on host 0 */
     push_idle(c, h->slot);
+    if (c->trace &&
+        zd_trace_track(c->trace, x->host, zd_capacity_host_name(c->cap, x->host), h->slot) < 0)
+        fprintf(stderr, "zdag: the trace is incomplete (out of memory)\n");
 }
 
 /* Reads every frame waiting on the ROUTER socket. */
@@ -538,6 +618,7 @@ static void node_lost(zd_coord *c, uint32_t index, const char *how) {
     r->token = 0; /* a late result of the lost attempt is stale */
     r->end_s = since_start(c);
     release_grant(c, r); /* revokes its leases */
+    trace_attempt(c, index, "lost");
     if (c->interrupted) {
         set_error(r, "interrupted");
         zd_sched_abandon(c->sched, index);
@@ -725,6 +806,10 @@ int zd_coord_run(zd_coord *c) {
         give_up(c, "no socket for the executors");
     while (!zd_sched_finished(c->sched)) {
         int timeout = due_retries(c);
+        if (c->progress && (timeout < 0 || timeout > 250))
+            timeout = 250; /* keep the elapsed time moving */
+        if (!c->mustered && (timeout < 0 || timeout > 20))
+            timeout = 20;
         if (zd_sched_stopped(c->sched))
             drop_retries(c);
         dispatch(c);
@@ -746,12 +831,20 @@ int zd_coord_run(zd_coord *c) {
             read_signals(c);
         if (items[0].revents & ZMQ_POLLIN)
             read_messages(c);
+        progress_draw(c, false);
     }
     drop_retries(c);
     shutdown_executors(c);
     zd_sched_close(c->sched);
+    progress_draw(c, true);
     c->wall_s = since_start(c);
     c->exit_code = final_status(c);
+    if (c->trace && zd_trace_write(c->trace, c->cfg.trace_path) < 0) {
+        fprintf(stderr, "zdag: cannot write the trace %s: %s\n", c->cfg.trace_path,
+                strerror(errno));
+        if (c->exit_code == 0)
+            c->exit_code = 3;
+    }
     return c->exit_code;
 }
 
