@@ -187,12 +187,16 @@ static void run_command(executor *x, const zd_msg_task *t, zd_proc_result *res) 
     }
     if (t->kind == 1) {
         argv = calloc(t->argc + 1, sizeof *argv);
-        for (uint32_t i = 0; argv && i < t->argc; i++)
-            if (!(argv[i] = zd_bytes_dup(t->argv[i])))
-                ok = false;
+        for (uint32_t i = 0; argv && ok && i < t->argc; i++)
+            ok = (argv[i] = zd_bytes_dup(t->argv[i])) != NULL;
         ok = ok && argv;
     } else {
         ok = (shell = zd_bytes_dup(t->cmd)) != NULL;
+        /* Like make: a command without shell syntax is exec'd directly. */
+        if (ok && (argv = zd_proc_simple_argv(shell)) != NULL) {
+            free(shell);
+            shell = NULL;
+        }
     }
     workdir = zd_bytes_dup(t->workdir);
     if (!ok || (t->workdir.ptr && !workdir)) {
@@ -212,9 +216,8 @@ static void run_command(executor *x, const zd_msg_task *t, zd_proc_result *res) 
 out_free:
     if (log_fd >= 0)
         close(log_fd);
-    if (argv)
-        for (uint32_t i = 0; i < t->argc; i++)
-            free(argv[i]);
+    for (size_t i = 0; argv && argv[i]; i++)
+        free(argv[i]);
     free(argv);
     free(shell);
     free(workdir);
@@ -294,9 +297,13 @@ int zd_executor_main(const zd_executor_cfg *cfg) {
     x.sock = zmq_socket(x.ctx, ZMQ_DEALER);
     int linger = 0;
     int64_t maxmsg = ZD_WIRE_MAX_FRAME;
+    /* Local executors start before the coordinator binds: retry the connection every 10 ms,
+     * not libzmq's default 100 ms, which would delay every run's first node. */
+    int reconnect_ms = 10;
     rc = ZDAG_EZMQ;
     if (!x.sock || zmq_setsockopt(x.sock, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
         zmq_setsockopt(x.sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) < 0 ||
+        zmq_setsockopt(x.sock, ZMQ_RECONNECT_IVL, &reconnect_ms, sizeof reconnect_ms) < 0 ||
         zmq_connect(x.sock, cfg->endpoint) < 0)
         goto out_free;
     zd_msg_hello hello = {.version = ZD_WIRE_VERSION,

@@ -22,6 +22,55 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+char **zd_proc_simple_argv(const char *cmd) {
+    static const char *const shell_words[] = {
+        ".",       ":",        "[",      "alias", "bg",   "break",    "case",   "cd",
+        "command", "continue", "do",     "done",  "elif", "else",     "esac",   "eval",
+        "exec",    "exit",     "export", "fc",    "fg",   "fi",       "for",    "getopts",
+        "hash",    "if",       "jobs",   "local", "read", "readonly", "return", "set",
+        "shift",   "then",     "times",  "trap",  "type", "ulimit",   "umask",  "unalias",
+        "unset",   "until",    "wait",   "while", "{",    "}",        "!",      NULL};
+    if (!cmd || strpbrk(cmd, "#;\"'`*?[]&|<>(){}$~\\\n\r=%^!") != NULL)
+        return NULL;
+    size_t words = 0;
+    for (const char *p = cmd; *p;) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (!*p)
+            break;
+        words++;
+        while (*p && *p != ' ' && *p != '\t')
+            p++;
+    }
+    if (words == 0)
+        return NULL;
+    char **argv = calloc(words + 1, sizeof *argv);
+    if (!argv)
+        return NULL;
+    size_t i = 0;
+    for (const char *p = cmd; *p && i < words;) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        const char *start = p;
+        while (*p && *p != ' ' && *p != '\t')
+            p++;
+        if (!(argv[i++] = strndup(start, (size_t)(p - start)))) {
+            for (size_t k = 0; k < i; k++)
+                free(argv[k]);
+            free(argv);
+            return NULL;
+        }
+    }
+    for (const char *const *w = shell_words; *w; w++)
+        if (strcmp(argv[0], *w) == 0) {
+            for (size_t k = 0; k < words; k++)
+                free(argv[k]);
+            free(argv);
+            return NULL;
+        }
+    return argv;
+}
+
 /* The child side of vfork(): it shares the executor's memory until exec, so it only makes
  * system calls and writes nothing but its own stack. */
 static __attribute__((noinline)) void child(const zd_proc_spec *spec, int out_fd, pid_t parent,

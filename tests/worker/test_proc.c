@@ -122,6 +122,26 @@ static void test_missing_program(void **state) {
     free(r.output);
 }
 
+static void test_simple_argv(void **state) {
+    (void)state;
+    char **v = zd_proc_simple_argv("  sleep\t0.1  x/y.z ");
+    assert_non_null(v);
+    assert_string_equal(v[0], "sleep");
+    assert_string_equal(v[1], "0.1");
+    assert_string_equal(v[2], "x/y.z");
+    assert_null(v[3]);
+    for (int i = 0; v[i]; i++)
+        free(v[i]);
+    free(v);
+    const char *need_shell[] = {"echo $HOME", "a | b",  "a > f",    "echo 'q'", "ls *.c",
+                                "cd /tmp",    "exit 3", "X=1 env",  "a; b",     "echo \"x\"",
+                                "a && b",     "",       "   ",      "{ a; }",   "echo ~",
+                                "export A",   "a\nb",   "echo `x`", "wait",     NULL};
+    for (const char **c = need_shell; *c; c++)
+        if (zd_proc_simple_argv(*c) != NULL)
+            fail_msg("\"%s\" needs the shell", *c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_output_and_exit_code),
@@ -130,6 +150,7 @@ int main(void) {
         cmocka_unit_test(test_timeout_kills_tree),
         cmocka_unit_test(test_output_cap),
         cmocka_unit_test(test_missing_program),
+        cmocka_unit_test(test_simple_argv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
