@@ -93,6 +93,28 @@ nodes:
         with open(self.path(".zdag", "logs", "bad.log")) as f:
             self.assertIn("oops", f.read())
 
+    def test_keep_going_runs_everything_not_depending_on_a_failure(self):
+        text = """
+nodes:
+  bad: {cmd: "exit 1"}
+  child: {cmd: "true", deps: [bad]}
+  grandchild: {cmd: "true", deps: [child]}
+  other: {cmd: "sleep 0.3"}
+  after_other: {cmd: "true", deps: [other]}
+  late: {cmd: "true", deps: [after_other]}
+"""
+        _, r = self.run_pipeline(text, "-w", "1", "-k", check=1)
+        n = nodes_by_name(r)
+        self.assertEqual(r["status"], "failed")
+        self.assertEqual(n["bad"]["status"], "failed")
+        for name in ("child", "grandchild"):
+            self.assertEqual(n[name]["status"], "skipped")
+            self.assertEqual(n[name]["error"], "a dependency failed")
+        for name in ("other", "after_other", "late"):
+            self.assertEqual(n[name]["status"], "succeeded")
+        # the failure came first (one executor), yet the rest was still started after it
+        self.assertGreaterEqual(n["late"]["start_s"], n["bad"]["end_s"])
+
     def test_environment_results_and_logs(self):
         text = """
 env: {GREETING: hello}
