@@ -226,16 +226,17 @@ static int prepare_state_dir(const run_args *a, char *out, size_t size) {
     return 0;
 }
 
-/* Function nodes need the C library's registry or plugins, which this version cannot run. */
-static bool refuse_fn_nodes(const zd_graph *g, const bool *active) {
+/* `zdag run` has no functions of its own: a fn node needs a plugin to come from. */
+static bool fn_nodes_have_plugins(const zd_graph *g, const bool *active) {
     bool ok = true;
-    for (uint32_t i = 0; i < zd_graph_size(g); i++) {
+    const zd_graph_settings *gs = zd_graph_settings_of((zd_graph *)g);
+    for (uint32_t i = 0; gs->n_plugins == 0 && i < zd_graph_size(g); i++) {
         const zd_node *n = zd_graph_node(g, i);
         if (n->kind == ZD_NODE_FN && (!active || active[i])) {
             fprintf(stderr,
-                    "%s:%d:%d: error: node \"%s\" is a function node (fn: %s); this "
-                    "version runs cmd nodes only\n",
-                    zd_graph_settings_of((zd_graph *)g)->path, n->line, n->col, n->name, n->fn);
+                    "%s:%d:%d: error: node \"%s\" calls function \"%s\", but the pipeline "
+                    "lists no plugins to find it in\n",
+                    gs->path, n->line, n->col, n->name, n->fn);
             ok = false;
         }
     }
@@ -285,7 +286,7 @@ int zd_cli_run(int argc, char **argv) {
     if (rc < 0)
         goto out_free;
     char state_dir[PATH_MAX];
-    if (!select_nodes(&a, g, &active) || !refuse_fn_nodes(g, active))
+    if (!select_nodes(&a, g, &active) || !fn_nodes_have_plugins(g, active))
         goto out_free;
     status = ZD_EXIT_CANNOT_RUN;
     if (prepare_state_dir(&a, state_dir, sizeof state_dir) < 0)

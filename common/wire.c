@@ -124,8 +124,9 @@ int zd_wire_encode_task(zd_wire_buf *b, const zd_msg_task *m) {
     put_str(b, m->log_path);
     put_array(b, m->n_deps);
     for (uint32_t i = 0; i < m->n_deps; i++) {
-        put_array(b, 2);
+        put_array(b, 3);
         put_str(b, m->deps[i].name);
+        put_u64(b, m->deps[i].format);
         put_bin(b, m->deps[i].data);
     }
     return finish(b);
@@ -227,8 +228,8 @@ static bool header(const uint8_t *p, size_t len, size_t *off, uint64_t *skip, ui
 
 bool zd_wire_well_formed(const void *buf, size_t len, int max_depth) {
     const uint8_t *p = buf;
-    uint64_t left[64]; /* objects still to read at each open container level */
-    if (!buf || max_depth < 1 || max_depth > 63)
+    uint64_t left[65]; /* objects still to read at each open container level */
+    if (!buf || max_depth < 1 || max_depth > 64)
         return false;
     int depth = 0;
     left[0] = 1;
@@ -394,15 +395,18 @@ static bool decode_deps(zd_wire_decoder *d, const msgpack_object *o, zd_msg_task
     }
     t->deps = d->deps;
     for (uint32_t i = 0; i < t->n_deps; i++) {
-        const msgpack_object *pair;
-        uint32_t two;
-        if (!get_array(d, &items[i], &pair, &two))
+        const msgpack_object *triple;
+        uint32_t three;
+        if (!get_array(d, &items[i], &triple, &three))
             return false;
-        if (two != 2)
-            return FAIL(d, "a dependency must be [name, data]");
-        if (!get_str(d, &pair[0], false, &t->deps[i].name) ||
-            !get_bin(d, &pair[1], false, &t->deps[i].data))
+        if (three != 3)
+            return FAIL(d, "a dependency must be [name, format, data]");
+        if (!get_str(d, &triple[0], false, &t->deps[i].name) ||
+            !get_u32(d, &triple[1], &t->deps[i].format) ||
+            !get_bin(d, &triple[2], false, &t->deps[i].data))
             return false;
+        if (t->deps[i].format > ZD_FORMAT_MSGPACK)
+            return FAIL(d, "a dependency has an unknown format");
     }
     return true;
 }

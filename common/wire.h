@@ -8,9 +8,10 @@
  *
  * `cmd` is a string (shell command or function name) or an array of strings (argv); `args` is a
  * bin holding one packed msgpack value, or nil; `env` an array of "KEY=VALUE" strings; `workdir`
- * a string or nil; `deps` an array of [name, bin] pairs. Every frame is checked for structure
- * (container counts against the bytes left, depth, no trailing bytes) before msgpack-c unpacks
- * it, so a hostile frame cannot make the decoder allocate more than the frame's own size. */
+ * a string or nil; `deps` an array of [name, format, bin] triples (zd_format). Every frame is
+ * checked for structure (container counts against the bytes left, depth, no trailing bytes) before
+ * msgpack-c unpacks it, so a hostile frame cannot make the decoder allocate more than the frame's
+ * own size. */
 #ifndef ZD_WIRE_H
 #define ZD_WIRE_H
 
@@ -44,9 +45,15 @@ typedef struct zd_msg_hello {
     uint32_t credit;  /* tasks it accepts before a result (>= 1) */
 } zd_msg_hello;
 
+typedef enum zd_format {
+    ZD_FORMAT_RAW = 0,     /* bytes as a command wrote them */
+    ZD_FORMAT_MSGPACK = 1, /* one packed msgpack value (a function's result) */
+} zd_format;
+
 typedef struct zd_dep_result {
-    zd_bytes name; /* dependency's node name */
-    zd_bytes data; /* its result */
+    zd_bytes name;   /* dependency's node name */
+    uint32_t format; /* zd_format of data */
+    zd_bytes data;   /* its result */
 } zd_dep_result;
 
 typedef struct zd_msg_task {
@@ -109,7 +116,8 @@ int zd_wire_encode_result(zd_wire_buf *b, const zd_msg_result *m)
     __attribute__((warn_unused_result));
 int zd_wire_encode_bye(zd_wire_buf *b) __attribute__((warn_unused_result));
 
-/* Checks that buf holds exactly one well-formed msgpack value, no deeper than max_depth, each
+/* Checks that buf holds exactly one well-formed msgpack value, no deeper than max_depth (1 to
+ * 64), each
  * container's count within the bytes left, no ext types, nothing after it. */
 bool zd_wire_well_formed(const void *buf, size_t len, int max_depth);
 

@@ -59,6 +59,8 @@ typedef struct node_run {
     size_t n_env;          /* entries in env */
     zd_grant grant;        /* units and leases of the running attempt */
     bool granted;          /* grant is held */
+    double deadline_s;     /* a function attempt's timeout, enforced here; 0 = none */
+    bool timed_out;        /* its executor was killed for it */
 } node_run;
 
 struct zd_coord {
@@ -93,6 +95,7 @@ struct zd_coord {
     zd_progress *progress;      /* the progress line, or NULL */
     uint32_t n_active;          /* nodes taking part in the run */
     uint32_t n_hello;           /* local executors that said HELLO at least once */
+    uint32_t n_deadlines;       /* running function attempts with a timeout */
     bool mustered;              /* dispatching has begun */
     int interrupted;            /* the signal that interrupted the run, or 0 */
     bool no_executors;          /* every slot retired: the run could not go on */
@@ -348,7 +351,9 @@ static int send_task(zd_coord *c, uint32_t index, uint32_t slot) {
         c->env_scratch[i] = cstr(r->env[i]);
     for (size_t i = 0; i < node->n_deps; i++) {
         const node_run *dep = &c->runs[node->deps[i]];
-        c->dep_scratch[i].name = cstr(zd_graph_node(c->g, node->deps[i])->name);
+        const zd_node *producer = zd_graph_node(c->g, node->deps[i]);
+        c->dep_scratch[i].name = cstr(producer->name);
+        c->dep_scratch[i].format = producer->kind == ZD_NODE_FN ? ZD_FORMAT_MSGPACK : ZD_FORMAT_RAW;
         c->dep_scratch[i].data = (zd_bytes){dep->output ? dep->output : "", dep->output_len};
     }
     char log_path[4096];
@@ -399,6 +404,10 @@ static void remove_idle(zd_coord *c, uint32_t slot) {
 
 /* Gives back the units and leases of a node's attempt; false when a lease was stale. */
 static bool release_grant(zd_coord *c, node_run *r) {
+    if (r->deadline_s > 0) {
+        r->deadline_s = 0;
+        c->n_deadlines--;
+    }
     if (!r->granted)
         return true;
     r->granted = false;
@@ -429,6 +438,13 @@ static void dispatch(zd_coord *c) {
         r->start_s = since_start(c);
         r->end_s = -1;
         r->has_exit_code = false;
+        r->timed_out = false;
+        const zd_node *node = zd_graph_node(c->g, grant.node);
+        if (node->kind == ZD_NODE_FN && node->timeout > 0) {
+            /* A function runs inside its executor: only killing the executor can stop it. */
+            r->deadline_s = r->start_s + node->timeout;
+            c->n_deadlines++;
+        }
         x->state = EX_BUSY;
         x->node = grant.node;
         if (grant.seq_token)
@@ -618,10 +634,22 @@ static void node_lost(zd_coord *c, uint32_t index, const char *how) {
     r->token = 0; /* a late result of the lost attempt is stale */
     r->end_s = since_start(c);
     release_grant(c, r); /* revokes its leases */
-    trace_attempt(c, index, "lost");
+    trace_attempt(c, index, r->timed_out ? "timed out" : "lost");
     if (c->interrupted) {
         set_error(r, "interrupted");
         zd_sched_abandon(c->sched, index);
+        return;
+    }
+    if (r->timed_out) {
+        /* Not a loss: the attempt ran out of time, and its executor went with it. */
+        const zd_node *node = zd_graph_node(c->g, index);
+        r->losses--;
+        set_error(r, "timed out after %g s", node->timeout);
+        if ((int)(r->attempts - r->losses) <= node->retries && !zd_sched_stopped(c->sched)) {
+            zd_sched_requeue(c->sched, index);
+        } else {
+            zd_sched_failed(c->sched, index);
+        }
         return;
     }
     fprintf(stderr, "zdag: executor died (%s) while running \"%s\"\n", how,
@@ -679,6 +707,30 @@ static void reap(zd_coord *c) {
         if (c->ex[s].pid > 0 && waitpid(c->ex[s].pid, &status, WNOHANG) == c->ex[s].pid)
             executor_died(c, s, status);
     }
+}
+
+/* Kills the executors of function attempts past their timeout; returns ms until the next
+ * deadline, or -1. */
+static int check_deadlines(zd_coord *c) {
+    if (c->n_deadlines == 0)
+        return -1;
+    double now = since_start(c), next = -1;
+    for (uint32_t s = 0; s < c->cfg.n_local; s++) {
+        executor *x = &c->ex[s];
+        if (x->state != EX_BUSY)
+            continue;
+        node_run *r = &c->runs[x->node];
+        if (r->deadline_s <= 0 || r->timed_out)
+            continue;
+        if (r->deadline_s <= now) {
+            r->timed_out = true;
+            if (x->pid > 0)
+                kill(x->pid, SIGKILL);
+        } else if (next < 0 || r->deadline_s < next) {
+            next = r->deadline_s;
+        }
+    }
+    return next < 0 ? -1 : (int)ceil((next - now) * 1000);
 }
 
 static bool all_retired(const zd_coord *c) {
@@ -805,7 +857,9 @@ int zd_coord_run(zd_coord *c) {
     if (open_socket(c) < 0)
         give_up(c, "no socket for the executors");
     while (!zd_sched_finished(c->sched)) {
-        int timeout = due_retries(c);
+        int timeout = due_retries(c), deadline = check_deadlines(c);
+        if (deadline >= 0 && (timeout < 0 || deadline < timeout))
+            timeout = deadline;
         if (c->progress && (timeout < 0 || timeout > 250))
             timeout = 250; /* keep the elapsed time moving */
         if (!c->mustered && (timeout < 0 || timeout > 20))
@@ -862,7 +916,8 @@ void zd_coord_outcome(const zd_coord *c, uint32_t index, zd_node_outcome *out) {
         .exit_code = r->exit_code,
         .error = r->error,
         .output = st == ZD_NS_SUCCEEDED ? r->output : NULL,
-        .output_len = st == ZD_NS_SUCCEEDED ? r->output_len : 0};
+        .output_len = st == ZD_NS_SUCCEEDED ? r->output_len : 0,
+        .output_is_msgpack = zd_graph_node(c->g, index)->kind == ZD_NODE_FN};
     if (st == ZD_NS_SKIPPED && !r->error)
         out->error = zd_sched_skip_cause(c->sched, index) >= 0 ? "a dependency failed"
                      : c->interrupted                          ? "interrupted"

@@ -50,17 +50,18 @@ typedef struct zd_coord zd_coord;
 
 /* How one node ended (pointers borrowed from the coordinator). */
 typedef struct zd_node_outcome {
-    zd_node_state state; /* final state */
-    uint32_t attempts;   /* attempts started */
-    int32_t executor;    /* executor slot of the last attempt, or -1 */
-    const char *host;    /* host of the last attempt, or NULL */
-    double start_s;      /* start of the last attempt, seconds since the run started; < 0 none */
-    double end_s;        /* end of the last attempt; < 0 none */
-    bool has_exit_code;  /* exit_code is meaningful */
-    int exit_code;       /* exit status of the last attempt */
-    const char *error;   /* why it failed or was skipped, or NULL */
-    const char *output;  /* the result, or NULL */
-    size_t output_len;   /* bytes in output */
+    zd_node_state state;    /* final state */
+    uint32_t attempts;      /* attempts started */
+    int32_t executor;       /* executor slot of the last attempt, or -1 */
+    const char *host;       /* host of the last attempt, or NULL */
+    double start_s;         /* start of the last attempt, seconds since the run started; < 0 none */
+    double end_s;           /* end of the last attempt; < 0 none */
+    bool has_exit_code;     /* exit_code is meaningful */
+    int exit_code;          /* exit status of the last attempt */
+    const char *error;      /* why it failed or was skipped, or NULL */
+    const char *output;     /* the result, or NULL */
+    size_t output_len;      /* bytes in output */
+    bool output_is_msgpack; /* output is one packed msgpack value (a function's result) */
 } zd_node_outcome;
 
 /* Creates a coordinator for graph g (borrowed, finished; must outlive it). Creates the ZeroMQ

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "mpjson.h"
+
 /* Seconds rounded to microseconds, or JSON null when negative (never happened). */
 static json_t *seconds(double s) {
     return s < 0 ? json_null() : json_real(round(s * 1e6) / 1e6);
@@ -81,27 +83,6 @@ int zd_report_write(const char *path, const char *pipeline, const zd_graph *g, c
     return rc;
 }
 
-static char *base64(const char *data, size_t len) {
-    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *out = malloc((len + 2) / 3 * 4 + 1), *p = out;
-    if (!out)
-        return NULL;
-    const unsigned char *s = (const unsigned char *)data;
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t v = (uint32_t)s[i] << 16;
-        if (i + 1 < len)
-            v |= (uint32_t)s[i + 1] << 8;
-        if (i + 2 < len)
-            v |= s[i + 2];
-        *p++ = tbl[(v >> 18) & 63];
-        *p++ = tbl[(v >> 12) & 63];
-        *p++ = i + 1 < len ? tbl[(v >> 6) & 63] : '=';
-        *p++ = i + 2 < len ? tbl[v & 63] : '=';
-    }
-    *p = '\0';
-    return out;
-}
-
 int zd_results_write(const char *path, const zd_graph *g, const zd_coord *c) {
     json_t *root = json_object();
     if (!root)
@@ -111,9 +92,13 @@ int zd_results_write(const char *path, const zd_graph *g, const zd_coord *c) {
         zd_coord_outcome(c, i, &o);
         if (o.state != ZD_NS_SUCCEEDED || !o.output)
             continue;
-        json_t *v = json_stringn(o.output, o.output_len); /* NULL unless valid UTF-8 */
-        if (!v) {
-            char *b64 = base64(o.output, o.output_len);
+        const char *why = NULL;
+        json_t *v = o.output_is_msgpack ? zd_mpjson_to_json(o.output, o.output_len, &why)
+                                        : json_stringn(o.output, o.output_len); /* UTF-8 only */
+        if (!v && o.output_is_msgpack) {
+            v = json_pack("{s:s}", "error", why ? why : "not one msgpack value");
+        } else if (!v) {
+            char *b64 = zd_base64(o.output, o.output_len);
             v = json_pack("{s:s}", "base64", b64 ? b64 : "");
             free(b64);
         }

@@ -5,6 +5,11 @@
 #ifndef ZDAG_H
 #define ZDAG_H
 
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -51,6 +56,174 @@ ZDAG_EXPORT const char *zdag_strerror(int code);
 
 /* Returns the library's version string, e.g. "0.1.0". */
 ZDAG_EXPORT const char *zdag_version(void);
+
+/* ------------------------------------------------------------------------------------------
+ * Function nodes.
+ *
+ * A function node runs a C function of this program (registered by name with
+ * zdag_dag_register()) or of a plugin (a shared library exporting a zdag_fn under that name).
+ * It runs in an executor process forked from the program, one node at a time, so a library
+ * that is not thread-safe is never entered twice at once. It receives its `args` and the result
+ * of each dependency as msgpack objects and returns one msgpack value.
+ * ------------------------------------------------------------------------------------------ */
+
+/* What a running function sees: its node, attempt, args and deps' results. Borrowed, valid
+ * during the call only. */
+typedef struct zdag_call zdag_call;
+
+/* A function node's body. Packs exactly one value with `out` and returns 0; or calls
+ * zdag_call_fail() and returns non-zero to fail the attempt (retried per `retries`). A crash
+ * (e.g. SIGSEGV) kills only its executor: the node is run again on a new executor, and fails
+ * with "executor died: signal 11" after 3 such losses. */
+typedef int (*zdag_fn)(zdag_call *call, msgpack_packer *out);
+
+/* The running node's name (borrowed). */
+ZDAG_EXPORT const char *zdag_call_node(const zdag_call *call);
+
+/* The attempt number, from 1. */
+ZDAG_EXPORT unsigned zdag_call_attempt(const zdag_call *call);
+
+/* The node's `args` (borrowed; a nil object when it has none). */
+ZDAG_EXPORT const msgpack_object *zdag_call_args(const zdag_call *call);
+
+/* The result of dependency `dep` (borrowed), or NULL when `dep` is not a dependency of this
+ * node. A function dependency gives the value it returned; a command dependency its stdout as
+ * a msgpack string. */
+ZDAG_EXPORT const msgpack_object *zdag_call_dep(const zdag_call *call, const char *dep);
+
+/* Sets the error message of a failing call (printf-style; the last call wins). */
+ZDAG_EXPORT void zdag_call_fail(zdag_call *call, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ------------------------------------------------------------------------------------------
+ * Building a DAG.
+ *
+ * Nodes are named ([A-Za-z_][A-Za-z0-9_.-]*) and set up by name. Every call returns 0 or a
+ * negative ZDAG_E... code; zdag_dag_error() then says more. Nothing here forks or touches
+ * ZeroMQ: that happens in zdag_run().
+ * ------------------------------------------------------------------------------------------ */
+
+typedef struct zdag_dag zdag_dag;
+
+/* Creates an empty DAG; NULL when out of memory. Free with zdag_dag_free(). */
+ZDAG_EXPORT zdag_dag *zdag_dag_new(void);
+
+/* Frees the DAG and everything it owns; sets *dag to NULL. Accepts NULL. */
+ZDAG_EXPORT void zdag_dag_free(zdag_dag **dag);
+
+/* Details of the last error (borrowed; "" when none), e.g. "cycle: a -> b -> a". */
+ZDAG_EXPORT const char *zdag_dag_error(const zdag_dag *dag);
+
+/* Registers function fn under `name` (copied). ZDAG_EEXIST when the name is taken. */
+ZDAG_EXPORT int zdag_dag_register(zdag_dag *dag, const char *name, zdag_fn fn) ZDAG_MUST_USE;
+
+/* Adds a shared library whose exported functions `fn` nodes may name (loaded once by each
+ * executor that needs it, and kept). Registered functions are looked up first. */
+ZDAG_EXPORT int zdag_dag_add_plugin(zdag_dag *dag, const char *path) ZDAG_MUST_USE;
+
+/* Adds a node that calls the function named fn_name. ZDAG_EEXIST for a taken node name,
+ * ZDAG_EINVAL for a bad name. */
+ZDAG_EXPORT int zdag_dag_add_fn(zdag_dag *dag, const char *node, const char *fn_name) ZDAG_MUST_USE;
+
+/* Adds a node that runs `command` with /bin/sh -c. */
+ZDAG_EXPORT int zdag_dag_add_cmd(zdag_dag *dag, const char *node,
+                                 const char *command) ZDAG_MUST_USE;
+
+/* Adds a node that execs argv (NULL-terminated, copied) without a shell. */
+ZDAG_EXPORT int zdag_dag_add_argv(zdag_dag *dag, const char *node,
+                                  const char *const *argv) ZDAG_MUST_USE;
+
+/* Declares a pool of `capacity` units (>= 1) that nodes may hold one unit of. */
+ZDAG_EXPORT int zdag_dag_add_pool(zdag_dag *dag, const char *pool, int capacity) ZDAG_MUST_USE;
+
+/* Node `node` runs only after `dep` succeeded. ZDAG_ENOENT for an unknown node. Cycles are
+ * found by zdag_run(). */
+ZDAG_EXPORT int zdag_node_add_dep(zdag_dag *dag, const char *node, const char *dep) ZDAG_MUST_USE;
+
+/* Node settings, as the pipeline file's keys of the same names. */
+ZDAG_EXPORT int zdag_node_set_priority(zdag_dag *dag, const char *node,
+                                       int64_t priority) ZDAG_MUST_USE;
+ZDAG_EXPORT int zdag_node_set_sequential(zdag_dag *dag, const char *node,
+                                         bool sequential) ZDAG_MUST_USE;
+ZDAG_EXPORT int zdag_node_set_pool(zdag_dag *dag, const char *node, const char *pool) ZDAG_MUST_USE;
+ZDAG_EXPORT int zdag_node_set_cpus(zdag_dag *dag, const char *node, double cpus) ZDAG_MUST_USE;
+ZDAG_EXPORT int zdag_node_set_resource(zdag_dag *dag, const char *node, const char *name,
+                                       double amount) ZDAG_MUST_USE;
+ZDAG_EXPORT int zdag_node_set_retries(zdag_dag *dag, const char *node, int retries) ZDAG_MUST_USE;
+ZDAG_EXPORT int zdag_node_set_timeout(zdag_dag *dag, const char *node,
+                                      double seconds) ZDAG_MUST_USE;
+ZDAG_EXPORT int zdag_node_set_estimate(zdag_dag *dag, const char *node,
+                                       double seconds) ZDAG_MUST_USE;
+ZDAG_EXPORT int zdag_node_set_env(zdag_dag *dag, const char *node, const char *key,
+                                  const char *value) ZDAG_MUST_USE;
+
+/* Sets a node's `args`: one packed msgpack value (copied; checked to be exactly one value). */
+ZDAG_EXPORT int zdag_node_set_args(zdag_dag *dag, const char *node, const void *msgpack,
+                                   size_t len) ZDAG_MUST_USE;
+
+/* ------------------------------------------------------------------------------------------
+ * Running.
+ *
+ * zdag_run() forks the executors from the calling process (so they run this program's own
+ * registered functions; main() is not re-entered), then coordinates the run in the calling
+ * thread. Before calling it: start no threads that the executors would need (a forked child has
+ * only the calling thread), and hold no lock another thread might need. While it runs,
+ * SIGCHLD, SIGINT and SIGTERM are blocked in the calling thread and read from a signalfd; the
+ * previous mask is restored on return. SIGINT/SIGTERM interrupt the run (exit code 130/143).
+ * ------------------------------------------------------------------------------------------ */
+
+typedef struct zdag_options {
+    int jobs;                /* nodes at once at most; 0 = one per executor */
+    int local_workers;       /* executors to fork; 0 = number of cores */
+    double cpus;             /* CPU units of this host; 0 = number of cores */
+    const char *priority;    /* "critical-path" (NULL), "compound" or "user" */
+    bool keep_going;         /* after a failure, run what does not depend on it */
+    const char *state_dir;   /* logs go to STATE_DIR/logs; NULL = ".zdag" */
+    const char *report_path; /* the JSON report, or NULL */
+    const char *trace_path;  /* the Chrome trace, or NULL */
+    bool quiet;              /* no summary line on stderr */
+    size_t max_result;       /* largest result a function may return, bytes; 0 = 64 MiB */
+} zdag_options;
+
+/* Fills opts with the defaults. */
+ZDAG_EXPORT void zdag_options_init(zdag_options *opts);
+
+typedef struct zdag_result zdag_result;
+
+/* Runs the DAG (opts may be NULL for the defaults). Returns 0 when the run took place; then
+ * *result (caller frees with zdag_result_free()) tells how it and each node ended. Returns
+ * ZDAG_ECYCLE (zdag_dag_error() has the path), ZDAG_ENOENT (a fn node names no registered
+ * function and there is no plugin to find it in), ZDAG_EINVAL, ZDAG_ESTATE or ZDAG_ENOMEM
+ * when it could not start. */
+ZDAG_EXPORT int zdag_run(zdag_dag *dag, const zdag_options *opts,
+                         zdag_result **result) ZDAG_MUST_USE;
+
+/* The run's exit status as `zdag run` would exit: 0, 1 (a node failed), 2, 3, 130, 143. */
+ZDAG_EXPORT int zdag_result_exit_code(const zdag_result *result);
+
+/* A node's final status: "succeeded", "failed", "skipped", "excluded"; NULL for an unknown
+ * node. */
+ZDAG_EXPORT const char *zdag_result_status(const zdag_result *result, const char *node);
+
+/* Why a node failed or was skipped (borrowed), or NULL. */
+ZDAG_EXPORT const char *zdag_result_error(const zdag_result *result, const char *node);
+
+/* Attempts a node made. */
+ZDAG_EXPORT unsigned zdag_result_attempts(const zdag_result *result, const char *node);
+
+/* A succeeded node's result (borrowed, valid until zdag_result_free()): a function's packed
+ * msgpack value (*is_msgpack true), or a command's stdout (*is_msgpack false). is_msgpack may be
+ * NULL. Returns 0, or ZDAG_ENOENT when the node is unknown or did not succeed. */
+ZDAG_EXPORT int zdag_result_value(const zdag_result *result, const char *node, const char **data,
+                                  size_t *len, bool *is_msgpack) ZDAG_MUST_USE;
+
+/* A succeeded node's result unpacked into zone (caller-initialised; the object lives as long
+ * as the zone and the result): a command's stdout as a string object. */
+ZDAG_EXPORT int zdag_result_object(const zdag_result *result, const char *node, msgpack_zone *zone,
+                                   msgpack_object *obj) ZDAG_MUST_USE;
+
+/* Frees the result; sets *result to NULL. Accepts NULL. */
+ZDAG_EXPORT void zdag_result_free(zdag_result **result);
 
 #ifdef __cplusplus
 }

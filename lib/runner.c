@@ -20,6 +20,8 @@
 #include "report.h"
 
 typedef struct local_host {
+    zd_fn_table fns;              /* functions and plugins the executors may call */
+    size_t max_result;            /* largest function result */
     char dir[256];                /* private runtime directory (mode 0700) */
     char endpoint[300];           /* ipc:// endpoint inside dir */
     char host_id[64];             /* this host's name */
@@ -36,7 +38,9 @@ static int spawn_executor(void *ctx, uint32_t slot, pid_t *pid) {
                            .slot = slot,
                            .host_id = h->host_id,
                            .scratch_dir = scratch,
-                           .pgid = &h->pgids[slot]};
+                           .pgid = &h->pgids[slot],
+                           .fns = &h->fns,
+                           .max_result = h->max_result};
     return zd_executor_fork(&cfg, pid);
 }
 
@@ -119,7 +123,12 @@ static int block_signals(sigset_t *old) {
 }
 
 int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
-    local_host h = {0};
+    const zd_graph_settings *gs = zd_graph_settings_of((zd_graph *)g);
+    local_host h = {.fns = {.entries = o->fns,
+                            .n = o->n_fns,
+                            .plugins = gs->plugins,
+                            .n_plugins = gs->n_plugins},
+                    .max_result = o->max_result};
     zd_coord *c = NULL;
     int status = 3, sfd = -1;
     sigset_t old_mask;
@@ -197,6 +206,8 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
     }
     if (!o->quiet)
         print_summary(g, c);
+    if (o->finished)
+        o->finished(o->finished_ctx, c);
     zd_coord_free(&c);
     goto out_restore;
 out_kill:

@@ -6,6 +6,8 @@
 
 #include <stdbool.h>
 
+#include "coord.h"
+#include "fn.h"
 #include "graph.h"
 #include "prio.h"
 
@@ -24,6 +26,13 @@ typedef struct zd_run_opts {
     const char *results_path; /* --results, or NULL */
     const bool *active;       /* nodes taking part, NULL = all */
     bool quiet;               /* no summary line on stderr */
+    const zd_fn_entry *fns;   /* functions of this program `fn` nodes may call (borrowed) */
+    size_t n_fns;             /* entries in fns */
+    size_t max_result;        /* largest function result, bytes; 0 = the default */
+    /* Called once the run is over, before the coordinator is freed (may be NULL): the place
+     * to copy outcomes out with zd_coord_outcome(). */
+    void (*finished)(void *ctx, const zd_coord *c);
+    void *finished_ctx; /* passed to finished */
 } zd_run_opts;
 
 /* Runs g (finished) to its end and writes the report and results. Returns the exit status of

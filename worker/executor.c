@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "mpjson.h"
 #include "proc.h"
 #include "wire.h"
 #include "zdag.h"
@@ -38,6 +39,7 @@ typedef struct executor {
     void *sock;                 /* DEALER connected to the coordinator */
     zd_wire_buf *out;           /* encoder for replies */
     zd_wire_decoder *dec;       /* decoder for tasks */
+    zd_fn_caller *fns;          /* calls function nodes */
 } executor;
 
 static int send_frame(executor *x) {
@@ -131,19 +133,32 @@ static bool put_deps(executor *x, const zd_msg_task *t, envv *env) {
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (fd < 0)
             return false;
+        /* A function's result reaches a command as JSON. */
+        char *json = NULL;
         const char *p = t->deps[i].data.ptr;
         size_t left = t->deps[i].data.len;
+        if (t->deps[i].format == ZD_FORMAT_MSGPACK) {
+            const char *why = NULL;
+            if (!(json = zd_mpjson_to_text(p, left, &why))) {
+                close(fd);
+                return false;
+            }
+            p = json;
+            left = strlen(json);
+        }
         while (left) {
             ssize_t n = write(fd, p, left);
             if (n < 0 && errno == EINTR)
                 continue;
             if (n < 0) {
+                free(json);
                 close(fd);
                 return false;
             }
             p += n;
             left -= (size_t)n;
         }
+        free(json);
         close(fd);
         if (!env_put(env, dep_var(t->deps[i].name, path), true))
             return false;
@@ -224,14 +239,24 @@ out_free:
     env_free(&env);
 }
 
+/* Runs a function task in this process; fills res like a command's. */
+static void run_function(executor *x, const zd_msg_task *t, zd_proc_result *res) {
+    memset(res, 0, sizeof *res);
+    if (!x->fns) {
+        snprintf(res->error, sizeof res->error, "this executor has no functions");
+        return;
+    }
+    if (!zd_fn_call(x->fns, t, &res->output, &res->output_len, res->error, sizeof res->error) &&
+        !res->error[0])
+        snprintf(res->error, sizeof res->error, "the function failed");
+}
+
 static int handle_task(executor *x, const zd_msg_task *t) {
     zd_proc_result res;
-    if (t->kind == 2) {
-        memset(&res, 0, sizeof res);
-        snprintf(res.error, sizeof res.error, "function nodes are not supported by this executor");
-    } else {
+    if (t->kind == 2)
+        run_function(x, t, &res);
+    else
         run_command(x, t, &res);
-    }
     bool ok = !res.error[0] && res.exit_code == 0;
     zd_msg_result r = {.node = t->node,
                        .token = t->token,
@@ -291,6 +316,8 @@ int zd_executor_main(const zd_executor_cfg *cfg) {
     x.out = zd_wire_buf_new();
     x.dec = zd_wire_decoder_new();
     x.ctx = zmq_ctx_new();
+    if (cfg->fns && !(x.fns = zd_fn_caller_new(cfg->fns, cfg->max_result)))
+        goto out_free;
     if (!x.out || !x.dec || !x.ctx)
         goto out_free;
     zmq_ctx_set(x.ctx, ZMQ_IO_THREADS, 1);
@@ -326,6 +353,7 @@ out_free:
         zmq_ctx_term(x.ctx);
     zd_wire_buf_free(&x.out);
     zd_wire_decoder_free(&x.dec);
+    zd_fn_caller_free(&x.fns);
     return rc < 0 ? 1 : 0;
 }
 

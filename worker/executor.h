@@ -4,7 +4,10 @@
 #define ZD_EXECUTOR_H
 
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "fn.h"
 #include <sys/types.h>
 
 typedef struct zd_executor_cfg {
@@ -15,6 +18,8 @@ typedef struct zd_executor_cfg {
     volatile sig_atomic_t *pgid; /* where the running command's process group is published
                                     (shared memory, so that whoever reaps a killed executor
                                     can kill its command too); NULL: private */
+    const zd_fn_table *fns;      /* functions `fn` nodes may call (borrowed), or NULL */
+    size_t max_result;           /* largest function result, bytes; 0 = the default */
 } zd_executor_cfg;
 
 /* Runs the executor in the calling process until the coordinator says BYE. Creates its own

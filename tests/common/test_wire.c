@@ -44,7 +44,8 @@ static void test_task_round_trip(void **state) {
     zd_wire_decoder *d = zd_wire_decoder_new();
     zd_bytes argv[] = {B("echo"), B("hello world"), B("")};
     zd_bytes env[] = {B("A=1"), B("LC_ALL=C")};
-    zd_dep_result deps[] = {{B("fetch"), {"\0bin", 4}}, {B("parse"), B("")}};
+    zd_dep_result deps[] = {{B("fetch"), ZD_FORMAT_MSGPACK, {"\0bin", 4}},
+                            {B("parse"), ZD_FORMAT_RAW, B("")}};
     zd_msg_task t = {.node = 3,
                      .token = 1ull << 40,
                      .attempt = 2,
@@ -81,6 +82,8 @@ static void test_task_round_trip(void **state) {
     assert_memory_equal(r->args.ptr, "\x93\x01\x02\x03", 4);
     assert_int_equal(r->n_deps, 2);
     assert_true(eq(r->deps[0].name, "fetch"));
+    assert_int_equal(r->deps[0].format, ZD_FORMAT_MSGPACK);
+    assert_int_equal(r->deps[1].format, ZD_FORMAT_RAW);
     assert_int_equal(r->deps[0].data.len, 4);
     assert_memory_equal(r->deps[0].data.ptr, "\0bin", 4);
     assert_non_null(r->deps[1].data.ptr); /* empty, not absent */
@@ -175,7 +178,7 @@ static void test_mutations(void **state) {
     zd_wire_decoder *d = zd_wire_decoder_new();
     zd_bytes argv[] = {B("ls"), B("-l")};
     zd_bytes env[] = {B("K=V")};
-    zd_dep_result deps[] = {{B("x"), B("data")}};
+    zd_dep_result deps[] = {{B("x"), ZD_FORMAT_RAW, B("data")}};
     zd_msg_task t = {.node = 1,
                      .token = 2,
                      .attempt = 1,

@@ -49,11 +49,6 @@ class CliTest(ZdagTestCase):
         p = self.zdag("run", self.write("bad.yaml", "nodes:\n  a: {deps: [b]}\n"), check=2)
         self.assertIn("bad.yaml:2:", p.stderr)
 
-    def test_run_refuses_function_nodes_naming_them(self):
-        text = "plugins: [./libx.so]\nnodes:\n  f: {fn: train}\n  c: {cmd: 'true'}\n"
-        p = self.zdag("run", self.write("fn.yaml", text), check=2)
-        self.assertIn('node "f"', p.stderr)
-
     def test_unwritable_state_dir_exits_3(self):
         blocker = self.write("file", "not a directory")
         p = self.zdag("run", self.write("ok.yaml", VALID), "--state-dir",

@@ -1,0 +1,487 @@
+/* libzdag's public API: building a DAG in code, running it, reading the results. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "graph.h"
+#include "runner.h"
+#include "wire.h"
+#include "zdag.h"
+
+#define ARGS_MAX_DEPTH 64 /* nesting accepted in args */
+
+struct zdag_dag {
+    zd_graph *g;      /* the nodes */
+    zd_fn_entry *fns; /* registered functions (names owned) */
+    size_t n_fns;     /* entries in fns */
+    char error[1024]; /* details of the last error */
+};
+
+typedef struct node_end {
+    const char *status; /* static state name */
+    char *error;        /* owned, or NULL */
+    unsigned attempts;  /* attempts made */
+    char *value;        /* owned result, or NULL */
+    size_t value_len;   /* bytes in value */
+    bool is_msgpack;    /* value is a packed msgpack value */
+} node_end;
+
+struct zdag_result {
+    zd_graph *names; /* node names, for lookups (a graph of bare nodes, same indices) */
+    node_end *nodes; /* per node */
+    size_t n;        /* entries in nodes */
+    int exit_code;   /* as `zdag run` would exit */
+};
+
+static int fail(zdag_dag *dag, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(zdag_dag *dag, int rc, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(dag->error, sizeof dag->error, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+static bool valid_name(const char *s) {
+    if (!s || !((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
+        return false;
+    for (s++; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '.' || *s == '-'))
+            return false;
+    return true;
+}
+
+zdag_dag *zdag_dag_new(void) {
+    zdag_dag *dag = calloc(1, sizeof *dag);
+    if (dag && !(dag->g = zd_graph_new())) {
+        free(dag);
+        return NULL;
+    }
+    return dag;
+}
+
+void zdag_dag_free(zdag_dag **dagp) {
+    if (!dagp || !*dagp)
+        return;
+    zdag_dag *dag = *dagp;
+    zd_graph_free(&dag->g);
+    for (size_t i = 0; i < dag->n_fns; i++)
+        free((char *)dag->fns[i].name);
+    free(dag->fns);
+    free(dag);
+    *dagp = NULL;
+}
+
+const char *zdag_dag_error(const zdag_dag *dag) {
+    return dag ? dag->error : "";
+}
+
+int zdag_dag_register(zdag_dag *dag, const char *name, zdag_fn fn) {
+    if (!dag || !name || !*name || !fn)
+        return ZDAG_EINVAL;
+    for (size_t i = 0; i < dag->n_fns; i++)
+        if (strcmp(dag->fns[i].name, name) == 0)
+            return fail(dag, ZDAG_EEXIST, "a function named \"%s\" is registered already", name);
+    zd_fn_entry *fns = realloc(dag->fns, (dag->n_fns + 1) * sizeof *fns);
+    if (!fns)
+        return ZDAG_ENOMEM;
+    dag->fns = fns;
+    char *copy = strdup(name);
+    if (!copy)
+        return ZDAG_ENOMEM;
+    fns[dag->n_fns++] = (zd_fn_entry){copy, fn};
+    return 0;
+}
+
+int zdag_dag_add_plugin(zdag_dag *dag, const char *path) {
+    if (!dag || !path || !*path)
+        return ZDAG_EINVAL;
+    zd_graph_settings *gs = zd_graph_settings_of(dag->g);
+    char **v = realloc(gs->plugins, (gs->n_plugins + 1) * sizeof *v);
+    if (!v)
+        return ZDAG_ENOMEM;
+    gs->plugins = v;
+    if (!(v[gs->n_plugins] = strdup(path)))
+        return ZDAG_ENOMEM;
+    gs->n_plugins++;
+    return 0;
+}
+
+/* Adds a node with a checked name; returns it through *out. */
+static int add_node(zdag_dag *dag, const char *name, zd_node **out) {
+    if (!dag)
+        return ZDAG_EINVAL;
+    if (!valid_name(name))
+        return fail(dag, ZDAG_EINVAL, "\"%s\" is not a valid node name", name ? name : "(null)");
+    uint32_t index;
+    int rc = zd_graph_add_node(dag->g, name, &index);
+    if (rc == ZDAG_EEXIST)
+        return fail(dag, rc, "a node named \"%s\" exists already", name);
+    if (rc < 0)
+        return rc;
+    *out = zd_graph_node(dag->g, index);
+    return 0;
+}
+
+int zdag_dag_add_fn(zdag_dag *dag, const char *node, const char *fn_name) {
+    zd_node *n;
+    if (!fn_name || !*fn_name)
+        return ZDAG_EINVAL;
+    int rc = add_node(dag, node, &n);
+    if (rc < 0)
+        return rc;
+    n->kind = ZD_NODE_FN;
+    return (n->fn = strdup(fn_name)) ? 0 : ZDAG_ENOMEM;
+}
+
+int zdag_dag_add_cmd(zdag_dag *dag, const char *node, const char *command) {
+    zd_node *n;
+    if (!command)
+        return ZDAG_EINVAL;
+    int rc = add_node(dag, node, &n);
+    if (rc < 0)
+        return rc;
+    n->kind = ZD_NODE_SHELL;
+    return (n->shell = strdup(command)) ? 0 : ZDAG_ENOMEM;
+}
+
+int zdag_dag_add_argv(zdag_dag *dag, const char *node, const char *const *argv) {
+    zd_node *n;
+    if (!argv || !argv[0])
+        return ZDAG_EINVAL;
+    int rc = add_node(dag, node, &n);
+    if (rc < 0)
+        return rc;
+    size_t argc = 0;
+    while (argv[argc])
+        argc++;
+    n->kind = ZD_NODE_ARGV;
+    if (!(n->argv = calloc(argc + 1, sizeof *n->argv)))
+        return ZDAG_ENOMEM;
+    n->argc = argc;
+    for (size_t i = 0; i < argc; i++)
+        if (!(n->argv[i] = strdup(argv[i])))
+            return ZDAG_ENOMEM;
+    return 0;
+}
+
+int zdag_dag_add_pool(zdag_dag *dag, const char *pool, int capacity) {
+    if (!dag || !valid_name(pool) || capacity < 1)
+        return ZDAG_EINVAL;
+    int rc = zd_graph_add_pool(dag->g, pool, capacity, NULL);
+    return rc == ZDAG_EEXIST ? fail(dag, rc, "a pool named \"%s\" exists already", pool) : rc;
+}
+
+/* The node named `name`, or NULL (and the error set). */
+static zd_node *find(zdag_dag *dag, const char *name) {
+    if (!dag)
+        return NULL;
+    int64_t i = zd_graph_find(dag->g, name);
+    if (i < 0) {
+        fail(dag, ZDAG_ENOENT, "no node named \"%s\"", name ? name : "(null)");
+        return NULL;
+    }
+    return zd_graph_node(dag->g, (uint32_t)i);
+}
+
+#define FIND_OR_FAIL(n, dag, name)                                                                 \
+    zd_node *n = find(dag, name);                                                                  \
+    if (!n)                                                                                        \
+        return dag ? ZDAG_ENOENT : ZDAG_EINVAL;
+
+int zdag_node_add_dep(zdag_dag *dag, const char *node, const char *dep) {
+    FIND_OR_FAIL(n, dag, node);
+    FIND_OR_FAIL(d, dag, dep);
+    (void)n;
+    (void)d;
+    int rc = zd_graph_add_dep(dag->g, (uint32_t)zd_graph_find(dag->g, node),
+                              (uint32_t)zd_graph_find(dag->g, dep));
+    if (rc == ZDAG_EINVAL)
+        return fail(dag, rc, "node \"%s\" cannot depend on itself", node);
+    return rc == ZDAG_EEXIST ? 0 : rc; /* the same dependency twice is one dependency */
+}
+
+int zdag_node_set_priority(zdag_dag *dag, const char *node, int64_t priority) {
+    FIND_OR_FAIL(n, dag, node);
+    n->priority = priority;
+    return 0;
+}
+
+int zdag_node_set_sequential(zdag_dag *dag, const char *node, bool sequential) {
+    FIND_OR_FAIL(n, dag, node);
+    n->sequential = sequential;
+    return 0;
+}
+
+int zdag_node_set_pool(zdag_dag *dag, const char *node, const char *pool) {
+    FIND_OR_FAIL(n, dag, node);
+    int32_t p = zd_graph_find_pool(dag->g, pool);
+    if (p < 0)
+        return fail(dag, ZDAG_ENOENT, "no pool named \"%s\"", pool ? pool : "(null)");
+    n->pool = p;
+    return 0;
+}
+
+int zdag_node_set_cpus(zdag_dag *dag, const char *node, double cpus) {
+    FIND_OR_FAIL(n, dag, node);
+    if (!(cpus >= 0))
+        return fail(dag, ZDAG_EINVAL, "cpus must be a number >= 0");
+    n->cpus = cpus;
+    return 0;
+}
+
+int zdag_node_set_resource(zdag_dag *dag, const char *node, const char *name, double amount) {
+    FIND_OR_FAIL(n, dag, node);
+    if (!name || !*name || !(amount >= 0))
+        return fail(dag, ZDAG_EINVAL, "a resource needs a name and an amount >= 0");
+    for (size_t i = 0; i < n->n_resources; i++)
+        if (strcmp(n->resources[i].name, name) == 0) {
+            n->resources[i].amount = amount;
+            return 0;
+        }
+    zd_amount *r = realloc(n->resources, (n->n_resources + 1) * sizeof *r);
+    if (!r)
+        return ZDAG_ENOMEM;
+    n->resources = r;
+    if (!(r[n->n_resources].name = strdup(name)))
+        return ZDAG_ENOMEM;
+    r[n->n_resources++].amount = amount;
+    return 0;
+}
+
+int zdag_node_set_retries(zdag_dag *dag, const char *node, int retries) {
+    FIND_OR_FAIL(n, dag, node);
+    if (retries < 0)
+        return fail(dag, ZDAG_EINVAL, "retries must be >= 0");
+    n->retries = retries;
+    return 0;
+}
+
+int zdag_node_set_timeout(zdag_dag *dag, const char *node, double seconds) {
+    FIND_OR_FAIL(n, dag, node);
+    if (!(seconds > 0))
+        return fail(dag, ZDAG_EINVAL, "a timeout must be above 0 seconds");
+    n->timeout = seconds;
+    return 0;
+}
+
+int zdag_node_set_estimate(zdag_dag *dag, const char *node, double seconds) {
+    FIND_OR_FAIL(n, dag, node);
+    if (!(seconds >= 0))
+        return fail(dag, ZDAG_EINVAL, "an estimate must be >= 0 seconds");
+    n->estimate = seconds;
+    return 0;
+}
+
+int zdag_node_set_env(zdag_dag *dag, const char *node, const char *key, const char *value) {
+    FIND_OR_FAIL(n, dag, node);
+    if (!key || !*key || strchr(key, '=') || !value)
+        return fail(dag, ZDAG_EINVAL, "an environment variable needs a name without '='");
+    zd_kv *kv = realloc(n->env, (n->n_env + 1) * sizeof *kv);
+    if (!kv)
+        return ZDAG_ENOMEM;
+    n->env = kv;
+    kv[n->n_env].key = strdup(key);
+    kv[n->n_env].value = strdup(value);
+    n->n_env++;
+    return kv[n->n_env - 1].key && kv[n->n_env - 1].value ? 0 : ZDAG_ENOMEM;
+}
+
+int zdag_node_set_args(zdag_dag *dag, const char *node, const void *msgpack, size_t len) {
+    FIND_OR_FAIL(n, dag, node);
+    if (!msgpack || !zd_wire_well_formed(msgpack, len, ARGS_MAX_DEPTH))
+        return fail(dag, ZDAG_EINVAL, "args must be exactly one packed msgpack value");
+    char *copy = malloc(len);
+    if (!copy)
+        return ZDAG_ENOMEM;
+    memcpy(copy, msgpack, len);
+    free(n->args);
+    n->args = copy;
+    n->args_len = len;
+    return 0;
+}
+
+void zdag_options_init(zdag_options *opts) {
+    memset(opts, 0, sizeof *opts);
+}
+
+/* Finishes the graph and checks what only a whole DAG can show. */
+static int check_dag(zdag_dag *dag) {
+    uint32_t *cycle = NULL;
+    size_t len = 0;
+    int rc = zd_graph_finish(dag->g, &cycle, &len);
+    if (rc == ZDAG_ECYCLE) {
+        size_t at = (size_t)snprintf(dag->error, sizeof dag->error, "cycle:");
+        for (size_t i = 0; i < len && at < sizeof dag->error; i++)
+            at += (size_t)snprintf(dag->error + at, sizeof dag->error - at, "%s %s", i ? " ->" : "",
+                                   zd_graph_node(dag->g, cycle[i])->name);
+        free(cycle);
+        return rc;
+    }
+    if (rc < 0)
+        return rc;
+    bool plugins = zd_graph_settings_of(dag->g)->n_plugins > 0;
+    for (uint32_t i = 0; i < zd_graph_size(dag->g); i++) {
+        const zd_node *n = zd_graph_node(dag->g, i);
+        bool known = n->kind != ZD_NODE_FN || plugins;
+        for (size_t f = 0; !known && f < dag->n_fns; f++)
+            known = strcmp(dag->fns[f].name, n->fn) == 0;
+        if (!known)
+            return fail(dag, ZDAG_ENOENT, "node \"%s\" calls \"%s\", which is not registered",
+                        n->name, n->fn);
+    }
+    return 0;
+}
+
+/* Copies every node's outcome out of the coordinator before it is freed. */
+static void keep_outcomes(void *ctx, const zd_coord *c) {
+    zdag_result *res = ctx;
+    for (uint32_t i = 0; i < res->n; i++) {
+        zd_node_outcome o;
+        zd_coord_outcome(c, i, &o);
+        node_end *e = &res->nodes[i];
+        e->status = zd_node_state_name(o.state);
+        e->attempts = o.attempts;
+        e->error = o.error ? strdup(o.error) : NULL;
+        e->is_msgpack = o.output_is_msgpack;
+        if (o.output && (e->value = malloc(o.output_len ? o.output_len : 1))) {
+            memcpy(e->value, o.output, o.output_len);
+            e->value_len = o.output_len;
+        }
+    }
+    zd_run_summary s;
+    zd_coord_summary(c, &s);
+    res->exit_code = s.exit_code;
+}
+
+static zdag_result *new_result(const zd_graph *g) {
+    zdag_result *res = calloc(1, sizeof *res);
+    if (!res)
+        return NULL;
+    res->n = zd_graph_size(g);
+    res->nodes = calloc(res->n ? res->n : 1, sizeof *res->nodes);
+    res->names = zd_graph_new();
+    bool ok = res->nodes && res->names;
+    for (uint32_t i = 0; ok && i < res->n; i++)
+        ok = zd_graph_add_node(res->names, zd_graph_node(g, i)->name, NULL) == 0;
+    if (!ok)
+        zdag_result_free(&res);
+    return res;
+}
+
+int zdag_run(zdag_dag *dag, const zdag_options *opts, zdag_result **result) {
+    zdag_options defaults;
+    if (!dag || !result)
+        return ZDAG_EINVAL;
+    *result = NULL;
+    dag->error[0] = '\0';
+    if (!opts) {
+        zdag_options_init(&defaults);
+        opts = &defaults;
+    }
+    zd_run_opts o = {.pipeline = "(program)",
+                     .jobs = opts->jobs,
+                     .local_workers = opts->local_workers,
+                     .cpus = opts->cpus,
+                     .keep_going = opts->keep_going,
+                     .state_dir = opts->state_dir ? opts->state_dir : ".zdag",
+                     .report_path = opts->report_path,
+                     .trace_path = opts->trace_path,
+                     .quiet = opts->quiet,
+                     .fns = dag->fns,
+                     .n_fns = dag->n_fns,
+                     .max_result = opts->max_result,
+                     .finished = keep_outcomes};
+    if (opts->priority && zd_prio_mode_parse(opts->priority, &o.prio) < 0)
+        return fail(dag, ZDAG_EINVAL, "unknown priority mode \"%s\"", opts->priority);
+    int rc = check_dag(dag);
+    if (rc < 0)
+        return rc;
+    if (mkdir(o.state_dir, 0755) < 0 && errno != EEXIST)
+        return fail(dag, ZDAG_ESTATE, "cannot create %s: %s", o.state_dir, strerror(errno));
+    zdag_result *res = new_result(dag->g);
+    if (!res)
+        return ZDAG_ENOMEM;
+    o.finished_ctx = res;
+    res->exit_code = -1;
+    int status = zd_runner_run(&o, dag->g);
+    if (res->exit_code < 0) {
+        /* The coordinator never ran: a node needs more than this host has, or set-up failed. */
+        zdag_result_free(&res);
+        return status == 2 ? fail(dag, ZDAG_EINVAL, "a node needs more than this host offers")
+                           : fail(dag, ZDAG_ESTATE, "the run could not start");
+    }
+    *result = res;
+    return 0;
+}
+
+static const node_end *lookup(const zdag_result *res, const char *node) {
+    int64_t i = res && node ? zd_graph_find(res->names, node) : -1;
+    return i < 0 ? NULL : &res->nodes[i];
+}
+
+int zdag_result_exit_code(const zdag_result *result) {
+    return result ? result->exit_code : -1;
+}
+
+const char *zdag_result_status(const zdag_result *result, const char *node) {
+    const node_end *e = lookup(result, node);
+    return e ? e->status : NULL;
+}
+
+const char *zdag_result_error(const zdag_result *result, const char *node) {
+    const node_end *e = lookup(result, node);
+    return e ? e->error : NULL;
+}
+
+unsigned zdag_result_attempts(const zdag_result *result, const char *node) {
+    const node_end *e = lookup(result, node);
+    return e ? e->attempts : 0;
+}
+
+int zdag_result_value(const zdag_result *result, const char *node, const char **data, size_t *len,
+                      bool *is_msgpack) {
+    const node_end *e = lookup(result, node);
+    if (!e || !e->value || !data || !len)
+        return ZDAG_ENOENT;
+    *data = e->value;
+    *len = e->value_len;
+    if (is_msgpack)
+        *is_msgpack = e->is_msgpack;
+    return 0;
+}
+
+int zdag_result_object(const zdag_result *result, const char *node, msgpack_zone *zone,
+                       msgpack_object *obj) {
+    const node_end *e = lookup(result, node);
+    if (!e || !e->value || !zone || !obj)
+        return ZDAG_ENOENT;
+    if (!e->is_msgpack) {
+        obj->type = MSGPACK_OBJECT_STR;
+        obj->via.str.ptr = e->value;
+        obj->via.str.size = (uint32_t)e->value_len;
+        return 0;
+    }
+    size_t off = 0;
+    return msgpack_unpack(e->value, e->value_len, &off, zone, obj) == MSGPACK_UNPACK_SUCCESS
+               ? 0
+               : ZDAG_EPROTO;
+}
+
+void zdag_result_free(zdag_result **resp) {
+    if (!resp || !*resp)
+        return;
+    zdag_result *res = *resp;
+    for (size_t i = 0; res->nodes && i < res->n; i++) {
+        free(res->nodes[i].error);
+        free(res->nodes[i].value);
+    }
+    free(res->nodes);
+    zd_graph_free(&res->names);
+    free(res);
+    *resp = NULL;
+}

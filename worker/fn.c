@@ -1,0 +1,207 @@
+/* Function calls: unpack args and deps, call, check the one packed value returned. */
+#include "fn.h"
+
+#include <dlfcn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ARGS_MAX_DEPTH 64 /* nesting accepted in args and results */
+
+struct zd_fn_caller {
+    const zd_fn_table *table; /* borrowed */
+    void **handles;           /* dlopen handle per plugin, NULL until opened */
+    size_t max_result;        /* bytes */
+    msgpack_zone zone;        /* unpacked args and deps of the current call */
+};
+
+typedef struct dep_view {
+    char *name;         /* NUL-terminated copy */
+    msgpack_object obj; /* its result */
+} dep_view;
+
+struct zdag_call {
+    const char *node;    /* NUL-terminated node name */
+    unsigned attempt;    /* from 1 */
+    msgpack_object args; /* nil when none */
+    dep_view *deps;      /* the deps' results */
+    size_t n_deps;       /* entries in deps */
+    char error[512];     /* set by zdag_call_fail() */
+};
+
+const char *zdag_call_node(const zdag_call *call) {
+    return call ? call->node : NULL;
+}
+
+unsigned zdag_call_attempt(const zdag_call *call) {
+    return call ? call->attempt : 0;
+}
+
+const msgpack_object *zdag_call_args(const zdag_call *call) {
+    return call ? &call->args : NULL;
+}
+
+const msgpack_object *zdag_call_dep(const zdag_call *call, const char *dep) {
+    for (size_t i = 0; call && dep && i < call->n_deps; i++)
+        if (strcmp(call->deps[i].name, dep) == 0)
+            return &call->deps[i].obj;
+    return NULL;
+}
+
+void zdag_call_fail(zdag_call *call, const char *fmt, ...) {
+    if (!call || !fmt)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(call->error, sizeof call->error, fmt, ap);
+    va_end(ap);
+}
+
+zd_fn_caller *zd_fn_caller_new(const zd_fn_table *table, size_t max_result) {
+    zd_fn_caller *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->table = table;
+    c->max_result = max_result ? max_result : ZD_FN_DEFAULT_MAX_RESULT;
+    c->handles = calloc(table->n_plugins ? table->n_plugins : 1, sizeof *c->handles);
+    if (!c->handles || !msgpack_zone_init(&c->zone, 4096)) {
+        free(c->handles);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void zd_fn_caller_free(zd_fn_caller **cp) {
+    if (!cp || !*cp)
+        return;
+    zd_fn_caller *c = *cp;
+    for (size_t i = 0; i < c->table->n_plugins; i++)
+        if (c->handles[i])
+            dlclose(c->handles[i]);
+    free(c->handles);
+    msgpack_zone_destroy(&c->zone);
+    free(c);
+    *cp = NULL;
+}
+
+zdag_fn zd_fn_find(zd_fn_caller *c, const char *name, char *err, size_t err_size) {
+    const zd_fn_table *t = c->table;
+    for (size_t i = 0; i < t->n; i++)
+        if (strcmp(t->entries[i].name, name) == 0)
+            return t->entries[i].fn;
+    for (size_t i = 0; i < t->n_plugins; i++) {
+        if (!c->handles[i]) {
+            c->handles[i] = dlopen(t->plugins[i], RTLD_NOW | RTLD_LOCAL);
+            if (!c->handles[i]) {
+                snprintf(err, err_size, "cannot load plugin %s: %s", t->plugins[i], dlerror());
+                return NULL;
+            }
+        }
+        void *sym = dlsym(c->handles[i], name);
+        if (sym) {
+            zdag_fn fn;
+            /* ISO C has no conversion from object to function pointer; POSIX guarantees it. */
+            memcpy(&fn, &sym, sizeof fn);
+            return fn;
+        }
+    }
+    snprintf(err, err_size, "no function named \"%s\"%s", name,
+             t->n_plugins ? " is registered or exported by a plugin" : " is registered");
+    return NULL;
+}
+
+/* Unpacks one packed value into the zone; false when it is not exactly one value. */
+static bool unpack(zd_fn_caller *c, zd_bytes b, msgpack_object *obj) {
+    size_t off = 0;
+    return zd_wire_well_formed(b.ptr, b.len, ARGS_MAX_DEPTH) &&
+           msgpack_unpack(b.ptr, b.len, &off, &c->zone, obj) == MSGPACK_UNPACK_SUCCESS;
+}
+
+/* Fills call's args and deps from the task; false with a reason in err. */
+static bool prepare(zd_fn_caller *c, const zd_msg_task *t, zdag_call *call, char *err,
+                    size_t err_size) {
+    call->args.type = MSGPACK_OBJECT_NIL;
+    if (t->args.ptr && !unpack(c, t->args, &call->args)) {
+        snprintf(err, err_size, "its args are not one msgpack value");
+        return false;
+    }
+    for (uint32_t i = 0; i < t->n_deps; i++) {
+        dep_view *d = &call->deps[i];
+        const zd_dep_result *r = &t->deps[i];
+        if (!(d->name = zd_bytes_dup(r->name))) {
+            snprintf(err, err_size, "out of memory");
+            return false;
+        }
+        call->n_deps = i + 1;
+        if (r->format == ZD_FORMAT_MSGPACK) {
+            if (!unpack(c, r->data, &d->obj)) {
+                snprintf(err, err_size, "the result of \"%s\" is not one msgpack value", d->name);
+                return false;
+            }
+        } else {
+            d->obj.type = MSGPACK_OBJECT_STR;
+            d->obj.via.str.ptr = r->data.ptr;
+            d->obj.via.str.size = (uint32_t)r->data.len;
+        }
+    }
+    return true;
+}
+
+/* Checks what the function packed: exactly one value, within the size limit. */
+static bool check_result(zd_fn_caller *c, const msgpack_sbuffer *sb, char *err, size_t err_size) {
+    if (sb->size == 0) {
+        snprintf(err, err_size, "the function returned no value");
+        return false;
+    }
+    if (sb->size > c->max_result) {
+        snprintf(err, err_size, "result too large: %zu bytes (the limit is %zu)", sb->size,
+                 c->max_result);
+        return false;
+    }
+    if (!zd_wire_well_formed(sb->data, sb->size, ARGS_MAX_DEPTH)) {
+        snprintf(err, err_size, "the function did not pack exactly one msgpack value");
+        return false;
+    }
+    return true;
+}
+
+bool zd_fn_call(zd_fn_caller *c, const zd_msg_task *t, char **out, size_t *out_len, char *err,
+                size_t err_size) {
+    bool ok = false;
+    *out = NULL;
+    *out_len = 0;
+    char *fn_name = zd_bytes_dup(t->cmd), *node = zd_bytes_dup(t->name);
+    zdag_call call = {.node = node, .attempt = t->attempt};
+    call.deps = calloc(t->n_deps ? t->n_deps : 1, sizeof *call.deps);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    if (!fn_name || !node || !call.deps) {
+        snprintf(err, err_size, "out of memory");
+        goto out_free;
+    }
+    zdag_fn fn = zd_fn_find(c, fn_name, err, err_size);
+    if (!fn || !prepare(c, t, &call, err, err_size))
+        goto out_free;
+    if (fn(&call, &pk) != 0) {
+        snprintf(err, err_size, "%s", call.error[0] ? call.error : "the function failed");
+        goto out_free;
+    }
+    if (!check_result(c, &sb, err, err_size))
+        goto out_free;
+    *out_len = sb.size;
+    *out = msgpack_sbuffer_release(&sb);
+    ok = true;
+out_free:
+    msgpack_sbuffer_destroy(&sb);
+    for (size_t i = 0; i < call.n_deps; i++)
+        free(call.deps[i].name);
+    free(call.deps);
+    free(fn_name);
+    free(node);
+    msgpack_zone_clear(&c->zone);
+    return ok;
+}
