@@ -1,0 +1,37 @@
+/* hello.c: the smallest libzdag program. Two functions run in parallel in separate executor
+ * processes; a third adds their results.
+ *   cc hello.c $(pkg-config --cflags --libs zdag) -o hello && ./hello */
+#include <stdio.h>
+#include <zdag.h>
+
+static int answer(zdag_call *call, msgpack_packer *out) {
+    (void)call;
+    return msgpack_pack_int(out, 21);
+}
+
+static int add(zdag_call *call, msgpack_packer *out) {
+    return msgpack_pack_int64(out, zdag_call_dep(call, "left")->via.i64 +
+                                       zdag_call_dep(call, "right")->via.i64);
+}
+
+int main(void) {
+    zdag_dag *dag = zdag_dag_new();
+    zdag_result *res = NULL;
+    if (zdag_dag_register(dag, "answer", answer) || zdag_dag_register(dag, "add", add) ||
+        zdag_dag_add_fn(dag, "left", "answer") || zdag_dag_add_fn(dag, "right", "answer") ||
+        zdag_dag_add_fn(dag, "sum", "add") || zdag_node_add_dep(dag, "sum", "left") ||
+        zdag_node_add_dep(dag, "sum", "right") || zdag_run(dag, NULL, &res)) {
+        fprintf(stderr, "hello: %s\n", zdag_dag_error(dag));
+        return 1;
+    }
+    msgpack_zone zone;
+    msgpack_zone_init(&zone, 256);
+    msgpack_object sum;
+    if (zdag_result_object(res, "sum", &zone, &sum) == 0)
+        printf("sum = %lld\n", (long long)sum.via.i64);
+    int status = zdag_result_exit_code(res);
+    msgpack_zone_destroy(&zone);
+    zdag_result_free(&res);
+    zdag_dag_free(&dag);
+    return status;
+}

@@ -1,0 +1,67 @@
+"""libzdag installed in a staging prefix: a program outside the tree builds with
+`cc prog.c $(pkg-config --cflags --libs zdag)` and with CMake's find_package(zdag), and runs."""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+SOURCE = os.environ.get("ZDAG_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("ZDAG_BUILD_DIR", os.path.join(SOURCE, "build"))
+SANITIZE = os.environ.get("ZDAG_SANITIZE") == "ON"
+HELLO = os.path.join(SOURCE, "examples", "hello.c")
+
+
+class InstallTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="zdag-install-")
+        cls.prefix = os.path.join(cls.dir, "prefix")
+        subprocess.run(["cmake", "--install", BUILD, "--prefix", cls.prefix], check=True,
+                       capture_output=True)
+        libdir = next(os.path.join(cls.prefix, d) for d in ("lib", "lib64",
+                      "lib/x86_64-linux-gnu") if os.path.exists(
+                          os.path.join(cls.prefix, d, "pkgconfig", "zdag.pc")))
+        cls.env = dict(os.environ, PKG_CONFIG_PATH=os.path.join(libdir, "pkgconfig"),
+                       LD_LIBRARY_PATH=libdir)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def run_hello(self, exe):
+        work = tempfile.mkdtemp(dir=self.dir)
+        p = subprocess.run([exe], cwd=work, env=self.env, capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout, "sum = 42\n")
+
+    def test_installed_files(self):
+        for rel in ("include/zdag.h", "bin/zdag"):
+            self.assertTrue(os.path.exists(os.path.join(self.prefix, rel)), rel)
+
+    def test_pkg_config(self):
+        flags = subprocess.run(["pkg-config", "--cflags", "--libs", "zdag"], env=self.env,
+                               check=True, capture_output=True, text=True).stdout.split()
+        self.assertIn("-lzdag", flags)
+        exe = os.path.join(self.dir, "hello-pc")
+        san = ["-fsanitize=address,undefined"] if SANITIZE else []
+        subprocess.run(["cc", "-std=c11", "-Wall", "-Werror", HELLO, *flags, *san, "-o", exe],
+                       env=self.env, check=True)
+        self.run_hello(exe)
+
+    def test_find_package(self):
+        build = os.path.join(self.dir, "cmake-build")
+        san = ["-DCMAKE_C_FLAGS=-fsanitize=address,undefined"] if SANITIZE else []
+        subprocess.run(["cmake", "-S", os.path.join(os.path.dirname(__file__), "install_project"),
+                        "-B", build, f"-DCMAKE_PREFIX_PATH={self.prefix}",
+                        f"-DHELLO_SOURCE={HELLO}", *san], env=self.env, check=True,
+                       capture_output=True)
+        subprocess.run(["cmake", "--build", build], env=self.env, check=True,
+                       capture_output=True)
+        self.run_hello(os.path.join(build, "hello"))
+
+
+if __name__ == "__main__":
+    unittest.main()
