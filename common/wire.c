@@ -86,13 +86,14 @@ static int finish(zd_wire_buf *b) {
 
 int zd_wire_encode_hello(zd_wire_buf *b, const zd_msg_hello *m) {
     reset(b);
-    put_array(b, 6);
+    put_array(b, 7);
     put_u64(b, ZD_MSG_HELLO);
     put_u64(b, m->version);
     put_u64(b, m->slot);
     put_i64(b, m->pid);
     put_str(b, m->host);
     put_u64(b, m->credit);
+    put_u64(b, m->agent);
     return finish(b);
 }
 
@@ -134,7 +135,7 @@ int zd_wire_encode_task(zd_wire_buf *b, const zd_msg_task *m) {
 
 int zd_wire_encode_result(zd_wire_buf *b, const zd_msg_result *m) {
     reset(b);
-    put_array(b, 8);
+    put_array(b, 9);
     put_u64(b, ZD_MSG_RESULT);
     put_u64(b, m->node);
     put_u64(b, m->token);
@@ -146,6 +147,7 @@ int zd_wire_encode_result(zd_wire_buf *b, const zd_msg_result *m) {
     if (!out.ptr)
         out = (zd_bytes){"", 0};
     put_bin(b, out);
+    put_bin(b, m->log);
     return finish(b);
 }
 
@@ -153,6 +155,58 @@ int zd_wire_encode_bye(zd_wire_buf *b) {
     reset(b);
     put_array(b, 1);
     put_u64(b, ZD_MSG_BYE);
+    return finish(b);
+}
+
+int zd_wire_encode_beat(zd_wire_buf *b) {
+    reset(b);
+    put_array(b, 1);
+    put_u64(b, ZD_MSG_BEAT);
+    return finish(b);
+}
+
+int zd_wire_encode_join(zd_wire_buf *b, const zd_msg_join *m) {
+    if (m->n_res > ZD_WIRE_MAX_RESOURCES)
+        return ZDAG_EINVAL;
+    reset(b);
+    put_array(b, 7);
+    put_u64(b, ZD_MSG_JOIN);
+    put_u64(b, m->version);
+    put_str(b, m->host);
+    put_u64(b, m->slots);
+    b->failed |= msgpack_pack_double(&b->pk, m->cpus);
+    put_array(b, m->n_res);
+    for (uint32_t i = 0; i < m->n_res; i++) {
+        put_array(b, 2);
+        put_str(b, m->res_names[i]);
+        b->failed |= msgpack_pack_double(&b->pk, m->res_amounts[i]);
+    }
+    put_i64(b, m->pid);
+    return finish(b);
+}
+
+int zd_wire_encode_welcome(zd_wire_buf *b, const zd_msg_welcome *m) {
+    if (m->n_plugins > ZD_WIRE_MAX_PLUGINS)
+        return ZDAG_EINVAL;
+    reset(b);
+    put_array(b, 5);
+    put_u64(b, ZD_MSG_WELCOME);
+    put_u64(b, m->agent);
+    put_str(b, m->run_id);
+    put_u64(b, m->heartbeat_ms);
+    put_array(b, m->n_plugins);
+    for (uint32_t i = 0; i < m->n_plugins; i++)
+        put_str(b, m->plugins[i]);
+    return finish(b);
+}
+
+int zd_wire_encode_lost(zd_wire_buf *b, const zd_msg_lost *m) {
+    reset(b);
+    put_array(b, 4);
+    put_u64(b, ZD_MSG_LOST);
+    put_u64(b, m->agent);
+    put_u64(b, m->slot);
+    put_str(b, m->how);
     return finish(b);
 }
 
@@ -374,11 +428,12 @@ static bool get_str_array(zd_wire_decoder *d, const msgpack_object *o, size_t at
 static bool decode_hello(zd_wire_decoder *d, const msgpack_object *f, uint32_t n, zd_msg *m) {
     zd_msg_hello *h = &m->u.hello;
     int64_t pid;
-    if (n != 6)
+    if (n != 7)
         return FAIL(d, "HELLO has the wrong number of fields");
     return get_u32(d, &f[1], &h->version) && get_u32(d, &f[2], &h->slot) &&
            get_int(d, &f[3], 0, INT32_MAX, &pid) && (h->pid = pid, true) &&
            get_str(d, &f[4], false, &h->host) && get_u32(d, &f[5], &h->credit) &&
+           get_u32(d, &f[6], &h->agent) &&
            (h->credit >= 1 || FAIL(d, "HELLO credit must be at least 1"));
 }
 
@@ -449,18 +504,80 @@ static bool decode_result(zd_wire_decoder *d, const msgpack_object *f, uint32_t 
     zd_msg_result *r = &m->u.result;
     int64_t code, sig;
     memset(r, 0, sizeof *r);
-    if (n != 8)
+    if (n != 9)
         return FAIL(d, "RESULT has the wrong number of fields");
     if (f[3].type != MSGPACK_OBJECT_BOOLEAN)
         return FAIL(d, "RESULT ok must be a boolean");
     r->ok = f[3].via.boolean;
     if (!get_u32(d, &f[1], &r->node) || !get_uint(d, &f[2], UINT64_MAX, &r->token) ||
         !get_int(d, &f[4], INT32_MIN, INT32_MAX, &code) || !get_int(d, &f[5], 0, 128, &sig) ||
-        !get_str(d, &f[6], true, &r->error) || !get_bin(d, &f[7], false, &r->output))
+        !get_str(d, &f[6], true, &r->error) || !get_bin(d, &f[7], false, &r->output) ||
+        !get_bin(d, &f[8], true, &r->log))
         return false;
     r->exit_code = (int32_t)code;
     r->signal = (int32_t)sig;
     return true;
+}
+
+/* A finite number in [0, max]. */
+static bool get_amount(zd_wire_decoder *d, const msgpack_object *o, double max, double *v) {
+    if (o->type == MSGPACK_OBJECT_FLOAT32 || o->type == MSGPACK_OBJECT_FLOAT64)
+        *v = o->via.f64;
+    else if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+        *v = (double)o->via.u64;
+    else
+        return FAIL(d, "expected a number");
+    return (*v >= 0 && *v <= max) || FAIL(d, "number out of range");
+}
+
+static bool decode_join(zd_wire_decoder *d, const msgpack_object *f, uint32_t n, zd_msg *m) {
+    zd_msg_join *j = &m->u.join;
+    const msgpack_object *res;
+    memset(j, 0, sizeof *j);
+    if (n != 7)
+        return FAIL(d, "JOIN has the wrong number of fields");
+    if (!get_u32(d, &f[1], &j->version) || !get_str(d, &f[2], false, &j->host) ||
+        !get_u32(d, &f[3], &j->slots) || !get_amount(d, &f[4], 1e9, &j->cpus) ||
+        !get_array(d, &f[5], &res, &j->n_res) || !get_int(d, &f[6], 0, INT32_MAX, &j->pid))
+        return false;
+    if (j->slots < 1 || j->slots > 4096)
+        return FAIL(d, "JOIN slots must be from 1 to 4096");
+    if (j->host.len == 0 || j->host.len > 255)
+        return FAIL(d, "JOIN host id must be 1 to 255 bytes");
+    if (j->n_res > ZD_WIRE_MAX_RESOURCES)
+        return FAIL(d, "JOIN announces too many resources");
+    for (uint32_t i = 0; i < j->n_res; i++) {
+        const msgpack_object *pair;
+        uint32_t two;
+        if (!get_array(d, &res[i], &pair, &two))
+            return false;
+        if (two != 2)
+            return FAIL(d, "a resource must be [name, amount]");
+        if (!get_str(d, &pair[0], false, &j->res_names[i]) ||
+            !get_amount(d, &pair[1], 1e15, &j->res_amounts[i]))
+            return false;
+    }
+    return true;
+}
+
+static bool decode_welcome(zd_wire_decoder *d, const msgpack_object *f, uint32_t n, zd_msg *m) {
+    zd_msg_welcome *w = &m->u.welcome;
+    memset(w, 0, sizeof *w);
+    if (n != 5)
+        return FAIL(d, "WELCOME has the wrong number of fields");
+    return get_u32(d, &f[1], &w->agent) && get_str(d, &f[2], false, &w->run_id) &&
+           get_u32(d, &f[3], &w->heartbeat_ms) &&
+           get_str_array(d, &f[4], 0, &w->plugins, &w->n_plugins) &&
+           (w->n_plugins <= ZD_WIRE_MAX_PLUGINS || FAIL(d, "WELCOME lists too many plugins")) &&
+           (w->heartbeat_ms >= 10 || FAIL(d, "WELCOME heartbeat below 10 ms"));
+}
+
+static bool decode_lost(zd_wire_decoder *d, const msgpack_object *f, uint32_t n, zd_msg *m) {
+    zd_msg_lost *l = &m->u.lost;
+    if (n != 4)
+        return FAIL(d, "LOST has the wrong number of fields");
+    return get_u32(d, &f[1], &l->agent) && get_u32(d, &f[2], &l->slot) &&
+           get_str(d, &f[3], false, &l->how);
 }
 
 int zd_wire_decode(zd_wire_decoder *d, const void *buf, size_t len, zd_msg *out) {
@@ -498,6 +615,18 @@ int zd_wire_decode(zd_wire_decoder *d, const void *buf, size_t len, zd_msg *out)
         break;
     case ZD_MSG_BYE:
         ok = n == 1 || FAIL(d, "BYE has fields");
+        break;
+    case ZD_MSG_JOIN:
+        ok = decode_join(d, f, n, out);
+        break;
+    case ZD_MSG_WELCOME:
+        ok = decode_welcome(d, f, n, out);
+        break;
+    case ZD_MSG_BEAT:
+        ok = n == 1 || FAIL(d, "BEAT has fields");
+        break;
+    case ZD_MSG_LOST:
+        ok = decode_lost(d, f, n, out);
         break;
     default:
         ok = FAIL(d, "unknown message type");

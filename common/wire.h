@@ -1,14 +1,22 @@
 /* The wire protocol between the coordinator and executors: one msgpack array per ZeroMQ frame.
  *
- *   HELLO  [1, version, slot, pid, host, credit]            executor -> coordinator
+ *   HELLO  [1, version, slot, pid, host, credit, agent]     executor -> coordinator
  *   TASK   [2, node, token, attempt, name, run_id, kind, cmd, args, env, workdir, timeout_ms,
  *           log_path, deps]                                 coordinator -> executor
- *   RESULT [3, node, token, ok, exit_code, signal, error, output]   executor -> coordinator
- *   BYE    [4]                                              coordinator -> executor
+ *   RESULT [3, node, token, ok, exit_code, signal, error, output, log]  executor -> coordinator
+ *   BYE    [4]                                              coordinator -> executor or agent
+ *   JOIN   [5, version, host, slots, cpus, resources, pid]  agent -> coordinator
+ *   WELCOME [6, agent, run_id, heartbeat_ms, plugins]       coordinator -> agent
+ *   BEAT   [7]                                              both ways, agent <-> coordinator
+ *   LOST   [8, agent, slot, how]                            agent -> coordinator
  *
  * `cmd` is a string (shell command or function name) or an array of strings (argv); `args` is a
  * bin holding one packed msgpack value, or nil; `env` an array of "KEY=VALUE" strings; `workdir`
- * a string or nil; `deps` an array of [name, format, bin] triples (zd_format). Every frame is
+ * a string or nil (nil: the executor ships the log back in RESULT's `log`); `deps` an array of
+ * [name, format, bin] triples (zd_format). An agent (`zdag worker`) JOINs with its host's
+ * capacity (`resources` an array of [name, amount] pairs, amounts as floats), is told its agent
+ * id, forks executors that HELLO with that id, BEATs every heartbeat, and reports each executor
+ * it LOST. Every frame is
  * checked for structure (container counts against the bytes left, depth, no trailing bytes) before
  * msgpack-c unpacks it, so a hostile frame cannot make the decoder allocate more than the frame's
  * own size. */
@@ -30,6 +38,10 @@ typedef enum zd_msg_type {
     ZD_MSG_TASK = 2,
     ZD_MSG_RESULT = 3,
     ZD_MSG_BYE = 4,
+    ZD_MSG_JOIN = 5,
+    ZD_MSG_WELCOME = 6,
+    ZD_MSG_BEAT = 7,
+    ZD_MSG_LOST = 8,
 } zd_msg_type;
 
 typedef struct zd_bytes {
@@ -43,7 +55,36 @@ typedef struct zd_msg_hello {
     int64_t pid;      /* executor process id on its host */
     zd_bytes host;    /* host id */
     uint32_t credit;  /* tasks it accepts before a result (>= 1) */
+    uint32_t agent;   /* the agent that forked it, 0 for the coordinator's own executors */
 } zd_msg_hello;
+
+#define ZD_WIRE_MAX_RESOURCES 64 /* resources an agent may announce */
+#define ZD_WIRE_MAX_PLUGINS 256  /* plugins a WELCOME may list */
+
+typedef struct zd_msg_join {
+    uint32_t version; /* ZD_WIRE_VERSION */
+    zd_bytes host;    /* host id; agents with the same id share the host's limits */
+    uint32_t slots;   /* executors it runs (>= 1) */
+    double cpus;      /* CPU units of the host (>= 0) */
+    zd_bytes res_names[ZD_WIRE_MAX_RESOURCES]; /* resource names */
+    double res_amounts[ZD_WIRE_MAX_RESOURCES]; /* and amounts (>= 0) */
+    uint32_t n_res;                            /* resources */
+    int64_t pid;                               /* the agent's process id, for logs */
+} zd_msg_join;
+
+typedef struct zd_msg_welcome {
+    uint32_t agent;        /* the id the agent and its executors use */
+    zd_bytes run_id;       /* the run's id */
+    uint32_t heartbeat_ms; /* BEAT interval; 5 missed intervals = lost */
+    zd_bytes *plugins;     /* plugin paths to load (borrowed from the decoder) */
+    uint32_t n_plugins;    /* entries in plugins */
+} zd_msg_welcome;
+
+typedef struct zd_msg_lost {
+    uint32_t agent; /* the agent */
+    uint32_t slot;  /* its executor slot that died */
+    zd_bytes how;   /* "signal 9", "exit status 1" */
+} zd_msg_lost;
 
 typedef enum zd_format {
     ZD_FORMAT_RAW = 0,     /* bytes as a command wrote them */
@@ -84,6 +125,7 @@ typedef struct zd_msg_result {
     int32_t signal;    /* signal that ended the process, or 0 */
     zd_bytes error;    /* why it failed, ptr NULL when ok */
     zd_bytes output;   /* the result (a cmd's stdout, a function's packed value) */
+    zd_bytes log;      /* the attempt's log when the task had no log_path, else absent */
 } zd_msg_result;
 
 typedef struct zd_msg {
@@ -92,6 +134,9 @@ typedef struct zd_msg {
         zd_msg_hello hello;
         zd_msg_task task;
         zd_msg_result result;
+        zd_msg_join join;
+        zd_msg_welcome welcome;
+        zd_msg_lost lost;
     } u;
 } zd_msg;
 
@@ -115,6 +160,11 @@ int zd_wire_encode_task(zd_wire_buf *b, const zd_msg_task *m) __attribute__((war
 int zd_wire_encode_result(zd_wire_buf *b, const zd_msg_result *m)
     __attribute__((warn_unused_result));
 int zd_wire_encode_bye(zd_wire_buf *b) __attribute__((warn_unused_result));
+int zd_wire_encode_join(zd_wire_buf *b, const zd_msg_join *m) __attribute__((warn_unused_result));
+int zd_wire_encode_welcome(zd_wire_buf *b, const zd_msg_welcome *m)
+    __attribute__((warn_unused_result));
+int zd_wire_encode_beat(zd_wire_buf *b) __attribute__((warn_unused_result));
+int zd_wire_encode_lost(zd_wire_buf *b, const zd_msg_lost *m) __attribute__((warn_unused_result));
 
 /* Checks that buf holds exactly one well-formed msgpack value, no deeper than max_depth (1 to
  * 64), each

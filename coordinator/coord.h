@@ -12,7 +12,7 @@
 
 #include "graph.h"
 #include "prio.h"
-#include "sched.h"
+#include "scheduler.h"
 
 /* Forks a (replacement) local executor for `slot`; stores its pid. Returns 0 or an error. */
 typedef int (*zd_spawn_fn)(void *ctx, uint32_t slot, pid_t *pid);

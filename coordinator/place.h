@@ -23,7 +23,7 @@
 #include "capacity.h"
 #include "graph.h"
 #include "lease.h"
-#include "sched.h"
+#include "scheduler.h"
 
 typedef struct zd_grant {
     uint32_t node;       /* the node to start */

@@ -180,6 +180,10 @@ int zdag_dag_add_pool(zdag_dag *dag, const char *pool, int capacity) {
 static zd_node *find(zdag_dag *dag, const char *name) {
     if (!dag)
         return NULL;
+    if (!name) {
+        fail(dag, ZDAG_EINVAL, "a node name is required (got NULL)");
+        return NULL;
+    }
     int64_t i = zd_graph_find(dag->g, name);
     if (i < 0) {
         fail(dag, ZDAG_ENOENT, "no node named \"%s\"", name ? name : "(null)");
@@ -191,7 +195,7 @@ static zd_node *find(zdag_dag *dag, const char *name) {
 #define FIND_OR_FAIL(n, dag, name)                                                                 \
     zd_node *n = find(dag, name);                                                                  \
     if (!n)                                                                                        \
-        return dag ? ZDAG_ENOENT : ZDAG_EINVAL;
+        return dag && name ? ZDAG_ENOENT : ZDAG_EINVAL;
 
 int zdag_node_add_dep(zdag_dag *dag, const char *node, const char *dep) {
     FIND_OR_FAIL(n, dag, node);
@@ -219,6 +223,8 @@ int zdag_node_set_sequential(zdag_dag *dag, const char *node, bool sequential) {
 
 int zdag_node_set_pool(zdag_dag *dag, const char *node, const char *pool) {
     FIND_OR_FAIL(n, dag, node);
+    if (!pool)
+        return fail(dag, ZDAG_EINVAL, "a pool name is required (got NULL)");
     int32_t p = zd_graph_find_pool(dag->g, pool);
     if (p < 0)
         return fail(dag, ZDAG_ENOENT, "no pool named \"%s\"", pool ? pool : "(null)");
@@ -306,7 +312,8 @@ int zdag_node_set_args(zdag_dag *dag, const char *node, const void *msgpack, siz
 }
 
 void zdag_options_init(zdag_options *opts) {
-    memset(opts, 0, sizeof *opts);
+    if (opts)
+        memset(opts, 0, sizeof *opts);
 }
 
 /* Finishes the graph and checks what only a whole DAG can show. */
@@ -315,10 +322,17 @@ static int check_dag(zdag_dag *dag) {
     size_t len = 0;
     int rc = zd_graph_finish(dag->g, &cycle, &len);
     if (rc == ZDAG_ECYCLE) {
+        /* Start the path at the node declared first, as `zdag check` does. */
+        size_t first = 0;
+        for (size_t i = 1; i + 1 < len; i++)
+            if (cycle[i] < cycle[first])
+                first = i;
         size_t at = (size_t)snprintf(dag->error, sizeof dag->error, "cycle:");
-        for (size_t i = 0; i < len && at < sizeof dag->error; i++)
-            at += (size_t)snprintf(dag->error + at, sizeof dag->error - at, "%s %s", i ? " ->" : "",
-                                   zd_graph_node(dag->g, cycle[i])->name);
+        for (size_t k = 0; k < len && at < sizeof dag->error; k++) {
+            uint32_t node = cycle[(first + k) % (len - 1)];
+            at += (size_t)snprintf(dag->error + at, sizeof dag->error - at, "%s %s", k ? " ->" : "",
+                                   zd_graph_node(dag->g, node)->name);
+        }
         free(cycle);
         return rc;
     }

@@ -166,16 +166,43 @@ static bool put_deps(executor *x, const zd_msg_task *t, envv *env) {
     return true;
 }
 
-static int open_log(const zd_msg_task *t) {
-    char *path = zd_bytes_dup(t->log_path);
-    if (!path)
+/* Opens the attempt's log: the coordinator's file when it is on this host, else a scratch file
+ * whose content travels back in the RESULT (the coordinator then writes it). */
+static int open_log(executor *x, const zd_msg_task *t) {
+    char scratch[4096];
+    char *path = t->log_path.ptr ? zd_bytes_dup(t->log_path) : NULL;
+    bool shipped = !t->log_path.ptr;
+    if (shipped)
+        snprintf(scratch, sizeof scratch, "%s/attempt.log", x->cfg->scratch_dir);
+    else if (!path)
         return -1;
-    int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (t->attempt == 1 ? O_TRUNC : 0);
-    int fd = open(path, flags, 0644);
+    int flags =
+        O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (t->attempt == 1 || shipped ? O_TRUNC : 0);
+    int fd = open(shipped ? scratch : path, flags, 0644);
     free(path);
-    if (fd >= 0 && t->attempt > 1)
+    if (fd >= 0 && t->attempt > 1 && !shipped)
         dprintf(fd, "--- zdag: attempt %u ---\n", t->attempt);
     return fd;
+}
+
+/* Reads back a shipped log (the first ZD_SHIPPED_LOG_MAX bytes); NULL when there is none. */
+static char *read_shipped_log(executor *x, size_t *len) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/attempt.log", x->cfg->scratch_dir);
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    char *buf = malloc(ZD_SHIPPED_LOG_MAX);
+    ssize_t n = buf ? read(fd, buf, ZD_SHIPPED_LOG_MAX) : -1;
+    close(fd);
+    unlink(path);
+    if (n < 0) {
+        free(buf);
+        return NULL;
+    }
+    *len = (size_t)n;
+    return buf;
 }
 
 /* Runs one command task; fills *res (res->output owned by the caller afterwards). */
@@ -218,7 +245,7 @@ static void run_command(executor *x, const zd_msg_task *t, zd_proc_result *res) 
         snprintf(res->error, sizeof res->error, "out of memory");
         goto out_free;
     }
-    log_fd = open_log(t);
+    log_fd = open_log(x, t);
     zd_proc_spec spec = {.shell = shell,
                          .argv = argv,
                          .envp = env.v,
@@ -258,7 +285,10 @@ static int handle_task(executor *x, const zd_msg_task *t) {
     else
         run_command(x, t, &res);
     bool ok = !res.error[0] && res.exit_code == 0;
+    size_t log_len = 0;
+    char *log = t->log_path.ptr || t->kind == 2 ? NULL : read_shipped_log(x, &log_len);
     zd_msg_result r = {.node = t->node,
+                       .log = {log, log_len},
                        .token = t->token,
                        .ok = ok,
                        .exit_code = res.exit_code,
@@ -267,6 +297,7 @@ static int handle_task(executor *x, const zd_msg_task *t) {
                        .output = {res.output ? res.output : "", res.output_len}};
     int rc = zd_wire_encode_result(x->out, &r);
     free(res.output);
+    free(log);
     return rc < 0 ? rc : send_frame(x);
 }
 
@@ -337,7 +368,8 @@ int zd_executor_main(const zd_executor_cfg *cfg) {
                           .slot = cfg->slot,
                           .pid = getpid(),
                           .host = {cfg->host_id, strlen(cfg->host_id)},
-                          .credit = 1};
+                          .credit = 1,
+                          .agent = cfg->agent};
     if ((rc = zd_wire_encode_hello(x.out, &hello)) < 0 || (rc = send_frame(&x)) < 0)
         goto out_free;
     rc = serve(&x);

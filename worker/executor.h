@@ -20,7 +20,13 @@ typedef struct zd_executor_cfg {
                                     can kill its command too); NULL: private */
     const zd_fn_table *fns;      /* functions `fn` nodes may call (borrowed), or NULL */
     size_t max_result;           /* largest function result, bytes; 0 = the default */
+    uint32_t agent;              /* agent id from WELCOME; 0 when forked by the coordinator */
+    const char *curve_public;    /* this host's CurveZMQ key pair (Z85), or NULL: no CURVE */
+    const char *curve_secret;
+    const char *curve_server; /* the coordinator's public key (Z85) */
 } zd_executor_cfg;
+
+#define ZD_SHIPPED_LOG_MAX (4u << 20) /* log bytes a remote attempt sends back */
 
 /* Runs the executor in the calling process until the coordinator says BYE. Creates its own
  * ZeroMQ context. Returns the process exit status (0 after BYE). */

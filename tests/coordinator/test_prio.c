@@ -7,7 +7,7 @@
 
 #include "graphs.h"
 #include "prio.h"
-#include "sched.h"
+#include "scheduler.h"
 
 /* Runs the graph with one slot: pops, marks succeeded, returns the order as a string. */
 static void one_slot_order(const zd_graph *g, zd_prio_mode mode, char *out) {

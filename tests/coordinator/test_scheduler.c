@@ -7,7 +7,7 @@
 
 #include "graphs.h"
 #include "prio.h"
-#include "sched.h"
+#include "scheduler.h"
 
 typedef struct fixture {
     zd_graph *g;

@@ -1,5 +1,5 @@
 /* Node states and dependency counting over the ready queue. */
-#include "sched.h"
+#include "scheduler.h"
 
 #include <assert.h>
 #include <stdlib.h>

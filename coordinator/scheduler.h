@@ -1,8 +1,8 @@
 /* Node states and the ready queue of one run: which nodes may start, in which order, and what
  * a success or a failure releases or skips. Limits (jobs, hosts, leases) are the caller's:
  * the scheduler only hands out the best ready node. */
-#ifndef ZD_SCHED_H
-#define ZD_SCHED_H
+#ifndef ZD_SCHEDULER_H
+#define ZD_SCHEDULER_H
 
 #include <stdbool.h>
 #include <stdint.h>
