@@ -13,6 +13,11 @@ enum {
 int zd_cli_run(int argc, char **argv);
 int zd_cli_check(int argc, char **argv);
 int zd_cli_graph(int argc, char **argv);
+int zd_cli_worker(int argc, char **argv);
+
+/* zdag keygen NAME: writes NAME.key and NAME.pub and prints their paths; 2 on a usage error
+ * or when either file exists, 3 when they cannot be written. */
+int zd_cli_keygen(int argc, char **argv);
 
 /* Prints the help of a command (NULL: the overview) to stdout; returns 0, or 2 when the
  * command is unknown. */

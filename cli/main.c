@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "worker_main.h"
 #include "diag.h"
 #include "dot.h"
 #include "graph.h"
@@ -16,6 +17,8 @@ static const char *overview =
     "  run FILE [opts]       run a pipeline on local (and remote) executors\n"
     "  check FILE            validate a pipeline; prints nothing when it is valid\n"
     "  graph FILE            print the pipeline as a Graphviz DOT graph\n"
+    "  worker --connect EP   serve a coordinator on another host (see zdag worker --help)\n"
+    "  keygen NAME           write a CurveZMQ key pair: NAME.key (secret), NAME.pub\n"
     "  help [COMMAND]        show help\n"
     "\n"
     "zdag --version prints the version; zdag COMMAND --help a command's options.\n";
@@ -50,16 +53,28 @@ static const char *graph_help = "usage: zdag graph FILE\n"
                                 "Prints the pipeline as a Graphviz DOT graph on stdout\n"
                                 "(render it with: zdag graph FILE | dot -Tsvg > graph.svg).\n";
 
+static const char *keygen_help =
+    "usage: zdag keygen NAME\n"
+    "\n"
+    "Writes a new CurveZMQ key pair: NAME.key, the secret key (mode 0600; keep it on its\n"
+    "host), and NAME.pub, the public key (mode 0644; copy it where it is trusted).\n"
+    "Refuses to overwrite either file. Prints the paths written.\n"
+    "\n"
+    "A coordinator admits the workers whose .pub files are in its --authorized-keys\n"
+    "directory; a worker checks the coordinator's key with --coordinator-key NAME.pub.\n";
+
 int zd_cli_help(const char *command) {
     if (!command) {
         fputs(overview, stdout);
         return 0;
     }
-    const char *text = strcmp(command, "run") == 0     ? run_help
-                       : strcmp(command, "check") == 0 ? check_help
-                       : strcmp(command, "graph") == 0 ? graph_help
-                       : strcmp(command, "help") == 0  ? overview
-                                                       : NULL;
+    const char *text = strcmp(command, "run") == 0      ? run_help
+                       : strcmp(command, "check") == 0  ? check_help
+                       : strcmp(command, "graph") == 0  ? graph_help
+                       : strcmp(command, "keygen") == 0 ? keygen_help
+                       : strcmp(command, "worker") == 0 ? zd_worker_help
+                       : strcmp(command, "help") == 0   ? overview
+                                                        : NULL;
     if (!text) {
         fprintf(stderr, "zdag: unknown command \"%s\"\n", command);
         return ZD_EXIT_USAGE;
@@ -125,10 +140,12 @@ int main(int argc, char **argv) {
         return zd_cli_help(NULL);
     if (strcmp(cmd, "help") == 0)
         return zd_cli_help(argc > 2 ? argv[2] : NULL);
-    int (*fn)(int, char **) = strcmp(cmd, "run") == 0     ? zd_cli_run
-                              : strcmp(cmd, "check") == 0 ? zd_cli_check
-                              : strcmp(cmd, "graph") == 0 ? zd_cli_graph
-                                                          : NULL;
+    int (*fn)(int, char **) = strcmp(cmd, "run") == 0      ? zd_cli_run
+                              : strcmp(cmd, "check") == 0  ? zd_cli_check
+                              : strcmp(cmd, "graph") == 0  ? zd_cli_graph
+                              : strcmp(cmd, "keygen") == 0 ? zd_cli_keygen
+                              : strcmp(cmd, "worker") == 0 ? zd_cli_worker
+                                                           : NULL;
     if (!fn) {
         fprintf(stderr, "zdag: unknown command \"%s\" (see zdag help)\n", cmd);
         return ZD_EXIT_USAGE;
