@@ -1,0 +1,57 @@
+/* Definition hashes: one SHA-256 per node over everything that decides what the node computes,
+ * so `zdag run --resume` can tell "this node already ran exactly like this" (ninja's command-line
+ * check, extended down the graph).
+ *
+ * Covered, in this order, each field tagged and length-prefixed so that no two different
+ * definitions serialise to the same bytes:
+ *   - a format tag ("zdag-defhash-1"), the node's name (commands see it as ZDAG_NODE);
+ *   - kind, then the shell string, or argc and each argv entry, or the function name;
+ *   - `args` (packed msgpack; absent args hash as the msgpack nil they stand for);
+ *   - the graph-wide `env` then the node's `env`, in order (a later duplicate wins at run time,
+ *     so order matters);
+ *   - `workdir` (absent and "" differ);
+ *   - for each dependency in the node's `deps` order: its name (commands see ZDAG_DEP_<NAME>,
+ *     functions look results up by name) and its own definition hash, so a change anywhere
+ *     upstream changes every descendant's hash.
+ *
+ * Not covered, on purpose: priority, sequential, pool, cpus, resources, retries, timeout,
+ * estimate, tags. They decide when and where a node runs, not what it computes, so changing them
+ * does not invalidate a result. Also not covered (as in ninja): the contents of files a command
+ * reads, the plugin binaries a function comes from, the environment zdag itself inherits. */
+#ifndef ZD_DEFHASH_H
+#define ZD_DEFHASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "graph.h"
+
+#define ZD_DEFHASH_SIZE 32
+
+/* Computes every node's definition hash into out[i] for node index i (out has
+ * zd_graph_size(g) entries), walking the graph in topological order. No allocation.
+ * Returns 0, or ZDAG_EINVAL when the graph is not finished (zd_graph_finish()). */
+int zd_defhash_compute(const zd_graph *g, uint8_t (*out)[ZD_DEFHASH_SIZE])
+    __attribute__((warn_unused_result));
+
+/* Writes h as 64 lowercase hex digits and a NUL into hex. */
+void zd_defhash_hex(const uint8_t h[ZD_DEFHASH_SIZE], char hex[2 * ZD_DEFHASH_SIZE + 1]);
+
+/* SHA-256 (FIPS 180-4), streaming. Self-contained: the build needs no crypto library for it. */
+typedef struct zd_sha256 {
+    uint32_t state[8]; /* H0..H7 */
+    uint64_t bytes;    /* message length so far */
+    uint8_t block[64]; /* the partial block */
+    size_t block_len;  /* bytes in block */
+} zd_sha256;
+
+/* Starts a new hash. */
+void zd_sha256_init(zd_sha256 *s);
+
+/* Adds len bytes (data may be NULL when len is 0). */
+void zd_sha256_update(zd_sha256 *s, const void *data, size_t len);
+
+/* Finishes the hash into digest; s must be initialised again before reuse. */
+void zd_sha256_final(zd_sha256 *s, uint8_t digest[32]);
+
+#endif
