@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "curve.h"
 #include "diag.h"
 #include "graph.h"
 #include "pipeline.h"
@@ -24,13 +25,17 @@ typedef struct name_list {
 } name_list;
 
 typedef struct run_args {
-    const char *file;      /* pipeline file */
-    zd_run_opts opts;      /* what the runner needs */
-    const char *state_dir; /* --state-dir, or NULL for the default */
-    bool quiet;            /* -q */
-    bool force_progress;   /* --progress */
-    name_list targets;     /* --target NODE|TAG */
-    name_list excludes;    /* --exclude NODE|TAG */
+    const char *file;        /* pipeline file */
+    zd_run_opts opts;        /* what the runner needs */
+    const char *state_dir;   /* --state-dir, or NULL for the default */
+    bool quiet;              /* -q */
+    bool force_progress;     /* --progress */
+    name_list targets;       /* --target NODE|TAG */
+    name_list excludes;      /* --exclude NODE|TAG */
+    const char *secret_file; /* --curve-secret */
+    const char *keys_dir;    /* --authorized-keys */
+    char pub[41], sec[41];   /* the coordinator's key pair, loaded */
+    zd_keyset *keys;         /* the workers admitted */
 } run_args;
 
 enum {
@@ -123,7 +128,7 @@ static bool not_yet(const char *opt) {
 }
 
 static bool parse_args(int argc, char **argv, run_args *a) {
-    int c, unused;
+    int c;
     optind = 1;
     opterr = 1;
     while ((c = getopt_long(argc, argv, "j:w:kq", long_opts, NULL)) != -1) {
@@ -136,7 +141,7 @@ static bool parse_args(int argc, char **argv, run_args *a) {
             if (!parse_int("--local-workers", optarg, 0, 4096, &a->opts.local_workers))
                 return false;
             if (a->opts.local_workers == 0)
-                return not_yet("--local-workers 0 (remote workers only)");
+                a->opts.local_workers = -1; /* remote workers only */
             break;
         case 'k':
             a->opts.keep_going = true;
@@ -163,22 +168,32 @@ static bool parse_args(int argc, char **argv, run_args *a) {
         case OPT_PROGRESS:
             a->force_progress = true;
             break;
-        case OPT_HEARTBEAT:
-            if (!parse_int("--heartbeat", optarg, 1, 3600, &unused))
+        case OPT_HEARTBEAT: {
+            double seconds;
+            if (!parse_number("--heartbeat", optarg, &seconds) || seconds < 0.01 ||
+                seconds > 3600) {
+                fprintf(stderr, "zdag: --heartbeat takes seconds from 0.01 to 3600\n");
                 return false;
+            }
+            a->opts.heartbeat_ms = (int)(seconds * 1000);
             break;
+        }
         case OPT_CPUS:
             if (!parse_number("--cpus", optarg, &a->opts.cpus))
                 return false;
             break;
         case OPT_LISTEN:
-            return not_yet("--listen");
+            a->opts.listen = optarg;
+            break;
         case OPT_CURVE_SECRET:
-            return not_yet("--curve-secret");
+            a->secret_file = optarg;
+            break;
         case OPT_AUTHORIZED_KEYS:
-            return not_yet("--authorized-keys");
+            a->keys_dir = optarg;
+            break;
         case OPT_INSECURE:
-            return not_yet("--insecure");
+            a->opts.insecure = true;
+            break;
         case OPT_RESUME:
             return not_yet("--resume");
         case OPT_TARGET:
@@ -198,6 +213,10 @@ static bool parse_args(int argc, char **argv, run_args *a) {
     }
     if (optind != argc - 1) {
         fprintf(stderr, "usage: zdag run FILE [options] (see zdag run --help)\n");
+        return false;
+    }
+    if (a->opts.local_workers < 0 && !a->opts.listen) {
+        fprintf(stderr, "zdag: --local-workers 0 leaves only remote workers: it needs --listen\n");
         return false;
     }
     a->file = argv[optind];
@@ -224,6 +243,40 @@ static int prepare_state_dir(const run_args *a, char *out, size_t size) {
         return -1;
     }
     return 0;
+}
+
+/* Security of --listen: CurveZMQ keys for tcp, or a loud --insecure. */
+static bool prepare_listen(run_args *a) {
+    if (!a->opts.listen)
+        return true;
+    bool tcp = strncmp(a->opts.listen, "tcp://", 6) == 0;
+    if (a->opts.insecure) {
+        if (tcp)
+            fprintf(stderr,
+                    "zdag: WARNING: --insecure: workers on %s are neither encrypted nor "
+                    "authenticated; anyone who reaches the port can run commands\n",
+                    a->opts.listen);
+        return true;
+    }
+    if (!a->secret_file || !a->keys_dir) {
+        fprintf(stderr,
+                "zdag: --listen %s needs --curve-secret FILE and --authorized-keys DIR "
+                "(see zdag keygen), or --insecure\n",
+                a->opts.listen);
+        return false;
+    }
+    zd_diags d;
+    zd_diags_init(&d);
+    bool ok = zd_curve_load_secret(a->secret_file, a->pub, a->sec, &d) == 0 &&
+              (a->keys = zd_keyset_load(a->keys_dir, &d)) != NULL;
+    zd_diags_print(&d, stderr);
+    zd_diags_clear(&d);
+    if (ok && zd_keyset_size(a->keys) == 0)
+        fprintf(stderr, "zdag: warning: %s holds no *.pub keys: no worker can join\n", a->keys_dir);
+    a->opts.curve_public = a->pub;
+    a->opts.curve_secret = a->sec;
+    a->opts.authorized = a->keys;
+    return ok;
 }
 
 /* `zdag run` has no functions of its own: a fn node needs a plugin to come from. */
@@ -288,6 +341,8 @@ int zd_cli_run(int argc, char **argv) {
     char state_dir[PATH_MAX];
     if (!select_nodes(&a, g, &active) || !fn_nodes_have_plugins(g, active))
         goto out_free;
+    if (!prepare_listen(&a))
+        goto out_free;
     status = ZD_EXIT_CANNOT_RUN;
     if (prepare_state_dir(&a, state_dir, sizeof state_dir) < 0)
         goto out_free;
@@ -302,6 +357,7 @@ int zd_cli_run(int argc, char **argv) {
         a.opts.jobs = zd_graph_settings_of(g)->max_concurrency;
     status = zd_runner_run(&a.opts, g);
 out_free:
+    zd_keyset_free(&a.keys);
     free(active);
     zd_graph_free(&g);
     free(a.targets.v);

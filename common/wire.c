@@ -492,7 +492,7 @@ static bool decode_task(zd_wire_decoder *d, const msgpack_object *f, uint32_t n,
     if (t->kind == 1)
         t->argv = d->strs; /* the array may have moved when env grew it */
     if (!get_str(d, &f[10], true, &t->workdir) || !get_uint(d, &f[11], UINT64_MAX, &timeout) ||
-        !get_str(d, &f[12], false, &t->log_path) || !decode_deps(d, &f[13], t))
+        !get_str(d, &f[12], true, &t->log_path) || !decode_deps(d, &f[13], t))
         return false;
     t->timeout_ms = timeout;
     if (t->attempt == 0)

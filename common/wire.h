@@ -112,7 +112,7 @@ typedef struct zd_msg_task {
     uint32_t n_env;      /* entries in env */
     zd_bytes workdir;    /* ptr NULL: the executor's start directory */
     uint64_t timeout_ms; /* 0 = none */
-    zd_bytes log_path;   /* file that receives stdout and stderr */
+    zd_bytes log_path;   /* file that receives stdout and stderr; absent: ship it back */
     zd_dep_result *deps; /* results of the node's deps (borrowed from the decoder) */
     uint32_t n_deps;     /* entries in deps */
 } zd_msg_task;

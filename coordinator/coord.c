@@ -19,97 +19,16 @@
 #include "progress.h"
 #include "trace.h"
 #include "wire.h"
+#include "coord_int.h"
 
-#define MAX_RID 256         /* bytes of a ZeroMQ routing id */
-#define MAX_SPAWN_FAILS 3   /* deaths in a row before HELLO that retire a slot */
-#define SHUTDOWN_GRACE_S 3. /* how long executors get to leave after BYE */
-#define RETRY_FIRST_S 0.1   /* back-off before the first retry; doubles each time */
-#define RETRY_MAX_S 10.     /* longest back-off */
-#define MUSTER_S 1.         /* how long the first dispatch waits for every local executor */
-
-typedef enum ex_state { EX_STARTING, EX_IDLE, EX_BUSY, EX_DEAD } ex_state;
-
-typedef struct executor {
-    unsigned char rid[MAX_RID]; /* routing id of its DEALER */
-    size_t rid_len;             /* bytes in rid; 0 before HELLO */
-    pid_t pid;                  /* local process id, 0 once reaped */
-    ex_state state;             /* see ex_state */
-    int64_t node;               /* node it runs, or -1 */
-    uint32_t host;              /* host index */
-    int early_deaths;           /* deaths in a row before saying HELLO */
-} executor;
-
-typedef struct host_slots {
-    uint32_t *idle;  /* stack of idle executor slots on this host */
-    uint32_t n_idle; /* entries in idle */
-} host_slots;
-
-typedef struct node_run {
-    uint64_t token;        /* token of the current attempt; results must carry it */
-    int32_t executor;      /* slot of the last attempt, -1 */
-    uint32_t attempts;     /* attempts started */
-    uint32_t losses;       /* attempts lost with their executor */
-    double start_s, end_s; /* last attempt, -1 = none */
-    bool has_exit_code;    /* exit_code set */
-    int exit_code;         /* last attempt's exit status */
-    char *error;           /* owned; why it failed */
-    char *output;          /* owned result */
-    size_t output_len;     /* bytes in output */
-    char **env;            /* "K=V" for the task, built on first dispatch; owned */
-    size_t n_env;          /* entries in env */
-    zd_grant grant;        /* units and leases of the running attempt */
-    bool granted;          /* grant is held */
-    double deadline_s;     /* a function attempt's timeout, enforced here; 0 = none */
-    bool timed_out;        /* its executor was killed for it */
-} node_run;
-
-struct zd_coord {
-    zd_coord_cfg cfg;           /* copy of the configuration */
-    const zd_graph *g;          /* borrowed graph */
-    zd_prio_key *keys;          /* effective priorities */
-    uint32_t *class_of;         /* demand class per node */
-    zd_sched *sched;            /* node states and ready queues */
-    zd_capacity *cap;           /* per-host units */
-    zd_leases *leases;          /* sequential lease and pools */
-    zd_place *place;            /* what starts next, where */
-    node_run *runs;             /* per node */
-    executor *ex;               /* per local slot */
-    host_slots *hosts;          /* per host */
-    uint32_t *idle_count;       /* per host: idle executors (for zd_place_next) */
-    uint32_t n_hosts;           /* entries in hosts */
-    zd_prio_key *retry_keys;    /* per node: -(due time in us) while waiting to retry */
-    zd_readyq *retries;         /* nodes waiting for their retry, earliest first */
-    int jobs;                   /* effective -j */
-    void *zctx;                 /* ZeroMQ context */
-    void *router;               /* ROUTER bound at cfg.endpoint */
-    zd_wire_buf *out;           /* encoder */
-    zd_wire_decoder *dec;       /* decoder */
-    zd_bytes *env_scratch;      /* task env and argv views */
-    zd_dep_result *dep_scratch; /* task dep views */
-    size_t scratch_cap;         /* entries in both scratch arrays */
-    uint64_t next_token;        /* last attempt token handed out */
-    struct timespec started;    /* wall clock at start */
-    double t0;                  /* monotonic clock at start */
-    double wall_s;              /* duration of the run */
-    zd_trace *trace;            /* the timeline for --trace, or NULL */
-    zd_progress *progress;      /* the progress line, or NULL */
-    uint32_t n_active;          /* nodes taking part in the run */
-    uint32_t n_hello;           /* local executors that said HELLO at least once */
-    uint32_t n_deadlines;       /* running function attempts with a timeout */
-    bool mustered;              /* dispatching has begun */
-    int interrupted;            /* the signal that interrupted the run, or 0 */
-    bool no_executors;          /* every slot retired: the run could not go on */
-    int exit_code;              /* the run's exit status */
-};
-
-static double mono(void) {
+double zd_coord_mono(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static double since_start(const zd_coord *c) {
-    return mono() - c->t0;
+double zd_coord_since_start(const zd_coord *c) {
+    return zd_coord_mono() - c->t0;
 }
 
 static void set_error(node_run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -136,7 +55,7 @@ static void trace_attempt(zd_coord *c, uint32_t index, const char *status) {
 
 /* Records an instant event on the coordinator's track (when tracing). */
 static void trace_instant(zd_coord *c, const char *what, uint32_t index) {
-    if (c->trace && zd_trace_instant(c->trace, 0, -1, what, since_start(c),
+    if (c->trace && zd_trace_instant(c->trace, 0, -1, what, zd_coord_since_start(c),
                                      zd_graph_node(c->g, index)->name) < 0)
         fprintf(stderr, "zdag: the trace is incomplete (out of memory)\n");
 }
@@ -156,9 +75,9 @@ static void progress_draw(zd_coord *c, bool final) {
                     zd_sched_count(c->sched, ZD_NS_CACHED);
     uint32_t running = zd_place_running(c->place);
     if (final)
-        zd_progress_finish(c->progress, since_start(c), done, running, failed);
+        zd_progress_finish(c->progress, zd_coord_since_start(c), done, running, failed);
     else
-        zd_progress_update(c->progress, since_start(c), done, running, failed);
+        zd_progress_update(c->progress, zd_coord_since_start(c), done, running, failed);
 }
 
 int zd_coord_check_fit(const zd_graph *g, const bool *active, const char *host_id, double cpus,
@@ -210,7 +129,7 @@ static int make_scheduler(zd_coord *c) {
 
 int zd_coord_new(const zd_coord_cfg *cfg, const zd_graph *g, zd_coord **out) {
     size_t n = zd_graph_size(g);
-    if (!cfg || !g || !out || !zd_graph_topo(g) || cfg->n_local == 0)
+    if (!cfg || !g || !out || !zd_graph_topo(g) || (cfg->n_local == 0 && !cfg->listen))
         return ZDAG_EINVAL;
     zd_coord *c = calloc(1, sizeof *c);
     if (!c)
@@ -221,19 +140,22 @@ int zd_coord_new(const zd_coord_cfg *cfg, const zd_graph *g, zd_coord **out) {
     if (!c->cfg.host_id)
         c->cfg.host_id = "localhost";
     c->g = g;
-    c->jobs = cfg->jobs > 0 ? cfg->jobs : (int)cfg->n_local;
+    /* Without -j, the executors' capacity is the only limit (remote ones join later). */
+    c->jobs = cfg->jobs > 0 ? cfg->jobs : cfg->listen ? INT32_MAX : (int)cfg->n_local;
     c->n_hosts = 1;
     c->keys = calloc(n ? n : 1, sizeof *c->keys);
     c->retry_keys = calloc(n ? n : 1, sizeof *c->retry_keys);
     c->runs = calloc(n ? n : 1, sizeof *c->runs);
-    c->ex = calloc(cfg->n_local, sizeof *c->ex);
+    c->ex = calloc(cfg->n_local ? cfg->n_local : 1, sizeof *c->ex);
+    c->n_ex = cfg->n_local;
     c->hosts = calloc(c->n_hosts, sizeof *c->hosts);
     c->idle_count = calloc(c->n_hosts, sizeof *c->idle_count);
     c->out = zd_wire_buf_new();
     c->dec = zd_wire_decoder_new();
     int rc = ZDAG_ENOMEM;
     if (!c->keys || !c->retry_keys || !c->runs || !c->ex || !c->hosts || !c->idle_count ||
-        !c->out || !c->dec || !(c->hosts[0].idle = calloc(cfg->n_local, sizeof(uint32_t))))
+        !c->out || !c->dec ||
+        !(c->hosts[0].idle = calloc(cfg->n_local ? cfg->n_local : 1, sizeof(uint32_t))))
         goto out_fail;
     if ((rc = zd_prio_compute(g, cfg->prio, cfg->active, NULL, c->keys)) < 0 ||
         (rc = make_scheduler(c)) < 0)
@@ -247,6 +169,7 @@ int zd_coord_new(const zd_coord_cfg *cfg, const zd_graph *g, zd_coord **out) {
         goto out_fail;
     if (cfg->progress && !(c->progress = zd_progress_new(stdout, cfg->progress_tty, c->n_active)))
         goto out_fail;
+    c->hosts[0].cap = cfg->n_local;
     for (uint32_t s = 0; s < cfg->n_local; s++)
         c->ex[s] = (executor){.pid = cfg->local_pids[s], .state = EX_STARTING, .node = -1};
     *out = c;
@@ -279,6 +202,7 @@ void zd_coord_free(zd_coord **cp) {
     zd_leases_free(&c->leases);
     zd_capacity_free(&c->cap);
     free(c->ex);
+    free(c->agents);
     for (uint32_t h = 0; c->hosts && h < c->n_hosts; h++)
         free(c->hosts[h].idle);
     free(c->hosts);
@@ -287,6 +211,7 @@ void zd_coord_free(zd_coord **cp) {
     free(c->dep_scratch);
     zd_wire_buf_free(&c->out);
     zd_wire_decoder_free(&c->dec);
+    zd_remote_close(c);
     if (c->router)
         zmq_close(c->router);
     if (c->zctx)
@@ -358,6 +283,8 @@ static int send_task(zd_coord *c, uint32_t index, uint32_t slot) {
     }
     char log_path[4096];
     snprintf(log_path, sizeof log_path, "%s/%s.log", c->cfg.log_dir, node->name);
+    /* A remote executor cannot write here: it sends its log back with the result. */
+    zd_bytes log = x->agent ? (zd_bytes){NULL, 0} : cstr(log_path);
     zd_msg_task t = {.node = index,
                      .token = r->token,
                      .attempt = r->attempts,
@@ -372,15 +299,79 @@ static int send_task(zd_coord *c, uint32_t index, uint32_t slot) {
                      .n_env = (uint32_t)r->n_env,
                      .workdir = cstr(node->workdir),
                      .timeout_ms = (uint64_t)llround(node->timeout * 1000),
-                     .log_path = cstr(log_path),
+                     .log_path = log,
                      .deps = c->dep_scratch,
                      .n_deps = (uint32_t)node->n_deps};
     if ((rc = zd_wire_encode_task(c->out, &t)) < 0)
         return rc;
-    if (zmq_send(c->router, x->rid, x->rid_len, ZMQ_SNDMORE) < 0 ||
-        zmq_send(c->router, zd_wire_buf_data(c->out), zd_wire_buf_size(c->out), 0) < 0)
+    if (zmq_send(x->sock, x->rid, x->rid_len, ZMQ_SNDMORE) < 0 ||
+        zmq_send(x->sock, zd_wire_buf_data(c->out), zd_wire_buf_size(c->out), 0) < 0)
         return ZDAG_EZMQ;
     return 0;
+}
+
+static void push_idle(zd_coord *c, uint32_t slot);
+
+/* Grows a host's idle stack to hold every executor it has. */
+static int grow_idle(host_slots *h, uint32_t cap) {
+    if (cap <= h->cap)
+        return 0;
+    uint32_t *idle = realloc(h->idle, cap * sizeof *idle);
+    if (!idle)
+        return ZDAG_ENOMEM;
+    h->idle = idle;
+    h->cap = cap;
+    return 0;
+}
+
+int64_t zd_coord_host(zd_coord *c, const char *name, double cpus, const zd_amount *res,
+                      size_t n_res) {
+    for (uint32_t h = 1; h < c->n_hosts; h++) /* host 0 is the coordinator's own */
+        if (strcmp(zd_capacity_host_name(c->cap, h), name) == 0)
+            return h;
+    host_slots *hosts = realloc(c->hosts, (c->n_hosts + 1) * sizeof *hosts);
+    if (hosts)
+        c->hosts = hosts;
+    uint32_t *counts = realloc(c->idle_count, (c->n_hosts + 1) * sizeof *counts);
+    if (counts)
+        c->idle_count = counts;
+    uint32_t index;
+    if (!hosts || !counts || zd_capacity_add_host(c->cap, name, cpus, res, n_res, &index) < 0)
+        return -1;
+    c->hosts[c->n_hosts] = (host_slots){0};
+    c->idle_count[c->n_hosts] = 0;
+    if (c->trace && zd_trace_track(c->trace, index, name, -1) < 0)
+        fprintf(stderr, "zdag: the trace is incomplete (out of memory)\n");
+    return c->n_hosts++;
+}
+
+int64_t zd_coord_add_slots(zd_coord *c, uint32_t host, uint32_t n, uint32_t agent_id) {
+    executor *ex = realloc(c->ex, (c->n_ex + n) * sizeof *ex);
+    if (!ex)
+        return -1;
+    c->ex = ex;
+    host_slots *h = &c->hosts[host];
+    if (grow_idle(h, h->cap + n) < 0)
+        return -1;
+    uint32_t first = c->n_ex;
+    for (uint32_t s = 0; s < n; s++)
+        c->ex[first + s] =
+            (executor){.state = EX_STARTING, .node = -1, .host = host, .agent = agent_id};
+    c->n_ex += n;
+    return first;
+}
+
+void zd_coord_executor_ready(zd_coord *c, uint32_t slot, void *sock, const unsigned char *rid,
+                             size_t rid_len) {
+    executor *x = &c->ex[slot];
+    memcpy(x->rid, rid, rid_len);
+    x->rid_len = rid_len;
+    x->sock = sock;
+    x->early_deaths = 0;
+    push_idle(c, slot);
+    if (c->trace && zd_trace_track(c->trace, x->host, zd_capacity_host_name(c->cap, x->host),
+                                   (int32_t)slot) < 0)
+        fprintf(stderr, "zdag: the trace is incomplete (out of memory)\n");
 }
 
 static void push_idle(zd_coord *c, uint32_t slot) {
@@ -420,7 +411,7 @@ static void dispatch(zd_coord *c) {
     /* The first dispatch waits (briefly) for every local executor, so that the order nodes
      * start in does not depend on which executor process happened to come up first. */
     if (!c->mustered)
-        c->mustered = c->n_hello == c->cfg.n_local || since_start(c) >= MUSTER_S;
+        c->mustered = c->n_hello == c->cfg.n_local || zd_coord_since_start(c) >= MUSTER_S;
     if (!c->mustered)
         return;
     zd_place_round(c->place);
@@ -435,7 +426,7 @@ static void dispatch(zd_coord *c) {
         r->token = ++c->next_token;
         r->attempts++;
         r->executor = (int32_t)slot;
-        r->start_s = since_start(c);
+        r->start_s = zd_coord_since_start(c);
         r->end_s = -1;
         r->has_exit_code = false;
         r->timed_out = false;
@@ -462,7 +453,7 @@ static void dispatch(zd_coord *c) {
             fprintf(stderr, "zdag: cannot send node \"%s\" to executor %u: %s\n",
                     zd_graph_node(c->g, grant.node)->name, slot, zdag_strerror(rc));
             set_error(r, "cannot send the task: %s", zdag_strerror(rc));
-            r->end_s = since_start(c);
+            r->end_s = zd_coord_since_start(c);
             release_grant(c, r);
             push_idle(c, slot);
             zd_sched_failed(c->sched, grant.node);
@@ -481,7 +472,7 @@ static void schedule_retry(zd_coord *c, uint32_t index) {
     double delay = RETRY_FIRST_S * pow(2, failures > 1 ? failures - 1 : 0);
     if (delay > RETRY_MAX_S)
         delay = RETRY_MAX_S;
-    c->retry_keys[index].major = -(int64_t)llround((since_start(c) + delay) * 1e6);
+    c->retry_keys[index].major = -(int64_t)llround((zd_coord_since_start(c) + delay) * 1e6);
     zd_readyq_push(c->retries, index);
 }
 
@@ -489,7 +480,7 @@ static void schedule_retry(zd_coord *c, uint32_t index) {
 static int due_retries(zd_coord *c) {
     while (zd_readyq_size(c->retries)) {
         uint32_t index = zd_readyq_peek(c->retries);
-        double due = (double)-c->retry_keys[index].major / 1e6, now = since_start(c);
+        double due = (double)-c->retry_keys[index].major / 1e6, now = zd_coord_since_start(c);
         if (due > now)
             return (int)ceil((due - now) * 1000);
         (void)zd_readyq_pop(c->retries);
@@ -508,7 +499,7 @@ static void drop_retries(zd_coord *c) {
 static void attempt_ended(zd_coord *c, uint32_t index, bool ok) {
     const zd_node *node = zd_graph_node(c->g, index);
     node_run *r = &c->runs[index];
-    r->end_s = since_start(c);
+    r->end_s = zd_coord_since_start(c);
     release_grant(c, r);
     trace_attempt(c, index, ok ? "succeeded" : c->interrupted ? "interrupted" : "failed");
     progress_done(c, r);
@@ -526,7 +517,23 @@ static void attempt_ended(zd_coord *c, uint32_t index, bool ok) {
     }
 }
 
-static void on_result(zd_coord *c, const unsigned char *rid, size_t rid_len,
+/* Writes a log a remote executor sent back to STATE_DIR/logs/NODE.log. */
+static void write_shipped_log(zd_coord *c, uint32_t index, zd_bytes log) {
+    const node_run *r = &c->runs[index];
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.log", c->cfg.log_dir, zd_graph_node(c->g, index)->name);
+    FILE *f = fopen(path, r->attempts == 1 ? "w" : "a");
+    if (!f) {
+        fprintf(stderr, "zdag: cannot write %s: %s\n", path, strerror(errno));
+        return;
+    }
+    if (r->attempts > 1)
+        fprintf(f, "--- zdag: attempt %u ---\n", r->attempts);
+    fwrite(log.ptr, 1, log.len, f);
+    fclose(f);
+}
+
+static void on_result(zd_coord *c, void *sock, const unsigned char *rid, size_t rid_len,
                       const zd_msg_result *m) {
     if (m->node >= zd_graph_size(c->g) || c->runs[m->node].token != m->token ||
         c->runs[m->node].executor < 0) {
@@ -537,8 +544,8 @@ static void on_result(zd_coord *c, const unsigned char *rid, size_t rid_len,
     node_run *r = &c->runs[m->node];
     uint32_t slot = (uint32_t)r->executor;
     executor *x = &c->ex[slot];
-    if (x->state != EX_BUSY || x->node != (int64_t)m->node || x->rid_len != rid_len ||
-        memcmp(x->rid, rid, rid_len) != 0) {
+    if (x->state != EX_BUSY || x->node != (int64_t)m->node || x->sock != sock ||
+        x->rid_len != rid_len || memcmp(x->rid, rid, rid_len) != 0) {
         fprintf(stderr, "zdag: discarded a result for node %u from the wrong executor\n", m->node);
         return;
     }
@@ -557,6 +564,8 @@ static void on_result(zd_coord *c, const unsigned char *rid, size_t rid_len,
     }
     r->has_exit_code = true;
     r->exit_code = m->exit_code;
+    if (x->agent && m->log.ptr)
+        write_shipped_log(c, m->node, m->log);
     if (!m->ok)
         set_error(r, "%.*s", (int)m->error.len, m->error.ptr ? m->error.ptr : "failed");
     else if (!r->output)
@@ -565,49 +574,49 @@ static void on_result(zd_coord *c, const unsigned char *rid, size_t rid_len,
     attempt_ended(c, m->node, m->ok && r->output != NULL);
 }
 
-static void on_hello(zd_coord *c, const unsigned char *rid, size_t rid_len, const zd_msg_hello *h) {
-    if (h->version != ZD_WIRE_VERSION || h->slot >= c->cfg.n_local ||
+static void on_hello(zd_coord *c, void *sock, const unsigned char *rid, size_t rid_len,
+                     const zd_msg_hello *h) {
+    if (sock == c->remote) {
+        if (!zd_remote_hello(c, rid, rid_len, h))
+            fprintf(stderr, "zdag: refused an executor (agent %u, slot %u)\n", h->agent, h->slot);
+        return;
+    }
+    if (h->version != ZD_WIRE_VERSION || h->agent != 0 || h->slot >= c->cfg.n_local ||
         c->ex[h->slot].state != EX_STARTING || c->ex[h->slot].pid != (pid_t)h->pid) {
         fprintf(stderr, "zdag: refused an executor (slot %u, pid %lld, version %u)\n", h->slot,
                 (long long)h->pid, h->version);
         return;
     }
-    executor *x = &c->ex[h->slot];
     if (c->n_hello < c->cfg.n_local)
         c->n_hello++;
-    memcpy(x->rid, rid, rid_len);
-    x->rid_len = rid_len;
-    x->early_deaths = 0;
-    x->host = 0; /* local executors live on host 0 */
-    push_idle(c, h->slot);
-    if (c->trace &&
-        zd_trace_track(c->trace, x->host, zd_capacity_host_name(c->cap, x->host), h->slot) < 0)
-        fprintf(stderr, "zdag: the trace is incomplete (out of memory)\n");
+    c->ex[h->slot].host = 0; /* local executors live on host 0 */
+    zd_coord_executor_ready(c, h->slot, sock, rid, rid_len);
 }
 
 /* Reads every frame waiting on the ROUTER socket. */
-static void read_messages(zd_coord *c) {
+/* Reads every frame waiting on a ROUTER socket (local or remote). */
+static void read_messages(zd_coord *c, void *sock) {
     unsigned char rid[MAX_RID];
     zmq_msg_t msg;
     zmq_msg_init(&msg);
     for (;;) {
-        int n = zmq_recv(c->router, rid, sizeof rid, ZMQ_DONTWAIT);
+        int n = zmq_recv(sock, rid, sizeof rid, ZMQ_DONTWAIT);
         if (n < 0)
             break;
         size_t rid_len = (size_t)n > sizeof rid ? sizeof rid : (size_t)n;
         int more = 0;
         size_t more_len = sizeof more;
-        zmq_getsockopt(c->router, ZMQ_RCVMORE, &more, &more_len);
+        zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &more_len);
         if (!more) {
             fprintf(stderr, "zdag: dropped a message without a body\n");
             continue;
         }
-        if (zmq_msg_recv(&msg, c->router, 0) < 0)
+        if (zmq_msg_recv(&msg, sock, 0) < 0)
             break;
         if (zmq_msg_more(&msg)) {
             fprintf(stderr, "zdag: dropped a message of more than one frame\n");
             do
-                zmq_msg_recv(&msg, c->router, 0);
+                zmq_msg_recv(&msg, sock, 0);
             while (zmq_msg_more(&msg));
             continue;
         }
@@ -617,10 +626,17 @@ static void read_messages(zd_coord *c) {
                     zmq_msg_size(&msg), zd_wire_decoder_error(c->dec));
             continue;
         }
+        bool remote = sock == c->remote;
         if (m.type == ZD_MSG_HELLO)
-            on_hello(c, rid, rid_len, &m.u.hello);
+            on_hello(c, sock, rid, rid_len, &m.u.hello);
         else if (m.type == ZD_MSG_RESULT)
-            on_result(c, rid, rid_len, &m.u.result);
+            on_result(c, sock, rid, rid_len, &m.u.result);
+        else if (remote && m.type == ZD_MSG_JOIN)
+            zd_remote_join(c, rid, rid_len, &m.u.join);
+        else if (remote && m.type == ZD_MSG_BEAT)
+            zd_remote_beat(c, rid, rid_len);
+        else if (remote && m.type == ZD_MSG_LOST)
+            zd_remote_lost(c, rid, rid_len, &m.u.lost);
         else
             fprintf(stderr, "zdag: dropped an unexpected message of type %d\n", m.type);
     }
@@ -632,7 +648,7 @@ static void node_lost(zd_coord *c, uint32_t index, const char *how) {
     node_run *r = &c->runs[index];
     r->losses++;
     r->token = 0; /* a late result of the lost attempt is stale */
-    r->end_s = since_start(c);
+    r->end_s = zd_coord_since_start(c);
     release_grant(c, r); /* revokes its leases */
     trace_attempt(c, index, r->timed_out ? "timed out" : "lost");
     if (c->interrupted) {
@@ -666,6 +682,20 @@ static void node_lost(zd_coord *c, uint32_t index, const char *how) {
 }
 
 /* An executor process ended: re-run its node elsewhere (or fail it), and replace it. */
+void zd_coord_executor_gone(zd_coord *c, uint32_t slot, const char *how, bool replaced) {
+    executor *x = &c->ex[slot];
+    if (x->state == EX_IDLE)
+        remove_idle(c, slot);
+    if (x->state == EX_BUSY)
+        node_lost(c, (uint32_t)x->node, how);
+    if (x->state == EX_STARTING)
+        x->early_deaths++;
+    x->state = replaced ? EX_STARTING : EX_DEAD;
+    x->node = -1;
+    x->rid_len = 0;
+}
+
+/* A local executor process ended: re-run its node elsewhere (or fail it), and replace it. */
 static void executor_died(zd_coord *c, uint32_t slot, int status) {
     executor *x = &c->ex[slot];
     char how[64];
@@ -675,16 +705,8 @@ static void executor_died(zd_coord *c, uint32_t slot, int status) {
         snprintf(how, sizeof how, "signal %d", WTERMSIG(status));
     else
         snprintf(how, sizeof how, "exit status %d", WEXITSTATUS(status));
-    if (x->state == EX_IDLE)
-        remove_idle(c, slot);
-    if (x->state == EX_BUSY)
-        node_lost(c, (uint32_t)x->node, how);
-    if (x->state == EX_STARTING)
-        x->early_deaths++;
-    x->state = EX_DEAD;
-    x->node = -1;
+    zd_coord_executor_gone(c, slot, how, false);
     x->pid = 0;
-    x->rid_len = 0;
     if (c->interrupted || zd_sched_finished(c->sched) || !c->cfg.spawn)
         return;
     if (x->early_deaths >= MAX_SPAWN_FAILS) {
@@ -714,8 +736,8 @@ static void reap(zd_coord *c) {
 static int check_deadlines(zd_coord *c) {
     if (c->n_deadlines == 0)
         return -1;
-    double now = since_start(c), next = -1;
-    for (uint32_t s = 0; s < c->cfg.n_local; s++) {
+    double now = zd_coord_since_start(c), next = -1;
+    for (uint32_t s = 0; s < c->n_ex; s++) {
         executor *x = &c->ex[s];
         if (x->state != EX_BUSY)
             continue;
@@ -734,6 +756,8 @@ static int check_deadlines(zd_coord *c) {
 }
 
 static bool all_retired(const zd_coord *c) {
+    if (c->cfg.listen)
+        return false; /* workers may still join */
     for (uint32_t s = 0; s < c->cfg.n_local; s++)
         if (c->ex[s].state != EX_DEAD)
             return false;
@@ -751,6 +775,11 @@ static void interrupt(zd_coord *c, int sig) {
     fprintf(stderr, "zdag: %s: stopping (running nodes are killed)\n", strsignal(sig));
     c->interrupted = sig;
     zd_sched_stop(c->sched);
+    /* Remote nodes die with their agents, which are told to leave now. */
+    for (uint32_t s = c->cfg.n_local; s < c->n_ex; s++)
+        if (c->ex[s].state == EX_BUSY)
+            zd_coord_executor_gone(c, s, "interrupted", false);
+    zd_remote_shutdown(c);
     /* Running nodes are killed with their executors; idle executors get BYE at the end. */
     for (uint32_t s = 0; s < c->cfg.n_local; s++)
         if (c->ex[s].state == EX_BUSY && c->ex[s].pid > 0)
@@ -783,7 +812,7 @@ static void shutdown_executors(zd_coord *c) {
                 kill(x->pid, SIGTERM); /* still starting or busy: nothing to wait for */
             }
         }
-    double deadline = mono() + SHUTDOWN_GRACE_S;
+    double deadline = zd_coord_mono() + SHUTDOWN_GRACE_S;
     for (;;) {
         bool left = false;
         for (uint32_t s = 0; s < c->cfg.n_local; s++) {
@@ -797,7 +826,7 @@ static void shutdown_executors(zd_coord *c) {
         }
         if (!left)
             return;
-        if (mono() >= deadline)
+        if (zd_coord_mono() >= deadline)
             break;
         zmq_pollitem_t item = {NULL, c->cfg.signal_fd, ZMQ_POLLIN, 0};
         if (zmq_poll(&item, 1, 50) > 0) {
@@ -853,13 +882,15 @@ static void give_up(zd_coord *c, const char *why) {
 
 int zd_coord_run(zd_coord *c) {
     clock_gettime(CLOCK_REALTIME, &c->started);
-    c->t0 = mono();
-    if (open_socket(c) < 0)
+    c->t0 = zd_coord_mono();
+    if (open_socket(c) < 0 || (c->cfg.listen && zd_remote_open(c) < 0))
         give_up(c, "no socket for the executors");
     while (!zd_sched_finished(c->sched)) {
-        int timeout = due_retries(c), deadline = check_deadlines(c);
+        int timeout = due_retries(c), deadline = check_deadlines(c), tick = zd_remote_tick(c);
         if (deadline >= 0 && (timeout < 0 || deadline < timeout))
             timeout = deadline;
+        if (tick >= 0 && (timeout < 0 || tick < timeout))
+            timeout = tick;
         if (c->progress && (timeout < 0 || timeout > 250))
             timeout = 250; /* keep the elapsed time moving */
         if (!c->mustered && (timeout < 0 || timeout > 20))
@@ -873,25 +904,29 @@ int zd_coord_run(zd_coord *c) {
             give_up(c, "no executor could be started");
             break;
         }
-        zmq_pollitem_t items[2] = {{c->router, 0, ZMQ_POLLIN, 0},
-                                   {NULL, c->cfg.signal_fd, ZMQ_POLLIN, 0}};
-        if (zmq_poll(items, 2, timeout) < 0) {
+        zmq_pollitem_t items[3] = {{NULL, c->cfg.signal_fd, ZMQ_POLLIN, 0},
+                                   {c->router, 0, ZMQ_POLLIN, 0},
+                                   {c->remote, 0, ZMQ_POLLIN, 0}};
+        if (zmq_poll(items, c->remote ? 3 : 2, timeout) < 0) {
             if (errno == EINTR)
                 continue;
             give_up(c, "polling failed");
             break;
         }
-        if (items[1].revents & ZMQ_POLLIN)
-            read_signals(c);
         if (items[0].revents & ZMQ_POLLIN)
-            read_messages(c);
+            read_signals(c);
+        if (items[1].revents & ZMQ_POLLIN)
+            read_messages(c, c->router);
+        if (c->remote && (items[2].revents & ZMQ_POLLIN))
+            read_messages(c, c->remote);
         progress_draw(c, false);
     }
     drop_retries(c);
+    zd_remote_shutdown(c);
     shutdown_executors(c);
     zd_sched_close(c->sched);
     progress_draw(c, true);
-    c->wall_s = since_start(c);
+    c->wall_s = zd_coord_since_start(c);
     c->exit_code = final_status(c);
     if (c->trace && zd_trace_write(c->trace, c->cfg.trace_path) < 0) {
         fprintf(stderr, "zdag: cannot write the trace %s: %s\n", c->cfg.trace_path,
@@ -929,5 +964,5 @@ void zd_coord_summary(const zd_coord *c, zd_run_summary *out) {
     out->exit_code = c->exit_code;
     out->started = c->started;
     out->wall_s = c->wall_s;
-    out->jobs = c->jobs;
+    out->jobs = c->jobs < INT32_MAX ? c->jobs : (int)c->n_ex;
 }

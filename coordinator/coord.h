@@ -25,19 +25,25 @@ typedef struct zd_coord_cfg {
     void (*reaped)(void *ctx, uint32_t slot); /* an executor was reaped: kill what it left
                                                  running (may be NULL) */
     void *spawn_ctx;                          /* passed to spawn and reaped */
-    int jobs;               /* nodes running at once at most; 0 = one per executor */
-    zd_prio_mode prio;      /* how ready nodes are ordered */
-    bool keep_going;        /* a failure skips its descendants only */
-    const bool *active;     /* nodes taking part (borrowed), NULL = all */
-    const char *log_dir;    /* directory of the NODE.log files */
-    const char *run_id;     /* given to commands as ZDAG_RUN_ID */
-    int signal_fd;          /* signalfd for SIGCHLD, SIGINT and SIGTERM (borrowed) */
-    int max_losses;         /* executor deaths one node survives before failing; 0 = 3 */
-    const char *host_id;    /* the local host's name */
-    double local_cpus;      /* CPU units of the local host */
-    const char *trace_path; /* --trace: where to write the timeline at the end, or NULL */
-    bool progress;          /* draw the progress line */
-    bool progress_tty;      /* ... on a terminal (redrawn in place) */
+    int jobs;                 /* nodes running at once at most; 0 = one per executor */
+    zd_prio_mode prio;        /* how ready nodes are ordered */
+    bool keep_going;          /* a failure skips its descendants only */
+    const bool *active;       /* nodes taking part (borrowed), NULL = all */
+    const char *log_dir;      /* directory of the NODE.log files */
+    const char *run_id;       /* given to commands as ZDAG_RUN_ID */
+    int signal_fd;            /* signalfd for SIGCHLD, SIGINT and SIGTERM (borrowed) */
+    int max_losses;           /* executor deaths one node survives before failing; 0 = 3 */
+    const char *host_id;      /* the local host's name */
+    double local_cpus;        /* CPU units of the local host */
+    const char *trace_path;   /* --trace: where to write the timeline at the end, or NULL */
+    bool progress;            /* draw the progress line */
+    bool progress_tty;        /* ... on a terminal (redrawn in place) */
+    const char *listen;       /* accept remote workers here (tcp://...), or NULL */
+    const char *curve_public; /* the coordinator's CurveZMQ key pair (Z85), or NULL */
+    const char *curve_secret;
+    const struct zd_keyset *authorized; /* workers' public keys admitted (borrowed) */
+    bool insecure;                      /* --insecure: plain tcp, no CurveZMQ */
+    int heartbeat_ms; /* BEAT interval; 5 silent intervals = a lost agent; 0 = 1000 */
 } zd_coord_cfg;
 
 /* Checks before a run that every active node fits on a host offering `cpus` CPU units and no

@@ -225,6 +225,17 @@ ZDAG_EXPORT int zdag_result_object(const zdag_result *result, const char *node, 
 /* Frees the result; sets *result to NULL. Accepts NULL. */
 ZDAG_EXPORT void zdag_result_free(zdag_result **result);
 
+/* Serves this program's functions to a coordinator on another host: the same program that
+ * built the DAG runs as a worker there, so `fn` nodes find the same registered functions:
+ *
+ *   if (argc > 1 && strcmp(argv[1], "worker") == 0)
+ *       return zdag_worker_main(dag, argc - 1, argv + 1);   // ./prog worker --connect ...
+ *
+ * argv takes the options of `zdag worker` (argv[0] is ignored). Runs until the run ends (or,
+ * with --forever, until SIGINT/SIGTERM). Returns the exit status: 0, 2 (invalid usage), 3 (the
+ * coordinator could not be reached or was lost), 130/143. */
+ZDAG_EXPORT int zdag_worker_main(zdag_dag *dag, int argc, char **argv);
+
 #ifdef __cplusplus
 }
 #endif

@@ -8,6 +8,7 @@
 
 #include "graph.h"
 #include "runner.h"
+#include "worker_main.h"
 #include "wire.h"
 #include "zdag.h"
 
@@ -498,4 +499,10 @@ void zdag_result_free(zdag_result **resp) {
     zd_graph_free(&res->names);
     free(res);
     *resp = NULL;
+}
+
+int zdag_worker_main(zdag_dag *dag, int argc, char **argv) {
+    if (!dag || argc < 1 || !argv)
+        return 2;
+    return zd_worker_main(argc, argv, dag->fns, dag->n_fns);
 }

@@ -10,47 +10,32 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "coord.h"
 #include "executor.h"
+#include "xset.h"
 #include "report.h"
 
 typedef struct local_host {
-    zd_fn_table fns;              /* functions and plugins the executors may call */
-    size_t max_result;            /* largest function result */
-    char dir[256];                /* private runtime directory (mode 0700) */
-    char endpoint[300];           /* ipc:// endpoint inside dir */
-    char host_id[64];             /* this host's name */
-    pid_t *pids;                  /* executor pid per slot */
-    volatile sig_atomic_t *pgids; /* shared with the executors: each one's running command */
-    uint32_t n;                   /* slots */
+    zd_fn_table fns;    /* functions and plugins the executors may call */
+    char dir[256];      /* private runtime directory (mode 0700) */
+    char endpoint[300]; /* ipc:// endpoint inside dir */
+    char host_id[64];   /* this host's name */
+    zd_xset *xs;        /* the local executors */
+    pid_t *pids;        /* their pids at start, for the coordinator */
+    uint32_t n;         /* slots */
 } local_host;
 
 static int spawn_executor(void *ctx, uint32_t slot, pid_t *pid) {
-    local_host *h = ctx;
-    char scratch[300];
-    snprintf(scratch, sizeof scratch, "%s/x%u", h->dir, slot);
-    zd_executor_cfg cfg = {.endpoint = h->endpoint,
-                           .slot = slot,
-                           .host_id = h->host_id,
-                           .scratch_dir = scratch,
-                           .pgid = &h->pgids[slot],
-                           .fns = &h->fns,
-                           .max_result = h->max_result};
-    return zd_executor_fork(&cfg, pid);
+    return zd_xset_spawn(((local_host *)ctx)->xs, slot, pid);
 }
 
 /* A killed executor cannot kill its command: do it for it, group and all. */
 static void executor_reaped(void *ctx, uint32_t slot) {
-    local_host *h = ctx;
-    pid_t pg = h->pgids[slot];
-    if (pg > 0)
-        kill(-pg, SIGKILL);
-    h->pgids[slot] = 0;
+    zd_xset_orphans(((local_host *)ctx)->xs, slot);
 }
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
@@ -122,25 +107,42 @@ static int block_signals(sigset_t *old) {
     return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
+/* Writes the report and results, prints the summary, hands the outcomes to the caller. */
+static int finish(const zd_run_opts *o, const zd_graph *g, zd_coord *c, int status) {
+    if (o->report_path && zd_report_write(o->report_path, o->pipeline, g, c) < 0) {
+        fprintf(stderr, "zdag: cannot write the report %s: %s\n", o->report_path, strerror(errno));
+        status = status ? status : 3;
+    }
+    if (o->results_path && zd_results_write(o->results_path, g, c) < 0) {
+        fprintf(stderr, "zdag: cannot write the results %s: %s\n", o->results_path,
+                strerror(errno));
+        status = status ? status : 3;
+    }
+    if (!o->quiet)
+        print_summary(g, c);
+    if (o->finished)
+        o->finished(o->finished_ctx, c);
+    return status;
+}
+
 int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
     const zd_graph_settings *gs = zd_graph_settings_of((zd_graph *)g);
-    local_host h = {.fns = {.entries = o->fns,
-                            .n = o->n_fns,
-                            .plugins = gs->plugins,
-                            .n_plugins = gs->n_plugins},
-                    .max_result = o->max_result};
+    local_host h = {
+        .fns = {
+            .entries = o->fns, .n = o->n_fns, .plugins = gs->plugins, .n_plugins = gs->n_plugins}};
     zd_coord *c = NULL;
     int status = 3, sfd = -1;
     sigset_t old_mask;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     if (cores < 1)
         cores = 1;
-    h.n = (uint32_t)(o->local_workers > 0 ? o->local_workers : cores);
+    h.n = (uint32_t)(o->local_workers > 0 ? o->local_workers : o->local_workers < 0 ? 0 : cores);
     double cpus = o->cpus > 0 ? o->cpus : (double)cores;
     if (gethostname(h.host_id, sizeof h.host_id) < 0)
         snprintf(h.host_id, sizeof h.host_id, "localhost");
     h.host_id[sizeof h.host_id - 1] = '\0';
-    int misfits = zd_coord_check_fit(g, o->active, h.host_id, cpus, stderr);
+    /* With --listen, bigger hosts may still join: a node too big for this one waits. */
+    int misfits = o->listen ? 0 : zd_coord_check_fit(g, o->active, h.host_id, cpus, stderr);
     if (misfits != 0)
         return misfits > 0 ? 2 : 3;
     char log_dir[4096], run_id[17] = {0};
@@ -154,22 +156,18 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
         fprintf(stderr, "zdag: cannot create a runtime directory: %s\n", strerror(errno));
         return 3;
     }
-    size_t shared_size = h.n * sizeof *h.pgids;
-    void *shared =
-        mmap(NULL, shared_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (shared == MAP_FAILED)
-        goto out_rmdir;
-    h.pgids = shared;
-    if (!(h.pids = calloc(h.n, sizeof *h.pids)))
+    zd_executor_cfg base = {
+        .endpoint = h.endpoint, .host_id = h.host_id, .fns = &h.fns, .max_result = o->max_result};
+    if (!(h.xs = zd_xset_new(h.n, &base, h.dir)) ||
+        !(h.pids = calloc(h.n ? h.n : 1, sizeof *h.pids)))
         goto out_rmdir;
     if ((sfd = block_signals(&old_mask)) < 0) {
         fprintf(stderr, "zdag: cannot watch signals: %s\n", strerror(errno));
         goto out_rmdir;
     }
     for (uint32_t s = 0; s < h.n; s++)
-        if (spawn_executor(&h, s, &h.pids[s]) < 0) {
+        if (zd_xset_spawn(h.xs, s, &h.pids[s]) < 0) {
             fprintf(stderr, "zdag: cannot fork an executor: %s\n", strerror(errno));
-            h.n = s;
             goto out_kill;
         }
     zd_coord_cfg cfg = {.endpoint = h.endpoint,
@@ -189,40 +187,26 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
                         .local_cpus = cpus,
                         .trace_path = o->trace_path,
                         .progress = o->progress,
-                        .progress_tty = o->progress_tty};
+                        .progress_tty = o->progress_tty,
+                        .listen = o->listen,
+                        .curve_public = o->curve_public,
+                        .curve_secret = o->curve_secret,
+                        .authorized = o->authorized,
+                        .insecure = o->insecure,
+                        .heartbeat_ms = o->heartbeat_ms};
     if (zd_coord_new(&cfg, g, &c) < 0) {
         fprintf(stderr, "zdag: cannot start the coordinator: out of memory\n");
         goto out_kill;
     }
-    status = zd_coord_run(c);
-    if (o->report_path && zd_report_write(o->report_path, o->pipeline, g, c) < 0) {
-        fprintf(stderr, "zdag: cannot write the report %s: %s\n", o->report_path, strerror(errno));
-        status = status ? status : 3;
-    }
-    if (o->results_path && zd_results_write(o->results_path, g, c) < 0) {
-        fprintf(stderr, "zdag: cannot write the results %s: %s\n", o->results_path,
-                strerror(errno));
-        status = status ? status : 3;
-    }
-    if (!o->quiet)
-        print_summary(g, c);
-    if (o->finished)
-        o->finished(o->finished_ctx, c);
+    status = finish(o, g, c, zd_coord_run(c));
     zd_coord_free(&c);
-    goto out_restore;
 out_kill:
-    for (uint32_t s = 0; s < h.n; s++)
-        if (h.pids[s] > 0) {
-            kill(h.pids[s], SIGKILL);
-            waitpid(h.pids[s], NULL, 0);
-        }
-out_restore:
+    zd_xset_stop(h.xs, SIGKILL, 0); /* normally all gone already */
     close(sfd);
     sigprocmask(SIG_SETMASK, &old_mask, NULL);
 out_rmdir:
+    zd_xset_free(&h.xs);
     free(h.pids);
-    if (h.pgids)
-        munmap((void *)h.pgids, h.n * sizeof *h.pgids);
     nftw(h.dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     return status;
 }

@@ -14,7 +14,7 @@
 typedef struct zd_run_opts {
     const char *pipeline;     /* the pipeline's name in the report (its file path) */
     int jobs;                 /* -j; 0 = one node per executor */
-    int local_workers;        /* executors forked here; 0 = number of cores */
+    int local_workers;        /* executors forked here; 0 = number of cores, < 0 = none */
     double cpus;              /* CPU units of this host; 0 = number of cores */
     const char *trace_path;   /* --trace, or NULL */
     bool progress;            /* draw the progress line */
@@ -32,7 +32,13 @@ typedef struct zd_run_opts {
     /* Called once the run is over, before the coordinator is freed (may be NULL): the place
      * to copy outcomes out with zd_coord_outcome(). */
     void (*finished)(void *ctx, const zd_coord *c);
-    void *finished_ctx; /* passed to finished */
+    void *finished_ctx;       /* passed to finished */
+    const char *listen;       /* accept remote workers here (tcp://...), or NULL */
+    const char *curve_public; /* the coordinator's CurveZMQ key pair (Z85), or NULL */
+    const char *curve_secret;
+    const struct zd_keyset *authorized; /* workers' public keys admitted (borrowed) */
+    bool insecure;                      /* plain tcp, no CurveZMQ */
+    int heartbeat_ms;                   /* heartbeat interval for remote workers; 0 = 1000 */
 } zd_run_opts;
 
 /* Runs g (finished) to its end and writes the report and results. Returns the exit status of

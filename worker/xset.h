@@ -1,0 +1,43 @@
+/* A set of executor processes on one host, forked and watched by their parent (the local
+ * runner, or a `zdag worker` agent). Each executor publishes its running command's process
+ * group in memory shared with the parent, so that when an executor is killed the parent can
+ * kill what it left running. */
+#ifndef ZD_XSET_H
+#define ZD_XSET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "executor.h"
+
+typedef struct zd_xset zd_xset;
+
+/* Creates a set of n slots. `base` (copied; its strings borrowed, they must outlive the set)
+ * is the configuration every executor gets, with its own slot, its scratch directory
+ * SCRATCH_ROOT/xSLOT and its shared process-group cell filled in. Forks nothing yet.
+ * Returns NULL when out of memory. */
+zd_xset *zd_xset_new(uint32_t n, const zd_executor_cfg *base, const char *scratch_root);
+
+/* Frees the set (the processes must be gone); sets *x to NULL. Accepts NULL. */
+void zd_xset_free(zd_xset **x);
+
+/* Forks the executor of `slot` (see zd_executor_fork()); stores its pid. Returns 0 or
+ * ZDAG_ESYS. */
+int zd_xset_spawn(zd_xset *x, uint32_t slot, pid_t *pid) __attribute__((warn_unused_result));
+
+/* The pid of a slot's executor, 0 when none runs. */
+pid_t zd_xset_pid(const zd_xset *x, uint32_t slot);
+
+/* Kills, group and all, the command a dead executor of `slot` left running. */
+void zd_xset_orphans(zd_xset *x, uint32_t slot);
+
+/* Reaps one exited executor without waiting: returns true with its slot and wait status (and
+ * its orphans killed), false when none has exited. */
+bool zd_xset_reap(zd_xset *x, uint32_t *slot, int *status);
+
+/* Sends sig to every executor, waits up to grace_s for them to exit, then SIGKILLs the rest;
+ * all are reaped and their orphans killed on return. */
+void zd_xset_stop(zd_xset *x, int sig, double grace_s);
+
+#endif
