@@ -1,0 +1,172 @@
+"""Remote workers on the loopback interface: agents joining with their own limits, a killed
+agent, CurveZMQ keys (authorized, unauthorized, wrong coordinator key), refusal of plain tcp,
+function nodes on a remote worker."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from zdagtest import ZDAG, ZdagTestCase, nodes_by_name  # noqa: E402
+from test_limits import max_overlap  # noqa: E402
+
+PLUGIN = os.environ.get("ZDAG_PLUGIN", "")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RemoteTest(ZdagTestCase):
+    def setUp(self):
+        super().setUp()
+        self.procs = []
+        self.endpoint = f"tcp://127.0.0.1:{free_port()}"
+
+    def tearDown(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+            p.communicate(timeout=30)
+        super().tearDown()
+
+    def spawn(self, *args):
+        p = subprocess.Popen([ZDAG, *args], cwd=self.dir, env=self.env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        self.procs.append(p)
+        return p
+
+    def coordinator(self, text, *args):
+        pipe = self.write("pipe.yaml", text)
+        self.report = self.path("report.json")
+        return self.spawn("run", pipe, "-w", "0", "--listen", self.endpoint, "--report",
+                          self.report, "--heartbeat", "0.2", *args)
+
+    def worker(self, host, slots, cpus, *args):
+        return self.spawn("worker", "--connect", self.endpoint, "--host-id", host, "--slots",
+                          str(slots), "--cpus", str(cpus), *args)
+
+    def finish(self, coord, expect=0):
+        out, err = coord.communicate(timeout=120)
+        self.assertEqual(coord.returncode, expect, err)
+        with open(self.report) as f:
+            return json.load(f), err
+
+    def test_hosts_keep_their_limits(self):
+        text = "nodes:\n" + "".join(
+            f"  n{i}: {{cmd: 'echo out-$ZDAG_NODE >&2; sleep 0.2', cpus: {i % 3}}}\n"
+            for i in range(24))
+        coord = self.coordinator(text, "--insecure")
+        workers = [self.worker("hostA", 2, 1, "--insecure"),
+                   self.worker("hostB", 3, 4, "--insecure")]
+        r, _ = self.finish(coord)
+        for w in workers:
+            w.communicate(timeout=30)
+            self.assertEqual(w.returncode, 0)  # the run's end released them
+        by_host = {}
+        for n in r["nodes"]:
+            self.assertEqual(n["status"], "succeeded")
+            by_host.setdefault(n["host"], []).append(n)
+        self.assertEqual(set(by_host), {"hostA", "hostB"})
+        limits = {"hostA": (2, 1), "hostB": (3, 4)}
+        for host, nodes in by_host.items():
+            slots, cpus = limits[host]
+            self.assertLessEqual(max_overlap(nodes), slots, host)
+            cpu_nodes = [n for n in nodes if int(n["name"][1:]) % 3]
+            events = sorted([(n["start_s"], int(n["name"][1:]) % 3) for n in cpu_nodes] +
+                            [(n["end_s"], -(int(n["name"][1:]) % 3)) for n in cpu_nodes])
+            used = peak = 0
+            for _, d in events:
+                used += d
+                peak = max(peak, used)
+            self.assertLessEqual(peak, cpus, host)
+        # the log of a remote attempt came back to the coordinator's state dir
+        with open(self.path(".zdag", "logs", "n0.log")) as f:
+            self.assertEqual(f.read(), "out-n0\n")
+
+    def test_killed_agent_nodes_run_elsewhere(self):
+        marker = self.path("started")
+        text = f"""
+nodes:
+  long: {{cmd: 'touch {marker}; sleep 3', cpus: 0}}
+  after: {{cmd: 'true', deps: [long]}}
+"""
+        coord = self.coordinator(text, "--insecure")
+        victim = self.worker("victim", 1, 1, "--insecure")
+        deadline = time.time() + 30
+        while not os.path.exists(marker):
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.02)
+        survivor = self.worker("survivor", 1, 1, "--insecure")
+        victim.kill()
+        r, err = self.finish(coord)
+        survivor.communicate(timeout=30)
+        n = nodes_by_name(r)
+        self.assertEqual(n["long"]["status"], "succeeded")
+        self.assertEqual(n["long"]["host"], "survivor")
+        self.assertGreaterEqual(n["long"]["attempts"], 2)
+        self.assertEqual(len(r["nodes"]), 2)
+        self.assertIn("is lost", err)
+
+    def keys(self):
+        for name in ("coord", "good", "bad", "other"):
+            self.zdag("keygen", self.path(name), check=0)
+        os.mkdir(self.path("authorized"))
+        os.link(self.path("good.pub"), self.path("authorized", "good.pub"))
+
+    def test_curve_admits_only_authorized_workers(self):
+        self.keys()
+        coord = self.coordinator("nodes:\n  a: {cmd: 'true'}\n", "--curve-secret",
+                                 self.path("coord.key"), "--authorized-keys",
+                                 self.path("authorized"))
+        bad = self.worker("bad", 1, 1, "--curve-secret", self.path("bad.key"),
+                          "--coordinator-key", self.path("coord.pub"))
+        wrong = self.worker("wrong", 1, 1, "--curve-secret", self.path("good.key"),
+                            "--coordinator-key", self.path("other.pub"))
+        time.sleep(1.0)  # both keep trying; neither may take the node
+        good = self.worker("good", 1, 1, "--curve-secret", self.path("good.key"),
+                           "--coordinator-key", self.path("coord.pub"))
+        r, err = self.finish(coord)
+        good.communicate(timeout=30)
+        self.assertEqual(r["nodes"][0]["host"], "good")
+        self.assertIn("refused a worker with an unknown key", err)
+        self.assertNotIn("joined from host bad", err)
+        self.assertNotIn("joined from host wrong", err)
+        for p in (bad, wrong):
+            p.send_signal(signal.SIGTERM)
+            p.communicate(timeout=30)
+
+    def test_plain_tcp_needs_keys_or_insecure(self):
+        pipe = self.write("pipe.yaml", "nodes:\n  a: {cmd: 'true'}\n")
+        p = self.zdag("run", pipe, "-w", "0", "--listen", self.endpoint, check=2)
+        self.assertIn("--curve-secret", p.stderr)
+        p = self.zdag("worker", "--connect", self.endpoint, check=2)
+        self.assertIn("--insecure", p.stderr)
+        self.zdag("run", pipe, "-w", "0", check=2)  # no executors at all
+
+    def test_function_nodes_on_a_remote_worker(self):
+        self.assertTrue(os.path.exists(PLUGIN), PLUGIN)
+        text = f"""
+plugins: [{PLUGIN}]
+nodes:
+  evens: {{fn: range, args: {{from: 0, to: 4}}}}
+  total: {{fn: sum, args: {{of: evens}}, deps: [evens]}}
+"""
+        results = self.path("results.json")
+        coord = self.coordinator(text, "--insecure", "--results", results)
+        w = self.worker("fnhost", 1, 1, "--insecure")
+        r, _ = self.finish(coord)
+        w.communicate(timeout=30)
+        with open(results) as f:
+            self.assertEqual(json.load(f), {"evens": [0, 1, 2, 3, 4], "total": 10})
+        self.assertEqual({n["host"] for n in r["nodes"]}, {"fnhost"})
+
+
+if __name__ == "__main__":
+    unittest.main()
