@@ -122,11 +122,6 @@ static bool parse_number(const char *opt, const char *text, double *out) {
     return true;
 }
 
-static bool not_yet(const char *opt) {
-    fprintf(stderr, "zdag: %s is not available in this version yet\n", opt);
-    return false;
-}
-
 static bool parse_args(int argc, char **argv, run_args *a) {
     int c;
     optind = 1;
@@ -195,7 +190,8 @@ static bool parse_args(int argc, char **argv, run_args *a) {
             a->opts.insecure = true;
             break;
         case OPT_RESUME:
-            return not_yet("--resume");
+            a->opts.resume = true;
+            break;
         case OPT_TARGET:
             if (!push_name(&a->targets, optarg))
                 return false;
@@ -347,6 +343,8 @@ int zd_cli_run(int argc, char **argv) {
     if (prepare_state_dir(&a, state_dir, sizeof state_dir) < 0)
         goto out_free;
     a.opts.pipeline = a.file;
+    char *real = realpath(a.file, NULL);
+    a.opts.pipeline_id = real ? real : a.file;
     a.opts.state_dir = state_dir;
     a.opts.active = active;
     /* Progress goes to stdout: on a terminal by default, elsewhere only when asked for. */
@@ -356,6 +354,7 @@ int zd_cli_run(int argc, char **argv) {
     if (a.opts.jobs == 0)
         a.opts.jobs = zd_graph_settings_of(g)->max_concurrency;
     status = zd_runner_run(&a.opts, g);
+    free(real);
 out_free:
     zd_keyset_free(&a.keys);
     free(active);

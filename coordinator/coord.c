@@ -20,6 +20,9 @@
 #include "trace.h"
 #include "wire.h"
 #include "coord_int.h"
+#include "journal.h"
+
+#define JOURNAL_WINDOW_MS 50 /* outcomes wait at most this long to be synced together */
 
 double zd_coord_mono(void) {
     struct timespec ts;
@@ -41,6 +44,8 @@ static void set_error(node_run *r, const char *fmt, ...) {
         r->error = NULL;
     va_end(ap);
 }
+
+static void node_failed(zd_coord *c, uint32_t index);
 
 /* Records an attempt's slice in the trace (when tracing). */
 static void trace_attempt(zd_coord *c, uint32_t index, const char *status) {
@@ -157,7 +162,7 @@ int zd_coord_new(const zd_coord_cfg *cfg, const zd_graph *g, zd_coord **out) {
         !c->out || !c->dec ||
         !(c->hosts[0].idle = calloc(cfg->n_local ? cfg->n_local : 1, sizeof(uint32_t))))
         goto out_fail;
-    if ((rc = zd_prio_compute(g, cfg->prio, cfg->active, NULL, c->keys)) < 0 ||
+    if ((rc = zd_prio_compute(g, cfg->prio, cfg->active, cfg->durations, c->keys)) < 0 ||
         (rc = make_scheduler(c)) < 0)
         goto out_fail;
     for (size_t i = 0; i < n; i++) {
@@ -165,6 +170,19 @@ int zd_coord_new(const zd_coord_cfg *cfg, const zd_graph *g, zd_coord **out) {
         c->n_active += !cfg->active || cfg->active[i];
     }
     rc = ZDAG_ENOMEM;
+    for (uint32_t i = 0; cfg->cached && cfg->journal && i < n; i++) {
+        /* Taken from an earlier run: its result is restored for its dependents. */
+        const zd_journal_rec *rec = zd_journal_find(cfg->journal, zd_graph_node(g, i)->name);
+        if (!cfg->cached[i] || !rec || (cfg->active && !cfg->active[i]))
+            continue;
+        if (!(c->runs[i].output = malloc(rec->result_len + 1)))
+            goto out_fail;
+        if (rec->result_len)
+            memcpy(c->runs[i].output, rec->result, rec->result_len);
+        c->runs[i].output[rec->result_len] = '\0';
+        c->runs[i].output_len = rec->result_len;
+        zd_sched_cached(c->sched, i);
+    }
     if (cfg->trace_path && !(c->trace = zd_trace_new()))
         goto out_fail;
     if (cfg->progress && !(c->progress = zd_progress_new(stdout, cfg->progress_tty, c->n_active)))
@@ -456,7 +474,7 @@ static void dispatch(zd_coord *c) {
             r->end_s = zd_coord_since_start(c);
             release_grant(c, r);
             push_idle(c, slot);
-            zd_sched_failed(c->sched, grant.node);
+            node_failed(c, grant.node);
         }
     }
     bool fresh;
@@ -492,10 +510,39 @@ static int due_retries(zd_coord *c) {
 /* After a stop, the nodes waiting to retry will not get their attempt: they failed. */
 static void drop_retries(zd_coord *c) {
     while (zd_readyq_size(c->retries))
-        zd_sched_failed(c->sched, zd_readyq_pop(c->retries));
+        node_failed(c, zd_readyq_pop(c->retries));
 }
 
 /* A node's attempt ended with a result: success, a retry, or a failure. */
+/* Records a node's final outcome in the journal (made durable by the next sync). */
+static void journal_outcome(zd_coord *c, uint32_t index, bool ok) {
+    if (!c->cfg.journal)
+        return;
+    const node_run *r = &c->runs[index];
+    const zd_node *node = zd_graph_node(c->g, index);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    zd_journal_rec rec = {.name = node->name,
+                          .status = ok ? ZD_JOURNAL_SUCCEEDED : ZD_JOURNAL_FAILED,
+                          .result = ok ? r->output : NULL,
+                          .result_len = ok ? r->output_len : 0,
+                          .result_is_msgpack = node->kind == ZD_NODE_FN,
+                          .duration_s =
+                              r->start_s >= 0 && r->end_s >= r->start_s ? r->end_s - r->start_s : 0,
+                          .attempts = r->attempts,
+                          .run_id = c->cfg.run_id,
+                          .finished_at = (double)now.tv_sec + (double)now.tv_nsec / 1e9};
+    memcpy(rec.defhash, c->cfg.defhash[index], sizeof rec.defhash);
+    if (zd_journal_append(c->cfg.journal, &rec) < 0)
+        fprintf(stderr, "zdag: cannot journal \"%s\": %s\n", node->name,
+                zd_journal_error(c->cfg.journal));
+}
+
+static void node_failed(zd_coord *c, uint32_t index) {
+    journal_outcome(c, index, false);
+    zd_sched_failed(c->sched, index);
+}
+
 static void attempt_ended(zd_coord *c, uint32_t index, bool ok) {
     const zd_node *node = zd_graph_node(c->g, index);
     node_run *r = &c->runs[index];
@@ -506,6 +553,7 @@ static void attempt_ended(zd_coord *c, uint32_t index, bool ok) {
     if (ok) {
         free(r->error);
         r->error = NULL;
+        journal_outcome(c, index, true);
         zd_sched_succeeded(c->sched, index);
     } else if (c->interrupted) {
         set_error(r, "interrupted");
@@ -513,7 +561,7 @@ static void attempt_ended(zd_coord *c, uint32_t index, bool ok) {
     } else if ((int)(r->attempts - r->losses) <= node->retries && !zd_sched_stopped(c->sched)) {
         schedule_retry(c, index);
     } else {
-        zd_sched_failed(c->sched, index);
+        node_failed(c, index);
     }
 }
 
@@ -664,7 +712,7 @@ static void node_lost(zd_coord *c, uint32_t index, const char *how) {
         if ((int)(r->attempts - r->losses) <= node->retries && !zd_sched_stopped(c->sched)) {
             zd_sched_requeue(c->sched, index);
         } else {
-            zd_sched_failed(c->sched, index);
+            node_failed(c, index);
         }
         return;
     }
@@ -672,10 +720,10 @@ static void node_lost(zd_coord *c, uint32_t index, const char *how) {
             zd_graph_node(c->g, index)->name);
     if ((int)r->losses >= c->cfg.max_losses) {
         set_error(r, "executor died: %s (%u executors lost)", how, r->losses);
-        zd_sched_failed(c->sched, index);
+        node_failed(c, index);
     } else if (zd_sched_stopped(c->sched)) {
         set_error(r, "executor died: %s", how);
-        zd_sched_failed(c->sched, index);
+        node_failed(c, index);
     } else {
         zd_sched_requeue(c->sched, index);
     }
@@ -863,6 +911,19 @@ static int open_socket(zd_coord *c) {
     return 0;
 }
 
+/* Makes the journaled outcomes durable (group commit). */
+static void sync_journal(zd_coord *c) {
+    if (!c->cfg.journal || zd_journal_pending(c->cfg.journal) == 0 || c->journal_failed)
+        return;
+    if (zd_journal_sync(c->cfg.journal) < 0) {
+        fprintf(stderr,
+                "zdag: cannot write the journal: %s; --resume will run these nodes "
+                "again\n",
+                zd_journal_error(c->cfg.journal));
+        c->journal_failed = true;
+    }
+}
+
 static int final_status(zd_coord *c) {
     if (c->interrupted)
         return 128 + c->interrupted;
@@ -893,6 +954,12 @@ int zd_coord_run(zd_coord *c) {
             timeout = tick;
         if (c->progress && (timeout < 0 || timeout > 250))
             timeout = 250; /* keep the elapsed time moving */
+        int64_t sync =
+            c->cfg.journal ? zd_journal_sync_due_ms(c->cfg.journal, JOURNAL_WINDOW_MS) : -1;
+        if (sync == 0)
+            sync_journal(c);
+        else if (sync > 0 && (timeout < 0 || sync < timeout))
+            timeout = (int)sync;
         if (!c->mustered && (timeout < 0 || timeout > 20))
             timeout = 20;
         if (zd_sched_stopped(c->sched))
@@ -922,12 +989,15 @@ int zd_coord_run(zd_coord *c) {
         progress_draw(c, false);
     }
     drop_retries(c);
+    sync_journal(c);
     zd_remote_shutdown(c);
     shutdown_executors(c);
     zd_sched_close(c->sched);
     progress_draw(c, true);
     c->wall_s = zd_coord_since_start(c);
     c->exit_code = final_status(c);
+    if (c->journal_failed && c->exit_code == 0)
+        c->exit_code = 3;
     if (c->trace && zd_trace_write(c->trace, c->cfg.trace_path) < 0) {
         fprintf(stderr, "zdag: cannot write the trace %s: %s\n", c->cfg.trace_path,
                 strerror(errno));
@@ -950,8 +1020,8 @@ void zd_coord_outcome(const zd_coord *c, uint32_t index, zd_node_outcome *out) {
         .has_exit_code = r->has_exit_code,
         .exit_code = r->exit_code,
         .error = r->error,
-        .output = st == ZD_NS_SUCCEEDED ? r->output : NULL,
-        .output_len = st == ZD_NS_SUCCEEDED ? r->output_len : 0,
+        .output = st == ZD_NS_SUCCEEDED || st == ZD_NS_CACHED ? r->output : NULL,
+        .output_len = st == ZD_NS_SUCCEEDED || st == ZD_NS_CACHED ? r->output_len : 0,
         .output_is_msgpack = zd_graph_node(c->g, index)->kind == ZD_NODE_FN};
     if (st == ZD_NS_SKIPPED && !r->error)
         out->error = zd_sched_skip_cause(c->sched, index) >= 0 ? "a dependency failed"

@@ -43,7 +43,11 @@ typedef struct zd_coord_cfg {
     const char *curve_secret;
     const struct zd_keyset *authorized; /* workers' public keys admitted (borrowed) */
     bool insecure;                      /* --insecure: plain tcp, no CurveZMQ */
-    int heartbeat_ms; /* BEAT interval; 5 silent intervals = a lost agent; 0 = 1000 */
+    int heartbeat_ms;           /* BEAT interval; 5 silent intervals = a lost agent; 0 = 1000 */
+    struct zd_journal *journal; /* where final outcomes are recorded (borrowed), or NULL */
+    uint8_t (*defhash)[32];     /* per node: its definition hash, for the journal (borrowed) */
+    const bool *cached;         /* per node: taken from an earlier run (--resume), or NULL */
+    const double *durations;    /* per node: median recorded duration (0 = unknown), or NULL */
 } zd_coord_cfg;
 
 /* Checks before a run that every active node fits on a host offering `cpus` CPU units and no

@@ -116,6 +116,7 @@ struct zd_coord {
     bool mustered;              /* dispatching has begun */
     int interrupted;            /* the signal that interrupted the run, or 0 */
     bool no_executors;          /* every slot retired: the run could not go on */
+    bool journal_failed;        /* a journal sync failed: outcomes are no longer recorded */
     int exit_code;              /* the run's exit status */
 };
 

@@ -5,6 +5,7 @@
  * record), and libzdag's link line and pkg-config file stay free of zlib. */
 #include "journal.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -774,7 +775,16 @@ int zd_journal_open(const char *state_dir, const char *pipeline_id, zd_journal *
     *out = NULL;
     if (!state_dir || !pipeline_id || strlen(pipeline_id) > MAX_PIPELINE)
         return ZDAG_EINVAL;
-    if (snprintf(path, sizeof path, "%s/journal", state_dir) >= (int)sizeof path) {
+    /* One journal per pipeline file name, so that pipelines sharing a directory (and so the
+     * default state directory) keep separate histories. */
+    const char *base = strrchr(pipeline_id, '/') ? strrchr(pipeline_id, '/') + 1 : pipeline_id;
+    char name[256];
+    size_t k = 0;
+    for (; base[k] && k < sizeof name - 1; k++)
+        name[k] = (isalnum((unsigned char)base[k]) || strchr("._-", base[k])) ? base[k] : '_';
+    name[k] = '\0';
+    if (snprintf(path, sizeof path, "%s/%s.journal", state_dir, k ? name : "pipeline") >=
+        (int)sizeof path) {
         zd_diags_add(d, "zdag", 0, 0, "state directory path too long: %s", state_dir);
         return ZDAG_ESTATE;
     }

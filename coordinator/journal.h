@@ -1,4 +1,5 @@
-/* The run journal: every node's final outcome, appended to STATE_DIR/journal, read back by
+/* The run journal: every node's final outcome, appended to STATE_DIR/NAME.journal (NAME: the
+ * pipeline file's name), read back by
  * `zdag run --resume` and for duration history.
  *
  * File format (all integers little-endian):
@@ -79,7 +80,7 @@ typedef struct zd_journal_rec {
 
 typedef struct zd_journal zd_journal;
 
-/* Opens STATE_DIR/journal for a coordinator run of pipeline `pipeline_id` (e.g. the pipeline's
+/* Opens STATE_DIR/NAME.journal for a coordinator run of pipeline `pipeline_id` (e.g. the pipeline's
  * absolute path; at most 4096 bytes). Creates STATE_DIR if missing, takes the lock, loads the
  * journal (creating it with a header if absent or empty) and truncates a torn tail. On success
  * *out (caller closes with zd_journal_close()) holds the loaded records. On failure adds a

@@ -90,7 +90,7 @@ int zd_results_write(const char *path, const zd_graph *g, const zd_coord *c) {
     for (uint32_t i = 0; i < zd_graph_size(g); i++) {
         zd_node_outcome o;
         zd_coord_outcome(c, i, &o);
-        if (o.state != ZD_NS_SUCCEEDED || !o.output)
+        if ((o.state != ZD_NS_SUCCEEDED && o.state != ZD_NS_CACHED) || !o.output)
             continue;
         const char *why = NULL;
         json_t *v = o.output_is_msgpack ? zd_mpjson_to_json(o.output, o.output_len, &why)

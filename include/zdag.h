@@ -183,6 +183,8 @@ typedef struct zdag_options {
     const char *trace_path;  /* the Chrome trace, or NULL */
     bool quiet;              /* no summary line on stderr */
     size_t max_result;       /* largest result a function may return, bytes; 0 = 64 MiB */
+    bool resume;             /* skip nodes that succeeded in an earlier run (same state_dir)
+                                with an unchanged definition; their results are restored */
 } zdag_options;
 
 /* Fills opts with the defaults. */

@@ -410,7 +410,9 @@ int zdag_run(zdag_dag *dag, const zdag_options *opts, zdag_result **result) {
                      .fns = dag->fns,
                      .n_fns = dag->n_fns,
                      .max_result = opts->max_result,
-                     .finished = keep_outcomes};
+                     .finished = keep_outcomes,
+                     .resume = opts->resume,
+                     .pipeline_id = "(program)"};
     if (opts->priority && zd_prio_mode_parse(opts->priority, &o.prio) < 0)
         return fail(dag, ZDAG_EINVAL, "unknown priority mode \"%s\"", opts->priority);
     int rc = check_dag(dag);

@@ -1,6 +1,7 @@
 /* Local wiring: a private runtime directory, forked executors, the coordinator. */
 #include "runner.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -15,7 +16,10 @@
 #include <unistd.h>
 
 #include "coord.h"
+#include "defhash.h"
+#include "diag.h"
 #include "executor.h"
+#include "journal.h"
 #include "xset.h"
 #include "report.h"
 
@@ -38,6 +42,7 @@ static void executor_reaped(void *ctx, uint32_t slot) {
     zd_xset_orphans(((local_host *)ctx)->xs, slot);
 }
 
+/* Creates a directory only this user can enter, for the ipc socket and scratch files. */
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
     (void)st;
     (void)flag;
@@ -46,7 +51,27 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
     return 0;
 }
 
-/* Creates a directory only this user can enter, for the ipc socket and scratch files. */
+/* Removes the runtime directories of coordinators that died without cleaning up (kill -9):
+ * zdag-PID-XXXXXX of this user whose PID no longer exists. */
+static void sweep_stale(const char *base) {
+    DIR *d = opendir(base);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        int pid = 0, used = 0;
+        if (sscanf(e->d_name, "zdag-%d-%n", &pid, &used) != 1 || used == 0 || pid <= 0 ||
+            (kill(pid, 0) == 0 || errno != ESRCH))
+            continue;
+        char path[512];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", base, e->d_name);
+        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == getuid())
+            nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    }
+    closedir(d);
+}
+
 static int make_runtime_dir(local_host *h) {
     const char *base = getenv("XDG_RUNTIME_DIR");
     if (!base || access(base, W_OK) != 0)
@@ -56,7 +81,8 @@ static int make_runtime_dir(local_host *h) {
     /* ipc paths are limited to ~107 bytes: fall back to /tmp for long base paths. */
     if (strlen(base) > 60)
         base = "/tmp";
-    snprintf(h->dir, sizeof h->dir, "%s/zdag-XXXXXX", base);
+    sweep_stale(base);
+    snprintf(h->dir, sizeof h->dir, "%s/zdag-%d-XXXXXX", base, (int)getpid());
     if (!mkdtemp(h->dir))
         return ZDAG_ESYS;
     snprintf(h->endpoint, sizeof h->endpoint, "ipc://%s/coord", h->dir);
@@ -107,6 +133,37 @@ static int block_signals(sigset_t *old) {
     return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
+typedef struct journal_run {
+    zd_journal *journal;   /* STATE_DIR/journal, locked */
+    uint8_t (*hashes)[32]; /* per node: definition hash */
+    bool *cached;          /* per node: unchanged and succeeded before */
+    double *durations;     /* per node: median recorded duration, 0 = none */
+} journal_run;
+
+/* Opens (and locks) the journal, hashes every node's definition, reads the duration history,
+ * and with --resume decides which nodes are cached. Prints the problem and returns < 0 when
+ * the state directory cannot be used. */
+static int open_journal(const zd_run_opts *o, const zd_graph *g, journal_run *jr) {
+    size_t n = zd_graph_size(g);
+    zd_diags d;
+    zd_diags_init(&d);
+    int rc = zd_journal_open(o->state_dir, o->pipeline_id ? o->pipeline_id : o->pipeline,
+                             &jr->journal, &d);
+    zd_diags_print(&d, stderr);
+    zd_diags_clear(&d);
+    if (rc < 0)
+        return rc;
+    jr->hashes = calloc(n ? n : 1, sizeof *jr->hashes);
+    jr->cached = calloc(n ? n : 1, sizeof *jr->cached);
+    jr->durations = calloc(n ? n : 1, sizeof *jr->durations);
+    if (!jr->hashes || !jr->cached || !jr->durations || zd_defhash_compute(g, jr->hashes) < 0 ||
+        zd_journal_resume_plan(jr->journal, g, jr->hashes, jr->cached) < 0)
+        return ZDAG_ENOMEM;
+    for (uint32_t i = 0; i < n; i++)
+        jr->durations[i] = zd_journal_median_duration(jr->journal, zd_graph_node(g, i)->name);
+    return 0;
+}
+
 /* Writes the report and results, prints the summary, hands the outcomes to the caller. */
 static int finish(const zd_run_opts *o, const zd_graph *g, zd_coord *c, int status) {
     if (o->report_path && zd_report_write(o->report_path, o->pipeline, g, c) < 0) {
@@ -131,6 +188,7 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
         .fns = {
             .entries = o->fns, .n = o->n_fns, .plugins = gs->plugins, .n_plugins = gs->n_plugins}};
     zd_coord *c = NULL;
+    journal_run jr = {0};
     int status = 3, sfd = -1;
     sigset_t old_mask;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -170,6 +228,9 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
             fprintf(stderr, "zdag: cannot fork an executor: %s\n", strerror(errno));
             goto out_kill;
         }
+    /* The journal's lock is taken after the executors are forked, so that none holds it. */
+    if (open_journal(o, g, &jr) < 0)
+        goto out_kill;
     zd_coord_cfg cfg = {.endpoint = h.endpoint,
                         .n_local = h.n,
                         .local_pids = h.pids,
@@ -193,7 +254,11 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
                         .curve_secret = o->curve_secret,
                         .authorized = o->authorized,
                         .insecure = o->insecure,
-                        .heartbeat_ms = o->heartbeat_ms};
+                        .heartbeat_ms = o->heartbeat_ms,
+                        .journal = jr.journal,
+                        .defhash = jr.hashes,
+                        .cached = o->resume ? jr.cached : NULL,
+                        .durations = jr.durations};
     if (zd_coord_new(&cfg, g, &c) < 0) {
         fprintf(stderr, "zdag: cannot start the coordinator: out of memory\n");
         goto out_kill;
@@ -202,6 +267,10 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
     zd_coord_free(&c);
 out_kill:
     zd_xset_stop(h.xs, SIGKILL, 0); /* normally all gone already */
+    zd_journal_close(&jr.journal);
+    free(jr.hashes);
+    free(jr.cached);
+    free(jr.durations);
     close(sfd);
     sigprocmask(SIG_SETMASK, &old_mask, NULL);
 out_rmdir:

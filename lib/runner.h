@@ -39,6 +39,8 @@ typedef struct zd_run_opts {
     const struct zd_keyset *authorized; /* workers' public keys admitted (borrowed) */
     bool insecure;                      /* plain tcp, no CurveZMQ */
     int heartbeat_ms;                   /* heartbeat interval for remote workers; 0 = 1000 */
+    const char *pipeline_id;            /* names the pipeline in the journal (its real path) */
+    bool resume; /* --resume: nodes that succeeded before, unchanged, are cached */
 } zd_run_opts;
 
 /* Runs g (finished) to its end and writes the report and results. Returns the exit status of

@@ -38,7 +38,7 @@ static int setup(void **state) {
         free(f);
         return -1;
     }
-    snprintf(f->journal, sizeof f->journal, "%s/journal", f->dir);
+    snprintf(f->journal, sizeof f->journal, "%s/p.yaml.journal", f->dir);
     zd_diags_init(&f->d);
     *state = f;
     return 0;
@@ -328,16 +328,17 @@ static void test_different_pipeline(void **state) {
     char needle[256];
     snprintf(needle, sizeof needle,
              "journal in %s belongs to pipeline " PIPE
-             " (this run: /other.yaml); use another --state-dir or remove it",
+             " (this run: /elsewhere/p.yaml); use another --state-dir or remove it",
              f->dir);
-    open_fails(f, "/other.yaml", ZDAG_ESTATE, needle);
+    /* Another pipeline of the same file name, in another directory, with this state dir. */
+    open_fails(f, "/elsewhere/p.yaml", ZDAG_ESTATE, needle);
     /* An inspection without a pipeline accepts it. */
     zd_diags_clear(&f->d);
     assert_int_equal(zd_journal_load(f->journal, NULL, &j, &f->d), 0);
     zd_journal_close(&j);
     zd_diags_clear(&f->d);
     assert_int_equal(zd_journal_load(f->journal, "/other.yaml", &j, &f->d), ZDAG_ESTATE);
-    snprintf(needle, sizeof needle, "/tmp/nonexistent-%d/journal", (int)getpid());
+    snprintf(needle, sizeof needle, "/tmp/nonexistent-%d/p.yaml.journal", (int)getpid());
     assert_int_equal(zd_journal_load(needle, NULL, &j, &f->d), ZDAG_ENOENT);
 }
 

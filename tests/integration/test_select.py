@@ -103,8 +103,12 @@ nodes:
   long2: {cmd: "true", deps: [long1], estimate: 100}
 """
 
+        runs = []
+
         def order(*args):
-            _, r = self.run_pipeline(text, "-w", "1", *args)
+            # A fresh state directory each time: recorded durations would change priorities.
+            runs.append(self.path(f"state{len(runs)}"))
+            _, r = self.run_pipeline(text, "-w", "1", "--state-dir", runs[-1], *args)
             ran = [x for x in r["nodes"] if x["status"] == "succeeded"]
             return [x["name"] for x in sorted(ran, key=lambda x: x["start_s"])]
 
