@@ -363,8 +363,8 @@ int zd_executor_main(const zd_executor_cfg *cfg) {
     if (!x.sock || zmq_setsockopt(x.sock, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
         zmq_setsockopt(x.sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) < 0 ||
         zmq_setsockopt(x.sock, ZMQ_RECONNECT_IVL, &reconnect_ms, sizeof reconnect_ms) < 0 ||
-        (cfg->curve_public && zd_curve_client(x.sock, cfg->curve_public, cfg->curve_secret,
-                                              cfg->curve_server) < 0) ||
+        (cfg->curve_public &&
+         zd_curve_client(x.sock, cfg->curve_public, cfg->curve_secret, cfg->curve_server) < 0) ||
         zmq_connect(x.sock, cfg->endpoint) < 0)
         goto out_free;
     zd_msg_hello hello = {.version = ZD_WIRE_VERSION,
