@@ -140,6 +140,21 @@ void zd_coord_executor_gone(zd_coord *c, uint32_t slot, const char *how, bool re
 void zd_coord_executor_ready(zd_coord *c, uint32_t slot, void *sock, const unsigned char *rid,
                              size_t rid_len);
 
+/* Makes an executor idle (its slot on its host's idle stack). */
+void zd_coord_push_idle(zd_coord *c, uint32_t slot);
+
+/* The node of a lost executor (or host): run it again, or fail it after too many losses. */
+void zd_coord_node_lost(zd_coord *c, uint32_t index, const char *how);
+
+/* Reaps local executors that exited: their nodes are re-run, replacements forked. */
+void zd_coord_reap(zd_coord *c);
+
+/* True when no local executor is left and none can join (no --listen). */
+bool zd_coord_all_retired(const zd_coord *c);
+
+/* Ends the local executors: BYE to idle ones, SIGTERM to the rest, SIGKILL after a grace. */
+void zd_coord_shutdown_executors(zd_coord *c);
+
 /* remote.c: agents on other hosts. */
 int zd_remote_open(zd_coord *c);   /* binds cfg.listen (CurveZMQ + ZAP unless insecure) */
 void zd_remote_close(zd_coord *c); /* stops the ZAP handler, closes the socket */
