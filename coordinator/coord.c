@@ -106,6 +106,23 @@ int zd_coord_check_fit(const zd_graph *g, const bool *active, const char *host_i
     return bad;
 }
 
+/* The host where a node's dependencies ran (the one with the largest result first), or
+ * UINT32_MAX: files a command wrote on its host's disk are there for its dependents. */
+static uint32_t input_host(void *ctx, uint32_t index) {
+    const zd_coord *c = ctx;
+    const zd_node *node = zd_graph_node(c->g, index);
+    uint32_t best = UINT32_MAX;
+    size_t most = 0;
+    for (size_t i = 0; i < node->n_deps; i++) {
+        const node_run *dep = &c->runs[node->deps[i]];
+        if (dep->executor >= 0 && dep->output_len + 1 > most) {
+            most = dep->output_len + 1;
+            best = c->ex[dep->executor].host;
+        }
+    }
+    return best;
+}
+
 /* Builds the scheduling parts: capacity with the local host, leases, classes, queues. */
 static int make_scheduler(zd_coord *c) {
     const zd_graph *g = c->g;
@@ -128,6 +145,8 @@ static int make_scheduler(zd_coord *c) {
     if (!c->sched)
         return ZDAG_ENOMEM;
     c->place = zd_place_new(g, c->sched, c->cap, c->leases, c->jobs, c->class_of, n_classes);
+    if (c->place)
+        zd_place_set_prefer(c->place, input_host, c);
     c->retries = zd_readyq_new(c->retry_keys, n);
     return c->place && c->retries ? 0 : ZDAG_ENOMEM;
 }

@@ -11,17 +11,19 @@ typedef struct class_info {
 } class_info;
 
 struct zd_place {
-    const zd_graph *g;   /* borrowed */
-    zd_sched *sched;     /* borrowed */
-    zd_capacity *cap;    /* borrowed */
-    zd_leases *leases;   /* borrowed */
-    class_info *classes; /* per class */
-    uint32_t n_classes;  /* entries in classes */
-    int jobs;            /* -j */
-    uint32_t running;    /* grants not released */
-    uint64_t round;      /* current round, from 1 */
-    int64_t seq_waiting; /* sequential node waiting to run alone, or -1 */
-    bool seq_fresh;      /* the wait began in the last call */
+    const zd_graph *g;                            /* borrowed */
+    zd_sched *sched;                              /* borrowed */
+    zd_capacity *cap;                             /* borrowed */
+    zd_leases *leases;                            /* borrowed */
+    class_info *classes;                          /* per class */
+    uint32_t n_classes;                           /* entries in classes */
+    int jobs;                                     /* -j */
+    uint32_t running;                             /* grants not released */
+    uint64_t round;                               /* current round, from 1 */
+    int64_t seq_waiting;                          /* sequential node waiting to run alone, or -1 */
+    uint32_t (*prefer)(void *ctx, uint32_t node); /* a node's preferred host, or NULL */
+    void *prefer_ctx;                             /* passed to prefer */
+    bool seq_fresh;                               /* the wait began in the last call */
 };
 
 static uint64_t signature_hash(uint64_t mask, int32_t pool, bool seq) {
@@ -127,8 +129,17 @@ static void block(zd_place *p, uint64_t mask, int32_t pool) {
             p->classes[c].blocked = p->round;
 }
 
-/* The first host with an idle executor where node fits now, or UINT32_MAX. */
+void zd_place_set_prefer(zd_place *p, uint32_t (*fn)(void *ctx, uint32_t node), void *ctx) {
+    p->prefer = fn;
+    p->prefer_ctx = ctx;
+}
+
+/* The node's preferred host when it has an idle executor and room, else the first host that
+ * has, or UINT32_MAX. */
 static uint32_t find_host(const zd_place *p, const uint32_t *idle, uint32_t node) {
+    uint32_t want = p->prefer ? p->prefer(p->prefer_ctx, node) : UINT32_MAX;
+    if (want < zd_capacity_hosts(p->cap) && idle[want] > 0 && zd_capacity_fits(p->cap, want, node))
+        return want;
     for (uint32_t h = 0; h < zd_capacity_hosts(p->cap); h++)
         if (idle[h] > 0 && zd_capacity_fits(p->cap, h, node))
             return h;

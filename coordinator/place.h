@@ -47,6 +47,11 @@ zd_place *zd_place_new(const zd_graph *g, zd_sched *sched, zd_capacity *cap, zd_
 /* Frees it; sets *p to NULL. Accepts NULL. */
 void zd_place_free(zd_place **p);
 
+/* Sets how to find a node's preferred host (e.g. the one holding most of its inputs): the
+ * host is taken when it has an idle executor and room, else the first host that has. fn
+ * returns UINT32_MAX for no preference. */
+void zd_place_set_prefer(zd_place *p, uint32_t (*fn)(void *ctx, uint32_t node), void *ctx);
+
 /* Starts a new round of decisions: what blocked a node in the last round is looked at again.
  * Call it whenever something changed (a node ended, an executor came, a node became ready). */
 void zd_place_round(zd_place *p);

@@ -187,6 +187,29 @@ static void test_second_host(void **state) {
     rig_down(&r);
 }
 
+static uint32_t prefer_b(void *ctx, uint32_t node) {
+    (void)ctx;
+    return node == 1 ? 1 : UINT32_MAX;
+}
+
+/* A preferred host is taken when it has room; otherwise the first host that has. */
+static void test_preferred_host(void **state) {
+    (void)state;
+    const char *nodes[] = {"x:3", "y:2", "z:1", NULL};
+    rig r = {.idle = {2, 1}};
+    rig_up(&r, build_graph(nodes, NULL), 4, 4, 100);
+    zd_place_set_prefer(r.place, prefer_b, NULL);
+    zd_grant grants[4];
+    size_t n = 0;
+    char order[4];
+    grant_all(&r, grants, &n, order);
+    assert_string_equal(order, "xyz");
+    assert_int_equal(grants[0].host, 0); /* no preference: first fit */
+    assert_int_equal(grants[1].host, 1); /* y prefers b */
+    assert_int_equal(grants[2].host, 0);
+    rig_down(&r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cpu_and_io),
@@ -195,6 +218,7 @@ int main(void) {
         cmocka_unit_test(test_sequential),
         cmocka_unit_test(test_pool_and_revoked_lease),
         cmocka_unit_test(test_second_host),
+        cmocka_unit_test(test_preferred_host),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
