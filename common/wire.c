@@ -421,7 +421,7 @@ static bool get_str_array(zd_wire_decoder *d, const msgpack_object *o, size_t at
     for (uint32_t i = 0; i < *n; i++)
         if (!get_str(d, &items[i], false, &d->strs[at + i]))
             return false;
-    *out = d->strs + at;
+    *out = d->strs ? d->strs + at : NULL; /* NULL + 0 is undefined in C */
     return true;
 }
 

@@ -401,9 +401,12 @@ static void dispatch(zd_coord *c) {
             trace_instant(c, what, grant.node);
         }
         int rc = send_task(c, grant.node, slot);
-        if (rc < 0) {
-            /* Out of memory or the executor vanished: fail the attempt here, as no result
-             * will come for it. */
+        if (rc == ZDAG_EZMQ && errno == EHOSTUNREACH) {
+            /* The executor disconnected (its process or its host died, and nobody told us
+             * yet): like a lost executor, the node runs elsewhere. */
+            zd_coord_executor_gone(c, slot, "unreachable", false);
+        } else if (rc < 0) {
+            /* Out of memory: fail the attempt here, as no result will come for it. */
             fprintf(stderr, "zdag: cannot send node \"%s\" to executor %u: %s\n",
                     zd_graph_node(c->g, grant.node)->name, slot, zdag_strerror(rc));
             set_error(r, "cannot send the task: %s", zdag_strerror(rc));

@@ -51,27 +51,6 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
     return 0;
 }
 
-/* Removes the runtime directories of coordinators that died without cleaning up (kill -9):
- * zdag-PID-XXXXXX of this user whose PID no longer exists. */
-static void sweep_stale(const char *base) {
-    DIR *d = opendir(base);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        int pid = 0, used = 0;
-        if (sscanf(e->d_name, "zdag-%d-%n", &pid, &used) != 1 || used == 0 || pid <= 0 ||
-            (kill(pid, 0) == 0 || errno != ESRCH))
-            continue;
-        char path[512];
-        struct stat st;
-        snprintf(path, sizeof path, "%s/%s", base, e->d_name);
-        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == getuid())
-            nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-    }
-    closedir(d);
-}
-
 static int make_runtime_dir(local_host *h) {
     const char *base = getenv("XDG_RUNTIME_DIR");
     if (!base || access(base, W_OK) != 0)
@@ -81,7 +60,7 @@ static int make_runtime_dir(local_host *h) {
     /* ipc paths are limited to ~107 bytes: fall back to /tmp for long base paths. */
     if (strlen(base) > 60)
         base = "/tmp";
-    sweep_stale(base);
+    zd_runtime_sweep(base);
     snprintf(h->dir, sizeof h->dir, "%s/zdag-%d-XXXXXX", base, (int)getpid());
     if (!mkdtemp(h->dir))
         return ZDAG_ESYS;
@@ -277,5 +256,13 @@ out_rmdir:
     zd_xset_free(&h.xs);
     free(h.pids);
     nftw(h.dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    /* Also what killed agents and coordinators left beside ours during the run. */
+    char *parent = strdup(h.dir);
+    char *slash = parent ? strrchr(parent, '/') : NULL;
+    if (slash) {
+        *slash = '\0';
+        zd_runtime_sweep(parent);
+    }
+    free(parent);
     return status;
 }

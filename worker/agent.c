@@ -44,6 +44,7 @@ typedef struct agent {
     zd_fn_table fns;                    /* the program's functions and the plugins */
     zd_xset *xs;                        /* the executors of the current session */
     int *early_deaths;                  /* per slot */
+    bool joined;                        /* the current session got a WELCOME */
 } agent;
 
 static double mono(void) {
@@ -257,6 +258,7 @@ static session_end session(agent *a) {
     }
     fprintf(stderr, "zdag worker: joined %s as worker %u (%u slots)\n", a->cfg->connect, a->id,
             a->cfg->slots);
+    a->joined = true;
     if (start_executors(a) < 0) {
         fprintf(stderr, "zdag worker: cannot start executors: %s\n", strerror(errno));
         goto out_stop;
@@ -284,7 +286,11 @@ int zd_agent_run(const zd_agent_cfg *cfg) {
     a.out = zd_wire_buf_new();
     a.dec = zd_wire_decoder_new();
     a.early_deaths = calloc(cfg->slots ? cfg->slots : 1, sizeof *a.early_deaths);
-    snprintf(a.scratch, sizeof a.scratch, "/tmp/zdag-worker-XXXXXX");
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || access(tmp, W_OK) != 0 || strlen(tmp) > 200)
+        tmp = "/tmp";
+    zd_runtime_sweep(tmp); /* what agents killed with -9 left behind */
+    snprintf(a.scratch, sizeof a.scratch, "%s/zdag-%d-XXXXXX", tmp, (int)getpid());
     int status = 3;
     if (a.sfd < 0 || !a.out || !a.dec || !a.early_deaths || !mkdtemp(a.scratch)) {
         fprintf(stderr, "zdag worker: cannot start: %s\n", strerror(errno));
@@ -292,7 +298,10 @@ int zd_agent_run(const zd_agent_cfg *cfg) {
     }
     double backoff = 0.5, first_try = mono();
     for (;;) {
+        a.joined = false;
         session_end end = session(&a);
+        if (a.joined)
+            first_try = mono(); /* the give-up clock counts from the last time we were in */
         if (end == END_SIGNAL) {
             status = 128 + a.signal;
             break;
@@ -323,7 +332,7 @@ int zd_agent_run(const zd_agent_cfg *cfg) {
         backoff = backoff * 2 > RECONNECT_MAX_S ? RECONNECT_MAX_S : backoff * 2;
     }
 out_free:
-    if (a.scratch[0] && strcmp(a.scratch, "/tmp/zdag-worker-XXXXXX") != 0)
+    if (a.scratch[0] && !strstr(a.scratch, "XXXXXX"))
         nftw(a.scratch, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     free(a.early_deaths);
     zd_wire_buf_free(&a.out);

@@ -1,11 +1,15 @@
 /* Executor sets: fork, reap, and clean up after killed executors. */
 #include "xset.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -113,4 +117,31 @@ void zd_xset_stop(zd_xset *x, int sig, double grace_s) {
             x->pids[s] = 0;
             zd_xset_orphans(x, s);
         }
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path); /* best effort: keep removing the rest */
+    return 0;
+}
+
+void zd_runtime_sweep(const char *base) {
+    DIR *d = opendir(base);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        int pid = 0, used = 0;
+        if (sscanf(e->d_name, "zdag-%d-%n", &pid, &used) != 1 || used == 0 || pid <= 0 ||
+            (kill(pid, 0) == 0 || errno != ESRCH))
+            continue;
+        char path[512];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", base, e->d_name);
+        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == getuid())
+            nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    }
+    closedir(d);
 }

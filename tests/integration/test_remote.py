@@ -105,6 +105,7 @@ nodes:
             time.sleep(0.02)
         survivor = self.worker("survivor", 1, 1, "--insecure")
         victim.kill()
+        victim.wait(timeout=30)  # reaped, so zdag sees it gone and sweeps its scratch dir
         r, err = self.finish(coord)
         survivor.communicate(timeout=30)
         n = nodes_by_name(r)
