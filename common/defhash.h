@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sodium.h>
+
 #include "graph.h"
 
 #define ZD_DEFHASH_SIZE 32
@@ -37,12 +39,9 @@ int zd_defhash_compute(const zd_graph *g, uint8_t (*out)[ZD_DEFHASH_SIZE])
 /* Writes h as 64 lowercase hex digits and a NUL into hex. */
 void zd_defhash_hex(const uint8_t h[ZD_DEFHASH_SIZE], char hex[2 * ZD_DEFHASH_SIZE + 1]);
 
-/* SHA-256 (FIPS 180-4), streaming. Self-contained: the build needs no crypto library for it. */
+/* SHA-256, streaming: libsodium's (already a dependency of libzmq). */
 typedef struct zd_sha256 {
-    uint32_t state[8]; /* H0..H7 */
-    uint64_t bytes;    /* message length so far */
-    uint8_t block[64]; /* the partial block */
-    size_t block_len;  /* bytes in block */
+    crypto_hash_sha256_state state; /* libsodium's hashing state */
 } zd_sha256;
 
 /* Starts a new hash. */
