@@ -3,4 +3,10 @@
 # times: a 2-core machine is noisy). Usage: bench/run.sh [N_NODES] [JOBS]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-exec python3 "$here/spawn.py" "$@"
+python3 "$here/spawn.py" "$@"
+echo
+echo "## Function nodes (no process per node): zdag's own per-node cost"
+echo
+bin="$here/../build/examples/zdag_bench_fn"
+[ -x "$bin" ] || { echo "(build first: make build)"; exit 1; }
+"$bin" 20000 2
