@@ -275,16 +275,20 @@ static bool prepare_listen(run_args *a) {
     return ok;
 }
 
-/* `zdag run` has no functions of its own: a fn node needs a plugin to come from. */
-static bool fn_nodes_have_plugins(const zd_graph *g, const bool *active) {
+/* `zdag run` has no functions of its own: a fn node needs a plugin to come from, or (with
+ * remote workers only) workers that are programs serving their own functions. */
+static bool fn_nodes_have_plugins(const zd_graph *g, const bool *active, const zd_run_opts *o) {
     bool ok = true;
     const zd_graph_settings *gs = zd_graph_settings_of((zd_graph *)g);
+    if (o->listen && o->local_workers < 0)
+        return true;
     for (uint32_t i = 0; gs->n_plugins == 0 && i < zd_graph_size(g); i++) {
         const zd_node *n = zd_graph_node(g, i);
         if (n->kind == ZD_NODE_FN && (!active || active[i])) {
             fprintf(stderr,
                     "%s:%d:%d: error: node \"%s\" calls function \"%s\", but the pipeline "
-                    "lists no plugins to find it in\n",
+                    "lists no plugins to find it in (or run with -w 0 --listen and workers "
+                    "that serve it)\n",
                     gs->path, n->line, n->col, n->name, n->fn);
             ok = false;
         }
@@ -335,7 +339,7 @@ int zd_cli_run(int argc, char **argv) {
     if (rc < 0)
         goto out_free;
     char state_dir[PATH_MAX];
-    if (!select_nodes(&a, g, &active) || !fn_nodes_have_plugins(g, active))
+    if (!select_nodes(&a, g, &active) || !fn_nodes_have_plugins(g, active, &a.opts))
         goto out_free;
     if (!prepare_listen(&a))
         goto out_free;

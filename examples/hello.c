@@ -1,7 +1,10 @@
 /* hello.c: the smallest libzdag program. Two functions run in parallel in separate executor
  * processes; a third adds their results.
- *   cc hello.c $(pkg-config --cflags --libs zdag) -o hello && ./hello */
+ *   cc hello.c $(pkg-config --cflags --libs zdag) -o hello && ./hello
+ * `./hello worker --connect tcp://HOST:PORT --insecure` serves the same functions to a remote
+ * coordinator (`zdag run pipe.yaml -w 0 --listen ...` with `fn: answer` nodes). */
 #include <stdio.h>
+#include <string.h>
 #include <zdag.h>
 
 static int answer(zdag_call *call, msgpack_packer *out) {
@@ -14,11 +17,17 @@ static int add(zdag_call *call, msgpack_packer *out) {
                                        zdag_call_dep(call, "right")->via.i64);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     zdag_dag *dag = zdag_dag_new();
     zdag_result *res = NULL;
-    if (zdag_dag_register(dag, "answer", answer) || zdag_dag_register(dag, "add", add) ||
-        zdag_dag_add_fn(dag, "left", "answer") || zdag_dag_add_fn(dag, "right", "answer") ||
+    if (zdag_dag_register(dag, "answer", answer) || zdag_dag_register(dag, "add", add))
+        return 1;
+    if (argc > 1 && strcmp(argv[1], "worker") == 0) {
+        int status = zdag_worker_main(dag, argc - 1, argv + 1);
+        zdag_dag_free(&dag);
+        return status;
+    }
+    if (zdag_dag_add_fn(dag, "left", "answer") || zdag_dag_add_fn(dag, "right", "answer") ||
         zdag_dag_add_fn(dag, "sum", "add") || zdag_node_add_dep(dag, "sum", "left") ||
         zdag_node_add_dep(dag, "sum", "right") || zdag_run(dag, NULL, &res)) {
         fprintf(stderr, "hello: %s\n", zdag_dag_error(dag));

@@ -168,6 +168,30 @@ nodes:
             self.assertEqual(json.load(f), {"evens": [0, 1, 2, 3, 4], "total": 10})
         self.assertEqual({n["host"] for n in r["nodes"]}, {"fnhost"})
 
+    def test_a_program_serves_its_own_functions(self):
+        """examples/hello.c registers `answer` and `add` and serves them with
+        zdag_worker_main(): a pipeline file calls them with no plugin at all."""
+        hello = os.environ["ZDAG_HELLO"]
+        text = """
+nodes:
+  left: {fn: answer}
+  right: {fn: answer}
+  sum: {fn: add, deps: [left, right]}
+"""
+        results = self.path("results.json")
+        coord = self.coordinator(text, "--insecure", "--results", results)
+        w = subprocess.Popen([hello, "worker", "--connect", self.endpoint, "--insecure",
+                              "--host-id", "program", "--slots", "2"], cwd=self.dir,
+                             env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        self.procs.append(w)
+        r, _ = self.finish(coord)
+        w.communicate(timeout=30)
+        self.assertEqual(w.returncode, 0)
+        with open(results) as f:
+            self.assertEqual(json.load(f), {"left": 21, "right": 21, "sum": 42})
+        self.assertEqual({n["host"] for n in r["nodes"]}, {"program"})
+
 
 if __name__ == "__main__":
     unittest.main()
