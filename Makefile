@@ -44,6 +44,24 @@ test-asan: build-asan
 bench: build
 	./bench/run.sh
 
+# libFuzzer on the parsers of untrusted input (wire frames, pipelines, journals, msgpack), built
+# with clang and ASan + UBSan in $(FUZZ_BUILD); each harness runs FUZZ_SECONDS on a copy of its
+# seed corpus in tests/fuzz/corpus (the tree is not modified). Fails on any crash or leak.
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 60
+
+.PHONY: fuzz fuzz-build
+
+$(FUZZ_BUILD)/CMakeCache.txt: | deps
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DZDAG_FUZZ=ON -DZDAG_TESTS=OFF
+
+fuzz-build: deps $(FUZZ_BUILD)/CMakeCache.txt
+	cmake --build $(FUZZ_BUILD) --target zdag_fuzzers -j $(JOBS)
+
+fuzz: fuzz-build
+	./tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
 format:
 	git ls-files '*.c' '*.h' | xargs clang-format -i
 

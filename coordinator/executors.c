@@ -26,7 +26,8 @@ static int grow_idle(host_slots *h, uint32_t cap) {
 
 int64_t zd_coord_host(zd_coord *c, const char *name, double cpus, const zd_amount *res,
                       size_t n_res) {
-    for (uint32_t h = 1; h < c->n_hosts; h++) /* host 0 is the coordinator's own */
+    /* Agents naming a known host (the coordinator's own included) share its limits. */
+    for (uint32_t h = 0; h < c->n_hosts; h++)
         if (strcmp(zd_capacity_host_name(c->cap, h), name) == 0)
             return h;
     host_slots *hosts = realloc(c->hosts, (c->n_hosts + 1) * sizeof *hosts);

@@ -11,6 +11,7 @@
 #include "zap.h"
 
 #define LOST_AFTER_BEATS 5 /* silent heartbeat intervals before an agent is lost */
+#define MAX_AGENTS 4096    /* joins accepted in one run: a bound on what a peer can make us hold */
 
 static int heartbeat_ms(const zd_coord *c) {
     return c->cfg.heartbeat_ms > 0 ? c->cfg.heartbeat_ms : 1000;
@@ -68,8 +69,9 @@ static agent *find_agent(zd_coord *c, const unsigned char *rid, size_t rid_len) 
 void zd_remote_join(zd_coord *c, const unsigned char *rid, size_t rid_len, const zd_msg_join *m) {
     char host[256], names[ZD_WIRE_MAX_RESOURCES][128];
     zd_amount res[ZD_WIRE_MAX_RESOURCES];
-    if (m->version != ZD_WIRE_VERSION || find_agent(c, rid, rid_len)) {
-        fprintf(stderr, "zdag: refused a worker (protocol %u, or joined twice)\n", m->version);
+    if (m->version != ZD_WIRE_VERSION || find_agent(c, rid, rid_len) || c->n_agents >= MAX_AGENTS) {
+        fprintf(stderr, "zdag: refused a worker (protocol %u, joined twice, or too many)\n",
+                m->version);
         return;
     }
     snprintf(host, sizeof host, "%.*s", (int)m->host.len, m->host.ptr);
