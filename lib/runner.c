@@ -43,14 +43,6 @@ static void executor_reaped(void *ctx, uint32_t slot) {
 }
 
 /* Creates a directory only this user can enter, for the ipc socket and scratch files. */
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path); /* best effort: keep removing the rest */
-    return 0;
-}
-
 static int make_runtime_dir(local_host *h) {
     const char *base = getenv("XDG_RUNTIME_DIR");
     if (!base || access(base, W_OK) != 0)
@@ -255,7 +247,7 @@ out_kill:
 out_rmdir:
     zd_xset_free(&h.xs);
     free(h.pids);
-    nftw(h.dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    zd_rmtree(h.dir);
     /* Also what killed agents and coordinators left beside ours during the run. */
     char *parent = strdup(h.dir);
     char *slash = parent ? strrchr(parent, '/') : NULL;

@@ -241,14 +241,6 @@ static session_end serve(agent *a) {
     return end;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 /* One session: join, run executors, serve, stop them. */
 static session_end session(agent *a) {
     session_end end = END_ERROR;
@@ -333,7 +325,7 @@ int zd_agent_run(const zd_agent_cfg *cfg) {
     }
 out_free:
     if (a.scratch[0] && !strstr(a.scratch, "XXXXXX"))
-        nftw(a.scratch, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        zd_rmtree(a.scratch);
     free(a.early_deaths);
     zd_wire_buf_free(&a.out);
     zd_wire_decoder_free(&a.dec);

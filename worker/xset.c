@@ -127,6 +127,10 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
     return 0;
 }
 
+void zd_rmtree(const char *path) {
+    nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 void zd_runtime_sweep(const char *base) {
     DIR *d = opendir(base);
     if (!d)
@@ -141,7 +145,7 @@ void zd_runtime_sweep(const char *base) {
         struct stat st;
         snprintf(path, sizeof path, "%s/%s", base, e->d_name);
         if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == getuid())
-            nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+            zd_rmtree(path);
     }
     closedir(d);
 }

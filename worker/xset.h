@@ -40,6 +40,9 @@ bool zd_xset_reap(zd_xset *x, uint32_t *slot, int *status);
  * all are reaped and their orphans killed on return. */
 void zd_xset_stop(zd_xset *x, int sig, double grace_s);
 
+/* Removes a directory and everything below it, best effort (symbolic links are not followed). */
+void zd_rmtree(const char *path);
+
 /* Removes the runtime directories that coordinators and agents killed with -9 left in base:
  * zdag-PID-* directories of this user whose PID no longer exists. */
 void zd_runtime_sweep(const char *base);
