@@ -86,7 +86,7 @@ static int finish(zd_wire_buf *b) {
 
 int zd_wire_encode_hello(zd_wire_buf *b, const zd_msg_hello *m) {
     reset(b);
-    put_array(b, 7);
+    put_array(b, 8);
     put_u64(b, ZD_MSG_HELLO);
     put_u64(b, m->version);
     put_u64(b, m->slot);
@@ -94,6 +94,7 @@ int zd_wire_encode_hello(zd_wire_buf *b, const zd_msg_hello *m) {
     put_str(b, m->host);
     put_u64(b, m->credit);
     put_u64(b, m->agent);
+    put_u64(b, m->secret);
     return finish(b);
 }
 
@@ -151,17 +152,29 @@ int zd_wire_encode_result(zd_wire_buf *b, const zd_msg_result *m) {
     return finish(b);
 }
 
-int zd_wire_encode_bye(zd_wire_buf *b) {
+int zd_wire_encode_bye(zd_wire_buf *b, zd_bye_reason reason) {
     reset(b);
-    put_array(b, 1);
+    put_array(b, 2);
     put_u64(b, ZD_MSG_BYE);
+    put_u64(b, reason);
     return finish(b);
 }
 
-int zd_wire_encode_beat(zd_wire_buf *b) {
+int zd_wire_encode_beat(zd_wire_buf *b, uint64_t seq) {
     reset(b);
-    put_array(b, 1);
+    put_array(b, 2);
     put_u64(b, ZD_MSG_BEAT);
+    put_u64(b, seq);
+    return finish(b);
+}
+
+int zd_wire_encode_cancel(zd_wire_buf *b, const zd_msg_cancel *m) {
+    reset(b);
+    put_array(b, 4);
+    put_u64(b, ZD_MSG_CANCEL);
+    put_u64(b, m->slot);
+    put_u64(b, m->token);
+    put_str(b, m->why);
     return finish(b);
 }
 
@@ -189,7 +202,7 @@ int zd_wire_encode_welcome(zd_wire_buf *b, const zd_msg_welcome *m) {
     if (m->n_plugins > ZD_WIRE_MAX_PLUGINS)
         return ZDAG_EINVAL;
     reset(b);
-    put_array(b, 5);
+    put_array(b, 7);
     put_u64(b, ZD_MSG_WELCOME);
     put_u64(b, m->agent);
     put_str(b, m->run_id);
@@ -197,6 +210,8 @@ int zd_wire_encode_welcome(zd_wire_buf *b, const zd_msg_welcome *m) {
     put_array(b, m->n_plugins);
     for (uint32_t i = 0; i < m->n_plugins; i++)
         put_str(b, m->plugins[i]);
+    put_u64(b, m->secret);
+    put_u64(b, m->fence_ms);
     return finish(b);
 }
 
@@ -428,12 +443,12 @@ static bool get_str_array(zd_wire_decoder *d, const msgpack_object *o, size_t at
 static bool decode_hello(zd_wire_decoder *d, const msgpack_object *f, uint32_t n, zd_msg *m) {
     zd_msg_hello *h = &m->u.hello;
     int64_t pid;
-    if (n != 7)
+    if (n != 8)
         return FAIL(d, "HELLO has the wrong number of fields");
     return get_u32(d, &f[1], &h->version) && get_u32(d, &f[2], &h->slot) &&
            get_int(d, &f[3], 0, INT32_MAX, &pid) && (h->pid = pid, true) &&
            get_str(d, &f[4], false, &h->host) && get_u32(d, &f[5], &h->credit) &&
-           get_u32(d, &f[6], &h->agent) &&
+           get_u32(d, &f[6], &h->agent) && get_uint(d, &f[7], UINT64_MAX, &h->secret) &&
            (h->credit >= 1 || FAIL(d, "HELLO credit must be at least 1"));
 }
 
@@ -563,11 +578,13 @@ static bool decode_join(zd_wire_decoder *d, const msgpack_object *f, uint32_t n,
 static bool decode_welcome(zd_wire_decoder *d, const msgpack_object *f, uint32_t n, zd_msg *m) {
     zd_msg_welcome *w = &m->u.welcome;
     memset(w, 0, sizeof *w);
-    if (n != 5)
+    if (n != 7)
         return FAIL(d, "WELCOME has the wrong number of fields");
     return get_u32(d, &f[1], &w->agent) && get_str(d, &f[2], false, &w->run_id) &&
            get_u32(d, &f[3], &w->heartbeat_ms) &&
            get_str_array(d, &f[4], 0, &w->plugins, &w->n_plugins) &&
+           get_uint(d, &f[5], UINT64_MAX, &w->secret) && get_u32(d, &f[6], &w->fence_ms) &&
+           (w->fence_ms >= w->heartbeat_ms || FAIL(d, "WELCOME fence below one heartbeat")) &&
            (w->n_plugins <= ZD_WIRE_MAX_PLUGINS || FAIL(d, "WELCOME lists too many plugins")) &&
            (w->heartbeat_ms >= 10 || FAIL(d, "WELCOME heartbeat below 10 ms"));
 }
@@ -578,6 +595,14 @@ static bool decode_lost(zd_wire_decoder *d, const msgpack_object *f, uint32_t n,
         return FAIL(d, "LOST has the wrong number of fields");
     return get_u32(d, &f[1], &l->agent) && get_u32(d, &f[2], &l->slot) &&
            get_str(d, &f[3], false, &l->how);
+}
+
+static bool decode_cancel(zd_wire_decoder *d, const msgpack_object *f, uint32_t n, zd_msg *m) {
+    zd_msg_cancel *c = &m->u.cancel;
+    if (n != 4)
+        return FAIL(d, "CANCEL has the wrong number of fields");
+    return get_u32(d, &f[1], &c->slot) && get_uint(d, &f[2], UINT64_MAX, &c->token) &&
+           get_str(d, &f[3], false, &c->why);
 }
 
 int zd_wire_decode(zd_wire_decoder *d, const void *buf, size_t len, zd_msg *out) {
@@ -614,7 +639,9 @@ int zd_wire_decode(zd_wire_decoder *d, const void *buf, size_t len, zd_msg *out)
         ok = decode_result(d, f, n, out);
         break;
     case ZD_MSG_BYE:
-        ok = n == 1 || FAIL(d, "BYE has fields");
+        ok = (n == 2 || FAIL(d, "BYE has the wrong number of fields")) &&
+             get_u32(d, &f[1], &out->u.bye.reason) &&
+             (out->u.bye.reason <= ZD_BYE_EVICTED || FAIL(d, "BYE reason unknown"));
         break;
     case ZD_MSG_JOIN:
         ok = decode_join(d, f, n, out);
@@ -623,7 +650,11 @@ int zd_wire_decode(zd_wire_decoder *d, const void *buf, size_t len, zd_msg *out)
         ok = decode_welcome(d, f, n, out);
         break;
     case ZD_MSG_BEAT:
-        ok = n == 1 || FAIL(d, "BEAT has fields");
+        ok = (n == 2 || FAIL(d, "BEAT has the wrong number of fields")) &&
+             get_uint(d, &f[1], UINT64_MAX, &out->u.beat.seq);
+        break;
+    case ZD_MSG_CANCEL:
+        ok = decode_cancel(d, f, n, out);
         break;
     case ZD_MSG_LOST:
         ok = decode_lost(d, f, n, out);

@@ -1,14 +1,15 @@
 /* The wire protocol between the coordinator and executors: one msgpack array per ZeroMQ frame.
  *
- *   HELLO  [1, version, slot, pid, host, credit, agent]     executor -> coordinator
+ *   HELLO  [1, version, slot, pid, host, credit, agent, secret]  executor -> coordinator
  *   TASK   [2, node, token, attempt, name, run_id, kind, cmd, args, env, workdir, timeout_ms,
  *           log_path, deps]                                 coordinator -> executor
  *   RESULT [3, node, token, ok, exit_code, signal, error, output, log]  executor -> coordinator
- *   BYE    [4]                                              coordinator -> executor or agent
+ *   BYE    [4, reason]                                      coordinator -> executor or agent
  *   JOIN   [5, version, host, slots, cpus, resources, pid]  agent -> coordinator
- *   WELCOME [6, agent, run_id, heartbeat_ms, plugins]       coordinator -> agent
- *   BEAT   [7]                                              both ways, agent <-> coordinator
+ *   WELCOME [6, agent, run_id, heartbeat_ms, plugins, secret, fence_ms]  coordinator -> agent
+ *   BEAT   [7, seq]                                         both ways, agent <-> coordinator
  *   LOST   [8, agent, slot, how]                            agent -> coordinator
+ *   CANCEL [9, slot, token, why]                            coordinator -> agent
  *
  * `cmd` is a string (shell command or function name) or an array of strings (argv); `args` is a
  * bin holding one packed msgpack value, or nil; `env` an array of "KEY=VALUE" strings; `workdir`
@@ -16,10 +17,16 @@
  * [name, format, bin] triples (zd_format). An agent (`zdag worker`) JOINs with its host's
  * capacity (`resources` an array of [name, amount] pairs, amounts as floats), is told its agent
  * id, forks executors that HELLO with that id, BEATs every heartbeat, and reports each executor
- * it LOST. Every frame is
- * checked for structure (container counts against the bytes left, depth, no trailing bytes) before
- * msgpack-c unpacks it, so a hostile frame cannot make the decoder allocate more than the frame's
- * own size. */
+ * it LOST. The agent's BEATs count up (`seq`); the coordinator's BEAT to an agent carries the
+ * highest seq it has received from that agent, so the agent knows which of its own beats got
+ * through and fences (stops every attempt it runs) `fence_ms` after the send time of the last one
+ * acknowledged. `secret` (WELCOME) is the agent's executors' proof in HELLO that they belong to
+ * it (0 for the coordinator's own executors). BYE's `reason` is ZD_BYE_DONE (the run is over) or
+ * ZD_BYE_EVICTED (the agent was declared lost and its work given to others). CANCEL asks an agent
+ * to stop the attempt `token` on its executor `slot` (a timeout, or the run stopping). Every frame
+ * is checked for structure (container counts against the bytes left, depth, no trailing bytes)
+ * before msgpack-c unpacks it, so a hostile frame cannot make the decoder allocate more than the
+ * frame's own size. */
 #ifndef ZD_WIRE_H
 #define ZD_WIRE_H
 
@@ -29,7 +36,7 @@
 
 #include "zdag.h"
 
-#define ZD_WIRE_VERSION 1
+#define ZD_WIRE_VERSION 2
 #define ZD_WIRE_MAX_DEPTH 16            /* msgpack nesting allowed in a frame (args excluded) */
 #define ZD_WIRE_MAX_FRAME (256ll << 20) /* ZMQ_MAXMSGSIZE on every socket */
 
@@ -42,7 +49,13 @@ typedef enum zd_msg_type {
     ZD_MSG_WELCOME = 6,
     ZD_MSG_BEAT = 7,
     ZD_MSG_LOST = 8,
+    ZD_MSG_CANCEL = 9,
 } zd_msg_type;
+
+typedef enum zd_bye_reason {
+    ZD_BYE_DONE = 0,    /* the run is over (or no more work for this peer) */
+    ZD_BYE_EVICTED = 1, /* the coordinator declared the agent lost: its work runs elsewhere */
+} zd_bye_reason;
 
 typedef struct zd_bytes {
     const char *ptr; /* borrowed; not NUL-terminated; NULL when absent (nil) */
@@ -56,6 +69,7 @@ typedef struct zd_msg_hello {
     zd_bytes host;    /* host id */
     uint32_t credit;  /* tasks it accepts before a result (>= 1) */
     uint32_t agent;   /* the agent that forked it, 0 for the coordinator's own executors */
+    uint64_t secret;  /* the agent's secret from WELCOME, 0 for the coordinator's own */
 } zd_msg_hello;
 
 #define ZD_WIRE_MAX_RESOURCES 64 /* resources an agent may announce */
@@ -75,10 +89,27 @@ typedef struct zd_msg_join {
 typedef struct zd_msg_welcome {
     uint32_t agent;        /* the id the agent and its executors use */
     zd_bytes run_id;       /* the run's id */
-    uint32_t heartbeat_ms; /* BEAT interval; 5 missed intervals = lost */
+    uint32_t heartbeat_ms; /* BEAT interval */
     zd_bytes *plugins;     /* plugin paths to load (borrowed from the decoder) */
     uint32_t n_plugins;    /* entries in plugins */
+    uint64_t secret;       /* random; the agent's executors send it in HELLO */
+    uint32_t fence_ms;     /* T_fence: stop every attempt this long after the last acked beat */
 } zd_msg_welcome;
+
+typedef struct zd_msg_beat {
+    uint64_t seq; /* agent -> coordinator: counts up from 1; coordinator -> agent: the highest
+                     seq received from that agent (0: none yet) */
+} zd_msg_beat;
+
+typedef struct zd_msg_bye {
+    uint32_t reason; /* zd_bye_reason */
+} zd_msg_bye;
+
+typedef struct zd_msg_cancel {
+    uint32_t slot;  /* the agent's executor slot (0-based, as in HELLO) */
+    uint64_t token; /* the attempt to stop */
+    zd_bytes why;   /* "timed out after 2 s", "the run is stopping" */
+} zd_msg_cancel;
 
 typedef struct zd_msg_lost {
     uint32_t agent; /* the agent */
@@ -137,6 +168,9 @@ typedef struct zd_msg {
         zd_msg_join join;
         zd_msg_welcome welcome;
         zd_msg_lost lost;
+        zd_msg_beat beat;
+        zd_msg_bye bye;
+        zd_msg_cancel cancel;
     } u;
 } zd_msg;
 
@@ -159,12 +193,14 @@ int zd_wire_encode_hello(zd_wire_buf *b, const zd_msg_hello *m) __attribute__((w
 int zd_wire_encode_task(zd_wire_buf *b, const zd_msg_task *m) __attribute__((warn_unused_result));
 int zd_wire_encode_result(zd_wire_buf *b, const zd_msg_result *m)
     __attribute__((warn_unused_result));
-int zd_wire_encode_bye(zd_wire_buf *b) __attribute__((warn_unused_result));
+int zd_wire_encode_bye(zd_wire_buf *b, zd_bye_reason reason) __attribute__((warn_unused_result));
 int zd_wire_encode_join(zd_wire_buf *b, const zd_msg_join *m) __attribute__((warn_unused_result));
 int zd_wire_encode_welcome(zd_wire_buf *b, const zd_msg_welcome *m)
     __attribute__((warn_unused_result));
-int zd_wire_encode_beat(zd_wire_buf *b) __attribute__((warn_unused_result));
+int zd_wire_encode_beat(zd_wire_buf *b, uint64_t seq) __attribute__((warn_unused_result));
 int zd_wire_encode_lost(zd_wire_buf *b, const zd_msg_lost *m) __attribute__((warn_unused_result));
+int zd_wire_encode_cancel(zd_wire_buf *b, const zd_msg_cancel *m)
+    __attribute__((warn_unused_result));
 
 /* Checks that buf holds exactly one well-formed msgpack value, no deeper than max_depth (1 to
  * 64), each

@@ -155,7 +155,7 @@ bool zd_coord_all_retired(const zd_coord *c) {
 
 /* Ends the executors: BYE to those that can hear it, then SIGKILL after a grace period. */
 void zd_coord_shutdown_executors(zd_coord *c) {
-    if (zd_wire_encode_bye(c->out) == 0)
+    if (zd_wire_encode_bye(c->out, ZD_BYE_DONE) == 0)
         for (uint32_t s = 0; s < c->cfg.n_local; s++) {
             executor *x = &c->ex[s];
             if (x->pid > 0 && x->rid_len > 0 && x->state == EX_IDLE) {

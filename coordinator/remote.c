@@ -108,7 +108,8 @@ void zd_remote_join(zd_coord *c, const unsigned char *rid, size_t rid_len, const
                         .run_id = {c->cfg.run_id, strlen(c->cfg.run_id)},
                         .heartbeat_ms = (uint32_t)heartbeat_ms(c),
                         .plugins = plugins,
-                        .n_plugins = n_plugins};
+                        .n_plugins = n_plugins,
+                        .fence_ms = (uint32_t)heartbeat_ms(c) * 3};
     if (zd_wire_encode_welcome(c->out, &w) == 0)
         send_to(c, rid, rid_len);
     fprintf(stderr, "zdag: worker %u joined from host %s (%u slots, %g cpus, pid %lld)\n", id, host,
@@ -121,7 +122,7 @@ void zd_remote_beat(zd_coord *c, const unsigned char *rid, size_t rid_len) {
         return;
     if (a->state == AG_ACTIVE) {
         a->last_seen = zd_coord_since_start(c);
-    } else if (zd_wire_encode_bye(c->out) == 0) {
+    } else if (zd_wire_encode_bye(c->out, ZD_BYE_DONE) == 0) {
         /* A lost agent that speaks again (a healed partition) must drop what it runs: its
          * nodes were given to others. */
         send_to(c, rid, rid_len);
@@ -168,7 +169,7 @@ int zd_remote_tick(zd_coord *c) {
         return -1;
     double now = zd_coord_since_start(c), hb = heartbeat_ms(c) / 1000.0;
     if (now >= c->next_beat) {
-        if (zd_wire_encode_beat(c->out) == 0)
+        if (zd_wire_encode_beat(c->out, 0) == 0)
             for (uint32_t i = 0; i < c->n_agents; i++)
                 if (c->agents[i].state == AG_ACTIVE)
                     send_to(c, c->agents[i].rid, c->agents[i].rid_len);
@@ -182,7 +183,7 @@ int zd_remote_tick(zd_coord *c) {
 }
 
 void zd_remote_shutdown(zd_coord *c) {
-    if (!c->remote || zd_wire_encode_bye(c->out) < 0)
+    if (!c->remote || zd_wire_encode_bye(c->out, ZD_BYE_DONE) < 0)
         return;
     for (uint32_t i = 0; i < c->n_agents; i++)
         if (c->agents[i].state != AG_GONE) {

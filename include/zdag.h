@@ -172,6 +172,19 @@ ZDAG_EXPORT int zdag_node_set_args(zdag_dag *dag, const char *node, const void *
  * previous mask is restored on return. SIGINT/SIGTERM interrupt the run (exit code 130/143).
  * ------------------------------------------------------------------------------------------ */
 
+/* Where a run's messages go: the library never prints. level is one of ZDAG_LOG_*; message is
+ * one line without its newline (borrowed for the call). Called from the thread that runs
+ * zdag_run() (or zdag_worker_main()) only. */
+typedef enum zdag_log_level {
+    ZDAG_LOG_ERROR = 0,   /* the run or a node could not go on */
+    ZDAG_LOG_WARNING = 1, /* something was refused, dropped or retried */
+    ZDAG_LOG_INFO = 2,    /* workers joining, leaving; the run's summary */
+} zdag_log_level;
+typedef void (*zdag_log_fn)(void *ctx, zdag_log_level level, const char *message);
+
+/* A ready sink that writes "zdag: MESSAGE\n" to stderr (ctx unused). */
+ZDAG_EXPORT void zdag_log_stderr(void *ctx, zdag_log_level level, const char *message);
+
 typedef struct zdag_options {
     int jobs;                /* nodes at once at most; 0 = one per executor */
     int local_workers;       /* executors to fork; 0 = number of cores */

@@ -207,7 +207,7 @@ static session_end serve(agent *a) {
     for (;;) {
         double now = mono();
         if (now >= next_beat) {
-            if (zd_wire_encode_beat(a->out) == 0)
+            if (zd_wire_encode_beat(a->out, 1) == 0)
                 send_out(a);
             next_beat = now + a->beat_s;
         }

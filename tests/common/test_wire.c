@@ -22,8 +22,13 @@ static void test_hello_round_trip(void **state) {
     (void)state;
     zd_wire_buf *b = zd_wire_buf_new();
     zd_wire_decoder *d = zd_wire_decoder_new();
-    zd_msg_hello h = {
-        .version = ZD_WIRE_VERSION, .slot = 7, .pid = 4242, .host = B("hostA"), .credit = 2};
+    zd_msg_hello h = {.version = ZD_WIRE_VERSION,
+                      .slot = 7,
+                      .pid = 4242,
+                      .host = B("hostA"),
+                      .credit = 2,
+                      .agent = 3,
+                      .secret = 0xfedcba9876543210ull};
     assert_int_equal(zd_wire_encode_hello(b, &h), 0);
     zd_msg m;
     assert_int_equal(zd_wire_decode(d, zd_wire_buf_data(b), zd_wire_buf_size(b), &m), 0);
@@ -32,6 +37,8 @@ static void test_hello_round_trip(void **state) {
     assert_int_equal(m.u.hello.pid, 4242);
     assert_int_equal(m.u.hello.credit, 2);
     assert_true(eq(m.u.hello.host, "hostA"));
+    assert_int_equal(m.u.hello.agent, 3);
+    assert_true(m.u.hello.secret == 0xfedcba9876543210ull);
     zd_wire_buf_free(&b);
     zd_wire_decoder_free(&d);
     assert_null(b);
@@ -122,9 +129,21 @@ static void test_result_round_trip(void **state) {
     assert_int_equal(m.u.result.signal, 9);
     assert_true(eq(m.u.result.error, "killed"));
     assert_true(eq(m.u.result.output, "partial"));
-    assert_int_equal(zd_wire_encode_bye(b), 0);
+    assert_int_equal(zd_wire_encode_bye(b, ZD_BYE_EVICTED), 0);
     assert_int_equal(zd_wire_decode(d, zd_wire_buf_data(b), zd_wire_buf_size(b), &m), 0);
     assert_int_equal(m.type, ZD_MSG_BYE);
+    assert_int_equal(m.u.bye.reason, ZD_BYE_EVICTED);
+    assert_int_equal(zd_wire_encode_beat(b, 77), 0);
+    assert_int_equal(zd_wire_decode(d, zd_wire_buf_data(b), zd_wire_buf_size(b), &m), 0);
+    assert_int_equal(m.type, ZD_MSG_BEAT);
+    assert_true(m.u.beat.seq == 77);
+    zd_msg_cancel cancel = {.slot = 2, .token = 0x8000000000000001ull, .why = B("timed out")};
+    assert_int_equal(zd_wire_encode_cancel(b, &cancel), 0);
+    assert_int_equal(zd_wire_decode(d, zd_wire_buf_data(b), zd_wire_buf_size(b), &m), 0);
+    assert_int_equal(m.type, ZD_MSG_CANCEL);
+    assert_int_equal(m.u.cancel.slot, 2);
+    assert_true(m.u.cancel.token == 0x8000000000000001ull);
+    assert_true(eq(m.u.cancel.why, "timed out"));
     zd_wire_buf_free(&b);
     zd_wire_decoder_free(&d);
 }
@@ -149,7 +168,8 @@ static void test_malformed(void **state) {
         {"\x04", 1},                                      /* not an array */
         {"\x90", 1},                                      /* empty array */
         {"\x91\x09", 2},                                  /* unknown type */
-        {"\x92\x04\x01", 3},                              /* BYE with a field */
+        {"\x93\x04\x01\x01", 4},                          /* BYE with two fields */
+        {"\x92\x04\x07", 3},                              /* BYE with an unknown reason */
         {"\x96\x01\x01\x00\x01\xa1h\x00", 8},             /* HELLO credit 0 */
         {"\x96\x01\x01\x00\x01\x01\x01", 7},              /* HELLO host not a string */
         {"\x98\x03\x01\x01\xc3\x00\x00\xc0\xa0", 9},      /* RESULT output is a str, not bin */

@@ -73,7 +73,8 @@ static bool same_msg(const zd_msg *a, const zd_msg *b) {
     case ZD_MSG_HELLO: {
         const zd_msg_hello *x = &a->u.hello, *y = &b->u.hello;
         return x->version == y->version && x->slot == y->slot && x->pid == y->pid &&
-               same_bytes(x->host, y->host) && x->credit == y->credit && x->agent == y->agent;
+               same_bytes(x->host, y->host) && x->credit == y->credit && x->agent == y->agent &&
+               x->secret == y->secret;
     }
     case ZD_MSG_TASK:
         return same_task(&a->u.task, &b->u.task);
@@ -90,15 +91,21 @@ static bool same_msg(const zd_msg *a, const zd_msg *b) {
         const zd_msg_welcome *x = &a->u.welcome, *y = &b->u.welcome;
         return x->agent == y->agent && same_bytes(x->run_id, y->run_id) &&
                x->heartbeat_ms == y->heartbeat_ms &&
-               same_list(x->plugins, x->n_plugins, y->plugins, y->n_plugins);
+               same_list(x->plugins, x->n_plugins, y->plugins, y->n_plugins) &&
+               x->secret == y->secret && x->fence_ms == y->fence_ms;
     }
+    case ZD_MSG_CANCEL: {
+        const zd_msg_cancel *x = &a->u.cancel, *y = &b->u.cancel;
+        return x->slot == y->slot && x->token == y->token && same_bytes(x->why, y->why);
+    }
+    case ZD_MSG_BEAT:
+        return a->u.beat.seq == b->u.beat.seq;
     case ZD_MSG_LOST: {
         const zd_msg_lost *x = &a->u.lost, *y = &b->u.lost;
         return x->agent == y->agent && x->slot == y->slot && same_bytes(x->how, y->how);
     }
     case ZD_MSG_BYE:
-    case ZD_MSG_BEAT:
-        return true;
+        return a->u.bye.reason == b->u.bye.reason;
     }
     return false;
 }
@@ -113,13 +120,15 @@ static int encode(zd_wire_buf *b, const zd_msg *m) {
     case ZD_MSG_RESULT:
         return zd_wire_encode_result(b, &m->u.result);
     case ZD_MSG_BYE:
-        return zd_wire_encode_bye(b);
+        return zd_wire_encode_bye(b, (zd_bye_reason)m->u.bye.reason);
     case ZD_MSG_JOIN:
         return zd_wire_encode_join(b, &m->u.join);
     case ZD_MSG_WELCOME:
         return zd_wire_encode_welcome(b, &m->u.welcome);
     case ZD_MSG_BEAT:
-        return zd_wire_encode_beat(b);
+        return zd_wire_encode_beat(b, m->u.beat.seq);
+    case ZD_MSG_CANCEL:
+        return zd_wire_encode_cancel(b, &m->u.cancel);
     case ZD_MSG_LOST:
         return zd_wire_encode_lost(b, &m->u.lost);
     }

@@ -137,8 +137,11 @@ static void wire_seeds(const char *out) {
                             .log = B("line 1\nline 2\n")};
     save_frame(out, b, zd_wire_encode_result(b, &failed), "result_failed");
 
-    save_frame(out, b, zd_wire_encode_bye(b), "bye");
-    save_frame(out, b, zd_wire_encode_beat(b), "beat");
+    save_frame(out, b, zd_wire_encode_bye(b, ZD_BYE_DONE), "bye");
+    save_frame(out, b, zd_wire_encode_bye(b, ZD_BYE_EVICTED), "bye_evicted");
+    save_frame(out, b, zd_wire_encode_beat(b, 42), "beat");
+    zd_msg_cancel cancel = {1, 0x9e3779b97f4a7c15ull, B("timed out after 2 s")};
+    save_frame(out, b, zd_wire_encode_cancel(b, &cancel), "cancel");
 
     zd_msg_join join = {.version = ZD_WIRE_VERSION,
                         .host = B("hostB"),
@@ -151,7 +154,7 @@ static void wire_seeds(const char *out) {
     save_frame(out, b, zd_wire_encode_join(b, &join), "join");
 
     zd_bytes plugins[] = {B("./build/examples/plugin/libzdag_example_plugin.so")};
-    zd_msg_welcome welcome = {2, B("run-20240101"), 1000, plugins, 1};
+    zd_msg_welcome welcome = {2, B("run-20240101"), 1000, plugins, 1, 0x0123456789abcdefull, 3000};
     save_frame(out, b, zd_wire_encode_welcome(b, &welcome), "welcome");
 
     zd_msg_lost lost = {2, 1, B("signal 9")};

@@ -44,6 +44,8 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#define WIRE_VERSION 2 /* ZD_WIRE_VERSION of common/wire.h, which this file encodes by hand */
+
 /* The coordinator under attack. */
 typedef struct target {
     const char *endpoint; /* tcp://HOST:PORT */
@@ -166,17 +168,18 @@ static void join_frame(buf *b, uint64_t version, const char *host, size_t host_l
         mp_uint(b, (uint64_t)pid);
 }
 
-/* HELLO [1, version, slot, pid, host, credit, agent] */
+/* HELLO [1, version, slot, pid, host, credit, agent, secret] (secret 0: a guess) */
 static void hello_frame(buf *b, uint64_t slot, uint64_t agent, uint64_t credit) {
     b->n = 0;
-    mp_array(b, 7);
+    mp_array(b, 8);
     mp_uint(b, 1);
-    mp_uint(b, 1);
+    mp_uint(b, WIRE_VERSION);
     mp_uint(b, slot);
     mp_uint(b, (uint64_t)getpid());
     mp_str(b, "fakehost", 8);
     mp_uint(b, credit);
     mp_uint(b, agent);
+    mp_uint(b, 0);
 }
 
 /* Reads a msgpack unsigned integer at p[*off] (fixint or uint 8..64); false when it is none. */
@@ -320,8 +323,8 @@ static void attack_big(target *t) {
 
 static void attack_multi(target *t) {
     void *s = dealer(t);
-    const void *parts[3] = {"\x91\x07", "\x91\x07", "garbage"}; /* BEAT, BEAT, garbage */
-    size_t lens[3] = {2, 2, 7};
+    const void *parts[3] = {"\x92\x07\x01", "\x92\x07\x01", "garbage"}; /* BEAT, BEAT, garbage */
+    size_t lens[3] = {3, 3, 7};
     send_parts(s, 2, parts, lens);
     send_parts(s, 3, parts, lens);
     SEND_LIT(s, "");
@@ -349,14 +352,16 @@ static void attack_wrong_type(target *t) {
     mp_array(&b, 0);
     send_buf(s, &b);
     b.n = 0;
-    mp_array(&b, 5); /* WELCOME */
+    mp_array(&b, 7); /* WELCOME */
     mp_uint(&b, 6);
     mp_uint(&b, 1);
     mp_str(&b, "r", 1);
     mp_uint(&b, 1000);
     mp_array(&b, 0);
+    mp_uint(&b, 12345);
+    mp_uint(&b, 3000);
     send_buf(s, &b);
-    SEND_LIT(s, "\x91\x04");                                 /* BYE */
+    SEND_LIT(s, "\x92\x04\x00");                             /* BYE */
     SEND_LIT(s, "\x92\xcc\xff\xc0");                         /* type 255 */
     SEND_LIT(s, "\x91\xcf\x00\x00\x00\x00\x00\x00\x00\x03"); /* RESULT, no fields */
     free(b.p);
@@ -390,11 +395,11 @@ static void attack_join(target *t) {
     memset(host, 'h', sizeof host);
     /* Absurd but within the protocol: accepted, then lost for never beating. */
     void *s = dealer(t);
-    join_frame(&b, 1, host, 255, 4096, 1e9, 64, 1e15, INT32_MAX);
+    join_frame(&b, WIRE_VERSION, host, 255, 4096, 1e9, 64, 1e15, INT32_MAX);
     send_buf(s, &b);
     bool welcomed = recv_buf(s, &b) && b.n > 1 && b.p[1] == 6;
-    SEND_LIT(s, "\x91\x07"); /* one BEAT, from an agent it knows */
-    join_frame(&b, 1, host, 255, 4096, 1e9, 64, 1e15, INT32_MAX);
+    SEND_LIT(s, "\x92\x07\x01"); /* one BEAT, from an agent it knows */
+    join_frame(&b, WIRE_VERSION, host, 255, 4096, 1e9, 64, 1e15, INT32_MAX);
     send_buf(s, &b); /* joined twice from one socket: refused */
     zmq_close(s);
     printf("join: absurd JOIN (4096 slots, 1e9 cpus, 64 resources of 1e15) %s\n",
@@ -406,7 +411,7 @@ static void attack_join(target *t) {
     char local[256] = "localhost";
     gethostname(local, sizeof local - 1);
     s = dealer(t);
-    join_frame(&b, 1, local, strlen(local), 1, 1, 0, 0, 1);
+    join_frame(&b, WIRE_VERSION, local, strlen(local), 1, 1, 0, 0, 1);
     send_buf(s, &b);
     zmq_close(s);
 
@@ -419,11 +424,11 @@ static void attack_join(target *t) {
         double amount;
         int64_t pid;
     } bad[] = {
-        {1, 0, 4, 1, 0, 0, 1},   {1, 4097, 4, 1, 0, 0, 1},     {1, 1ull << 40, 4, 1, 0, 0, 1},
-        {1, 1, 0, 1, 0, 0, 1},   {1, 1, 256, 1, 0, 0, 1},      {1, 1, 4, -1, 0, 0, 1},
-        {1, 1, 4, NAN, 0, 0, 1}, {1, 1, 4, INFINITY, 0, 0, 1}, {1, 1, 4, 1e300, 0, 0, 1},
-        {1, 1, 4, 1, 65, 1, 1},  {1, 1, 4, 1, 1, -5, 1},       {1, 1, 4, 1, 1, NAN, 1},
-        {1, 1, 4, 1, 0, 0, -1},  {99, 1, 4, 1, 0, 0, 1},       {0, 1, 4, 1, 0, 0, 1}};
+        {2, 0, 4, 1, 0, 0, 1},   {2, 4097, 4, 1, 0, 0, 1},     {2, 1ull << 40, 4, 1, 0, 0, 1},
+        {2, 1, 0, 1, 0, 0, 1},   {2, 1, 256, 1, 0, 0, 1},      {2, 1, 4, -1, 0, 0, 1},
+        {2, 1, 4, NAN, 0, 0, 1}, {2, 1, 4, INFINITY, 0, 0, 1}, {2, 1, 4, 1e300, 0, 0, 1},
+        {2, 1, 4, 1, 65, 1, 1},  {2, 1, 4, 1, 1, -5, 1},       {2, 1, 4, 1, 1, NAN, 1},
+        {2, 1, 4, 1, 0, 0, -1},  {99, 1, 4, 1, 0, 0, 1},       {0, 1, 4, 1, 0, 0, 1}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         s = dealer(t);
         join_frame(&b, bad[i].version, host, bad[i].host_len, bad[i].slots, bad[i].cpus,
@@ -433,7 +438,7 @@ static void attack_join(target *t) {
     }
     /* A BEAT and LOSTs from sockets that never joined. */
     s = dealer(t);
-    SEND_LIT(s, "\x91\x07");
+    SEND_LIT(s, "\x92\x07\x01");
     SEND_LIT(s, "\x94\x08\x01\x00\xa8signal 9");
     SEND_LIT(s, "\x94\x08\xce\xff\xff\xff\xff\xce\xff\xff\xff\xff\xa1x");
     zmq_close(s);
@@ -458,7 +463,7 @@ static void attack_hello(target *t) {
 
     /* A fake agent with two slots, then HELLOs around them. */
     void *agent = dealer(t);
-    join_frame(&b, 1, "fakeagent", 9, 2, 4, 0, 0, 4242);
+    join_frame(&b, WIRE_VERSION, "fakeagent", 9, 2, 4, 0, 0, 4242);
     send_buf(agent, &b);
     uint64_t id = 0;
     size_t off = 2;

@@ -88,7 +88,7 @@ class HostileTest(ZdagTestCase):
                        "JOIN announces too many resources",
                        "number out of range",
                        "refused a worker (protocol 99, joined twice, or too many)",
-                       "refused a worker (protocol 1, joined twice, or too many)",
+                       "refused a worker (protocol 2, joined twice, or too many)",
                        "refused an executor (agent 0, slot 0)",
                        "refused an executor (agent 999, slot 0)",
                        "discarded a stale or unknown result (node 4294967295",
