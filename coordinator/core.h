@@ -1,0 +1,252 @@
+/* The coordinator's core: one run as a state machine. It holds the run's state (nodes, attempts,
+ * leases, slots, hosts, agents) and has no socket, no process and no clock of its own. The loop
+ * around it (coord.c) turns sockets, the signalfd and reaped children into events; each event
+ * call takes "now" (seconds since the run started, one monotonic clock) and appends actions
+ * (send this TASK to that slot, kill that executor, journal that outcome, ...) that the loop
+ * drains with zd_core_actions(). A fake clock and scripted events drive every rule in tests.
+ *
+ * Promises kept here (README "Guarantees"):
+ * - A lease (the sequential lease, a pool unit) and a host's units are released only when the
+ *   attempt holding them is known to be over: its result came, its executor was reaped or
+ *   reported dead by its agent, or its host was lost, which is declared only after T_lost of
+ *   silence (cfg.lost_s) — longer than the T_fence after which the worker side stops every
+ *   attempt it runs (cfg.fence_s). A CANCEL never releases anything by itself.
+ * - Only the connection a task was sent to can answer it: a RESULT must carry the attempt's
+ *   random 64-bit token and come from the slot's own routing id; an executor of an agent is
+ *   admitted (HELLO) only with that agent's secret and from a connection authenticated with the
+ *   same CURVE key (ZAP User-Id) as the agent's JOIN.
+ * - Every attempt is in the node's history (zd_core_history()), lost and retried ones too. */
+#ifndef ZD_CORE_H
+#define ZD_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "graph.h"
+#include "log.h"
+#include "prio.h"
+#include "scheduler.h"
+#include "wire.h"
+
+struct zd_trace;
+
+/* Which socket a peer spoke on. */
+typedef enum zd_sock_id {
+    ZD_SOCK_LOCAL = 0,  /* the ipc ROUTER of the local executors */
+    ZD_SOCK_REMOTE = 1, /* the --listen ROUTER of agents and their executors */
+} zd_sock_id;
+
+#define ZD_MAX_RID 256  /* bytes of a ZeroMQ routing id */
+#define ZD_MAX_USER 128 /* bytes of a ZAP User-Id kept (the authorized key's file name) */
+
+/* Who sent a message (all borrowed for the call). */
+typedef struct zd_peer {
+    zd_sock_id sock;          /* the socket it arrived on */
+    const unsigned char *rid; /* its routing id on that socket */
+    size_t rid_len;           /* bytes in rid (1..ZD_MAX_RID) */
+    const char *user_id;      /* the connection's ZAP User-Id ("" without CURVE) */
+} zd_peer;
+
+typedef struct zd_core_cfg {
+    uint32_t n_local;        /* local executor slots 0..n_local-1, on host 0 */
+    bool can_spawn;          /* dead local executors may be replaced (ZD_ACT_SPAWN) */
+    int jobs;                /* nodes running at once at most; 0 = one per executor */
+    zd_prio_mode prio;       /* how ready nodes are ordered */
+    bool keep_going;         /* a failure skips its descendants only */
+    const bool *active;      /* nodes taking part (borrowed), NULL = all */
+    const char *log_dir;     /* directory of the NODE.log files of local attempts */
+    const char *run_id;      /* given to commands as ZDAG_RUN_ID */
+    int max_losses;          /* executor deaths one node survives before failing; 0 = 3 */
+    const char *host_id;     /* the local host's name */
+    double local_cpus;       /* CPU units of the local host */
+    bool listen;             /* remote agents may join */
+    double heartbeat_s;      /* BEAT interval to agents; 0 = 1 */
+    double fence_s;          /* T_fence told to agents; 0 = 3 heartbeats */
+    double lost_s;           /* T_lost: an agent silent this long is lost; 0 = 5 heartbeats */
+    double muster_s;         /* the first dispatch waits this long for every local executor;
+                                0 = 1 s, < 0 = no wait */
+    double journal_window_s; /* outcomes wait at most this long to be synced; 0 = 50 ms */
+    double progress_s;       /* ZD_ACT_DRAW every this many seconds; 0 = none */
+    const bool *cached;      /* per node: taken from an earlier run (--resume), or NULL */
+    const char *const *cached_results; /* per node: the cached result (borrowed), or NULL */
+    const size_t *cached_lens;         /* per node: its length */
+    const double *durations;       /* per node: median recorded duration (0 = unknown), or NULL */
+    const char *const *plugins;    /* plugin paths told to agents in WELCOME (borrowed) */
+    uint32_t n_plugins;            /* entries in plugins */
+    struct zd_trace *trace;        /* the timeline to record into (borrowed), or NULL */
+    uint64_t (*random)(void *ctx); /* random 64-bit values (tokens, secrets); NULL = libsodium */
+    void *random_ctx;              /* passed to random */
+    zd_log log;                    /* where the core reports (a NULL fn discards) */
+} zd_core_cfg;
+
+typedef struct zd_core zd_core;
+
+/* Creates the core of a run over graph g (borrowed, finished; must outlive it). Local slots
+ * start STARTING; nothing is dispatched before zd_core_start(). Returns 0, ZDAG_EINVAL (no
+ * executor can ever join, or a bad graph) or ZDAG_ENOMEM. */
+int zd_core_new(const zd_core_cfg *cfg, const zd_graph *g, zd_core **out)
+    __attribute__((warn_unused_result));
+
+/* Frees the core; sets *c to NULL. Accepts NULL. */
+void zd_core_free(zd_core **c);
+
+/* ---- Actions ------------------------------------------------------------------------------ */
+
+typedef enum zd_action_kind {
+    ZD_ACT_TASK,    /* send node's TASK (zd_core_task()) to slot; on EHOSTUNREACH call
+                       zd_core_on_unreachable() */
+    ZD_ACT_KILL,    /* a local slot: kill its executor process with `sig` */
+    ZD_ACT_CANCEL,  /* send CANCEL(agent_slot, token, why) to agent */
+    ZD_ACT_SPAWN,   /* a local slot: fork a replacement executor, then zd_core_on_spawned() */
+    ZD_ACT_WELCOME, /* send WELCOME (zd_core_welcome()) to agent */
+    ZD_ACT_BEAT,    /* send BEAT(seq) to agent */
+    ZD_ACT_BYE,     /* send BYE(reason) to agent */
+    ZD_ACT_OUTCOME, /* node reached its final state (succeeded or failed): journal it */
+    ZD_ACT_SYNC,    /* make journaled outcomes durable now (the window elapsed) */
+    ZD_ACT_DRAW,    /* redraw the progress line */
+} zd_action_kind;
+
+typedef struct zd_action {
+    zd_action_kind kind; /* what to do */
+    uint32_t slot;       /* TASK, KILL, SPAWN: the slot */
+    uint32_t node;       /* TASK, OUTCOME: the node */
+    uint32_t agent;      /* CANCEL, WELCOME, BEAT, BYE: the agent id (1-based) */
+    uint32_t agent_slot; /* CANCEL: the agent's own slot number */
+    uint64_t token;      /* CANCEL: the attempt; BEAT: the seq acknowledged */
+    int sig;             /* KILL: the signal */
+    uint32_t reason;     /* BYE: zd_bye_reason */
+    const char *why;     /* CANCEL: why (borrowed until the next event) */
+} zd_action;
+
+/* The actions appended since the last call (borrowed; valid until the next event call);
+ * *n is set to their number, and the list is emptied. */
+const zd_action *zd_core_actions(zd_core *c, size_t *n);
+
+/* ---- Events ------------------------------------------------------------------------------- */
+
+/* The run begins at `now` (local executors have been forked, sockets bound). */
+void zd_core_start(zd_core *c, double now);
+
+/* An executor said HELLO. Local executors (peer->sock LOCAL) must have been checked by the
+ * caller to be the process forked for h->slot. Returns true when admitted. */
+bool zd_core_on_hello(zd_core *c, double now, const zd_peer *peer, const zd_msg_hello *h);
+
+/* An agent asked to JOIN (remote socket only). Returns its agent id, or 0 when refused. */
+uint32_t zd_core_on_join(zd_core *c, double now, const zd_peer *peer, const zd_msg_join *j);
+
+/* An agent's BEAT (or any other message of an agent: call with its seq 0 to mark it heard). */
+void zd_core_on_beat(zd_core *c, double now, const zd_peer *peer, uint64_t seq);
+
+/* An agent reports its executor `slot` died (`how`). */
+void zd_core_on_lost(zd_core *c, double now, const zd_peer *peer, const zd_msg_lost *m);
+
+/* A RESULT arrived. Returns true when it was accepted as the attempt's outcome (the caller then
+ * writes a shipped log, see zd_core_log_path()); false when it was stale, forged or misrouted
+ * (logged, rate-limited). */
+bool zd_core_on_result(zd_core *c, double now, const zd_peer *peer, const zd_msg_result *m);
+
+/* A local executor process ended (reaped) with `how` ("signal 9", "exit status 1"). */
+void zd_core_on_exit(zd_core *c, double now, uint32_t slot, const char *how);
+
+/* A replacement local executor was forked for `slot` (ok), or could not be (!ok). */
+void zd_core_on_spawned(zd_core *c, double now, uint32_t slot, bool ok);
+
+/* Sending to `slot` failed: its peer is gone (EHOSTUNREACH). */
+void zd_core_on_unreachable(zd_core *c, double now, uint32_t slot);
+
+/* Timers that are due at `now` fire (retries, deadlines, heartbeats, lost agents, the journal
+ * window, the progress tick, the muster). */
+void zd_core_on_timer(zd_core *c, double now);
+
+/* SIGINT or SIGTERM. The first stops the run (running nodes are killed); a second kills every
+ * local executor at once (ZD_ACT_KILL with SIGKILL). */
+void zd_core_on_signal(zd_core *c, double now, int sig);
+
+/* The run cannot go on (`why` logged): nothing more starts; zd_core_exit_code() is 3 unless a
+ * node failed. */
+void zd_core_give_up(zd_core *c, double now, const char *why);
+
+/* The run is over at `now`: remaining nodes are skipped, BYE goes to every agent. */
+void zd_core_finish(zd_core *c, double now);
+
+/* ---- Queries ------------------------------------------------------------------------------ */
+
+/* When the next timer is due (seconds since the start), or a negative value for none. */
+double zd_core_next_timer(const zd_core *c);
+
+/* True when no node is running and none can start. */
+bool zd_core_finished(const zd_core *c);
+
+/* The run's exit status (SPEC section 1) once finished: 0, 1, 3, 130, 143. */
+int zd_core_exit_code(const zd_core *c);
+
+/* Fills *t with node's TASK for the attempt just dispatched to slot (views borrowed from the
+ * core and the graph: valid until the next event). Returns 0 or ZDAG_ENOMEM. */
+int zd_core_task(zd_core *c, uint32_t node, uint32_t slot, zd_msg_task *t)
+    __attribute__((warn_unused_result));
+
+/* Fills *w with agent's WELCOME (views borrowed until the next event). */
+void zd_core_welcome(const zd_core *c, uint32_t agent, zd_msg_welcome *w, zd_bytes *plugins);
+
+/* The routing id and socket of a slot's executor (rid borrowed); false when it has none. */
+bool zd_core_slot_peer(const zd_core *c, uint32_t slot, zd_sock_id *sock, const unsigned char **rid,
+                       size_t *rid_len);
+
+/* The routing id of an agent (borrowed); false for an unknown agent. */
+bool zd_core_agent_peer(const zd_core *c, uint32_t agent, const unsigned char **rid,
+                        size_t *rid_len);
+
+/* True when `slot` is a local executor slot that says HELLO with its pid (idle or busy). */
+bool zd_core_slot_is_idle(const zd_core *c, uint32_t slot);
+
+/* Counts for the progress line. */
+typedef struct zd_core_counts {
+    uint32_t done;    /* succeeded, failed, skipped or cached */
+    uint32_t running; /* attempts holding a grant */
+    uint32_t failed;  /* failed */
+    uint32_t active;  /* nodes taking part */
+} zd_core_counts;
+void zd_core_counts_get(const zd_core *c, zd_core_counts *out);
+
+/* One attempt of a node, for the report. */
+typedef struct zd_attempt {
+    uint32_t attempt;    /* 1-based */
+    const char *host;    /* host name (borrowed) */
+    int32_t executor;    /* slot */
+    double ready_s;      /* when the node last became ready before this attempt */
+    double start_s;      /* when it was sent to its executor */
+    double end_s;        /* when its outcome was known; < 0 while running */
+    const char *outcome; /* "succeeded", "failed", "timed out", "lost", "interrupted",
+                            "running" */
+} zd_attempt;
+
+/* How one node ended (pointers borrowed from the core). */
+typedef struct zd_node_outcome {
+    zd_node_state state;    /* final state */
+    uint32_t attempts;      /* attempts started */
+    int32_t executor;       /* executor slot of the last attempt, or -1 */
+    const char *host;       /* host of the last attempt, or NULL */
+    double start_s;         /* start of the last attempt, seconds since the run started; < 0 none */
+    double end_s;           /* end of the last attempt; < 0 none */
+    bool has_exit_code;     /* exit_code is meaningful */
+    int exit_code;          /* exit status of the last attempt */
+    const char *error;      /* why it failed or was skipped, or NULL */
+    const char *output;     /* the result, or NULL */
+    size_t output_len;      /* bytes in output */
+    bool output_is_msgpack; /* output is one packed msgpack value (a function's result) */
+    const zd_attempt *history; /* every attempt, oldest first */
+    uint32_t n_history;        /* entries in history */
+} zd_node_outcome;
+
+/* How node `index` stands (or ended). */
+void zd_core_outcome(const zd_core *c, uint32_t index, zd_node_outcome *out);
+
+/* Facts for the summary and the report. */
+bool zd_core_interrupted(const zd_core *c, int *sig);
+int zd_core_jobs(const zd_core *c); /* the effective -j (slots when unlimited) */
+
+/* The local log path of a node ("LOG_DIR/NAME.log") into buf. */
+void zd_core_log_path(const zd_core *c, uint32_t node, char *buf, size_t size);
+
+#endif
