@@ -1,92 +1,66 @@
-/* The coordinator's event loop: one zmq_poll over the ROUTER socket and a signalfd. */
+/* The coordinator's poll loop: sockets, the signalfd and reaped children in, the core's actions
+ * out. One clock (CLOCK_MONOTONIC, seconds since the run started) feeds every event. */
 #include "coord.h"
 
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
 #include "capacity.h"
-#include "lease.h"
-#include "place.h"
+#include "curve.h"
+#include "journal.h"
 #include "progress.h"
 #include "trace.h"
 #include "wire.h"
-#include "coord_int.h"
-#include "journal.h"
+#include "zap.h"
 
-#define JOURNAL_WINDOW_MS 50 /* outcomes wait at most this long to be synced together */
+#define SHUTDOWN_GRACE_S 3.  /* how long local executors get to leave after BYE */
+#define PROGRESS_TICK_S .25  /* the elapsed time on the progress line moves this often */
+#define REMOTE_LINGER_MS 500 /* the final BYEs get this long to reach the agents */
 
-double zd_coord_mono(void) {
+struct zd_coord {
+    zd_coord_cfg cfg;        /* copy of the configuration */
+    const zd_graph *g;       /* borrowed graph */
+    zd_core *core;           /* every decision */
+    pid_t *pids;             /* per local slot: its executor's pid, 0 when none */
+    char **cached;           /* per node: the journal's result of a cached node (borrowed) */
+    size_t *cached_lens;     /* per node: its length */
+    const char **plugins;    /* the graph's plugins, for WELCOME */
+    void *zctx;              /* ZeroMQ context */
+    void *router;            /* ROUTER bound at cfg.endpoint for local executors */
+    void *remote;            /* ROUTER for remote agents and executors, or NULL */
+    struct zd_zap *zap;      /* the ZAP handler admitting workers' keys, or NULL */
+    zd_wire_buf *out;        /* encoder */
+    zd_wire_decoder *dec;    /* decoder */
+    zd_trace *trace;         /* the timeline for --trace, or NULL */
+    zd_progress *progress;   /* the progress line, or NULL */
+    struct timespec started; /* wall clock at start */
+    double t0;               /* monotonic clock at start */
+    double wall_s;           /* duration of the run */
+    bool journal_failed;     /* a journal sync failed: outcomes are no longer recorded */
+    int exit_code;           /* the run's exit status */
+};
+
+static double mono(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-double zd_coord_since_start(const zd_coord *c) {
-    return zd_coord_mono() - c->t0;
-}
-
-static void set_error(node_run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_error(node_run *r, const char *fmt, ...) {
-    va_list ap;
-    free(r->error);
-    r->error = NULL;
-    va_start(ap, fmt);
-    if (vasprintf(&r->error, fmt, ap) < 0)
-        r->error = NULL;
-    va_end(ap);
-}
-
-static void node_failed(zd_coord *c, uint32_t index);
-
-/* Records an attempt's slice in the trace (when tracing). */
-static void trace_attempt(zd_coord *c, uint32_t index, const char *status) {
-    const node_run *r = &c->runs[index];
-    if (!c->trace || r->executor < 0)
-        return;
-    const executor *x = &c->ex[r->executor];
-    if (zd_trace_slice(c->trace, x->host, r->executor, zd_graph_node(c->g, index)->name, r->start_s,
-                       r->end_s, r->attempts, status, r->exit_code, r->has_exit_code) < 0)
-        fprintf(stderr, "zdag: the trace is incomplete (out of memory)\n");
-}
-
-/* Records an instant event on the coordinator's track (when tracing). */
-static void trace_instant(zd_coord *c, const char *what, uint32_t index) {
-    if (c->trace && zd_trace_instant(c->trace, 0, -1, what, zd_coord_since_start(c),
-                                     zd_graph_node(c->g, index)->name) < 0)
-        fprintf(stderr, "zdag: the trace is incomplete (out of memory)\n");
-}
-
-/* Feeds the progress line with a finished attempt's duration. */
-static void progress_done(zd_coord *c, const node_run *r) {
-    if (c->progress && r->start_s >= 0 && r->end_s >= r->start_s)
-        zd_progress_node_done(c->progress, r->end_s - r->start_s);
-}
-
-static void progress_draw(zd_coord *c, bool final) {
-    if (!c->progress)
-        return;
-    uint32_t failed = zd_sched_count(c->sched, ZD_NS_FAILED);
-    uint32_t done = zd_sched_count(c->sched, ZD_NS_SUCCEEDED) + failed +
-                    zd_sched_count(c->sched, ZD_NS_SKIPPED) +
-                    zd_sched_count(c->sched, ZD_NS_CACHED);
-    uint32_t running = zd_place_running(c->place);
-    if (final)
-        zd_progress_finish(c->progress, zd_coord_since_start(c), done, running, failed);
-    else
-        zd_progress_update(c->progress, zd_coord_since_start(c), done, running, failed);
+static double now_s(const zd_coord *c) {
+    return mono() - c->t0;
 }
 
 int zd_coord_check_fit(const zd_graph *g, const bool *active, const char *host_id, double cpus,
-                       FILE *err) {
+                       const zd_log *log) {
     zd_capacity *cap = zd_capacity_new(g);
     uint32_t host;
     if (!cap || zd_capacity_add_host(cap, host_id, cpus, NULL, 0, &host) < 0) {
@@ -99,116 +73,80 @@ int zd_coord_check_fit(const zd_graph *g, const bool *active, const char *host_i
             continue;
         char why[160];
         zd_capacity_explain(cap, i, why, sizeof why);
-        fprintf(err, "zdag: node \"%s\" %s\n", zd_graph_node(g, i)->name, why);
+        zd_logf(log, ZDAG_LOG_ERROR, "node \"%s\" %s", zd_graph_node(g, i)->name, why);
         bad++;
     }
     zd_capacity_free(&cap);
     return bad;
 }
 
-/* The host where a node's dependencies ran (the one with the largest result first), or
- * UINT32_MAX: files a command wrote on its host's disk are there for its dependents. */
-static uint32_t input_host(void *ctx, uint32_t index) {
-    const zd_coord *c = ctx;
-    const zd_node *node = zd_graph_node(c->g, index);
-    uint32_t best = UINT32_MAX;
-    size_t most = 0;
-    for (size_t i = 0; i < node->n_deps; i++) {
-        const node_run *dep = &c->runs[node->deps[i]];
-        if (dep->executor >= 0 && dep->output_len + 1 > most) {
-            most = dep->output_len + 1;
-            best = c->ex[dep->executor].host;
+/* The results of cached nodes, from the journal, for the core to hand to their dependents. */
+static int load_cached(zd_coord *c) {
+    size_t n = zd_graph_size(c->g);
+    if (!c->cfg.cached || !c->cfg.journal)
+        return 0;
+    c->cached = calloc(n ? n : 1, sizeof *c->cached);
+    c->cached_lens = calloc(n ? n : 1, sizeof *c->cached_lens);
+    if (!c->cached || !c->cached_lens)
+        return ZDAG_ENOMEM;
+    for (uint32_t i = 0; i < n; i++) {
+        const zd_journal_rec *rec = zd_journal_find(c->cfg.journal, zd_graph_node(c->g, i)->name);
+        if (c->cfg.cached[i] && rec) {
+            c->cached[i] = (char *)rec->result;
+            c->cached_lens[i] = rec->result_len;
         }
     }
-    return best;
-}
-
-/* Builds the scheduling parts: capacity with the local host, leases, classes, queues. */
-static int make_scheduler(zd_coord *c) {
-    const zd_graph *g = c->g;
-    size_t n = zd_graph_size(g), n_pools = zd_graph_pool_count(g);
-    int caps[ZD_LEASE_MAX_POOLS];
-    uint32_t n_classes, host;
-    if (n_pools > ZD_LEASE_MAX_POOLS)
-        return ZDAG_EINVAL;
-    for (size_t i = 0; i < n_pools; i++)
-        caps[i] = zd_graph_pool(g, (int32_t)i)->capacity;
-    c->cap = zd_capacity_new(g);
-    c->leases = zd_leases_new(caps, n_pools);
-    c->class_of = calloc(n ? n : 1, sizeof *c->class_of);
-    if (!c->cap || !c->leases || !c->class_of ||
-        zd_capacity_add_host(c->cap, c->cfg.host_id, c->cfg.local_cpus, NULL, 0, &host) < 0 ||
-        zd_place_classes(g, c->cap, c->class_of, &n_classes) < 0)
-        return ZDAG_ENOMEM;
-    c->sched =
-        zd_sched_new_classes(g, c->keys, c->cfg.active, c->cfg.keep_going, c->class_of, n_classes);
-    if (!c->sched)
-        return ZDAG_ENOMEM;
-    c->place = zd_place_new(g, c->sched, c->cap, c->leases, c->jobs, c->class_of, n_classes);
-    if (c->place)
-        zd_place_set_prefer(c->place, input_host, c);
-    c->retries = zd_readyq_new(c->retry_keys, n);
-    return c->place && c->retries ? 0 : ZDAG_ENOMEM;
+    return 0;
 }
 
 int zd_coord_new(const zd_coord_cfg *cfg, const zd_graph *g, zd_coord **out) {
-    size_t n = zd_graph_size(g);
-    if (!cfg || !g || !out || !zd_graph_topo(g) || (cfg->n_local == 0 && !cfg->listen))
+    if (!cfg || !g || !out)
         return ZDAG_EINVAL;
     zd_coord *c = calloc(1, sizeof *c);
     if (!c)
         return ZDAG_ENOMEM;
     c->cfg = *cfg;
-    if (c->cfg.max_losses <= 0)
-        c->cfg.max_losses = 3;
-    if (!c->cfg.host_id)
-        c->cfg.host_id = "localhost";
     c->g = g;
-    /* Without -j, the executors' capacity is the only limit (remote ones join later). */
-    c->jobs = cfg->jobs > 0 ? cfg->jobs : cfg->listen ? INT32_MAX : (int)cfg->n_local;
-    c->n_hosts = 1;
-    c->keys = calloc(n ? n : 1, sizeof *c->keys);
-    c->retry_keys = calloc(n ? n : 1, sizeof *c->retry_keys);
-    c->runs = calloc(n ? n : 1, sizeof *c->runs);
-    c->ex = calloc(cfg->n_local ? cfg->n_local : 1, sizeof *c->ex);
-    c->n_ex = cfg->n_local;
-    c->hosts = calloc(c->n_hosts, sizeof *c->hosts);
-    c->idle_count = calloc(c->n_hosts, sizeof *c->idle_count);
+    const zd_graph_settings *gs = zd_graph_settings_of((zd_graph *)g);
+    c->pids = calloc(cfg->n_local ? cfg->n_local : 1, sizeof *c->pids);
     c->out = zd_wire_buf_new();
     c->dec = zd_wire_decoder_new();
     int rc = ZDAG_ENOMEM;
-    if (!c->keys || !c->retry_keys || !c->runs || !c->ex || !c->hosts || !c->idle_count ||
-        !c->out || !c->dec ||
-        !(c->hosts[0].idle = calloc(cfg->n_local ? cfg->n_local : 1, sizeof(uint32_t))))
+    if (!c->pids || !c->out || !c->dec || load_cached(c) < 0)
         goto out_fail;
-    if ((rc = zd_prio_compute(g, cfg->prio, cfg->active, cfg->durations, c->keys)) < 0 ||
-        (rc = make_scheduler(c)) < 0)
-        goto out_fail;
-    for (size_t i = 0; i < n; i++) {
-        c->runs[i] = (node_run){.executor = -1, .start_s = -1, .end_s = -1};
-        c->n_active += !cfg->active || cfg->active[i];
-    }
-    rc = ZDAG_ENOMEM;
-    for (uint32_t i = 0; cfg->cached && cfg->journal && i < n; i++) {
-        /* Taken from an earlier run: its result is restored for its dependents. */
-        const zd_journal_rec *rec = zd_journal_find(cfg->journal, zd_graph_node(g, i)->name);
-        if (!cfg->cached[i] || !rec || (cfg->active && !cfg->active[i]))
-            continue;
-        if (!(c->runs[i].output = malloc(rec->result_len + 1)))
-            goto out_fail;
-        if (rec->result_len)
-            memcpy(c->runs[i].output, rec->result, rec->result_len);
-        c->runs[i].output[rec->result_len] = '\0';
-        c->runs[i].output_len = rec->result_len;
-        zd_sched_cached(c->sched, i);
-    }
+    for (uint32_t s = 0; s < cfg->n_local; s++)
+        c->pids[s] = cfg->local_pids[s];
     if (cfg->trace_path && !(c->trace = zd_trace_new()))
         goto out_fail;
-    if (cfg->progress && !(c->progress = zd_progress_new(stdout, cfg->progress_tty, c->n_active)))
+    zd_core_cfg k = {.n_local = cfg->n_local,
+                     .can_spawn = cfg->spawn != NULL,
+                     .jobs = cfg->jobs,
+                     .prio = cfg->prio,
+                     .keep_going = cfg->keep_going,
+                     .active = cfg->active,
+                     .log_dir = cfg->log_dir,
+                     .run_id = cfg->run_id,
+                     .max_losses = cfg->max_losses,
+                     .host_id = cfg->host_id,
+                     .local_cpus = cfg->local_cpus,
+                     .listen = cfg->listen != NULL,
+                     .heartbeat_s = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms / 1000.0 : 1.0,
+                     .progress_s = cfg->progress ? PROGRESS_TICK_S : 0,
+                     .cached = c->cached ? cfg->cached : NULL,
+                     .cached_results = (const char *const *)c->cached,
+                     .cached_lens = c->cached_lens,
+                     .durations = cfg->durations,
+                     .plugins = (const char *const *)gs->plugins,
+                     .n_plugins = (uint32_t)gs->n_plugins,
+                     .trace = c->trace,
+                     .log = cfg->log};
+    if ((rc = zd_core_new(&k, g, &c->core)) < 0)
         goto out_fail;
-    c->hosts[0].cap = cfg->n_local;
-    for (uint32_t s = 0; s < cfg->n_local; s++)
-        c->ex[s] = (executor){.pid = cfg->local_pids[s], .state = EX_STARTING, .node = -1};
+    rc = ZDAG_ENOMEM;
+    zd_core_counts counts;
+    zd_core_counts_get(c->core, &counts);
+    if (cfg->progress && !(c->progress = zd_progress_new(stdout, cfg->progress_tty, counts.active)))
+        goto out_fail;
     *out = c;
     return 0;
 out_fail:
@@ -216,39 +154,26 @@ out_fail:
     return rc;
 }
 
+static void close_remote(zd_coord *c) {
+    if (c->remote)
+        zmq_close(c->remote);
+    c->remote = NULL;
+    zd_zap_stop(&c->zap);
+}
+
 void zd_coord_free(zd_coord **cp) {
     if (!cp || !*cp)
         return;
     zd_coord *c = *cp;
-    for (size_t i = 0; c->runs && i < zd_graph_size(c->g); i++) {
-        free(c->runs[i].error);
-        free(c->runs[i].output);
-        for (size_t e = 0; e < c->runs[i].n_env; e++)
-            free(c->runs[i].env[e]);
-        free(c->runs[i].env);
-    }
-    free(c->runs);
-    free(c->keys);
-    free(c->retry_keys);
-    free(c->class_of);
-    zd_readyq_free(&c->retries);
+    zd_core_free(&c->core);
     zd_trace_free(&c->trace);
     zd_progress_free(&c->progress);
-    zd_place_free(&c->place);
-    zd_sched_free(&c->sched);
-    zd_leases_free(&c->leases);
-    zd_capacity_free(&c->cap);
-    free(c->ex);
-    free(c->agents);
-    for (uint32_t h = 0; c->hosts && h < c->n_hosts; h++)
-        free(c->hosts[h].idle);
-    free(c->hosts);
-    free(c->idle_count);
-    free(c->env_scratch);
-    free(c->dep_scratch);
+    free(c->pids);
+    free(c->cached);
+    free(c->cached_lens);
     zd_wire_buf_free(&c->out);
     zd_wire_decoder_free(&c->dec);
-    zd_remote_close(c);
+    close_remote(c);
     if (c->router)
         zmq_close(c->router);
     if (c->zctx)
@@ -257,333 +182,282 @@ void zd_coord_free(zd_coord **cp) {
     *cp = NULL;
 }
 
-/* Builds the task environment of a node once: graph-wide env, then the node's own. */
-static int node_env(zd_coord *c, uint32_t index) {
-    node_run *r = &c->runs[index];
-    if (r->env)
-        return 0;
-    const zd_node *node = zd_graph_node(c->g, index);
-    const zd_graph_settings *gs = zd_graph_settings_of((zd_graph *)c->g);
-    size_t n = gs->n_env + node->n_env;
-    r->env = calloc(n ? n : 1, sizeof *r->env);
-    if (!r->env)
-        return ZDAG_ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        const zd_kv *kv = i < gs->n_env ? &gs->env[i] : &node->env[i - gs->n_env];
-        if (asprintf(&r->env[i], "%s=%s", kv->key, kv->value) < 0) {
-            r->env[i] = NULL;
-            return ZDAG_ENOMEM;
-        }
-        r->n_env = i + 1;
-    }
-    return 0;
+/* ---- Sockets ------------------------------------------------------------------------------ */
+
+static int set_router_opts(void *s, int linger) {
+    int mandatory = 1;
+    int64_t maxmsg = ZD_WIRE_MAX_FRAME;
+    return zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
+                   zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &mandatory, sizeof mandatory) < 0 ||
+                   zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) < 0
+               ? ZDAG_EZMQ
+               : 0;
 }
 
-static int reserve_scratch(zd_coord *c, size_t n) {
-    if (n <= c->scratch_cap)
-        return 0;
-    zd_bytes *e = realloc(c->env_scratch, n * sizeof *e);
-    if (e)
-        c->env_scratch = e;
-    zd_dep_result *d = realloc(c->dep_scratch, n * sizeof *d);
-    if (d)
-        c->dep_scratch = d;
-    if (!e || !d)
-        return ZDAG_ENOMEM;
-    c->scratch_cap = n;
-    return 0;
-}
-
-static zd_bytes cstr(const char *s) {
-    return (zd_bytes){s, s ? strlen(s) : 0};
-}
-
-/* Sends the node to the executor in `slot` as a TASK frame. */
-static int send_task(zd_coord *c, uint32_t index, uint32_t slot) {
-    const zd_node *node = zd_graph_node(c->g, index);
-    node_run *r = &c->runs[index];
-    executor *x = &c->ex[slot];
-    int rc = node_env(c, index);
-    if (rc < 0 || (rc = reserve_scratch(c, node->argc + node->n_deps + r->n_env + 1)) < 0)
-        return rc;
-    zd_bytes *argv = c->env_scratch + r->n_env; /* argv views follow the env views */
-    for (size_t i = 0; i < node->argc; i++)
-        argv[i] = cstr(node->argv[i]);
-    for (size_t i = 0; i < r->n_env; i++)
-        c->env_scratch[i] = cstr(r->env[i]);
-    for (size_t i = 0; i < node->n_deps; i++) {
-        const node_run *dep = &c->runs[node->deps[i]];
-        const zd_node *producer = zd_graph_node(c->g, node->deps[i]);
-        c->dep_scratch[i].name = cstr(producer->name);
-        c->dep_scratch[i].format = producer->kind == ZD_NODE_FN ? ZD_FORMAT_MSGPACK : ZD_FORMAT_RAW;
-        c->dep_scratch[i].data = (zd_bytes){dep->output ? dep->output : "", dep->output_len};
-    }
-    char log_path[4096];
-    snprintf(log_path, sizeof log_path, "%s/%s.log", c->cfg.log_dir, node->name);
-    /* A remote executor cannot write here: it sends its log back with the result. */
-    zd_bytes log = x->agent ? (zd_bytes){NULL, 0} : cstr(log_path);
-    zd_msg_task t = {.node = index,
-                     .token = r->token,
-                     .attempt = r->attempts,
-                     .name = cstr(node->name),
-                     .run_id = cstr(c->cfg.run_id),
-                     .kind = node->kind,
-                     .cmd = cstr(node->kind == ZD_NODE_FN ? node->fn : node->shell),
-                     .argv = argv,
-                     .argc = (uint32_t)node->argc,
-                     .args = {node->args, node->args_len},
-                     .env = c->env_scratch,
-                     .n_env = (uint32_t)r->n_env,
-                     .workdir = cstr(node->workdir),
-                     .timeout_ms = (uint64_t)llround(node->timeout * 1000),
-                     .log_path = log,
-                     .deps = c->dep_scratch,
-                     .n_deps = (uint32_t)node->n_deps};
-    if ((rc = zd_wire_encode_task(c->out, &t)) < 0)
-        return rc;
-    if (zmq_send(x->sock, x->rid, x->rid_len, ZMQ_SNDMORE) < 0 ||
-        zmq_send(x->sock, zd_wire_buf_data(c->out), zd_wire_buf_size(c->out), 0) < 0)
+static int open_local(zd_coord *c) {
+    c->zctx = zmq_ctx_new();
+    if (!c->zctx)
         return ZDAG_EZMQ;
+    c->router = zmq_socket(c->zctx, ZMQ_ROUTER);
+    if (!c->router || set_router_opts(c->router, 0) < 0 ||
+        zmq_bind(c->router, c->cfg.endpoint) < 0) {
+        zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "cannot listen on %s: %s", c->cfg.endpoint,
+                zmq_strerror(errno));
+        return ZDAG_EZMQ;
+    }
     return 0;
 }
 
-/* Gives back the units and leases of a node's attempt; false when a lease was stale. */
-static bool release_grant(zd_coord *c, node_run *r) {
-    if (r->deadline_s > 0) {
-        r->deadline_s = 0;
-        c->n_deadlines--;
-    }
-    if (!r->granted)
-        return true;
-    r->granted = false;
-    return zd_place_release(c->place, &r->grant);
-}
-
-/* Starts what may start: placement decides the node and host, an idle executor there runs it. */
-static void dispatch(zd_coord *c) {
-    zd_grant grant;
-    /* The first dispatch waits (briefly) for every local executor, so that the order nodes
-     * start in does not depend on which executor process happened to come up first. */
-    if (!c->mustered)
-        c->mustered = c->n_hello == c->cfg.n_local || zd_coord_since_start(c) >= MUSTER_S;
-    if (!c->mustered)
-        return;
-    zd_place_round(c->place);
-    while (zd_place_next(c->place, c->idle_count, &grant)) {
-        host_slots *h = &c->hosts[grant.host];
-        uint32_t slot = h->idle[--h->n_idle];
-        c->idle_count[grant.host] = h->n_idle;
-        node_run *r = &c->runs[grant.node];
-        executor *x = &c->ex[slot];
-        r->grant = grant;
-        r->granted = true;
-        r->token = ++c->next_token;
-        r->attempts++;
-        r->executor = (int32_t)slot;
-        r->start_s = zd_coord_since_start(c);
-        r->end_s = -1;
-        r->has_exit_code = false;
-        r->timed_out = false;
-        const zd_node *node = zd_graph_node(c->g, grant.node);
-        if (node->kind == ZD_NODE_FN && node->timeout > 0) {
-            /* A function runs inside its executor: only killing the executor can stop it. */
-            r->deadline_s = r->start_s + node->timeout;
-            c->n_deadlines++;
-        }
-        x->state = EX_BUSY;
-        x->node = grant.node;
-        if (grant.seq_token)
-            trace_instant(c, "lease: sequential", grant.node);
-        if (grant.pool_token && c->trace) {
-            char what[300];
-            snprintf(what, sizeof what, "lease: pool %s",
-                     zd_graph_pool(c->g, zd_graph_node(c->g, grant.node)->pool)->name);
-            trace_instant(c, what, grant.node);
-        }
-        int rc = send_task(c, grant.node, slot);
-        if (rc == ZDAG_EZMQ && errno == EHOSTUNREACH) {
-            /* The executor disconnected (its process or its host died, and nobody told us
-             * yet): like a lost executor, the node runs elsewhere. */
-            zd_coord_executor_gone(c, slot, "unreachable", false);
-        } else if (rc < 0) {
-            /* Out of memory: fail the attempt here, as no result will come for it. */
-            fprintf(stderr, "zdag: cannot send node \"%s\" to executor %u: %s\n",
-                    zd_graph_node(c->g, grant.node)->name, slot, zdag_strerror(rc));
-            set_error(r, "cannot send the task: %s", zdag_strerror(rc));
-            r->end_s = zd_coord_since_start(c);
-            release_grant(c, r);
-            zd_coord_push_idle(c, slot);
-            node_failed(c, grant.node);
+static int open_remote(zd_coord *c) {
+    c->remote = zmq_socket(c->zctx, ZMQ_ROUTER);
+    if (!c->remote || set_router_opts(c->remote, REMOTE_LINGER_MS) < 0)
+        return ZDAG_EZMQ;
+    if (!c->cfg.insecure) {
+        zd_zap_opts zo = {.allow_null = false};
+        if (!c->cfg.curve_secret || zd_zap_start(c->zctx, c->cfg.authorized, &zo, &c->zap) < 0 ||
+            zd_curve_server(c->remote, c->cfg.curve_secret) < 0) {
+            zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "cannot set up CurveZMQ on %s", c->cfg.listen);
+            return ZDAG_EZMQ;
         }
     }
-    bool fresh;
-    int64_t waiting = zd_place_seq_waiting(c->place, &fresh);
-    if (fresh)
-        trace_instant(c, "sequential wait", (uint32_t)waiting);
-}
-
-/* Schedules a failed node's next attempt after an exponential back-off. */
-static void schedule_retry(zd_coord *c, uint32_t index) {
-    const node_run *r = &c->runs[index];
-    uint32_t failures = r->attempts - r->losses;
-    double delay = RETRY_FIRST_S * pow(2, failures > 1 ? failures - 1 : 0);
-    if (delay > RETRY_MAX_S)
-        delay = RETRY_MAX_S;
-    c->retry_keys[index].major = -(int64_t)llround((zd_coord_since_start(c) + delay) * 1e6);
-    zd_readyq_push(c->retries, index);
-}
-
-/* Moves the retries that are due back to the ready queues; returns ms until the next (-1). */
-static int due_retries(zd_coord *c) {
-    while (zd_readyq_size(c->retries)) {
-        uint32_t index = zd_readyq_peek(c->retries);
-        double due = (double)-c->retry_keys[index].major / 1e6, now = zd_coord_since_start(c);
-        if (due > now)
-            return (int)ceil((due - now) * 1000);
-        (void)zd_readyq_pop(c->retries);
-        zd_sched_requeue(c->sched, index);
+    if (zmq_bind(c->remote, c->cfg.listen) < 0) {
+        zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "cannot listen on %s: %s", c->cfg.listen,
+                zmq_strerror(errno));
+        return ZDAG_EZMQ;
     }
-    return -1;
+    zd_logf(&c->cfg.log, ZDAG_LOG_INFO, "accepting workers on %s%s", c->cfg.listen,
+            c->cfg.insecure ? " WITHOUT encryption or authentication (--insecure)" : "");
+    return 0;
 }
 
-/* After a stop, the nodes waiting to retry will not get their attempt: they failed. */
-static void drop_retries(zd_coord *c) {
-    while (zd_readyq_size(c->retries))
-        node_failed(c, zd_readyq_pop(c->retries));
+static void *sock_of(const zd_coord *c, zd_sock_id id) {
+    return id == ZD_SOCK_REMOTE ? c->remote : c->router;
 }
 
-/* A node's attempt ended with a result: success, a retry, or a failure. */
+/* Sends the frame in c->out to rid on sock; -1 with errno when it cannot be delivered. */
+static int send_frame(void *sock, const unsigned char *rid, size_t rid_len, const zd_wire_buf *b) {
+    if (!sock || zmq_send(sock, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return -1;
+    return zmq_send(sock, zd_wire_buf_data(b), zd_wire_buf_size(b), ZMQ_DONTWAIT) < 0 ? -1 : 0;
+}
+
+static void send_to_agent(zd_coord *c, uint32_t agent) {
+    const unsigned char *rid;
+    size_t rid_len;
+    /* A vanished agent is not an error here: its silence will tell. */
+    if (zd_core_agent_peer(c->core, agent, &rid, &rid_len))
+        send_frame(c->remote, rid, rid_len, c->out);
+}
+
+/* ---- Actions ------------------------------------------------------------------------------ */
+
 /* Records a node's final outcome in the journal (made durable by the next sync). */
-static void journal_outcome(zd_coord *c, uint32_t index, bool ok) {
+static void journal_outcome(zd_coord *c, uint32_t index) {
+    zd_node_outcome o;
+    zd_core_outcome(c->core, index, &o);
+    if (c->progress && o.start_s >= 0 && o.end_s >= o.start_s)
+        zd_progress_node_done(c->progress, o.end_s - o.start_s);
     if (!c->cfg.journal)
         return;
-    const node_run *r = &c->runs[index];
     const zd_node *node = zd_graph_node(c->g, index);
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
+    bool ok = o.state == ZD_NS_SUCCEEDED;
     zd_journal_rec rec = {.name = node->name,
                           .status = ok ? ZD_JOURNAL_SUCCEEDED : ZD_JOURNAL_FAILED,
-                          .result = ok ? r->output : NULL,
-                          .result_len = ok ? r->output_len : 0,
-                          .result_is_msgpack = node->kind == ZD_NODE_FN,
+                          .result = ok ? o.output : NULL,
+                          .result_len = ok ? o.output_len : 0,
+                          .result_is_msgpack = o.output_is_msgpack,
                           .duration_s =
-                              r->start_s >= 0 && r->end_s >= r->start_s ? r->end_s - r->start_s : 0,
-                          .attempts = r->attempts,
+                              o.start_s >= 0 && o.end_s >= o.start_s ? o.end_s - o.start_s : 0,
+                          .attempts = o.attempts,
                           .run_id = c->cfg.run_id,
                           .finished_at = (double)now.tv_sec + (double)now.tv_nsec / 1e9};
     memcpy(rec.defhash, c->cfg.defhash[index], sizeof rec.defhash);
     if (zd_journal_append(c->cfg.journal, &rec) < 0)
-        fprintf(stderr, "zdag: cannot journal \"%s\": %s\n", node->name,
+        zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "cannot journal \"%s\": %s", node->name,
                 zd_journal_error(c->cfg.journal));
 }
 
-static void node_failed(zd_coord *c, uint32_t index) {
-    journal_outcome(c, index, false);
-    zd_sched_failed(c->sched, index);
-}
-
-static void attempt_ended(zd_coord *c, uint32_t index, bool ok) {
-    const zd_node *node = zd_graph_node(c->g, index);
-    node_run *r = &c->runs[index];
-    r->end_s = zd_coord_since_start(c);
-    release_grant(c, r);
-    trace_attempt(c, index, ok ? "succeeded" : c->interrupted ? "interrupted" : "failed");
-    progress_done(c, r);
-    if (ok) {
-        free(r->error);
-        r->error = NULL;
-        journal_outcome(c, index, true);
-        zd_sched_succeeded(c->sched, index);
-    } else if (c->interrupted) {
-        set_error(r, "interrupted");
-        zd_sched_abandon(c->sched, index);
-    } else if ((int)(r->attempts - r->losses) <= node->retries && !zd_sched_stopped(c->sched)) {
-        schedule_retry(c, index);
-    } else {
-        node_failed(c, index);
+/* Makes the journaled outcomes durable (group commit). */
+static void sync_journal(zd_coord *c) {
+    if (!c->cfg.journal || zd_journal_pending(c->cfg.journal) == 0 || c->journal_failed)
+        return;
+    if (zd_journal_sync(c->cfg.journal) < 0) {
+        zd_logf(&c->cfg.log, ZDAG_LOG_ERROR,
+                "cannot write the journal: %s; --resume will run these nodes again",
+                zd_journal_error(c->cfg.journal));
+        c->journal_failed = true;
     }
 }
+
+static void draw_progress(zd_coord *c, bool final) {
+    if (!c->progress)
+        return;
+    zd_core_counts k;
+    zd_core_counts_get(c->core, &k);
+    if (final)
+        zd_progress_finish(c->progress, now_s(c), k.done, k.running, k.failed);
+    else
+        zd_progress_update(c->progress, now_s(c), k.done, k.running, k.failed);
+}
+
+/* Sends a TASK; false when its executor cannot be reached. */
+static bool send_task(zd_coord *c, const zd_action *a) {
+    zd_msg_task t;
+    zd_sock_id sock;
+    const unsigned char *rid;
+    size_t rid_len;
+    int rc = zd_core_task(c->core, a->node, a->slot, &t);
+    if (rc == 0)
+        rc = zd_wire_encode_task(c->out, &t);
+    if (rc < 0)
+        zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "cannot send node \"%s\" to executor %u: %s",
+                zd_graph_node(c->g, a->node)->name, a->slot, zdag_strerror(rc));
+    return rc == 0 && zd_core_slot_peer(c->core, a->slot, &sock, &rid, &rid_len) &&
+           send_frame(sock_of(c, sock), rid, rid_len, c->out) == 0;
+}
+
+static void spawn(zd_coord *c, uint32_t slot) {
+    pid_t pid = 0;
+    bool ok = c->cfg.spawn && c->cfg.spawn(c->cfg.spawn_ctx, slot, &pid) == 0;
+    if (ok)
+        c->pids[slot] = pid;
+    else
+        zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "cannot start a new executor: %s", strerror(errno));
+    zd_core_on_spawned(c->core, now_s(c), slot, ok);
+}
+
+/* Carries out every action the core asked for; acting may raise events, whose actions follow. */
+static void drain(zd_coord *c) {
+    for (;;) {
+        size_t n;
+        const zd_action *v = zd_core_actions(c->core, &n);
+        if (n == 0)
+            return;
+        /* The list is the core's until the next event: copy it, events may follow. */
+        zd_action *acts = malloc(n * sizeof *acts);
+        if (!acts) {
+            zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "out of memory for %zu actions", n);
+            return;
+        }
+        memcpy(acts, v, n * sizeof *acts);
+        for (size_t i = 0; i < n; i++) {
+            const zd_action *a = &acts[i];
+            switch (a->kind) {
+            case ZD_ACT_TASK:
+                if (!send_task(c, a))
+                    zd_core_on_unreachable(c->core, now_s(c), a->slot);
+                break;
+            case ZD_ACT_KILL:
+                if (a->slot < c->cfg.n_local && c->pids[a->slot] > 0)
+                    kill(c->pids[a->slot], a->sig);
+                break;
+            case ZD_ACT_CANCEL: {
+                zd_msg_cancel m = {a->agent_slot, a->token, {a->why, a->why ? strlen(a->why) : 0}};
+                if (zd_wire_encode_cancel(c->out, &m) == 0)
+                    send_to_agent(c, a->agent);
+                break;
+            }
+            case ZD_ACT_SPAWN:
+                spawn(c, a->slot);
+                break;
+            case ZD_ACT_WELCOME: {
+                zd_msg_welcome w;
+                zd_bytes plugins[ZD_WIRE_MAX_PLUGINS];
+                zd_core_welcome(c->core, a->agent, &w, plugins);
+                if (zd_wire_encode_welcome(c->out, &w) == 0)
+                    send_to_agent(c, a->agent);
+                break;
+            }
+            case ZD_ACT_BEAT:
+                if (zd_wire_encode_beat(c->out, a->token) == 0)
+                    send_to_agent(c, a->agent);
+                break;
+            case ZD_ACT_BYE:
+                if (zd_wire_encode_bye(c->out, (zd_bye_reason)a->reason) == 0)
+                    send_to_agent(c, a->agent);
+                break;
+            case ZD_ACT_OUTCOME:
+                journal_outcome(c, a->node);
+                break;
+            case ZD_ACT_SYNC:
+                sync_journal(c);
+                break;
+            case ZD_ACT_DRAW:
+                draw_progress(c, false);
+                break;
+            }
+        }
+        free(acts);
+    }
+}
+
+/* ---- Events ------------------------------------------------------------------------------- */
 
 /* Writes a log a remote executor sent back to STATE_DIR/logs/NODE.log. */
 static void write_shipped_log(zd_coord *c, uint32_t index, zd_bytes log) {
-    const node_run *r = &c->runs[index];
+    zd_node_outcome o;
+    zd_core_outcome(c->core, index, &o);
     char path[4096];
-    snprintf(path, sizeof path, "%s/%s.log", c->cfg.log_dir, zd_graph_node(c->g, index)->name);
-    FILE *f = fopen(path, r->attempts == 1 ? "w" : "a");
+    zd_core_log_path(c->core, index, path, sizeof path);
+    FILE *f = fopen(path, o.attempts == 1 ? "w" : "a");
     if (!f) {
-        fprintf(stderr, "zdag: cannot write %s: %s\n", path, strerror(errno));
+        zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "cannot write %s: %s", path, strerror(errno));
         return;
     }
-    if (r->attempts > 1)
-        fprintf(f, "--- zdag: attempt %u ---\n", r->attempts);
+    if (o.attempts > 1)
+        fprintf(f, "--- zdag: attempt %u ---\n", o.attempts);
     fwrite(log.ptr, 1, log.len, f);
     fclose(f);
 }
 
-static void on_result(zd_coord *c, void *sock, const unsigned char *rid, size_t rid_len,
-                      const zd_msg_result *m) {
-    if (m->node >= zd_graph_size(c->g) || c->runs[m->node].token != m->token ||
-        c->runs[m->node].executor < 0) {
-        fprintf(stderr, "zdag: discarded a stale or unknown result (node %u, token %llu)\n",
-                m->node, (unsigned long long)m->token);
+static void on_message(zd_coord *c, const zd_peer *peer, const zd_msg *m) {
+    double now = now_s(c);
+    bool remote = peer->sock == ZD_SOCK_REMOTE;
+    switch (m->type) {
+    case ZD_MSG_HELLO:
+        /* A local executor proves itself by its pid: the one forked for that slot. */
+        if (!remote && (m->u.hello.slot >= c->cfg.n_local ||
+                        c->pids[m->u.hello.slot] != (pid_t)m->u.hello.pid)) {
+            zd_logf(&c->cfg.log, ZDAG_LOG_WARNING, "refused an executor (slot %u, pid %lld)",
+                    m->u.hello.slot, (long long)m->u.hello.pid);
+            return;
+        }
+        zd_core_on_hello(c->core, now, peer, &m->u.hello);
         return;
-    }
-    node_run *r = &c->runs[m->node];
-    uint32_t slot = (uint32_t)r->executor;
-    executor *x = &c->ex[slot];
-    if (x->state != EX_BUSY || x->node != (int64_t)m->node || x->sock != sock ||
-        x->rid_len != rid_len || memcmp(x->rid, rid, rid_len) != 0) {
-        fprintf(stderr, "zdag: discarded a result for node %u from the wrong executor\n", m->node);
+    case ZD_MSG_RESULT:
+        if (zd_core_on_result(c->core, now, peer, &m->u.result) && remote && m->u.result.log.ptr)
+            write_shipped_log(c, m->u.result.node, m->u.result.log);
         return;
+    case ZD_MSG_JOIN:
+        if (remote) {
+            zd_core_on_join(c->core, now, peer, &m->u.join);
+            return;
+        }
+        break;
+    case ZD_MSG_BEAT:
+        if (remote) {
+            zd_core_on_beat(c->core, now, peer, m->u.beat.seq);
+            return;
+        }
+        break;
+    case ZD_MSG_LOST:
+        if (remote) {
+            zd_core_on_lost(c->core, now, peer, &m->u.lost);
+            return;
+        }
+        break;
+    default:
+        break;
     }
-    if (r->granted && ((r->grant.seq_token && !zd_lease_held(c->leases, r->grant.seq_token)) ||
-                       (r->grant.pool_token && !zd_lease_held(c->leases, r->grant.pool_token)))) {
-        fprintf(stderr, "zdag: discarded a result of \"%s\" carrying a revoked lease\n",
-                zd_graph_node(c->g, m->node)->name);
-        return;
-    }
-    free(r->output);
-    r->output = malloc(m->output.len + 1);
-    if (r->output) {
-        memcpy(r->output, m->output.ptr, m->output.len);
-        r->output[m->output.len] = '\0';
-        r->output_len = m->output.len;
-    }
-    r->has_exit_code = true;
-    r->exit_code = m->exit_code;
-    if (x->agent && m->log.ptr)
-        write_shipped_log(c, m->node, m->log);
-    if (!m->ok)
-        set_error(r, "%.*s", (int)m->error.len, m->error.ptr ? m->error.ptr : "failed");
-    else if (!r->output)
-        set_error(r, "out of memory for its result");
-    zd_coord_push_idle(c, slot);
-    attempt_ended(c, m->node, m->ok && r->output != NULL);
+    zd_logf(&c->cfg.log, ZDAG_LOG_WARNING, "dropped an unexpected message of type %d", m->type);
 }
 
-static void on_hello(zd_coord *c, void *sock, const unsigned char *rid, size_t rid_len,
-                     const zd_msg_hello *h) {
-    if (sock == c->remote) {
-        if (!zd_remote_hello(c, rid, rid_len, h))
-            fprintf(stderr, "zdag: refused an executor (agent %u, slot %u)\n", h->agent, h->slot);
-        return;
-    }
-    if (h->version != ZD_WIRE_VERSION || h->agent != 0 || h->slot >= c->cfg.n_local ||
-        c->ex[h->slot].state != EX_STARTING || c->ex[h->slot].pid != (pid_t)h->pid) {
-        fprintf(stderr, "zdag: refused an executor (slot %u, pid %lld, version %u)\n", h->slot,
-                (long long)h->pid, h->version);
-        return;
-    }
-    if (c->n_hello < c->cfg.n_local)
-        c->n_hello++;
-    c->ex[h->slot].host = 0; /* local executors live on host 0 */
-    zd_coord_executor_ready(c, h->slot, sock, rid, rid_len);
-}
-
-/* Reads every frame waiting on the ROUTER socket. */
-/* Reads every frame waiting on a ROUTER socket (local or remote). */
-static void read_messages(zd_coord *c, void *sock) {
-    unsigned char rid[MAX_RID];
+/* Reads every frame waiting on a ROUTER socket. */
+static void read_messages(zd_coord *c, zd_sock_id id) {
+    void *sock = sock_of(c, id);
+    unsigned char rid[ZD_MAX_RID];
     zmq_msg_t msg;
     zmq_msg_init(&msg);
     for (;;) {
@@ -595,13 +469,13 @@ static void read_messages(zd_coord *c, void *sock) {
         size_t more_len = sizeof more;
         zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &more_len);
         if (!more) {
-            fprintf(stderr, "zdag: dropped a message without a body\n");
+            zd_logf(&c->cfg.log, ZDAG_LOG_WARNING, "dropped a message without a body");
             continue;
         }
         if (zmq_msg_recv(&msg, sock, 0) < 0)
             break;
         if (zmq_msg_more(&msg)) {
-            fprintf(stderr, "zdag: dropped a message of more than one frame\n");
+            zd_logf(&c->cfg.log, ZDAG_LOG_WARNING, "dropped a message of more than one frame");
             do
                 zmq_msg_recv(&msg, sock, 0);
             while (zmq_msg_more(&msg));
@@ -609,109 +483,36 @@ static void read_messages(zd_coord *c, void *sock) {
         }
         zd_msg m;
         if (zd_wire_decode(c->dec, zmq_msg_data(&msg), zmq_msg_size(&msg), &m) < 0) {
-            fprintf(stderr, "zdag: dropped a malformed message (%zu bytes): %s\n",
+            zd_logf(&c->cfg.log, ZDAG_LOG_WARNING, "dropped a malformed message (%zu bytes): %s",
                     zmq_msg_size(&msg), zd_wire_decoder_error(c->dec));
             continue;
         }
-        bool remote = sock == c->remote;
-        if (m.type == ZD_MSG_HELLO)
-            on_hello(c, sock, rid, rid_len, &m.u.hello);
-        else if (m.type == ZD_MSG_RESULT)
-            on_result(c, sock, rid, rid_len, &m.u.result);
-        else if (remote && m.type == ZD_MSG_JOIN)
-            zd_remote_join(c, rid, rid_len, &m.u.join);
-        else if (remote && m.type == ZD_MSG_BEAT)
-            zd_remote_beat(c, rid, rid_len);
-        else if (remote && m.type == ZD_MSG_LOST)
-            zd_remote_lost(c, rid, rid_len, &m.u.lost);
-        else
-            fprintf(stderr, "zdag: dropped an unexpected message of type %d\n", m.type);
+        /* The key the connection authenticated with (ZAP User-Id): "" without CURVE. */
+        const char *user = id == ZD_SOCK_REMOTE ? zmq_msg_gets(&msg, "User-Id") : NULL;
+        zd_peer peer = {id, rid, rid_len, user ? user : ""};
+        on_message(c, &peer, &m);
+        drain(c);
     }
     zmq_msg_close(&msg);
 }
 
-/* The node of a lost executor: run it again, or fail it after too many losses. */
-void zd_coord_node_lost(zd_coord *c, uint32_t index, const char *how) {
-    node_run *r = &c->runs[index];
-    r->losses++;
-    r->token = 0; /* a late result of the lost attempt is stale */
-    r->end_s = zd_coord_since_start(c);
-    release_grant(c, r); /* revokes its leases */
-    trace_attempt(c, index, r->timed_out ? "timed out" : "lost");
-    if (c->interrupted) {
-        set_error(r, "interrupted");
-        zd_sched_abandon(c->sched, index);
-        return;
-    }
-    if (r->timed_out) {
-        /* Not a loss: the attempt ran out of time, and its executor went with it. */
-        const zd_node *node = zd_graph_node(c->g, index);
-        r->losses--;
-        set_error(r, "timed out after %g s", node->timeout);
-        if ((int)(r->attempts - r->losses) <= node->retries && !zd_sched_stopped(c->sched)) {
-            zd_sched_requeue(c->sched, index);
-        } else {
-            node_failed(c, index);
-        }
-        return;
-    }
-    fprintf(stderr, "zdag: executor died (%s) while running \"%s\"\n", how,
-            zd_graph_node(c->g, index)->name);
-    if ((int)r->losses >= c->cfg.max_losses) {
-        set_error(r, "executor died: %s (%u executors lost)", how, r->losses);
-        node_failed(c, index);
-    } else if (zd_sched_stopped(c->sched)) {
-        set_error(r, "executor died: %s", how);
-        node_failed(c, index);
-    } else {
-        zd_sched_requeue(c->sched, index);
-    }
-}
-
-/* Kills the executors of function attempts past their timeout; returns ms until the next
- * deadline, or -1. */
-static int check_deadlines(zd_coord *c) {
-    if (c->n_deadlines == 0)
-        return -1;
-    double now = zd_coord_since_start(c), next = -1;
-    for (uint32_t s = 0; s < c->n_ex; s++) {
-        executor *x = &c->ex[s];
-        if (x->state != EX_BUSY)
+/* Reaps local executors that exited: their slots' attempts are over. */
+static void reap(zd_coord *c) {
+    for (uint32_t s = 0; s < c->cfg.n_local; s++) {
+        int status;
+        if (c->pids[s] <= 0 || waitpid(c->pids[s], &status, WNOHANG) != c->pids[s])
             continue;
-        node_run *r = &c->runs[x->node];
-        if (r->deadline_s <= 0 || r->timed_out)
-            continue;
-        if (r->deadline_s <= now) {
-            r->timed_out = true;
-            if (x->pid > 0)
-                kill(x->pid, SIGKILL);
-        } else if (next < 0 || r->deadline_s < next) {
-            next = r->deadline_s;
-        }
+        c->pids[s] = 0;
+        if (c->cfg.reaped)
+            c->cfg.reaped(c->cfg.spawn_ctx, s);
+        char how[64];
+        if (WIFSIGNALED(status))
+            snprintf(how, sizeof how, "signal %d", WTERMSIG(status));
+        else
+            snprintf(how, sizeof how, "exit status %d", WEXITSTATUS(status));
+        zd_core_on_exit(c->core, now_s(c), s, how);
+        drain(c);
     }
-    return next < 0 ? -1 : (int)ceil((next - now) * 1000);
-}
-
-static void interrupt(zd_coord *c, int sig) {
-    if (c->interrupted) {
-        /* A second signal: leave at once, killing everything. */
-        for (uint32_t s = 0; s < c->cfg.n_local; s++)
-            if (c->ex[s].pid > 0)
-                kill(c->ex[s].pid, SIGKILL);
-        return;
-    }
-    fprintf(stderr, "zdag: %s: stopping (running nodes are killed)\n", strsignal(sig));
-    c->interrupted = sig;
-    zd_sched_stop(c->sched);
-    /* Remote nodes die with their agents, which are told to leave now. */
-    for (uint32_t s = c->cfg.n_local; s < c->n_ex; s++)
-        if (c->ex[s].state == EX_BUSY)
-            zd_coord_executor_gone(c, s, "interrupted", false);
-    zd_remote_shutdown(c);
-    /* Running nodes are killed with their executors; idle executors get BYE at the end. */
-    for (uint32_t s = 0; s < c->cfg.n_local; s++)
-        if (c->ex[s].state == EX_BUSY && c->ex[s].pid > 0)
-            kill(c->ex[s].pid, SIGTERM);
 }
 
 static void read_signals(zd_coord *c) {
@@ -720,119 +521,109 @@ static void read_signals(zd_coord *c) {
     while (read(c->cfg.signal_fd, &si, sizeof si) == (ssize_t)sizeof si) {
         if (si.ssi_signo == SIGCHLD)
             child = true;
-        else if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM)
-            interrupt(c, (int)si.ssi_signo);
+        else if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM) {
+            zd_core_on_signal(c->core, now_s(c), (int)si.ssi_signo);
+            drain(c);
+        }
     }
     if (child)
-        zd_coord_reap(c);
+        reap(c);
 }
 
-static int open_socket(zd_coord *c) {
-    c->zctx = zmq_ctx_new();
-    if (!c->zctx)
-        return ZDAG_EZMQ;
-    c->router = zmq_socket(c->zctx, ZMQ_ROUTER);
-    int linger = 0, mandatory = 1;
-    int64_t maxmsg = ZD_WIRE_MAX_FRAME;
-    if (!c->router || zmq_setsockopt(c->router, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
-        zmq_setsockopt(c->router, ZMQ_ROUTER_MANDATORY, &mandatory, sizeof mandatory) < 0 ||
-        zmq_setsockopt(c->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) < 0 ||
-        zmq_bind(c->router, c->cfg.endpoint) < 0) {
-        fprintf(stderr, "zdag: cannot listen on %s: %s\n", c->cfg.endpoint, zmq_strerror(errno));
-        return ZDAG_EZMQ;
+/* ---- The run ------------------------------------------------------------------------------ */
+
+/* Ends the local executors: BYE to idle ones, SIGTERM to the rest, SIGKILL after a grace. */
+static void shutdown_executors(zd_coord *c) {
+    bool bye = zd_wire_encode_bye(c->out, ZD_BYE_DONE) == 0;
+    for (uint32_t s = 0; s < c->cfg.n_local; s++) {
+        zd_sock_id sock;
+        const unsigned char *rid;
+        size_t rid_len;
+        if (c->pids[s] <= 0)
+            continue;
+        if (!(bye && zd_core_slot_is_idle(c->core, s) &&
+              zd_core_slot_peer(c->core, s, &sock, &rid, &rid_len) &&
+              send_frame(c->router, rid, rid_len, c->out) == 0))
+            kill(c->pids[s], SIGTERM); /* still starting or busy: nothing to wait for */
     }
-    return 0;
-}
-
-/* Makes the journaled outcomes durable (group commit). */
-static void sync_journal(zd_coord *c) {
-    if (!c->cfg.journal || zd_journal_pending(c->cfg.journal) == 0 || c->journal_failed)
-        return;
-    if (zd_journal_sync(c->cfg.journal) < 0) {
-        fprintf(stderr,
-                "zdag: cannot write the journal: %s; --resume will run these nodes "
-                "again\n",
-                zd_journal_error(c->cfg.journal));
-        c->journal_failed = true;
+    double deadline = mono() + SHUTDOWN_GRACE_S;
+    for (;;) {
+        bool left = false;
+        for (uint32_t s = 0; s < c->cfg.n_local; s++) {
+            if (c->pids[s] > 0 && waitpid(c->pids[s], NULL, WNOHANG) == c->pids[s]) {
+                c->pids[s] = 0;
+                if (c->cfg.reaped)
+                    c->cfg.reaped(c->cfg.spawn_ctx, s);
+            }
+            left |= c->pids[s] > 0;
+        }
+        if (!left)
+            return;
+        if (mono() >= deadline)
+            break;
+        zmq_pollitem_t item = {NULL, c->cfg.signal_fd, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, 50) > 0) {
+            struct signalfd_siginfo si;
+            while (read(c->cfg.signal_fd, &si, sizeof si) == (ssize_t)sizeof si)
+                if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM)
+                    deadline = 0; /* impatient: kill now */
+        }
     }
+    for (uint32_t s = 0; s < c->cfg.n_local; s++)
+        if (c->pids[s] > 0) {
+            kill(c->pids[s], SIGKILL);
+            waitpid(c->pids[s], NULL, 0);
+            c->pids[s] = 0;
+            if (c->cfg.reaped)
+                c->cfg.reaped(c->cfg.spawn_ctx, s);
+        }
 }
 
-static int final_status(zd_coord *c) {
-    if (c->interrupted)
-        return 128 + c->interrupted;
-    if (zd_sched_count(c->sched, ZD_NS_FAILED) > 0)
-        return 1;
-    if (c->no_executors)
-        return 3;
-    return 0;
-}
-
-/* Stops the run because it cannot go on. */
-static void give_up(zd_coord *c, const char *why) {
-    fprintf(stderr, "zdag: %s; the run cannot go on\n", why);
-    c->no_executors = true;
-    zd_sched_stop(c->sched);
+/* Milliseconds until the core's next timer (-1: none). */
+static int poll_timeout(const zd_coord *c) {
+    double next = zd_core_next_timer(c->core);
+    if (next < 0)
+        return -1;
+    double left = next - now_s(c);
+    return left <= 0 ? 0 : (int)ceil(left * 1000);
 }
 
 int zd_coord_run(zd_coord *c) {
     clock_gettime(CLOCK_REALTIME, &c->started);
-    c->t0 = zd_coord_mono();
-    if (open_socket(c) < 0 || (c->cfg.listen && zd_remote_open(c) < 0))
-        give_up(c, "no socket for the executors");
-    while (!zd_sched_finished(c->sched)) {
-        int timeout = due_retries(c), deadline = check_deadlines(c), tick = zd_remote_tick(c);
-        if (deadline >= 0 && (timeout < 0 || deadline < timeout))
-            timeout = deadline;
-        if (tick >= 0 && (timeout < 0 || tick < timeout))
-            timeout = tick;
-        if (c->progress && (timeout < 0 || timeout > 250))
-            timeout = 250; /* keep the elapsed time moving */
-        int64_t sync =
-            c->cfg.journal ? zd_journal_sync_due_ms(c->cfg.journal, JOURNAL_WINDOW_MS) : -1;
-        if (sync == 0)
-            sync_journal(c);
-        else if (sync > 0 && (timeout < 0 || sync < timeout))
-            timeout = (int)sync;
-        if (!c->mustered && (timeout < 0 || timeout > 20))
-            timeout = 20;
-        if (zd_sched_stopped(c->sched))
-            drop_retries(c);
-        dispatch(c);
-        if (zd_sched_finished(c->sched))
-            break;
-        if (zd_coord_all_retired(c)) {
-            give_up(c, "no executor could be started");
-            break;
-        }
+    c->t0 = mono();
+    if (open_local(c) < 0 || (c->cfg.listen && open_remote(c) < 0))
+        zd_core_give_up(c->core, now_s(c), "no socket for the executors");
+    zd_core_start(c->core, now_s(c));
+    drain(c);
+    while (!zd_core_finished(c->core)) {
         zmq_pollitem_t items[3] = {{NULL, c->cfg.signal_fd, ZMQ_POLLIN, 0},
                                    {c->router, 0, ZMQ_POLLIN, 0},
                                    {c->remote, 0, ZMQ_POLLIN, 0}};
-        if (zmq_poll(items, c->remote ? 3 : 2, timeout) < 0) {
-            if (errno == EINTR)
-                continue;
-            give_up(c, "polling failed");
+        int n_items = c->remote ? 3 : c->router ? 2 : 1;
+        if (zmq_poll(items, n_items, poll_timeout(c)) < 0 && errno != EINTR) {
+            zd_core_give_up(c->core, now_s(c), "polling failed");
+            drain(c);
             break;
         }
         if (items[0].revents & ZMQ_POLLIN)
             read_signals(c);
-        if (items[1].revents & ZMQ_POLLIN)
-            read_messages(c, c->router);
-        if (c->remote && (items[2].revents & ZMQ_POLLIN))
-            read_messages(c, c->remote);
-        progress_draw(c, false);
+        if (n_items > 1 && (items[1].revents & ZMQ_POLLIN))
+            read_messages(c, ZD_SOCK_LOCAL);
+        if (n_items > 2 && (items[2].revents & ZMQ_POLLIN))
+            read_messages(c, ZD_SOCK_REMOTE);
+        zd_core_on_timer(c->core, now_s(c));
+        drain(c);
     }
-    drop_retries(c);
-    sync_journal(c);
-    zd_remote_shutdown(c);
-    zd_coord_shutdown_executors(c);
-    zd_sched_close(c->sched);
-    progress_draw(c, true);
-    c->wall_s = zd_coord_since_start(c);
-    c->exit_code = final_status(c);
+    zd_core_finish(c->core, now_s(c));
+    drain(c);
+    shutdown_executors(c);
+    draw_progress(c, true);
+    c->wall_s = now_s(c);
+    c->exit_code = zd_core_exit_code(c->core);
     if (c->journal_failed && c->exit_code == 0)
         c->exit_code = 3;
     if (c->trace && zd_trace_write(c->trace, c->cfg.trace_path) < 0) {
-        fprintf(stderr, "zdag: cannot write the trace %s: %s\n", c->cfg.trace_path,
+        zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "cannot write the trace %s: %s", c->cfg.trace_path,
                 strerror(errno));
         if (c->exit_code == 0)
             c->exit_code = 3;
@@ -841,31 +632,15 @@ int zd_coord_run(zd_coord *c) {
 }
 
 void zd_coord_outcome(const zd_coord *c, uint32_t index, zd_node_outcome *out) {
-    const node_run *r = &c->runs[index];
-    zd_node_state st = zd_sched_state(c->sched, index);
-    *out = (zd_node_outcome){
-        .state = st,
-        .attempts = r->attempts,
-        .executor = r->executor,
-        .host = r->executor >= 0 ? zd_capacity_host_name(c->cap, c->ex[r->executor].host) : NULL,
-        .start_s = r->start_s,
-        .end_s = r->end_s,
-        .has_exit_code = r->has_exit_code,
-        .exit_code = r->exit_code,
-        .error = r->error,
-        .output = st == ZD_NS_SUCCEEDED || st == ZD_NS_CACHED ? r->output : NULL,
-        .output_len = st == ZD_NS_SUCCEEDED || st == ZD_NS_CACHED ? r->output_len : 0,
-        .output_is_msgpack = zd_graph_node(c->g, index)->kind == ZD_NODE_FN};
-    if (st == ZD_NS_SKIPPED && !r->error)
-        out->error = zd_sched_skip_cause(c->sched, index) >= 0 ? "a dependency failed"
-                     : c->interrupted                          ? "interrupted"
-                                                               : "the run stopped first";
+    zd_core_outcome(c->core, index, out);
 }
 
 void zd_coord_summary(const zd_coord *c, zd_run_summary *out) {
-    out->status = c->interrupted ? "interrupted" : c->exit_code == 0 ? "succeeded" : "failed";
+    int sig = 0;
+    bool interrupted = zd_core_interrupted(c->core, &sig);
+    out->status = interrupted ? "interrupted" : c->exit_code == 0 ? "succeeded" : "failed";
     out->exit_code = c->exit_code;
     out->started = c->started;
     out->wall_s = c->wall_s;
-    out->jobs = c->jobs < INT32_MAX ? c->jobs : (int)c->n_ex;
+    out->jobs = zd_core_jobs(c->core);
 }

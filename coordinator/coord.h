@@ -1,6 +1,8 @@
-/* The coordinator: owns one run of a graph. It binds a ROUTER socket, registers the executors
- * that connect, hands them ready nodes by priority within the limits, collects results,
- * re-runs the nodes of executors that die, and tells the caller how every node ended. */
+/* The coordinator: one run of a graph. A thin poll loop around the core (core.h): it binds the
+ * ROUTER sockets (ipc for the local executors, --listen for remote agents), turns frames, the
+ * signalfd and reaped children into the core's events, and carries out the actions the core
+ * returns (send a TASK, kill an executor, journal an outcome). It owns the sockets, the local
+ * executors' pids, the journal writes and the progress line; every decision is the core's. */
 #ifndef ZD_COORD_H
 #define ZD_COORD_H
 
@@ -12,6 +14,8 @@
 
 #include "graph.h"
 #include "prio.h"
+#include "core.h"
+#include "log.h"
 #include "scheduler.h"
 
 /* Forks a (replacement) local executor for `slot`; stores its pid. Returns 0 or an error. */
@@ -43,36 +47,21 @@ typedef struct zd_coord_cfg {
     const char *curve_secret;
     const struct zd_keyset *authorized; /* workers' public keys admitted (borrowed) */
     bool insecure;                      /* --insecure: plain tcp, no CurveZMQ */
-    int heartbeat_ms;           /* BEAT interval; 5 silent intervals = a lost agent; 0 = 1000 */
+    int heartbeat_ms;           /* BEAT interval; T_fence = 3, T_lost = 5 intervals; 0 = 1000 */
     struct zd_journal *journal; /* where final outcomes are recorded (borrowed), or NULL */
     uint8_t (*defhash)[32];     /* per node: its definition hash, for the journal (borrowed) */
     const bool *cached;         /* per node: taken from an earlier run (--resume), or NULL */
     const double *durations;    /* per node: median recorded duration (0 = unknown), or NULL */
+    zd_log log;                 /* where the coordinator reports (a NULL fn discards) */
 } zd_coord_cfg;
 
 /* Checks before a run that every active node fits on a host offering `cpus` CPU units and no
- * other resources; prints "zdag: node "x" needs 4 cpus; the most any host offers is 2" to err
- * for each that does not. Returns the number of such nodes, or ZDAG_ENOMEM. */
+ * other resources; logs "node "x" needs 4 cpus; the most any host offers is 2" for each that
+ * does not. Returns the number of such nodes, or ZDAG_ENOMEM. */
 int zd_coord_check_fit(const zd_graph *g, const bool *active, const char *host_id, double cpus,
-                       FILE *err);
+                       const zd_log *log);
 
 typedef struct zd_coord zd_coord;
-
-/* How one node ended (pointers borrowed from the coordinator). */
-typedef struct zd_node_outcome {
-    zd_node_state state;    /* final state */
-    uint32_t attempts;      /* attempts started */
-    int32_t executor;       /* executor slot of the last attempt, or -1 */
-    const char *host;       /* host of the last attempt, or NULL */
-    double start_s;         /* start of the last attempt, seconds since the run started; < 0 none */
-    double end_s;           /* end of the last attempt; < 0 none */
-    bool has_exit_code;     /* exit_code is meaningful */
-    int exit_code;          /* exit status of the last attempt */
-    const char *error;      /* why it failed or was skipped, or NULL */
-    const char *output;     /* the result, or NULL */
-    size_t output_len;      /* bytes in output */
-    bool output_is_msgpack; /* output is one packed msgpack value (a function's result) */
-} zd_node_outcome;
 
 /* Creates a coordinator for graph g (borrowed, finished; must outlive it). Creates the ZeroMQ
  * context: fork the first executors before this call. Returns 0, ZDAG_ENOMEM, ZDAG_EINVAL. */
@@ -86,7 +75,7 @@ void zd_coord_free(zd_coord **c);
  * 3 (the run could not go on), 130/143 (SIGINT/SIGTERM). All executors have exited on return. */
 int zd_coord_run(zd_coord *c);
 
-/* How node `index` ended; valid after zd_coord_run(). */
+/* How node `index` ended (with every attempt in its history); valid after zd_coord_run(). */
 void zd_coord_outcome(const zd_coord *c, uint32_t index, zd_node_outcome *out);
 
 /* Run facts for the report. */

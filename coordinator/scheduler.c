@@ -5,18 +5,20 @@
 #include <stdlib.h>
 
 struct zd_sched {
-    const zd_graph *g;       /* borrowed graph */
-    const zd_prio_key *keys; /* borrowed priorities */
-    zd_readyq **ready;       /* ready nodes by priority, one queue per class */
-    uint32_t n_classes;      /* entries in ready */
-    uint32_t *class_of;      /* class per node (owned copy) */
-    uint8_t *state;          /* zd_node_state per node */
-    uint32_t *pending;       /* deps not yet succeeded, per node */
-    int64_t *skip_cause;     /* failed node behind each skip, or -1 */
-    uint32_t count[8];       /* nodes per state */
-    uint32_t *stack;         /* scratch for skipping descendants */
-    bool keep_going;         /* a failure skips descendants only */
-    bool stopped;            /* no more nodes are handed out */
+    const zd_graph *g;                          /* borrowed graph */
+    const zd_prio_key *keys;                    /* borrowed priorities */
+    zd_readyq **ready;                          /* ready nodes by priority, one queue per class */
+    uint32_t n_classes;                         /* entries in ready */
+    uint32_t *class_of;                         /* class per node (owned copy) */
+    uint8_t *state;                             /* zd_node_state per node */
+    uint32_t *pending;                          /* deps not yet succeeded, per node */
+    int64_t *skip_cause;                        /* failed node behind each skip, or -1 */
+    uint32_t count[8];                          /* nodes per state */
+    uint32_t *stack;                            /* scratch for skipping descendants */
+    bool keep_going;                            /* a failure skips descendants only */
+    bool stopped;                               /* no more nodes are handed out */
+    void (*on_ready)(void *ctx, uint32_t node); /* told of each node entering a queue */
+    void *on_ready_ctx;                         /* passed to on_ready */
 };
 
 const char *zd_node_state_name(zd_node_state s) {
@@ -55,6 +57,13 @@ zd_sched *zd_sched_new(const zd_graph *g, const zd_prio_key *keys, const bool *a
 
 static void push_ready(zd_sched *s, uint32_t node) {
     zd_readyq_push(s->ready[s->class_of[node]], node);
+    if (s->on_ready)
+        s->on_ready(s->on_ready_ctx, node);
+}
+
+void zd_sched_on_ready(zd_sched *s, void (*fn)(void *ctx, uint32_t node), void *ctx) {
+    s->on_ready = fn;
+    s->on_ready_ctx = ctx;
 }
 
 zd_sched *zd_sched_new_classes(const zd_graph *g, const zd_prio_key *keys, const bool *active,

@@ -49,6 +49,10 @@ bool zd_sched_class_ready(const zd_sched *s, uint32_t cls);
 uint32_t zd_sched_class_peek(const zd_sched *s, uint32_t cls);
 uint32_t zd_sched_class_pop(zd_sched *s, uint32_t cls);
 
+/* Calls fn(ctx, node) whenever a node enters a ready queue from now on: released by its deps,
+ * requeued (fn may be NULL). */
+void zd_sched_on_ready(zd_sched *s, void (*fn)(void *ctx, uint32_t node), void *ctx);
+
 /* Frees the scheduler; sets *s to NULL. Accepts NULL. */
 void zd_sched_free(zd_sched **s);
 

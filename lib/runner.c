@@ -171,7 +171,8 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
         snprintf(h.host_id, sizeof h.host_id, "localhost");
     h.host_id[sizeof h.host_id - 1] = '\0';
     /* With --listen, bigger hosts may still join: a node too big for this one waits. */
-    int misfits = o->listen ? 0 : zd_coord_check_fit(g, o->active, h.host_id, cpus, stderr);
+    zd_log log = {zdag_log_stderr, NULL};
+    int misfits = o->listen ? 0 : zd_coord_check_fit(g, o->active, h.host_id, cpus, &log);
     if (misfits != 0)
         return misfits > 0 ? 2 : 3;
     char log_dir[4096], run_id[17] = {0};
@@ -229,7 +230,8 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
                         .journal = jr.journal,
                         .defhash = jr.hashes,
                         .cached = o->resume ? jr.cached : NULL,
-                        .durations = jr.durations};
+                        .durations = jr.durations,
+                        .log = log};
     if (zd_coord_new(&cfg, g, &c) < 0) {
         fprintf(stderr, "zdag: cannot start the coordinator: out of memory\n");
         goto out_kill;

@@ -168,8 +168,9 @@ static void join_frame(buf *b, uint64_t version, const char *host, size_t host_l
         mp_uint(b, (uint64_t)pid);
 }
 
-/* HELLO [1, version, slot, pid, host, credit, agent, secret] (secret 0: a guess) */
-static void hello_frame(buf *b, uint64_t slot, uint64_t agent, uint64_t credit) {
+/* HELLO [1, version, slot, pid, host, credit, agent, secret] */
+static void hello_secret_frame(buf *b, uint64_t slot, uint64_t agent, uint64_t credit,
+                               uint64_t secret) {
     b->n = 0;
     mp_array(b, 8);
     mp_uint(b, 1);
@@ -179,7 +180,12 @@ static void hello_frame(buf *b, uint64_t slot, uint64_t agent, uint64_t credit) 
     mp_str(b, "fakehost", 8);
     mp_uint(b, credit);
     mp_uint(b, agent);
-    mp_uint(b, 0);
+    mp_uint(b, secret);
+}
+
+/* A HELLO that guesses the secret (0). */
+static void hello_frame(buf *b, uint64_t slot, uint64_t agent, uint64_t credit) {
+    hello_secret_frame(b, slot, agent, credit, 0);
 }
 
 /* Reads a msgpack unsigned integer at p[*off] (fixint or uint 8..64); false when it is none. */
@@ -194,6 +200,40 @@ static bool read_uint(const unsigned char *p, size_t n, size_t *off, uint64_t *v
     for (int i = 0; i < bytes; i++)
         *v = (*v << 8) | p[(*off)++];
     return true;
+}
+
+/* Skips a msgpack string (fixstr, str8, str16) at p[*off]; false when it is none. */
+static bool skip_str(const unsigned char *p, size_t n, size_t *off) {
+    if (*off >= n)
+        return false;
+    unsigned char t = p[(*off)++];
+    size_t len;
+    if ((t & 0xe0) == 0xa0)
+        len = t & 0x1f;
+    else if (t == 0xd9 && *off < n)
+        len = p[(*off)++];
+    else if (t == 0xda && *off + 1 < n)
+        len = (size_t)p[*off] << 8 | p[*off + 1], *off += 2;
+    else
+        return false;
+    if (n - *off < len)
+        return false;
+    *off += len;
+    return true;
+}
+
+/* Reads WELCOME [6, agent, run_id, heartbeat_ms, plugins, secret, fence_ms]: id and secret. */
+static bool read_welcome(const unsigned char *p, size_t n, uint64_t *id, uint64_t *secret) {
+    size_t off = 2;
+    uint64_t hb;
+    if (n < 3 || p[0] != 0x97 || p[1] != 6 || !read_uint(p, n, &off, id) || !skip_str(p, n, &off) ||
+        !read_uint(p, n, &off, &hb) || off >= n || (p[off] & 0xf0) != 0x90)
+        return false;
+    unsigned plugins = p[off++] & 0x0f;
+    for (unsigned i = 0; i < plugins; i++)
+        if (!skip_str(p, n, &off))
+            return false;
+    return read_uint(p, n, &off, secret);
 }
 
 /* ---- ZeroMQ ---------------------------------------------------------------------------------- */
@@ -465,9 +505,9 @@ static void attack_hello(target *t) {
     void *agent = dealer(t);
     join_frame(&b, WIRE_VERSION, "fakeagent", 9, 2, 4, 0, 0, 4242);
     send_buf(agent, &b);
-    uint64_t id = 0;
+    uint64_t id = 0, secret = 0;
     size_t off = 2;
-    if (!recv_buf(agent, &b) || b.n < 3 || b.p[1] != 6 || !read_uint(b.p, b.n, &off, &id)) {
+    if (!recv_buf(agent, &b) || !read_welcome(b.p, b.n, &id, &secret)) {
         printf("hello: the fake agent was NOT welcomed\n");
         t->failures++;
         zmq_close(agent);
@@ -481,9 +521,16 @@ static void attack_hello(target *t) {
     send_buf(s, &b);
     zmq_close(s);
 
-    /* Slot 0 for real: the coordinator gives it a task, which it keeps. */
-    void *ex = dealer(t);
+    /* Slot 0 with a guessed secret: refused. */
+    s = dealer(t);
     hello_frame(&b, 0, id, 1);
+    send_buf(s, &b);
+    zmq_close(s);
+
+    /* Slot 0 for real, with the agent's secret: the coordinator gives it a task, which it
+     * keeps. */
+    void *ex = dealer(t);
+    hello_secret_frame(&b, 0, id, 1, secret);
     send_buf(ex, &b);
     uint64_t node = 0, token = 0;
     off = 2;

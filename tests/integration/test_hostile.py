@@ -90,9 +90,9 @@ class HostileTest(ZdagTestCase):
                        "refused a worker (protocol 99, joined twice, or too many)",
                        "refused a worker (protocol 2, joined twice, or too many)",
                        "refused an executor (agent 0, slot 0)",
-                       "refused an executor (agent 999, slot 0)",
-                       "discarded a stale or unknown result (node 4294967295",
-                       "discarded a result for node",  # the right token, the wrong socket
+                       "discarded a stale or unknown result (node",
+                       # a flood is rate-limited: one line a second, and the total at the end
+                       "stale, forged or misrouted results in all",
                        "ignored a LOST report from an unknown worker",
                        "is lost"):
             self.assertIn(needle, err)

@@ -1,0 +1,1142 @@
+/* The coordinator's core: the run as a state machine (see core.h). Every event ends with a
+ * dispatch round, so whatever the event freed is used at once. */
+#include "core.h"
+
+#include <math.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agents.h"
+#include "capacity.h"
+#include "lease.h"
+#include "place.h"
+#include "slots.h"
+#include "timers.h"
+#include "trace.h"
+
+#define MAX_SPAWN_FAILS 3 /* deaths in a row before HELLO that retire a local slot */
+#define RETRY_FIRST_S 0.1 /* back-off before the first retry; doubles each time */
+#define RETRY_MAX_S 10.   /* longest back-off */
+#define FN_GRACE_S 1.     /* the backstop after a function's timeout (its executor enforces it) */
+#define CMD_GRACE_S 3. /* ... after a command's (its executor sends SIGTERM, SIGKILL 2 s later) */
+#define REFUSAL_QUIET_S 60. /* a refusal of the same key is logged once per this many seconds */
+#define MAX_REFUSERS 64     /* keys whose refusals are rate-limited one by one */
+
+/* One attempt as the report shows it. */
+typedef zd_attempt attempt;
+
+typedef struct node_run {
+    uint64_t token;        /* token of the running attempt; 0 when none runs */
+    int32_t slot;          /* slot of the last attempt, or -1 */
+    uint32_t attempts;     /* attempts started */
+    uint32_t losses;       /* attempts lost with their executor */
+    double ready_s;        /* when it last entered a ready queue */
+    double start_s, end_s; /* last attempt, -1 = none */
+    bool has_exit_code;    /* exit_code set */
+    int exit_code;         /* last attempt's exit status */
+    bool timed_out;        /* the running attempt passed its deadline and was told to stop */
+    char *error;           /* owned; why it failed */
+    char *output;          /* owned result */
+    size_t output_len;     /* bytes in output */
+    char **env;            /* "K=V" for the task, built on first dispatch; owned */
+    size_t n_env;          /* entries in env */
+    zd_grant grant;        /* units and leases of the running attempt */
+    bool granted;          /* grant is held */
+    attempt *hist;         /* owned: every attempt, oldest first */
+    uint32_t n_hist;       /* entries in hist */
+} node_run;
+
+/* A peer (connection and key) whose refusals are being rate-limited. */
+typedef struct refuser {
+    char user_id[ZD_MAX_USER];     /* the key's file name ("" for none) */
+    unsigned char rid[ZD_MAX_RID]; /* the connection's routing id */
+    size_t rid_len;                /* bytes in rid */
+    zd_log_limit limit;            /* its rate limit */
+} refuser;
+
+struct zd_core {
+    zd_core_cfg cfg;                /* copy of the configuration */
+    const zd_graph *g;              /* borrowed graph */
+    zd_prio_key *keys;              /* effective priorities */
+    uint32_t *class_of;             /* demand class per node */
+    zd_sched *sched;                /* node states and ready queues */
+    zd_capacity *cap;               /* per-host units */
+    zd_leases *leases;              /* the sequential lease and pools */
+    zd_place *place;                /* what starts next, where */
+    node_run *runs;                 /* per node */
+    zd_slots *slots;                /* executor slots and idle stacks */
+    zd_agents agents;               /* remote agents */
+    zd_timers timers;               /* every timer */
+    zd_action *acts;                /* actions since the last zd_core_actions() */
+    size_t n_acts, cap_acts;        /* entries and room in acts */
+    zd_bytes *env_scratch;          /* task env and argv views */
+    zd_dep_result *dep_scratch;     /* task dep views */
+    size_t scratch_cap;             /* entries in both scratch arrays */
+    char log_path[4096];            /* the last task's log path */
+    char why[160];                  /* the last CANCEL's reason */
+    refuser refusers[MAX_REFUSERS]; /* rate limits of refused keys */
+    uint32_t n_refusers;            /* entries in refusers */
+    uint32_t next_refuser;          /* the entry reused when the table is full */
+    uint64_t n_refused;             /* refusals in all */
+    uint64_t n_refused_quiet;       /* ... of which not logged */
+    uint64_t n_stale;               /* stale, forged or misrouted results */
+    uint64_t n_stale_quiet;         /* ... of which not logged */
+    zd_log_limit stale_limit;       /* rate limit of stale-result lines */
+    double now;                     /* the time of the event being handled */
+    int jobs;                       /* effective -j */
+    uint32_t n_active;              /* nodes taking part */
+    uint32_t n_hello;               /* local executors that said HELLO at least once */
+    bool started;                   /* zd_core_start() was called */
+    bool mustered;                  /* dispatching has begun */
+    bool sync_armed;                /* a journal window timer is armed */
+    int interrupted;                /* the signal that interrupted the run, or 0 */
+    bool gave_up;                   /* the run could not go on */
+    bool finished;                  /* zd_core_finish() was called */
+};
+
+/* ---- Small helpers ------------------------------------------------------------------------ */
+
+static uint64_t random64(zd_core *c) {
+    uint64_t v = 0;
+    while (v == 0) {
+        if (c->cfg.random)
+            v = c->cfg.random(c->cfg.random_ctx);
+        else
+            randombytes_buf(&v, sizeof v);
+    }
+    return v;
+}
+
+static void act(zd_core *c, zd_action a) {
+    if (c->n_acts == c->cap_acts) {
+        size_t cap = c->cap_acts ? c->cap_acts * 2 : 64;
+        zd_action *v = realloc(c->acts, cap * sizeof *v);
+        if (!v) {
+            zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "out of memory: an action was lost");
+            return;
+        }
+        c->acts = v;
+        c->cap_acts = cap;
+    }
+    c->acts[c->n_acts++] = a;
+}
+
+static void arm(zd_core *c, double due, zd_timer_kind kind, uint32_t id, uint64_t gen) {
+    if (zd_timers_arm(&c->timers, due, kind, id, gen) < 0)
+        zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "out of memory: a timer was lost");
+}
+
+static const char *node_name(const zd_core *c, uint32_t node) {
+    return zd_graph_node(c->g, node)->name;
+}
+
+static const char *host_name(const zd_core *c, uint32_t host) {
+    return zd_capacity_host_name(c->cap, host);
+}
+
+static void set_error(node_run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_error(node_run *r, const char *fmt, ...) {
+    va_list ap;
+    free(r->error);
+    r->error = NULL;
+    va_start(ap, fmt);
+    if (vasprintf(&r->error, fmt, ap) < 0)
+        r->error = NULL;
+    va_end(ap);
+}
+
+static double heartbeat_s(const zd_core *c) {
+    return c->cfg.heartbeat_s;
+}
+
+/* ---- Creation ----------------------------------------------------------------------------- */
+
+static void node_ready(void *ctx, uint32_t node) {
+    zd_core *c = ctx;
+    c->runs[node].ready_s = c->now;
+}
+
+/* The host where a node's dependencies ran (the one with the largest result first), or
+ * UINT32_MAX: files a command wrote on its host's disk are there for its dependents. */
+static uint32_t input_host(void *ctx, uint32_t index) {
+    const zd_core *c = ctx;
+    const zd_node *node = zd_graph_node(c->g, index);
+    uint32_t best = UINT32_MAX;
+    size_t most = 0;
+    for (size_t i = 0; i < node->n_deps; i++) {
+        const node_run *dep = &c->runs[node->deps[i]];
+        if (dep->slot >= 0 && dep->output_len + 1 > most) {
+            most = dep->output_len + 1;
+            best = zd_slots_host(c->slots, (uint32_t)dep->slot);
+        }
+    }
+    return best;
+}
+
+/* The scheduling parts: capacity with the local host, leases, classes, queues, placement. */
+static int make_scheduler(zd_core *c) {
+    const zd_graph *g = c->g;
+    size_t n = zd_graph_size(g), n_pools = zd_graph_pool_count(g);
+    int caps[ZD_LEASE_MAX_POOLS];
+    uint32_t n_classes, host;
+    if (n_pools > ZD_LEASE_MAX_POOLS)
+        return ZDAG_EINVAL;
+    for (size_t i = 0; i < n_pools; i++)
+        caps[i] = zd_graph_pool(g, (int32_t)i)->capacity;
+    c->cap = zd_capacity_new(g);
+    c->leases = zd_leases_new(caps, n_pools);
+    c->class_of = calloc(n ? n : 1, sizeof *c->class_of);
+    if (!c->cap || !c->leases || !c->class_of ||
+        zd_capacity_add_host(c->cap, c->cfg.host_id, c->cfg.local_cpus, NULL, 0, &host) < 0 ||
+        zd_place_classes(g, c->cap, c->class_of, &n_classes) < 0)
+        return ZDAG_ENOMEM;
+    c->sched =
+        zd_sched_new_classes(g, c->keys, c->cfg.active, c->cfg.keep_going, c->class_of, n_classes);
+    if (!c->sched)
+        return ZDAG_ENOMEM;
+    zd_sched_on_ready(c->sched, node_ready, c);
+    c->place = zd_place_new(g, c->sched, c->cap, c->leases, c->jobs, c->class_of, n_classes);
+    if (!c->place)
+        return ZDAG_ENOMEM;
+    zd_place_set_prefer(c->place, input_host, c);
+    return 0;
+}
+
+static int restore_cached(zd_core *c) {
+    for (uint32_t i = 0; c->cfg.cached && i < zd_graph_size(c->g); i++) {
+        if (!c->cfg.cached[i] || (c->cfg.active && !c->cfg.active[i]))
+            continue;
+        size_t len = c->cfg.cached_lens ? c->cfg.cached_lens[i] : 0;
+        node_run *r = &c->runs[i];
+        if (!(r->output = malloc(len + 1)))
+            return ZDAG_ENOMEM;
+        if (len)
+            memcpy(r->output, c->cfg.cached_results[i], len);
+        r->output[len] = '\0';
+        r->output_len = len;
+        zd_sched_cached(c->sched, i);
+    }
+    return 0;
+}
+
+int zd_core_new(const zd_core_cfg *cfg, const zd_graph *g, zd_core **out) {
+    if (!cfg || !g || !out || !zd_graph_topo(g) || (cfg->n_local == 0 && !cfg->listen))
+        return ZDAG_EINVAL;
+    size_t n = zd_graph_size(g);
+    zd_core *c = calloc(1, sizeof *c);
+    if (!c)
+        return ZDAG_ENOMEM;
+    c->cfg = *cfg;
+    zd_core_cfg *k = &c->cfg;
+    if (k->max_losses <= 0)
+        k->max_losses = 3;
+    if (!k->host_id)
+        k->host_id = "localhost";
+    if (k->heartbeat_s <= 0)
+        k->heartbeat_s = 1;
+    if (k->fence_s <= 0)
+        k->fence_s = 3 * k->heartbeat_s;
+    if (k->lost_s <= 0)
+        k->lost_s = 5 * k->heartbeat_s;
+    if (k->muster_s == 0)
+        k->muster_s = 1;
+    if (k->journal_window_s <= 0)
+        k->journal_window_s = 0.05;
+    c->g = g;
+    /* Without -j, the executors' capacity is the only limit (remote ones join later). */
+    c->jobs = cfg->jobs > 0 ? cfg->jobs : cfg->listen ? INT32_MAX : (int)cfg->n_local;
+    c->stale_limit = (zd_log_limit)ZD_LOG_LIMIT_INIT;
+    c->keys = calloc(n ? n : 1, sizeof *c->keys);
+    c->runs = calloc(n ? n : 1, sizeof *c->runs);
+    c->slots = zd_slots_new(cfg->n_local);
+    int rc = ZDAG_ENOMEM;
+    if (!c->keys || !c->runs || !c->slots)
+        goto out_fail;
+    for (size_t i = 0; i < n; i++) {
+        c->runs[i] = (node_run){.slot = -1, .start_s = -1, .end_s = -1};
+        c->n_active += !cfg->active || cfg->active[i];
+    }
+    if ((rc = zd_prio_compute(g, cfg->prio, cfg->active, cfg->durations, c->keys)) < 0 ||
+        (rc = make_scheduler(c)) < 0 || (rc = restore_cached(c)) < 0)
+        goto out_fail;
+    *out = c;
+    return 0;
+out_fail:
+    zd_core_free(&c);
+    return rc;
+}
+
+void zd_core_free(zd_core **cp) {
+    if (!cp || !*cp)
+        return;
+    zd_core *c = *cp;
+    for (size_t i = 0; c->runs && i < zd_graph_size(c->g); i++) {
+        node_run *r = &c->runs[i];
+        free(r->error);
+        free(r->output);
+        for (size_t e = 0; e < r->n_env; e++)
+            free(r->env[e]);
+        free(r->env);
+        free(r->hist);
+    }
+    free(c->runs);
+    free(c->keys);
+    free(c->class_of);
+    zd_place_free(&c->place);
+    zd_sched_free(&c->sched);
+    zd_leases_free(&c->leases);
+    zd_capacity_free(&c->cap);
+    zd_slots_free(&c->slots);
+    zd_agents_clear(&c->agents);
+    zd_timers_clear(&c->timers);
+    free(c->acts);
+    free(c->env_scratch);
+    free(c->dep_scratch);
+    free(c);
+    *cp = NULL;
+}
+
+const zd_action *zd_core_actions(zd_core *c, size_t *n) {
+    *n = c->n_acts;
+    c->n_acts = 0;
+    return c->acts;
+}
+
+/* ---- Trace -------------------------------------------------------------------------------- */
+
+static void trace_attempt(zd_core *c, uint32_t index, const char *status) {
+    const node_run *r = &c->runs[index];
+    if (!c->cfg.trace || r->slot < 0)
+        return;
+    uint32_t host = zd_slots_host(c->slots, (uint32_t)r->slot);
+    if (zd_trace_slice(c->cfg.trace, host, r->slot, node_name(c, index), r->start_s, r->end_s,
+                       r->attempts, status, r->exit_code, r->has_exit_code) < 0)
+        zd_logf(&c->cfg.log, ZDAG_LOG_WARNING, "the trace is incomplete (out of memory)");
+}
+
+static void trace_instant(zd_core *c, const char *what, uint32_t index) {
+    if (c->cfg.trace &&
+        zd_trace_instant(c->cfg.trace, 0, -1, what, c->now, node_name(c, index)) < 0)
+        zd_logf(&c->cfg.log, ZDAG_LOG_WARNING, "the trace is incomplete (out of memory)");
+}
+
+static void trace_track(zd_core *c, uint32_t host, int32_t slot) {
+    if (c->cfg.trace && zd_trace_track(c->cfg.trace, host, host_name(c, host), slot) < 0)
+        zd_logf(&c->cfg.log, ZDAG_LOG_WARNING, "the trace is incomplete (out of memory)");
+}
+
+/* ---- Attempts ----------------------------------------------------------------------------- */
+
+/* The history entry of the running (last) attempt. */
+static attempt *last_attempt(node_run *r) {
+    return r->n_hist ? &r->hist[r->n_hist - 1] : NULL;
+}
+
+static void begin_attempt(zd_core *c, uint32_t index, uint32_t slot) {
+    node_run *r = &c->runs[index];
+    attempt *h = realloc(r->hist, ((size_t)r->n_hist + 1) * sizeof *h);
+    if (h) {
+        r->hist = h;
+        r->hist[r->n_hist++] = (attempt){.attempt = r->attempts,
+                                         .host = host_name(c, zd_slots_host(c->slots, slot)),
+                                         .executor = (int32_t)slot,
+                                         .ready_s = r->ready_s,
+                                         .start_s = c->now,
+                                         .end_s = -1,
+                                         .outcome = "running"};
+    }
+}
+
+/* Closes the running attempt: its grant is given back (false when a lease was stale). */
+static bool end_attempt(zd_core *c, uint32_t index, const char *outcome) {
+    node_run *r = &c->runs[index];
+    r->end_s = c->now;
+    r->token = 0;
+    attempt *a = last_attempt(r);
+    if (a && a->end_s < 0) {
+        a->end_s = c->now;
+        a->outcome = outcome;
+    }
+    trace_attempt(c, index, outcome);
+    if (!r->granted)
+        return true;
+    r->granted = false;
+    return zd_place_release(c->place, &r->grant);
+}
+
+static void journal_outcome(zd_core *c, uint32_t index) {
+    act(c, (zd_action){.kind = ZD_ACT_OUTCOME, .node = index});
+    if (!c->sync_armed) {
+        c->sync_armed = true;
+        arm(c, c->now + c->cfg.journal_window_s, ZD_TIMER_SYNC, 0, 0);
+    }
+}
+
+static void node_failed(zd_core *c, uint32_t index) {
+    zd_sched_failed(c->sched, index);
+    journal_outcome(c, index);
+}
+
+/* Failures so far (attempts that ended for the node's own reasons, not with its executor). */
+static uint32_t failures(const node_run *r) {
+    return r->attempts - r->losses;
+}
+
+static void schedule_retry(zd_core *c, uint32_t index) {
+    const node_run *r = &c->runs[index];
+    uint32_t f = failures(r);
+    double delay = RETRY_FIRST_S * pow(2, f > 1 ? f - 1 : 0);
+    if (delay > RETRY_MAX_S)
+        delay = RETRY_MAX_S;
+    arm(c, c->now + delay, ZD_TIMER_RETRY, index, r->attempts);
+}
+
+/* After an attempt that failed on its own: a retry, or the node's failure. */
+static void failed_attempt(zd_core *c, uint32_t index) {
+    const zd_node *node = zd_graph_node(c->g, index);
+    node_run *r = &c->runs[index];
+    if (c->interrupted) {
+        set_error(r, "interrupted");
+        zd_sched_abandon(c->sched, index);
+    } else if ((int)failures(r) <= node->retries && !zd_sched_stopped(c->sched)) {
+        schedule_retry(c, index);
+    } else {
+        node_failed(c, index);
+    }
+}
+
+/* The executor of a running attempt is gone (`how`): the attempt is over. A timed-out attempt
+ * fails as such; any other is a loss: run again, or fail after too many. */
+static void attempt_lost(zd_core *c, uint32_t index, const char *how) {
+    node_run *r = &c->runs[index];
+    const zd_node *node = zd_graph_node(c->g, index);
+    bool timed_out = r->timed_out || (node->timeout > 0 && c->now >= r->start_s + node->timeout);
+    end_attempt(c, index, c->interrupted ? "interrupted" : timed_out ? "timed out" : "lost");
+    if (c->interrupted) {
+        set_error(r, "interrupted");
+        zd_sched_abandon(c->sched, index);
+        return;
+    }
+    if (timed_out) {
+        set_error(r, "timed out after %g s", node->timeout);
+        failed_attempt(c, index);
+        return;
+    }
+    r->losses++;
+    zd_logf(&c->cfg.log, ZDAG_LOG_WARNING, "executor died (%s) while running \"%s\"", how,
+            node->name);
+    if ((int)r->losses >= c->cfg.max_losses) {
+        set_error(r, "executor died: %s (%u executors lost)", how, r->losses);
+        node_failed(c, index);
+    } else if (zd_sched_stopped(c->sched)) {
+        set_error(r, "executor died: %s", how);
+        node_failed(c, index);
+    } else {
+        zd_sched_requeue(c->sched, index);
+    }
+}
+
+/* A slot's executor is gone: the attempt it ran (if any) is lost. */
+static void slot_gone(zd_core *c, uint32_t slot, const char *how, bool replaced) {
+    int64_t node = zd_slots_gone(c->slots, slot, replaced);
+    if (node >= 0)
+        attempt_lost(c, (uint32_t)node, how);
+}
+
+/* ---- Dispatch ----------------------------------------------------------------------------- */
+
+static void dispatch(zd_core *c) {
+    if (!c->started || c->finished)
+        return;
+    /* The first dispatch waits (briefly) for every local executor, so that the order nodes
+     * start in does not depend on which executor process happened to come up first. */
+    if (!c->mustered)
+        c->mustered = c->n_hello >= c->cfg.n_local;
+    if (!c->mustered)
+        return;
+    zd_grant grant;
+    zd_place_round(c->place);
+    while (zd_place_next(c->place, zd_slots_idle(c->slots), &grant)) {
+        uint32_t slot = zd_slots_take(c->slots, grant.host, grant.node);
+        node_run *r = &c->runs[grant.node];
+        const zd_node *node = zd_graph_node(c->g, grant.node);
+        r->grant = grant;
+        r->granted = true;
+        r->token = random64(c);
+        r->attempts++;
+        r->slot = (int32_t)slot;
+        r->start_s = c->now;
+        r->end_s = -1;
+        r->has_exit_code = false;
+        r->timed_out = false;
+        begin_attempt(c, grant.node, slot);
+        if (node->timeout > 0)
+            arm(c, c->now + node->timeout + (node->kind == ZD_NODE_FN ? FN_GRACE_S : CMD_GRACE_S),
+                ZD_TIMER_DEADLINE, grant.node, r->token);
+        if (grant.seq_token)
+            trace_instant(c, "lease: sequential", grant.node);
+        if (grant.pool_token && c->cfg.trace) {
+            char what[300];
+            snprintf(what, sizeof what, "lease: pool %s", zd_graph_pool(c->g, node->pool)->name);
+            trace_instant(c, what, grant.node);
+        }
+        act(c, (zd_action){.kind = ZD_ACT_TASK, .slot = slot, .node = grant.node});
+    }
+    bool fresh;
+    int64_t waiting = zd_place_seq_waiting(c->place, &fresh);
+    if (fresh)
+        trace_instant(c, "sequential wait", (uint32_t)waiting);
+}
+
+/* Every event ends here: what it freed is used, and a run that cannot go on is stopped. */
+static void settle(zd_core *c) {
+    if (!c->cfg.listen && !c->gave_up && !zd_sched_finished(c->sched)) {
+        bool alive = false;
+        for (uint32_t s = 0; s < c->cfg.n_local && !alive; s++)
+            alive = zd_slots_state(c->slots, s) != ZD_SLOT_DEAD;
+        if (!alive)
+            zd_core_give_up(c, c->now, "no executor could be started");
+    }
+    dispatch(c);
+}
+
+/* ---- Events ------------------------------------------------------------------------------- */
+
+void zd_core_start(zd_core *c, double now) {
+    c->now = now;
+    c->started = true;
+    if (c->cfg.muster_s > 0)
+        arm(c, now + c->cfg.muster_s, ZD_TIMER_MUSTER, 0, 0);
+    else
+        c->mustered = true;
+    if (c->cfg.listen)
+        arm(c, now + heartbeat_s(c), ZD_TIMER_BEAT, 0, 0);
+    if (c->cfg.progress_s > 0)
+        arm(c, now + c->cfg.progress_s, ZD_TIMER_DRAW, 0, 0);
+    settle(c);
+}
+
+/* Logs a refused peer, once per peer (connection and key) per REFUSAL_QUIET_S, with the count
+ * held back; zd_core_finish() logs the totals. */
+static void refuse(zd_core *c, const zd_peer *peer, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void refuse(zd_core *c, const zd_peer *peer, const char *fmt, ...) {
+    const char *user = peer->user_id ? peer->user_id : "";
+    refuser *r = NULL;
+    c->n_refused++;
+    for (uint32_t i = 0; i < c->n_refusers && !r; i++)
+        if (strcmp(c->refusers[i].user_id, user) == 0 && c->refusers[i].rid_len == peer->rid_len &&
+            memcmp(c->refusers[i].rid, peer->rid, peer->rid_len) == 0)
+            r = &c->refusers[i];
+    if (!r) {
+        /* A full table forgets its oldest peers: many peers still log at most one line each. */
+        r = &c->refusers[c->n_refusers < MAX_REFUSERS ? c->n_refusers++
+                                                      : c->next_refuser++ % MAX_REFUSERS];
+        snprintf(r->user_id, sizeof r->user_id, "%s", user);
+        r->rid_len = peer->rid_len < sizeof r->rid ? peer->rid_len : sizeof r->rid;
+        memcpy(r->rid, peer->rid, r->rid_len);
+        r->limit = (zd_log_limit)ZD_LOG_LIMIT_INIT;
+    }
+    unsigned held = 0;
+    if (!zd_log_limit_ok(&r->limit, c->now, REFUSAL_QUIET_S, &held)) {
+        c->n_refused_quiet++;
+        return;
+    }
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    char more[64] = "";
+    if (held)
+        snprintf(more, sizeof more, " (%u more refused since)", held);
+    zd_logf(&c->cfg.log, ZDAG_LOG_WARNING, "%s%s%s%s%s", msg, *user ? " (key \"" : "", user,
+            *user ? "\")" : "", more);
+}
+
+bool zd_core_on_hello(zd_core *c, double now, const zd_peer *peer, const zd_msg_hello *h) {
+    c->now = now;
+    bool ok = false;
+    if (h->version != ZD_WIRE_VERSION) {
+        refuse(c, peer, "refused an executor speaking protocol %u", h->version);
+    } else if (peer->sock == ZD_SOCK_LOCAL) {
+        ok = h->agent == 0 && h->slot < c->cfg.n_local &&
+             zd_slots_state(c->slots, h->slot) == ZD_SLOT_STARTING;
+        if (!ok)
+            refuse(c, peer, "refused an executor (slot %u, pid %lld)", h->slot, (long long)h->pid);
+        else if (c->n_hello < c->cfg.n_local)
+            c->n_hello++;
+    } else {
+        zd_agent *a = zd_agents_get(&c->agents, h->agent);
+        /* Only an executor of that agent knows its secret, and it authenticated with the same
+         * key: another authorized worker cannot take over this agent's slots. */
+        ok = a && a->state == ZD_AGENT_ACTIVE && h->slot < a->slots && h->secret == a->secret &&
+             strcmp(a->user_id, peer->user_id ? peer->user_id : "") == 0 &&
+             zd_slots_state(c->slots, a->base + h->slot) == ZD_SLOT_STARTING;
+        if (!ok)
+            refuse(c, peer, "refused an executor (agent %u, slot %u)", h->agent, h->slot);
+    }
+    if (ok) {
+        uint32_t slot = peer->sock == ZD_SOCK_LOCAL
+                            ? h->slot
+                            : zd_agents_get(&c->agents, h->agent)->base + h->slot;
+        zd_slots_ready(c->slots, slot, peer);
+        trace_track(c, zd_slots_host(c->slots, slot), (int32_t)slot);
+    }
+    settle(c);
+    return ok;
+}
+
+/* Finds or adds the host named in a JOIN; -1 when out of memory. */
+static int64_t join_host(zd_core *c, const zd_msg_join *m) {
+    char host[256], names[ZD_WIRE_MAX_RESOURCES][128];
+    zd_amount res[ZD_WIRE_MAX_RESOURCES];
+    snprintf(host, sizeof host, "%.*s", (int)m->host.len, m->host.ptr);
+    /* Agents naming a known host (the coordinator's own included) share its limits. */
+    for (uint32_t h = 0; h < zd_capacity_hosts(c->cap); h++)
+        if (strcmp(host_name(c, h), host) == 0)
+            return h;
+    for (uint32_t i = 0; i < m->n_res; i++) {
+        snprintf(names[i], sizeof names[i], "%.*s", (int)m->res_names[i].len, m->res_names[i].ptr);
+        res[i] = (zd_amount){names[i], m->res_amounts[i]};
+    }
+    uint32_t index;
+    if (zd_capacity_add_host(c->cap, host, m->cpus, res, m->n_res, &index) < 0 ||
+        zd_slots_add_host(c->slots, index) < 0)
+        return -1;
+    trace_track(c, index, -1);
+    return index;
+}
+
+uint32_t zd_core_on_join(zd_core *c, double now, const zd_peer *peer, const zd_msg_join *m) {
+    c->now = now;
+    uint32_t id = 0;
+    if (!c->cfg.listen || peer->sock != ZD_SOCK_REMOTE || m->version != ZD_WIRE_VERSION ||
+        zd_agents_find(&c->agents, peer) || c->agents.n >= ZD_MAX_AGENTS) {
+        refuse(c, peer, "refused a worker (protocol %u, joined twice, or too many)", m->version);
+        goto out;
+    }
+    int64_t host = join_host(c, m);
+    /* Its slots carry the id it is about to get. */
+    int64_t base =
+        host < 0 ? -1 : zd_slots_add(c->slots, (uint32_t)host, m->slots, c->agents.n + 1);
+    zd_agent a = {.state = ZD_AGENT_ACTIVE,
+                  .rid_len = peer->rid_len,
+                  .secret = random64(c),
+                  .host = (uint32_t)host,
+                  .base = (uint32_t)base,
+                  .slots = m->slots,
+                  .last_heard = now,
+                  .pid = m->pid};
+    memcpy(a.rid, peer->rid, peer->rid_len);
+    snprintf(a.user_id, sizeof a.user_id, "%s", peer->user_id ? peer->user_id : "");
+    if (base < 0 || !(id = zd_agents_add(&c->agents, &a))) {
+        zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "out of memory for a joining worker");
+        for (uint32_t s = 0; base >= 0 && s < m->slots; s++)
+            zd_slots_gone(c->slots, (uint32_t)base + s, false);
+        goto out;
+    }
+    act(c, (zd_action){.kind = ZD_ACT_WELCOME, .agent = id});
+    zd_logf(&c->cfg.log, ZDAG_LOG_INFO,
+            "worker %u joined from host %.*s (%u slots, %g cpus, pid %lld)", id, (int)m->host.len,
+            m->host.ptr, m->slots, m->cpus, (long long)m->pid);
+out:
+    settle(c);
+    return id;
+}
+
+/* An agent spoke: it is alive. A lost one is told it was evicted. Returns it, or NULL. */
+static zd_agent *heard(zd_core *c, const zd_peer *peer, uint32_t *id) {
+    *id = zd_agents_find(&c->agents, peer);
+    zd_agent *a = zd_agents_get(&c->agents, *id);
+    if (!a)
+        return NULL;
+    if (a->state == ZD_AGENT_LOST) {
+        /* Its nodes were given to others: it must drop what it runs (a healed partition, a
+         * stopped agent that woke up). */
+        act(c, (zd_action){.kind = ZD_ACT_BYE, .agent = *id, .reason = ZD_BYE_EVICTED});
+        return NULL;
+    }
+    a->last_heard = c->now;
+    return a;
+}
+
+void zd_core_on_beat(zd_core *c, double now, const zd_peer *peer, uint64_t seq) {
+    c->now = now;
+    uint32_t id;
+    zd_agent *a = heard(c, peer, &id);
+    if (a && seq > a->acked)
+        a->acked = seq;
+    settle(c);
+}
+
+void zd_core_on_lost(zd_core *c, double now, const zd_peer *peer, const zd_msg_lost *m) {
+    c->now = now;
+    uint32_t id;
+    zd_agent *a = heard(c, peer, &id);
+    if (!a || m->agent != id || m->slot >= a->slots) {
+        if (!a && !id)
+            refuse(c, peer, "ignored a LOST report from an unknown worker");
+        settle(c);
+        return;
+    }
+    char how[160];
+    snprintf(how, sizeof how, "%.*s on host %s", (int)m->how.len, m->how.ptr,
+             host_name(c, a->host));
+    slot_gone(c, a->base + m->slot, how, true);
+    settle(c);
+}
+
+/* Checks that a RESULT answers the running attempt, from its own executor; logs why not. */
+static bool result_is_current(zd_core *c, const zd_peer *peer, const zd_msg_result *m) {
+    unsigned held = 0;
+    bool stale = m->node >= zd_graph_size(c->g) || m->token == 0 ||
+                 c->runs[m->node].token != m->token || c->runs[m->node].slot < 0;
+    if (!stale && zd_slots_is_peer(c->slots, (uint32_t)c->runs[m->node].slot, peer) &&
+        zd_slots_node(c->slots, (uint32_t)c->runs[m->node].slot) == (int64_t)m->node)
+        return true;
+    c->n_stale++;
+    /* A peer can send these as fast as it likes: one line a second, the rest counted. */
+    if (!zd_log_limit_ok(&c->stale_limit, c->now, 1.0, &held)) {
+        c->n_stale_quiet++;
+        return false;
+    }
+    char more[64] = "";
+    if (held)
+        snprintf(more, sizeof more, "; %u more discarded since", held);
+    if (stale)
+        zd_logf(&c->cfg.log, ZDAG_LOG_WARNING, "discarded a stale or unknown result (node %u)%s",
+                m->node, more);
+    else
+        zd_logf(&c->cfg.log, ZDAG_LOG_WARNING,
+                "discarded a result for node %u from the wrong executor%s", m->node, more);
+    return false;
+}
+
+bool zd_core_on_result(zd_core *c, double now, const zd_peer *peer, const zd_msg_result *m) {
+    c->now = now;
+    if (!result_is_current(c, peer, m)) {
+        settle(c);
+        return false;
+    }
+    node_run *r = &c->runs[m->node];
+    uint32_t slot = (uint32_t)r->slot;
+    zd_agent *a = zd_agents_get(&c->agents, zd_slots_agent(c->slots, slot));
+    if (a && a->state == ZD_AGENT_ACTIVE)
+        a->last_heard = now; /* a result is word from its host too */
+    char *output = malloc(m->output.len + 1);
+    if (output) {
+        memcpy(output, m->output.ptr, m->output.len);
+        output[m->output.len] = '\0';
+        free(r->output);
+        r->output = output;
+        r->output_len = m->output.len;
+    }
+    r->has_exit_code = true;
+    r->exit_code = m->exit_code;
+    bool ok = m->ok && output;
+    if (!m->ok)
+        set_error(r, "%.*s", (int)m->error.len, m->error.ptr ? m->error.ptr : "failed");
+    else if (!output)
+        set_error(r, "out of memory for its result");
+    zd_slots_release(c->slots, slot);
+    const char *outcome = ok ? "succeeded" : c->interrupted ? "interrupted" : "failed";
+    if (!end_attempt(c, m->node, outcome))
+        zd_logf(&c->cfg.log, ZDAG_LOG_WARNING, "\"%s\" ended holding a revoked lease",
+                node_name(c, m->node));
+    if (ok) {
+        free(r->error);
+        r->error = NULL;
+        zd_sched_succeeded(c->sched, m->node);
+        journal_outcome(c, m->node);
+    } else {
+        failed_attempt(c, m->node);
+    }
+    settle(c);
+    return true;
+}
+
+void zd_core_on_exit(zd_core *c, double now, uint32_t slot, const char *how) {
+    c->now = now;
+    if (slot >= c->cfg.n_local || zd_slots_state(c->slots, slot) == ZD_SLOT_DEAD) {
+        settle(c);
+        return;
+    }
+    /* The slot waits for a replacement (STARTING) unless none may come. */
+    int64_t node = zd_slots_gone(c->slots, slot, true);
+    bool over = c->interrupted || c->finished || zd_sched_finished(c->sched);
+    if (node >= 0)
+        attempt_lost(c, (uint32_t)node, how);
+    over = over || zd_sched_finished(c->sched);
+    if (!over && c->cfg.can_spawn && zd_slots_early_deaths(c->slots, slot) < MAX_SPAWN_FAILS) {
+        act(c, (zd_action){.kind = ZD_ACT_SPAWN, .slot = slot});
+    } else {
+        if (!over && c->cfg.can_spawn)
+            zd_logf(&c->cfg.log, ZDAG_LOG_ERROR,
+                    "executor %u keeps dying at start (%s); giving up on it", slot, how);
+        zd_slots_gone(c->slots, slot, false);
+    }
+    settle(c);
+}
+
+void zd_core_on_spawned(zd_core *c, double now, uint32_t slot, bool ok) {
+    c->now = now;
+    if (!ok && slot < c->cfg.n_local) {
+        zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "cannot start a new executor for slot %u", slot);
+        zd_slots_gone(c->slots, slot, false);
+    }
+    settle(c);
+}
+
+void zd_core_on_unreachable(zd_core *c, double now, uint32_t slot) {
+    c->now = now;
+    /* The executor disconnected (its process or its host died, and nobody told us yet): like a
+     * lost executor, its node runs elsewhere. A local slot is refilled when its process is
+     * reaped; a remote one when its agent reports it. */
+    if (slot < zd_slots_count(c->slots))
+        slot_gone(c, slot, "unreachable", slot >= c->cfg.n_local);
+    settle(c);
+}
+
+/* An attempt passed its deadline (the worker side should have stopped it already): tell its
+ * executor's keeper to stop it. Nothing is released until it is known to be over. */
+static void deadline_passed(zd_core *c, uint32_t node, uint64_t token) {
+    node_run *r = &c->runs[node];
+    if (r->token != token || r->slot < 0 || r->timed_out)
+        return;
+    r->timed_out = true;
+    uint32_t slot = (uint32_t)r->slot;
+    uint32_t id = zd_slots_agent(c->slots, slot);
+    if (!id) {
+        act(c, (zd_action){.kind = ZD_ACT_KILL, .slot = slot, .sig = SIGKILL});
+        return;
+    }
+    zd_agent *a = zd_agents_get(&c->agents, id);
+    if (!a || a->state != ZD_AGENT_ACTIVE)
+        return;
+    snprintf(c->why, sizeof c->why, "timed out after %g s", zd_graph_node(c->g, node)->timeout);
+    act(c, (zd_action){.kind = ZD_ACT_CANCEL,
+                       .agent = id,
+                       .agent_slot = slot - a->base,
+                       .token = token,
+                       .why = c->why});
+}
+
+/* Heartbeats: every agent is told the last beat we got from it; silent ones are lost. */
+static void beat(zd_core *c) {
+    for (uint32_t i = 1; i <= c->agents.n; i++) {
+        zd_agent *a = zd_agents_get(&c->agents, i);
+        if (a->state != ZD_AGENT_ACTIVE)
+            continue;
+        double silent = c->now - a->last_heard;
+        if (silent > c->cfg.lost_s) {
+            /* Longer than T_lost > T_fence: the worker side has stopped every attempt. */
+            zd_logf(&c->cfg.log, ZDAG_LOG_WARNING,
+                    "worker %u on host %s is lost (silent for %.1f s)", i, host_name(c, a->host),
+                    silent);
+            a->state = ZD_AGENT_LOST;
+            for (uint32_t s = a->base; s < a->base + a->slots; s++)
+                slot_gone(c, s, "host lost", false);
+            continue;
+        }
+        act(c, (zd_action){.kind = ZD_ACT_BEAT, .agent = i, .token = a->acked});
+    }
+    arm(c, c->now + heartbeat_s(c), ZD_TIMER_BEAT, 0, 0);
+}
+
+void zd_core_on_timer(zd_core *c, double now) {
+    c->now = now;
+    zd_timer t;
+    while (zd_timers_due(&c->timers, now, &t)) {
+        switch (t.kind) {
+        case ZD_TIMER_RETRY:
+            if (zd_sched_state(c->sched, t.id) == ZD_NS_RUNNING && c->runs[t.id].token == 0 &&
+                c->runs[t.id].attempts == t.gen) {
+                if (zd_sched_stopped(c->sched))
+                    node_failed(c, t.id);
+                else
+                    zd_sched_requeue(c->sched, t.id);
+            }
+            break;
+        case ZD_TIMER_DEADLINE:
+            deadline_passed(c, t.id, t.gen);
+            break;
+        case ZD_TIMER_BEAT:
+            if (!c->finished)
+                beat(c);
+            break;
+        case ZD_TIMER_SYNC:
+            c->sync_armed = false;
+            act(c, (zd_action){.kind = ZD_ACT_SYNC});
+            break;
+        case ZD_TIMER_DRAW:
+            act(c, (zd_action){.kind = ZD_ACT_DRAW});
+            if (!c->finished)
+                arm(c, now + c->cfg.progress_s, ZD_TIMER_DRAW, 0, 0);
+            break;
+        case ZD_TIMER_MUSTER:
+            c->mustered = true;
+            break;
+        }
+    }
+    settle(c);
+}
+
+/* Fails the nodes waiting for a retry once the run has stopped: they get no attempt. */
+static void drop_retries(zd_core *c) {
+    for (uint32_t i = 0; i < zd_graph_size(c->g); i++)
+        if (zd_sched_state(c->sched, i) == ZD_NS_RUNNING && c->runs[i].token == 0) {
+            if (c->interrupted) {
+                set_error(&c->runs[i], "interrupted");
+                zd_sched_abandon(c->sched, i);
+            } else {
+                node_failed(c, i);
+            }
+        }
+}
+
+void zd_core_on_signal(zd_core *c, double now, int sig) {
+    c->now = now;
+    if (c->interrupted) {
+        /* A second signal: leave at once, killing everything. */
+        for (uint32_t s = 0; s < c->cfg.n_local; s++)
+            act(c, (zd_action){.kind = ZD_ACT_KILL, .slot = s, .sig = SIGKILL});
+        return;
+    }
+    zd_logf(&c->cfg.log, ZDAG_LOG_WARNING, "%s: stopping (running nodes are killed)",
+            strsignal(sig));
+    c->interrupted = sig;
+    zd_sched_stop(c->sched);
+    drop_retries(c);
+    /* Remote nodes die with their agents' sessions, which end now. */
+    for (uint32_t s = c->cfg.n_local; s < zd_slots_count(c->slots); s++)
+        if (zd_slots_state(c->slots, s) == ZD_SLOT_BUSY)
+            slot_gone(c, s, "interrupted", false);
+    for (uint32_t i = 1; i <= c->agents.n; i++)
+        if (zd_agents_get(&c->agents, i)->state != ZD_AGENT_GONE) {
+            act(c, (zd_action){.kind = ZD_ACT_BYE, .agent = i, .reason = ZD_BYE_DONE});
+            zd_agents_get(&c->agents, i)->state = ZD_AGENT_GONE;
+        }
+    /* Running local nodes are killed with their executors. */
+    for (uint32_t s = 0; s < c->cfg.n_local; s++)
+        if (zd_slots_state(c->slots, s) == ZD_SLOT_BUSY)
+            act(c, (zd_action){.kind = ZD_ACT_KILL, .slot = s, .sig = SIGTERM});
+}
+
+void zd_core_give_up(zd_core *c, double now, const char *why) {
+    c->now = now;
+    if (c->gave_up)
+        return;
+    zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "%s; the run cannot go on", why);
+    c->gave_up = true;
+    zd_sched_stop(c->sched);
+    drop_retries(c);
+}
+
+void zd_core_finish(zd_core *c, double now) {
+    c->now = now;
+    if (c->finished)
+        return;
+    drop_retries(c);
+    c->finished = true;
+    for (uint32_t i = 1; i <= c->agents.n; i++)
+        if (zd_agents_get(&c->agents, i)->state != ZD_AGENT_GONE) {
+            act(c, (zd_action){.kind = ZD_ACT_BYE, .agent = i, .reason = ZD_BYE_DONE});
+            zd_agents_get(&c->agents, i)->state = ZD_AGENT_GONE;
+        }
+    zd_sched_close(c->sched);
+    act(c, (zd_action){.kind = ZD_ACT_SYNC});
+    if (c->n_refused_quiet)
+        zd_logf(&c->cfg.log, ZDAG_LOG_WARNING, "refused %llu messages of workers in all",
+                (unsigned long long)c->n_refused);
+    if (c->n_stale_quiet)
+        zd_logf(&c->cfg.log, ZDAG_LOG_WARNING,
+                "discarded %llu stale, forged or misrouted results in all",
+                (unsigned long long)c->n_stale);
+}
+
+/* ---- Queries ------------------------------------------------------------------------------ */
+
+double zd_core_next_timer(const zd_core *c) {
+    return zd_timers_next(&c->timers);
+}
+
+bool zd_core_finished(const zd_core *c) {
+    return zd_sched_finished(c->sched);
+}
+
+int zd_core_exit_code(const zd_core *c) {
+    if (c->interrupted)
+        return 128 + c->interrupted;
+    if (zd_sched_count(c->sched, ZD_NS_FAILED) > 0)
+        return 1;
+    if (c->gave_up)
+        return 3;
+    return 0;
+}
+
+/* Builds the task environment of a node once: graph-wide env, then the node's own. */
+static int node_env(zd_core *c, uint32_t index) {
+    node_run *r = &c->runs[index];
+    if (r->env)
+        return 0;
+    const zd_node *node = zd_graph_node(c->g, index);
+    const zd_graph_settings *gs = zd_graph_settings_of((zd_graph *)c->g);
+    size_t n = gs->n_env + node->n_env;
+    r->env = calloc(n ? n : 1, sizeof *r->env);
+    if (!r->env)
+        return ZDAG_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const zd_kv *kv = i < gs->n_env ? &gs->env[i] : &node->env[i - gs->n_env];
+        if (asprintf(&r->env[i], "%s=%s", kv->key, kv->value) < 0) {
+            r->env[i] = NULL;
+            return ZDAG_ENOMEM;
+        }
+        r->n_env = i + 1;
+    }
+    return 0;
+}
+
+static int reserve_scratch(zd_core *c, size_t n) {
+    if (n <= c->scratch_cap)
+        return 0;
+    zd_bytes *e = realloc(c->env_scratch, n * sizeof *e);
+    if (e)
+        c->env_scratch = e;
+    zd_dep_result *d = realloc(c->dep_scratch, n * sizeof *d);
+    if (d)
+        c->dep_scratch = d;
+    if (!e || !d)
+        return ZDAG_ENOMEM;
+    c->scratch_cap = n;
+    return 0;
+}
+
+static zd_bytes cstr(const char *s) {
+    return (zd_bytes){s, s ? strlen(s) : 0};
+}
+
+void zd_core_log_path(const zd_core *c, uint32_t node, char *buf, size_t size) {
+    snprintf(buf, size, "%s/%s.log", c->cfg.log_dir ? c->cfg.log_dir : ".", node_name(c, node));
+}
+
+int zd_core_task(zd_core *c, uint32_t index, uint32_t slot, zd_msg_task *t) {
+    const zd_node *node = zd_graph_node(c->g, index);
+    node_run *r = &c->runs[index];
+    int rc = node_env(c, index);
+    if (rc < 0 || (rc = reserve_scratch(c, node->argc + node->n_deps + r->n_env + 1)) < 0)
+        return rc;
+    zd_bytes *argv = c->env_scratch + r->n_env; /* argv views follow the env views */
+    for (size_t i = 0; i < node->argc; i++)
+        argv[i] = cstr(node->argv[i]);
+    for (size_t i = 0; i < r->n_env; i++)
+        c->env_scratch[i] = cstr(r->env[i]);
+    for (size_t i = 0; i < node->n_deps; i++) {
+        const node_run *dep = &c->runs[node->deps[i]];
+        const zd_node *producer = zd_graph_node(c->g, node->deps[i]);
+        c->dep_scratch[i].name = cstr(producer->name);
+        c->dep_scratch[i].format = producer->kind == ZD_NODE_FN ? ZD_FORMAT_MSGPACK : ZD_FORMAT_RAW;
+        c->dep_scratch[i].data = (zd_bytes){dep->output ? dep->output : "", dep->output_len};
+    }
+    zd_core_log_path(c, index, c->log_path, sizeof c->log_path);
+    /* A remote executor cannot write here: it sends its log back with the result. */
+    bool remote = zd_slots_agent(c->slots, slot) != 0;
+    *t = (zd_msg_task){.node = index,
+                       .token = r->token,
+                       .attempt = r->attempts,
+                       .name = cstr(node->name),
+                       .run_id = cstr(c->cfg.run_id),
+                       .kind = node->kind,
+                       .cmd = cstr(node->kind == ZD_NODE_FN ? node->fn : node->shell),
+                       .argv = argv,
+                       .argc = (uint32_t)node->argc,
+                       .args = {node->args, node->args_len},
+                       .env = c->env_scratch,
+                       .n_env = (uint32_t)r->n_env,
+                       .workdir = cstr(node->workdir),
+                       .timeout_ms = (uint64_t)llround(node->timeout * 1000),
+                       .log_path = remote ? (zd_bytes){NULL, 0} : cstr(c->log_path),
+                       .deps = c->dep_scratch,
+                       .n_deps = (uint32_t)node->n_deps};
+    return 0;
+}
+
+void zd_core_welcome(const zd_core *c, uint32_t id, zd_msg_welcome *w, zd_bytes *plugins) {
+    const zd_agent *a = zd_agents_get(&c->agents, id);
+    uint32_t n = c->cfg.n_plugins < ZD_WIRE_MAX_PLUGINS ? c->cfg.n_plugins : 0;
+    for (uint32_t i = 0; i < n; i++)
+        plugins[i] = cstr(c->cfg.plugins[i]);
+    *w = (zd_msg_welcome){.agent = id,
+                          .run_id = cstr(c->cfg.run_id),
+                          .heartbeat_ms = (uint32_t)llround(c->cfg.heartbeat_s * 1000),
+                          .plugins = plugins,
+                          .n_plugins = n,
+                          .secret = a ? a->secret : 0,
+                          .fence_ms = (uint32_t)llround(c->cfg.fence_s * 1000)};
+}
+
+bool zd_core_slot_peer(const zd_core *c, uint32_t slot, zd_sock_id *sock, const unsigned char **rid,
+                       size_t *rid_len) {
+    return slot < zd_slots_count(c->slots) && zd_slots_peer(c->slots, slot, sock, rid, rid_len);
+}
+
+bool zd_core_agent_peer(const zd_core *c, uint32_t id, const unsigned char **rid, size_t *rid_len) {
+    const zd_agent *a = zd_agents_get(&c->agents, id);
+    if (!a)
+        return false;
+    *rid = a->rid;
+    *rid_len = a->rid_len;
+    return true;
+}
+
+bool zd_core_slot_is_idle(const zd_core *c, uint32_t slot) {
+    return slot < zd_slots_count(c->slots) && zd_slots_state(c->slots, slot) == ZD_SLOT_IDLE;
+}
+
+void zd_core_counts_get(const zd_core *c, zd_core_counts *out) {
+    uint32_t failed = zd_sched_count(c->sched, ZD_NS_FAILED);
+    out->failed = failed;
+    out->done = zd_sched_count(c->sched, ZD_NS_SUCCEEDED) + failed +
+                zd_sched_count(c->sched, ZD_NS_SKIPPED) + zd_sched_count(c->sched, ZD_NS_CACHED);
+    out->running = zd_place_running(c->place);
+    out->active = c->n_active;
+}
+
+void zd_core_outcome(const zd_core *c, uint32_t index, zd_node_outcome *out) {
+    const node_run *r = &c->runs[index];
+    zd_node_state st = zd_sched_state(c->sched, index);
+    bool has_result = st == ZD_NS_SUCCEEDED || st == ZD_NS_CACHED;
+    *out = (zd_node_outcome){
+        .state = st,
+        .attempts = r->attempts,
+        .executor = r->slot,
+        .host = r->slot >= 0 ? host_name(c, zd_slots_host(c->slots, (uint32_t)r->slot)) : NULL,
+        .start_s = r->start_s,
+        .end_s = r->end_s,
+        .has_exit_code = r->has_exit_code,
+        .exit_code = r->exit_code,
+        .error = r->error,
+        .output = has_result ? r->output : NULL,
+        .output_len = has_result ? r->output_len : 0,
+        .output_is_msgpack = zd_graph_node(c->g, index)->kind == ZD_NODE_FN,
+        .history = r->hist,
+        .n_history = r->n_hist};
+    if (st == ZD_NS_SKIPPED && !r->error)
+        out->error = zd_sched_skip_cause(c->sched, index) >= 0 ? "a dependency failed"
+                     : c->interrupted                          ? "interrupted"
+                                                               : "the run stopped first";
+}
+
+bool zd_core_interrupted(const zd_core *c, int *sig) {
+    if (sig)
+        *sig = c->interrupted;
+    return c->interrupted != 0;
+}
+
+int zd_core_jobs(const zd_core *c) {
+    return c->jobs < INT32_MAX ? c->jobs : (int)zd_slots_count(c->slots);
+}

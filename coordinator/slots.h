@@ -1,0 +1,69 @@
+/* Executor slots, local and remote, and each host's stack of idle ones. A slot is where one
+ * executor process lives: it is STARTING until that executor says HELLO, then IDLE or BUSY
+ * (running one attempt), and DEAD once retired. No sockets here: a slot keeps its executor's
+ * routing id as bytes. zd_slots_gone() returns the node the slot was running, so the caller
+ * decides what the loss means; nothing calls back. */
+#ifndef ZD_SLOTS_H
+#define ZD_SLOTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core.h"
+
+typedef enum zd_slot_state {
+    ZD_SLOT_STARTING, /* waiting for its executor's HELLO */
+    ZD_SLOT_IDLE,     /* on its host's idle stack */
+    ZD_SLOT_BUSY,     /* running one attempt */
+    ZD_SLOT_DEAD,     /* retired: no executor will come */
+} zd_slot_state;
+
+typedef struct zd_slots zd_slots;
+
+/* Creates n_local STARTING slots on host 0. NULL when out of memory. */
+zd_slots *zd_slots_new(uint32_t n_local);
+
+/* Frees the slots; sets *s to NULL. Accepts NULL. */
+void zd_slots_free(zd_slots **s);
+
+/* Makes room for host index `host` (hosts are numbered as in zd_capacity). 0 or ZDAG_ENOMEM. */
+int zd_slots_add_host(zd_slots *s, uint32_t host) __attribute__((warn_unused_result));
+
+/* Adds n STARTING slots on `host` owned by `agent`; returns the first one, or -1 (no memory). */
+int64_t zd_slots_add(zd_slots *s, uint32_t host, uint32_t n, uint32_t agent);
+
+uint32_t zd_slots_count(const zd_slots *s);
+zd_slot_state zd_slots_state(const zd_slots *s, uint32_t slot);
+uint32_t zd_slots_host(const zd_slots *s, uint32_t slot);
+uint32_t zd_slots_agent(const zd_slots *s, uint32_t slot); /* 0 for local slots */
+int64_t zd_slots_node(const zd_slots *s, uint32_t slot);   /* the node it runs, or -1 */
+
+/* Its executor said HELLO from peer (rid copied): the slot becomes IDLE. */
+void zd_slots_ready(zd_slots *s, uint32_t slot, const zd_peer *peer);
+
+/* True when peer is the executor registered in slot. */
+bool zd_slots_is_peer(const zd_slots *s, uint32_t slot, const zd_peer *peer);
+
+/* The routing id of a slot (borrowed); false before HELLO. */
+bool zd_slots_peer(const zd_slots *s, uint32_t slot, zd_sock_id *sock, const unsigned char **rid,
+                   size_t *rid_len);
+
+/* Takes an idle slot of `host` for `node` (the host must have one): BUSY. Returns the slot. */
+uint32_t zd_slots_take(zd_slots *s, uint32_t host, uint32_t node);
+
+/* A BUSY slot finished its attempt: IDLE again. */
+void zd_slots_release(zd_slots *s, uint32_t slot);
+
+/* The slot's executor is gone. Returns the node it was running (-1 when idle or starting); the
+ * slot becomes STARTING when `replaced` (a new executor will say HELLO), else DEAD. */
+int64_t zd_slots_gone(zd_slots *s, uint32_t slot, bool replaced);
+
+/* Idle slots per host (borrowed; indexed by host). */
+const uint32_t *zd_slots_idle(const zd_slots *s);
+
+/* Deaths in a row of a slot's executors before their HELLO (a slot that keeps dying at start
+ * is retired by the caller). */
+uint32_t zd_slots_early_deaths(const zd_slots *s, uint32_t slot);
+
+#endif
