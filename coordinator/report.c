@@ -19,6 +19,24 @@ static json_t *str_or_null(const char *s) {
     return s ? json_string(s) : json_null();
 }
 
+/* Every attempt of a node, oldest first, lost and retried ones included. */
+static json_t *history_json(const zd_node_outcome *o) {
+    json_t *h = json_array();
+    for (uint32_t i = 0; h && i < o->n_history; i++) {
+        const zd_attempt *a = &o->history[i];
+        json_t *e = json_object();
+        json_object_set_new(e, "attempt", json_integer(a->attempt));
+        json_object_set_new(e, "host", str_or_null(a->host));
+        json_object_set_new(e, "executor", json_integer(a->executor));
+        json_object_set_new(e, "ready_s", seconds(a->ready_s));
+        json_object_set_new(e, "start_s", seconds(a->start_s));
+        json_object_set_new(e, "end_s", seconds(a->end_s));
+        json_object_set_new(e, "outcome", json_string(a->outcome));
+        json_array_append_new(h, e);
+    }
+    return h;
+}
+
 static json_t *node_json(const zd_node *node, const zd_node_outcome *o) {
     json_t *j = json_object();
     if (!j)
@@ -34,6 +52,7 @@ static json_t *node_json(const zd_node *node, const zd_node_outcome *o) {
     json_object_set_new(j, "exit_code",
                         o->has_exit_code ? json_integer(o->exit_code) : json_null());
     json_object_set_new(j, "error", str_or_null(o->error));
+    json_object_set_new(j, "history", history_json(o));
     return j;
 }
 
