@@ -8,7 +8,7 @@
  *   JOIN   [5, version, host, slots, cpus, resources, pid]  agent -> coordinator
  *   WELCOME [6, agent, run_id, heartbeat_ms, plugins, secret, fence_ms]  coordinator -> agent
  *   BEAT   [7, seq]                                         both ways, agent <-> coordinator
- *   LOST   [8, agent, slot, how]                            agent -> coordinator
+ *   LOST   [8, agent, slot, how, pid]                       agent -> coordinator
  *   CANCEL [9, slot, token, why]                            coordinator -> agent
  *
  * `cmd` is a string (shell command or function name) or an array of strings (argv); `args` is a
@@ -115,6 +115,7 @@ typedef struct zd_msg_lost {
     uint32_t agent; /* the agent */
     uint32_t slot;  /* its executor slot that died */
     zd_bytes how;   /* "signal 9", "exit status 1" */
+    int64_t pid;    /* the executor process that died (0: unknown) */
 } zd_msg_lost;
 
 typedef enum zd_format {

@@ -575,8 +575,18 @@ bool zd_core_on_hello(zd_core *c, double now, const zd_peer *peer, const zd_msg_
         /* Only an executor of that agent knows its secret, and it authenticated with the same
          * key: another authorized worker cannot take over this agent's slots. */
         ok = a && a->state == ZD_AGENT_ACTIVE && h->slot < a->slots && h->secret == a->secret &&
-             strcmp(a->user_id, peer->user_id ? peer->user_id : "") == 0 &&
-             zd_slots_state(c->slots, a->base + h->slot) == ZD_SLOT_STARTING;
+             strcmp(a->user_id, peer->user_id ? peer->user_id : "") == 0;
+        uint32_t slot = ok ? a->base + h->slot : 0;
+        zd_slot_state st = ok ? zd_slots_state(c->slots, slot) : ZD_SLOT_DEAD;
+        if (ok && (st == ZD_SLOT_IDLE || st == ZD_SLOT_BUSY) &&
+            zd_slots_pid(c->slots, slot) != h->pid) {
+            /* The agent runs one executor per slot: a new one proves the old one dead. Its
+             * HELLO can overtake the agent's LOST for the old one (two connections), which is
+             * then ignored by its pid. */
+            slot_gone(c, slot, "replaced by a new executor", true);
+            st = zd_slots_state(c->slots, slot);
+        }
+        ok = ok && st == ZD_SLOT_STARTING;
         if (!ok)
             refuse(c, peer, "refused an executor (agent %u, slot %u)", h->agent, h->slot);
     }
@@ -584,7 +594,7 @@ bool zd_core_on_hello(zd_core *c, double now, const zd_peer *peer, const zd_msg_
         uint32_t slot = peer->sock == ZD_SOCK_LOCAL
                             ? h->slot
                             : zd_agents_get(&c->agents, h->agent)->base + h->slot;
-        zd_slots_ready(c->slots, slot, peer);
+        zd_slots_ready(c->slots, slot, peer, h->pid);
         trace_track(c, zd_slots_host(c->slots, slot), (int32_t)slot);
     }
     settle(c);
@@ -684,10 +694,17 @@ void zd_core_on_lost(zd_core *c, double now, const zd_peer *peer, const zd_msg_l
         settle(c);
         return;
     }
+    uint32_t slot = a->base + m->slot;
+    zd_slot_state st = zd_slots_state(c->slots, slot);
+    if (m->pid && (st == ZD_SLOT_IDLE || st == ZD_SLOT_BUSY) &&
+        zd_slots_pid(c->slots, slot) != m->pid) {
+        settle(c); /* about an executor already replaced (its successor said HELLO first) */
+        return;
+    }
     char how[160];
     snprintf(how, sizeof how, "%.*s on host %s", (int)m->how.len, m->how.ptr,
              host_name(c, a->host));
-    slot_gone(c, a->base + m->slot, how, true);
+    slot_gone(c, slot, how, true);
     settle(c);
 }
 

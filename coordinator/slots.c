@@ -13,6 +13,7 @@ typedef struct slot {
     uint32_t host;                 /* host index */
     uint32_t agent;                /* agent id, 0 for the coordinator's own executors */
     uint32_t early_deaths;         /* deaths in a row before HELLO */
+    int64_t pid;                   /* its executor's pid (from HELLO), 0 before */
 } slot;
 
 typedef struct host_idle {
@@ -130,8 +131,9 @@ static void remove_idle(zd_slots *s, uint32_t i) {
     s->idle[s->v[i].host] = h->n;
 }
 
-void zd_slots_ready(zd_slots *s, uint32_t i, const zd_peer *peer) {
+void zd_slots_ready(zd_slots *s, uint32_t i, const zd_peer *peer, int64_t pid) {
     slot *x = &s->v[i];
+    x->pid = pid;
     x->sock = peer->sock;
     x->rid_len = peer->rid_len < sizeof x->rid ? peer->rid_len : sizeof x->rid;
     memcpy(x->rid, peer->rid, x->rid_len);
@@ -180,7 +182,12 @@ int64_t zd_slots_gone(zd_slots *s, uint32_t i, bool replaced) {
     x->state = replaced ? ZD_SLOT_STARTING : ZD_SLOT_DEAD;
     x->node = -1;
     x->rid_len = 0;
+    x->pid = 0;
     return node;
+}
+
+int64_t zd_slots_pid(const zd_slots *s, uint32_t i) {
+    return s->v[i].pid;
 }
 
 const uint32_t *zd_slots_idle(const zd_slots *s) {

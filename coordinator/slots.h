@@ -39,8 +39,11 @@ uint32_t zd_slots_host(const zd_slots *s, uint32_t slot);
 uint32_t zd_slots_agent(const zd_slots *s, uint32_t slot); /* 0 for local slots */
 int64_t zd_slots_node(const zd_slots *s, uint32_t slot);   /* the node it runs, or -1 */
 
-/* Its executor said HELLO from peer (rid copied): the slot becomes IDLE. */
-void zd_slots_ready(zd_slots *s, uint32_t slot, const zd_peer *peer);
+/* Its executor (process `pid` on its host) said HELLO from peer (rid copied): IDLE. */
+void zd_slots_ready(zd_slots *s, uint32_t slot, const zd_peer *peer, int64_t pid);
+
+/* The pid its executor gave in HELLO, or 0 before. */
+int64_t zd_slots_pid(const zd_slots *s, uint32_t slot);
 
 /* True when peer is the executor registered in slot. */
 bool zd_slots_is_peer(const zd_slots *s, uint32_t slot, const zd_peer *peer);

@@ -102,7 +102,8 @@ static bool same_msg(const zd_msg *a, const zd_msg *b) {
         return a->u.beat.seq == b->u.beat.seq;
     case ZD_MSG_LOST: {
         const zd_msg_lost *x = &a->u.lost, *y = &b->u.lost;
-        return x->agent == y->agent && x->slot == y->slot && same_bytes(x->how, y->how);
+        return x->agent == y->agent && x->slot == y->slot && same_bytes(x->how, y->how) &&
+               x->pid == y->pid;
     }
     case ZD_MSG_BYE:
         return a->u.bye.reason == b->u.bye.reason;

@@ -479,8 +479,8 @@ static void attack_join(target *t) {
     /* A BEAT and LOSTs from sockets that never joined. */
     s = dealer(t);
     SEND_LIT(s, "\x92\x07\x01");
-    SEND_LIT(s, "\x94\x08\x01\x00\xa8signal 9");
-    SEND_LIT(s, "\x94\x08\xce\xff\xff\xff\xff\xce\xff\xff\xff\xff\xa1x");
+    SEND_LIT(s, "\x95\x08\x01\x00\xa8signal 9\x00");
+    SEND_LIT(s, "\x95\x08\xce\xff\xff\xff\xff\xce\xff\xff\xff\xff\xa1x\x00");
     zmq_close(s);
     free(b.p);
     printf("join: %zu bad JOINs, a JOIN as the local host, stray BEAT and LOSTs sent\n",
