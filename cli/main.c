@@ -28,6 +28,8 @@ static const char *run_help =
     "\n"
     "  -j, --jobs N             at most N nodes running at once (default: executors)\n"
     "  -w, --local-workers N    executors forked on this host (default: cores)\n"
+    "      --io-slots N         more local executors, started on demand for nodes that need no\n"
+    "                           free CPU unit (cpus: 0); 0 = none (default: 8 per core)\n"
     "      --cpus N             CPU units of this host (default: cores)\n"
     "      --priority MODE      critical-path (default), compound or user\n"
     "  -k, --keep-going         after a failure, run every node not depending on it\n"

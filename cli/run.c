@@ -54,6 +54,7 @@ enum {
     OPT_RESULTS,
     OPT_PROGRESS,
     OPT_HEARTBEAT,
+    OPT_IO_SLOTS,
 };
 
 static const struct option long_opts[] = {
@@ -76,6 +77,7 @@ static const struct option long_opts[] = {
     {"quiet", no_argument, NULL, 'q'},
     {"progress", no_argument, NULL, OPT_PROGRESS},
     {"heartbeat", required_argument, NULL, OPT_HEARTBEAT},
+    {"io-slots", required_argument, NULL, OPT_IO_SLOTS},
     {NULL, 0, NULL, 0},
 };
 
@@ -137,6 +139,12 @@ static bool parse_args(int argc, char **argv, run_args *a) {
                 return false;
             if (a->opts.local_workers == 0)
                 a->opts.local_workers = -1; /* remote workers only */
+            break;
+        case OPT_IO_SLOTS:
+            if (!parse_int("--io-slots", optarg, 0, ZD_IO_SLOTS_MAX, &a->opts.io_slots))
+                return false;
+            if (a->opts.io_slots == 0)
+                a->opts.io_slots = -1; /* none */
             break;
         case 'k':
             a->opts.keep_going = true;

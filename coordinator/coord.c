@@ -114,11 +114,12 @@ int zd_coord_new(const zd_coord_cfg *cfg, const zd_graph *g, zd_coord **out) {
     int rc = ZDAG_ENOMEM;
     if (!c->pids || !c->out || !c->dec || load_cached(c) < 0)
         goto out_fail;
-    for (uint32_t s = 0; s < cfg->n_local; s++)
+    for (uint32_t s = 0; s < (cfg->n_started ? cfg->n_started : cfg->n_local); s++)
         c->pids[s] = cfg->local_pids[s];
     if (cfg->trace_path && !(c->trace = zd_trace_new()))
         goto out_fail;
     zd_core_cfg k = {.n_local = cfg->n_local,
+                     .n_started = cfg->n_started,
                      .can_spawn = cfg->spawn != NULL,
                      .jobs = cfg->jobs,
                      .prio = cfg->prio,

@@ -24,6 +24,8 @@ typedef int (*zd_spawn_fn)(void *ctx, uint32_t slot, pid_t *pid);
 typedef struct zd_coord_cfg {
     const char *endpoint;    /* bound by the coordinator; local executors connect to it */
     uint32_t n_local;        /* local executor slots 0..n_local-1 */
+    uint32_t n_started;      /* ... of which the first n_started are forked (local_pids), the
+                                others on demand (see zd_core_cfg); 0 = all */
     const pid_t *local_pids; /* pid of the executor already forked in each slot */
     zd_spawn_fn spawn;       /* forks a replacement executor (may be NULL: none) */
     void (*reaped)(void *ctx, uint32_t slot); /* an executor was reaped: kill what it left

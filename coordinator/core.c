@@ -252,7 +252,9 @@ int zd_core_new(const zd_core_cfg *cfg, const zd_graph *g, zd_core **out) {
     c->stale_limit = (zd_log_limit)ZD_LOG_LIMIT_INIT;
     c->keys = calloc(n ? n : 1, sizeof *c->keys);
     c->runs = calloc(n ? n : 1, sizeof *c->runs);
-    c->slots = zd_slots_new(cfg->n_local);
+    if (k->n_started == 0 || k->n_started > k->n_local)
+        k->n_started = k->n_local;
+    c->slots = zd_slots_new(k->n_local, k->n_started);
     int rc = ZDAG_ENOMEM;
     if (!c->keys || !c->runs || !c->slots)
         goto out_fail;
@@ -449,13 +451,36 @@ static void slot_gone(zd_core *c, uint32_t slot, const char *how, bool replaced)
 
 /* ---- Dispatch ----------------------------------------------------------------------------- */
 
+/* Starts dormant local executors for ready nodes that fit this host's free units and wait only
+ * for an executor: one per such class of nodes, minus those already starting. CPU-bound nodes
+ * beyond the CPU units do not fit, so they never wake one: the extra executors serve the
+ * IO-bound nodes. */
+static void wake_dormant(zd_core *c) {
+    if (c->cfg.n_started >= c->cfg.n_local || !c->cfg.can_spawn || zd_sched_stopped(c->sched) ||
+        zd_slots_idle(c->slots)[0] > 0 || (int64_t)zd_place_running(c->place) >= c->jobs)
+        return;
+    uint32_t want = 0, starting = 0;
+    for (uint32_t k = 0; k < zd_sched_classes(c->sched); k++)
+        if (zd_sched_class_ready(c->sched, k) &&
+            zd_capacity_fits(c->cap, 0, zd_sched_class_peek(c->sched, k)))
+            want++;
+    for (uint32_t s = 0; s < c->cfg.n_local; s++)
+        starting += zd_slots_state(c->slots, s) == ZD_SLOT_STARTING;
+    for (uint32_t s = c->cfg.n_started; s < c->cfg.n_local && starting < want; s++)
+        if (zd_slots_state(c->slots, s) == ZD_SLOT_DORMANT) {
+            zd_slots_wake(c->slots, s);
+            act(c, (zd_action){.kind = ZD_ACT_SPAWN, .slot = s});
+            starting++;
+        }
+}
+
 static void dispatch(zd_core *c) {
     if (!c->started || c->finished)
         return;
     /* The first dispatch waits (briefly) for every local executor, so that the order nodes
      * start in does not depend on which executor process happened to come up first. */
     if (!c->mustered)
-        c->mustered = c->n_hello >= c->cfg.n_local;
+        c->mustered = c->n_hello >= c->cfg.n_started;
     if (!c->mustered)
         return;
     zd_grant grant;
@@ -490,6 +515,7 @@ static void dispatch(zd_core *c) {
     int64_t waiting = zd_place_seq_waiting(c->place, &fresh);
     if (fresh)
         trace_instant(c, "sequential wait", (uint32_t)waiting);
+    wake_dormant(c);
 }
 
 /* Every event ends here: what it freed is used, and a run that cannot go on is stopped. */
@@ -497,7 +523,8 @@ static void settle(zd_core *c) {
     if (!c->cfg.listen && !c->gave_up && !zd_sched_finished(c->sched)) {
         bool alive = false;
         for (uint32_t s = 0; s < c->cfg.n_local && !alive; s++)
-            alive = zd_slots_state(c->slots, s) != ZD_SLOT_DEAD;
+            alive = zd_slots_state(c->slots, s) != ZD_SLOT_DEAD &&
+                    (zd_slots_state(c->slots, s) != ZD_SLOT_DORMANT || c->cfg.can_spawn);
         if (!alive)
             zd_core_give_up(c, c->now, "no executor could be started");
     }

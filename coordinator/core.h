@@ -50,6 +50,10 @@ typedef struct zd_peer {
 
 typedef struct zd_core_cfg {
     uint32_t n_local;        /* local executor slots 0..n_local-1, on host 0 */
+    uint32_t n_started;      /* ... the first n_started have an executor forked at start; the
+                                others are started on demand (ZD_ACT_SPAWN) when a ready node
+                                fits this host's free units but has no executor, so IO-bound
+                                (`cpus: 0`) nodes keep flowing. 0 = all of them */
     bool can_spawn;          /* dead local executors may be replaced (ZD_ACT_SPAWN) */
     int jobs;                /* nodes running at once at most; 0 = one per executor */
     zd_prio_mode prio;       /* how ready nodes are ordered */

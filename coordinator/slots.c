@@ -30,13 +30,20 @@ struct zd_slots {
     uint32_t n_hosts; /* entries in hosts and idle */
 };
 
-zd_slots *zd_slots_new(uint32_t n_local) {
+zd_slots *zd_slots_new(uint32_t n_local, uint32_t n_started) {
     zd_slots *s = calloc(1, sizeof *s);
     if (!s || zd_slots_add_host(s, 0) < 0 || (n_local && zd_slots_add(s, 0, n_local, 0) < 0)) {
         zd_slots_free(&s);
         return NULL;
     }
+    for (uint32_t i = n_started; i < n_local; i++)
+        s->v[i].state = ZD_SLOT_DORMANT;
     return s;
+}
+
+void zd_slots_wake(zd_slots *s, uint32_t i) {
+    if (s->v[i].state == ZD_SLOT_DORMANT)
+        s->v[i].state = ZD_SLOT_STARTING;
 }
 
 void zd_slots_free(zd_slots **sp) {

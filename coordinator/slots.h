@@ -17,12 +17,17 @@ typedef enum zd_slot_state {
     ZD_SLOT_IDLE,     /* on its host's idle stack */
     ZD_SLOT_BUSY,     /* running one attempt */
     ZD_SLOT_DEAD,     /* retired: no executor will come */
+    ZD_SLOT_DORMANT,  /* a local slot whose executor is started only when work needs it */
 } zd_slot_state;
 
 typedef struct zd_slots zd_slots;
 
-/* Creates n_local STARTING slots on host 0. NULL when out of memory. */
-zd_slots *zd_slots_new(uint32_t n_local);
+/* Creates n_local slots on host 0: the first n_started STARTING, the rest DORMANT. NULL when
+ * out of memory. */
+zd_slots *zd_slots_new(uint32_t n_local, uint32_t n_started);
+
+/* A DORMANT slot's executor is being started: STARTING. */
+void zd_slots_wake(zd_slots *s, uint32_t slot);
 
 /* Frees the slots; sets *s to NULL. Accepts NULL. */
 void zd_slots_free(zd_slots **s);

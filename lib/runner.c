@@ -166,6 +166,10 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
     if (cores < 1)
         cores = 1;
     h.n = (uint32_t)(o->local_workers > 0 ? o->local_workers : o->local_workers < 0 ? 0 : cores);
+    /* IO-bound nodes are not held by the executors forked for the cores: more are started on
+     * demand (none without local executors). */
+    long io = o->io_slots > 0 ? o->io_slots : o->io_slots < 0 ? 0 : ZD_IO_SLOTS_PER_CORE * cores;
+    uint32_t n_io = h.n == 0 ? 0 : (uint32_t)(io > ZD_IO_SLOTS_MAX ? ZD_IO_SLOTS_MAX : io);
     double cpus = o->cpus > 0 ? o->cpus : (double)cores;
     if (gethostname(h.host_id, sizeof h.host_id) < 0)
         snprintf(h.host_id, sizeof h.host_id, "localhost");
@@ -188,8 +192,8 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
     }
     zd_executor_cfg base = {
         .endpoint = h.endpoint, .host_id = h.host_id, .fns = &h.fns, .max_result = o->max_result};
-    if (!(h.xs = zd_xset_new(h.n, &base, h.dir)) ||
-        !(h.pids = calloc(h.n ? h.n : 1, sizeof *h.pids)))
+    if (!(h.xs = zd_xset_new(h.n + n_io, &base, h.dir)) ||
+        !(h.pids = calloc(h.n + n_io ? h.n + n_io : 1, sizeof *h.pids)))
         goto out_rmdir;
     if ((sfd = block_signals(&old_mask)) < 0) {
         fprintf(stderr, "zdag: cannot watch signals: %s\n", strerror(errno));
@@ -204,7 +208,8 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
     if (open_journal(o, g, &jr) < 0)
         goto out_kill;
     zd_coord_cfg cfg = {.endpoint = h.endpoint,
-                        .n_local = h.n,
+                        .n_local = h.n + n_io,
+                        .n_started = h.n,
                         .local_pids = h.pids,
                         .spawn = spawn_executor,
                         .reaped = executor_reaped,

@@ -11,10 +11,16 @@
 #include "graph.h"
 #include "prio.h"
 
+#define ZD_IO_SLOTS_PER_CORE 8 /* default extra executors for IO-bound nodes, per core */
+#define ZD_IO_SLOTS_MAX 1024   /* at most this many */
+
 typedef struct zd_run_opts {
     const char *pipeline;     /* the pipeline's name in the report (its file path) */
     int jobs;                 /* -j; 0 = one node per executor */
     int local_workers;        /* executors forked here; 0 = number of cores, < 0 = none */
+    int io_slots;             /* more local executors, started on demand for ready nodes that
+                                 fit the free CPU units but lack an executor (IO-bound nodes);
+                                 0 = ZD_IO_SLOTS_PER_CORE per core, < 0 = none */
     double cpus;              /* CPU units of this host; 0 = number of cores */
     const char *trace_path;   /* --trace, or NULL */
     bool progress;            /* draw the progress line */
