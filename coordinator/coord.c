@@ -22,9 +22,10 @@
 #include "wire.h"
 #include "zap.h"
 
-#define SHUTDOWN_GRACE_S 3.  /* how long local executors get to leave after BYE */
-#define PROGRESS_TICK_S .25  /* the elapsed time on the progress line moves this often */
-#define REMOTE_LINGER_MS 500 /* the final BYEs get this long to reach the agents */
+#define SHUTDOWN_GRACE_S 3.   /* how long local executors get to leave after BYE */
+#define PROGRESS_TICK_S .25   /* the elapsed time on the progress line moves this often */
+#define REMOTE_LINGER_MS 500  /* the final BYEs get this long to reach the agents */
+#define FAILURE_TAIL_LINES 20 /* lines of a failed node's log shown when it fails */
 
 struct zd_coord {
     zd_coord_cfg cfg;        /* copy of the configuration */
@@ -252,10 +253,51 @@ static void send_to_agent(zd_coord *c, uint32_t agent) {
 
 /* ---- Actions ------------------------------------------------------------------------------ */
 
+/* Logs the last `n` lines of the file at path, each as "  | LINE". */
+static void log_tail(const zd_coord *c, const char *path, int n) {
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    char buf[16384];
+    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    long from = size > (long)sizeof buf - 1 ? size - (long)sizeof buf + 1 : 0;
+    size_t len = size >= 0 && fseek(f, from, SEEK_SET) == 0 ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    fclose(f);
+    buf[len] = '\0';
+    while (len > 0 && buf[len - 1] == '\n')
+        buf[--len] = '\0';
+    char *start = buf + len;
+    for (int lines = 0; start > buf && lines < n; start--)
+        if (start[-1] == '\n' && ++lines == n)
+            break;
+    if (from > 0 && start == buf) /* a cut first line: skip it */
+        start = strchr(buf, '\n') ? strchr(buf, '\n') + 1 : buf + len;
+    for (char *line = start; *line;) {
+        char *end = strchr(line, '\n');
+        int l = end ? (int)(end - line) : (int)strlen(line);
+        zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "  | %.*s", l, line);
+        line = end ? end + 1 : line + l;
+    }
+}
+
+/* Says at once why a node failed, with its log's path and last lines (as ninja shows a failing
+ * command's output), on a line of its own. */
+static void report_failure(zd_coord *c, uint32_t index, const zd_node_outcome *o) {
+    char path[4096];
+    zd_core_log_path(c->core, index, path, sizeof path);
+    if (c->progress)
+        zd_progress_clear(c->progress);
+    zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "node \"%s\" failed: %s (log: %s)",
+            zd_graph_node(c->g, index)->name, o->error ? o->error : "unknown error", path);
+    log_tail(c, path, FAILURE_TAIL_LINES);
+}
+
 /* Records a node's final outcome in the journal (made durable by the next sync). */
 static void journal_outcome(zd_coord *c, uint32_t index) {
     zd_node_outcome o;
     zd_core_outcome(c->core, index, &o);
+    if (o.state == ZD_NS_FAILED)
+        report_failure(c, index, &o);
     if (c->progress && o.start_s >= 0 && o.end_s >= o.start_s)
         zd_progress_node_done(c->progress, o.end_s - o.start_s);
     if (!c->cfg.journal)

@@ -167,6 +167,14 @@ void zd_progress_update(zd_progress *p, double now_s, uint32_t done, uint32_t ru
     draw(p, now_s, done, running, failed);
 }
 
+void zd_progress_clear(zd_progress *p) {
+    if (!p->tty || !p->drawn || p->finished)
+        return;
+    fputs("\r\033[K", p->out);
+    fflush(p->out);
+    p->drawn = false;
+}
+
 void zd_progress_finish(zd_progress *p, double now_s, uint32_t done, uint32_t running,
                         uint32_t failed) {
     if (p->finished)

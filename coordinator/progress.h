@@ -53,6 +53,11 @@ double zd_progress_median(const zd_progress *p);
 void zd_progress_update(zd_progress *p, double now_s, uint32_t done, uint32_t running,
                         uint32_t failed);
 
+/* On a tty, erases the drawn line ("\r\033[K") so that a message printed next starts on a
+ * clean line; the next zd_progress_update() draws again, whatever the time. Elsewhere, and
+ * before the first draw, it does nothing. */
+void zd_progress_clear(zd_progress *p);
+
 /* Draws the final line, whatever the time since the last draw, and on a tty ends it with "\n".
  * Not on a tty, the line is left out when it is exactly the last one printed. Later calls of
  * zd_progress_update() and zd_progress_finish() do nothing. */
