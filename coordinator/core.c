@@ -25,6 +25,7 @@
 #define CMD_GRACE_S 3. /* ... after a command's (its executor sends SIGTERM, SIGKILL 2 s later) */
 #define REFUSAL_QUIET_S 60. /* a refusal of the same key is logged once per this many seconds */
 #define MAX_REFUSERS 64     /* keys whose refusals are rate-limited one by one */
+#define WAITING_EVERY_S 10. /* a run that waits for workers says so this often */
 
 /* One attempt as the report shows it. */
 typedef zd_attempt attempt;
@@ -540,8 +541,10 @@ void zd_core_start(zd_core *c, double now) {
         arm(c, now + c->cfg.muster_s, ZD_TIMER_MUSTER, 0, 0);
     else
         c->mustered = true;
-    if (c->cfg.listen)
+    if (c->cfg.listen) {
         arm(c, now + heartbeat_s(c), ZD_TIMER_BEAT, 0, 0);
+        arm(c, now + WAITING_EVERY_S, ZD_TIMER_WAITING, 0, 0);
+    }
     if (c->cfg.progress_s > 0)
         arm(c, now + c->cfg.progress_s, ZD_TIMER_DRAW, 0, 0);
     settle(c);
@@ -892,6 +895,28 @@ static void beat(zd_core *c) {
     arm(c, c->now + heartbeat_s(c), ZD_TIMER_BEAT, 0, 0);
 }
 
+/* With nothing running and nodes ready, a run that accepts workers says what it waits for. */
+static void say_waiting(zd_core *c) {
+    if (c->finished || zd_place_running(c->place) > 0 || !zd_sched_has_ready(c->sched))
+        return;
+    uint32_t active = 0, best = zd_sched_peek(c->sched);
+    for (uint32_t i = 1; i <= c->agents.n; i++)
+        active += zd_agents_get(&c->agents, i)->state == ZD_AGENT_ACTIVE;
+    char why[160];
+    if (active == 0 && c->cfg.n_local == 0) {
+        zd_logf(&c->cfg.log, ZDAG_LOG_INFO, "waiting for workers: no worker has joined yet");
+    } else if (!zd_place_can_ever_run(c->place, best)) {
+        zd_capacity_explain(c->cap, best, why, sizeof why);
+        zd_logf(&c->cfg.log, ZDAG_LOG_INFO, "waiting for a bigger worker: node \"%s\" %s",
+                node_name(c, best), why);
+    } else {
+        zd_logf(&c->cfg.log, ZDAG_LOG_INFO,
+                "waiting for workers: node \"%s\" is ready, %u worker%s joined, none has an "
+                "executor free",
+                node_name(c, best), active, active == 1 ? "" : "s");
+    }
+}
+
 void zd_core_on_timer(zd_core *c, double now) {
     c->now = now;
     zd_timer t;
@@ -924,6 +949,11 @@ void zd_core_on_timer(zd_core *c, double now) {
             break;
         case ZD_TIMER_MUSTER:
             c->mustered = true;
+            break;
+        case ZD_TIMER_WAITING:
+            say_waiting(c);
+            if (!c->finished)
+                arm(c, now + WAITING_EVERY_S, ZD_TIMER_WAITING, 0, 0);
             break;
         }
     }

@@ -17,6 +17,7 @@ typedef enum zd_timer_kind {
     ZD_TIMER_SYNC,     /* the journal window elapsed */
     ZD_TIMER_DRAW,     /* the progress tick */
     ZD_TIMER_MUSTER,   /* stop waiting for every local executor before the first dispatch */
+    ZD_TIMER_WAITING,  /* with --listen: say what the run waits for when nothing runs */
 } zd_timer_kind;
 
 typedef struct zd_timer {
