@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import sys
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -40,9 +39,11 @@ class HistoryTest(ZdagTestCase):
     def test_failed_twice_then_succeeded(self):
         count = self.path("count")
         seen = self.path("seen")
+        fails_twice = (f"echo $ZDAG_ATTEMPT >> {seen}; n=$(cat {count} 2>/dev/null || echo 0); "
+                       f"n=$((n+1)); echo $n > {count}; [ $n -ge 3 ]")
         text = f"""
 nodes:
-  flaky: {{cmd: 'echo $ZDAG_ATTEMPT >> {seen}; n=$(cat {count} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {count}; [ $n -ge 3 ]', retries: 2, cpus: 0}}
+  flaky: {{cmd: '{fails_twice}', retries: 2, cpus: 0}}
   steady: {{cmd: 'true', cpus: 0}}
 """
         _, r = self.run_pipeline(text, "-w", "2")
