@@ -23,7 +23,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from zdagtest import ZDAG, ZdagTestCase, processes_with  # noqa: E402
+from zdagtest import ZDAG, ZdagTestCase  # noqa: E402
 
 PIPELINE = "nodes:\n  a: {cmd: 'true'}\n  b: {cmd: 'true', deps: [a]}\n"
 ABORT = re.compile(r"\(src/[\w/]+\.cpp:\d+\)")  # how libzmq's zmq_assert speaks before abort()
@@ -107,12 +107,14 @@ class CannotStartTest(ZdagTestCase):
         """`ulimit -u` at nobody's tasks + 1 (no fork at all), + 3 (the coordinator's own
         threads), + 5 (not one whole executor)."""
         self.nobody_setup()
+        uid = os.geteuid() if os.geteuid() != 0 else NOBODY
+        base = tasks_of(uid)
         for extra in (1, 3, 5):
             with self.subTest(extra=extra):
-                deadline = time.time() + 5  # what an earlier case left is gone first
-                while processes_with(self.marker) and time.time() < deadline:
+                deadline = time.time() + 5  # what an earlier case left (zombies too) is gone
+                while tasks_of(uid) > base and time.time() < deadline:
                     time.sleep(0.05)
-                n = tasks_of(os.geteuid() if os.geteuid() != 0 else NOBODY) + extra
+                n = tasks_of(uid) + extra
 
                 def limit():
                     resource.setrlimit(resource.RLIMIT_NPROC, (n, n))
