@@ -1,11 +1,12 @@
-"""Leases and limits, checked on the report's intervals: sequential nodes run alone, pools cap
-their nodes, CPU-bound nodes never exceed the host's CPU units while IO-bound ones flow."""
+"""Leases and limits, checked on ticks that the nodes' own commands write (zdagtest.ticked), not
+on the report's wall-clock intervals: sequential nodes run alone, pools cap their nodes, CPU-bound
+nodes never exceed the host's CPU units while IO-bound ones flow."""
 import os
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from zdagtest import ZdagTestCase, nodes_by_name, overlaps  # noqa: E402
+from zdagtest import Ticks, ZdagTestCase, ticked  # noqa: E402
 
 
 def max_overlap(nodes):
@@ -20,97 +21,106 @@ def max_overlap(nodes):
 
 
 class LimitsTest(ZdagTestCase):
+    """Each node's command writes ticks (zdagtest.ticked): the assertions read the order of
+    those lines, not the report's wall-clock intervals."""
+
+    def setUp(self):
+        super().setUp()
+        self.ticks = self.path("ticks")
+
+    def node(self, name, body, extra=""):
+        return f"  {name}: {{cmd: '{ticked(self.ticks, name, body)}'{extra}}}"
+
     def test_tawazi_sequential(self):
         """100 nodes each hold a marker file for 10 ms; the sequential node fails if it sees
-        one. At -j 10 it must pass every time, and no interval overlaps its own."""
+        one. At -j 10 it must pass every time, and nothing runs while it does."""
         markers = self.path("markers")
         os.mkdir(markers)
         lines = ["nodes:"]
         for i in range(100):
-            lines.append(f"  n{i}: {{cmd: 'touch {markers}/n{i}; sleep 0.01; rm {markers}/n{i}',"
-                         " cpus: 0}")
-        lines.append(f"  seq: {{cmd: '[ -z \"$(ls -A {markers})\" ]', sequential: true,"
-                     " priority: 5}")
-        lines.append(f"  seq2: {{cmd: '[ -z \"$(ls -A {markers})\" ]', sequential: true}}")
+            lines.append(self.node(f"n{i}", f"touch {markers}/n{i}; sleep 0.01; rm {markers}/n{i}",
+                                   ", cpus: 0"))
+        lines.append(self.node("seq", f'[ -z "$(ls -A {markers})" ]',
+                               ", sequential: true, priority: 5"))
+        lines.append(self.node("seq2", f'[ -z "$(ls -A {markers})" ]', ", sequential: true"))
         _, r = self.run_pipeline("\n".join(lines) + "\n", "-j", "10", "-w", "10")
-        n = nodes_by_name(r)
         self.assertEqual(r["status"], "succeeded")
+        t = Ticks(self.ticks)
+        self.assertEqual(len(t.span), 102)
         for s in ("seq", "seq2"):
-            for other in r["nodes"]:
-                if other["name"] != s:
-                    self.assertFalse(overlaps(n[s], other), f"{other['name']} overlaps {s}")
-        self.assertGreater(max_overlap(r["nodes"]), 1)  # the others did run in parallel
+            self.assertTrue(t.alone(s), f"another node ran while {s} did")
+        self.assertGreater(t.peak(t.span), 1)  # the others did run in parallel
 
     def test_sequential_waits_for_running_nodes_and_is_not_starved(self):
         """A high-priority sequential node becomes ready while others run: it starts when
         they end, before any lower-priority node that became ready meanwhile."""
-        text = """
-nodes:
-  long: {cmd: "sleep 0.6", cpus: 0}
-  trigger: {cmd: "sleep 0.1", cpus: 0}
-  alone: {cmd: "sleep 0.2", sequential: true, priority: 10, deps: [trigger]}
-  later1: {cmd: "true", cpus: 0, deps: [trigger]}
-  later2: {cmd: "true", cpus: 0, deps: [trigger]}
-"""
-        _, r = self.run_pipeline(text, "-w", "4")
-        n = nodes_by_name(r)
-        self.assertGreaterEqual(n["alone"]["start_s"], n["long"]["end_s"])
+        text = "\n".join([
+            "nodes:",
+            self.node("long", "sleep 0.6", ", cpus: 0"),
+            self.node("trigger", "sleep 0.1", ", cpus: 0"),
+            self.node("alone", "sleep 0.2", ", sequential: true, priority: 10, deps: [trigger]"),
+            self.node("later1", "true", ", cpus: 0, deps: [trigger]"),
+            self.node("later2", "true", ", cpus: 0, deps: [trigger]")]) + "\n"
+        self.run_pipeline(text, "-w", "4")
+        t = Ticks(self.ticks)
+        self.assertTrue(t.alone("alone"))
+        self.assertTrue(t.before("long", "alone"))
         for late in ("later1", "later2"):
-            self.assertGreaterEqual(n[late]["start_s"], n["alone"]["end_s"])
+            self.assertTrue(t.before("alone", late), late)
 
     def test_pool_of_two(self):
-        text = "pools: {db: 2}\nnodes:\n" + "".join(
-            f"  p{i}: {{cmd: 'sleep 0.2', pool: db, cpus: 0}}\n" for i in range(8)) + \
-            "  free1: {cmd: 'sleep 0.2', cpus: 0}\n  free2: {cmd: 'sleep 0.2', cpus: 0}\n"
-        _, r = self.run_pipeline(text, "-w", "4")
-        n = nodes_by_name(r)
-        pooled = [n[f"p{i}"] for i in range(8)]
-        self.assertEqual(max_overlap(pooled), 2)
+        lines = ["pools: {db: 2}", "nodes:"]
+        lines += [self.node(f"p{i}", "sleep 0.2", ", pool: db, cpus: 0") for i in range(8)]
+        lines += [self.node(f"free{i}", "sleep 0.2", ", cpus: 0") for i in (1, 2)]
+        self.run_pipeline("\n".join(lines) + "\n", "-w", "4")
+        t = Ticks(self.ticks)
+        pooled = [f"p{i}" for i in range(8)]
+        self.assertLessEqual(t.peak(pooled), 2)  # never more holders than units
+        self.assertEqual(t.peak(pooled), 2)  # and both units were used
         # the rest of the run still flows beside the pool
-        self.assertTrue(any(overlaps(n["free1"], p) for p in pooled))
-        self.assertTrue(any(overlaps(n["free2"], p) for p in pooled))
+        for free in ("free1", "free2"):
+            self.assertTrue(any(t.together(free, p) for p in pooled), free)
 
     def test_cpu_bound_held_back_io_bound_flows(self):
         """cpus=2 locally, three `cpus: 1` busy nodes and four `cpus: 0` sleepers at -w 6."""
-        text = "nodes:\n" + "".join(
-            f"  cpu{i}: {{cmd: 'sleep 0.4', cpus: 1}}\n" for i in range(3)) + "".join(
-            f"  io{i}: {{cmd: 'sleep 0.4', cpus: 0}}\n" for i in range(4))
-        _, r = self.run_pipeline(text, "-w", "6", "--cpus", "2")
-        n = nodes_by_name(r)
-        cpu = [n[f"cpu{i}"] for i in range(3)]
-        io = [n[f"io{i}"] for i in range(4)]
-        self.assertEqual(max_overlap(cpu), 2)
-        for node in io:
-            self.assertTrue(any(overlaps(node, c) for c in cpu), node["name"])
+        lines = ["nodes:"]
+        lines += [self.node(f"cpu{i}", "sleep 0.4", ", cpus: 1") for i in range(3)]
+        lines += [self.node(f"io{i}", "sleep 0.4", ", cpus: 0") for i in range(4)]
+        self.run_pipeline("\n".join(lines) + "\n", "-w", "6", "--cpus", "2")
+        t = Ticks(self.ticks)
+        cpu = [f"cpu{i}" for i in range(3)]
+        self.assertLessEqual(t.peak(cpu), 2)
+        self.assertEqual(t.peak(cpu), 2)
+        for io in (f"io{i}" for i in range(4)):
+            self.assertTrue(any(t.together(io, c) for c in cpu), io)
 
     def test_two_cpu_node_runs_without_other_cpu_work(self):
-        text = """
-nodes:
-  big: {cmd: "sleep 0.5", cpus: 2, priority: 5}
-  small1: {cmd: "sleep 0.3", cpus: 1}
-  small2: {cmd: "sleep 0.3", cpus: 1}
-  io1: {cmd: "sleep 0.4", cpus: 0}
-  io2: {cmd: "sleep 0.4", cpus: 0}
-"""
-        _, r = self.run_pipeline(text, "-w", "5", "--cpus", "2")
-        n = nodes_by_name(r)
+        text = "\n".join([
+            "nodes:",
+            self.node("big", "sleep 0.5", ", cpus: 2, priority: 5"),
+            self.node("small1", "sleep 0.3", ", cpus: 1"),
+            self.node("small2", "sleep 0.3", ", cpus: 1"),
+            self.node("io1", "sleep 0.4", ", cpus: 0"),
+            self.node("io2", "sleep 0.4", ", cpus: 0")]) + "\n"
+        self.run_pipeline(text, "-w", "5", "--cpus", "2")
+        t = Ticks(self.ticks)
         for s in ("small1", "small2"):
-            self.assertFalse(overlaps(n["big"], n[s]), s)
-        self.assertTrue(overlaps(n["big"], n["io1"]) or overlaps(n["big"], n["io2"]))
+            self.assertFalse(t.together("big", s), s)
+        self.assertTrue(t.together("big", "io1") or t.together("big", "io2"))
 
     def test_blocked_big_node_is_not_starved_by_small_ones(self):
         """A 2-cpu node waiting behind running 1-cpu nodes gets the CPUs as they free up, before
         lower-priority 1-cpu nodes that are ready too."""
-        text = "nodes:\n  first: {cmd: 'sleep 0.3', cpus: 1, priority: 9}\n" \
-               "  big: {cmd: 'sleep 0.2', cpus: 2, priority: 5}\n" + "".join(
-                   f"  s{i}: {{cmd: 'sleep 0.2', cpus: 1}}\n" for i in range(6))
-        _, r = self.run_pipeline(text, "-w", "4", "--cpus", "2")
-        n = nodes_by_name(r)
+        lines = ["nodes:", self.node("first", "sleep 0.3", ", cpus: 1, priority: 9"),
+                 self.node("big", "sleep 0.2", ", cpus: 2, priority: 5")]
+        lines += [self.node(f"s{i}", "sleep 0.2", ", cpus: 1") for i in range(6)]
+        self.run_pipeline("\n".join(lines) + "\n", "-w", "4", "--cpus", "2")
+        t = Ticks(self.ticks)
         for i in range(6):
-            s = n[f"s{i}"]
-            self.assertFalse(overlaps(n["big"], s))
+            s = f"s{i}"
+            self.assertFalse(t.together("big", s), s)
             # no small node starts between the first node's end and the big node's start
-            self.assertFalse(n["first"]["end_s"] <= s["start_s"] < n["big"]["start_s"])
+            self.assertFalse(t.span["first"][1] < t.span[s][0] < t.span["big"][0], s)
 
     def test_node_bigger_than_any_host_is_an_error_before_the_run(self):
         text = "nodes:\n  huge: {cmd: 'true', cpus: 64}\n  gpu: {cmd: 'true', resources: {gpu: 1}, cpus: 0}\n"

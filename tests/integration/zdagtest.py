@@ -109,3 +109,62 @@ class ZdagTestCase(unittest.TestCase):
 
 def nodes_by_name(report):
     return {n["name"]: n for n in report["nodes"]}
+
+
+def ticked(ticks, name, body):
+    """A shell command (no single quotes, so it fits a YAML '...' string) that appends
+    "NAME start NS" to the file ticks, runs body, appends "NAME end NS" and exits with body's
+    status. The ground truth of when a node's own work ran, written by the node itself.
+
+    Appends to one file with O_APPEND (sh's >>), one short line per write(2), are serialized by
+    the kernel: the order of the lines is the real-time order of the writes, exact on any load.
+    Assertions use that order; NS (date +%s%N) is only there to read when a test fails."""
+    return (f'printf "%s start %s\\n" {name} "$(date +%s%N)" >> {ticks}; {body}; rc=$?; '
+            f'printf "%s end %s\\n" {name} "$(date +%s%N)" >> {ticks}; exit $rc')
+
+
+class Ticks:
+    """The lines that ticked() commands wrote, in file order."""
+
+    def __init__(self, path):
+        with open(path) as f:
+            self.events = [(w[0], w[1]) for w in (line.split() for line in f) if len(w) >= 2]
+        self.span = {}
+        for i, (name, kind) in enumerate(self.events):
+            s = self.span.setdefault(name, [None, None])
+            if kind == "start":
+                assert s[0] is None, f"{name} started twice"
+                s[0] = i
+            else:
+                assert s[1] is None and s[0] is not None, f"{name}: end without one start"
+                s[1] = i
+        for name, (a, b) in self.span.items():
+            assert b is not None, f"{name} started and never ended"
+
+    def peak(self, names):
+        """The most of the given nodes whose work ran at one instant."""
+        names = set(names)
+        level = top = 0
+        for name, kind in self.events:
+            if name in names:
+                level += 1 if kind == "start" else -1
+                top = max(top, level)
+        return top
+
+    def alone(self, name):
+        """True when nothing else ran during name's work: no other node's work had started and
+        not ended at its start, and no tick at all falls between its start and its end."""
+        a, b = self.span[name]
+        if b != a + 1:
+            return False
+        return all(not (s < a < e) for n, (s, e) in self.span.items() if n != name)
+
+    def together(self, x, y):
+        """True when the works of x and y ran at one instant (each started before the other
+        ended)."""
+        (xs, xe), (ys, ye) = self.span[x], self.span[y]
+        return xs < ye and ys < xe
+
+    def before(self, x, y):
+        """True when x's work ended before y's began."""
+        return self.span[x][1] < self.span[y][0]
