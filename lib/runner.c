@@ -190,8 +190,11 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
         fprintf(stderr, "zdag: cannot create a runtime directory: %s\n", strerror(errno));
         return 3;
     }
-    zd_executor_cfg base = {
-        .endpoint = h.endpoint, .host_id = h.host_id, .fns = &h.fns, .max_result = o->max_result};
+    zd_executor_cfg base = {.endpoint = h.endpoint,
+                            .host_id = h.host_id,
+                            .fns = &h.fns,
+                            .max_result = o->max_result,
+                            .log = {zdag_log_stderr, NULL}};
     if (!(h.xs = zd_xset_new(h.n + n_io, &base, h.dir)) ||
         !(h.pids = calloc(h.n + n_io ? h.n + n_io : 1, sizeof *h.pids)))
         goto out_rmdir;

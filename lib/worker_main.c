@@ -62,6 +62,13 @@ typedef struct worker_args {
     char pub[ZD_CURVE_Z85_LEN + 1], sec[ZD_CURVE_Z85_LEN + 1], server[ZD_CURVE_Z85_LEN + 1];
 } worker_args;
 
+/* The worker's log sink: "zdag worker: MESSAGE" on stderr. */
+static void log_stderr(void *ctx, zdag_log_level level, const char *message) {
+    (void)ctx;
+    (void)level;
+    fprintf(stderr, "zdag worker: %s\n", message);
+}
+
 static bool number(const char *opt, const char *text, double min, double *out) {
     char *end = NULL;
     errno = 0;
@@ -180,6 +187,7 @@ int zd_worker_main(int argc, char **argv, const zd_fn_entry *fns, size_t n_fns) 
     w->cfg.res = w->res;
     w->cfg.fns = fns;
     w->cfg.n_fns = n_fns;
+    w->cfg.log = (zd_log){log_stderr, NULL};
     int status = 2;
     if (parse(argc, argv, w) && keys(w)) {
         if (!w->cfg.host_id) {

@@ -16,16 +16,19 @@
 #include <zmq.h>
 
 #include "curve.h"
+#include "fence.h"
 #include "wire.h"
 #include "xset.h"
 
-#define LOST_AFTER_BEATS 5   /* silent heartbeat intervals before the coordinator is lost */
+#define SILENT_FENCES 3      /* after fencing, T_fence intervals before the session ends */
 #define JOIN_WAIT_S 5.0      /* how long one attempt to join waits for WELCOME */
 #define RECONNECT_MAX_S 30.0 /* longest back-off between attempts to join */
 #define GIVE_UP_S 60.0       /* without --forever: stop trying to join after this long */
 #define MAX_EARLY_DEATHS 3   /* an executor slot dying this often before work is retired */
 
-typedef enum session_end { END_BYE, END_LOST, END_SIGNAL, END_ERROR } session_end;
+typedef enum session_end { END_BYE, END_EVICTED, END_LOST, END_SIGNAL, END_ERROR } session_end;
+
+#define WHY_MAX 160 /* bytes of a LOST report's reason */
 
 typedef struct agent {
     const zd_agent_cfg *cfg;            /* borrowed */
@@ -36,14 +39,19 @@ typedef struct agent {
     void *sock;                         /* DEALER to the coordinator */
     zd_wire_buf *out;                   /* encoder */
     zd_wire_decoder *dec;               /* decoder */
+    const zd_log *log;                  /* cfg's sink */
     uint32_t id;                        /* agent id from WELCOME */
-    double beat_s;                      /* heartbeat interval */
-    double last_heard;                  /* when the coordinator last spoke */
+    uint64_t secret;                    /* from WELCOME, for the executors' HELLO */
+    int64_t beat_ns;                    /* heartbeat interval */
+    int64_t last_heard;                 /* when the coordinator last spoke (CLOCK_BOOTTIME) */
+    zd_fence fence;                     /* the lease, from acknowledged beats */
+    bool fenced;                        /* the lease ended; nothing runs until it is renewed */
     char *plugins[ZD_WIRE_MAX_PLUGINS]; /* from WELCOME, owned */
     uint32_t n_plugins;                 /* entries in plugins */
     zd_fn_table fns;                    /* the program's functions and the plugins */
     zd_xset *xs;                        /* the executors of the current session */
     int *early_deaths;                  /* per slot */
+    char (*killed_why)[WHY_MAX];        /* per slot: why we killed its executor, "" if not */
     bool joined;                        /* the current session got a WELCOME */
 } agent;
 
@@ -98,7 +106,7 @@ static int open_session(agent *a) {
         zd_curve_client(a->sock, cfg->curve_public, cfg->curve_secret, cfg->curve_server) < 0)
         return ZDAG_EZMQ;
     if (zmq_connect(a->sock, cfg->connect) < 0) {
-        fprintf(stderr, "zdag worker: cannot connect to %s: %s\n", cfg->connect,
+        zd_logf(a->log, ZDAG_LOG_ERROR, "cannot connect to %s: %s", cfg->connect,
                 zmq_strerror(errno));
         return ZDAG_EZMQ;
     }
@@ -128,14 +136,15 @@ static int receive(agent *a, int timeout_ms, zd_msg *m, zmq_msg_t *msg, bool *ch
     if (!(items[0].revents & ZMQ_POLLIN) || zmq_msg_recv(msg, a->sock, ZMQ_DONTWAIT) < 0)
         return 0;
     if (zd_wire_decode(a->dec, zmq_msg_data(msg), zmq_msg_size(msg), m) < 0) {
-        fprintf(stderr, "zdag worker: dropped a malformed message: %s\n",
+        zd_logf(a->log, ZDAG_LOG_WARNING, "dropped a malformed message: %s",
                 zd_wire_decoder_error(a->dec));
         return -1;
     }
     return (int)m->type;
 }
 
-/* Waits for WELCOME; keeps its agent id, heartbeat and plugins. */
+/* Waits for WELCOME; keeps its agent id, heartbeat, secret and plugins, and starts the lease:
+ * T_fence from now. */
 static bool await_welcome(agent *a) {
     zmq_msg_t msg;
     zmq_msg_init(&msg);
@@ -145,8 +154,15 @@ static bool await_welcome(agent *a) {
         zd_msg m;
         if (receive(a, 100, &m, &msg, &child) != ZD_MSG_WELCOME)
             continue;
+        int64_t now = zd_boottime_ns();
+        uint32_t hb_ms = m.u.welcome.heartbeat_ms ? m.u.welcome.heartbeat_ms : 1000;
+        uint32_t fence_ms = m.u.welcome.fence_ms ? m.u.welcome.fence_ms : 3 * hb_ms;
         a->id = m.u.welcome.agent;
-        a->beat_s = m.u.welcome.heartbeat_ms / 1000.0;
+        a->secret = m.u.welcome.secret;
+        a->beat_ns = (int64_t)hb_ms * 1000000;
+        a->last_heard = now;
+        a->fenced = false;
+        zd_fence_init(&a->fence, (int64_t)fence_ms * 1000000, now);
         for (uint32_t i = 0; i < m.u.welcome.n_plugins; i++)
             if ((a->plugins[a->n_plugins] = zd_bytes_dup(m.u.welcome.plugins[i])))
                 a->n_plugins++;
@@ -165,63 +181,164 @@ static int start_executors(agent *a) {
                             .host_id = cfg->host_id,
                             .fns = &a->fns,
                             .agent = a->id,
+                            .secret = a->secret,
+                            .log = cfg->log,
                             .curve_public = cfg->curve_public,
                             .curve_secret = cfg->curve_secret,
                             .curve_server = cfg->curve_server};
     if (!(a->xs = zd_xset_new(cfg->slots, &base, a->scratch)))
         return ZDAG_ENOMEM;
+    zd_xset_set_lease(a->xs, zd_fence_until(&a->fence));
     for (uint32_t s = 0; s < cfg->slots; s++) {
         a->early_deaths[s] = 0;
+        a->killed_why[s][0] = '\0';
         if (zd_xset_spawn(a->xs, s, NULL) < 0)
             return ZDAG_ESYS;
     }
     return 0;
 }
 
-/* An executor died: its command is killed, the coordinator told, the slot refilled. */
+static double fence_s(const agent *a) {
+    return (double)a->fence.fence_ns / 1e9;
+}
+
+/* Why an executor died, as its LOST report says it. */
+static void describe_death(agent *a, uint32_t slot, int status, char *how, size_t size,
+                           bool *explained) {
+    /* An attempt was running: its executor exiting with one of these codes stopped it. */
+    bool attempt = zd_xset_token(a->xs, slot) != 0;
+    *explained = true;
+    if (a->killed_why[slot][0]) {
+        snprintf(how, size, "%s", a->killed_why[slot]);
+    } else if (attempt && WIFEXITED(status) && WEXITSTATUS(status) == ZD_EXIT_TIMEOUT) {
+        uint64_t ms = zd_xset_timeout_ms(a->xs, slot);
+        if (ms)
+            snprintf(how, size, "timed out after %g s", (double)ms / 1000.0);
+        else
+            snprintf(how, size, "timed out");
+    } else if (attempt && WIFEXITED(status) && WEXITSTATUS(status) == ZD_EXIT_FENCED) {
+        snprintf(how, size, "fenced: no word from the coordinator for %g s", fence_s(a));
+    } else {
+        *explained = false;
+        if (WIFSIGNALED(status))
+            snprintf(how, size, "signal %d", WTERMSIG(status));
+        else
+            snprintf(how, size, "exit status %d", WEXITSTATUS(status));
+    }
+    a->killed_why[slot][0] = '\0';
+}
+
+/* An executor died: its command is killed, the coordinator told (the report waits in the
+ * socket while the coordinator cannot be reached), the slot refilled. */
 static void executor_died(agent *a, uint32_t slot, int status) {
-    char how[64];
-    if (WIFSIGNALED(status))
-        snprintf(how, sizeof how, "signal %d", WTERMSIG(status));
-    else
-        snprintf(how, sizeof how, "exit status %d", WEXITSTATUS(status));
+    char how[WHY_MAX];
+    bool explained;
+    describe_death(a, slot, status, how, sizeof how, &explained);
     zd_msg_lost l = {.agent = a->id, .slot = slot, .how = {how, strlen(how)}};
     if (zd_wire_encode_lost(a->out, &l) == 0)
         send_out(a);
-    if (++a->early_deaths[slot] > MAX_EARLY_DEATHS * 10) {
-        fprintf(stderr, "zdag worker: executor %u keeps dying (%s); not restarting it\n", slot,
+    /* Deaths we caused or an attempt chose (fence, cancel, timeout) say nothing of the slot. */
+    if (!explained && ++a->early_deaths[slot] > MAX_EARLY_DEATHS * 10) {
+        zd_logf(a->log, ZDAG_LOG_ERROR, "executor %u keeps dying (%s); not restarting it", slot,
                 how);
         return;
     }
     if (zd_xset_spawn(a->xs, slot, NULL) < 0)
-        fprintf(stderr, "zdag worker: cannot fork an executor: %s\n", strerror(errno));
+        zd_logf(a->log, ZDAG_LOG_ERROR, "cannot fork an executor: %s", strerror(errno));
 }
 
-/* Serves one joined session until BYE, silence or a signal. */
+/* The lease ended: every attempt of this host stops now (its executor and its command's
+ * group; the executors' own watchdogs do the same at the same instant). */
+static void fence_all(agent *a, int64_t now) {
+    a->fenced = true;
+    double silent = (double)(now - (zd_fence_until(&a->fence) - a->fence.fence_ns)) / 1e9;
+    for (uint32_t s = 0; s < a->cfg->slots; s++)
+        if (zd_xset_pid(a->xs, s) > 0 && zd_xset_token(a->xs, s) != 0) {
+            snprintf(a->killed_why[s], WHY_MAX, "fenced: no word from the coordinator for %g s",
+                     fence_s(a));
+            zd_xset_kill(a->xs, s);
+        }
+    zd_logf(a->log, ZDAG_LOG_WARNING,
+            "no word from the coordinator for %.1f s (T_fence %g s): stopped every node this "
+            "host ran",
+            silent, fence_s(a));
+}
+
+/* Checks the lease before anything else is done: fences when it ended. Returns false when
+ * the coordinator has been silent so long past the fence that the session is over. */
+static bool check_lease(agent *a) {
+    int64_t now = zd_boottime_ns();
+    if (!zd_fence_expired(&a->fence, now))
+        return true;
+    if (!a->fenced)
+        fence_all(a, now);
+    if (now < zd_fence_until(&a->fence) + SILENT_FENCES * a->fence.fence_ns)
+        return true;
+    zd_logf(a->log, ZDAG_LOG_WARNING, "the coordinator is silent for %.1f s: lost",
+            (double)(now - a->last_heard) / 1e9);
+    return false;
+}
+
+/* The coordinator's BEAT acknowledges our beat seq: the lease may move on. */
+static void on_ack(agent *a, uint64_t seq) {
+    if (!zd_fence_ack(&a->fence, seq))
+        return;
+    zd_xset_set_lease(a->xs, zd_fence_until(&a->fence));
+    if (a->fenced && !zd_fence_expired(&a->fence, zd_boottime_ns())) {
+        a->fenced = false;
+        zd_logf(a->log, ZDAG_LOG_INFO, "the coordinator answers again: taking work again");
+    }
+}
+
+/* CANCEL: stop the attempt `token` on executor `slot`, if it still runs there; the LOST
+ * report follows when the executor is reaped. */
+static void on_cancel(agent *a, const zd_msg_cancel *c) {
+    uint64_t running = c->slot < a->cfg->slots ? zd_xset_token(a->xs, c->slot) : 0;
+    if (running == 0 || running != c->token || zd_xset_pid(a->xs, c->slot) <= 0) {
+        zd_logf(a->log, ZDAG_LOG_INFO,
+                "ignored a CANCEL of attempt %016llx on executor %u: it does not run there",
+                (unsigned long long)c->token, c->slot);
+        return;
+    }
+    snprintf(a->killed_why[c->slot], WHY_MAX, "cancelled: %.*s", (int)c->why.len,
+             c->why.ptr ? c->why.ptr : "");
+    zd_logf(a->log, ZDAG_LOG_INFO, "executor %u: %s", c->slot, a->killed_why[c->slot]);
+    zd_xset_kill(a->xs, c->slot);
+}
+
+/* Serves one joined session until BYE, long silence or a signal. */
 static session_end serve(agent *a) {
     zmq_msg_t msg;
     zmq_msg_init(&msg);
-    a->last_heard = mono();
-    double next_beat = mono();
+    int64_t next_beat = zd_boottime_ns();
     session_end end = END_ERROR;
     for (;;) {
-        double now = mono();
-        if (now >= next_beat) {
-            if (zd_wire_encode_beat(a->out, 1) == 0)
-                send_out(a);
-            next_beat = now + a->beat_s;
-        }
-        if (now - a->last_heard > LOST_AFTER_BEATS * a->beat_s) {
-            fprintf(stderr, "zdag worker: the coordinator is silent for %.1f s: lost\n",
-                    now - a->last_heard);
+        /* The lease first: after a stop (CLOCK_BOOTTIME counted it) nothing else may run. */
+        if (!check_lease(a)) {
             end = END_LOST;
             break;
         }
+        int64_t now = zd_boottime_ns();
+        if (now >= next_beat) {
+            if (zd_wire_encode_beat(a->out, zd_fence_sent(&a->fence, now)) == 0)
+                send_out(a);
+            next_beat = now + a->beat_ns;
+        }
+        int64_t wake = next_beat, until = zd_fence_until(&a->fence);
+        if (a->fenced)
+            until += SILENT_FENCES * a->fence.fence_ns;
+        if (until < wake)
+            wake = until;
+        int timeout_ms = wake > now ? (int)((wake - now) / 1000000) + 1 : 0;
         zd_msg m;
         bool child;
-        int type = receive(a, (int)((next_beat - now) * 1000) + 1, &m, &msg, &child);
+        int type = receive(a, timeout_ms, &m, &msg, &child);
         if (a->signal) {
             end = END_SIGNAL;
+            break;
+        }
+        if (!check_lease(a)) {
+            end = END_LOST;
             break;
         }
         if (child) {
@@ -231,9 +348,13 @@ static session_end serve(agent *a) {
                 executor_died(a, slot, status);
         }
         if (type > 0)
-            a->last_heard = mono();
-        if (type == ZD_MSG_BYE) {
-            end = END_BYE;
+            a->last_heard = zd_boottime_ns();
+        if (type == ZD_MSG_BEAT) {
+            on_ack(a, m.u.beat.seq);
+        } else if (type == ZD_MSG_CANCEL) {
+            on_cancel(a, &m.u.cancel);
+        } else if (type == ZD_MSG_BYE) {
+            end = m.u.bye.reason == ZD_BYE_EVICTED ? END_EVICTED : END_BYE;
             break;
         }
     }
@@ -248,14 +369,18 @@ static session_end session(agent *a) {
         end = a->signal ? END_SIGNAL : END_LOST;
         goto out_close;
     }
-    fprintf(stderr, "zdag worker: joined %s as worker %u (%u slots)\n", a->cfg->connect, a->id,
+    zd_logf(a->log, ZDAG_LOG_INFO, "joined %s as worker %u (%u slots)", a->cfg->connect, a->id,
             a->cfg->slots);
     a->joined = true;
     if (start_executors(a) < 0) {
-        fprintf(stderr, "zdag worker: cannot start executors: %s\n", strerror(errno));
+        zd_logf(a->log, ZDAG_LOG_ERROR, "cannot start executors: %s", strerror(errno));
         goto out_stop;
     }
     end = serve(a);
+    if (end == END_EVICTED)
+        zd_logf(a->log, ZDAG_LOG_WARNING,
+                "the coordinator declared this worker lost (silent too "
+                "long); its nodes run elsewhere");
 out_stop:
     /* Executors kill their commands' groups on SIGTERM: no orphaned work survives. */
     if (a->xs)
@@ -267,7 +392,7 @@ out_close:
 }
 
 int zd_agent_run(const zd_agent_cfg *cfg) {
-    agent a = {.cfg = cfg, .sfd = -1};
+    agent a = {.cfg = cfg, .log = &cfg->log, .sfd = -1};
     sigset_t set, old;
     sigemptyset(&set);
     sigaddset(&set, SIGCHLD);
@@ -278,14 +403,15 @@ int zd_agent_run(const zd_agent_cfg *cfg) {
     a.out = zd_wire_buf_new();
     a.dec = zd_wire_decoder_new();
     a.early_deaths = calloc(cfg->slots ? cfg->slots : 1, sizeof *a.early_deaths);
+    a.killed_why = calloc(cfg->slots ? cfg->slots : 1, sizeof *a.killed_why);
     const char *tmp = getenv("TMPDIR");
     if (!tmp || access(tmp, W_OK) != 0 || strlen(tmp) > 200)
         tmp = "/tmp";
     zd_runtime_sweep(tmp); /* what agents killed with -9 left behind */
     snprintf(a.scratch, sizeof a.scratch, "%s/zdag-%d-XXXXXX", tmp, (int)getpid());
     int status = 3;
-    if (a.sfd < 0 || !a.out || !a.dec || !a.early_deaths || !mkdtemp(a.scratch)) {
-        fprintf(stderr, "zdag worker: cannot start: %s\n", strerror(errno));
+    if (a.sfd < 0 || !a.out || !a.dec || !a.early_deaths || !a.killed_why || !mkdtemp(a.scratch)) {
+        zd_logf(a.log, ZDAG_LOG_ERROR, "cannot start: %s", strerror(errno));
         goto out_free;
     }
     double backoff = 0.5, first_try = mono();
@@ -302,13 +428,17 @@ int zd_agent_run(const zd_agent_cfg *cfg) {
             status = 0;
             break;
         }
-        if (end == END_BYE) {
+        if (end == END_EVICTED && !cfg->forever) {
+            status = 3;
+            break;
+        }
+        if (end == END_BYE || end == END_EVICTED) {
             backoff = 0.5;
             first_try = mono();
             continue; /* wait for the next run */
         }
         if (!cfg->forever && mono() - first_try > GIVE_UP_S) {
-            fprintf(stderr, "zdag worker: cannot reach a coordinator at %s\n", cfg->connect);
+            zd_logf(a.log, ZDAG_LOG_ERROR, "cannot reach a coordinator at %s", cfg->connect);
             status = 3;
             break;
         }
@@ -327,6 +457,7 @@ out_free:
     if (a.scratch[0] && !strstr(a.scratch, "XXXXXX"))
         zd_rmtree(a.scratch);
     free(a.early_deaths);
+    free(a.killed_why);
     zd_wire_buf_free(&a.out);
     zd_wire_decoder_free(&a.dec);
     if (a.sfd >= 0)

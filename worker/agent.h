@@ -1,6 +1,21 @@
 /* The host agent of `zdag worker`: joins a coordinator with this host's capacity, forks the
  * executors that run its nodes, exchanges heartbeats, reports executors that die, and stops
- * everything it runs when the coordinator says BYE or falls silent. */
+ * everything it runs when the coordinator says BYE or falls silent.
+ *
+ * The fence: the agent's BEATs count up (seq 1, 2, 3...) and the coordinator answers with the
+ * highest seq it received. The agent's lease ends T_fence (WELCOME's fence_ms) after the send
+ * time of the last beat so acknowledged (before any ack, after WELCOME), on CLOCK_BOOTTIME, which
+ * counts time spent stopped; no other message extends it. When it ends, the agent SIGKILLs the
+ * executor of every running attempt and its command's process group, reports each as LOST
+ * ("fenced: no word from the coordinator for T s", T = T_fence), and keeps the session open: a
+ * new ack takes it back to work, BYE ends it, and 3 T_fence more of silence end it as lost.
+ * Its executors read the same lease from shared memory and fence themselves (ZD_EXIT_FENCED),
+ * so a stopped agent cannot keep their nodes alive.
+ *
+ * LOST reports ("how"): "fenced: no word from the coordinator for T s"; "timed out after N s"
+ * (a function node past the TASK's timeout_ms: its executor exited ZD_EXIT_TIMEOUT; N is that
+ * timeout in seconds, printed with %g, as zd_proc_run() words a command's); "cancelled: WHY"
+ * (a CANCEL); otherwise "signal S" or "exit status E". */
 #ifndef ZD_AGENT_H
 #define ZD_AGENT_H
 
@@ -10,6 +25,7 @@
 
 #include "fn.h"
 #include "graph.h"
+#include "log.h"
 
 typedef struct zd_agent_cfg {
     const char *connect;      /* the coordinator's endpoint, e.g. tcp://10.0.0.1:7700 */
@@ -25,11 +41,13 @@ typedef struct zd_agent_cfg {
                                  next one instead of exiting */
     const zd_fn_entry *fns;   /* functions of this program that fn nodes may call (borrowed) */
     size_t n_fns;             /* entries in fns */
+    zd_log log;               /* where the agent's and its executors' messages go */
 } zd_agent_cfg;
 
 /* Runs the agent in the calling process until the run ends (or, with forever, until SIGINT or
- * SIGTERM). Returns the process exit status: 0 after a run ended normally, 3 when the
- * coordinator could not be reached or was lost, 130/143 when interrupted. */
+ * SIGTERM). Returns the process exit status: 0 after a run ended normally (BYE DONE), 3 when
+ * the coordinator could not be reached or was lost, or declared this worker lost (BYE
+ * EVICTED), 130/143 when interrupted. With forever, an evicted agent joins again. */
 int zd_agent_run(const zd_agent_cfg *cfg);
 
 #endif

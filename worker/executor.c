@@ -1,26 +1,35 @@
-/* The executor loop: receive a TASK, run it, send its RESULT. */
+/* The executor loop: receive a TASK, run it, send its RESULT; a watchdog thread beside it
+ * enforces the lease and function timeouts. */
 #include "executor.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
 #include "curve.h"
+#include "fence.h"
 #include "mpjson.h"
 #include "proc.h"
 #include "wire.h"
 #include "zdag.h"
 
 extern char **environ;
+
+#define WATCH_TICK_NS 100000000ll      /* the watchdog looks at least this often (100 ms) */
+#define LEASE_WAIT_NS 20000000ll       /* a task waiting for the lease looks this often (20 ms) */
+#define MAX_TIMEOUT_MS 100000000000ull /* longer timeouts (3 years) are none */
 
 /* Where the running command's process group is kept, for the SIGTERM handler: the one global,
  * set once at start and read by the handler, as signal handlers allow nothing else. */
@@ -35,13 +44,92 @@ static void on_term(int sig) {
 }
 
 typedef struct executor {
-    const zd_executor_cfg *cfg; /* borrowed configuration */
-    void *ctx;                  /* ZeroMQ context */
-    void *sock;                 /* DEALER connected to the coordinator */
-    zd_wire_buf *out;           /* encoder for replies */
-    zd_wire_decoder *dec;       /* decoder for tasks */
-    zd_fn_caller *fns;          /* calls function nodes */
+    const zd_executor_cfg *cfg;   /* borrowed configuration */
+    void *ctx;                    /* ZeroMQ context */
+    void *sock;                   /* DEALER connected to the coordinator */
+    zd_wire_buf *out;             /* encoder for replies */
+    zd_wire_decoder *dec;         /* decoder for tasks */
+    zd_fn_caller *fns;            /* calls function nodes */
+    zd_slot_cell own_cell;        /* the cell when the parent shares none */
+    zd_slot_cell *cell;           /* the running attempt, published (cfg's or own_cell) */
+    const _Atomic int64_t *lease; /* the agent's lease end, NULL: no lease (local executor) */
+    _Atomic bool busy;            /* an attempt is under way (watched) */
+    _Atomic int64_t deadline_ns;  /* a function's deadline (CLOCK_BOOTTIME), 0: none */
+    pthread_t watchdog;           /* the watchdog thread */
+    bool watching;                /* it was started */
 } executor;
+
+static bool lease_expired(const executor *x, int64_t now) {
+    return x->lease && now >= atomic_load(x->lease);
+}
+
+/* The lease ended during an attempt: nothing of it may go on, and no result may leave. */
+static _Noreturn void fence(executor *x) {
+    pid_t pg = x->cell->pgid;
+    if (pg > 0)
+        kill(-pg, SIGKILL);
+    _exit(ZD_EXIT_FENCED);
+}
+
+static void sleep_until(int64_t t) {
+    struct timespec ts = {.tv_sec = t / 1000000000, .tv_nsec = t % 1000000000};
+    while (clock_nanosleep(CLOCK_BOOTTIME, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        ;
+}
+
+/* The watchdog thread: while an attempt runs, fences when the lease ends and ends a function
+ * past its deadline. Its clock counts time spent stopped, so on waking from a SIGSTOP (or a
+ * suspend) the absolute sleep returns at once and the lease is checked before anything else
+ * the attempt could do. It only makes system calls: no lock, no log. */
+static void *watch(void *arg) {
+    executor *x = arg;
+    for (;;) {
+        int64_t now = zd_boottime_ns(), wake = now + WATCH_TICK_NS;
+        if (atomic_load(&x->busy)) {
+            if (lease_expired(x, now))
+                fence(x);
+            int64_t deadline = atomic_load(&x->deadline_ns);
+            if (deadline > 0 && now >= deadline)
+                _exit(ZD_EXIT_TIMEOUT);
+            if (deadline > 0 && deadline < wake)
+                wake = deadline;
+            if (x->lease && atomic_load(x->lease) < wake)
+                wake = atomic_load(x->lease);
+        }
+        sleep_until(wake);
+    }
+    return NULL;
+}
+
+/* Starts the watchdog with every signal blocked: the executor's handlers run in its main
+ * thread. */
+static bool start_watchdog(executor *x) {
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int err = pthread_create(&x->watchdog, NULL, watch, x);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err) {
+        zd_logf(&x->cfg->log, ZDAG_LOG_ERROR, "executor %u: cannot start its watchdog thread: %s",
+                x->cfg->slot, strerror(err));
+        return false;
+    }
+    x->watching = true;
+    return true;
+}
+
+/* A task that arrives after the lease ended (the coordinator still speaks to this executor,
+ * but not to its agent) waits for the lease to be renewed; if it never is, the agent stops
+ * this executor. */
+static void await_lease(executor *x) {
+    if (!lease_expired(x, zd_boottime_ns()))
+        return;
+    zd_logf(&x->cfg->log, ZDAG_LOG_WARNING,
+            "executor %u: this worker's lease has ended; the task waits for the coordinator",
+            x->cfg->slot);
+    while (lease_expired(x, zd_boottime_ns()))
+        sleep_until(zd_boottime_ns() + LEASE_WAIT_NS);
+}
 
 static int send_frame(executor *x) {
     while (zmq_send(x->sock, zd_wire_buf_data(x->out), zd_wire_buf_size(x->out), 0) < 0) {
@@ -254,7 +342,7 @@ static void run_command(executor *x, const zd_msg_task *t, zd_proc_result *res) 
                          .log_fd = log_fd,
                          .timeout_s = (double)t->timeout_ms / 1000.0,
                          .grace_s = 2};
-    if (zd_proc_run(&spec, res, running_pgid) < 0 && !res->error[0])
+    if (zd_proc_run(&spec, res, &x->cell->pgid) < 0 && !res->error[0])
         snprintf(res->error, sizeof res->error, "cannot start the command");
 out_free:
     if (log_fd >= 0)
@@ -279,12 +367,34 @@ static void run_function(executor *x, const zd_msg_task *t, zd_proc_result *res)
         snprintf(res->error, sizeof res->error, "the function failed");
 }
 
+/* Publishes the attempt (for the agent's CANCEL and timeout reports) and arms the watchdog. */
+static void begin_attempt(executor *x, const zd_msg_task *t) {
+    uint64_t timeout_ms = t->timeout_ms < MAX_TIMEOUT_MS ? t->timeout_ms : 0;
+    atomic_store(&x->cell->timeout_ms, timeout_ms);
+    atomic_store(&x->cell->token, t->token);
+    /* Commands have their timeout enforced by zd_proc_run(); functions run in this process. */
+    int64_t deadline =
+        t->kind == 2 && timeout_ms ? zd_boottime_ns() + (int64_t)timeout_ms * 1000000 : 0;
+    atomic_store(&x->deadline_ns, deadline);
+    atomic_store(&x->busy, true);
+}
+
+static void end_attempt(executor *x) {
+    atomic_store(&x->busy, false);
+    atomic_store(&x->deadline_ns, 0);
+    atomic_store(&x->cell->token, 0);
+    atomic_store(&x->cell->timeout_ms, 0);
+}
+
 static int handle_task(executor *x, const zd_msg_task *t) {
+    await_lease(x);
+    begin_attempt(x, t);
     zd_proc_result res;
     if (t->kind == 2)
         run_function(x, t, &res);
     else
         run_command(x, t, &res);
+    atomic_store(&x->deadline_ns, 0); /* it returned in time: its result goes */
     bool ok = !res.error[0] && res.exit_code == 0;
     size_t log_len = 0;
     char *log = t->log_path.ptr || t->kind == 2 ? NULL : read_shipped_log(x, &log_len);
@@ -299,7 +409,12 @@ static int handle_task(executor *x, const zd_msg_task *t) {
     int rc = zd_wire_encode_result(x->out, &r);
     free(res.output);
     free(log);
-    return rc < 0 ? rc : send_frame(x);
+    /* A result of an attempt whose lease ended is not ours to give: another may run it. */
+    if (lease_expired(x, zd_boottime_ns()))
+        fence(x);
+    rc = rc < 0 ? rc : send_frame(x);
+    end_attempt(x);
+    return rc;
 }
 
 static int serve(executor *x) {
@@ -315,14 +430,15 @@ static int serve(executor *x) {
         }
         zd_msg m;
         if (zd_wire_decode(x->dec, zmq_msg_data(&msg), zmq_msg_size(&msg), &m) < 0) {
-            fprintf(stderr, "zdag executor %u: dropped a malformed message: %s\n", x->cfg->slot,
-                    zd_wire_decoder_error(x->dec));
+            zd_logf(&x->cfg->log, ZDAG_LOG_WARNING, "executor %u: dropped a malformed message: %s",
+                    x->cfg->slot, zd_wire_decoder_error(x->dec));
             continue;
         }
         if (m.type == ZD_MSG_BYE)
             break;
         if (m.type != ZD_MSG_TASK) {
-            fprintf(stderr, "zdag executor %u: dropped an unexpected message\n", x->cfg->slot);
+            zd_logf(&x->cfg->log, ZDAG_LOG_WARNING, "executor %u: dropped an unexpected message",
+                    x->cfg->slot);
             continue;
         }
         if ((rc = handle_task(x, &m.u.task)) < 0)
@@ -333,8 +449,9 @@ static int serve(executor *x) {
 }
 
 int zd_executor_main(const zd_executor_cfg *cfg) {
-    if (cfg->pgid)
-        running_pgid = cfg->pgid;
+    executor x = {.cfg = cfg, .lease = cfg->agent ? cfg->lease_until : NULL};
+    x.cell = cfg->cell ? cfg->cell : &x.own_cell;
+    running_pgid = &x.cell->pgid;
     *running_pgid = 0;
     struct sigaction sa = {.sa_handler = on_term};
     sigemptyset(&sa.sa_mask);
@@ -343,7 +460,6 @@ int zd_executor_main(const zd_executor_cfg *cfg) {
     signal(SIGPIPE, SIG_IGN);
     mkdir(cfg->scratch_dir, 0700);
 
-    executor x = {.cfg = cfg};
     int rc = ZDAG_ENOMEM;
     x.out = zd_wire_buf_new();
     x.dec = zd_wire_decoder_new();
@@ -351,6 +467,9 @@ int zd_executor_main(const zd_executor_cfg *cfg) {
     if (cfg->fns && !(x.fns = zd_fn_caller_new(cfg->fns, cfg->max_result)))
         goto out_free;
     if (!x.out || !x.dec || !x.ctx)
+        goto out_free;
+    rc = ZDAG_ESYS;
+    if (!start_watchdog(&x))
         goto out_free;
     zmq_ctx_set(x.ctx, ZMQ_IO_THREADS, 1);
     x.sock = zmq_socket(x.ctx, ZMQ_DEALER);
@@ -372,14 +491,20 @@ int zd_executor_main(const zd_executor_cfg *cfg) {
                           .pid = getpid(),
                           .host = {cfg->host_id, strlen(cfg->host_id)},
                           .credit = 1,
-                          .agent = cfg->agent};
+                          .agent = cfg->agent,
+                          .secret = cfg->secret};
     if ((rc = zd_wire_encode_hello(x.out, &hello)) < 0 || (rc = send_frame(&x)) < 0)
         goto out_free;
     rc = serve(&x);
 out_free:
     if (rc < 0)
-        fprintf(stderr, "zdag executor %u: %s (%s)\n", cfg->slot, zdag_strerror(rc),
+        zd_logf(&cfg->log, ZDAG_LOG_ERROR, "executor %u: %s (%s)", cfg->slot, zdag_strerror(rc),
                 zmq_strerror(errno));
+    if (x.watching) {
+        pthread_cancel(x.watchdog); /* it sleeps in clock_nanosleep, a cancellation point */
+        pthread_join(x.watchdog, NULL);
+    }
+    running_pgid = &private_pgid; /* x.own_cell goes with this frame */
     if (x.sock) {
         /* Let the last result reach the coordinator before the socket closes. */
         zmq_close(x.sock);

@@ -4,24 +4,42 @@
 #define ZD_EXECUTOR_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "fn.h"
 #include <sys/types.h>
 
+#include "fn.h"
+#include "log.h"
+
+/* Exit statuses by which an executor tells its parent why it stopped its own attempt. */
+#define ZD_EXIT_FENCED 75   /* its agent's lease ended (no word from the coordinator) */
+#define ZD_EXIT_TIMEOUT 124 /* its function node ran past the task's timeout_ms */
+
+/* What an executor shares with its parent about the attempt it runs, in memory mapped
+ * MAP_SHARED before the fork (zd_xset), so that whoever reaps a killed executor can kill its
+ * command too, and an agent can tell which attempt a CANCEL or a timeout was about. */
+typedef struct zd_slot_cell {
+    volatile sig_atomic_t pgid;  /* the running command's process group, 0 when none */
+    _Atomic uint64_t token;      /* the running attempt's token, 0 when idle */
+    _Atomic uint64_t timeout_ms; /* that attempt's timeout (0: none), valid while token != 0 */
+} zd_slot_cell;
+
 typedef struct zd_executor_cfg {
-    const char *endpoint;        /* the coordinator's endpoint, e.g. ipc:///tmp/zdag-x/coord */
-    uint32_t slot;               /* this executor's slot, told to the coordinator in HELLO */
-    const char *host_id;         /* host name told to the coordinator */
-    const char *scratch_dir;     /* private directory for dependency result files */
-    volatile sig_atomic_t *pgid; /* where the running command's process group is published
-                                    (shared memory, so that whoever reaps a killed executor
-                                    can kill its command too); NULL: private */
-    const zd_fn_table *fns;      /* functions `fn` nodes may call (borrowed), or NULL */
-    size_t max_result;           /* largest function result, bytes; 0 = the default */
-    uint32_t agent;              /* agent id from WELCOME; 0 when forked by the coordinator */
-    const char *curve_public;    /* this host's CurveZMQ key pair (Z85), or NULL: no CURVE */
+    const char *endpoint;    /* the coordinator's endpoint, e.g. ipc:///tmp/zdag-x/coord */
+    uint32_t slot;           /* this executor's slot, told to the coordinator in HELLO */
+    const char *host_id;     /* host name told to the coordinator */
+    const char *scratch_dir; /* private directory for dependency result files */
+    zd_slot_cell *cell;      /* where the running attempt is published (shared memory);
+                                NULL: private */
+    const _Atomic int64_t *lease_until; /* the agent's lease: its end, CLOCK_BOOTTIME ns, in
+                                           memory the agent updates; used when agent != 0 */
+    const zd_fn_table *fns;             /* functions `fn` nodes may call (borrowed), or NULL */
+    size_t max_result;                  /* largest function result, bytes; 0 = the default */
+    uint32_t agent;           /* agent id from WELCOME; 0 when forked by the coordinator */
+    uint64_t secret;          /* the agent's secret from WELCOME, sent in HELLO; 0 local */
+    zd_log log;               /* where the executor's messages go */
+    const char *curve_public; /* this host's CurveZMQ key pair (Z85), or NULL: no CURVE */
     const char *curve_secret;
     const char *curve_server; /* the coordinator's public key (Z85) */
 } zd_executor_cfg;
@@ -29,7 +47,11 @@ typedef struct zd_executor_cfg {
 #define ZD_SHIPPED_LOG_MAX (4u << 20) /* log bytes a remote attempt sends back */
 
 /* Runs the executor in the calling process until the coordinator says BYE. Creates its own
- * ZeroMQ context. Returns the process exit status (0 after BYE). */
+ * ZeroMQ context and a watchdog thread: it _exit()s with ZD_EXIT_TIMEOUT when a function node
+ * runs past its timeout and, for an agent's executor (agent != 0), kills the running command's
+ * process group and _exit()s with ZD_EXIT_FENCED when the lease ends while an attempt runs. A
+ * task received after the lease ended waits for it to be renewed; a result finished after it
+ * ended is dropped (ZD_EXIT_FENCED). Returns the process exit status (0 after BYE). */
 int zd_executor_main(const zd_executor_cfg *cfg);
 
 /* Forks an executor process and stores its pid. The child closes every inherited file

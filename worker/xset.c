@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +15,22 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Atomics in memory shared between processes must not hide a lock in one of them. */
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free");
+
+/* The memory shared with the executors: one lease for all, one cell per slot. */
+typedef struct shared_mem {
+    _Atomic int64_t lease_until; /* the agent's lease end (CLOCK_BOOTTIME ns), 0 for none */
+    zd_slot_cell cells[];        /* per slot */
+} shared_mem;
+
 struct zd_xset {
-    zd_executor_cfg base;         /* configuration shared by all slots */
-    char *scratch_root;           /* owned */
-    pid_t *pids;                  /* per slot, 0 when none runs */
-    volatile sig_atomic_t *pgids; /* per slot, shared with the executors */
-    uint32_t n;                   /* slots */
+    zd_executor_cfg base; /* configuration shared by all slots */
+    char *scratch_root;   /* owned */
+    pid_t *pids;          /* per slot, 0 when none runs */
+    shared_mem *shared;   /* mapped MAP_SHARED, inherited by the executors */
+    size_t shared_size;   /* bytes mapped */
+    uint32_t n;           /* slots */
 };
 
 zd_xset *zd_xset_new(uint32_t n, const zd_executor_cfg *base, const char *scratch_root) {
@@ -30,10 +41,11 @@ zd_xset *zd_xset_new(uint32_t n, const zd_executor_cfg *base, const char *scratc
     x->n = n;
     x->pids = calloc(n ? n : 1, sizeof *x->pids);
     x->scratch_root = strdup(scratch_root);
-    void *shared = mmap(NULL, (n ? n : 1) * sizeof *x->pgids, PROT_READ | PROT_WRITE,
-                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    x->pgids = shared == MAP_FAILED ? NULL : shared;
-    if (!x->pids || !x->scratch_root || !x->pgids)
+    x->shared_size = sizeof(shared_mem) + (n ? n : 1) * sizeof(zd_slot_cell);
+    void *shared =
+        mmap(NULL, x->shared_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    x->shared = shared == MAP_FAILED ? NULL : shared; /* zero-filled */
+    if (!x->pids || !x->scratch_root || !x->shared)
         zd_xset_free(&x);
     return x;
 }
@@ -42,8 +54,8 @@ void zd_xset_free(zd_xset **xp) {
     if (!xp || !*xp)
         return;
     zd_xset *x = *xp;
-    if (x->pgids)
-        munmap((void *)x->pgids, (x->n ? x->n : 1) * sizeof *x->pgids);
+    if (x->shared)
+        munmap(x->shared, x->shared_size);
     free(x->pids);
     free(x->scratch_root);
     free(x);
@@ -56,8 +68,12 @@ int zd_xset_spawn(zd_xset *x, uint32_t slot, pid_t *pid) {
     zd_executor_cfg cfg = x->base;
     cfg.slot = slot;
     cfg.scratch_dir = scratch;
-    cfg.pgid = &x->pgids[slot];
-    x->pgids[slot] = 0;
+    zd_slot_cell *cell = &x->shared->cells[slot];
+    cfg.cell = cell;
+    cfg.lease_until = &x->shared->lease_until;
+    cell->pgid = 0;
+    atomic_store(&cell->token, 0);
+    atomic_store(&cell->timeout_ms, 0);
     int rc = zd_executor_fork(&cfg, &x->pids[slot]);
     if (rc == 0 && pid)
         *pid = x->pids[slot];
@@ -71,10 +87,33 @@ pid_t zd_xset_pid(const zd_xset *x, uint32_t slot) {
 void zd_xset_orphans(zd_xset *x, uint32_t slot) {
     if (slot >= x->n)
         return;
-    pid_t pg = x->pgids[slot];
+    zd_slot_cell *cell = &x->shared->cells[slot];
+    pid_t pg = cell->pgid;
     if (pg > 0)
         kill(-pg, SIGKILL);
-    x->pgids[slot] = 0;
+    cell->pgid = 0;
+}
+
+void zd_xset_kill(zd_xset *x, uint32_t slot) {
+    if (slot >= x->n || x->pids[slot] <= 0)
+        return;
+    /* The command's group first: its executor, once dead, could no longer tell us which. */
+    pid_t pg = x->shared->cells[slot].pgid;
+    if (pg > 0)
+        kill(-pg, SIGKILL);
+    kill(x->pids[slot], SIGKILL);
+}
+
+uint64_t zd_xset_token(const zd_xset *x, uint32_t slot) {
+    return slot < x->n ? atomic_load(&x->shared->cells[slot].token) : 0;
+}
+
+uint64_t zd_xset_timeout_ms(const zd_xset *x, uint32_t slot) {
+    return slot < x->n ? atomic_load(&x->shared->cells[slot].timeout_ms) : 0;
+}
+
+void zd_xset_set_lease(zd_xset *x, int64_t until_ns) {
+    atomic_store(&x->shared->lease_until, until_ns);
 }
 
 bool zd_xset_reap(zd_xset *x, uint32_t *slot, int *status) {

@@ -1,7 +1,8 @@
 /* A set of executor processes on one host, forked and watched by their parent (the local
- * runner, or a `zdag worker` agent). Each executor publishes its running command's process
- * group in memory shared with the parent, so that when an executor is killed the parent can
- * kill what it left running. */
+ * runner, or a `zdag worker` agent). Each executor publishes its running attempt (token,
+ * timeout, command's process group: a zd_slot_cell) in memory shared with the parent, so that
+ * when an executor is killed the parent can kill what it left running and tell which attempt
+ * it was; the parent publishes its lease there for the executors' watchdogs. */
 #ifndef ZD_XSET_H
 #define ZD_XSET_H
 
@@ -15,7 +16,7 @@ typedef struct zd_xset zd_xset;
 
 /* Creates a set of n slots. `base` (copied; its strings borrowed, they must outlive the set)
  * is the configuration every executor gets, with its own slot, its scratch directory
- * SCRATCH_ROOT/xSLOT and its shared process-group cell filled in. Forks nothing yet.
+ * SCRATCH_ROOT/xSLOT, its shared cell and the shared lease filled in. Forks nothing yet.
  * Returns NULL when out of memory. */
 zd_xset *zd_xset_new(uint32_t n, const zd_executor_cfg *base, const char *scratch_root);
 
@@ -31,6 +32,18 @@ pid_t zd_xset_pid(const zd_xset *x, uint32_t slot);
 
 /* Kills, group and all, the command a dead executor of `slot` left running. */
 void zd_xset_orphans(zd_xset *x, uint32_t slot);
+
+/* SIGKILLs the executor of `slot` and its running command's process group (if any); reap it
+ * with zd_xset_reap() (SIGCHLD tells when). */
+void zd_xset_kill(zd_xset *x, uint32_t slot);
+
+/* The token of the attempt the executor of `slot` runs (0: idle), and its timeout in ms (0:
+ * none). They stay readable after the executor died, until the slot is spawned again. */
+uint64_t zd_xset_token(const zd_xset *x, uint32_t slot);
+uint64_t zd_xset_timeout_ms(const zd_xset *x, uint32_t slot);
+
+/* Publishes the lease to every executor of the set (its end, CLOCK_BOOTTIME ns). */
+void zd_xset_set_lease(zd_xset *x, int64_t until_ns);
 
 /* Reaps one exited executor without waiting: returns true with its slot and wait status (and
  * its orphans killed), false when none has exited. */
