@@ -452,19 +452,20 @@ static void slot_gone(zd_core *c, uint32_t slot, const char *how, bool replaced)
 
 /* ---- Dispatch ----------------------------------------------------------------------------- */
 
-/* Starts dormant local executors for ready nodes that fit this host's free units and wait only
- * for an executor: one per such class of nodes, minus those already starting. CPU-bound nodes
- * beyond the CPU units do not fit, so they never wake one: the extra executors serve the
- * IO-bound nodes. */
+/* Starts dormant (IO-only) local executors for ready nodes that take no CPU unit, fit this
+ * host's free units and wait only for an executor: one per such class of nodes, minus those
+ * already starting. */
 static void wake_dormant(zd_core *c) {
     if (c->cfg.n_started >= c->cfg.n_local || !c->cfg.can_spawn || zd_sched_stopped(c->sched) ||
         zd_slots_idle(c->slots)[0] > 0 || (int64_t)zd_place_running(c->place) >= c->jobs)
         return;
     uint32_t want = 0, starting = 0;
-    for (uint32_t k = 0; k < zd_sched_classes(c->sched); k++)
-        if (zd_sched_class_ready(c->sched, k) &&
-            zd_capacity_fits(c->cap, 0, zd_sched_class_peek(c->sched, k)))
-            want++;
+    for (uint32_t k = 0; k < zd_sched_classes(c->sched); k++) {
+        if (!zd_sched_class_ready(c->sched, k))
+            continue;
+        uint32_t node = zd_sched_class_peek(c->sched, k);
+        want += zd_graph_node(c->g, node)->cpus <= 0 && zd_capacity_fits(c->cap, 0, node);
+    }
     for (uint32_t s = 0; s < c->cfg.n_local; s++)
         starting += zd_slots_state(c->slots, s) == ZD_SLOT_STARTING;
     for (uint32_t s = c->cfg.n_started; s < c->cfg.n_local && starting < want; s++)
@@ -486,8 +487,10 @@ static void dispatch(zd_core *c) {
         return;
     zd_grant grant;
     zd_place_round(c->place);
-    while (zd_place_next(c->place, zd_slots_idle(c->slots), &grant)) {
-        uint32_t slot = zd_slots_take(c->slots, grant.host, grant.node);
+    while (
+        zd_place_next_io(c->place, zd_slots_idle(c->slots), zd_slots_idle_io(c->slots), &grant)) {
+        bool io = zd_graph_node(c->g, grant.node)->cpus <= 0;
+        uint32_t slot = zd_slots_take(c->slots, grant.host, grant.node, io);
         node_run *r = &c->runs[grant.node];
         const zd_node *node = zd_graph_node(c->g, grant.node);
         r->grant = grant;
@@ -1212,5 +1215,9 @@ bool zd_core_interrupted(const zd_core *c, int *sig) {
 }
 
 int zd_core_jobs(const zd_core *c) {
-    return c->jobs < INT32_MAX ? c->jobs : (int)zd_slots_count(c->slots);
+    if (c->jobs < INT32_MAX && c->cfg.jobs > 0)
+        return c->jobs;
+    /* Without -j: the executors for the cores and the remote ones (IO-only slots come on top,
+     * for nodes that take no CPU unit). */
+    return (int)(zd_slots_count(c->slots) - (c->cfg.n_local - c->cfg.n_started));
 }

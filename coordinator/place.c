@@ -136,17 +136,25 @@ void zd_place_set_prefer(zd_place *p, uint32_t (*fn)(void *ctx, uint32_t node), 
 
 /* The node's preferred host when it has an idle executor and room, else the first host that
  * has, or UINT32_MAX. */
-static uint32_t find_host(const zd_place *p, const uint32_t *idle, uint32_t node) {
+static uint32_t find_host(const zd_place *p, const uint32_t *idle, const uint32_t *idle_io,
+                          uint32_t node) {
+    bool cpu = zd_graph_node(p->g, node)->cpus > 0;
+#define USABLE(h) (idle[h] > (cpu && idle_io ? idle_io[h] : 0))
     uint32_t want = p->prefer ? p->prefer(p->prefer_ctx, node) : UINT32_MAX;
-    if (want < zd_capacity_hosts(p->cap) && idle[want] > 0 && zd_capacity_fits(p->cap, want, node))
+    if (want < zd_capacity_hosts(p->cap) && USABLE(want) && zd_capacity_fits(p->cap, want, node))
         return want;
     for (uint32_t h = 0; h < zd_capacity_hosts(p->cap); h++)
-        if (idle[h] > 0 && zd_capacity_fits(p->cap, h, node))
+        if (USABLE(h) && zd_capacity_fits(p->cap, h, node))
             return h;
+#undef USABLE
     return UINT32_MAX;
 }
 
 bool zd_place_next(zd_place *p, const uint32_t *idle, zd_grant *grant) {
+    return zd_place_next_io(p, idle, NULL, grant);
+}
+
+bool zd_place_next_io(zd_place *p, const uint32_t *idle, const uint32_t *idle_io, zd_grant *grant) {
     p->seq_fresh = false;
     if ((int)p->running >= p->jobs || zd_lease_in_use(p->leases, ZD_LEASE_SEQUENTIAL) > 0)
         return false;
@@ -166,7 +174,7 @@ bool zd_place_next(zd_place *p, const uint32_t *idle, zd_grant *grant) {
             block(p, 0, n->pool);
             continue;
         }
-        uint32_t host = find_host(p, idle, node);
+        uint32_t host = find_host(p, idle, idle_io, node);
         if (host == UINT32_MAX) {
             uint64_t mask = p->classes[cls].mask;
             block(p, mask, -1);

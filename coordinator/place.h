@@ -61,6 +61,10 @@ void zd_place_round(zd_place *p);
  * *grant filled, false when nothing may start. */
 bool zd_place_next(zd_place *p, const uint32_t *idle, zd_grant *grant);
 
+/* zd_place_next() where idle_io[h] of host h's idle executors (may be NULL: none) serve only
+ * nodes that take no CPU unit: the extra executors that keep IO-bound nodes flowing. */
+bool zd_place_next_io(zd_place *p, const uint32_t *idle, const uint32_t *idle_io, zd_grant *grant);
+
 /* Gives back what a grant took, when its attempt is over (or lost). Returns false when one of
  * its lease tokens was not held any more (stale). */
 bool zd_place_release(zd_place *p, const zd_grant *grant);

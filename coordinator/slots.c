@@ -14,6 +14,7 @@ typedef struct slot {
     uint32_t agent;                /* agent id, 0 for the coordinator's own executors */
     uint32_t early_deaths;         /* deaths in a row before HELLO */
     int64_t pid;                   /* its executor's pid (from HELLO), 0 before */
+    bool io_only;                  /* serves only nodes that take no CPU unit */
 } slot;
 
 typedef struct host_idle {
@@ -23,11 +24,12 @@ typedef struct host_idle {
 } host_idle;
 
 struct zd_slots {
-    slot *v;          /* every slot */
-    uint32_t n;       /* slots */
-    host_idle *hosts; /* per host */
-    uint32_t *idle;   /* per host: hosts[h].n, as placement reads it */
-    uint32_t n_hosts; /* entries in hosts and idle */
+    slot *v;           /* every slot */
+    uint32_t n;        /* slots */
+    host_idle *hosts;  /* per host */
+    uint32_t *idle;    /* per host: hosts[h].n, as placement reads it */
+    uint32_t *idle_io; /* per host: how many of those are IO-only */
+    uint32_t n_hosts;  /* entries in hosts and idle */
 };
 
 zd_slots *zd_slots_new(uint32_t n_local, uint32_t n_started) {
@@ -36,8 +38,10 @@ zd_slots *zd_slots_new(uint32_t n_local, uint32_t n_started) {
         zd_slots_free(&s);
         return NULL;
     }
-    for (uint32_t i = n_started; i < n_local; i++)
+    for (uint32_t i = n_started; i < n_local; i++) {
         s->v[i].state = ZD_SLOT_DORMANT;
+        s->v[i].io_only = true;
+    }
     return s;
 }
 
@@ -54,6 +58,7 @@ void zd_slots_free(zd_slots **sp) {
         free(s->hosts[h].v);
     free(s->hosts);
     free(s->idle);
+    free(s->idle_io);
     free(s->v);
     free(s);
     *sp = NULL;
@@ -68,11 +73,15 @@ int zd_slots_add_host(zd_slots *s, uint32_t host) {
     uint32_t *idle = realloc(s->idle, (host + 1) * sizeof *idle);
     if (idle)
         s->idle = idle;
-    if (!hosts || !idle)
+    uint32_t *idle_io = realloc(s->idle_io, (host + 1) * sizeof *idle_io);
+    if (idle_io)
+        s->idle_io = idle_io;
+    if (!hosts || !idle || !idle_io)
         return ZDAG_ENOMEM;
     for (uint32_t h = s->n_hosts; h <= host; h++) {
         s->hosts[h] = (host_idle){0};
         s->idle[h] = 0;
+        s->idle_io[h] = 0;
     }
     s->n_hosts = host + 1;
     return 0;
@@ -126,6 +135,7 @@ static void push_idle(zd_slots *s, uint32_t i) {
     x->node = -1;
     h->v[h->n++] = i;
     s->idle[x->host] = h->n;
+    s->idle_io[x->host] += x->io_only;
 }
 
 static void remove_idle(zd_slots *s, uint32_t i) {
@@ -133,6 +143,7 @@ static void remove_idle(zd_slots *s, uint32_t i) {
     for (uint32_t k = 0; k < h->n; k++)
         if (h->v[k] == i) {
             h->v[k] = h->v[--h->n];
+            s->idle_io[s->v[i].host] -= s->v[i].io_only;
             break;
         }
     s->idle[s->v[i].host] = h->n;
@@ -165,10 +176,18 @@ bool zd_slots_peer(const zd_slots *s, uint32_t i, zd_sock_id *sock, const unsign
     return true;
 }
 
-uint32_t zd_slots_take(zd_slots *s, uint32_t host, uint32_t node) {
+uint32_t zd_slots_take(zd_slots *s, uint32_t host, uint32_t node, bool io) {
     host_idle *h = &s->hosts[host];
-    uint32_t i = h->v[--h->n];
+    /* The most recently idle slot of the kind wanted (an IO-only one for an IO node when
+     * there is one, so regular slots stay free for CPU-bound nodes). */
+    bool want_io = io && s->idle_io[host] > 0;
+    uint32_t k = h->n;
+    while (k > 0 && s->v[h->v[k - 1]].io_only != want_io)
+        k--;
+    uint32_t i = h->v[k - 1];
+    h->v[k - 1] = h->v[--h->n];
     s->idle[host] = h->n;
+    s->idle_io[host] -= s->v[i].io_only;
     s->v[i].state = ZD_SLOT_BUSY;
     s->v[i].node = node;
     return i;
@@ -199,6 +218,10 @@ int64_t zd_slots_pid(const zd_slots *s, uint32_t i) {
 
 const uint32_t *zd_slots_idle(const zd_slots *s) {
     return s->idle;
+}
+
+const uint32_t *zd_slots_idle_io(const zd_slots *s) {
+    return s->idle_io;
 }
 
 uint32_t zd_slots_early_deaths(const zd_slots *s, uint32_t i) {

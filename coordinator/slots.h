@@ -22,8 +22,8 @@ typedef enum zd_slot_state {
 
 typedef struct zd_slots zd_slots;
 
-/* Creates n_local slots on host 0: the first n_started STARTING, the rest DORMANT. NULL when
- * out of memory. */
+/* Creates n_local slots on host 0: the first n_started STARTING, the rest DORMANT and
+ * IO-only (they serve nodes that take no CPU unit). NULL when out of memory. */
 zd_slots *zd_slots_new(uint32_t n_local, uint32_t n_started);
 
 /* A DORMANT slot's executor is being started: STARTING. */
@@ -57,8 +57,9 @@ bool zd_slots_is_peer(const zd_slots *s, uint32_t slot, const zd_peer *peer);
 bool zd_slots_peer(const zd_slots *s, uint32_t slot, zd_sock_id *sock, const unsigned char **rid,
                    size_t *rid_len);
 
-/* Takes an idle slot of `host` for `node` (the host must have one): BUSY. Returns the slot. */
-uint32_t zd_slots_take(zd_slots *s, uint32_t host, uint32_t node);
+/* Takes an idle slot of `host` for `node`: an IO-only one when `io` and one is idle, else a
+ * regular one (the host must have the kind asked for). BUSY. Returns the slot. */
+uint32_t zd_slots_take(zd_slots *s, uint32_t host, uint32_t node, bool io);
 
 /* A BUSY slot finished its attempt: IDLE again. */
 void zd_slots_release(zd_slots *s, uint32_t slot);
@@ -67,8 +68,9 @@ void zd_slots_release(zd_slots *s, uint32_t slot);
  * slot becomes STARTING when `replaced` (a new executor will say HELLO), else DEAD. */
 int64_t zd_slots_gone(zd_slots *s, uint32_t slot, bool replaced);
 
-/* Idle slots per host (borrowed; indexed by host). */
+/* Idle slots per host, and how many of them are IO-only (borrowed; indexed by host). */
 const uint32_t *zd_slots_idle(const zd_slots *s);
+const uint32_t *zd_slots_idle_io(const zd_slots *s);
 
 /* Deaths in a row of a slot's executors before their HELLO (a slot that keeps dying at start
  * is retired by the caller). */

@@ -230,11 +230,11 @@ static void describe_death(agent *a, uint32_t slot, int status, char *how, size_
 
 /* An executor died: its command is killed, the coordinator told (the report waits in the
  * socket while the coordinator cannot be reached), the slot refilled. */
-static void executor_died(agent *a, uint32_t slot, int status) {
+static void executor_died(agent *a, uint32_t slot, int status, pid_t pid) {
     char how[WHY_MAX];
     bool explained;
     describe_death(a, slot, status, how, sizeof how, &explained);
-    zd_msg_lost l = {.agent = a->id, .slot = slot, .how = {how, strlen(how)}};
+    zd_msg_lost l = {.agent = a->id, .slot = slot, .how = {how, strlen(how)}, .pid = pid};
     if (zd_wire_encode_lost(a->out, &l) == 0)
         send_out(a);
     /* Deaths we caused or an attempt chose (fence, cancel, timeout) say nothing of the slot. */
@@ -344,8 +344,9 @@ static session_end serve(agent *a) {
         if (child) {
             uint32_t slot;
             int status;
-            while (zd_xset_reap(a->xs, &slot, &status))
-                executor_died(a, slot, status);
+            pid_t pid;
+            while (zd_xset_reap(a->xs, &slot, &status, &pid))
+                executor_died(a, slot, status, pid);
         }
         if (type > 0)
             a->last_heard = zd_boottime_ns();

@@ -116,9 +116,11 @@ void zd_xset_set_lease(zd_xset *x, int64_t until_ns) {
     atomic_store(&x->shared->lease_until, until_ns);
 }
 
-bool zd_xset_reap(zd_xset *x, uint32_t *slot, int *status) {
+bool zd_xset_reap(zd_xset *x, uint32_t *slot, int *status, pid_t *pid) {
     for (uint32_t s = 0; s < x->n; s++)
         if (x->pids[s] > 0 && waitpid(x->pids[s], status, WNOHANG) == x->pids[s]) {
+            if (pid)
+                *pid = x->pids[s];
             x->pids[s] = 0;
             zd_xset_orphans(x, s);
             *slot = s;
@@ -136,7 +138,7 @@ void zd_xset_stop(zd_xset *x, int sig, double grace_s) {
     for (;;) {
         uint32_t slot;
         int status;
-        while (zd_xset_reap(x, &slot, &status))
+        while (zd_xset_reap(x, &slot, &status, NULL))
             ;
         bool left = false;
         for (uint32_t s = 0; s < x->n; s++)

@@ -45,9 +45,9 @@ uint64_t zd_xset_timeout_ms(const zd_xset *x, uint32_t slot);
 /* Publishes the lease to every executor of the set (its end, CLOCK_BOOTTIME ns). */
 void zd_xset_set_lease(zd_xset *x, int64_t until_ns);
 
-/* Reaps one exited executor without waiting: returns true with its slot and wait status (and
- * its orphans killed), false when none has exited. */
-bool zd_xset_reap(zd_xset *x, uint32_t *slot, int *status);
+/* Reaps one exited executor without waiting: returns true with its slot, wait status and pid
+ * (pid may be NULL), its orphans killed; false when none has exited. */
+bool zd_xset_reap(zd_xset *x, uint32_t *slot, int *status, pid_t *pid);
 
 /* Sends sig to every executor, waits up to grace_s for them to exit, then SIGKILLs the rest;
  * all are reaped and their orphans killed on return. */

@@ -439,7 +439,7 @@ nodes:
         # victim_short's first attempt did finish, during the partition; its result came back
         # after the loss and was discarded
         self.assertTrue(self.ended("victim_short", 1))
-        self.assertRegex(err[lost_at:], r"discarded a stale or unknown result \(node 0, ",
+        self.assertRegex(err[lost_at:], r"discarded a stale or unknown result \(node 0\)",
                          "the late result of victim_short's lost attempt is discarded")
         # the partitioned agent killed victim_long's first attempt: it never finished and no
         # process of it is left, although its command would still be sleeping

@@ -20,7 +20,7 @@ nodes:
 
 REPORT_KEYS = {"pipeline", "status", "exit_code", "started_at", "wall_s", "jobs", "nodes"}
 NODE_KEYS = {"name", "status", "attempts", "host", "executor", "start_s", "end_s",
-             "exit_code", "error"}
+             "exit_code", "error", "history"}
 
 
 class RunTest(ZdagTestCase):
