@@ -35,6 +35,45 @@ HISTORY_KEYS = {"attempt", "host", "executor", "ready_s", "start_s", "end_s", "o
 EVICTED = "declared this worker lost"
 
 
+def check_trial(tc, t):
+    """The promises, from the ground truth first, then the report."""
+    logs = f"\n{t.summary()}\n{t.logs()}"
+    tc.assertFalse(t.hang, f"the run did not finish in {scenarios.DEADLINE_S} s{logs}")
+    # no two live holders, ever (ticks)
+    tc.assertEqual(t.double_holders(), [], f"two holders of the lease at once{logs}")
+    tc.assertEqual(t.coord_exit, 0, logs)
+    tc.assertIsNotNone(t.report, logs)
+    tc.assertEqual(t.report["status"], "succeeded", logs)
+    tc.assertEqual(t.lost_nodes(), [], logs)
+    # each holder's command completed exactly once, and its result is that attempt's
+    for node in t.holder_nodes():
+        done = faults.completions(t.marks, node)
+        tc.assertEqual(len(done), 1, f"{node} completed {len(done)} times: {done}{logs}")
+        tc.assertEqual(t.results.get(node), f"done {done[0]}\n", logs)
+    # the report shows every attempt of the holder
+    n = t.nodes()["hold"]
+    tc.assertIn("history", n, f"the report has no attempt history{logs}")
+    h = n["history"]
+    tc.assertEqual(len(h), n["attempts"], h)
+    for i, a in enumerate(h):
+        tc.assertLessEqual(HISTORY_KEYS, set(a), a)
+        tc.assertEqual(a["attempt"], i + 1, h)
+        tc.assertIn(a["outcome"], OUTCOMES, a)
+    tc.assertEqual(h[-1]["outcome"], "succeeded", h)
+    tc.assertEqual(h[-1]["host"], n["host"], h)
+    if t.fault == "executor":
+        tc.assertEqual(n["attempts"], 1, f"a stopped executor alone lost its attempt{logs}")
+    else:
+        # the host was silent longer than T_lost: its attempt was lost, re-run elsewhere
+        tc.assertGreaterEqual(n["attempts"], 2, logs)
+        tc.assertEqual(h[0]["host"], t.holder_host, h)
+        tc.assertEqual(h[0]["outcome"], "lost", h)
+        tc.assertNotEqual(h[-1]["host"], t.holder_host, h)
+    other = "B" if t.holder_host == "A" else "A"
+    tc.assertEqual(t.exit_of.get(other), 0, f"worker {other}{logs}")
+    return t
+
+
 class StallTest(ZdagTestCase):
     def trial(self, fault, lease):
         t = scenarios.Trial(ZDAG, self.dir, self.env, fault, lease)
@@ -43,42 +82,7 @@ class StallTest(ZdagTestCase):
         return t
 
     def check(self, t):
-        """The promises, from the ground truth first, then the report."""
-        logs = f"\n{t.summary()}\n{t.logs()}"
-        self.assertFalse(t.hang, f"the run did not finish in {scenarios.DEADLINE_S} s{logs}")
-        # no two live holders, ever (ticks)
-        self.assertEqual(t.double_holders(), [], f"two holders of the lease at once{logs}")
-        self.assertEqual(t.coord_exit, 0, logs)
-        self.assertIsNotNone(t.report, logs)
-        self.assertEqual(t.report["status"], "succeeded", logs)
-        self.assertEqual(t.lost_nodes(), [], logs)
-        # each holder's command completed exactly once, and its result is that attempt's
-        for node in t.holder_nodes():
-            done = faults.completions(t.marks, node)
-            self.assertEqual(len(done), 1, f"{node} completed {len(done)} times: {done}{logs}")
-            self.assertEqual(t.results.get(node), f"done {done[0]}\n", logs)
-        # the report shows every attempt of the holder
-        n = t.nodes()["hold"]
-        self.assertIn("history", n, f"the report has no attempt history{logs}")
-        h = n["history"]
-        self.assertEqual(len(h), n["attempts"], h)
-        for i, a in enumerate(h):
-            self.assertLessEqual(HISTORY_KEYS, set(a), a)
-            self.assertEqual(a["attempt"], i + 1, h)
-            self.assertIn(a["outcome"], OUTCOMES, a)
-        self.assertEqual(h[-1]["outcome"], "succeeded", h)
-        self.assertEqual(h[-1]["host"], n["host"], h)
-        if t.fault == "executor":
-            self.assertEqual(n["attempts"], 1, f"a stopped executor alone lost its attempt{logs}")
-        else:
-            # the host was silent longer than T_lost: its attempt was lost, re-run elsewhere
-            self.assertGreaterEqual(n["attempts"], 2, logs)
-            self.assertEqual(h[0]["host"], t.holder_host, h)
-            self.assertEqual(h[0]["outcome"], "lost", h)
-            self.assertNotEqual(h[-1]["host"], t.holder_host, h)
-        other = "B" if t.holder_host == "A" else "A"
-        self.assertEqual(t.exit_of.get(other), 0, f"worker {other}{logs}")
-        return t
+        return check_trial(self, t)
 
     def test_agent_stopped_sequential(self):
         self.check(self.trial("agent", "sequential"))
