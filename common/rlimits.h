@@ -1,0 +1,57 @@
+/* Resource limits checked before a run starts, so that a missing descriptor or thread is a
+ * clear message and exit 3 rather than a libzmq abort in the middle of the run.
+ *
+ * The descriptors a coordinator run needs, as zd_rlimit_check_run() counts them:
+ *
+ *   ZD_RLIMIT_FD_BASE       the ZeroMQ context (its I/O thread's epoll and mailbox eventfds,
+ *                           the reaper's mailbox), the signalfd, the journal and its lock, the
+ *                           ROUTER's ipc listener, the runtime directory, log files being
+ *                           written, stdin/stdout/stderr: 24 in all
+ *   + ZD_RLIMIT_FD_LISTEN   with --listen: the tcp listener, the ZAP handler's REP socket and
+ *                           its pipe, the admission monitor's PAIR sockets: 8
+ *   + ZD_RLIMIT_FD_PER_EXECUTOR x n_local_executors
+ *                           each local executor's ipc connection (one descriptor at the
+ *                           coordinator, and its mailbox) and the pidfd or pipe we keep on the
+ *                           process: 3 each
+ *   + ZD_RLIMIT_FD_RESERVE  kept free for replacement executors, the report and trace files
+ *                           written at the end, and libzmq's own spares: 16
+ *
+ * The threads a run needs: libzmq's I/O thread and reaper thread (2), the ZAP handler when
+ * listening (1) and the journal's writer (1). */
+#ifndef ZD_RLIMITS_H
+#define ZD_RLIMITS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/resource.h>
+
+#include "log.h"
+
+#define ZD_RLIMIT_FD_BASE 24
+#define ZD_RLIMIT_FD_LISTEN 8
+#define ZD_RLIMIT_FD_PER_EXECUTOR 3
+#define ZD_RLIMIT_FD_RESERVE 16
+#define ZD_RLIMIT_THREADS_BASE 3 /* libzmq's I/O and reaper threads, the journal */
+
+/* Raises RLIMIT_NOFILE's soft limit to its hard limit (capped at what the kernel accepts,
+ * /proc/sys/fs/nr_open). Returns the soft limit in force afterwards (unchanged when it could
+ * not be raised), or RLIM_INFINITY when unlimited. */
+rlim_t zd_rlimit_raise_nofile(void);
+
+/* Descriptors a run with n_local_executors local executors needs (listening: with --listen),
+ * by the arithmetic above. */
+size_t zd_rlimit_fds_needed(unsigned n_local_executors, bool listening);
+
+/* Threads a run needs besides the calling one, by the arithmetic above. */
+unsigned zd_rlimit_threads_needed(bool listening);
+
+/* Checks, before a run starts, that enough descriptors remain free under RLIMIT_NOFILE (the
+ * limit minus the descriptors already open) and that the run's threads can be created (it
+ * creates and joins that many threads that do nothing). On failure writes the reason to why
+ * (size bytes), e.g. "too few file descriptors: ulimit -n is 16, this run needs at least 40"
+ * or "cannot create a thread: Resource temporarily unavailable (ulimit -u?)", logs it as an
+ * error to log (may be NULL) and returns ZDAG_ESYS. Returns 0 when the run can start. */
+int zd_rlimit_check_run(unsigned n_local_executors, bool listening, const zd_log *log, char *why,
+                        size_t size) __attribute__((warn_unused_result));
+
+#endif
