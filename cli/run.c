@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -332,6 +333,10 @@ static bool select_nodes(const run_args *a, const zd_graph *g, bool **active) {
 }
 
 int zd_cli_run(int argc, char **argv) {
+    /* A reader of stdout that goes away (`zdag run --progress | head -c1`) must not kill the
+     * run: writes fail with EPIPE instead, and the progress line stops drawing. Commands get
+     * the default disposition back (worker/proc.c resets every signal before exec). */
+    signal(SIGPIPE, SIG_IGN);
     run_args a = {0};
     a.opts.prio = ZD_PRIO_CRITICAL_PATH;
     int status = ZD_EXIT_USAGE;

@@ -25,6 +25,7 @@ struct zd_progress {
     heap hi;                 /* the upper half, negated (its min on top) */
     bool drawn;              /* something was drawn: last_s is meaningful */
     bool finished;           /* zd_progress_finish() was called */
+    bool broken;             /* a write failed (EPIPE...): nothing more is drawn */
     double last_s;           /* time of the last draw */
     char last[LINE_MAX_LEN]; /* the last line printed, to skip a repeated final line */
 };
@@ -148,27 +149,35 @@ static void format_line(const zd_progress *p, double now_s, uint32_t done, uint3
              width, done, p->total, running, failed, now_s > 0 ? now_s : 0.0, eta);
 }
 
+/* Marks the display broken when the stream has failed: a reader that went away (`| head -c1`)
+ * must not end the run, so the rest of the run draws nothing, silently. */
+static void check_stream(zd_progress *p, bool ok) {
+    if (!ok || fflush(p->out) == EOF || ferror(p->out))
+        p->broken = true;
+}
+
 static void draw(zd_progress *p, double now_s, uint32_t done, uint32_t running, uint32_t failed) {
     format_line(p, now_s, done, running, failed, p->last, sizeof p->last);
-    if (p->tty)
-        fprintf(p->out, "\r%s\033[K", p->last);
-    else
-        fprintf(p->out, "%s\n", p->last);
-    fflush(p->out);
+    int n = p->tty ? fprintf(p->out, "\r%s\033[K", p->last) : fprintf(p->out, "%s\n", p->last);
+    check_stream(p, n >= 0);
     p->drawn = true;
     p->last_s = now_s;
+}
+
+bool zd_progress_broken(const zd_progress *p) {
+    return p->broken;
 }
 
 void zd_progress_update(zd_progress *p, double now_s, uint32_t done, uint32_t running,
                         uint32_t failed) {
     double interval = p->tty ? TTY_INTERVAL_S : PLAIN_INTERVAL_S;
-    if (p->finished || (p->drawn && !(now_s - p->last_s >= interval)))
+    if (p->finished || p->broken || (p->drawn && !(now_s - p->last_s >= interval)))
         return;
     draw(p, now_s, done, running, failed);
 }
 
 void zd_progress_clear(zd_progress *p) {
-    if (!p->tty || !p->drawn || p->finished)
+    if (!p->tty || !p->drawn || p->finished || p->broken)
         return;
     fputs("\r\033[K", p->out);
     fflush(p->out);
@@ -177,13 +186,13 @@ void zd_progress_clear(zd_progress *p) {
 
 void zd_progress_finish(zd_progress *p, double now_s, uint32_t done, uint32_t running,
                         uint32_t failed) {
-    if (p->finished)
+    if (p->finished || p->broken)
         return;
     p->finished = true;
     if (p->tty) {
         draw(p, now_s, done, running, failed);
-        fputc('\n', p->out);
-        fflush(p->out);
+        if (!p->broken)
+            check_stream(p, fputc('\n', p->out) != EOF);
         return;
     }
     char line[LINE_MAX_LEN];

@@ -20,7 +20,11 @@
  *
  * Times are seconds since the run started on the coordinator's monotonic clock. Counts are
  * those of the whole run: `done` counts every node that reached its end (succeeded, failed,
- * skipped, cached), `failed` is the failed ones among them, `running` the attempts in flight. */
+ * skipped, cached), `failed` is the failed ones among them, `running` the attempts in flight.
+ *
+ * When a write to the stream fails (EPIPE from a reader that went away, ENOSPC, anything), the
+ * display stops drawing for the rest of the run, silently: the run goes on and ends with its
+ * normal status. The caller ignores SIGPIPE (the CLI does) so that the write returns EPIPE. */
 #ifndef ZD_PROGRESS_H
 #define ZD_PROGRESS_H
 
@@ -57,6 +61,9 @@ void zd_progress_update(zd_progress *p, double now_s, uint32_t done, uint32_t ru
  * clean line; the next zd_progress_update() draws again, whatever the time. Elsewhere, and
  * before the first draw, it does nothing. */
 void zd_progress_clear(zd_progress *p);
+
+/* True once a write to the stream failed: nothing more is drawn. */
+bool zd_progress_broken(const zd_progress *p);
 
 /* Draws the final line, whatever the time since the last draw, and on a tty ends it with "\n".
  * Not on a tty, the line is left out when it is exactly the last one printed. Later calls of

@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "progress.h"
 
@@ -215,6 +217,34 @@ static void test_million_is_cheap(void **state) {
     zd_progress_free(&p);
 }
 
+/* A reader that went away (`zdag run --progress | head -c1`): the first failed write breaks
+ * the display, silently, and nothing more is written; the run's calls keep working. */
+static void test_stops_drawing_on_epipe(void **state) {
+    (void)state;
+    struct sigaction ign = {.sa_handler = SIG_IGN}, old;
+    assert_int_equal(sigaction(SIGPIPE, &ign, &old), 0);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    FILE *w = fdopen(fds[1], "w");
+    assert_non_null(w);
+    zd_progress *p = zd_progress_new(w, false, 10);
+    zd_progress_update(p, 0.0, 0, 1, 0);
+    assert_false(zd_progress_broken(p));
+    char buf[256];
+    assert_true(read(fds[0], buf, sizeof buf) > 0);
+    close(fds[0]);
+    zd_progress_update(p, 2.0, 1, 1, 0);
+    assert_true(zd_progress_broken(p));
+    clearerr(w);
+    zd_progress_node_done(p, 1.0);
+    zd_progress_update(p, 4.0, 2, 1, 0);
+    zd_progress_finish(p, 5.0, 10, 0, 0);
+    assert_false(ferror(w)); /* nothing was written after the break */
+    zd_progress_free(&p);
+    fclose(w);
+    assert_int_equal(sigaction(SIGPIPE, &old, NULL), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_tty_lines_and_throttle, setup, teardown),
@@ -222,6 +252,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_median_and_eta, setup, teardown),
         cmocka_unit_test_setup_teardown(test_median_matches_sort, setup, teardown),
         cmocka_unit_test_setup_teardown(test_million_is_cheap, setup, teardown),
+        cmocka_unit_test(test_stops_drawing_on_epipe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
