@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,23 @@ static size_t open_fds(void) {
     return n > 0 ? n - 1 : 0;
 }
 
+/* Descriptors needed: the run's, plus those open now beyond stdin, stdout and stderr (which
+ * the base count includes). */
+static size_t fds_needed_now(unsigned n_local_executors, bool listening) {
+    size_t open_now = open_fds();
+    return zd_rlimit_fds_needed(n_local_executors, listening) + (open_now > 3 ? open_now - 3 : 0);
+}
+
+size_t zd_rlimit_spare_fds(unsigned n_local_executors, bool listening) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return 0;
+    size_t need = fds_needed_now(n_local_executors, listening);
+    if (rl.rlim_cur == RLIM_INFINITY)
+        return SIZE_MAX / 2;
+    return rl.rlim_cur > (rlim_t)need ? (size_t)(rl.rlim_cur - need) : 0;
+}
+
 /* The test threads wait until every one exists, so that they are all alive at once, as the
  * run's threads will be. */
 typedef struct gate {
@@ -106,10 +124,7 @@ int zd_rlimit_check_run(unsigned n_local_executors, bool listening, const zd_log
     why[0] = '\0';
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
-        /* stdin, stdout and stderr are in the base count; anything else open already is not. */
-        size_t open_now = open_fds();
-        size_t need =
-            zd_rlimit_fds_needed(n_local_executors, listening) + (open_now > 3 ? open_now - 3 : 0);
+        size_t need = fds_needed_now(n_local_executors, listening);
         if ((rlim_t)need > rl.rlim_cur) {
             snprintf(why, size,
                      "too few file descriptors: ulimit -n is %lu, this run needs at "

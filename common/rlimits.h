@@ -45,6 +45,10 @@ size_t zd_rlimit_fds_needed(unsigned n_local_executors, bool listening);
 /* Threads a run needs besides the calling one, by the arithmetic above. */
 unsigned zd_rlimit_threads_needed(bool listening);
 
+/* Descriptors RLIMIT_NOFILE leaves over once those open now and those the run needs are
+ * counted (0 when none): the budget for remote connections (see coordinator/admission.h). */
+size_t zd_rlimit_spare_fds(unsigned n_local_executors, bool listening);
+
 /* Checks, before a run starts, that enough descriptors remain free under RLIMIT_NOFILE (the
  * limit minus the descriptors already open) and that the run's threads can be created (it
  * creates and joins that many threads that do nothing). On failure writes the reason to why

@@ -1,0 +1,302 @@
+/* Admission: counts a listener's connections from its monitor and refuses the excess. */
+#include "admission.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <zmq.h>
+
+#define ADDR_MAX 64  /* an IPv6 address in text fits */
+#define PEERS_MAX 64 /* peer addresses whose refusals are remembered for the rate limit */
+#define ENDPOINT_MAX 256
+
+#define MONITORED                                                                                  \
+    (ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_ACCEPT_FAILED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CLOSED |    \
+     ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |                        \
+     ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+
+/* A connection libzmq accepted, by its descriptor. */
+typedef struct conn {
+    bool open;           /* accepted and not yet disconnected */
+    bool refused;        /* we shut it down: its handshake failure is ours, not the peer's */
+    char addr[ADDR_MAX]; /* the peer's IP address */
+} conn;
+
+/* A peer address that failed a handshake: its log line's rate limit. */
+typedef struct peer {
+    char addr[ADDR_MAX]; /* "" = unused */
+    unsigned long failures;
+    zd_log_limit limit;
+} peer;
+
+struct zd_admission {
+    void *sock;                       /* the monitored listener (borrowed) */
+    void *pair;                       /* our end of its monitor */
+    const zd_log *log;                /* where lines go (borrowed), or NULL */
+    char endpoint[ENDPOINT_MAX];      /* the resolved endpoint, for the log */
+    int port;                         /* its TCP port: an accepted descriptor's local port */
+    unsigned max_open;                /* refuse at this many open connections */
+    unsigned open;                    /* connections open */
+    bool refusing;                    /* open reached max_open, not yet below max_open / 2 */
+    int failed_kind;                  /* the last HANDSHAKE_FAILED_* not yet matched, or 0 */
+    conn *conns;                      /* indexed by descriptor */
+    size_t n_conns;                   /* entries allocated in conns */
+    peer peers[PEERS_MAX];            /* refusal rate limits per address */
+    size_t next_peer;                 /* the entry a new address replaces (round robin) */
+    zd_log_limit accept_failed;       /* rate limit of "cannot accept" lines */
+    unsigned long refused;            /* connections shut down at accept */
+    unsigned long handshake_failures; /* handshakes that failed (ours excluded) */
+};
+
+int zd_admission_harden(void *sock) {
+    int ivl = ZD_ADMISSION_HANDSHAKE_MS;
+    return zmq_setsockopt(sock, ZMQ_HANDSHAKE_IVL, &ivl, sizeof ivl) == 0 ? 0 : ZDAG_EZMQ;
+}
+
+/* The port of a tcp endpoint ("tcp://1.2.3.4:5555", "tcp://[::1]:5555"), or -1. */
+static int endpoint_port(const char *endpoint) {
+    const char *colon = strrchr(endpoint, ':');
+    if (strncmp(endpoint, "tcp://", 6) != 0 || !colon)
+        return -1;
+    char *end = NULL;
+    long port = strtol(colon + 1, &end, 10);
+    return end && *end == '\0' && port > 0 && port < 65536 ? (int)port : -1;
+}
+
+int zd_admission_new(void *zmq_ctx, void *sock, const char *endpoint, unsigned max_open,
+                     const zd_log *log, zd_admission **out) {
+    if (!zmq_ctx || !sock || !endpoint || max_open < 2 || !out)
+        return ZDAG_EINVAL;
+    zd_admission *adm = calloc(1, sizeof *adm);
+    if (!adm)
+        return ZDAG_ENOMEM;
+    adm->sock = sock;
+    adm->log = log;
+    adm->max_open = max_open;
+    adm->accept_failed = (zd_log_limit)ZD_LOG_LIMIT_INIT;
+    size_t len = sizeof adm->endpoint;
+    if (zmq_getsockopt(sock, ZMQ_LAST_ENDPOINT, adm->endpoint, &len) < 0 || !adm->endpoint[0])
+        snprintf(adm->endpoint, sizeof adm->endpoint, "%s", endpoint);
+    adm->port = endpoint_port(adm->endpoint);
+    char inproc[64];
+    snprintf(inproc, sizeof inproc, "inproc://zdag-admission-%p", (void *)adm);
+    int linger = 0;
+    if (zmq_socket_monitor(sock, inproc, MONITORED) < 0)
+        goto out_free;
+    if (!(adm->pair = zmq_socket(zmq_ctx, ZMQ_PAIR)) ||
+        zmq_setsockopt(adm->pair, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
+        zmq_connect(adm->pair, inproc) < 0)
+        goto out_stop;
+    *out = adm;
+    return 0;
+out_stop:
+    zmq_socket_monitor(sock, NULL, 0);
+    if (adm->pair)
+        zmq_close(adm->pair);
+out_free:
+    free(adm);
+    return ZDAG_EZMQ;
+}
+
+void zd_admission_free(zd_admission **adm) {
+    if (!adm || !*adm)
+        return;
+    zmq_socket_monitor((*adm)->sock, NULL, 0);
+    zmq_close((*adm)->pair);
+    free((*adm)->conns);
+    free(*adm);
+    *adm = NULL;
+}
+
+void *zd_admission_socket(const zd_admission *adm) {
+    return adm->pair;
+}
+
+unsigned zd_admission_open(const zd_admission *adm) {
+    return adm->open;
+}
+
+bool zd_admission_refusing(const zd_admission *adm) {
+    return adm->refusing;
+}
+
+void zd_admission_counts(const zd_admission *adm, unsigned long *refused,
+                         unsigned long *handshake_failures) {
+    if (refused)
+        *refused = adm->refused;
+    if (handshake_failures)
+        *handshake_failures = adm->handshake_failures;
+}
+
+/* The entry of descriptor fd (grown as needed), or NULL when out of memory. */
+static conn *conn_at(zd_admission *adm, int fd) {
+    if (fd < 0)
+        return NULL;
+    if ((size_t)fd >= adm->n_conns) {
+        size_t n = adm->n_conns ? adm->n_conns : 64;
+        while (n <= (size_t)fd)
+            n *= 2;
+        conn *c = realloc(adm->conns, n * sizeof *c);
+        if (!c)
+            return NULL;
+        memset(c + adm->n_conns, 0, (n - adm->n_conns) * sizeof *c);
+        adm->conns = c;
+        adm->n_conns = n;
+    }
+    return &adm->conns[fd];
+}
+
+/* The peer's IP address of a TCP descriptor whose local port is ours, into addr; false when
+ * fd is no longer such a connection (closed, or reused for something else). */
+static bool peer_of(const zd_admission *adm, int fd, char *addr, size_t size) {
+    struct sockaddr_storage local, remote;
+    socklen_t llen = sizeof local, rlen = sizeof remote;
+    if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0 ||
+        getpeername(fd, (struct sockaddr *)&remote, &rlen) < 0)
+        return false;
+    int port = -1;
+    const void *ip = NULL;
+    if (local.ss_family == AF_INET && remote.ss_family == AF_INET) {
+        port = ntohs(((struct sockaddr_in *)&local)->sin_port);
+        ip = &((struct sockaddr_in *)&remote)->sin_addr;
+    } else if (local.ss_family == AF_INET6 && remote.ss_family == AF_INET6) {
+        port = ntohs(((struct sockaddr_in6 *)&local)->sin6_port);
+        ip = &((struct sockaddr_in6 *)&remote)->sin6_addr;
+    }
+    if (!ip || (adm->port > 0 && port != adm->port))
+        return false;
+    return inet_ntop(remote.ss_family, ip, addr, (socklen_t)size) != NULL;
+}
+
+static void on_accepted(zd_admission *adm, int fd) {
+    conn *c = conn_at(adm, fd);
+    char addr[ADDR_MAX] = "?";
+    bool live = peer_of(adm, fd, addr, sizeof addr);
+    adm->open++;
+    if (c) {
+        c->open = true;
+        c->refused = false;
+        snprintf(c->addr, sizeof c->addr, "%s", addr);
+    }
+    if (!adm->refusing && adm->open >= adm->max_open) {
+        adm->refusing = true;
+        zd_logf(adm->log, ZDAG_LOG_WARNING,
+                "%u connections open on %s: not accepting more until some close", adm->open,
+                adm->endpoint);
+    }
+    /* The connection that reached the bound is kept; those after it are shut down. */
+    if (adm->refusing && adm->open > adm->max_open && live && shutdown(fd, SHUT_RDWR) == 0) {
+        adm->refused++;
+        if (c)
+            c->refused = true;
+    }
+}
+
+/* Logs a refused peer: the first time at once, then once per ZD_ADMISSION_LOG_QUIET_S. */
+static void log_refusal(zd_admission *adm, const char *addr, int kind, double now) {
+    peer *p = NULL;
+    for (size_t i = 0; i < PEERS_MAX && !p; i++)
+        if (strcmp(adm->peers[i].addr, addr) == 0)
+            p = &adm->peers[i];
+    if (!p) {
+        p = &adm->peers[adm->next_peer];
+        adm->next_peer = (adm->next_peer + 1) % PEERS_MAX;
+        snprintf(p->addr, sizeof p->addr, "%s", addr);
+        p->failures = 0;
+        p->limit = (zd_log_limit)ZD_LOG_LIMIT_INIT;
+    }
+    p->failures++;
+    unsigned suppressed = 0;
+    if (!zd_log_limit_ok(&p->limit, now, ZD_ADMISSION_LOG_QUIET_S, &suppressed))
+        return;
+    const char *why =
+        kind == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? "wrong key" : "it speaks no CurveZMQ";
+    if (suppressed)
+        zd_logf(adm->log, ZDAG_LOG_WARNING, "refused a peer at %s: %s (%u more since)", addr, why,
+                suppressed);
+    else
+        zd_logf(adm->log, ZDAG_LOG_WARNING, "refused a peer at %s: %s", addr, why);
+}
+
+static void on_disconnected(zd_admission *adm, int fd, double now) {
+    conn *c = fd >= 0 && (size_t)fd < adm->n_conns ? &adm->conns[fd] : NULL;
+    if (c && !c->open)
+        c = NULL; /* not one we saw accepted (the monitor started late) */
+    if (adm->open > 0)
+        adm->open--;
+    /* libzmq reports a failed handshake just before closing that connection. */
+    if (adm->failed_kind && !(c && c->refused)) {
+        adm->handshake_failures++;
+        log_refusal(adm, c ? c->addr : "?", adm->failed_kind, now);
+    }
+    adm->failed_kind = 0;
+    if (c)
+        c->open = false;
+    if (adm->refusing && adm->open < adm->max_open / 2) {
+        adm->refusing = false;
+        zd_logf(adm->log, ZDAG_LOG_INFO, "%u connections open on %s: accepting again", adm->open,
+                adm->endpoint);
+    }
+}
+
+static void on_event(zd_admission *adm, uint16_t event, uint32_t value, double now) {
+    switch (event) {
+    case ZMQ_EVENT_ACCEPTED:
+        on_accepted(adm, (int)value);
+        break;
+    case ZMQ_EVENT_DISCONNECTED:
+        on_disconnected(adm, (int)value, now);
+        break;
+    case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+    case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+    case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+        adm->failed_kind = event;
+        break;
+    case ZMQ_EVENT_ACCEPT_FAILED: {
+        unsigned suppressed = 0;
+        if (zd_log_limit_ok(&adm->accept_failed, now, ZD_ADMISSION_LOG_QUIET_S, &suppressed))
+            zd_logf(adm->log, ZDAG_LOG_WARNING, "cannot accept a connection on %s: %s",
+                    adm->endpoint, strerror((int)value));
+        break;
+    }
+    default: /* HANDSHAKE_SUCCEEDED, CLOSED (the listener itself): nothing to count */
+        break;
+    }
+}
+
+int zd_admission_read(zd_admission *adm, double now) {
+    int n = 0;
+    for (;;) {
+        zmq_msg_t head, addr;
+        zmq_msg_init(&head);
+        if (zmq_msg_recv(&head, adm->pair, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&head);
+            return errno == EAGAIN ? n : ZDAG_EZMQ;
+        }
+        /* Frame 1: event (uint16) and value (uint32), native order; frame 2: the endpoint. */
+        uint16_t event = 0;
+        uint32_t value = 0;
+        if (zmq_msg_size(&head) >= 6) {
+            memcpy(&event, zmq_msg_data(&head), sizeof event);
+            memcpy(&value, (const char *)zmq_msg_data(&head) + 2, sizeof value);
+        }
+        bool more = zmq_msg_more(&head);
+        zmq_msg_close(&head);
+        while (more) {
+            zmq_msg_init(&addr);
+            if (zmq_msg_recv(&addr, adm->pair, 0) < 0) {
+                zmq_msg_close(&addr);
+                return ZDAG_EZMQ;
+            }
+            more = zmq_msg_more(&addr);
+            zmq_msg_close(&addr);
+        }
+        on_event(adm, event, value, now);
+        n++;
+    }
+}
