@@ -14,10 +14,12 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "admission.h"
 #include "capacity.h"
 #include "curve.h"
 #include "journal.h"
 #include "progress.h"
+#include "rlimits.h"
 #include "trace.h"
 #include "wire.h"
 #include "zap.h"
@@ -39,6 +41,7 @@ struct zd_coord {
     void *router;            /* ROUTER bound at cfg.endpoint for local executors */
     void *remote;            /* ROUTER for remote agents and executors, or NULL */
     struct zd_zap *zap;      /* the ZAP handler admitting workers' keys, or NULL */
+    zd_admission *admission; /* bounds the connections open on remote, or NULL */
     zd_wire_buf *out;        /* encoder */
     zd_wire_decoder *dec;    /* decoder */
     zd_trace *trace;         /* the timeline for --trace, or NULL */
@@ -157,6 +160,7 @@ out_fail:
 }
 
 static void close_remote(zd_coord *c) {
+    zd_admission_free(&c->admission);
     if (c->remote)
         zmq_close(c->remote);
     c->remote = NULL;
@@ -222,9 +226,18 @@ static int open_remote(zd_coord *c) {
             return ZDAG_EZMQ;
         }
     }
-    if (zmq_bind(c->remote, c->cfg.listen) < 0) {
+    /* A peer that never completes its handshake is dropped, and no more connections are kept
+     * open than the descriptors left after the run's own (local executors first). */
+    if (zd_admission_harden(c->remote) < 0 || zmq_bind(c->remote, c->cfg.listen) < 0) {
         zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "cannot listen on %s: %s", c->cfg.listen,
                 zmq_strerror(errno));
+        return ZDAG_EZMQ;
+    }
+    size_t spare = zd_rlimit_spare_fds(c->cfg.n_local, true) / 2;
+    unsigned max_open = spare < 2 ? 2 : spare > 100000 ? 100000 : (unsigned)spare;
+    if (zd_admission_new(c->zctx, c->remote, c->cfg.listen, max_open, &c->cfg.log, &c->admission) <
+        0) {
+        zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "cannot watch the connections on %s", c->cfg.listen);
         return ZDAG_EZMQ;
     }
     zd_logf(&c->cfg.log, ZDAG_LOG_INFO, "accepting workers on %s%s", c->cfg.listen,
@@ -639,10 +652,12 @@ int zd_coord_run(zd_coord *c) {
     zd_core_start(c->core, now_s(c));
     drain(c);
     while (!zd_core_finished(c->core)) {
-        zmq_pollitem_t items[3] = {{NULL, c->cfg.signal_fd, ZMQ_POLLIN, 0},
-                                   {c->router, 0, ZMQ_POLLIN, 0},
-                                   {c->remote, 0, ZMQ_POLLIN, 0}};
-        int n_items = c->remote ? 3 : c->router ? 2 : 1;
+        zmq_pollitem_t items[4] = {
+            {NULL, c->cfg.signal_fd, ZMQ_POLLIN, 0},
+            {c->router, 0, ZMQ_POLLIN, 0},
+            {c->remote, 0, ZMQ_POLLIN, 0},
+            {c->admission ? zd_admission_socket(c->admission) : NULL, 0, ZMQ_POLLIN, 0}};
+        int n_items = c->admission ? 4 : c->remote ? 3 : c->router ? 2 : 1;
         if (zmq_poll(items, n_items, poll_timeout(c)) < 0 && errno != EINTR) {
             zd_core_give_up(c->core, now_s(c), "polling failed");
             drain(c);
@@ -654,6 +669,8 @@ int zd_coord_run(zd_coord *c) {
             read_messages(c, ZD_SOCK_LOCAL);
         if (n_items > 2 && (items[2].revents & ZMQ_POLLIN))
             read_messages(c, ZD_SOCK_REMOTE);
+        if (n_items > 3 && (items[3].revents & ZMQ_POLLIN))
+            zd_admission_read(c->admission, now_s(c));
         zd_core_on_timer(c->core, now_s(c));
         drain(c);
     }
