@@ -1,0 +1,621 @@
+/* The coordinator's core driven by scripted events and a fake clock: every rule is checked on
+ * the exact actions it returns, with no socket, process or clock. */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core.h"
+#include "graphs.h"
+
+#define MAX_ACTS 512
+
+typedef struct rig {
+    zd_graph *g;              /* the graph under test */
+    zd_core *c;               /* the core */
+    zd_action acts[MAX_ACTS]; /* the actions of the last event */
+    size_t n;                 /* entries in acts */
+    uint64_t counter;         /* the "random" source: 1, 2, 3, ... */
+    char log[8192];           /* every message, one per line */
+} rig;
+
+static uint64_t next_random(void *ctx) {
+    return ++*(uint64_t *)ctx;
+}
+
+static void keep_log(void *ctx, zdag_log_level level, const char *msg) {
+    (void)level;
+    rig *r = ctx;
+    size_t used = strlen(r->log);
+    snprintf(r->log + used, sizeof r->log - used, "%s\n", msg);
+}
+
+/* Takes the actions the core appended since the last call. */
+static void take(rig *r) {
+    size_t n;
+    const zd_action *a = zd_core_actions(r->c, &n);
+    assert_true(n <= MAX_ACTS);
+    memcpy(r->acts, a, n * sizeof *a);
+    r->n = n;
+}
+
+/* How many actions of `kind` the last event returned (for `node` or `slot` when >= 0). */
+static int count(const rig *r, zd_action_kind kind) {
+    int k = 0;
+    for (size_t i = 0; i < r->n; i++)
+        k += r->acts[i].kind == kind;
+    return k;
+}
+
+static const zd_action *first(const rig *r, zd_action_kind kind) {
+    for (size_t i = 0; i < r->n; i++)
+        if (r->acts[i].kind == kind)
+            return &r->acts[i];
+    return NULL;
+}
+
+static void setup(rig *r, zd_graph *g, zd_core_cfg cfg) {
+    memset(r, 0, sizeof *r);
+    r->g = g;
+    cfg.random = next_random;
+    cfg.random_ctx = &r->counter;
+    cfg.log = (zd_log){keep_log, r};
+    if (cfg.muster_s == 0)
+        cfg.muster_s = -1;
+    cfg.host_id = "here";
+    if (cfg.local_cpus == 0)
+        cfg.local_cpus = 4;
+    assert_int_equal(zd_core_new(&cfg, g, &r->c), 0);
+}
+
+static void teardown(rig *r) {
+    zd_core_free(&r->c);
+    zd_graph_free(&r->g);
+}
+
+/* Routing ids: "L0", "L1"... for local executors, "R0".. for remote ones, "A1".. for agents. */
+static char rids[64][8];
+
+static zd_peer peer(zd_sock_id sock, char kind, unsigned i, const char *user) {
+    char *rid = rids[(kind == 'A' ? 0 : kind == 'R' ? 21 : 42) + i % 21];
+    snprintf(rid, sizeof rids[0], "%c%u", kind, i);
+    return (zd_peer){sock, (const unsigned char *)rid, strlen(rid), user};
+}
+
+static zd_peer local(unsigned slot) {
+    return peer(ZD_SOCK_LOCAL, 'L', slot, "");
+}
+
+static void hello_local(rig *r, double now, uint32_t slot) {
+    zd_msg_hello h = {.version = ZD_WIRE_VERSION, .slot = slot, .pid = 100 + slot, .credit = 1};
+    zd_peer p = local(slot);
+    assert_true(zd_core_on_hello(r->c, now, &p, &h));
+}
+
+static uint64_t token_of(rig *r, uint32_t node, uint32_t slot) {
+    zd_msg_task t;
+    assert_int_equal(zd_core_task(r->c, node, slot, &t), 0);
+    return t.token;
+}
+
+static bool result(rig *r, double now, const zd_peer *p, uint32_t node, uint64_t token, bool ok) {
+    zd_msg_result m = {.node = node,
+                       .token = token,
+                       .ok = ok,
+                       .exit_code = ok ? 0 : 1,
+                       .error = {ok ? NULL : "exited with status 1", ok ? 0 : 20},
+                       .output = {"out", 3}};
+    return zd_core_on_result(r->c, now, p, &m);
+}
+
+static uint32_t node(const rig *r, const char *name) {
+    return (uint32_t)zd_graph_find(r->g, name);
+}
+
+static const char *outcome_of(rig *r, uint32_t index, uint32_t attempt) {
+    zd_node_outcome o;
+    zd_core_outcome(r->c, index, &o);
+    return attempt < o.n_history ? o.history[attempt].outcome : "(none)";
+}
+
+static zd_node_state state_of(rig *r, uint32_t index) {
+    zd_node_outcome o;
+    zd_core_outcome(r->c, index, &o);
+    return o.state;
+}
+
+/* Two independent nodes on two local slots: two TASKs, two OUTCOMEs, exit 0, one attempt each
+ * with the fake clock's times. */
+static void test_two_nodes(void **state) {
+    (void)state;
+    rig r;
+    setup(&r, build_graph((const char *[]){"a", "b", NULL}, NULL), (zd_core_cfg){.n_local = 2});
+    hello_local(&r, 0.1, 0);
+    hello_local(&r, 0.1, 1);
+    zd_core_start(r.c, 0.2);
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_TASK), 2);
+    uint32_t a = node(&r, "a"), b = node(&r, "b");
+    uint32_t sa = r.acts[0].node == a ? r.acts[0].slot : r.acts[1].slot;
+    uint32_t sb = r.acts[0].node == b ? r.acts[0].slot : r.acts[1].slot;
+    zd_peer pa = local(sa), pb = local(sb);
+    assert_true(result(&r, 1.0, &pa, a, token_of(&r, a, sa), true));
+    assert_true(result(&r, 1.5, &pb, b, token_of(&r, b, sb), true));
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_OUTCOME), 2);
+    assert_true(zd_core_finished(r.c));
+    assert_int_equal(zd_core_exit_code(r.c), 0);
+    zd_node_outcome o;
+    zd_core_outcome(r.c, a, &o);
+    assert_int_equal(o.n_history, 1);
+    assert_string_equal(o.history[0].outcome, "succeeded");
+    assert_true(o.history[0].start_s == 0.2 && o.history[0].end_s == 1.0);
+    assert_true(o.history[0].ready_s == 0.0);
+    teardown(&r);
+}
+
+/* A node with retries 2 fails twice then succeeds; each retry waits for its back-off (0.1 s,
+ * then 0.2 s), told by zd_core_next_timer(). */
+static void test_retry_backoff(void **state) {
+    (void)state;
+    rig r;
+    zd_graph *g = build_graph((const char *[]){"a", NULL}, NULL);
+    zd_graph_node(g, 0)->retries = 2;
+    setup(&r, g, (zd_core_cfg){.n_local = 1});
+    hello_local(&r, 0, 0);
+    zd_core_start(r.c, 0);
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_TASK), 1);
+    zd_peer p = local(0);
+    assert_true(result(&r, 1.0, &p, 0, token_of(&r, 0, 0), false));
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_TASK), 0);
+    double due = zd_core_next_timer(r.c);
+    assert_true(due > 1.0999 && due < 1.1001);
+    zd_core_on_timer(r.c, 1.05);
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_TASK), 0);
+    zd_core_on_timer(r.c, due);
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_TASK), 1);
+    assert_true(result(&r, 2.0, &p, 0, token_of(&r, 0, 0), false));
+    due = zd_core_next_timer(r.c);
+    assert_true(due > 2.1999 && due < 2.2001);
+    zd_core_on_timer(r.c, due);
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_TASK), 1);
+    assert_true(result(&r, 3.0, &p, 0, token_of(&r, 0, 0), true));
+    assert_true(zd_core_finished(r.c));
+    assert_string_equal(outcome_of(&r, 0, 0), "failed");
+    assert_string_equal(outcome_of(&r, 0, 1), "failed");
+    assert_string_equal(outcome_of(&r, 0, 2), "succeeded");
+    zd_node_outcome o;
+    zd_core_outcome(r.c, 0, &o);
+    assert_int_equal(o.attempts, 3);
+    assert_true(o.history[1].ready_s > 1.0999 && o.history[1].ready_s < 1.1001); /* back-off end */
+    teardown(&r);
+}
+
+/* An executor that dies under its node three times fails the node (max losses 3), with a
+ * replacement asked for each time. */
+static void test_max_losses(void **state) {
+    (void)state;
+    rig r;
+    setup(&r, build_graph((const char *[]){"a", NULL}, NULL),
+          (zd_core_cfg){.n_local = 1, .can_spawn = true});
+    hello_local(&r, 0, 0);
+    zd_core_start(r.c, 0);
+    for (int i = 0; i < 3; i++) {
+        take(&r);
+        assert_int_equal(count(&r, ZD_ACT_TASK), 1);
+        zd_core_on_exit(r.c, 1.0 + i, 0, "signal 9");
+        take(&r);
+        if (i < 2) {
+            assert_int_equal(count(&r, ZD_ACT_SPAWN), 1);
+            zd_core_on_spawned(r.c, 1.0 + i, 0, true);
+            hello_local(&r, 1.1 + i, 0);
+        }
+    }
+    assert_int_equal(state_of(&r, 0), ZD_NS_FAILED);
+    assert_int_equal(zd_core_exit_code(r.c), 1);
+    zd_node_outcome o;
+    zd_core_outcome(r.c, 0, &o);
+    assert_non_null(strstr(o.error, "3 executors lost"));
+    for (uint32_t i = 0; i < 3; i++)
+        assert_string_equal(outcome_of(&r, 0, i), "lost");
+    teardown(&r);
+}
+
+/* A local node past its timeout: at start + timeout + grace a KILL for its slot, and the pool
+ * unit it holds is released only when its executor is reaped. */
+static void test_local_timeout_releases_only_on_exit(void **state) {
+    (void)state;
+    rig r;
+    zd_graph *g = zd_graph_new();
+    uint32_t a, b;
+    int32_t pool;
+    assert_int_equal(zd_graph_add_pool(g, "p", 1, &pool), 0);
+    assert_int_equal(zd_graph_add_node(g, "a", &a), 0);
+    assert_int_equal(zd_graph_add_node(g, "b", &b), 0);
+    zd_graph_node(g, a)->pool = pool;
+    zd_graph_node(g, a)->timeout = 2;
+    zd_graph_node(g, a)->priority = 1;
+    zd_graph_node(g, b)->pool = pool;
+    assert_int_equal(zd_graph_finish(g, NULL, NULL), 0);
+    setup(&r, g,
+          (zd_core_cfg){.n_local = 2, .can_spawn = true, .prio = ZD_PRIO_USER, .keep_going = true});
+    hello_local(&r, 0, 0);
+    hello_local(&r, 0, 1);
+    zd_core_start(r.c, 0);
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_TASK), 1);
+    assert_int_equal(first(&r, ZD_ACT_TASK)->node, a);
+    uint32_t slot = first(&r, ZD_ACT_TASK)->slot;
+    double due = zd_core_next_timer(r.c);
+    assert_true(due > 2.0); /* the timeout plus the backstop's grace */
+    zd_core_on_timer(r.c, due);
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_KILL), 1);
+    assert_int_equal(first(&r, ZD_ACT_KILL)->slot, slot);
+    assert_int_equal(count(&r, ZD_ACT_TASK), 0); /* b still waits for the pool unit */
+    zd_core_on_exit(r.c, due + 0.1, slot, "signal 9");
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_TASK), 1);
+    assert_int_equal(first(&r, ZD_ACT_TASK)->node, b);
+    assert_int_equal(state_of(&r, a), ZD_NS_FAILED);
+    zd_node_outcome o;
+    zd_core_outcome(r.c, a, &o);
+    assert_non_null(strstr(o.error, "timed out"));
+    assert_string_equal(outcome_of(&r, a, 0), "timed out");
+    teardown(&r);
+}
+
+/* A result with a wrong token, from another routing id, or of a lost attempt is refused and
+ * changes nothing. */
+static void test_stale_results(void **state) {
+    (void)state;
+    rig r;
+    setup(&r, build_graph((const char *[]){"a", NULL}, NULL),
+          (zd_core_cfg){.n_local = 2, .can_spawn = true});
+    hello_local(&r, 0, 0);
+    hello_local(&r, 0, 1);
+    zd_core_start(r.c, 0);
+    take(&r);
+    uint32_t slot = first(&r, ZD_ACT_TASK)->slot;
+    uint64_t token = token_of(&r, 0, slot);
+    zd_peer right = local(slot), wrong = local(1 - slot);
+    assert_false(result(&r, 1, &right, 0, token + 1, true));
+    assert_false(result(&r, 1, &wrong, 0, token, true));
+    assert_false(result(&r, 1, &right, 7, token, true)); /* no such node */
+    assert_int_equal(state_of(&r, 0), ZD_NS_RUNNING);
+    zd_core_on_exit(r.c, 2, slot, "signal 9"); /* lost: the node runs again */
+    assert_false(result(&r, 2.5, &right, 0, token, true));
+    assert_int_equal(state_of(&r, 0), ZD_NS_RUNNING);
+    assert_non_null(strstr(r.log, "discarded"));
+    teardown(&r);
+}
+
+/* Joins an agent from peer "A<n>" with key `user`; returns its id and secret. */
+static uint32_t join(rig *r, double now, unsigned n, const char *host, uint32_t slots,
+                     const char *user, uint64_t *secret) {
+    zd_msg_join j = {.version = ZD_WIRE_VERSION,
+                     .host = {host, strlen(host)},
+                     .slots = slots,
+                     .cpus = 4,
+                     .pid = 4000 + n};
+    zd_peer p = peer(ZD_SOCK_REMOTE, 'A', n, user);
+    uint32_t id = zd_core_on_join(r->c, now, &p, &j);
+    take(r);
+    assert_int_equal(count(r, ZD_ACT_WELCOME), 1);
+    zd_msg_welcome w;
+    zd_bytes plugins[4];
+    zd_core_welcome(r->c, id, &w, plugins);
+    *secret = w.secret;
+    return id;
+}
+
+static bool hello_remote(rig *r, double now, unsigned rid, uint32_t agent, uint32_t slot,
+                         uint64_t secret, const char *user, int64_t pid) {
+    zd_msg_hello h = {.version = ZD_WIRE_VERSION,
+                      .slot = slot,
+                      .pid = pid,
+                      .credit = 1,
+                      .agent = agent,
+                      .secret = secret};
+    zd_peer p = peer(ZD_SOCK_REMOTE, 'R', rid, user);
+    return zd_core_on_hello(r->c, now, &p, &h);
+}
+
+/* An agent's executors are admitted only with its secret and from a connection with its key;
+ * a slot already admitted is not taken over. */
+static void test_remote_hello_needs_secret_and_key(void **state) {
+    (void)state;
+    rig r;
+    setup(&r, build_graph((const char *[]){"a", "b", NULL}, NULL),
+          (zd_core_cfg){.listen = true, .heartbeat_s = 1});
+    zd_core_start(r.c, 0);
+    uint64_t secret;
+    uint32_t id = join(&r, 0.1, 1, "hostA", 2, "workerA", &secret);
+    zd_msg_welcome w;
+    zd_bytes plugins[4];
+    zd_core_welcome(r.c, id, &w, plugins);
+    assert_int_equal(w.heartbeat_ms, 1000);
+    assert_int_equal(w.fence_ms, 3000);
+    assert_true(secret != 0);
+    assert_false(hello_remote(&r, 0.2, 1, id, 0, secret + 1, "workerA", 11)); /* wrong secret */
+    assert_false(hello_remote(&r, 0.2, 2, id, 0, secret, "workerB", 11));     /* other key */
+    assert_false(hello_remote(&r, 0.2, 3, id, 2, secret, "workerA", 11));     /* past slots */
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_TASK), 0);
+    assert_true(hello_remote(&r, 0.3, 4, id, 0, secret, "workerA", 11));
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_TASK), 1);
+    assert_false(hello_remote(&r, 0.4, 5, id, 0, secret, "workerA", 11)); /* the same one twice */
+    assert_non_null(strstr(r.log, "refused an executor"));
+    assert_non_null(strstr(r.log, "key \"workerB\""));
+    teardown(&r);
+}
+
+/* An agent beating, then silent while its executor holds the sequential lease: nothing is
+ * re-granted before T_lost (5 beats) after the last word from it; then the node runs on the
+ * other agent, the late result of the first attempt is refused, and the lost agent is told it
+ * was evicted when it speaks again. */
+static void test_lease_revoked_only_after_T_lost(void **state) {
+    (void)state;
+    rig r;
+    zd_graph *g = build_graph((const char *[]){"s", NULL}, NULL);
+    zd_graph_node(g, 0)->sequential = true;
+    setup(&r, g, (zd_core_cfg){.listen = true, .heartbeat_s = 1});
+    zd_core_start(r.c, 0);
+    uint64_t s1, s2;
+    uint32_t a1 = join(&r, 0.0, 1, "h1", 1, "k1", &s1);
+    assert_true(hello_remote(&r, 0.1, 1, a1, 0, s1, "k1", 11));
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_TASK), 1);
+    uint32_t slot1 = first(&r, ZD_ACT_TASK)->slot;
+    uint64_t token1 = token_of(&r, 0, slot1);
+    uint32_t a2 = join(&r, 0.2, 2, "h2", 1, "k2", &s2);
+    assert_true(hello_remote(&r, 0.3, 2, a2, 0, s2, "k2", 21));
+    zd_peer p1 = peer(ZD_SOCK_REMOTE, 'A', 1, "k1"), p2 = peer(ZD_SOCK_REMOTE, 'A', 2, "k2");
+    zd_core_on_beat(r.c, 2.0, &p1, 1); /* agent 1's last word */
+    for (double t = 2.5; t < 7.0; t += 0.5) {
+        zd_core_on_beat(r.c, t, &p2, (uint64_t)(t * 2));
+        zd_core_on_timer(r.c, t);
+        take(&r);
+        assert_int_equal(count(&r, ZD_ACT_TASK), 0); /* 2.0 + 5 = 7.0: not yet */
+    }
+    zd_core_on_beat(r.c, 7.5, &p2, 15);
+    zd_core_on_timer(r.c, 8.0);
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_TASK), 1);
+    uint32_t slot2 = first(&r, ZD_ACT_TASK)->slot;
+    assert_true(slot2 != slot1);
+    assert_string_equal(outcome_of(&r, 0, 0), "lost");
+    assert_string_equal(outcome_of(&r, 0, 1), "running");
+    zd_peer e1 = peer(ZD_SOCK_REMOTE, 'R', 1, "k1");
+    assert_false(result(&r, 8.5, &e1, 0, token1, true));
+    zd_core_on_beat(r.c, 9.0, &p1, 2);
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_BYE), 1);
+    assert_int_equal(first(&r, ZD_ACT_BYE)->agent, a1);
+    assert_int_equal(first(&r, ZD_ACT_BYE)->reason, ZD_BYE_EVICTED);
+    zd_peer e2 = peer(ZD_SOCK_REMOTE, 'R', 2, "k2");
+    assert_true(result(&r, 9.5, &e2, 0, token_of(&r, 0, slot2), true));
+    assert_true(zd_core_finished(r.c));
+    teardown(&r);
+}
+
+/* Every heartbeat each active agent is sent the highest BEAT seq received from it. */
+static void test_beats_acknowledge(void **state) {
+    (void)state;
+    rig r;
+    setup(&r, build_graph((const char *[]){"a", NULL}, NULL),
+          (zd_core_cfg){.listen = true, .heartbeat_s = 1});
+    zd_core_start(r.c, 0);
+    uint64_t s;
+    uint32_t id = join(&r, 0.1, 1, "h", 1, "", &s);
+    zd_peer p = peer(ZD_SOCK_REMOTE, 'A', 1, "");
+    zd_core_on_beat(r.c, 0.5, &p, 7);
+    zd_core_on_beat(r.c, 0.6, &p, 5); /* late and reordered: the ack never goes back */
+    zd_core_on_timer(r.c, 1.0);
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_BEAT), 1);
+    assert_int_equal(first(&r, ZD_ACT_BEAT)->agent, id);
+    assert_int_equal(first(&r, ZD_ACT_BEAT)->token, 7);
+    teardown(&r);
+}
+
+/* A remote node past its timeout: a CANCEL to its agent (its own slot number, the attempt's
+ * token); nothing is released until the agent reports that executor LOST. */
+static void test_remote_cancel(void **state) {
+    (void)state;
+    rig r;
+    zd_graph *g = build_graph((const char *[]){"a", NULL}, NULL);
+    zd_graph_node(g, 0)->timeout = 1;
+    zd_graph_node(g, 0)->kind = ZD_NODE_FN;
+    setup(&r, g, (zd_core_cfg){.listen = true, .heartbeat_s = 10});
+    zd_core_start(r.c, 0);
+    uint64_t s;
+    uint32_t id = join(&r, 0, 1, "h", 2, "k", &s);
+    assert_true(hello_remote(&r, 0, 1, id, 1, s, "k", 31));
+    take(&r);
+    uint32_t slot = first(&r, ZD_ACT_TASK)->slot;
+    uint64_t token = token_of(&r, 0, slot);
+    zd_core_on_timer(r.c, 1.5);
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_CANCEL), 0);
+    zd_core_on_timer(r.c, 2.0); /* timeout 1 s + the 1 s grace of a function */
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_CANCEL), 1);
+    const zd_action *c = first(&r, ZD_ACT_CANCEL);
+    assert_int_equal(c->agent, id);
+    assert_int_equal(c->agent_slot, 1);
+    assert_true(c->token == token);
+    assert_int_equal(state_of(&r, 0), ZD_NS_RUNNING);
+    zd_msg_lost lost = {.agent = id, .slot = 1, .how = {"cancelled: timed out", 20}, .pid = 31};
+    zd_peer p = peer(ZD_SOCK_REMOTE, 'A', 1, "k");
+    zd_core_on_lost(r.c, 2.2, &p, &lost);
+    assert_int_equal(state_of(&r, 0), ZD_NS_FAILED);
+    assert_string_equal(outcome_of(&r, 0, 0), "timed out");
+    teardown(&r);
+}
+
+/* SIGINT with a running local node: its executor gets SIGTERM; after it exits the run ends
+ * with 130; a second signal kills every local executor. */
+static void test_interrupt(void **state) {
+    (void)state;
+    rig r;
+    setup(&r, build_graph((const char *[]){"a", "b", NULL}, (const char *[]){"a>b", NULL}),
+          (zd_core_cfg){.n_local = 1, .can_spawn = true});
+    hello_local(&r, 0, 0);
+    zd_core_start(r.c, 0);
+    take(&r);
+    zd_core_on_signal(r.c, 1, SIGINT);
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_KILL), 1);
+    assert_int_equal(first(&r, ZD_ACT_KILL)->sig, SIGTERM);
+    zd_core_on_signal(r.c, 1.1, SIGINT);
+    take(&r);
+    assert_int_equal(first(&r, ZD_ACT_KILL)->sig, SIGKILL);
+    zd_core_on_exit(r.c, 1.2, 0, "signal 15");
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_SPAWN), 0);
+    assert_true(zd_core_finished(r.c));
+    zd_core_finish(r.c, 1.3);
+    assert_int_equal(zd_core_exit_code(r.c), 130);
+    assert_string_equal(outcome_of(&r, 0, 0), "interrupted");
+    teardown(&r);
+}
+
+/* A sequential node runs alone: no TASK while another node runs, none while it runs. */
+static void test_sequential_alone(void **state) {
+    (void)state;
+    rig r;
+    zd_graph *g = build_graph((const char *[]){"x:3", "s:2", "y:1", NULL}, NULL);
+    zd_graph_node(g, 1)->sequential = true;
+    setup(&r, g, (zd_core_cfg){.n_local = 3, .prio = ZD_PRIO_USER});
+    for (uint32_t i = 0; i < 3; i++)
+        hello_local(&r, 0, i);
+    zd_core_start(r.c, 0);
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_TASK), 1); /* x; s waits for it, y waits behind s */
+    uint32_t sx = first(&r, ZD_ACT_TASK)->slot;
+    zd_peer px = local(sx);
+    assert_true(result(&r, 1, &px, 0, token_of(&r, 0, sx), true));
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_TASK), 1);
+    assert_int_equal(first(&r, ZD_ACT_TASK)->node, 1);
+    uint32_t ss = first(&r, ZD_ACT_TASK)->slot;
+    zd_core_on_timer(r.c, 1.5);
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_TASK), 0);
+    zd_peer ps = local(ss);
+    assert_true(result(&r, 2, &ps, 1, token_of(&r, 1, ss), true));
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_TASK), 1);
+    assert_int_equal(first(&r, ZD_ACT_TASK)->node, 2);
+    teardown(&r);
+}
+
+/* An outcome is synced at the end of the journal window, not before. */
+static void test_journal_window(void **state) {
+    (void)state;
+    rig r;
+    setup(&r, build_graph((const char *[]){"a", "b", NULL}, (const char *[]){"a>b", NULL}),
+          (zd_core_cfg){.n_local = 1, .journal_window_s = 0.05});
+    hello_local(&r, 0, 0);
+    zd_core_start(r.c, 0);
+    take(&r);
+    zd_peer p = local(0);
+    assert_true(result(&r, 1.0, &p, 0, token_of(&r, 0, 0), true));
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_OUTCOME), 1);
+    assert_int_equal(count(&r, ZD_ACT_SYNC), 0);
+    zd_core_on_timer(r.c, 1.04);
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_SYNC), 0);
+    zd_core_on_timer(r.c, 1.05);
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_SYNC), 1);
+    teardown(&r);
+}
+
+/* An agent's new executor for a slot can say HELLO before the agent's LOST for the old one
+ * arrives (two connections, no order between them): the HELLO proves the old one dead, its
+ * node runs again, and the late LOST (the old pid) does not unseat the new executor. Before,
+ * the HELLO was refused and the slot never came back: with -w 0 the run never ended. */
+static void test_hello_overtakes_lost(void **state) {
+    (void)state;
+    rig r;
+    setup(&r, build_graph((const char *[]){"a", NULL}, NULL),
+          (zd_core_cfg){.listen = true, .heartbeat_s = 10});
+    zd_core_start(r.c, 0);
+    uint64_t s;
+    uint32_t id = join(&r, 0, 1, "h", 1, "k", &s);
+    assert_true(hello_remote(&r, 0.1, 1, id, 0, s, "k", 500));
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_TASK), 1);
+    uint32_t slot = first(&r, ZD_ACT_TASK)->slot;
+    assert_true(hello_remote(&r, 1.0, 2, id, 0, s, "k", 501)); /* the replacement */
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_TASK), 1); /* the node again, on the new executor */
+    assert_string_equal(outcome_of(&r, 0, 0), "lost");
+    zd_msg_lost lost = {.agent = id, .slot = 0, .how = {"signal 9", 8}, .pid = 500};
+    zd_peer pa = peer(ZD_SOCK_REMOTE, 'A', 1, "k");
+    zd_core_on_lost(r.c, 1.1, &pa, &lost);
+    zd_peer e2 = peer(ZD_SOCK_REMOTE, 'R', 2, "k");
+    assert_true(result(&r, 1.5, &e2, 0, token_of(&r, 0, slot), true));
+    assert_true(zd_core_finished(r.c));
+    teardown(&r);
+}
+
+/* Dormant local executors wake only for nodes that take no CPU unit and fit: 1 executor for
+ * the cores, 4 IO-only ones; 3 IO nodes and 2 CPU nodes ready. */
+static void test_io_slots_wake_for_io_nodes(void **state) {
+    (void)state;
+    rig r;
+    zd_graph *g = build_graph((const char *[]){"c1", "c2", "i1", "i2", "i3", NULL}, NULL);
+    for (uint32_t i = 2; i < 5; i++)
+        zd_graph_node(g, i)->cpus = 0;
+    setup(&r, g, (zd_core_cfg){.n_local = 5, .n_started = 1, .can_spawn = true, .local_cpus = 4});
+    hello_local(&r, 0, 0);
+    zd_core_start(r.c, 0);
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_TASK), 1); /* c1 on the one executor */
+    assert_int_equal(first(&r, ZD_ACT_TASK)->node, 0);
+    assert_int_equal(count(&r, ZD_ACT_SPAWN), 1); /* one class of IO nodes ready */
+    uint32_t s = first(&r, ZD_ACT_SPAWN)->slot;
+    assert_true(s >= 1);
+    zd_core_on_spawned(r.c, 0.1, s, true);
+    hello_local(&r, 0.2, s);
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_TASK), 1);
+    assert_true(zd_graph_node(r.g, first(&r, ZD_ACT_TASK)->node)->cpus == 0);
+    assert_int_equal(count(&r, ZD_ACT_SPAWN), 1); /* more IO nodes wait: another wakes */
+    teardown(&r);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_two_nodes),
+        cmocka_unit_test(test_retry_backoff),
+        cmocka_unit_test(test_max_losses),
+        cmocka_unit_test(test_local_timeout_releases_only_on_exit),
+        cmocka_unit_test(test_stale_results),
+        cmocka_unit_test(test_remote_hello_needs_secret_and_key),
+        cmocka_unit_test(test_lease_revoked_only_after_T_lost),
+        cmocka_unit_test(test_beats_acknowledge),
+        cmocka_unit_test(test_remote_cancel),
+        cmocka_unit_test(test_interrupt),
+        cmocka_unit_test(test_sequential_alone),
+        cmocka_unit_test(test_journal_window),
+        cmocka_unit_test(test_hello_overtakes_lost),
+        cmocka_unit_test(test_io_slots_wake_for_io_nodes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
