@@ -96,8 +96,8 @@ class ImpostorTest(ZdagTestCase):
         # the impostor first: handshakes done, HELLOs for agent 1 flooding before agent 1 exists
         impostor = self.spawn("impostor", IMPOSTOR, self.endpoint, self.path("impostor.key"),
                               self.path("coord.pub"), "1", str(SLOTS), "60")
-        self.wait_until("the impostor's handshakes",
-                        lambda: "ready" in self.text("impostor", "out") or impostor.poll() is not None)
+        self.wait_until("the impostor's handshakes", lambda: "ready" in self.text(
+            "impostor", "out") or impostor.poll() is not None)
         self.assertIsNone(impostor.poll(), self.logs())
         victim = self.spawn("victim", ZDAG, "worker", "--connect", self.endpoint, "--host-id",
                             "victim", "--slots", str(SLOTS), "--cpus", "2", "--curve-secret",
