@@ -15,7 +15,9 @@ Prints one row per scenario:
                    the holder's own ticks; a thawed frozen tree may tick once: the README's
                    residual)
   nodes lost       nodes that did not succeed, summed over trials
-  duplicates       nodes whose command completed more than once (completion marks), summed
+  duplicates       nodes whose command completed more than once (completion marks), summed:
+                   informative only, an ordinary node whose result a fault cut off runs again
+                   (at least once); a lease holder completing twice also shows as a double holder
   hangs            runs not over after 60 s
 Exits 1 if any double holder, lost node, hang or a trial that could not be carried out; the logs
 of such trials are kept in --keep (default: build/chaos)."""
