@@ -44,6 +44,17 @@ test-asan: build-asan
 bench: build
 	./bench/run.sh
 
+# Chaos (not part of `make test`): the lease scenarios (SIGSTOP of a holder's agent, executor or
+# worker tree; a netns partition when root; kill -9 of agent or executor), N trials each, and a
+# table of double holders, lost nodes, duplicates and hangs. Fails on any double holder, lost
+# node or hang. `make chaos N=5` for a quick look.
+N ?= 20
+
+.PHONY: chaos
+
+chaos: build
+	python3 scripts/chaos.py --zdag $(BUILD)/zdag -n $(N)
+
 # libFuzzer on the parsers of untrusted input (wire frames, pipelines, journals, msgpack), built
 # with clang and ASan + UBSan in $(FUZZ_BUILD); each harness runs FUZZ_SECONDS on a copy of its
 # seed corpus in tests/fuzz/corpus (the tree is not modified). Fails on any crash or leak.

@@ -6,9 +6,11 @@
  * It holds a key the coordinator admits (KEY_FILE, from `zdag keygen`, its .pub authorized), but
  * it never JOINs: it opens one CurveZMQ DEALER per slot of the victim agent AGENT (agent ids are
  * sequential: the first worker to join is 1), waits until every handshake succeeded and prints
- * "ready", then, every millisecond, sends on each socket a HELLO naming (AGENT, slot), its
- * secret alternately 0 and random, racing the victim's real executors for slots that are still
- * starting. Every 50 ms each socket also sends RESULTs guessing tokens (1..16) for nodes 0..15.
+ * "ready", then, every millisecond for 5 s (then every 50 ms), sends on each socket a HELLO
+ * naming (AGENT, slot) and the host "victim", its secret alternately 0 and random, racing the
+ * victim's real executors for slots that are still starting. Every 200 ms each socket also sends
+ * RESULTs guessing tokens (1..16) for nodes 0..9. Nothing it sends says "impostor": only its key
+ * (the ZAP User-Id, its .pub file's name) can.
  * Whenever a socket receives a TASK it answers at once with a forged successful RESULT whose
  * output is "FORGED" (and stops saying HELLO: it holds the slot). It runs SECONDS seconds or
  * until SIGTERM/SIGINT, printing one line per event ("task: slot S node N token T", "bye",
@@ -16,6 +18,7 @@
  * frames are exactly what a real executor sends. Exits 0, or 1 when it could not connect. */
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,18 +159,19 @@ int main(int argc, char **argv) {
         return 1;
     char holds[MAX_SLOTS] = {0};
     unsigned long hellos = 0, guesses = 0, tasks = 0;
-    double end = now_s() + seconds, next_guess = now_s();
+    double start = now_s(), end = start + seconds, next_guess = start, next_hello = start;
     zmq_pollitem_t items[MAX_SLOTS];
     for (int i = 0; i < slots; i++)
         items[i] = (zmq_pollitem_t){.socket = sock[i], .events = ZMQ_POLLIN};
     while (!stop && now_s() < end) {
-        for (int i = 0; i < slots; i++) {
+        bool due = now_s() >= next_hello;
+        for (int i = 0; i < slots && due; i++) {
             if (holds[i])
                 continue;
             zd_msg_hello h = {.version = ZD_WIRE_VERSION,
                               .slot = (uint32_t)i,
                               .pid = (int64_t)getpid(),
-                              .host = {"impostor", 8},
+                              .host = {"victim", 6},
                               .credit = 1,
                               .agent = agent,
                               .secret = (hellos & 1) ? random64() : 0};
@@ -175,9 +179,11 @@ int main(int argc, char **argv) {
                 send_frame(sock[i], out);
             hellos++;
         }
+        if (due)
+            next_hello = now_s() + (now_s() - start < 5.0 ? 0.001 : 0.05);
         if (now_s() >= next_guess) {
             for (int i = 0; i < slots; i++)
-                for (uint32_t node = 0; node < 16; node++)
+                for (uint32_t node = 0; node < 10; node++)
                     for (uint64_t token = 1; token <= 16; token++) {
                         zd_msg_result r = {
                             .node = node, .token = token, .ok = true, .output = {"FORGED", 6}};
@@ -185,7 +191,7 @@ int main(int argc, char **argv) {
                             send_frame(sock[i], out);
                         guesses++;
                     }
-            next_guess = now_s() + 0.05;
+            next_guess = now_s() + 0.2;
         }
         if (zmq_poll(items, slots, 1) <= 0)
             continue;

@@ -96,8 +96,8 @@ class ImpostorTest(ZdagTestCase):
         # the impostor first: handshakes done, HELLOs for agent 1 flooding before agent 1 exists
         impostor = self.spawn("impostor", IMPOSTOR, self.endpoint, self.path("impostor.key"),
                               self.path("coord.pub"), "1", str(SLOTS), "60")
-        self.wait_until("the impostor's handshakes",
-                        lambda: "ready" in self.text("impostor", "out") or impostor.poll() is not None)
+        self.wait_until("the impostor's handshakes", lambda: "ready" in self.text(
+            "impostor", "out") or impostor.poll() is not None)
         self.assertIsNone(impostor.poll(), self.logs())
         victim = self.spawn("victim", ZDAG, "worker", "--connect", self.endpoint, "--host-id",
                             "victim", "--slots", str(SLOTS), "--cpus", "2", "--curve-secret",
@@ -132,9 +132,11 @@ class ImpostorTest(ZdagTestCase):
                          "the impostor was given a TASK (the victim's environment and deps)")
         self.assertEqual(victim.returncode, 0, self.logs())
         # refused, and the refusal names the impostor's key: the ZAP User-Id is the authorized
-        # key's file name, impostor.pub
-        self.assertRegex(err, r"(?m)^.*refused.*impostor", "no refusal naming the impostor key")
+        # key's file name, impostor.pub (nothing the impostor sends says "impostor": its HELLOs
+        # claim host "victim")
         refusals = [line for line in err.splitlines() if re.search(r"refused.*impostor", line)]
+        said = [line for line in err.splitlines() if "refused" in line][:5]
+        self.assertTrue(refusals, f"no refusal naming the impostor key; refusals logged: {said}")
         # once per peer (the impostor has SLOTS sockets), not once per HELLO it floods
         self.assertLessEqual(len(refusals), 4 * SLOTS, "refusals are not logged once per peer")
 
