@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mpjson.h"
@@ -71,35 +72,67 @@ static int dump_atomic(json_t *j, const char *path) {
     return rc;
 }
 
-int zd_report_write(const char *path, const char *pipeline, const zd_graph *g, const zd_coord *c) {
-    zd_run_summary sum;
-    zd_coord_summary(c, &sum);
+/* The report's top level, without its nodes; NULL when out of memory. */
+static json_t *run_json(const char *pipeline, const zd_run_summary *sum, const char *error) {
     char started[32];
     struct tm tm;
-    gmtime_r(&sum.started.tv_sec, &tm);
+    gmtime_r(&sum->started.tv_sec, &tm);
     strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    json_t *root = json_object();
+    if (!root)
+        return NULL;
+    json_object_set_new(root, "pipeline", json_string(pipeline ? pipeline : ""));
+    json_object_set_new(root, "status", json_string(error ? "error" : sum->status));
+    json_object_set_new(root, "exit_code", json_integer(sum->exit_code));
+    json_object_set_new(root, "started_at", json_string(started));
+    json_object_set_new(root, "wall_s", seconds(sum->wall_s));
+    json_object_set_new(root, "jobs", json_integer(sum->jobs));
+    json_object_set_new(root, "error", str_or_null(error));
+    return root;
+}
 
-    json_t *root = json_object(), *nodes = json_array();
+/* Adds the nodes (taking the array) and writes the report. */
+static int finish_report(json_t *root, json_t *nodes, const char *path) {
     if (!root || !nodes) {
         json_decref(root);
         json_decref(nodes);
         return ZDAG_ENOMEM;
     }
-    json_object_set_new(root, "pipeline", json_string(pipeline));
-    json_object_set_new(root, "status", json_string(sum.status));
-    json_object_set_new(root, "exit_code", json_integer(sum.exit_code));
-    json_object_set_new(root, "started_at", json_string(started));
-    json_object_set_new(root, "wall_s", seconds(sum.wall_s));
-    json_object_set_new(root, "jobs", json_integer(sum.jobs));
-    for (uint32_t i = 0; i < zd_graph_size(g); i++) {
-        zd_node_outcome o;
-        zd_coord_outcome(c, i, &o);
-        json_array_append_new(nodes, node_json(zd_graph_node(g, i), &o));
-    }
     json_object_set_new(root, "nodes", nodes);
     int rc = dump_atomic(root, path);
     json_decref(root);
     return rc;
+}
+
+int zd_report_write(const char *path, const char *pipeline, const zd_graph *g, const zd_coord *c,
+                    const char *error) {
+    zd_run_summary sum;
+    zd_coord_summary(c, &sum);
+    json_t *root = run_json(pipeline, &sum, error), *nodes = json_array();
+    for (uint32_t i = 0; nodes && i < zd_graph_size(g); i++) {
+        zd_node_outcome o;
+        zd_coord_outcome(c, i, &o);
+        json_array_append_new(nodes, node_json(zd_graph_node(g, i), &o));
+    }
+    return finish_report(root, nodes, path);
+}
+
+int zd_report_write_error(const char *path, const char *pipeline, const zd_graph *g,
+                          const bool *active, int exit_code, const char *why) {
+    zd_run_summary sum = {.status = "error", .exit_code = exit_code, .wall_s = 0, .jobs = 0};
+    clock_gettime(CLOCK_REALTIME, &sum.started);
+    json_t *root = run_json(pipeline, &sum, why ? why : "the run could not start"),
+           *nodes = json_array();
+    for (uint32_t i = 0; nodes && g && i < zd_graph_size(g); i++) {
+        bool in = !active || active[i];
+        zd_node_outcome o = {.state = in ? ZD_NS_SKIPPED : ZD_NS_EXCLUDED,
+                             .executor = -1,
+                             .start_s = -1,
+                             .end_s = -1,
+                             .error = in ? why : NULL};
+        json_array_append_new(nodes, node_json(zd_graph_node(g, i), &o));
+    }
+    return finish_report(root, nodes, path);
 }
 
 int zd_results_write(const char *path, const zd_graph *g, const zd_coord *c) {

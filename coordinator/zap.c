@@ -28,7 +28,7 @@ struct zd_zap {
     void *rep;                         /* REP socket on ZD_ZAP_ENDPOINT; the thread's own */
     const zd_keyset *keys;             /* authorized keys (borrowed), or NULL */
     bool allow_null;                   /* admit the NULL mechanism */
-    FILE *log;                         /* refusal log (borrowed) */
+    const zd_log *log;                 /* refusal log (borrowed), or NULL */
     int stop_pipe[2];                  /* writing a byte to [1] stops the thread */
     pthread_t thread;                  /* the handler thread */
     atomic_uint_fast64_t admitted;     /* handshakes answered 200 */
@@ -104,8 +104,8 @@ static zap_answer decide(zd_zap *z, zap_request *req) {
     frame_text(&req->frames[5], mechanism, sizeof mechanism);
     if (!frame_is(&req->frames[2], ZD_CURVE_ZAP_DOMAIN)) {
         if (should_log(z, "domain", no_key, address))
-            fprintf(z->log, "zdag: refused a connection of an unknown ZAP domain from %s\n",
-                    address);
+            zd_logf(z->log, ZDAG_LOG_WARNING,
+                    "refused a connection of an unknown ZAP domain from %s", address);
         return (zap_answer){"400", "unknown domain", ""};
     }
     if (strcmp(mechanism, "CURVE") == 0 && req->n == 7 &&
@@ -117,8 +117,8 @@ static zap_answer decide(zd_zap *z, zap_request *req) {
         if (should_log(z, mechanism, key, address)) {
             char z85[ZD_CURVE_Z85_LEN + 1];
             zmq_z85_encode(z85, key, ZD_CURVE_KEY_BYTES);
-            fprintf(z->log, "zdag: refused a worker with an unknown key (Z85 %s) from %s\n", z85,
-                    address);
+            zd_logf(z->log, ZDAG_LOG_WARNING,
+                    "refused a worker with an unknown key (Z85 %s) from %s", z85, address);
         }
         return (zap_answer){"400", "unknown key", ""};
     }
@@ -126,15 +126,15 @@ static zap_answer decide(zd_zap *z, zap_request *req) {
         if (z->allow_null)
             return (zap_answer){"200", "OK", ""};
         if (should_log(z, mechanism, no_key, address))
-            fprintf(z->log,
-                    "zdag: refused a worker without CurveZMQ from %s (give it "
-                    "--curve-secret and --coordinator-key)\n",
+            zd_logf(z->log, ZDAG_LOG_WARNING,
+                    "refused a worker without CurveZMQ from %s (give it "
+                    "--curve-secret and --coordinator-key)",
                     address);
         return (zap_answer){"400", "CURVE required", ""};
     }
     if (should_log(z, mechanism, no_key, address))
-        fprintf(z->log, "zdag: refused a worker using the %s mechanism from %s\n", mechanism,
-                address);
+        zd_logf(z->log, ZDAG_LOG_WARNING, "refused a worker using the %s mechanism from %s",
+                mechanism, address);
     return (zap_answer){"400", "mechanism not allowed", ""};
 }
 
@@ -183,7 +183,6 @@ static int serve_one(zd_zap *z) {
             atomic_fetch_add(&z->admitted, 1);
         else
             atomic_fetch_add(&z->refused, 1);
-        fflush(z->log);
         const void *id = req.n > 1 ? zmq_msg_data(&req.frames[1]) : "";
         size_t id_len = req.n > 1 ? zmq_msg_size(&req.frames[1]) : 0;
         if (send_frame(z->rep, "1.0", 3, true) < 0 || send_frame(z->rep, id, id_len, true) < 0 ||
@@ -229,7 +228,7 @@ int zd_zap_start(void *zmq_ctx, const zd_keyset *keys, const zd_zap_opts *opts, 
     int rc = ZDAG_EZMQ;
     z->keys = keys;
     z->allow_null = opts && opts->allow_null;
-    z->log = opts && opts->log ? opts->log : stderr;
+    z->log = opts ? opts->log : NULL;
     atomic_init(&z->admitted, 0);
     atomic_init(&z->refused, 0);
     if (pipe2(z->stop_pipe, O_CLOEXEC) != 0) {
@@ -281,7 +280,6 @@ void zd_zap_stop(zd_zap **zp) {
     pthread_join(z->thread, NULL);
     close(z->stop_pipe[0]);
     close(z->stop_pipe[1]);
-    fflush(z->log);
     free(z);
     *zp = NULL;
 }

@@ -11,8 +11,8 @@
  *   NULL   200 only when started with allow_null (`--insecure`); else 400, logged.
  *   other  400 (PLAIN, GSSAPI, ...), logged; so is a request for another ZAP domain.
  *
- * Refusals are logged as
- *   "zdag: refused a worker with an unknown key (Z85 KEY) from ADDRESS"
+ * Refusals are logged (ZDAG_LOG_WARNING) as
+ *   "refused a worker with an unknown key (Z85 KEY) from ADDRESS"
  * A refused worker retries its connection every 100 ms or so; the same key from the same
  * address is logged again only after ZD_ZAP_LOG_QUIET_S seconds (every refusal is counted). */
 #ifndef ZD_ZAP_H
@@ -23,6 +23,7 @@
 #include <stdio.h>
 
 #include "curve.h"
+#include "log.h"
 #include "zdag.h"
 
 #define ZD_ZAP_ENDPOINT "inproc://zeromq.zap.01" /* fixed by RFC 27 */
@@ -31,15 +32,17 @@
 typedef struct zd_zap zd_zap;
 
 typedef struct zd_zap_opts {
-    bool allow_null; /* admit peers without CURVE (the NULL mechanism): `--insecure` only */
-    FILE *log;       /* where refusals are logged (borrowed); NULL = stderr */
+    bool allow_null;   /* admit peers without CURVE (the NULL mechanism): `--insecure` only */
+    const zd_log *log; /* where refusals are logged (borrowed; must outlive the handler);
+                          NULL = nowhere. Called from the handler thread: the sink must be
+                          thread-safe (zdag_log_stderr is) */
 } zd_zap_opts;
 
 /* Starts the handler in a new thread of zmq_ctx, serving ZD_ZAP_ENDPOINT. Call it before
  * binding any CURVE server socket of that context, and after forking (the forked child has
  * no handler thread). keys (borrowed; must outlive the handler; may be NULL to admit no
  * CURVE client) is read-only from the handler thread. opts may be NULL for the defaults
- * (refuse NULL, log to stderr). The thread blocks every signal, so a signalfd of the calling
+ * (refuse NULL, log nothing). The thread blocks every signal, so a signalfd of the calling
  * thread still sees them. Returns 0 and sets *out (stop it with zd_zap_stop()); ZDAG_EEXIST
  * when the context already has a ZAP handler; ZDAG_EZMQ, ZDAG_ESYS or ZDAG_ENOMEM. */
 int zd_zap_start(void *zmq_ctx, const zd_keyset *keys, const zd_zap_opts *opts,

@@ -31,6 +31,7 @@ typedef struct world {
     keypair bad;     /* a worker nobody authorized */
     zd_keyset *keys; /* holds good.pub as "good.pub" */
     FILE *log;       /* the handler's refusal log */
+    zd_log sink;     /* the handler's sink, writing to log */
     zd_zap *zap;     /* the handler, once started */
 } world;
 
@@ -64,8 +65,15 @@ static int teardown(void **state) {
     return 0;
 }
 
+/* The CLI's sink, into the test's file: "zdag: MESSAGE\n". */
+static void to_file(void *ctx, zdag_log_level level, const char *message) {
+    (void)level;
+    fprintf(ctx, "zdag: %s\n", message);
+}
+
 static void start_zap(world *w, bool allow_null) {
-    zd_zap_opts opts = {.allow_null = allow_null, .log = w->log};
+    w->sink = (zd_log){to_file, w->log};
+    zd_zap_opts opts = {.allow_null = allow_null, .log = &w->sink};
     assert_int_equal(zd_zap_start(w->ctx, w->keys, &opts, &w->zap), 0);
     assert_non_null(w->zap);
 }
