@@ -15,6 +15,7 @@
 #include "diag.h"
 #include "graph.h"
 #include "pipeline.h"
+#include "report.h"
 #include "runner.h"
 #include "select.h"
 
@@ -228,8 +229,10 @@ static bool parse_args(int argc, char **argv, run_args *a) {
     return true;
 }
 
-/* The state directory: --state-dir, or .zdag/ beside the pipeline file; created if needed. */
-static int prepare_state_dir(const run_args *a, char *out, size_t size) {
+/* The state directory: --state-dir, or .zdag/ beside the pipeline file; created if needed.
+ * Prints the problem (also written to why) and returns -1 when it cannot be used. */
+static int prepare_state_dir(const run_args *a, char *out, size_t size, char *why,
+                             size_t why_size) {
     if (a->state_dir) {
         snprintf(out, size, "%s", a->state_dir);
     } else {
@@ -239,15 +242,14 @@ static int prepare_state_dir(const run_args *a, char *out, size_t size) {
         snprintf(out, size, "%s/.zdag", dirname(copy));
         free(copy);
     }
-    if (mkdir(out, 0755) < 0 && errno != EEXIST) {
-        fprintf(stderr, "zdag: cannot create the state directory %s: %s\n", out, strerror(errno));
-        return -1;
-    }
-    if (access(out, W_OK | X_OK) != 0) {
-        fprintf(stderr, "zdag: cannot write to the state directory %s: %s\n", out, strerror(errno));
-        return -1;
-    }
-    return 0;
+    if (mkdir(out, 0755) < 0 && errno != EEXIST)
+        snprintf(why, why_size, "cannot create the state directory %s: %s", out, strerror(errno));
+    else if (access(out, W_OK | X_OK) != 0)
+        snprintf(why, why_size, "cannot write to the state directory %s: %s", out, strerror(errno));
+    else
+        return 0;
+    fprintf(stderr, "zdag: %s\n", why);
+    return -1;
 }
 
 /* Security of --listen: CurveZMQ keys for tcp, or a loud --insecure. */
@@ -339,25 +341,32 @@ int zd_cli_run(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     run_args a = {0};
     a.opts.prio = ZD_PRIO_CRITICAL_PATH;
+    a.opts.log = (zd_log){zdag_log_stderr, NULL}; /* the one place that prints */
     int status = ZD_EXIT_USAGE;
     zd_graph *g = NULL;
     bool *active = NULL;
+    char why[PATH_MAX + 256] = "invalid options or pipeline (see the messages above)";
+    bool ran = false;
     if (!parse_args(argc, argv, &a))
         goto out_free;
     zd_diags diags;
     zd_diags_init(&diags);
     int rc = zd_pipeline_load(a.file, &g, &diags);
     zd_diags_print(&diags, stderr);
+    if (rc < 0 && diags.n)
+        snprintf(why, sizeof why, "%s", diags.lines[0]);
     zd_diags_clear(&diags);
-    if (rc < 0)
+    if (rc < 0) {
+        zd_graph_free(&g); /* the report of an invalid pipeline lists no nodes */
         goto out_free;
+    }
     char state_dir[PATH_MAX];
     if (!select_nodes(&a, g, &active) || !fn_nodes_have_plugins(g, active, &a.opts))
         goto out_free;
     if (!prepare_listen(&a))
         goto out_free;
     status = ZD_EXIT_CANNOT_RUN;
-    if (prepare_state_dir(&a, state_dir, sizeof state_dir) < 0)
+    if (prepare_state_dir(&a, state_dir, sizeof state_dir, why, sizeof why) < 0)
         goto out_free;
     a.opts.pipeline = a.file;
     char *real = realpath(a.file, NULL);
@@ -370,9 +379,15 @@ int zd_cli_run(int argc, char **argv) {
     a.opts.quiet = a.quiet;
     if (a.opts.jobs == 0)
         a.opts.jobs = zd_graph_settings_of(g)->max_concurrency;
-    status = zd_runner_run(&a.opts, g);
+    status = zd_runner_run(&a.opts, g); /* writes the report on every path of its own */
+    ran = true;
     free(real);
 out_free:
+    /* Every exit path writes --report: here, the runs that never reached the runner. */
+    if (!ran && a.opts.report_path &&
+        zd_report_write_error(a.opts.report_path, a.file, g, active, status, why) < 0)
+        fprintf(stderr, "zdag: cannot write the report %s: %s\n", a.opts.report_path,
+                strerror(errno));
     zd_keyset_free(&a.keys);
     free(active);
     zd_graph_free(&g);

@@ -27,9 +27,13 @@ int main(int argc, char **argv) {
         zdag_dag_free(&dag);
         return status;
     }
+    /* The library prints nothing itself: send its messages to stderr as `zdag run` does. */
+    zdag_options opts;
+    zdag_options_init(&opts);
+    opts.log = zdag_log_stderr;
     if (zdag_dag_add_fn(dag, "left", "answer") || zdag_dag_add_fn(dag, "right", "answer") ||
         zdag_dag_add_fn(dag, "sum", "add") || zdag_node_add_dep(dag, "sum", "left") ||
-        zdag_node_add_dep(dag, "sum", "right") || zdag_run(dag, NULL, &res)) {
+        zdag_node_add_dep(dag, "sum", "right") || zdag_run(dag, &opts, &res)) {
         fprintf(stderr, "hello: %s\n", zdag_dag_error(dag));
         return 1;
     }

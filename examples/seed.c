@@ -223,6 +223,7 @@ static int run_once(uint64_t iterations, int jobs, const char *state_dir, double
     opts.state_dir = state_dir;
     opts.report_path = report;
     opts.quiet = true;
+    opts.log = zdag_log_stderr; /* failures still show (the library prints nothing itself) */
 
     printf("jobs = %d (3 executors):\n", jobs);
     struct timespec t0;

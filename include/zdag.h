@@ -194,10 +194,13 @@ typedef struct zdag_options {
     const char *state_dir;   /* logs go to STATE_DIR/logs; NULL = ".zdag" */
     const char *report_path; /* the JSON report, or NULL */
     const char *trace_path;  /* the Chrome trace, or NULL */
-    bool quiet;              /* no summary line on stderr */
+    bool quiet;              /* no summary line in the log */
     size_t max_result;       /* largest result a function may return, bytes; 0 = 64 MiB */
     bool resume;             /* skip nodes that succeeded in an earlier run (same state_dir)
                                 with an unchanged definition; their results are restored */
+    zdag_log_fn log;         /* where the run's messages go (failures, the summary...);
+                                NULL = nowhere. zdag_log_stderr prints them as `zdag run` does */
+    void *log_ctx;           /* passed to log */
 } zdag_options;
 
 /* Fills opts with the defaults. */
@@ -205,11 +208,14 @@ ZDAG_EXPORT void zdag_options_init(zdag_options *opts);
 
 typedef struct zdag_result zdag_result;
 
-/* Runs the DAG (opts may be NULL for the defaults). Returns 0 when the run took place; then
- * *result (caller frees with zdag_result_free()) tells how it and each node ended. Returns
- * ZDAG_ECYCLE (zdag_dag_error() has the path), ZDAG_ENOENT (a fn node names no registered
- * function and there is no plugin to find it in), ZDAG_EINVAL, ZDAG_ESTATE or ZDAG_ENOMEM
- * when it could not start. */
+/* Runs the DAG (opts may be NULL for the defaults). Prints nothing: messages go to opts->log.
+ * Returns 0 when the run took place, whatever its outcome; then *result (caller frees with
+ * zdag_result_free()) tells how it and each node ended, and zdag_result_exit_code() gives the
+ * status `zdag run` would exit with. Returns, when it could not start (zdag_dag_error() then
+ * says why, and the report, if asked for, has "status": "error"): ZDAG_ECYCLE (the path),
+ * ZDAG_ENOENT (a fn node names no registered function and there is no plugin to find it in),
+ * ZDAG_EINVAL (also: a node needs more than this host offers), ZDAG_ESTATE (the state
+ * directory), ZDAG_ESYS (too few descriptors or threads, a fork that failed) or ZDAG_ENOMEM. */
 ZDAG_EXPORT int zdag_run(zdag_dag *dag, const zdag_options *opts,
                          zdag_result **result) ZDAG_MUST_USE;
 

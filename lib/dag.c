@@ -412,7 +412,8 @@ int zdag_run(zdag_dag *dag, const zdag_options *opts, zdag_result **result) {
                      .max_result = opts->max_result,
                      .finished = keep_outcomes,
                      .resume = opts->resume,
-                     .pipeline_id = "(program)"};
+                     .pipeline_id = "(program)",
+                     .log = {opts->log, opts->log_ctx}};
     if (opts->priority && zd_prio_mode_parse(opts->priority, &o.prio) < 0)
         return fail(dag, ZDAG_EINVAL, "unknown priority mode \"%s\"", opts->priority);
     int rc = check_dag(dag);
@@ -425,12 +426,14 @@ int zdag_run(zdag_dag *dag, const zdag_options *opts, zdag_result **result) {
         return ZDAG_ENOMEM;
     o.finished_ctx = res;
     res->exit_code = -1;
-    int status = zd_runner_run(&o, dag->g);
+    zd_run_failure failure = {0};
+    o.failure = &failure;
+    (void)zd_runner_run(&o, dag->g);
     if (res->exit_code < 0) {
-        /* The coordinator never ran: a node needs more than this host has, or set-up failed. */
+        /* The coordinator never ran: the runner says why. */
         zdag_result_free(&res);
-        return status == 2 ? fail(dag, ZDAG_EINVAL, "a node needs more than this host offers")
-                           : fail(dag, ZDAG_ESTATE, "the run could not start");
+        return fail(dag, failure.code < 0 ? failure.code : ZDAG_ESTATE, "%s",
+                    failure.why[0] ? failure.why : "the run could not start");
     }
     *result = res;
     return 0;

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include "journal.h"
 #include "xset.h"
 #include "report.h"
+#include "rlimits.h"
 
 typedef struct local_host {
     zd_fn_table fns;    /* functions and plugins the executors may call */
@@ -70,25 +72,55 @@ static void make_run_id(char *out, size_t size) {
         snprintf(out + 2 * i, 3, "%02x", raw[i]);
 }
 
-static void print_summary(const zd_graph *g, const zd_coord *c) {
+static void log_summary(const zd_log *log, const zd_graph *g, const zd_coord *c) {
     uint32_t counts[8] = {0};
     for (uint32_t i = 0; i < zd_graph_size(g); i++) {
         zd_node_outcome o;
         zd_coord_outcome(c, i, &o);
         counts[o.state]++;
         if (o.state == ZD_NS_FAILED)
-            fprintf(stderr, "zdag: node \"%s\" failed: %s\n", zd_graph_node(g, i)->name,
+            zd_logf(log, ZDAG_LOG_ERROR, "node \"%s\" failed: %s", zd_graph_node(g, i)->name,
                     o.error ? o.error : "unknown error");
     }
     zd_run_summary s;
     zd_coord_summary(c, &s);
-    fprintf(stderr, "zdag: %s: %u succeeded, %u failed, %u skipped", s.status,
-            counts[ZD_NS_SUCCEEDED], counts[ZD_NS_FAILED], counts[ZD_NS_SKIPPED]);
+    char cached[32] = "", excluded[32] = "";
     if (counts[ZD_NS_CACHED])
-        fprintf(stderr, ", %u cached", counts[ZD_NS_CACHED]);
+        snprintf(cached, sizeof cached, ", %u cached", counts[ZD_NS_CACHED]);
     if (counts[ZD_NS_EXCLUDED])
-        fprintf(stderr, ", %u excluded", counts[ZD_NS_EXCLUDED]);
-    fprintf(stderr, " in %.3f s\n", s.wall_s);
+        snprintf(excluded, sizeof excluded, ", %u excluded", counts[ZD_NS_EXCLUDED]);
+    zd_logf(log, ZDAG_LOG_INFO, "%s: %u succeeded, %u failed, %u skipped%s%s in %.3f s", s.status,
+            counts[ZD_NS_SUCCEEDED], counts[ZD_NS_FAILED], counts[ZD_NS_SKIPPED], cached, excluded,
+            s.wall_s);
+}
+
+static void log_diags(const zd_log *log, const zd_diags *d) {
+    for (size_t i = 0; i < d->n; i++)
+        zd_logf(log, ZDAG_LOG_ERROR, "%s", d->lines[i]);
+}
+
+/* A run that cannot start: logs why (unless logged: its details went out already), writes the
+ * report saying so, fills o->failure. Returns the exit status. */
+static int cannot_start(const zd_run_opts *o, const zd_graph *g, int code, int status, bool logged,
+                        const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static int cannot_start(const zd_run_opts *o, const zd_graph *g, int code, int status, bool logged,
+                        const char *fmt, ...) {
+    char why[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    if (!logged)
+        zd_logf(&o->log, ZDAG_LOG_ERROR, "%s", why);
+    if (o->report_path &&
+        zd_report_write_error(o->report_path, o->pipeline, g, o->active, status, why) < 0)
+        zd_logf(&o->log, ZDAG_LOG_ERROR, "cannot write the report %s: %s", o->report_path,
+                strerror(errno));
+    if (o->failure) {
+        o->failure->code = code;
+        snprintf(o->failure->why, sizeof o->failure->why, "%s", why);
+    }
+    return status;
 }
 
 /* Blocks the signals the coordinator reads from its signalfd. Blocked before the ZeroMQ
@@ -112,18 +144,21 @@ typedef struct journal_run {
 } journal_run;
 
 /* Opens (and locks) the journal, hashes every node's definition, reads the duration history,
- * and with --resume decides which nodes are cached. Prints the problem and returns < 0 when
- * the state directory cannot be used. */
-static int open_journal(const zd_run_opts *o, const zd_graph *g, journal_run *jr) {
+ * and with --resume decides which nodes are cached. Logs the problem, writes it to why and
+ * returns < 0 when the state directory cannot be used. */
+static int open_journal(const zd_run_opts *o, const zd_graph *g, journal_run *jr, char *why,
+                        size_t size) {
     size_t n = zd_graph_size(g);
     zd_diags d;
     zd_diags_init(&d);
     int rc = zd_journal_open(o->state_dir, o->pipeline_id ? o->pipeline_id : o->pipeline,
                              &jr->journal, &d);
-    zd_diags_print(&d, stderr);
+    log_diags(&o->log, &d);
+    snprintf(why, size, "%s", d.n ? d.lines[0] : "the state directory is unusable");
     zd_diags_clear(&d);
     if (rc < 0)
         return rc;
+    snprintf(why, size, "out of memory");
     jr->hashes = calloc(n ? n : 1, sizeof *jr->hashes);
     jr->cached = calloc(n ? n : 1, sizeof *jr->cached);
     jr->durations = calloc(n ? n : 1, sizeof *jr->durations);
@@ -137,17 +172,18 @@ static int open_journal(const zd_run_opts *o, const zd_graph *g, journal_run *jr
 
 /* Writes the report and results, prints the summary, hands the outcomes to the caller. */
 static int finish(const zd_run_opts *o, const zd_graph *g, zd_coord *c, int status) {
-    if (o->report_path && zd_report_write(o->report_path, o->pipeline, g, c) < 0) {
-        fprintf(stderr, "zdag: cannot write the report %s: %s\n", o->report_path, strerror(errno));
+    if (o->report_path && zd_report_write(o->report_path, o->pipeline, g, c, NULL) < 0) {
+        zd_logf(&o->log, ZDAG_LOG_ERROR, "cannot write the report %s: %s", o->report_path,
+                strerror(errno));
         status = status ? status : 3;
     }
     if (o->results_path && zd_results_write(o->results_path, g, c) < 0) {
-        fprintf(stderr, "zdag: cannot write the results %s: %s\n", o->results_path,
+        zd_logf(&o->log, ZDAG_LOG_ERROR, "cannot write the results %s: %s", o->results_path,
                 strerror(errno));
         status = status ? status : 3;
     }
     if (!o->quiet)
-        print_summary(g, c);
+        log_summary(&o->log, g, c);
     if (o->finished)
         o->finished(o->finished_ctx, c);
     return status;
@@ -175,41 +211,51 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
         snprintf(h.host_id, sizeof h.host_id, "localhost");
     h.host_id[sizeof h.host_id - 1] = '\0';
     /* With --listen, bigger hosts may still join: a node too big for this one waits. */
-    zd_log log = {zdag_log_stderr, NULL};
-    int misfits = o->listen ? 0 : zd_coord_check_fit(g, o->active, h.host_id, cpus, &log);
+    int misfits = o->listen ? 0 : zd_coord_check_fit(g, o->active, h.host_id, cpus, &o->log);
     if (misfits != 0)
-        return misfits > 0 ? 2 : 3;
-    char log_dir[4096], run_id[17] = {0};
+        return misfits > 0 ? cannot_start(o, g, ZDAG_EINVAL, 2, true,
+                                          "a node needs more than this host offers")
+                           : cannot_start(o, g, ZDAG_ENOMEM, 3, false, "out of memory");
+    char log_dir[4096], run_id[17] = {0}, why[512];
     snprintf(log_dir, sizeof log_dir, "%s/logs", o->state_dir);
-    if (mkdir(log_dir, 0755) < 0 && errno != EEXIST) {
-        fprintf(stderr, "zdag: cannot create %s: %s\n", log_dir, strerror(errno));
-        return 3;
-    }
+    if (mkdir(log_dir, 0755) < 0 && errno != EEXIST)
+        return cannot_start(o, g, ZDAG_ESTATE, 3, false, "cannot create %s: %s", log_dir,
+                            strerror(errno));
+    /* Before anything is forked or opened: a missing descriptor or thread is a message now,
+     * not a libzmq abort later. */
+    zd_rlimit_raise_nofile();
+    if (zd_rlimit_check_run(h.n, o->listen != NULL, NULL, why, sizeof why) < 0)
+        return cannot_start(o, g, ZDAG_ESYS, 3, false, "%s", why);
     make_run_id(run_id, sizeof run_id);
-    if (make_runtime_dir(&h) < 0) {
-        fprintf(stderr, "zdag: cannot create a runtime directory: %s\n", strerror(errno));
-        return 3;
-    }
+    if (make_runtime_dir(&h) < 0)
+        return cannot_start(o, g, ZDAG_ESYS, 3, false, "cannot create a runtime directory: %s",
+                            strerror(errno));
     zd_executor_cfg base = {.endpoint = h.endpoint,
                             .host_id = h.host_id,
                             .fns = &h.fns,
                             .max_result = o->max_result,
-                            .log = {zdag_log_stderr, NULL}};
+                            .log = o->log};
     if (!(h.xs = zd_xset_new(h.n + n_io, &base, h.dir)) ||
-        !(h.pids = calloc(h.n + n_io ? h.n + n_io : 1, sizeof *h.pids)))
+        !(h.pids = calloc(h.n + n_io ? h.n + n_io : 1, sizeof *h.pids))) {
+        status = cannot_start(o, g, ZDAG_ENOMEM, 3, false, "out of memory");
         goto out_rmdir;
+    }
     if ((sfd = block_signals(&old_mask)) < 0) {
-        fprintf(stderr, "zdag: cannot watch signals: %s\n", strerror(errno));
+        status =
+            cannot_start(o, g, ZDAG_ESYS, 3, false, "cannot watch signals: %s", strerror(errno));
         goto out_rmdir;
     }
     for (uint32_t s = 0; s < h.n; s++)
         if (zd_xset_spawn(h.xs, s, &h.pids[s]) < 0) {
-            fprintf(stderr, "zdag: cannot fork an executor: %s\n", strerror(errno));
+            status = cannot_start(o, g, ZDAG_ESYS, 3, false, "cannot fork an executor: %s",
+                                  strerror(errno));
             goto out_kill;
         }
     /* The journal's lock is taken after the executors are forked, so that none holds it. */
-    if (open_journal(o, g, &jr) < 0)
+    if (open_journal(o, g, &jr, why, sizeof why) < 0) {
+        status = cannot_start(o, g, ZDAG_ESTATE, 3, true, "%s", why);
         goto out_kill;
+    }
     zd_coord_cfg cfg = {.endpoint = h.endpoint,
                         .n_local = h.n + n_io,
                         .n_started = h.n,
@@ -239,9 +285,10 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
                         .defhash = jr.hashes,
                         .cached = o->resume ? jr.cached : NULL,
                         .durations = jr.durations,
-                        .log = log};
+                        .log = o->log};
     if (zd_coord_new(&cfg, g, &c) < 0) {
-        fprintf(stderr, "zdag: cannot start the coordinator: out of memory\n");
+        status = cannot_start(o, g, ZDAG_ENOMEM, 3, false,
+                              "cannot start the coordinator: out of memory");
         goto out_kill;
     }
     status = finish(o, g, c, zd_coord_run(c));

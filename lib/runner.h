@@ -9,10 +9,19 @@
 #include "coord.h"
 #include "fn.h"
 #include "graph.h"
+#include "log.h"
 #include "prio.h"
 
 #define ZD_IO_SLOTS_PER_CORE 8 /* default extra executors for IO-bound nodes, per core */
 #define ZD_IO_SLOTS_MAX 1024   /* at most this many */
+
+/* Why a run could not start (zd_runner_run() returned without running the coordinator). */
+typedef struct zd_run_failure {
+    int code;      /* ZDAG_EINVAL (a node needs more than this host offers), ZDAG_ESTATE (the
+                      state directory), ZDAG_ESYS (descriptors, threads, fork, signals),
+                      ZDAG_ENOMEM; 0 when the run took place */
+    char why[512]; /* the message logged, e.g. "cannot fork an executor: ..." */
+} zd_run_failure;
 
 typedef struct zd_run_opts {
     const char *pipeline;     /* the pipeline's name in the report (its file path) */
@@ -31,7 +40,7 @@ typedef struct zd_run_opts {
     const char *report_path;  /* --report, or NULL */
     const char *results_path; /* --results, or NULL */
     const bool *active;       /* nodes taking part, NULL = all */
-    bool quiet;               /* no summary line on stderr */
+    bool quiet;               /* no summary line */
     const zd_fn_entry *fns;   /* functions of this program `fn` nodes may call (borrowed) */
     size_t n_fns;             /* entries in fns */
     size_t max_result;        /* largest function result, bytes; 0 = the default */
@@ -46,11 +55,17 @@ typedef struct zd_run_opts {
     bool insecure;                      /* plain tcp, no CurveZMQ */
     int heartbeat_ms;                   /* heartbeat interval for remote workers; 0 = 1000 */
     const char *pipeline_id;            /* names the pipeline in the journal (its real path) */
-    bool resume; /* --resume: nodes that succeeded before, unchanged, are cached */
+    bool resume;             /* --resume: nodes that succeeded before, unchanged, are cached */
+    zd_log log;              /* where every message goes (fn NULL: nowhere); ctx borrowed */
+    zd_run_failure *failure; /* filled when the run could not start (may be NULL) */
 } zd_run_opts;
 
-/* Runs g (finished) to its end and writes the report and results. Returns the exit status of
- * SPEC section 1: 0, 1, 2 (a node needs more than this host offers), 3, 130, 143. */
+/* Runs g (finished) to its end and writes the report and results. Raises RLIMIT_NOFILE and
+ * checks descriptors and threads (common/rlimits.h) before forking. A run that cannot start
+ * still writes the report ("status": "error", "error": why, every node skipped), logs why,
+ * and fills *opts->failure. Prints nothing: every message goes to opts->log (the summary at
+ * ZDAG_LOG_INFO unless quiet). Returns the exit status of SPEC section 1: 0, 1, 2 (a node
+ * needs more than this host offers), 3, 130, 143. */
 int zd_runner_run(const zd_run_opts *opts, const zd_graph *g);
 
 #endif

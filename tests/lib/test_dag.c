@@ -15,7 +15,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "zdag.h"
 
@@ -800,6 +804,121 @@ static void test_timeout(void **state) {
     zdag_dag_free(&dag);
 }
 
+/* ---- Messages and runs that cannot start. ---- */
+
+typedef struct messages {
+    char v[16][512]; /* messages received */
+    zdag_log_level level[16];
+    size_t n;
+} messages;
+
+static void keep_message(void *ctx, zdag_log_level level, const char *message) {
+    messages *m = ctx;
+    if (m->n < 16) {
+        m->level[m->n] = level;
+        snprintf(m->v[m->n++], sizeof m->v[0], "%s", message);
+    }
+}
+
+/* The library prints nothing: the summary goes to the sink it is given. */
+static void test_messages_go_to_the_log(void **state) {
+    fixture *f = *state;
+    zdag_options o;
+    init_opts(&o, f);
+    o.quiet = false;
+    messages m = {0};
+    o.log = keep_message;
+    o.log_ctx = &m;
+    zdag_dag *dag = new_dag();
+    assert_int_equal(zdag_dag_add_fn(dag, "a", "one"), 0);
+    zdag_result *r = run(dag, &o);
+    assert_int_equal(zdag_result_exit_code(r), 0);
+    assert_int_equal(m.n, 1);
+    assert_int_equal(m.level[0], ZDAG_LOG_INFO);
+    assert_memory_equal(m.v[0], "succeeded: 1 succeeded, 0 failed, 0 skipped in ", 47);
+    zdag_result_free(&r);
+    zdag_dag_free(&dag);
+}
+
+/* Checks the report of a run that could not start. */
+static void assert_error_report(const char *path, const char *why) {
+    json_error_t err;
+    json_t *j = json_load_file(path, 0, &err);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "status")), "error");
+    assert_int_equal(json_integer_value(json_object_get(j, "exit_code")), 3);
+    assert_string_equal(json_string_value(json_object_get(j, "error")), why);
+    json_t *nodes = json_object_get(j, "nodes");
+    assert_int_equal(json_array_size(nodes), 1);
+    json_t *n = json_array_get(nodes, 0);
+    assert_string_equal(json_string_value(json_object_get(n, "status")), "skipped");
+    assert_int_equal(json_integer_value(json_object_get(n, "attempts")), 0);
+    json_decref(j);
+}
+
+/* A state directory that cannot hold logs: ZDAG_ESTATE, the reason logged and reported. */
+static void test_cannot_start_writes_the_report(void **state) {
+    fixture *f = *state;
+    zdag_options o;
+    init_opts(&o, f);
+    char file[128], report[128], why[256];
+    snprintf(file, sizeof file, "%s/not-a-dir", f->dir);
+    snprintf(report, sizeof report, "%s/report.json", f->dir);
+    FILE *fp = fopen(file, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    o.state_dir = file;
+    o.report_path = report;
+    messages m = {0};
+    o.log = keep_message;
+    o.log_ctx = &m;
+    zdag_dag *dag = new_dag();
+    assert_int_equal(zdag_dag_add_fn(dag, "a", "one"), 0);
+    zdag_result *r = NULL;
+    assert_int_equal(zdag_run(dag, &o, &r), ZDAG_ESTATE);
+    assert_null(r);
+    snprintf(why, sizeof why, "cannot create %s/logs: Not a directory", file);
+    assert_string_equal(zdag_dag_error(dag), why);
+    assert_int_equal(m.n, 1);
+    assert_string_equal(m.v[0], why);
+    assert_error_report(report, why);
+    zdag_dag_free(&dag);
+}
+
+/* ulimit -n 16 (hard too, so it cannot be raised): a clean ZDAG_ESYS and a report, no abort. */
+static void test_too_few_descriptors(void **state) {
+    fixture *f = *state;
+    char report[128];
+    snprintf(report, sizeof report, "%s/report.json", f->dir);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct rlimit rl = {16, 16};
+        zdag_options o;
+        init_opts(&o, f);
+        o.report_path = report;
+        zdag_dag *dag = new_dag();
+        zdag_result *r = NULL;
+        int ok = setrlimit(RLIMIT_NOFILE, &rl) == 0 && zdag_dag_add_fn(dag, "a", "one") == 0 &&
+                 zdag_run(dag, &o, &r) == ZDAG_ESYS && !r &&
+                 strstr(zdag_dag_error(dag), "too few file descriptors: ulimit -n is 16, this "
+                                             "run needs at least ");
+        _exit(ok ? 0 : 1);
+    }
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    json_error_t err;
+    json_t *j = json_load_file(report, 0, &err);
+    assert_non_null(j);
+    const char *why = json_string_value(json_object_get(j, "error"));
+    assert_non_null(why);
+    assert_non_null(strstr(why, "too few file descriptors: ulimit -n is 16"));
+    assert_error_report(report, why);
+    json_decref(j);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_version_and_errors),
@@ -821,6 +940,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_result_too_large, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crashing_function, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_messages_go_to_the_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cannot_start_writes_the_report, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_too_few_descriptors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
