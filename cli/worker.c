@@ -3,5 +3,6 @@
 #include "worker_main.h"
 
 int zd_cli_worker(int argc, char **argv) {
-    return zd_worker_main(argc, argv, NULL, 0);
+    zd_log log = {zd_log_worker_stderr, NULL};
+    return zd_worker_main(argc, argv, NULL, 0, &log);
 }

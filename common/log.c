@@ -21,6 +21,12 @@ void zdag_log_stderr(void *ctx, zdag_log_level level, const char *message) {
     fprintf(stderr, "zdag: %s\n", message);
 }
 
+void zd_log_worker_stderr(void *ctx, zdag_log_level level, const char *message) {
+    (void)ctx;
+    (void)level;
+    fprintf(stderr, "zdag worker: %s\n", message);
+}
+
 bool zd_log_limit_ok(zd_log_limit *l, double now, double every_s, unsigned *suppressed) {
     if (l->last_s >= 0 && now - l->last_s < every_s) {
         l->suppressed++;

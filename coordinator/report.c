@@ -87,7 +87,8 @@ static json_t *run_json(const char *pipeline, const zd_run_summary *sum, const c
     json_object_set_new(root, "started_at", json_string(started));
     json_object_set_new(root, "wall_s", seconds(sum->wall_s));
     json_object_set_new(root, "jobs", json_integer(sum->jobs));
-    json_object_set_new(root, "error", str_or_null(error));
+    if (error) /* only a run that could not start or go on has one (SPEC section 7) */
+        json_object_set_new(root, "error", json_string(error));
     return root;
 }
 

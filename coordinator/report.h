@@ -7,7 +7,7 @@
 
 /* Writes the report of a finished run to path (atomically: a temporary file renamed).
  * `pipeline` is the pipeline file as the user named it. error is NULL for a run that went to
- * its end (the report's "error" is null), or why the run could not go on: the report's
+ * its end (the report has no "error"), or why the run could not go on: the report's
  * "status" is then "error" and "error" says why. Returns 0, ZDAG_EIO or ZDAG_ENOMEM. */
 int zd_report_write(const char *path, const char *pipeline, const zd_graph *g, const zd_coord *c,
                     const char *error) __attribute__((warn_unused_result));

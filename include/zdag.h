@@ -252,7 +252,8 @@ ZDAG_EXPORT void zdag_result_free(zdag_result **result);
  *   if (argc > 1 && strcmp(argv[1], "worker") == 0)
  *       return zdag_worker_main(dag, argc - 1, argv + 1);   // ./prog worker --connect ...
  *
- * argv takes the options of `zdag worker` (argv[0] is ignored). Runs until the run ends (or,
+ * argv takes the options of `zdag worker` (argv[0] is ignored); like it, it reports on stderr
+ * ("zdag worker: ..."), being the program's main for that command. Runs until the run ends (or,
  * with --forever, until SIGINT/SIGTERM). Returns the exit status: 0, 2 (invalid usage), 3 (the
  * coordinator could not be reached or was lost), 130/143. */
 ZDAG_EXPORT int zdag_worker_main(zdag_dag *dag, int argc, char **argv);

@@ -509,5 +509,7 @@ void zdag_result_free(zdag_result **resp) {
 int zdag_worker_main(zdag_dag *dag, int argc, char **argv) {
     if (!dag || argc < 1 || !argv)
         return 2;
-    return zd_worker_main(argc, argv, dag->fns, dag->n_fns);
+    /* A program's worker main speaks as `zdag worker` does, on stderr. */
+    zd_log log = {zd_log_worker_stderr, NULL};
+    return zd_worker_main(argc, argv, dag->fns, dag->n_fns, &log);
 }

@@ -60,21 +60,15 @@ typedef struct worker_args {
     bool insecure;                          /* --insecure */
     char host[256];                         /* default host id */
     char pub[ZD_CURVE_Z85_LEN + 1], sec[ZD_CURVE_Z85_LEN + 1], server[ZD_CURVE_Z85_LEN + 1];
+    const zd_log *log; /* where messages go (borrowed) */
 } worker_args;
 
-/* The worker's log sink: "zdag worker: MESSAGE" on stderr. */
-static void log_stderr(void *ctx, zdag_log_level level, const char *message) {
-    (void)ctx;
-    (void)level;
-    fprintf(stderr, "zdag worker: %s\n", message);
-}
-
-static bool number(const char *opt, const char *text, double min, double *out) {
+static bool number(const zd_log *log, const char *opt, const char *text, double min, double *out) {
     char *end = NULL;
     errno = 0;
     double v = strtod(text, &end);
     if (errno || end == text || *end || !(v >= min) || v > 1e12) {
-        fprintf(stderr, "zdag worker: %s takes a number >= %g, not \"%s\"\n", opt, min, text);
+        zd_logf(log, ZDAG_LOG_ERROR, "%s takes a number >= %g, not \"%s\"", opt, min, text);
         return false;
     }
     *out = v;
@@ -86,12 +80,12 @@ static bool add_resource(worker_args *w, const char *text) {
     size_t i = w->cfg.n_res;
     if (!eq || eq == text || (size_t)(eq - text) >= sizeof w->names[0] ||
         i >= ZD_WIRE_MAX_RESOURCES) {
-        fprintf(stderr, "zdag worker: --resource takes NAME=N, not \"%s\"\n", text);
+        zd_logf(w->log, ZDAG_LOG_ERROR, "--resource takes NAME=N, not \"%s\"", text);
         return false;
     }
     snprintf(w->names[i], sizeof w->names[i], "%.*s", (int)(eq - text), text);
     w->res[i].name = w->names[i];
-    if (!number("--resource", eq + 1, 0, &w->res[i].amount))
+    if (!number(w->log, "--resource", eq + 1, 0, &w->res[i].amount))
         return false;
     w->cfg.n_res++;
     return true;
@@ -107,14 +101,15 @@ static bool parse(int argc, char **argv, worker_args *w) {
             w->cfg.connect = optarg;
             break;
         case OPT_SLOTS:
-            if (!number("--slots", optarg, 1, &slots) || slots > 4096 || slots != (int)slots) {
-                fprintf(stderr, "zdag worker: --slots takes a whole number from 1 to 4096\n");
+            if (!number(w->log, "--slots", optarg, 1, &slots) || slots > 4096 ||
+                slots != (int)slots) {
+                zd_logf(w->log, ZDAG_LOG_ERROR, "--slots takes a whole number from 1 to 4096");
                 return false;
             }
             w->cfg.slots = (uint32_t)slots;
             break;
         case OPT_CPUS:
-            if (!number("--cpus", optarg, 0, &w->cfg.cpus))
+            if (!number(w->log, "--cpus", optarg, 0, &w->cfg.cpus))
                 return false;
             break;
         case OPT_RESOURCE:
@@ -141,7 +136,7 @@ static bool parse(int argc, char **argv, worker_args *w) {
         }
     }
     if (optind != argc || !w->cfg.connect) {
-        fputs(zd_worker_help, stderr);
+        zd_logf(w->log, ZDAG_LOG_ERROR, "%.*s", (int)strlen(zd_worker_help) - 1, zd_worker_help);
         return false;
     }
     return true;
@@ -152,22 +147,25 @@ static bool keys(worker_args *w) {
     bool tcp = strncmp(w->cfg.connect, "tcp://", 6) == 0;
     if (w->insecure) {
         if (tcp)
-            fprintf(stderr, "zdag worker: WARNING: --insecure: this connection is neither "
-                            "encrypted nor authenticated\n");
+            zd_logf(w->log, ZDAG_LOG_WARNING,
+                    "WARNING: --insecure: this connection is neither encrypted nor "
+                    "authenticated");
         return true;
     }
     if (!w->secret_file || !w->server_file) {
         if (!tcp)
             return true;
-        fprintf(stderr, "zdag worker: a tcp connection needs --curve-secret and "
-                        "--coordinator-key (see zdag keygen), or --insecure\n");
+        zd_logf(w->log, ZDAG_LOG_ERROR,
+                "a tcp connection needs --curve-secret and --coordinator-key (see zdag "
+                "keygen), or --insecure");
         return false;
     }
     zd_diags d;
     zd_diags_init(&d);
     bool ok = zd_curve_load_secret(w->secret_file, w->pub, w->sec, &d) == 0 &&
               zd_curve_load_public(w->server_file, w->server, &d) == 0;
-    zd_diags_print(&d, stderr);
+    for (size_t i = 0; i < d.n; i++)
+        zd_logf(w->log, ZDAG_LOG_ERROR, "%s", d.lines[i]);
     zd_diags_clear(&d);
     if (ok) {
         w->cfg.curve_public = w->pub;
@@ -177,17 +175,18 @@ static bool keys(worker_args *w) {
     return ok;
 }
 
-int zd_worker_main(int argc, char **argv, const zd_fn_entry *fns, size_t n_fns) {
+int zd_worker_main(int argc, char **argv, const zd_fn_entry *fns, size_t n_fns, const zd_log *log) {
     worker_args *w = calloc(1, sizeof *w);
     if (!w)
         return 3;
+    w->log = log;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     w->cfg.slots = (uint32_t)(cores > 0 ? cores : 1);
     w->cfg.cpus = (double)w->cfg.slots;
     w->cfg.res = w->res;
     w->cfg.fns = fns;
     w->cfg.n_fns = n_fns;
-    w->cfg.log = (zd_log){log_stderr, NULL};
+    w->cfg.log = *log;
     int status = 2;
     if (parse(argc, argv, w) && keys(w)) {
         if (!w->cfg.host_id) {
