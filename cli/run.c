@@ -345,7 +345,7 @@ int zd_cli_run(int argc, char **argv) {
     int status = ZD_EXIT_USAGE;
     zd_graph *g = NULL;
     bool *active = NULL;
-    char why[PATH_MAX + 256] = "invalid options or pipeline (see the messages above)";
+    char why[PATH_MAX + 256] = "the run could not start";
     bool ran = false;
     if (!parse_args(argc, argv, &a))
         goto out_free;
@@ -353,13 +353,9 @@ int zd_cli_run(int argc, char **argv) {
     zd_diags_init(&diags);
     int rc = zd_pipeline_load(a.file, &g, &diags);
     zd_diags_print(&diags, stderr);
-    if (rc < 0 && diags.n)
-        snprintf(why, sizeof why, "%s", diags.lines[0]);
     zd_diags_clear(&diags);
-    if (rc < 0) {
-        zd_graph_free(&g); /* the report of an invalid pipeline lists no nodes */
+    if (rc < 0)
         goto out_free;
-    }
     char state_dir[PATH_MAX];
     if (!select_nodes(&a, g, &active) || !fn_nodes_have_plugins(g, active, &a.opts))
         goto out_free;
@@ -383,8 +379,9 @@ int zd_cli_run(int argc, char **argv) {
     ran = true;
     free(real);
 out_free:
-    /* Every exit path writes --report: here, the runs that never reached the runner. */
-    if (!ran && a.opts.report_path &&
+    /* Every run that cannot start writes --report: here, those that never reached the runner.
+     * Invalid usage or an invalid pipeline (exit 2) is not a run: no report. */
+    if (!ran && status == ZD_EXIT_CANNOT_RUN && a.opts.report_path &&
         zd_report_write_error(a.opts.report_path, a.file, g, active, status, why) < 0)
         fprintf(stderr, "zdag: cannot write the report %s: %s\n", a.opts.report_path,
                 strerror(errno));

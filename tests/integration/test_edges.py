@@ -34,9 +34,10 @@ class EdgesTest(ZdagTestCase):
         self.assertIn("zdag: cannot write to the state directory", p.stderr)
         self.assert_error_report(r, 3, "cannot write to the state directory", 2)
 
-    def test_invalid_pipeline_writes_an_error_report(self):
-        p, r = self.run_pipeline("nodes: {a: {cmd: 1\n", check=2)
-        self.assert_error_report(r, 2, "error: invalid YAML", 0)
+    def test_invalid_pipeline_is_no_run_and_has_no_report(self):
+        pipe = self.write("bad.yaml", "nodes: {a: {cmd: 1\n")
+        self.zdag("run", pipe, "--report", self.path("report.json"), check=2)
+        self.assertFalse(os.path.exists(self.path("report.json")))
 
     def test_too_few_descriptors_is_exit_3_with_a_report(self):
         def low_nofile():
