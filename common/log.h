@@ -33,4 +33,24 @@ typedef struct zd_log_limit {
 
 bool zd_log_limit_ok(zd_log_limit *l, double now, double every_s, unsigned *suppressed);
 
+/* A relay for messages logged from another thread (the ZAP handler's): its sink
+ * (zd_log_relay_sink, ctx the relay) queues each message under a mutex; the owning thread
+ * hands them to `target` in order with zd_log_relay_drain(), so that the caller's sink is only
+ * ever called from that thread. At most ZD_LOG_RELAY_MAX messages wait; more are counted and
+ * reported with the next drain. */
+#define ZD_LOG_RELAY_MAX 64
+typedef struct zd_log_relay zd_log_relay;
+
+/* Creates a relay to target (borrowed; must outlive it). NULL when out of memory. */
+zd_log_relay *zd_log_relay_new(const zd_log *target);
+
+/* Frees it (draining first); sets *r to NULL. Accepts NULL. */
+void zd_log_relay_free(zd_log_relay **r);
+
+/* The sink to give the other thread (valid while the relay lives). */
+zd_log zd_log_relay_sink(zd_log_relay *r);
+
+/* Hands every queued message to the target (from the owning thread). */
+void zd_log_relay_drain(zd_log_relay *r);
+
 #endif

@@ -41,8 +41,9 @@ size_t zd_rlimit_fds_needed(unsigned n_local_executors, bool listening) {
            (size_t)ZD_RLIMIT_FD_PER_EXECUTOR * n_local_executors + ZD_RLIMIT_FD_RESERVE;
 }
 
-unsigned zd_rlimit_threads_needed(bool listening) {
-    return ZD_RLIMIT_THREADS_BASE + (listening ? 1 : 0);
+unsigned zd_rlimit_threads_needed(unsigned n_local_executors, bool listening) {
+    return ZD_RLIMIT_THREADS_BASE + (listening ? 1 : 0) +
+           ZD_RLIMIT_TASKS_PER_EXECUTOR * n_local_executors;
 }
 
 /* Descriptors open now (counted in /proc/self/fd, less the directory's own), or 3 when that
@@ -134,7 +135,7 @@ int zd_rlimit_check_run(unsigned n_local_executors, bool listening, const zd_log
             return ZDAG_ESYS;
         }
     }
-    int err = try_threads(zd_rlimit_threads_needed(listening));
+    int err = try_threads(zd_rlimit_threads_needed(n_local_executors, listening));
     if (err != 0) {
         snprintf(why, size, "cannot create a thread: %s%s", strerror(err),
                  err == EAGAIN ? " (ulimit -u?)" : "");

@@ -16,8 +16,9 @@
  *   + ZD_RLIMIT_FD_RESERVE  kept free for replacement executors, the report and trace files
  *                           written at the end, and libzmq's own spares: 16
  *
- * The threads a run needs: libzmq's I/O thread and reaper thread (2), the ZAP handler when
- * listening (1) and the journal's writer (1). */
+ * The tasks a run needs (threads and processes alike count against RLIMIT_NPROC): libzmq's
+ * I/O thread and reaper thread (2), the ZAP handler when listening (1), the journal's writer
+ * (1), and per local executor its process, its own libzmq threads and its watchdog (4). */
 #ifndef ZD_RLIMITS_H
 #define ZD_RLIMITS_H
 
@@ -32,6 +33,10 @@
 #define ZD_RLIMIT_FD_PER_EXECUTOR 3
 #define ZD_RLIMIT_FD_RESERVE 16
 #define ZD_RLIMIT_THREADS_BASE 3 /* libzmq's I/O and reaper threads, the journal */
+#define ZD_RLIMIT_TASKS_PER_EXECUTOR                                                               \
+    4 /* a local executor: its process, its libzmq I/O and                                         \
+         reaper threads, its watchdog (all count against                                           \
+         RLIMIT_NPROC, as threads are tasks) */
 
 /* Raises RLIMIT_NOFILE's soft limit to its hard limit (capped at what the kernel accepts,
  * /proc/sys/fs/nr_open). Returns the soft limit in force afterwards (unchanged when it could
@@ -42,8 +47,10 @@ rlim_t zd_rlimit_raise_nofile(void);
  * by the arithmetic above. */
 size_t zd_rlimit_fds_needed(unsigned n_local_executors, bool listening);
 
-/* Threads a run needs besides the calling one, by the arithmetic above. */
-unsigned zd_rlimit_threads_needed(bool listening);
+/* Tasks (threads and processes) a run needs besides the calling thread, by the arithmetic
+ * above: the check creates that many threads at once, as processes and threads count alike
+ * against RLIMIT_NPROC. */
+unsigned zd_rlimit_threads_needed(unsigned n_local_executors, bool listening);
 
 /* Descriptors RLIMIT_NOFILE leaves over once those open now and those the run needs are
  * counted (0 when none): the budget for remote connections (see coordinator/admission.h). */

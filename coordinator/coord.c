@@ -42,6 +42,8 @@ struct zd_coord {
     void *remote;            /* ROUTER for remote agents and executors, or NULL */
     struct zd_zap *zap;      /* the ZAP handler admitting workers' keys, or NULL */
     zd_admission *admission; /* bounds the connections open on remote, or NULL */
+    zd_log_relay *zap_log;   /* the ZAP handler's messages, relayed to this thread */
+    zd_log zap_sink;         /* the relay's sink, given to the handler */
     zd_wire_buf *out;        /* encoder */
     zd_wire_decoder *dec;    /* decoder */
     zd_trace *trace;         /* the timeline for --trace, or NULL */
@@ -50,6 +52,7 @@ struct zd_coord {
     double t0;               /* monotonic clock at start */
     double wall_s;           /* duration of the run */
     bool journal_failed;     /* a journal sync failed: outcomes are no longer recorded */
+    char error[256];         /* why the run ended with exit 3 after its nodes, or "" */
     int exit_code;           /* the run's exit status */
 };
 
@@ -165,6 +168,7 @@ static void close_remote(zd_coord *c) {
         zmq_close(c->remote);
     c->remote = NULL;
     zd_zap_stop(&c->zap);
+    zd_log_relay_free(&c->zap_log);
 }
 
 void zd_coord_free(zd_coord **cp) {
@@ -219,7 +223,11 @@ static int open_remote(zd_coord *c) {
     if (!c->remote || set_router_opts(c->remote, REMOTE_LINGER_MS) < 0)
         return ZDAG_EZMQ;
     if (!c->cfg.insecure) {
-        zd_zap_opts zo = {.allow_null = false};
+        /* The handler runs in its own thread: its messages reach our sink through a relay. */
+        if (!(c->zap_log = zd_log_relay_new(&c->cfg.log)))
+            return ZDAG_ENOMEM;
+        c->zap_sink = zd_log_relay_sink(c->zap_log);
+        zd_zap_opts zo = {.allow_null = false, .log = &c->zap_sink};
         if (!c->cfg.curve_secret || zd_zap_start(c->zctx, c->cfg.authorized, &zo, &c->zap) < 0 ||
             zd_curve_server(c->remote, c->cfg.curve_secret) < 0) {
             zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "cannot set up CurveZMQ on %s", c->cfg.listen);
@@ -671,6 +679,8 @@ int zd_coord_run(zd_coord *c) {
             read_messages(c, ZD_SOCK_REMOTE);
         if (n_items > 3 && (items[3].revents & ZMQ_POLLIN))
             zd_admission_read(c->admission, now_s(c));
+        if (c->zap_log)
+            zd_log_relay_drain(c->zap_log);
         zd_core_on_timer(c->core, now_s(c));
         drain(c);
     }
@@ -680,13 +690,17 @@ int zd_coord_run(zd_coord *c) {
     draw_progress(c, true);
     c->wall_s = now_s(c);
     c->exit_code = zd_core_exit_code(c->core);
-    if (c->journal_failed && c->exit_code == 0)
+    if (c->journal_failed && c->exit_code == 0) {
         c->exit_code = 3;
+        snprintf(c->error, sizeof c->error, "the journal could not be written");
+    }
     if (c->trace && zd_trace_write(c->trace, c->cfg.trace_path) < 0) {
         zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "cannot write the trace %s: %s", c->cfg.trace_path,
                 strerror(errno));
-        if (c->exit_code == 0)
+        if (c->exit_code == 0) {
             c->exit_code = 3;
+            snprintf(c->error, sizeof c->error, "the trace could not be written");
+        }
     }
     return c->exit_code;
 }
@@ -698,7 +712,14 @@ void zd_coord_outcome(const zd_coord *c, uint32_t index, zd_node_outcome *out) {
 void zd_coord_summary(const zd_coord *c, zd_run_summary *out) {
     int sig = 0;
     bool interrupted = zd_core_interrupted(c->core, &sig);
-    out->status = interrupted ? "interrupted" : c->exit_code == 0 ? "succeeded" : "failed";
+    const char *error = c->exit_code == 3 ? zd_core_error(c->core) : NULL;
+    if (c->exit_code == 3 && !error)
+        error = c->error[0] ? c->error : "the run could not go on";
+    out->status = interrupted         ? "interrupted"
+                  : c->exit_code == 0 ? "succeeded"
+                  : error             ? "error"
+                                      : "failed";
+    out->error = error;
     out->exit_code = c->exit_code;
     out->started = c->started;
     out->wall_s = c->wall_s;

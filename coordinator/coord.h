@@ -82,7 +82,9 @@ void zd_coord_outcome(const zd_coord *c, uint32_t index, zd_node_outcome *out);
 
 /* Run facts for the report. */
 typedef struct zd_run_summary {
-    const char *status;      /* "succeeded", "failed" or "interrupted" */
+    const char *status;      /* "succeeded", "failed", "interrupted", or "error" (exit 3:
+                                the run could not go on) */
+    const char *error;       /* with "error": why (borrowed), else NULL */
     int exit_code;           /* as returned by zd_coord_run() */
     struct timespec started; /* wall-clock start */
     double wall_s;           /* run duration */

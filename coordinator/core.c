@@ -96,6 +96,7 @@ struct zd_core {
     bool sync_armed;                /* a journal window timer is armed */
     int interrupted;                /* the signal that interrupted the run, or 0 */
     bool gave_up;                   /* the run could not go on */
+    char gave_up_why[256];          /* ... why */
     bool finished;                  /* zd_core_finish() was called */
 };
 
@@ -1010,6 +1011,7 @@ void zd_core_give_up(zd_core *c, double now, const char *why) {
         return;
     zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "%s; the run cannot go on", why);
     c->gave_up = true;
+    snprintf(c->gave_up_why, sizeof c->gave_up_why, "%s", why);
     zd_sched_stop(c->sched);
     drop_retries(c);
 }
@@ -1212,6 +1214,10 @@ bool zd_core_interrupted(const zd_core *c, int *sig) {
     if (sig)
         *sig = c->interrupted;
     return c->interrupted != 0;
+}
+
+const char *zd_core_error(const zd_core *c) {
+    return c->gave_up ? c->gave_up_why : NULL;
 }
 
 int zd_core_jobs(const zd_core *c) {

@@ -250,6 +250,9 @@ void zd_core_outcome(const zd_core *c, uint32_t index, zd_node_outcome *out);
 bool zd_core_interrupted(const zd_core *c, int *sig);
 int zd_core_jobs(const zd_core *c); /* the effective -j (slots when unlimited) */
 
+/* Why the run could not go on (zd_core_give_up()), or NULL (borrowed). */
+const char *zd_core_error(const zd_core *c);
+
 /* The local log path of a node ("LOG_DIR/NAME.log") into buf. */
 void zd_core_log_path(const zd_core *c, uint32_t node, char *buf, size_t size);
 

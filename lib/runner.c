@@ -172,7 +172,9 @@ static int open_journal(const zd_run_opts *o, const zd_graph *g, journal_run *jr
 
 /* Writes the report and results, prints the summary, hands the outcomes to the caller. */
 static int finish(const zd_run_opts *o, const zd_graph *g, zd_coord *c, int status) {
-    if (o->report_path && zd_report_write(o->report_path, o->pipeline, g, c, NULL) < 0) {
+    zd_run_summary sum;
+    zd_coord_summary(c, &sum);
+    if (o->report_path && zd_report_write(o->report_path, o->pipeline, g, c, sum.error) < 0) {
         zd_logf(&o->log, ZDAG_LOG_ERROR, "cannot write the report %s: %s", o->report_path,
                 strerror(errno));
         status = status ? status : 3;

@@ -105,7 +105,9 @@ static void test_descriptor_arithmetic(void **state) {
                      10 * ZD_RLIMIT_FD_PER_EXECUTOR);
     assert_int_equal(zd_rlimit_fds_needed(1, true) - zd_rlimit_fds_needed(1, false),
                      ZD_RLIMIT_FD_LISTEN);
-    assert_int_equal(zd_rlimit_threads_needed(true), zd_rlimit_threads_needed(false) + 1);
+    assert_int_equal(zd_rlimit_threads_needed(0, true), zd_rlimit_threads_needed(0, false) + 1);
+    assert_int_equal(zd_rlimit_threads_needed(2, false),
+                     zd_rlimit_threads_needed(0, false) + 2 * ZD_RLIMIT_TASKS_PER_EXECUTOR);
 }
 
 /* Threads cannot be had: a thread's stack does not fit under RLIMIT_AS (this works as root
