@@ -15,7 +15,10 @@
  *   random 64-bit token and come from the slot's own routing id; an executor of an agent is
  *   admitted (HELLO) only with that agent's secret and from a connection authenticated with the
  *   same CURVE key (ZAP User-Id) as the agent's JOIN.
- * - Every attempt is in the node's history (zd_core_history()), lost and retried ones too. */
+ * - Every attempt is in the node's history (zd_core_outcome()), lost and retried ones too.
+ * - A deadline is a backstop: the executor enforces a timeout itself; past timeout + 1 s (a
+ *   function) or + 3 s (a command, whose executor sends SIGTERM and SIGKILL 2 s later) the core
+ *   asks for a SIGKILL of a local executor (ZD_ACT_KILL) or a CANCEL to the agent. */
 #ifndef ZD_CORE_H
 #define ZD_CORE_H
 
@@ -190,7 +193,8 @@ int zd_core_exit_code(const zd_core *c);
 int zd_core_task(zd_core *c, uint32_t node, uint32_t slot, zd_msg_task *t)
     __attribute__((warn_unused_result));
 
-/* Fills *w with agent's WELCOME (views borrowed until the next event). */
+/* Fills *w with agent's WELCOME (views borrowed until the next event); plugins is the caller's
+ * room for ZD_WIRE_MAX_PLUGINS entries, which w->plugins points at. */
 void zd_core_welcome(const zd_core *c, uint32_t agent, zd_msg_welcome *w, zd_bytes *plugins);
 
 /* The routing id and socket of a slot's executor (rid borrowed); false when it has none. */
@@ -201,7 +205,7 @@ bool zd_core_slot_peer(const zd_core *c, uint32_t slot, zd_sock_id *sock, const 
 bool zd_core_agent_peer(const zd_core *c, uint32_t agent, const unsigned char **rid,
                         size_t *rid_len);
 
-/* True when `slot` is a local executor slot that says HELLO with its pid (idle or busy). */
+/* True when `slot`'s executor said HELLO and runs nothing (it may be told BYE). */
 bool zd_core_slot_is_idle(const zd_core *c, uint32_t slot);
 
 /* Counts for the progress line. */

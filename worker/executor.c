@@ -12,8 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -56,6 +59,8 @@ typedef struct executor {
     _Atomic bool busy;            /* an attempt is under way (watched) */
     _Atomic int64_t deadline_ns;  /* a function's deadline (CLOCK_BOOTTIME), 0: none */
     pthread_t watchdog;           /* the watchdog thread */
+    int watch_timer;              /* its timerfd on CLOCK_BOOTTIME */
+    int watch_stop;               /* eventfd: written to stop it */
     bool watching;                /* it was started */
 } executor;
 
@@ -71,10 +76,18 @@ static _Noreturn void fence(executor *x) {
     _exit(ZD_EXIT_FENCED);
 }
 
-static void sleep_until(int64_t t) {
-    struct timespec ts = {.tv_sec = t / 1000000000, .tv_nsec = t % 1000000000};
-    while (clock_nanosleep(CLOCK_BOOTTIME, TIMER_ABSTIME, &ts, NULL) == EINTR)
+/* Sleeps until t on CLOCK_BOOTTIME (absolute), or until asked to stop: false then. */
+static bool sleep_until(const executor *x, int64_t t) {
+    struct itimerspec its = {.it_value = {.tv_sec = t / 1000000000, .tv_nsec = t % 1000000000}};
+    if (timerfd_settime(x->watch_timer, TFD_TIMER_ABSTIME, &its, NULL) < 0)
+        return true; /* cannot happen with a valid time: look again at once */
+    struct pollfd fds[2] = {{x->watch_timer, POLLIN, 0}, {x->watch_stop, POLLIN, 0}};
+    while (poll(fds, 2, -1) < 0)
         ;
+    uint64_t n;
+    if (fds[0].revents & POLLIN)
+        (void)!read(x->watch_timer, &n, sizeof n);
+    return !(fds[1].revents & POLLIN);
 }
 
 /* The watchdog thread: while an attempt runs, fences when the lease ends and ends a function
@@ -96,20 +109,28 @@ static void *watch(void *arg) {
             if (x->lease && atomic_load(x->lease) < wake)
                 wake = atomic_load(x->lease);
         }
-        sleep_until(wake);
+        if (!sleep_until(x, wake))
+            return NULL;
     }
-    return NULL;
 }
 
 /* Starts the watchdog with every signal blocked: the executor's handlers run in its main
  * thread. */
 static bool start_watchdog(executor *x) {
     sigset_t all, old;
+    x->watch_timer = timerfd_create(CLOCK_BOOTTIME, TFD_CLOEXEC);
+    x->watch_stop = eventfd(0, EFD_CLOEXEC);
+    int err = x->watch_timer < 0 || x->watch_stop < 0 ? errno : 0;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    int err = pthread_create(&x->watchdog, NULL, watch, x);
+    if (!err)
+        err = pthread_create(&x->watchdog, NULL, watch, x);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (err) {
+        if (x->watch_timer >= 0)
+            close(x->watch_timer);
+        if (x->watch_stop >= 0)
+            close(x->watch_stop);
         zd_logf(&x->cfg->log, ZDAG_LOG_ERROR, "executor %u: cannot start its watchdog thread: %s",
                 x->cfg->slot, strerror(err));
         return false;
@@ -127,8 +148,9 @@ static void await_lease(executor *x) {
     zd_logf(&x->cfg->log, ZDAG_LOG_WARNING,
             "executor %u: this worker's lease has ended; the task waits for the coordinator",
             x->cfg->slot);
+    struct timespec nap = {LEASE_WAIT_NS / 1000000000, LEASE_WAIT_NS % 1000000000};
     while (lease_expired(x, zd_boottime_ns()))
-        sleep_until(zd_boottime_ns() + LEASE_WAIT_NS);
+        clock_nanosleep(CLOCK_BOOTTIME, 0, &nap, NULL);
 }
 
 static int send_frame(executor *x) {
@@ -501,8 +523,11 @@ out_free:
         zd_logf(&cfg->log, ZDAG_LOG_ERROR, "executor %u: %s (%s)", cfg->slot, zdag_strerror(rc),
                 zmq_strerror(errno));
     if (x.watching) {
-        pthread_cancel(x.watchdog); /* it sleeps in clock_nanosleep, a cancellation point */
+        uint64_t one = 1;
+        (void)!write(x.watch_stop, &one, sizeof one);
         pthread_join(x.watchdog, NULL);
+        close(x.watch_timer);
+        close(x.watch_stop);
     }
     running_pgid = &private_pgid; /* x.own_cell goes with this frame */
     if (x.sock) {
