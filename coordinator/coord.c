@@ -115,39 +115,26 @@ int zd_coord_new(const zd_coord_cfg *cfg, const zd_graph *g, zd_coord **out) {
     c->cfg = *cfg;
     c->g = g;
     const zd_graph_settings *gs = zd_graph_settings_of((zd_graph *)g);
-    c->pids = calloc(cfg->n_local ? cfg->n_local : 1, sizeof *c->pids);
+    c->pids = calloc(cfg->core.n_local ? cfg->core.n_local : 1, sizeof *c->pids);
     c->out = zd_wire_buf_new();
     c->dec = zd_wire_decoder_new();
     int rc = ZDAG_ENOMEM;
     if (!c->pids || !c->out || !c->dec || load_cached(c) < 0)
         goto out_fail;
-    for (uint32_t s = 0; s < (cfg->n_started ? cfg->n_started : cfg->n_local); s++)
+    for (uint32_t s = 0; s < (cfg->core.n_started ? cfg->core.n_started : cfg->core.n_local); s++)
         c->pids[s] = cfg->local_pids[s];
     if (cfg->trace_path && !(c->trace = zd_trace_new()))
         goto out_fail;
-    zd_core_cfg k = {.n_local = cfg->n_local,
-                     .n_started = cfg->n_started,
-                     .can_spawn = cfg->spawn != NULL,
-                     .jobs = cfg->jobs,
-                     .prio = cfg->prio,
-                     .keep_going = cfg->keep_going,
-                     .active = cfg->active,
-                     .log_dir = cfg->log_dir,
-                     .run_id = cfg->run_id,
-                     .max_losses = cfg->max_losses,
-                     .host_id = cfg->host_id,
-                     .local_cpus = cfg->local_cpus,
-                     .listen = cfg->listen != NULL,
-                     .heartbeat_s = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms / 1000.0 : 1.0,
-                     .progress_s = cfg->progress ? PROGRESS_TICK_S : 0,
-                     .cached = c->cached ? cfg->cached : NULL,
-                     .cached_results = (const char *const *)c->cached,
-                     .cached_lens = c->cached_lens,
-                     .durations = cfg->durations,
-                     .plugins = (const char *const *)gs->plugins,
-                     .n_plugins = (uint32_t)gs->n_plugins,
-                     .trace = c->trace,
-                     .log = cfg->log};
+    zd_core_cfg k = cfg->core;
+    k.can_spawn = cfg->spawn != NULL;
+    k.listen = cfg->listen != NULL;
+    k.progress_s = cfg->progress ? PROGRESS_TICK_S : 0;
+    k.cached = c->cached ? cfg->cached : NULL;
+    k.cached_results = (const char *const *)c->cached;
+    k.cached_lens = c->cached_lens;
+    k.plugins = (const char *const *)gs->plugins;
+    k.n_plugins = (uint32_t)gs->n_plugins;
+    k.trace = c->trace;
     if ((rc = zd_core_new(&k, g, &c->core)) < 0)
         goto out_fail;
     rc = ZDAG_ENOMEM;
@@ -211,7 +198,7 @@ static int open_local(zd_coord *c) {
     c->router = zmq_socket(c->zctx, ZMQ_ROUTER);
     if (!c->router || set_router_opts(c->router, 0) < 0 ||
         zmq_bind(c->router, c->cfg.endpoint) < 0) {
-        zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "cannot listen on %s: %s", c->cfg.endpoint,
+        zd_logf(&c->cfg.core.log, ZDAG_LOG_ERROR, "cannot listen on %s: %s", c->cfg.endpoint,
                 zmq_strerror(errno));
         return ZDAG_EZMQ;
     }
@@ -224,31 +211,33 @@ static int open_remote(zd_coord *c) {
         return ZDAG_EZMQ;
     if (!c->cfg.insecure) {
         /* The handler runs in its own thread: its messages reach our sink through a relay. */
-        if (!(c->zap_log = zd_log_relay_new(&c->cfg.log)))
+        if (!(c->zap_log = zd_log_relay_new(&c->cfg.core.log)))
             return ZDAG_ENOMEM;
         c->zap_sink = zd_log_relay_sink(c->zap_log);
         zd_zap_opts zo = {.allow_null = false, .log = &c->zap_sink};
         if (!c->cfg.curve_secret || zd_zap_start(c->zctx, c->cfg.authorized, &zo, &c->zap) < 0 ||
             zd_curve_server(c->remote, c->cfg.curve_secret) < 0) {
-            zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "cannot set up CurveZMQ on %s", c->cfg.listen);
+            zd_logf(&c->cfg.core.log, ZDAG_LOG_ERROR, "cannot set up CurveZMQ on %s",
+                    c->cfg.listen);
             return ZDAG_EZMQ;
         }
     }
     /* A peer that never completes its handshake is dropped, and no more connections are kept
      * open than the descriptors left after the run's own (local executors first). */
     if (zd_admission_harden(c->remote) < 0 || zmq_bind(c->remote, c->cfg.listen) < 0) {
-        zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "cannot listen on %s: %s", c->cfg.listen,
+        zd_logf(&c->cfg.core.log, ZDAG_LOG_ERROR, "cannot listen on %s: %s", c->cfg.listen,
                 zmq_strerror(errno));
         return ZDAG_EZMQ;
     }
-    size_t spare = zd_rlimit_spare_fds(c->cfg.n_local, true) / 2;
+    size_t spare = zd_rlimit_spare_fds(c->cfg.core.n_local, true) / 2;
     unsigned max_open = spare < 2 ? 2 : spare > 100000 ? 100000 : (unsigned)spare;
-    if (zd_admission_new(c->zctx, c->remote, c->cfg.listen, max_open, &c->cfg.log, &c->admission) <
-        0) {
-        zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "cannot watch the connections on %s", c->cfg.listen);
+    if (zd_admission_new(c->zctx, c->remote, c->cfg.listen, max_open, &c->cfg.core.log,
+                         &c->admission) < 0) {
+        zd_logf(&c->cfg.core.log, ZDAG_LOG_ERROR, "cannot watch the connections on %s",
+                c->cfg.listen);
         return ZDAG_EZMQ;
     }
-    zd_logf(&c->cfg.log, ZDAG_LOG_INFO, "accepting workers on %s%s", c->cfg.listen,
+    zd_logf(&c->cfg.core.log, ZDAG_LOG_INFO, "accepting workers on %s%s", c->cfg.listen,
             c->cfg.insecure ? " WITHOUT encryption or authentication (--insecure)" : "");
     return 0;
 }
@@ -296,7 +285,7 @@ static void log_tail(const zd_coord *c, const char *path, int n) {
     for (char *line = start; *line;) {
         char *end = strchr(line, '\n');
         int l = end ? (int)(end - line) : (int)strlen(line);
-        zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "  | %.*s", l, line);
+        zd_logf(&c->cfg.core.log, ZDAG_LOG_ERROR, "  | %.*s", l, line);
         line = end ? end + 1 : line + l;
     }
 }
@@ -308,7 +297,7 @@ static void report_failure(zd_coord *c, uint32_t index, const zd_node_outcome *o
     zd_core_log_path(c->core, index, path, sizeof path);
     if (c->progress)
         zd_progress_clear(c->progress);
-    zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "node \"%s\" failed: %s (log: %s)",
+    zd_logf(&c->cfg.core.log, ZDAG_LOG_ERROR, "node \"%s\" failed: %s (log: %s)",
             zd_graph_node(c->g, index)->name, o->error ? o->error : "unknown error", path);
     log_tail(c, path, FAILURE_TAIL_LINES);
 }
@@ -335,11 +324,11 @@ static void journal_outcome(zd_coord *c, uint32_t index) {
                           .duration_s =
                               o.start_s >= 0 && o.end_s >= o.start_s ? o.end_s - o.start_s : 0,
                           .attempts = o.attempts,
-                          .run_id = c->cfg.run_id,
+                          .run_id = c->cfg.core.run_id,
                           .finished_at = (double)now.tv_sec + (double)now.tv_nsec / 1e9};
     memcpy(rec.defhash, c->cfg.defhash[index], sizeof rec.defhash);
     if (zd_journal_append(c->cfg.journal, &rec) < 0)
-        zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "cannot journal \"%s\": %s", node->name,
+        zd_logf(&c->cfg.core.log, ZDAG_LOG_ERROR, "cannot journal \"%s\": %s", node->name,
                 zd_journal_error(c->cfg.journal));
 }
 
@@ -348,7 +337,7 @@ static void sync_journal(zd_coord *c) {
     if (!c->cfg.journal || zd_journal_pending(c->cfg.journal) == 0 || c->journal_failed)
         return;
     if (zd_journal_sync(c->cfg.journal) < 0) {
-        zd_logf(&c->cfg.log, ZDAG_LOG_ERROR,
+        zd_logf(&c->cfg.core.log, ZDAG_LOG_ERROR,
                 "cannot write the journal: %s; --resume will run these nodes again",
                 zd_journal_error(c->cfg.journal));
         c->journal_failed = true;
@@ -376,7 +365,7 @@ static bool send_task(zd_coord *c, const zd_action *a) {
     if (rc == 0)
         rc = zd_wire_encode_task(c->out, &t);
     if (rc < 0)
-        zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "cannot send node \"%s\" to executor %u: %s",
+        zd_logf(&c->cfg.core.log, ZDAG_LOG_ERROR, "cannot send node \"%s\" to executor %u: %s",
                 zd_graph_node(c->g, a->node)->name, a->slot, zdag_strerror(rc));
     return rc == 0 && zd_core_slot_peer(c->core, a->slot, &sock, &rid, &rid_len) &&
            send_frame(sock_of(c, sock), rid, rid_len, c->out) == 0;
@@ -388,7 +377,8 @@ static void spawn(zd_coord *c, uint32_t slot) {
     if (ok)
         c->pids[slot] = pid;
     else
-        zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "cannot start a new executor: %s", strerror(errno));
+        zd_logf(&c->cfg.core.log, ZDAG_LOG_ERROR, "cannot start a new executor: %s",
+                strerror(errno));
     zd_core_on_spawned(c->core, now_s(c), slot, ok);
 }
 
@@ -402,7 +392,7 @@ static void drain(zd_coord *c) {
         /* The list is the core's until the next event: copy it, events may follow. */
         zd_action *acts = malloc(n * sizeof *acts);
         if (!acts) {
-            zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "out of memory for %zu actions", n);
+            zd_logf(&c->cfg.core.log, ZDAG_LOG_ERROR, "out of memory for %zu actions", n);
             return;
         }
         memcpy(acts, v, n * sizeof *acts);
@@ -414,7 +404,7 @@ static void drain(zd_coord *c) {
                     zd_core_on_unreachable(c->core, now_s(c), a->slot);
                 break;
             case ZD_ACT_KILL:
-                if (a->slot < c->cfg.n_local && c->pids[a->slot] > 0)
+                if (a->slot < c->cfg.core.n_local && c->pids[a->slot] > 0)
                     kill(c->pids[a->slot], a->sig);
                 break;
             case ZD_ACT_CANCEL: {
@@ -467,7 +457,7 @@ static void write_shipped_log(zd_coord *c, uint32_t index, zd_bytes log) {
     zd_core_log_path(c->core, index, path, sizeof path);
     FILE *f = fopen(path, o.attempts == 1 ? "w" : "a");
     if (!f) {
-        zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "cannot write %s: %s", path, strerror(errno));
+        zd_logf(&c->cfg.core.log, ZDAG_LOG_ERROR, "cannot write %s: %s", path, strerror(errno));
         return;
     }
     if (o.attempts > 1)
@@ -482,9 +472,9 @@ static void on_message(zd_coord *c, const zd_peer *peer, const zd_msg *m) {
     switch (m->type) {
     case ZD_MSG_HELLO:
         /* A local executor proves itself by its pid: the one forked for that slot. */
-        if (!remote && (m->u.hello.slot >= c->cfg.n_local ||
+        if (!remote && (m->u.hello.slot >= c->cfg.core.n_local ||
                         c->pids[m->u.hello.slot] != (pid_t)m->u.hello.pid)) {
-            zd_logf(&c->cfg.log, ZDAG_LOG_WARNING, "refused an executor (slot %u, pid %lld)",
+            zd_logf(&c->cfg.core.log, ZDAG_LOG_WARNING, "refused an executor (slot %u, pid %lld)",
                     m->u.hello.slot, (long long)m->u.hello.pid);
             return;
         }
@@ -515,7 +505,8 @@ static void on_message(zd_coord *c, const zd_peer *peer, const zd_msg *m) {
     default:
         break;
     }
-    zd_logf(&c->cfg.log, ZDAG_LOG_WARNING, "dropped an unexpected message of type %d", m->type);
+    zd_logf(&c->cfg.core.log, ZDAG_LOG_WARNING, "dropped an unexpected message of type %d",
+            m->type);
 }
 
 /* Reads every frame waiting on a ROUTER socket. */
@@ -533,13 +524,13 @@ static void read_messages(zd_coord *c, zd_sock_id id) {
         size_t more_len = sizeof more;
         zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &more_len);
         if (!more) {
-            zd_logf(&c->cfg.log, ZDAG_LOG_WARNING, "dropped a message without a body");
+            zd_logf(&c->cfg.core.log, ZDAG_LOG_WARNING, "dropped a message without a body");
             continue;
         }
         if (zmq_msg_recv(&msg, sock, 0) < 0)
             break;
         if (zmq_msg_more(&msg)) {
-            zd_logf(&c->cfg.log, ZDAG_LOG_WARNING, "dropped a message of more than one frame");
+            zd_logf(&c->cfg.core.log, ZDAG_LOG_WARNING, "dropped a message of more than one frame");
             do
                 zmq_msg_recv(&msg, sock, 0);
             while (zmq_msg_more(&msg));
@@ -547,8 +538,9 @@ static void read_messages(zd_coord *c, zd_sock_id id) {
         }
         zd_msg m;
         if (zd_wire_decode(c->dec, zmq_msg_data(&msg), zmq_msg_size(&msg), &m) < 0) {
-            zd_logf(&c->cfg.log, ZDAG_LOG_WARNING, "dropped a malformed message (%zu bytes): %s",
-                    zmq_msg_size(&msg), zd_wire_decoder_error(c->dec));
+            zd_logf(&c->cfg.core.log, ZDAG_LOG_WARNING,
+                    "dropped a malformed message (%zu bytes): %s", zmq_msg_size(&msg),
+                    zd_wire_decoder_error(c->dec));
             continue;
         }
         /* The key the connection authenticated with (ZAP User-Id): "" without CURVE. */
@@ -562,7 +554,7 @@ static void read_messages(zd_coord *c, zd_sock_id id) {
 
 /* Reaps local executors that exited: their slots' attempts are over. */
 static void reap(zd_coord *c) {
-    for (uint32_t s = 0; s < c->cfg.n_local; s++) {
+    for (uint32_t s = 0; s < c->cfg.core.n_local; s++) {
         int status;
         if (c->pids[s] <= 0 || waitpid(c->pids[s], &status, WNOHANG) != c->pids[s])
             continue;
@@ -599,7 +591,7 @@ static void read_signals(zd_coord *c) {
 /* Ends the local executors: BYE to idle ones, SIGTERM to the rest, SIGKILL after a grace. */
 static void shutdown_executors(zd_coord *c) {
     bool bye = zd_wire_encode_bye(c->out, ZD_BYE_DONE) == 0;
-    for (uint32_t s = 0; s < c->cfg.n_local; s++) {
+    for (uint32_t s = 0; s < c->cfg.core.n_local; s++) {
         zd_sock_id sock;
         const unsigned char *rid;
         size_t rid_len;
@@ -613,7 +605,7 @@ static void shutdown_executors(zd_coord *c) {
     double deadline = mono() + SHUTDOWN_GRACE_S;
     for (;;) {
         bool left = false;
-        for (uint32_t s = 0; s < c->cfg.n_local; s++) {
+        for (uint32_t s = 0; s < c->cfg.core.n_local; s++) {
             if (c->pids[s] > 0 && waitpid(c->pids[s], NULL, WNOHANG) == c->pids[s]) {
                 c->pids[s] = 0;
                 if (c->cfg.reaped)
@@ -633,7 +625,7 @@ static void shutdown_executors(zd_coord *c) {
                     deadline = 0; /* impatient: kill now */
         }
     }
-    for (uint32_t s = 0; s < c->cfg.n_local; s++)
+    for (uint32_t s = 0; s < c->cfg.core.n_local; s++)
         if (c->pids[s] > 0) {
             kill(c->pids[s], SIGKILL);
             waitpid(c->pids[s], NULL, 0);
@@ -695,8 +687,8 @@ int zd_coord_run(zd_coord *c) {
         snprintf(c->error, sizeof c->error, "the journal could not be written");
     }
     if (c->trace && zd_trace_write(c->trace, c->cfg.trace_path) < 0) {
-        zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "cannot write the trace %s: %s", c->cfg.trace_path,
-                strerror(errno));
+        zd_logf(&c->cfg.core.log, ZDAG_LOG_ERROR, "cannot write the trace %s: %s",
+                c->cfg.trace_path, strerror(errno));
         if (c->exit_code == 0) {
             c->exit_code = 3;
             snprintf(c->error, sizeof c->error, "the trace could not be written");

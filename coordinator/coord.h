@@ -21,26 +21,21 @@
 /* Forks a (replacement) local executor for `slot`; stores its pid. Returns 0 or an error. */
 typedef int (*zd_spawn_fn)(void *ctx, uint32_t slot, pid_t *pid);
 
+/* The run's configuration as it travels from the CLI or zdag_run() to the coordinator: what
+ * the core decides with (core: filled by the caller, except the fields marked "set by the
+ * coordinator" below), and what the loop around it needs (sockets, processes, files). */
 typedef struct zd_coord_cfg {
+    zd_core_cfg core;        /* the core's configuration; the coordinator sets can_spawn,
+                                listen, progress_s, cached, cached_results, cached_lens,
+                                plugins and trace from the fields below */
     const char *endpoint;    /* bound by the coordinator; local executors connect to it */
-    uint32_t n_local;        /* local executor slots 0..n_local-1 */
-    uint32_t n_started;      /* ... of which the first n_started are forked (local_pids), the
-                                others on demand (see zd_core_cfg); 0 = all */
-    const pid_t *local_pids; /* pid of the executor already forked in each slot */
-    zd_spawn_fn spawn;       /* forks a replacement executor (may be NULL: none) */
+    const pid_t *local_pids; /* pid of the executor already forked in each of the first
+                                core.n_started slots */
+    zd_spawn_fn spawn;       /* forks a (replacement or on-demand) executor (may be NULL) */
     void (*reaped)(void *ctx, uint32_t slot); /* an executor was reaped: kill what it left
                                                  running (may be NULL) */
     void *spawn_ctx;                          /* passed to spawn and reaped */
-    int jobs;                 /* nodes running at once at most; 0 = one per executor */
-    zd_prio_mode prio;        /* how ready nodes are ordered */
-    bool keep_going;          /* a failure skips its descendants only */
-    const bool *active;       /* nodes taking part (borrowed), NULL = all */
-    const char *log_dir;      /* directory of the NODE.log files */
-    const char *run_id;       /* given to commands as ZDAG_RUN_ID */
     int signal_fd;            /* signalfd for SIGCHLD, SIGINT and SIGTERM (borrowed) */
-    int max_losses;           /* executor deaths one node survives before failing; 0 = 3 */
-    const char *host_id;      /* the local host's name */
-    double local_cpus;        /* CPU units of the local host */
     const char *trace_path;   /* --trace: where to write the timeline at the end, or NULL */
     bool progress;            /* draw the progress line */
     bool progress_tty;        /* ... on a terminal (redrawn in place) */
@@ -49,12 +44,9 @@ typedef struct zd_coord_cfg {
     const char *curve_secret;
     const struct zd_keyset *authorized; /* workers' public keys admitted (borrowed) */
     bool insecure;                      /* --insecure: plain tcp, no CurveZMQ */
-    int heartbeat_ms;           /* BEAT interval; T_fence = 3, T_lost = 5 intervals; 0 = 1000 */
-    struct zd_journal *journal; /* where final outcomes are recorded (borrowed), or NULL */
-    uint8_t (*defhash)[32];     /* per node: its definition hash, for the journal (borrowed) */
-    const bool *cached;         /* per node: taken from an earlier run (--resume), or NULL */
-    const double *durations;    /* per node: median recorded duration (0 = unknown), or NULL */
-    zd_log log;                 /* where the coordinator reports (a NULL fn discards) */
+    struct zd_journal *journal;         /* where final outcomes are recorded (borrowed), or NULL */
+    uint8_t (*defhash)[32]; /* per node: its definition hash, for the journal (borrowed) */
+    const bool *cached;     /* per node: taken from an earlier run (--resume), or NULL */
 } zd_coord_cfg;
 
 /* Checks before a run that every active node fits on a host offering `cpus` CPU units and no
