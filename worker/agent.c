@@ -373,6 +373,10 @@ static session_end session(agent *a) {
     zd_logf(a->log, ZDAG_LOG_INFO, "joined %s as worker %u (%u slots)", a->cfg->connect, a->id,
             a->cfg->slots);
     a->joined = true;
+    /* Word at once, before forking (which can take long on a loaded host): the coordinator
+     * counts T_lost from our last message, and the JOIN is all it has so far. */
+    if (zd_wire_encode_beat(a->out, zd_fence_sent(&a->fence, zd_boottime_ns())) == 0)
+        send_out(a);
     if (start_executors(a) < 0) {
         zd_logf(a->log, ZDAG_LOG_ERROR, "cannot start executors: %s", strerror(errno));
         goto out_stop;
