@@ -439,8 +439,8 @@ static void test_key_errors(void **state) {
                   "env: {}\n"
                   "env: {}\n",
                   "pipe.yaml:1:1: error: unknown top-level key \"nodez\"",
-                  "pipe.yaml:3:1: error: duplicate top-level key \"env\"",
-                  "pipe.yaml:1:1: error: missing required key \"nodes\"", NULL);
+                  "pipe.yaml:1:1: error: missing required key \"nodes\"",
+                  "pipe.yaml:3:1: error: duplicate top-level key \"env\"", NULL);
     expect_errors("nodes:\n"
                   "  a: {cmd: x}\n"
                   "  b: {cmd: y}\n"
@@ -457,10 +457,10 @@ static void test_key_errors(void **state) {
                   "  : {cmd: x}\n",
                   "pipe.yaml:2:3: error: invalid node \"1abc\": names match "
                   "[A-Za-z_][A-Za-z0-9_.-]*",
+                  "pipe.yaml:3:23: error: node \"ok\" depends on unknown node \"1abc\"",
                   "pipe.yaml:4:3: error: invalid node \"a b\": names match "
                   "[A-Za-z_][A-Za-z0-9_.-]*",
-                  "pipe.yaml:5:5: error: keys in nodes must be strings",
-                  "pipe.yaml:3:23: error: node \"ok\" depends on unknown node \"1abc\"", NULL);
+                  "pipe.yaml:5:5: error: keys in nodes must be strings", NULL);
 }
 
 /* Duplicate keys are refused in every mapping, at every level. */
@@ -612,9 +612,40 @@ static void test_binary_input(void **state) {
     free(msg);
     const char utf8[] = "nodes:\n  a: {cmd: \xC3\x28}\n";
     msg = expect_failure(utf8, sizeof utf8 - 1);
-    assert_string_equal(msg, "pipe.yaml:2:13: error: invalid YAML: invalid trailing UTF-8 octet "
-                             "(#x28)");
+    assert_string_equal(msg, "pipe.yaml:2:12: error: the file is not valid UTF-8 (byte 0xC3 "
+                             "here); a pipeline file must be UTF-8 text");
     free(msg);
+    /* Latin-1 text, an overlong '/', a surrogate, a truncated character at the end. */
+    const char *const bad[] = {"# caf\xE9\nnodes: {a: {cmd: x}}\n", "nodes: {a: {cmd: \xC0\xAF}}\n",
+                               "nodes: {a: {cmd: \xED\xA0\x80}}\n",
+                               "nodes: {a: {cmd: x}} # \xE2\x82"};
+    const char *const where[] = {"pipe.yaml:1:6: error: the file is not valid UTF-8 (byte 0xE9",
+                                 "pipe.yaml:1:18: error: the file is not valid UTF-8 (byte 0xC0",
+                                 "pipe.yaml:1:18: error: the file is not valid UTF-8 (byte 0xED",
+                                 "pipe.yaml:1:24: error: the file is not valid UTF-8 (byte 0xE2"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        msg = expect_failure(bad[i], strlen(bad[i]));
+        if (strncmp(msg, where[i], strlen(where[i])) != 0)
+            fprintf(stderr, "got %s\n", msg);
+        assert_true(strncmp(msg, where[i], strlen(where[i])) == 0);
+        assert_null(strchr(msg, '\n')); /* one message */
+        free(msg);
+    }
+    zd_graph *utf8_ok = load_ok("nodes: {a: {cmd: \"\xE2\x82\xAC \xF0\x9F\x98\x80\"}}\n");
+    zd_graph_free(&utf8_ok);
+    /* A tab in indentation gets its own message, at the tab. */
+    expect_errors("nodes:\n\ta: {cmd: x}\n",
+                  "pipe.yaml:2:1: error: tabs are not allowed for indentation in YAML; use spaces",
+                  NULL);
+    expect_errors("nodes:\n  a:\n  \tcmd: x\n",
+                  "pipe.yaml:3:3: error: tabs are not allowed for indentation in YAML; use spaces",
+                  NULL);
+    expect_errors("nodes:\n  a: {cmd: x}\n\tb: {cmd: y}\n",
+                  "pipe.yaml:3:1: error: tabs are not allowed for indentation in YAML; use spaces",
+                  NULL);
+    zd_graph *tabbed = load_ok("nodes:\n  a: {cmd: \"x\ty\"}\t# a tab elsewhere is fine\n");
+    assert_string_equal(node(tabbed, "a")->shell, "x\ty");
+    zd_graph_free(&tabbed);
     /* A NUL byte from an escape reaches the loader: C strings cannot hold it. */
     expect_errors("nodes: {a: {cmd: \"x\\0y\"}}\n",
                   "pipe.yaml:1:18: error: \"cmd\" in node \"a\" must not contain a NUL byte", NULL);
@@ -627,7 +658,8 @@ static void test_binary_input(void **state) {
     free(expect_failure((const char *)garbage, sizeof garbage));
 }
 
-/* Several independent errors in one file are all reported, in file order. */
+/* Several independent errors in one file are all reported, sorted by position, whatever order
+ * the checks ran in (deps and pools are resolved after the whole file is read). */
 static void test_all_errors_reported(void **state) {
     (void)state;
     expect_errors("max_concurrency: many\n"
@@ -643,10 +675,10 @@ static void test_all_errors_reported(void **state) {
                   "color: red\n",
                   "pipe.yaml:1:18: error: \"max_concurrency\" must be an integer >= 1",
                   "pipe.yaml:5:5: error: unknown key \"prority\" in node \"a\"",
-                  "pipe.yaml:9:14: error: \"retries\" in node \"b\" must be an integer >= 0",
-                  "pipe.yaml:11:1: error: unknown top-level key \"color\"",
                   "pipe.yaml:8:15: error: node \"b\" depends on unknown node \"zz\"",
-                  "pipe.yaml:10:21: error: undeclared pool \"nope\" in node \"c\"", NULL);
+                  "pipe.yaml:9:14: error: \"retries\" in node \"b\" must be an integer >= 0",
+                  "pipe.yaml:10:21: error: undeclared pool \"nope\" in node \"c\"",
+                  "pipe.yaml:11:1: error: unknown top-level key \"color\"", NULL);
 }
 
 static void test_too_many_errors(void **state) {
