@@ -48,6 +48,13 @@ typedef struct node_info {
     size_t n_deps;  /* entries in deps */
 } node_info;
 
+/* Names declared with an error (a pool with a bad capacity, a node with an invalid name): what
+ * refers to them is not reported again, so that one mistake gives one message. */
+typedef struct name_set {
+    char **v;      /* owned names; sorted once reading is over */
+    size_t n, cap; /* used and allocated */
+} name_set;
+
 typedef struct loader {
     zd_yaml *y;              /* the event cursor; every error goes through it */
     zd_graph *g;             /* the graph being filled */
@@ -56,6 +63,8 @@ typedef struct loader {
     zd_node defaults;        /* the `defaults` settings */
     node_info defaults_info; /* which keys `defaults` gives, and its pool name */
     bool too_many_pools;     /* ZD_PIPELINE_MAX_POOLS was reported */
+    name_set bad_pools;      /* pools declared with an error */
+    name_set bad_nodes;      /* nodes declared with an invalid name */
     msgpack_sbuffer scratch; /* reused to pack each `args` value */
 } loader;
 
@@ -66,6 +75,30 @@ typedef struct node_ctx {
     node_info *info;   /* what is kept beside them */
     const char *owner; /* `node "a"` or `defaults` */
 } node_ctx;
+
+static void name_set_add(loader *L, name_set *set, const char *name, size_t len) {
+    char **more = zd_yread_grow(L->y, set->v, &set->cap, set->n, sizeof *set->v);
+    if (!more)
+        return;
+    set->v = more;
+    if ((set->v[set->n] = zd_yread_dup(L->y, name, len)))
+        set->n++;
+}
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool name_set_has(const name_set *set, const char *name) {
+    return set->n && bsearch(&name, set->v, set->n, sizeof *set->v, cmp_str);
+}
+
+static void name_set_free(name_set *set) {
+    for (size_t i = 0; i < set->n; i++)
+        free(set->v[i]);
+    free(set->v);
+    memset(set, 0, sizeof *set);
+}
 
 static void free_info(node_info *info) {
     free(info->pool.text);
@@ -153,13 +186,28 @@ static void parse_cmd(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
         return;
     }
     yaml_mark_t start = zd_yaml_event(y)->start_mark;
-    if (!zd_yread_strv(y, e, expect, true, &n->argv, &n->argc))
+    zd_ytext *items;
+    size_t count;
+    /* Arguments may be empty (`[printf, '']`), the program name may not. */
+    if (!zd_yread_list(y, e, expect, true, &items, &count))
         return;
-    n->kind = ZD_NODE_ARGV;
-    if (n->argc == 0) {
-        char subj[ZD_YREAD_SUBJECT];
+    char subj[ZD_YREAD_SUBJECT];
+    if (count == 0)
         zd_yaml_error(y, start, "%s must be %s", zd_yread_subject(subj, sizeof subj, e), expect);
+    else if (items[0].text[0] == '\0')
+        zd_yaml_error_at(y, items[0].line, items[0].col,
+                         "the program name (the first entry of %s) must not be empty",
+                         zd_yread_subject(subj, sizeof subj, e));
+    if (!(n->argv = calloc(count + 1, sizeof *n->argv))) {
+        zd_ytext_free(items, count);
+        zd_yaml_fail_nomem(y);
+        return;
     }
+    for (size_t i = 0; i < count; i++)
+        n->argv[i] = items[i].text;
+    free(items);
+    n->argc = count;
+    n->kind = ZD_NODE_ARGV;
 }
 
 static void parse_fn(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
@@ -289,7 +337,10 @@ static void on_node_key(zd_yaml *y, const zd_yentry *e, void *ctx) {
     node_ctx *c = ctx;
     int k = zd_yread_find_key(node_key_names, KEY_COUNT, e);
     if (k < 0 || (c->info->set & BIT(k))) {
-        zd_yread_key_error(y, e, k < 0 ? "unknown" : "duplicate");
+        if (k < 0)
+            zd_yread_unknown_key(y, e, node_key_names, KEY_COUNT);
+        else
+            zd_yread_key_error(y, e, "duplicate");
         zd_yaml_skip(y);
         return;
     }
@@ -341,8 +392,10 @@ static void on_node(zd_yaml *y, const zd_yentry *e, void *ctx) {
     char owner[ZD_YREAD_OWNER];
     node_owner(owner, sizeof owner, e->key, e->len);
     bool valid = valid_node_name(e->key, e->len);
-    if (!valid)
+    if (!valid) {
         zd_yaml_error(y, e->mark, "invalid %s: names match [A-Za-z_][A-Za-z0-9_.-]*", owner);
+        name_set_add(L, &L->bad_nodes, e->key, e->len);
+    }
     int64_t first = valid ? zd_graph_find(L->g, e->key) : -1;
     if (first >= 0) {
         const zd_node *f = zd_graph_node(L->g, (uint32_t)first);
@@ -372,12 +425,23 @@ static void on_node(zd_yaml *y, const zd_yentry *e, void *ctx) {
 static void on_pool(zd_yaml *y, const zd_yentry *e, void *ctx) {
     loader *L = ctx;
     int64_t capacity;
-    if (!zd_yread_name_key(y, e, "pool", false) || !zd_yread_int(y, e, 1, INT_MAX, &capacity))
+    if (!zd_yread_name_key(y, e, "pool", false))
         return;
-    if (zd_graph_pool_count(L->g) >= ZD_PIPELINE_MAX_POOLS) {
+    yaml_mark_t at = zd_yaml_event(y)->start_mark;
+    if (!zd_yread_int(y, e, 1, INT64_MAX, &capacity)) {
+        name_set_add(L, &L->bad_pools, e->key, e->len);
+        return;
+    }
+    if (capacity > ZD_POOL_MAX_CAPACITY) {
+        char subj[ZD_YREAD_SUBJECT];
+        zd_yaml_error(y, at, "%s must be at most %d (units of a pool)",
+                      zd_yread_subject(subj, sizeof subj, e), ZD_POOL_MAX_CAPACITY);
+        name_set_add(L, &L->bad_pools, e->key, e->len);
+    } else if (zd_graph_pool_count(L->g) >= ZD_PIPELINE_MAX_POOLS) {
         if (!L->too_many_pools)
             zd_yaml_error(y, e->mark, "more than %d pools", ZD_PIPELINE_MAX_POOLS);
         L->too_many_pools = true;
+        name_set_add(L, &L->bad_pools, e->key, e->len);
     } else if (zd_graph_add_pool(L->g, e->key, (int)capacity, NULL) < 0) {
         zd_yaml_fail_nomem(y); /* not EEXIST: zd_yread_map rejected duplicates */
     }
@@ -393,12 +457,16 @@ static void on_top(zd_yaml *y, const zd_yentry *e, void *ctx) {
         [TOP_NODES] = "nodes",       [TOP_MAX_CONCURRENCY] = "max_concurrency",
         [TOP_DEFAULTS] = "defaults", [TOP_ENV] = "env",
         [TOP_POOLS] = "pools",       [TOP_PLUGINS] = "plugins"};
+    static const size_t n_names = sizeof names / sizeof names[0];
     top_ctx *t = ctx;
     loader *L = t->L;
     zd_graph_settings *settings = zd_graph_settings_of(L->g);
-    int k = zd_yread_find_key(names, sizeof names / sizeof names[0], e);
+    int k = zd_yread_find_key(names, n_names, e);
     if (k < 0 || (t->seen & BIT(k))) {
-        zd_yread_key_error(y, e, k < 0 ? "unknown" : "duplicate");
+        if (k < 0)
+            zd_yread_unknown_key(y, e, names, n_names);
+        else
+            zd_yread_key_error(y, e, "duplicate");
         zd_yaml_skip(y);
         return;
     }
@@ -558,7 +626,7 @@ static void resolve_pool(loader *L, zd_node *n, const zd_ytext *pool, const char
     if (!pool->text)
         return;
     n->pool = zd_graph_find_pool(L->g, pool->text);
-    if (n->pool < 0) {
+    if (n->pool < 0 && !name_set_has(&L->bad_pools, pool->text)) {
         char name[ZD_YREAD_SHOW];
         zd_yaml_error_at(L->y, pool->line, pool->col, "undeclared pool %s in %s",
                          zd_yaml_quote(name, sizeof name, pool->text, strlen(pool->text)), owner);
@@ -577,6 +645,91 @@ static void check_command(loader *L, const zd_node *n, const node_info *info, co
         zd_yaml_error_at(L->y, n->line, n->col, "%s has neither \"cmd\" nor \"fn\"", owner);
 }
 
+/* The node named closest to an unknown dep, or NULL. */
+static const char *closest_node(const loader *L, const char *name) {
+    const char *best = NULL;
+    size_t best_d = 3, d, len = strlen(name);
+    for (uint32_t i = 0; i < L->n_info && best_d > 1; i++) {
+        const char *cand = zd_graph_node(L->g, i)->name;
+        if (zd_yread_close(name, len, cand, &d) && d < best_d) {
+            best = cand;
+            best_d = d;
+        }
+    }
+    return best;
+}
+
+static void unknown_dep(loader *L, const zd_ytext *ref, const char *owner) {
+    char dep[ZD_YREAD_SHOW], near[ZD_YREAD_SHOW];
+    zd_yaml_quote(dep, sizeof dep, ref->text, strlen(ref->text));
+    const char *best = closest_node(L, ref->text);
+    if (best)
+        zd_yaml_error_at(L->y, ref->line, ref->col,
+                         "%s depends on unknown node %s; did you mean %s?", owner, dep,
+                         zd_yaml_quote(near, sizeof near, best, strlen(best)));
+    else
+        zd_yaml_error_at(L->y, ref->line, ref->col, "%s depends on unknown node %s", owner, dep);
+}
+
+/* A dep's result reaches a command as $ZDAG_DEP_<NAME>: the name upper-cased, '.' and '-' as
+ * '_' (worker/executor.c). Two deps of one node whose names map to one variable would hide a
+ * result. */
+typedef struct dep_var {
+    char *var;           /* owned: the variable's name after ZDAG_DEP_ */
+    const zd_ytext *ref; /* the dep as written */
+} dep_var;
+
+static int cmp_dep_var(const void *pa, const void *pb) {
+    const dep_var *a = pa, *b = pb;
+    int c = strcmp(a->var, b->var);
+    if (c)
+        return c;
+    return a->ref->line != b->ref->line
+               ? (a->ref->line < b->ref->line ? -1 : 1)
+               : (a->ref->col < b->ref->col ? -1 : a->ref->col > b->ref->col);
+}
+
+static void check_dep_vars(loader *L, const node_info *info, const char *owner) {
+    if (info->n_deps < 2)
+        return;
+    dep_var *v = calloc(info->n_deps, sizeof *v);
+    size_t n = 0;
+    if (!v) {
+        zd_yaml_fail_nomem(L->y);
+        return;
+    }
+    for (size_t d = 0; d < info->n_deps; d++) {
+        const zd_ytext *ref = &info->deps[d];
+        if (zd_graph_find(L->g, ref->text) < 0)
+            continue; /* reported already */
+        if (!(v[n].var = strdup(ref->text))) {
+            zd_yaml_fail_nomem(L->y);
+            break;
+        }
+        for (char *p = v[n].var; *p; p++)
+            *p = *p == '.' || *p == '-'   ? '_'
+                 : *p >= 'a' && *p <= 'z' ? (char)(*p - 'a' + 'A')
+                                          : *p;
+        v[n++].ref = ref;
+    }
+    qsort(v, n, sizeof *v, cmp_dep_var);
+    for (size_t i = 1; i < n; i++) {
+        const zd_ytext *first = v[i - 1].ref, *second = v[i].ref;
+        if (strcmp(v[i - 1].var, v[i].var) != 0 || strcmp(first->text, second->text) == 0)
+            continue; /* different variables, or one dep listed twice (reported) */
+        char a[ZD_YREAD_SHOW], b[ZD_YREAD_SHOW];
+        zd_yaml_error_at(L->y, second->line, second->col,
+                         "deps %s (at %d:%d) and %s of %s are both passed as $ZDAG_DEP_%s; "
+                         "rename one of the nodes",
+                         zd_yaml_quote(a, sizeof a, first->text, strlen(first->text)), first->line,
+                         first->col, zd_yaml_quote(b, sizeof b, second->text, strlen(second->text)),
+                         owner, v[i].var);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(v[i].var);
+    free(v);
+}
+
 static void resolve_deps(loader *L, uint32_t index, const node_info *info, const char *owner) {
     for (size_t d = 0; d < info->n_deps && !zd_yaml_failed(L->y); d++) {
         const zd_ytext *ref = &info->deps[d];
@@ -586,9 +739,8 @@ static void resolve_deps(loader *L, uint32_t index, const node_info *info, const
         char dep[ZD_YREAD_SHOW];
         if (rc == ZDAG_ENOMEM)
             zd_yaml_fail_nomem(L->y);
-        else if (target < 0)
-            zd_yaml_error_at(L->y, ref->line, ref->col, "%s depends on unknown node %s", owner,
-                             zd_yaml_quote(dep, sizeof dep, ref->text, strlen(ref->text)));
+        else if (target < 0 && !name_set_has(&L->bad_nodes, ref->text))
+            unknown_dep(L, ref, owner);
         else if (target == index)
             zd_yaml_error_at(L->y, ref->line, ref->col, "%s depends on itself", owner);
         else if (rc == ZDAG_EEXIST)
@@ -625,6 +777,8 @@ static void report_cycle(loader *L, const uint32_t *cycle, size_t len) {
 
 /* The checks that need the whole file, then the graph's own completion. */
 static void resolve_graph(loader *L) {
+    qsort(L->bad_pools.v, L->bad_pools.n, sizeof *L->bad_pools.v, cmp_str);
+    qsort(L->bad_nodes.v, L->bad_nodes.n, sizeof *L->bad_nodes.v, cmp_str);
     resolve_pool(L, &L->defaults, &L->defaults_info.pool, "defaults");
     for (uint32_t i = 0; i < L->n_info && !zd_yaml_failed(L->y); i++) {
         zd_node *n = zd_graph_node(L->g, i);
@@ -636,6 +790,7 @@ static void resolve_graph(loader *L) {
             apply_defaults(L, n, info);
         check_command(L, n, info, owner);
         resolve_deps(L, i, info, owner);
+        check_dep_vars(L, info, owner);
     }
     if (zd_yaml_failed(L->y))
         return;
@@ -655,6 +810,8 @@ static void loader_free(loader *L) {
     free(L->info);
     zd_node_clear(&L->defaults);
     free_info(&L->defaults_info);
+    name_set_free(&L->bad_pools);
+    name_set_free(&L->bad_nodes);
     msgpack_sbuffer_destroy(&L->scratch);
     zd_yaml_close(&L->y);
     zd_graph_free(&L->g);

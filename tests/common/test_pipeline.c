@@ -406,7 +406,8 @@ static void test_dependency_errors(void **state) {
                   "  parse:\n"
                   "    cmd: y\n"
                   "    deps: [fecth, parse, fetch, fetch]\n",
-                  "pipe.yaml:6:12: error: node \"parse\" depends on unknown node \"fecth\"",
+                  "pipe.yaml:6:12: error: node \"parse\" depends on unknown node \"fecth\"; did "
+                  "you mean \"fetch\"?",
                   "pipe.yaml:6:19: error: node \"parse\" depends on itself",
                   "pipe.yaml:6:33: error: node \"parse\" lists dependency \"fetch\" twice", NULL);
 }
@@ -428,17 +429,18 @@ static void test_cycle(void **state) {
 
 static void test_key_errors(void **state) {
     (void)state;
-    expect_errors("nodes:\n"
-                  "  a:\n"
-                  "    prority: 3\n"
-                  "    cmd: x\n"
-                  "    cmd: y\n",
-                  "pipe.yaml:3:5: error: unknown key \"prority\" in node \"a\"",
-                  "pipe.yaml:5:5: error: duplicate key \"cmd\" in node \"a\"", NULL);
+    expect_errors(
+        "nodes:\n"
+        "  a:\n"
+        "    prority: 3\n"
+        "    cmd: x\n"
+        "    cmd: y\n",
+        "pipe.yaml:3:5: error: unknown key \"prority\" in node \"a\"; did you mean \"priority\"?",
+        "pipe.yaml:5:5: error: duplicate key \"cmd\" in node \"a\"", NULL);
     expect_errors("nodez: {}\n"
                   "env: {}\n"
                   "env: {}\n",
-                  "pipe.yaml:1:1: error: unknown top-level key \"nodez\"",
+                  "pipe.yaml:1:1: error: unknown top-level key \"nodez\"; did you mean \"nodes\"?",
                   "pipe.yaml:1:1: error: missing required key \"nodes\"",
                   "pipe.yaml:3:1: error: duplicate top-level key \"env\"", NULL);
     expect_errors("nodes:\n"
@@ -457,7 +459,6 @@ static void test_key_errors(void **state) {
                   "  : {cmd: x}\n",
                   "pipe.yaml:2:3: error: invalid node \"1abc\": names match "
                   "[A-Za-z_][A-Za-z0-9_.-]*",
-                  "pipe.yaml:3:23: error: node \"ok\" depends on unknown node \"1abc\"",
                   "pipe.yaml:4:3: error: invalid node \"a b\": names match "
                   "[A-Za-z_][A-Za-z0-9_.-]*",
                   "pipe.yaml:5:5: error: keys in nodes must be strings", NULL);
@@ -488,67 +489,68 @@ static void test_duplicate_keys_everywhere(void **state) {
 
 static void test_value_errors(void **state) {
     (void)state;
-    expect_errors("max_concurrency: 0\n"
-                  "pools: {db: 0, big: 99999999999}\n"
-                  "plugins: x\n"
-                  "env: {A: [1], \"B=C\": 1, '': 2}\n"
-                  "nodes:\n"
-                  "  a:\n"
-                  "    cmd: []\n"
-                  "    cpus: -1\n"
-                  "    timeout: 0\n"
-                  "    sequential: yes\n"
-                  "    priority: 99999999999999999999\n"
-                  "    retries: 1.5\n"
-                  "    estimate: .inf\n"
-                  "    workdir: ''\n"
-                  "    tags: [a, '', [b]]\n"
-                  "    resources: {gpu: -1, cpu: '2'}\n"
-                  "    pool: ~\n"
-                  "    args: 123456789012345678901234567890\n"
-                  "  b:\n"
-                  "    cmd: {a: 1}\n"
-                  "    priority: 1.0\n"
-                  "    timeout: 10m\n"
-                  "  c: {fn: ~}\n"
-                  "  d: {cmd: [echo, {}], deps: a}\n"
-                  "  e: echo\n",
-                  "pipe.yaml:1:18: error: \"max_concurrency\" must be an integer >= 1",
-                  "pipe.yaml:2:13: error: \"db\" in pools must be an integer >= 1",
-                  "pipe.yaml:2:21: error: \"big\" in pools is out of range",
-                  "pipe.yaml:3:10: error: \"plugins\" must be a list of plugin paths",
-                  "pipe.yaml:4:10: error: \"A\" in env must be a string",
-                  "pipe.yaml:4:15: error: invalid environment variable name \"B=C\" in env",
-                  "pipe.yaml:4:25: error: invalid environment variable name \"\" in env",
-                  "pipe.yaml:7:10: error: \"cmd\" in node \"a\" must be a string or a non-empty "
-                  "list of strings",
-                  "pipe.yaml:8:11: error: \"cpus\" in node \"a\" must be a number >= 0",
-                  "pipe.yaml:9:14: error: \"timeout\" in node \"a\" must be a number > 0",
-                  "pipe.yaml:10:17: error: \"sequential\" in node \"a\" must be true or false",
-                  "pipe.yaml:11:15: error: \"priority\" in node \"a\" is out of range",
-                  "pipe.yaml:12:14: error: \"retries\" in node \"a\" must be an integer >= 0",
-                  "pipe.yaml:13:15: error: \"estimate\" in node \"a\" must be a number >= 0",
-                  "pipe.yaml:14:14: error: \"workdir\" in node \"a\" must be a directory path",
-                  "pipe.yaml:15:15: error: \"tags\" in node \"a\" must be a list of non-empty "
-                  "strings",
-                  "pipe.yaml:15:19: error: \"tags\" in node \"a\" must be a list of non-empty "
-                  "strings",
-                  "pipe.yaml:16:22: error: \"gpu\" in resources of node \"a\" must be a number "
-                  ">= 0",
-                  "pipe.yaml:16:31: error: \"cpu\" in resources of node \"a\" must be a number "
-                  ">= 0",
-                  "pipe.yaml:17:11: error: \"pool\" in node \"a\" must be a pool name",
-                  "pipe.yaml:18:11: error: integer \"123456789012345678901234567890\" does not "
-                  "fit 64 bits",
-                  "pipe.yaml:20:10: error: \"cmd\" in node \"b\" must be a string or a non-empty "
-                  "list of strings",
-                  "pipe.yaml:21:15: error: \"priority\" in node \"b\" must be an integer",
-                  "pipe.yaml:22:14: error: \"timeout\" in node \"b\" must be a number > 0",
-                  "pipe.yaml:23:11: error: \"fn\" in node \"c\" must be a function name",
-                  "pipe.yaml:24:19: error: \"cmd\" in node \"d\" must be a string or a non-empty "
-                  "list of strings",
-                  "pipe.yaml:24:30: error: \"deps\" in node \"d\" must be a list of node names",
-                  "pipe.yaml:25:6: error: node \"e\" must be a map of settings", NULL);
+    expect_errors(
+        "max_concurrency: 0\n"
+        "pools: {db: 0, big: 99999999999}\n"
+        "plugins: x\n"
+        "env: {A: [1], \"B=C\": 1, '': 2}\n"
+        "nodes:\n"
+        "  a:\n"
+        "    cmd: []\n"
+        "    cpus: -1\n"
+        "    timeout: 0\n"
+        "    sequential: yes\n"
+        "    priority: 99999999999999999999\n"
+        "    retries: 1.5\n"
+        "    estimate: .inf\n"
+        "    workdir: ''\n"
+        "    tags: [a, '', [b]]\n"
+        "    resources: {gpu: -1, cpu: '2'}\n"
+        "    pool: ~\n"
+        "    args: 123456789012345678901234567890\n"
+        "  b:\n"
+        "    cmd: {a: 1}\n"
+        "    priority: 1.0\n"
+        "    timeout: 10m\n"
+        "  c: {fn: ~}\n"
+        "  d: {cmd: [echo, {}], deps: a}\n"
+        "  e: echo\n",
+        "pipe.yaml:1:18: error: \"max_concurrency\" must be an integer >= 1",
+        "pipe.yaml:2:13: error: \"db\" in pools must be an integer >= 1",
+        "pipe.yaml:2:21: error: \"big\" in pools must be at most 1000000 (units of a pool)",
+        "pipe.yaml:3:10: error: \"plugins\" must be a list of plugin paths",
+        "pipe.yaml:4:10: error: \"A\" in env must be a string",
+        "pipe.yaml:4:15: error: invalid environment variable name \"B=C\" in env",
+        "pipe.yaml:4:25: error: invalid environment variable name \"\" in env",
+        "pipe.yaml:7:10: error: \"cmd\" in node \"a\" must be a string or a non-empty "
+        "list of strings",
+        "pipe.yaml:8:11: error: \"cpus\" in node \"a\" must be a number >= 0",
+        "pipe.yaml:9:14: error: \"timeout\" in node \"a\" must be a number > 0",
+        "pipe.yaml:10:17: error: \"sequential\" in node \"a\" must be true or false",
+        "pipe.yaml:11:15: error: \"priority\" in node \"a\" is out of range",
+        "pipe.yaml:12:14: error: \"retries\" in node \"a\" must be an integer >= 0",
+        "pipe.yaml:13:15: error: \"estimate\" in node \"a\" must be a number >= 0",
+        "pipe.yaml:14:14: error: \"workdir\" in node \"a\" must be a directory path",
+        "pipe.yaml:15:15: error: \"tags\" in node \"a\" must be a list of non-empty "
+        "strings",
+        "pipe.yaml:15:19: error: \"tags\" in node \"a\" must be a list of non-empty "
+        "strings",
+        "pipe.yaml:16:22: error: \"gpu\" in resources of node \"a\" must be a number "
+        ">= 0",
+        "pipe.yaml:16:31: error: \"cpu\" in resources of node \"a\" must be a number "
+        ">= 0",
+        "pipe.yaml:17:11: error: \"pool\" in node \"a\" must be a pool name",
+        "pipe.yaml:18:11: error: integer \"123456789012345678901234567890\" does not "
+        "fit 64 bits",
+        "pipe.yaml:20:10: error: \"cmd\" in node \"b\" must be a string or a non-empty "
+        "list of strings",
+        "pipe.yaml:21:15: error: \"priority\" in node \"b\" must be an integer",
+        "pipe.yaml:22:14: error: \"timeout\" in node \"b\" must be a number > 0",
+        "pipe.yaml:23:11: error: \"fn\" in node \"c\" must be a function name",
+        "pipe.yaml:24:19: error: \"cmd\" in node \"d\" must be a string or a non-empty "
+        "list of strings",
+        "pipe.yaml:24:30: error: \"deps\" in node \"d\" must be a list of node names",
+        "pipe.yaml:25:6: error: node \"e\" must be a map of settings", NULL);
 }
 
 static void test_command_and_pool_errors(void **state) {
@@ -662,23 +664,94 @@ static void test_binary_input(void **state) {
  * the checks ran in (deps and pools are resolved after the whole file is read). */
 static void test_all_errors_reported(void **state) {
     (void)state;
-    expect_errors("max_concurrency: many\n"
+    expect_errors(
+        "max_concurrency: many\n"
+        "nodes:\n"
+        "  a:\n"
+        "    cmd: x\n"
+        "    prority: 1\n"
+        "  b:\n"
+        "    cmd: y\n"
+        "    deps: [a, zz]\n"
+        "    retries: -2\n"
+        "  c: {cmd: z, pool: nope}\n"
+        "color: red\n",
+        "pipe.yaml:1:18: error: \"max_concurrency\" must be an integer >= 1",
+        "pipe.yaml:5:5: error: unknown key \"prority\" in node \"a\"; did you mean \"priority\"?",
+        "pipe.yaml:8:15: error: node \"b\" depends on unknown node \"zz\"",
+        "pipe.yaml:9:14: error: \"retries\" in node \"b\" must be an integer >= 0",
+        "pipe.yaml:10:21: error: undeclared pool \"nope\" in node \"c\"",
+        "pipe.yaml:11:1: error: unknown top-level key \"color\"", NULL);
+}
+
+/* What `run` would trip over is found at load time, once, at its place (issue 10). */
+static void test_loader_catches_run_errors(void **state) {
+    (void)state;
+    /* Deps whose ZDAG_DEP_ variables collide: both positions named. */
+    expect_errors("nodes:\n"
+                  "  a-b: {cmd: x}\n"
+                  "  a_b: {cmd: x}\n"
+                  "  A_B: {cmd: x}\n"
+                  "  a.c: {cmd: x}\n"
+                  "  use: {cmd: x, deps: [a-b, a_b, A_B, a.c]}\n"
+                  "  ok: {cmd: x, deps: [a-b, a.c]}\n",
+                  "pipe.yaml:6:29: error: deps \"a-b\" (at 6:24) and \"a_b\" of node \"use\" are "
+                  "both passed as $ZDAG_DEP_A_B; rename one of the nodes",
+                  "pipe.yaml:6:34: error: deps \"a_b\" (at 6:29) and \"A_B\" of node \"use\" are "
+                  "both passed as $ZDAG_DEP_A_B; rename one of the nodes",
+                  NULL);
+    /* An empty program name; empty arguments stay allowed. */
+    expect_errors("nodes:\n"
+                  "  a: {cmd: [\"\", foo]}\n"
+                  "  b: {cmd: [printf, '']}\n",
+                  "pipe.yaml:2:13: error: the program name (the first entry of \"cmd\" in node "
+                  "\"a\") must not be empty",
+                  NULL);
+    /* No cascade: a pool with a bad capacity, a node with a bad name, are reported once. */
+    expect_errors("pools: {db: 0}\n"
                   "nodes:\n"
-                  "  a:\n"
-                  "    cmd: x\n"
-                  "    prority: 1\n"
-                  "  b:\n"
-                  "    cmd: y\n"
-                  "    deps: [a, zz]\n"
-                  "    retries: -2\n"
-                  "  c: {cmd: z, pool: nope}\n"
-                  "color: red\n",
-                  "pipe.yaml:1:18: error: \"max_concurrency\" must be an integer >= 1",
-                  "pipe.yaml:5:5: error: unknown key \"prority\" in node \"a\"",
-                  "pipe.yaml:8:15: error: node \"b\" depends on unknown node \"zz\"",
-                  "pipe.yaml:9:14: error: \"retries\" in node \"b\" must be an integer >= 0",
-                  "pipe.yaml:10:21: error: undeclared pool \"nope\" in node \"c\"",
-                  "pipe.yaml:11:1: error: unknown top-level key \"color\"", NULL);
+                  "  a: {cmd: x, pool: db}\n",
+                  "pipe.yaml:1:13: error: \"db\" in pools must be an integer >= 1", NULL);
+    expect_errors("pools: {db: 2000000000, ok: 1000000}\n"
+                  "defaults: {pool: db}\n"
+                  "nodes:\n"
+                  "  a: {cmd: x}\n",
+                  "pipe.yaml:1:13: error: \"db\" in pools must be at most 1000000 (units of a "
+                  "pool)",
+                  NULL);
+    expect_errors("nodes:\n"
+                  "  9lives: {cmd: x}\n"
+                  "  a: {cmd: x, deps: [9lives, nine]}\n",
+                  "pipe.yaml:2:3: error: invalid node \"9lives\": names match "
+                  "[A-Za-z_][A-Za-z0-9_.-]*",
+                  "pipe.yaml:3:30: error: node \"a\" depends on unknown node \"nine\"", NULL);
+    /* Did you mean: keys, top-level keys, node names (edit distance <= 2). */
+    expect_errors("node:\n"
+                  "  compile: {cmd: cc}\n"
+                  "  link: {cmd: ld, dpes: [compile]}\n",
+                  "pipe.yaml:1:1: error: unknown top-level key \"node\"; did you mean \"nodes\"?",
+                  "pipe.yaml:1:1: error: missing required key \"nodes\"", NULL);
+    expect_errors("nodes:\n"
+                  "  compile: {cmd: cc}\n"
+                  "  link: {cmd: ld, dpes: [compile]}\n"
+                  "  test: {cmd: t, deps: [complie, lnik, zzzzzz]}\n"
+                  "defaults: {timeot: 1, x: 1}\n",
+                  "pipe.yaml:3:19: error: unknown key \"dpes\" in node \"link\"; did you mean "
+                  "\"deps\"?",
+                  "pipe.yaml:4:25: error: node \"test\" depends on unknown node \"complie\"; did "
+                  "you mean \"compile\"?",
+                  "pipe.yaml:4:34: error: node \"test\" depends on unknown node \"lnik\"; did you "
+                  "mean \"link\"?",
+                  "pipe.yaml:4:40: error: node \"test\" depends on unknown node \"zzzzzz\"",
+                  "pipe.yaml:5:12: error: unknown key \"timeot\" in defaults; did you mean "
+                  "\"timeout\"?",
+                  "pipe.yaml:5:23: error: unknown key \"x\" in defaults", NULL);
+    zd_graph *g = load_ok("pools: {big: 1000000}\nnodes: {a: {cmd: x, pool: big}}\n");
+    assert_int_equal(zd_graph_pool(g, 0)->capacity, 1000000);
+    zd_graph_free(&g);
+    g = zd_graph_new();
+    assert_int_equal(zd_graph_add_pool(g, "p", ZD_POOL_MAX_CAPACITY + 1, NULL), ZDAG_EINVAL);
+    zd_graph_free(&g);
 }
 
 static void test_too_many_errors(void **state) {
@@ -920,6 +993,7 @@ int main(void) {
         cmocka_unit_test(test_document_errors),
         cmocka_unit_test(test_binary_input),
         cmocka_unit_test(test_all_errors_reported),
+        cmocka_unit_test(test_loader_catches_run_errors),
         cmocka_unit_test(test_too_many_errors),
         cmocka_unit_test(test_json_and_pool_limit),
         cmocka_unit_test(test_deep_nesting),
