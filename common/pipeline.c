@@ -7,11 +7,16 @@
  * and resolved at the end. */
 #include "pipeline.h"
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "yamlread.h"
 
@@ -46,6 +51,8 @@ typedef struct node_info {
     zd_ytext pool;  /* the pool named, resolved once all pools are known; text NULL if none */
     zd_ytext *deps; /* deps by name, resolved once all nodes are known */
     size_t n_deps;  /* entries in deps */
+    int fn_line;    /* where the `fn` value is (1-based), 0 if none */
+    int fn_col;     /* its column */
 } node_info;
 
 /* Names declared with an error (a pool with a bad capacity, a node with an invalid name): what
@@ -66,6 +73,10 @@ typedef struct loader {
     name_set bad_pools;      /* pools declared with an error */
     name_set bad_nodes;      /* nodes declared with an invalid name */
     msgpack_sbuffer scratch; /* reused to pack each `args` value */
+    const char *base_dir;    /* relative paths resolve from here; NULL: kept as written */
+    unsigned flags;          /* ZD_LOAD_* */
+    zd_ytext *plugins;       /* `plugins` as written, with positions */
+    size_t n_plugins;        /* entries in plugins */
 } loader;
 
 /* The node (or defaults) whose keys are being read. */
@@ -211,8 +222,42 @@ static void parse_cmd(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
 }
 
 static void parse_fn(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
-    if (zd_yread_text(y, e, "a function name", &c->n->fn))
+    yaml_mark_t at = zd_yaml_event(y)->start_mark;
+    if (zd_yread_text(y, e, "a function name", &c->n->fn)) {
         c->n->kind = ZD_NODE_FN;
+        c->info->fn_line = (int)at.line + 1;
+        c->info->fn_col = (int)at.column + 1;
+    }
+}
+
+/* path made absolute from base (when relative and base is set), with "." components dropped;
+ * ".." is kept (base is a real path, so it stays right across symlinks). */
+static char *resolve_path(zd_yaml *y, const char *base, const char *path) {
+    if (!base || path[0] == '/')
+        return zd_yread_dup(y, path, strlen(path));
+    size_t blen = strlen(base), plen = strlen(path);
+    char *out = malloc(blen + plen + 2);
+    if (!out) {
+        zd_yaml_fail_nomem(y);
+        return NULL;
+    }
+    memcpy(out, base, blen);
+    size_t n = blen;
+    while (n > 1 && out[n - 1] == '/')
+        n--;
+    for (const char *p = path; *p;) {
+        const char *end = strchr(p, '/');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > 0 && !(len == 1 && p[0] == '.')) {
+            if (n == 0 || out[n - 1] != '/')
+                out[n++] = '/';
+            memcpy(out + n, p, len);
+            n += len;
+        }
+        p += len + (end != NULL);
+    }
+    out[n] = '\0';
+    return out;
 }
 
 static void parse_args(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
@@ -283,7 +328,11 @@ static void parse_env(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
 }
 
 static void parse_workdir(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
-    zd_yread_text(y, e, "a directory path", &c->n->workdir);
+    char *dir;
+    if (!zd_yread_text(y, e, "a directory path", &dir))
+        return;
+    c->n->workdir = resolve_path(y, c->L->base_dir, dir);
+    free(dir);
 }
 
 static void parse_estimate(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
@@ -501,8 +550,16 @@ static void on_top(zd_yaml *y, const zd_yentry *e, void *ctx) {
             zd_yread_bad_value(y, e, "a map of pool names to capacities");
         break;
     case TOP_PLUGINS:
-        zd_yread_strv(y, e, "a list of plugin paths", false, &settings->plugins,
-                      &settings->n_plugins);
+        if (zd_yread_list(y, e, "a list of plugin paths", false, &L->plugins, &L->n_plugins) &&
+            !(settings->plugins = calloc(L->n_plugins + 1, sizeof *settings->plugins))) {
+            zd_yaml_fail_nomem(y);
+            break;
+        }
+        for (size_t i = 0; i < L->n_plugins; i++)
+            if ((settings->plugins[i] = resolve_path(y, L->base_dir, L->plugins[i].text)))
+                settings->n_plugins = i + 1;
+            else
+                break;
         break;
     }
 }
@@ -804,7 +861,72 @@ static void resolve_graph(loader *L) {
     free(cycle);
 }
 
+/* With ZD_LOAD_PROBE_PLUGINS: opens each plugin as zdag run would (but lazily: nothing of it
+ * is called) and, with ZD_LOAD_CHECK_FNS, finds each fn node's function in one of them.
+ * Without plugins, ZD_LOAD_CHECK_FNS reports every fn node. */
+static void probe_plugins(loader *L) {
+    zd_graph_settings *gs = zd_graph_settings_of(L->g);
+    void **handles = calloc(gs->n_plugins + 1, sizeof *handles);
+    size_t opened = 0;
+    if (!handles) {
+        zd_yaml_fail_nomem(L->y);
+        return;
+    }
+    bool all_open = true;
+    for (size_t i = 0; i < gs->n_plugins && (L->flags & ZD_LOAD_PROBE_PLUGINS); i++) {
+        dlerror();
+        if ((handles[opened] = dlopen(gs->plugins[i], RTLD_LAZY | RTLD_LOCAL))) {
+            opened++;
+            continue;
+        }
+        const char *why = dlerror();
+        char shown[ZD_YREAD_SHOW];
+        zd_yaml_error_at(L->y, L->plugins[i].line, L->plugins[i].col, "cannot load plugin %s: %s",
+                         zd_yaml_quote(shown, sizeof shown, gs->plugins[i], strlen(gs->plugins[i])),
+                         why ? why : "unknown error");
+        all_open = false;
+    }
+    for (uint32_t i = 0; i < L->n_info && (L->flags & ZD_LOAD_CHECK_FNS); i++) {
+        const zd_node *n = zd_graph_node(L->g, i);
+        if (n->kind != ZD_NODE_FN || !n->fn)
+            continue;
+        const node_info *info = &L->info[i];
+        int line = info->fn_line ? info->fn_line : L->defaults_info.fn_line;
+        int col = info->fn_line ? info->fn_col : L->defaults_info.fn_col;
+        if (line == 0) {
+            line = n->line;
+            col = n->col;
+        }
+        char owner[ZD_YREAD_OWNER], fn[ZD_YREAD_SHOW];
+        node_owner(owner, sizeof owner, n->name, strlen(n->name));
+        zd_yaml_quote(fn, sizeof fn, n->fn, strlen(n->fn));
+        if (gs->n_plugins == 0) {
+            zd_yaml_error_at(
+                L->y, line, col,
+                "%s calls function %s, but the pipeline lists no plugins to find it "
+                "in (zdag run needs them, unless it runs with -w 0 --listen and remote "
+                "workers that serve the function: then check with --remote)",
+                owner, fn);
+            continue;
+        }
+        if (!all_open || !(L->flags & ZD_LOAD_PROBE_PLUGINS))
+            continue; /* a plugin that did not open was reported; it may hold the function */
+        bool found = false;
+        for (size_t h = 0; h < opened && !found; h++) {
+            dlerror();
+            found = dlsym(handles[h], n->fn) != NULL;
+        }
+        if (!found)
+            zd_yaml_error_at(L->y, line, col, "%s calls function %s, which no plugin exports",
+                             owner, fn);
+    }
+    for (size_t h = 0; h < opened; h++)
+        dlclose(handles[h]);
+    free(handles);
+}
+
 static void loader_free(loader *L) {
+    zd_ytext_free(L->plugins, L->n_plugins);
     for (size_t i = 0; i < L->n_info; i++)
         free_info(&L->info[i]);
     free(L->info);
@@ -819,6 +941,11 @@ static void loader_free(loader *L) {
 
 int zd_pipeline_load_buffer(const char *name, const char *buf, size_t len, zd_graph **out,
                             zd_diags *diags) {
+    return zd_pipeline_load_buffer_opts(name, buf, len, NULL, out, diags);
+}
+
+int zd_pipeline_load_buffer_opts(const char *name, const char *buf, size_t len,
+                                 const zd_load_opts *opts, zd_graph **out, zd_diags *diags) {
     if (!name || (!buf && len) || !out || !diags)
         return ZDAG_EINVAL;
     *out = NULL;
@@ -828,6 +955,10 @@ int zd_pipeline_load_buffer(const char *name, const char *buf, size_t len, zd_gr
         return ZDAG_EPIPELINE;
     }
     loader L = {0};
+    if (opts) {
+        L.base_dir = opts->base_dir;
+        L.flags = opts->flags;
+    }
     zd_node_init(&L.defaults);
     msgpack_sbuffer_init(&L.scratch);
     L.g = zd_graph_new();
@@ -842,6 +973,8 @@ int zd_pipeline_load_buffer(const char *name, const char *buf, size_t len, zd_gr
     parse_stream(&L);
     if (!zd_yaml_failed(L.y))
         resolve_graph(&L);
+    if (!zd_yaml_failed(L.y) && (L.flags & (ZD_LOAD_PROBE_PLUGINS | ZD_LOAD_CHECK_FNS)))
+        probe_plugins(&L);
     int rc = 0;
     if (zd_yaml_nomem(L.y))
         rc = ZDAG_ENOMEM;
@@ -855,11 +988,38 @@ int zd_pipeline_load_buffer(const char *name, const char *buf, size_t len, zd_gr
     return rc;
 }
 
-/* Reads at most ZD_PIPELINE_MAX_BYTES + 1 bytes: enough to tell that a file is too large. */
+static const char *file_kind(mode_t mode) {
+    return S_ISDIR(mode)    ? "a directory"
+           : S_ISFIFO(mode) ? "a FIFO"
+           : S_ISCHR(mode)  ? "a character device"
+           : S_ISBLK(mode)  ? "a block device"
+           : S_ISSOCK(mode) ? "a socket"
+                            : "not a regular file";
+}
+
+/* Reads at most ZD_PIPELINE_MAX_BYTES + 1 bytes: enough to tell that a file is too large. Only
+ * a regular file is read: the open does not block (O_NONBLOCK: a FIFO without a writer would
+ * wait forever), and anything else is refused, at 1:1 like every error about the file's text. */
 static int read_file(const char *path, char **out, size_t *len_out, zd_diags *diags) {
-    FILE *f = fopen(path, "rb");
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        zd_diags_add(diags, path, 0, 0, "cannot read: %s", strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return ZDAG_EIO;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        zd_diags_add(diags, path, 1, 1, "cannot read %s: a pipeline must be a regular file",
+                     file_kind(st.st_mode));
+        close(fd);
+        return ZDAG_EIO;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    FILE *f = fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0 ? NULL : fdopen(fd, "rb");
     if (!f) {
         zd_diags_add(diags, path, 0, 0, "cannot read: %s", strerror(errno));
+        close(fd);
         return ZDAG_EIO;
     }
     char *buf = NULL;
@@ -894,14 +1054,34 @@ static int read_file(const char *path, char **out, size_t *len_out, zd_diags *di
 }
 
 int zd_pipeline_load(const char *path, zd_graph **out, zd_diags *diags) {
+    return zd_pipeline_load_file(path, 0, out, diags);
+}
+
+int zd_pipeline_load_file(const char *path, unsigned flags, zd_graph **out, zd_diags *diags) {
     if (!path || !out || !diags)
         return ZDAG_EINVAL;
     *out = NULL;
     char *buf = NULL;
     size_t len = 0;
     int rc = read_file(path, &buf, &len, diags);
-    if (rc == 0)
-        rc = zd_pipeline_load_buffer(path, buf, len, out, diags);
+    if (rc < 0)
+        return rc;
+    /* The directory the file is in, as a real path: relative paths in the file resolve from it. */
+    char *copy = strdup(path), *base = copy ? realpath(dirname(copy), NULL) : NULL;
+    if (!copy) {
+        zd_diags_add(diags, path, 0, 0, "out of memory");
+        free(buf);
+        return ZDAG_ENOMEM;
+    }
+    if (!base) {
+        zd_diags_add(diags, path, 0, 0, "cannot find the file's directory: %s", strerror(errno));
+        rc = ZDAG_EIO;
+    } else {
+        zd_load_opts opts = {.base_dir = base, .flags = flags};
+        rc = zd_pipeline_load_buffer_opts(path, buf, len, &opts, out, diags);
+    }
+    free(base);
+    free(copy);
     free(buf);
     return rc;
 }

@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <math.h>
 
@@ -391,11 +394,137 @@ static void test_load_file(void **state) {
 
     assert_int_equal(zd_pipeline_load("/tmp", &g, &d), ZDAG_EIO);
     assert_int_equal(d.n, 1);
-    assert_string_equal(d.lines[0], "/tmp: error: cannot read: Is a directory");
+    assert_string_equal(
+        d.lines[0], "/tmp:1:1: error: cannot read a directory: a pipeline must be a regular file");
     zd_diags_clear(&d);
 
     assert_int_equal(zd_pipeline_load(NULL, &g, &d), ZDAG_EINVAL);
     assert_int_equal(zd_pipeline_load_buffer("x", NULL, 1, &g, &d), ZDAG_EINVAL);
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Writes text to the file at path. */
+static void write_at(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* A FIFO is refused at once (not waited on); relative paths resolve from the file's directory;
+ * with the check flags, plugins are opened and fn nodes need a plugin exporting them. */
+static void test_file_checks(void **state) {
+    (void)state;
+    char dir[] = "/tmp/zdag-test-files-XXXXXX", path[256], fifo[256], sub[256], real[200];
+    assert_non_null(mkdtemp(dir));
+    char *rp = realpath(dir, NULL);
+    assert_non_null(rp);
+    assert_true(strlen(rp) < sizeof real);
+    strcpy(real, rp);
+    free(rp);
+    snprintf(fifo, sizeof fifo, "%s/p.fifo", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    zd_diags d;
+    zd_diags_init(&d);
+    zd_graph *g = NULL;
+    double start = now_s();
+    assert_int_equal(zd_pipeline_load(fifo, &g, &d), ZDAG_EIO);
+    assert_true(now_s() - start < 1.0);
+    assert_int_equal(d.n, 1);
+    char want[2048];
+    snprintf(want, sizeof want,
+             "%s:1:1: error: cannot read a FIFO: a pipeline must be a regular file", fifo);
+    assert_string_equal(d.lines[0], want);
+    zd_diags_clear(&d);
+    assert_int_equal(zd_pipeline_load("/dev/null", &g, &d), ZDAG_EIO);
+    assert_string_equal(d.lines[0], "/dev/null:1:1: error: cannot read a character device: a "
+                                    "pipeline must be a regular file");
+    zd_diags_clear(&d);
+
+    /* Relative paths resolve from the file's directory, whatever the current directory. */
+    snprintf(sub, sizeof sub, "%s/sub", dir);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    snprintf(path, sizeof path, "%s/sub/p.yaml", dir);
+    write_at(path, "plugins: [./lib/x.so, ../y.so, /abs/z.so, w.so]\n"
+                   "defaults: {workdir: out/./here/}\n"
+                   "nodes:\n"
+                   "  a: {cmd: x}\n"
+                   "  b: {cmd: x, workdir: /tmp}\n"
+                   "  c: {cmd: x, workdir: .}\n");
+    assert_int_equal(zd_pipeline_load(path, &g, &d), 0);
+    zd_graph_settings *gs = zd_graph_settings_of(g);
+    assert_int_equal(gs->n_plugins, 4);
+    char expect[512];
+    snprintf(expect, sizeof expect, "%s/sub/lib/x.so", real);
+    assert_string_equal(gs->plugins[0], expect);
+    snprintf(expect, sizeof expect, "%s/sub/../y.so", real);
+    assert_string_equal(gs->plugins[1], expect);
+    assert_string_equal(gs->plugins[2], "/abs/z.so");
+    snprintf(expect, sizeof expect, "%s/sub/w.so", real);
+    assert_string_equal(gs->plugins[3], expect);
+    assert_null(gs->plugins[4]);
+    snprintf(expect, sizeof expect, "%s/sub/out/here", real);
+    assert_string_equal(node(g, "a")->workdir, expect);
+    assert_string_equal(node(g, "b")->workdir, "/tmp");
+    snprintf(expect, sizeof expect, "%s/sub", real);
+    assert_string_equal(node(g, "c")->workdir, expect);
+    zd_graph_free(&g);
+
+    /* The check flags: a missing plugin, a file that is no shared object, fn without plugins. */
+    const unsigned check = ZD_LOAD_PROBE_PLUGINS | ZD_LOAD_CHECK_FNS;
+    snprintf(sub, sizeof sub, "%s/not-elf.so", dir);
+    write_at(sub, "hello\n");
+    snprintf(path, sizeof path, "%s/c.yaml", dir);
+    write_at(path, "plugins: [nope.so, not-elf.so]\n"
+                   "nodes:\n"
+                   "  f: {fn: range}\n");
+    assert_int_equal(zd_pipeline_load(path, &g, &d), 0); /* plain loads do not open plugins */
+    zd_graph_free(&g);
+    assert_int_equal(zd_pipeline_load_file(path, check, &g, &d), ZDAG_EPIPELINE);
+    assert_null(g);
+    assert_int_equal(d.n, 2);
+    snprintf(want, sizeof want,
+             "%s:1:11: error: cannot load plugin \"%s/nope.so\": %s/nope.so: ", path, real, real);
+    if (strncmp(d.lines[0], want, strlen(want)) != 0)
+        fprintf(stderr, "got %s\nwant %s\n", d.lines[0], want);
+    assert_true(strncmp(d.lines[0], want, strlen(want)) == 0);
+    assert_non_null(strstr(d.lines[0], "No such file"));
+    snprintf(want, sizeof want, "%s:1:20: error: cannot load plugin \"%s/not-elf.so\": ", path,
+             real);
+    assert_true(strncmp(d.lines[1], want, strlen(want)) == 0);
+    zd_diags_clear(&d);
+    write_at(path, "defaults: {fn: range}\n"
+                   "nodes:\n"
+                   "  f: {}\n"
+                   "  g: {fn: other}\n"
+                   "  c: {cmd: x}\n");
+    assert_int_equal(zd_pipeline_load_file(path, check, &g, &d), ZDAG_EPIPELINE);
+    assert_int_equal(d.n, 2);
+    snprintf(want, sizeof want,
+             "%s:1:16: error: node \"f\" calls function \"range\", but the pipeline lists no "
+             "plugins to find it in (zdag run needs them, unless it runs with -w 0 --listen and "
+             "remote workers that serve the function: then check with --remote)",
+             path);
+    assert_string_equal(d.lines[0], want);
+    snprintf(want, sizeof want, "%s:4:11: error: node \"g\" calls function \"other\"", path);
+    assert_true(strncmp(d.lines[1], want, strlen(want)) == 0);
+    zd_diags_clear(&d);
+    assert_int_equal(zd_pipeline_load_file(path, ZD_LOAD_PROBE_PLUGINS, &g, &d), 0);
+    zd_graph_free(&g);
+
+    unlink(sub);
+    unlink(path);
+    unlink(fifo);
+    snprintf(path, sizeof path, "%s/sub/p.yaml", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/sub", dir);
+    rmdir(path);
+    rmdir(dir);
 }
 
 static void test_dependency_errors(void **state) {
@@ -984,6 +1113,7 @@ int main(void) {
         cmocka_unit_test(test_defaults_command),
         cmocka_unit_test(test_args_values),
         cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_file_checks),
         cmocka_unit_test(test_dependency_errors),
         cmocka_unit_test(test_cycle),
         cmocka_unit_test(test_key_errors),
