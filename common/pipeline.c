@@ -70,6 +70,7 @@ typedef struct loader {
     zd_node defaults;        /* the `defaults` settings */
     node_info defaults_info; /* which keys `defaults` gives, and its pool name */
     bool too_many_pools;     /* ZD_PIPELINE_MAX_POOLS was reported */
+    size_t n_entries;        /* entries met in `nodes`, valid or not */
     name_set bad_pools;      /* pools declared with an error */
     name_set bad_nodes;      /* nodes declared with an invalid name */
     msgpack_sbuffer scratch; /* reused to pack each `args` value */
@@ -439,6 +440,7 @@ static void add_node(loader *L, const zd_yentry *e, zd_node *n, node_info *info)
 static void on_node(zd_yaml *y, const zd_yentry *e, void *ctx) {
     loader *L = ctx;
     char owner[ZD_YREAD_OWNER];
+    L->n_entries++;
     node_owner(owner, sizeof owner, e->key, e->len);
     bool valid = valid_node_name(e->key, e->len);
     if (!valid) {
@@ -524,12 +526,20 @@ static void on_top(zd_yaml *y, const zd_yentry *e, void *ctx) {
     node_ctx defaults = {.L = L, .n = &L->defaults, .info = &L->defaults_info, .owner = "defaults"};
     bool is_map = zd_yaml_at(y, YAML_MAPPING_START_EVENT);
     switch ((enum top_key)k) {
-    case TOP_NODES:
-        if (is_map)
-            zd_yread_map(y, "nodes", false, on_node, L);
-        else
+    case TOP_NODES: {
+        yaml_mark_t at = zd_yaml_event(y)->start_mark;
+        zd_yaml_scalar null;
+        if (is_map) {
+            if (zd_yread_map(y, "nodes", false, on_node, L) && L->n_entries == 0)
+                zd_yaml_error(y, at, "\"nodes\" is empty: a pipeline needs at least one node");
+        } else if (zd_yaml_at(y, YAML_SCALAR_EVENT) && zd_yaml_resolve(y, &null) &&
+                   null.type == ZD_YAML_NULL) {
+            zd_yaml_error(y, e->mark, "\"nodes\" is empty: a pipeline needs at least one node");
+        } else {
             zd_yread_bad_value(y, e, "a map of node names to settings");
+        }
         break;
+    }
     case TOP_MAX_CONCURRENCY:
         if (zd_yread_int(y, e, 1, INT_MAX, &v))
             settings->max_concurrency = (int)v;

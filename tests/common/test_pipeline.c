@@ -3,6 +3,7 @@
  * leaks (the suite runs under ASan+UBSan). */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -525,6 +526,88 @@ static void test_file_checks(void **state) {
     snprintf(path, sizeof path, "%s/sub", dir);
     rmdir(path);
     rmdir(dir);
+}
+
+/* The hidden-set style: each invalid file fails at once with a positioned error, the first at
+ * the place given, naming the problem. */
+typedef struct invalid_case {
+    const char *what; /* the mistake */
+    const char *text; /* the file */
+    const char *at;   /* "LINE:COL" of the first message */
+    const char *says; /* a part of the first message */
+} invalid_case;
+
+static const invalid_case invalid_cases[] = {
+    {"unknown key", "nodes:\n  a: {cmd: x, colour: red}\n", "2:15", "unknown key \"colour\""},
+    {"misspelt key", "nodes:\n  a: {cmd: x}\n  b: {cmd: y, dpes: [a]}\n", "3:15",
+     "did you mean \"deps\"?"},
+    {"misspelt top key", "node:\n  a: {cmd: x}\n", "1:1", "did you mean \"nodes\"?"},
+    {"bad type", "nodes:\n  a: {cmd: x, priority: high}\n", "2:25", "must be an integer"},
+    {"cycle", "nodes:\n  a: {cmd: x, deps: [b]}\n  b: {cmd: x, deps: [a]}\n", "2:3",
+     "cycle: a -> b -> a"},
+    {"unknown dep", "nodes:\n  compile: {cmd: x}\n  t: {cmd: x, deps: [complie]}\n", "3:22",
+     "unknown node \"complie\"; did you mean \"compile\"?"},
+    {"duplicate node", "nodes:\n  a: {cmd: x}\n  a: {cmd: y}\n", "3:3", "duplicate node \"a\""},
+    {"bad name", "nodes:\n  'a b': {cmd: x}\n", "2:3", "invalid node \"a b\""},
+    {"negative cpus", "nodes:\n  a: {cmd: x, cpus: -1}\n", "2:21", "must be a number >= 0"},
+    {"retries -1", "nodes:\n  a: {cmd: x, retries: -1}\n", "2:24", "must be an integer >= 0"},
+    {"timeout 0", "nodes:\n  a: {cmd: x, timeout: 0}\n", "2:24", "must be a number > 0"},
+    {"timeout negative", "nodes:\n  a: {cmd: x, timeout: -5}\n", "2:24", "must be a number > 0"},
+    {"empty nodes", "nodes: {}\n", "1:8", "\"nodes\" is empty"},
+    {"null nodes", "nodes:\n", "1:1", "\"nodes\" is empty"},
+    {"no nodes", "env: {A: b}\n", "1:1", "missing required key \"nodes\""},
+    {"empty file", "", "1:1", "the file is empty"},
+    {"deps not a list", "nodes:\n  a: {cmd: x}\n  b: {cmd: x, deps: a}\n", "3:21",
+     "must be a list of node names"},
+    {"pool undeclared", "nodes:\n  a: {cmd: x, pool: db}\n", "2:21", "undeclared pool \"db\""},
+    {"pool capacity 0", "pools: {db: 0}\nnodes:\n  a: {cmd: x, pool: db}\n", "1:13",
+     "must be an integer >= 1"},
+    {"pool too large", "pools: {db: 2000000000}\nnodes:\n  a: {cmd: x, pool: db}\n", "1:13",
+     "must be at most 1000000"},
+    {"sequential not bool", "nodes:\n  a: {cmd: x, sequential: yes}\n", "2:27",
+     "must be true or false"},
+    {"tab indentation", "nodes:\n\ta: {cmd: x}\n", "2:1", "tabs are not allowed for indentation"},
+    {"not UTF-8", "nodes:\n  a: {cmd: caf\xE9}\n", "2:15", "not valid UTF-8 (byte 0xE9"},
+    {"no command", "nodes:\n  a: {priority: 1}\n", "2:3", "has neither \"cmd\" nor \"fn\""},
+    {"cmd and fn", "nodes:\n  a: {cmd: x, fn: f}\n", "2:3", "has both \"cmd\" and \"fn\""},
+    {"empty program", "nodes:\n  a: {cmd: ['', x]}\n", "2:13", "program name"},
+    {"dep variables collide",
+     "nodes:\n  a-b: {cmd: x}\n  a_b: {cmd: x}\n  c: {cmd: x, deps: [a-b, a_b]}\n", "4:27",
+     "both passed as $ZDAG_DEP_A_B"},
+    {"max_concurrency 0", "max_concurrency: 0\nnodes:\n  a: {cmd: x}\n", "1:18",
+     "must be an integer >= 1"},
+    {"syntax error", "nodes:\n  a: {cmd: x\n", "3:1", "invalid YAML"},
+    {"alias", "defaults: &d {cmd: x}\nnodes:\n  a: *d\n", "3:6", "aliases"},
+    {"self dependency", "nodes:\n  a: {cmd: x, deps: [a]}\n", "2:22", "depends on itself"},
+    {"env value a list", "nodes:\n  a: {cmd: x, env: {A: [1]}}\n", "2:24", "must be a string"},
+};
+
+static void test_invalid_files(void **state) {
+    (void)state;
+    for (size_t i = 0; i < sizeof invalid_cases / sizeof invalid_cases[0]; i++) {
+        const invalid_case *c = &invalid_cases[i];
+        zd_diags d;
+        zd_diags_init(&d);
+        zd_graph *g = NULL;
+        double start = now_s();
+        int rc = zd_pipeline_load_buffer("pipe.yaml", c->text, strlen(c->text), &g, &d);
+        double took = now_s() - start;
+        char where[64];
+        snprintf(where, sizeof where, "pipe.yaml:%s: error: ", c->at);
+        bool ok = rc == ZDAG_EPIPELINE && !g && d.n > 0 &&
+                  strncmp(d.lines[0], where, strlen(where)) == 0 && strstr(d.lines[0], c->says);
+        for (size_t k = 0; ok && k < d.n; k++) {
+            int line = 0, col = 0;
+            ok = sscanf(d.lines[k], "pipe.yaml:%d:%d: error: ", &line, &col) == 2 && line > 0;
+        }
+        if (!ok) {
+            fprintf(stderr, "case \"%s\": want %s...%s, got:\n", c->what, where, c->says);
+            zd_diags_print(&d, stderr);
+        }
+        assert_true(ok);
+        assert_true(took < 1.0);
+        zd_diags_clear(&d);
+    }
 }
 
 static void test_dependency_errors(void **state) {
@@ -1114,6 +1197,7 @@ int main(void) {
         cmocka_unit_test(test_args_values),
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_file_checks),
+        cmocka_unit_test(test_invalid_files),
         cmocka_unit_test(test_dependency_errors),
         cmocka_unit_test(test_cycle),
         cmocka_unit_test(test_key_errors),
