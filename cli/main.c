@@ -45,10 +45,17 @@ static const char *run_help =
     "exit status: 0 success, 1 a node failed, 2 invalid usage or pipeline,\n"
     "3 the run could not go on, 130/143 interrupted by SIGINT/SIGTERM.\n";
 
-static const char *check_help = "usage: zdag check FILE\n"
-                                "\n"
-                                "Validates FILE. Prints nothing and exits 0 when it is valid;\n"
-                                "prints every error as FILE:LINE:COL: error: ... and exits 2.\n";
+static const char *check_help =
+    "usage: zdag check FILE [--remote]\n"
+    "\n"
+    "Validates FILE as zdag run would before starting, without running anything. Prints\n"
+    "nothing and exits 0 when it is valid; prints every error, sorted by position, as\n"
+    "FILE:LINE:COL: error: ... and exits 2. Besides the file's own rules it opens each\n"
+    "plugin (dlopen, lazily: none of its functions is called) and looks up every fn node's\n"
+    "function in them; a fn node in a pipeline without plugins is an error.\n"
+    "\n"
+    "      --remote   the fn nodes are served by remote workers (zdag run -w 0 --listen):\n"
+    "                 a fn node without plugins, or a function no plugin exports, is fine\n";
 
 static const char *graph_help = "usage: zdag graph FILE\n"
                                 "\n"
@@ -93,7 +100,7 @@ static bool wants_help(int argc, char **argv) {
 }
 
 /* Loads FILE for check and graph: prints the errors and returns NULL when invalid. */
-static zd_graph *load_only(int argc, char **argv, int *status) {
+static zd_graph *load_only(int argc, char **argv, unsigned flags, int *status) {
     if (argc != 2) {
         fprintf(stderr, "usage: zdag %s FILE\n", argv[0]);
         *status = ZD_EXIT_USAGE;
@@ -102,7 +109,7 @@ static zd_graph *load_only(int argc, char **argv, int *status) {
     zd_diags diags;
     zd_diags_init(&diags);
     zd_graph *g = NULL;
-    if (zd_pipeline_load(argv[1], &g, &diags) < 0) {
+    if (zd_pipeline_load_file(argv[1], flags, &g, &diags) < 0) {
         zd_diags_print(&diags, stderr);
         *status = ZD_EXIT_USAGE;
     }
@@ -112,14 +119,29 @@ static zd_graph *load_only(int argc, char **argv, int *status) {
 
 int zd_cli_check(int argc, char **argv) {
     int status = 0;
-    zd_graph *g = load_only(argc, argv, &status);
+    unsigned flags = ZD_LOAD_PROBE_PLUGINS | ZD_LOAD_CHECK_FNS;
+    char *args[3] = {argv[0], NULL, NULL};
+    int n = 1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--remote") == 0) {
+            flags &= ~ZD_LOAD_CHECK_FNS;
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            fprintf(stderr, "zdag check: unknown option \"%s\" (see zdag check --help)\n", argv[i]);
+            return ZD_EXIT_USAGE;
+        } else if (n < 3) {
+            args[n++] = argv[i];
+        } else {
+            n++;
+        }
+    }
+    zd_graph *g = load_only(n, args, flags, &status);
     zd_graph_free(&g);
     return status;
 }
 
 int zd_cli_graph(int argc, char **argv) {
     int status = 0;
-    zd_graph *g = load_only(argc, argv, &status);
+    zd_graph *g = load_only(argc, argv, 0, &status);
     if (g && zd_dot_write(stdout, g) < 0) {
         fprintf(stderr, "zdag: cannot write the graph\n");
         status = ZD_EXIT_CANNOT_RUN;

@@ -253,7 +253,7 @@ int zd_graph_add_dep(zd_graph *g, uint32_t node, uint32_t dep) {
 }
 
 int zd_graph_add_pool(zd_graph *g, const char *name, int capacity, int32_t *index) {
-    if (!g || !name || capacity < 1)
+    if (!g || !name || capacity < 1 || capacity > ZD_POOL_MAX_CAPACITY)
         return ZDAG_EINVAL;
     if (zd_graph_find_pool(g, name) >= 0)
         return ZDAG_EEXIST;

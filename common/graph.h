@@ -59,7 +59,7 @@ typedef struct zd_node {
 
 typedef struct zd_pool {
     char *name;   /* owned */
-    int capacity; /* units, >= 1 */
+    int capacity; /* units, 1 to ZD_POOL_MAX_CAPACITY */
 } zd_pool;
 
 typedef struct zd_graph zd_graph;
@@ -89,7 +89,10 @@ int64_t zd_graph_find(const zd_graph *g, const char *name);
  * ZDAG_EINVAL for a bad index or a self-dependency, ZDAG_ENOMEM. */
 int zd_graph_add_dep(zd_graph *g, uint32_t node, uint32_t dep) __attribute__((warn_unused_result));
 
-/* Adds a pool (name copied). Returns ZDAG_EEXIST, ZDAG_EINVAL (capacity < 1), ZDAG_ENOMEM. */
+#define ZD_POOL_MAX_CAPACITY 1000000 /* units of one pool, at most */
+
+/* Adds a pool (name copied). Returns ZDAG_EEXIST, ZDAG_EINVAL (capacity < 1 or above
+ * ZD_POOL_MAX_CAPACITY), ZDAG_ENOMEM. */
 int zd_graph_add_pool(zd_graph *g, const char *name, int capacity, int32_t *index)
     __attribute__((warn_unused_result));
 

@@ -7,11 +7,16 @@
  * and resolved at the end. */
 #include "pipeline.h"
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "yamlread.h"
 
@@ -46,7 +51,16 @@ typedef struct node_info {
     zd_ytext pool;  /* the pool named, resolved once all pools are known; text NULL if none */
     zd_ytext *deps; /* deps by name, resolved once all nodes are known */
     size_t n_deps;  /* entries in deps */
+    int fn_line;    /* where the `fn` value is (1-based), 0 if none */
+    int fn_col;     /* its column */
 } node_info;
+
+/* Names declared with an error (a pool with a bad capacity, a node with an invalid name): what
+ * refers to them is not reported again, so that one mistake gives one message. */
+typedef struct name_set {
+    char **v;      /* owned names; sorted once reading is over */
+    size_t n, cap; /* used and allocated */
+} name_set;
 
 typedef struct loader {
     zd_yaml *y;              /* the event cursor; every error goes through it */
@@ -56,7 +70,14 @@ typedef struct loader {
     zd_node defaults;        /* the `defaults` settings */
     node_info defaults_info; /* which keys `defaults` gives, and its pool name */
     bool too_many_pools;     /* ZD_PIPELINE_MAX_POOLS was reported */
+    size_t n_entries;        /* entries met in `nodes`, valid or not */
+    name_set bad_pools;      /* pools declared with an error */
+    name_set bad_nodes;      /* nodes declared with an invalid name */
     msgpack_sbuffer scratch; /* reused to pack each `args` value */
+    const char *base_dir;    /* relative paths resolve from here; NULL: kept as written */
+    unsigned flags;          /* ZD_LOAD_* */
+    zd_ytext *plugins;       /* `plugins` as written, with positions */
+    size_t n_plugins;        /* entries in plugins */
 } loader;
 
 /* The node (or defaults) whose keys are being read. */
@@ -66,6 +87,30 @@ typedef struct node_ctx {
     node_info *info;   /* what is kept beside them */
     const char *owner; /* `node "a"` or `defaults` */
 } node_ctx;
+
+static void name_set_add(loader *L, name_set *set, const char *name, size_t len) {
+    char **more = zd_yread_grow(L->y, set->v, &set->cap, set->n, sizeof *set->v);
+    if (!more)
+        return;
+    set->v = more;
+    if ((set->v[set->n] = zd_yread_dup(L->y, name, len)))
+        set->n++;
+}
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool name_set_has(const name_set *set, const char *name) {
+    return set->n && bsearch(&name, set->v, set->n, sizeof *set->v, cmp_str);
+}
+
+static void name_set_free(name_set *set) {
+    for (size_t i = 0; i < set->n; i++)
+        free(set->v[i]);
+    free(set->v);
+    memset(set, 0, sizeof *set);
+}
 
 static void free_info(node_info *info) {
     free(info->pool.text);
@@ -153,18 +198,67 @@ static void parse_cmd(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
         return;
     }
     yaml_mark_t start = zd_yaml_event(y)->start_mark;
-    if (!zd_yread_strv(y, e, expect, true, &n->argv, &n->argc))
+    zd_ytext *items;
+    size_t count;
+    /* Arguments may be empty (`[printf, '']`), the program name may not. */
+    if (!zd_yread_list(y, e, expect, true, &items, &count))
         return;
-    n->kind = ZD_NODE_ARGV;
-    if (n->argc == 0) {
-        char subj[ZD_YREAD_SUBJECT];
+    char subj[ZD_YREAD_SUBJECT];
+    if (count == 0)
         zd_yaml_error(y, start, "%s must be %s", zd_yread_subject(subj, sizeof subj, e), expect);
+    else if (items[0].text[0] == '\0')
+        zd_yaml_error_at(y, items[0].line, items[0].col,
+                         "the program name (the first entry of %s) must not be empty",
+                         zd_yread_subject(subj, sizeof subj, e));
+    if (!(n->argv = calloc(count + 1, sizeof *n->argv))) {
+        zd_ytext_free(items, count);
+        zd_yaml_fail_nomem(y);
+        return;
     }
+    for (size_t i = 0; i < count; i++)
+        n->argv[i] = items[i].text;
+    free(items);
+    n->argc = count;
+    n->kind = ZD_NODE_ARGV;
 }
 
 static void parse_fn(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
-    if (zd_yread_text(y, e, "a function name", &c->n->fn))
+    yaml_mark_t at = zd_yaml_event(y)->start_mark;
+    if (zd_yread_text(y, e, "a function name", &c->n->fn)) {
         c->n->kind = ZD_NODE_FN;
+        c->info->fn_line = (int)at.line + 1;
+        c->info->fn_col = (int)at.column + 1;
+    }
+}
+
+/* path made absolute from base (when relative and base is set), with "." components dropped;
+ * ".." is kept (base is a real path, so it stays right across symlinks). */
+static char *resolve_path(zd_yaml *y, const char *base, const char *path) {
+    if (!base || path[0] == '/')
+        return zd_yread_dup(y, path, strlen(path));
+    size_t blen = strlen(base), plen = strlen(path);
+    char *out = malloc(blen + plen + 2);
+    if (!out) {
+        zd_yaml_fail_nomem(y);
+        return NULL;
+    }
+    memcpy(out, base, blen);
+    size_t n = blen;
+    while (n > 1 && out[n - 1] == '/')
+        n--;
+    for (const char *p = path; *p;) {
+        const char *end = strchr(p, '/');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > 0 && !(len == 1 && p[0] == '.')) {
+            if (n == 0 || out[n - 1] != '/')
+                out[n++] = '/';
+            memcpy(out + n, p, len);
+            n += len;
+        }
+        p += len + (end != NULL);
+    }
+    out[n] = '\0';
+    return out;
 }
 
 static void parse_args(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
@@ -235,7 +329,11 @@ static void parse_env(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
 }
 
 static void parse_workdir(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
-    zd_yread_text(y, e, "a directory path", &c->n->workdir);
+    char *dir;
+    if (!zd_yread_text(y, e, "a directory path", &dir))
+        return;
+    c->n->workdir = resolve_path(y, c->L->base_dir, dir);
+    free(dir);
 }
 
 static void parse_estimate(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
@@ -289,7 +387,10 @@ static void on_node_key(zd_yaml *y, const zd_yentry *e, void *ctx) {
     node_ctx *c = ctx;
     int k = zd_yread_find_key(node_key_names, KEY_COUNT, e);
     if (k < 0 || (c->info->set & BIT(k))) {
-        zd_yread_key_error(y, e, k < 0 ? "unknown" : "duplicate");
+        if (k < 0)
+            zd_yread_unknown_key(y, e, node_key_names, KEY_COUNT);
+        else
+            zd_yread_key_error(y, e, "duplicate");
         zd_yaml_skip(y);
         return;
     }
@@ -339,10 +440,13 @@ static void add_node(loader *L, const zd_yentry *e, zd_node *n, node_info *info)
 static void on_node(zd_yaml *y, const zd_yentry *e, void *ctx) {
     loader *L = ctx;
     char owner[ZD_YREAD_OWNER];
+    L->n_entries++;
     node_owner(owner, sizeof owner, e->key, e->len);
     bool valid = valid_node_name(e->key, e->len);
-    if (!valid)
+    if (!valid) {
         zd_yaml_error(y, e->mark, "invalid %s: names match [A-Za-z_][A-Za-z0-9_.-]*", owner);
+        name_set_add(L, &L->bad_nodes, e->key, e->len);
+    }
     int64_t first = valid ? zd_graph_find(L->g, e->key) : -1;
     if (first >= 0) {
         const zd_node *f = zd_graph_node(L->g, (uint32_t)first);
@@ -372,12 +476,23 @@ static void on_node(zd_yaml *y, const zd_yentry *e, void *ctx) {
 static void on_pool(zd_yaml *y, const zd_yentry *e, void *ctx) {
     loader *L = ctx;
     int64_t capacity;
-    if (!zd_yread_name_key(y, e, "pool", false) || !zd_yread_int(y, e, 1, INT_MAX, &capacity))
+    if (!zd_yread_name_key(y, e, "pool", false))
         return;
-    if (zd_graph_pool_count(L->g) >= ZD_PIPELINE_MAX_POOLS) {
+    yaml_mark_t at = zd_yaml_event(y)->start_mark;
+    if (!zd_yread_int(y, e, 1, INT64_MAX, &capacity)) {
+        name_set_add(L, &L->bad_pools, e->key, e->len);
+        return;
+    }
+    if (capacity > ZD_POOL_MAX_CAPACITY) {
+        char subj[ZD_YREAD_SUBJECT];
+        zd_yaml_error(y, at, "%s must be at most %d (units of a pool)",
+                      zd_yread_subject(subj, sizeof subj, e), ZD_POOL_MAX_CAPACITY);
+        name_set_add(L, &L->bad_pools, e->key, e->len);
+    } else if (zd_graph_pool_count(L->g) >= ZD_PIPELINE_MAX_POOLS) {
         if (!L->too_many_pools)
             zd_yaml_error(y, e->mark, "more than %d pools", ZD_PIPELINE_MAX_POOLS);
         L->too_many_pools = true;
+        name_set_add(L, &L->bad_pools, e->key, e->len);
     } else if (zd_graph_add_pool(L->g, e->key, (int)capacity, NULL) < 0) {
         zd_yaml_fail_nomem(y); /* not EEXIST: zd_yread_map rejected duplicates */
     }
@@ -393,12 +508,16 @@ static void on_top(zd_yaml *y, const zd_yentry *e, void *ctx) {
         [TOP_NODES] = "nodes",       [TOP_MAX_CONCURRENCY] = "max_concurrency",
         [TOP_DEFAULTS] = "defaults", [TOP_ENV] = "env",
         [TOP_POOLS] = "pools",       [TOP_PLUGINS] = "plugins"};
+    static const size_t n_names = sizeof names / sizeof names[0];
     top_ctx *t = ctx;
     loader *L = t->L;
     zd_graph_settings *settings = zd_graph_settings_of(L->g);
-    int k = zd_yread_find_key(names, sizeof names / sizeof names[0], e);
+    int k = zd_yread_find_key(names, n_names, e);
     if (k < 0 || (t->seen & BIT(k))) {
-        zd_yread_key_error(y, e, k < 0 ? "unknown" : "duplicate");
+        if (k < 0)
+            zd_yread_unknown_key(y, e, names, n_names);
+        else
+            zd_yread_key_error(y, e, "duplicate");
         zd_yaml_skip(y);
         return;
     }
@@ -407,12 +526,20 @@ static void on_top(zd_yaml *y, const zd_yentry *e, void *ctx) {
     node_ctx defaults = {.L = L, .n = &L->defaults, .info = &L->defaults_info, .owner = "defaults"};
     bool is_map = zd_yaml_at(y, YAML_MAPPING_START_EVENT);
     switch ((enum top_key)k) {
-    case TOP_NODES:
-        if (is_map)
-            zd_yread_map(y, "nodes", false, on_node, L);
-        else
+    case TOP_NODES: {
+        yaml_mark_t at = zd_yaml_event(y)->start_mark;
+        zd_yaml_scalar null;
+        if (is_map) {
+            if (zd_yread_map(y, "nodes", false, on_node, L) && L->n_entries == 0)
+                zd_yaml_error(y, at, "\"nodes\" is empty: a pipeline needs at least one node");
+        } else if (zd_yaml_at(y, YAML_SCALAR_EVENT) && zd_yaml_resolve(y, &null) &&
+                   null.type == ZD_YAML_NULL) {
+            zd_yaml_error(y, e->mark, "\"nodes\" is empty: a pipeline needs at least one node");
+        } else {
             zd_yread_bad_value(y, e, "a map of node names to settings");
+        }
         break;
+    }
     case TOP_MAX_CONCURRENCY:
         if (zd_yread_int(y, e, 1, INT_MAX, &v))
             settings->max_concurrency = (int)v;
@@ -433,8 +560,16 @@ static void on_top(zd_yaml *y, const zd_yentry *e, void *ctx) {
             zd_yread_bad_value(y, e, "a map of pool names to capacities");
         break;
     case TOP_PLUGINS:
-        zd_yread_strv(y, e, "a list of plugin paths", false, &settings->plugins,
-                      &settings->n_plugins);
+        if (zd_yread_list(y, e, "a list of plugin paths", false, &L->plugins, &L->n_plugins) &&
+            !(settings->plugins = calloc(L->n_plugins + 1, sizeof *settings->plugins))) {
+            zd_yaml_fail_nomem(y);
+            break;
+        }
+        for (size_t i = 0; i < L->n_plugins; i++)
+            if ((settings->plugins[i] = resolve_path(y, L->base_dir, L->plugins[i].text)))
+                settings->n_plugins = i + 1;
+            else
+                break;
         break;
     }
 }
@@ -558,7 +693,7 @@ static void resolve_pool(loader *L, zd_node *n, const zd_ytext *pool, const char
     if (!pool->text)
         return;
     n->pool = zd_graph_find_pool(L->g, pool->text);
-    if (n->pool < 0) {
+    if (n->pool < 0 && !name_set_has(&L->bad_pools, pool->text)) {
         char name[ZD_YREAD_SHOW];
         zd_yaml_error_at(L->y, pool->line, pool->col, "undeclared pool %s in %s",
                          zd_yaml_quote(name, sizeof name, pool->text, strlen(pool->text)), owner);
@@ -577,6 +712,91 @@ static void check_command(loader *L, const zd_node *n, const node_info *info, co
         zd_yaml_error_at(L->y, n->line, n->col, "%s has neither \"cmd\" nor \"fn\"", owner);
 }
 
+/* The node named closest to an unknown dep, or NULL. */
+static const char *closest_node(const loader *L, const char *name) {
+    const char *best = NULL;
+    size_t best_d = 3, d, len = strlen(name);
+    for (uint32_t i = 0; i < L->n_info && best_d > 1; i++) {
+        const char *cand = zd_graph_node(L->g, i)->name;
+        if (zd_yread_close(name, len, cand, &d) && d < best_d) {
+            best = cand;
+            best_d = d;
+        }
+    }
+    return best;
+}
+
+static void unknown_dep(loader *L, const zd_ytext *ref, const char *owner) {
+    char dep[ZD_YREAD_SHOW], near[ZD_YREAD_SHOW];
+    zd_yaml_quote(dep, sizeof dep, ref->text, strlen(ref->text));
+    const char *best = closest_node(L, ref->text);
+    if (best)
+        zd_yaml_error_at(L->y, ref->line, ref->col,
+                         "%s depends on unknown node %s; did you mean %s?", owner, dep,
+                         zd_yaml_quote(near, sizeof near, best, strlen(best)));
+    else
+        zd_yaml_error_at(L->y, ref->line, ref->col, "%s depends on unknown node %s", owner, dep);
+}
+
+/* A dep's result reaches a command as $ZDAG_DEP_<NAME>: the name upper-cased, '.' and '-' as
+ * '_' (worker/executor.c). Two deps of one node whose names map to one variable would hide a
+ * result. */
+typedef struct dep_var {
+    char *var;           /* owned: the variable's name after ZDAG_DEP_ */
+    const zd_ytext *ref; /* the dep as written */
+} dep_var;
+
+static int cmp_dep_var(const void *pa, const void *pb) {
+    const dep_var *a = pa, *b = pb;
+    int c = strcmp(a->var, b->var);
+    if (c)
+        return c;
+    return a->ref->line != b->ref->line
+               ? (a->ref->line < b->ref->line ? -1 : 1)
+               : (a->ref->col < b->ref->col ? -1 : a->ref->col > b->ref->col);
+}
+
+static void check_dep_vars(loader *L, const node_info *info, const char *owner) {
+    if (info->n_deps < 2)
+        return;
+    dep_var *v = calloc(info->n_deps, sizeof *v);
+    size_t n = 0;
+    if (!v) {
+        zd_yaml_fail_nomem(L->y);
+        return;
+    }
+    for (size_t d = 0; d < info->n_deps; d++) {
+        const zd_ytext *ref = &info->deps[d];
+        if (zd_graph_find(L->g, ref->text) < 0)
+            continue; /* reported already */
+        if (!(v[n].var = strdup(ref->text))) {
+            zd_yaml_fail_nomem(L->y);
+            break;
+        }
+        for (char *p = v[n].var; *p; p++)
+            *p = *p == '.' || *p == '-'   ? '_'
+                 : *p >= 'a' && *p <= 'z' ? (char)(*p - 'a' + 'A')
+                                          : *p;
+        v[n++].ref = ref;
+    }
+    qsort(v, n, sizeof *v, cmp_dep_var);
+    for (size_t i = 1; i < n; i++) {
+        const zd_ytext *first = v[i - 1].ref, *second = v[i].ref;
+        if (strcmp(v[i - 1].var, v[i].var) != 0 || strcmp(first->text, second->text) == 0)
+            continue; /* different variables, or one dep listed twice (reported) */
+        char a[ZD_YREAD_SHOW], b[ZD_YREAD_SHOW];
+        zd_yaml_error_at(L->y, second->line, second->col,
+                         "deps %s (at %d:%d) and %s of %s are both passed as $ZDAG_DEP_%s; "
+                         "rename one of the nodes",
+                         zd_yaml_quote(a, sizeof a, first->text, strlen(first->text)), first->line,
+                         first->col, zd_yaml_quote(b, sizeof b, second->text, strlen(second->text)),
+                         owner, v[i].var);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(v[i].var);
+    free(v);
+}
+
 static void resolve_deps(loader *L, uint32_t index, const node_info *info, const char *owner) {
     for (size_t d = 0; d < info->n_deps && !zd_yaml_failed(L->y); d++) {
         const zd_ytext *ref = &info->deps[d];
@@ -586,9 +806,8 @@ static void resolve_deps(loader *L, uint32_t index, const node_info *info, const
         char dep[ZD_YREAD_SHOW];
         if (rc == ZDAG_ENOMEM)
             zd_yaml_fail_nomem(L->y);
-        else if (target < 0)
-            zd_yaml_error_at(L->y, ref->line, ref->col, "%s depends on unknown node %s", owner,
-                             zd_yaml_quote(dep, sizeof dep, ref->text, strlen(ref->text)));
+        else if (target < 0 && !name_set_has(&L->bad_nodes, ref->text))
+            unknown_dep(L, ref, owner);
         else if (target == index)
             zd_yaml_error_at(L->y, ref->line, ref->col, "%s depends on itself", owner);
         else if (rc == ZDAG_EEXIST)
@@ -625,6 +844,8 @@ static void report_cycle(loader *L, const uint32_t *cycle, size_t len) {
 
 /* The checks that need the whole file, then the graph's own completion. */
 static void resolve_graph(loader *L) {
+    qsort(L->bad_pools.v, L->bad_pools.n, sizeof *L->bad_pools.v, cmp_str);
+    qsort(L->bad_nodes.v, L->bad_nodes.n, sizeof *L->bad_nodes.v, cmp_str);
     resolve_pool(L, &L->defaults, &L->defaults_info.pool, "defaults");
     for (uint32_t i = 0; i < L->n_info && !zd_yaml_failed(L->y); i++) {
         zd_node *n = zd_graph_node(L->g, i);
@@ -636,6 +857,7 @@ static void resolve_graph(loader *L) {
             apply_defaults(L, n, info);
         check_command(L, n, info, owner);
         resolve_deps(L, i, info, owner);
+        check_dep_vars(L, info, owner);
     }
     if (zd_yaml_failed(L->y))
         return;
@@ -649,12 +871,79 @@ static void resolve_graph(loader *L) {
     free(cycle);
 }
 
+/* With ZD_LOAD_PROBE_PLUGINS: opens each plugin as zdag run would (but lazily: nothing of it
+ * is called) and, with ZD_LOAD_CHECK_FNS, finds each fn node's function in one of them.
+ * Without plugins, ZD_LOAD_CHECK_FNS reports every fn node. */
+static void probe_plugins(loader *L) {
+    zd_graph_settings *gs = zd_graph_settings_of(L->g);
+    void **handles = calloc(gs->n_plugins + 1, sizeof *handles);
+    size_t opened = 0;
+    if (!handles) {
+        zd_yaml_fail_nomem(L->y);
+        return;
+    }
+    bool all_open = true;
+    for (size_t i = 0; i < gs->n_plugins && (L->flags & ZD_LOAD_PROBE_PLUGINS); i++) {
+        dlerror();
+        if ((handles[opened] = dlopen(gs->plugins[i], RTLD_LAZY | RTLD_LOCAL))) {
+            opened++;
+            continue;
+        }
+        const char *why = dlerror();
+        char shown[ZD_YREAD_SHOW];
+        zd_yaml_error_at(L->y, L->plugins[i].line, L->plugins[i].col, "cannot load plugin %s: %s",
+                         zd_yaml_quote(shown, sizeof shown, gs->plugins[i], strlen(gs->plugins[i])),
+                         why ? why : "unknown error");
+        all_open = false;
+    }
+    for (uint32_t i = 0; i < L->n_info && (L->flags & ZD_LOAD_CHECK_FNS); i++) {
+        const zd_node *n = zd_graph_node(L->g, i);
+        if (n->kind != ZD_NODE_FN || !n->fn)
+            continue;
+        const node_info *info = &L->info[i];
+        int line = info->fn_line ? info->fn_line : L->defaults_info.fn_line;
+        int col = info->fn_line ? info->fn_col : L->defaults_info.fn_col;
+        if (line == 0) {
+            line = n->line;
+            col = n->col;
+        }
+        char owner[ZD_YREAD_OWNER], fn[ZD_YREAD_SHOW];
+        node_owner(owner, sizeof owner, n->name, strlen(n->name));
+        zd_yaml_quote(fn, sizeof fn, n->fn, strlen(n->fn));
+        if (gs->n_plugins == 0) {
+            zd_yaml_error_at(
+                L->y, line, col,
+                "%s calls function %s, but the pipeline lists no plugins to find it "
+                "in (zdag run needs them, unless it runs with -w 0 --listen and remote "
+                "workers that serve the function: then check with --remote)",
+                owner, fn);
+            continue;
+        }
+        if (!all_open || !(L->flags & ZD_LOAD_PROBE_PLUGINS))
+            continue; /* a plugin that did not open was reported; it may hold the function */
+        bool found = false;
+        for (size_t h = 0; h < opened && !found; h++) {
+            dlerror();
+            found = dlsym(handles[h], n->fn) != NULL;
+        }
+        if (!found)
+            zd_yaml_error_at(L->y, line, col, "%s calls function %s, which no plugin exports",
+                             owner, fn);
+    }
+    for (size_t h = 0; h < opened; h++)
+        dlclose(handles[h]);
+    free(handles);
+}
+
 static void loader_free(loader *L) {
+    zd_ytext_free(L->plugins, L->n_plugins);
     for (size_t i = 0; i < L->n_info; i++)
         free_info(&L->info[i]);
     free(L->info);
     zd_node_clear(&L->defaults);
     free_info(&L->defaults_info);
+    name_set_free(&L->bad_pools);
+    name_set_free(&L->bad_nodes);
     msgpack_sbuffer_destroy(&L->scratch);
     zd_yaml_close(&L->y);
     zd_graph_free(&L->g);
@@ -662,6 +951,11 @@ static void loader_free(loader *L) {
 
 int zd_pipeline_load_buffer(const char *name, const char *buf, size_t len, zd_graph **out,
                             zd_diags *diags) {
+    return zd_pipeline_load_buffer_opts(name, buf, len, NULL, out, diags);
+}
+
+int zd_pipeline_load_buffer_opts(const char *name, const char *buf, size_t len,
+                                 const zd_load_opts *opts, zd_graph **out, zd_diags *diags) {
     if (!name || (!buf && len) || !out || !diags)
         return ZDAG_EINVAL;
     *out = NULL;
@@ -671,6 +965,10 @@ int zd_pipeline_load_buffer(const char *name, const char *buf, size_t len, zd_gr
         return ZDAG_EPIPELINE;
     }
     loader L = {0};
+    if (opts) {
+        L.base_dir = opts->base_dir;
+        L.flags = opts->flags;
+    }
     zd_node_init(&L.defaults);
     msgpack_sbuffer_init(&L.scratch);
     L.g = zd_graph_new();
@@ -685,6 +983,8 @@ int zd_pipeline_load_buffer(const char *name, const char *buf, size_t len, zd_gr
     parse_stream(&L);
     if (!zd_yaml_failed(L.y))
         resolve_graph(&L);
+    if (!zd_yaml_failed(L.y) && (L.flags & (ZD_LOAD_PROBE_PLUGINS | ZD_LOAD_CHECK_FNS)))
+        probe_plugins(&L);
     int rc = 0;
     if (zd_yaml_nomem(L.y))
         rc = ZDAG_ENOMEM;
@@ -698,11 +998,38 @@ int zd_pipeline_load_buffer(const char *name, const char *buf, size_t len, zd_gr
     return rc;
 }
 
-/* Reads at most ZD_PIPELINE_MAX_BYTES + 1 bytes: enough to tell that a file is too large. */
+static const char *file_kind(mode_t mode) {
+    return S_ISDIR(mode)    ? "a directory"
+           : S_ISFIFO(mode) ? "a FIFO"
+           : S_ISCHR(mode)  ? "a character device"
+           : S_ISBLK(mode)  ? "a block device"
+           : S_ISSOCK(mode) ? "a socket"
+                            : "not a regular file";
+}
+
+/* Reads at most ZD_PIPELINE_MAX_BYTES + 1 bytes: enough to tell that a file is too large. Only
+ * a regular file is read: the open does not block (O_NONBLOCK: a FIFO without a writer would
+ * wait forever), and anything else is refused, at 1:1 like every error about the file's text. */
 static int read_file(const char *path, char **out, size_t *len_out, zd_diags *diags) {
-    FILE *f = fopen(path, "rb");
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        zd_diags_add(diags, path, 0, 0, "cannot read: %s", strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return ZDAG_EIO;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        zd_diags_add(diags, path, 1, 1, "cannot read %s: a pipeline must be a regular file",
+                     file_kind(st.st_mode));
+        close(fd);
+        return ZDAG_EIO;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    FILE *f = fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0 ? NULL : fdopen(fd, "rb");
     if (!f) {
         zd_diags_add(diags, path, 0, 0, "cannot read: %s", strerror(errno));
+        close(fd);
         return ZDAG_EIO;
     }
     char *buf = NULL;
@@ -737,14 +1064,34 @@ static int read_file(const char *path, char **out, size_t *len_out, zd_diags *di
 }
 
 int zd_pipeline_load(const char *path, zd_graph **out, zd_diags *diags) {
+    return zd_pipeline_load_file(path, 0, out, diags);
+}
+
+int zd_pipeline_load_file(const char *path, unsigned flags, zd_graph **out, zd_diags *diags) {
     if (!path || !out || !diags)
         return ZDAG_EINVAL;
     *out = NULL;
     char *buf = NULL;
     size_t len = 0;
     int rc = read_file(path, &buf, &len, diags);
-    if (rc == 0)
-        rc = zd_pipeline_load_buffer(path, buf, len, out, diags);
+    if (rc < 0)
+        return rc;
+    /* The directory the file is in, as a real path: relative paths in the file resolve from it. */
+    char *copy = strdup(path), *base = copy ? realpath(dirname(copy), NULL) : NULL;
+    if (!copy) {
+        zd_diags_add(diags, path, 0, 0, "out of memory");
+        free(buf);
+        return ZDAG_ENOMEM;
+    }
+    if (!base) {
+        zd_diags_add(diags, path, 0, 0, "cannot find the file's directory: %s", strerror(errno));
+        rc = ZDAG_EIO;
+    } else {
+        zd_load_opts opts = {.base_dir = base, .flags = flags};
+        rc = zd_pipeline_load_buffer_opts(path, buf, len, &opts, out, diags);
+    }
+    free(base);
+    free(copy);
     free(buf);
     return rc;
 }

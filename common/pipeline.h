@@ -26,6 +26,21 @@
 #define ZD_PIPELINE_MAX_BYTES (64u << 20) /* larger pipeline files are refused */
 #define ZD_PIPELINE_MAX_POOLS 1024        /* more pools than this are refused */
 
+/* What zd_pipeline_load_file() and zd_pipeline_load_buffer_opts() check beyond the file. */
+#define ZD_LOAD_PROBE_PLUGINS                                                                      \
+    1u /* dlopen each plugin (RTLD_LAZY | RTLD_LOCAL, then closed): one                            \
+          that cannot be found or loaded is an error at its entry */
+#define ZD_LOAD_CHECK_FNS                                                                          \
+    2u /* each fn node's function: without plugins an error (zdag run                              \
+          refuses it unless remote workers serve it); with                                         \
+          ZD_LOAD_PROBE_PLUGINS, one no plugin exports is an error */
+
+typedef struct zd_load_opts {
+    const char *base_dir; /* relative `plugins` and `workdir` paths resolve from this directory
+                             (stored absolute in the graph); NULL: kept as written */
+    unsigned flags;       /* ZD_LOAD_* */
+} zd_load_opts;
+
 /* Loads and validates the pipeline file at path. On success stores a finished graph
  * (zd_graph_finish done; settings.path = path as given) in *out and returns 0; the caller owns
  * it and frees it with zd_graph_free(). On an invalid pipeline returns ZDAG_EPIPELINE, stores
@@ -34,9 +49,23 @@
 int zd_pipeline_load(const char *path, zd_graph **out, zd_diags *diags)
     __attribute__((warn_unused_result));
 
+/* zd_pipeline_load() with the checks of flags (ZD_LOAD_*; zdag check uses
+ * ZD_LOAD_PROBE_PLUGINS | ZD_LOAD_CHECK_FNS). Both read only a regular file: a FIFO, a device
+ * or a directory is refused at once, never waited on ("PATH:1:1: error: cannot read a FIFO: a
+ * pipeline must be a regular file"; ZDAG_EIO). Relative plugin and workdir paths in the file
+ * resolve from the directory the file is in (its real path), so the graph holds absolute
+ * paths and a pipeline means the same from any current directory. */
+int zd_pipeline_load_file(const char *path, unsigned flags, zd_graph **out, zd_diags *diags)
+    __attribute__((warn_unused_result));
+
 /* Same from buf[0..len) (borrowed; need not be NUL-terminated). `name` is the FILE of messages
- * and is stored as settings.path. */
+ * and is stored as settings.path. Paths are kept as written. */
 int zd_pipeline_load_buffer(const char *name, const char *buf, size_t len, zd_graph **out,
                             zd_diags *diags) __attribute__((warn_unused_result));
+
+/* Same with options (NULL: as zd_pipeline_load_buffer). */
+int zd_pipeline_load_buffer_opts(const char *name, const char *buf, size_t len,
+                                 const zd_load_opts *opts, zd_graph **out, zd_diags *diags)
+    __attribute__((warn_unused_result));
 
 #endif

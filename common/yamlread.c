@@ -2,6 +2,7 @@
 #include "yamlread.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,65 @@ void zd_yread_key_error(zd_yaml *y, const zd_yentry *e, const char *problem) {
         zd_yaml_error(y, e->mark, "%s key %s in %s", problem, key, e->owner);
     else
         zd_yaml_error(y, e->mark, "%s top-level key %s", problem, key);
+}
+
+size_t zd_yread_distance(const char *a, size_t na, const char *b, size_t nb, size_t limit) {
+    enum { MAX = 64 };
+    if (na > MAX || nb > MAX)
+        return limit + 1;
+    if ((na > nb ? na - nb : nb - na) > limit)
+        return limit + 1;
+    size_t d[MAX + 1][MAX + 1];
+    for (size_t i = 0; i <= na; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= nb; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= na; i++)
+        for (size_t j = 1; j <= nb; j++) {
+            size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < best)
+                best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best)
+                best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    return d[na][nb] > limit ? limit + 1 : d[na][nb];
+}
+
+bool zd_yread_close(const char *word, size_t len, const char *name, size_t *dist) {
+    size_t nl = strlen(name), longer = len > nl ? len : nl;
+    *dist = zd_yread_distance(word, len, name, nl, 2);
+    return *dist > 0 && *dist <= 2 && *dist * 3 <= longer;
+}
+
+int zd_yread_suggest(const char *word, size_t len, const char *const *names, size_t n) {
+    int best = -1;
+    size_t best_d = SIZE_MAX, d;
+    for (size_t i = 0; i < n; i++)
+        if (zd_yread_close(word, len, names[i], &d) && d < best_d) {
+            best = (int)i;
+            best_d = d;
+        }
+    return best;
+}
+
+void zd_yread_unknown_key(zd_yaml *y, const zd_yentry *e, const char *const *names, size_t n) {
+    int near = zd_yread_suggest(e->key, e->len, names, n);
+    if (near < 0) {
+        zd_yread_key_error(y, e, "unknown");
+        return;
+    }
+    char key[ZD_YREAD_SHOW];
+    zd_yaml_quote(key, sizeof key, e->key, e->len);
+    if (e->owner)
+        zd_yaml_error(y, e->mark, "unknown key %s in %s; did you mean \"%s\"?", key, e->owner,
+                      names[near]);
+    else
+        zd_yaml_error(y, e->mark, "unknown top-level key %s; did you mean \"%s\"?", key,
+                      names[near]);
 }
 
 void zd_yread_bad_value(zd_yaml *y, const zd_yentry *e, const char *expect) {

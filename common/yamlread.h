@@ -49,6 +49,23 @@ int zd_yread_find_key(const char *const *names, size_t n, const zd_yentry *e);
  * `PROBLEM top-level key "k"`), e.g. problem "unknown" or "duplicate". */
 void zd_yread_key_error(zd_yaml *y, const zd_yentry *e, const char *problem);
 
+/* Reports an unknown key like zd_yread_key_error(y, e, "unknown"), adding `; did you mean
+ * "NAME"?` when one of names[0..n) is close to it (see zd_yread_suggest()). */
+void zd_yread_unknown_key(zd_yaml *y, const zd_yentry *e, const char *const *names, size_t n);
+
+/* The optimal-string-alignment distance between a[0..na) and b[0..nb) (insertions, deletions,
+ * substitutions and transpositions of neighbours, each 1), or limit + 1 when it exceeds limit
+ * (cut short: O(na * nb) time at most, strings longer than 64 bytes are never close). */
+size_t zd_yread_distance(const char *a, size_t na, const char *b, size_t nb, size_t limit);
+
+/* Whether `word` is close enough to `name` to be suggested for it: distance <= 2 and at most a
+ * third of the longer one (so "x" is not "fn"). Stores the distance in *dist. */
+bool zd_yread_close(const char *word, size_t len, const char *name, size_t *dist);
+
+/* Returns the index of the name in names[0..n) closest to word (the first of equals) when one
+ * is close (zd_yread_close()), or -1. */
+int zd_yread_suggest(const char *word, size_t len, const char *const *names, size_t n);
+
 /* Writes `"KEY" in OWNER` (or `"KEY"`) into buf; returns buf. */
 const char *zd_yread_subject(char *buf, size_t size, const zd_yentry *e);
 

@@ -1,6 +1,7 @@
 /* A guarded cursor over libyaml events: limits, messages, scalar resolution, YAML -> msgpack. */
 #include "yamlvalue.h"
 
+#include <limits.h>
 #include <locale.h>
 #include <math.h>
 #include <stdarg.h>
@@ -20,6 +21,13 @@ typedef struct key_slot {
     size_t len;    /* bytes in key */
 } key_slot;
 
+/* An error held until zd_yaml_flush(), which writes them sorted by position. */
+typedef struct pending {
+    int line, col; /* 1-based; line 0 = no position (written last) */
+    size_t seq;    /* order of report, the tie-breaker */
+    char *text;    /* owned message */
+} pending;
+
 struct zd_yaml {
     yaml_parser_t parser; /* libyaml's pull parser over buf */
     yaml_event_t event;   /* the current event when has_event */
@@ -38,6 +46,11 @@ struct zd_yaml {
     size_t keys_cap;      /* slots in keys, a power of two, or 0 */
     size_t keys_used;     /* occupied slots */
     locale_t c_locale;    /* "C" numeric locale for strtod_l, or (locale_t)0 */
+    bool started;         /* the first event was asked for (the input was checked) */
+    bool too_many;        /* ZD_YAML_MAX_ERRORS was reached */
+    pending *errors;      /* errors not yet written to diags */
+    size_t n_pending;     /* entries in errors */
+    size_t cap_pending;   /* allocated entries in errors */
 };
 
 zd_yaml *zd_yaml_open(const char *name, const char *buf, size_t len, zd_diags *diags) {
@@ -58,10 +71,38 @@ zd_yaml *zd_yaml_open(const char *name, const char *buf, size_t len, zd_diags *d
     return y;
 }
 
+static int by_position(const void *pa, const void *pb) {
+    const pending *a = pa, *b = pb;
+    unsigned la = a->line > 0 ? (unsigned)a->line : UINT_MAX;
+    unsigned lb = b->line > 0 ? (unsigned)b->line : UINT_MAX;
+    if (la != lb)
+        return la < lb ? -1 : 1;
+    if (a->col != b->col)
+        return a->col < b->col ? -1 : 1;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+void zd_yaml_flush(zd_yaml *y) {
+    if (!y)
+        return;
+    qsort(y->errors, y->n_pending, sizeof *y->errors, by_position);
+    for (size_t i = 0; i < y->n_pending; i++) {
+        zd_diags_add(y->diags, y->name, y->errors[i].line, y->errors[i].col, "%s",
+                     y->errors[i].text);
+        free(y->errors[i].text);
+    }
+    y->n_pending = 0;
+    if (y->too_many)
+        zd_diags_add(y->diags, y->name, 0, 0, "too many errors, stopping");
+    y->too_many = false;
+}
+
 void zd_yaml_close(zd_yaml **yp) {
     if (!yp || !*yp)
         return;
     zd_yaml *y = *yp;
+    zd_yaml_flush(y);
+    free(y->errors);
     if (y->has_event)
         yaml_event_delete(&y->event);
     yaml_parser_delete(&y->parser);
@@ -84,9 +125,24 @@ static void report(zd_yaml *y, int line, int col, const char *fmt, va_list ap) {
         return;
     char msg[1024];
     vsnprintf(msg, sizeof msg, fmt, ap);
-    zd_diags_add(y->diags, y->name, line, col, "%s", msg);
+    pending *slot = NULL;
+    if (y->n_pending == y->cap_pending) {
+        size_t cap = y->cap_pending ? y->cap_pending * 2 : 8;
+        pending *more = realloc(y->errors, cap * sizeof *more);
+        if (more) {
+            y->errors = more;
+            y->cap_pending = cap;
+        }
+    }
+    char *text = y->n_pending < y->cap_pending ? strdup(msg) : NULL;
+    if (text) {
+        slot = &y->errors[y->n_pending++];
+        *slot = (pending){.line = line, .col = col, .seq = y->n_errors, .text = text};
+    } else {
+        zd_diags_add(y->diags, y->name, line, col, "%s", msg); /* unsorted rather than lost */
+    }
     if (++y->n_errors == ZD_YAML_MAX_ERRORS) {
-        zd_diags_add(y->diags, y->name, 0, 0, "too many errors, stopping");
+        y->too_many = true;
         stop(y, true);
     }
 }
@@ -152,9 +208,39 @@ static void offset_position(const zd_yaml *y, size_t offset, int *line, int *col
     *col = c;
 }
 
+/* When the line at byte `index` (or the line before it) is indented with a tab, stores the tab's
+ * 1-based position and returns true. */
+static bool tab_indent(const zd_yaml *y, size_t index, int *line, int *col) {
+    if (index > y->len)
+        index = y->len;
+    size_t start = index;
+    while (start > 0 && y->buf[start - 1] != '\n')
+        start--;
+    for (int back = 0; back < 2; back++) {
+        for (size_t i = start; i < y->len && (y->buf[i] == ' ' || y->buf[i] == '\t'); i++)
+            if (y->buf[i] == '\t') {
+                offset_position(y, i, line, col);
+                return true;
+            }
+        if (start == 0)
+            break;
+        start--; /* the line before: libyaml may complain at the line after a tab */
+        while (start > 0 && y->buf[start - 1] != '\n')
+            start--;
+    }
+    return false;
+}
+
 static void report_syntax_error(zd_yaml *y) {
     const yaml_parser_t *p = &y->parser;
     const char *problem = p->problem ? p->problem : "unknown error";
+    int tab_line, tab_col;
+    if (p->error != YAML_MEMORY_ERROR && p->error != YAML_READER_ERROR &&
+        tab_indent(y, p->problem_mark.index, &tab_line, &tab_col)) {
+        zd_yaml_error_at(y, tab_line, tab_col,
+                         "tabs are not allowed for indentation in YAML; use spaces");
+        return;
+    }
     if (p->error == YAML_MEMORY_ERROR) {
         zd_yaml_fail_nomem(y);
     } else if (p->error == YAML_READER_ERROR) {
@@ -236,7 +322,60 @@ static void check_tag(zd_yaml *y, const yaml_event_t *ev) {
     }
 }
 
+/* Length of the valid UTF-8 character at s[0..n), or 0 (overlong forms, surrogates and code
+ * points above U+10FFFF are invalid). */
+static size_t utf8_char(const unsigned char *s, size_t n) {
+    unsigned c = s[0];
+    size_t len = c < 0x80                 ? 1
+                 : c >= 0xC2 && c <= 0xDF ? 2
+                 : c >= 0xE0 && c <= 0xEF ? 3
+                 : c >= 0xF0 && c <= 0xF4 ? 4
+                                          : 0;
+    if (len == 0 || len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F) || (c == 0xF0 && s[1] < 0x90) ||
+        (c == 0xF4 && s[1] > 0x8F))
+        return 0;
+    return len;
+}
+
+/* A file without a UTF-16 byte order mark must be UTF-8: reports the first byte that is not,
+ * with its position, and returns false. */
+static bool check_utf8(zd_yaml *y) {
+    const unsigned char *s = (const unsigned char *)y->buf;
+    if (y->len >= 2 && ((s[0] == 0xFE && s[1] == 0xFF) || (s[0] == 0xFF && s[1] == 0xFE)))
+        return true; /* UTF-16: libyaml decodes it */
+    for (size_t i = 0; i < y->len;) {
+        if (s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len = utf8_char(s + i, y->len - i);
+        if (len == 0) {
+            int line, col;
+            offset_position(y, i, &line, &col);
+            zd_yaml_error_at(y, line, col,
+                             "the file is not valid UTF-8 (byte 0x%02X here); a pipeline file "
+                             "must be UTF-8 text",
+                             s[i]);
+            return false;
+        }
+        i += len;
+    }
+    return true;
+}
+
 bool zd_yaml_next(zd_yaml *y) {
+    if (!y->started) {
+        y->started = true;
+        if (!check_utf8(y)) {
+            stop(y, true);
+            return false;
+        }
+    }
     if (y->stopped)
         return false;
     if (y->has_event) {

@@ -27,12 +27,20 @@
 
 typedef struct zd_yaml zd_yaml;
 
-/* Opens a cursor over the YAML text buf[0..len) (borrowed: it must outlive the cursor). Errors go
+/* Opens a cursor over the YAML text buf[0..len) (borrowed: it must outlive the cursor). Text
+ * without a UTF-16 byte order mark must be UTF-8: the first invalid byte is reported, with its
+ * position, when the first event is read. Errors go
  * to diags (borrowed) as "NAME:LINE:COL: error: ..."; name is borrowed too. Returns NULL when out
  * of memory. Free with zd_yaml_close(). */
 zd_yaml *zd_yaml_open(const char *name, const char *buf, size_t len, zd_diags *diags);
 
-/* Frees the cursor; sets *y to NULL. Accepts NULL and *y == NULL. */
+/* Writes the errors reported so far to diags, sorted by position (line, then column; errors
+ * without a position last; ties in the order reported), then "too many errors, stopping" when
+ * the limit was reached. Errors are held until then so that a file's messages come out in line
+ * order whatever order the checks ran in. zd_yaml_close() flushes too. */
+void zd_yaml_flush(zd_yaml *y);
+
+/* Flushes (zd_yaml_flush), then frees the cursor; sets *y to NULL. Accepts NULL and *y == NULL. */
 void zd_yaml_close(zd_yaml **y);
 
 /* Moves to the next event. Returns false when parsing has stopped: after a syntax error,

@@ -1,5 +1,7 @@
-/* Lease table: per pool, the tokens of the units held. A token encodes its pool in its low
- * bits, so a release finds its pool in O(1) and scans only that pool's holders. */
+/* Lease table: per pool, the tokens of the units held, in a packed array. A token encodes its
+ * pool in its low bits, so a release finds its pool in O(1) and scans only that pool's holders:
+ * O(units in use), never O(capacity). Memory also grows with the units in use, not the
+ * capacity, so a pool of 2^31 units costs nothing until its units are granted. */
 #include "lease.h"
 
 #include <stdlib.h>
@@ -7,7 +9,8 @@
 #define POOL_BITS 11 /* 2^11 > ZD_LEASE_MAX_POOLS + 1 */
 
 typedef struct pool {
-    uint64_t *holders; /* tokens held; 0 = free unit */
+    uint64_t *holders; /* tokens held, in_use of them (unordered) */
+    uint32_t cap;      /* slots allocated in holders */
     uint32_t capacity; /* units */
     uint32_t in_use;   /* units held */
 } pool;
@@ -33,11 +36,6 @@ zd_leases *zd_leases_new(const int *capacities, size_t n_pools) {
     for (size_t i = 0; i < l->n; i++) {
         int cap = i == 0 ? 1 : capacities[i - 1];
         l->pools[i].capacity = cap > 0 ? (uint32_t)cap : 1;
-        l->pools[i].holders = calloc(l->pools[i].capacity, sizeof(uint64_t));
-        if (!l->pools[i].holders) {
-            zd_leases_free(&l);
-            return NULL;
-        }
     }
     return l;
 }
@@ -66,41 +64,49 @@ uint64_t zd_lease_acquire(zd_leases *l, int32_t index) {
     pool *p = pool_of(l, index);
     if (!p || p->in_use == p->capacity)
         return 0;
+    if (p->in_use == p->cap) {
+        uint32_t cap = p->cap ? p->cap * 2 : 4;
+        if (cap > p->capacity || cap < p->cap)
+            cap = p->capacity;
+        uint64_t *more = realloc(p->holders, (size_t)cap * sizeof *more);
+        if (!more)
+            return 0; /* out of memory: no unit granted now */
+        p->holders = more;
+        p->cap = cap;
+    }
     uint64_t token = (++l->counter << POOL_BITS) | (uint64_t)(index + 1);
-    for (uint32_t u = 0; u < p->capacity; u++)
-        if (p->holders[u] == 0) {
-            p->holders[u] = token;
-            p->in_use++;
-            return token;
-        }
-    return 0; /* unreachable: in_use < capacity means a free unit */
+    p->holders[p->in_use++] = token;
+    return token;
 }
 
-/* Returns the holder slot of token, or NULL. */
-static uint64_t *find(const zd_leases *l, uint64_t token) {
+/* Returns the pool of token and the position of token in its holders, or NULL. */
+static pool *find(const zd_leases *l, uint64_t token, uint32_t *at) {
     if (token == 0)
         return NULL;
     size_t i = (size_t)(token & ((1u << POOL_BITS) - 1));
     if (i >= l->n)
         return NULL;
     pool *p = &l->pools[i];
-    for (uint32_t u = 0; u < p->capacity; u++)
-        if (p->holders[u] == token)
-            return &p->holders[u];
+    for (uint32_t u = 0; u < p->in_use; u++)
+        if (p->holders[u] == token) {
+            *at = u;
+            return p;
+        }
     return NULL;
 }
 
 bool zd_lease_release(zd_leases *l, uint64_t token) {
-    uint64_t *slot = find(l, token);
-    if (!slot)
+    uint32_t at;
+    pool *p = find(l, token, &at);
+    if (!p)
         return false;
-    *slot = 0;
-    l->pools[token & ((1u << POOL_BITS) - 1)].in_use--;
+    p->holders[at] = p->holders[--p->in_use]; /* order does not matter */
     return true;
 }
 
 bool zd_lease_held(const zd_leases *l, uint64_t token) {
-    return find(l, token) != NULL;
+    uint32_t at;
+    return find(l, token, &at) != NULL;
 }
 
 uint32_t zd_lease_in_use(const zd_leases *l, int32_t index) {

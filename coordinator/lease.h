@@ -25,11 +25,12 @@ void zd_leases_free(zd_leases **l);
 bool zd_lease_available(const zd_leases *l, int32_t pool);
 
 /* Grants a unit of `pool` (or the sequential lease) and returns its fencing token (> 0), or 0
- * when none is free. */
+ * when none is free (or, rarely, memory for one more holder ran out). O(1) amortised; memory
+ * grows with the units in use, not with the capacity. */
 uint64_t zd_lease_acquire(zd_leases *l, int32_t pool);
 
-/* Releases (or revokes) the lease with this token. Returns false when the token is not held:
- * stale, never granted, or 0. */
+/* Releases (or revokes) the lease with this token, in O(units of its pool in use). Returns
+ * false when the token is not held: stale, never granted, or 0. */
 bool zd_lease_release(zd_leases *l, uint64_t token);
 
 /* True when the token is currently held. */

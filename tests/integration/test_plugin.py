@@ -19,7 +19,7 @@ class PluginTest(ZdagTestCase):
     def test_example_pipeline(self):
         src = os.path.join(os.environ["ZDAG_SOURCE_DIR"], "examples", "plugin", "pipeline.yaml")
         with open(src) as f:
-            text = f.read().replace("./build/examples/plugin/libzdag_example_plugin.so", PLUGIN)
+            text = f.read().replace("../../build/examples/plugin/libzdag_example_plugin.so", PLUGIN)
         results = self.path("results.json")
         _, r = self.run_pipeline(text, "-w", "2", "--results", results)
         self.assertEqual(r["status"], "succeeded")
@@ -68,7 +68,8 @@ nodes:
     def test_missing_plugin_file(self):
         text = "plugins: [./nope.so]\nnodes:\n  f: {fn: range}\n"
         _, r = self.run_pipeline(text, "-w", "1", check=1)
-        self.assertIn("cannot load plugin ./nope.so", r["nodes"][0]["error"])
+        # Relative plugin paths resolve from the pipeline file's directory.
+        self.assertIn("cannot load plugin " + self.path("nope.so"), r["nodes"][0]["error"])
 
     def test_fn_without_plugins_is_refused_before_the_run(self):
         p = self.zdag("run", self.write("p.yaml", "nodes:\n  f: {fn: range}\n"), check=2)
