@@ -209,13 +209,13 @@ def fmt_rate(x):
     return f"{x:,.0f}"
 
 
-def table(contenders, unit="s"):
+def table(contenders, unit="s", ratio_label="ratio (peer / zdag, per node)"):
     """Prints the rows; the first contender is zdag, the reference of the ratio."""
     scale = 1e3 if unit == "ms" else 1.0
     ref = contenders[0]
     ref_per = ref.median() / ref.nodes if ref.times else None
     out(f"| tool | nodes | runs | min {unit} | median {unit} | nodes/s (median) "
-        f"| ratio (peer / zdag, per node) |")
+        f"| {ratio_label} |")
     out("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for c in contenders:
         name = c.name + (f" ({c.note})" if c.note else "")
@@ -583,11 +583,10 @@ def bench_obs(tmp):
                                                trace, "--state-dir", fresh()]))
         out(f"### {label}, {JOBS} executors\n")
         interleave(f"observability, {label}", [off, on], REPS)
-        table([off, on])
+        table([off, on], ratio_label="time / off's")
         t = ratio_of(on, off)
         if t:
             verdicts.append((label, t))
-            out(f"on / off = {t:.2f} (ratio column: off's time over on's)\n")
     if not no_journal:
         out("This `zdag run` has no switch to turn the journal off (it is always written), so "
             "both sides write it: the difference is --report, --trace and the progress line. "
