@@ -41,6 +41,9 @@ test-asan: build-asan
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
+# zdag side by side with make, ninja, xargs, GNU parallel, ThreadPoolExecutor(2) and Dask, one
+# Markdown table per work item of issue 11 (~10 min on 2 cores; BENCH_REPS, BENCH_BIG=1 and the
+# other BENCH_* settings: bench/README.md). Never part of `make test`.
 bench: build
 	./bench/run.sh
 
