@@ -844,8 +844,11 @@ static void report_cycle(loader *L, const uint32_t *cycle, size_t len) {
 
 /* The checks that need the whole file, then the graph's own completion. */
 static void resolve_graph(loader *L) {
-    qsort(L->bad_pools.v, L->bad_pools.n, sizeof *L->bad_pools.v, cmp_str);
-    qsort(L->bad_nodes.v, L->bad_nodes.n, sizeof *L->bad_nodes.v, cmp_str);
+    /* qsort() of an empty set would be given NULL: undefined, even for 0 entries. */
+    if (L->bad_pools.n > 1)
+        qsort(L->bad_pools.v, L->bad_pools.n, sizeof *L->bad_pools.v, cmp_str);
+    if (L->bad_nodes.n > 1)
+        qsort(L->bad_nodes.v, L->bad_nodes.n, sizeof *L->bad_nodes.v, cmp_str);
     resolve_pool(L, &L->defaults, &L->defaults_info.pool, "defaults");
     for (uint32_t i = 0; i < L->n_info && !zd_yaml_failed(L->y); i++) {
         zd_node *n = zd_graph_node(L->g, i);

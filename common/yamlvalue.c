@@ -85,7 +85,8 @@ static int by_position(const void *pa, const void *pb) {
 void zd_yaml_flush(zd_yaml *y) {
     if (!y)
         return;
-    qsort(y->errors, y->n_pending, sizeof *y->errors, by_position);
+    if (y->n_pending > 1) /* y->errors is NULL while none is pending */
+        qsort(y->errors, y->n_pending, sizeof *y->errors, by_position);
     for (size_t i = 0; i < y->n_pending; i++) {
         zd_diags_add(y->diags, y->name, y->errors[i].line, y->errors[i].col, "%s",
                      y->errors[i].text);
