@@ -78,7 +78,7 @@ static void wire_seeds(const char *out) {
     zd_wire_buf *b = zd_wire_buf_new();
     if (!b)
         die("out of memory");
-    zd_msg_hello hello = {ZD_WIRE_VERSION, 1, 4242, B("hostA"), 2, 3};
+    zd_msg_hello hello = {ZD_WIRE_VERSION, 1, 4242, B("hostA"), 2, 3, 0x5ec7e7ull};
     save_frame(out, b, zd_wire_encode_hello(b, &hello), "hello");
 
     zd_bytes env[] = {B("LC_ALL=C"), B("ZDAG_NODE=fetch")};
