@@ -242,7 +242,7 @@ static int prepare_state_dir(const run_args *a, char *out, size_t size, char *wh
         snprintf(out, size, "%s/.zdag", dirname(copy));
         free(copy);
     }
-    if (mkdir(out, 0755) < 0 && errno != EEXIST)
+    if (mkdir(out, 0700) < 0 && errno != EEXIST)
         snprintf(why, why_size, "cannot create the state directory %s: %s", out, strerror(errno));
     else if (access(out, W_OK | X_OK) != 0)
         snprintf(why, why_size, "cannot write to the state directory %s: %s", out, strerror(errno));

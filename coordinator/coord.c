@@ -3,12 +3,14 @@
 #include "coord.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,6 +22,7 @@
 #include "journal.h"
 #include "progress.h"
 #include "rlimits.h"
+#include "statedir.h"
 #include "trace.h"
 #include "wire.h"
 #include "zap.h"
@@ -455,8 +458,15 @@ static void write_shipped_log(zd_coord *c, uint32_t index, zd_bytes log) {
     zd_core_outcome(c->core, index, &o);
     char path[4096];
     zd_core_log_path(c->core, index, path, sizeof path);
-    FILE *f = fopen(path, o.attempts == 1 ? "w" : "a");
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (o.attempts == 1 ? O_TRUNC : O_APPEND),
+                  ZD_STATE_FILE_MODE);
+    FILE *f = fd >= 0 ? fdopen(fd, o.attempts == 1 ? "w" : "a") : NULL;
+    if (fd >= 0 && fchmod(fd, ZD_STATE_FILE_MODE) < 0) /* an older 0644 log */
+        zd_logf(&c->cfg.core.log, ZDAG_LOG_WARNING, "cannot restrict %s: %s", path,
+                strerror(errno));
     if (!f) {
+        if (fd >= 0)
+            close(fd);
         zd_logf(&c->cfg.core.log, ZDAG_LOG_ERROR, "cannot write %s: %s", path, strerror(errno));
         return;
     }

@@ -1,168 +1,68 @@
-/* The run journal: framed, checksummed msgpack records; group commit; a flock per state dir.
- *
- * The CRC-32 is a table-driven one here rather than zlib's crc32(): the table is 256 constants,
- * the journal checksums at a few hundred MB/s (fsync, not the checksum, is the cost of a
- * record), and libzdag's link line and pkg-config file stay free of zlib. */
+/* The run journal: an index of each node's latest record over a framed log, the duration
+ * history, and compaction. */
 #include "journal.h"
 
-#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <math.h>
-#include <msgpack.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
 
-#include "wire.h"
+#include "framelog.h"
+#include "statedir.h"
+#include "strmap.h"
 
-#define REC_HEADER 1
-#define REC_NODE_DONE 2
-#define MAGIC "zdag-journal"
-#define MAX_NAME 1024          /* bytes in a node name */
-#define MAX_RUN_ID 256         /* bytes in a run id */
-#define MAX_PIPELINE 4096      /* bytes in a pipeline id */
-#define MAX_DURATION 1e9       /* seconds (~31 years): anything above is garbage */
-#define MAX_TIME 1e11          /* Unix seconds (year ~5138): anything above is garbage */
-#define SCAN_CHUNK (64u << 10) /* bytes read at a time when scanning a suspect tail */
-
-uint32_t zd_journal_crc32(uint32_t crc, const void *buf, size_t len) {
-    /* zlib's CRC-32 (the ISO-HDLC one of gzip and PNG), fed in pieces small enough for uInt. */
-    const Bytef *p = buf;
-    uLong c = crc;
-    while (len > 0) {
-        uInt n = len > (1u << 30) ? (1u << 30) : (uInt)len;
-        c = crc32(c, p, n);
-        p += n;
-        len -= n;
-    }
-    return (uint32_t)c;
-}
+#define BLOCK 1024 /* entries per allocation block: entry pointers stay valid */
 
 /* A node's latest record and its duration history. */
 typedef struct entry {
-    zd_journal_rec rec; /* latest record; name, result and run_id owned */
-    double *durations;  /* durations of succeeded attempts, sorted after loading */
-    size_t n_durations; /* entries in durations */
-    size_t cap_durations;
+    zd_journal_rec rec;              /* latest loaded record; name borrowed from the index,
+                                        result and run_id owned ("" not owned) */
+    bool loaded;                     /* rec holds a loaded record (else: appended only) */
+    uint64_t off;                    /* byte offset of the node's latest frame in the file */
+    uint32_t len;                    /* its payload bytes */
+    double hist[ZD_JOURNAL_HISTORY]; /* last succeeded durations, oldest first */
+    size_t n_hist;                   /* entries in hist */
+    double median;                   /* of the loaded hist, 0 when none */
 } entry;
 
 struct zd_journal {
-    char *dir;           /* the state directory (or the journal's directory when loaded) */
-    char *path;          /* the journal file */
-    int fd;              /* journal, O_APPEND; -1 when loaded read-only */
-    int lock_fd;         /* STATE_DIR/lock; -1 when read-only */
-    bool locked;         /* lock_fd holds the flock (and our pid is in the file) */
-    entry *entries;      /* one per node with a record, in order of first appearance */
-    size_t n_entries;    /* entries in use */
-    size_t cap_entries;  /* entries allocated */
-    uint32_t *index;     /* open addressing by name: entry index + 1, 0 = empty */
-    size_t index_cap;    /* slots in index, a power of two, >= 2 * n_entries */
-    uint64_t torn;       /* bytes of torn tail ignored when loading */
-    uint64_t end;        /* file size after the last complete write */
-    msgpack_sbuffer buf; /* framed records appended but not yet written */
-    msgpack_packer pk;   /* packs into buf */
-    size_t pending;      /* records appended since the last successful sync */
-    int64_t oldest_ms;   /* monotonic time of the oldest pending append */
-    bool broken;         /* an fdatasync failed: nothing more can be promised */
-    char error[512];     /* why the last append or sync failed */
+    char *dir;               /* the state directory (or the journal's directory) */
+    char *path;              /* the journal file */
+    char *pipeline;          /* the pipeline id of the header */
+    zd_framelog *fl;         /* appends to path; NULL when loaded read-only */
+    zd_statedir_lock *lock;  /* the state directory's lock; NULL when read-only */
+    const zd_graph *graph;   /* while loading: the nodes wanted, or NULL for all */
+    zd_strmap *index;        /* node name -> entry */
+    entry **blocks;          /* entries, BLOCK per block, in order of first appearance */
+    size_t n_blocks;         /* blocks allocated */
+    size_t n_entries;        /* entries in use */
+    size_t n_loaded;         /* entries with a loaded record */
+    uint64_t version;        /* format version of the file */
+    uint64_t header_bytes;   /* the header's frame */
+    uint64_t live;           /* header and latest frames */
+    uint64_t file_size;      /* file size when loaded read-only */
+    uint64_t torn;           /* bytes of torn tail ignored when loading */
+    msgpack_sbuffer sb;      /* the record being packed */
+    zd_jrecord_decoder *dec; /* decodes records */
+    char error[512];         /* why the last action failed */
 };
 
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static const zd_framelog_cfg LOG_CFG = {.max_record = ZD_JOURNAL_MAX_RECORD,
+                                        .plausible = zd_jrecord_plausible};
 
-static uint32_t le32(const uint8_t *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static void put_le32(char *p, uint32_t v) {
-    for (int i = 0; i < 4; i++)
-        p[i] = (char)(v >> (8 * i));
-}
-
-static int pread_full(int fd, void *buf, size_t len, uint64_t off) {
-    char *p = buf;
-    while (len > 0) {
-        ssize_t n = pread(fd, p, len, (off_t)off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n == 0)
-            errno = EIO; /* the file shrank under us */
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-        off += (uint64_t)n;
-    }
-    return 0;
-}
-
-static int write_full(int fd, const void *buf, size_t len) {
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* ---- The in-memory index ---------------------------------------------------------------- */
-
-static uint64_t hash_name(const char *s, size_t len) {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
-    return h;
-}
-
-/* The slot of `name` in the index: its entry's, or the empty one where it would go. */
-static size_t slot_of(const zd_journal *j, const char *name, size_t len) {
-    size_t mask = j->index_cap - 1;
-    for (size_t s = hash_name(name, len) & mask;; s = (s + 1) & mask) {
-        uint32_t e = j->index[s];
-        if (e == 0)
-            return s;
-        const char *other = j->entries[e - 1].rec.name;
-        if (strncmp(other, name, len) == 0 && other[len] == '\0')
-            return s;
-    }
+static inline entry *entry_at(const zd_journal *j, size_t i) {
+    return &j->blocks[i / BLOCK][i % BLOCK];
 }
 
 static entry *find_entry(const zd_journal *j, const char *name, size_t len) {
-    if (j->index_cap == 0)
-        return NULL;
-    uint32_t e = j->index[slot_of(j, name, len)];
-    return e ? &j->entries[e - 1] : NULL;
-}
-
-static int grow_index(zd_journal *j) {
-    size_t cap = j->index_cap ? 2 * j->index_cap : 64;
-    uint32_t *index = calloc(cap, sizeof *index);
-    if (!index)
-        return ZDAG_ENOMEM;
-    free(j->index);
-    j->index = index;
-    j->index_cap = cap;
-    for (size_t i = 0; i < j->n_entries; i++) {
-        const char *name = j->entries[i].rec.name;
-        j->index[slot_of(j, name, strlen(name))] = (uint32_t)i + 1;
-    }
-    return 0;
+    return zd_strmap_get(j->index, name, len);
 }
 
 /* Returns the entry of `name` (len bytes, not NUL-terminated), adding an empty one if needed. */
@@ -170,410 +70,38 @@ static entry *entry_for(zd_journal *j, const char *name, size_t len) {
     entry *e = find_entry(j, name, len);
     if (e)
         return e;
-    if (j->n_entries >= UINT32_MAX - 1)
-        return NULL;
-    if (2 * (j->n_entries + 1) > j->index_cap && grow_index(j) < 0)
-        return NULL;
-    if (j->n_entries == j->cap_entries) {
-        size_t cap = j->cap_entries ? 2 * j->cap_entries : 16;
-        entry *entries = realloc(j->entries, cap * sizeof *entries);
-        if (!entries)
+    if (j->n_entries == j->n_blocks * BLOCK) {
+        entry **blocks = realloc(j->blocks, (j->n_blocks + 1) * sizeof *blocks);
+        if (!blocks)
             return NULL;
-        j->entries = entries;
-        j->cap_entries = cap;
+        j->blocks = blocks;
+        if (!(blocks[j->n_blocks] = malloc(BLOCK * sizeof(entry))))
+            return NULL;
+        j->n_blocks++;
     }
-    char *copy = strndup(name, len);
-    if (!copy)
-        return NULL;
-    e = &j->entries[j->n_entries];
+    e = entry_at(j, j->n_entries);
     memset(e, 0, sizeof *e);
-    e->rec.name = copy;
     e->rec.run_id = "";
-    j->index[slot_of(j, copy, len)] = (uint32_t)++j->n_entries;
+    if (zd_strmap_put(j->index, name, len, e, &e->rec.name) < 0)
+        return NULL;
+    j->n_entries++;
     return e;
 }
 
-static void free_entry(entry *e) {
-    free((char *)e->rec.name);
+static void free_rec(entry *e) {
     free((char *)e->rec.result);
     if (e->rec.run_id && e->rec.run_id[0])
         free((char *)e->rec.run_id);
-    free(e->durations);
+    e->rec.result = NULL;
+    e->rec.run_id = "";
 }
 
-static int add_duration(entry *e, double d) {
-    if (e->n_durations == e->cap_durations) {
-        size_t cap = e->cap_durations ? 2 * e->cap_durations : 4;
-        double *ds = realloc(e->durations, cap * sizeof *ds);
-        if (!ds)
-            return ZDAG_ENOMEM;
-        e->durations = ds;
-        e->cap_durations = cap;
+static void push_duration(entry *e, double d) {
+    if (e->n_hist == ZD_JOURNAL_HISTORY) {
+        memmove(e->hist, e->hist + 1, (ZD_JOURNAL_HISTORY - 1) * sizeof e->hist[0]);
+        e->n_hist--;
     }
-    e->durations[e->n_durations++] = d;
-    return 0;
-}
-
-/* ---- Reading ------------------------------------------------------------------------------ */
-
-typedef struct reader {
-    zd_journal *j;        /* receives the records */
-    int fd;               /* the journal file */
-    uint64_t size;        /* its size */
-    const char *pipeline; /* the expected pipeline, or NULL for any */
-    zd_diags *d;          /* receives errors */
-    char *buf;            /* the current payload */
-    size_t cap;           /* bytes allocated in buf */
-    msgpack_zone zone;    /* unpacked objects of the current payload */
-    char why[160];        /* what is wrong with the current record */
-    uint64_t scan_budget; /* bytes a corruption scan may still checksum */
-} reader;
-
-typedef enum frame { FRAME_OK, FRAME_BAD, FRAME_IO } frame;
-
-/* Reads the record at off into r->buf; FRAME_BAD (r->why set) when it is not a whole record
- * with a matching checksum. */
-static frame read_frame(reader *r, uint64_t off, uint32_t *len) {
-    uint8_t h[8];
-    if (r->size - off < sizeof h) {
-        snprintf(r->why, sizeof r->why, "truncated record header");
-        return FRAME_BAD;
-    }
-    if (pread_full(r->fd, h, sizeof h, off) < 0)
-        return FRAME_IO;
-    *len = le32(h);
-    if (*len == 0) {
-        snprintf(r->why, sizeof r->why, "empty record");
-        return FRAME_BAD;
-    }
-    if (*len > ZD_JOURNAL_MAX_RECORD) {
-        snprintf(r->why, sizeof r->why, "record length %" PRIu32 " over the %u MiB limit", *len,
-                 ZD_JOURNAL_MAX_RECORD >> 20);
-        return FRAME_BAD;
-    }
-    if (*len > r->size - off - sizeof h) {
-        snprintf(r->why, sizeof r->why, "truncated record (%" PRIu32 " bytes, %" PRIu64 " left)",
-                 *len, r->size - off - sizeof h);
-        return FRAME_BAD;
-    }
-    if (*len > r->cap) {
-        char *buf = realloc(r->buf, *len);
-        if (!buf) {
-            errno = ENOMEM;
-            return FRAME_IO;
-        }
-        r->buf = buf;
-        r->cap = *len;
-    }
-    if (pread_full(r->fd, r->buf, *len, off + sizeof h) < 0)
-        return FRAME_IO;
-    if (zd_journal_crc32(0, r->buf, *len) != le32(h + 4)) {
-        snprintf(r->why, sizeof r->why, "checksum mismatch");
-        return FRAME_BAD;
-    }
-    return FRAME_OK;
-}
-
-/* Whether a record with a valid checksum starts at off: a cheap look at its first payload bytes
- * (an array whose first element is NODE_DONE), then the checksum. */
-static int valid_frame_at(reader *r, uint64_t off, const uint8_t *p) {
-    uint32_t len = le32(p);
-    if (len < 2 || len > ZD_JOURNAL_MAX_RECORD || len > r->size - off - 8)
-        return 0;
-    if (!((p[8] >= 0x91 && p[8] <= 0x9f) || p[8] == 0xdc) || p[9] != REC_NODE_DONE)
-        return 0;
-    /* Each candidate costs a checksum of its length: a hostile tail full of candidates would
-     * take quadratic time, so past a budget assume the worst (corruption: an error, no data
-     * thrown away). */
-    if (len > r->scan_budget)
-        return 1;
-    r->scan_budget -= len;
-    uint8_t chunk[4096];
-    uint32_t crc = 0;
-    for (uint32_t done = 0; done < len;) {
-        uint32_t n = len - done < sizeof chunk ? len - done : (uint32_t)sizeof chunk;
-        if (pread_full(r->fd, chunk, n, off + 8 + done) < 0)
-            return -1;
-        crc = zd_journal_crc32(crc, chunk, n);
-        done += n;
-    }
-    return crc == le32(p + 4);
-}
-
-/* Whether the bad record at off is a torn tail left by a crash: only zero bytes from there to
- * the end, or no valid record anywhere after it. Returns 1, 0 (corruption) or -1 (I/O). */
-static int torn_tail(reader *r, uint64_t off) {
-    uint8_t *chunk = malloc(SCAN_CHUNK + 10);
-    if (!chunk)
-        return -1;
-    int torn = 1;
-    bool zeros = true;
-    for (uint64_t base = off; base < r->size && torn == 1; base += SCAN_CHUNK) {
-        size_t got = r->size - base < SCAN_CHUNK + 10 ? r->size - base : SCAN_CHUNK + 10;
-        if (pread_full(r->fd, chunk, got, base) < 0) {
-            torn = -1;
-            break;
-        }
-        for (size_t i = 0; i < got && zeros; i++)
-            zeros = chunk[i] == 0;
-        for (size_t i = base == off ? 1 : 0; i < SCAN_CHUNK && i + 10 <= got && !zeros; i++) {
-            int v = valid_frame_at(r, base + i, chunk + i);
-            if (v != 0) {
-                torn = v < 0 ? -1 : 0;
-                break;
-            }
-        }
-    }
-    free(chunk);
-    return torn;
-}
-
-static const char *type_name(msgpack_object_type t) {
-    switch (t) {
-    case MSGPACK_OBJECT_NIL:
-        return "nil";
-    case MSGPACK_OBJECT_BOOLEAN:
-        return "a bool";
-    case MSGPACK_OBJECT_POSITIVE_INTEGER:
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-        return "an integer";
-    case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64:
-        return "a float";
-    case MSGPACK_OBJECT_STR:
-        return "a string";
-    case MSGPACK_OBJECT_BIN:
-        return "binary data";
-    case MSGPACK_OBJECT_ARRAY:
-        return "an array";
-    case MSGPACK_OBJECT_MAP:
-        return "a map";
-    default:
-        return "an extension";
-    }
-}
-
-/* Field checks: each sets r->why and returns false on a mismatch. */
-static bool want(reader *r, const msgpack_object *o, msgpack_object_type t, const char *field,
-                 const char *what) {
-    if (o->type == t || (t == MSGPACK_OBJECT_FLOAT64 && o->type == MSGPACK_OBJECT_FLOAT32))
-        return true;
-    snprintf(r->why, sizeof r->why, "%s must be %s, not %s", field, what, type_name(o->type));
-    return false;
-}
-
-static bool want_uint(reader *r, const msgpack_object *o, const char *field, uint64_t max,
-                      uint64_t *v) {
-    if (!want(r, o, MSGPACK_OBJECT_POSITIVE_INTEGER, field, "an unsigned integer"))
-        return false;
-    if (o->via.u64 > max) {
-        snprintf(r->why, sizeof r->why, "%s %" PRIu64 " is out of range (at most %" PRIu64 ")",
-                 field, o->via.u64, max);
-        return false;
-    }
-    *v = o->via.u64;
-    return true;
-}
-
-static bool want_float(reader *r, const msgpack_object *o, const char *field, double max,
-                       double *v) {
-    if (!want(r, o, MSGPACK_OBJECT_FLOAT64, field, "a float"))
-        return false;
-    if (!(o->via.f64 >= 0 && o->via.f64 <= max)) {
-        snprintf(r->why, sizeof r->why, "%s %g is out of range (0 to %g)", field, o->via.f64, max);
-        return false;
-    }
-    *v = o->via.f64;
-    return true;
-}
-
-static bool want_str(reader *r, const msgpack_object *o, const char *field, size_t max) {
-    if (!want(r, o, MSGPACK_OBJECT_STR, field, "a string"))
-        return false;
-    if (o->via.str.size > max || memchr(o->via.str.ptr, '\0', o->via.str.size)) {
-        snprintf(r->why, sizeof r->why, "%s is longer than %zu bytes or holds a NUL", field, max);
-        return false;
-    }
-    return true;
-}
-
-static void corrupt(reader *r, uint64_t off) {
-    zd_diags_add(r->d, r->j->path, 0, 0,
-                 "corrupt record at byte offset %" PRIu64 ": %s; remove the file to start afresh "
-                 "(--resume then runs every node again)",
-                 off, r->why);
-}
-
-/* Checks the HEADER record (f has n elements) against the expected pipeline. */
-static int take_header(reader *r, const msgpack_object *f, uint32_t n, uint64_t off) {
-    uint64_t type, version;
-    if (n < 4 || !want_uint(r, &f[0], "record type", UINT64_MAX, &type) || type != REC_HEADER ||
-        !want(r, &f[1], MSGPACK_OBJECT_STR, "magic", "a string") ||
-        f[1].via.str.size != strlen(MAGIC) || memcmp(f[1].via.str.ptr, MAGIC, strlen(MAGIC))) {
-        zd_diags_add(r->d, r->j->path, 0, 0,
-                     "not a zdag journal (no journal header at byte offset %" PRIu64 ")", off);
-        return ZDAG_ESTATE;
-    }
-    if (!want_uint(r, &f[2], "format version", UINT64_MAX, &version)) {
-        corrupt(r, off);
-        return ZDAG_ESTATE;
-    }
-    if (version != ZD_JOURNAL_VERSION) {
-        zd_diags_add(r->d, r->j->path, 0, 0,
-                     "journal format version %" PRIu64 " is not supported (this zdag reads "
-                     "version %d); use another --state-dir or remove the file",
-                     version, ZD_JOURNAL_VERSION);
-        return ZDAG_ESTATE;
-    }
-    if (!want_str(r, &f[3], "pipeline", MAX_PIPELINE)) {
-        corrupt(r, off);
-        return ZDAG_ESTATE;
-    }
-    const msgpack_object_str *p = &f[3].via.str;
-    if (r->pipeline && (p->size != strlen(r->pipeline) || memcmp(p->ptr, r->pipeline, p->size))) {
-        zd_diags_add(r->d, "zdag", 0, 0,
-                     "journal in %s belongs to pipeline %.*s (this run: %s); use another "
-                     "--state-dir or remove it",
-                     r->j->dir, (int)p->size, p->ptr, r->pipeline);
-        return ZDAG_ESTATE;
-    }
-    return 0;
-}
-
-/* Replaces e's record with the checked NODE_DONE fields f. */
-static int store_node(entry *e, const msgpack_object *f, uint64_t status, double duration,
-                      uint64_t attempts, double finished_at) {
-    const msgpack_object_bin *res = &f[4].via.bin;
-    const msgpack_object_str *run = &f[8].via.str;
-    char *result = res->size ? malloc(res->size) : NULL;
-    char *run_id = run->size ? strndup(run->ptr, run->size) : NULL;
-    if ((res->size && !result) || (run->size && !run_id)) {
-        free(result);
-        free(run_id);
-        return ZDAG_ENOMEM;
-    }
-    if (status == ZD_JOURNAL_SUCCEEDED && add_duration(e, duration) < 0) {
-        free(result);
-        free(run_id);
-        return ZDAG_ENOMEM;
-    }
-    if (res->size)
-        memcpy(result, res->ptr, res->size);
-    free((char *)e->rec.result);
-    if (e->rec.run_id[0])
-        free((char *)e->rec.run_id);
-    memcpy(e->rec.defhash, f[2].via.bin.ptr, ZD_DEFHASH_SIZE);
-    e->rec.status = (zd_journal_status)status;
-    e->rec.result = result;
-    e->rec.result_len = res->size;
-    e->rec.result_is_msgpack = f[5].via.boolean;
-    e->rec.duration_s = duration;
-    e->rec.attempts = (uint32_t)attempts;
-    e->rec.run_id = run_id ? run_id : "";
-    e->rec.finished_at = finished_at;
-    return 0;
-}
-
-/* Checks a NODE_DONE record (f has n elements) and makes it its node's latest. */
-static int take_node(reader *r, const msgpack_object *f, uint32_t n, uint64_t off) {
-    uint64_t status = 0, attempts = 0;
-    double duration = 0, finished_at = 0;
-    if (n != 10) {
-        snprintf(r->why, sizeof r->why, "a node record has 10 fields, not %" PRIu32, n);
-    } else if (want_str(r, &f[1], "name", MAX_NAME) &&
-               want(r, &f[2], MSGPACK_OBJECT_BIN, "defhash", "binary data") &&
-               (f[2].via.bin.size == ZD_DEFHASH_SIZE ||
-                !snprintf(r->why, sizeof r->why, "defhash must be 32 bytes")) &&
-               want_uint(r, &f[3], "status", ZD_JOURNAL_FAILED, &status) &&
-               want(r, &f[4], MSGPACK_OBJECT_BIN, "result", "binary data") &&
-               want(r, &f[5], MSGPACK_OBJECT_BOOLEAN, "result_is_msgpack", "a bool") &&
-               want_float(r, &f[6], "duration_s", MAX_DURATION, &duration) &&
-               want_uint(r, &f[7], "attempts", UINT32_MAX, &attempts) &&
-               want_str(r, &f[8], "run_id", MAX_RUN_ID) &&
-               want_float(r, &f[9], "finished_at", MAX_TIME, &finished_at)) {
-        if (f[1].via.str.size == 0) {
-            snprintf(r->why, sizeof r->why, "empty node name");
-        } else {
-            entry *e = entry_for(r->j, f[1].via.str.ptr, f[1].via.str.size);
-            if (!e || store_node(e, f, status, duration, attempts, finished_at) < 0) {
-                zd_diags_add(r->d, r->j->path, 0, 0, "out of memory");
-                return ZDAG_ENOMEM;
-            }
-            return 0;
-        }
-    }
-    corrupt(r, off);
-    return ZDAG_ESTATE;
-}
-
-/* Decodes the checked payload in r->buf (len bytes) of the record at off. */
-static int take_record(reader *r, uint32_t len, uint64_t off) {
-    msgpack_object root;
-    size_t pos = 0;
-    r->why[0] = '\0';
-    msgpack_zone_clear(&r->zone);
-    if (!zd_wire_well_formed(r->buf, len, ZD_JOURNAL_MAX_DEPTH)) {
-        snprintf(r->why, sizeof r->why, "not one well-formed msgpack value nested at most %d deep",
-                 ZD_JOURNAL_MAX_DEPTH);
-    } else if (msgpack_unpack(r->buf, len, &pos, &r->zone, &root) != MSGPACK_UNPACK_SUCCESS) {
-        snprintf(r->why, sizeof r->why, "msgpack could not unpack it");
-    } else if (want(r, &root, MSGPACK_OBJECT_ARRAY, "a record", "an array") &&
-               root.via.array.size == 0) {
-        snprintf(r->why, sizeof r->why, "empty record array");
-    }
-    if (off == 0) {
-        if (r->why[0] != '\0') {
-            zd_diags_add(r->d, r->j->path, 0, 0, "not a zdag journal (%s at byte offset 0)",
-                         r->why);
-            return ZDAG_ESTATE;
-        }
-        return take_header(r, root.via.array.ptr, root.via.array.size, off);
-    }
-    uint64_t type = 0;
-    if (r->why[0] == '\0' &&
-        want_uint(r, &root.via.array.ptr[0], "record type", UINT64_MAX, &type)) {
-        if (type == REC_NODE_DONE)
-            return take_node(r, root.via.array.ptr, root.via.array.size, off);
-        snprintf(r->why, sizeof r->why, "unknown record type %" PRIu64, type);
-    }
-    corrupt(r, off);
-    return ZDAG_ESTATE;
-}
-
-/* Reads every record of the open file r->fd into r->j. Stores in *valid_end where the valid
- * records end (the file size unless a torn tail follows). */
-static int read_journal(reader *r, uint64_t *valid_end) {
-    uint64_t off = 0;
-    while (off < r->size) {
-        uint32_t len = 0;
-        frame f = read_frame(r, off, &len);
-        if (f == FRAME_BAD && off > 0) {
-            int torn = torn_tail(r, off);
-            if (torn == 1)
-                break;
-            if (torn == 0) {
-                corrupt(r, off);
-                return ZDAG_ESTATE;
-            }
-            f = FRAME_IO;
-        }
-        if (f == FRAME_BAD) {
-            zd_diags_add(r->d, r->j->path, 0, 0, "not a zdag journal (%s at byte offset 0)",
-                         r->why);
-            return ZDAG_ESTATE;
-        }
-        if (f == FRAME_IO) {
-            zd_diags_add(r->d, r->j->path, 0, 0, "cannot read at byte offset %" PRIu64 ": %s", off,
-                         strerror(errno));
-            return errno == ENOMEM ? ZDAG_ENOMEM : ZDAG_ESTATE;
-        }
-        int rc = take_record(r, len, off);
-        if (rc < 0)
-            return rc;
-        off += 8 + (uint64_t)len;
-    }
-    *valid_end = off;
-    return 0;
+    e->hist[e->n_hist++] = d;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -581,207 +109,267 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static int load_fd(zd_journal *j, int fd, const char *pipeline, zd_diags *d) {
-    struct stat st;
-    if (fstat(fd, &st) < 0) {
-        zd_diags_add(d, j->path, 0, 0, "cannot stat: %s", strerror(errno));
-        return ZDAG_ESTATE;
-    }
-    reader r = {.j = j,
-                .fd = fd,
-                .size = (uint64_t)st.st_size,
-                .pipeline = pipeline,
-                .d = d,
-                .scan_budget = 4ull * ZD_JOURNAL_MAX_RECORD};
-    if (!msgpack_zone_init(&r.zone, 4096))
-        return ZDAG_ENOMEM;
-    uint64_t valid_end = 0;
-    int rc = read_journal(&r, &valid_end);
-    msgpack_zone_destroy(&r.zone);
-    free(r.buf);
-    if (rc == 0) {
-        j->torn = r.size - valid_end;
-        j->end = valid_end;
-        /* Sorted once here, so that a median is a lookup. */
-        for (size_t i = 0; i < j->n_entries; i++)
-            if (j->entries[i].n_durations > 1)
-                qsort(j->entries[i].durations, j->entries[i].n_durations, sizeof(double),
-                      cmp_double);
-    }
-    return rc;
+static double median_of(const double *v, size_t n) {
+    if (n == 0)
+        return 0;
+    double s[ZD_JOURNAL_HISTORY];
+    memcpy(s, v, n * sizeof *s);
+    qsort(s, n, sizeof *s, cmp_double);
+    return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
-/* ---- Opening, locking, creating ------------------------------------------------------------ */
+/* ---- Loading ------------------------------------------------------------------------------ */
+
+typedef struct loader {
+    zd_journal *j;        /* receives the records */
+    const char *pipeline; /* the expected pipeline, or NULL for any */
+    zd_diags *d;          /* receives errors */
+    char why[160];        /* what is wrong with the current record */
+} loader;
+
+static void corrupt(loader *l, uint64_t off) {
+    zd_diags_add(l->d, l->j->path, 0, 0,
+                 "corrupt record at byte offset %" PRIu64 ": %s; remove the file to start afresh "
+                 "(--resume then runs every node again)",
+                 off, l->why);
+}
+
+/* Checks the HEADER record against the expected pipeline. */
+static int take_header(loader *l, const char *payload, uint32_t len) {
+    zd_journal *j = l->j;
+    zd_jrecord h;
+    int rc = zd_jrecord_decode_header(j->dec, payload, len, &h, l->why, sizeof l->why);
+    if (rc == ZDAG_EPROTO) {
+        zd_diags_add(l->d, j->path, 0, 0, "not a zdag journal (%s at byte offset 0)", l->why);
+        return ZDAG_ESTATE;
+    }
+    if (rc < 0) {
+        corrupt(l, 0);
+        return ZDAG_ESTATE;
+    }
+    if (h.version < 1 || h.version > ZD_JOURNAL_VERSION) {
+        zd_diags_add(l->d, j->path, 0, 0,
+                     "journal format version %" PRIu64 " is not supported (this zdag reads "
+                     "versions 1 to %d); use another --state-dir or remove the file",
+                     h.version, ZD_JOURNAL_VERSION);
+        return ZDAG_ESTATE;
+    }
+    if (l->pipeline && (h.pipeline_len != strlen(l->pipeline) ||
+                        memcmp(h.pipeline, l->pipeline, h.pipeline_len))) {
+        zd_diags_add(l->d, "zdag", 0, 0,
+                     "journal in %s belongs to pipeline %.*s (this run: %s); use another "
+                     "--state-dir or remove it",
+                     j->dir, (int)h.pipeline_len, h.pipeline, l->pipeline);
+        return ZDAG_ESTATE;
+    }
+    free(j->pipeline);
+    if (!(j->pipeline = strndup(h.pipeline, h.pipeline_len))) {
+        zd_diags_add(l->d, j->path, 0, 0, "out of memory");
+        return ZDAG_ENOMEM;
+    }
+    j->version = h.version;
+    j->header_bytes = ZD_FRAMELOG_FRAME_HEADER + (uint64_t)len;
+    j->live = j->header_bytes;
+    return 0;
+}
+
+/* Whether the record is of a node the loading pipeline no longer has. */
+static bool unwanted(const zd_journal *j, const char *payload, uint32_t len) {
+    const char *name;
+    size_t n;
+    char copy[ZD_JOURNAL_MAX_NAME + 1];
+    if (!j->graph || !zd_jrecord_peek_name(payload, len, &name, &n) || n == 0 ||
+        n > ZD_JOURNAL_MAX_NAME || memchr(name, '\0', n))
+        return false;
+    memcpy(copy, name, n);
+    copy[n] = '\0';
+    return zd_graph_find(j->graph, copy) < 0;
+}
+
+/* Makes the decoded NODE_DONE r (the frame at off, len bytes) its node's latest. */
+static int store_node(zd_journal *j, const zd_jrecord *r, uint64_t off, uint32_t len) {
+    const zd_journal_rec *n = &r->node;
+    entry *e = entry_for(j, n->name, r->name_len);
+    char *result = n->result_len ? malloc(n->result_len) : NULL;
+    char *run_id = r->run_id_len ? strndup(n->run_id, r->run_id_len) : NULL;
+    if (!e || (n->result_len && !result) || (r->run_id_len && !run_id)) {
+        free(result);
+        free(run_id);
+        return ZDAG_ENOMEM;
+    }
+    if (n->result_len)
+        memcpy(result, n->result, n->result_len);
+    free_rec(e);
+    const char *name = e->rec.name;
+    e->rec = *n;
+    e->rec.name = name;
+    e->rec.result = result;
+    e->rec.run_id = run_id ? run_id : "";
+    /* A version 2 record carries the history before it; version 1 records add up. */
+    if (j->version >= 2) {
+        memcpy(e->hist, r->history, r->n_history * sizeof e->hist[0]);
+        e->n_hist = r->n_history;
+    }
+    if (n->status == ZD_JOURNAL_SUCCEEDED)
+        push_duration(e, n->duration_s);
+    if (!e->loaded)
+        j->n_loaded++;
+    else
+        j->live -= ZD_FRAMELOG_FRAME_HEADER + (uint64_t)e->len;
+    e->loaded = true;
+    e->off = off;
+    e->len = len;
+    j->live += ZD_FRAMELOG_FRAME_HEADER + (uint64_t)len;
+    return 0;
+}
+
+static int visit(void *ctx, const char *payload, uint32_t len, uint64_t off) {
+    loader *l = ctx;
+    zd_journal *j = l->j;
+    if (off == 0)
+        return take_header(l, payload, len);
+    if (unwanted(j, payload, len))
+        return 0;
+    zd_jrecord r;
+    if (zd_jrecord_decode_node(j->dec, payload, len, j->version, &r, l->why, sizeof l->why) < 0) {
+        corrupt(l, off);
+        return ZDAG_ESTATE;
+    }
+    if (store_node(j, &r, off, len) < 0) {
+        zd_diags_add(l->d, j->path, 0, 0, "out of memory");
+        return ZDAG_ENOMEM;
+    }
+    return 0;
+}
+
+/* Loads the journal open at fd; *valid_end receives where its whole records end. */
+static int load_fd(zd_journal *j, int fd, const char *pipeline, uint64_t *valid_end, zd_diags *d) {
+    loader l = {.j = j, .pipeline = pipeline, .d = d};
+    zd_framelog_fault f;
+    uint64_t size = 0;
+    int rc = zd_framelog_read(fd, &LOG_CFG, visit, &l, valid_end, &size, &f);
+    if (rc == ZDAG_ESTATE && f.why[0] && f.offset == 0) {
+        zd_diags_add(d, j->path, 0, 0, "not a zdag journal (%s at byte offset 0)", f.why);
+    } else if (rc == ZDAG_ESTATE && f.why[0]) {
+        snprintf(l.why, sizeof l.why, "%s", f.why);
+        corrupt(&l, f.offset);
+    } else if ((rc == ZDAG_EIO || rc == ZDAG_ENOMEM) && f.err) {
+        zd_diags_add(d, j->path, 0, 0, "cannot read at byte offset %" PRIu64 ": %s", f.offset,
+                     strerror(f.err));
+        rc = rc == ZDAG_EIO ? ZDAG_ESTATE : rc;
+    } else if (rc == 0 && size == 0) {
+        zd_diags_add(d, j->path, 0, 0, "not a zdag journal (empty file)");
+        rc = ZDAG_ESTATE;
+    }
+    if (rc < 0)
+        return rc;
+    j->torn = size - *valid_end;
+    j->file_size = *valid_end;
+    for (size_t i = 0; i < j->n_entries; i++) {
+        entry *e = entry_at(j, i);
+        e->median = median_of(e->hist, e->n_hist);
+    }
+    return 0;
+}
+
+/* ---- Opening, creating, closing ------------------------------------------------------------ */
 
 static zd_journal *journal_new(const char *dir, const char *path) {
     zd_journal *j = calloc(1, sizeof *j);
     if (!j)
         return NULL;
-    j->fd = -1;
-    j->lock_fd = -1;
-    j->oldest_ms = -1;
     j->dir = strdup(dir);
     j->path = strdup(path);
-    msgpack_sbuffer_init(&j->buf);
-    msgpack_packer_init(&j->pk, &j->buf, msgpack_sbuffer_write);
-    if (!j->dir || !j->path)
+    j->index = zd_strmap_new();
+    j->dec = zd_jrecord_decoder_new();
+    msgpack_sbuffer_init(&j->sb);
+    if (!j->dir || !j->path || !j->index || !j->dec)
         zd_journal_close(&j);
     return j;
 }
 
-/* Takes the exclusive lock of the state directory and writes our pid into the lock file. */
-static int take_lock(zd_journal *j, zd_diags *d) {
-    char path[PATH_MAX];
-    if (snprintf(path, sizeof path, "%s/lock", j->dir) >= (int)sizeof path) {
-        zd_diags_add(d, "zdag", 0, 0, "state directory path too long: %s", j->dir);
-        return ZDAG_ESTATE;
+/* Creates the journal whole (header into NAME.journal.tmp, fsync, rename, fsync the directory):
+ * a crash leaves either no journal or one with a complete header. */
+static int create_journal(zd_journal *j, const char *pipeline, zd_diags *d) {
+    char why[256];
+    zd_framelog *fl = NULL;
+    int rc = zd_jrecord_pack_header(&j->sb, pipeline, (double)time(NULL));
+    if (rc == 0)
+        rc = zd_framelog_create(j->path, ZD_STATE_FILE_MODE, &LOG_CFG, &fl, why, sizeof why);
+    else
+        snprintf(why, sizeof why, "%s", zdag_strerror(rc));
+    if (rc == 0 && ((rc = zd_framelog_append(fl, j->sb.data, j->sb.size, NULL)) < 0 ||
+                    (rc = zd_framelog_install(fl)) < 0))
+        snprintf(why, sizeof why, "%s", zd_framelog_error(fl));
+    if (rc < 0) {
+        zd_framelog_close(&fl);
+        zd_diags_add(d, j->path, 0, 0, "cannot create the journal: %s", why);
+        return rc == ZDAG_ENOMEM ? rc : ZDAG_ESTATE;
     }
-    j->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (j->lock_fd < 0) {
-        zd_diags_add(d, "zdag", 0, 0, "cannot write to the state directory %s: %s", j->dir,
-                     strerror(errno));
-        return ZDAG_ESTATE;
-    }
-    while (flock(j->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-        if (errno == EINTR)
-            continue;
-        if (errno != EWOULDBLOCK) {
-            zd_diags_add(d, "zdag", 0, 0, "cannot lock %s: %s", path, strerror(errno));
-            return ZDAG_ESTATE;
-        }
-        char pid[32] = {0};
-        ssize_t n = pread(j->lock_fd, pid, sizeof pid - 1, 0);
-        long holder = n > 0 ? strtol(pid, NULL, 10) : 0;
-        if (holder > 0)
-            zd_diags_add(d, "zdag", 0, 0,
-                         "state directory %s is in use by another zdag run (pid %ld)", j->dir,
-                         holder);
-        else
-            zd_diags_add(d, "zdag", 0, 0,
-                         "state directory %s is in use by another zdag run (pid unknown)", j->dir);
-        return ZDAG_ESTATE;
-    }
-    j->locked = true;
-    char pid[32];
-    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-    if (ftruncate(j->lock_fd, 0) < 0 || pwrite(j->lock_fd, pid, (size_t)len, 0) != len) {
-        zd_diags_add(d, "zdag", 0, 0, "cannot write to %s: %s", path, strerror(errno));
-        return ZDAG_ESTATE;
-    }
-    return 0;
+    j->fl = fl;
+    j->version = ZD_JOURNAL_VERSION;
+    j->header_bytes = j->live = ZD_FRAMELOG_FRAME_HEADER + (uint64_t)j->sb.size;
+    return (j->pipeline = strdup(pipeline)) ? 0 : ZDAG_ENOMEM;
 }
 
-/* Frames the msgpack payload packed into j->buf since byte `start` (8 bytes reserved there). */
-static int frame_record(zd_journal *j, size_t start) {
-    size_t len = j->buf.size - start - 8;
-    if (len > ZD_JOURNAL_MAX_RECORD) {
-        j->buf.size = start;
-        snprintf(j->error, sizeof j->error,
-                 "a journal record of %zu bytes is over the %u MiB "
-                 "limit",
-                 len, ZD_JOURNAL_MAX_RECORD >> 20);
-        return ZDAG_ETOOBIG;
+/* Loads the existing journal and opens it for appending after its last whole record. */
+static int open_existing(zd_journal *j, const char *pipeline, zd_diags *d) {
+    int fd = open(j->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        zd_diags_add(d, j->path, 0, 0, "cannot open the journal: %s", strerror(errno));
+        return ZDAG_ESTATE;
     }
-    char *p = j->buf.data + start;
-    put_le32(p, (uint32_t)len);
-    put_le32(p + 4, zd_journal_crc32(0, p + 8, len));
-    return 0;
-}
-
-/* Packs a HEADER record into j->buf (empty before). */
-static int pack_header(zd_journal *j, const char *pipeline) {
-    size_t len = strlen(pipeline);
-    int failed = msgpack_sbuffer_write(&j->buf, "\0\0\0\0\0\0\0\0", 8);
-    failed |= msgpack_pack_array(&j->pk, 5);
-    failed |= msgpack_pack_uint64(&j->pk, REC_HEADER);
-    failed |= msgpack_pack_str_with_body(&j->pk, MAGIC, strlen(MAGIC));
-    failed |= msgpack_pack_uint64(&j->pk, ZD_JOURNAL_VERSION);
-    failed |= msgpack_pack_str_with_body(&j->pk, pipeline, len);
-    failed |= msgpack_pack_double(&j->pk, (double)time(NULL));
-    if (failed) {
-        j->buf.size = 0;
-        return ZDAG_ENOMEM;
-    }
-    return frame_record(j, 0);
-}
-
-static int fsync_dir(const char *dir) {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
+    uint64_t valid_end = 0;
+    int rc = load_fd(j, fd, pipeline, &valid_end, d);
     close(fd);
+    char why[256];
+    if (rc == 0 &&
+        (rc = zd_framelog_open(j->path, valid_end, &LOG_CFG, &j->fl, why, sizeof why)) < 0)
+        zd_diags_add(d, j->path, 0, 0, "%s", why);
     return rc;
 }
 
-/* Creates the journal whole: header into journal.tmp, fsync, rename, fsync the directory. A
- * crash leaves either no journal or one with a complete header. */
-static int create_journal(zd_journal *j, const char *pipeline, zd_diags *d) {
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", j->path) >= (int)sizeof tmp)
-        return ZDAG_ESTATE;
-    int rc = pack_header(j, pipeline);
-    if (rc < 0)
-        return rc;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    bool ok = fd >= 0 && write_full(fd, j->buf.data, j->buf.size) == 0 && fdatasync(fd) == 0;
-    int err = errno;
-    if (fd >= 0)
-        close(fd);
-    if (ok && (rename(tmp, j->path) < 0 || fsync_dir(j->dir) < 0)) {
-        ok = false;
-        err = errno;
-    }
-    j->buf.size = 0;
-    if (!ok) {
-        unlink(tmp);
-        zd_diags_add(d, j->path, 0, 0, "cannot create the journal: %s", strerror(err));
-        return ZDAG_ESTATE;
-    }
-    return 0;
-}
-
-int zd_journal_open(const char *state_dir, const char *pipeline_id, zd_journal **out, zd_diags *d) {
+int zd_journal_open(const char *state_dir, const char *pipeline_id, const zd_graph *g,
+                    zd_journal **out, zd_diags *d) {
     char path[PATH_MAX];
     *out = NULL;
-    if (!state_dir || !pipeline_id || strlen(pipeline_id) > MAX_PIPELINE)
+    if (!state_dir || !pipeline_id || strlen(pipeline_id) > ZD_JOURNAL_MAX_PIPELINE)
         return ZDAG_EINVAL;
-    /* One journal per pipeline file name, so that pipelines sharing a directory (and so the
-     * default state directory) keep separate histories. */
-    const char *base = strrchr(pipeline_id, '/') ? strrchr(pipeline_id, '/') + 1 : pipeline_id;
-    char name[256];
-    size_t k = 0;
-    for (; base[k] && k < sizeof name - 1; k++)
-        name[k] = (isalnum((unsigned char)base[k]) || strchr("._-", base[k])) ? base[k] : '_';
-    name[k] = '\0';
-    if (snprintf(path, sizeof path, "%s/%s.journal", state_dir, k ? name : "pipeline") >=
-        (int)sizeof path) {
+    if (zd_statedir_journal_path(state_dir, pipeline_id, path, sizeof path) < 0) {
         zd_diags_add(d, "zdag", 0, 0, "state directory path too long: %s", state_dir);
         return ZDAG_ESTATE;
     }
-    if (mkdir(state_dir, 0755) < 0 && errno != EEXIST) {
-        zd_diags_add(d, "zdag", 0, 0, "cannot create the state directory %s: %s", state_dir,
-                     strerror(errno));
-        return ZDAG_ESTATE;
-    }
+    int rc = zd_statedir_prepare(state_dir, d);
+    if (rc < 0)
+        return rc;
     zd_journal *j = journal_new(state_dir, path);
     if (!j)
         return ZDAG_ENOMEM;
-    int rc = take_lock(j, d);
+    j->graph = g;
+    rc = zd_statedir_lock_take(state_dir, &j->lock, d);
+    /* A compaction that a crash interrupted left its new file behind: garbage. */
+    char tmp[PATH_MAX + 8];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (rc == 0)
+        unlink(tmp);
     struct stat st;
     /* An empty file counts as none: say, created by hand. Other stat errors show in open(). */
-    if (rc == 0 && (stat(path, &st) == 0 ? st.st_size == 0 : errno == ENOENT))
-        rc = create_journal(j, pipeline_id, d);
-    if (rc == 0 && (j->fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC)) < 0) {
-        zd_diags_add(d, path, 0, 0, "cannot open the journal: %s", strerror(errno));
-        rc = ZDAG_ESTATE;
-    }
+    bool fresh = stat(path, &st) == 0 ? st.st_size == 0 : errno == ENOENT;
     if (rc == 0)
-        rc = load_fd(j, j->fd, pipeline_id, d);
-    /* Cut a torn tail now, so that new records follow the last valid one. */
-    if (rc == 0 && j->torn > 0 && (ftruncate(j->fd, (off_t)j->end) < 0 || fdatasync(j->fd) < 0)) {
-        zd_diags_add(d, path, 0, 0, "cannot truncate a torn record: %s", strerror(errno));
+        rc = fresh ? create_journal(j, pipeline_id, d) : open_existing(j, pipeline_id, d);
+    /* Journals of older versions were 0644. */
+    if (rc == 0 && !fresh && stat(path, &st) == 0 && (st.st_mode & 077))
+        chmod(path, st.st_mode & ZD_STATE_FILE_MODE);
+    j->graph = NULL;
+    /* A version 1 file must become version 2 before a version 2 record is appended. */
+    if (rc == 0 && j->version < ZD_JOURNAL_VERSION && zd_journal_compact(j, true) < 0) {
+        zd_diags_add(d, path, 0, 0, "cannot rewrite the journal in format version %d: %s",
+                     ZD_JOURNAL_VERSION, j->error);
         rc = ZDAG_ESTATE;
+    } else if (rc == 0) {
+        /* Best effort: a journal that could not be compacted is still a valid one. */
+        int compacted = zd_journal_compact(j, false);
+        (void)compacted;
     }
     if (rc < 0) {
         zd_journal_close(&j);
@@ -812,7 +400,8 @@ int zd_journal_load(const char *path, const char *pipeline_id, zd_journal **out,
         zd_journal_close(&j);
         return rc;
     }
-    int rc = load_fd(j, fd, pipeline_id, d);
+    uint64_t valid_end = 0;
+    int rc = load_fd(j, fd, pipeline_id, &valid_end, d);
     close(fd);
     if (rc < 0) {
         zd_journal_close(&j);
@@ -826,26 +415,24 @@ void zd_journal_close(zd_journal **jp) {
     if (!jp || !*jp)
         return;
     zd_journal *j = *jp;
-    if (j->fd >= 0) {
-        /* Best effort: a caller who cares has synced and seen the error already. */
-        int unreported = j->pending && !j->broken ? zd_journal_sync(j) : 0;
+    if (j->fl) {
+        /* Best effort: a caller who cares has synced, compacted and seen the errors already. */
+        int unreported = zd_framelog_pending(j->fl) ? zd_framelog_sync(j->fl) : 0;
+        if (unreported == 0 && !zd_framelog_broken(j->fl))
+            unreported = zd_journal_compact(j, false);
         (void)unreported;
-        close(j->fd);
+        zd_framelog_close(&j->fl);
     }
-    if (j->locked) {
-        /* Clear our pid before the lock goes, so that nobody blames a finished run. A failure
-         * is harmless: the pid is only read while somebody holds the lock. */
-        int unused = ftruncate(j->lock_fd, 0);
-        (void)unused;
-        flock(j->lock_fd, LOCK_UN);
-    }
-    if (j->lock_fd >= 0)
-        close(j->lock_fd);
+    zd_statedir_lock_release(&j->lock);
     for (size_t i = 0; i < j->n_entries; i++)
-        free_entry(&j->entries[i]);
-    free(j->entries);
-    free(j->index);
-    msgpack_sbuffer_destroy(&j->buf);
+        free_rec(entry_at(j, i));
+    for (size_t b = 0; b < j->n_blocks; b++)
+        free(j->blocks[b]);
+    free(j->blocks);
+    zd_strmap_free(&j->index);
+    zd_jrecord_decoder_free(&j->dec);
+    msgpack_sbuffer_destroy(&j->sb);
+    free(j->pipeline);
     free(j->dir);
     free(j->path);
     free(j);
@@ -856,11 +443,11 @@ void zd_journal_close(zd_journal **jp) {
 
 const zd_journal_rec *zd_journal_find(const zd_journal *j, const char *name) {
     const entry *e = name ? find_entry(j, name, strlen(name)) : NULL;
-    return e ? &e->rec : NULL;
+    return e && e->loaded ? &e->rec : NULL;
 }
 
 size_t zd_journal_count(const zd_journal *j) {
-    return j->n_entries;
+    return j->n_loaded;
 }
 
 uint64_t zd_journal_torn_bytes(const zd_journal *j) {
@@ -869,137 +456,274 @@ uint64_t zd_journal_torn_bytes(const zd_journal *j) {
 
 double zd_journal_median_duration(const zd_journal *j, const char *name) {
     const entry *e = name ? find_entry(j, name, strlen(name)) : NULL;
-    if (!e || e->n_durations == 0)
-        return 0;
-    size_t n = e->n_durations;
-    return n % 2 ? e->durations[n / 2] : (e->durations[n / 2 - 1] + e->durations[n / 2]) / 2;
+    return e ? e->median : 0;
 }
 
-int zd_journal_resume_plan(const zd_journal *j, const zd_graph *g,
-                           uint8_t (*hashes)[ZD_DEFHASH_SIZE], bool *cached) {
-    const uint32_t *topo = zd_graph_topo(g);
-    if (!topo || !hashes || !cached)
-        return ZDAG_EINVAL;
-    for (size_t t = 0; t < zd_graph_size(g); t++) {
-        const zd_node *n = zd_graph_node(g, topo[t]);
-        const zd_journal_rec *r = zd_journal_find(j, n->name);
-        bool ok = r && r->status == ZD_JOURNAL_SUCCEEDED &&
-                  memcmp(r->defhash, hashes[topo[t]], ZD_DEFHASH_SIZE) == 0;
-        for (size_t i = 0; ok && i < n->n_deps; i++)
-            ok = cached[n->deps[i]];
-        cached[topo[t]] = ok;
-    }
-    return 0;
+const double *zd_journal_history(const zd_journal *j, const char *name, size_t *n) {
+    const entry *e = name ? find_entry(j, name, strlen(name)) : NULL;
+    *n = e ? e->n_hist : 0;
+    return e && e->n_hist ? e->hist : NULL;
+}
+
+uint64_t zd_journal_file_bytes(const zd_journal *j) {
+    return j->fl ? zd_framelog_size(j->fl) : j->file_size;
+}
+
+uint64_t zd_journal_live_bytes(const zd_journal *j) {
+    return j->live;
 }
 
 /* ---- Appending ------------------------------------------------------------------------------- */
 
-static int check_rec(zd_journal *j, const zd_journal_rec *r) {
-    const char *bad = NULL;
-    size_t name_len = r->name ? strlen(r->name) : 0;
-    if (name_len == 0 || name_len > MAX_NAME)
-        bad = "node name empty or over 1024 bytes";
-    else if (r->run_id && strlen(r->run_id) > MAX_RUN_ID)
-        bad = "run id over 256 bytes";
-    else if (!(r->duration_s >= 0 && r->duration_s <= MAX_DURATION))
-        bad = "duration negative, not finite or over 1e9 s";
-    else if (!(r->finished_at >= 0 && r->finished_at <= MAX_TIME))
-        bad = "finish time negative, not finite or absurd";
-    else if (r->status != ZD_JOURNAL_SUCCEEDED && r->status != ZD_JOURNAL_FAILED)
-        bad = "unknown status";
-    else if (r->result_len > 0 && !r->result)
-        bad = "result bytes missing";
-    if (bad)
-        snprintf(j->error, sizeof j->error, "cannot journal node %.200s: %s",
-                 r->name ? r->name : "(null)", bad);
-    return bad ? ZDAG_EINVAL : 0;
-}
-
 int zd_journal_append(zd_journal *j, const zd_journal_rec *r) {
-    if (j->fd < 0 || !r) {
+    if (!j->fl || !r) {
         snprintf(j->error, sizeof j->error, "the journal is read-only");
         return ZDAG_EINVAL;
     }
-    int rc = check_rec(j, r);
-    if (rc < 0)
-        return rc;
+    const char *bad = zd_jrecord_check(r);
+    if (bad) {
+        snprintf(j->error, sizeof j->error, "cannot journal node %.200s: %s",
+                 r->name ? r->name : "(null)", bad);
+        return ZDAG_EINVAL;
+    }
     if (r->result_len > ZD_JOURNAL_MAX_RECORD) {
         snprintf(j->error, sizeof j->error,
-                 "the result of node %.200s is over the %u MiB journal "
-                 "record limit",
-                 r->name, ZD_JOURNAL_MAX_RECORD >> 20);
+                 "the result of node %.200s is over the %u MiB journal record limit", r->name,
+                 ZD_JOURNAL_MAX_RECORD >> 20);
         return ZDAG_ETOOBIG;
     }
-    const char *run_id = r->run_id ? r->run_id : "";
-    size_t start = j->buf.size;
-    msgpack_packer *pk = &j->pk;
-    int failed = msgpack_sbuffer_write(&j->buf, "\0\0\0\0\0\0\0\0", 8);
-    failed |= msgpack_pack_array(pk, 10);
-    failed |= msgpack_pack_uint64(pk, REC_NODE_DONE);
-    failed |= msgpack_pack_str_with_body(pk, r->name, strlen(r->name));
-    failed |= msgpack_pack_bin_with_body(pk, r->defhash, ZD_DEFHASH_SIZE);
-    failed |= msgpack_pack_uint64(pk, (uint64_t)r->status);
-    failed |= msgpack_pack_bin_with_body(pk, r->result ? r->result : "", r->result_len);
-    failed |= r->result_is_msgpack ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
-    failed |= msgpack_pack_double(pk, r->duration_s);
-    failed |= msgpack_pack_uint64(pk, r->attempts);
-    failed |= msgpack_pack_str_with_body(pk, run_id, strlen(run_id));
-    failed |= msgpack_pack_double(pk, r->finished_at);
-    if (failed) {
-        j->buf.size = start;
+    size_t name_len = strlen(r->name);
+    entry *e = find_entry(j, r->name, name_len);
+    int rc = zd_jrecord_pack_node(&j->sb, r, e ? e->hist : NULL, e ? e->n_hist : 0);
+    uint64_t off = 0;
+    if (rc == 0 && (rc = zd_framelog_append(j->fl, j->sb.data, j->sb.size, &off)) < 0) {
+        snprintf(j->error, sizeof j->error, "%s", zd_framelog_error(j->fl));
+        return rc;
+    }
+    if (rc < 0 || (!e && !(e = entry_for(j, r->name, name_len)))) {
+        /* The frame may be buffered already: harmless, the index just lacks its position. */
         snprintf(j->error, sizeof j->error, "out of memory");
         return ZDAG_ENOMEM;
     }
-    rc = frame_record(j, start);
-    if (rc < 0)
-        return rc;
-    if (j->pending++ == 0)
-        j->oldest_ms = now_ms();
+    if (e->len)
+        j->live -= ZD_FRAMELOG_FRAME_HEADER + (uint64_t)e->len;
+    e->off = off;
+    e->len = (uint32_t)j->sb.size;
+    j->live += ZD_FRAMELOG_FRAME_HEADER + (uint64_t)e->len;
+    if (r->status == ZD_JOURNAL_SUCCEEDED)
+        push_duration(e, r->duration_s);
     return 0;
 }
 
 int zd_journal_sync(zd_journal *j) {
-    if (j->fd < 0) {
+    if (!j->fl) {
         snprintf(j->error, sizeof j->error, "the journal is read-only");
         return ZDAG_EINVAL;
     }
-    if (j->broken)
-        return ZDAG_ESTATE;
-    if (j->pending == 0)
-        return 0;
-    if (write_full(j->fd, j->buf.data, j->buf.size) < 0) {
-        int err = errno;
-        /* Roll back a partial write, so the file ends with a whole record; retry later. */
-        if (ftruncate(j->fd, (off_t)j->end) < 0)
-            j->broken = true;
-        snprintf(j->error, sizeof j->error, "cannot write %s: %s", j->path, strerror(err));
-        return ZDAG_ESTATE;
-    }
-    j->end += j->buf.size;
-    j->buf.size = 0;
-    if (fdatasync(j->fd) < 0) {
-        /* After a failed fdatasync the kernel may have dropped the dirty pages: stop here. */
-        j->broken = true;
-        snprintf(j->error, sizeof j->error, "cannot sync %s: %s", j->path, strerror(errno));
-        return ZDAG_ESTATE;
-    }
-    j->pending = 0;
-    j->oldest_ms = -1;
-    j->error[0] = '\0';
-    return 0;
+    int rc = zd_framelog_sync(j->fl);
+    snprintf(j->error, sizeof j->error, "%s", rc < 0 ? zd_framelog_error(j->fl) : "");
+    return rc;
 }
 
 size_t zd_journal_pending(const zd_journal *j) {
-    return j->pending;
+    return j->fl ? zd_framelog_pending(j->fl) : 0;
 }
 
 int64_t zd_journal_sync_due_ms(const zd_journal *j, int64_t window_ms) {
-    if (j->pending == 0)
-        return -1;
-    int64_t left = j->oldest_ms + window_ms - now_ms();
-    return left > 0 ? left : 0;
+    return j->fl ? zd_framelog_sync_due_ms(j->fl, window_ms) : -1;
 }
 
 const char *zd_journal_error(const zd_journal *j) {
     return j->error;
+}
+
+/* ---- Compaction ------------------------------------------------------------------------------ */
+
+static void hex(const uint8_t *h, char out[2 * ZD_RESULT_HASH_SIZE + 1]) {
+    for (int i = 0; i < ZD_RESULT_HASH_SIZE; i++)
+        snprintf(out + 2 * i, 3, "%02x", h[i]);
+}
+
+static bool is_hex_name(const char *s) {
+    size_t n = 0;
+    for (; s[n]; n++)
+        if (!((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f')))
+            return false;
+    return n == 2 * ZD_RESULT_HASH_SIZE;
+}
+
+/* Drops from cands the results that the other journals of the state directory reference.
+ * Returns false when one of them cannot be read (then nothing may be removed). */
+static bool spare_others(const zd_journal *j, zd_strmap *cands) {
+    DIR *dp = opendir(j->dir);
+    if (!dp)
+        return false;
+    const char *own = strrchr(j->path, '/') ? strrchr(j->path, '/') + 1 : j->path;
+    bool ok = true;
+    for (struct dirent *de; ok && (de = readdir(dp));) {
+        size_t n = strlen(de->d_name);
+        if (n <= 8 || strcmp(de->d_name + n - 8, ".journal") || !strcmp(de->d_name, own))
+            continue;
+        char path[PATH_MAX];
+        zd_journal *other = NULL;
+        zd_diags d;
+        zd_diags_init(&d);
+        ok = snprintf(path, sizeof path, "%s/%s", j->dir, de->d_name) < (int)sizeof path &&
+             zd_journal_load(path, NULL, &other, &d) == 0;
+        zd_diags_clear(&d);
+        for (size_t i = 0; ok && i < other->n_entries; i++) {
+            const entry *e = entry_at(other, i);
+            char name[2 * ZD_RESULT_HASH_SIZE + 1];
+            hex(e->rec.result_hash, name);
+            if (e->loaded && e->rec.result_in_store)
+                ok = zd_strmap_put(cands, name, strlen(name), NULL, NULL) == 0;
+        }
+        zd_journal_close(&other);
+    }
+    closedir(dp);
+    return ok;
+}
+
+/* Removes STATE_DIR/results/tmp.* and the results no live record references (refs: ours). */
+static void collect_results(const zd_journal *j, const zd_strmap *refs) {
+    char dir[PATH_MAX];
+    if (snprintf(dir, sizeof dir, "%s/" ZD_STATE_RESULTS, j->dir) >= (int)sizeof dir)
+        return;
+    DIR *dp = opendir(dir);
+    zd_strmap *cands = zd_strmap_new();
+    if (!dp || !cands) {
+        if (dp)
+            closedir(dp);
+        zd_strmap_free(&cands);
+        return;
+    }
+    size_t n_cands = 0;
+    for (struct dirent *de; (de = readdir(dp));) {
+        const char *name = de->d_name;
+        if (strncmp(name, "tmp.", 4) == 0) {
+            unlinkat(dirfd(dp), name, 0);
+        } else if (is_hex_name(name) && !zd_strmap_get(refs, name, strlen(name))) {
+            if (zd_strmap_put(cands, name, strlen(name), (void *)refs, NULL) < 0) {
+                n_cands = 0; /* out of memory: remove nothing */
+                break;
+            }
+            n_cands++;
+        }
+    }
+    if (n_cands > 0 && spare_others(j, cands)) {
+        rewinddir(dp);
+        for (struct dirent *de; (de = readdir(dp));)
+            if (zd_strmap_get(cands, de->d_name, strlen(de->d_name)))
+                unlinkat(dirfd(dp), de->d_name, 0);
+    }
+    closedir(dp);
+    zd_strmap_free(&cands);
+}
+
+static bool compaction_due(const zd_journal *j) {
+    uint64_t size = zd_framelog_size(j->fl);
+    return size > ZD_JOURNAL_COMPACT_FLOOR && size / 3 > j->live / 2;
+}
+
+/* Writes the live records into the new log nf; offs/lens receive their new places, refs the
+ * results they reference. */
+static int copy_live(zd_journal *j, zd_framelog *nf, uint64_t *offs, uint32_t *lens,
+                     zd_strmap *refs) {
+    char *buf = NULL;
+    size_t cap = 0;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < j->n_entries; i++) {
+        entry *e = entry_at(j, i);
+        if (e->len > cap) {
+            char *b = realloc(buf, e->len);
+            if (!b) {
+                rc = ZDAG_ENOMEM;
+                break;
+            }
+            buf = b;
+            cap = e->len;
+        }
+        zd_jrecord r;
+        char why[160];
+        if (zd_framelog_pread(j->fl, buf, e->len, e->off + ZD_FRAMELOG_FRAME_HEADER) < 0 ||
+            zd_jrecord_decode_node(j->dec, buf, e->len, j->version, &r, why, sizeof why) < 0) {
+            snprintf(j->error, sizeof j->error, "cannot reread the record at byte offset %" PRIu64,
+                     e->off);
+            rc = ZDAG_ESTATE;
+            break;
+        }
+        char run_id[ZD_JOURNAL_MAX_RUN_ID + 1];
+        memcpy(run_id, r.node.run_id, r.run_id_len);
+        run_id[r.run_id_len] = '\0';
+        r.node.name = e->rec.name;
+        r.node.run_id = run_id;
+        /* The history before this record: ours, less the record's own duration. */
+        size_t n = e->n_hist - (r.node.status == ZD_JOURNAL_SUCCEEDED && e->n_hist > 0);
+        if ((rc = zd_jrecord_pack_node(&j->sb, &r.node, e->hist, n)) < 0)
+            break;
+        if ((rc = zd_framelog_append(nf, j->sb.data, j->sb.size, &offs[i])) < 0) {
+            snprintf(j->error, sizeof j->error, "%s", zd_framelog_error(nf));
+            break;
+        }
+        lens[i] = (uint32_t)j->sb.size;
+        if (r.node.result_in_store) {
+            char name[2 * ZD_RESULT_HASH_SIZE + 1];
+            hex(r.node.result_hash, name);
+            rc = zd_strmap_put(refs, name, strlen(name), e, NULL);
+        }
+    }
+    free(buf);
+    return rc;
+}
+
+int zd_journal_compact(zd_journal *j, bool force) {
+    if (!j->fl || zd_framelog_pending(j->fl)) {
+        snprintf(j->error, sizeof j->error,
+                 j->fl ? "records are pending: sync first" : "the journal is read-only");
+        return ZDAG_EINVAL;
+    }
+    if (!force && !compaction_due(j))
+        return 0;
+    char why[256];
+    zd_framelog *nf = NULL;
+    zd_strmap *refs = zd_strmap_new();
+    size_t n = j->n_entries ? j->n_entries : 1;
+    uint64_t *offs = malloc(n * sizeof *offs);
+    uint32_t *lens = malloc(n * sizeof *lens);
+    int rc = refs && offs && lens ? 0 : ZDAG_ENOMEM;
+    if (rc == 0)
+        rc = zd_jrecord_pack_header(&j->sb, j->pipeline, (double)time(NULL));
+    uint64_t header = ZD_FRAMELOG_FRAME_HEADER + (uint64_t)j->sb.size;
+    if (rc == 0 &&
+        (rc = zd_framelog_create(j->path, ZD_STATE_FILE_MODE, &LOG_CFG, &nf, why, sizeof why)) < 0)
+        snprintf(j->error, sizeof j->error, "%s", why);
+    if (rc == 0 && (rc = zd_framelog_append(nf, j->sb.data, j->sb.size, NULL)) < 0)
+        snprintf(j->error, sizeof j->error, "%s", zd_framelog_error(nf));
+    if (rc == 0)
+        rc = copy_live(j, nf, offs, lens, refs);
+    if (rc == 0 && (rc = zd_framelog_install(nf)) < 0)
+        snprintf(j->error, sizeof j->error, "%s", zd_framelog_error(nf));
+    /* A failed directory sync after the rename leaves the new file in place, but unusable. */
+    if (rc == 0 || (nf && zd_framelog_broken(nf))) {
+        zd_framelog_close(&j->fl);
+        j->fl = nf;
+        nf = NULL;
+        j->version = ZD_JOURNAL_VERSION;
+        j->header_bytes = j->live = header;
+        for (size_t i = 0; i < j->n_entries; i++) {
+            entry *e = entry_at(j, i);
+            e->off = offs[i];
+            e->len = lens[i];
+            j->live += ZD_FRAMELOG_FRAME_HEADER + (uint64_t)lens[i];
+        }
+    }
+    zd_framelog_close(&nf);
+    if (rc == 0)
+        collect_results(j, refs);
+    zd_strmap_free(&refs);
+    free(offs);
+    free(lens);
+    if (rc == ZDAG_ENOMEM)
+        snprintf(j->error, sizeof j->error, "out of memory");
+    return rc < 0 ? rc : 1;
 }

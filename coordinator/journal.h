@@ -1,48 +1,36 @@
-/* The run journal: every node's final outcome, appended to STATE_DIR/NAME.journal (NAME: the
- * pipeline file's name), read back by
- * `zdag run --resume` and for duration history.
+/* The run journal: every node's latest outcome in STATE_DIR/NAME.journal (NAME: the pipeline
+ * file's name, common/statedir.h), read back by `zdag run --resume` and for duration history.
  *
- * File format (all integers little-endian):
+ * Parts: the file is a framed log (common/framelog.h: frames, checksums, torn tails, group
+ * commit, atomic replacement); its records are those of coordinator/jrecord.h; the directory,
+ * its lock and permissions are common/statedir.h; which nodes a resumed run skips is
+ * coordinator/resume.h. This module keeps the index (one entry per node, in the string map of
+ * common/strmap.h), the duration history, and compacts the file.
  *
- *   record  := [u32 length][u32 crc32 of payload][payload: `length` bytes]
- *   payload := one msgpack array, first element the record type
- *   HEADER    [1, "zdag-journal", version, pipeline, created_at]        first record, only there
- *   NODE_DONE [2, name, defhash, status, result, result_is_msgpack, duration_s, attempts,
- *              run_id, finished_at]
- *
- * with version a uint (ZD_JOURNAL_VERSION), pipeline a str (the pipeline's identity, e.g. its
- * absolute path), created_at and finished_at float64 Unix times, name a str, defhash a 32-byte
- * bin (zd_defhash_compute()), status 0 succeeded / 1 failed, result a bin, result_is_msgpack a
- * bool, duration_s a float64, attempts a uint, run_id a str. The crc32 is the IEEE/zlib one
- * (reflected polynomial 0xEDB88320).
- *
- * Crash safety. The file is created whole (header written to a temporary file, fsynced, renamed
- * in, directory fsynced), so it never exists without a valid header. After that it is only
- * appended to. A crash can leave a torn last record: a short frame header, a short payload, a
- * bad checksum on the final record, or zero bytes (file systems that extend the size before the
- * data). The reader ignores such a tail, and zd_journal_open() truncates it away before anything
- * is appended. A bad record followed by a valid one is not a crash artefact but corruption: an
- * error naming the byte offset. (A record torn by a crash whose own result bytes happen to
- * contain a whole journal record would be reported the same way; removing the journal recovers.)
- *
- * Durability. zd_journal_append() only buffers; zd_journal_sync() writes and fdatasync()s, in
- * one group for everything appended since the last sync. A record counts only once it is in the
- * file: after a crash before the sync, the node simply runs again. zd_journal_resume_plan()
- * caches a node only when its dependencies are cached too, so a dependency whose record was lost
- * makes its dependents run again as well.
+ * Crash safety and durability are the framed log's: the file never exists without a valid
+ * header; a torn tail is ignored when loading and truncated away by zd_journal_open(); a bad
+ * record followed by a valid one is corruption, an error naming the byte offset. A record counts
+ * only once zd_journal_sync() has returned: after a crash before it, the node simply runs again
+ * (and the resume plan re-runs its dependents too).
  *
  * Reading is bounded: records over ZD_JOURNAL_MAX_RECORD are refused before anything is
  * allocated for them, every payload passes zd_wire_well_formed() (depth <= ZD_JOURNAL_MAX_DEPTH)
  * before msgpack_unpack(), and every field is checked for type and range. A record with a valid
  * checksum but the wrong content is an error naming its offset, never skipped.
  *
- * Growth. Every run appends one record per finished node, result included; nothing compacts the
- * file yet, and opening reads it whole (a few microseconds per small record).
+ * Compaction. Only a node's latest record is live; each NODE_DONE carries the node's last
+ * ZD_JOURNAL_HISTORY - 1 earlier succeeded durations, so the latest record alone keeps the
+ * duration history. When the file holds more than half again its live bytes and is over
+ * ZD_JOURNAL_COMPACT_FLOOR bytes, it is rewritten with the live records only (written to
+ * NAME.journal.tmp, fsynced, renamed over the journal, directory fsynced: a crash at any point
+ * leaves the old journal or the new one), at open (before anything is appended) and at close
+ * (after the last sync). Opened for a pipeline graph, records of nodes that are no longer in it
+ * are checked by checksum only and are not live. Compaction then removes the files in
+ * STATE_DIR/results/ that no live record of any journal in the directory references, and the
+ * tmp.* files there. So the file stays within about 1.5x the live records of one run, and
+ * opening costs what the current pipeline's records cost, however many runs came before.
  *
- * Locking. zd_journal_open() takes an exclusive flock() on STATE_DIR/lock and writes its pid
- * there; a second coordinator on the same directory fails at once, naming the holder's pid. The
- * lock belongs to the open file description: a process forked after zd_journal_open() shares it
- * (and keeps it after the parent dies), so fork executors before opening the journal. */
+ * Versions. Format version 1 journals (zdag 0.1) are read and rewritten as version 2 at open. */
 #ifndef ZD_JOURNAL_H
 #define ZD_JOURNAL_H
 
@@ -53,41 +41,22 @@
 #include "defhash.h"
 #include "diag.h"
 #include "graph.h"
+#include "jrecord.h"
 
-#define ZD_JOURNAL_VERSION 1
-#define ZD_JOURNAL_MAX_RECORD (80u << 20) /* payload bytes per record, at most */
-#define ZD_JOURNAL_MAX_DEPTH 8            /* msgpack nesting allowed in a payload */
-
-typedef enum zd_journal_status {
-    ZD_JOURNAL_SUCCEEDED = 0,
-    ZD_JOURNAL_FAILED = 1,
-} zd_journal_status;
-
-/* One NODE_DONE record. Records handed to zd_journal_append() are copied; records returned by
- * lookups are borrowed from the journal. */
-typedef struct zd_journal_rec {
-    const char *name;                 /* node name, NUL-terminated */
-    uint8_t defhash[ZD_DEFHASH_SIZE]; /* the node's definition hash when it ran */
-    zd_journal_status status;         /* how the node ended */
-    const char *result;               /* result bytes (stdout, or one packed msgpack value) */
-    size_t result_len;                /* bytes at result (result may be NULL when 0) */
-    bool result_is_msgpack;           /* result is a packed msgpack value (a function's) */
-    double duration_s;                /* seconds the last attempt took, >= 0 */
-    uint32_t attempts;                /* attempts made */
-    const char *run_id;               /* the run that wrote the record ("" when unknown) */
-    double finished_at;               /* Unix time the node ended, seconds */
-} zd_journal_rec;
+#define ZD_JOURNAL_COMPACT_FLOOR (32u << 10) /* smaller journals are never compacted */
 
 typedef struct zd_journal zd_journal;
 
-/* Opens STATE_DIR/NAME.journal for a coordinator run of pipeline `pipeline_id` (e.g. the pipeline's
- * absolute path; at most 4096 bytes). Creates STATE_DIR if missing, takes the lock, loads the
- * journal (creating it with a header if absent or empty) and truncates a torn tail. On success
- * *out (caller closes with zd_journal_close()) holds the loaded records. On failure adds a
- * message to d and returns ZDAG_ESTATE (directory in use, cannot be written, journal corrupt,
+/* Opens STATE_DIR/NAME.journal for a coordinator run of pipeline `pipeline_id` (e.g. the
+ * pipeline's absolute path; at most 4096 bytes). Prepares STATE_DIR (zd_statedir_prepare()),
+ * takes its lock, loads the journal (creating it with a header if absent or empty), truncates a
+ * torn tail and compacts the file when due. g (may be NULL: every node) is the pipeline about
+ * to run: records of nodes not in it are not loaded and are dropped at the next compaction. On
+ * success *out (caller closes with zd_journal_close()) holds the loaded records. On failure adds
+ * a message to d and returns ZDAG_ESTATE (directory in use, cannot be written, journal corrupt,
  * of another pipeline, of an unsupported version), ZDAG_EINVAL or ZDAG_ENOMEM. */
-int zd_journal_open(const char *state_dir, const char *pipeline_id, zd_journal **out, zd_diags *d)
-    __attribute__((warn_unused_result));
+int zd_journal_open(const char *state_dir, const char *pipeline_id, const zd_graph *g,
+                    zd_journal **out, zd_diags *d) __attribute__((warn_unused_result));
 
 /* Reads the journal file at `path` without locking or changing it (an inspection tool's view;
  * a tail being written at that moment looks torn and is skipped). pipeline_id NULL accepts any
@@ -96,8 +65,9 @@ int zd_journal_open(const char *state_dir, const char *pipeline_id, zd_journal *
 int zd_journal_load(const char *path, const char *pipeline_id, zd_journal **out, zd_diags *d)
     __attribute__((warn_unused_result));
 
-/* Syncs what is pending (best effort: call zd_journal_sync() first to see errors), releases the
- * lock, frees everything; sets *j to NULL. Accepts NULL. */
+/* Syncs what is pending (best effort: call zd_journal_sync() first to see errors), compacts
+ * the file when due (best effort: zd_journal_compact() says what failed), releases the lock,
+ * frees everything; sets *j to NULL. Accepts NULL. */
 void zd_journal_close(zd_journal **j);
 
 /* The latest loaded record of node `name` (borrowed; valid until close), or NULL. Records
@@ -107,18 +77,9 @@ const zd_journal_rec *zd_journal_find(const zd_journal *j, const char *name);
 /* Nodes with a loaded record. */
 size_t zd_journal_count(const zd_journal *j);
 
-/* The median of the loaded durations of succeeded attempts of node `name` (all runs), or 0 when
- * there are none. */
+/* The median of the loaded durations of succeeded attempts of node `name` (its last
+ * ZD_JOURNAL_HISTORY), or 0 when there are none. */
 double zd_journal_median_duration(const zd_journal *j, const char *name);
-
-/* Fills cached[i] for each node of the finished graph g: true when its latest record succeeded
- * with hashes[i] as definition hash and every dependency is cached too (a dependency that runs
- * again may produce another result). hashes come from zd_defhash_compute() and are only read
- * (not const: C11 cannot pass uint8_t (*)[32] as const uint8_t (*)[32] without a cast).
- * Returns 0, or ZDAG_EINVAL when g is not finished. */
-int zd_journal_resume_plan(const zd_journal *j, const zd_graph *g,
-                           uint8_t (*hashes)[ZD_DEFHASH_SIZE], bool *cached)
-    __attribute__((warn_unused_result));
 
 /* Bytes of a torn tail ignored when loading (and truncated away by zd_journal_open()), or 0. */
 uint64_t zd_journal_torn_bytes(const zd_journal *j);
@@ -146,7 +107,19 @@ int64_t zd_journal_sync_due_ms(const zd_journal *j, int64_t window_ms);
 /* Why the last append or sync failed (borrowed; "" when none). */
 const char *zd_journal_error(const zd_journal *j);
 
-/* CRC-32 (IEEE, as zlib's crc32()): pass 0 to start, the previous value to continue. */
-uint32_t zd_journal_crc32(uint32_t crc, const void *buf, size_t len);
+/* Rewrites the file with the live records only (see Compaction above), when due or when force
+ * is set; needs everything appended to be synced. Returns 1 when it rewrote the file, 0 when
+ * not due, ZDAG_EINVAL (read-only, records pending), ZDAG_ESTATE (zd_journal_error() says why;
+ * the old file stays as it was) or ZDAG_ENOMEM. */
+int zd_journal_compact(zd_journal *j, bool force) __attribute__((warn_unused_result));
+
+/* Bytes in the journal file, and the bytes its live records (and header) take. */
+uint64_t zd_journal_file_bytes(const zd_journal *j);
+uint64_t zd_journal_live_bytes(const zd_journal *j);
+
+/* The durations of node `name`'s last succeeded attempts (loaded, then appended), oldest first,
+ * at most ZD_JOURNAL_HISTORY (borrowed; valid until the next append or close); *n receives how
+ * many (0 and NULL for an unknown node). */
+const double *zd_journal_history(const zd_journal *j, const char *name, size_t *n);
 
 #endif

@@ -419,7 +419,7 @@ int zdag_run(zdag_dag *dag, const zdag_options *opts, zdag_result **result) {
     int rc = check_dag(dag);
     if (rc < 0)
         return rc;
-    if (mkdir(o.state_dir, 0755) < 0 && errno != EEXIST)
+    if (mkdir(o.state_dir, 0700) < 0 && errno != EEXIST)
         return fail(dag, ZDAG_ESTATE, "cannot create %s: %s", o.state_dir, strerror(errno));
     zdag_result *res = new_result(dag->g);
     if (!res)

@@ -21,6 +21,8 @@
 #include "diag.h"
 #include "executor.h"
 #include "journal.h"
+#include "resume.h"
+#include "statedir.h"
 #include "xset.h"
 #include "report.h"
 #include "rlimits.h"
@@ -151,7 +153,7 @@ static int open_journal(const zd_run_opts *o, const zd_graph *g, journal_run *jr
     size_t n = zd_graph_size(g);
     zd_diags d;
     zd_diags_init(&d);
-    int rc = zd_journal_open(o->state_dir, o->pipeline_id ? o->pipeline_id : o->pipeline,
+    int rc = zd_journal_open(o->state_dir, o->pipeline_id ? o->pipeline_id : o->pipeline, g,
                              &jr->journal, &d);
     log_diags(&o->log, &d);
     snprintf(why, size, "%s", d.n ? d.lines[0] : "the state directory is unusable");
@@ -163,7 +165,7 @@ static int open_journal(const zd_run_opts *o, const zd_graph *g, journal_run *jr
     jr->cached = calloc(n ? n : 1, sizeof *jr->cached);
     jr->durations = calloc(n ? n : 1, sizeof *jr->durations);
     if (!jr->hashes || !jr->cached || !jr->durations || zd_defhash_compute(g, jr->hashes) < 0 ||
-        zd_journal_resume_plan(jr->journal, g, jr->hashes, jr->cached) < 0)
+        zd_resume_plan(jr->journal, g, jr->hashes, jr->cached) < 0)
         return ZDAG_ENOMEM;
     for (uint32_t i = 0; i < n; i++)
         jr->durations[i] = zd_journal_median_duration(jr->journal, zd_graph_node(g, i)->name);
@@ -220,9 +222,15 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
                            : cannot_start(o, g, ZDAG_ENOMEM, 3, false, "out of memory");
     char log_dir[4096], run_id[17] = {0}, why[512];
     snprintf(log_dir, sizeof log_dir, "%s/logs", o->state_dir);
-    if (mkdir(log_dir, 0755) < 0 && errno != EEXIST)
-        return cannot_start(o, g, ZDAG_ESTATE, 3, false, "cannot create %s: %s", log_dir,
-                            strerror(errno));
+    /* The state directory and its logs/ are 0700 (older versions made them 0755). */
+    zd_diags sd;
+    zd_diags_init(&sd);
+    if (zd_statedir_prepare(o->state_dir, &sd) < 0) {
+        snprintf(why, sizeof why, "%s", sd.n ? sd.lines[0] : "the state directory is unusable");
+        zd_diags_clear(&sd);
+        return cannot_start(o, g, ZDAG_ESTATE, 3, false, "%s", why);
+    }
+    zd_diags_clear(&sd);
     /* Before anything is forked or opened: a missing descriptor or thread is a message now,
      * not a libzmq abort later. */
     zd_rlimit_raise_nofile();

@@ -25,6 +25,7 @@
 #include "fence.h"
 #include "mpjson.h"
 #include "proc.h"
+#include "statedir.h"
 #include "wire.h"
 #include "zdag.h"
 
@@ -289,8 +290,11 @@ static int open_log(executor *x, const zd_msg_task *t) {
         return -1;
     int flags =
         O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (t->attempt == 1 || shipped ? O_TRUNC : 0);
-    int fd = open(shipped ? scratch : path, flags, 0644);
+    int fd = open(shipped ? scratch : path, flags, ZD_STATE_FILE_MODE);
     free(path);
+    /* A log left by an older version may be 0644: logs can hold secrets. */
+    if (fd >= 0)
+        fchmod(fd, ZD_STATE_FILE_MODE);
     if (fd >= 0 && t->attempt > 1 && !shipped)
         dprintf(fd, "--- zdag: attempt %u ---\n", t->attempt);
     return fd;

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "framelog.h"
 #include "journal.h"
 
 #define PIPE "/pipelines/p.yaml"
@@ -66,7 +67,7 @@ static const char *errors(fixture *f) {
 static zd_journal *open_ok(fixture *f) {
     zd_journal *j = NULL;
     zd_diags_clear(&f->d);
-    int rc = zd_journal_open(f->dir, PIPE, &j, &f->d);
+    int rc = zd_journal_open(f->dir, PIPE, NULL, &j, &f->d);
     if (rc != 0)
         fprintf(stderr, "open: %s", errors(f));
     assert_int_equal(rc, 0);
@@ -78,7 +79,7 @@ static zd_journal *open_ok(fixture *f) {
 static void open_fails(fixture *f, const char *pipeline, int code, const char *needle) {
     zd_journal *j = NULL;
     zd_diags_clear(&f->d);
-    assert_int_equal(zd_journal_open(f->dir, pipeline, &j, &f->d), code);
+    assert_int_equal(zd_journal_open(f->dir, pipeline, NULL, &j, &f->d), code);
     assert_null(j);
     if (!strstr(errors(f), needle))
         fail_msg("expected \"%s\" in: %s", needle, errors(f));
@@ -129,7 +130,7 @@ static void write_all(const char *path, const void *buf, size_t len) {
 /* Appends one framed record with a correct checksum around `payload` to the journal file. */
 static void append_frame(const char *path, const void *payload, size_t len) {
     char h[8];
-    uint32_t crc = zd_journal_crc32(0, payload, len);
+    uint32_t crc = zd_framelog_crc32(0, payload, len);
     for (int i = 0; i < 4; i++) {
         h[i] = (char)(len >> (8 * i));
         h[4 + i] = (char)(crc >> (8 * i));
@@ -155,9 +156,9 @@ static void three_records(fixture *f, uint64_t starts[3]) {
 
 static void test_crc32_check_value(void **state) {
     (void)state;
-    assert_int_equal(zd_journal_crc32(0, "123456789", 9), 0xcbf43926);
-    assert_int_equal(zd_journal_crc32(zd_journal_crc32(0, "1234", 4), "56789", 5), 0xcbf43926);
-    assert_int_equal(zd_journal_crc32(0, "", 0), 0);
+    assert_int_equal(zd_framelog_crc32(0, "123456789", 9), 0xcbf43926);
+    assert_int_equal(zd_framelog_crc32(zd_framelog_crc32(0, "1234", 4), "56789", 5), 0xcbf43926);
+    assert_int_equal(zd_framelog_crc32(0, "", 0), 0);
 }
 
 static void test_round_trip_across_reopen(void **state) {
@@ -370,7 +371,7 @@ static void test_lock_held_by_child(void **state) {
             zd_journal *j = NULL;
             zd_diags d;
             zd_diags_init(&d);
-            char ok = zd_journal_open(f->dir, PIPE, &j, &d) == 0 ? 'y' : 'n';
+            char ok = zd_journal_open(f->dir, PIPE, NULL, &j, &d) == 0 ? 'y' : 'n';
             if (write(ready[1], &ok, 1) != 1 || read(go[0], &ok, 1) < 0)
                 _exit(2);
             zd_journal_close(&j);
@@ -408,7 +409,7 @@ static void test_unsynced_records_are_not_durable(void **state) {
         zd_diags_init(&d);
         zd_journal_rec a = rec("a", 1, ZD_JOURNAL_SUCCEEDED, "A");
         zd_journal_rec b = rec("b", 1, ZD_JOURNAL_SUCCEEDED, "B");
-        if (zd_journal_open(f->dir, PIPE, &j, &d) != 0 || zd_journal_append(j, &a) != 0 ||
+        if (zd_journal_open(f->dir, PIPE, NULL, &j, &d) != 0 || zd_journal_append(j, &a) != 0 ||
             zd_journal_sync(j) != 0 || zd_journal_append(j, &b) != 0)
             _exit(1);
         _exit(0); /* "crash": no sync, no close */
@@ -422,10 +423,10 @@ static void test_unsynced_records_are_not_durable(void **state) {
     zd_journal_close(&j);
 }
 
-/* Packs a NODE_DONE record with field `bad` (1..9) replaced by a wrong value, or record type
+/* Packs a NODE_DONE record with field `bad` (1..12) replaced by a wrong value, or record type
  * `type` when bad is 0. */
 static void pack_node(msgpack_packer *pk, int bad, uint64_t type) {
-    msgpack_pack_array(pk, 10);
+    msgpack_pack_array(pk, 13);
     msgpack_pack_uint64(pk, bad == 0 ? type : 2);
     if (bad == 1)
         msgpack_pack_int(pk, 7);
@@ -448,6 +449,14 @@ static void pack_node(msgpack_packer *pk, int bad, uint64_t type) {
     msgpack_pack_uint64(pk, bad == 7 ? 1ull << 40 : 1);
     msgpack_pack_str_with_body(pk, "r", 1);
     msgpack_pack_double(pk, bad == 9 ? -1.0 : 1.7e9);
+    if (bad == 10)
+        msgpack_pack_bin_with_body(pk, "short", 5);
+    else
+        msgpack_pack_nil(pk);
+    msgpack_pack_uint64(pk, bad == 11 ? 4 : 3);
+    msgpack_pack_array(pk, bad == 12 ? 1 : 0);
+    if (bad == 12)
+        msgpack_pack_str_with_body(pk, "x", 1);
 }
 
 /* Hostile records with valid checksums: every one is refused with a message saying why. */
@@ -472,6 +481,9 @@ static void test_garbage_records(void **state) {
         {6, 0, "duration_s 1e+300 is out of range"},
         {7, 0, "attempts 1099511627776 is out of range"},
         {9, 0, "finished_at -1 is out of range"},
+        {10, 0, "result_hash must be 32 bytes"},
+        {11, 0, "result_size 4 is not the inline result's 3 bytes"},
+        {12, 0, "a history duration must be a float, not a string"},
     };
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
@@ -505,7 +517,7 @@ static void test_garbage_records(void **state) {
         {"\x91\xa1x", 3, "record type must be an unsigned integer, not a string"},
         {"\x91\xcf\xff\xff\xff\xff\xff\xff\xff\xff", 10,
          "unknown record type 18446744073709551615"},
-        {"\x92\x02\x01", 3, "a node record has 10 fields, not 2"},
+        {"\x92\x02\x01", 3, "a node record has 13 fields, not 2"},
         {NULL, 0, "nested at most 8 deep"},
     };
     for (size_t i = 0; i < sizeof raw / sizeof raw[0]; i++) {
@@ -540,7 +552,7 @@ static void test_bad_headers(void **state) {
     open_fails(f, PIPE, ZDAG_ESTATE, "not a zdag journal");
 
     /* Versions from the future, small and huge. */
-    uint64_t versions[] = {2, UINT64_MAX};
+    uint64_t versions[] = {3, UINT64_MAX};
     for (int i = 0; i < 2; i++) {
         msgpack_sbuffer sb;
         msgpack_sbuffer_init(&sb);
@@ -677,60 +689,6 @@ static void test_group_commit_api(void **state) {
     zd_journal_close(&j);
 }
 
-/* Graph a -> b -> c, d alone, all shell nodes. */
-static zd_graph *small_graph(const char *b_cmd) {
-    zd_graph *g = zd_graph_new();
-    const char *names[] = {"a", "b", "c", "d"};
-    for (uint32_t i = 0; i < 4; i++) {
-        uint32_t idx;
-        assert_int_equal(zd_graph_add_node(g, names[i], &idx), 0);
-        zd_graph_node(g, idx)->shell = strdup(i == 1 ? b_cmd : "true");
-    }
-    assert_int_equal(zd_graph_add_dep(g, 1, 0), 0);
-    assert_int_equal(zd_graph_add_dep(g, 2, 1), 0);
-    assert_int_equal(zd_graph_finish(g, NULL, NULL), 0);
-    return g;
-}
-
-static void test_resume_plan(void **state) {
-    fixture *f = *state;
-    zd_graph *g = small_graph("echo b");
-    uint8_t h[4][32];
-    assert_int_equal(zd_defhash_compute(g, h), 0);
-    zd_journal *j = open_ok(f);
-    for (uint32_t i = 0; i < 4; i++) {
-        zd_journal_rec r = rec(zd_graph_node(g, i)->name, 0, ZD_JOURNAL_SUCCEEDED, "ok");
-        memcpy(r.defhash, h[i], 32);
-        append_ok(j, r);
-    }
-    zd_journal_close(&j);
-    j = open_ok(f);
-    bool cached[4];
-    assert_int_equal(zd_journal_resume_plan(j, g, h, cached), 0);
-    assert_true(cached[0] && cached[1] && cached[2] && cached[3]);
-
-    /* b's command changed: b and c run again, a and d are cached. */
-    zd_graph *g2 = small_graph("echo B");
-    uint8_t h2[4][32];
-    assert_int_equal(zd_defhash_compute(g2, h2), 0);
-    assert_int_equal(zd_journal_resume_plan(j, g2, h2, cached), 0);
-    assert_true(cached[0] && !cached[1] && !cached[2] && cached[3]);
-    zd_journal_close(&j);
-
-    /* a failed in a later run: a runs again, and so does everything after it. */
-    j = open_ok(f);
-    zd_journal_rec r = rec("a", 0, ZD_JOURNAL_FAILED, NULL);
-    memcpy(r.defhash, h[0], 32);
-    append_ok(j, r);
-    zd_journal_close(&j);
-    j = open_ok(f);
-    assert_int_equal(zd_journal_resume_plan(j, g, h, cached), 0);
-    assert_true(!cached[0] && !cached[1] && !cached[2] && cached[3]);
-    zd_journal_close(&j);
-    zd_graph_free(&g);
-    zd_graph_free(&g2);
-}
-
 static double seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -791,7 +749,6 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_failed_write_rolls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_median_duration, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit_api, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_resume_plan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsync_cost, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

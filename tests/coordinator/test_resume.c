@@ -1,0 +1,141 @@
+/* Resume planning: a node is cached when its latest record succeeded with its definition hash
+ * and everything it depends on is cached. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "resume.h"
+
+#define PIPE "/pipelines/p.yaml"
+
+typedef struct fixture {
+    char dir[64]; /* a fresh state directory */
+} fixture;
+
+static int setup(void **state) {
+    fixture *f = calloc(1, sizeof *f);
+    if (!f)
+        return -1;
+    snprintf(f->dir, sizeof f->dir, "/tmp/zdag-resume-XXXXXX");
+    if (!mkdtemp(f->dir)) {
+        free(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state) {
+    fixture *f = *state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+    int rc = system(cmd);
+    free(f);
+    return rc == 0 ? 0 : -1;
+}
+
+static zd_journal *open_ok(fixture *f) {
+    zd_journal *j = NULL;
+    zd_diags d;
+    zd_diags_init(&d);
+    assert_int_equal(zd_journal_open(f->dir, PIPE, NULL, &j, &d), 0);
+    zd_diags_clear(&d);
+    return j;
+}
+
+static zd_journal_rec rec(const char *name, uint8_t hash, zd_journal_status status,
+                          const char *result) {
+    zd_journal_rec r = {.name = name,
+                        .status = status,
+                        .result = result,
+                        .result_len = result ? strlen(result) : 0,
+                        .duration_s = 1.5,
+                        .attempts = 1,
+                        .run_id = "run1",
+                        .finished_at = 1.7e9};
+    memset(r.defhash, hash, sizeof r.defhash);
+    return r;
+}
+
+static void append_ok(zd_journal *j, zd_journal_rec r) {
+    assert_int_equal(zd_journal_append(j, &r), 0);
+}
+
+/* Graph a -> b -> c, d alone, all shell nodes. */
+static zd_graph *small_graph(const char *b_cmd) {
+    zd_graph *g = zd_graph_new();
+    const char *names[] = {"a", "b", "c", "d"};
+    for (uint32_t i = 0; i < 4; i++) {
+        uint32_t idx;
+        assert_int_equal(zd_graph_add_node(g, names[i], &idx), 0);
+        zd_graph_node(g, idx)->shell = strdup(i == 1 ? b_cmd : "true");
+    }
+    assert_int_equal(zd_graph_add_dep(g, 1, 0), 0);
+    assert_int_equal(zd_graph_add_dep(g, 2, 1), 0);
+    assert_int_equal(zd_graph_finish(g, NULL, NULL), 0);
+    return g;
+}
+
+static void test_resume_plan(void **state) {
+    fixture *f = *state;
+    zd_graph *g = small_graph("echo b");
+    uint8_t h[4][32];
+    assert_int_equal(zd_defhash_compute(g, h), 0);
+    zd_journal *j = open_ok(f);
+    for (uint32_t i = 0; i < 4; i++) {
+        zd_journal_rec r = rec(zd_graph_node(g, i)->name, 0, ZD_JOURNAL_SUCCEEDED, "ok");
+        memcpy(r.defhash, h[i], 32);
+        append_ok(j, r);
+    }
+    zd_journal_close(&j);
+    j = open_ok(f);
+    bool cached[4];
+    assert_int_equal(zd_resume_plan(j, g, h, cached), 0);
+    assert_true(cached[0] && cached[1] && cached[2] && cached[3]);
+
+    /* b's command changed: b and c run again, a and d are cached. */
+    zd_graph *g2 = small_graph("echo B");
+    uint8_t h2[4][32];
+    assert_int_equal(zd_defhash_compute(g2, h2), 0);
+    assert_int_equal(zd_resume_plan(j, g2, h2, cached), 0);
+    assert_true(cached[0] && !cached[1] && !cached[2] && cached[3]);
+    zd_journal_close(&j);
+
+    /* a failed in a later run: a runs again, and so does everything after it. */
+    j = open_ok(f);
+    zd_journal_rec r = rec("a", 0, ZD_JOURNAL_FAILED, NULL);
+    memcpy(r.defhash, h[0], 32);
+    append_ok(j, r);
+    zd_journal_close(&j);
+    j = open_ok(f);
+    assert_int_equal(zd_resume_plan(j, g, h, cached), 0);
+    assert_true(!cached[0] && !cached[1] && !cached[2] && cached[3]);
+    zd_journal_close(&j);
+    zd_graph_free(&g);
+    zd_graph_free(&g2);
+}
+
+static void test_unfinished_graph(void **state) {
+    fixture *f = *state;
+    zd_journal *j = open_ok(f);
+    zd_graph *g = zd_graph_new();
+    uint8_t h[1][32];
+    bool cached[1];
+    assert_int_equal(zd_resume_plan(j, g, h, cached), ZDAG_EINVAL);
+    zd_graph_free(&g);
+    zd_journal_close(&j);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_resume_plan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unfinished_graph, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
