@@ -67,4 +67,5 @@ fi
 # --- the run ---------------------------------------------------------------------------------
 export ZMQ_FLOOR="$out/zmq_floor" NOOP_PLUGIN="$out/libzdag_bench_noop.so" PY=/usr/bin/python3
 /usr/bin/python3 "$here/bench.py" | tee "$out/last.md"
+/usr/bin/python3 "$here/journal_startup.py" | tee -a "$out/last.md"
 echo "bench: tables also in $out/last.md" >&2

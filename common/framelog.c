@@ -326,8 +326,8 @@ int zd_framelog_open(const char *path, uint64_t valid_end, const zd_framelog_cfg
     return 0;
 }
 
-int zd_framelog_create(const char *path, mode_t mode, const zd_framelog_cfg *cfg,
-                       zd_framelog **out, char *err, size_t err_size) {
+int zd_framelog_create(const char *path, mode_t mode, const zd_framelog_cfg *cfg, zd_framelog **out,
+                       char *err, size_t err_size) {
     *out = NULL;
     zd_framelog *fl = framelog_new(path, cfg);
     if (!fl)

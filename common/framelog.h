@@ -81,9 +81,8 @@ int zd_framelog_open(const char *path, uint64_t valid_end, const zd_framelog_cfg
 /* Starts a new log that will replace path: an empty PATH.tmp (mode `mode`, whatever stood there
  * before is removed), filled with zd_framelog_append()/zd_framelog_sync() and put in place with
  * zd_framelog_install(). Until then path is untouched. Returns as zd_framelog_open(). */
-int zd_framelog_create(const char *path, mode_t mode, const zd_framelog_cfg *cfg,
-                       zd_framelog **out, char *err, size_t err_size)
-    __attribute__((warn_unused_result));
+int zd_framelog_create(const char *path, mode_t mode, const zd_framelog_cfg *cfg, zd_framelog **out,
+                       char *err, size_t err_size) __attribute__((warn_unused_result));
 
 /* Syncs a created log, renames PATH.tmp over PATH and fsyncs the directory. Afterwards fl
  * appends to PATH. Returns 0, or ZDAG_ESTATE with zd_framelog_error() set (PATH.tmp is then

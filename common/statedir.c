@@ -70,8 +70,8 @@ int zd_statedir_journal_path(const char *dir, const char *pipeline_id, char *out
 }
 
 struct zd_statedir_lock {
-    int fd;      /* dir/lock, holding the flock */
-    char *path;  /* dir/lock */
+    int fd;     /* dir/lock, holding the flock */
+    char *path; /* dir/lock */
 };
 
 int zd_statedir_lock_take(const char *dir, zd_statedir_lock **out, zd_diags *d) {
@@ -98,8 +98,7 @@ int zd_statedir_lock_take(const char *dir, zd_statedir_lock **out, zd_diags *d) 
         long holder = n > 0 ? strtol(pid, NULL, 10) : 0;
         if (n >= 0 && holder > 0)
             zd_diags_add(d, "zdag", 0, 0,
-                         "state directory %s is in use by another zdag run (pid %ld)", dir,
-                         holder);
+                         "state directory %s is in use by another zdag run (pid %ld)", dir, holder);
         else if (n >= 0)
             zd_diags_add(d, "zdag", 0, 0,
                          "state directory %s is in use by another zdag run (pid unknown)", dir);

@@ -17,9 +17,9 @@
 
 #include "diag.h"
 
-#define ZD_STATE_DIR_MODE 0700  /* the state directory and its subdirectories */
-#define ZD_STATE_FILE_MODE 0600 /* every file in them: logs, journals, results, the lock */
-#define ZD_STATE_LOGS "logs"    /* subdirectory of the node logs */
+#define ZD_STATE_DIR_MODE 0700     /* the state directory and its subdirectories */
+#define ZD_STATE_FILE_MODE 0600    /* every file in them: logs, journals, results, the lock */
+#define ZD_STATE_LOGS "logs"       /* subdirectory of the node logs */
 #define ZD_STATE_RESULTS "results" /* subdirectory of the result store */
 
 /* Creates dir and dir/logs (mode 0700) when missing, and takes group and other permissions away

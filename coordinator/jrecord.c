@@ -13,10 +13,10 @@
 #define REC_HEADER 1
 #define REC_NODE_DONE 2
 #define MAGIC "zdag-journal"
-#define V1_FIELDS 10           /* NODE_DONE fields of format version 1 */
-#define V2_FIELDS 13           /* NODE_DONE fields of format version 2 */
-#define MAX_DURATION 1e9       /* seconds (~31 years): anything above is garbage */
-#define MAX_TIME 1e11          /* Unix seconds (year ~5138): anything above is garbage */
+#define V1_FIELDS 10     /* NODE_DONE fields of format version 1 */
+#define V2_FIELDS 13     /* NODE_DONE fields of format version 2 */
+#define MAX_DURATION 1e9 /* seconds (~31 years): anything above is garbage */
+#define MAX_TIME 1e11    /* Unix seconds (year ~5138): anything above is garbage */
 
 struct zd_jrecord_decoder {
     msgpack_zone zone; /* unpacked objects of the current payload */

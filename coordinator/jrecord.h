@@ -66,14 +66,14 @@ typedef struct zd_journal_rec {
 
 /* A decoded record. Pointers borrow the payload and the decoder until the next decode. */
 typedef struct zd_jrecord {
-    zd_journal_rec node;                     /* NODE_DONE: the fields (strings not terminated) */
-    size_t name_len;                         /* bytes at node.name */
-    size_t run_id_len;                       /* bytes at node.run_id */
-    double history[ZD_JOURNAL_HISTORY - 1];  /* NODE_DONE: earlier succeeded durations */
-    size_t n_history;                        /* entries in history */
-    uint64_t version;                        /* HEADER: format version */
-    const char *pipeline;                    /* HEADER: pipeline id (not terminated) */
-    size_t pipeline_len;                     /* bytes at pipeline */
+    zd_journal_rec node;                    /* NODE_DONE: the fields (strings not terminated) */
+    size_t name_len;                        /* bytes at node.name */
+    size_t run_id_len;                      /* bytes at node.run_id */
+    double history[ZD_JOURNAL_HISTORY - 1]; /* NODE_DONE: earlier succeeded durations */
+    size_t n_history;                       /* entries in history */
+    uint64_t version;                       /* HEADER: format version */
+    const char *pipeline;                   /* HEADER: pipeline id (not terminated) */
+    size_t pipeline_len;                    /* bytes at pipeline */
 } zd_jrecord;
 
 /* Packs a HEADER payload (version ZD_JOURNAL_VERSION) into sb, cleared first. Returns 0,

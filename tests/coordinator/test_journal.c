@@ -1,5 +1,7 @@
-/* The run journal: round trips, torn tails, corruption, the state-dir lock (also held by another
- * process), hostile records, duration medians, the resume plan, and what fsync costs. */
+/* The run journal: compaction (bounded size, history, killed children, failed writes), the
+ * version 1 upgrade, the result store's fields and files, permissions; round trips, torn tails,
+ * corruption, the state-dir lock (also held by another process), hostile records, duration medians,
+ * the resume plan, and what fsync costs. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -689,6 +691,317 @@ static void test_group_commit_api(void **state) {
     zd_journal_close(&j);
 }
 
+/* One "run" of n nodes with results of `size` bytes and duration d. */
+static void run_nodes(fixture *f, int n, size_t size, double d) {
+    zd_journal *j = open_ok(f);
+    char *result = malloc(size + 1);
+    assert_non_null(result);
+    memset(result, 'r', size);
+    result[size] = '\0';
+    for (int i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "node%d", i);
+        zd_journal_rec r = rec(name, 1, ZD_JOURNAL_SUCCEEDED, result);
+        r.duration_s = d;
+        append_ok(j, r);
+    }
+    assert_int_equal(zd_journal_sync(j), 0);
+    zd_journal_close(&j);
+    free(result);
+}
+
+/* Ten runs of the same nodes: the file stays within 1.5x of one run (zdag 0.1: 10x). */
+static void test_compaction_bounds_the_file(void **state) {
+    fixture *f = *state;
+    run_nodes(f, 200, 300, 1);
+    uint64_t one = file_size(f->journal);
+    assert_true(one > ZD_JOURNAL_COMPACT_FLOOR);
+    for (int run = 2; run <= 10; run++) {
+        run_nodes(f, 200, 300, run);
+        assert_true(file_size(f->journal) <= one + one / 2);
+    }
+    zd_journal *j = open_ok(f);
+    assert_int_equal(zd_journal_count(j), 200);
+    assert_true(zd_journal_file_bytes(j) <=
+                zd_journal_live_bytes(j) + zd_journal_live_bytes(j) / 2);
+    assert_int_equal(zd_journal_find(j, "node7")->result_len, 300);
+    zd_journal_close(&j);
+    struct stat st;
+    char tmp[160];
+    snprintf(tmp, sizeof tmp, "%s.tmp", f->journal);
+    assert_int_equal(stat(tmp, &st), -1);
+}
+
+/* Twelve runs with durations 1..12: the last 10 survive compactions, in order. */
+static void test_history_survives_compaction(void **state) {
+    fixture *f = *state;
+    for (int run = 1; run <= 12; run++) {
+        run_nodes(f, 100, 400, run);
+        zd_journal *j = open_ok(f);
+        size_t n;
+        const double *h = zd_journal_history(j, "node3", &n);
+        assert_int_equal(n, run < 10 ? run : 10);
+        for (size_t i = 0; i < n; i++)
+            assert_true(h[i] == (double)(run - (int)n + 1 + (int)i));
+        zd_journal_close(&j);
+    }
+    zd_journal *j = open_ok(f);
+    assert_true(zd_journal_median_duration(j, "node3") == 7.5); /* of 3..12 */
+    assert_int_equal(zd_journal_compact(j, true), 1);
+    zd_journal_close(&j);
+    j = open_ok(f);
+    assert_true(zd_journal_median_duration(j, "node3") == 7.5);
+    zd_journal_close(&j);
+}
+
+/* Opened for a graph, the records of nodes no longer in it go at once (a 1-node pipeline does
+ * not pay for the 100,000 nodes it once had). */
+static void test_nodes_not_in_the_graph_are_dropped(void **state) {
+    fixture *f = *state;
+    run_nodes(f, 500, 200, 1);
+    uint64_t big = file_size(f->journal);
+    zd_graph *g = zd_graph_new();
+    uint32_t idx;
+    assert_int_equal(zd_graph_add_node(g, "node42", &idx), 0);
+    zd_graph_node(g, idx)->shell = strdup("true");
+    assert_int_equal(zd_graph_finish(g, NULL, NULL), 0);
+    zd_journal *j = NULL;
+    assert_int_equal(zd_journal_open(f->dir, PIPE, g, &j, &f->d), 0);
+    assert_int_equal(zd_journal_count(j), 1);
+    assert_non_null(zd_journal_find(j, "node42"));
+    assert_null(zd_journal_find(j, "node1"));
+    zd_journal_close(&j);
+    assert_true(file_size(f->journal) < big / 100);
+    j = open_ok(f);
+    assert_int_equal(zd_journal_count(j), 1);
+    zd_journal_close(&j);
+    zd_graph_free(&g);
+}
+
+/* A journal that needs compaction, opened by children killed at random moments: every time the
+ * journal afterwards is whole, old or new, with every node's latest record. */
+static void test_compaction_killed_at_any_moment(void **state) {
+    fixture *f = *state;
+    for (int run = 1; run <= 3; run++)
+        run_nodes(f, 3000, 100, run);
+    /* Uncompacted: the third run's close compacted; append two more runs by hand, unsynced
+     * compaction left to the children. */
+    srand(42);
+    for (int k = 0; k < 24; k++) {
+        zd_journal *j = open_ok(f);
+        for (int i = 0; i < 3000; i++) {
+            char name[32];
+            snprintf(name, sizeof name, "node%d", i);
+            zd_journal_rec r = rec(name, (uint8_t)(k + 2), ZD_JOURNAL_SUCCEEDED, "x");
+            append_ok(j, r);
+        }
+        assert_int_equal(zd_journal_sync(j), 0);
+        /* Close without the compaction: the child does it. */
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            int rc = zd_journal_compact(j, true);
+            _exit(rc == 1 ? 0 : 1);
+        }
+        struct timespec ts = {0, (long)(rand() % 40000) * 1000};
+        nanosleep(&ts, NULL);
+        kill(pid, SIGKILL);
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        /* The parent's handle is stale when the child installed a new file: drop it. */
+        zd_journal_close(&j);
+        j = open_ok(f);
+        assert_int_equal(zd_journal_count(j), 3000);
+        for (int i = 0; i < 3000; i += 499) {
+            char name[32];
+            snprintf(name, sizeof name, "node%d", i);
+            const zd_journal_rec *got = zd_journal_find(j, name);
+            assert_non_null(got);
+            assert_int_equal(got->defhash[0], (uint8_t)(k + 2));
+        }
+        zd_journal_close(&j);
+    }
+}
+
+/* A compaction whose write fails (here: over RLIMIT_FSIZE) leaves the old file and no tmp. */
+static void test_failed_compaction_keeps_the_old_file(void **state) {
+    fixture *f = *state;
+    run_nodes(f, 300, 200, 1);
+    zd_journal *j = open_ok(f);
+    for (int i = 0; i < 300; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "node%d", i);
+        append_ok(j, rec(name, 9, ZD_JOURNAL_SUCCEEDED, "new"));
+    }
+    assert_int_equal(zd_journal_sync(j), 0);
+    uint64_t size = file_size(f->journal);
+    struct rlimit old, low;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    low = old;
+    low.rlim_cur = 2000;
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &low), 0);
+    int rc = zd_journal_compact(j, true);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, prev);
+    assert_int_equal(rc, ZDAG_ESTATE);
+    assert_non_null(strstr(zd_journal_error(j), "cannot write"));
+    assert_int_equal(file_size(f->journal), size);
+    char tmp[160];
+    snprintf(tmp, sizeof tmp, "%s.tmp", f->journal);
+    assert_int_equal(access(tmp, F_OK), -1);
+    /* Still usable, and the next compaction works. */
+    append_ok(j, rec("late", 1, ZD_JOURNAL_SUCCEEDED, "L"));
+    assert_int_equal(zd_journal_sync(j), 0);
+    assert_int_equal(zd_journal_compact(j, true), 1);
+    zd_journal_close(&j);
+    j = open_ok(f);
+    assert_int_equal(zd_journal_count(j), 301);
+    assert_memory_equal(zd_journal_find(j, "node5")->result, "new", 3);
+    zd_journal_close(&j);
+}
+
+/* Packs a version 1 NODE_DONE (10 fields). */
+static void pack_v1_node(msgpack_packer *pk, const char *name, double duration) {
+    msgpack_pack_array(pk, 10);
+    msgpack_pack_uint64(pk, 2);
+    msgpack_pack_str_with_body(pk, name, strlen(name));
+    msgpack_pack_bin_with_body(pk, "01234567890123456789012345678901", 32);
+    msgpack_pack_uint64(pk, 0);
+    msgpack_pack_bin_with_body(pk, "out", 3);
+    msgpack_pack_false(pk);
+    msgpack_pack_double(pk, duration);
+    msgpack_pack_uint64(pk, 1);
+    msgpack_pack_str_with_body(pk, "r", 1);
+    msgpack_pack_double(pk, 1.7e9);
+}
+
+/* zdag 0.1's journals are read, and rewritten as version 2 at open. */
+static void test_version_1_is_upgraded(void **state) {
+    fixture *f = *state;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 5);
+    msgpack_pack_uint64(&pk, 1);
+    msgpack_pack_str_with_body(&pk, "zdag-journal", 12);
+    msgpack_pack_uint64(&pk, 1);
+    msgpack_pack_str_with_body(&pk, PIPE, strlen(PIPE));
+    msgpack_pack_double(&pk, 0);
+    write_all(f->journal, "", 0);
+    append_frame(f->journal, sb.data, sb.size);
+    double ds[] = {4, 1, 3};
+    for (int i = 0; i < 3; i++) {
+        msgpack_sbuffer_clear(&sb);
+        pack_v1_node(&pk, "a", ds[i]);
+        append_frame(f->journal, sb.data, sb.size);
+    }
+    msgpack_sbuffer_destroy(&sb);
+    zd_journal *j = open_ok(f);
+    const zd_journal_rec *a = zd_journal_find(j, "a");
+    assert_non_null(a);
+    assert_false(a->result_in_store);
+    assert_int_equal(a->result_size, 3);
+    assert_true(zd_journal_median_duration(j, "a") == 3);
+    zd_journal_close(&j);
+    size_t len;
+    char *all = read_all(f->journal, &len);
+    /* The header now says version 2: [1, "zdag-journal", 2, ...]. */
+    assert_true(len > 24 && (uint8_t)all[8] == 0x95 && all[9] == 1 && all[23] == 2);
+    free(all);
+    j = open_ok(f);
+    size_t n;
+    const double *h = zd_journal_history(j, "a", &n);
+    assert_int_equal(n, 3);
+    assert_true(h[0] == 4 && h[1] == 1 && h[2] == 3);
+    zd_journal_close(&j);
+}
+
+static void touch(const char *dir, const char *name) {
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    write_all(path, "x", 1);
+}
+
+static bool exists(const char *dir, const char *name) {
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+/* Stored results: the fields round-trip; compaction removes the files nobody references (ours
+ * or another journal's) and tmp.* files. */
+static void test_result_store_fields_and_collection(void **state) {
+    fixture *f = *state;
+    char results[96];
+    snprintf(results, sizeof results, "%s/results", f->dir);
+    assert_int_equal(mkdir(f->dir, 0700) == 0 || errno == EEXIST, 1);
+    assert_int_equal(mkdir(results, 0700), 0);
+    const char *keep = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const char *other = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    const char *stale = "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
+    touch(results, keep);
+    touch(results, other);
+    touch(results, stale);
+    touch(results, "tmp.XyZ123");
+    touch(results, "README"); /* not ours: left alone */
+
+    /* Another pipeline's journal in the same directory references `other`. */
+    zd_journal *j = NULL;
+    assert_int_equal(zd_journal_open(f->dir, "/pipelines/q.yaml", NULL, &j, &f->d), 0);
+    zd_journal_rec r = rec("q", 1, ZD_JOURNAL_SUCCEEDED, NULL);
+    r.result_in_store = true;
+    memset(r.result_hash, 0xbb, 32);
+    r.result_size = 1 << 20;
+    append_ok(j, r);
+    assert_int_equal(zd_journal_sync(j), 0);
+    zd_journal_close(&j);
+
+    j = open_ok(f);
+    r = rec("p", 1, ZD_JOURNAL_SUCCEEDED, "inline too");
+    r.result_in_store = true;
+    assert_int_equal(zd_journal_append(j, &r), ZDAG_EINVAL);
+    r = rec("p", 1, ZD_JOURNAL_SUCCEEDED, NULL);
+    r.result_in_store = true;
+    memset(r.result_hash, 0xaa, 32);
+    r.result_size = 5000;
+    append_ok(j, r);
+    assert_int_equal(zd_journal_sync(j), 0);
+    assert_int_equal(zd_journal_compact(j, true), 1);
+    zd_journal_close(&j);
+    assert_true(exists(results, keep));
+    assert_true(exists(results, other));
+    assert_false(exists(results, stale));
+    assert_false(exists(results, "tmp.XyZ123"));
+    assert_true(exists(results, "README"));
+
+    j = open_ok(f);
+    const zd_journal_rec *got = zd_journal_find(j, "p");
+    assert_non_null(got);
+    assert_true(got->result_in_store);
+    assert_int_equal(got->result_size, 5000);
+    assert_int_equal(got->result_len, 0);
+    assert_int_equal(got->result_hash[31], 0xaa);
+    zd_journal_close(&j);
+}
+
+/* The journal and the lock are 0600, the directory 0700, also when they were looser. */
+static void test_permissions(void **state) {
+    fixture *f = *state;
+    assert_int_equal(chmod(f->dir, 0755), 0);
+    zd_journal *j = open_ok(f);
+    zd_journal_close(&j);
+    assert_int_equal(chmod(f->journal, 0644), 0);
+    j = open_ok(f);
+    zd_journal_close(&j);
+    struct stat st;
+    assert_int_equal(stat(f->dir, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    assert_int_equal(stat(f->journal, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+}
+
 static double seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -749,6 +1062,14 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_failed_write_rolls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_median_duration, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit_api, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compaction_bounds_the_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history_survives_compaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nodes_not_in_the_graph_are_dropped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compaction_killed_at_any_moment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_compaction_keeps_the_old_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_version_1_is_upgraded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_result_store_fields_and_collection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_permissions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsync_cost, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

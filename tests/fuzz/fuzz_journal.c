@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "framelog.h"
 #include "journal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -35,7 +36,7 @@ static bool fix_checksums(uint8_t *buf, size_t size) {
         uint32_t len = le32(buf + off);
         if (len > size - off - 8)
             break;
-        uint32_t crc = zd_journal_crc32(0, buf + off + 8, len);
+        uint32_t crc = zd_framelog_crc32(0, buf + off + 8, len);
         if (le32(buf + off + 4) != crc) {
             for (int i = 0; i < 4; i++)
                 buf[off + 4 + i] = (uint8_t)(crc >> (8 * i));
@@ -67,6 +68,10 @@ static void load(const char *dir, const uint8_t *buf, size_t size) {
         check(zd_journal_append(j, &probe) == ZDAG_EINVAL, "a loaded journal accepted an append");
         (void)zd_journal_find(j, "");
         (void)zd_journal_median_duration(j, "x");
+        size_t nh = 0;
+        (void)zd_journal_history(j, "x", &nh);
+        check(nh <= ZD_JOURNAL_HISTORY, "a history longer than ZD_JOURNAL_HISTORY");
+        check(zd_journal_compact(j, true) == ZDAG_EINVAL, "a loaded journal was compacted");
     } else {
         check(j == NULL, "a journal returned with an error");
         check(rc == ZDAG_ESTATE || rc == ZDAG_ENOMEM, "unexpected error code");

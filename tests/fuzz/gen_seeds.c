@@ -3,10 +3,10 @@
  *   zdag_fuzz_seeds OUT_DIR SOURCE_DIR
  *
  * fills OUT_DIR/wire (one frame of each message type, from the zd_wire_encode_*() functions),
- * OUT_DIR/journal (journals written by zd_journal_open/append/sync: a header only, three
- * records, the same with a torn tail), OUT_DIR/mpjson (msgpack values of every type, and the
- * packed `args` of real pipelines) and OUT_DIR/pipeline (SOURCE_DIR's example pipelines and the
- * examples of the pipeline tests). tests/fuzz/corpus was made with it:
+ * OUT_DIR/journal (journals written by zd_journal_open/append/sync: a header only, five
+ * records (one with its result in the store), the same with a torn tail), OUT_DIR/mpjson (msgpack
+ * values of every type, and the packed `args` of real pipelines) and OUT_DIR/pipeline (SOURCE_DIR's
+ * example pipelines and the examples of the pipeline tests). tests/fuzz/corpus was made with it:
  *
  *   ./build-fuzz/tests/fuzz/zdag_fuzz_seeds tests/fuzz/corpus .
  *
@@ -202,7 +202,8 @@ static void remove_dir(const char *dir) {
     while ((e = readdir(dp)))
         if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
             snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            unlink(path);
+            if (unlink(path) < 0)
+                rmdir(path); /* logs/, empty */
         }
     closedir(dp);
     rmdir(dir);
@@ -215,7 +216,7 @@ static void journal_seeds(const char *out) {
     zd_diags d;
     zd_diags_init(&d);
     zd_journal *j = NULL;
-    if (zd_journal_open(dir, "/pipelines/p.yaml", &j, &d) != 0)
+    if (zd_journal_open(dir, "/pipelines/p.yaml", NULL, &j, &d) != 0)
         die("zd_journal_open");
     zd_journal_close(&j);
     journal_path(dir, path, sizeof path);
@@ -224,14 +225,19 @@ static void journal_seeds(const char *out) {
     save(out, "journal", "header_only", bytes, len);
     free(bytes);
 
-    if (zd_journal_open(dir, "/pipelines/p.yaml", &j, &d) != 0)
+    if (zd_journal_open(dir, "/pipelines/p.yaml", NULL, &j, &d) != 0)
         die("zd_journal_open");
     zd_journal_rec recs[] = {
         record("fetch", 1, ZD_JOURNAL_SUCCEEDED, "A fetched\n", 10, false),
         record("train", 2, ZD_JOURNAL_SUCCEEDED, "\x82\xa1x\x01\xa1y\x93\x01\x02\x03", 11, true),
         record("report", 3, ZD_JOURNAL_FAILED, NULL, 0, false),
         record("fetch", 1, ZD_JOURNAL_SUCCEEDED, "again\n", 6, false),
+        record("big", 4, ZD_JOURNAL_SUCCEEDED, NULL, 0, false),
     };
+    /* A result in the store: its hash and size, no bytes. */
+    recs[4].result_in_store = true;
+    memset(recs[4].result_hash, 0x5a, sizeof recs[4].result_hash);
+    recs[4].result_size = 1u << 20;
     for (size_t i = 0; i < sizeof recs / sizeof recs[0]; i++)
         if (zd_journal_append(j, &recs[i]) != 0)
             die("zd_journal_append");
@@ -239,7 +245,7 @@ static void journal_seeds(const char *out) {
         die("zd_journal_sync");
     zd_journal_close(&j);
     bytes = slurp(path, &len);
-    save(out, "journal", "four_records", bytes, len);
+    save(out, "journal", "five_records", bytes, len);
     /* A crash in the middle of a write: the last record cut short. */
     save(out, "journal", "torn_tail", bytes, len - 5);
     free(bytes);

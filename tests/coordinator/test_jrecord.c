@@ -1,0 +1,116 @@
+/* The journal's record schema: round trips of HEADER and NODE_DONE (inline and stored results,
+ * history), version 1 records, checks before appending, the cheap name peek. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "jrecord.h"
+#include "zdag.h"
+
+static void test_header_round_trip(void **state) {
+    (void)state;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    assert_int_equal(zd_jrecord_pack_header(&sb, "/p.yaml", 5.0), 0);
+    zd_jrecord_decoder *dec = zd_jrecord_decoder_new();
+    zd_jrecord r;
+    char why[160];
+    assert_int_equal(zd_jrecord_decode_header(dec, sb.data, sb.size, &r, why, sizeof why), 0);
+    assert_int_equal(r.version, ZD_JOURNAL_VERSION);
+    assert_int_equal(r.pipeline_len, 7);
+    assert_memory_equal(r.pipeline, "/p.yaml", 7);
+    assert_int_equal(zd_jrecord_decode_header(dec, "\x93\x02\x01\x01", 4, &r, why, sizeof why),
+                     ZDAG_EPROTO);
+    assert_string_equal(why, "no journal header");
+    zd_jrecord_decoder_free(&dec);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static void test_node_round_trip(void **state) {
+    (void)state;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    zd_journal_rec in = {.name = "build",
+                         .status = ZD_JOURNAL_SUCCEEDED,
+                         .result = "hello",
+                         .result_len = 5,
+                         .duration_s = 2.5,
+                         .attempts = 2,
+                         .run_id = "r1",
+                         .finished_at = 1.7e9};
+    memset(in.defhash, 7, sizeof in.defhash);
+    assert_null(zd_jrecord_check(&in));
+    double hist[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+    assert_int_equal(zd_jrecord_pack_node(&sb, &in, hist, 12), 0);
+    const char *name;
+    size_t name_len;
+    assert_true(zd_jrecord_peek_name(sb.data, sb.size, &name, &name_len));
+    assert_int_equal(name_len, 5);
+    assert_memory_equal(name, "build", 5);
+    assert_true(zd_jrecord_plausible((const uint8_t *)sb.data, 2));
+    zd_jrecord_decoder *dec = zd_jrecord_decoder_new();
+    zd_jrecord r;
+    char why[160];
+    assert_int_equal(zd_jrecord_decode_node(dec, sb.data, sb.size, 2, &r, why, sizeof why), 0);
+    assert_int_equal(r.name_len, 5);
+    assert_int_equal(r.node.result_len, 5);
+    assert_int_equal(r.node.result_size, 5);
+    assert_false(r.node.result_in_store);
+    assert_int_equal(r.node.attempts, 2);
+    assert_int_equal(r.n_history, ZD_JOURNAL_HISTORY - 1); /* the newest 9 */
+    assert_true(r.history[0] == 4 && r.history[8] == 12);
+    /* Read as version 1 it has too many fields. */
+    assert_int_equal(zd_jrecord_decode_node(dec, sb.data, sb.size, 1, &r, why, sizeof why),
+                     ZDAG_ESTATE);
+    assert_string_equal(why, "a node record has 10 fields, not 13");
+
+    /* A result in the store: hash and size, no bytes. */
+    in.result = NULL;
+    in.result_len = 0;
+    in.result_in_store = true;
+    memset(in.result_hash, 0xab, sizeof in.result_hash);
+    in.result_size = 1ull << 33;
+    assert_int_equal(zd_jrecord_pack_node(&sb, &in, NULL, 0), 0);
+    assert_int_equal(zd_jrecord_decode_node(dec, sb.data, sb.size, 2, &r, why, sizeof why), 0);
+    assert_true(r.node.result_in_store);
+    assert_int_equal(r.node.result_size, 1ull << 33);
+    assert_int_equal(r.node.result_hash[0], 0xab);
+    assert_null(r.node.result);
+    assert_int_equal(r.n_history, 0);
+    zd_jrecord_decoder_free(&dec);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static void test_checks(void **state) {
+    (void)state;
+    zd_journal_rec r = {.name = "a", .attempts = 1, .run_id = ""};
+    assert_null(zd_jrecord_check(&r));
+    r.result_len = 3;
+    assert_string_equal(zd_jrecord_check(&r), "result bytes missing");
+    r.result = "abc";
+    r.result_in_store = true;
+    assert_string_equal(zd_jrecord_check(&r), "a result both inline and in the store");
+    r.result_in_store = false;
+    r.duration_s = -1;
+    assert_non_null(strstr(zd_jrecord_check(&r), "duration"));
+    r.duration_s = 0;
+    r.name = "";
+    assert_non_null(strstr(zd_jrecord_check(&r), "node name"));
+    assert_false(zd_jrecord_plausible((const uint8_t *)"\x95\x01", 2));
+    const char *name;
+    size_t len;
+    assert_false(zd_jrecord_peek_name("\x95\x01\xa1x", 4, &name, &len));
+    assert_false(zd_jrecord_peek_name("\x9d\x02\xa5x", 4, &name, &len)); /* str runs past */
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_header_round_trip),
+        cmocka_unit_test(test_node_round_trip),
+        cmocka_unit_test(test_checks),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
