@@ -93,6 +93,7 @@ typedef struct reader {
     size_t win_len;             /* ... this many bytes long */
     size_t win_cap;             /* bytes allocated at win */
     uint64_t scan_budget;       /* bytes a corruption scan may still checksum */
+    void *ctx;                  /* the visitor's */
 } reader;
 
 typedef enum frame { FRAME_OK, FRAME_BAD, FRAME_IO } frame;
@@ -125,8 +126,10 @@ static frame window(reader *r, uint64_t off, size_t len, const uint8_t **p) {
     return FRAME_OK;
 }
 
-/* Checks the frame at off; on FRAME_OK *payload and *len describe it (in the window). */
-static frame read_frame(reader *r, uint64_t off, const uint8_t **payload, uint32_t *len) {
+/* Checks the frame at off; on FRAME_OK *payload and *len describe it (in the window) and
+ * *skip says whether the reader did not want it (its checksum then unchecked). */
+static frame read_frame(reader *r, uint64_t off, const uint8_t **payload, uint32_t *len,
+                        bool *skip) {
     const uint8_t *h;
     char *why = r->f->why;
     size_t wsize = sizeof r->f->why;
@@ -155,7 +158,8 @@ static frame read_frame(reader *r, uint64_t off, const uint8_t **payload, uint32
     if (window(r, off, ZD_FRAMELOG_FRAME_HEADER + (size_t)*len, &h) != FRAME_OK)
         return FRAME_IO;
     *payload = h + ZD_FRAMELOG_FRAME_HEADER;
-    if (zd_framelog_crc32(0, *payload, *len) != crc) {
+    *skip = r->cfg->wanted && *len < left && !r->cfg->wanted(r->ctx, (const char *)*payload, *len);
+    if (!*skip && zd_framelog_crc32(0, *payload, *len) != crc) {
         snprintf(why, wsize, "checksum mismatch");
         return FRAME_BAD;
     }
@@ -223,8 +227,9 @@ static int read_frames(reader *r, zd_framelog_visit_fn visit, void *ctx, uint64_
     while (off < r->size) {
         const uint8_t *payload = NULL;
         uint32_t len = 0;
+        bool skip = false;
         r->f->why[0] = '\0';
-        frame fr = read_frame(r, off, &payload, &len);
+        frame fr = read_frame(r, off, &payload, &len, &skip);
         if (fr == FRAME_BAD && off > 0) {
             char why[sizeof r->f->why];
             memcpy(why, r->f->why, sizeof why);
@@ -240,7 +245,7 @@ static int read_frames(reader *r, zd_framelog_visit_fn visit, void *ctx, uint64_
             return fr == FRAME_BAD ? ZDAG_ESTATE : errno == ENOMEM ? ZDAG_ENOMEM : ZDAG_EIO;
         }
         r->f->why[0] = '\0';
-        int rc = visit(ctx, (const char *)payload, len, off);
+        int rc = skip ? 0 : visit(ctx, (const char *)payload, len, off);
         if (rc < 0)
             return rc;
         off += ZD_FRAMELOG_FRAME_HEADER + (uint64_t)len;
@@ -262,7 +267,8 @@ int zd_framelog_read(int fd, const zd_framelog_cfg *cfg, zd_framelog_visit_fn vi
                 .size = (uint64_t)st.st_size,
                 .cfg = cfg,
                 .f = f,
-                .scan_budget = 4ull * cfg->max_record};
+                .scan_budget = 4ull * cfg->max_record,
+                .ctx = ctx};
     *size = r.size;
     *valid_end = 0;
     int rc = read_frames(&r, visit, ctx, valid_end);

@@ -25,7 +25,9 @@
  * log unusable, since the kernel may have dropped the dirty pages.
  *
  * Reading is bounded: a frame over max_record is refused before anything is allocated for it,
- * and the file is read in large chunks, not a system call per frame. */
+ * and the file is read in large chunks, not a system call per frame. Frames the reader does not
+ * want (zd_framelog_cfg.wanted) are skipped without a checksum, except the last: a reader that
+ * skips frames should rewrite the log without them, as the journal's compaction does. */
 #ifndef ZD_FRAMELOG_H
 #define ZD_FRAMELOG_H
 
@@ -45,6 +47,10 @@ typedef struct zd_framelog_cfg {
      * frames. Narrows the search for valid frames after a bad one (torn tail or corruption);
      * NULL counts every frame with a plausible length. */
     bool (*plausible)(const uint8_t *head, size_t n);
+    /* Optional: whether the reader wants the frame with this payload (its checksum not yet
+     * verified). A frame it does not want is skipped without computing its checksum, unless it
+     * is the file's last (where a torn tail shows). NULL: every frame is wanted. */
+    bool (*wanted)(void *ctx, const char *payload, uint32_t len);
 } zd_framelog_cfg;
 
 /* What went wrong while reading, when zd_framelog_read() itself failed. */
@@ -58,11 +64,12 @@ typedef struct zd_framelog_fault {
  * Returns 0 to go on, or a negative error that stops the read and is returned by it. */
 typedef int (*zd_framelog_visit_fn)(void *ctx, const char *payload, uint32_t len, uint64_t off);
 
-/* Reads the frames of the file open at fd (from offset 0, up to its size now), handing each to
- * visit. *valid_end receives where the whole frames end and *size the file size: a torn tail
- * is [*valid_end, *size). Returns 0; ZDAG_ESTATE when the frame at offset 0 is bad or a bad
- * frame is followed by a valid one (f says where and why); ZDAG_EIO (f->err set) when reading
- * failed; ZDAG_ENOMEM; or the visitor's error (f->why then ""). */
+/* Reads the frames of the file open at fd (from offset 0, up to its size now), handing each
+ * wanted one to visit (ctx is passed to cfg->wanted as well). *valid_end receives where the whole
+ * frames end and *size the file size: a torn tail is [*valid_end, *size). Returns 0; ZDAG_ESTATE
+ * when the frame at offset 0 is bad or a bad frame is followed by a valid one (f says where and
+ * why); ZDAG_EIO (f->err set) when reading failed; ZDAG_ENOMEM; or the visitor's error (f->why then
+ * ""). */
 int zd_framelog_read(int fd, const zd_framelog_cfg *cfg, zd_framelog_visit_fn visit, void *ctx,
                      uint64_t *valid_end, uint64_t *size, zd_framelog_fault *f)
     __attribute__((warn_unused_result));

@@ -49,13 +49,16 @@ struct zd_journal {
     uint64_t live;           /* header and latest frames */
     uint64_t file_size;      /* file size when loaded read-only */
     uint64_t torn;           /* bytes of torn tail ignored when loading */
+    size_t skipped;          /* records of nodes not in the graph, skipped when loading */
     msgpack_sbuffer sb;      /* the record being packed */
     zd_jrecord_decoder *dec; /* decodes records */
     char error[512];         /* why the last action failed */
 };
 
-static const zd_framelog_cfg LOG_CFG = {.max_record = ZD_JOURNAL_MAX_RECORD,
-                                        .plausible = zd_jrecord_plausible};
+static bool wanted(void *ctx, const char *payload, uint32_t len);
+
+static const zd_framelog_cfg LOG_CFG = {
+    .max_record = ZD_JOURNAL_MAX_RECORD, .plausible = zd_jrecord_plausible, .wanted = wanted};
 
 static inline entry *entry_at(const zd_journal *j, size_t i) {
     return &j->blocks[i / BLOCK][i % BLOCK];
@@ -173,17 +176,22 @@ static int take_header(loader *l, const char *payload, uint32_t len) {
     return 0;
 }
 
-/* Whether the record is of a node the loading pipeline no longer has. */
-static bool unwanted(const zd_journal *j, const char *payload, uint32_t len) {
+/* Whether the record is of a node the loading pipeline still has (or of any, without one). The
+ * others are not checksummed: compaction at open removes them. */
+static bool wanted(void *ctx, const char *payload, uint32_t len) {
+    zd_journal *j = ((loader *)ctx)->j;
     const char *name;
     size_t n;
     char copy[ZD_JOURNAL_MAX_NAME + 1];
-    if (!j->graph || !zd_jrecord_peek_name(payload, len, &name, &n) || n == 0 ||
-        n > ZD_JOURNAL_MAX_NAME || memchr(name, '\0', n))
-        return false;
+    if (!j->graph || j->header_bytes == 0 || !zd_jrecord_peek_name(payload, len, &name, &n) ||
+        n == 0 || n > ZD_JOURNAL_MAX_NAME || memchr(name, '\0', n))
+        return true;
     memcpy(copy, name, n);
     copy[n] = '\0';
-    return zd_graph_find(j->graph, copy) < 0;
+    if (zd_graph_find(j->graph, copy) >= 0)
+        return true;
+    j->skipped++;
+    return false;
 }
 
 /* Makes the decoded NODE_DONE r (the frame at off, len bytes) its node's latest. */
@@ -228,8 +236,8 @@ static int visit(void *ctx, const char *payload, uint32_t len, uint64_t off) {
     zd_journal *j = l->j;
     if (off == 0)
         return take_header(l, payload, len);
-    if (unwanted(j, payload, len))
-        return 0;
+    if (!wanted(l, payload, len))
+        return 0; /* the file's last record, checked: still not wanted */
     zd_jrecord r;
     if (zd_jrecord_decode_node(j->dec, payload, len, j->version, &r, l->why, sizeof l->why) < 0) {
         corrupt(l, off);
@@ -362,13 +370,15 @@ int zd_journal_open(const char *state_dir, const char *pipeline_id, const zd_gra
         chmod(path, st.st_mode & ZD_STATE_FILE_MODE);
     j->graph = NULL;
     /* A version 1 file must become version 2 before a version 2 record is appended. */
-    if (rc == 0 && j->version < ZD_JOURNAL_VERSION && zd_journal_compact(j, true) < 0) {
+    bool upgrade = rc == 0 && j->version < ZD_JOURNAL_VERSION;
+    if (upgrade && zd_journal_compact(j, true) < 0) {
         zd_diags_add(d, path, 0, 0, "cannot rewrite the journal in format version %d: %s",
                      ZD_JOURNAL_VERSION, j->error);
         rc = ZDAG_ESTATE;
-    } else if (rc == 0) {
-        /* Best effort: a journal that could not be compacted is still a valid one. */
-        int compacted = zd_journal_compact(j, false);
+    } else if (rc == 0 && !upgrade) {
+        /* Best effort: a journal that could not be compacted is still a valid one. Skipped
+         * records (of nodes gone from the pipeline, not checksummed) go now. */
+        int compacted = zd_journal_compact(j, j->skipped > 0);
         (void)compacted;
     }
     if (rc < 0) {

@@ -25,10 +25,12 @@
  * NAME.journal.tmp, fsynced, renamed over the journal, directory fsynced: a crash at any point
  * leaves the old journal or the new one), at open (before anything is appended) and at close
  * (after the last sync). Opened for a pipeline graph, records of nodes that are no longer in it
- * are checked by checksum only and are not live. Compaction then removes the files in
- * STATE_DIR/results/ that no live record of any journal in the directory references, and the
- * tmp.* files there. So the file stays within about 1.5x the live records of one run, and
- * opening costs what the current pipeline's records cost, however many runs came before.
+ * are not live: they are skipped unread (not even checksummed, except the file's last record)
+ * and the file is compacted at once, so that no unchecked record stays behind. Compaction then
+ * removes the files in STATE_DIR/results/ that no live record of any journal in the directory
+ * references, and the tmp.* files there. So the file stays within about 1.5x the live records of
+ * one run, and opening costs what the current pipeline's records cost, however many runs came
+ * before.
  *
  * Versions. Format version 1 journals (zdag 0.1) are read and rewritten as version 2 at open. */
 #ifndef ZD_JOURNAL_H
@@ -51,7 +53,7 @@ typedef struct zd_journal zd_journal;
  * pipeline's absolute path; at most 4096 bytes). Prepares STATE_DIR (zd_statedir_prepare()),
  * takes its lock, loads the journal (creating it with a header if absent or empty), truncates a
  * torn tail and compacts the file when due. g (may be NULL: every node) is the pipeline about
- * to run: records of nodes not in it are not loaded and are dropped at the next compaction. On
+ * to run: records of nodes not in it are not loaded, and the file is compacted without them. On
  * success *out (caller closes with zd_journal_close()) holds the loaded records. On failure adds
  * a message to d and returns ZDAG_ESTATE (directory in use, cannot be written, journal corrupt,
  * of another pipeline, of an unsupported version), ZDAG_EINVAL or ZDAG_ENOMEM. */

@@ -103,8 +103,9 @@ int zd_jrecord_pack_node(msgpack_sbuffer *sb, const zd_journal_rec *r, const dou
         n = ZD_JOURNAL_HISTORY - 1;
     }
     failed |= msgpack_pack_array(&pk, (uint32_t)n);
+    /* float32: a median needs no more, and the history is most of a small record's bytes. */
     for (size_t i = 0; i < n; i++)
-        failed |= msgpack_pack_double(&pk, history[i]);
+        failed |= msgpack_pack_float(&pk, (float)history[i]);
     return failed ? ZDAG_ENOMEM : 0;
 }
 

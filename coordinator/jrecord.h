@@ -12,8 +12,9 @@
  * result lives in the result store), result_is_msgpack a bool, duration_s a float64, attempts
  * a uint, run_id a str, result_hash nil (result inline) or the 32-byte SHA-256 of a result in
  * STATE_DIR/results/, result_size a uint (the result's bytes, inline or not), and history an
- * array of at most ZD_JOURNAL_HISTORY - 1 float64: the durations of the node's earlier
- * succeeded runs, oldest first (so that the latest record alone carries the duration history).
+ * array of at most ZD_JOURNAL_HISTORY - 1 floats (float32 when written): the durations of the
+ * node's earlier succeeded runs, oldest first (so that the latest record alone carries the duration
+ * history).
  *
  * Version 1 (zdag 0.1) had NODE_DONE records of the first 10 fields only; they decode with an
  * inline result, result_size = its length, and no history.

@@ -20,8 +20,8 @@
 static const zd_framelog_cfg CFG = {.max_record = 1 << 20};
 
 typedef struct seen {
-    int n;              /* frames seen */
-    uint64_t off[16];   /* their offsets */
+    int n;               /* frames seen */
+    uint64_t off[16];    /* their offsets */
     char payload[16][8]; /* their first bytes */
 } seen;
 
@@ -177,10 +177,51 @@ static void test_failed_write_rolls_back(void **state) {
     rmdir(dir);
 }
 
+static bool not_skipme(void *ctx, const char *payload, uint32_t len) {
+    (void)ctx;
+    return !(len == 6 && memcmp(payload, "skipme", 6) == 0);
+}
+
+/* Frames the reader does not want are skipped unchecked, except the last one. */
+static void test_unwanted_frames(void **state) {
+    (void)state;
+    char dir[] = "/tmp/zdag-framelog-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[64], err[256];
+    snprintf(path, sizeof path, "%s/log", dir);
+    zd_framelog *fl = NULL;
+    assert_int_equal(zd_framelog_create(path, 0600, &CFG, &fl, err, sizeof err), 0);
+    assert_int_equal(zd_framelog_append(fl, "keep", 4, NULL), 0);   /* at 0 */
+    assert_int_equal(zd_framelog_append(fl, "skipme", 6, NULL), 0); /* at 12 */
+    assert_int_equal(zd_framelog_append(fl, "keep", 4, NULL), 0);   /* at 26 */
+    assert_int_equal(zd_framelog_append(fl, "skipme", 6, NULL), 0); /* at 38, the last */
+    assert_int_equal(zd_framelog_install(fl), 0);
+    zd_framelog_close(&fl);
+    /* Break both skipme checksums. */
+    int fd = open(path, O_WRONLY);
+    assert_int_equal(pwrite(fd, "\0\0\0\0", 4, 12 + 4), 4);
+    assert_int_equal(pwrite(fd, "\0\0\0\0", 4, 38 + 4), 4);
+    close(fd);
+    zd_framelog_cfg cfg = {.max_record = 1 << 20, .wanted = not_skipme};
+    seen s = {0};
+    uint64_t end, size;
+    zd_framelog_fault f;
+    fd = open(path, O_RDONLY);
+    assert_int_equal(zd_framelog_read(fd, &cfg, collect, &s, &end, &size, &f), 0);
+    close(fd);
+    assert_int_equal(s.n, 2); /* the keeps; the middle skipme unchecked and not visited */
+    assert_int_equal(s.off[1], 26);
+    assert_int_equal(end, 38); /* the last one was checked: a torn tail */
+    assert_int_equal(size, 52);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_append_read),
         cmocka_unit_test(test_failed_write_rolls_back),
+        cmocka_unit_test(test_unwanted_frames),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
