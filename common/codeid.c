@@ -251,3 +251,163 @@ int zd_codeid_file(zd_codeid_cache *c, const char *path, uint8_t out[ZD_CODEID_S
 int zd_codeid_self(zd_codeid_cache *c, uint8_t out[ZD_CODEID_SIZE]) {
     return zd_codeid_file(c, "/proc/self/exe", out);
 }
+
+/* ---- Exports ---- */
+
+#define MAX_SECTIONS 65535            /* section headers looked at, at most */
+#define MAX_TABLE (256 * 1024 * 1024) /* bytes of .dynsym or .dynstr read, at most */
+
+struct zd_codeid_exports {
+    char *strtab;       /* the .dynstr section, NUL-terminated (owned) */
+    const char **names; /* sorted; point into strtab */
+    size_t n;           /* entries in names */
+};
+
+/* One section header, whatever the class, reduced to what is needed here. */
+typedef struct shdr {
+    uint32_t type, link;
+    uint64_t offset, size, entsize;
+} shdr;
+
+static bool read_shdr(int fd, bool is64, uint64_t off, shdr *s) {
+    if (is64) {
+        Elf64_Shdr h;
+        if (!read_at(fd, &h, sizeof h, (off_t)off))
+            return false;
+        *s = (shdr){h.sh_type, h.sh_link, h.sh_offset, h.sh_size, h.sh_entsize};
+    } else {
+        Elf32_Shdr h;
+        if (!read_at(fd, &h, sizeof h, (off_t)off))
+            return false;
+        *s = (shdr){h.sh_type, h.sh_link, h.sh_offset, h.sh_size, h.sh_entsize};
+    }
+    return true;
+}
+
+static bool fits(const shdr *s, off_t size) {
+    return s->size <= MAX_TABLE && s->offset <= (uint64_t)size &&
+           s->size <= (uint64_t)size - s->offset;
+}
+
+/* Whether symbol i of the table (entsize bytes each) is one dlsym() can find; its name
+ * offset in *name. */
+static bool exported(const uint8_t *syms, size_t i, bool is64, uint32_t *name) {
+    unsigned char info, other;
+    uint16_t shndx;
+    if (is64) {
+        Elf64_Sym s;
+        memcpy(&s, syms + i * sizeof s, sizeof s);
+        *name = s.st_name, info = s.st_info, other = s.st_other, shndx = s.st_shndx;
+    } else {
+        Elf32_Sym s;
+        memcpy(&s, syms + i * sizeof s, sizeof s);
+        *name = s.st_name, info = s.st_info, other = s.st_other, shndx = s.st_shndx;
+    }
+    int bind = ELF64_ST_BIND(info), vis = ELF64_ST_VISIBILITY(other);
+    return shndx != SHN_UNDEF && *name != 0 &&
+           (bind == STB_GLOBAL || bind == STB_WEAK || bind == STB_GNU_UNIQUE) &&
+           (vis == STV_DEFAULT || vis == STV_PROTECTED);
+}
+
+static int compare_names(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Reads .dynsym and its string table into e. False when they cannot be told. */
+static bool read_exports(int fd, off_t size, zd_codeid_exports *e, bool *oom) {
+    unsigned char ident[EI_NIDENT];
+    if (!read_at(fd, ident, sizeof ident, 0) || memcmp(ident, ELFMAG, SELFMAG) != 0)
+        return false;
+    static const uint16_t one = 1;
+    int host_data = *(const uint8_t *)&one ? ELFDATA2LSB : ELFDATA2MSB;
+    if (ident[EI_DATA] != host_data ||
+        (ident[EI_CLASS] != ELFCLASS64 && ident[EI_CLASS] != ELFCLASS32))
+        return false;
+    bool is64 = ident[EI_CLASS] == ELFCLASS64;
+    uint64_t shoff;
+    size_t shentsize, shnum;
+    if (is64) {
+        Elf64_Ehdr h;
+        if (!read_at(fd, &h, sizeof h, 0))
+            return false;
+        shoff = h.e_shoff, shentsize = h.e_shentsize, shnum = h.e_shnum;
+    } else {
+        Elf32_Ehdr h;
+        if (!read_at(fd, &h, sizeof h, 0))
+            return false;
+        shoff = h.e_shoff, shentsize = h.e_shentsize, shnum = h.e_shnum;
+    }
+    size_t symsize = is64 ? sizeof(Elf64_Sym) : sizeof(Elf32_Sym);
+    if (shoff == 0 || shnum == 0 || shnum > MAX_SECTIONS ||
+        shentsize != (is64 ? sizeof(Elf64_Shdr) : sizeof(Elf32_Shdr)) || shoff > (uint64_t)size ||
+        (uint64_t)shnum * shentsize > (uint64_t)size - shoff)
+        return false;
+    shdr dynsym, strtab;
+    size_t i = 0;
+    for (; i < shnum; i++)
+        if (!read_shdr(fd, is64, shoff + i * shentsize, &dynsym))
+            return false;
+        else if (dynsym.type == SHT_DYNSYM)
+            break;
+    if (i == shnum || dynsym.entsize != symsize || dynsym.size % symsize != 0 ||
+        !fits(&dynsym, size) || dynsym.link == 0 || dynsym.link >= shnum ||
+        !read_shdr(fd, is64, shoff + (uint64_t)dynsym.link * shentsize, &strtab) ||
+        strtab.type != SHT_STRTAB || !fits(&strtab, size))
+        return false;
+    size_t n_syms = (size_t)(dynsym.size / symsize);
+    uint8_t *syms = malloc(dynsym.size ? (size_t)dynsym.size : 1);
+    e->strtab = malloc((size_t)strtab.size + 1);
+    e->names = calloc(n_syms ? n_syms : 1, sizeof *e->names);
+    if (!syms || !e->strtab || !e->names) {
+        free(syms);
+        *oom = true;
+        return false;
+    }
+    bool ok = read_at(fd, syms, (size_t)dynsym.size, (off_t)dynsym.offset) &&
+              read_at(fd, e->strtab, (size_t)strtab.size, (off_t)strtab.offset);
+    e->strtab[strtab.size] = '\0'; /* a name running off the end stops here */
+    for (size_t k = 0; ok && k < n_syms; k++) {
+        uint32_t name;
+        if (exported(syms, k, is64, &name) && name < strtab.size)
+            e->names[e->n++] = e->strtab + name;
+    }
+    free(syms);
+    if (ok && e->n > 1)
+        qsort(e->names, e->n, sizeof *e->names, compare_names);
+    return ok;
+}
+
+int zd_codeid_exports_read(const char *path, zd_codeid_exports **out) {
+    *out = NULL;
+    zd_codeid_exports *e = calloc(1, sizeof *e);
+    if (!e)
+        return ZDAG_ENOMEM;
+    bool oom = false, ok = false;
+    struct stat st;
+    int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+        ok = read_exports(fd, st.st_size, e, &oom);
+    if (fd >= 0)
+        close(fd);
+    if (ok)
+        *out = e;
+    else
+        zd_codeid_exports_free(&e);
+    return oom ? ZDAG_ENOMEM : 0;
+}
+
+bool zd_codeid_exports_has(const zd_codeid_exports *e, const char *name) {
+    if (!e)
+        return true;
+    return name && e->n > 0 &&
+           bsearch(&name, e->names, e->n, sizeof *e->names, compare_names) != NULL;
+}
+
+void zd_codeid_exports_free(zd_codeid_exports **ep) {
+    if (!ep || !*ep)
+        return;
+    free((*ep)->strtab);
+    free((*ep)->names);
+    free(*ep);
+    *ep = NULL;
+}

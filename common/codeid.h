@@ -14,6 +14,7 @@
 #ifndef ZD_CODEID_H
 #define ZD_CODEID_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,5 +41,22 @@ int zd_codeid_self(zd_codeid_cache *c, uint8_t out[ZD_CODEID_SIZE])
 
 /* How many times a file was actually read (cache misses), for tests. */
 size_t zd_codeid_reads(const zd_codeid_cache *c);
+
+/* The names an ELF shared library exports (its .dynsym entries that dlsym() can find: defined,
+ * global or weak, default or protected visibility), read from its section headers, bounded. */
+typedef struct zd_codeid_exports zd_codeid_exports;
+
+/* Reads the exports of the file at path into *out (caller frees with
+ * zd_codeid_exports_free()). *out is NULL when they cannot be told (not an ELF file of this
+ * machine, no section headers or no .dynsym, malformed headers): then any name may come from
+ * it. Returns 0, or ZDAG_ENOMEM. */
+int zd_codeid_exports_read(const char *path, zd_codeid_exports **out)
+    __attribute__((warn_unused_result));
+
+/* Whether the library exports `name`; true when e is NULL (unknown). O(log n). */
+bool zd_codeid_exports_has(const zd_codeid_exports *e, const char *name);
+
+/* Frees the exports; sets *e to NULL. Accepts NULL. */
+void zd_codeid_exports_free(zd_codeid_exports **e);
 
 #endif

@@ -86,8 +86,8 @@ static bool registered(const zd_defhash_code *code, const char *fn) {
 }
 
 /* The identity of the code a function node calls: the program's, for a function it registered
- * (looked up first at run time), else every plugin's in order (the first exporting the name
- * wins at run time, so any of them may decide what runs). */
+ * (looked up first at run time), else the plugins' in order up to the one that exports it (the
+ * first whose handle finds the name wins at run time). */
 static void put_code(zd_sha256 *s, const zd_defhash_code *code, const char *fn) {
     static const uint8_t unknown[ZD_DEFHASH_SIZE] = {0};
     if (registered(code, fn)) {
@@ -95,9 +95,12 @@ static void put_code(zd_sha256 *s, const zd_defhash_code *code, const char *fn) 
         zd_sha256_update(s, code->program ? code->program : unknown, ZD_DEFHASH_SIZE);
         return;
     }
+    size_t n = code->plugins_for ? code->plugins_for(code->ctx, fn) : code->n_plugins;
+    if (n > code->n_plugins)
+        n = code->n_plugins;
     put_tag(s, TAG_PLUGIN_CODE);
-    put_u64(s, code->n_plugins);
-    for (size_t i = 0; i < code->n_plugins; i++)
+    put_u64(s, n);
+    for (size_t i = 0; i < n; i++)
         zd_sha256_update(s, code->plugins + i * ZD_DEFHASH_SIZE, ZD_DEFHASH_SIZE);
 }
 

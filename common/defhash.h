@@ -13,7 +13,8 @@
  *   - `version` when the node has one (as written: "2" and 2 are one version);
  *   - for a function node, given a zd_defhash_code, the identity of its code (common/codeid.h):
  *     the program's executable for a function the program registered (looked up first at run
- *     time), else the identity of every plugin of the pipeline, in order;
+ *     time), else the identities of the plugins, in order, up to the first that exports it
+ *     (every plugin's when none visibly does);
  *   - for each dependency in the node's `deps` order: its name (commands see ZDAG_DEP_<NAME>,
  *     functions look results up by name) and its own definition hash, so a change anywhere
  *     upstream changes every descendant's hash.
@@ -44,6 +45,11 @@ typedef struct zd_defhash_code {
     const uint8_t *plugins;        /* per plugin of the graph, in order, 32 bytes: its
                                       identity (zd_codeid_file()) */
     size_t n_plugins;              /* entries in plugins */
+    /* How many plugins, from the first, may decide what function `fn` is: up to the first that
+     * exports it (an earlier one might still supply it through a library it loads); NULL, or
+     * n_plugins, when that cannot be told. */
+    size_t (*plugins_for)(void *ctx, const char *fn);
+    void *ctx; /* passed to plugins_for */
 } zd_defhash_code;
 
 /* Computes every node's definition hash into out[i] for node index i (out has

@@ -6,6 +6,19 @@
 
 #include "codeid.h"
 
+typedef struct exports {
+    zd_codeid_exports **of; /* per plugin: what it exports, NULL = unknown (owned) */
+    size_t n;               /* plugins */
+} exports;
+
+static size_t plugins_for(void *ctx, const char *fn) {
+    const exports *x = ctx;
+    for (size_t i = 0; i < x->n; i++)
+        if (zd_codeid_exports_has(x->of[i], fn))
+            return i + 1;
+    return x->n; /* none exports it: the node fails, but hash as if any might */
+}
+
 int zd_definitions_hash(const zd_graph *g, const zd_fn_entry *fns, size_t n_fns, const zd_log *log,
                         uint8_t (*out)[ZD_DEFHASH_SIZE]) {
     const zd_graph_settings *gs = zd_graph_settings_of((zd_graph *)g);
@@ -17,7 +30,10 @@ int zd_definitions_hash(const zd_graph *g, const zd_fn_entry *fns, size_t n_fns,
                             .n_registered = n_fns,
                             .plugins = (const uint8_t *)plugins,
                             .n_plugins = gs->n_plugins};
-    int rc = cache && plugins && names ? 0 : ZDAG_ENOMEM;
+    exports x = {calloc(gs->n_plugins + 1, sizeof *x.of), gs->n_plugins};
+    code.plugins_for = plugins_for;
+    code.ctx = &x;
+    int rc = cache && plugins && names && x.of ? 0 : ZDAG_ENOMEM;
     for (size_t i = 0; rc == 0 && i < n_fns; i++)
         names[i] = fns[i].name;
     if (rc == 0 && n_fns > 0) {
@@ -38,8 +54,13 @@ int zd_definitions_hash(const zd_graph *g, const zd_fn_entry *fns, size_t n_fns,
             zd_sha256_final(&s, plugins[i]);
             rc = 0;
         }
+    for (size_t i = 0; rc == 0 && i < gs->n_plugins; i++)
+        rc = zd_codeid_exports_read(gs->plugins[i], &x.of[i]);
     if (rc == 0)
         rc = zd_defhash_compute_code(g, &code, out);
+    for (size_t i = 0; x.of && i < x.n; i++)
+        zd_codeid_exports_free(&x.of[i]);
+    free(x.of);
     zd_codeid_cache_free(&cache);
     free(plugins);
     free(names);

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <dlfcn.h>
 #include <elf.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -228,6 +229,141 @@ static void test_errors_and_self(void **state) {
     zd_codeid_cache_free(&c);
 }
 
+/* A 64-bit ELF file with section headers: null, .dynsym (linked to 2), .dynstr. */
+typedef struct fake_so {
+    Elf64_Ehdr eh;
+    Elf64_Shdr sh[3];
+    Elf64_Sym sym[7];
+    char str[96];
+} fake_so;
+
+static void make_so(fake_so *f) {
+    static const char strings[] = "\0exported_fn\0hidden_fn\0undefined_fn\0local_fn\0weak_fn\0"
+                                  "protected_fn";
+    memset(f, 0, sizeof *f);
+    memcpy(f->eh.e_ident, ELFMAG, SELFMAG);
+    f->eh.e_ident[EI_CLASS] = ELFCLASS64;
+    static const uint16_t one = 1;
+    f->eh.e_ident[EI_DATA] = *(const uint8_t *)&one ? ELFDATA2LSB : ELFDATA2MSB;
+    f->eh.e_type = ET_DYN;
+    f->eh.e_shoff = offsetof(fake_so, sh);
+    f->eh.e_shentsize = sizeof(Elf64_Shdr);
+    f->eh.e_shnum = 3;
+    f->sh[1] = (Elf64_Shdr){.sh_type = SHT_DYNSYM,
+                            .sh_offset = offsetof(fake_so, sym),
+                            .sh_size = sizeof f->sym,
+                            .sh_link = 2,
+                            .sh_entsize = sizeof(Elf64_Sym)};
+    f->sh[2] = (Elf64_Shdr){
+        .sh_type = SHT_STRTAB, .sh_offset = offsetof(fake_so, str), .sh_size = sizeof strings};
+    memcpy(f->str, strings, sizeof strings);
+    /* name offsets in strings */
+    const uint32_t exported = 1, hidden = 13, undefined = 23, local = 36, weak = 45,
+                   protected_ = 53;
+    f->sym[1] = (Elf64_Sym){
+        .st_name = exported, .st_info = ELF64_ST_INFO(STB_GLOBAL, STT_FUNC), .st_shndx = 9};
+    f->sym[2] = (Elf64_Sym){.st_name = hidden,
+                            .st_info = ELF64_ST_INFO(STB_GLOBAL, STT_FUNC),
+                            .st_other = STV_HIDDEN,
+                            .st_shndx = 9};
+    f->sym[3] = (Elf64_Sym){.st_name = undefined,
+                            .st_info = ELF64_ST_INFO(STB_GLOBAL, STT_FUNC),
+                            .st_shndx = SHN_UNDEF};
+    f->sym[4] =
+        (Elf64_Sym){.st_name = local, .st_info = ELF64_ST_INFO(STB_LOCAL, STT_FUNC), .st_shndx = 9};
+    f->sym[5] =
+        (Elf64_Sym){.st_name = weak, .st_info = ELF64_ST_INFO(STB_WEAK, STT_FUNC), .st_shndx = 9};
+    f->sym[6] = (Elf64_Sym){.st_name = protected_,
+                            .st_info = ELF64_ST_INFO(STB_GLOBAL, STT_OBJECT),
+                            .st_other = STV_PROTECTED,
+                            .st_shndx = 9};
+}
+
+static void test_exports(void **state) {
+    fixture *f = *state;
+    fake_so so;
+    make_so(&so);
+    write_file(f->path, &so, sizeof so);
+    zd_codeid_exports *e = NULL;
+    assert_int_equal(zd_codeid_exports_read(f->path, &e), 0);
+    assert_non_null(e);
+    assert_true(zd_codeid_exports_has(e, "exported_fn"));
+    assert_true(zd_codeid_exports_has(e, "weak_fn"));
+    assert_true(zd_codeid_exports_has(e, "protected_fn"));
+    assert_false(zd_codeid_exports_has(e, "hidden_fn"));
+    assert_false(zd_codeid_exports_has(e, "undefined_fn"));
+    assert_false(zd_codeid_exports_has(e, "local_fn"));
+    assert_false(zd_codeid_exports_has(e, "nothing"));
+    assert_false(zd_codeid_exports_has(e, ""));
+    assert_false(zd_codeid_exports_has(e, NULL));
+    zd_codeid_exports_free(&e);
+    assert_null(e);
+    zd_codeid_exports_free(NULL);
+
+    /* Cannot be told: NULL, and then any name may come from the file. */
+    for (int k = 0; k < 7; k++) {
+        make_so(&so);
+        switch (k) {
+        case 0:
+            so.sh[1].sh_link = 3; /* no such section */
+            break;
+        case 1:
+            so.sh[2].sh_type = SHT_PROGBITS; /* the link is no string table */
+            break;
+        case 2:
+            so.sh[1].sh_entsize = 16;
+            break;
+        case 3:
+            so.sh[2].sh_size = 1u << 20; /* beyond the file */
+            break;
+        case 4:
+            so.eh.e_shoff = 0; /* no section headers (stripped to the bone) */
+            break;
+        case 5:
+            so.sh[1].sh_type = SHT_SYMTAB; /* no .dynsym */
+            break;
+        case 6:
+            so.eh.e_shnum = 60000; /* more headers than the file holds */
+            break;
+        }
+        write_file(f->path, &so, sizeof so);
+        assert_int_equal(zd_codeid_exports_read(f->path, &e), 0);
+        assert_null(e);
+        assert_true(zd_codeid_exports_has(e, "anything"));
+    }
+    /* A name offset past the end of the string table is skipped, not read. */
+    make_so(&so);
+    so.sym[1].st_name = 4000;
+    write_file(f->path, &so, sizeof so);
+    assert_int_equal(zd_codeid_exports_read(f->path, &e), 0);
+    assert_non_null(e);
+    assert_false(zd_codeid_exports_has(e, "exported_fn"));
+    assert_true(zd_codeid_exports_has(e, "weak_fn"));
+    zd_codeid_exports_free(&e);
+    write_file(f->path, "text", 4);
+    assert_int_equal(zd_codeid_exports_read(f->path, &e), 0);
+    assert_null(e);
+    assert_int_equal(zd_codeid_exports_read("/nonexistent", &e), 0);
+    assert_null(e);
+}
+
+/* The real thing: the C library this test runs with exports printf. */
+static void test_exports_of_libc(void **state) {
+    (void)state;
+    int (*fp)(const char *, ...) = printf;
+    void *addr;
+    memcpy(&addr, &fp, sizeof addr);
+    Dl_info info;
+    assert_true(dladdr(addr, &info) != 0);
+    zd_codeid_exports *e = NULL;
+    assert_int_equal(zd_codeid_exports_read(info.dli_fname, &e), 0);
+    assert_non_null(e);
+    assert_true(zd_codeid_exports_has(e, "printf"));
+    assert_true(zd_codeid_exports_has(e, "malloc"));
+    assert_false(zd_codeid_exports_has(e, "zd_codeid_exports_has"));
+    zd_codeid_exports_free(&e);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_plain_file_by_content, setup, teardown),
@@ -235,6 +371,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_malformed_elf_falls_back_to_content, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_reads_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_and_self, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exports, setup, teardown),
+        cmocka_unit_test(test_exports_of_libc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

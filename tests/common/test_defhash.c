@@ -298,6 +298,18 @@ static const char *code_changes(const zd_defhash_code *c0, const char *v0,
     return out;
 }
 
+static size_t first_plugin(void *ctx, const char *fn) {
+    (void)ctx;
+    assert_string_equal(fn, "theirs");
+    return 1;
+}
+
+static size_t too_many(void *ctx, const char *fn) {
+    (void)ctx;
+    (void)fn;
+    return 99;
+}
+
 static void test_defhash_code_identity(void **state) {
     (void)state;
     static const char *const registered[] = {"mine"};
@@ -307,7 +319,11 @@ static void test_defhash_code_identity(void **state) {
     memset(plugs_a, 3, 64);
     memcpy(plugs_b, plugs_a, 64);
     plugs_b[40] = 4; /* the second plugin changed */
-    zd_defhash_code a = {prog_a, registered, 1, plugs_a, 2};
+    zd_defhash_code a = {.program = prog_a,
+                         .registered = registered,
+                         .n_registered = 1,
+                         .plugins = plugs_a,
+                         .n_plugins = 2};
     zd_defhash_code b = a;
     assert_string_equal(code_changes(&a, NULL, &b, NULL), "----");
     b.program = prog_b; /* the program rebuilt: its registered functions only */
@@ -324,6 +340,18 @@ static void test_defhash_code_identity(void **state) {
     b = a;
     b.program = NULL; /* unknown program: hashed as zeros, still differs from a known one */
     assert_string_equal(code_changes(&a, NULL, &b, NULL), "r---");
+    /* "theirs" is exported by the first plugin: the second one no longer counts. */
+    b = a;
+    b.plugins_for = first_plugin;
+    assert_string_equal(code_changes(&a, NULL, &b, NULL), "-pd-"); /* a prefix of one plugin */
+    zd_defhash_code c = b;
+    c.plugins = plugs_b;
+    assert_string_equal(code_changes(&b, NULL, &c, NULL), "----");
+    plugs_b[3] = 9; /* now the first plugin changes too */
+    assert_string_equal(code_changes(&b, NULL, &c, NULL), "-pd-");
+    plugs_b[3] = plugs_a[3];
+    b.plugins_for = too_many; /* capped at n_plugins: as without a callback */
+    assert_string_equal(code_changes(&a, NULL, &b, NULL), "----");
     /* Without code, function nodes are hashed by name: the hash before code identities. */
     assert_string_equal(code_changes(&a, NULL, NULL, NULL), "rpd-");
     uint8_t h0[4][32], h1[4][32];

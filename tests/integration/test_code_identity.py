@@ -37,10 +37,10 @@ int value(zdag_call *call, msgpack_packer *out) {
 
 
 class CodeIdentityTest(ZdagTestCase):
-    def build_plugin(self, value, *ldflags):
-        """Compiles a plugin whose function `value` returns value, into self.dir/plug.so."""
-        src = self.write("plug.c", PLUGIN_SOURCE % value)
-        out = self.path("plug.so")
+    def build_plugin(self, value, *ldflags, name="plug", fn="value"):
+        """Compiles a plugin whose function fn returns value, into self.dir/NAME.so."""
+        src = self.write(name + ".c", PLUGIN_SOURCE.replace("value", fn) % value)
+        out = self.path(name + ".so")
         subprocess.run(["cc", "-shared", "-fPIC", "-O2", f"-I{SOURCE}/include", src,
                         *msgpack_flags(), *ldflags, "-o", out], check=True)
         return out
@@ -107,6 +107,27 @@ nodes:
                            text=True)
         if p.returncode == 0:  # the identity came from the content
             self.assertNotIn("Build ID", p.stdout)
+
+    def test_each_function_knows_its_own_plugin(self):
+        first = self.build_plugin(1, name="first", fn="value")
+        second = self.build_plugin(10, name="second", fn="other")
+        text = f"""
+plugins: [{first}, {second}]
+nodes:
+  v: {{fn: value}}
+  o: {{fn: other}}
+"""
+        status, res = self.resume(text)
+        self.assertEqual((status, res), ({"v": "succeeded", "o": "succeeded"}, {"v": 1, "o": 10}))
+        # The second plugin changed: only its function runs again.
+        self.build_plugin(20, name="second", fn="other")
+        status, res = self.resume(text)
+        self.assertEqual((status, res), ({"v": "cached", "o": "succeeded"}, {"v": 1, "o": 20}))
+        # The first changed: its function, and the second's too (whose lookup passes through
+        # the first plugin, which might supply it through a library it loads).
+        self.build_plugin(2, name="first", fn="value")
+        status, res = self.resume(text)
+        self.assertEqual((status, res), ({"v": "succeeded", "o": "succeeded"}, {"v": 2, "o": 20}))
 
     def test_version_key_reruns(self):
         side = self.path("side")
