@@ -688,10 +688,25 @@ static void test_programs_keep_separate_journals(void **state) {
     assert_int_equal(resume_as(f, "test_dag", NULL), ZDAG_NODE_CACHED); /* the same name */
     assert_int_equal(resume_as(f, "beta", NULL), ZDAG_NODE_CACHED);
 
+    /* The report names the run as the journal does. */
     zdag_options o;
     init_opts(&o, f);
+    char report[128];
+    snprintf(report, sizeof report, "%s/report.json", f->dir);
+    o.report_path = report;
     zdag_dag *dag = new_dag();
     assert_int_equal(zdag_dag_add_fn(dag, "n", "one"), 0);
+    static const char *const names[] = {"alpha", NULL}, *const want[] = {"alpha", "test_dag"};
+    for (size_t i = 0; i < 2; i++) {
+        o.name = names[i];
+        zdag_result *done = run(dag, &o);
+        zdag_result_free(&done);
+        json_t *j = json_load_file(report, 0, NULL);
+        assert_non_null(j);
+        assert_string_equal(json_string_value(json_object_get(j, "pipeline")), want[i]);
+        json_decref(j);
+    }
+    o.report_path = NULL;
     zdag_result *r = NULL;
     static const char *const bad[] = {"", "a/b", NULL};
     for (size_t i = 0; bad[i]; i++) {
