@@ -221,10 +221,10 @@ ZDAG_EXPORT void zdag_log_stderr(void *ctx, zdag_log_level level, const char *me
  * defaults, and refuses (ZDAG_EUNSUPPORTED) a non-zero field it does not know of (a program
  * compiled with a newer header running on an older library). */
 typedef struct zdag_options {
-    size_t size;       /* sizeof(zdag_options) when the program was compiled: zdag_options_init() */
-    int jobs;          /* nodes at once at most; 0 = one per executor */
-    int local_workers; /* executors to fork; 0 = number of cores */
-    double cpus;       /* CPU units of this host; 0 = number of cores */
+    size_t size;             /* the struct's size as compiled: set by zdag_options_init() */
+    int jobs;                /* nodes at once at most; 0 = one per executor */
+    int local_workers;       /* executors to fork; 0 = number of cores */
+    double cpus;             /* CPU units of this host; 0 = number of cores */
     const char *priority;    /* "critical-path" (NULL), "compound" or "user" */
     bool keep_going;         /* after a failure, run what does not depend on it */
     const char *state_dir;   /* logs go to STATE_DIR/logs; NULL = ".zdag" */
