@@ -36,6 +36,7 @@ enum node_key {
     KEY_WORKDIR,
     KEY_ESTIMATE,
     KEY_TAGS,
+    KEY_VERSION,
     KEY_COUNT
 };
 
@@ -344,6 +345,21 @@ static void parse_tags(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
     zd_yread_strv(y, e, "a list of non-empty strings", false, &c->n->tags, &c->n->n_tags);
 }
 
+/* `version`: a string or a number, kept as written ("2" and 2 are the same version). */
+static void parse_version(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
+    static const char expect[] = "a string or a number";
+    zd_yaml_scalar s;
+    if (zd_yaml_at(y, YAML_SCALAR_EVENT)) {
+        if (!zd_yaml_resolve(y, &s))
+            return;
+        if (s.type == ZD_YAML_BOOL || s.type == ZD_YAML_NULL) {
+            zd_yread_bad_value(y, e, expect);
+            return;
+        }
+    }
+    zd_yread_text(y, e, expect, &c->n->version);
+}
+
 static const char *const node_key_names[KEY_COUNT] = {
     [KEY_CMD] = "cmd",
     [KEY_FN] = "fn",
@@ -360,6 +376,7 @@ static const char *const node_key_names[KEY_COUNT] = {
     [KEY_WORKDIR] = "workdir",
     [KEY_ESTIMATE] = "estimate",
     [KEY_TAGS] = "tags",
+    [KEY_VERSION] = "version",
 };
 
 typedef void (*key_parser)(zd_yaml *y, const zd_yentry *e, node_ctx *c);
@@ -380,6 +397,7 @@ static const key_parser node_key_parsers[KEY_COUNT] = {
     [KEY_WORKDIR] = parse_workdir,
     [KEY_ESTIMATE] = parse_estimate,
     [KEY_TAGS] = parse_tags,
+    [KEY_VERSION] = parse_version,
 };
 
 /* One key of a node or of `defaults`. */
@@ -662,6 +680,9 @@ static void swap_key(zd_node *a, zd_node *b, int k) {
     case KEY_TAGS:
         SWAP(tags);
         SWAP(n_tags);
+        break;
+    case KEY_VERSION:
+        SWAP(version);
         break;
     case KEY_FN:   /* swapped with KEY_CMD */
     case KEY_DEPS: /* not a setting */
