@@ -228,7 +228,10 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
     zd_diags sd;
     zd_diags_init(&sd);
     if (zd_statedir_prepare(o->state_dir, &sd) < 0) {
-        snprintf(why, sizeof why, "%s", sd.n ? sd.lines[0] : "the state directory is unusable");
+        const char *line = sd.n ? sd.lines[0] : "the state directory is unusable";
+        const char *prefix = "zdag: error: "; /* the diagnostic's; the log sink adds its own */
+        snprintf(why, sizeof why, "%s",
+                 strncmp(line, prefix, strlen(prefix)) ? line : line + strlen(prefix));
         zd_diags_clear(&sd);
         return cannot_start(o, g, ZDAG_ESTATE, 3, false, "%s", why);
     }

@@ -1047,7 +1047,7 @@ static void test_cannot_start_writes_the_report(void **state) {
     zdag_result *r = NULL;
     assert_int_equal(zdag_run(dag, &o, &r), ZDAG_ESTATE);
     assert_null(r);
-    snprintf(why, sizeof why, "cannot create %s/logs: Not a directory", file);
+    snprintf(why, sizeof why, "the state directory %s is not a directory", file);
     assert_string_equal(zdag_dag_error(dag), why);
     assert_int_equal(m.n, 1);
     assert_string_equal(m.v[0], why);
