@@ -475,6 +475,10 @@ const double *zd_journal_history(const zd_journal *j, const char *name, size_t *
     return e && e->n_hist ? e->hist : NULL;
 }
 
+const char *zd_journal_dir(const zd_journal *j) {
+    return j->dir;
+}
+
 uint64_t zd_journal_file_bytes(const zd_journal *j) {
     return j->fl ? zd_framelog_size(j->fl) : j->file_size;
 }

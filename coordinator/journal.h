@@ -115,6 +115,9 @@ const char *zd_journal_error(const zd_journal *j);
  * the old file stays as it was) or ZDAG_ENOMEM. */
 int zd_journal_compact(zd_journal *j, bool force) __attribute__((warn_unused_result));
 
+/* The state directory (or, loaded read-only, the journal's directory); borrowed. */
+const char *zd_journal_dir(const zd_journal *j);
+
 /* Bytes in the journal file, and the bytes its live records (and header) take. */
 uint64_t zd_journal_file_bytes(const zd_journal *j);
 uint64_t zd_journal_live_bytes(const zd_journal *j);

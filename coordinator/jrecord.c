@@ -245,8 +245,8 @@ int zd_jrecord_decode_header(zd_jrecord_decoder *dec, const char *payload, size_
     return 0;
 }
 
-/* The fields only version 2 has: result_hash, result_size, history. */
-static bool take_v2(checker *c, const msgpack_object *f, zd_jrecord *out) {
+/* The fields after finished_at: result_hash and result_size, then (with_history) history. */
+static bool take_v2(checker *c, const msgpack_object *f, zd_jrecord *out, bool with_history) {
     zd_journal_rec *r = &out->node;
     if (f[10].type != MSGPACK_OBJECT_NIL) {
         if (!want_hash(c, &f[10], "result_hash"))
@@ -265,6 +265,8 @@ static bool take_v2(checker *c, const msgpack_object *f, zd_jrecord *out) {
                  r->result_size, r->result_len);
         return false;
     }
+    if (!with_history)
+        return true;
     if (!want(c, &f[12], MSGPACK_OBJECT_ARRAY, "history", "an array"))
         return false;
     const msgpack_object_array *h = &f[12].via.array;
@@ -286,12 +288,15 @@ int zd_jrecord_decode_node(zd_jrecord_decoder *dec, const char *payload, size_t 
     const msgpack_object *f;
     uint32_t n;
     uint64_t type = 0, status = 0, attempts = 0;
-    uint32_t fields = version == 1 ? V1_FIELDS : V2_FIELDS;
     memset(out, 0, sizeof *out);
     why[0] = '\0';
     if (!unpack(dec, &c, payload, len, &f, &n) ||
         !want_uint(&c, &f[0], "record type", UINT64_MAX, &type))
         return ZDAG_ESTATE;
+    /* Version 1 files of zdag's development between 0.1 and format 2 had 12 fields (a result
+     * hash and size, no history): read those too. */
+    bool v1_store = version == 1 && n == V1_FIELDS + 2;
+    uint32_t fields = v1_store ? V1_FIELDS + 2 : version == 1 ? V1_FIELDS : V2_FIELDS;
     zd_journal_rec *r = &out->node;
     if (type != REC_NODE_DONE) {
         snprintf(why, why_size, "unknown record type %" PRIu64, type);
@@ -321,7 +326,7 @@ int zd_jrecord_decode_node(zd_jrecord_decoder *dec, const char *payload, size_t 
         r->run_id = f[8].via.str.ptr;
         out->run_id_len = f[8].via.str.size;
         r->result_size = r->result_len;
-        if (version == 1 || take_v2(&c, f, out))
+        if ((version == 1 && !v1_store) || take_v2(&c, f, out, version >= 2))
             return 0;
     }
     return ZDAG_ESTATE;

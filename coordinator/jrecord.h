@@ -17,7 +17,8 @@
  * history).
  *
  * Version 1 (zdag 0.1) had NODE_DONE records of the first 10 fields only; they decode with an
- * inline result, result_size = its length, and no history.
+ * inline result, result_size = its length, and no history. Version 1 records of 12 fields
+ * (result_hash and result_size, no history: development builds) are read too.
  *
  * Decoding is bounded: every payload passes zd_wire_well_formed() (depth <=
  * ZD_JOURNAL_MAX_DEPTH) before msgpack_unpack(), and every field is checked for type and range;

@@ -106,11 +106,44 @@ static void test_checks(void **state) {
     assert_false(zd_jrecord_peek_name("\x9d\x02\xa5x", 4, &name, &len)); /* str runs past */
 }
 
+/* A version 1 record of 12 fields (development builds): hash and size, no history. */
+static void test_version_1_with_store_fields(void **state) {
+    (void)state;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 12);
+    msgpack_pack_uint64(&pk, 2);
+    msgpack_pack_str_with_body(&pk, "n", 1);
+    msgpack_pack_bin_with_body(&pk, "01234567890123456789012345678901", 32);
+    msgpack_pack_uint64(&pk, 0);
+    msgpack_pack_bin_with_body(&pk, "", 0);
+    msgpack_pack_false(&pk);
+    msgpack_pack_double(&pk, 1);
+    msgpack_pack_uint64(&pk, 1);
+    msgpack_pack_str_with_body(&pk, "r", 1);
+    msgpack_pack_double(&pk, 1.7e9);
+    msgpack_pack_bin_with_body(&pk, "abcdefghijklmnopqrstuvwxyz012345", 32);
+    msgpack_pack_uint64(&pk, 9000);
+    zd_jrecord_decoder *dec = zd_jrecord_decoder_new();
+    zd_jrecord r;
+    char why[160];
+    assert_int_equal(zd_jrecord_decode_node(dec, sb.data, sb.size, 1, &r, why, sizeof why), 0);
+    assert_true(r.node.result_in_store);
+    assert_int_equal(r.node.result_size, 9000);
+    assert_int_equal(r.node.result_hash[0], 'a');
+    assert_int_equal(r.n_history, 0);
+    zd_jrecord_decoder_free(&dec);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_header_round_trip),
         cmocka_unit_test(test_node_round_trip),
         cmocka_unit_test(test_checks),
+        cmocka_unit_test(test_version_1_with_store_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
