@@ -178,7 +178,8 @@ static bool want_float(checker *c, const msgpack_object *o, const char *field, d
 static bool want_str(checker *c, const msgpack_object *o, const char *field, size_t max) {
     if (!want(c, o, MSGPACK_OBJECT_STR, field, "a string"))
         return false;
-    if (o->via.str.size > max || memchr(o->via.str.ptr, '\0', o->via.str.size)) {
+    if (o->via.str.size > max ||
+        (o->via.str.size && memchr(o->via.str.ptr, '\0', o->via.str.size))) {
         snprintf(c->why, c->size, "%s is longer than %zu bytes or holds a NUL", field, max);
         return false;
     }
@@ -240,7 +241,7 @@ int zd_jrecord_decode_header(zd_jrecord_decoder *dec, const char *payload, size_
     if (!want_uint(&c, &f[2], "format version", UINT64_MAX, &out->version) ||
         !want_str(&c, &f[3], "pipeline", ZD_JOURNAL_MAX_PIPELINE))
         return ZDAG_ESTATE;
-    out->pipeline = f[3].via.str.ptr;
+    out->pipeline = f[3].via.str.size ? f[3].via.str.ptr : "";
     out->pipeline_len = f[3].via.str.size;
     return 0;
 }
@@ -323,7 +324,7 @@ int zd_jrecord_decode_node(zd_jrecord_decoder *dec, const char *payload, size_t 
         r->result_len = f[4].via.bin.size;
         r->result_is_msgpack = f[5].via.boolean;
         r->attempts = (uint32_t)attempts;
-        r->run_id = f[8].via.str.ptr;
+        r->run_id = f[8].via.str.size ? f[8].via.str.ptr : ""; /* msgpack: NULL when empty */
         out->run_id_len = f[8].via.str.size;
         r->result_size = r->result_len;
         if ((version == 1 && !v1_store) || take_v2(&c, f, out, version >= 2))
