@@ -383,8 +383,9 @@ int zd_framelog_install(zd_framelog *fl) {
         snprintf(fl->error, sizeof fl->error, "%s is installed already", fl->path);
         return ZDAG_EINVAL;
     }
+    bool empty = fl->end == 0 && fl->pending == 0;
     int rc = zd_framelog_sync(fl);
-    if (rc == 0 && fl->pending == 0 && fdatasync(fl->fd) < 0) {
+    if (rc == 0 && empty && fdatasync(fl->fd) < 0) {
         /* An empty log was never synced by zd_framelog_sync(): its inode must be on disk. */
         snprintf(fl->error, sizeof fl->error, "cannot sync %s: %s", fl->tmp, strerror(errno));
         rc = ZDAG_ESTATE;
@@ -402,6 +403,8 @@ int zd_framelog_install(zd_framelog *fl) {
     /* The rename is durable only once the directory is: until then a crash may bring back the
      * old file, which is just as valid. */
     if (fsync_dir_of(fl->path) < 0) {
+        /* Frames appended now could vanish with the rename in a crash: append nothing more. */
+        fl->broken = true;
         snprintf(fl->error, sizeof fl->error, "cannot sync the directory of %s: %s", fl->path,
                  strerror(errno));
         return ZDAG_ESTATE;

@@ -92,8 +92,9 @@ int zd_framelog_create(const char *path, mode_t mode, const zd_framelog_cfg *cfg
                        char *err, size_t err_size) __attribute__((warn_unused_result));
 
 /* Syncs a created log, renames PATH.tmp over PATH and fsyncs the directory. Afterwards fl
- * appends to PATH. Returns 0, or ZDAG_ESTATE with zd_framelog_error() set (PATH.tmp is then
- * removed and path is as it was). */
+ * appends to PATH. Returns 0, or ZDAG_ESTATE with zd_framelog_error() set: PATH.tmp is then
+ * removed and path is as it was, unless only the directory's fsync failed (the new file is in
+ * place, but fl is broken: a crash could still bring the old file back). */
 int zd_framelog_install(zd_framelog *fl) __attribute__((warn_unused_result));
 
 /* Buffers a frame of len payload bytes (copied). *off (may be NULL) receives the byte offset
