@@ -21,6 +21,7 @@
 #include "diag.h"
 #include "executor.h"
 #include "journal.h"
+#include "store.h"
 #include "xset.h"
 #include "report.h"
 #include "rlimits.h"
@@ -218,10 +219,14 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
         return misfits > 0 ? cannot_start(o, g, ZDAG_EINVAL, 2, true,
                                           "a node needs more than this host offers")
                            : cannot_start(o, g, ZDAG_ENOMEM, 3, false, "out of memory");
-    char log_dir[4096], run_id[17] = {0}, why[512];
+    char log_dir[4096], store_dir[4096], run_id[17] = {0}, why[512];
     snprintf(log_dir, sizeof log_dir, "%s/logs", o->state_dir);
+    snprintf(store_dir, sizeof store_dir, "%s/results", o->state_dir);
     if (mkdir(log_dir, 0755) < 0 && errno != EEXIST)
         return cannot_start(o, g, ZDAG_ESTATE, 3, false, "cannot create %s: %s", log_dir,
+                            strerror(errno));
+    if (zd_store_prepare(store_dir) < 0)
+        return cannot_start(o, g, ZDAG_ESTATE, 3, false, "cannot create %s: %s", store_dir,
                             strerror(errno));
     /* Before anything is forked or opened: a missing descriptor or thread is a message now,
      * not a libzmq abort later. */
@@ -270,6 +275,8 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
                                  .local_cpus = cpus,
                                  .heartbeat_s = o->heartbeat_ms > 0 ? o->heartbeat_ms / 1000.0 : 0,
                                  .durations = jr.durations,
+                                 .store_dir = store_dir,
+                                 .max_result = o->max_result,
                                  .log = o->log},
                         .endpoint = h.endpoint,
                         .local_pids = h.pids,
@@ -286,6 +293,7 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
                         .authorized = o->authorized,
                         .insecure = o->insecure,
                         .journal = jr.journal,
+                        .store_dir = store_dir,
                         .defhash = jr.hashes,
                         .cached = o->resume ? jr.cached : NULL};
     if (zd_coord_new(&cfg, g, &c) < 0) {

@@ -505,7 +505,7 @@ static void test_garbage_records(void **state) {
         {"\x91\xa1x", 3, "record type must be an unsigned integer, not a string"},
         {"\x91\xcf\xff\xff\xff\xff\xff\xff\xff\xff", 10,
          "unknown record type 18446744073709551615"},
-        {"\x92\x02\x01", 3, "a node record has 10 fields, not 2"},
+        {"\x92\x02\x01", 3, "a node record has 12 fields, not 2"},
         {NULL, 0, "nested at most 8 deep"},
     };
     for (size_t i = 0; i < sizeof raw / sizeof raw[0]; i++) {

@@ -186,7 +186,7 @@ int main(int argc, char **argv) {
                 for (uint32_t node = 0; node < 10; node++)
                     for (uint64_t token = 1; token <= 16; token++) {
                         zd_msg_result r = {
-                            .node = node, .token = token, .ok = true, .output = {"FORGED", 6}};
+                            .node = node, .token = token, .ok = true, .output = {"FORGED", 6}, .size = 6};
                         if (zd_wire_encode_result(out, &r) == 0)
                             send_frame(sock[i], out);
                         guesses++;
@@ -215,7 +215,8 @@ int main(int argc, char **argv) {
                     zd_msg_result r = {.node = m.u.task.node,
                                        .token = m.u.task.token,
                                        .ok = true,
-                                       .output = {"FORGED", 6}};
+                                       .output = {"FORGED", 6},
+                                       .size = 6};
                     if (zd_wire_encode_result(out, &r) == 0)
                         send_frame(sock[i], out);
                 } else if (m.type == ZD_MSG_BYE) {
