@@ -540,9 +540,9 @@ typedef struct top_ctx {
 
 static void on_top(zd_yaml *y, const zd_yentry *e, void *ctx) {
     static const char *const names[] = {
-        [TOP_NODES] = "nodes",       [TOP_MAX_CONCURRENCY] = "max_concurrency",
-        [TOP_DEFAULTS] = "defaults", [TOP_ENV] = "env",
-        [TOP_POOLS] = "pools",       [TOP_PLUGINS] = "plugins",
+        [TOP_NODES] = "nodes",          [TOP_MAX_CONCURRENCY] = "max_concurrency",
+        [TOP_DEFAULTS] = "defaults",    [TOP_ENV] = "env",
+        [TOP_POOLS] = "pools",          [TOP_PLUGINS] = "plugins",
         [TOP_MAX_RESULT] = "max_result"};
     static const size_t n_names = sizeof names / sizeof names[0];
     top_ctx *t = ctx;

@@ -167,16 +167,16 @@ bool zd_size_parse(const char *text, uint64_t *out) {
 }
 
 struct zd_store_writer {
-    char *dir;                      /* where the file goes */
-    uint64_t limit;                 /* bytes allowed */
-    uint64_t size;                  /* bytes appended */
-    crypto_hash_sha256_state hash;  /* of every byte appended */
+    char *dir;                       /* where the file goes */
+    uint64_t limit;                  /* bytes allowed */
+    uint64_t size;                   /* bytes appended */
+    crypto_hash_sha256_state hash;   /* of every byte appended */
     char head[ZD_RESULT_INLINE_MAX]; /* the first bytes, while there is no file */
-    int fd;                         /* the temporary file, -1 until the result outgrows head */
-    char tmp[ZD_STORE_PATH];        /* its path */
-    bool failed;                    /* a write failed or passed the limit */
-    bool over;                      /* ... it passed the limit */
-    int err;                        /* errno of the failure */
+    int fd;                          /* the temporary file, -1 until the result outgrows head */
+    char tmp[ZD_STORE_PATH];         /* its path */
+    bool failed;                     /* a write failed or passed the limit */
+    bool over;                       /* ... it passed the limit */
+    int err;                         /* errno of the failure */
 };
 
 zd_store_writer *zd_store_writer_new(const char *dir, uint64_t limit) {

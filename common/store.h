@@ -16,12 +16,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ZD_RESULT_INLINE_MAX 4096u            /* results up to this size stay inline */
-#define ZD_RESULT_DEFAULT_MAX (1ull << 30)    /* max_result when none is set: 1 GiB */
-#define ZD_RESULT_LIMIT_MAX (1ull << 40)      /* the largest max_result accepted: 1 TiB */
-#define ZD_STORE_HASH 32                      /* bytes of a result's hash (SHA-256) */
-#define ZD_STORE_HEX (2 * ZD_STORE_HASH + 1)  /* its hex name with the NUL */
-#define ZD_STORE_PATH 4096                    /* room for a store file's path */
+#define ZD_RESULT_INLINE_MAX 4096u           /* results up to this size stay inline */
+#define ZD_RESULT_DEFAULT_MAX (1ull << 30)   /* max_result when none is set: 1 GiB */
+#define ZD_RESULT_LIMIT_MAX (1ull << 40)     /* the largest max_result accepted: 1 TiB */
+#define ZD_STORE_HASH 32                     /* bytes of a result's hash (SHA-256) */
+#define ZD_STORE_HEX (2 * ZD_STORE_HASH + 1) /* its hex name with the NUL */
+#define ZD_STORE_PATH 4096                   /* room for a store file's path */
 
 /* Creates dir (mode 0700) when missing and removes the tmp.* files a crash left in it.
  * Returns 0 or ZDAG_ESYS (errno set). */

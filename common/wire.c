@@ -562,8 +562,9 @@ static bool decode_deps(zd_wire_decoder *d, const msgpack_object *o, zd_msg_task
         if (five != 5)
             return FAIL(d, "a dependency must be [name, format, size, hash, bytes]");
         if (!get_str(d, &f[0], false, &r->name) || !get_u32(d, &f[1], &r->format) ||
-            !get_uint(d, &f[2], ZD_RESULT_LIMIT_MAX, &r->size) || !get_hash(d, &f[3], true, &r->hash) ||
-            !get_bin(d, &f[4], true, &r->data) || !check_result_form(d, r->size, r->hash, r->data))
+            !get_uint(d, &f[2], ZD_RESULT_LIMIT_MAX, &r->size) ||
+            !get_hash(d, &f[3], true, &r->hash) || !get_bin(d, &f[4], true, &r->data) ||
+            !check_result_form(d, r->size, r->hash, r->data))
             return false;
         if (r->format > ZD_FORMAT_MSGPACK)
             return FAIL(d, "a dependency has an unknown format");

@@ -180,16 +180,16 @@ typedef struct zd_msg_task {
 } zd_msg_task;
 
 typedef struct zd_msg_result {
-    uint32_t node;     /* as in the task */
-    uint64_t token;    /* as in the task */
-    bool ok;           /* the attempt succeeded */
-    int32_t exit_code; /* process exit status, or 128 + signal */
-    int32_t signal;    /* signal that ended the process, or 0 */
-    zd_bytes error;    /* why it failed, ptr NULL when ok */
-    zd_bytes output;   /* the inline result (a cmd's stdout, a function's packed value), at most
-                          ZD_RESULT_INLINE_MAX bytes; ptr NULL when stored */
-    zd_bytes log;      /* the attempt's log when the task had no log_path, else absent */
-    uint64_t size;     /* bytes of the result */
+    uint32_t node;       /* as in the task */
+    uint64_t token;      /* as in the task */
+    bool ok;             /* the attempt succeeded */
+    int32_t exit_code;   /* process exit status, or 128 + signal */
+    int32_t signal;      /* signal that ended the process, or 0 */
+    zd_bytes error;      /* why it failed, ptr NULL when ok */
+    zd_bytes output;     /* the inline result (a cmd's stdout, a function's packed value), at most
+                            ZD_RESULT_INLINE_MAX bytes; ptr NULL when stored */
+    zd_bytes log;        /* the attempt's log when the task had no log_path, else absent */
+    uint64_t size;       /* bytes of the result */
     const uint8_t *hash; /* ZD_STORE_HASH bytes: the result is in the store; NULL: inline */
 } zd_msg_result;
 

@@ -26,56 +26,57 @@
 #include "wire.h"
 #include "zap.h"
 
-#define SHUTDOWN_GRACE_S 3.   /* how long local executors get to leave after BYE */
-#define PROGRESS_TICK_S .25   /* the elapsed time on the progress line moves this often */
-#define REMOTE_LINGER_MS 500  /* the final BYEs get this long to reach the agents */
-#define FAILURE_TAIL_LINES 20 /* lines of a failed node's log shown when it fails */
-#define READ_BATCH 256        /* messages read from a socket before timers get their turn */
+#define SHUTDOWN_GRACE_S 3.          /* how long local executors get to leave after BYE */
+#define PROGRESS_TICK_S .25          /* the elapsed time on the progress line moves this often */
+#define REMOTE_LINGER_MS 500         /* the final BYEs get this long to reach the agents */
+#define FAILURE_TAIL_LINES 20        /* lines of a failed node's log shown when it fails */
+#define READ_BATCH 256               /* messages read from a socket before timers get their turn */
 #define READ_BATCH_BYTES (16u << 20) /* ... or bytes */
 
 /* A remote executor's result on its way in (CHUNKs), until its RESULT. */
 typedef struct upload {
-    uint32_t node;       /* the attempt's node */
-    uint64_t token;      /* ... and token */
-    zd_store_writer *w;  /* into the store; NULL when the entry is free */
-    uint64_t next;       /* the offset the next chunk must have */
-    int error;           /* a chunk could not be written (ZDAG_ETOOBIG, ZDAG_ESYS): the RESULT
-                            fails */
+    uint32_t node;      /* the attempt's node */
+    uint64_t token;     /* ... and token */
+    zd_store_writer *w; /* into the store; NULL when the entry is free */
+    uint64_t next;      /* the offset the next chunk must have */
+    int error;          /* a chunk could not be written (ZDAG_ETOOBIG, ZDAG_ESYS): the RESULT
+                           fails */
 } upload;
 
 struct zd_coord {
-    zd_coord_cfg cfg;        /* copy of the configuration */
-    const zd_graph *g;       /* borrowed graph */
-    zd_core *core;           /* every decision */
-    pid_t *pids;             /* per local slot: its executor's pid, 0 when none */
-    char **cached;           /* per node: the journal's result of a cached node (borrowed) */
-    size_t *cached_lens;     /* per node: its length */
+    zd_coord_cfg cfg;              /* copy of the configuration */
+    const zd_graph *g;             /* borrowed graph */
+    zd_core *core;                 /* every decision */
+    pid_t *pids;                   /* per local slot: its executor's pid, 0 when none */
+    char **cached;                 /* per node: the journal's result of a cached node (borrowed) */
+    size_t *cached_lens;           /* per node: its length */
     const uint8_t **cached_hashes; /* per node: the hash of a cached stored result, or NULL */
-    uint64_t *cached_sizes;  /* per node: its size */
+    uint64_t *cached_sizes;        /* per node: its size */
     uint8_t (*moved)[ZD_STORE_HASH]; /* hashes of old inline results moved into the store */
-    upload *uploads;         /* results being uploaded */
-    size_t n_uploads;        /* entries in uploads (free ones included) */
-    char *chunk_buf;         /* one DATA's bytes (ZD_WIRE_CHUNK), allocated on first FETCH */
-    zd_log_limit drop_limit; /* rate limit of dropped CHUNK/FETCH lines */
-    uint64_t n_dropped;      /* dropped CHUNKs and FETCHes in all */
-    const char **plugins;    /* the graph's plugins, for WELCOME */
-    void *zctx;              /* ZeroMQ context */
-    void *router;            /* ROUTER bound at cfg.endpoint for local executors */
-    void *remote;            /* ROUTER for remote agents and executors, or NULL */
-    struct zd_zap *zap;      /* the ZAP handler admitting workers' keys, or NULL */
-    zd_admission *admission; /* bounds the connections open on remote, or NULL */
-    zd_log_relay *zap_log;   /* the ZAP handler's messages, relayed to this thread */
-    zd_log zap_sink;         /* the relay's sink, given to the handler */
-    zd_wire_buf *out;        /* encoder */
-    zd_wire_decoder *dec;    /* decoder */
-    zd_trace *trace;         /* the timeline for --trace, or NULL */
-    zd_progress *progress;   /* the progress line, or NULL */
-    struct timespec started; /* wall clock at start */
-    double t0;               /* monotonic clock at start */
-    double wall_s;           /* duration of the run */
-    bool journal_failed;     /* a journal sync failed: outcomes are no longer recorded */
-    char error[256];         /* why the run ended with exit 3 after its nodes, or "" */
-    int exit_code;           /* the run's exit status */
+    upload *uploads;                 /* results being uploaded */
+    size_t n_uploads;                /* entries in uploads (free ones included) */
+    char *chunk_buf;          /* one DATA's bytes (ZD_WIRE_CHUNK), allocated on first FETCH */
+    zd_log_limit drop_limit;  /* rate limit of dropped-CHUNK lines */
+    zd_log_limit fetch_limit; /* ... and of refused-FETCH lines */
+    uint64_t n_dropped;       /* dropped CHUNKs and FETCHes in all */
+    const char **plugins;     /* the graph's plugins, for WELCOME */
+    void *zctx;               /* ZeroMQ context */
+    void *router;             /* ROUTER bound at cfg.endpoint for local executors */
+    void *remote;             /* ROUTER for remote agents and executors, or NULL */
+    struct zd_zap *zap;       /* the ZAP handler admitting workers' keys, or NULL */
+    zd_admission *admission;  /* bounds the connections open on remote, or NULL */
+    zd_log_relay *zap_log;    /* the ZAP handler's messages, relayed to this thread */
+    zd_log zap_sink;          /* the relay's sink, given to the handler */
+    zd_wire_buf *out;         /* encoder */
+    zd_wire_decoder *dec;     /* decoder */
+    zd_trace *trace;          /* the timeline for --trace, or NULL */
+    zd_progress *progress;    /* the progress line, or NULL */
+    struct timespec started;  /* wall clock at start */
+    double t0;                /* monotonic clock at start */
+    double wall_s;            /* duration of the run */
+    bool journal_failed;      /* a journal sync failed: outcomes are no longer recorded */
+    char error[256];          /* why the run ended with exit 3 after its nodes, or "" */
+    int exit_code;            /* the run's exit status */
 };
 
 static double mono(void) {
@@ -165,6 +166,7 @@ int zd_coord_new(const zd_coord_cfg *cfg, const zd_graph *g, zd_coord **out) {
     c->cfg = *cfg;
     c->g = g;
     c->drop_limit = (zd_log_limit)ZD_LOG_LIMIT_INIT;
+    c->fetch_limit = (zd_log_limit)ZD_LOG_LIMIT_INIT;
     const zd_graph_settings *gs = zd_graph_settings_of((zd_graph *)g);
     c->pids = calloc(cfg->core.n_local ? cfg->core.n_local : 1, sizeof *c->pids);
     c->out = zd_wire_buf_new();
@@ -534,10 +536,10 @@ static void write_shipped_log(zd_coord *c, uint32_t index, zd_bytes log) {
 /* ---- Results on the wire ----------------------------------------------------------------- */
 
 /* A CHUNK or FETCH that cannot be taken: logged one line a second, the rest counted. */
-static void dropped(zd_coord *c, const char *what, uint32_t node) {
+static void dropped(zd_coord *c, zd_log_limit *limit, const char *what, uint32_t node) {
     unsigned held = 0;
     c->n_dropped++;
-    if (!zd_log_limit_ok(&c->drop_limit, now_s(c), 1.0, &held))
+    if (!zd_log_limit_ok(limit, now_s(c), 1.0, &held))
         return;
     char more[64] = "";
     if (held)
@@ -587,8 +589,9 @@ static void sweep_uploads(zd_coord *c) {
  * and comes in order, then ACKed. A chunk that cannot be written (over max_result, disk full)
  * is ACKed too, so that the executor goes on to its RESULT, which then fails. */
 static void on_chunk(zd_coord *c, const zd_peer *peer, const zd_msg_chunk *m) {
-    if (peer->sock != ZD_SOCK_REMOTE || !zd_core_attempt_is_peer(c->core, peer, m->node, m->token)) {
-        dropped(c, "a result chunk of a stale or unknown attempt", m->node);
+    if (peer->sock != ZD_SOCK_REMOTE ||
+        !zd_core_attempt_is_peer(c->core, peer, m->node, m->token)) {
+        dropped(c, &c->drop_limit, "a result chunk of a stale or unknown attempt", m->node);
         return;
     }
     upload *u = find_upload(c, m->node, m->token);
@@ -597,7 +600,7 @@ static void on_chunk(zd_coord *c, const zd_peer *peer, const zd_msg_chunk *m) {
         return;
     }
     if (!u || m->offset != u->next) {
-        dropped(c, "a result chunk out of order", m->node);
+        dropped(c, &c->drop_limit, "a result chunk out of order", m->node);
         return;
     }
     int rc = u->error ? 0 : zd_store_writer_write(u->w, m->data.ptr, m->data.len);
@@ -664,8 +667,7 @@ static void on_result(zd_coord *c, const zd_peer *peer, const zd_msg_result *m) 
     upload *u = find_upload(c, r.node, r.token);
     if (u)
         zd_store_writer_free(&u->w);
-    if (zd_core_on_result(c->core, now_s(c), peer, &r) && peer->sock == ZD_SOCK_REMOTE &&
-        r.log.ptr)
+    if (zd_core_on_result(c->core, now_s(c), peer, &r) && peer->sock == ZD_SOCK_REMOTE && r.log.ptr)
         write_shipped_log(c, r.node, r.log);
 }
 
@@ -675,7 +677,7 @@ static void on_fetch(zd_coord *c, const zd_peer *peer, const zd_msg_fetch *m) {
     uint64_t size = 0;
     zd_msg_data d = {.hash = m->hash, .offset = m->offset, .data = {NULL, 0}};
     if (!zd_core_may_fetch(c->core, peer, m->hash, &size) || m->offset >= size) {
-        dropped(c, "a fetch of a result the executor does not need", 0);
+        dropped(c, &c->fetch_limit, "a fetch of a result the executor does not need", 0);
     } else if (c->chunk_buf || (c->chunk_buf = malloc(ZD_WIRE_CHUNK))) {
         char path[ZD_STORE_PATH];
         size_t want = size - m->offset < ZD_WIRE_CHUNK ? (size_t)(size - m->offset) : ZD_WIRE_CHUNK;
@@ -917,6 +919,11 @@ int zd_coord_run(zd_coord *c) {
     }
     zd_core_finish(c->core, now_s(c));
     drain(c);
+    sweep_uploads(c);
+    if (c->n_dropped)
+        zd_logf(&c->cfg.core.log, ZDAG_LOG_WARNING,
+                "dropped %llu result chunks and fetches in all (stale, out of order or not needed)",
+                (unsigned long long)c->n_dropped);
     shutdown_executors(c);
     draw_progress(c, true);
     c->wall_s = now_s(c);

@@ -31,27 +31,27 @@
 typedef zd_attempt attempt;
 
 typedef struct node_run {
-    uint64_t token;        /* token of the running attempt; 0 when none runs */
-    int32_t slot;          /* slot of the last attempt, or -1 */
-    uint32_t attempts;     /* attempts started */
-    uint32_t losses;       /* attempts lost with their executor */
-    double ready_s;        /* when it last entered a ready queue */
-    double start_s, end_s; /* last attempt, -1 = none */
-    bool has_exit_code;    /* exit_code set */
-    int exit_code;         /* last attempt's exit status */
-    bool timed_out;        /* the running attempt passed its deadline and was told to stop */
-    char *error;           /* owned; why it failed */
-    char *output;          /* owned inline result (at most ZD_RESULT_INLINE_MAX bytes) */
-    size_t output_len;     /* bytes in output */
-    bool in_store;         /* the result is a store file instead, named by hash */
+    uint64_t token;              /* token of the running attempt; 0 when none runs */
+    int32_t slot;                /* slot of the last attempt, or -1 */
+    uint32_t attempts;           /* attempts started */
+    uint32_t losses;             /* attempts lost with their executor */
+    double ready_s;              /* when it last entered a ready queue */
+    double start_s, end_s;       /* last attempt, -1 = none */
+    bool has_exit_code;          /* exit_code set */
+    int exit_code;               /* last attempt's exit status */
+    bool timed_out;              /* the running attempt passed its deadline and was told to stop */
+    char *error;                 /* owned; why it failed */
+    char *output;                /* owned inline result (at most ZD_RESULT_INLINE_MAX bytes) */
+    size_t output_len;           /* bytes in output */
+    bool in_store;               /* the result is a store file instead, named by hash */
     uint8_t hash[ZD_STORE_HASH]; /* ... its SHA-256 */
-    uint64_t size;         /* bytes of the result, inline or stored */
-    char **env;            /* "K=V" for the task, built on first dispatch; owned */
-    size_t n_env;          /* entries in env */
-    zd_grant grant;        /* units and leases of the running attempt */
-    bool granted;          /* grant is held */
-    attempt *hist;         /* owned: every attempt, oldest first */
-    uint32_t n_hist;       /* entries in hist */
+    uint64_t size;               /* bytes of the result, inline or stored */
+    char **env;                  /* "K=V" for the task, built on first dispatch; owned */
+    size_t n_env;                /* entries in env */
+    zd_grant grant;              /* units and leases of the running attempt */
+    bool granted;                /* grant is held */
+    attempt *hist;               /* owned: every attempt, oldest first */
+    uint32_t n_hist;             /* entries in hist */
 } node_run;
 
 /* A peer (connection and key) whose refusals are being rate-limited. */
@@ -804,10 +804,10 @@ static bool keep_result(node_run *r, const zd_msg_result *m) {
 uint64_t zd_core_max_result(const zd_core *c, uint32_t index) {
     const zd_node *n = zd_graph_node(c->g, index);
     const zd_graph_settings *gs = zd_graph_settings_of((zd_graph *)c->g);
-    return n->max_result      ? n->max_result
-           : gs->max_result   ? gs->max_result
+    return n->max_result       ? n->max_result
+           : gs->max_result    ? gs->max_result
            : c->cfg.max_result ? c->cfg.max_result
-                              : ZD_RESULT_DEFAULT_MAX;
+                               : ZD_RESULT_DEFAULT_MAX;
 }
 
 bool zd_core_attempt_live(const zd_core *c, uint32_t node, uint64_t token) {
@@ -815,17 +815,14 @@ bool zd_core_attempt_live(const zd_core *c, uint32_t node, uint64_t token) {
            c->runs[node].slot >= 0;
 }
 
-bool zd_core_attempt_is_peer(const zd_core *c, const zd_peer *peer, uint32_t node,
-                             uint64_t token) {
+bool zd_core_attempt_is_peer(const zd_core *c, const zd_peer *peer, uint32_t node, uint64_t token) {
     if (!zd_core_attempt_live(c, node, token))
         return false;
     uint32_t slot = (uint32_t)c->runs[node].slot;
-    return zd_slots_is_peer(c->slots, slot, peer) &&
-           zd_slots_node(c->slots, slot) == (int64_t)node;
+    return zd_slots_is_peer(c->slots, slot, peer) && zd_slots_node(c->slots, slot) == (int64_t)node;
 }
 
-bool zd_core_may_fetch(const zd_core *c, const zd_peer *peer, const uint8_t *hash,
-                       uint64_t *size) {
+bool zd_core_may_fetch(const zd_core *c, const zd_peer *peer, const uint8_t *hash, uint64_t *size) {
     for (uint32_t s = 0; s < zd_slots_count(c->slots); s++) {
         int64_t node = zd_slots_node(c->slots, s);
         if (node < 0 || !zd_slots_is_peer(c->slots, s, peer))
@@ -1196,9 +1193,9 @@ int zd_core_task(zd_core *c, uint32_t index, uint32_t slot, zd_msg_task *t) {
         c->dep_scratch[i].format = producer->kind == ZD_NODE_FN ? ZD_FORMAT_MSGPACK : ZD_FORMAT_RAW;
         c->dep_scratch[i].size = dep->size;
         c->dep_scratch[i].hash = dep->in_store ? dep->hash : NULL;
-        c->dep_scratch[i].data = dep->in_store ? (zd_bytes){NULL, 0}
-                                               : (zd_bytes){dep->output ? dep->output : "",
-                                                            dep->output_len};
+        c->dep_scratch[i].data = dep->in_store
+                                     ? (zd_bytes){NULL, 0}
+                                     : (zd_bytes){dep->output ? dep->output : "", dep->output_len};
     }
     zd_core_log_path(c, index, c->log_path, sizeof c->log_path);
     /* A remote executor cannot write here: it sends its log back with the result. */

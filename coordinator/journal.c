@@ -444,8 +444,8 @@ static int take_header(reader *r, const msgpack_object *f, uint32_t n, uint64_t 
 }
 
 /* Replaces e's record with the checked NODE_DONE fields f. */
-static int store_node(entry *e, const msgpack_object *f, uint32_t n, uint64_t status, double duration,
-                      uint64_t attempts, double finished_at) {
+static int store_node(entry *e, const msgpack_object *f, uint32_t n, uint64_t status,
+                      double duration, uint64_t attempts, double finished_at) {
     const msgpack_object_bin *res = &f[4].via.bin;
     const msgpack_object_str *run = &f[8].via.str;
     char *result = res->size ? malloc(res->size) : NULL;
@@ -894,9 +894,8 @@ int zd_journal_resume_plan(const zd_journal *j, const zd_graph *g,
     if (!topo || !hashes || !cached)
         return ZDAG_EINVAL;
     char store[4096];
-    const char *store_ok = snprintf(store, sizeof store, "%s/results", j->dir) < (int)sizeof store
-                               ? store
-                               : NULL;
+    const char *store_ok =
+        snprintf(store, sizeof store, "%s/results", j->dir) < (int)sizeof store ? store : NULL;
     for (size_t t = 0; t < zd_graph_size(g); t++) {
         const zd_node *n = zd_graph_node(g, topo[t]);
         const zd_journal_rec *r = zd_journal_find(j, n->name);

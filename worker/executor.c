@@ -327,8 +327,8 @@ static int fetch_dep(executor *x, const zd_dep_result *d, char *why, size_t why_
     uint8_t hash[ZD_STORE_HASH];
     uint64_t size;
     const char *inline_bytes;
-    if (rc == 0 && (zd_store_writer_finish(w, &stored, hash, &size, &inline_bytes) < 0 ||
-                    !stored || memcmp(hash, d->hash, ZD_STORE_HASH) != 0)) {
+    if (rc == 0 && (zd_store_writer_finish(w, &stored, hash, &size, &inline_bytes) < 0 || !stored ||
+                    memcmp(hash, d->hash, ZD_STORE_HASH) != 0)) {
         snprintf(why, why_size, "the result of \"%.*s\" arrived damaged", (int)d->name.len,
                  d->name.ptr);
         rc = ZDAG_EIO;
@@ -568,7 +568,8 @@ static int upload(executor *x, const zd_msg_task *t, const uint8_t *hash, uint64
                 rc = ZDAG_ESYS;
                 break;
             }
-            zd_msg_chunk c = {.node = t->node, .token = t->token, .offset = sent, .data = {buf, (size_t)n}};
+            zd_msg_chunk c = {
+                .node = t->node, .token = t->token, .offset = sent, .data = {buf, (size_t)n}};
             if ((rc = zd_wire_encode_chunk(x->out, &c)) == 0)
                 rc = send_frame(x);
             sent += (uint64_t)n;

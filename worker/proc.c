@@ -121,8 +121,7 @@ static bool take_output(const zd_proc_spec *spec, zd_proc_result *r, const char 
     return rc == 0;
 }
 
-static void describe_status(zd_proc_result *r, int status, double timeout_s,
-                            uint64_t max_output) {
+static void describe_status(zd_proc_result *r, int status, double timeout_s, uint64_t max_output) {
     if (WIFEXITED(status)) {
         r->exit_code = WEXITSTATUS(status);
     } else if (WIFSIGNALED(status)) {

@@ -14,24 +14,24 @@
 #include "store.h"
 
 typedef struct zd_proc_spec {
-    const char *shell;   /* run as /bin/sh -c shell, or NULL */
-    char *const *argv;   /* exec'd with execvp when shell is NULL; NULL-terminated */
-    char *const *envp;   /* the whole environment; NULL-terminated */
-    const char *workdir; /* directory to run in, or NULL */
-    int log_fd;          /* receives stdout and stderr; -1 for none */
-    double timeout_s;    /* kill the group after this many seconds; 0 = none */
-    double grace_s;      /* SIGTERM to SIGKILL delay on timeout */
+    const char *shell;    /* run as /bin/sh -c shell, or NULL */
+    char *const *argv;    /* exec'd with execvp when shell is NULL; NULL-terminated */
+    char *const *envp;    /* the whole environment; NULL-terminated */
+    const char *workdir;  /* directory to run in, or NULL */
+    int log_fd;           /* receives stdout and stderr; -1 for none */
+    double timeout_s;     /* kill the group after this many seconds; 0 = none */
+    double grace_s;       /* SIGTERM to SIGKILL delay on timeout */
     zd_store_writer *out; /* receives stdout (borrowed); its limit is the node's max_result */
     uint64_t max_output;  /* that limit, for the message */
 } zd_proc_spec;
 
 typedef struct zd_proc_result {
-    int exit_code;     /* exit status, or 128 + signal */
-    int signal;        /* signal that ended the process, or 0 */
-    bool timed_out;    /* killed by the timeout */
-    bool over_limit;   /* killed: its stdout passed max_output */
-    int output_errno;  /* stdout could not be stored (errno), or 0 */
-    char error[256];   /* why it failed, "" when it exited 0 */
+    int exit_code;    /* exit status, or 128 + signal */
+    int signal;       /* signal that ended the process, or 0 */
+    bool timed_out;   /* killed by the timeout */
+    bool over_limit;  /* killed: its stdout passed max_output */
+    int output_errno; /* stdout could not be stored (errno), or 0 */
+    char error[256];  /* why it failed, "" when it exited 0 */
 } zd_proc_result;
 
 /* Splits a shell command into words when the shell would add nothing: no quoting, expansion,

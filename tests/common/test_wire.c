@@ -473,8 +473,10 @@ static void test_hostile_result_frames(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hello_round_trip),  cmocka_unit_test(test_task_round_trip),
-        cmocka_unit_test(test_result_round_trip), cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_hello_round_trip),
+        cmocka_unit_test(test_task_round_trip),
+        cmocka_unit_test(test_result_round_trip),
+        cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_mutations),
         cmocka_unit_test(test_stored_result_round_trip),
         cmocka_unit_test(test_chunk_ack_fetch_data_round_trip),

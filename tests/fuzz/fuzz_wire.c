@@ -58,8 +58,9 @@ static bool same_task(const zd_msg_task *a, const zd_msg_task *b) {
         return false;
     for (uint32_t i = 0; i < a->n_deps; i++)
         if (!same_bytes(a->deps[i].name, b->deps[i].name) ||
-            a->deps[i].format != b->deps[i].format || !same_bytes(a->deps[i].data, b->deps[i].data) ||
-            a->deps[i].size != b->deps[i].size || !same_hash(a->deps[i].hash, b->deps[i].hash))
+            a->deps[i].format != b->deps[i].format ||
+            !same_bytes(a->deps[i].data, b->deps[i].data) || a->deps[i].size != b->deps[i].size ||
+            !same_hash(a->deps[i].hash, b->deps[i].hash))
             return false;
     return true;
 }
