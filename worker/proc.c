@@ -16,6 +16,9 @@
 
 #include "zdag.h"
 
+#define PIPE_BYTES (1 << 20)   /* stdout pipe size */
+#define READ_BYTES (256 << 10) /* bytes read at a time (on the stack) */
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -181,7 +184,9 @@ int zd_proc_run(const zd_proc_spec *spec, zd_proc_result *r, volatile sig_atomic
     double wake = spec->timeout_s > 0 ? now_s() + spec->timeout_s : 0;
     bool out_open = true, exited = false, term_sent = false, stopped = false;
     int status = 0;
-    char buf[65536];
+    /* A larger pipe and reads: a big result costs fewer wake-ups (best effort). */
+    fcntl(pipefd[0], F_SETPIPE_SZ, PIPE_BYTES);
+    char buf[READ_BYTES];
     while (out_open || !exited) {
         struct pollfd fds[2] = {{pipefd[0], POLLIN, 0}, {pidfd, POLLIN, 0}};
         int timeout_ms = -1;

@@ -136,11 +136,21 @@ static void test_sizes(void **state) {
     static const struct {
         const char *text;
         uint64_t value; /* 0: refused */
-    } cases[] = {{"512", 512},           {"64MiB", 64ull << 20}, {"1 GiB", 1ull << 30},
-                 {"1GiB", 1ull << 30},   {"10kB", 10240},        {"2M", 2ull << 20},
-                 {"1T", 1ull << 40},     {"7B", 7},              {"0", 0},
-                 {"", 0},                {"-5", 0},              {"lots", 0},
-                 {"2TiB", 0},            {"1.5GiB", 0},          {"12 apples", 0},
+    } cases[] = {{"512", 512},
+                 {"64MiB", 64ull << 20},
+                 {"1 GiB", 1ull << 30},
+                 {"1GiB", 1ull << 30},
+                 {"10kB", 10240},
+                 {"2M", 2ull << 20},
+                 {"1T", 1ull << 40},
+                 {"7B", 7},
+                 {"0", 0},
+                 {"", 0},
+                 {"-5", 0},
+                 {"lots", 0},
+                 {"2TiB", 0},
+                 {"1.5GiB", 0},
+                 {"12 apples", 0},
                  {"99999999999999999999999", 0}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         uint64_t v = 0;
