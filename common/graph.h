@@ -56,6 +56,7 @@ typedef struct zd_node {
     double estimate;      /* expected duration in seconds */
     char **tags;          /* owned tag strings */
     size_t n_tags;        /* entries in tags */
+    char *version;        /* `version` as written (owned), or NULL: part of the definition hash */
 } zd_node;
 
 typedef struct zd_pool {

@@ -38,6 +38,7 @@ enum node_key {
     KEY_ESTIMATE,
     KEY_TAGS,
     KEY_MAX_RESULT,
+    KEY_VERSION,
     KEY_COUNT
 };
 
@@ -377,6 +378,21 @@ static void parse_tags(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
     zd_yread_strv(y, e, "a list of non-empty strings", false, &c->n->tags, &c->n->n_tags);
 }
 
+/* `version`: a string or a number, kept as written ("2" and 2 are the same version). */
+static void parse_version(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
+    static const char expect[] = "a string or a number";
+    zd_yaml_scalar s;
+    if (zd_yaml_at(y, YAML_SCALAR_EVENT)) {
+        if (!zd_yaml_resolve(y, &s))
+            return;
+        if (s.type == ZD_YAML_BOOL || s.type == ZD_YAML_NULL) {
+            zd_yread_bad_value(y, e, expect);
+            return;
+        }
+    }
+    zd_yread_text(y, e, expect, &c->n->version);
+}
+
 static const char *const node_key_names[KEY_COUNT] = {
     [KEY_CMD] = "cmd",
     [KEY_FN] = "fn",
@@ -394,6 +410,7 @@ static const char *const node_key_names[KEY_COUNT] = {
     [KEY_ESTIMATE] = "estimate",
     [KEY_TAGS] = "tags",
     [KEY_MAX_RESULT] = "max_result",
+    [KEY_VERSION] = "version",
 };
 
 typedef void (*key_parser)(zd_yaml *y, const zd_yentry *e, node_ctx *c);
@@ -415,6 +432,7 @@ static const key_parser node_key_parsers[KEY_COUNT] = {
     [KEY_ESTIMATE] = parse_estimate,
     [KEY_TAGS] = parse_tags,
     [KEY_MAX_RESULT] = parse_max_result,
+    [KEY_VERSION] = parse_version,
 };
 
 /* One key of a node or of `defaults`. */
@@ -701,6 +719,9 @@ static void swap_key(zd_node *a, zd_node *b, int k) {
     case KEY_TAGS:
         SWAP(tags);
         SWAP(n_tags);
+        break;
+    case KEY_VERSION:
+        SWAP(version);
         break;
     case KEY_MAX_RESULT:
         SWAP(max_result);

@@ -18,6 +18,7 @@
 
 #include "coord.h"
 #include "defhash.h"
+#include "definitions.h"
 #include "diag.h"
 #include "executor.h"
 #include "journal.h"
@@ -163,7 +164,8 @@ static int open_journal(const zd_run_opts *o, const zd_graph *g, journal_run *jr
     jr->hashes = calloc(n ? n : 1, sizeof *jr->hashes);
     jr->cached = calloc(n ? n : 1, sizeof *jr->cached);
     jr->durations = calloc(n ? n : 1, sizeof *jr->durations);
-    if (!jr->hashes || !jr->cached || !jr->durations || zd_defhash_compute(g, jr->hashes) < 0 ||
+    if (!jr->hashes || !jr->cached || !jr->durations ||
+        zd_definitions_hash(g, o->fns, o->n_fns, &o->log, jr->hashes) < 0 ||
         zd_journal_resume_plan(jr->journal, g, jr->hashes, jr->cached) < 0)
         return ZDAG_ENOMEM;
     for (uint32_t i = 0; i < n; i++)
