@@ -227,9 +227,6 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
     if (mkdir(log_dir, 0755) < 0 && errno != EEXIST)
         return cannot_start(o, g, ZDAG_ESTATE, 3, false, "cannot create %s: %s", log_dir,
                             strerror(errno));
-    if (zd_store_prepare(store_dir) < 0)
-        return cannot_start(o, g, ZDAG_ESTATE, 3, false, "cannot create %s: %s", store_dir,
-                            strerror(errno));
     /* Before anything is forked or opened: a missing descriptor or thread is a message now,
      * not a libzmq abort later. */
     zd_rlimit_raise_nofile();
@@ -263,6 +260,12 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
     /* The journal's lock is taken after the executors are forked, so that none holds it. */
     if (open_journal(o, g, &jr, why, sizeof why) < 0) {
         status = cannot_start(o, g, ZDAG_ESTATE, 3, true, "%s", why);
+        goto out_kill;
+    }
+    /* Under the lock: another run's temporary files are not ours to remove. */
+    if (zd_store_prepare(store_dir) < 0) {
+        status = cannot_start(o, g, ZDAG_ESTATE, 3, true, "cannot create %s: %s", store_dir,
+                              strerror(errno));
         goto out_kill;
     }
     zd_coord_cfg cfg = {.core = {.n_local = h.n + n_io,
