@@ -31,7 +31,7 @@
 #define REMOTE_LINGER_MS 500         /* the final BYEs get this long to reach the agents */
 #define FAILURE_TAIL_LINES 20        /* lines of a failed node's log shown when it fails */
 #define READ_BATCH 256               /* messages read from a socket before timers get their turn */
-#define READ_BATCH_BYTES (16u << 20) /* ... or bytes */
+#define READ_BATCH_BYTES (4u << 20) /* ... or bytes (one upload window) */
 
 /* A remote executor's result on its way in (CHUNKs), until its RESULT. */
 typedef struct upload {

@@ -170,11 +170,11 @@ class RemoteResultsTest(ZdagTestCase):
         self.procs.append(p)
         return p
 
-    def coordinator(self, text, *args):
+    def coordinator(self, text, *args, heartbeat="0.2"):
         pipe = self.write("pipe.yaml", text)
         self.report = self.path("report.json")
         return self.spawn("run", pipe, "-w", "0", "--listen", self.endpoint, "--report",
-                          self.report, "--insecure", "--heartbeat", "0.2", *args)
+                          self.report, "--insecure", "--heartbeat", heartbeat, *args)
 
     def worker(self, host, *resources):
         args = ["worker", "--connect", self.endpoint, "--host-id", host, "--slots", "1",
@@ -241,7 +241,8 @@ nodes:
   use: {{cmd: 'wc -c < "$ZDAG_DEP_BIG" > {out}', deps: [big], resources: {{b: 1}}}}
 """
         t0 = time.time()
-        coord = self.coordinator(text)
+        # the default heartbeat (T_fence 3 s): a sanitized build on a loaded machine is slow
+        coord = self.coordinator(text, heartbeat="1")
         watch = Watcher(coord)
         watch.start()
         workers = [self.worker("hostA", "a=1"), self.worker("hostB", "b=1")]
