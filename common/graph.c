@@ -119,6 +119,7 @@ int zd_node_copy_settings(zd_node *dst, const zd_node *src) {
     }
     dst->retries = src->retries;
     dst->timeout = src->timeout;
+    dst->max_result = src->max_result;
     if (src->n_env) {
         dst->env = calloc(src->n_env, sizeof *dst->env);
         if (dst->env) {

@@ -231,7 +231,7 @@ typedef struct zdag_options {
     const char *report_path; /* the JSON report, or NULL */
     const char *trace_path;  /* the Chrome trace, or NULL */
     bool quiet;              /* no summary line in the log */
-    size_t max_result;       /* largest result a function may return, bytes; 0 = 64 MiB */
+    size_t max_result;       /* largest result of any node, bytes; 0 = 1 GiB */
     bool resume;             /* skip nodes that succeeded in an earlier run (same state_dir)
                                 with an unchanged definition; their results are restored */
     zdag_log_fn log;         /* where the run's messages go (failures, the summary...);

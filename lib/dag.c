@@ -9,8 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "coord.h"
 #include "graph.h"
 #include "runner.h"
+#include "store.h"
 #include "worker_main.h"
 #include "wire.h"
 #include "zdag.h"
@@ -34,8 +36,9 @@ typedef struct node_end {
     zdag_node_status status; /* how it ended */
     char *error;             /* owned, or NULL */
     unsigned attempts;       /* attempts made */
-    char *value;             /* owned result, or NULL */
+    char *value;             /* owned result (malloc'ed, or a mapping of its store file), or NULL */
     size_t value_len;        /* bytes in value */
+    bool mapped;             /* value is mapped (zd_store_map()) */
     bool is_msgpack;         /* value is a packed msgpack value */
 } node_end;
 
@@ -469,7 +472,12 @@ static void keep_outcomes(void *ctx, const zd_coord *c) {
         e->attempts = o.attempts;
         e->error = o.error ? strdup(o.error) : NULL;
         e->is_msgpack = o.output_is_msgpack;
-        if (o.output && (e->value = malloc(o.output_len ? o.output_len : 1))) {
+        if (o.output_hash) {
+            /* A stored result is mapped from the store, whole, however large. */
+            e->value = (char *)zd_store_map(zd_coord_store_dir(c), o.output_hash, o.output_size);
+            e->value_len = e->value ? (size_t)o.output_size : 0;
+            e->mapped = e->value != NULL;
+        } else if (o.output && (e->value = malloc(o.output_len ? o.output_len : 1))) {
             memcpy(e->value, o.output, o.output_len);
             e->value_len = o.output_len;
         }
@@ -615,7 +623,10 @@ void zdag_result_free(zdag_result **resp) {
     zdag_result *res = *resp;
     for (size_t i = 0; res->nodes && i < res->n; i++) {
         free(res->nodes[i].error);
-        free(res->nodes[i].value);
+        if (res->nodes[i].mapped)
+            zd_store_unmap(res->nodes[i].value, res->nodes[i].value_len);
+        else
+            free(res->nodes[i].value);
     }
     free(res->nodes);
     zd_graph_free(&res->names);

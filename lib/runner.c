@@ -24,6 +24,7 @@
 #include "journal.h"
 #include "resume.h"
 #include "statedir.h"
+#include "store.h"
 #include "xset.h"
 #include "report.h"
 #include "rlimits.h"
@@ -222,8 +223,9 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
         return misfits > 0 ? cannot_start(o, g, ZDAG_EINVAL, 2, true,
                                           "a node needs more than this host offers")
                            : cannot_start(o, g, ZDAG_ENOMEM, 3, false, "out of memory");
-    char log_dir[4096], run_id[17] = {0}, why[512];
+    char log_dir[4096], store_dir[4096], run_id[17] = {0}, why[512];
     snprintf(log_dir, sizeof log_dir, "%s/logs", o->state_dir);
+    snprintf(store_dir, sizeof store_dir, "%s/" ZD_STATE_RESULTS, o->state_dir);
     /* The state directory and its logs/ are 0700 (older versions made them 0755). */
     zd_diags sd;
     zd_diags_init(&sd);
@@ -271,6 +273,12 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
         status = cannot_start(o, g, ZDAG_ESTATE, 3, true, "%s", why);
         goto out_kill;
     }
+    /* Under the lock: another run's temporary files are not ours to remove. */
+    if (zd_store_prepare(store_dir) < 0) {
+        status = cannot_start(o, g, ZDAG_ESTATE, 3, true, "cannot create %s: %s", store_dir,
+                              strerror(errno));
+        goto out_kill;
+    }
     zd_coord_cfg cfg = {.core = {.n_local = h.n + n_io,
                                  .n_started = h.n,
                                  .jobs = o->jobs,
@@ -283,6 +291,8 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
                                  .local_cpus = cpus,
                                  .heartbeat_s = o->heartbeat_ms > 0 ? o->heartbeat_ms / 1000.0 : 0,
                                  .durations = jr.durations,
+                                 .store_dir = store_dir,
+                                 .max_result = o->max_result,
                                  .log = o->log},
                         .endpoint = h.endpoint,
                         .local_pids = h.pids,
@@ -299,6 +309,7 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
                         .authorized = o->authorized,
                         .insecure = o->insecure,
                         .journal = jr.journal,
+                        .store_dir = store_dir,
                         .defhash = jr.hashes,
                         .cached = o->resume ? jr.cached : NULL};
     if (zd_coord_new(&cfg, g, &c) < 0) {

@@ -923,7 +923,7 @@ static void test_result_too_large(void **state) {
     size_t len;
     assert_int_equal(zdag_result_value(r, "fits", &data, &len, NULL), 0);
     assert_int_equal(len, 100);
-    assert_node(r, "big", "failed", 1, "result too large: 101 bytes (the limit is 100)");
+    assert_node(r, "big", "failed", 1, "result is over max_result (100 bytes)");
     zdag_result_free(&r);
     zdag_dag_free(&dag);
 }
