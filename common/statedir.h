@@ -6,10 +6,11 @@
  *     NAME.journal        the run journal of pipeline NAME (0600; coordinator/journal.h)
  *     NAME.journal.tmp    a journal being rewritten (compaction), garbage after a crash
  *     logs/NODE.log       each node's output (0700 directory, 0600 files)
- *     results/            results by content hash, referenced by the journals
+ *     results/HASH        results by content hash, referenced by the journals (0444)
  *
  * Directories zdag creates get 0700; existing ones (from older versions, 0755) are tightened
- * when the directory is prepared. Files get 0600 (ZD_STATE_FILE_MODE). */
+ * when the directory is prepared. Files get 0600 (ZD_STATE_FILE_MODE); the result store's are
+ * 0444 (common/store.h), private by the directory's mode. */
 #ifndef ZD_STATEDIR_H
 #define ZD_STATEDIR_H
 

@@ -22,14 +22,16 @@
 
 /* A node's latest record and its duration history. */
 typedef struct entry {
-    zd_journal_rec rec;              /* latest loaded record; name borrowed from the index,
-                                        result and run_id owned ("" not owned) */
-    bool loaded;                     /* rec holds a loaded record (else: appended only) */
-    uint64_t off;                    /* byte offset of the node's latest frame in the file */
-    uint32_t len;                    /* its payload bytes */
-    double hist[ZD_JOURNAL_HISTORY]; /* last succeeded durations, oldest first */
-    size_t n_hist;                   /* entries in hist */
-    double median;                   /* of the loaded hist, 0 when none */
+    zd_journal_rec rec;                /* latest loaded record; name borrowed from the index,
+                                          result and run_id owned ("" not owned) */
+    bool loaded;                       /* rec holds a loaded record (else: appended only) */
+    uint64_t off;                      /* byte offset of the node's latest frame in the file */
+    uint32_t len;                      /* its payload bytes */
+    double hist[ZD_JOURNAL_HISTORY];   /* last succeeded durations, oldest first */
+    size_t n_hist;                     /* entries in hist */
+    double median;                     /* of the loaded hist, 0 when none */
+    bool stored;                       /* the latest record's result is in the store ... */
+    uint8_t hash[ZD_RESULT_HASH_SIZE]; /* ... under this hash */
 } entry;
 
 struct zd_journal {
@@ -56,6 +58,7 @@ struct zd_journal {
 };
 
 static bool wanted(void *ctx, const char *payload, uint32_t len);
+static void collect_results(const zd_journal *j);
 
 static const zd_framelog_cfg LOG_CFG = {
     .max_record = ZD_JOURNAL_MAX_RECORD, .plausible = zd_jrecord_plausible, .wanted = wanted};
@@ -227,6 +230,8 @@ static int store_node(zd_journal *j, const zd_jrecord *r, uint64_t off, uint32_t
     e->loaded = true;
     e->off = off;
     e->len = len;
+    e->stored = n->result_in_store;
+    memcpy(e->hash, n->result_hash, sizeof e->hash);
     j->live += ZD_FRAMELOG_FRAME_HEADER + (uint64_t)len;
     return 0;
 }
@@ -430,6 +435,10 @@ void zd_journal_close(zd_journal **jp) {
         int unreported = zd_framelog_pending(j->fl) ? zd_framelog_sync(j->fl) : 0;
         if (unreported == 0 && !zd_framelog_broken(j->fl))
             unreported = zd_journal_compact(j, false);
+        /* A small journal is rarely compacted, but the results it no longer needs may be big:
+         * collect them at every close (compaction has just done so). */
+        if (unreported == 0 && !zd_framelog_broken(j->fl))
+            collect_results(j);
         (void)unreported;
         zd_framelog_close(&j->fl);
     }
@@ -526,6 +535,8 @@ int zd_journal_append(zd_journal *j, const zd_journal_rec *r) {
     j->live += ZD_FRAMELOG_FRAME_HEADER + (uint64_t)e->len;
     if (r->status == ZD_JOURNAL_SUCCEEDED)
         push_duration(e, r->duration_s);
+    e->stored = r->result_in_store;
+    memcpy(e->hash, r->result_hash, sizeof e->hash);
     return 0;
 }
 
@@ -598,17 +609,26 @@ static bool spare_others(const zd_journal *j, zd_strmap *cands) {
     return ok;
 }
 
-/* Removes STATE_DIR/results/tmp.* and the results no live record references (refs: ours). */
-static void collect_results(const zd_journal *j, const zd_strmap *refs) {
+/* Removes STATE_DIR/results/tmp.* and the results no live record references. */
+static void collect_results(const zd_journal *j) {
     char dir[PATH_MAX];
     if (snprintf(dir, sizeof dir, "%s/" ZD_STATE_RESULTS, j->dir) >= (int)sizeof dir)
         return;
     DIR *dp = opendir(dir);
-    zd_strmap *cands = zd_strmap_new();
-    if (!dp || !cands) {
+    zd_strmap *cands = zd_strmap_new(), *refs = zd_strmap_new();
+    bool ok = dp && cands && refs;
+    for (size_t i = 0; ok && i < j->n_entries; i++) {
+        const entry *e = entry_at(j, i);
+        char name[2 * ZD_RESULT_HASH_SIZE + 1];
+        hex(e->hash, name);
+        if (e->stored)
+            ok = zd_strmap_put(refs, name, strlen(name), (void *)e, NULL) == 0;
+    }
+    if (!ok) {
         if (dp)
             closedir(dp);
         zd_strmap_free(&cands);
+        zd_strmap_free(&refs);
         return;
     }
     size_t n_cands = 0;
@@ -632,6 +652,7 @@ static void collect_results(const zd_journal *j, const zd_strmap *refs) {
     }
     closedir(dp);
     zd_strmap_free(&cands);
+    zd_strmap_free(&refs);
 }
 
 static bool compaction_due(const zd_journal *j) {
@@ -639,10 +660,8 @@ static bool compaction_due(const zd_journal *j) {
     return size > ZD_JOURNAL_COMPACT_FLOOR && size / 3 > j->live / 2;
 }
 
-/* Writes the live records into the new log nf; offs/lens receive their new places, refs the
- * results they reference. */
-static int copy_live(zd_journal *j, zd_framelog *nf, uint64_t *offs, uint32_t *lens,
-                     zd_strmap *refs) {
+/* Writes the live records into the new log nf; offs/lens receive their new places. */
+static int copy_live(zd_journal *j, zd_framelog *nf, uint64_t *offs, uint32_t *lens) {
     char *buf = NULL;
     size_t cap = 0;
     int rc = 0;
@@ -680,11 +699,6 @@ static int copy_live(zd_journal *j, zd_framelog *nf, uint64_t *offs, uint32_t *l
             break;
         }
         lens[i] = (uint32_t)j->sb.size;
-        if (r.node.result_in_store) {
-            char name[2 * ZD_RESULT_HASH_SIZE + 1];
-            hex(r.node.result_hash, name);
-            rc = zd_strmap_put(refs, name, strlen(name), e, NULL);
-        }
     }
     free(buf);
     return rc;
@@ -700,11 +714,10 @@ int zd_journal_compact(zd_journal *j, bool force) {
         return 0;
     char why[256];
     zd_framelog *nf = NULL;
-    zd_strmap *refs = zd_strmap_new();
     size_t n = j->n_entries ? j->n_entries : 1;
     uint64_t *offs = malloc(n * sizeof *offs);
     uint32_t *lens = malloc(n * sizeof *lens);
-    int rc = refs && offs && lens ? 0 : ZDAG_ENOMEM;
+    int rc = offs && lens ? 0 : ZDAG_ENOMEM;
     if (rc == 0)
         rc = zd_jrecord_pack_header(&j->sb, j->pipeline, (double)time(NULL));
     uint64_t header = ZD_FRAMELOG_FRAME_HEADER + (uint64_t)j->sb.size;
@@ -714,7 +727,7 @@ int zd_journal_compact(zd_journal *j, bool force) {
     if (rc == 0 && (rc = zd_framelog_append(nf, j->sb.data, j->sb.size, NULL)) < 0)
         snprintf(j->error, sizeof j->error, "%s", zd_framelog_error(nf));
     if (rc == 0)
-        rc = copy_live(j, nf, offs, lens, refs);
+        rc = copy_live(j, nf, offs, lens);
     if (rc == 0 && (rc = zd_framelog_install(nf)) < 0)
         snprintf(j->error, sizeof j->error, "%s", zd_framelog_error(nf));
     /* A failed directory sync after the rename leaves the new file in place, but unusable. */
@@ -733,8 +746,7 @@ int zd_journal_compact(zd_journal *j, bool force) {
     }
     zd_framelog_close(&nf);
     if (rc == 0)
-        collect_results(j, refs);
-    zd_strmap_free(&refs);
+        collect_results(j);
     free(offs);
     free(lens);
     if (rc == ZDAG_ENOMEM)

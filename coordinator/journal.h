@@ -26,11 +26,11 @@
  * leaves the old journal or the new one), at open (before anything is appended) and at close
  * (after the last sync). Opened for a pipeline graph, records of nodes that are no longer in it
  * are not live: they are skipped unread (not even checksummed, except the file's last record)
- * and the file is compacted at once, so that no unchecked record stays behind. Compaction then
- * removes the files in STATE_DIR/results/ that no live record of any journal in the directory
- * references, and the tmp.* files there. So the file stays within about 1.5x the live records of
- * one run, and opening costs what the current pipeline's records cost, however many runs came
- * before.
+ * and the file is compacted at once, so that no unchecked record stays behind. Compaction, and
+ * every zd_journal_close() of a writable journal, removes the files in STATE_DIR/results/ that
+ * no live record of any journal in the directory references, and the tmp.* files there. So the file
+ * stays within about 1.5x the live records of one run, and opening costs what the current
+ * pipeline's records cost, however many runs came before.
  *
  * Versions. Format version 1 journals (zdag 0.1) are read and rewritten as version 2 at open. */
 #ifndef ZD_JOURNAL_H

@@ -955,11 +955,6 @@ static void test_result_store_fields_and_collection(void **state) {
     const char *keep = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     const char *other = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
     const char *stale = "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
-    touch(results, keep);
-    touch(results, other);
-    touch(results, stale);
-    touch(results, "tmp.XyZ123");
-    touch(results, "README"); /* not ours: left alone */
 
     /* Another pipeline's journal in the same directory references `other`. */
     zd_journal *j = NULL;
@@ -971,6 +966,12 @@ static void test_result_store_fields_and_collection(void **state) {
     append_ok(j, r);
     assert_int_equal(zd_journal_sync(j), 0);
     zd_journal_close(&j);
+    /* (Closing q removed what nobody referenced then: the files come now.) */
+    touch(results, keep);
+    touch(results, other);
+    touch(results, stale);
+    touch(results, "tmp.XyZ123");
+    touch(results, "README"); /* not ours: left alone */
 
     j = open_ok(f);
     r = rec("p", 1, ZD_JOURNAL_SUCCEEDED, "inline too");
@@ -988,6 +989,12 @@ static void test_result_store_fields_and_collection(void **state) {
     assert_true(exists(results, other));
     assert_false(exists(results, stale));
     assert_false(exists(results, "tmp.XyZ123"));
+    /* A small journal is not compacted at close, but its stale results still go. */
+    touch(results, stale);
+    j = open_ok(f);
+    zd_journal_close(&j);
+    assert_false(exists(results, stale));
+    assert_true(exists(results, keep));
     assert_true(exists(results, "README"));
 
     j = open_ok(f);

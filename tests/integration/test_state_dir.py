@@ -1,6 +1,7 @@
 """The state directory (issue 10): the journal stays bounded however many runs came before, and
 nothing in the directory is readable by other users. On zdag 0.1 the journal grew by one run's
 records every run (10 runs: 10x the size of one) and .zdag/ was 0755 with 0644 logs."""
+import hashlib
 import os
 import stat
 import sys
@@ -68,6 +69,19 @@ class StateDirTest(ZdagTestCase):
         self.assertEqual(mode(old_log), 0o600)
         with open(old_log) as f:
             self.assertEqual(f.read(), "secret\n")
+
+    def test_results_no_record_refers_to_are_removed(self):
+        store = self.path(".zdag", "results")
+        names = []
+        for ch in "XY":
+            cmd = f"head -c 10000 /dev/zero | tr '\\\\0' {ch}"
+            self.run_pipeline(f'nodes:\n  big: {{cmd: "{cmd}"}}\n')
+            names.append(hashlib.sha256(ch.encode() * 10000).hexdigest())
+            self.assertIn(names[-1], os.listdir(store))
+        self.assertEqual(sorted(os.listdir(store)), [names[1]])  # X's result is gone
+        self.assertEqual(mode(store), 0o700)  # its files are 0444: read-only, and private here
+        _, report = self.run_pipeline(f'nodes:\n  big: {{cmd: "{cmd}"}}\n', "--resume")
+        self.assertEqual(report["nodes"][0]["status"], "cached")
 
 
 if __name__ == "__main__":
