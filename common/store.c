@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,6 +18,8 @@
 #include "zdag.h"
 
 #define VERIFY_PIECE (1u << 20) /* bytes read at a time when a file is checked */
+
+static int write_all(int fd, const char *p, size_t n);
 
 int zd_store_prepare(const char *dir) {
     if (mkdir(dir, 0700) < 0 && errno != EEXIST)
@@ -107,6 +111,81 @@ void zd_store_unmap(const char *p, uint64_t size) {
         munmap((void *)p, (size_t)size);
 }
 
+int zd_store_copy(const char *dir, const uint8_t hash[ZD_STORE_HASH], uint64_t size,
+                  const char *dest) {
+    char path[ZD_STORE_PATH];
+    if (!zd_store_path(dir, hash, path, sizeof path)) {
+        errno = ENAMETOOLONG;
+        return ZDAG_ESYS;
+    }
+    int in = open(path, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return ZDAG_ESYS;
+    /* Whatever was at dest (an earlier attempt's copy, a link a command made) goes. */
+    if (unlink(dest) < 0 && errno != ENOENT) {
+        close(in);
+        return ZDAG_ESYS;
+    }
+    int out = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (out < 0) {
+        close(in);
+        return ZDAG_ESYS;
+    }
+    struct stat st;
+    int rc = fstat(in, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == size ? 0 : -1;
+    if (rc < 0)
+        errno = EIO;
+    /* A reflink shares the blocks until either side writes; else the kernel copies; else we. */
+    if (rc == 0 && size > 0 && ioctl(out, FICLONE, in) < 0) {
+        uint64_t done = 0;
+        bool kernel = true;
+        char *buf = NULL;
+        while (rc == 0 && done < size) {
+            size_t want = size - done < VERIFY_PIECE ? (size_t)(size - done) : VERIFY_PIECE;
+            ssize_t n;
+            if (kernel) {
+                n = copy_file_range(in, NULL, out, NULL, want, 0);
+                if (n < 0 &&
+                    (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP) &&
+                    done == 0) {
+                    kernel = false;
+                    continue;
+                }
+            } else {
+                if (!buf && !(buf = malloc(VERIFY_PIECE))) {
+                    rc = -1;
+                    break;
+                }
+                n = pread(in, buf, want, (off_t)done);
+                if (n > 0 && write_all(out, buf, (size_t)n) < 0)
+                    n = -1;
+            }
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0) {
+                if (n == 0)
+                    errno = EIO;
+                rc = -1;
+                break;
+            }
+            done += (uint64_t)n;
+        }
+        free(buf);
+    }
+    int err = errno;
+    close(in);
+    if (close(out) < 0 && rc == 0) {
+        rc = -1;
+        err = errno;
+    }
+    if (rc < 0) {
+        unlink(dest);
+        errno = err;
+        return ZDAG_ESYS;
+    }
+    return 0;
+}
+
 void zd_size_format(uint64_t bytes, char *buf, size_t size) {
     static const char *const units[] = {"TiB", "GiB", "MiB", "KiB"};
     static const unsigned shifts[] = {40, 30, 20, 10};
@@ -177,6 +256,9 @@ struct zd_store_writer {
     bool failed;                     /* a write failed or passed the limit */
     bool over;                       /* ... it passed the limit */
     int err;                         /* errno of the failure */
+    bool expect;                     /* finish() must see expect_hash and expect_size */
+    uint8_t expect_hash[ZD_STORE_HASH];
+    uint64_t expect_size;
 };
 
 zd_store_writer *zd_store_writer_new(const char *dir, uint64_t limit) {
@@ -253,6 +335,24 @@ int zd_store_writer_errno(const zd_store_writer *w) {
     return w->err;
 }
 
+void zd_store_writer_expect(zd_store_writer *w, const uint8_t hash[ZD_STORE_HASH], uint64_t size) {
+    w->expect = true;
+    memcpy(w->expect_hash, hash, ZD_STORE_HASH);
+    w->expect_size = size;
+}
+
+/* fsyncs the directory of a name just renamed in, so that the name survives a power loss. */
+static int sync_dir(const char *dir) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    int err = errno;
+    close(fd);
+    errno = err;
+    return rc;
+}
+
 int zd_store_writer_finish(zd_store_writer *w, bool *in_store, uint8_t hash[ZD_STORE_HASH],
                            uint64_t *size, const char **inline_bytes) {
     if (w->failed)
@@ -261,6 +361,13 @@ int zd_store_writer_finish(zd_store_writer *w, bool *in_store, uint8_t hash[ZD_S
     *size = w->size;
     *in_store = false;
     *inline_bytes = NULL;
+    if (w->expect &&
+        (w->size != w->expect_size || memcmp(hash, w->expect_hash, ZD_STORE_HASH) != 0)) {
+        /* Damaged: never renamed in; zd_store_writer_free() unlinks the temporary file. */
+        w->failed = true;
+        w->err = 0;
+        return ZDAG_EIO;
+    }
     if (w->fd < 0) {
         *inline_bytes = w->head;
         w->failed = true; /* finished: nothing more may be written */
@@ -271,14 +378,23 @@ int zd_store_writer_finish(zd_store_writer *w, bool *in_store, uint8_t hash[ZD_S
         errno = ENAMETOOLONG;
         return fail(w, ZDAG_ESYS);
     }
-    if (fchmod(w->fd, 0444) < 0 || fdatasync(w->fd) < 0 || close(w->fd) < 0) {
-        w->fd = -1;
-        return fail(w, ZDAG_ESYS);
+    /* The file is closed whatever fails; the first error is kept. */
+    int rc = fchmod(w->fd, 0444) < 0 || fdatasync(w->fd) < 0 ? -1 : 0;
+    int err = errno;
+    if (close(w->fd) < 0 && rc == 0) {
+        rc = -1;
+        err = errno;
     }
     w->fd = -1;
+    errno = err;
+    if (rc < 0)
+        return fail(w, ZDAG_ESYS);
     if (rename(w->tmp, path) < 0)
         return fail(w, ZDAG_ESYS);
     w->tmp[0] = '\0';
+    /* A journal record made durable after this must not name a file a power loss could drop. */
+    if (sync_dir(w->dir) < 0)
+        return fail(w, ZDAG_ESYS);
     w->failed = true;
     *in_store = true;
     return 0;

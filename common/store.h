@@ -43,6 +43,12 @@ bool zd_store_verify(const char *dir, const uint8_t hash[ZD_STORE_HASH], uint64_
 const char *zd_store_map(const char *dir, const uint8_t hash[ZD_STORE_HASH], uint64_t size);
 void zd_store_unmap(const char *p, uint64_t size);
 
+/* Copies DIR/HEX (it must have `size` bytes) to dest (replaced; mode 0600): a reflink (ioctl
+ * FICLONE) where the file system shares blocks, else copy_file_range(), else read/write. What
+ * is done to the copy never reaches the store. Returns 0 or ZDAG_ESYS (errno set; dest gone). */
+int zd_store_copy(const char *dir, const uint8_t hash[ZD_STORE_HASH], uint64_t size,
+                  const char *dest) __attribute__((warn_unused_result));
+
 /* Formats a byte count as users write it: "1 GiB", "64 MiB", "512 KiB", "1000 bytes". */
 void zd_size_format(uint64_t bytes, char *buf, size_t size);
 
@@ -68,11 +74,17 @@ uint64_t zd_store_writer_size(const zd_store_writer *w);
 
 /* Ends the result. A result of at most ZD_RESULT_INLINE_MAX bytes stays in memory: *in_store
  * false, *inline_bytes points at it (borrowed until the writer is freed). A larger one is
- * fdatasync'ed and renamed to DIR/HEX (mode 0444): *in_store true. hash and *size are set in
- * both cases. Returns 0, ZDAG_ETOOBIG (the limit was passed), or ZDAG_ESYS. */
+ * fdatasync'ed and renamed to DIR/HEX (mode 0444), then DIR is fsync'ed: *in_store true. hash
+ * and *size are set in both cases. Returns 0, ZDAG_ETOOBIG (the limit was passed), ZDAG_EIO
+ * (not what zd_store_writer_expect() announced) or ZDAG_ESYS. */
 int zd_store_writer_finish(zd_store_writer *w, bool *in_store, uint8_t hash[ZD_STORE_HASH],
                            uint64_t *size, const char **inline_bytes)
     __attribute__((warn_unused_result));
+
+/* Makes zd_store_writer_finish() check the result against the hash and size announced for it
+ * (an upload, a fetch): a result that differs returns ZDAG_EIO and is never renamed into the
+ * store (its temporary file goes with the writer). */
+void zd_store_writer_expect(zd_store_writer *w, const uint8_t hash[ZD_STORE_HASH], uint64_t size);
 
 /* The errno of the last ZDAG_ESYS. */
 int zd_store_writer_errno(const zd_store_writer *w);

@@ -292,11 +292,13 @@ static int next_message(executor *x, zd_msg *m) {
  * already): FETCHes of ZD_WIRE_CHUNK bytes, at most ZD_WIRE_WINDOW of them unanswered, the
  * bytes hashed as they come and checked at the end. */
 static int fetch_dep(executor *x, const zd_dep_result *d, char *why, size_t why_size) {
-    if (zd_store_verify(x->cache_dir, d->hash, d->size, false))
+    /* A cached file is trusted only when its bytes still hash to the result's. */
+    if (zd_store_verify(x->cache_dir, d->hash, d->size, true))
         return 0;
     zd_store_writer *w = zd_store_writer_new(x->cache_dir, d->size);
     if (!w)
         return ZDAG_ENOMEM;
+    zd_store_writer_expect(w, d->hash, d->size); /* damaged bytes never get a name */
     int rc = 0;
     uint64_t asked = 0, got = 0;
     while (rc == 0 && got < d->size) {
@@ -354,20 +356,22 @@ static int get_deps(executor *x, const zd_msg_task *t, char *why, size_t why_siz
     return 0;
 }
 
-/* Gives each dependency's result to the command as a file named by its ZDAG_DEP_ variable: a
- * stored result of a command is that file itself; a function's result is converted to JSON
- * into a scratch file; an inline one is written to a scratch file. */
+/* Gives each dependency's result to the command as a file named by its ZDAG_DEP_ variable, in
+ * the attempt's scratch directory: a stored result of a command is copied there (a reflink
+ * where the file system can), a function's result is converted to JSON, an inline one is
+ * written. The store's own files are never handed out. */
 static bool put_deps(executor *x, const zd_msg_task *t, envv *env) {
     char dir[ZD_STORE_PATH];
     const char *rdir = results_dir(x, t, dir, sizeof dir);
     for (uint32_t i = 0; i < t->n_deps; i++) {
         const zd_dep_result *d = &t->deps[i];
         char path[ZD_STORE_PATH];
+        snprintf(path, sizeof path, "%s/dep.%u", x->cfg->scratch_dir, i);
         if (d->hash && d->format == ZD_FORMAT_RAW) {
-            if (!zd_store_path(rdir, d->hash, path, sizeof path))
+            /* A private copy: a command that edits or removes it leaves the store as it was. */
+            if (zd_store_copy(rdir, d->hash, d->size, path) < 0)
                 return false;
         } else {
-            snprintf(path, sizeof path, "%s/dep.%u", x->cfg->scratch_dir, i);
             const char *p = d->data.ptr, *mapped = NULL;
             size_t left = d->data.len;
             if (d->hash && !(p = mapped = zd_store_map(rdir, d->hash, d->size)))

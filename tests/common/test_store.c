@@ -9,13 +9,59 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <errno.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "store.h"
 #include "zdag.h"
 
 static char dir[] = "/tmp/zdag-test-store-XXXXXX";
+
+/* fdatasync() and fsync() as the store sees them: this executable's definitions come before
+ * libc's. fail_fdatasync makes the next ones fail (EIO); dir_fsyncs counts fsyncs of a
+ * directory. */
+static bool fail_fdatasync;
+static int dir_fsyncs;
+
+int fdatasync(int fd) {
+    if (fail_fdatasync) {
+        errno = EIO;
+        return -1;
+    }
+    return (int)syscall(SYS_fdatasync, fd);
+}
+
+int fsync(int fd) {
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+        dir_fsyncs++;
+    return (int)syscall(SYS_fsync, fd);
+}
+
+static int count_fds(void) {
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    while (d && readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+/* A stored result of n bytes (n > ZD_RESULT_INLINE_MAX) in a new writer, not finished. */
+static zd_store_writer *big_writer(size_t n, uint8_t hash[ZD_STORE_HASH]) {
+    char *data = malloc(n);
+    assert_non_null(data);
+    for (size_t i = 0; i < n; i++)
+        data[i] = (char)(i * 13 + 1);
+    crypto_hash_sha256(hash, (const unsigned char *)data, n);
+    zd_store_writer *w = zd_store_writer_new(dir, 0);
+    assert_int_equal(zd_store_writer_write(w, data, n), 0);
+    free(data);
+    return w;
+}
 
 static int count_files(void) {
     char cmd[256];
@@ -88,7 +134,7 @@ static void test_large_results_are_stored_by_hash(void **state) {
     assert_string_equal(path, expect);
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
-    assert_int_equal(st.st_mode & 0777, 0444); /* read-only: dependents read it in place */
+    assert_int_equal(st.st_mode & 0777, 0444); /* read-only: commands get copies */
     assert_true(zd_store_verify(dir, hash, n, true));
     assert_false(zd_store_verify(dir, hash, n + 1, false));
     const char *map = zd_store_map(dir, hash, n);
@@ -126,6 +172,115 @@ static void test_the_limit(void **state) {
     assert_int_equal(zd_store_writer_write(w, block, 10000), 0); /* exactly the limit */
     assert_int_equal(zd_store_writer_finish(w, &stored, hash, &size, &bytes), 0);
     zd_store_writer_free(&w);
+    char path[ZD_STORE_PATH];
+    assert_true(zd_store_path(dir, hash, path, sizeof path));
+    unlink(path);
+}
+
+static void test_a_failed_sync_closes_the_file_and_leaves_no_result(void **state) {
+    (void)state;
+    uint8_t want[ZD_STORE_HASH], hash[ZD_STORE_HASH];
+    int fds = count_fds();
+    zd_store_writer *w = big_writer(10000, want);
+    bool stored;
+    uint64_t size;
+    const char *bytes;
+    fail_fdatasync = true;
+    assert_int_equal(zd_store_writer_finish(w, &stored, hash, &size, &bytes), ZDAG_ESYS);
+    fail_fdatasync = false;
+    assert_int_equal(zd_store_writer_errno(w), EIO);
+    assert_int_equal(count_fds(), fds); /* closed already, before the writer is freed */
+    zd_store_writer_free(&w);
+    assert_int_equal(count_fds(), fds);
+    assert_int_equal(count_files(), 0);
+}
+
+static void test_a_rename_into_the_store_syncs_the_directory(void **state) {
+    (void)state;
+    uint8_t want[ZD_STORE_HASH], hash[ZD_STORE_HASH];
+    zd_store_writer *w = big_writer(10000, want);
+    bool stored;
+    uint64_t size;
+    const char *bytes;
+    dir_fsyncs = 0;
+    assert_int_equal(zd_store_writer_finish(w, &stored, hash, &size, &bytes), 0);
+    assert_true(stored);
+    assert_true(dir_fsyncs >= 1);
+    zd_store_writer_free(&w);
+    char path[ZD_STORE_PATH];
+    assert_true(zd_store_path(dir, hash, path, sizeof path));
+    unlink(path);
+}
+
+static void test_a_result_not_as_announced_is_never_renamed_in(void **state) {
+    (void)state;
+    uint8_t want[ZD_STORE_HASH], hash[ZD_STORE_HASH], other[ZD_STORE_HASH];
+    bool stored;
+    uint64_t size;
+    const char *bytes;
+    /* another hash */
+    zd_store_writer *w = big_writer(10000, want);
+    memcpy(other, want, sizeof other);
+    other[0] ^= 1;
+    zd_store_writer_expect(w, other, 10000);
+    assert_int_equal(zd_store_writer_finish(w, &stored, hash, &size, &bytes), ZDAG_EIO);
+    assert_false(stored);
+    zd_store_writer_free(&w);
+    assert_int_equal(count_files(), 0);
+    /* another size */
+    w = big_writer(10000, want);
+    zd_store_writer_expect(w, want, 10001);
+    assert_int_equal(zd_store_writer_finish(w, &stored, hash, &size, &bytes), ZDAG_EIO);
+    zd_store_writer_free(&w);
+    assert_int_equal(count_files(), 0);
+    /* as announced */
+    w = big_writer(10000, want);
+    zd_store_writer_expect(w, want, 10000);
+    assert_int_equal(zd_store_writer_finish(w, &stored, hash, &size, &bytes), 0);
+    assert_true(stored);
+    zd_store_writer_free(&w);
+    assert_int_equal(count_files(), 1);
+    char path[ZD_STORE_PATH];
+    assert_true(zd_store_path(dir, want, path, sizeof path));
+    unlink(path);
+}
+
+static void test_a_copy_is_private(void **state) {
+    (void)state;
+    uint8_t want[ZD_STORE_HASH], hash[ZD_STORE_HASH];
+    size_t n = (3 << 20) + 17;
+    zd_store_writer *w = big_writer(n, want);
+    bool stored;
+    uint64_t size;
+    const char *bytes;
+    assert_int_equal(zd_store_writer_finish(w, &stored, hash, &size, &bytes), 0);
+    zd_store_writer_free(&w);
+    char copy[512];
+    snprintf(copy, sizeof copy, "%s/../%s.copy", dir, strrchr(dir, '/') + 1);
+    close(open(copy, O_CREAT | O_WRONLY, 0400)); /* an old copy is replaced */
+    assert_int_equal(zd_store_copy(dir, hash, n, copy), 0);
+    struct stat st;
+    assert_int_equal(stat(copy, &st), 0);
+    assert_int_equal(st.st_size, n);
+    int fd = open(copy, O_WRONLY);
+    assert_true(fd >= 0); /* the copy is the command's to change */
+    assert_int_equal(pwrite(fd, "!", 1, 5), 1);
+    close(fd);
+    assert_true(zd_store_verify(dir, hash, n, true));
+    /* the copy has the result's bytes but for the one changed */
+    const char *map = zd_store_map(dir, hash, n);
+    fd = open(copy, O_RDONLY);
+    char *got = malloc(n);
+    assert_int_equal(read(fd, got, n), n);
+    close(fd);
+    assert_int_equal(got[5], '!');
+    got[5] = map[5];
+    assert_memory_equal(got, map, n);
+    free(got);
+    zd_store_unmap(map, n);
+    /* the wrong size: no copy */
+    assert_int_equal(zd_store_copy(dir, hash, n + 1, copy), ZDAG_ESYS);
+    assert_int_equal(access(copy, F_OK), -1);
     char path[ZD_STORE_PATH];
     assert_true(zd_store_path(dir, hash, path, sizeof path));
     unlink(path);
@@ -178,6 +333,10 @@ int main(void) {
         cmocka_unit_test(test_small_results_stay_inline),
         cmocka_unit_test(test_large_results_are_stored_by_hash),
         cmocka_unit_test(test_the_limit),
+        cmocka_unit_test(test_a_failed_sync_closes_the_file_and_leaves_no_result),
+        cmocka_unit_test(test_a_rename_into_the_store_syncs_the_directory),
+        cmocka_unit_test(test_a_result_not_as_announced_is_never_renamed_in),
+        cmocka_unit_test(test_a_copy_is_private),
         cmocka_unit_test(test_sizes),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,6 +2,7 @@
 content hash (STATE_DIR/results), uploaded and fetched in chunks by remote workers without the
 coordinator holding them in memory, and checked by hash before --resume trusts them."""
 import glob
+import hashlib
 import json
 import os
 import subprocess
@@ -23,6 +24,26 @@ nodes:
   consume: {cmd: 'wc -l < "$ZDAG_DEP_PRODUCE" > %s; tail -n 1 "$ZDAG_DEP_PRODUCE" >> %s',
             deps: [produce]%s}
 """
+
+# A dependent that edits its $ZDAG_DEP_ file in place (same size) and one that removes it,
+# then a reader that must still see the producer's bytes.
+EDIT_DEP = """
+nodes:
+  produce: {cmd: 'seq 1 300000'%s}
+  edit: {cmd: 'sed -i "s/^1$/X/" "$ZDAG_DEP_PRODUCE" && head -n 1 "$ZDAG_DEP_PRODUCE"',
+         deps: [produce]%s}
+  remove: {cmd: 'rm -f "$ZDAG_DEP_PRODUCE"', deps: [edit]%s}
+  read: {cmd: 'head -n 1 "$ZDAG_DEP_PRODUCE" > %s', deps: [produce, remove]%s}
+"""
+
+
+def store_files_intact(test, pattern):
+    """Every file in a results/ store is named by the SHA-256 of its bytes."""
+    files = glob.glob(pattern)
+    test.assertTrue(files, pattern)
+    for path in files:
+        with open(path, "rb") as f:
+            test.assertEqual(hashlib.sha256(f.read()).hexdigest(), os.path.basename(path), path)
 
 
 def peak_rss_kib(pid):
@@ -61,6 +82,16 @@ class LocalResultsTest(ZdagTestCase):
         self.assertEqual(len(files), 1, files)
         self.assertEqual(os.path.getsize(files[0]), len("\n".join(
             str(i) for i in range(1, 300001))) + 1)
+
+    def test_a_dependent_editing_its_dep_file_changes_nothing_for_others(self):
+        """Commands get a private copy of a stored dependency: the edit and the removal stay
+        theirs, the next dependent reads the producer's bytes, the store file is intact."""
+        out = self.path("first.txt")
+        p, r = self.run_pipeline(EDIT_DEP % ("", "", "", out, ""))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(out) as f:
+            self.assertEqual(f.read(), "1\n")
+        store_files_intact(self, self.path(".zdag", "results", "*"))
 
     def test_results_file_has_the_whole_result(self):
         results = self.path("results.json")
@@ -204,6 +235,21 @@ class RemoteResultsTest(ZdagTestCase):
         with open(out) as f:
             self.assertEqual(f.read().split(), ["300000", "300000"])
         self.assertEqual(len(glob.glob(self.path(".zdag", "results", "*"))), 1)
+
+    def test_a_dependent_editing_its_dep_file_on_a_worker_changes_nothing(self):
+        """On a worker the cached file is not handed out either: the reader, on the same host
+        after an in-place edit of the same size, still gets the producer's bytes."""
+        out = self.path("first.txt")
+        coord = self.coordinator(EDIT_DEP % (", resources: {a: 1}", ", resources: {b: 1}",
+                                             ", resources: {b: 1}", out, ", resources: {b: 1}"))
+        workers = [self.worker("hostA", "a=1"), self.worker("hostB", "b=1")]
+        n, err = self.finish(coord)
+        for w in workers:
+            w.communicate(timeout=30)
+        self.assertEqual(n["read"]["host"], "hostB")
+        with open(out) as f:
+            self.assertEqual(f.read(), "1\n")
+        store_files_intact(self, self.path(".zdag", "results", "*"))
 
     def test_300000_lines_on_one_worker(self):
         out = self.path("count.txt")
