@@ -45,6 +45,22 @@ typedef struct upload {
                            fails */
 } upload;
 
+/* Where a peer's fetch of one stored dependency is: FETCHes are answered only from `next` on,
+ * within one window, each offset once, so that a peer that asks and does not read cannot make
+ * the coordinator queue DATA without end. Cleared by the peer's RESULT. */
+typedef struct fetch_state {
+    zd_sock_id sock;               /* the peer's socket */
+    unsigned char rid[ZD_MAX_RID]; /* ... and routing id */
+    size_t rid_len;                /* 0: the entry is free */
+    uint8_t hash[ZD_STORE_HASH];   /* the dependency */
+    uint64_t next;                 /* the lowest offset not answered yet */
+} fetch_state;
+
+#define FETCH_STATES 256 /* peers' fetches followed at once; the oldest free one is reused */
+
+typedef struct zd_coord zd_coord;
+static void fetch_forget(zd_coord *c, const zd_peer *peer);
+
 struct zd_coord {
     zd_coord_cfg cfg;              /* copy of the configuration */
     const zd_graph *g;             /* borrowed graph */
@@ -58,6 +74,9 @@ struct zd_coord {
     upload *uploads;                 /* results being uploaded */
     size_t n_uploads;                /* entries in uploads (free ones included) */
     char *chunk_buf;          /* one DATA's bytes (ZD_WIRE_CHUNK), allocated on first FETCH */
+    fetch_state *fetches;     /* FETCH_STATES entries, allocated on first FETCH */
+    size_t fetch_sent;        /* DATA bytes sent in this read batch (toward its budget) */
+    zd_log_limit read_limit;  /* rate limit of unreadable-store-file lines */
     zd_log_limit drop_limit;  /* rate limit of dropped-CHUNK lines */
     zd_log_limit fetch_limit; /* ... and of refused-FETCH lines */
     uint64_t n_dropped;       /* dropped CHUNKs and FETCHes in all */
@@ -169,6 +188,7 @@ int zd_coord_new(const zd_coord_cfg *cfg, const zd_graph *g, zd_coord **out) {
     c->g = g;
     c->drop_limit = (zd_log_limit)ZD_LOG_LIMIT_INIT;
     c->fetch_limit = (zd_log_limit)ZD_LOG_LIMIT_INIT;
+    c->read_limit = (zd_log_limit)ZD_LOG_LIMIT_INIT;
     const zd_graph_settings *gs = zd_graph_settings_of((zd_graph *)g);
     c->pids = calloc(cfg->core.n_local ? cfg->core.n_local : 1, sizeof *c->pids);
     c->out = zd_wire_buf_new();
@@ -233,6 +253,7 @@ void zd_coord_free(zd_coord **cp) {
         zd_store_writer_free(&c->uploads[i].w);
     free(c->uploads);
     free(c->chunk_buf);
+    free(c->fetches);
     zd_wire_buf_free(&c->out);
     zd_wire_decoder_free(&c->dec);
     close_remote(c);
@@ -595,8 +616,9 @@ static void sweep_uploads(zd_coord *c) {
 }
 
 /* A CHUNK of a remote executor's result: appended to its upload if it is the running attempt's
- * and comes in order, then ACKed. A chunk that cannot be written (over max_result, disk full)
- * is ACKed too, so that the executor goes on to its RESULT, which then fails. */
+ * and comes in order, then ACKed. A chunk that cannot be taken (over max_result, disk full, out
+ * of memory, out of order) is ACKed too, its upload marked failed, so that the executor goes on
+ * to its RESULT, which then fails: an executor never waits for an ACK that does not come. */
 static void on_chunk(zd_coord *c, const zd_peer *peer, const zd_msg_chunk *m) {
     if (peer->sock != ZD_SOCK_REMOTE ||
         !zd_core_attempt_is_peer(c->core, peer, m->node, m->token)) {
@@ -604,19 +626,21 @@ static void on_chunk(zd_coord *c, const zd_peer *peer, const zd_msg_chunk *m) {
         return;
     }
     upload *u = find_upload(c, m->node, m->token);
-    if (!u && m->offset == 0 && !(u = new_upload(c, m->node, m->token))) {
+    if (!u && m->offset == 0 && !(u = new_upload(c, m->node, m->token)))
         zd_logf(&c->cfg.core.log, ZDAG_LOG_ERROR, "out of memory for a result upload");
-        return;
-    }
-    if (!u || m->offset != u->next) {
+    uint64_t next = m->offset + m->data.len;
+    if (u && m->offset == u->next) {
+        int rc = u->error ? 0 : zd_store_writer_write(u->w, m->data.ptr, m->data.len);
+        if (rc < 0)
+            u->error = rc;
+        u->next = next;
+    } else {
+        /* Without an upload the RESULT fails as damaged; with one, it is marked so. */
         dropped(c, &c->drop_limit, "a result chunk out of order", m->node);
-        return;
+        if (u && !u->error)
+            u->error = ZDAG_EIO;
     }
-    int rc = u->error ? 0 : zd_store_writer_write(u->w, m->data.ptr, m->data.len);
-    if (rc < 0)
-        u->error = rc;
-    u->next += m->data.len;
-    zd_msg_ack a = {.token = m->token, .offset = u->next};
+    zd_msg_ack a = {.token = m->token, .offset = next};
     if (zd_wire_encode_ack(c->out, &a) == 0)
         reply(c, peer);
 }
@@ -640,8 +664,11 @@ static bool stored_result_ok(zd_coord *c, const zd_peer *peer, const zd_msg_resu
     int rc = !u ? ZDAG_EIO : u->error ? u->error : 0;
     if (rc == 0 && u->next != r->size)
         rc = ZDAG_EIO;
-    if (rc == 0)
+    if (rc == 0) {
+        /* A file that is not what was announced never gets a name in the store. */
+        zd_store_writer_expect(u->w, r->hash, r->size);
         rc = zd_store_writer_finish(u->w, &stored, hash, &size, &inline_bytes);
+    }
     if (rc == ZDAG_ETOOBIG) {
         char limit[32];
         zd_size_format(zd_core_max_result(c->core, r->node), limit, sizeof limit);
@@ -673,34 +700,96 @@ static void on_result(zd_coord *c, const zd_peer *peer, const zd_msg_result *m) 
         r.size = 0;
         r.output = (zd_bytes){"", 0};
     }
-    upload *u = find_upload(c, r.node, r.token);
+    /* Only the attempt's own executor ends its upload: another peer's RESULT is dropped. */
+    upload *u = zd_core_attempt_is_peer(c->core, peer, r.node, r.token)
+                    ? find_upload(c, r.node, r.token)
+                    : NULL;
     if (u)
         zd_store_writer_free(&u->w);
+    if (zd_core_attempt_is_peer(c->core, peer, r.node, r.token))
+        fetch_forget(c, peer);
     if (zd_core_on_result(c->core, now_s(c), peer, &r) && peer->sock == ZD_SOCK_REMOTE && r.log.ptr)
         write_shipped_log(c, r.node, r.log);
 }
 
+static bool fetch_is_peer(const fetch_state *f, const zd_peer *peer) {
+    return f->rid_len && f->sock == peer->sock && f->rid_len == peer->rid_len &&
+           memcmp(f->rid, peer->rid, peer->rid_len) == 0;
+}
+
+/* The peer's fetch state for hash, made (next 0) when there is none; NULL without memory. An
+ * entry whose peer may no longer fetch its dependency is reused first, then the first one. */
+static fetch_state *fetch_state_of(zd_coord *c, const zd_peer *peer, const uint8_t *hash) {
+    if (!c->fetches && !(c->fetches = calloc(FETCH_STATES, sizeof *c->fetches)))
+        return NULL;
+    fetch_state *spare = NULL;
+    for (size_t i = 0; i < FETCH_STATES; i++) {
+        fetch_state *f = &c->fetches[i];
+        if (fetch_is_peer(f, peer) && memcmp(f->hash, hash, ZD_STORE_HASH) == 0)
+            return f;
+        if (!spare && !f->rid_len)
+            spare = f;
+    }
+    if (!spare)
+        for (size_t i = 0; !spare && i < FETCH_STATES; i++) {
+            fetch_state *f = &c->fetches[i];
+            zd_peer p = {.sock = f->sock, .rid = f->rid, .rid_len = f->rid_len, .user_id = ""};
+            uint64_t size;
+            if (!zd_core_may_fetch(c->core, &p, f->hash, &size))
+                spare = f;
+        }
+    if (!spare)
+        spare = &c->fetches[0];
+    spare->sock = peer->sock;
+    memcpy(spare->rid, peer->rid, peer->rid_len);
+    spare->rid_len = peer->rid_len;
+    memcpy(spare->hash, hash, ZD_STORE_HASH);
+    spare->next = 0;
+    return spare;
+}
+
+/* The peer's attempt is over (its RESULT): a later one fetches from offset 0 again. */
+static void fetch_forget(zd_coord *c, const zd_peer *peer) {
+    for (size_t i = 0; c->fetches && i < FETCH_STATES; i++)
+        if (fetch_is_peer(&c->fetches[i], peer))
+            c->fetches[i].rid_len = 0;
+}
+
 /* A FETCH of a stored dependency: answered with DATA from the store file (read per request,
- * so memory stays at one chunk), or DATA without bytes when the peer may not have it. */
+ * so memory stays at one chunk), or DATA without bytes when the peer may not have it. Only an
+ * offset from the peer's next one on, within one window, is answered (each once): repeated,
+ * old or far-ahead FETCHes are dropped. */
 static void on_fetch(zd_coord *c, const zd_peer *peer, const zd_msg_fetch *m) {
     uint64_t size = 0;
     zd_msg_data d = {.hash = m->hash, .offset = m->offset, .data = {NULL, 0}};
+    fetch_state *f = NULL;
     if (!zd_core_may_fetch(c->core, peer, m->hash, &size) || m->offset >= size) {
         dropped(c, &c->fetch_limit, "a fetch of a result the executor does not need", 0);
+    } else if (!(f = fetch_state_of(c, peer, m->hash))) {
+        zd_logf(&c->cfg.core.log, ZDAG_LOG_ERROR, "out of memory for a fetch");
+    } else if (m->offset < f->next || m->offset - f->next >= ZD_WIRE_WINDOW) {
+        dropped(c, &c->fetch_limit, "a fetch repeated or out of its window", 0);
+        return;
     } else if (c->chunk_buf || (c->chunk_buf = malloc(ZD_WIRE_CHUNK))) {
-        char path[ZD_STORE_PATH];
+        char path[ZD_STORE_PATH] = "";
         size_t want = size - m->offset < ZD_WIRE_CHUNK ? (size_t)(size - m->offset) : ZD_WIRE_CHUNK;
-        int fd = zd_store_path(c->cfg.store_dir, m->hash, path, sizeof path)
-                     ? open(path, O_RDONLY | O_CLOEXEC)
-                     : -1;
+        bool named = zd_store_path(c->cfg.store_dir, m->hash, path, sizeof path);
+        int fd = named ? open(path, O_RDONLY | O_CLOEXEC) : -1;
         ssize_t n = fd >= 0 ? pread(fd, c->chunk_buf, want, (off_t)m->offset) : -1;
+        int err = !named ? ENAMETOOLONG : errno;
         if (fd >= 0)
             close(fd);
-        if (n == (ssize_t)want)
+        unsigned held = 0;
+        if (n == (ssize_t)want) {
             d.data = (zd_bytes){c->chunk_buf, want};
-        else
-            zd_logf(&c->cfg.core.log, ZDAG_LOG_ERROR, "cannot read %s: %s", path,
-                    n < 0 ? strerror(errno) : "the file is short");
+            f->next = m->offset + want;
+            c->fetch_sent += want;
+        } else if (zd_log_limit_ok(&c->read_limit, now_s(c), 1.0, &held)) {
+            zd_logf(&c->cfg.core.log, ZDAG_LOG_ERROR, "cannot read the stored result %s: %s%s",
+                    named ? path : "(its path is too long)",
+                    n < 0 ? strerror(err) : "the file is short",
+                    held ? " (and more such errors since)" : "");
+        }
     }
     if (zd_wire_encode_data(c->out, &d) == 0)
         reply(c, peer);
@@ -763,7 +852,8 @@ static void read_messages(zd_coord *c, zd_sock_id id) {
     /* A stream of result chunks never leaves the socket empty: after a batch the loop goes
      * round, so that timers (heartbeats above all) keep their times. */
     size_t bytes = 0;
-    for (int count = 0; count < READ_BATCH && bytes < READ_BATCH_BYTES; count++) {
+    c->fetch_sent = 0; /* DATA sent counts too: a FETCH flood must not starve the timers */
+    for (int count = 0; count < READ_BATCH && bytes + c->fetch_sent < READ_BATCH_BYTES; count++) {
         int n = zmq_recv(sock, rid, sizeof rid, ZMQ_DONTWAIT);
         if (n < 0)
             break;

@@ -24,6 +24,12 @@
  *   hello         HELLOs claiming slots that are not theirs; then a fake agent's executor that
  *                 takes a task and goes silent, a RESULT for it from another socket, and after
  *                 the agent is declared lost (--heartbeat 0.2: 1 s), the late RESULT
+ *   fetch-flood   a fake agent (resource r0) whose executor takes a task and sends 600 FETCHes
+ *                 at offset 0 for the dependency whose hex hash is in $FRAMES_HASH, reading
+ *                 nothing; then the agent must still get the coordinator's BEATs
+ *   upload        a fake agent's executor that takes a task, sends a CHUNK out of order (it
+ *                 must be answered), then a 5000-byte result whose RESULT announces another
+ *                 hash (the coordinator must not keep it)
  *   tcp-garbage   HTTP and random bytes instead of a ZMTP greeting
  *   tcp-short     half a ZMTP greeting, then silence, then close
  *   tcp-oversize  a ZMTP 3.0 handshake, a 7-byte frame (logged as malformed: the handshake
@@ -594,6 +600,151 @@ static void attack_hello(target *t) {
     free(b.p);
 }
 
+/* A fake agent with one slot and resource r0 (amount 1), and its executor once the coordinator
+ * has given it a task. False (a failure counted) when any of that does not happen. */
+static bool fake_executor(target *t, const char *name, void **agent, void **ex, uint64_t *node,
+                          uint64_t *token) {
+    buf b = {0};
+    *agent = dealer(t);
+    join_frame(&b, WIRE_VERSION, "fakeagent", 9, 1, 1, 1, 1, 4243);
+    send_buf(*agent, &b);
+    uint64_t id = 0, secret = 0;
+    if (!recv_buf(*agent, &b) || !read_welcome(b.p, b.n, &id, &secret)) {
+        printf("%s: the fake agent was NOT welcomed\n", name);
+        t->failures++;
+        free(b.p);
+        return false;
+    }
+    *ex = dealer(t);
+    hello_secret_frame(&b, 0, id, 1, secret);
+    send_buf(*ex, &b);
+    size_t off = 4;
+    bool tasked = recv_buf(*ex, &b) && b.n > 4 && b.p[0] == 0xdc && b.p[3] == 2 &&
+                  read_uint(b.p, b.n, &off, node) && read_uint(b.p, b.n, &off, token);
+    printf("%s: executor %s\n", name, tasked ? "got a task" : "got NO task");
+    if (!tasked)
+        t->failures++;
+    free(b.p);
+    return tasked;
+}
+
+/* Waits up to timeout_s for a frame on s that starts with the array header and type given. */
+static bool await_frame(void *s, unsigned char header, unsigned char type, double timeout_s,
+                        buf *b) {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        zmq_pollitem_t it = {.socket = s, .events = ZMQ_POLLIN};
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double left =
+            timeout_s - ((double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+        if (left <= 0 || zmq_poll(&it, 1, (long)(left * 1000) + 1) <= 0)
+            return false;
+        if (recv_buf(s, b) && b->n >= 2 && b->p[0] == header && b->p[1] == type)
+            return true;
+    }
+}
+
+static void attack_fetch_flood(target *t) {
+    const char *hex = getenv("FRAMES_HASH");
+    unsigned char hash[32];
+    for (int i = 0; hex && strlen(hex) == 64 && i < 32; i++)
+        sscanf(hex + 2 * i, "%2hhx", &hash[i]);
+    if (!hex || strlen(hex) != 64) {
+        printf("fetch-flood: FRAMES_HASH is not a hex SHA-256\n");
+        t->failures++;
+        return;
+    }
+    void *agent = NULL, *ex = NULL;
+    uint64_t node, token;
+    if (fake_executor(t, "fetch-flood", &agent, &ex, &node, &token)) {
+        buf b = {0};
+        mp_array(&b, 3); /* FETCH [12, hash, offset] */
+        mp_uint(&b, 12);
+        mp_bin(&b, (const char *)hash, sizeof hash);
+        mp_uint(&b, 0);
+        for (int i = 0; i < 600; i++)
+            send_buf(ex, &b);
+        printf("fetch-flood: 600 FETCHes sent, none read\n");
+        /* The coordinator's heartbeat goes on: BEATs reach the agent, which answers them. */
+        int beats = 0;
+        for (uint64_t seq = 1; seq <= 3; seq++) {
+            b.n = 0;
+            mp_array(&b, 2);
+            mp_uint(&b, 7);
+            mp_uint(&b, seq);
+            send_buf(agent, &b);
+            beats += await_frame(agent, 0x92, 7, 5.0, &b);
+        }
+        printf("fetch-flood: the agent got %d of 3 BEATs after the flood\n", beats);
+        if (beats < 3)
+            t->failures++;
+        free(b.p);
+    }
+    if (ex)
+        zmq_close(ex);
+    if (agent)
+        zmq_close(agent);
+}
+
+static void attack_upload(target *t) {
+    void *agent = NULL, *ex = NULL;
+    uint64_t node, token;
+    if (fake_executor(t, "upload", &agent, &ex, &node, &token)) {
+        buf b = {0};
+        static char data[5000];
+        memset(data, 'u', sizeof data);
+        /* CHUNK [10, node, token, offset, bytes] out of order: there is no upload yet. */
+        mp_array(&b, 5);
+        mp_uint(&b, 10);
+        mp_uint(&b, node);
+        mp_uint(&b, token);
+        mp_uint(&b, 100);
+        mp_bin(&b, data, 10);
+        send_buf(ex, &b);
+        bool acked = await_frame(ex, 0x93, 11, 5.0, &b);
+        printf("upload: a chunk out of order %s\n", acked ? "was answered" : "was NOT answered");
+        if (!acked)
+            t->failures++;
+        b.n = 0;
+        mp_array(&b, 5);
+        mp_uint(&b, 10);
+        mp_uint(&b, node);
+        mp_uint(&b, token);
+        mp_uint(&b, 0);
+        mp_bin(&b, data, sizeof data);
+        send_buf(ex, &b);
+        acked = await_frame(ex, 0x93, 11, 5.0, &b);
+        printf("upload: the result's chunk %s\n", acked ? "was answered" : "was NOT answered");
+        if (!acked)
+            t->failures++;
+        /* RESULT [3, node, token, ok, exit_code, signal, error, output, log, size, hash] with a
+         * hash that is not the bytes': zeros. */
+        char zero[32] = {0};
+        b.n = 0;
+        mp_array(&b, 11);
+        mp_uint(&b, 3);
+        mp_uint(&b, node);
+        mp_uint(&b, token);
+        mp_bool(&b, true);
+        mp_uint(&b, 0);
+        mp_uint(&b, 0);
+        mp_nil(&b);
+        mp_nil(&b);
+        mp_nil(&b);
+        mp_uint(&b, sizeof data);
+        mp_bin(&b, zero, sizeof zero);
+        send_buf(ex, &b);
+        printf("upload: RESULT sent with a wrong hash\n");
+        pause_s(0.5); /* lets the RESULT leave before the sockets close */
+        free(b.p);
+    }
+    if (ex)
+        zmq_close(ex);
+    if (agent)
+        zmq_close(agent);
+}
+
 /* ---- Raw TCP --------------------------------------------------------------------------------- */
 
 /* Connects to the endpoint's host and port, retrying for a few seconds while it is not up. */
@@ -771,6 +922,8 @@ int main(int argc, char **argv) {
                    {"join", attack_join},
                    {"chunks", attack_chunks},
                    {"hello", attack_hello},
+                   {"fetch-flood", attack_fetch_flood},
+                   {"upload", attack_upload},
                    {"tcp-garbage", attack_tcp_garbage},
                    {"tcp-short", attack_tcp_short},
                    {"tcp-oversize", attack_tcp_oversize}};

@@ -3,11 +3,16 @@ oversized frames, 4 G element counts, multi-frame messages, forged RESULTs, absu
 claiming slots, a fake executor that keeps its task, raw TCP junk and a ZMTP frame header over
 the 256 MiB limit. The frames come from zdag_test_frames (tests/integration/frames.c). The run
 must finish as if nothing happened, and the coordinator must say what it dropped."""
+import glob
+import hashlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -113,6 +118,98 @@ class HostileTest(ZdagTestCase):
         # the hand-made handshake worked: its small frame reached the decoder
         self.assertIn("dropped a malformed message (7 bytes)", err)
         self.assertEqual(err.count("dropped a malformed"), 1, err)
+
+
+def peak_rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+BIG = 20_000_000  # bytes of the dependency a fake executor floods with FETCHes
+
+
+@unittest.skipUnless(os.access(FRAMES, os.X_OK), f"{FRAMES} is not built")
+class HostileTransferTest(ZdagTestCase):
+    """A fake agent (resource r0) whose executor abuses the chunked transfers."""
+
+    def coordinator(self, text):
+        self.endpoint = f"tcp://127.0.0.1:{free_port()}"
+        self.report = self.path("report.json")
+        pipe = self.write("pipe.yaml", text)
+        return self.start("run", pipe, "-w", "1", "--listen", self.endpoint, "--insecure",
+                          "--heartbeat", "1", "--report", self.report)
+
+    def helper(self, attack, **env):
+        return subprocess.run([FRAMES, self.endpoint, attack], env={**self.env, **env},
+                              capture_output=True, text=True, timeout=120)
+
+    def test_a_fetch_flood_queues_no_more_than_a_window(self):
+        """600 FETCHes at offset 0, none read: one is answered, the others dropped; the
+        coordinator stays small and keeps beating its agents."""
+        coord = self.coordinator(
+            "nodes:\n  big: {cmd: 'head -c %d /dev/zero'}\n"
+            "  use: {cmd: 'wc -c < \"$ZDAG_DEP_BIG\"', deps: [big], resources: {r0: 1}}\n"
+            % BIG)
+        try:
+            digest = hashlib.sha256(b"\0" * BIG).hexdigest()
+            stored = self.path(".zdag", "results", digest)
+            deadline = time.monotonic() + 60
+            while not os.path.exists(stored) and coord.poll() is None:
+                self.assertLess(time.monotonic(), deadline, "the big result never got stored")
+                time.sleep(0.05)
+            peak = [0]
+
+            def watch():
+                while coord.poll() is None and not done.is_set():
+                    peak[0] = max(peak[0], peak_rss_kib(coord.pid))
+                    time.sleep(0.02)
+
+            done = threading.Event()
+            w = threading.Thread(target=watch, daemon=True)
+            w.start()
+            helper = self.helper("fetch-flood", FRAMES_HASH=digest)
+            done.set()
+            w.join()
+        finally:
+            coord.send_signal(signal.SIGINT)  # `use` cannot run anywhere now: stop the run
+            try:
+                _, err = coord.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                coord.kill()
+                _, err = coord.communicate()
+        self.assertEqual(helper.returncode, 0,
+                         f"stdout: {helper.stdout}\nstderr: {helper.stderr}\n{err}")
+        print(f"\ncoordinator VmHWM during the fetch flood: {peak[0] / 1024:.1f} MiB")
+        if not SANITIZED:
+            self.assertLess(peak[0], 60 * 1024)
+        self.assertIn("got 3 of 3 BEATs", helper.stdout)
+        self.assertIn("a fetch repeated or out of its window", err)
+
+    def test_an_upload_not_as_announced_is_not_kept(self):
+        """A chunk out of order is answered (the executor never waits forever); a result whose
+        RESULT announces another hash fails its node and leaves nothing in results/."""
+        coord = self.coordinator("nodes:\n  up: {cmd: 'true', resources: {r0: 1}}\n")
+        try:
+            helper = self.helper("upload")
+            _, err = coord.communicate(timeout=120)
+        finally:
+            if coord.poll() is None:
+                coord.kill()
+                _, err = coord.communicate()
+        self.assertEqual(helper.returncode, 0,
+                         f"stdout: {helper.stdout}\nstderr: {helper.stderr}\n{err}")
+        self.assertEqual(coord.returncode, 1, err)
+        with open(self.report) as f:
+            up = nodes_by_name(json.load(f))["up"]
+        self.assertEqual(up["status"], "failed")
+        self.assertIn("arrived damaged", up["error"])
+        self.assertEqual(glob.glob(self.path(".zdag", "results", "*")), [])
 
 
 if __name__ == "__main__":
