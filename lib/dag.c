@@ -141,7 +141,7 @@ static int add_node(zdag_dag *dag, const char *name, zd_node **out) {
 }
 
 int zdag_dag_add_fn(zdag_dag *dag, const char *node, const char *fn_name) {
-    zd_node *n;
+    zd_node *n = NULL;
     if (!fn_name || !*fn_name)
         return ZDAG_EINVAL;
     int rc = add_node(dag, node, &n);
@@ -152,7 +152,7 @@ int zdag_dag_add_fn(zdag_dag *dag, const char *node, const char *fn_name) {
 }
 
 int zdag_dag_add_cmd(zdag_dag *dag, const char *node, const char *command) {
-    zd_node *n;
+    zd_node *n = NULL;
     if (!command)
         return ZDAG_EINVAL;
     int rc = add_node(dag, node, &n);
@@ -163,7 +163,7 @@ int zdag_dag_add_cmd(zdag_dag *dag, const char *node, const char *command) {
 }
 
 int zdag_dag_add_argv(zdag_dag *dag, const char *node, const char *const *argv) {
-    zd_node *n;
+    zd_node *n = NULL;
     if (!argv || !argv[0])
         return ZDAG_EINVAL;
     int rc = add_node(dag, node, &n);
