@@ -31,7 +31,9 @@ typedef struct conn {
 typedef struct peer {
     char addr[ADDR_MAX]; /* "" = unused */
     unsigned long failures;
-    zd_log_limit limit;
+    int kind;           /* the failure last logged: HANDSHAKE_FAILED_* */
+    uint32_t value;     /* and its value */
+    zd_log_limit limit; /* one line per ZD_ADMISSION_LOG_QUIET_S */
 } peer;
 
 struct zd_admission {
@@ -44,6 +46,8 @@ struct zd_admission {
     unsigned open;                    /* connections open */
     bool refusing;                    /* open reached max_open, not yet below max_open / 2 */
     int failed_kind;                  /* the last HANDSHAKE_FAILED_* not yet matched, or 0 */
+    uint32_t failed_value;            /* its value (the protocol error) */
+    bool curve;                       /* the listener is a CurveZMQ server */
     conn *conns;                      /* indexed by descriptor */
     size_t n_conns;                   /* entries allocated in conns */
     peer peers[PEERS_MAX];            /* refusal rate limits per address */
@@ -111,6 +115,10 @@ void zd_admission_free(zd_admission **adm) {
     free((*adm)->conns);
     free(*adm);
     *adm = NULL;
+}
+
+void zd_admission_set_curve(zd_admission *adm, bool curve) {
+    adm->curve = curve;
 }
 
 void *zd_admission_socket(const zd_admission *adm) {
@@ -197,30 +205,64 @@ static void on_accepted(zd_admission *adm, int fd) {
     }
 }
 
-/* Logs a refused peer: the first time at once, then once per ZD_ADMISSION_LOG_QUIET_S. */
-static void log_refusal(zd_admission *adm, const char *addr, int kind, double now) {
+/* What a failed handshake says about the peer, for the log. */
+static const char *failure_reason(const zd_admission *adm, int kind, uint32_t value) {
+    if (kind == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+        value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+        return adm->curve ? "it speaks no CurveZMQ (a worker with --insecure?)"
+                          : "it uses CurveZMQ, but this coordinator runs with --insecure";
+    if (kind == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+        value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC)
+        return "its CurveZMQ handshake is not sealed to this coordinator's key (its "
+               "--coordinator-key is another key)";
+    if (kind == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+        return "it does not speak ZMTP as zdag does";
+    return "no handshake (a plain TCP peer, or one that hung up)";
+}
+
+/* Logs a peer whose handshake failed: the first time at once, then once per
+ * ZD_ADMISSION_LOG_QUIET_S per address, with the number of failures held back. A key that
+ * ZAP refused is logged by the ZAP handler (with the key), not here. A connection that closed
+ * before its address could be read ("?") is counted with the peer that failed the same way
+ * last, since a retrying peer is the usual cause. */
+static void log_refusal(zd_admission *adm, const char *addr, int kind, uint32_t value,
+                        double now) {
+    if (kind == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+        return;
     peer *p = NULL;
     for (size_t i = 0; i < PEERS_MAX && !p; i++)
-        if (strcmp(adm->peers[i].addr, addr) == 0)
+        if (adm->peers[i].addr[0] && strcmp(adm->peers[i].addr, addr) == 0)
             p = &adm->peers[i];
+    if (!p && strcmp(addr, "?") == 0) {
+        for (size_t i = 0; i < PEERS_MAX; i++)
+            if (adm->peers[i].addr[0] && adm->peers[i].kind == kind &&
+                adm->peers[i].value == value &&
+                (!p || adm->peers[i].limit.last_s > p->limit.last_s))
+                p = &adm->peers[i];
+    }
     if (!p) {
         p = &adm->peers[adm->next_peer];
         adm->next_peer = (adm->next_peer + 1) % PEERS_MAX;
         snprintf(p->addr, sizeof p->addr, "%s", addr);
         p->failures = 0;
+        p->kind = 0;
+        p->value = 0;
         p->limit = (zd_log_limit)ZD_LOG_LIMIT_INIT;
     }
     p->failures++;
+    if (p->kind != kind || p->value != value)
+        p->limit = (zd_log_limit)ZD_LOG_LIMIT_INIT; /* a new kind of failure is news */
+    p->kind = kind;
+    p->value = value;
     unsigned suppressed = 0;
     if (!zd_log_limit_ok(&p->limit, now, ZD_ADMISSION_LOG_QUIET_S, &suppressed))
         return;
-    const char *why =
-        kind == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? "wrong key" : "it speaks no CurveZMQ";
+    const char *why = failure_reason(adm, kind, value);
     if (suppressed)
-        zd_logf(adm->log, ZDAG_LOG_WARNING, "refused a peer at %s: %s (%u more since)", addr, why,
-                suppressed);
+        zd_logf(adm->log, ZDAG_LOG_WARNING, "refused a peer at %s: %s (%u more times since)",
+                p->addr, why, suppressed);
     else
-        zd_logf(adm->log, ZDAG_LOG_WARNING, "refused a peer at %s: %s", addr, why);
+        zd_logf(adm->log, ZDAG_LOG_WARNING, "refused a peer at %s: %s", p->addr, why);
 }
 
 static void on_disconnected(zd_admission *adm, int fd, double now) {
@@ -232,7 +274,7 @@ static void on_disconnected(zd_admission *adm, int fd, double now) {
     /* libzmq reports a failed handshake just before closing that connection. */
     if (adm->failed_kind && !(c && c->refused)) {
         adm->handshake_failures++;
-        log_refusal(adm, c ? c->addr : "?", adm->failed_kind, now);
+        log_refusal(adm, c ? c->addr : "?", adm->failed_kind, adm->failed_value, now);
     }
     adm->failed_kind = 0;
     if (c)
@@ -256,6 +298,7 @@ static void on_event(zd_admission *adm, uint16_t event, uint32_t value, double n
     case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
     case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
         adm->failed_kind = event;
+        adm->failed_value = value;
         break;
     case ZMQ_EVENT_ACCEPT_FAILED: {
         unsigned suppressed = 0;

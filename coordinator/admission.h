@@ -13,10 +13,17 @@
  *   "N connections open on ENDPOINT: not accepting more until some close"
  * and accepts again (logged at INFO) when they drop below max_open / 2. Handshake failures
  * are counted per peer address (IP) and logged, the first at once and then at most once per
- * ZD_ADMISSION_LOG_QUIET_S per address, as
- *   "refused a peer at ADDR: it speaks no CurveZMQ"   (protocol error, or no handshake within
- *                                                       ZMQ_HANDSHAKE_IVL: a plain TCP peer)
- *   "refused a peer at ADDR: wrong key"               (ZAP refused it; zap.c logs the key)
+ * ZD_ADMISSION_LOG_QUIET_S per address (with the count held back since), as
+ *   "refused a peer at ADDR: it speaks no CurveZMQ (a worker with --insecure?)"
+ *   "refused a peer at ADDR: it uses CurveZMQ, but this coordinator runs with --insecure"
+ *                                   (ZMTP mechanism mismatch; the first with a CurveZMQ listener)
+ *   "refused a peer at ADDR: its CurveZMQ handshake is not sealed to this coordinator's key
+ *    (its --coordinator-key is another key)"            (ZMTP cryptographic error)
+ *   "refused a peer at ADDR: it does not speak ZMTP as zdag does"   (other protocol errors)
+ *   "refused a peer at ADDR: no handshake (a plain TCP peer, or one that hung up)"
+ * A key that ZAP refused is logged by the ZAP handler with the key (zap.h), not here. libzmq
+ * reports the event after the fact, so a retrying peer's connection may be closed before its
+ * address is read: such a failure counts with the peer that failed the same way last.
  *
  * How "not accepting" is done. zmq_unbind() of the endpoint would stop the listener, but it
  * also closes every connection accepted through it (measured on libzmq 4.3.4: raw TCP peers
@@ -75,6 +82,9 @@ int zd_admission_new(void *zmq_ctx, void *sock, const char *endpoint, unsigned m
 /* Stops the monitor and frees everything; sets *adm to NULL. Accepts NULL. Call it before
  * closing the monitored socket. */
 void zd_admission_free(zd_admission **adm);
+
+/* Says whether the listener is a CurveZMQ server (default: not), for the log's words. */
+void zd_admission_set_curve(zd_admission *adm, bool curve);
 
 /* The monitor's PAIR socket, for the caller's zmq_poll (ZMQ_POLLIN). Borrowed. */
 void *zd_admission_socket(const zd_admission *adm);

@@ -237,6 +237,7 @@ static int open_remote(zd_coord *c) {
                 c->cfg.listen);
         return ZDAG_EZMQ;
     }
+    zd_admission_set_curve(c->admission, !c->cfg.insecure);
     zd_logf(&c->cfg.core.log, ZDAG_LOG_INFO, "accepting workers on %s%s", c->cfg.listen,
             c->cfg.insecure ? " WITHOUT encryption or authentication (--insecure)" : "");
     return 0;

@@ -171,6 +171,8 @@ static bool keys(worker_args *w) {
         w->cfg.curve_public = w->pub;
         w->cfg.curve_secret = w->sec;
         w->cfg.curve_server = w->server;
+        w->cfg.secret_file = w->secret_file;
+        w->cfg.server_key_file = w->server_file;
     }
     return ok;
 }
