@@ -31,8 +31,6 @@ typedef struct conn {
 typedef struct peer {
     char addr[ADDR_MAX]; /* "" = unused */
     unsigned long failures;
-    int kind;           /* the failure last logged: HANDSHAKE_FAILED_* */
-    uint32_t value;     /* and its value */
     zd_log_limit limit; /* one line per ZD_ADMISSION_LOG_QUIET_S */
 } peer;
 
@@ -221,10 +219,12 @@ static const char *failure_reason(const zd_admission *adm, int kind, uint32_t va
 }
 
 /* Logs a peer whose handshake failed: the first time at once, then once per
- * ZD_ADMISSION_LOG_QUIET_S per address, with the number of failures held back. A key that
- * ZAP refused is logged by the ZAP handler (with the key), not here. A connection that closed
- * before its address could be read ("?") is counted with the peer that failed the same way
- * last, since a retrying peer is the usual cause. */
+ * ZD_ADMISSION_LOG_QUIET_S per address, with the number of failures held back, whatever their
+ * kind: both ends of a mechanism mismatch race to hang up, so one peer's retries fail now as
+ * a mismatch, now without detail (and a zdag worker's plain probe follows its failed CurveZMQ
+ * handshake). A key that ZAP refused is logged by the ZAP handler (with the key), not here. A
+ * connection that closed before its address could be read ("?") is counted with the peer
+ * that failed last, since a retrying peer is the usual cause. */
 static void log_refusal(zd_admission *adm, const char *addr, int kind, uint32_t value,
                         double now) {
     if (kind == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
@@ -235,9 +235,7 @@ static void log_refusal(zd_admission *adm, const char *addr, int kind, uint32_t 
             p = &adm->peers[i];
     if (!p && strcmp(addr, "?") == 0) {
         for (size_t i = 0; i < PEERS_MAX; i++)
-            if (adm->peers[i].addr[0] && adm->peers[i].kind == kind &&
-                adm->peers[i].value == value &&
-                (!p || adm->peers[i].limit.last_s > p->limit.last_s))
+            if (adm->peers[i].addr[0] && (!p || adm->peers[i].limit.last_s > p->limit.last_s))
                 p = &adm->peers[i];
     }
     if (!p) {
@@ -245,15 +243,9 @@ static void log_refusal(zd_admission *adm, const char *addr, int kind, uint32_t 
         adm->next_peer = (adm->next_peer + 1) % PEERS_MAX;
         snprintf(p->addr, sizeof p->addr, "%s", addr);
         p->failures = 0;
-        p->kind = 0;
-        p->value = 0;
         p->limit = (zd_log_limit)ZD_LOG_LIMIT_INIT;
     }
     p->failures++;
-    if (p->kind != kind || p->value != value)
-        p->limit = (zd_log_limit)ZD_LOG_LIMIT_INIT; /* a new kind of failure is news */
-    p->kind = kind;
-    p->value = value;
     unsigned suppressed = 0;
     if (!zd_log_limit_ok(&p->limit, now, ZD_ADMISSION_LOG_QUIET_S, &suppressed))
         return;

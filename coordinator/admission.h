@@ -13,7 +13,8 @@
  *   "N connections open on ENDPOINT: not accepting more until some close"
  * and accepts again (logged at INFO) when they drop below max_open / 2. Handshake failures
  * are counted per peer address (IP) and logged, the first at once and then at most once per
- * ZD_ADMISSION_LOG_QUIET_S per address (with the count held back since), as
+ * ZD_ADMISSION_LOG_QUIET_S per address whatever the kind of failure (with the count held back
+ * since), as
  *   "refused a peer at ADDR: it speaks no CurveZMQ (a worker with --insecure?)"
  *   "refused a peer at ADDR: it uses CurveZMQ, but this coordinator runs with --insecure"
  *                                   (ZMTP mechanism mismatch; the first with a CurveZMQ listener)
@@ -23,7 +24,9 @@
  *   "refused a peer at ADDR: no handshake (a plain TCP peer, or one that hung up)"
  * A key that ZAP refused is logged by the ZAP handler with the key (zap.h), not here. libzmq
  * reports the event after the fact, so a retrying peer's connection may be closed before its
- * address is read: such a failure counts with the peer that failed the same way last.
+ * address is read: such a failure counts with the peer that failed last. Both ends of a
+ * mechanism mismatch race to hang up, so the first failure of a plain peer may also read "no
+ * handshake".
  *
  * How "not accepting" is done. zmq_unbind() of the endpoint would stop the listener, but it
  * also closes every connection accepted through it (measured on libzmq 4.3.4: raw TCP peers

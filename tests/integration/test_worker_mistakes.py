@@ -1,0 +1,158 @@
+"""A worker says within 5 s what is wrong with its connection, each mistake in its own words:
+the coordinator refused its key, the coordinator's key is not the pinned one, CurveZMQ on one
+side only, nothing listening. The configuration mistakes end the worker with exit 2; nothing
+listening is retried (and said at once). The coordinator logs each refused peer once, however
+often it retries. Real processes, real CurveZMQ keys from `zdag keygen`."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from zdagtest import ZDAG, ZdagTestCase  # noqa: E402
+
+SAY_WITHIN_S = 5.0
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class WorkerMistakesTest(ZdagTestCase):
+    def setUp(self):
+        super().setUp()
+        self.procs = []
+        self.endpoint = f"tcp://127.0.0.1:{free_port()}"
+        for name in ("coord", "good", "bad", "other"):
+            self.zdag("keygen", self.path(name), check=0)
+        os.mkdir(self.path("authorized"))
+        os.link(self.path("good.pub"), self.path("authorized", "good.pub"))
+
+    def tearDown(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+            p.communicate(timeout=30)
+        super().tearDown()
+
+    def spawn(self, *args):
+        p = subprocess.Popen([ZDAG, *args], cwd=self.dir, env=self.env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        self.procs.append(p)
+        return p
+
+    def coordinator(self, *security):
+        pipe = self.write("pipe.yaml", "nodes:\n  a: {cmd: 'true'}\n")
+        coord = self.spawn("run", pipe, "-w", "0", "--listen", self.endpoint, *security)
+        # Ready once it says so (its first line); a worker started earlier would only retry.
+        line = coord.stderr.readline()
+        while "accepting workers" not in line:
+            self.assertNotEqual(line, "", "the coordinator did not start")
+            line = coord.stderr.readline()
+        return coord
+
+    def secure_coordinator(self):
+        return self.coordinator("--curve-secret", self.path("coord.key"), "--authorized-keys",
+                                self.path("authorized"))
+
+    def stop(self, coord):
+        coord.send_signal(signal.SIGTERM)
+        _, err = coord.communicate(timeout=60)
+        return err
+
+    def mistake(self, *args, expect=2):
+        """Runs a worker that cannot join; returns (stderr, seconds it took)."""
+        start = time.monotonic()
+        p = subprocess.run([ZDAG, "worker", "--connect", self.endpoint, *args], cwd=self.dir,
+                           env=self.env, capture_output=True, text=True, timeout=60)
+        took = time.monotonic() - start
+        self.assertEqual(p.returncode, expect, p.stderr)
+        self.assertLess(took, SAY_WITHIN_S, p.stderr)
+        self.assertNotIn("cannot reach a coordinator", p.stderr)
+        return p.stderr
+
+    def keys(self, secret, server):
+        return ["--curve-secret", self.path(secret), "--coordinator-key", self.path(server)]
+
+    def test_unauthorized_key(self):
+        coord = self.secure_coordinator()
+        err = self.mistake(*self.keys("bad.key", "coord.pub"))
+        with open(self.path("bad.pub")) as f:
+            pub = f.read().strip()
+        self.assertIn("refused this worker's key", err)
+        self.assertIn(pub, err)
+        self.assertIn("bad.key", err)
+        self.assertIn("--authorized-keys", err)
+        # The same worker again and again (as --forever would): the coordinator says it once.
+        forever = self.spawn("worker", "--connect", self.endpoint, "--forever",
+                             *self.keys("bad.key", "coord.pub"))
+        deadline = time.monotonic() + SAY_WITHIN_S
+        line = forever.stderr.readline()
+        self.assertIn("refused this worker's key", line)
+        self.assertLess(time.monotonic(), deadline)
+        forever.send_signal(signal.SIGTERM)
+        _, rest = forever.communicate(timeout=30)
+        self.assertEqual(forever.returncode, 143, rest)
+        log = self.stop(coord)
+        self.assertEqual(log.count("refused a worker with an unknown key"), 1, log)
+        self.assertIn(pub, log)
+        self.assertIn("127.0.0.1", log)
+        self.assertNotIn("refused a peer", log)  # not twice in other words
+
+    def test_wrong_coordinator_key(self):
+        coord = self.secure_coordinator()
+        err = self.mistake(*self.keys("good.key", "other.pub"))
+        self.assertIn("does not hold the key pinned by --coordinator-key", err)
+        self.assertIn("other.pub", err)
+        log = self.stop(coord)
+        self.assertEqual(log.count("refused a peer at 127.0.0.1: its CurveZMQ handshake is not "
+                                   "sealed to this coordinator's key"), 1, log)
+        self.assertEqual(log.count("refused"), 1, log)
+
+    def test_insecure_worker_secure_coordinator(self):
+        coord = self.secure_coordinator()
+        err = self.mistake("--insecure")
+        self.assertIn("requires CurveZMQ", err)
+        self.assertIn("--curve-secret", err)
+        log = self.stop(coord)
+        # Both ends race to hang up on a mechanism mismatch: the coordinator's first failure of
+        # this peer reads either way, and it is the only line.
+        self.assertEqual(log.count("refused a peer at 127.0.0.1: it speaks no CurveZMQ") +
+                         log.count("refused a peer at 127.0.0.1: no handshake"), 1, log)
+        self.assertEqual(log.count("refused"), 1, log)
+
+    def test_secure_worker_insecure_coordinator(self):
+        coord = self.coordinator("--insecure")
+        err = self.mistake(*self.keys("good.key", "coord.pub"))
+        self.assertIn("speaks no CurveZMQ (it runs with --insecure)", err)
+        log = self.stop(coord)
+        self.assertEqual(log.count("refused a peer at 127.0.0.1: it uses CurveZMQ") +
+                         log.count("refused a peer at 127.0.0.1: no handshake"), 1, log)
+        self.assertEqual(log.count("refused"), 1, log)
+
+    def test_nothing_listens_is_said_at_once_and_retried(self):
+        w = self.spawn("worker", "--connect", self.endpoint, "--insecure")
+        start = time.monotonic()
+        line = w.stderr.readline()
+        while "--insecure" in line and "WARNING" in line:
+            line = w.stderr.readline()
+        self.assertLess(time.monotonic() - start, SAY_WITHIN_S)
+        self.assertIn(f"nothing listens at {self.endpoint}", line)
+        self.assertIn("retrying", line)
+        self.assertIsNone(w.poll())  # still trying: a coordinator may come up
+        w.send_signal(signal.SIGTERM)
+        w.communicate(timeout=30)
+        self.assertEqual(w.returncode, 143)
+
+    def test_invalid_endpoint_is_usage(self):
+        p = self.zdag("worker", "--connect", "bogus://x", "--insecure", check=2)
+        self.assertIn("bogus://x", p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
