@@ -14,6 +14,7 @@
 #define ADDR_MAX 64  /* an IPv6 address in text fits */
 #define PEERS_MAX 64 /* peer addresses whose refusals are remembered for the rate limit */
 #define ENDPOINT_MAX 256
+#define HOLD_S 1.0 /* how long a vague failure waits for its peer's next, more telling one */
 
 #define MONITORED                                                                                  \
     (ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_ACCEPT_FAILED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CLOSED |    \
@@ -46,6 +47,12 @@ struct zd_admission {
     int failed_kind;                  /* the last HANDSHAKE_FAILED_* not yet matched, or 0 */
     uint32_t failed_value;            /* its value (the protocol error) */
     bool curve;                       /* the listener is a CurveZMQ server */
+    unsigned held_n;                  /* failures held back, waiting for a telling one */
+    char held_addr[ADDR_MAX];         /* their peer's address, "?" while unknown */
+    int held_kind;                    /* the most telling one's HANDSHAKE_FAILED_* */
+    uint32_t held_value;              /* and its value */
+    double held_since;                /* when the first came */
+    double last_auth_s;               /* when ZAP last refused a key; < 0 = never */
     conn *conns;                      /* indexed by descriptor */
     size_t n_conns;                   /* entries allocated in conns */
     peer peers[PEERS_MAX];            /* refusal rate limits per address */
@@ -54,6 +61,8 @@ struct zd_admission {
     unsigned long refused;            /* connections shut down at accept */
     unsigned long handshake_failures; /* handshakes that failed (ours excluded) */
 };
+
+static void flush_held(zd_admission *adm, double now);
 
 int zd_admission_harden(void *sock) {
     int ivl = ZD_ADMISSION_HANDSHAKE_MS;
@@ -81,6 +90,7 @@ int zd_admission_new(void *zmq_ctx, void *sock, const char *endpoint, unsigned m
     adm->log = log;
     adm->max_open = max_open;
     adm->accept_failed = (zd_log_limit)ZD_LOG_LIMIT_INIT;
+    adm->last_auth_s = -1;
     size_t len = sizeof adm->endpoint;
     if (zmq_getsockopt(sock, ZMQ_LAST_ENDPOINT, adm->endpoint, &len) < 0 || !adm->endpoint[0])
         snprintf(adm->endpoint, sizeof adm->endpoint, "%s", endpoint);
@@ -108,6 +118,7 @@ out_free:
 void zd_admission_free(zd_admission **adm) {
     if (!adm || !*adm)
         return;
+    flush_held(*adm, (*adm)->held_since + HOLD_S);
     zmq_socket_monitor((*adm)->sock, NULL, 0);
     zmq_close((*adm)->pair);
     free((*adm)->conns);
@@ -225,36 +236,118 @@ static const char *failure_reason(const zd_admission *adm, int kind, uint32_t va
  * handshake). A key that ZAP refused is logged by the ZAP handler (with the key), not here. A
  * connection that closed before its address could be read ("?") is counted with the peer
  * that failed last, since a retrying peer is the usual cause. */
-static void log_refusal(zd_admission *adm, const char *addr, int kind, uint32_t value,
-                        double now) {
-    if (kind == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
-        return;
-    peer *p = NULL;
-    for (size_t i = 0; i < PEERS_MAX && !p; i++)
-        if (adm->peers[i].addr[0] && strcmp(adm->peers[i].addr, addr) == 0)
-            p = &adm->peers[i];
-    if (!p && strcmp(addr, "?") == 0) {
-        for (size_t i = 0; i < PEERS_MAX; i++)
-            if (adm->peers[i].addr[0] && (!p || adm->peers[i].limit.last_s > p->limit.last_s))
-                p = &adm->peers[i];
-    }
-    if (!p) {
-        p = &adm->peers[adm->next_peer];
-        adm->next_peer = (adm->next_peer + 1) % PEERS_MAX;
-        snprintf(p->addr, sizeof p->addr, "%s", addr);
-        p->failures = 0;
-        p->limit = (zd_log_limit)ZD_LOG_LIMIT_INIT;
-    }
-    p->failures++;
+/* Writes the line of peer p (its limit allowing), with held failures counted in. */
+static void log_peer(zd_admission *adm, peer *p, int kind, uint32_t value, unsigned held,
+                     double now) {
     unsigned suppressed = 0;
-    if (!zd_log_limit_ok(&p->limit, now, ZD_ADMISSION_LOG_QUIET_S, &suppressed))
+    if (!zd_log_limit_ok(&p->limit, now, ZD_ADMISSION_LOG_QUIET_S, &suppressed)) {
+        p->limit.suppressed += held;
         return;
+    }
+    suppressed += held;
     const char *why = failure_reason(adm, kind, value);
     if (suppressed)
-        zd_logf(adm->log, ZDAG_LOG_WARNING, "refused a peer at %s: %s (%u more times since)",
+        zd_logf(adm->log, ZDAG_LOG_WARNING, "refused a peer at %s: %s (%u more since)",
                 p->addr, why, suppressed);
     else
         zd_logf(adm->log, ZDAG_LOG_WARNING, "refused a peer at %s: %s", p->addr, why);
+}
+
+static peer *peer_entry(zd_admission *adm, const char *addr) {
+    for (size_t i = 0; i < PEERS_MAX; i++)
+        if (adm->peers[i].addr[0] && strcmp(adm->peers[i].addr, addr) == 0)
+            return &adm->peers[i];
+    peer *p = &adm->peers[adm->next_peer];
+    adm->next_peer = (adm->next_peer + 1) % PEERS_MAX;
+    snprintf(p->addr, sizeof p->addr, "%s", addr);
+    p->failures = 0;
+    p->limit = (zd_log_limit)ZD_LOG_LIMIT_INIT;
+    return p;
+}
+
+/* Logs the failures held back, with their peer (or "?"). */
+static void flush_held(zd_admission *adm, double now) {
+    if (adm->held_n == 0)
+        return;
+    peer *p = peer_entry(adm, adm->held_addr);
+    p->failures += adm->held_n;
+    log_peer(adm, p, adm->held_kind, adm->held_value, adm->held_n - 1, now);
+    adm->held_n = 0;
+}
+
+static void log_refusal(zd_admission *adm, const char *addr, int kind, uint32_t value,
+                        double now) {
+    if (kind == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+        /* The ZAP handler logged it (with the key): the peer's line is said for a while. */
+        adm->last_auth_s = now;
+        if (strcmp(addr, "?") != 0) {
+            peer *p = peer_entry(adm, addr);
+            p->failures++;
+            p->limit.last_s = now;
+        }
+        return;
+    }
+    bool vague = kind == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL, unknown = strcmp(addr, "?") == 0;
+    /* A refused worker's next connections, cut as it gives up or retries: ZAP said it all
+     * (with the key; a peer of unknown address cannot be told from it). */
+    if ((vague || unknown) && adm->last_auth_s >= 0 &&
+        now - adm->last_auth_s < ZD_ADMISSION_LOG_QUIET_S)
+        return;
+    if (!unknown) {
+        peer *p = peer_entry(adm, addr);
+        if (p->limit.last_s >= 0 && now - p->limit.last_s < ZD_ADMISSION_LOG_QUIET_S) {
+            p->failures++; /* said a moment ago: counted for its next line */
+            p->limit.suppressed++;
+            return;
+        }
+    }
+    if (unknown && !adm->held_n) {
+        peer *recent = NULL;
+        for (size_t i = 0; i < PEERS_MAX; i++)
+            if (adm->peers[i].addr[0] && adm->peers[i].limit.last_s >= 0 &&
+                now - adm->peers[i].limit.last_s < ZD_ADMISSION_LOG_QUIET_S &&
+                (!recent || adm->peers[i].limit.last_s > recent->limit.last_s))
+                recent = &adm->peers[i];
+        if (recent) { /* the retrying peer logged a moment ago */
+            recent->failures++;
+            recent->limit.suppressed++;
+            return;
+        }
+    }
+    if (adm->held_n && !unknown && strcmp(adm->held_addr, "?") != 0 &&
+        strcmp(adm->held_addr, addr) != 0)
+        flush_held(adm, now); /* another peer's */
+    if (vague || unknown) {
+        /* Held for a moment: the same peer's next failure may tell more (see the header). */
+        if (adm->held_n++ == 0) {
+            snprintf(adm->held_addr, sizeof adm->held_addr, "%s", addr);
+            adm->held_kind = kind;
+            adm->held_value = value;
+            adm->held_since = now;
+        } else {
+            if (!unknown)
+                snprintf(adm->held_addr, sizeof adm->held_addr, "%s", addr);
+            if (adm->held_kind == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL && !vague) {
+                adm->held_kind = kind;
+                adm->held_value = value;
+            }
+        }
+        return;
+    }
+    unsigned extra = adm->held_n;
+    if (extra && adm->held_kind != ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+        kind = adm->held_kind; /* the first telling failure (a zdag worker's probe follows) */
+        value = adm->held_value;
+    }
+    adm->held_n = 0;
+    peer *p = peer_entry(adm, addr);
+    p->failures += 1 + extra;
+    log_peer(adm, p, kind, value, extra, now);
+}
+
+void zd_admission_tick(zd_admission *adm, double now) {
+    if (adm && adm->held_n && now - adm->held_since >= HOLD_S)
+        flush_held(adm, now);
 }
 
 static void on_disconnected(zd_admission *adm, int fd, double now) {

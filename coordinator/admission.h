@@ -24,7 +24,11 @@
  *   "refused a peer at ADDR: no handshake (a plain TCP peer, or one that hung up)"
  * A key that ZAP refused is logged by the ZAP handler with the key (zap.h), not here. libzmq
  * reports the event after the fact, so a retrying peer's connection may be closed before its
- * address is read: such a failure counts with the peer that failed last. Both ends of a
+ * address is read ("?"). Such a failure, and one without detail, is held for a second: the
+ * same peer's next failure (it retries every 100 ms) may tell its address or say more, and
+ * they are logged as one line (the first telling failure's words). A failure without detail,
+ * or of unknown address, within ZD_ADMISSION_LOG_QUIET_S of a ZAP refusal is taken for the
+ * refused worker's next connection (cut as it gives up, or retrying): counted, not logged. Both ends of a
  * mechanism mismatch race to hang up, so the first failure of a plain peer may also read "no
  * handshake".
  *
@@ -82,8 +86,8 @@ int zd_admission_harden(void *sock) ZDAG_MUST_USE;
 int zd_admission_new(void *zmq_ctx, void *sock, const char *endpoint, unsigned max_open,
                      const zd_log *log, zd_admission **out) ZDAG_MUST_USE;
 
-/* Stops the monitor and frees everything; sets *adm to NULL. Accepts NULL. Call it before
- * closing the monitored socket. */
+/* Logs the failures still held, stops the monitor and frees everything; sets *adm to NULL.
+ * Accepts NULL. Call it before closing the monitored socket. */
 void zd_admission_free(zd_admission **adm);
 
 /* Says whether the listener is a CurveZMQ server (default: not), for the log's words. */
@@ -95,6 +99,10 @@ void *zd_admission_socket(const zd_admission *adm);
 /* Processes every monitor event waiting, without blocking; now is the caller's clock in
  * seconds (for the log's rate limit). Returns the number of events read, or ZDAG_EZMQ. */
 int zd_admission_read(zd_admission *adm, double now);
+
+/* Logs the failures held back (see above) once they waited a second. Call it on every loop
+ * turn; zd_admission_free() logs what is still held. */
+void zd_admission_tick(zd_admission *adm, double now);
 
 /* Connections open now, as the events counted them. */
 unsigned zd_admission_open(const zd_admission *adm);

@@ -672,6 +672,7 @@ int zd_coord_run(zd_coord *c) {
             read_messages(c, ZD_SOCK_REMOTE);
         if (n_items > 3 && (items[3].revents & ZMQ_POLLIN))
             zd_admission_read(c->admission, now_s(c));
+        zd_admission_tick(c->admission, now_s(c));
         if (c->zap_log)
             zd_log_relay_drain(c->zap_log);
         zd_core_on_timer(c->core, now_s(c));

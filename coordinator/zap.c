@@ -107,7 +107,7 @@ static bool should_log(zd_zap *z, const char *why, const uint8_t key[ZD_CURVE_KE
 /* " (N more times since)" for held repeats, or "". */
 static const char *repeats(char *buf, size_t size, unsigned held) {
     if (held)
-        snprintf(buf, size, " (%u more times since)", held);
+        snprintf(buf, size, " (%u more since)", held);
     else
         buf[0] = '\0';
     return buf;

@@ -16,7 +16,7 @@
  *    --authorized-keys"
  * A refused worker retries its connection every 100 ms or so (a zdag worker gives up at once);
  * the same key from the same address is logged once, and again only after ZD_ZAP_LOG_QUIET_S
- * seconds, then ending " (N more times since)" with the refusals held back (every refusal is
+ * seconds, then ending " (N more since)" with the refusals held back (every refusal is
  * counted). */
 #ifndef ZD_ZAP_H
 #define ZD_ZAP_H

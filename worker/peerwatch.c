@@ -65,10 +65,18 @@ void *zd_peerwatch_socket(const zd_peerwatch *w) {
     return w->pair;
 }
 
+/* True for the problems a later, vaguer failure must not hide. */
+static bool telling(zd_peer_state s) {
+    return s == ZD_PEER_KEY_REFUSED || s == ZD_PEER_AUTH_FAILED || s == ZD_PEER_MECHANISM ||
+           s == ZD_PEER_PROTOCOL;
+}
+
 static void set_problem(zd_peerwatch *w, zd_peer_state s, uint32_t value) {
+    w->failures++;
+    if (telling(w->problem) && !telling(s))
+        return; /* e.g. the hang-up of libzmq's retry after a ZAP refusal */
     w->problem = s;
     w->value = value;
-    w->failures++;
 }
 
 static void on_event(zd_peerwatch *w, uint16_t event, uint32_t value) {
