@@ -31,10 +31,11 @@ static int help_command(int argc, char **argv) {
     const char *arg;
     const zd_cli_option *o;
     void (*print)(FILE *) = NULL;
-    while ((o = zd_cli_next(cmd, argc, argv, &started, &arg, &bad)))
-        print = o->id == ZD_OPT_MAN          ? zd_cli_print_man
-                : o->id == ZD_OPT_COMPLETION ? zd_cli_print_completion
-                                             : print;
+    while ((o = zd_cli_next(cmd, argc, argv, &started, &arg, &bad))) {
+        if (o->id == ZD_OPT_HELP)
+            return zd_cli_help("help");
+        print = o->id == ZD_OPT_MAN ? zd_cli_print_man : zd_cli_print_completion;
+    }
     if (bad)
         return ZD_EXIT_USAGE;
     int first = zd_cli_operands();
@@ -49,9 +50,7 @@ static int help_command(int argc, char **argv) {
     return zd_cli_help(first < argc ? argv[first] : NULL);
 }
 
-/* Parses the options of a command that has only --help (graph, keygen) and returns its
- * operands' start, or -1 after a mistake. */
-static int operands_only(int argc, char **argv) {
+int zd_cli_operands_only(int argc, char **argv) {
     const zd_cli_command *cmd = zd_cli_command_find(argv[0]);
     bool started = false, bad;
     const char *arg;
@@ -106,7 +105,7 @@ int zd_cli_check(int argc, char **argv) {
 
 int zd_cli_graph(int argc, char **argv) {
     int status = 0;
-    int first = operands_only(argc, argv);
+    int first = zd_cli_operands_only(argc, argv);
     if (first < 0)
         return ZD_EXIT_USAGE;
     char *args[2] = {argv[0], first < argc ? argv[first] : NULL};

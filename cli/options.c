@@ -15,24 +15,26 @@ static const zd_cli_option help_opt = {ZD_OPT_HELP, 'h', "help", NULL, NULL,
 
 static const zd_cli_option run_opts[] = {
     {ZD_OPT_JOBS, 'j', "jobs", "N", NULL,
-     "at most N nodes running at once, over all hosts (default: the pipeline's\n"
-     "max_concurrency, else one per executor)"},
+     "at most N nodes running at once, over all hosts (default:\n"
+     "the pipeline's max_concurrency, else one per executor)"},
     {ZD_OPT_LOCAL_WORKERS, 'w', "local-workers", "N", NULL,
-     "executors forked on this host (default: cores); 0 = remote workers only\n"
-     "(needs --listen)"},
+     "executors forked on this host (default: cores);\n"
+     "0 = remote workers only (needs --listen)"},
     {ZD_OPT_IO_SLOTS, 0, "io-slots", "N", NULL,
-     "more local executors, started on demand for nodes that need no free CPU\n"
-     "unit (cpus: 0); 0 = none (default: 8 per core)"},
+     "more local executors, started on demand for nodes that need\n"
+     "no free CPU unit (cpus: 0); 0 = none (default: 8 per core)"},
     {ZD_OPT_CPUS, 0, "cpus", "N", NULL, "CPU units of this host (default: cores)"},
     {ZD_OPT_PRIORITY, 0, "priority", "MODE", "critical-path compound user",
      "critical-path (default), compound or user"},
     {ZD_OPT_KEEP_GOING, 'k', "keep-going", NULL, NULL,
      "after a failure, run every node not depending on it"},
     {ZD_OPT_RESUME, 0, "resume", NULL, NULL,
-     "skip nodes that succeeded in an earlier run of this pipeline with an\n"
-     "unchanged definition (their results are restored from the state directory)"},
+     "skip nodes that succeeded in an earlier run of this pipeline\n"
+     "with an unchanged definition (their results are restored\n"
+     "from the state directory)"},
     {ZD_OPT_STATE_DIR, 0, "state-dir", "DIR", "dir",
-     "journal, duration history and logs (default: .zdag/ beside FILE)"},
+     "journal, duration history and logs\n"
+     "(default: .zdag/ beside FILE)"},
     {ZD_OPT_TARGET, 0, "target", "NODE|TAG", NULL,
      "run only these nodes and their ancestors (repeatable)"},
     {ZD_OPT_EXCLUDE, 0, "exclude", "NODE|TAG", NULL,
@@ -49,22 +51,25 @@ static const zd_cli_option run_opts[] = {
     {ZD_OPT_LISTEN, 0, "listen", "ENDPOINT", NULL,
      "also accept remote workers here, e.g. tcp://0.0.0.0:7700"},
     {ZD_OPT_CURVE_SECRET, 0, "curve-secret", "FILE", "file",
-     "the coordinator's CurveZMQ secret key (NAME.key from zdag keygen);\n"
-     "needed with a tcp --listen"},
+     "the coordinator's CurveZMQ secret key (NAME.key from\n"
+     "zdag keygen); needed with a tcp --listen"},
     {ZD_OPT_AUTHORIZED_KEYS, 0, "authorized-keys", "DIR", "dir",
-     "a directory of the workers' *.pub keys admitted; needed with a tcp --listen"},
+     "a directory of the workers' *.pub keys admitted; needed\n"
+     "with a tcp --listen"},
     {ZD_OPT_INSECURE, 0, "insecure", NULL, NULL,
-     "allow a tcp --listen without CurveZMQ: no encryption, no authentication"},
+     "allow a tcp --listen without CurveZMQ: no encryption,\n"
+     "no authentication"},
     {ZD_OPT_HEARTBEAT, 0, "heartbeat", "SECONDS", NULL,
-     "heartbeat interval of remote workers; one silent for 5 intervals is lost\n"
-     "(default: 1)"},
+     "heartbeat interval of remote workers; one silent for\n"
+     "5 intervals is lost (default: 1)"},
     help_opt,
 };
 
 static const zd_cli_option check_opts[] = {
     {ZD_OPT_REMOTE, 0, "remote", NULL, NULL,
-     "the fn nodes are served by remote workers (zdag run -w 0 --listen): a fn\n"
-     "node without plugins, or a function no plugin exports, is fine"},
+     "the fn nodes are served by remote workers (zdag run -w 0\n"
+     "--listen): a fn node without plugins, or a function no\n"
+     "plugin exports, is fine"},
     help_opt,
 };
 
@@ -76,7 +81,8 @@ static const zd_cli_option worker_opts[] = {
     {ZD_OPT_RESOURCE, 0, "resource", "NAME=N", NULL,
      "another resource of this host, e.g. gpu=1 (repeatable)"},
     {ZD_OPT_HOST_ID, 0, "host-id", "NAME", NULL,
-     "workers with the same id share the host's limits (default: the hostname)"},
+     "workers with the same id share the host's limits\n"
+     "(default: the hostname)"},
     {ZD_OPT_CURVE_SECRET, 0, "curve-secret", "FILE", "file",
      "this worker's key pair (NAME.key from zdag keygen)"},
     {ZD_OPT_COORDINATOR_KEY, 0, "coordinator-key", "FILE", "file",
@@ -84,7 +90,8 @@ static const zd_cli_option worker_opts[] = {
     {ZD_OPT_INSECURE, 0, "insecure", NULL, NULL,
      "plain tcp: no encryption, no authentication"},
     {ZD_OPT_FOREVER, 0, "forever", NULL, NULL,
-     "after a run, wait for the next one (reconnecting); retry every mistake"},
+     "after a run, wait for the next one (reconnecting); retry\n"
+     "every mistake"},
     help_opt,
 };
 
