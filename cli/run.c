@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zmq.h>
 
 #include "cli.h"
 #include "curve.h"
@@ -213,6 +214,32 @@ static int prepare_state_dir(const run_args *a, char *out, size_t size, char *wh
     return -1;
 }
 
+/* Tries --listen on a throwaway socket: an endpoint libzmq cannot bind to is invalid usage,
+ * said before anything starts (*usage true), and one already taken is said now too (exit 3).
+ * The socket is closed again (its context terminated) before the run binds for real. */
+static bool listen_endpoint_ok(const char *endpoint, bool *usage) {
+    void *ctx = zmq_ctx_new();
+    void *s = ctx ? zmq_socket(ctx, ZMQ_ROUTER) : NULL;
+    int linger = 0, err = 0;
+    bool ok = s && zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) == 0;
+    if (ok && zmq_bind(s, endpoint) != 0) {
+        err = zmq_errno();
+        ok = false;
+    }
+    *usage = !ok && err != EADDRINUSE && err != EACCES;
+    if (!ok)
+        fprintf(stderr, "zdag: --listen %s: %s (e.g. tcp://0.0.0.0:7700 or ipc:///PATH)\n",
+                endpoint,
+                err == EPROTONOSUPPORT ? "not a transport zdag can listen on"
+                : err                  ? zmq_strerror(err)
+                                       : "cannot try it");
+    if (s)
+        zmq_close(s);
+    if (ctx)
+        zmq_ctx_term(ctx);
+    return ok;
+}
+
 /* Security of --listen: CurveZMQ keys for tcp, or a loud --insecure. */
 static bool prepare_listen(run_args *a) {
     if (!a->opts.listen)
@@ -322,6 +349,18 @@ int zd_cli_run(int argc, char **argv) {
         goto out_free;
     if (!prepare_listen(&a))
         goto out_free;
+    bool usage = true;
+    if (a.opts.listen && !listen_endpoint_ok(a.opts.listen, &usage)) {
+        if (!usage)
+            status = ZD_EXIT_CANNOT_RUN;
+        snprintf(why, sizeof why, "cannot listen on %s", a.opts.listen);
+        goto out_free;
+    }
+    /* Before the first node: a mistake in an output path is said now, not after the run. */
+    if (zd_runner_check_outputs(&a.opts, why, sizeof why) < 0) {
+        fprintf(stderr, "zdag: %s\n", why);
+        goto out_free;
+    }
     status = ZD_EXIT_CANNOT_RUN;
     if (prepare_state_dir(&a, state_dir, sizeof state_dir, why, sizeof why) < 0)
         goto out_free;
