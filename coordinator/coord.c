@@ -48,6 +48,7 @@ struct zd_coord {
     zd_wire_decoder *dec;    /* decoder */
     zd_trace *trace;         /* the timeline for --trace, or NULL */
     zd_progress *progress;   /* the progress line, or NULL */
+    zd_log user_log;         /* the caller's sink; cfg.core.log clears the progress line first */
     struct timespec started; /* wall clock at start */
     double t0;               /* monotonic clock at start */
     double wall_s;           /* duration of the run */
@@ -106,6 +107,16 @@ static int load_cached(zd_coord *c) {
     return 0;
 }
 
+/* Every message of the run goes on a line of its own: the progress line is erased first (it
+ * is drawn again on the next update). */
+static void log_beside_progress(void *ctx, zdag_log_level level, const char *message) {
+    zd_coord *c = ctx;
+    if (c->progress)
+        zd_progress_clear(c->progress);
+    if (c->user_log.fn)
+        c->user_log.fn(c->user_log.ctx, level, message);
+}
+
 int zd_coord_new(const zd_coord_cfg *cfg, const zd_graph *g, zd_coord **out) {
     if (!cfg || !g || !out)
         return ZDAG_EINVAL;
@@ -114,6 +125,9 @@ int zd_coord_new(const zd_coord_cfg *cfg, const zd_graph *g, zd_coord **out) {
         return ZDAG_ENOMEM;
     c->cfg = *cfg;
     c->g = g;
+    c->user_log = cfg->core.log;
+    if (cfg->progress)
+        c->cfg.core.log = (zd_log){log_beside_progress, c};
     const zd_graph_settings *gs = zd_graph_settings_of((zd_graph *)g);
     c->pids = calloc(cfg->core.n_local ? cfg->core.n_local : 1, sizeof *c->pids);
     c->out = zd_wire_buf_new();
@@ -125,7 +139,7 @@ int zd_coord_new(const zd_coord_cfg *cfg, const zd_graph *g, zd_coord **out) {
         c->pids[s] = cfg->local_pids[s];
     if (cfg->trace_path && !(c->trace = zd_trace_new()))
         goto out_fail;
-    zd_core_cfg k = cfg->core;
+    zd_core_cfg k = c->cfg.core;
     k.can_spawn = cfg->spawn != NULL;
     k.listen = cfg->listen != NULL;
     k.progress_s = cfg->progress ? PROGRESS_TICK_S : 0;
@@ -345,11 +359,28 @@ static void sync_journal(zd_coord *c) {
     }
 }
 
+/* The nodes that came to their end themselves. After an interrupt the core skips every node
+ * left ("interrupted"): counting those would jump the line to N/N. */
+static uint32_t finished_nodes(const zd_coord *c, uint32_t done) {
+    if (!zd_core_interrupted(c->core, NULL))
+        return done;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < zd_graph_size(c->g); i++) {
+        zd_node_outcome o;
+        zd_core_outcome(c->core, i, &o);
+        bool by_interrupt = o.error && strcmp(o.error, "interrupted") == 0;
+        n += o.state == ZD_NS_SUCCEEDED || o.state == ZD_NS_FAILED || o.state == ZD_NS_CACHED ||
+             (o.state == ZD_NS_SKIPPED && !by_interrupt);
+    }
+    return n;
+}
+
 static void draw_progress(zd_coord *c, bool final) {
     if (!c->progress)
         return;
     zd_core_counts k;
     zd_core_counts_get(c->core, &k);
+    k.done = finished_nodes(c, k.done);
     if (final)
         zd_progress_finish(c->progress, now_s(c), k.done, k.running, k.failed);
     else
