@@ -10,8 +10,8 @@
 #define OPTS(a) a, sizeof a / sizeof a[0]
 #define MAX_OPTS 32 /* the most options of one command */
 
-static const zd_cli_option help_opt = {ZD_OPT_HELP, 'h', "help", NULL, NULL,
-                                       "show this help and exit"};
+static const zd_cli_option help_opt = {ZD_OPT_HELP, 'h',  "help",
+                                       NULL,        NULL, "show this help and exit"};
 
 static const zd_cli_option run_opts[] = {
     {ZD_OPT_JOBS, 'j', "jobs", "N", NULL,
@@ -41,10 +41,8 @@ static const zd_cli_option run_opts[] = {
      "leave out these nodes and their descendants (repeatable)"},
     {ZD_OPT_REPORT, 0, "report", "FILE", "file",
      "write the run report (JSON), also when the run fails"},
-    {ZD_OPT_RESULTS, 0, "results", "FILE", "file",
-     "write each succeeded node's result (JSON)"},
-    {ZD_OPT_TRACE, 0, "trace", "FILE", "file",
-     "write a Chrome trace-event timeline (Perfetto)"},
+    {ZD_OPT_RESULTS, 0, "results", "FILE", "file", "write each succeeded node's result (JSON)"},
+    {ZD_OPT_TRACE, 0, "trace", "FILE", "file", "write a Chrome trace-event timeline (Perfetto)"},
     {ZD_OPT_QUIET, 'q', "quiet", NULL, NULL, "no progress line, no summary line"},
     {ZD_OPT_PROGRESS, 0, "progress", NULL, NULL,
      "draw the progress line even when stdout is not a terminal"},
@@ -87,8 +85,7 @@ static const zd_cli_option worker_opts[] = {
      "this worker's key pair (NAME.key from zdag keygen)"},
     {ZD_OPT_COORDINATOR_KEY, 0, "coordinator-key", "FILE", "file",
      "the coordinator's public key (its NAME.pub)"},
-    {ZD_OPT_INSECURE, 0, "insecure", NULL, NULL,
-     "plain tcp: no encryption, no authentication"},
+    {ZD_OPT_INSECURE, 0, "insecure", NULL, NULL, "plain tcp: no encryption, no authentication"},
     {ZD_OPT_FOREVER, 0, "forever", NULL, NULL,
      "after a run, wait for the next one (reconnecting); retry\n"
      "every mistake"},
@@ -99,8 +96,7 @@ static const zd_cli_option only_help[] = {help_opt};
 
 static const zd_cli_option help_opts[] = {
     {ZD_OPT_MAN, 0, "man", NULL, NULL, "print the man page zdag.1 (troff) instead"},
-    {ZD_OPT_COMPLETION, 0, "completion", NULL, NULL,
-     "print the bash completion script instead"},
+    {ZD_OPT_COMPLETION, 0, "completion", NULL, NULL, "print the bash completion script instead"},
     help_opt,
 };
 
@@ -121,8 +117,7 @@ const zd_cli_command zd_cli_commands[] = {
      "Prints the pipeline as a Graphviz DOT graph on stdout\n"
      "(render it with: zdag graph FILE | dot -Tsvg > graph.svg).",
      "file", OPTS(only_help)},
-    {"worker", "--connect ENDPOINT [options]",
-     "serve a coordinator on another host",
+    {"worker", "--connect ENDPOINT [options]", "serve a coordinator on another host",
      "A host agent: joins the coordinator at ENDPOINT with this host's capacity and forks the\n"
      "executors that run the nodes it is sent, until the run ends. What keeps it from joining\n"
      "is said within 5 s: a refused key, a coordinator key that is not the pinned one,\n"
@@ -154,15 +149,15 @@ const zd_cli_command *zd_cli_command_find(const char *name) {
     return NULL;
 }
 
-const zd_cli_option *zd_cli_next(const zd_cli_command *cmd, int argc, char **argv,
-                                 bool *started, const char **arg, bool *bad) {
+const zd_cli_option *zd_cli_next(const zd_cli_command *cmd, int argc, char **argv, bool *started,
+                                 const char **arg, bool *bad) {
     struct option longs[MAX_OPTS + 1];
     char shorts[2 * MAX_OPTS + 2] = ":"; /* ':' first: a missing argument is told apart */
     size_t ns = 1;
     for (size_t i = 0; i < cmd->n_opts && i < MAX_OPTS; i++) {
         const zd_cli_option *o = &cmd->opts[i];
-        longs[i] = (struct option){o->name, o->arg ? required_argument : no_argument, NULL,
-                                   256 + (int)i};
+        longs[i] =
+            (struct option){o->name, o->arg ? required_argument : no_argument, NULL, 256 + (int)i};
         if (o->short_name) {
             shorts[ns++] = o->short_name;
             if (o->arg)
@@ -339,8 +334,7 @@ static void completion_args(FILE *out, const zd_cli_command *cmd) {
         else if (strcmp(o->complete, "dir") == 0)
             fputs("COMPREPLY=($(compgen -d -- \"$cur\")); return ;;\n", out);
         else
-            fprintf(out, "COMPREPLY=($(compgen -W \"%s\" -- \"$cur\")); return ;;\n",
-                    o->complete);
+            fprintf(out, "COMPREPLY=($(compgen -W \"%s\" -- \"$cur\")); return ;;\n", o->complete);
     }
 }
 

@@ -59,13 +59,13 @@ typedef struct zd_cli_option {
 
 /* One command. */
 typedef struct zd_cli_command {
-    const char *name;            /* "run" */
-    const char *usage;           /* what follows "zdag NAME" in the synopsis */
-    const char *summary;         /* one line for the overview */
-    const char *description;     /* paragraphs before the options ('\n\n' between), or NULL */
-    const char *operand;         /* completion of the operands: "file", "commands" or NULL */
-    const zd_cli_option *opts;   /* the options */
-    size_t n_opts;               /* entries in opts */
+    const char *name;          /* "run" */
+    const char *usage;         /* what follows "zdag NAME" in the synopsis */
+    const char *summary;       /* one line for the overview */
+    const char *description;   /* paragraphs before the options ('\n\n' between), or NULL */
+    const char *operand;       /* completion of the operands: "file", "commands" or NULL */
+    const zd_cli_option *opts; /* the options */
+    size_t n_opts;             /* entries in opts */
 } zd_cli_command;
 
 /* The commands, in the overview's order. */
@@ -80,8 +80,8 @@ const zd_cli_command *zd_cli_command_find(const char *name);
  * (*arg its argument, or NULL), or NULL at the end (*bad false) or on a mistake (*bad true,
  * printed on stderr: "zdag CMD: unknown option \"--x\" (see zdag CMD --help)"). *started
  * must be false on the first call of a parse. */
-const zd_cli_option *zd_cli_next(const zd_cli_command *cmd, int argc, char **argv,
-                                 bool *started, const char **arg, bool *bad);
+const zd_cli_option *zd_cli_next(const zd_cli_command *cmd, int argc, char **argv, bool *started,
+                                 const char **arg, bool *bad);
 
 /* The operands: after zd_cli_next() returned NULL without a mistake, argv[first..argc). */
 int zd_cli_operands(void);

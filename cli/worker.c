@@ -55,8 +55,9 @@ static bool endpoint_ok(const char *endpoint) {
     bool ok = s && zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) == 0 &&
               zmq_connect(s, endpoint) == 0;
     if (!ok)
-        fprintf(stderr, "zdag worker: --connect %s: not an endpoint to connect to (%s); e.g. "
-                        "tcp://10.0.0.1:7700\n",
+        fprintf(stderr,
+                "zdag worker: --connect %s: not an endpoint to connect to (%s); e.g. "
+                "tcp://10.0.0.1:7700\n",
                 endpoint, zmq_strerror(errno));
     if (s)
         zmq_close(s);

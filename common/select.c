@@ -124,8 +124,9 @@ static size_t report_unknown(select_ctx *c, const char *const *names, size_t n, 
         slot->reported |= role;
         const char *near = closest_name(c, names[i]);
         if (near)
-            zd_diags_add(diags, "zdag", 0, 0, "%s \"%s\" names no node or tag; did you mean \"%s\"?",
-                         opt, names[i], near);
+            zd_diags_add(diags, "zdag", 0, 0,
+                         "%s \"%s\" names no node or tag; did you mean \"%s\"?", opt, names[i],
+                         near);
         else
             zd_diags_add(diags, "zdag", 0, 0, "%s \"%s\" names no node or tag", opt, names[i]);
         unknown++;

@@ -247,8 +247,8 @@ static void log_peer(zd_admission *adm, peer *p, int kind, uint32_t value, unsig
     suppressed += held;
     const char *why = failure_reason(adm, kind, value);
     if (suppressed)
-        zd_logf(adm->log, ZDAG_LOG_WARNING, "refused a peer at %s: %s (%u more since)",
-                p->addr, why, suppressed);
+        zd_logf(adm->log, ZDAG_LOG_WARNING, "refused a peer at %s: %s (%u more since)", p->addr,
+                why, suppressed);
     else
         zd_logf(adm->log, ZDAG_LOG_WARNING, "refused a peer at %s: %s", p->addr, why);
 }
@@ -275,8 +275,7 @@ static void flush_held(zd_admission *adm, double now) {
     adm->held_n = 0;
 }
 
-static void log_refusal(zd_admission *adm, const char *addr, int kind, uint32_t value,
-                        double now) {
+static void log_refusal(zd_admission *adm, const char *addr, int kind, uint32_t value, double now) {
     if (kind == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
         /* The ZAP handler logged it (with the key): the peer's line is said for a while. */
         adm->last_auth_s = now;

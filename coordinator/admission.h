@@ -28,9 +28,9 @@
  * same peer's next failure (it retries every 100 ms) may tell its address or say more, and
  * they are logged as one line (the first telling failure's words). A failure without detail,
  * or of unknown address, within ZD_ADMISSION_LOG_QUIET_S of a ZAP refusal is taken for the
- * refused worker's next connection (cut as it gives up, or retrying): counted, not logged. Both ends of a
- * mechanism mismatch race to hang up, so the first failure of a plain peer may also read "no
- * handshake".
+ * refused worker's next connection (cut as it gives up, or retrying): counted, not logged. Both
+ * ends of a mechanism mismatch race to hang up, so the first failure of a plain peer may also read
+ * "no handshake".
  *
  * How "not accepting" is done. zmq_unbind() of the endpoint would stop the listener, but it
  * also closes every connection accepted through it (measured on libzmq 4.3.4: raw TCP peers

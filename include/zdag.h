@@ -263,14 +263,14 @@ ZDAG_EXPORT void zdag_result_free(zdag_result **result);
  * ------------------------------------------------------------------------------------------ */
 
 typedef struct zdag_worker_options {
-    size_t size;                 /* sizeof (zdag_worker_options), set by the init function:
-                                    fields a caller built against an older header does not
-                                    have (past size) take their defaults */
-    const char *connect;         /* the coordinator's endpoint, e.g. tcp://10.0.0.1:7700 */
-    unsigned slots;              /* nodes at once on this host (1..4096); 0 = number of cores */
-    double cpus;                 /* CPU units of this host (>= 0); < 0 = number of cores */
-    const char *host_id;         /* workers with the same id share the host's limits;
-                                    NULL = the hostname */
+    size_t size;         /* sizeof (zdag_worker_options), set by the init function:
+                            fields a caller built against an older header does not
+                            have (past size) take their defaults */
+    const char *connect; /* the coordinator's endpoint, e.g. tcp://10.0.0.1:7700 */
+    unsigned slots;      /* nodes at once on this host (1..4096); 0 = number of cores */
+    double cpus;         /* CPU units of this host (>= 0); < 0 = number of cores */
+    const char *host_id; /* workers with the same id share the host's limits;
+                            NULL = the hostname */
     const char *const *resource_names; /* other resources of this host, e.g. "gpu" */
     const double *resource_amounts;    /* their amounts (>= 0) */
     size_t n_resources;                /* entries in both (at most 16) */

@@ -18,7 +18,7 @@ typedef struct worker_state {
     char names[ZD_WIRE_MAX_RESOURCES][128]; /* resource names */
     char host[256];                         /* default host id */
     char pub[ZD_CURVE_Z85_LEN + 1], sec[ZD_CURVE_Z85_LEN + 1], server[ZD_CURVE_Z85_LEN + 1];
-    zd_log log;                             /* opts' sink */
+    zd_log log; /* opts' sink */
 } worker_state;
 
 void zdag_worker_options_init(zdag_worker_options *opts) {
@@ -46,8 +46,7 @@ static bool check_options(worker_state *w) {
         return false;
     }
     for (size_t i = 0; i < o->n_resources; i++) {
-        if (!o->resource_names[i] || !o->resource_names[i][0] ||
-            !(o->resource_amounts[i] >= 0)) {
+        if (!o->resource_names[i] || !o->resource_names[i][0] || !(o->resource_amounts[i] >= 0)) {
             zd_logf(&w->log, ZDAG_LOG_ERROR, "resource %zu needs a name and an amount >= 0", i);
             return false;
         }

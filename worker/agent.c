@@ -245,8 +245,9 @@ static void describe_problem(const agent *a, char *out, size_t size) {
                  cfg->secret_file ? cfg->secret_file : "the --curve-secret file");
         break;
     case ZD_PEER_AUTH_FAILED:
-        snprintf(out, size, "the coordinator at %s could not check this worker's key (ZAP status %u)",
-                 ep, a->problem_value);
+        snprintf(out, size,
+                 "the coordinator at %s could not check this worker's key (ZAP status %u)", ep,
+                 a->problem_value);
         break;
     case ZD_PEER_SERVER_KEY:
         snprintf(out, size,
@@ -284,8 +285,9 @@ static void describe_problem(const agent *a, char *out, size_t size) {
         snprintf(out, size, "nothing listens at %s (connection refused)", ep);
         break;
     case ZD_PEER_UP:
-        snprintf(out, size, "the coordinator at %s accepted the connection but did not answer "
-                            "within %g s",
+        snprintf(out, size,
+                 "the coordinator at %s accepted the connection but did not answer "
+                 "within %g s",
                  ep, JOIN_WAIT_S);
         break;
     case ZD_PEER_DISCONNECTED:

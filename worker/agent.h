@@ -36,14 +36,14 @@ typedef struct zd_agent_cfg {
     size_t n_res;             /* entries in res */
     const char *curve_public; /* this worker's key pair (Z85), or NULL with insecure */
     const char *curve_secret;
-    const char *curve_server; /* the coordinator's public key (Z85) */
+    const char *curve_server;    /* the coordinator's public key (Z85) */
     const char *secret_file;     /* where curve_secret came from, for messages (or NULL) */
     const char *server_key_file; /* where curve_server came from, for messages (or NULL) */
-    bool forever;             /* after a run ends (or the coordinator is lost), wait for the
-                                 next one instead of exiting */
-    const zd_fn_entry *fns;   /* functions of this program that fn nodes may call (borrowed) */
-    size_t n_fns;             /* entries in fns */
-    zd_log log;               /* where the agent's and its executors' messages go */
+    bool forever;                /* after a run ends (or the coordinator is lost), wait for the
+                                    next one instead of exiting */
+    const zd_fn_entry *fns;      /* functions of this program that fn nodes may call (borrowed) */
+    size_t n_fns;                /* entries in fns */
+    zd_log log;                  /* where the agent's and its executors' messages go */
 } zd_agent_cfg;
 
 /* Runs the agent in the calling process until the run ends (or, with forever, until SIGINT or
