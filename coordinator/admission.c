@@ -14,7 +14,7 @@
 #define ADDR_MAX 64  /* an IPv6 address in text fits */
 #define PEERS_MAX 64 /* peer addresses whose refusals are remembered for the rate limit */
 #define ENDPOINT_MAX 256
-#define HOLD_S 1.0 /* how long a vague failure waits for its peer's next, more telling one */
+#define HOLD_S 1.0 /* how long a failure waits for its peer's next, more telling ones */
 
 #define MONITORED                                                                                  \
     (ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_ACCEPT_FAILED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CLOSED |    \
@@ -265,6 +265,17 @@ static peer *peer_entry(zd_admission *adm, const char *addr) {
     return p;
 }
 
+/* How much a failure says: a cryptographic error (the peer sealed its HELLO to another key) is
+ * the whole story even when a mechanism mismatch follows (a zdag worker's plain probe); a
+ * mismatch says more than another protocol error, which says more than none. */
+static int telling(int kind, uint32_t value) {
+    if (kind != ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+        return 0;
+    return value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC        ? 3
+           : value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH ? 2
+                                                                 : 1;
+}
+
 /* Logs the failures held back, with their peer (or "?"). */
 static void flush_held(zd_admission *adm, double now) {
     if (adm->held_n == 0)
@@ -279,6 +290,9 @@ static void log_refusal(zd_admission *adm, const char *addr, int kind, uint32_t 
     if (kind == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
         /* The ZAP handler logged it (with the key): the peer's line is said for a while. */
         adm->last_auth_s = now;
+        if (adm->held_n && (strcmp(adm->held_addr, "?") == 0 || strcmp(adm->held_addr, addr) == 0 ||
+                            strcmp(addr, "?") == 0))
+            adm->held_n = 0; /* that worker's earlier attempts: ZAP's line says it all */
         if (strcmp(addr, "?") != 0) {
             peer *p = peer_entry(adm, addr);
             p->failures++;
@@ -316,32 +330,20 @@ static void log_refusal(zd_admission *adm, const char *addr, int kind, uint32_t 
     if (adm->held_n && !unknown && strcmp(adm->held_addr, "?") != 0 &&
         strcmp(adm->held_addr, addr) != 0)
         flush_held(adm, now); /* another peer's */
-    if (vague || unknown) {
-        /* Held for a moment: the same peer's next failure may tell more (see the header). */
-        if (adm->held_n++ == 0) {
-            snprintf(adm->held_addr, sizeof adm->held_addr, "%s", addr);
-            adm->held_kind = kind;
-            adm->held_value = value;
-            adm->held_since = now;
-        } else {
-            if (!unknown)
-                snprintf(adm->held_addr, sizeof adm->held_addr, "%s", addr);
-            if (adm->held_kind == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL && !vague) {
-                adm->held_kind = kind;
-                adm->held_value = value;
-            }
-        }
+    /* Held for a moment: the same peer's next failures may tell more (see the header). */
+    if (adm->held_n++ == 0) {
+        snprintf(adm->held_addr, sizeof adm->held_addr, "%s", addr);
+        adm->held_kind = kind;
+        adm->held_value = value;
+        adm->held_since = now;
         return;
     }
-    unsigned extra = adm->held_n;
-    if (extra && adm->held_kind != ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
-        kind = adm->held_kind; /* the first telling failure (a zdag worker's probe follows) */
-        value = adm->held_value;
+    if (!unknown)
+        snprintf(adm->held_addr, sizeof adm->held_addr, "%s", addr);
+    if (telling(kind, value) > telling(adm->held_kind, adm->held_value)) {
+        adm->held_kind = kind;
+        adm->held_value = value;
     }
-    adm->held_n = 0;
-    peer *p = peer_entry(adm, addr);
-    p->failures += 1 + extra;
-    log_peer(adm, p, kind, value, extra, now);
 }
 
 void zd_admission_tick(zd_admission *adm, double now) {

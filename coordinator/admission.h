@@ -12,9 +12,9 @@
  * When the connections open reach max_open, it stops accepting and logs once
  *   "N connections open on ENDPOINT: not accepting more until some close"
  * and accepts again (logged at INFO) when they drop below max_open / 2. Handshake failures
- * are counted per peer address (IP) and logged, the first at once and then at most once per
- * ZD_ADMISSION_LOG_QUIET_S per address whatever the kind of failure (with the count held back
- * since), as
+ * are counted per peer address (IP) and logged, the first within a second (see below) and
+ * then at most once per ZD_ADMISSION_LOG_QUIET_S per address whatever the kind of failure
+ * (with the count held back since), as
  *   "refused a peer at ADDR: it speaks no CurveZMQ (a worker with --insecure?)"
  *   "refused a peer at ADDR: it uses CurveZMQ, but this coordinator runs with --insecure"
  *                                   (ZMTP mechanism mismatch; the first with a CurveZMQ listener)
@@ -24,9 +24,12 @@
  *   "refused a peer at ADDR: no handshake (a plain TCP peer, or one that hung up)"
  * A key that ZAP refused is logged by the ZAP handler with the key (zap.h), not here. libzmq
  * reports the event after the fact, so a retrying peer's connection may be closed before its
- * address is read ("?"). Such a failure, and one without detail, is held for a second: the
- * same peer's next failure (it retries every 100 ms) may tell its address or say more, and
- * they are logged as one line (the first telling failure's words). A failure without detail,
+ * address is read ("?"), and both ends of a handshake race to hang up, so one failure alone
+ * may say little. Every failure is therefore held for a second (zd_admission_tick()): the same
+ * peer's next ones (it retries every 100 ms) may tell its address or say more, and they are
+ * logged as one line in the most telling words (a cryptographic error over a mechanism
+ * mismatch, which a zdag worker's plain probe causes after one, over any other protocol
+ * error, over none). A failure without detail,
  * or of unknown address, within ZD_ADMISSION_LOG_QUIET_S of a ZAP refusal is taken for the
  * refused worker's next connection (cut as it gives up, or retrying): counted, not logged. Both
  * ends of a mechanism mismatch race to hang up, so the first failure of a plain peer may also read

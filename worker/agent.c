@@ -162,11 +162,16 @@ static int receive(agent *a, int timeout_ms, zd_msg *m, zmq_msg_t *msg, bool *ch
     return (int)m->type;
 }
 
-/* True when the watch's problem is certain enough to act on now: a hang-up during a CurveZMQ
- * handshake is taken for a wrong coordinator key only when it repeats (libzmq retries every
- * 100 ms), since one can also be a coordinator shedding connections. */
+static bool problem_is_fatal(zd_peer_state s);
+static void log_problem(agent *a, bool fatal);
+
+/* True when the watch's problem ends this attempt now: only a mistake that retrying cannot
+ * cure does. A refused connect or a broken one is libzmq's to retry (every 100 ms) while we
+ * wait for WELCOME: it is said at once, and the wait goes on. A hang-up during a CurveZMQ
+ * handshake is taken for a wrong coordinator key only when it repeats, since one can also be
+ * a coordinator shedding connections. */
 static bool problem_settled(const agent *a, zd_peer_state s) {
-    if (s == ZD_PEER_PENDING || s == ZD_PEER_UP)
+    if (!problem_is_fatal(s))
         return false;
     if (s == ZD_PEER_SERVER_KEY || s == ZD_PEER_HUNG_UP)
         return zd_peerwatch_failures(a->watch) >= 2;
@@ -203,6 +208,8 @@ static bool await_welcome(agent *a) {
                 a->problem = ZD_PEER_MECHANISM;
             break;
         }
+        if (s == ZD_PEER_NOBODY || s == ZD_PEER_DROPPED)
+            log_problem(a, false); /* within the 5 s, and only once: the wait goes on */
         zd_msg m;
         if (!(items[0].revents & ZMQ_POLLIN) || receive(a, 0, &m, &msg, &child) != ZD_MSG_WELCOME)
             continue;
@@ -280,6 +287,10 @@ static void describe_problem(const agent *a, char *out, size_t size) {
                  "CurveZMQ (give this worker --curve-secret and --coordinator-key instead of "
                  "--insecure), or it is no zdag coordinator",
                  ep);
+        break;
+    case ZD_PEER_DROPPED:
+        snprintf(out, size, "the connection to %s broke during the handshake (%s)", ep,
+                 a->problem_value ? strerror((int)a->problem_value) : "closed");
         break;
     case ZD_PEER_NOBODY:
         snprintf(out, size, "nothing listens at %s (connection refused)", ep);

@@ -103,7 +103,11 @@ static void on_event(zd_peerwatch *w, uint16_t event, uint32_t value) {
                     value);
         break;
     case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
-        set_problem(w, w->curve ? ZD_PEER_SERVER_KEY : ZD_PEER_HUNG_UP, value);
+        set_problem(w,
+                    value != EPIPE ? ZD_PEER_DROPPED
+                    : w->curve     ? ZD_PEER_SERVER_KEY
+                                   : ZD_PEER_HUNG_UP,
+                    value);
         break;
     case ZMQ_EVENT_DISCONNECTED:
         if (w->up) {

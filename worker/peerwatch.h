@@ -20,6 +20,8 @@
  *                            tells them apart. Without CurveZMQ: a coordinator that requires
  *                            it (the mismatch again), or a peer that is no ZeroMQ socket, or
  *                            no handshake within ZMQ_HANDSHAKE_IVL.
+ * Only EPIPE (the peer read our greeting or HELLO and closed) is taken for those mistakes; any
+ * other errno (ECONNRESET, ETIMEDOUT, 0) is a connection that broke: ZD_PEER_DROPPED.
  * (Measured on 4.3.4: the connecting side never saw MECHANISM_MISMATCH itself, the listening
  * side always did; CONNECT_RETRIED's value is the reconnect interval in ms, not an errno.)
  *   DISCONNECTED             an established connection closed
@@ -49,6 +51,8 @@ typedef enum zd_peer_state {
     ZD_PEER_MECHANISM,    /* one side uses CurveZMQ, the other not */
     ZD_PEER_PROTOCOL,     /* the peer does not speak ZMTP (a protocol error) */
     ZD_PEER_HUNG_UP,      /* without CurveZMQ: the peer closed during the handshake */
+    ZD_PEER_DROPPED,      /* the connection broke otherwise (not EPIPE: a reset, a timeout,
+                             a coordinator shedding connections): worth a retry */
     ZD_PEER_DISCONNECTED, /* an established connection closed */
 } zd_peer_state;
 

@@ -49,11 +49,13 @@ class WorkerMistakesTest(ZdagTestCase):
     def coordinator(self, *security):
         pipe = self.write("pipe.yaml", "nodes:\n  a: {cmd: 'true'}\n")
         coord = self.spawn("run", pipe, "-w", "0", "--listen", self.endpoint, *security)
-        # Ready once it says so (its first line); a worker started earlier would only retry.
-        line = coord.stderr.readline()
-        while "accepting workers" not in line:
-            self.assertNotEqual(line, "", "the coordinator did not start")
-            line = coord.stderr.readline()
+        # Ready once it says so; a worker started earlier would only retry. Read from the
+        # descriptor itself: communicate() later reads it too, past no buffer of ours.
+        seen = b""
+        while b"accepting workers" not in seen:
+            chunk = os.read(coord.stderr.fileno(), 4096)
+            self.assertNotEqual(chunk, b"", "the coordinator did not start")
+            seen += chunk
         return coord
 
     def secure_coordinator(self):
@@ -63,6 +65,7 @@ class WorkerMistakesTest(ZdagTestCase):
     def stop(self, coord):
         coord.send_signal(signal.SIGTERM)
         _, err = coord.communicate(timeout=60)
+        self.assertEqual(coord.returncode, 143, err)
         return err
 
     def mistake(self, *args, expect=2):
