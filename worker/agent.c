@@ -185,7 +185,7 @@ static bool await_welcome(agent *a) {
     zmq_msg_t msg;
     zmq_msg_init(&msg);
     double until = mono() + JOIN_WAIT_S;
-    bool ok = false, child;
+    bool ok = false, child, said = false;
     a->problem = ZD_PEER_PENDING;
     a->problem_value = 0;
     while (!ok && !a->signal && mono() < until) {
@@ -208,8 +208,10 @@ static bool await_welcome(agent *a) {
                 a->problem = ZD_PEER_MECHANISM;
             break;
         }
-        if (s == ZD_PEER_NOBODY || s == ZD_PEER_DROPPED)
-            log_problem(a, false); /* within the 5 s, and only once: the wait goes on */
+        if ((s == ZD_PEER_NOBODY || s == ZD_PEER_DROPPED) && !said) {
+            log_problem(a, false); /* within the 5 s, once per attempt: the wait goes on */
+            said = true;
+        }
         zd_msg m;
         if (!(items[0].revents & ZMQ_POLLIN) || receive(a, 0, &m, &msg, &child) != ZD_MSG_WELCOME)
             continue;

@@ -85,6 +85,8 @@ static void on_event(zd_peerwatch *w, uint16_t event, uint32_t value) {
     switch (event) {
     case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
         w->up = true;
+        if (!telling(w->problem))
+            w->problem = ZD_PEER_PENDING; /* a refused connect or a drop before: over now */
         break;
     case ZMQ_EVENT_CONNECT_RETRIED:
         /* A retry after a handshake failure says nothing new: keep the telling problem. */
