@@ -32,6 +32,7 @@ typedef struct conn {
 typedef struct peer {
     char addr[ADDR_MAX]; /* "" = unused */
     unsigned long failures;
+    int rank;           /* what its failures say (telling()): one line per address and rank */
     zd_log_limit limit; /* one line per ZD_ADMISSION_LOG_QUIET_S */
 } peer;
 
@@ -214,6 +215,17 @@ static void on_accepted(zd_admission *adm, int fd) {
     }
 }
 
+/* How much a failure says: a cryptographic error (the peer sealed its HELLO to another key) is
+ * the whole story even when a mechanism mismatch follows (a zdag worker's plain probe); a
+ * mismatch says more than another protocol error, which says more than none. */
+static int telling(int kind, uint32_t value) {
+    if (kind != ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+        return 0;
+    return value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC        ? 3
+           : value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH ? 2
+                                                                 : 1;
+}
+
 /* What a failed handshake says about the peer, for the log. */
 static const char *failure_reason(const zd_admission *adm, int kind, uint32_t value) {
     if (kind == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
@@ -253,34 +265,25 @@ static void log_peer(zd_admission *adm, peer *p, int kind, uint32_t value, unsig
         zd_logf(adm->log, ZDAG_LOG_WARNING, "refused a peer at %s: %s", p->addr, why);
 }
 
-static peer *peer_entry(zd_admission *adm, const char *addr) {
+static peer *peer_entry(zd_admission *adm, const char *addr, int rank) {
     for (size_t i = 0; i < PEERS_MAX; i++)
-        if (adm->peers[i].addr[0] && strcmp(adm->peers[i].addr, addr) == 0)
+        if (adm->peers[i].addr[0] && adm->peers[i].rank == rank &&
+            strcmp(adm->peers[i].addr, addr) == 0)
             return &adm->peers[i];
     peer *p = &adm->peers[adm->next_peer];
     adm->next_peer = (adm->next_peer + 1) % PEERS_MAX;
     snprintf(p->addr, sizeof p->addr, "%s", addr);
+    p->rank = rank;
     p->failures = 0;
     p->limit = (zd_log_limit)ZD_LOG_LIMIT_INIT;
     return p;
-}
-
-/* How much a failure says: a cryptographic error (the peer sealed its HELLO to another key) is
- * the whole story even when a mechanism mismatch follows (a zdag worker's plain probe); a
- * mismatch says more than another protocol error, which says more than none. */
-static int telling(int kind, uint32_t value) {
-    if (kind != ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
-        return 0;
-    return value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC        ? 3
-           : value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH ? 2
-                                                                 : 1;
 }
 
 /* Logs the failures held back, with their peer (or "?"). */
 static void flush_held(zd_admission *adm, double now) {
     if (adm->held_n == 0)
         return;
-    peer *p = peer_entry(adm, adm->held_addr);
+    peer *p = peer_entry(adm, adm->held_addr, telling(adm->held_kind, adm->held_value));
     p->failures += adm->held_n;
     log_peer(adm, p, adm->held_kind, adm->held_value, adm->held_n - 1, now);
     adm->held_n = 0;
@@ -293,25 +296,25 @@ static void log_refusal(zd_admission *adm, const char *addr, int kind, uint32_t 
         if (adm->held_n && (strcmp(adm->held_addr, "?") == 0 || strcmp(adm->held_addr, addr) == 0 ||
                             strcmp(addr, "?") == 0))
             adm->held_n = 0; /* that worker's earlier attempts: ZAP's line says it all */
-        if (strcmp(addr, "?") != 0) {
-            peer *p = peer_entry(adm, addr);
-            p->failures++;
-            p->limit.last_s = now;
-        }
         return;
     }
     bool vague = kind == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL, unknown = strcmp(addr, "?") == 0;
     /* A refused worker's next connections, cut as it gives up or retries: ZAP said it all
      * (with the key; a peer of unknown address cannot be told from it). */
-    if ((vague || unknown) && adm->last_auth_s >= 0 &&
-        now - adm->last_auth_s < ZD_ADMISSION_LOG_QUIET_S)
+    if ((vague || unknown) && adm->last_auth_s >= 0 && now - adm->last_auth_s < HOLD_S)
         return;
     if (!unknown) {
-        peer *p = peer_entry(adm, addr);
-        if (p->limit.last_s >= 0 && now - p->limit.last_s < ZD_ADMISSION_LOG_QUIET_S) {
-            p->failures++; /* said a moment ago: counted for its next line */
-            p->limit.suppressed++;
-            return;
+        /* Said a moment ago (in these words, or any for a failure without detail): counted
+         * for its next line. */
+        int rank = telling(kind, value);
+        for (size_t i = 0; i < PEERS_MAX; i++) {
+            peer *p = &adm->peers[i];
+            if (p->addr[0] && strcmp(p->addr, addr) == 0 && (vague || p->rank == rank) &&
+                p->limit.last_s >= 0 && now - p->limit.last_s < ZD_ADMISSION_LOG_QUIET_S) {
+                p->failures++;
+                p->limit.suppressed++;
+                return;
+            }
         }
     }
     if (unknown && !adm->held_n) {
@@ -344,6 +347,10 @@ static void log_refusal(zd_admission *adm, const char *addr, int kind, uint32_t 
         adm->held_kind = kind;
         adm->held_value = value;
     }
+}
+
+bool zd_admission_holding(const zd_admission *adm) {
+    return adm && adm->held_n > 0;
 }
 
 void zd_admission_tick(zd_admission *adm, double now) {

@@ -13,8 +13,8 @@
  *   "N connections open on ENDPOINT: not accepting more until some close"
  * and accepts again (logged at INFO) when they drop below max_open / 2. Handshake failures
  * are counted per peer address (IP) and logged, the first within a second (see below) and
- * then at most once per ZD_ADMISSION_LOG_QUIET_S per address whatever the kind of failure
- * (with the count held back since), as
+ * then at most once per ZD_ADMISSION_LOG_QUIET_S per address and kind of failure (with the
+ * count held back since; a failure without detail counts with any line of its address), as
  *   "refused a peer at ADDR: it speaks no CurveZMQ (a worker with --insecure?)"
  *   "refused a peer at ADDR: it uses CurveZMQ, but this coordinator runs with --insecure"
  *                                   (ZMTP mechanism mismatch; the first with a CurveZMQ listener)
@@ -29,11 +29,10 @@
  * peer's next ones (it retries every 100 ms) may tell its address or say more, and they are
  * logged as one line in the most telling words (a cryptographic error over a mechanism
  * mismatch, which a zdag worker's plain probe causes after one, over any other protocol
- * error, over none). A failure without detail,
- * or of unknown address, within ZD_ADMISSION_LOG_QUIET_S of a ZAP refusal is taken for the
- * refused worker's next connection (cut as it gives up, or retrying): counted, not logged. Both
- * ends of a mechanism mismatch race to hang up, so the first failure of a plain peer may also read
- * "no handshake".
+ * error, over none). A failure without detail, or of unknown address, within a second of a
+ * ZAP refusal is taken for the refused worker's next connection (cut as it gives up): counted,
+ * not logged. Both ends of a mechanism mismatch race to hang up, so a plain peer's failures may
+ * all read "no handshake".
  *
  * How "not accepting" is done. zmq_unbind() of the endpoint would stop the listener, but it
  * also closes every connection accepted through it (measured on libzmq 4.3.4: raw TCP peers
@@ -106,6 +105,10 @@ int zd_admission_read(zd_admission *adm, double now);
 /* Logs the failures held back (see above) once they waited a second. Call it on every loop
  * turn; zd_admission_free() logs what is still held. */
 void zd_admission_tick(zd_admission *adm, double now);
+
+/* True while failures are held: the caller's poll should wake within HOLD (250 ms will do) to
+ * call zd_admission_tick(). */
+bool zd_admission_holding(const zd_admission *adm);
 
 /* Connections open now, as the events counted them. */
 unsigned zd_admission_open(const zd_admission *adm);

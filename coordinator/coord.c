@@ -690,7 +690,10 @@ int zd_coord_run(zd_coord *c) {
             {c->remote, 0, ZMQ_POLLIN, 0},
             {c->admission ? zd_admission_socket(c->admission) : NULL, 0, ZMQ_POLLIN, 0}};
         int n_items = c->admission ? 4 : c->remote ? 3 : c->router ? 2 : 1;
-        if (zmq_poll(items, n_items, poll_timeout(c)) < 0 && errno != EINTR) {
+        int timeout = poll_timeout(c);
+        if (zd_admission_holding(c->admission) && (timeout < 0 || timeout > 250))
+            timeout = 250; /* its held refusals are logged a second after they came */
+        if (zmq_poll(items, n_items, timeout) < 0 && errno != EINTR) {
             zd_core_give_up(c->core, now_s(c), "polling failed");
             drain(c);
             break;

@@ -4,6 +4,8 @@ side only, nothing listening. The configuration mistakes end the worker with exi
 listening is retried (and said at once). The coordinator logs each refused peer once, however
 often it retries. Real processes, real CurveZMQ keys from `zdag keygen`."""
 import os
+import re
+import select
 import signal
 import socket
 import subprocess
@@ -15,6 +17,12 @@ sys.path.insert(0, os.path.dirname(__file__))
 from zdagtest import ZDAG, ZdagTestCase  # noqa: E402
 
 SAY_WITHIN_S = 5.0
+
+
+def peer_lines(log, words):
+    """Lines of the coordinator saying it refused a peer in these words. The address is the
+    worker's, or "?" when its connection closed before libzmq's event was read."""
+    return len(re.findall(r"refused a peer at (?:127\.0\.0\.1|\?): " + re.escape(words), log))
 
 
 def free_port():
@@ -113,8 +121,8 @@ class WorkerMistakesTest(ZdagTestCase):
         self.assertIn("does not hold the key pinned by --coordinator-key", err)
         self.assertIn("other.pub", err)
         log = self.stop(coord)
-        self.assertEqual(log.count("refused a peer at 127.0.0.1: its CurveZMQ handshake is not "
-                                   "sealed to this coordinator's key"), 1, log)
+        self.assertEqual(peer_lines(log, "its CurveZMQ handshake is not sealed to this "
+                                         "coordinator's key"), 1, log)
         self.assertEqual(log.count("refused"), 1, log)
 
     def test_insecure_worker_secure_coordinator(self):
@@ -125,8 +133,8 @@ class WorkerMistakesTest(ZdagTestCase):
         log = self.stop(coord)
         # Both ends race to hang up on a mechanism mismatch: the coordinator's first failure of
         # this peer reads either way, and it is the only line.
-        self.assertEqual(log.count("refused a peer at 127.0.0.1: it speaks no CurveZMQ") +
-                         log.count("refused a peer at 127.0.0.1: no handshake"), 1, log)
+        self.assertEqual(peer_lines(log, "it speaks no CurveZMQ") +
+                         peer_lines(log, "no handshake"), 1, log)
         self.assertEqual(log.count("refused"), 1, log)
 
     def test_secure_worker_insecure_coordinator(self):
@@ -134,9 +142,34 @@ class WorkerMistakesTest(ZdagTestCase):
         err = self.mistake(*self.keys("good.key", "coord.pub"))
         self.assertIn("speaks no CurveZMQ (it runs with --insecure)", err)
         log = self.stop(coord)
-        self.assertEqual(log.count("refused a peer at 127.0.0.1: it uses CurveZMQ") +
-                         log.count("refused a peer at 127.0.0.1: no handshake"), 1, log)
+        self.assertEqual(peer_lines(log, "it uses CurveZMQ") + peer_lines(log, "no handshake"), 1,
+                         log)
         self.assertEqual(log.count("refused"), 1, log)
+
+    def read_until(self, coord, said, want, timeout=10):
+        """Reads the coordinator's stderr until want is in it (or timeout); returns all read."""
+        deadline = time.monotonic() + timeout
+        while want not in said and time.monotonic() < deadline:
+            ready, _, _ = select.select([coord.stderr.fileno()], [], [], 0.1)
+            if ready:
+                chunk = os.read(coord.stderr.fileno(), 4096)
+                self.assertNotEqual(chunk, b"", said)
+                said += chunk
+        return said
+
+    def test_two_mistakes_from_one_host_two_lines(self):
+        """Once per peer and mistake: a later, different mistake from the same address is news
+        (not counted into the first one's line)."""
+        coord = self.secure_coordinator()
+        self.mistake(*self.keys("bad.key", "coord.pub"))
+        said = self.read_until(coord, b"", b"unknown key")
+        self.mistake(*self.keys("good.key", "other.pub"))
+        said = self.read_until(coord, said, b"not sealed")
+        log = said.decode() + self.stop(coord)
+        self.assertEqual(log.count("refused a worker with an unknown key"), 1, log)
+        self.assertEqual(peer_lines(log, "its CurveZMQ handshake is not sealed to this "
+                                         "coordinator's key"), 1, log)
+        self.assertEqual(log.count("refused"), 2, log)
 
     def test_nothing_listens_is_said_at_once_and_retried(self):
         w = self.spawn("worker", "--connect", self.endpoint, "--insecure")
