@@ -43,6 +43,9 @@ enum {
     TAG_WORKDIR,
     TAG_NO_WORKDIR,
     TAG_DEPS,
+    TAG_VERSION,
+    TAG_PROGRAM_CODE,
+    TAG_PLUGIN_CODE,
 };
 
 static void put_u64(zd_sha256 *s, uint64_t v) {
@@ -75,8 +78,34 @@ static void put_env(zd_sha256 *s, uint8_t tag, const zd_kv *env, size_t n) {
     }
 }
 
-static void hash_node(const zd_graph *g, const zd_graph_settings *gs, uint32_t index,
-                      uint8_t (*out)[ZD_DEFHASH_SIZE]) {
+static bool registered(const zd_defhash_code *code, const char *fn) {
+    for (size_t i = 0; i < code->n_registered; i++)
+        if (strcmp(code->registered[i], fn) == 0)
+            return true;
+    return false;
+}
+
+/* The identity of the code a function node calls: the program's, for a function it registered
+ * (looked up first at run time), else the plugins' in order up to the one that exports it (the
+ * first whose handle finds the name wins at run time). */
+static void put_code(zd_sha256 *s, const zd_defhash_code *code, const char *fn) {
+    static const uint8_t unknown[ZD_DEFHASH_SIZE] = {0};
+    if (registered(code, fn)) {
+        put_tag(s, TAG_PROGRAM_CODE);
+        zd_sha256_update(s, code->program ? code->program : unknown, ZD_DEFHASH_SIZE);
+        return;
+    }
+    size_t n = code->plugins_for ? code->plugins_for(code->ctx, fn) : code->n_plugins;
+    if (n > code->n_plugins)
+        n = code->n_plugins;
+    put_tag(s, TAG_PLUGIN_CODE);
+    put_u64(s, n);
+    for (size_t i = 0; i < n; i++)
+        zd_sha256_update(s, code->plugins + i * ZD_DEFHASH_SIZE, ZD_DEFHASH_SIZE);
+}
+
+static void hash_node(const zd_graph *g, const zd_graph_settings *gs, const zd_defhash_code *code,
+                      uint32_t index, uint8_t (*out)[ZD_DEFHASH_SIZE]) {
     static const char format_tag[] = "zdag-defhash-1";
     const zd_node *n = zd_graph_node(g, index);
     zd_sha256 s;
@@ -94,6 +123,8 @@ static void hash_node(const zd_graph *g, const zd_graph_settings *gs, uint32_t i
     } else if (n->kind == ZD_NODE_FN) {
         put_tag(&s, TAG_FN);
         put_str(&s, n->fn);
+        if (code)
+            put_code(&s, code, n->fn);
     } else {
         put_tag(&s, TAG_SHELL);
         put_str(&s, n->shell);
@@ -111,6 +142,10 @@ static void hash_node(const zd_graph *g, const zd_graph_settings *gs, uint32_t i
     } else {
         put_tag(&s, TAG_NO_WORKDIR);
     }
+    if (n->version) { /* nothing when absent: hashes of nodes without one stay as they were */
+        put_tag(&s, TAG_VERSION);
+        put_str(&s, n->version);
+    }
     put_tag(&s, TAG_DEPS);
     put_u64(&s, n->n_deps);
     for (size_t i = 0; i < n->n_deps; i++) {
@@ -121,6 +156,11 @@ static void hash_node(const zd_graph *g, const zd_graph_settings *gs, uint32_t i
 }
 
 int zd_defhash_compute(const zd_graph *g, uint8_t (*out)[ZD_DEFHASH_SIZE]) {
+    return zd_defhash_compute_code(g, NULL, out);
+}
+
+int zd_defhash_compute_code(const zd_graph *g, const zd_defhash_code *code,
+                            uint8_t (*out)[ZD_DEFHASH_SIZE]) {
     const uint32_t *topo = zd_graph_topo(g);
     if (!topo || !out)
         return ZDAG_EINVAL;
@@ -128,6 +168,6 @@ int zd_defhash_compute(const zd_graph *g, uint8_t (*out)[ZD_DEFHASH_SIZE]) {
     const zd_graph_settings *gs = zd_graph_settings_of((zd_graph *)g);
     size_t n = zd_graph_size(g);
     for (size_t i = 0; i < n; i++)
-        hash_node(g, gs, topo[i], out);
+        hash_node(g, gs, code, topo[i], out);
     return 0;
 }

@@ -10,6 +10,11 @@
  *   - the graph-wide `env` then the node's `env`, in order (a later duplicate wins at run time,
  *     so order matters);
  *   - `workdir` (absent and "" differ);
+ *   - `version` when the node has one (as written: "2" and 2 are one version);
+ *   - for a function node, given a zd_defhash_code, the identity of its code (common/codeid.h):
+ *     the program's executable for a function the program registered (looked up first at run
+ *     time), else the identities of the plugins, in order, up to the first that exports it
+ *     (every plugin's when none visibly does);
  *   - for each dependency in the node's `deps` order: its name (commands see ZDAG_DEP_<NAME>,
  *     functions look results up by name) and its own definition hash, so a change anywhere
  *     upstream changes every descendant's hash.
@@ -17,7 +22,8 @@
  * Not covered, on purpose: priority, sequential, pool, cpus, resources, retries, timeout,
  * estimate, tags. They decide when and where a node runs, not what it computes, so changing them
  * does not invalidate a result. Also not covered (as in ninja): the contents of files a command
- * reads, the plugin binaries a function comes from, the environment zdag itself inherits. */
+ * reads (say `version` to re-run it), the shared libraries a plugin or program loads, the
+ * environment zdag itself inherits. */
 #ifndef ZD_DEFHASH_H
 #define ZD_DEFHASH_H
 
@@ -30,9 +36,30 @@
 
 #define ZD_DEFHASH_SIZE 32
 
+/* What the code of function nodes is (all borrowed). */
+typedef struct zd_defhash_code {
+    const uint8_t *program;        /* identity of the program's executable (32 bytes),
+                                      or NULL when unknown */
+    const char *const *registered; /* names of the functions the program registered */
+    size_t n_registered;           /* entries in registered */
+    const uint8_t *plugins;        /* per plugin of the graph, in order, 32 bytes: its
+                                      identity (zd_codeid_file()) */
+    size_t n_plugins;              /* entries in plugins */
+    /* How many plugins, from the first, may decide what function `fn` is: up to the first that
+     * exports it (an earlier one might still supply it through a library it loads); NULL, or
+     * n_plugins, when that cannot be told. */
+    size_t (*plugins_for)(void *ctx, const char *fn);
+    void *ctx; /* passed to plugins_for */
+} zd_defhash_code;
+
 /* Computes every node's definition hash into out[i] for node index i (out has
- * zd_graph_size(g) entries), walking the graph in topological order. No allocation.
+ * zd_graph_size(g) entries), walking the graph in topological order, with the identity of
+ * function nodes' code from code (NULL: function nodes are hashed by name only). No allocation.
  * Returns 0, or ZDAG_EINVAL when the graph is not finished (zd_graph_finish()). */
+int zd_defhash_compute_code(const zd_graph *g, const zd_defhash_code *code,
+                            uint8_t (*out)[ZD_DEFHASH_SIZE]) __attribute__((warn_unused_result));
+
+/* zd_defhash_compute_code(g, NULL, out). */
 int zd_defhash_compute(const zd_graph *g, uint8_t (*out)[ZD_DEFHASH_SIZE])
     __attribute__((warn_unused_result));
 

@@ -12,6 +12,10 @@ const char *zdag_strerror(int code) {
     return "unknown error";
 }
 
-const char *zdag_version(void) {
+unsigned zdag_version(void) {
+    return ZDAG_VERSION_HEX;
+}
+
+const char *zdag_version_string(void) {
     return ZDAG_VERSION_STRING;
 }

@@ -57,6 +57,7 @@ void zd_node_clear(zd_node *n) {
     free(n->resources);
     free_kv(n->env, n->n_env);
     free(n->workdir);
+    free(n->version);
     free_strv(n->tags, n->n_tags);
     zd_node_init(n);
 }
@@ -118,6 +119,7 @@ int zd_node_copy_settings(zd_node *dst, const zd_node *src) {
     }
     dst->retries = src->retries;
     dst->timeout = src->timeout;
+    dst->max_result = src->max_result;
     if (src->n_env) {
         dst->env = calloc(src->n_env, sizeof *dst->env);
         if (dst->env) {
@@ -131,6 +133,7 @@ int zd_node_copy_settings(zd_node *dst, const zd_node *src) {
         }
     }
     dst->workdir = dup_or_null(src->workdir, &oom);
+    dst->version = dup_or_null(src->version, &oom);
     dst->estimate = src->estimate;
     dst->n_tags = src->n_tags;
     dst->tags = dup_strv(src->tags, src->n_tags, false, &oom);

@@ -49,12 +49,14 @@ typedef struct zd_node {
     size_t n_resources;   /* entries in resources */
     int retries;          /* extra attempts after a failure */
     double timeout;       /* seconds per attempt; 0 = none */
+    uint64_t max_result;  /* largest result, bytes; 0 = the graph's (or the default) */
     zd_kv *env;           /* extra environment for cmd, owned */
     size_t n_env;         /* entries in env */
     char *workdir;        /* directory a cmd runs in, or NULL */
     double estimate;      /* expected duration in seconds */
     char **tags;          /* owned tag strings */
     size_t n_tags;        /* entries in tags */
+    char *version;        /* `version` as written (owned), or NULL: part of the definition hash */
 } zd_node;
 
 typedef struct zd_pool {
@@ -121,6 +123,7 @@ const uint32_t *zd_graph_topo(const zd_graph *g);
 typedef struct zd_graph_settings {
     char *path;          /* owned pipeline file path, or NULL when built in code */
     int max_concurrency; /* 0 = unset */
+    uint64_t max_result; /* largest result of a node without its own, bytes; 0 = unset */
     zd_kv *env;          /* owned; environment for every cmd node */
     size_t n_env;        /* entries in env */
     char **plugins;      /* owned plugin paths */

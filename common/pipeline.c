@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "store.h"
 #include "yamlread.h"
 
 enum node_key {
@@ -36,10 +37,20 @@ enum node_key {
     KEY_WORKDIR,
     KEY_ESTIMATE,
     KEY_TAGS,
+    KEY_MAX_RESULT,
+    KEY_VERSION,
     KEY_COUNT
 };
 
-enum top_key { TOP_NODES, TOP_MAX_CONCURRENCY, TOP_DEFAULTS, TOP_ENV, TOP_POOLS, TOP_PLUGINS };
+enum top_key {
+    TOP_NODES,
+    TOP_MAX_CONCURRENCY,
+    TOP_DEFAULTS,
+    TOP_ENV,
+    TOP_POOLS,
+    TOP_PLUGINS,
+    TOP_MAX_RESULT
+};
 
 #define BIT(k) (1u << (k))
 #define COMMAND_BITS (BIT(KEY_CMD) | BIT(KEY_FN))
@@ -340,8 +351,46 @@ static void parse_estimate(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
     zd_yread_number(y, e, 0, true, &c->n->estimate);
 }
 
+/* A size: 512, "64MiB", "1 GiB" (common/store's zd_size_parse()). */
+static bool read_size(zd_yaml *y, const zd_yentry *e, uint64_t *out) {
+    static const char expect[] =
+        "a size in bytes from 1 to 1 TiB, such as 512, \"64MiB\" or \"1GiB\"";
+    zd_yaml_scalar s;
+    if (!zd_yaml_at(y, YAML_SCALAR_EVENT)) {
+        zd_yread_bad_value(y, e, expect);
+        return false;
+    }
+    if (!zd_yaml_resolve(y, &s))
+        return false;
+    if ((s.type != ZD_YAML_INT && s.type != ZD_YAML_STR) || strlen(s.text) != s.len ||
+        !zd_size_parse(s.text, out)) {
+        zd_yread_bad_value(y, e, expect);
+        return false;
+    }
+    return true;
+}
+
+static void parse_max_result(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
+    read_size(y, e, &c->n->max_result);
+}
+
 static void parse_tags(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
     zd_yread_strv(y, e, "a list of non-empty strings", false, &c->n->tags, &c->n->n_tags);
+}
+
+/* `version`: a string or a number, kept as written ("2" and 2 are the same version). */
+static void parse_version(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
+    static const char expect[] = "a string or a number";
+    zd_yaml_scalar s;
+    if (zd_yaml_at(y, YAML_SCALAR_EVENT)) {
+        if (!zd_yaml_resolve(y, &s))
+            return;
+        if (s.type == ZD_YAML_BOOL || s.type == ZD_YAML_NULL) {
+            zd_yread_bad_value(y, e, expect);
+            return;
+        }
+    }
+    zd_yread_text(y, e, expect, &c->n->version);
 }
 
 static const char *const node_key_names[KEY_COUNT] = {
@@ -360,6 +409,8 @@ static const char *const node_key_names[KEY_COUNT] = {
     [KEY_WORKDIR] = "workdir",
     [KEY_ESTIMATE] = "estimate",
     [KEY_TAGS] = "tags",
+    [KEY_MAX_RESULT] = "max_result",
+    [KEY_VERSION] = "version",
 };
 
 typedef void (*key_parser)(zd_yaml *y, const zd_yentry *e, node_ctx *c);
@@ -380,6 +431,8 @@ static const key_parser node_key_parsers[KEY_COUNT] = {
     [KEY_WORKDIR] = parse_workdir,
     [KEY_ESTIMATE] = parse_estimate,
     [KEY_TAGS] = parse_tags,
+    [KEY_MAX_RESULT] = parse_max_result,
+    [KEY_VERSION] = parse_version,
 };
 
 /* One key of a node or of `defaults`. */
@@ -505,9 +558,10 @@ typedef struct top_ctx {
 
 static void on_top(zd_yaml *y, const zd_yentry *e, void *ctx) {
     static const char *const names[] = {
-        [TOP_NODES] = "nodes",       [TOP_MAX_CONCURRENCY] = "max_concurrency",
-        [TOP_DEFAULTS] = "defaults", [TOP_ENV] = "env",
-        [TOP_POOLS] = "pools",       [TOP_PLUGINS] = "plugins"};
+        [TOP_NODES] = "nodes",          [TOP_MAX_CONCURRENCY] = "max_concurrency",
+        [TOP_DEFAULTS] = "defaults",    [TOP_ENV] = "env",
+        [TOP_POOLS] = "pools",          [TOP_PLUGINS] = "plugins",
+        [TOP_MAX_RESULT] = "max_result"};
     static const size_t n_names = sizeof names / sizeof names[0];
     top_ctx *t = ctx;
     loader *L = t->L;
@@ -543,6 +597,9 @@ static void on_top(zd_yaml *y, const zd_yentry *e, void *ctx) {
     case TOP_MAX_CONCURRENCY:
         if (zd_yread_int(y, e, 1, INT_MAX, &v))
             settings->max_concurrency = (int)v;
+        break;
+    case TOP_MAX_RESULT:
+        read_size(y, e, &settings->max_result);
         break;
     case TOP_DEFAULTS:
         if (is_map)
@@ -662,6 +719,12 @@ static void swap_key(zd_node *a, zd_node *b, int k) {
     case KEY_TAGS:
         SWAP(tags);
         SWAP(n_tags);
+        break;
+    case KEY_VERSION:
+        SWAP(version);
+        break;
+    case KEY_MAX_RESULT:
+        SWAP(max_result);
         break;
     case KEY_FN:   /* swapped with KEY_CMD */
     case KEY_DEPS: /* not a setting */

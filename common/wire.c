@@ -76,6 +76,11 @@ static void put_bin(zd_wire_buf *b, zd_bytes s) {
     b->failed |= msgpack_pack_bin_body(&b->pk, s.ptr, s.len);
 }
 
+/* A hash (ZD_STORE_HASH bytes) as a bin, or nil. */
+static void put_hash(zd_wire_buf *b, const uint8_t *hash) {
+    put_bin(b, (zd_bytes){(const char *)hash, hash ? ZD_STORE_HASH : 0});
+}
+
 static void put_array(zd_wire_buf *b, size_t n) {
     b->failed |= msgpack_pack_array(&b->pk, n);
 }
@@ -101,8 +106,14 @@ int zd_wire_encode_hello(zd_wire_buf *b, const zd_msg_hello *m) {
 int zd_wire_encode_task(zd_wire_buf *b, const zd_msg_task *m) {
     if (m->kind > 2 || (m->kind == 1 && m->argc == 0) || (m->kind != 1 && !m->cmd.ptr))
         return ZDAG_EINVAL;
+    if (m->max_result == 0 || m->max_result > ZD_RESULT_LIMIT_MAX)
+        return ZDAG_EINVAL;
+    for (uint32_t i = 0; i < m->n_deps; i++)
+        if (!m->deps[i].hash != !!m->deps[i].data.ptr ||
+            (!m->deps[i].hash && m->deps[i].data.len != m->deps[i].size))
+            return ZDAG_EINVAL;
     reset(b);
-    put_array(b, 14);
+    put_array(b, 16);
     put_u64(b, ZD_MSG_TASK);
     put_u64(b, m->node);
     put_u64(b, m->token);
@@ -126,17 +137,24 @@ int zd_wire_encode_task(zd_wire_buf *b, const zd_msg_task *m) {
     put_str(b, m->log_path);
     put_array(b, m->n_deps);
     for (uint32_t i = 0; i < m->n_deps; i++) {
-        put_array(b, 3);
+        put_array(b, 5);
         put_str(b, m->deps[i].name);
         put_u64(b, m->deps[i].format);
+        put_u64(b, m->deps[i].size);
+        put_hash(b, m->deps[i].hash);
         put_bin(b, m->deps[i].data);
     }
+    put_u64(b, m->max_result);
+    put_str(b, m->store_dir);
     return finish(b);
 }
 
 int zd_wire_encode_result(zd_wire_buf *b, const zd_msg_result *m) {
+    if (m->hash ? m->size <= ZD_RESULT_INLINE_MAX || m->size > ZD_RESULT_LIMIT_MAX
+                : m->output.len > ZD_RESULT_INLINE_MAX || m->output.len != m->size)
+        return ZDAG_EINVAL;
     reset(b);
-    put_array(b, 9);
+    put_array(b, 11);
     put_u64(b, ZD_MSG_RESULT);
     put_u64(b, m->node);
     put_u64(b, m->token);
@@ -145,10 +163,57 @@ int zd_wire_encode_result(zd_wire_buf *b, const zd_msg_result *m) {
     put_i64(b, m->signal);
     put_str(b, m->error);
     zd_bytes out = m->output;
-    if (!out.ptr)
+    if (!out.ptr && !m->hash)
         out = (zd_bytes){"", 0};
-    put_bin(b, out);
+    put_bin(b, m->hash ? (zd_bytes){NULL, 0} : out);
     put_bin(b, m->log);
+    put_u64(b, m->size);
+    put_hash(b, m->hash);
+    return finish(b);
+}
+
+int zd_wire_encode_chunk(zd_wire_buf *b, const zd_msg_chunk *m) {
+    if (!m->data.ptr || m->data.len == 0 || m->data.len > ZD_WIRE_CHUNK)
+        return ZDAG_EINVAL;
+    reset(b);
+    put_array(b, 5);
+    put_u64(b, ZD_MSG_CHUNK);
+    put_u64(b, m->node);
+    put_u64(b, m->token);
+    put_u64(b, m->offset);
+    put_bin(b, m->data);
+    return finish(b);
+}
+
+int zd_wire_encode_ack(zd_wire_buf *b, const zd_msg_ack *m) {
+    reset(b);
+    put_array(b, 3);
+    put_u64(b, ZD_MSG_ACK);
+    put_u64(b, m->token);
+    put_u64(b, m->offset);
+    return finish(b);
+}
+
+int zd_wire_encode_fetch(zd_wire_buf *b, const zd_msg_fetch *m) {
+    if (!m->hash)
+        return ZDAG_EINVAL;
+    reset(b);
+    put_array(b, 3);
+    put_u64(b, ZD_MSG_FETCH);
+    put_hash(b, m->hash);
+    put_u64(b, m->offset);
+    return finish(b);
+}
+
+int zd_wire_encode_data(zd_wire_buf *b, const zd_msg_data *m) {
+    if (!m->hash || m->data.len > ZD_WIRE_CHUNK)
+        return ZDAG_EINVAL;
+    reset(b);
+    put_array(b, 4);
+    put_u64(b, ZD_MSG_DATA);
+    put_hash(b, m->hash);
+    put_u64(b, m->offset);
+    put_bin(b, m->data);
     return finish(b);
 }
 
@@ -407,6 +472,29 @@ static bool get_bin(zd_wire_decoder *d, const msgpack_object *o, bool nil_ok, zd
     return true;
 }
 
+/* A ZD_STORE_HASH-byte bin (or nil when nil_ok: *v NULL). */
+static bool get_hash(zd_wire_decoder *d, const msgpack_object *o, bool nil_ok, const uint8_t **v) {
+    zd_bytes b;
+    if (!get_bin(d, o, nil_ok, &b))
+        return false;
+    if (b.ptr && b.len != ZD_STORE_HASH)
+        return FAIL(d, "a result hash must be 32 bytes");
+    *v = (const uint8_t *)b.ptr;
+    return true;
+}
+
+/* A result's size with its hash or its inline bytes: exactly one of them; inline bytes as many
+ * as the size and at most ZD_RESULT_INLINE_MAX; a stored result larger than that. */
+static bool check_result_form(zd_wire_decoder *d, uint64_t size, const uint8_t *hash,
+                              zd_bytes data) {
+    if (hash)
+        return (!data.ptr || FAIL(d, "a stored result has inline bytes too")) &&
+               (size > ZD_RESULT_INLINE_MAX || FAIL(d, "a stored result must be over 4096 bytes"));
+    return (data.ptr || FAIL(d, "a result needs its hash or its bytes")) &&
+           (data.len == size || FAIL(d, "a result's size does not match its bytes")) &&
+           (size <= ZD_RESULT_INLINE_MAX || FAIL(d, "an inline result is over 4096 bytes"));
+}
+
 static bool get_array(zd_wire_decoder *d, const msgpack_object *o, const msgpack_object **items,
                       uint32_t *n) {
     if (o->type != MSGPACK_OBJECT_ARRAY)
@@ -466,17 +554,19 @@ static bool decode_deps(zd_wire_decoder *d, const msgpack_object *o, zd_msg_task
     }
     t->deps = d->deps;
     for (uint32_t i = 0; i < t->n_deps; i++) {
-        const msgpack_object *triple;
-        uint32_t three;
-        if (!get_array(d, &items[i], &triple, &three))
+        const msgpack_object *f;
+        uint32_t five;
+        zd_dep_result *r = &t->deps[i];
+        if (!get_array(d, &items[i], &f, &five))
             return false;
-        if (three != 3)
-            return FAIL(d, "a dependency must be [name, format, data]");
-        if (!get_str(d, &triple[0], false, &t->deps[i].name) ||
-            !get_u32(d, &triple[1], &t->deps[i].format) ||
-            !get_bin(d, &triple[2], false, &t->deps[i].data))
+        if (five != 5)
+            return FAIL(d, "a dependency must be [name, format, size, hash, bytes]");
+        if (!get_str(d, &f[0], false, &r->name) || !get_u32(d, &f[1], &r->format) ||
+            !get_uint(d, &f[2], ZD_RESULT_LIMIT_MAX, &r->size) ||
+            !get_hash(d, &f[3], true, &r->hash) || !get_bin(d, &f[4], true, &r->data) ||
+            !check_result_form(d, r->size, r->hash, r->data))
             return false;
-        if (t->deps[i].format > ZD_FORMAT_MSGPACK)
+        if (r->format > ZD_FORMAT_MSGPACK)
             return FAIL(d, "a dependency has an unknown format");
     }
     return true;
@@ -486,7 +576,7 @@ static bool decode_task(zd_wire_decoder *d, const msgpack_object *f, uint32_t n,
     zd_msg_task *t = &m->u.task;
     uint64_t timeout;
     memset(t, 0, sizeof *t);
-    if (n != 14)
+    if (n != 16)
         return FAIL(d, "TASK has the wrong number of fields");
     if (!get_u32(d, &f[1], &t->node) || !get_uint(d, &f[2], UINT64_MAX, &t->token) ||
         !get_u32(d, &f[3], &t->attempt) || !get_str(d, &f[4], false, &t->name) ||
@@ -508,9 +598,15 @@ static bool decode_task(zd_wire_decoder *d, const msgpack_object *f, uint32_t n,
     if (t->kind == 1)
         t->argv = d->strs; /* the array may have moved when env grew it */
     if (!get_str(d, &f[10], true, &t->workdir) || !get_uint(d, &f[11], UINT64_MAX, &timeout) ||
-        !get_str(d, &f[12], true, &t->log_path) || !decode_deps(d, &f[13], t))
+        !get_str(d, &f[12], true, &t->log_path) || !decode_deps(d, &f[13], t) ||
+        !get_uint(d, &f[14], ZD_RESULT_LIMIT_MAX, &t->max_result) ||
+        !get_str(d, &f[15], true, &t->store_dir))
         return false;
     t->timeout_ms = timeout;
+    if (t->max_result == 0)
+        return FAIL(d, "TASK max_result must be at least 1");
+    if (t->store_dir.ptr && (t->store_dir.len == 0 || t->store_dir.len > 3000))
+        return FAIL(d, "TASK store_dir must be 1 to 3000 bytes");
     if (t->attempt == 0)
         return FAIL(d, "TASK attempt must be at least 1");
     return true;
@@ -520,15 +616,16 @@ static bool decode_result(zd_wire_decoder *d, const msgpack_object *f, uint32_t 
     zd_msg_result *r = &m->u.result;
     int64_t code, sig;
     memset(r, 0, sizeof *r);
-    if (n != 9)
+    if (n != 11)
         return FAIL(d, "RESULT has the wrong number of fields");
     if (f[3].type != MSGPACK_OBJECT_BOOLEAN)
         return FAIL(d, "RESULT ok must be a boolean");
     r->ok = f[3].via.boolean;
     if (!get_u32(d, &f[1], &r->node) || !get_uint(d, &f[2], UINT64_MAX, &r->token) ||
         !get_int(d, &f[4], INT32_MIN, INT32_MAX, &code) || !get_int(d, &f[5], 0, 128, &sig) ||
-        !get_str(d, &f[6], true, &r->error) || !get_bin(d, &f[7], false, &r->output) ||
-        !get_bin(d, &f[8], true, &r->log))
+        !get_str(d, &f[6], true, &r->error) || !get_bin(d, &f[7], true, &r->output) ||
+        !get_bin(d, &f[8], true, &r->log) || !get_uint(d, &f[9], ZD_RESULT_LIMIT_MAX, &r->size) ||
+        !get_hash(d, &f[10], true, &r->hash) || !check_result_form(d, r->size, r->hash, r->output))
         return false;
     r->exit_code = (int32_t)code;
     r->signal = (int32_t)sig;
@@ -606,6 +703,44 @@ static bool decode_cancel(zd_wire_decoder *d, const msgpack_object *f, uint32_t 
            get_str(d, &f[3], false, &c->why);
 }
 
+static bool decode_chunk(zd_wire_decoder *d, const msgpack_object *f, uint32_t n, zd_msg *m) {
+    zd_msg_chunk *c = &m->u.chunk;
+    if (n != 5)
+        return FAIL(d, "CHUNK has the wrong number of fields");
+    return get_u32(d, &f[1], &c->node) && get_uint(d, &f[2], UINT64_MAX, &c->token) &&
+           get_uint(d, &f[3], ZD_RESULT_LIMIT_MAX, &c->offset) &&
+           get_bin(d, &f[4], false, &c->data) &&
+           ((c->data.len >= 1 && c->data.len <= ZD_WIRE_CHUNK) ||
+            FAIL(d, "CHUNK must carry 1 byte to 1 MiB")) &&
+           (c->token != 0 || FAIL(d, "CHUNK token must not be 0"));
+}
+
+static bool decode_ack(zd_wire_decoder *d, const msgpack_object *f, uint32_t n, zd_msg *m) {
+    zd_msg_ack *a = &m->u.ack;
+    if (n != 3)
+        return FAIL(d, "ACK has the wrong number of fields");
+    return get_uint(d, &f[1], UINT64_MAX, &a->token) &&
+           get_uint(d, &f[2], ZD_RESULT_LIMIT_MAX, &a->offset);
+}
+
+static bool decode_fetch(zd_wire_decoder *d, const msgpack_object *f, uint32_t n, zd_msg *m) {
+    zd_msg_fetch *q = &m->u.fetch;
+    if (n != 3)
+        return FAIL(d, "FETCH has the wrong number of fields");
+    return get_hash(d, &f[1], false, &q->hash) &&
+           get_uint(d, &f[2], ZD_RESULT_LIMIT_MAX, &q->offset);
+}
+
+static bool decode_data(zd_wire_decoder *d, const msgpack_object *f, uint32_t n, zd_msg *m) {
+    zd_msg_data *a = &m->u.data;
+    if (n != 4)
+        return FAIL(d, "DATA has the wrong number of fields");
+    return get_hash(d, &f[1], false, &a->hash) &&
+           get_uint(d, &f[2], ZD_RESULT_LIMIT_MAX, &a->offset) &&
+           get_bin(d, &f[3], true, &a->data) &&
+           (a->data.len <= ZD_WIRE_CHUNK || FAIL(d, "DATA carries more than 1 MiB"));
+}
+
 int zd_wire_decode(zd_wire_decoder *d, const void *buf, size_t len, zd_msg *out) {
     d->error = NULL;
     msgpack_zone_clear(&d->zone);
@@ -659,6 +794,18 @@ int zd_wire_decode(zd_wire_decoder *d, const void *buf, size_t len, zd_msg *out)
         break;
     case ZD_MSG_LOST:
         ok = decode_lost(d, f, n, out);
+        break;
+    case ZD_MSG_CHUNK:
+        ok = decode_chunk(d, f, n, out);
+        break;
+    case ZD_MSG_ACK:
+        ok = decode_ack(d, f, n, out);
+        break;
+    case ZD_MSG_FETCH:
+        ok = decode_fetch(d, f, n, out);
+        break;
+    case ZD_MSG_DATA:
+        ok = decode_data(d, f, n, out);
         break;
     default:
         ok = FAIL(d, "unknown message type");

@@ -2,19 +2,38 @@
  *
  *   HELLO  [1, version, slot, pid, host, credit, agent, secret]  executor -> coordinator
  *   TASK   [2, node, token, attempt, name, run_id, kind, cmd, args, env, workdir, timeout_ms,
- *           log_path, deps]                                 coordinator -> executor
- *   RESULT [3, node, token, ok, exit_code, signal, error, output, log]  executor -> coordinator
+ *           log_path, deps, max_result, store_dir]          coordinator -> executor
+ *   RESULT [3, node, token, ok, exit_code, signal, error, output, log, size, hash]
+ *                                                           executor -> coordinator
  *   BYE    [4, reason]                                      coordinator -> executor or agent
  *   JOIN   [5, version, host, slots, cpus, resources, pid]  agent -> coordinator
  *   WELCOME [6, agent, run_id, heartbeat_ms, plugins, secret, fence_ms]  coordinator -> agent
  *   BEAT   [7, seq]                                         both ways, agent <-> coordinator
  *   LOST   [8, agent, slot, how, pid]                       agent -> coordinator
  *   CANCEL [9, slot, token, why]                            coordinator -> agent
+ *   CHUNK  [10, node, token, offset, bytes]                 executor -> coordinator
+ *   ACK    [11, token, offset]                              coordinator -> executor
+ *   FETCH  [12, hash, offset]                               executor -> coordinator
+ *   DATA   [13, hash, offset, bytes]                        coordinator -> executor
  *
  * `cmd` is a string (shell command or function name) or an array of strings (argv); `args` is a
  * bin holding one packed msgpack value, or nil; `env` an array of "KEY=VALUE" strings; `workdir`
  * a string or nil (nil: the executor ships the log back in RESULT's `log`); `deps` an array of
- * [name, format, bin] triples (zd_format). An agent (`zdag worker`) JOINs with its host's
+ * [name, format, size, hash, bytes] (zd_format; `hash` the 32-byte SHA-256 of a result in the
+ * store and `bytes` nil, or `hash` nil and `bytes` the result itself, of at most
+ * ZD_RESULT_INLINE_MAX bytes). `max_result` is the node's limit (a larger result fails the
+ * node); `store_dir` the coordinator's result store, or nil for a remote executor.
+ *
+ * Results. RESULT's `output` carries a result of at most ZD_RESULT_INLINE_MAX bytes (its
+ * `hash` nil); a larger one is in a store file named by `hash`. A local executor (TASK with a
+ * store_dir) writes it there itself; a remote one uploads it first in CHUNKs of at most
+ * ZD_WIRE_CHUNK bytes, in order, with at most ZD_WIRE_WINDOW bytes not yet ACKed (ACK's
+ * `offset`: the bytes the coordinator has written), then sends RESULT, at which the coordinator
+ * checks the size and hash. A remote executor gets a stored dependency with FETCH (at most
+ * ZD_WIRE_WINDOW bytes asked and not yet answered); DATA answers each FETCH with the bytes from
+ * `offset` (at most ZD_WIRE_CHUNK; nil: the coordinator has no such result for it).
+ *
+ * An agent (`zdag worker`) JOINs with its host's
  * capacity (`resources` an array of [name, amount] pairs, amounts as floats), is told its agent
  * id, forks executors that HELLO with that id, BEATs every heartbeat, and reports each executor
  * it LOST. The agent's BEATs count up (`seq`); the coordinator's BEAT to an agent carries the
@@ -34,11 +53,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store.h"
 #include "zdag.h"
 
-#define ZD_WIRE_VERSION 2
+#define ZD_WIRE_VERSION 3
 #define ZD_WIRE_MAX_DEPTH 16            /* msgpack nesting allowed in a frame (args excluded) */
 #define ZD_WIRE_MAX_FRAME (256ll << 20) /* ZMQ_MAXMSGSIZE on every socket */
+#define ZD_WIRE_CHUNK (1u << 20)        /* bytes of a CHUNK or DATA, at most */
+#define ZD_WIRE_WINDOW (4u << 20)       /* bytes uploaded or fetched and not yet answered */
 
 typedef enum zd_msg_type {
     ZD_MSG_HELLO = 1,
@@ -50,6 +72,10 @@ typedef enum zd_msg_type {
     ZD_MSG_BEAT = 7,
     ZD_MSG_LOST = 8,
     ZD_MSG_CANCEL = 9,
+    ZD_MSG_CHUNK = 10,
+    ZD_MSG_ACK = 11,
+    ZD_MSG_FETCH = 12,
+    ZD_MSG_DATA = 13,
 } zd_msg_type;
 
 typedef enum zd_bye_reason {
@@ -124,9 +150,11 @@ typedef enum zd_format {
 } zd_format;
 
 typedef struct zd_dep_result {
-    zd_bytes name;   /* dependency's node name */
-    uint32_t format; /* zd_format of data */
-    zd_bytes data;   /* its result */
+    zd_bytes name;       /* dependency's node name */
+    uint32_t format;     /* zd_format of its result */
+    uint64_t size;       /* bytes of its result */
+    const uint8_t *hash; /* ZD_STORE_HASH bytes: the result is in the store; NULL: inline */
+    zd_bytes data;       /* the inline result (ptr NULL when stored) */
 } zd_dep_result;
 
 typedef struct zd_msg_task {
@@ -147,18 +175,46 @@ typedef struct zd_msg_task {
     zd_bytes log_path;   /* file that receives stdout and stderr; absent: ship it back */
     zd_dep_result *deps; /* results of the node's deps (borrowed from the decoder) */
     uint32_t n_deps;     /* entries in deps */
+    uint64_t max_result; /* the largest result the node may have, bytes (>= 1) */
+    zd_bytes store_dir;  /* the coordinator's result store (local executors); ptr NULL: remote */
 } zd_msg_task;
 
 typedef struct zd_msg_result {
-    uint32_t node;     /* as in the task */
-    uint64_t token;    /* as in the task */
-    bool ok;           /* the attempt succeeded */
-    int32_t exit_code; /* process exit status, or 128 + signal */
-    int32_t signal;    /* signal that ended the process, or 0 */
-    zd_bytes error;    /* why it failed, ptr NULL when ok */
-    zd_bytes output;   /* the result (a cmd's stdout, a function's packed value) */
-    zd_bytes log;      /* the attempt's log when the task had no log_path, else absent */
+    uint32_t node;       /* as in the task */
+    uint64_t token;      /* as in the task */
+    bool ok;             /* the attempt succeeded */
+    int32_t exit_code;   /* process exit status, or 128 + signal */
+    int32_t signal;      /* signal that ended the process, or 0 */
+    zd_bytes error;      /* why it failed, ptr NULL when ok */
+    zd_bytes output;     /* the inline result (a cmd's stdout, a function's packed value), at most
+                            ZD_RESULT_INLINE_MAX bytes; ptr NULL when stored */
+    zd_bytes log;        /* the attempt's log when the task had no log_path, else absent */
+    uint64_t size;       /* bytes of the result */
+    const uint8_t *hash; /* ZD_STORE_HASH bytes: the result is in the store; NULL: inline */
 } zd_msg_result;
+
+typedef struct zd_msg_chunk {
+    uint32_t node;   /* the attempt's node */
+    uint64_t token;  /* the attempt's token */
+    uint64_t offset; /* where data goes in the result */
+    zd_bytes data;   /* 1 to ZD_WIRE_CHUNK bytes */
+} zd_msg_chunk;
+
+typedef struct zd_msg_ack {
+    uint64_t token;  /* the attempt */
+    uint64_t offset; /* bytes of its result the coordinator has written */
+} zd_msg_ack;
+
+typedef struct zd_msg_fetch {
+    const uint8_t *hash; /* ZD_STORE_HASH bytes: the stored result asked for */
+    uint64_t offset;     /* from where */
+} zd_msg_fetch;
+
+typedef struct zd_msg_data {
+    const uint8_t *hash; /* ZD_STORE_HASH bytes, as in the FETCH */
+    uint64_t offset;     /* as in the FETCH */
+    zd_bytes data;       /* up to ZD_WIRE_CHUNK bytes from offset; ptr NULL: not available */
+} zd_msg_data;
 
 typedef struct zd_msg {
     zd_msg_type type; /* which member of the union is set */
@@ -172,6 +228,10 @@ typedef struct zd_msg {
         zd_msg_beat beat;
         zd_msg_bye bye;
         zd_msg_cancel cancel;
+        zd_msg_chunk chunk;
+        zd_msg_ack ack;
+        zd_msg_fetch fetch;
+        zd_msg_data data;
     } u;
 } zd_msg;
 
@@ -202,6 +262,10 @@ int zd_wire_encode_beat(zd_wire_buf *b, uint64_t seq) __attribute__((warn_unused
 int zd_wire_encode_lost(zd_wire_buf *b, const zd_msg_lost *m) __attribute__((warn_unused_result));
 int zd_wire_encode_cancel(zd_wire_buf *b, const zd_msg_cancel *m)
     __attribute__((warn_unused_result));
+int zd_wire_encode_chunk(zd_wire_buf *b, const zd_msg_chunk *m) __attribute__((warn_unused_result));
+int zd_wire_encode_ack(zd_wire_buf *b, const zd_msg_ack *m) __attribute__((warn_unused_result));
+int zd_wire_encode_fetch(zd_wire_buf *b, const zd_msg_fetch *m) __attribute__((warn_unused_result));
+int zd_wire_encode_data(zd_wire_buf *b, const zd_msg_data *m) __attribute__((warn_unused_result));
 
 /* Checks that buf holds exactly one well-formed msgpack value, no deeper than max_depth (1 to
  * 64), each

@@ -3,6 +3,7 @@
 #include "coord.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,41 +21,63 @@
 #include "journal.h"
 #include "progress.h"
 #include "rlimits.h"
+#include "store.h"
 #include "trace.h"
 #include "wire.h"
 #include "zap.h"
 
-#define SHUTDOWN_GRACE_S 3.   /* how long local executors get to leave after BYE */
-#define PROGRESS_TICK_S .25   /* the elapsed time on the progress line moves this often */
-#define REMOTE_LINGER_MS 500  /* the final BYEs get this long to reach the agents */
-#define FAILURE_TAIL_LINES 20 /* lines of a failed node's log shown when it fails */
+#define SHUTDOWN_GRACE_S 3.         /* how long local executors get to leave after BYE */
+#define PROGRESS_TICK_S .25         /* the elapsed time on the progress line moves this often */
+#define REMOTE_LINGER_MS 500        /* the final BYEs get this long to reach the agents */
+#define FAILURE_TAIL_LINES 20       /* lines of a failed node's log shown when it fails */
+#define READ_BATCH 256              /* messages read from a socket before timers get their turn */
+#define READ_BATCH_BYTES (4u << 20) /* ... or bytes (one upload window) */
+
+/* A remote executor's result on its way in (CHUNKs), until its RESULT. */
+typedef struct upload {
+    uint32_t node;      /* the attempt's node */
+    uint64_t token;     /* ... and token */
+    zd_store_writer *w; /* into the store; NULL when the entry is free */
+    uint64_t next;      /* the offset the next chunk must have */
+    int error;          /* a chunk could not be written (ZDAG_ETOOBIG, ZDAG_ESYS): the RESULT
+                           fails */
+} upload;
 
 struct zd_coord {
-    zd_coord_cfg cfg;        /* copy of the configuration */
-    const zd_graph *g;       /* borrowed graph */
-    zd_core *core;           /* every decision */
-    pid_t *pids;             /* per local slot: its executor's pid, 0 when none */
-    char **cached;           /* per node: the journal's result of a cached node (borrowed) */
-    size_t *cached_lens;     /* per node: its length */
-    const char **plugins;    /* the graph's plugins, for WELCOME */
-    void *zctx;              /* ZeroMQ context */
-    void *router;            /* ROUTER bound at cfg.endpoint for local executors */
-    void *remote;            /* ROUTER for remote agents and executors, or NULL */
-    struct zd_zap *zap;      /* the ZAP handler admitting workers' keys, or NULL */
-    zd_admission *admission; /* bounds the connections open on remote, or NULL */
-    zd_log_relay *zap_log;   /* the ZAP handler's messages, relayed to this thread */
-    zd_log zap_sink;         /* the relay's sink, given to the handler */
-    zd_wire_buf *out;        /* encoder */
-    zd_wire_decoder *dec;    /* decoder */
-    zd_trace *trace;         /* the timeline for --trace, or NULL */
-    zd_progress *progress;   /* the progress line, or NULL */
-    zd_log user_log;         /* the caller's sink; cfg.core.log clears the progress line first */
-    struct timespec started; /* wall clock at start */
-    double t0;               /* monotonic clock at start */
-    double wall_s;           /* duration of the run */
-    bool journal_failed;     /* a journal sync failed: outcomes are no longer recorded */
-    char error[256];         /* why the run ended with exit 3 after its nodes, or "" */
-    int exit_code;           /* the run's exit status */
+    zd_coord_cfg cfg;              /* copy of the configuration */
+    const zd_graph *g;             /* borrowed graph */
+    zd_core *core;                 /* every decision */
+    pid_t *pids;                   /* per local slot: its executor's pid, 0 when none */
+    char **cached;                 /* per node: the journal's result of a cached node (borrowed) */
+    size_t *cached_lens;           /* per node: its length */
+    const uint8_t **cached_hashes; /* per node: the hash of a cached stored result, or NULL */
+    uint64_t *cached_sizes;        /* per node: its size */
+    uint8_t (*moved)[ZD_STORE_HASH]; /* hashes of old inline results moved into the store */
+    upload *uploads;                 /* results being uploaded */
+    size_t n_uploads;                /* entries in uploads (free ones included) */
+    char *chunk_buf;          /* one DATA's bytes (ZD_WIRE_CHUNK), allocated on first FETCH */
+    zd_log_limit drop_limit;  /* rate limit of dropped-CHUNK lines */
+    zd_log_limit fetch_limit; /* ... and of refused-FETCH lines */
+    uint64_t n_dropped;       /* dropped CHUNKs and FETCHes in all */
+    const char **plugins;     /* the graph's plugins, for WELCOME */
+    void *zctx;               /* ZeroMQ context */
+    void *router;             /* ROUTER bound at cfg.endpoint for local executors */
+    void *remote;             /* ROUTER for remote agents and executors, or NULL */
+    struct zd_zap *zap;       /* the ZAP handler admitting workers' keys, or NULL */
+    zd_admission *admission;  /* bounds the connections open on remote, or NULL */
+    zd_log_relay *zap_log;    /* the ZAP handler's messages, relayed to this thread */
+    zd_log zap_sink;          /* the relay's sink, given to the handler */
+    zd_wire_buf *out;         /* encoder */
+    zd_wire_decoder *dec;     /* decoder */
+    zd_trace *trace;          /* the timeline for --trace, or NULL */
+    zd_progress *progress;    /* the progress line, or NULL */
+    zd_log user_log;          /* the caller's sink; cfg.core.log clears the progress line first */
+    struct timespec started;  /* wall clock at start */
+    double t0;                /* monotonic clock at start */
+    double wall_s;            /* duration of the run */
+    bool journal_failed;      /* a journal sync failed: outcomes are no longer recorded */
+    char error[256];          /* why the run ended with exit 3 after its nodes, or "" */
+    int exit_code;            /* the run's exit status */
 };
 
 static double mono(void) {
@@ -88,6 +111,19 @@ int zd_coord_check_fit(const zd_graph *g, const bool *active, const char *host_i
     return bad;
 }
 
+/* Writes an inline result of an old journal record into the store; its hash into hash. */
+static int move_to_store(zd_coord *c, const zd_journal_rec *rec, uint8_t *hash) {
+    zd_store_writer *w = zd_store_writer_new(c->cfg.store_dir, UINT64_MAX >> 1);
+    bool stored;
+    uint64_t size;
+    const char *inline_bytes;
+    int rc = w ? zd_store_writer_write(w, rec->result, rec->result_len) : ZDAG_ENOMEM;
+    if (rc == 0)
+        rc = zd_store_writer_finish(w, &stored, hash, &size, &inline_bytes);
+    zd_store_writer_free(&w);
+    return rc;
+}
+
 /* The results of cached nodes, from the journal, for the core to hand to their dependents. */
 static int load_cached(zd_coord *c) {
     size_t n = zd_graph_size(c->g);
@@ -95,11 +131,26 @@ static int load_cached(zd_coord *c) {
         return 0;
     c->cached = calloc(n ? n : 1, sizeof *c->cached);
     c->cached_lens = calloc(n ? n : 1, sizeof *c->cached_lens);
-    if (!c->cached || !c->cached_lens)
+    c->cached_hashes = calloc(n ? n : 1, sizeof *c->cached_hashes);
+    c->cached_sizes = calloc(n ? n : 1, sizeof *c->cached_sizes);
+    c->moved = calloc(n ? n : 1, sizeof *c->moved);
+    if (!c->cached || !c->cached_lens || !c->cached_hashes || !c->cached_sizes || !c->moved)
         return ZDAG_ENOMEM;
     for (uint32_t i = 0; i < n; i++) {
         const zd_journal_rec *rec = zd_journal_find(c->cfg.journal, zd_graph_node(c->g, i)->name);
-        if (c->cfg.cached[i] && rec) {
+        if (!c->cfg.cached[i] || !rec)
+            continue;
+        if (rec->result_in_store) {
+            c->cached_hashes[i] = rec->result_hash;
+            c->cached_sizes[i] = rec->result_size;
+        } else if (rec->result_len > ZD_RESULT_INLINE_MAX) {
+            /* A journal of before the store: its large results move there. */
+            int rc = move_to_store(c, rec, c->moved[i]);
+            if (rc < 0)
+                return rc;
+            c->cached_hashes[i] = c->moved[i];
+            c->cached_sizes[i] = rec->result_len;
+        } else {
             c->cached[i] = (char *)rec->result;
             c->cached_lens[i] = rec->result_len;
         }
@@ -128,6 +179,8 @@ int zd_coord_new(const zd_coord_cfg *cfg, const zd_graph *g, zd_coord **out) {
     c->user_log = cfg->core.log;
     if (cfg->progress)
         c->cfg.core.log = (zd_log){log_beside_progress, c};
+    c->drop_limit = (zd_log_limit)ZD_LOG_LIMIT_INIT;
+    c->fetch_limit = (zd_log_limit)ZD_LOG_LIMIT_INIT;
     const zd_graph_settings *gs = zd_graph_settings_of((zd_graph *)g);
     c->pids = calloc(cfg->core.n_local ? cfg->core.n_local : 1, sizeof *c->pids);
     c->out = zd_wire_buf_new();
@@ -146,6 +199,9 @@ int zd_coord_new(const zd_coord_cfg *cfg, const zd_graph *g, zd_coord **out) {
     k.cached = c->cached ? cfg->cached : NULL;
     k.cached_results = (const char *const *)c->cached;
     k.cached_lens = c->cached_lens;
+    k.cached_hashes = c->cached_hashes;
+    k.cached_sizes = c->cached_sizes;
+    k.store_dir = cfg->store_dir;
     k.plugins = (const char *const *)gs->plugins;
     k.n_plugins = (uint32_t)gs->n_plugins;
     k.trace = c->trace;
@@ -182,6 +238,13 @@ void zd_coord_free(zd_coord **cp) {
     free(c->pids);
     free(c->cached);
     free(c->cached_lens);
+    free(c->cached_hashes);
+    free(c->cached_sizes);
+    free(c->moved);
+    for (size_t i = 0; i < c->n_uploads; i++)
+        zd_store_writer_free(&c->uploads[i].w);
+    free(c->uploads);
+    free(c->chunk_buf);
     zd_wire_buf_free(&c->out);
     zd_wire_decoder_free(&c->dec);
     close_remote(c);
@@ -336,12 +399,16 @@ static void journal_outcome(zd_coord *c, uint32_t index) {
                           .result = ok ? o.output : NULL,
                           .result_len = ok ? o.output_len : 0,
                           .result_is_msgpack = o.output_is_msgpack,
+                          .result_in_store = ok && o.output_hash,
+                          .result_size = ok ? o.output_size : 0,
                           .duration_s =
                               o.start_s >= 0 && o.end_s >= o.start_s ? o.end_s - o.start_s : 0,
                           .attempts = o.attempts,
                           .run_id = c->cfg.core.run_id,
                           .finished_at = (double)now.tv_sec + (double)now.tv_nsec / 1e9};
     memcpy(rec.defhash, c->cfg.defhash[index], sizeof rec.defhash);
+    if (rec.result_in_store)
+        memcpy(rec.result_hash, o.output_hash, sizeof rec.result_hash);
     if (zd_journal_append(c->cfg.journal, &rec) < 0)
         zd_logf(&c->cfg.core.log, ZDAG_LOG_ERROR, "cannot journal \"%s\": %s", node->name,
                 zd_journal_error(c->cfg.journal));
@@ -498,6 +565,170 @@ static void write_shipped_log(zd_coord *c, uint32_t index, zd_bytes log) {
     fclose(f);
 }
 
+/* ---- Results on the wire ----------------------------------------------------------------- */
+
+/* A CHUNK or FETCH that cannot be taken: logged one line a second, the rest counted. */
+static void dropped(zd_coord *c, zd_log_limit *limit, const char *what, uint32_t node) {
+    unsigned held = 0;
+    c->n_dropped++;
+    if (!zd_log_limit_ok(limit, now_s(c), 1.0, &held))
+        return;
+    char more[64] = "";
+    if (held)
+        snprintf(more, sizeof more, "; %u more dropped since", held);
+    zd_logf(&c->cfg.core.log, ZDAG_LOG_WARNING, "dropped %s (node %u)%s", what, node, more);
+}
+
+static void reply(zd_coord *c, const zd_peer *peer) {
+    (void)send_frame(sock_of(c, peer->sock), peer->rid, peer->rid_len, c->out);
+}
+
+static upload *find_upload(zd_coord *c, uint32_t node, uint64_t token) {
+    for (size_t i = 0; i < c->n_uploads; i++)
+        if (c->uploads[i].w && c->uploads[i].node == node && c->uploads[i].token == token)
+            return &c->uploads[i];
+    return NULL;
+}
+
+static upload *new_upload(zd_coord *c, uint32_t node, uint64_t token) {
+    upload *u = NULL;
+    for (size_t i = 0; !u && i < c->n_uploads; i++)
+        if (!c->uploads[i].w)
+            u = &c->uploads[i];
+    if (!u) {
+        upload *v = realloc(c->uploads, (c->n_uploads + 1) * sizeof *v);
+        if (!v)
+            return NULL;
+        c->uploads = v;
+        u = &c->uploads[c->n_uploads++];
+    }
+    *u = (upload){.node = node, .token = token};
+    if (!(u->w = zd_store_writer_new(c->cfg.store_dir, zd_core_max_result(c->core, node))))
+        return NULL;
+    return u;
+}
+
+/* Removes the uploads of attempts that are over (lost, timed out, revoked): their partial
+ * files go. */
+static void sweep_uploads(zd_coord *c) {
+    for (size_t i = 0; i < c->n_uploads; i++)
+        if (c->uploads[i].w &&
+            !zd_core_attempt_live(c->core, c->uploads[i].node, c->uploads[i].token))
+            zd_store_writer_free(&c->uploads[i].w);
+}
+
+/* A CHUNK of a remote executor's result: appended to its upload if it is the running attempt's
+ * and comes in order, then ACKed. A chunk that cannot be written (over max_result, disk full)
+ * is ACKed too, so that the executor goes on to its RESULT, which then fails. */
+static void on_chunk(zd_coord *c, const zd_peer *peer, const zd_msg_chunk *m) {
+    if (peer->sock != ZD_SOCK_REMOTE ||
+        !zd_core_attempt_is_peer(c->core, peer, m->node, m->token)) {
+        dropped(c, &c->drop_limit, "a result chunk of a stale or unknown attempt", m->node);
+        return;
+    }
+    upload *u = find_upload(c, m->node, m->token);
+    if (!u && m->offset == 0 && !(u = new_upload(c, m->node, m->token))) {
+        zd_logf(&c->cfg.core.log, ZDAG_LOG_ERROR, "out of memory for a result upload");
+        return;
+    }
+    if (!u || m->offset != u->next) {
+        dropped(c, &c->drop_limit, "a result chunk out of order", m->node);
+        return;
+    }
+    int rc = u->error ? 0 : zd_store_writer_write(u->w, m->data.ptr, m->data.len);
+    if (rc < 0)
+        u->error = rc;
+    u->next += m->data.len;
+    zd_msg_ack a = {.token = m->token, .offset = u->next};
+    if (zd_wire_encode_ack(c->out, &a) == 0)
+        reply(c, peer);
+}
+
+/* Checks a stored result at its RESULT: a remote one's upload must be whole, of the size and
+ * hash announced (then it is renamed into the store); a local executor wrote the file itself.
+ * False with the reason in why. */
+static bool stored_result_ok(zd_coord *c, const zd_peer *peer, const zd_msg_result *r, char *why,
+                             size_t why_size) {
+    if (peer->sock == ZD_SOCK_LOCAL) {
+        if (zd_store_verify(c->cfg.store_dir, r->hash, r->size, false))
+            return true;
+        snprintf(why, why_size, "its result is missing from %s", c->cfg.store_dir);
+        return false;
+    }
+    upload *u = find_upload(c, r->node, r->token);
+    bool stored = false;
+    uint8_t hash[ZD_STORE_HASH];
+    uint64_t size = 0;
+    const char *inline_bytes;
+    int rc = !u ? ZDAG_EIO : u->error ? u->error : 0;
+    if (rc == 0 && u->next != r->size)
+        rc = ZDAG_EIO;
+    if (rc == 0)
+        rc = zd_store_writer_finish(u->w, &stored, hash, &size, &inline_bytes);
+    if (rc == ZDAG_ETOOBIG) {
+        char limit[32];
+        zd_size_format(zd_core_max_result(c->core, r->node), limit, sizeof limit);
+        snprintf(why, why_size, "result is over max_result (%s)", limit);
+        return false;
+    }
+    if (rc == ZDAG_ESYS) {
+        snprintf(why, why_size, "cannot store its result in %s: %s", c->cfg.store_dir,
+                 strerror(zd_store_writer_errno(u->w)));
+        return false;
+    }
+    if (rc < 0 || !stored || size != r->size || memcmp(hash, r->hash, ZD_STORE_HASH) != 0) {
+        snprintf(why, why_size, "its result arrived damaged (%llu of %llu bytes, or another hash)",
+                 (unsigned long long)(u ? u->next : 0), (unsigned long long)r->size);
+        return false;
+    }
+    return true;
+}
+
+/* A RESULT: a stored result is checked first; a bad one makes the attempt fail. */
+static void on_result(zd_coord *c, const zd_peer *peer, const zd_msg_result *m) {
+    zd_msg_result r = *m;
+    char why[512];
+    if (r.ok && r.hash && zd_core_attempt_is_peer(c->core, peer, r.node, r.token) &&
+        !stored_result_ok(c, peer, &r, why, sizeof why)) {
+        r.ok = false;
+        r.error = (zd_bytes){why, strlen(why)};
+        r.hash = NULL;
+        r.size = 0;
+        r.output = (zd_bytes){"", 0};
+    }
+    upload *u = find_upload(c, r.node, r.token);
+    if (u)
+        zd_store_writer_free(&u->w);
+    if (zd_core_on_result(c->core, now_s(c), peer, &r) && peer->sock == ZD_SOCK_REMOTE && r.log.ptr)
+        write_shipped_log(c, r.node, r.log);
+}
+
+/* A FETCH of a stored dependency: answered with DATA from the store file (read per request,
+ * so memory stays at one chunk), or DATA without bytes when the peer may not have it. */
+static void on_fetch(zd_coord *c, const zd_peer *peer, const zd_msg_fetch *m) {
+    uint64_t size = 0;
+    zd_msg_data d = {.hash = m->hash, .offset = m->offset, .data = {NULL, 0}};
+    if (!zd_core_may_fetch(c->core, peer, m->hash, &size) || m->offset >= size) {
+        dropped(c, &c->fetch_limit, "a fetch of a result the executor does not need", 0);
+    } else if (c->chunk_buf || (c->chunk_buf = malloc(ZD_WIRE_CHUNK))) {
+        char path[ZD_STORE_PATH];
+        size_t want = size - m->offset < ZD_WIRE_CHUNK ? (size_t)(size - m->offset) : ZD_WIRE_CHUNK;
+        int fd = zd_store_path(c->cfg.store_dir, m->hash, path, sizeof path)
+                     ? open(path, O_RDONLY | O_CLOEXEC)
+                     : -1;
+        ssize_t n = fd >= 0 ? pread(fd, c->chunk_buf, want, (off_t)m->offset) : -1;
+        if (fd >= 0)
+            close(fd);
+        if (n == (ssize_t)want)
+            d.data = (zd_bytes){c->chunk_buf, want};
+        else
+            zd_logf(&c->cfg.core.log, ZDAG_LOG_ERROR, "cannot read %s: %s", path,
+                    n < 0 ? strerror(errno) : "the file is short");
+    }
+    if (zd_wire_encode_data(c->out, &d) == 0)
+        reply(c, peer);
+}
+
 static void on_message(zd_coord *c, const zd_peer *peer, const zd_msg *m) {
     double now = now_s(c);
     bool remote = peer->sock == ZD_SOCK_REMOTE;
@@ -513,8 +744,13 @@ static void on_message(zd_coord *c, const zd_peer *peer, const zd_msg *m) {
         zd_core_on_hello(c->core, now, peer, &m->u.hello);
         return;
     case ZD_MSG_RESULT:
-        if (zd_core_on_result(c->core, now, peer, &m->u.result) && remote && m->u.result.log.ptr)
-            write_shipped_log(c, m->u.result.node, m->u.result.log);
+        on_result(c, peer, &m->u.result);
+        return;
+    case ZD_MSG_CHUNK:
+        on_chunk(c, peer, &m->u.chunk);
+        return;
+    case ZD_MSG_FETCH:
+        on_fetch(c, peer, &m->u.fetch);
         return;
     case ZD_MSG_JOIN:
         if (remote) {
@@ -547,7 +783,10 @@ static void read_messages(zd_coord *c, zd_sock_id id) {
     unsigned char rid[ZD_MAX_RID];
     zmq_msg_t msg;
     zmq_msg_init(&msg);
-    for (;;) {
+    /* A stream of result chunks never leaves the socket empty: after a batch the loop goes
+     * round, so that timers (heartbeats above all) keep their times. */
+    size_t bytes = 0;
+    for (int count = 0; count < READ_BATCH && bytes < READ_BATCH_BYTES; count++) {
         int n = zmq_recv(sock, rid, sizeof rid, ZMQ_DONTWAIT);
         if (n < 0)
             break;
@@ -568,6 +807,7 @@ static void read_messages(zd_coord *c, zd_sock_id id) {
             while (zmq_msg_more(&msg));
             continue;
         }
+        bytes += zmq_msg_size(&msg);
         zd_msg m;
         if (zd_wire_decode(c->dec, zmq_msg_data(&msg), zmq_msg_size(&msg), &m) < 0) {
             zd_logf(&c->cfg.core.log, ZDAG_LOG_WARNING,
@@ -711,9 +951,15 @@ int zd_coord_run(zd_coord *c) {
             zd_log_relay_drain(c->zap_log);
         zd_core_on_timer(c->core, now_s(c));
         drain(c);
+        sweep_uploads(c);
     }
     zd_core_finish(c->core, now_s(c));
     drain(c);
+    sweep_uploads(c);
+    if (c->n_dropped)
+        zd_logf(&c->cfg.core.log, ZDAG_LOG_WARNING,
+                "dropped %llu result chunks and fetches in all (stale, out of order or not needed)",
+                (unsigned long long)c->n_dropped);
     shutdown_executors(c);
     draw_progress(c, true);
     c->wall_s = now_s(c);
@@ -731,6 +977,10 @@ int zd_coord_run(zd_coord *c) {
         }
     }
     return c->exit_code;
+}
+
+const char *zd_coord_store_dir(const zd_coord *c) {
+    return c->cfg.store_dir;
 }
 
 void zd_coord_outcome(const zd_coord *c, uint32_t index, zd_node_outcome *out) {

@@ -45,6 +45,8 @@ typedef struct zd_coord_cfg {
     const struct zd_keyset *authorized; /* workers' public keys admitted (borrowed) */
     bool insecure;                      /* --insecure: plain tcp, no CurveZMQ */
     struct zd_journal *journal;         /* where final outcomes are recorded (borrowed), or NULL */
+    const char *store_dir;              /* the result store (STATE_DIR/results, prepared with
+                                           zd_store_prepare()); results over 4 KiB live there */
     uint8_t (*defhash)[32]; /* per node: its definition hash, for the journal (borrowed) */
     const bool *cached;     /* per node: taken from an earlier run (--resume), or NULL */
 } zd_coord_cfg;
@@ -82,6 +84,9 @@ typedef struct zd_run_summary {
     double wall_s;           /* run duration */
     int jobs;                /* the effective -j */
 } zd_run_summary;
+
+/* The result store of the run (borrowed), for reading stored results (zd_store_map()). */
+const char *zd_coord_store_dir(const zd_coord *c);
 
 /* Facts of the run; valid after zd_coord_run(). */
 void zd_coord_summary(const zd_coord *c, zd_run_summary *out);

@@ -31,24 +31,27 @@
 typedef zd_attempt attempt;
 
 typedef struct node_run {
-    uint64_t token;        /* token of the running attempt; 0 when none runs */
-    int32_t slot;          /* slot of the last attempt, or -1 */
-    uint32_t attempts;     /* attempts started */
-    uint32_t losses;       /* attempts lost with their executor */
-    double ready_s;        /* when it last entered a ready queue */
-    double start_s, end_s; /* last attempt, -1 = none */
-    bool has_exit_code;    /* exit_code set */
-    int exit_code;         /* last attempt's exit status */
-    bool timed_out;        /* the running attempt passed its deadline and was told to stop */
-    char *error;           /* owned; why it failed */
-    char *output;          /* owned result */
-    size_t output_len;     /* bytes in output */
-    char **env;            /* "K=V" for the task, built on first dispatch; owned */
-    size_t n_env;          /* entries in env */
-    zd_grant grant;        /* units and leases of the running attempt */
-    bool granted;          /* grant is held */
-    attempt *hist;         /* owned: every attempt, oldest first */
-    uint32_t n_hist;       /* entries in hist */
+    uint64_t token;              /* token of the running attempt; 0 when none runs */
+    int32_t slot;                /* slot of the last attempt, or -1 */
+    uint32_t attempts;           /* attempts started */
+    uint32_t losses;             /* attempts lost with their executor */
+    double ready_s;              /* when it last entered a ready queue */
+    double start_s, end_s;       /* last attempt, -1 = none */
+    bool has_exit_code;          /* exit_code set */
+    int exit_code;               /* last attempt's exit status */
+    bool timed_out;              /* the running attempt passed its deadline and was told to stop */
+    char *error;                 /* owned; why it failed */
+    char *output;                /* owned inline result (at most ZD_RESULT_INLINE_MAX bytes) */
+    size_t output_len;           /* bytes in output */
+    bool in_store;               /* the result is a store file instead, named by hash */
+    uint8_t hash[ZD_STORE_HASH]; /* ... its SHA-256 */
+    uint64_t size;               /* bytes of the result, inline or stored */
+    char **env;                  /* "K=V" for the task, built on first dispatch; owned */
+    size_t n_env;                /* entries in env */
+    zd_grant grant;              /* units and leases of the running attempt */
+    bool granted;                /* grant is held */
+    attempt *hist;               /* owned: every attempt, oldest first */
+    uint32_t n_hist;             /* entries in hist */
 } node_run;
 
 /* A peer (connection and key) whose refusals are being rate-limited. */
@@ -171,8 +174,8 @@ static uint32_t input_host(void *ctx, uint32_t index) {
     size_t most = 0;
     for (size_t i = 0; i < node->n_deps; i++) {
         const node_run *dep = &c->runs[node->deps[i]];
-        if (dep->slot >= 0 && dep->output_len + 1 > most) {
-            most = dep->output_len + 1;
+        if (dep->slot >= 0 && dep->size + 1 > most) {
+            most = (size_t)dep->size + 1;
             best = zd_slots_host(c->slots, (uint32_t)dep->slot);
         }
     }
@@ -212,14 +215,24 @@ static int restore_cached(zd_core *c) {
     for (uint32_t i = 0; c->cfg.cached && i < zd_graph_size(c->g); i++) {
         if (!c->cfg.cached[i] || (c->cfg.active && !c->cfg.active[i]))
             continue;
-        size_t len = c->cfg.cached_lens ? c->cfg.cached_lens[i] : 0;
         node_run *r = &c->runs[i];
+        if (c->cfg.cached_hashes && c->cfg.cached_hashes[i]) {
+            r->in_store = true;
+            memcpy(r->hash, c->cfg.cached_hashes[i], ZD_STORE_HASH);
+            r->size = c->cfg.cached_sizes[i];
+            zd_sched_cached(c->sched, i);
+            continue;
+        }
+        size_t len = c->cfg.cached_lens ? c->cfg.cached_lens[i] : 0;
+        if (len > ZD_RESULT_INLINE_MAX)
+            return ZDAG_EINVAL; /* the caller moves larger ones into the store */
         if (!(r->output = malloc(len + 1)))
             return ZDAG_ENOMEM;
         if (len)
             memcpy(r->output, c->cfg.cached_results[i], len);
         r->output[len] = '\0';
         r->output_len = len;
+        r->size = len;
         zd_sched_cached(c->sched, i);
     }
     return 0;
@@ -768,6 +781,64 @@ static bool result_is_current(zd_core *c, const zd_peer *peer, const zd_msg_resu
     return false;
 }
 
+/* Keeps an accepted result: the inline bytes, or the hash and size of the store file. */
+static bool keep_result(node_run *r, const zd_msg_result *m) {
+    free(r->output);
+    r->output = NULL;
+    r->output_len = 0;
+    r->in_store = m->hash != NULL;
+    r->size = m->size;
+    if (m->hash) {
+        memcpy(r->hash, m->hash, ZD_STORE_HASH);
+        return true;
+    }
+    if (!(r->output = malloc(m->output.len + 1)))
+        return false;
+    if (m->output.len)
+        memcpy(r->output, m->output.ptr, m->output.len);
+    r->output[m->output.len] = '\0';
+    r->output_len = m->output.len;
+    return true;
+}
+
+uint64_t zd_core_max_result(const zd_core *c, uint32_t index) {
+    const zd_node *n = zd_graph_node(c->g, index);
+    const zd_graph_settings *gs = zd_graph_settings_of((zd_graph *)c->g);
+    return n->max_result       ? n->max_result
+           : gs->max_result    ? gs->max_result
+           : c->cfg.max_result ? c->cfg.max_result
+                               : ZD_RESULT_DEFAULT_MAX;
+}
+
+bool zd_core_attempt_live(const zd_core *c, uint32_t node, uint64_t token) {
+    return node < zd_graph_size(c->g) && token != 0 && c->runs[node].token == token &&
+           c->runs[node].slot >= 0;
+}
+
+bool zd_core_attempt_is_peer(const zd_core *c, const zd_peer *peer, uint32_t node, uint64_t token) {
+    if (!zd_core_attempt_live(c, node, token))
+        return false;
+    uint32_t slot = (uint32_t)c->runs[node].slot;
+    return zd_slots_is_peer(c->slots, slot, peer) && zd_slots_node(c->slots, slot) == (int64_t)node;
+}
+
+bool zd_core_may_fetch(const zd_core *c, const zd_peer *peer, const uint8_t *hash, uint64_t *size) {
+    for (uint32_t s = 0; s < zd_slots_count(c->slots); s++) {
+        int64_t node = zd_slots_node(c->slots, s);
+        if (node < 0 || !zd_slots_is_peer(c->slots, s, peer))
+            continue;
+        const zd_node *n = zd_graph_node(c->g, (uint32_t)node);
+        for (size_t i = 0; i < n->n_deps; i++) {
+            const node_run *dep = &c->runs[n->deps[i]];
+            if (dep->in_store && memcmp(dep->hash, hash, ZD_STORE_HASH) == 0) {
+                *size = dep->size;
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
 bool zd_core_on_result(zd_core *c, double now, const zd_peer *peer, const zd_msg_result *m) {
     c->now = now;
     if (!result_is_current(c, peer, m)) {
@@ -779,21 +850,22 @@ bool zd_core_on_result(zd_core *c, double now, const zd_peer *peer, const zd_msg
     zd_agent *a = zd_agents_get(&c->agents, zd_slots_agent(c->slots, slot));
     if (a && a->state == ZD_AGENT_ACTIVE)
         a->last_heard = now; /* a result is word from its host too */
-    char *output = malloc(m->output.len + 1);
-    if (output) {
-        memcpy(output, m->output.ptr, m->output.len);
-        output[m->output.len] = '\0';
-        free(r->output);
-        r->output = output;
-        r->output_len = m->output.len;
-    }
     r->has_exit_code = true;
     r->exit_code = m->exit_code;
-    bool ok = m->ok && output;
-    if (!m->ok)
+    uint64_t limit = zd_core_max_result(c, m->node);
+    bool ok = m->ok;
+    if (!m->ok) {
         set_error(r, "%.*s", (int)m->error.len, m->error.ptr ? m->error.ptr : "failed");
-    else if (!output)
+    } else if (m->size > limit) {
+        /* Its executor checks the limit too: a remote one may not. */
+        char shown[32];
+        zd_size_format(limit, shown, sizeof shown);
+        set_error(r, "result is over max_result (%s)", shown);
+        ok = false;
+    } else if (!keep_result(r, m)) {
         set_error(r, "out of memory for its result");
+        ok = false;
+    }
     zd_slots_release(c->slots, slot);
     const char *outcome = ok ? "succeeded" : c->interrupted ? "interrupted" : "failed";
     if (!end_attempt(c, m->node, outcome))
@@ -1119,7 +1191,11 @@ int zd_core_task(zd_core *c, uint32_t index, uint32_t slot, zd_msg_task *t) {
         const zd_node *producer = zd_graph_node(c->g, node->deps[i]);
         c->dep_scratch[i].name = cstr(producer->name);
         c->dep_scratch[i].format = producer->kind == ZD_NODE_FN ? ZD_FORMAT_MSGPACK : ZD_FORMAT_RAW;
-        c->dep_scratch[i].data = (zd_bytes){dep->output ? dep->output : "", dep->output_len};
+        c->dep_scratch[i].size = dep->size;
+        c->dep_scratch[i].hash = dep->in_store ? dep->hash : NULL;
+        c->dep_scratch[i].data = dep->in_store
+                                     ? (zd_bytes){NULL, 0}
+                                     : (zd_bytes){dep->output ? dep->output : "", dep->output_len};
     }
     zd_core_log_path(c, index, c->log_path, sizeof c->log_path);
     /* A remote executor cannot write here: it sends its log back with the result. */
@@ -1140,7 +1216,9 @@ int zd_core_task(zd_core *c, uint32_t index, uint32_t slot, zd_msg_task *t) {
                        .timeout_ms = (uint64_t)llround(node->timeout * 1000),
                        .log_path = remote ? (zd_bytes){NULL, 0} : cstr(c->log_path),
                        .deps = c->dep_scratch,
-                       .n_deps = (uint32_t)node->n_deps};
+                       .n_deps = (uint32_t)node->n_deps,
+                       .max_result = zd_core_max_result(c, index),
+                       .store_dir = remote ? (zd_bytes){NULL, 0} : cstr(c->cfg.store_dir)};
     return 0;
 }
 
@@ -1199,8 +1277,11 @@ void zd_core_outcome(const zd_core *c, uint32_t index, zd_node_outcome *out) {
         .has_exit_code = r->has_exit_code,
         .exit_code = r->exit_code,
         .error = r->error,
-        .output = has_result ? r->output : NULL,
-        .output_len = has_result ? r->output_len : 0,
+        .output = has_result && !r->in_store ? r->output : NULL,
+        .output_len = has_result && !r->in_store ? r->output_len : 0,
+        .has_output = has_result && (r->in_store || r->output),
+        .output_hash = has_result && r->in_store ? r->hash : NULL,
+        .output_size = has_result ? r->size : 0,
         .output_is_msgpack = zd_graph_node(c->g, index)->kind == ZD_NODE_FN,
         .history = r->hist,
         .n_history = r->n_hist};

@@ -76,8 +76,14 @@ typedef struct zd_core_cfg {
     double journal_window_s; /* outcomes wait at most this long to be synced; 0 = 50 ms */
     double progress_s;       /* ZD_ACT_DRAW every this many seconds; 0 = none */
     const bool *cached;      /* per node: taken from an earlier run (--resume), or NULL */
-    const char *const *cached_results; /* per node: the cached result (borrowed), or NULL */
+    const char *const *cached_results; /* per node: the cached inline result (borrowed), or NULL */
     const size_t *cached_lens;         /* per node: its length */
+    const uint8_t *const *cached_hashes; /* per node: the hash of a cached stored result
+                                            (ZD_STORE_HASH bytes, borrowed), or NULL: inline */
+    const uint64_t *cached_sizes;        /* per node: that stored result's size */
+    const char *store_dir;               /* the result store (STATE_DIR/results), told to local
+                                            executors */
+    uint64_t max_result;           /* limit of a node that sets none (nor its graph); 0 = 1 GiB */
     const double *durations;       /* per node: median recorded duration (0 = unknown), or NULL */
     const char *const *plugins;    /* plugin paths told to agents in WELCOME (borrowed) */
     uint32_t n_plugins;            /* entries in plugins */
@@ -148,9 +154,11 @@ void zd_core_on_beat(zd_core *c, double now, const zd_peer *peer, uint64_t seq);
 /* An agent reports its executor `slot` died (`how`). */
 void zd_core_on_lost(zd_core *c, double now, const zd_peer *peer, const zd_msg_lost *m);
 
-/* A RESULT arrived. Returns true when it was accepted as the attempt's outcome (the caller then
- * writes a shipped log, see zd_core_log_path()); false when it was stale, forged or misrouted
- * (logged, rate-limited). */
+/* A RESULT arrived. A stored result (m->hash) must be in cfg.store_dir already: the caller
+ * checked it (a remote one's upload, see coord.c) or turned the RESULT into a failure. A
+ * result over the node's max_result fails the node. Returns true when it was accepted as the
+ * attempt's outcome (the caller then writes a shipped log, see zd_core_log_path()); false when it
+ * was stale, forged or misrouted (logged, rate-limited). */
 bool zd_core_on_result(zd_core *c, double now, const zd_peer *peer, const zd_msg_result *m);
 
 /* A local executor process ended (reaped) with `how` ("signal 9", "exit status 1"). */
@@ -231,20 +239,23 @@ typedef struct zd_attempt {
 
 /* How one node ended (pointers borrowed from the core). */
 typedef struct zd_node_outcome {
-    zd_node_state state;    /* final state */
-    uint32_t attempts;      /* attempts started */
-    int32_t executor;       /* executor slot of the last attempt, or -1 */
-    const char *host;       /* host of the last attempt, or NULL */
-    double start_s;         /* start of the last attempt, seconds since the run started; < 0 none */
-    double end_s;           /* end of the last attempt; < 0 none */
-    bool has_exit_code;     /* exit_code is meaningful */
-    int exit_code;          /* exit status of the last attempt */
-    const char *error;      /* why it failed or was skipped, or NULL */
-    const char *output;     /* the result, or NULL */
-    size_t output_len;      /* bytes in output */
-    bool output_is_msgpack; /* output is one packed msgpack value (a function's result) */
-    const zd_attempt *history; /* every attempt, oldest first */
-    uint32_t n_history;        /* entries in history */
+    zd_node_state state; /* final state */
+    uint32_t attempts;   /* attempts started */
+    int32_t executor;    /* executor slot of the last attempt, or -1 */
+    const char *host;    /* host of the last attempt, or NULL */
+    double start_s;      /* start of the last attempt, seconds since the run started; < 0 none */
+    double end_s;        /* end of the last attempt; < 0 none */
+    bool has_exit_code;  /* exit_code is meaningful */
+    int exit_code;       /* exit status of the last attempt */
+    const char *error;   /* why it failed or was skipped, or NULL */
+    const char *output;  /* the inline result, or NULL (none, or stored) */
+    size_t output_len;   /* bytes in output */
+    bool has_output;     /* the node has a result (inline or stored) */
+    const uint8_t *output_hash; /* a stored result's hash (ZD_STORE_HASH bytes), or NULL */
+    uint64_t output_size;       /* bytes of the result, inline or stored */
+    bool output_is_msgpack;     /* output is one packed msgpack value (a function's result) */
+    const zd_attempt *history;  /* every attempt, oldest first */
+    uint32_t n_history;         /* entries in history */
 } zd_node_outcome;
 
 /* How node `index` stands (or ended). */
@@ -256,6 +267,21 @@ int zd_core_jobs(const zd_core *c); /* the effective -j (slots when unlimited) *
 
 /* Why the run could not go on (zd_core_give_up()), or NULL (borrowed). */
 const char *zd_core_error(const zd_core *c);
+
+/* The largest result node `index` may have, bytes. */
+uint64_t zd_core_max_result(const zd_core *c, uint32_t index);
+
+/* True when a CHUNK of (node, token) from peer belongs to the attempt running there: the
+ * token is the attempt's and peer is its slot's executor (checked as a RESULT is, but not
+ * logged or counted). */
+bool zd_core_attempt_is_peer(const zd_core *c, const zd_peer *peer, uint32_t node, uint64_t token);
+
+/* True while (node, token) is the running attempt of node. */
+bool zd_core_attempt_live(const zd_core *c, uint32_t node, uint64_t token);
+
+/* True when peer runs an attempt of a node one of whose dependencies has the stored result
+ * `hash` (so it may FETCH it); *size is set to that result's size. */
+bool zd_core_may_fetch(const zd_core *c, const zd_peer *peer, const uint8_t *hash, uint64_t *size);
 
 /* The local log path of a node ("LOG_DIR/NAME.log") into buf. */
 void zd_core_log_path(const zd_core *c, uint32_t node, char *buf, size_t size);

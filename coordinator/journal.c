@@ -5,6 +5,8 @@
  * record), and libzdag's link line and pkg-config file stay free of zlib. */
 #include "journal.h"
 
+#include "store.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +23,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "store.h"
 #include "wire.h"
 
 #define REC_HEADER 1
@@ -441,8 +444,8 @@ static int take_header(reader *r, const msgpack_object *f, uint32_t n, uint64_t 
 }
 
 /* Replaces e's record with the checked NODE_DONE fields f. */
-static int store_node(entry *e, const msgpack_object *f, uint64_t status, double duration,
-                      uint64_t attempts, double finished_at) {
+static int store_node(entry *e, const msgpack_object *f, uint32_t n, uint64_t status,
+                      double duration, uint64_t attempts, double finished_at) {
     const msgpack_object_bin *res = &f[4].via.bin;
     const msgpack_object_str *run = &f[8].via.str;
     char *result = res->size ? malloc(res->size) : NULL;
@@ -467,6 +470,10 @@ static int store_node(entry *e, const msgpack_object *f, uint64_t status, double
     e->rec.result = result;
     e->rec.result_len = res->size;
     e->rec.result_is_msgpack = f[5].via.boolean;
+    e->rec.result_in_store = n == 12 && f[10].type == MSGPACK_OBJECT_BIN;
+    e->rec.result_size = e->rec.result_in_store ? f[11].via.u64 : 0;
+    if (e->rec.result_in_store)
+        memcpy(e->rec.result_hash, f[10].via.bin.ptr, sizeof e->rec.result_hash);
     e->rec.duration_s = duration;
     e->rec.attempts = (uint32_t)attempts;
     e->rec.run_id = run_id ? run_id : "";
@@ -478,8 +485,14 @@ static int store_node(entry *e, const msgpack_object *f, uint64_t status, double
 static int take_node(reader *r, const msgpack_object *f, uint32_t n, uint64_t off) {
     uint64_t status = 0, attempts = 0;
     double duration = 0, finished_at = 0;
-    if (n != 10) {
-        snprintf(r->why, sizeof r->why, "a node record has 10 fields, not %" PRIu32, n);
+    uint64_t size = 0;
+    if (n != 10 && n != 12) {
+        snprintf(r->why, sizeof r->why, "a node record has 12 fields, not %" PRIu32, n);
+    } else if (n == 12 && !(f[10].type == MSGPACK_OBJECT_NIL ||
+                            (f[10].type == MSGPACK_OBJECT_BIN && f[10].via.bin.size == 32 &&
+                             f[4].via.bin.size == 0))) {
+        snprintf(r->why, sizeof r->why, "result_hash must be 32 bytes or nil");
+    } else if (n == 12 && !want_uint(r, &f[11], "result_size", UINT64_MAX, &size)) {
     } else if (want_str(r, &f[1], "name", MAX_NAME) &&
                want(r, &f[2], MSGPACK_OBJECT_BIN, "defhash", "binary data") &&
                (f[2].via.bin.size == ZD_DEFHASH_SIZE ||
@@ -495,7 +508,7 @@ static int take_node(reader *r, const msgpack_object *f, uint32_t n, uint64_t of
             snprintf(r->why, sizeof r->why, "empty node name");
         } else {
             entry *e = entry_for(r->j, f[1].via.str.ptr, f[1].via.str.size);
-            if (!e || store_node(e, f, status, duration, attempts, finished_at) < 0) {
+            if (!e || store_node(e, f, n, status, duration, attempts, finished_at) < 0) {
                 zd_diags_add(r->d, r->j->path, 0, 0, "out of memory");
                 return ZDAG_ENOMEM;
             }
@@ -880,6 +893,9 @@ int zd_journal_resume_plan(const zd_journal *j, const zd_graph *g,
     const uint32_t *topo = zd_graph_topo(g);
     if (!topo || !hashes || !cached)
         return ZDAG_EINVAL;
+    char store[4096];
+    const char *store_ok =
+        snprintf(store, sizeof store, "%s/results", j->dir) < (int)sizeof store ? store : NULL;
     for (size_t t = 0; t < zd_graph_size(g); t++) {
         const zd_node *n = zd_graph_node(g, topo[t]);
         const zd_journal_rec *r = zd_journal_find(j, n->name);
@@ -887,6 +903,9 @@ int zd_journal_resume_plan(const zd_journal *j, const zd_graph *g,
                   memcmp(r->defhash, hashes[topo[t]], ZD_DEFHASH_SIZE) == 0;
         for (size_t i = 0; ok && i < n->n_deps; i++)
             ok = cached[n->deps[i]];
+        /* A stored result is trusted only once its file proves to be it. */
+        if (ok && r->result_in_store)
+            ok = store_ok && zd_store_verify(store_ok, r->result_hash, r->result_size, true);
         cached[topo[t]] = ok;
     }
     return 0;
@@ -909,6 +928,8 @@ static int check_rec(zd_journal *j, const zd_journal_rec *r) {
         bad = "unknown status";
     else if (r->result_len > 0 && !r->result)
         bad = "result bytes missing";
+    else if (r->result_in_store && r->result_len > 0)
+        bad = "a stored result with inline bytes";
     if (bad)
         snprintf(j->error, sizeof j->error, "cannot journal node %.200s: %s",
                  r->name ? r->name : "(null)", bad);
@@ -934,7 +955,7 @@ int zd_journal_append(zd_journal *j, const zd_journal_rec *r) {
     size_t start = j->buf.size;
     msgpack_packer *pk = &j->pk;
     int failed = msgpack_sbuffer_write(&j->buf, "\0\0\0\0\0\0\0\0", 8);
-    failed |= msgpack_pack_array(pk, 10);
+    failed |= msgpack_pack_array(pk, 12);
     failed |= msgpack_pack_uint64(pk, REC_NODE_DONE);
     failed |= msgpack_pack_str_with_body(pk, r->name, strlen(r->name));
     failed |= msgpack_pack_bin_with_body(pk, r->defhash, ZD_DEFHASH_SIZE);
@@ -945,6 +966,11 @@ int zd_journal_append(zd_journal *j, const zd_journal_rec *r) {
     failed |= msgpack_pack_uint64(pk, r->attempts);
     failed |= msgpack_pack_str_with_body(pk, run_id, strlen(run_id));
     failed |= msgpack_pack_double(pk, r->finished_at);
+    if (r->result_in_store)
+        failed |= msgpack_pack_bin_with_body(pk, r->result_hash, sizeof r->result_hash);
+    else
+        failed |= msgpack_pack_nil(pk);
+    failed |= msgpack_pack_uint64(pk, r->result_in_store ? r->result_size : r->result_len);
     if (failed) {
         j->buf.size = start;
         snprintf(j->error, sizeof j->error, "out of memory");

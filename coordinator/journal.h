@@ -8,12 +8,15 @@
  *   payload := one msgpack array, first element the record type
  *   HEADER    [1, "zdag-journal", version, pipeline, created_at]        first record, only there
  *   NODE_DONE [2, name, defhash, status, result, result_is_msgpack, duration_s, attempts,
- *              run_id, finished_at]
+ *              run_id, finished_at, result_hash, result_size]
  *
  * with version a uint (ZD_JOURNAL_VERSION), pipeline a str (the pipeline's identity, e.g. its
  * absolute path), created_at and finished_at float64 Unix times, name a str, defhash a 32-byte
  * bin (zd_defhash_compute()), status 0 succeeded / 1 failed, result a bin, result_is_msgpack a
- * bool, duration_s a float64, attempts a uint, run_id a str. The crc32 is the IEEE/zlib one
+ * bool, duration_s a float64, attempts a uint, run_id a str, result_hash the 32-byte SHA-256 of
+ * a result kept in STATE_DIR/results (common/store; `result` is then empty) or nil when the
+ * result is inline, result_size its size (uint). Records of 10 fields (written before results
+ * had a store) are read as inline. The crc32 is the IEEE/zlib one
  * (reflected polynomial 0xEDB88320).
  *
  * Crash safety. The file is created whole (header written to a temporary file, fsynced, renamed
@@ -72,6 +75,9 @@ typedef struct zd_journal_rec {
     const char *result;               /* result bytes (stdout, or one packed msgpack value) */
     size_t result_len;                /* bytes at result (result may be NULL when 0) */
     bool result_is_msgpack;           /* result is a packed msgpack value (a function's) */
+    bool result_in_store;             /* the result is STATE_DIR/results/HEX(result_hash) */
+    uint8_t result_hash[32];          /* its SHA-256, when result_in_store */
+    uint64_t result_size;             /* its size, when result_in_store */
     double duration_s;                /* seconds the last attempt took, >= 0 */
     uint32_t attempts;                /* attempts made */
     const char *run_id;               /* the run that wrote the record ("" when unknown) */
@@ -112,7 +118,8 @@ size_t zd_journal_count(const zd_journal *j);
 double zd_journal_median_duration(const zd_journal *j, const char *name);
 
 /* Fills cached[i] for each node of the finished graph g: true when its latest record succeeded
- * with hashes[i] as definition hash and every dependency is cached too (a dependency that runs
+ * with hashes[i] as definition hash, its result (when in the store) is a file of the recorded
+ * size and SHA-256 in STATE_DIR/results, and every dependency is cached too (a dependency that runs
  * again may produce another result). hashes come from zd_defhash_compute() and are only read
  * (not const: C11 cannot pass uint8_t (*)[32] as const uint8_t (*)[32] without a cast).
  * Returns 0, or ZDAG_EINVAL when g is not finished. */

@@ -1,7 +1,7 @@
 /* The ready queue: a binary max-heap of node indices ordered by effective priority.
  *
  * Order: higher `major` first, then higher `minor`, then lower node index (declaration order).
- * Push and pop are O(log n); nothing ever scans the queue. */
+ * Push, pop and (for an indexed queue) remove are O(log n); nothing ever scans the queue. */
 #ifndef ZD_READYQ_H
 #define ZD_READYQ_H
 
@@ -20,6 +20,13 @@ typedef struct zd_readyq zd_readyq;
  * Returns NULL when out of memory. */
 zd_readyq *zd_readyq_new(const zd_prio_key *keys, size_t n_nodes);
 
+#define ZD_READYQ_ABSENT UINT32_MAX /* pos[] of a node in no queue */
+
+/* As zd_readyq_new(), and the queue keeps pos[node] (borrowed, one entry per node of the graph,
+ * all ZD_READYQ_ABSENT at first; several queues may share one array when each node is in at
+ * most one of them) up to date, so that zd_readyq_remove() works. */
+zd_readyq *zd_readyq_new_indexed(const zd_prio_key *keys, size_t n_nodes, uint32_t *pos);
+
 /* Frees the queue; sets *q to NULL. Accepts NULL. */
 void zd_readyq_free(zd_readyq **q);
 
@@ -28,6 +35,9 @@ void zd_readyq_push(zd_readyq *q, uint32_t node);
 
 /* Removes and returns the highest-priority node; the queue must not be empty. */
 uint32_t zd_readyq_pop(zd_readyq *q);
+
+/* Takes node out of an indexed queue: true, or false when it is not in this queue. */
+bool zd_readyq_remove(zd_readyq *q, uint32_t node);
 
 /* Returns the highest-priority node without removing it; the queue must not be empty. */
 uint32_t zd_readyq_peek(const zd_readyq *q);

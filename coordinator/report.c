@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "mpjson.h"
+#include "store.h"
 
 /* Seconds rounded to microseconds, or JSON null when negative (never happened). */
 static json_t *seconds(double s) {
@@ -143,18 +144,30 @@ int zd_results_write(const char *path, const zd_graph *g, const zd_coord *c) {
     for (uint32_t i = 0; i < zd_graph_size(g); i++) {
         zd_node_outcome o;
         zd_coord_outcome(c, i, &o);
-        if ((o.state != ZD_NS_SUCCEEDED && o.state != ZD_NS_CACHED) || !o.output)
+        if ((o.state != ZD_NS_SUCCEEDED && o.state != ZD_NS_CACHED) || !o.has_output)
             continue;
+        /* A stored result is read from the store, whole. */
+        const char *bytes = o.output_hash
+                                ? zd_store_map(zd_coord_store_dir(c), o.output_hash, o.output_size)
+                                : o.output;
+        size_t len = (size_t)o.output_size;
         const char *why = NULL;
-        json_t *v = o.output_is_msgpack ? zd_mpjson_to_json(o.output, o.output_len, &why)
-                                        : json_stringn(o.output, o.output_len); /* UTF-8 only */
+        json_t *v = NULL;
+        if (!bytes)
+            v = json_pack("{s:s}", "error", "the result is missing from the store");
+        else if (o.output_is_msgpack)
+            v = zd_mpjson_to_json(bytes, len, &why);
+        else
+            v = json_stringn(bytes, len); /* UTF-8 only */
         if (!v && o.output_is_msgpack) {
             v = json_pack("{s:s}", "error", why ? why : "not one msgpack value");
         } else if (!v) {
-            char *b64 = zd_base64(o.output, o.output_len);
+            char *b64 = zd_base64(bytes, len);
             v = json_pack("{s:s}", "base64", b64 ? b64 : "");
             free(b64);
         }
+        if (o.output_hash)
+            zd_store_unmap(bytes, o.output_size);
         json_object_set_new(root, zd_graph_node(g, i)->name, v);
     }
     int rc = dump_atomic(root, path);

@@ -10,6 +10,7 @@ struct zd_sched {
     zd_readyq **ready;                          /* ready nodes by priority, one queue per class */
     uint32_t n_classes;                         /* entries in ready */
     uint32_t *class_of;                         /* class per node (owned copy) */
+    uint32_t *ready_pos;                        /* heap index of each ready node (owned) */
     uint8_t *state;                             /* zd_node_state per node */
     uint32_t *pending;                          /* deps not yet succeeded, per node */
     int64_t *skip_cause;                        /* failed node behind each skip, or -1 */
@@ -38,14 +39,17 @@ static bool make_queues(zd_sched *s, const uint32_t *class_of, uint32_t n_classe
     s->n_classes = n_classes ? n_classes : 1;
     s->class_of = calloc(n ? n : 1, sizeof *s->class_of);
     s->ready = calloc(s->n_classes, sizeof *s->ready);
+    s->ready_pos = malloc((n ? n : 1) * sizeof *s->ready_pos);
+    for (size_t i = 0; s->ready_pos && i < n; i++)
+        s->ready_pos[i] = ZD_READYQ_ABSENT;
     size_t *size = calloc(s->n_classes, sizeof *size);
-    bool ok = s->class_of && s->ready && size;
+    bool ok = s->class_of && s->ready && s->ready_pos && size;
     for (size_t i = 0; ok && i < n; i++) {
         s->class_of[i] = class_of && class_of[i] < s->n_classes ? class_of[i] : 0;
         size[s->class_of[i]]++;
     }
     for (uint32_t c = 0; ok && c < s->n_classes; c++)
-        ok = (s->ready[c] = zd_readyq_new(s->keys, size[c])) != NULL;
+        ok = (s->ready[c] = zd_readyq_new_indexed(s->keys, size[c], s->ready_pos)) != NULL;
     free(size);
     return ok;
 }
@@ -113,6 +117,7 @@ void zd_sched_free(zd_sched **sp) {
         zd_readyq_free(&s->ready[c]);
     free(s->ready);
     free(s->class_of);
+    free(s->ready_pos);
     free(s->state);
     free(s->pending);
     free(s->skip_cause);
@@ -134,14 +139,7 @@ static void release_children(zd_sched *s, uint32_t node) {
 
 void zd_sched_cached(zd_sched *s, uint32_t node) {
     if (s->state[node] == ZD_NS_READY) {
-        /* Rebuild the queue without it: rare, only before the run starts. */
-        zd_readyq *q = s->ready[s->class_of[node]];
-        size_t k = zd_readyq_size(q);
-        for (size_t i = 0; i < k; i++)
-            s->stack[i] = zd_readyq_pop(q);
-        for (size_t i = 0; i < k; i++)
-            if (s->stack[i] != node)
-                zd_readyq_push(q, s->stack[i]);
+        (void)zd_readyq_remove(s->ready[s->class_of[node]], node);
     } else if (s->state[node] != ZD_NS_WAITING) {
         return;
     }

@@ -14,6 +14,8 @@
  * jobs = 3 the two summations really run in parallel when the host has 2 cores or more.
  *
  * Usage: zdag_seed [ITERATIONS]   (the summation loop's length; default 450000000) */
+/* POSIX.1-2008 with XSI: clock_gettime(), nanosleep(), mkdtemp(), nftw() under -std=c11. */
+#define _XOPEN_SOURCE 700
 #include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>

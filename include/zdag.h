@@ -1,7 +1,21 @@
 /* zdag: a distributed DAG executor.
  *
  * This is the only public header of libzdag. Every action returns 0 or a negative ZDAG_E...
- * code; zdag_strerror() names it. */
+ * code; zdag_strerror() names it.
+ *
+ * Threads. The library keeps no global mutable state, and no object locks itself:
+ *   - zdag_strerror(), zdag_version(), zdag_version_string(), zdag_node_status_name() and
+ *     zdag_log_stderr() may be called from any thread at any time;
+ *   - a zdag_dag is used by one thread at a time (building it, zdag_run(), zdag_worker_run());
+ *     different DAGs may be built on different threads at once;
+ *   - a zdag_result is read-only: its accessors may run on several threads at once; only
+ *     zdag_result_free() needs it to itself;
+ *   - zdag_run() and zdag_worker_run() run at most once at a time in a process: they fork
+ *     executors from the calling thread and read SIGCHLD, SIGINT and SIGTERM from a signalfd,
+ *     so while they run every other thread must keep those signals blocked, and the log
+ *     callback is called on the calling thread only;
+ *   - zdag_call_*() are called by a function node's body, on the executor's one thread, with
+ *     the call it was given. */
 #ifndef ZDAG_H
 #define ZDAG_H
 
@@ -22,10 +36,14 @@ extern "C" {
 #define ZDAG_MUST_USE
 #endif
 
+/* The version of this header. ZDAG_VERSION_HEX is 0xMMmmpp (major, minor, patch: one byte
+ * each), so versions compare as numbers: #if ZDAG_VERSION_HEX >= 0x000200. */
 #define ZDAG_VERSION_MAJOR 0
-#define ZDAG_VERSION_MINOR 1
+#define ZDAG_VERSION_MINOR 2
 #define ZDAG_VERSION_PATCH 0
-#define ZDAG_VERSION_STRING "0.1.0"
+#define ZDAG_VERSION_STRING "0.2.0"
+#define ZDAG_VERSION_HEX                                                                           \
+    ((ZDAG_VERSION_MAJOR << 16) | (ZDAG_VERSION_MINOR << 8) | ZDAG_VERSION_PATCH)
 
 /* The error table: one row per code, X(name, value, message). */
 #define ZDAG_ERRORS(X)                                                                             \
@@ -54,8 +72,12 @@ enum zdag_error {
 /* Returns a static, human-readable message for an error code (never NULL). */
 ZDAG_EXPORT const char *zdag_strerror(int code);
 
-/* Returns the library's version string, e.g. "0.1.0". */
-ZDAG_EXPORT const char *zdag_version(void);
+/* Returns the version of the library the program runs with, as ZDAG_VERSION_HEX (which is the
+ * version of the header it was compiled with). */
+ZDAG_EXPORT unsigned zdag_version(void);
+
+/* Returns the library's version as a static string, e.g. "0.2.0". */
+ZDAG_EXPORT const char *zdag_version_string(void);
 
 /* ------------------------------------------------------------------------------------------
  * Function nodes.
@@ -161,6 +183,14 @@ ZDAG_EXPORT int zdag_node_set_env(zdag_dag *dag, const char *node, const char *k
 ZDAG_EXPORT int zdag_node_set_args(zdag_dag *dag, const char *node, const void *msgpack,
                                    size_t len) ZDAG_MUST_USE;
 
+/* Sets a node's `version` (copied; NULL removes it), as the pipeline key of that name: any
+ * change of it makes --resume run the node (and its dependents) again. A function node's code
+ * is part of its definition already (this program's executable for a registered function,
+ * the plugin files otherwise); say a version for what zdag cannot see, such as the data files
+ * a function reads. */
+ZDAG_EXPORT int zdag_node_set_version(zdag_dag *dag, const char *node,
+                                      const char *version) ZDAG_MUST_USE;
+
 /* ------------------------------------------------------------------------------------------
  * Running.
  *
@@ -185,7 +215,13 @@ typedef void (*zdag_log_fn)(void *ctx, zdag_log_level level, const char *message
 /* A ready sink that writes "zdag: MESSAGE\n" to stderr (ctx unused). */
 ZDAG_EXPORT void zdag_log_stderr(void *ctx, zdag_log_level level, const char *message);
 
+/* Run options. They grow at the end from one version to the next without breaking programs
+ * compiled before: `size` says which fields the program knows of. Always initialise with
+ * zdag_options_init(), then set fields; the library gives the fields beyond `size` their
+ * defaults, and refuses (ZDAG_EUNSUPPORTED) a non-zero field it does not know of (a program
+ * compiled with a newer header running on an older library). */
 typedef struct zdag_options {
+    size_t size;             /* the struct's size as compiled: set by zdag_options_init() */
     int jobs;                /* nodes at once at most; 0 = one per executor */
     int local_workers;       /* executors to fork; 0 = number of cores */
     double cpus;             /* CPU units of this host; 0 = number of cores */
@@ -195,16 +231,25 @@ typedef struct zdag_options {
     const char *report_path; /* the JSON report, or NULL */
     const char *trace_path;  /* the Chrome trace, or NULL */
     bool quiet;              /* no summary line in the log */
-    size_t max_result;       /* largest result a function may return, bytes; 0 = 64 MiB */
+    size_t max_result;       /* largest result of any node, bytes; 0 = 1 GiB */
     bool resume;             /* skip nodes that succeeded in an earlier run (same state_dir)
                                 with an unchanged definition; their results are restored */
     zdag_log_fn log;         /* where the run's messages go (failures, the summary...);
                                 NULL = nowhere. zdag_log_stderr prints them as `zdag run` does */
     void *log_ctx;           /* passed to log */
+    const char *name;        /* the run's identity in state_dir: its journal, --resume and
+                                duration history. NULL = this program's executable name
+                                (e.g. "hello"). At most 255 bytes, no '/' */
 } zdag_options;
 
+/* Fills the first `size` bytes of opts with the defaults (all zero) and sets opts->size.
+ * Call zdag_options_init() instead, which passes the size the program was compiled with. */
+ZDAG_EXPORT void zdag_options_init_size(zdag_options *opts, size_t size);
+
 /* Fills opts with the defaults. */
-ZDAG_EXPORT void zdag_options_init(zdag_options *opts);
+static inline void zdag_options_init(zdag_options *opts) {
+    zdag_options_init_size(opts, sizeof *opts);
+}
 
 typedef struct zdag_result zdag_result;
 
@@ -214,7 +259,9 @@ typedef struct zdag_result zdag_result;
  * status `zdag run` would exit with. Returns, when it could not start (zdag_dag_error() then
  * says why, and the report, if asked for, has "status": "error"): ZDAG_ECYCLE (the path),
  * ZDAG_ENOENT (a fn node names no registered function and there is no plugin to find it in),
- * ZDAG_EINVAL (also: a node needs more than this host offers), ZDAG_ESTATE (the state
+ * ZDAG_EINVAL (also: a node needs more than this host offers; opts->size below any layout,
+ * i.e. opts not set up with zdag_options_init(); a bad opts->name), ZDAG_EUNSUPPORTED (opts
+ * sets a field this library does not know of), ZDAG_ESTATE (the state
  * directory), ZDAG_ESYS (too few descriptors or threads, a fork that failed) or ZDAG_ENOMEM. */
 ZDAG_EXPORT int zdag_run(zdag_dag *dag, const zdag_options *opts,
                          zdag_result **result) ZDAG_MUST_USE;
@@ -222,9 +269,33 @@ ZDAG_EXPORT int zdag_run(zdag_dag *dag, const zdag_options *opts,
 /* The run's exit status as `zdag run` would exit: 0, 1 (a node failed), 2, 3, 130, 143. */
 ZDAG_EXPORT int zdag_result_exit_code(const zdag_result *result);
 
-/* A node's final status: "succeeded", "failed", "skipped", "excluded"; NULL for an unknown
- * node. */
-ZDAG_EXPORT const char *zdag_result_status(const zdag_result *result, const char *node);
+/* How a node ended (the report's "status" of that node). */
+typedef enum zdag_node_status {
+    ZDAG_NODE_UNKNOWN = 0, /* no such node (never a real node's status) */
+    ZDAG_NODE_SUCCEEDED,   /* ran, and its last attempt succeeded */
+    ZDAG_NODE_FAILED,      /* ran, and its last attempt failed */
+    ZDAG_NODE_SKIPPED,     /* did not run: a dependency failed, or the run stopped first */
+    ZDAG_NODE_CACHED,      /* did not run: its result comes from an earlier run (resume) */
+    ZDAG_NODE_EXCLUDED,    /* not part of this run */
+} zdag_node_status;
+
+/* The status's name as the report writes it ("succeeded", ...; "unknown"). Static. */
+ZDAG_EXPORT const char *zdag_node_status_name(zdag_node_status status);
+
+/* A node's final status; ZDAG_NODE_UNKNOWN for an unknown node (or NULL arguments). */
+ZDAG_EXPORT zdag_node_status zdag_result_status(const zdag_result *result, const char *node);
+
+/* The number of nodes in the result (every node of the DAG, in the order they were added). */
+ZDAG_EXPORT size_t zdag_result_count(const zdag_result *result);
+
+/* The name of node i (0 <= i < zdag_result_count()) (borrowed, valid until
+ * zdag_result_free()), or NULL when i is out of range:
+ *
+ *   for (size_t i = 0; i < zdag_result_count(res); i++)
+ *       printf("%s: %s\n", zdag_result_node(res, i),
+ *              zdag_node_status_name(zdag_result_status(res, zdag_result_node(res, i))));
+ */
+ZDAG_EXPORT const char *zdag_result_node(const zdag_result *result, size_t i);
 
 /* Why a node failed or was skipped (borrowed), or NULL. */
 ZDAG_EXPORT const char *zdag_result_error(const zdag_result *result, const char *node);

@@ -1,18 +1,29 @@
 /* libzdag's public API: building a DAG in code, running it, reading the results. */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "coord.h"
 #include "graph.h"
 #include "runner.h"
+#include "store.h"
 #include "worker_main.h"
 #include "wire.h"
 #include "zdag.h"
 
 #define ARGS_MAX_DEPTH 64 /* nesting accepted in args */
+#define NAME_MAX_LEN 255  /* bytes in zdag_options.name */
+
+/* The smallest zdag_options a program can pass: the first layout with a size field (0.2.0,
+ * up to `name`). Fields added later go after `name`; a program compiled before them passes a
+ * smaller size, and they keep their defaults. */
+#define OPTIONS_MIN_SIZE (offsetof(zdag_options, name) + sizeof(const char *))
 
 struct zdag_dag {
     zd_graph *g;      /* the nodes */
@@ -22,12 +33,13 @@ struct zdag_dag {
 };
 
 typedef struct node_end {
-    const char *status; /* static state name */
-    char *error;        /* owned, or NULL */
-    unsigned attempts;  /* attempts made */
-    char *value;        /* owned result, or NULL */
-    size_t value_len;   /* bytes in value */
-    bool is_msgpack;    /* value is a packed msgpack value */
+    zdag_node_status status; /* how it ended */
+    char *error;             /* owned, or NULL */
+    unsigned attempts;       /* attempts made */
+    char *value;             /* owned result (malloc'ed, or a mapping of its store file), or NULL */
+    size_t value_len;        /* bytes in value */
+    bool mapped;             /* value is mapped (zd_store_map()) */
+    bool is_msgpack;         /* value is a packed msgpack value */
 } node_end;
 
 struct zdag_result {
@@ -298,6 +310,16 @@ int zdag_node_set_env(zdag_dag *dag, const char *node, const char *key, const ch
     return kv[n->n_env - 1].key && kv[n->n_env - 1].value ? 0 : ZDAG_ENOMEM;
 }
 
+int zdag_node_set_version(zdag_dag *dag, const char *node, const char *version) {
+    FIND_OR_FAIL(n, dag, node);
+    char *copy = NULL;
+    if (version && !(copy = strdup(version)))
+        return ZDAG_ENOMEM;
+    free(n->version);
+    n->version = copy;
+    return 0;
+}
+
 int zdag_node_set_args(zdag_dag *dag, const char *node, const void *msgpack, size_t len) {
     FIND_OR_FAIL(n, dag, node);
     if (!msgpack || !zd_wire_well_formed(msgpack, len, ARGS_MAX_DEPTH))
@@ -312,9 +334,59 @@ int zdag_node_set_args(zdag_dag *dag, const char *node, const void *msgpack, siz
     return 0;
 }
 
-void zdag_options_init(zdag_options *opts) {
-    if (opts)
-        memset(opts, 0, sizeof *opts);
+void zdag_options_init_size(zdag_options *opts, size_t size) {
+    if (!opts || size < sizeof opts->size)
+        return;
+    memset(opts, 0, size);
+    opts->size = size;
+}
+
+/* Copies the caller's options into *out (this library's layout), defaults beyond in->size. */
+static int take_options(zdag_dag *dag, const zdag_options *in, zdag_options *out) {
+    zdag_options_init(out);
+    if (!in)
+        return 0;
+    if (in->size < OPTIONS_MIN_SIZE)
+        return fail(dag, ZDAG_EINVAL,
+                    "zdag_options.size is %zu: set the options up with zdag_options_init()",
+                    in->size);
+    /* A newer program's fields that this library does not know of must be left unset. */
+    for (size_t i = sizeof *out; i < in->size; i++)
+        if (((const unsigned char *)in)[i] != 0)
+            return fail(dag, ZDAG_EUNSUPPORTED,
+                        "zdag_options sets a field unknown to libzdag %s (byte %zu of %zu)",
+                        ZDAG_VERSION_STRING, i, in->size);
+    memcpy(out, in, in->size < sizeof *out ? in->size : sizeof *out);
+    out->size = sizeof *out;
+    return 0;
+}
+
+/* The run's identity: opts->name, or this program's executable name. Returns 0 or fails. */
+static int run_identity(zdag_dag *dag, const zdag_options *opts, char *out, size_t size) {
+    const char *name = opts->name;
+    char exe[PATH_MAX];
+    if (name) {
+        if (!*name || strlen(name) > NAME_MAX_LEN || strchr(name, '/'))
+            return fail(dag, ZDAG_EINVAL,
+                        "zdag_options.name must be 1 to %d bytes without '/' (got \"%s\")",
+                        NAME_MAX_LEN, name);
+    } else {
+        ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (len > 0) {
+            exe[len] = '\0';
+            /* A replaced executable reads "/path/prog (deleted)": the name is still "prog". */
+            char *deleted = strstr(exe, " (deleted)");
+            if (deleted && deleted[10] == '\0')
+                *deleted = '\0';
+            name = strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe;
+        } else {
+            name = program_invocation_short_name;
+        }
+        if (!name || !*name)
+            return fail(dag, ZDAG_EINVAL, "cannot tell this program's name: set zdag_options.name");
+    }
+    snprintf(out, size, "program:%.*s", NAME_MAX_LEN, name);
+    return 0;
 }
 
 /* Finishes the graph and checks what only a whole DAG can show. */
@@ -352,6 +424,43 @@ static int check_dag(zdag_dag *dag) {
     return 0;
 }
 
+static zdag_node_status status_of(zd_node_state s) {
+    switch (s) {
+    case ZD_NS_SUCCEEDED:
+        return ZDAG_NODE_SUCCEEDED;
+    case ZD_NS_FAILED:
+        return ZDAG_NODE_FAILED;
+    case ZD_NS_CACHED:
+        return ZDAG_NODE_CACHED;
+    case ZD_NS_EXCLUDED:
+        return ZDAG_NODE_EXCLUDED;
+    case ZD_NS_SKIPPED:
+    case ZD_NS_WAITING: /* a finished run leaves none waiting, ready or running: */
+    case ZD_NS_READY:   /* should one be, it did not run */
+    case ZD_NS_RUNNING:
+        break;
+    }
+    return ZDAG_NODE_SKIPPED;
+}
+
+const char *zdag_node_status_name(zdag_node_status status) {
+    switch (status) {
+    case ZDAG_NODE_SUCCEEDED:
+        return zd_node_state_name(ZD_NS_SUCCEEDED);
+    case ZDAG_NODE_FAILED:
+        return zd_node_state_name(ZD_NS_FAILED);
+    case ZDAG_NODE_SKIPPED:
+        return zd_node_state_name(ZD_NS_SKIPPED);
+    case ZDAG_NODE_CACHED:
+        return zd_node_state_name(ZD_NS_CACHED);
+    case ZDAG_NODE_EXCLUDED:
+        return zd_node_state_name(ZD_NS_EXCLUDED);
+    case ZDAG_NODE_UNKNOWN:
+        break;
+    }
+    return "unknown";
+}
+
 /* Copies every node's outcome out of the coordinator before it is freed. */
 static void keep_outcomes(void *ctx, const zd_coord *c) {
     zdag_result *res = ctx;
@@ -359,11 +468,16 @@ static void keep_outcomes(void *ctx, const zd_coord *c) {
         zd_node_outcome o;
         zd_coord_outcome(c, i, &o);
         node_end *e = &res->nodes[i];
-        e->status = zd_node_state_name(o.state);
+        e->status = status_of(o.state);
         e->attempts = o.attempts;
         e->error = o.error ? strdup(o.error) : NULL;
         e->is_msgpack = o.output_is_msgpack;
-        if (o.output && (e->value = malloc(o.output_len ? o.output_len : 1))) {
+        if (o.output_hash) {
+            /* A stored result is mapped from the store, whole, however large. */
+            e->value = (char *)zd_store_map(zd_coord_store_dir(c), o.output_hash, o.output_size);
+            e->value_len = e->value ? (size_t)o.output_size : 0;
+            e->mapped = e->value != NULL;
+        } else if (o.output && (e->value = malloc(o.output_len ? o.output_len : 1))) {
             memcpy(e->value, o.output, o.output_len);
             e->value_len = o.output_len;
         }
@@ -388,17 +502,20 @@ static zdag_result *new_result(const zd_graph *g) {
     return res;
 }
 
-int zdag_run(zdag_dag *dag, const zdag_options *opts, zdag_result **result) {
-    zdag_options defaults;
+int zdag_run(zdag_dag *dag, const zdag_options *caller_opts, zdag_result **result) {
+    zdag_options taken;
+    const zdag_options *opts = &taken;
+    char identity[NAME_MAX_LEN + 16];
     if (!dag || !result)
         return ZDAG_EINVAL;
     *result = NULL;
     dag->error[0] = '\0';
-    if (!opts) {
-        zdag_options_init(&defaults);
-        opts = &defaults;
-    }
-    zd_run_opts o = {.pipeline = "(program)",
+    int rc = take_options(dag, caller_opts, &taken);
+    if (rc == 0)
+        rc = run_identity(dag, opts, identity, sizeof identity);
+    if (rc < 0)
+        return rc;
+    zd_run_opts o = {.pipeline = identity + strlen("program:"),
                      .jobs = opts->jobs,
                      .local_workers = opts->local_workers,
                      .cpus = opts->cpus,
@@ -412,11 +529,11 @@ int zdag_run(zdag_dag *dag, const zdag_options *opts, zdag_result **result) {
                      .max_result = opts->max_result,
                      .finished = keep_outcomes,
                      .resume = opts->resume,
-                     .pipeline_id = "(program)",
+                     .pipeline_id = identity,
                      .log = {opts->log, opts->log_ctx}};
     if (opts->priority && zd_prio_mode_parse(opts->priority, &o.prio) < 0)
         return fail(dag, ZDAG_EINVAL, "unknown priority mode \"%s\"", opts->priority);
-    int rc = check_dag(dag);
+    rc = check_dag(dag);
     if (rc < 0)
         return rc;
     if (mkdir(o.state_dir, 0755) < 0 && errno != EEXIST)
@@ -448,9 +565,17 @@ int zdag_result_exit_code(const zdag_result *result) {
     return result ? result->exit_code : -1;
 }
 
-const char *zdag_result_status(const zdag_result *result, const char *node) {
+zdag_node_status zdag_result_status(const zdag_result *result, const char *node) {
     const node_end *e = lookup(result, node);
-    return e ? e->status : NULL;
+    return e ? e->status : ZDAG_NODE_UNKNOWN;
+}
+
+size_t zdag_result_count(const zdag_result *result) {
+    return result ? result->n : 0;
+}
+
+const char *zdag_result_node(const zdag_result *result, size_t i) {
+    return result && i < result->n ? zd_graph_node(result->names, (uint32_t)i)->name : NULL;
 }
 
 const char *zdag_result_error(const zdag_result *result, const char *node) {
@@ -498,7 +623,10 @@ void zdag_result_free(zdag_result **resp) {
     zdag_result *res = *resp;
     for (size_t i = 0; res->nodes && i < res->n; i++) {
         free(res->nodes[i].error);
-        free(res->nodes[i].value);
+        if (res->nodes[i].mapped)
+            zd_store_unmap(res->nodes[i].value, res->nodes[i].value_len);
+        else
+            free(res->nodes[i].value);
     }
     free(res->nodes);
     zd_graph_free(&res->names);

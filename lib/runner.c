@@ -19,9 +19,11 @@
 
 #include "coord.h"
 #include "defhash.h"
+#include "definitions.h"
 #include "diag.h"
 #include "executor.h"
 #include "journal.h"
+#include "store.h"
 #include "xset.h"
 #include "report.h"
 #include "rlimits.h"
@@ -163,7 +165,8 @@ static int open_journal(const zd_run_opts *o, const zd_graph *g, journal_run *jr
     jr->hashes = calloc(n ? n : 1, sizeof *jr->hashes);
     jr->cached = calloc(n ? n : 1, sizeof *jr->cached);
     jr->durations = calloc(n ? n : 1, sizeof *jr->durations);
-    if (!jr->hashes || !jr->cached || !jr->durations || zd_defhash_compute(g, jr->hashes) < 0 ||
+    if (!jr->hashes || !jr->cached || !jr->durations ||
+        zd_definitions_hash(g, o->fns, o->n_fns, &o->log, jr->hashes) < 0 ||
         zd_journal_resume_plan(jr->journal, g, jr->hashes, jr->cached) < 0)
         return ZDAG_ENOMEM;
     for (uint32_t i = 0; i < n; i++)
@@ -268,8 +271,9 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
         return misfits > 0 ? cannot_start(o, g, ZDAG_EINVAL, 2, true,
                                           "a node needs more than this host offers")
                            : cannot_start(o, g, ZDAG_ENOMEM, 3, false, "out of memory");
-    char log_dir[4096], run_id[17] = {0};
+    char log_dir[4096], store_dir[4096], run_id[17] = {0};
     snprintf(log_dir, sizeof log_dir, "%s/logs", o->state_dir);
+    snprintf(store_dir, sizeof store_dir, "%s/results", o->state_dir);
     if (mkdir(log_dir, 0755) < 0 && errno != EEXIST)
         return cannot_start(o, g, ZDAG_ESTATE, 3, false, "cannot create %s: %s", log_dir,
                             strerror(errno));
@@ -308,6 +312,12 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
         status = cannot_start(o, g, ZDAG_ESTATE, 3, true, "%s", why);
         goto out_kill;
     }
+    /* Under the lock: another run's temporary files are not ours to remove. */
+    if (zd_store_prepare(store_dir) < 0) {
+        status = cannot_start(o, g, ZDAG_ESTATE, 3, true, "cannot create %s: %s", store_dir,
+                              strerror(errno));
+        goto out_kill;
+    }
     zd_coord_cfg cfg = {.core = {.n_local = h.n + n_io,
                                  .n_started = h.n,
                                  .jobs = o->jobs,
@@ -320,6 +330,8 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
                                  .local_cpus = cpus,
                                  .heartbeat_s = o->heartbeat_ms > 0 ? o->heartbeat_ms / 1000.0 : 0,
                                  .durations = jr.durations,
+                                 .store_dir = store_dir,
+                                 .max_result = o->max_result,
                                  .log = o->log},
                         .endpoint = h.endpoint,
                         .local_pids = h.pids,
@@ -336,6 +348,7 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
                         .authorized = o->authorized,
                         .insecure = o->insecure,
                         .journal = jr.journal,
+                        .store_dir = store_dir,
                         .defhash = jr.hashes,
                         .cached = o->resume ? jr.cached : NULL};
     if (zd_coord_new(&cfg, g, &c) < 0) {

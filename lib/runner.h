@@ -43,7 +43,8 @@ typedef struct zd_run_opts {
     bool quiet;               /* no summary line */
     const zd_fn_entry *fns;   /* functions of this program `fn` nodes may call (borrowed) */
     size_t n_fns;             /* entries in fns */
-    size_t max_result;        /* largest function result, bytes; 0 = the default */
+    size_t max_result;        /* largest result of a node, bytes, when neither the node nor the
+                                 pipeline sets one; 0 = 1 GiB */
     /* Called once the run is over, before the coordinator is freed (may be NULL): the place
      * to copy outcomes out with zd_coord_outcome(). */
     void (*finished)(void *ctx, const zd_coord *c);

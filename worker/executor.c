@@ -14,6 +14,7 @@
 #include <string.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -26,6 +27,7 @@
 #include "fence.h"
 #include "mpjson.h"
 #include "proc.h"
+#include "store.h"
 #include "wire.h"
 #include "zdag.h"
 
@@ -53,6 +55,9 @@ typedef struct executor {
     void *sock;                   /* DEALER connected to the coordinator */
     zd_wire_buf *out;             /* encoder for replies */
     zd_wire_decoder *dec;         /* decoder for tasks */
+    zd_wire_decoder *dec2;        /* decoder for what comes during a task (ACK, DATA, BYE) */
+    zmq_msg_t in;                 /* ... and its frame (the task's frame stays intact) */
+    char cache_dir[4096];         /* this host's results: made here or fetched (remote) */
     zd_fn_caller *fns;            /* calls function nodes */
     zd_slot_cell own_cell;        /* the cell when the parent shares none */
     zd_slot_cell *cell;           /* the running attempt, published (cfg's or own_cell) */
@@ -237,42 +242,156 @@ static char *printf_dup(const char *fmt, ...) {
     return s;
 }
 
-/* Writes each dependency's result to a file and adds its ZDAG_DEP_ variable. */
-static bool put_deps(executor *x, const zd_msg_task *t, envv *env) {
-    for (uint32_t i = 0; i < t->n_deps; i++) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/dep.%u", x->cfg->scratch_dir, i);
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd < 0)
-            return false;
-        /* A function's result reaches a command as JSON. */
-        char *json = NULL;
-        const char *p = t->deps[i].data.ptr;
-        size_t left = t->deps[i].data.len;
-        if (t->deps[i].format == ZD_FORMAT_MSGPACK) {
-            const char *why = NULL;
-            if (!(json = zd_mpjson_to_text(p, left, &why))) {
-                close(fd);
-                return false;
-            }
-            p = json;
-            left = strlen(json);
+static int write_file(const char *path, const char *p, size_t left) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    while (left) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            close(fd);
+            return -1;
         }
-        while (left) {
-            ssize_t n = write(fd, p, left);
-            if (n < 0 && errno == EINTR)
+        p += n;
+        left -= (size_t)n;
+    }
+    return close(fd);
+}
+
+/* Where the stored results this executor reads are: the coordinator's store (a local
+ * executor) or this host's cache of the results it made or fetched. */
+static const char *results_dir(const executor *x, const zd_msg_task *t, char *buf, size_t size) {
+    if (t->store_dir.ptr) {
+        snprintf(buf, size, "%.*s", (int)t->store_dir.len, t->store_dir.ptr);
+        return buf;
+    }
+    return x->cache_dir;
+}
+
+/* Receives the next frame into x->in and decodes it; ZDAG_EINTR when it is BYE (the run is
+ * over: the attempt cannot finish). */
+static int next_message(executor *x, zd_msg *m) {
+    for (;;) {
+        if (zmq_msg_recv(&x->in, x->sock, 0) < 0) {
+            if (errno == EINTR)
                 continue;
-            if (n < 0) {
-                free(json);
-                close(fd);
-                return false;
-            }
-            p += n;
-            left -= (size_t)n;
+            return ZDAG_EZMQ;
         }
-        free(json);
-        close(fd);
-        if (!env_put(env, dep_var(t->deps[i].name, path), true))
+        if (zd_wire_decode(x->dec2, zmq_msg_data(&x->in), zmq_msg_size(&x->in), m) < 0) {
+            zd_logf(&x->cfg->log, ZDAG_LOG_WARNING, "executor %u: dropped a malformed message: %s",
+                    x->cfg->slot, zd_wire_decoder_error(x->dec2));
+            continue;
+        }
+        return m->type == ZD_MSG_BYE ? ZDAG_EINTR : 0;
+    }
+}
+
+/* Fetches a stored dependency from the coordinator into this host's cache (unless it is there
+ * already): FETCHes of ZD_WIRE_CHUNK bytes, at most ZD_WIRE_WINDOW of them unanswered, the
+ * bytes hashed as they come and checked at the end. */
+static int fetch_dep(executor *x, const zd_dep_result *d, char *why, size_t why_size) {
+    if (zd_store_verify(x->cache_dir, d->hash, d->size, false))
+        return 0;
+    zd_store_writer *w = zd_store_writer_new(x->cache_dir, d->size);
+    if (!w)
+        return ZDAG_ENOMEM;
+    int rc = 0;
+    uint64_t asked = 0, got = 0;
+    while (rc == 0 && got < d->size) {
+        while (rc == 0 && asked < d->size && asked - got < ZD_WIRE_WINDOW) {
+            zd_msg_fetch f = {.hash = d->hash, .offset = asked};
+            if ((rc = zd_wire_encode_fetch(x->out, &f)) == 0)
+                rc = send_frame(x);
+            asked += ZD_WIRE_CHUNK;
+        }
+        zd_msg m;
+        if (rc < 0 || (rc = next_message(x, &m)) < 0)
+            break;
+        if (m.type != ZD_MSG_DATA || memcmp(m.u.data.hash, d->hash, ZD_STORE_HASH) != 0 ||
+            m.u.data.offset != got)
+            continue; /* not the answer awaited: an old fetch's, or nothing of ours */
+        uint64_t want = d->size - got < ZD_WIRE_CHUNK ? d->size - got : ZD_WIRE_CHUNK;
+        if (!m.u.data.data.ptr || m.u.data.data.len != want) {
+            snprintf(why, why_size, "the coordinator could not send the result of \"%.*s\"",
+                     (int)d->name.len, d->name.ptr);
+            rc = ZDAG_EIO;
+            break;
+        }
+        if ((rc = zd_store_writer_write(w, m.u.data.data.ptr, m.u.data.data.len)) < 0)
+            snprintf(why, why_size, "cannot keep the result of \"%.*s\": %s", (int)d->name.len,
+                     d->name.ptr, strerror(zd_store_writer_errno(w)));
+        got += m.u.data.data.len;
+    }
+    bool stored;
+    uint8_t hash[ZD_STORE_HASH];
+    uint64_t size;
+    const char *inline_bytes;
+    if (rc == 0 && (zd_store_writer_finish(w, &stored, hash, &size, &inline_bytes) < 0 || !stored ||
+                    memcmp(hash, d->hash, ZD_STORE_HASH) != 0)) {
+        snprintf(why, why_size, "the result of \"%.*s\" arrived damaged", (int)d->name.len,
+                 d->name.ptr);
+        rc = ZDAG_EIO;
+    }
+    zd_store_writer_free(&w);
+    return rc;
+}
+
+/* Makes every stored dependency readable on this host (fetching those a remote executor lacks). */
+static int get_deps(executor *x, const zd_msg_task *t, char *why, size_t why_size) {
+    for (uint32_t i = 0; i < t->n_deps; i++) {
+        int rc = 0;
+        if (t->deps[i].hash && !t->store_dir.ptr)
+            rc = fetch_dep(x, &t->deps[i], why, why_size);
+        if (rc < 0) {
+            if (!why[0])
+                snprintf(why, why_size, "cannot fetch the result of \"%.*s\": %s",
+                         (int)t->deps[i].name.len, t->deps[i].name.ptr, zdag_strerror(rc));
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* Gives each dependency's result to the command as a file named by its ZDAG_DEP_ variable: a
+ * stored result of a command is that file itself; a function's result is converted to JSON
+ * into a scratch file; an inline one is written to a scratch file. */
+static bool put_deps(executor *x, const zd_msg_task *t, envv *env) {
+    char dir[ZD_STORE_PATH];
+    const char *rdir = results_dir(x, t, dir, sizeof dir);
+    for (uint32_t i = 0; i < t->n_deps; i++) {
+        const zd_dep_result *d = &t->deps[i];
+        char path[ZD_STORE_PATH];
+        if (d->hash && d->format == ZD_FORMAT_RAW) {
+            if (!zd_store_path(rdir, d->hash, path, sizeof path))
+                return false;
+        } else {
+            snprintf(path, sizeof path, "%s/dep.%u", x->cfg->scratch_dir, i);
+            const char *p = d->data.ptr, *mapped = NULL;
+            size_t left = d->data.len;
+            if (d->hash && !(p = mapped = zd_store_map(rdir, d->hash, d->size)))
+                return false;
+            if (d->hash)
+                left = (size_t)d->size;
+            char *json = NULL;
+            if (d->format == ZD_FORMAT_MSGPACK) {
+                const char *why = NULL;
+                json = zd_mpjson_to_text(p, left, &why);
+                zd_store_unmap(mapped, d->size);
+                mapped = NULL;
+                if (!json)
+                    return false;
+                p = json;
+                left = strlen(json);
+            }
+            int rc = write_file(path, p, left);
+            free(json);
+            zd_store_unmap(mapped, d->size);
+            if (rc < 0)
+                return false;
+        }
+        if (!env_put(env, dep_var(d->name, path), true))
             return false;
     }
     return true;
@@ -317,8 +436,9 @@ static char *read_shipped_log(executor *x, size_t *len) {
     return buf;
 }
 
-/* Runs one command task; fills *res (res->output owned by the caller afterwards). */
-static void run_command(executor *x, const zd_msg_task *t, zd_proc_result *res) {
+/* Runs one command task into the result writer w; fills *res. */
+static void run_command(executor *x, const zd_msg_task *t, zd_store_writer *w,
+                        zd_proc_result *res) {
     envv env = {0};
     char **argv = NULL;
     char *shell = NULL, *workdir = NULL;
@@ -364,7 +484,9 @@ static void run_command(executor *x, const zd_msg_task *t, zd_proc_result *res) 
                          .workdir = workdir,
                          .log_fd = log_fd,
                          .timeout_s = (double)t->timeout_ms / 1000.0,
-                         .grace_s = 2};
+                         .grace_s = 2,
+                         .out = w,
+                         .max_output = t->max_result};
     if (zd_proc_run(&spec, res, &x->cell->pgid) < 0 && !res->error[0])
         snprintf(res->error, sizeof res->error, "cannot start the command");
 out_free:
@@ -378,16 +500,92 @@ out_free:
     env_free(&env);
 }
 
-/* Runs a function task in this process; fills res like a command's. */
-static void run_function(executor *x, const zd_msg_task *t, zd_proc_result *res) {
+/* Runs a function task in this process, its packed result into w; fills res like a
+ * command's. Stored dependencies are mapped for the call. */
+static void run_function(executor *x, const zd_msg_task *t, zd_store_writer *w,
+                         zd_proc_result *res) {
     memset(res, 0, sizeof *res);
     if (!x->fns) {
         snprintf(res->error, sizeof res->error, "this executor has no functions");
         return;
     }
-    if (!zd_fn_call(x->fns, t, &res->output, &res->output_len, res->error, sizeof res->error) &&
+    char dir[ZD_STORE_PATH];
+    const char *rdir = results_dir(x, t, dir, sizeof dir);
+    zd_msg_task call = *t;
+    zd_dep_result *deps = calloc(t->n_deps ? t->n_deps : 1, sizeof *deps);
+    if (!deps) {
+        snprintf(res->error, sizeof res->error, "out of memory");
+        return;
+    }
+    call.deps = deps;
+    bool ok = true;
+    for (uint32_t i = 0; i < t->n_deps; i++) {
+        deps[i] = t->deps[i];
+        if (!t->deps[i].hash)
+            continue;
+        const char *p = zd_store_map(rdir, t->deps[i].hash, t->deps[i].size);
+        deps[i].hash = NULL;
+        deps[i].data = (zd_bytes){p, (size_t)t->deps[i].size};
+        if (!p) {
+            snprintf(res->error, sizeof res->error, "cannot read the result of \"%.*s\": %s",
+                     (int)t->deps[i].name.len, t->deps[i].name.ptr, strerror(errno));
+            ok = false;
+            break;
+        }
+    }
+    char *out = NULL;
+    size_t out_len = 0;
+    if (ok && !zd_fn_call(x->fns, &call, &out, &out_len, res->error, sizeof res->error) &&
         !res->error[0])
         snprintf(res->error, sizeof res->error, "the function failed");
+    int rc = ok && !res->error[0] ? zd_store_writer_write(w, out, out_len) : 0;
+    if (rc < 0)
+        snprintf(res->error, sizeof res->error, "cannot store the result: %s",
+                 strerror(zd_store_writer_errno(w)));
+    free(out);
+    for (uint32_t i = 0; i < t->n_deps; i++)
+        if (t->deps[i].hash)
+            zd_store_unmap(deps[i].data.ptr, t->deps[i].size);
+    free(deps);
+}
+
+/* Uploads a stored result (DIR/HEX of this host's cache) to the coordinator: CHUNKs of at most
+ * ZD_WIRE_CHUNK bytes, at most ZD_WIRE_WINDOW bytes not yet ACKed. */
+static int upload(executor *x, const zd_msg_task *t, const uint8_t *hash, uint64_t size) {
+    char path[ZD_STORE_PATH];
+    if (!zd_store_path(x->cache_dir, hash, path, sizeof path))
+        return ZDAG_EINVAL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    char *buf = fd >= 0 ? malloc(ZD_WIRE_CHUNK) : NULL;
+    int rc = fd < 0 ? ZDAG_ESYS : buf ? 0 : ZDAG_ENOMEM;
+    uint64_t sent = 0, acked = 0;
+    while (rc == 0 && acked < size) {
+        while (rc == 0 && sent < size && sent - acked < ZD_WIRE_WINDOW) {
+            size_t want = size - sent < ZD_WIRE_CHUNK ? (size_t)(size - sent) : ZD_WIRE_CHUNK;
+            ssize_t n = pread(fd, buf, want, (off_t)sent);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0) {
+                rc = ZDAG_ESYS;
+                break;
+            }
+            zd_msg_chunk c = {
+                .node = t->node, .token = t->token, .offset = sent, .data = {buf, (size_t)n}};
+            if ((rc = zd_wire_encode_chunk(x->out, &c)) == 0)
+                rc = send_frame(x);
+            sent += (uint64_t)n;
+        }
+        zd_msg m;
+        if (rc < 0 || (rc = next_message(x, &m)) < 0)
+            break;
+        if (m.type == ZD_MSG_ACK && m.u.ack.token == t->token && m.u.ack.offset > acked &&
+            m.u.ack.offset <= sent)
+            acked = m.u.ack.offset;
+    }
+    free(buf);
+    if (fd >= 0)
+        close(fd);
+    return rc;
 }
 
 /* Publishes the attempt (for the agent's CANCEL and timeout reports) and arms the watchdog. */
@@ -409,29 +607,91 @@ static void end_attempt(executor *x) {
     atomic_store(&x->cell->timeout_ms, 0);
 }
 
+/* Ends the result in w: inline, or stored (and, from a remote executor, uploaded). Fills the
+ * RESULT's output, size and hash (hash pointing at room of ZD_STORE_HASH bytes); an error
+ * goes to res->error. Returns ZDAG_EINTR or ZDAG_EZMQ when the executor must stop. */
+static int end_result(executor *x, const zd_msg_task *t, zd_store_writer *w, zd_proc_result *res,
+                      zd_msg_result *r, uint8_t *hash) {
+    bool stored = false;
+    uint64_t size = 0;
+    const char *inline_bytes = NULL;
+    r->output = (zd_bytes){"", 0};
+    r->size = 0;
+    r->hash = NULL;
+    if (res->error[0] || res->exit_code != 0)
+        return 0;
+    int rc = zd_store_writer_finish(w, &stored, hash, &size, &inline_bytes);
+    if (rc == ZDAG_ETOOBIG) {
+        char limit[32];
+        zd_size_format(t->max_result, limit, sizeof limit);
+        snprintf(res->error, sizeof res->error, "result is over max_result (%s)", limit);
+        return 0;
+    }
+    if (rc < 0) {
+        snprintf(res->error, sizeof res->error, "cannot store the result: %s",
+                 strerror(zd_store_writer_errno(w)));
+        return 0;
+    }
+    if (!stored) {
+        r->output = (zd_bytes){inline_bytes, (size_t)size};
+        r->size = size;
+        return 0;
+    }
+    if (!t->store_dir.ptr && (rc = upload(x, t, hash, size)) < 0) {
+        if (rc == ZDAG_EINTR || rc == ZDAG_EZMQ)
+            return rc;
+        snprintf(res->error, sizeof res->error, "cannot send the result: %s", zdag_strerror(rc));
+        return 0;
+    }
+    r->output = (zd_bytes){NULL, 0};
+    r->size = size;
+    r->hash = hash;
+    return 0;
+}
+
 static int handle_task(executor *x, const zd_msg_task *t) {
     await_lease(x);
     begin_attempt(x, t);
     zd_proc_result res;
-    if (t->kind == 2)
-        run_function(x, t, &res);
-    else
-        run_command(x, t, &res);
+    memset(&res, 0, sizeof res);
+    char dir[ZD_STORE_PATH];
+    zd_store_writer *w = zd_store_writer_new(results_dir(x, t, dir, sizeof dir), t->max_result);
+    int rc = w ? get_deps(x, t, res.error, sizeof res.error) : ZDAG_ENOMEM;
+    if (rc == ZDAG_EINTR || rc == ZDAG_EZMQ) {
+        zd_store_writer_free(&w);
+        end_attempt(x);
+        return rc;
+    }
+    if (!w)
+        snprintf(res.error, sizeof res.error, "out of memory");
+    else if (rc == 0 && t->kind == 2)
+        run_function(x, t, w, &res);
+    else if (rc == 0)
+        run_command(x, t, w, &res);
     atomic_store(&x->deadline_ns, 0); /* it returned in time: its result goes */
-    bool ok = !res.error[0] && res.exit_code == 0;
     size_t log_len = 0;
     char *log = t->log_path.ptr || t->kind == 2 ? NULL : read_shipped_log(x, &log_len);
-    zd_msg_result r = {.node = t->node,
-                       .log = {log, log_len},
-                       .token = t->token,
-                       .ok = ok,
-                       .exit_code = res.exit_code,
-                       .signal = res.signal,
-                       .error = ok ? (zd_bytes){NULL, 0} : (zd_bytes){res.error, strlen(res.error)},
-                       .output = {res.output ? res.output : "", res.output_len}};
-    int rc = zd_wire_encode_result(x->out, &r);
-    free(res.output);
+    zd_msg_result r = {.node = t->node, .log = {log, log_len}, .token = t->token};
+    uint8_t hash[ZD_STORE_HASH];
+    rc = w ? end_result(x, t, w, &res, &r, hash) : 0;
+    bool ok = !res.error[0] && res.exit_code == 0;
+    r.ok = ok;
+    r.exit_code = res.exit_code;
+    r.signal = res.signal;
+    r.error = ok ? (zd_bytes){NULL, 0} : (zd_bytes){res.error, strlen(res.error)};
+    if (!ok) {
+        r.output = (zd_bytes){"", 0};
+        r.size = 0;
+        r.hash = NULL;
+    }
+    if (rc == 0)
+        rc = zd_wire_encode_result(x->out, &r);
+    zd_store_writer_free(&w);
     free(log);
+    if (rc == ZDAG_EINTR || rc == ZDAG_EZMQ) {
+        end_attempt(x);
+        return rc;
+    }
     /* A result of an attempt whose lease ended is not ours to give: another may run it. */
     if (lease_expired(x, zd_boottime_ns()))
         fence(x);
@@ -464,8 +724,11 @@ static int serve(executor *x) {
                     x->cfg->slot);
             continue;
         }
-        if ((rc = handle_task(x, &m.u.task)) < 0)
+        if ((rc = handle_task(x, &m.u.task)) < 0) {
+            if (rc == ZDAG_EINTR)
+                rc = 0; /* BYE during the task: the run is over */
             break;
+        }
     }
     zmq_msg_close(&msg);
     return rc;
@@ -482,14 +745,20 @@ int zd_executor_main(const zd_executor_cfg *cfg) {
     signal(SIGINT, SIG_IGN); /* Ctrl-C is the coordinator's to handle */
     signal(SIGPIPE, SIG_IGN);
     mkdir(cfg->scratch_dir, 0700);
+    /* The host's executors share their scratch directory's parent: results made or fetched
+     * there are kept once for all of them. */
+    snprintf(x.cache_dir, sizeof x.cache_dir, "%s/../results", cfg->scratch_dir);
+    mkdir(x.cache_dir, 0700);
+    zmq_msg_init(&x.in);
 
     int rc = ZDAG_ENOMEM;
     x.out = zd_wire_buf_new();
     x.dec = zd_wire_decoder_new();
+    x.dec2 = zd_wire_decoder_new();
     x.ctx = zmq_ctx_new();
     if (cfg->fns && !(x.fns = zd_fn_caller_new(cfg->fns, cfg->max_result)))
         goto out_free;
-    if (!x.out || !x.dec || !x.ctx)
+    if (!x.out || !x.dec || !x.dec2 || !x.ctx)
         goto out_free;
     rc = ZDAG_ESYS;
     if (!start_watchdog(&x))
@@ -542,6 +811,8 @@ out_free:
         zmq_ctx_term(x.ctx);
     zd_wire_buf_free(&x.out);
     zd_wire_decoder_free(&x.dec);
+    zd_wire_decoder_free(&x.dec2);
+    zmq_msg_close(&x.in);
     zd_fn_caller_free(&x.fns);
     return rc < 0 ? 1 : 0;
 }

@@ -1,6 +1,8 @@
 /* Function calls: unpack args and deps, call, check the one packed value returned. */
 #include "fn.h"
 
+#include "store.h"
+
 #include <dlfcn.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -150,14 +152,15 @@ static bool prepare(zd_fn_caller *c, const zd_msg_task *t, zdag_call *call, char
 }
 
 /* Checks what the function packed: exactly one value, within the size limit. */
-static bool check_result(zd_fn_caller *c, const msgpack_sbuffer *sb, char *err, size_t err_size) {
+static bool check_result(uint64_t limit, const msgpack_sbuffer *sb, char *err, size_t err_size) {
     if (sb->size == 0) {
         snprintf(err, err_size, "the function returned no value");
         return false;
     }
-    if (sb->size > c->max_result) {
-        snprintf(err, err_size, "result too large: %zu bytes (the limit is %zu)", sb->size,
-                 c->max_result);
+    if (sb->size > limit) {
+        char shown[32];
+        zd_size_format(limit, shown, sizeof shown);
+        snprintf(err, err_size, "result is over max_result (%s)", shown);
         return false;
     }
     if (!zd_wire_well_formed(sb->data, sb->size, ARGS_MAX_DEPTH)) {
@@ -190,7 +193,8 @@ bool zd_fn_call(zd_fn_caller *c, const zd_msg_task *t, char **out, size_t *out_l
         snprintf(err, err_size, "%s", call.error[0] ? call.error : "the function failed");
         goto out_free;
     }
-    if (!check_result(c, &sb, err, err_size))
+    uint64_t limit = t->max_result ? t->max_result : c->max_result;
+    if (!check_result(limit, &sb, err, err_size))
         goto out_free;
     *out_len = sb.size;
     *out = msgpack_sbuffer_release(&sb);

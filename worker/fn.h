@@ -9,7 +9,7 @@
 #include "wire.h"
 #include "zdag.h"
 
-#define ZD_FN_DEFAULT_MAX_RESULT (64u << 20) /* largest packed result, bytes */
+#define ZD_FN_DEFAULT_MAX_RESULT (1ull << 30) /* largest packed result when the task sets none */
 
 typedef struct zd_fn_entry {
     const char *name; /* function name */
@@ -36,7 +36,9 @@ void zd_fn_caller_free(zd_fn_caller **c);
  * time). Returns NULL and a reason in err when none has it. */
 zdag_fn zd_fn_find(zd_fn_caller *c, const char *name, char *err, size_t err_size);
 
-/* Runs task t (kind ZD_NODE_FN). On success returns true with the packed result in *out
+/* Runs task t (kind ZD_NODE_FN), its deps inline (the caller maps stored ones). A packed result
+ * over t->max_result (or the caller's limit when 0) fails: "result is over max_result (1 GiB)".
+ * On success returns true with the packed result in *out
  * (caller frees) and its size in *out_len; otherwise false with the reason in err. */
 bool zd_fn_call(zd_fn_caller *c, const zd_msg_task *t, char **out, size_t *out_len, char *err,
                 size_t err_size);

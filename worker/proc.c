@@ -16,6 +16,9 @@
 
 #include "zdag.h"
 
+#define PIPE_BYTES (1 << 20)   /* stdout pipe size */
+#define READ_BYTES (256 << 10) /* bytes read at a time (on the stack) */
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -106,38 +109,36 @@ static __attribute__((noinline)) void child(const zd_proc_spec *spec, int out_fd
     _exit(127);
 }
 
-/* Appends data to the log and to the kept output (up to the cap). */
-static void take_output(zd_proc_result *r, size_t *cap, int log_fd, const char *buf, size_t n) {
-    if (log_fd >= 0)
-        (void)!write(log_fd, buf, n);
-    size_t room = ZD_PROC_MAX_OUTPUT - r->output_len;
-    if (n > room)
-        n = room;
-    if (n == 0)
-        return;
-    if (r->output_len + n + 1 > *cap) {
-        size_t want = *cap ? *cap : 4096;
-        while (want < r->output_len + n + 1)
-            want *= 2;
-        char *p = realloc(r->output, want);
-        if (!p)
-            return; /* keep what we have; the log still gets everything */
-        r->output = p;
-        *cap = want;
-    }
-    memcpy(r->output + r->output_len, buf, n);
-    r->output_len += n;
-    r->output[r->output_len] = '\0';
+/* Appends data to the log and to the result; false when the command must be stopped (its
+ * result passed the limit or cannot be stored). */
+static bool take_output(const zd_proc_spec *spec, zd_proc_result *r, const char *buf, size_t n) {
+    if (spec->log_fd >= 0)
+        (void)!write(spec->log_fd, buf, n);
+    if (r->over_limit || r->output_errno)
+        return false;
+    int rc = zd_store_writer_write(spec->out, buf, n);
+    if (rc == ZDAG_ETOOBIG)
+        r->over_limit = true;
+    else if (rc < 0)
+        r->output_errno = zd_store_writer_errno(spec->out) ? zd_store_writer_errno(spec->out) : EIO;
+    return rc == 0;
 }
 
-static void describe_status(zd_proc_result *r, int status, double timeout_s) {
+static void describe_status(zd_proc_result *r, int status, double timeout_s, uint64_t max_output) {
     if (WIFEXITED(status)) {
         r->exit_code = WEXITSTATUS(status);
     } else if (WIFSIGNALED(status)) {
         r->signal = WTERMSIG(status);
         r->exit_code = 128 + r->signal;
     }
-    if (r->timed_out)
+    if (r->over_limit) {
+        char limit[32];
+        zd_size_format(max_output, limit, sizeof limit);
+        snprintf(r->error, sizeof r->error, "result is over max_result (%s)", limit);
+    } else if (r->output_errno) {
+        snprintf(r->error, sizeof r->error, "cannot store the result: %s",
+                 strerror(r->output_errno));
+    } else if (r->timed_out)
         snprintf(r->error, sizeof r->error, "timed out after %g s", timeout_s);
     else if (r->signal)
         snprintf(r->error, sizeof r->error, "killed by signal %d (%s)", r->signal,
@@ -181,10 +182,11 @@ int zd_proc_run(const zd_proc_spec *spec, zd_proc_result *r, volatile sig_atomic
     /* wake: when the loop must act without input: the timeout (SIGTERM), the grace period's
      * end (SIGKILL), or the end of draining stdout after the command exited. */
     double wake = spec->timeout_s > 0 ? now_s() + spec->timeout_s : 0;
-    size_t cap = 0;
-    bool out_open = true, exited = false, term_sent = false;
+    bool out_open = true, exited = false, term_sent = false, stopped = false;
     int status = 0;
-    char buf[65536];
+    /* A larger pipe and reads: a big result costs fewer wake-ups (best effort). */
+    fcntl(pipefd[0], F_SETPIPE_SZ, PIPE_BYTES);
+    char buf[READ_BYTES];
     while (out_open || !exited) {
         struct pollfd fds[2] = {{pipefd[0], POLLIN, 0}, {pidfd, POLLIN, 0}};
         int timeout_ms = -1;
@@ -200,10 +202,13 @@ int zd_proc_run(const zd_proc_spec *spec, zd_proc_result *r, volatile sig_atomic
             break;
         if (out_open && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
             ssize_t got = read(pipefd[0], buf, sizeof buf);
-            if (got > 0)
-                take_output(r, &cap, spec->log_fd, buf, (size_t)got);
-            else if (got == 0 || errno != EINTR)
+            if (got > 0 && !take_output(spec, r, buf, (size_t)got) && !stopped) {
+                /* Never a cut result: the command goes, its output is drained to the log. */
+                stopped = true;
+                kill(-pid, SIGKILL);
+            } else if (got <= 0 && (got == 0 || errno != EINTR)) {
                 out_open = false;
+            }
         }
         if (!exited && waitpid(pid, &status, WNOHANG) == pid) {
             exited = true;
@@ -235,6 +240,6 @@ int zd_proc_run(const zd_proc_spec *spec, zd_proc_result *r, volatile sig_atomic
     if (pidfd >= 0)
         close(pidfd);
     close(pipefd[0]);
-    describe_status(r, status, spec->timeout_s);
+    describe_status(r, status, spec->timeout_s, spec->max_output);
     return 0;
 }

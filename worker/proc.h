@@ -1,5 +1,8 @@
-/* Running one command: its own process group, stdin from /dev/null, stdout captured (and
- * copied to the log), stderr to the log, an optional timeout that kills the whole group. */
+/* Running one command: its own process group, stdin from /dev/null, stdout streamed into a
+ * result writer (common/store: hashed as it comes, kept in memory only up to 4 KiB, else in a
+ * file) and copied to the log, stderr to the log, an optional timeout that kills the whole
+ * group. A command whose stdout passes the writer's limit is killed (its group) and fails:
+ * the result is never cut silently. */
 #ifndef ZD_PROC_H
 #define ZD_PROC_H
 
@@ -8,25 +11,27 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define ZD_PROC_MAX_OUTPUT (1u << 20) /* stdout bytes kept as the result; the rest is drained */
+#include "store.h"
 
 typedef struct zd_proc_spec {
-    const char *shell;   /* run as /bin/sh -c shell, or NULL */
-    char *const *argv;   /* exec'd with execvp when shell is NULL; NULL-terminated */
-    char *const *envp;   /* the whole environment; NULL-terminated */
-    const char *workdir; /* directory to run in, or NULL */
-    int log_fd;          /* receives stdout and stderr; -1 for none */
-    double timeout_s;    /* kill the group after this many seconds; 0 = none */
-    double grace_s;      /* SIGTERM to SIGKILL delay on timeout */
+    const char *shell;    /* run as /bin/sh -c shell, or NULL */
+    char *const *argv;    /* exec'd with execvp when shell is NULL; NULL-terminated */
+    char *const *envp;    /* the whole environment; NULL-terminated */
+    const char *workdir;  /* directory to run in, or NULL */
+    int log_fd;           /* receives stdout and stderr; -1 for none */
+    double timeout_s;     /* kill the group after this many seconds; 0 = none */
+    double grace_s;       /* SIGTERM to SIGKILL delay on timeout */
+    zd_store_writer *out; /* receives stdout (borrowed); its limit is the node's max_result */
+    uint64_t max_output;  /* that limit, for the message */
 } zd_proc_spec;
 
 typedef struct zd_proc_result {
-    int exit_code;     /* exit status, or 128 + signal */
-    int signal;        /* signal that ended the process, or 0 */
-    bool timed_out;    /* killed by the timeout */
-    char *output;      /* captured stdout (owned, NUL-terminated), at most ZD_PROC_MAX_OUTPUT */
-    size_t output_len; /* bytes in output */
-    char error[256];   /* why it failed, "" when it exited 0 */
+    int exit_code;    /* exit status, or 128 + signal */
+    int signal;       /* signal that ended the process, or 0 */
+    bool timed_out;   /* killed by the timeout */
+    bool over_limit;  /* killed: its stdout passed max_output */
+    int output_errno; /* stdout could not be stored (errno), or 0 */
+    char error[256];  /* why it failed, "" when it exited 0 */
 } zd_proc_result;
 
 /* Splits a shell command into words when the shell would add nothing: no quoting, expansion,
@@ -39,7 +44,7 @@ char **zd_proc_simple_argv(const char *cmd);
 /* Runs the command to completion. While it runs, *pgid holds its process group id (so that a
  * signal handler can kill the group), and 0 afterwards. Returns 0 when the command ran (see
  * result->exit_code), or ZDAG_ESYS / ZDAG_ENOMEM when it could not be started, with a reason
- * in result->error. Free result->output with free(). */
+ * in result->error. The caller finishes spec->out. */
 int zd_proc_run(const zd_proc_spec *spec, zd_proc_result *result, volatile sig_atomic_t *pgid)
     __attribute__((warn_unused_result));
 

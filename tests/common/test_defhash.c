@@ -258,6 +258,116 @@ static void test_defhash_no_ambiguity(void **state) {
     zd_graph_free(&g);
 }
 
+/* A graph of four nodes: reg (fn "mine", registered), plug (fn "theirs", from a plugin), its
+ * dependent down (a command) and cmd (a command). version_of_cmd: cmd's `version`, or NULL. */
+static zd_graph *code_graph(const char *version_of_cmd) {
+    zd_graph *g = zd_graph_new();
+    uint32_t reg, plug, down, cmd;
+    assert_int_equal(zd_graph_add_node(g, "reg", &reg), 0);
+    assert_int_equal(zd_graph_add_node(g, "plug", &plug), 0);
+    assert_int_equal(zd_graph_add_node(g, "down", &down), 0);
+    assert_int_equal(zd_graph_add_node(g, "cmd", &cmd), 0);
+    zd_node *n = zd_graph_node(g, reg);
+    n->kind = ZD_NODE_FN;
+    n->fn = strdup("mine");
+    n = zd_graph_node(g, plug);
+    n->kind = ZD_NODE_FN;
+    n->fn = strdup("theirs");
+    zd_graph_node(g, down)->shell = strdup("cat $ZDAG_DEP_PLUG");
+    n = zd_graph_node(g, cmd);
+    n->shell = strdup("true");
+    n->version = version_of_cmd ? strdup(version_of_cmd) : NULL;
+    assert_int_equal(zd_graph_add_dep(g, down, plug), 0);
+    assert_int_equal(zd_graph_finish(g, NULL, NULL), 0);
+    return g;
+}
+
+/* Which of reg, plug, down, cmd differ between two codes (and cmd versions): e.g. "-pd-". */
+static const char *code_changes(const zd_defhash_code *c0, const char *v0,
+                                const zd_defhash_code *c1, const char *v1) {
+    static char out[5];
+    uint8_t h0[4][32], h1[4][32];
+    zd_graph *g0 = code_graph(v0), *g1 = code_graph(v1);
+    assert_int_equal(zd_defhash_compute_code(g0, c0, h0), 0);
+    assert_int_equal(zd_defhash_compute_code(g1, c1, h1), 0);
+    for (int i = 0; i < 4; i++)
+        out[i] = memcmp(h0[i], h1[i], 32) ? "rpdc"[i] : '-';
+    out[4] = '\0';
+    zd_graph_free(&g0);
+    zd_graph_free(&g1);
+    return out;
+}
+
+static size_t first_plugin(void *ctx, const char *fn) {
+    (void)ctx;
+    assert_string_equal(fn, "theirs");
+    return 1;
+}
+
+static size_t too_many(void *ctx, const char *fn) {
+    (void)ctx;
+    (void)fn;
+    return 99;
+}
+
+static void test_defhash_code_identity(void **state) {
+    (void)state;
+    static const char *const registered[] = {"mine"};
+    uint8_t prog_a[32], prog_b[32], plugs_a[64], plugs_b[64];
+    memset(prog_a, 1, 32);
+    memset(prog_b, 2, 32);
+    memset(plugs_a, 3, 64);
+    memcpy(plugs_b, plugs_a, 64);
+    plugs_b[40] = 4; /* the second plugin changed */
+    zd_defhash_code a = {.program = prog_a,
+                         .registered = registered,
+                         .n_registered = 1,
+                         .plugins = plugs_a,
+                         .n_plugins = 2};
+    zd_defhash_code b = a;
+    assert_string_equal(code_changes(&a, NULL, &b, NULL), "----");
+    b.program = prog_b; /* the program rebuilt: its registered functions only */
+    assert_string_equal(code_changes(&a, NULL, &b, NULL), "r---");
+    b = a;
+    b.plugins = plugs_b; /* a plugin rebuilt: plugin functions and their dependents */
+    assert_string_equal(code_changes(&a, NULL, &b, NULL), "-pd-");
+    b = a;
+    b.n_plugins = 1; /* a plugin fewer */
+    assert_string_equal(code_changes(&a, NULL, &b, NULL), "-pd-");
+    b = a;
+    b.n_registered = 0; /* "mine" now comes from a plugin */
+    assert_string_equal(code_changes(&a, NULL, &b, NULL), "r---");
+    b = a;
+    b.program = NULL; /* unknown program: hashed as zeros, still differs from a known one */
+    assert_string_equal(code_changes(&a, NULL, &b, NULL), "r---");
+    /* "theirs" is exported by the first plugin: the second one no longer counts. */
+    b = a;
+    b.plugins_for = first_plugin;
+    assert_string_equal(code_changes(&a, NULL, &b, NULL), "-pd-"); /* a prefix of one plugin */
+    zd_defhash_code c = b;
+    c.plugins = plugs_b;
+    assert_string_equal(code_changes(&b, NULL, &c, NULL), "----");
+    plugs_b[3] = 9; /* now the first plugin changes too */
+    assert_string_equal(code_changes(&b, NULL, &c, NULL), "-pd-");
+    plugs_b[3] = plugs_a[3];
+    b.plugins_for = too_many; /* capped at n_plugins: as without a callback */
+    assert_string_equal(code_changes(&a, NULL, &b, NULL), "----");
+    /* Without code, function nodes are hashed by name: the hash before code identities. */
+    assert_string_equal(code_changes(&a, NULL, NULL, NULL), "rpd-");
+    uint8_t h0[4][32], h1[4][32];
+    zd_graph *g = code_graph(NULL);
+    assert_int_equal(zd_defhash_compute(g, h0), 0);
+    assert_int_equal(zd_defhash_compute_code(g, NULL, h1), 0);
+    assert_memory_equal(h0, h1, sizeof h0);
+    zd_graph_free(&g);
+    /* `version`: absent, "1", "2" and "" all differ; a command's hash without one is as
+     * before (no re-run after an upgrade). */
+    assert_string_equal(code_changes(&a, NULL, &a, "1"), "---c");
+    assert_string_equal(code_changes(&a, "1", &a, "2"), "---c");
+    assert_string_equal(code_changes(&a, "1", &a, "1"), "----");
+    assert_string_equal(code_changes(&a, NULL, &a, ""), "---c");
+}
+
 static void test_defhash_needs_finished_graph(void **state) {
     (void)state;
     zd_graph *g = zd_graph_new();
@@ -276,6 +386,7 @@ int main(void) {
         cmocka_unit_test(test_defhash_ignores_scheduling),
         cmocka_unit_test(test_defhash_normalisation),
         cmocka_unit_test(test_defhash_no_ambiguity),
+        cmocka_unit_test(test_defhash_code_identity),
         cmocka_unit_test(test_defhash_needs_finished_graph),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -285,6 +285,25 @@ static void test_full_example(void **state) {
     zd_graph_free(&g);
 }
 
+/* `version`: a string or a number as written; from defaults unless the node sets its own. */
+static void test_version_key(void **state) {
+    (void)state;
+    zd_graph *g = load_ok("defaults: {version: 7}\n"
+                          "nodes:\n"
+                          "  a: {cmd: x}\n"
+                          "  b: {cmd: x, version: 'release 2'}\n"
+                          "  c: {cmd: x, version: 2.50}\n"
+                          "  d: {fn: f, version: '3'}\n");
+    assert_string_equal(node(g, "a")->version, "7");
+    assert_string_equal(node(g, "b")->version, "release 2");
+    assert_string_equal(node(g, "c")->version, "2.50");
+    assert_string_equal(node(g, "d")->version, "3");
+    zd_graph_free(&g);
+    g = load_ok("nodes:\n  a: {cmd: x}\n");
+    assert_null(node(g, "a")->version);
+    zd_graph_free(&g);
+}
+
 /* A node's own cmd replaces a default fn, and the reverse. */
 static void test_defaults_command(void **state) {
     (void)state;
@@ -580,6 +599,20 @@ static const invalid_case invalid_cases[] = {
     {"alias", "defaults: &d {cmd: x}\nnodes:\n  a: *d\n", "3:6", "aliases"},
     {"self dependency", "nodes:\n  a: {cmd: x, deps: [a]}\n", "2:22", "depends on itself"},
     {"env value a list", "nodes:\n  a: {cmd: x, env: {A: [1]}}\n", "2:24", "must be a string"},
+    {"version a bool", "nodes:\n  a: {cmd: x, version: true}\n", "2:24",
+     "\"version\" in node \"a\" must be a string or a number"},
+    {"version null", "nodes:\n  a: {cmd: x, version: ~}\n", "2:24", "must be a string or a number"},
+    {"version a list", "nodes:\n  a: {cmd: x, version: [1]}\n", "2:24",
+     "must be a string or a number"},
+    {"version a map", "nodes:\n  a: {cmd: x, version: {v: 1}}\n", "2:24",
+     "must be a string or a number"},
+    {"version empty", "nodes:\n  a: {cmd: x, version: ''}\n", "2:24",
+     "must be a string or a number"},
+    {"version in defaults", "defaults: {version: false}\nnodes:\n  a: {cmd: x}\n", "1:21",
+     "must be a string or a number"},
+    {"version twice", "nodes:\n  a: {cmd: x, version: 1, version: 2}\n", "2:27", "duplicate"},
+    {"misspelt version", "nodes:\n  a: {cmd: x, verison: 1}\n", "2:15",
+     "did you mean \"version\"?"},
 };
 
 static void test_invalid_files(void **state) {
@@ -1194,6 +1227,7 @@ int main(void) {
         cmocka_unit_test(test_spec_example),
         cmocka_unit_test(test_full_example),
         cmocka_unit_test(test_defaults_command),
+        cmocka_unit_test(test_version_key),
         cmocka_unit_test(test_args_values),
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_file_checks),

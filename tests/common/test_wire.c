@@ -51,8 +51,12 @@ static void test_task_round_trip(void **state) {
     zd_wire_decoder *d = zd_wire_decoder_new();
     zd_bytes argv[] = {B("echo"), B("hello world"), B("")};
     zd_bytes env[] = {B("A=1"), B("LC_ALL=C")};
-    zd_dep_result deps[] = {{B("fetch"), ZD_FORMAT_MSGPACK, {"\0bin", 4}},
-                            {B("parse"), ZD_FORMAT_RAW, B("")}};
+    uint8_t hash[ZD_STORE_HASH];
+    for (int i = 0; i < ZD_STORE_HASH; i++)
+        hash[i] = (uint8_t)(i * 7);
+    zd_dep_result deps[] = {{B("fetch"), ZD_FORMAT_MSGPACK, 4, NULL, {"\0bin", 4}},
+                            {B("parse"), ZD_FORMAT_RAW, 0, NULL, B("")},
+                            {B("big"), ZD_FORMAT_RAW, 5000000000ull, hash, {NULL, 0}}};
     zd_msg_task t = {.node = 3,
                      .token = 1ull << 40,
                      .attempt = 2,
@@ -68,7 +72,9 @@ static void test_task_round_trip(void **state) {
                      .timeout_ms = 1500,
                      .log_path = B("/tmp/l.log"),
                      .deps = deps,
-                     .n_deps = 2};
+                     .n_deps = 3,
+                     .max_result = 1ull << 30,
+                     .store_dir = B("/state/results")};
     assert_int_equal(zd_wire_encode_task(b, &t), 0);
     zd_msg m;
     assert_int_equal(zd_wire_decode(d, zd_wire_buf_data(b), zd_wire_buf_size(b), &m), 0);
@@ -87,7 +93,15 @@ static void test_task_round_trip(void **state) {
     assert_true(eq(r->log_path, "/tmp/l.log"));
     assert_int_equal(r->args.len, 4);
     assert_memory_equal(r->args.ptr, "\x93\x01\x02\x03", 4);
-    assert_int_equal(r->n_deps, 2);
+    assert_int_equal(r->n_deps, 3);
+    assert_true(r->max_result == 1ull << 30);
+    assert_true(eq(r->store_dir, "/state/results"));
+    assert_null(r->deps[0].hash);
+    assert_int_equal(r->deps[0].size, 4);
+    assert_true(r->deps[2].size == 5000000000ull);
+    assert_non_null(r->deps[2].hash);
+    assert_memory_equal(r->deps[2].hash, hash, ZD_STORE_HASH);
+    assert_null(r->deps[2].data.ptr);
     assert_true(eq(r->deps[0].name, "fetch"));
     assert_int_equal(r->deps[0].format, ZD_FORMAT_MSGPACK);
     assert_int_equal(r->deps[1].format, ZD_FORMAT_RAW);
@@ -95,6 +109,22 @@ static void test_task_round_trip(void **state) {
     assert_memory_equal(r->deps[0].data.ptr, "\0bin", 4);
     assert_non_null(r->deps[1].data.ptr); /* empty, not absent */
     assert_int_equal(r->deps[1].data.len, 0);
+
+    /* A remote executor's task: no store dir. */
+    t.store_dir = (zd_bytes){NULL, 0};
+    assert_int_equal(zd_wire_encode_task(b, &t), 0);
+    assert_int_equal(zd_wire_decode(d, zd_wire_buf_data(b), zd_wire_buf_size(b), &m), 0);
+    assert_null(m.u.task.store_dir.ptr);
+    /* Inconsistent deps or limits are not encoded. */
+    deps[2].data = B("x");
+    assert_int_equal(zd_wire_encode_task(b, &t), ZDAG_EINVAL);
+    deps[2].data = (zd_bytes){NULL, 0};
+    deps[0].size = 5;
+    assert_int_equal(zd_wire_encode_task(b, &t), ZDAG_EINVAL);
+    deps[0].size = 4;
+    t.max_result = 0;
+    assert_int_equal(zd_wire_encode_task(b, &t), ZDAG_EINVAL);
+    t.max_result = 100;
 
     /* A shell task: cmd is a string, no argv. */
     t.kind = 0;
@@ -119,7 +149,8 @@ static void test_result_round_trip(void **state) {
                          .exit_code = 137,
                          .signal = 9,
                          .error = B("killed"),
-                         .output = B("partial")};
+                         .output = B("partial"),
+                         .size = 7};
     assert_int_equal(zd_wire_encode_result(b, &res), 0);
     zd_msg m;
     assert_int_equal(zd_wire_decode(d, zd_wire_buf_data(b), zd_wire_buf_size(b), &m), 0);
@@ -198,7 +229,9 @@ static void test_mutations(void **state) {
     zd_wire_decoder *d = zd_wire_decoder_new();
     zd_bytes argv[] = {B("ls"), B("-l")};
     zd_bytes env[] = {B("K=V")};
-    zd_dep_result deps[] = {{B("x"), ZD_FORMAT_RAW, B("data")}};
+    uint8_t hash[ZD_STORE_HASH] = {1, 2, 3};
+    zd_dep_result deps[] = {{B("x"), ZD_FORMAT_RAW, 4, NULL, B("data")},
+                            {B("y"), ZD_FORMAT_RAW, 10000, hash, {NULL, 0}}};
     zd_msg_task t = {.node = 1,
                      .token = 2,
                      .attempt = 1,
@@ -211,7 +244,9 @@ static void test_mutations(void **state) {
                      .n_env = 1,
                      .log_path = B("l"),
                      .deps = deps,
-                     .n_deps = 1};
+                     .n_deps = 2,
+                     .max_result = 1000000,
+                     .store_dir = B("s")};
     assert_int_equal(zd_wire_encode_task(b, &t), 0);
     size_t len = zd_wire_buf_size(b);
     char *frame = malloc(len);
@@ -233,11 +268,219 @@ static void test_mutations(void **state) {
     zd_wire_decoder_free(&d);
 }
 
+/* A stored result: size and hash, no bytes; inline ones at most 4096 bytes. */
+static void test_stored_result_round_trip(void **state) {
+    (void)state;
+    zd_wire_buf *b = zd_wire_buf_new();
+    zd_wire_decoder *d = zd_wire_decoder_new();
+    zd_msg m;
+    uint8_t hash[ZD_STORE_HASH];
+    memset(hash, 0xab, sizeof hash);
+    zd_msg_result big = {.node = 1, .token = 5, .ok = true, .size = 200000000, .hash = hash};
+    assert_int_equal(zd_wire_encode_result(b, &big), 0);
+    assert_int_equal(zd_wire_decode(d, zd_wire_buf_data(b), zd_wire_buf_size(b), &m), 0);
+    assert_true(m.u.result.ok);
+    assert_null(m.u.result.output.ptr);
+    assert_int_equal(m.u.result.size, 200000000);
+    assert_memory_equal(m.u.result.hash, hash, ZD_STORE_HASH);
+    char *inl = calloc(1, ZD_RESULT_INLINE_MAX + 1);
+    zd_msg_result over = {
+        .ok = true, .output = {inl, ZD_RESULT_INLINE_MAX + 1}, .size = ZD_RESULT_INLINE_MAX + 1};
+    assert_int_equal(zd_wire_encode_result(b, &over), ZDAG_EINVAL);
+    over.output.len = over.size = ZD_RESULT_INLINE_MAX;
+    assert_int_equal(zd_wire_encode_result(b, &over), 0);
+    big.size = ZD_RESULT_INLINE_MAX;
+    assert_int_equal(zd_wire_encode_result(b, &big), ZDAG_EINVAL);
+    free(inl);
+    zd_wire_buf_free(&b);
+    zd_wire_decoder_free(&d);
+}
+
+static void test_chunk_ack_fetch_data_round_trip(void **state) {
+    (void)state;
+    zd_wire_buf *b = zd_wire_buf_new();
+    zd_wire_decoder *d = zd_wire_decoder_new();
+    uint8_t hash[ZD_STORE_HASH];
+    memset(hash, 0x5a, sizeof hash);
+    char *mib = malloc(ZD_WIRE_CHUNK + 1);
+    memset(mib, 'x', ZD_WIRE_CHUNK + 1);
+    zd_msg m;
+
+    zd_msg_chunk c = {.node = 4, .token = 99, .offset = 3ull << 20, .data = {mib, ZD_WIRE_CHUNK}};
+    assert_int_equal(zd_wire_encode_chunk(b, &c), 0);
+    assert_int_equal(zd_wire_decode(d, zd_wire_buf_data(b), zd_wire_buf_size(b), &m), 0);
+    assert_int_equal(m.type, ZD_MSG_CHUNK);
+    assert_int_equal(m.u.chunk.node, 4);
+    assert_int_equal(m.u.chunk.token, 99);
+    assert_true(m.u.chunk.offset == 3ull << 20);
+    assert_int_equal(m.u.chunk.data.len, ZD_WIRE_CHUNK);
+    c.data.len = ZD_WIRE_CHUNK + 1;
+    assert_int_equal(zd_wire_encode_chunk(b, &c), ZDAG_EINVAL);
+    c.data.len = 0;
+    assert_int_equal(zd_wire_encode_chunk(b, &c), ZDAG_EINVAL);
+
+    zd_msg_ack a = {.token = 99, .offset = 4ull << 20};
+    assert_int_equal(zd_wire_encode_ack(b, &a), 0);
+    assert_int_equal(zd_wire_decode(d, zd_wire_buf_data(b), zd_wire_buf_size(b), &m), 0);
+    assert_int_equal(m.type, ZD_MSG_ACK);
+    assert_int_equal(m.u.ack.token, 99);
+    assert_true(m.u.ack.offset == 4ull << 20);
+
+    zd_msg_fetch f = {.hash = hash, .offset = 1ull << 20};
+    assert_int_equal(zd_wire_encode_fetch(b, &f), 0);
+    assert_int_equal(zd_wire_decode(d, zd_wire_buf_data(b), zd_wire_buf_size(b), &m), 0);
+    assert_int_equal(m.type, ZD_MSG_FETCH);
+    assert_memory_equal(m.u.fetch.hash, hash, ZD_STORE_HASH);
+    assert_true(m.u.fetch.offset == 1ull << 20);
+
+    zd_msg_data dt = {.hash = hash, .offset = 1ull << 20, .data = {mib, 12345}};
+    assert_int_equal(zd_wire_encode_data(b, &dt), 0);
+    assert_int_equal(zd_wire_decode(d, zd_wire_buf_data(b), zd_wire_buf_size(b), &m), 0);
+    assert_int_equal(m.type, ZD_MSG_DATA);
+    assert_int_equal(m.u.data.data.len, 12345);
+    assert_memory_equal(m.u.data.hash, hash, ZD_STORE_HASH);
+    dt.data = (zd_bytes){NULL, 0}; /* not available */
+    assert_int_equal(zd_wire_encode_data(b, &dt), 0);
+    assert_int_equal(zd_wire_decode(d, zd_wire_buf_data(b), zd_wire_buf_size(b), &m), 0);
+    assert_null(m.u.data.data.ptr);
+    free(mib);
+    zd_wire_buf_free(&b);
+    zd_wire_decoder_free(&d);
+}
+
+/* Packs a frame by hand: the fields a hostile peer chooses. */
+static int decode_packed(zd_wire_decoder *d, const msgpack_sbuffer *sb) {
+    zd_msg m;
+    return zd_wire_decode(d, sb->data, sb->size, &m);
+}
+
+static void pack_bin(msgpack_packer *pk, const void *p, size_t n) {
+    msgpack_pack_bin(pk, n);
+    msgpack_pack_bin_body(pk, p, n);
+}
+
+/* The new messages' fields are each checked: a hash of the wrong length, a chunk of 0 bytes or
+ * over 1 MiB, DATA over 1 MiB, offsets past the largest limit, a stored result of 4096 bytes or
+ * with inline bytes too, inline bytes that do not match their size. */
+static void test_hostile_result_frames(void **state) {
+    (void)state;
+    zd_wire_decoder *d = zd_wire_decoder_new();
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    uint8_t hash[33] = {0};
+    char *big = calloc(1, ZD_WIRE_CHUNK + 1);
+
+    /* FETCH with a 31- and a 33-byte hash, and a good one. */
+    for (size_t n = 31; n <= 33; n++) {
+        msgpack_sbuffer_clear(&sb);
+        msgpack_pack_array(&pk, 3);
+        msgpack_pack_uint64(&pk, ZD_MSG_FETCH);
+        pack_bin(&pk, hash, n);
+        msgpack_pack_uint64(&pk, 0);
+        assert_int_equal(decode_packed(d, &sb), n == 32 ? 0 : ZDAG_EPROTO);
+    }
+    /* FETCH past the largest result. */
+    msgpack_sbuffer_clear(&sb);
+    msgpack_pack_array(&pk, 3);
+    msgpack_pack_uint64(&pk, ZD_MSG_FETCH);
+    pack_bin(&pk, hash, 32);
+    msgpack_pack_uint64(&pk, ZD_RESULT_LIMIT_MAX + 1);
+    assert_int_equal(decode_packed(d, &sb), ZDAG_EPROTO);
+    /* CHUNK of 0 bytes, of 1 MiB + 1, with token 0, with a nil body. */
+    size_t sizes[] = {0, ZD_WIRE_CHUNK + 1, 1, 1};
+    uint64_t tokens[] = {5, 5, 0, 5};
+    for (int i = 0; i < 4; i++) {
+        msgpack_sbuffer_clear(&sb);
+        msgpack_pack_array(&pk, 5);
+        msgpack_pack_uint64(&pk, ZD_MSG_CHUNK);
+        msgpack_pack_uint64(&pk, 1);
+        msgpack_pack_uint64(&pk, tokens[i]);
+        msgpack_pack_uint64(&pk, 0);
+        if (i == 3)
+            msgpack_pack_nil(&pk);
+        else
+            pack_bin(&pk, big, sizes[i]);
+        assert_int_equal(decode_packed(d, &sb), ZDAG_EPROTO);
+    }
+    /* DATA of 1 MiB + 1. */
+    msgpack_sbuffer_clear(&sb);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_uint64(&pk, ZD_MSG_DATA);
+    pack_bin(&pk, hash, 32);
+    msgpack_pack_uint64(&pk, 0);
+    pack_bin(&pk, big, ZD_WIRE_CHUNK + 1);
+    assert_int_equal(decode_packed(d, &sb), ZDAG_EPROTO);
+    /* ACK with a string offset; ACK of 4 fields. */
+    msgpack_sbuffer_clear(&sb);
+    msgpack_pack_array(&pk, 3);
+    msgpack_pack_uint64(&pk, ZD_MSG_ACK);
+    msgpack_pack_uint64(&pk, 1);
+    msgpack_pack_str_with_body(&pk, "0", 1);
+    assert_int_equal(decode_packed(d, &sb), ZDAG_EPROTO);
+    msgpack_sbuffer_clear(&sb);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_uint64(&pk, ZD_MSG_ACK);
+    msgpack_pack_uint64(&pk, 1);
+    msgpack_pack_uint64(&pk, 1);
+    msgpack_pack_uint64(&pk, 1);
+    assert_int_equal(decode_packed(d, &sb), ZDAG_EPROTO);
+
+    /* RESULTs: (size, hash, bytes) combinations. */
+    struct {
+        uint64_t size;
+        bool hash;
+        size_t bytes; /* SIZE_MAX: nil */
+        int want;
+    } forms[] = {
+        {5, false, 5, 0},
+        {ZD_RESULT_INLINE_MAX, false, ZD_RESULT_INLINE_MAX, 0},
+        {ZD_RESULT_INLINE_MAX + 1, false, ZD_RESULT_INLINE_MAX + 1, ZDAG_EPROTO},
+        {6, false, 5, ZDAG_EPROTO},
+        {5, false, SIZE_MAX, ZDAG_EPROTO},
+        {ZD_RESULT_INLINE_MAX + 1, true, SIZE_MAX, 0},
+        {ZD_RESULT_INLINE_MAX, true, SIZE_MAX, ZDAG_EPROTO},
+        {ZD_RESULT_INLINE_MAX + 1, true, 3, ZDAG_EPROTO},
+        {ZD_RESULT_LIMIT_MAX + 1, true, SIZE_MAX, ZDAG_EPROTO},
+    };
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        msgpack_sbuffer_clear(&sb);
+        msgpack_pack_array(&pk, 11);
+        msgpack_pack_uint64(&pk, ZD_MSG_RESULT);
+        msgpack_pack_uint64(&pk, 1);
+        msgpack_pack_uint64(&pk, 2);
+        msgpack_pack_true(&pk);
+        msgpack_pack_int64(&pk, 0);
+        msgpack_pack_int64(&pk, 0);
+        msgpack_pack_nil(&pk);
+        if (forms[i].bytes == SIZE_MAX)
+            msgpack_pack_nil(&pk);
+        else
+            pack_bin(&pk, big, forms[i].bytes);
+        msgpack_pack_nil(&pk);
+        msgpack_pack_uint64(&pk, forms[i].size);
+        if (forms[i].hash)
+            pack_bin(&pk, hash, 32);
+        else
+            msgpack_pack_nil(&pk);
+        assert_int_equal(decode_packed(d, &sb), forms[i].want);
+    }
+    msgpack_sbuffer_destroy(&sb);
+    free(big);
+    zd_wire_decoder_free(&d);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hello_round_trip),  cmocka_unit_test(test_task_round_trip),
-        cmocka_unit_test(test_result_round_trip), cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_hello_round_trip),
+        cmocka_unit_test(test_task_round_trip),
+        cmocka_unit_test(test_result_round_trip),
+        cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_mutations),
+        cmocka_unit_test(test_stored_result_round_trip),
+        cmocka_unit_test(test_chunk_ack_fetch_data_round_trip),
+        cmocka_unit_test(test_hostile_result_frames),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

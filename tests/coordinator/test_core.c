@@ -109,7 +109,8 @@ static bool result(rig *r, double now, const zd_peer *p, uint32_t node, uint64_t
                        .ok = ok,
                        .exit_code = ok ? 0 : 1,
                        .error = {ok ? NULL : "exited with status 1", ok ? 0 : 20},
-                       .output = {"out", 3}};
+                       .output = {"out", 3},
+                       .size = 3};
     return zd_core_on_result(r->c, now, p, &m);
 }
 
@@ -127,6 +128,72 @@ static zd_node_state state_of(rig *r, uint32_t index) {
     zd_node_outcome o;
     zd_core_outcome(r->c, index, &o);
     return o.state;
+}
+
+/* A stored result is kept as hash and size only; its dependent's TASK names it by hash, with
+ * the store dir (a local executor) and the node's limit. A result over max_result fails. */
+static void test_stored_results_and_max_result(void **state) {
+    (void)state;
+    rig r;
+    zd_graph *g = build_graph((const char *[]){"a", "b", "c", NULL}, (const char *[]){"a>b", NULL});
+    zd_graph_node(g, (uint32_t)zd_graph_find(g, "c"))->max_result = 1000;
+    setup(&r, g, (zd_core_cfg){.n_local = 2, .store_dir = "/state/results"});
+    hello_local(&r, 0.1, 0);
+    hello_local(&r, 0.1, 1);
+    zd_core_start(r.c, 0.2);
+    take(&r);
+    uint32_t a = node(&r, "a"), b = node(&r, "b"), c = node(&r, "c");
+    uint32_t sa = r.acts[0].node == a ? r.acts[0].slot : r.acts[1].slot;
+    uint32_t sc = r.acts[0].node == c ? r.acts[0].slot : r.acts[1].slot;
+    zd_msg_task t;
+    assert_int_equal(zd_core_task(r.c, c, sc, &t), 0);
+    assert_int_equal(t.max_result, 1000);
+    assert_int_equal(zd_core_task(r.c, a, sa, &t), 0);
+    assert_true(t.max_result == ZD_RESULT_DEFAULT_MAX);
+    assert_int_equal(zd_core_max_result(r.c, a), ZD_RESULT_DEFAULT_MAX);
+    uint64_t ta = t.token;
+    zd_peer pa = local(sa), pc = local(sc);
+    assert_true(zd_core_attempt_is_peer(r.c, &pa, a, ta));
+    assert_false(zd_core_attempt_is_peer(r.c, &pc, a, ta)); /* another executor */
+    assert_false(zd_core_attempt_is_peer(r.c, &pa, a, ta + 1));
+    uint8_t hash[ZD_STORE_HASH];
+    memset(hash, 0x42, sizeof hash);
+    zd_msg_result m = {.node = a, .token = ta, .ok = true, .size = 300000000, .hash = hash};
+    assert_true(zd_core_on_result(r.c, 1.0, &pa, &m));
+    assert_false(zd_core_attempt_live(r.c, a, ta));
+    zd_node_outcome o;
+    zd_core_outcome(r.c, a, &o);
+    assert_true(o.has_output);
+    assert_null(o.output);
+    assert_memory_equal(o.output_hash, hash, ZD_STORE_HASH);
+    assert_int_equal(o.output_size, 300000000);
+    /* c's result of 5000 bytes is over its limit, though its executor said ok. */
+    uint64_t tc = token_of(&r, c, sc);
+    zd_msg_result mc = {.node = c, .token = tc, .ok = true, .size = 5000, .hash = hash};
+    assert_true(zd_core_on_result(r.c, 1.1, &pc, &mc));
+    zd_core_outcome(r.c, c, &o);
+    assert_int_equal(o.state, ZD_NS_FAILED);
+    assert_string_equal(o.error, "result is over max_result (1000 bytes)");
+    /* b runs next, on an idle slot, and is told a's hash, not its bytes. */
+    take(&r);
+    const zd_action *tb = first(&r, ZD_ACT_TASK);
+    assert_non_null(tb);
+    assert_int_equal(tb->node, b);
+    assert_int_equal(zd_core_task(r.c, b, tb->slot, &t), 0);
+    assert_int_equal(t.n_deps, 1);
+    assert_memory_equal(t.deps[0].hash, hash, ZD_STORE_HASH);
+    assert_null(t.deps[0].data.ptr);
+    assert_int_equal(t.deps[0].size, 300000000);
+    assert_true(t.store_dir.ptr && strcmp(t.store_dir.ptr, "/state/results") == 0);
+    zd_peer pb = local(tb->slot);
+    uint64_t size = 0;
+    assert_true(zd_core_may_fetch(r.c, &pb, hash, &size));
+    assert_int_equal(size, 300000000);
+    uint8_t other[ZD_STORE_HASH] = {0};
+    assert_false(zd_core_may_fetch(r.c, &pb, other, &size));
+    zd_peer idle = local(tb->slot == sa ? sc : sa);
+    assert_false(zd_core_may_fetch(r.c, &idle, hash, &size)); /* it runs nothing now */
+    teardown(&r);
 }
 
 /* Two independent nodes on two local slots: two TASKs, two OUTCOMEs, exit 0, one attempt each
@@ -603,6 +670,7 @@ static void test_io_slots_wake_for_io_nodes(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_nodes),
+        cmocka_unit_test(test_stored_results_and_max_result),
         cmocka_unit_test(test_retry_backoff),
         cmocka_unit_test(test_max_losses),
         cmocka_unit_test(test_local_timeout_releases_only_on_exit),

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "journal.h"
+#include "store.h"
 
 #define PIPE "/pipelines/p.yaml"
 
@@ -505,7 +506,7 @@ static void test_garbage_records(void **state) {
         {"\x91\xa1x", 3, "record type must be an unsigned integer, not a string"},
         {"\x91\xcf\xff\xff\xff\xff\xff\xff\xff\xff", 10,
          "unknown record type 18446744073709551615"},
-        {"\x92\x02\x01", 3, "a node record has 10 fields, not 2"},
+        {"\x92\x02\x01", 3, "a node record has 12 fields, not 2"},
         {NULL, 0, "nested at most 8 deep"},
     };
     for (size_t i = 0; i < sizeof raw / sizeof raw[0]; i++) {
@@ -731,6 +732,73 @@ static void test_resume_plan(void **state) {
     zd_graph_free(&g2);
 }
 
+/* A stored result is recorded by hash and size, and trusted on resume only while its file in
+ * STATE_DIR/results has that size and hash. */
+static void test_stored_results(void **state) {
+    fixture *f = *state;
+    zd_graph *g = small_graph("echo b");
+    uint8_t h[4][32];
+    assert_int_equal(zd_defhash_compute(g, h), 0);
+    char store[512];
+    snprintf(store, sizeof store, "%s/results", f->dir);
+    assert_int_equal(zd_store_prepare(store), 0);
+    char big[10000];
+    memset(big, 'r', sizeof big);
+    zd_store_writer *w = zd_store_writer_new(store, 0);
+    assert_int_equal(zd_store_writer_write(w, big, sizeof big), 0);
+    bool stored;
+    uint8_t hash[ZD_STORE_HASH];
+    uint64_t size;
+    const char *bytes;
+    assert_int_equal(zd_store_writer_finish(w, &stored, hash, &size, &bytes), 0);
+    zd_store_writer_free(&w);
+    assert_true(stored);
+
+    zd_journal *j = open_ok(f);
+    for (uint32_t i = 0; i < 4; i++) {
+        zd_journal_rec r = rec(zd_graph_node(g, i)->name, 0, ZD_JOURNAL_SUCCEEDED, i ? "ok" : NULL);
+        memcpy(r.defhash, h[i], 32);
+        if (i == 0) {
+            r.result_in_store = true;
+            memcpy(r.result_hash, hash, sizeof hash);
+            r.result_size = size;
+        }
+        append_ok(j, r);
+    }
+    zd_journal_rec bad = rec("x", 0, ZD_JOURNAL_SUCCEEDED, "bytes");
+    bad.result_in_store = true; /* a stored result has no inline bytes */
+    assert_int_equal(zd_journal_append(j, &bad), ZDAG_EINVAL);
+    zd_journal_close(&j);
+
+    j = open_ok(f);
+    const zd_journal_rec *a = zd_journal_find(j, zd_graph_node(g, 0)->name);
+    assert_non_null(a);
+    assert_true(a->result_in_store);
+    assert_int_equal(a->result_size, sizeof big);
+    assert_memory_equal(a->result_hash, hash, sizeof hash);
+    assert_int_equal(a->result_len, 0);
+    assert_false(zd_journal_find(j, zd_graph_node(g, 1)->name)->result_in_store);
+    bool cached[4];
+    assert_int_equal(zd_journal_resume_plan(j, g, h, cached), 0);
+    assert_true(cached[0] && cached[1] && cached[2] && cached[3]);
+
+    /* The same size, one byte changed: a and everything after it run again. */
+    char path[ZD_STORE_PATH];
+    assert_true(zd_store_path(store, hash, path, sizeof path));
+    chmod(path, 0644);
+    FILE *fp = fopen(path, "r+b");
+    fseek(fp, 5000, SEEK_SET);
+    fputc('!', fp);
+    fclose(fp);
+    assert_int_equal(zd_journal_resume_plan(j, g, h, cached), 0);
+    assert_true(!cached[0] && !cached[1] && !cached[2] && cached[3]);
+    unlink(path); /* missing: the same */
+    assert_int_equal(zd_journal_resume_plan(j, g, h, cached), 0);
+    assert_true(!cached[0] && cached[3]);
+    zd_journal_close(&j);
+    zd_graph_free(&g);
+}
+
 static double seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -792,6 +860,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_median_duration, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit_api, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume_plan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stored_results, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsync_cost, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -52,10 +52,46 @@ static void test_200k_is_n_log_n(void **state) {
     free(keys);
 }
 
+/* An indexed queue: removing any node keeps the heap in order, and removal is O(log n). */
+static void test_remove(void **state) {
+    (void)state;
+    const uint32_t n = 200000;
+    zd_prio_key *keys = malloc(n * sizeof *keys);
+    uint32_t *pos = malloc(n * sizeof *pos);
+    srand(11);
+    for (uint32_t i = 0; i < n; i++) {
+        keys[i] = (zd_prio_key){rand() % 1000, (double)(rand() % 100)};
+        pos[i] = ZD_READYQ_ABSENT;
+    }
+    zd_readyq *q = zd_readyq_new_indexed(keys, n, pos);
+    for (uint32_t i = 0; i < n; i++)
+        zd_readyq_push(q, i);
+    /* Every third node goes, in index order (anywhere in the heap). */
+    for (uint32_t i = 0; i < n; i += 3)
+        assert_true(zd_readyq_remove(q, i));
+    assert_false(zd_readyq_remove(q, 0)); /* already gone */
+    assert_int_equal(zd_readyq_size(q), n - (n + 2) / 3);
+    uint32_t prev = zd_readyq_pop(q), popped = 1;
+    assert_int_equal(pos[prev], ZD_READYQ_ABSENT);
+    while (zd_readyq_size(q) > 0) {
+        uint32_t cur = zd_readyq_pop(q);
+        assert_true(cur % 3 != 0);
+        assert_true(zd_prio_before(keys, prev, cur));
+        prev = cur;
+        popped++;
+    }
+    assert_int_equal(popped, n - (n + 2) / 3);
+    assert_true((double)zd_readyq_comparisons(q) < 5.0 * n * log2((double)n));
+    zd_readyq_free(&q);
+    free(pos);
+    free(keys);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_order_and_ties),
         cmocka_unit_test(test_200k_is_n_log_n),
+        cmocka_unit_test(test_remove),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -94,12 +94,40 @@ static void test_cached_and_excluded(void **state) {
     zd_sched_free(&s);
 }
 
+/* --resume of a wide pipeline: 200,000 independent nodes, every other one cached. Each cached
+ * ready node leaves its queue in O(log n) (the old code rebuilt the whole queue per node:
+ * ~10^10 heap operations here), and the rest come out in order. */
+static void test_many_cached_roots(void **state) {
+    (void)state;
+    const uint32_t n = 200000;
+    zd_graph *g = zd_graph_new();
+    for (uint32_t i = 0; i < n; i++) {
+        char name[32];
+        uint32_t idx;
+        snprintf(name, sizeof name, "n%u", i);
+        assert_int_equal(zd_graph_add_node(g, name, &idx), 0);
+    }
+    assert_int_equal(zd_graph_finish(g, NULL, NULL), 0);
+    zd_prio_key *keys = calloc(n, sizeof *keys);
+    assert_int_equal(zd_prio_compute(g, ZD_PRIO_USER, NULL, NULL, keys), 0);
+    zd_sched *s = zd_sched_new(g, keys, NULL, false);
+    for (uint32_t i = 0; i < n; i += 2)
+        zd_sched_cached(s, i);
+    for (uint32_t i = 1; i < n; i += 2)
+        assert_int_equal(zd_sched_pop(s), i);
+    assert_false(zd_sched_has_ready(s));
+    zd_sched_free(&s);
+    free(keys);
+    zd_graph_free(&g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_fail_fast, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keep_going, setup, teardown),
         cmocka_unit_test_setup_teardown(test_requeue_and_abandon, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cached_and_excluded, setup, teardown),
+        cmocka_unit_test(test_many_cached_roots),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

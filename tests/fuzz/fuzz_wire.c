@@ -31,6 +31,12 @@ static bool same_bytes(zd_bytes a, zd_bytes b) {
     return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
 }
 
+static bool same_hash(const uint8_t *a, const uint8_t *b) {
+    if (!a || !b)
+        return !a && !b;
+    return memcmp(a, b, ZD_STORE_HASH) == 0;
+}
+
 static bool same_list(const zd_bytes *a, uint32_t na, const zd_bytes *b, uint32_t nb) {
     if (na != nb)
         return false;
@@ -45,13 +51,16 @@ static bool same_task(const zd_msg_task *a, const zd_msg_task *b) {
         a->kind != b->kind || a->timeout_ms != b->timeout_ms || a->n_deps != b->n_deps ||
         !same_bytes(a->name, b->name) || !same_bytes(a->run_id, b->run_id) ||
         !same_bytes(a->args, b->args) || !same_bytes(a->workdir, b->workdir) ||
-        !same_bytes(a->log_path, b->log_path) || !same_list(a->env, a->n_env, b->env, b->n_env))
+        !same_bytes(a->log_path, b->log_path) || !same_list(a->env, a->n_env, b->env, b->n_env) ||
+        a->max_result != b->max_result || !same_bytes(a->store_dir, b->store_dir))
         return false;
     if (a->kind == 1 ? !same_list(a->argv, a->argc, b->argv, b->argc) : !same_bytes(a->cmd, b->cmd))
         return false;
     for (uint32_t i = 0; i < a->n_deps; i++)
         if (!same_bytes(a->deps[i].name, b->deps[i].name) ||
-            a->deps[i].format != b->deps[i].format || !same_bytes(a->deps[i].data, b->deps[i].data))
+            a->deps[i].format != b->deps[i].format ||
+            !same_bytes(a->deps[i].data, b->deps[i].data) || a->deps[i].size != b->deps[i].size ||
+            !same_hash(a->deps[i].hash, b->deps[i].hash))
             return false;
     return true;
 }
@@ -83,8 +92,21 @@ static bool same_msg(const zd_msg *a, const zd_msg *b) {
         return x->node == y->node && x->token == y->token && x->ok == y->ok &&
                x->exit_code == y->exit_code && x->signal == y->signal &&
                same_bytes(x->error, y->error) && same_bytes(x->output, y->output) &&
-               same_bytes(x->log, y->log);
+               same_bytes(x->log, y->log) && x->size == y->size && same_hash(x->hash, y->hash);
     }
+    case ZD_MSG_CHUNK: {
+        const zd_msg_chunk *x = &a->u.chunk, *y = &b->u.chunk;
+        return x->node == y->node && x->token == y->token && x->offset == y->offset &&
+               same_bytes(x->data, y->data);
+    }
+    case ZD_MSG_ACK:
+        return a->u.ack.token == b->u.ack.token && a->u.ack.offset == b->u.ack.offset;
+    case ZD_MSG_FETCH:
+        return same_hash(a->u.fetch.hash, b->u.fetch.hash) &&
+               a->u.fetch.offset == b->u.fetch.offset;
+    case ZD_MSG_DATA:
+        return same_hash(a->u.data.hash, b->u.data.hash) && a->u.data.offset == b->u.data.offset &&
+               same_bytes(a->u.data.data, b->u.data.data);
     case ZD_MSG_JOIN:
         return same_join(&a->u.join, &b->u.join);
     case ZD_MSG_WELCOME: {
@@ -132,6 +154,14 @@ static int encode(zd_wire_buf *b, const zd_msg *m) {
         return zd_wire_encode_cancel(b, &m->u.cancel);
     case ZD_MSG_LOST:
         return zd_wire_encode_lost(b, &m->u.lost);
+    case ZD_MSG_CHUNK:
+        return zd_wire_encode_chunk(b, &m->u.chunk);
+    case ZD_MSG_ACK:
+        return zd_wire_encode_ack(b, &m->u.ack);
+    case ZD_MSG_FETCH:
+        return zd_wire_encode_fetch(b, &m->u.fetch);
+    case ZD_MSG_DATA:
+        return zd_wire_encode_data(b, &m->u.data);
     }
     return ZDAG_EINVAL;
 }

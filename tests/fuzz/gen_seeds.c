@@ -92,12 +92,17 @@ static void wire_seeds(const char *out) {
                          .env = env,
                          .n_env = 2,
                          .timeout_ms = 60000,
-                         .log_path = B("/tmp/state/logs/fetch.log")};
+                         .log_path = B("/tmp/state/logs/fetch.log"),
+                         .max_result = 1ull << 30,
+                         .store_dir = B("/tmp/state/results")};
     save_frame(out, b, zd_wire_encode_task(b, &shell), "task_shell");
 
     zd_bytes argv[] = {B("sh"), B("-c"), B("sleep 0.3; echo D"), B("")};
-    zd_dep_result deps[] = {{B("A"), ZD_FORMAT_RAW, B("A fetched\n")},
-                            {B("B"), ZD_FORMAT_MSGPACK, B("\x82\xa1x\x01\xa1y\x93\x01\x02\x03")}};
+    static const uint8_t big_hash[ZD_STORE_HASH] = {0x9f, 0x86, 0xd0, 0x81, 0x88, 0x4c, 0x7d, 0x65};
+    zd_dep_result deps[] = {
+        {B("A"), ZD_FORMAT_RAW, 10, NULL, B("A fetched\n")},
+        {B("B"), ZD_FORMAT_MSGPACK, 11, NULL, B("\x82\xa1x\x01\xa1y\x93\x01\x02\x03")},
+        {B("C"), ZD_FORMAT_RAW, 200000000, big_hash, {NULL, 0}}};
     zd_msg_task argv_task = {.node = 3,
                              .token = 1ull << 40,
                              .attempt = 2,
@@ -108,7 +113,8 @@ static void wire_seeds(const char *out) {
                              .argc = 4,
                              .workdir = B("/tmp/w"),
                              .deps = deps,
-                             .n_deps = 2};
+                             .n_deps = 3,
+                             .max_result = 512};
     save_frame(out, b, zd_wire_encode_task(b, &argv_task), "task_argv");
 
     zd_msg_task fn = {.node = 2,
@@ -122,11 +128,24 @@ static void wire_seeds(const char *out) {
                                 "epochs\x03"),
                       .deps = deps + 1,
                       .n_deps = 1,
-                      .timeout_ms = 500};
+                      .timeout_ms = 500,
+                      .max_result = 64ull << 20};
     save_frame(out, b, zd_wire_encode_task(b, &fn), "task_fn");
 
-    zd_msg_result ok = {.node = 0, .token = 7, .ok = true, .output = B("A fetched\n")};
+    zd_msg_result ok = {.node = 0, .token = 7, .ok = true, .output = B("A fetched\n"), .size = 10};
     save_frame(out, b, zd_wire_encode_result(b, &ok), "result_ok");
+    zd_msg_result stored = {.node = 5, .token = 8, .ok = true, .size = 200000000, .hash = big_hash};
+    save_frame(out, b, zd_wire_encode_result(b, &stored), "result_stored");
+    zd_msg_chunk chunk = {.node = 5, .token = 8, .offset = 1 << 20, .data = B("some result bytes")};
+    save_frame(out, b, zd_wire_encode_chunk(b, &chunk), "chunk");
+    zd_msg_ack ack = {.token = 8, .offset = 2 << 20};
+    save_frame(out, b, zd_wire_encode_ack(b, &ack), "ack");
+    zd_msg_fetch fetch = {.hash = big_hash, .offset = 3 << 20};
+    save_frame(out, b, zd_wire_encode_fetch(b, &fetch), "fetch");
+    zd_msg_data data = {.hash = big_hash, .offset = 3 << 20, .data = B("bytes of a result")};
+    save_frame(out, b, zd_wire_encode_data(b, &data), "data");
+    zd_msg_data none = {.hash = big_hash, .offset = 0, .data = {NULL, 0}};
+    save_frame(out, b, zd_wire_encode_data(b, &none), "data_none");
     zd_msg_result failed = {.node = 3,
                             .token = 1ull << 40,
                             .ok = false,

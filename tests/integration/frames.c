@@ -44,7 +44,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define WIRE_VERSION 2 /* ZD_WIRE_VERSION of common/wire.h, which this file encodes by hand */
+#define WIRE_VERSION 3 /* ZD_WIRE_VERSION of common/wire.h, which this file encodes by hand */
 
 /* The coordinator under attack. */
 typedef struct target {
@@ -129,10 +129,10 @@ static void mp_bool(buf *b, bool v) {
     put_byte(b, v ? 0xc3 : 0xc2);
 }
 
-/* RESULT [3, node, token, ok, exit_code, signal, error, output, log] */
+/* RESULT [3, node, token, ok, exit_code, signal, error, output, log, size, hash] */
 static void result_frame(buf *b, uint64_t node, uint64_t token, const char *output) {
     b->n = 0;
-    mp_array(b, 9);
+    mp_array(b, 11);
     mp_uint(b, 3);
     mp_uint(b, node);
     mp_uint(b, token);
@@ -141,6 +141,8 @@ static void result_frame(buf *b, uint64_t node, uint64_t token, const char *outp
     mp_uint(b, 0);
     mp_nil(b);
     mp_bin(b, output, strlen(output));
+    mp_nil(b);
+    mp_uint(b, strlen(output));
     mp_nil(b);
 }
 
@@ -375,7 +377,7 @@ static void attack_multi(target *t) {
 static void attack_wrong_type(target *t) {
     void *s = dealer(t);
     buf b = {0};
-    mp_array(&b, 14); /* TASK */
+    mp_array(&b, 16); /* TASK */
     mp_uint(&b, 2);
     mp_uint(&b, 0);
     mp_uint(&b, 1);
@@ -390,6 +392,8 @@ static void attack_wrong_type(target *t) {
     mp_uint(&b, 0);
     mp_nil(&b);
     mp_array(&b, 0);
+    mp_uint(&b, 1024); /* max_result */
+    mp_nil(&b);        /* store_dir */
     send_buf(s, &b);
     b.n = 0;
     mp_array(&b, 7); /* WELCOME */
@@ -427,6 +431,33 @@ static void attack_results(target *t) {
     printf("results: %d forged RESULTs sent (nodes 0-23 x tokens 0-39, node 2^32-1, token "
            "2^64-1)\n",
            sent);
+}
+
+/* CHUNKs of results nobody asked for (guessed tokens) and a FETCH of a result not needed. */
+static void attack_chunks(target *t) {
+    void *s = dealer(t);
+    buf b = {0};
+    int sent = 0;
+    for (uint64_t token = 1; token <= 40; token++) {
+        b.n = 0;
+        mp_array(&b, 5); /* CHUNK [10, node, token, offset, bytes] */
+        mp_uint(&b, 10);
+        mp_uint(&b, token % 24);
+        mp_uint(&b, token);
+        mp_uint(&b, 0);
+        mp_bin(&b, "FORGED", 6);
+        send_buf(s, &b), sent++;
+    }
+    char hash[32] = {0};
+    b.n = 0;
+    mp_array(&b, 3); /* FETCH [12, hash, offset] */
+    mp_uint(&b, 12);
+    mp_bin(&b, hash, sizeof hash);
+    mp_uint(&b, 0);
+    send_buf(s, &b), sent++;
+    free(b.p);
+    zmq_close(s);
+    printf("chunks: %d forged CHUNKs and FETCHes sent\n", sent);
 }
 
 static void attack_join(target *t) {
@@ -533,9 +564,10 @@ static void attack_hello(target *t) {
     hello_secret_frame(&b, 0, id, 1, secret);
     send_buf(ex, &b);
     uint64_t node = 0, token = 0;
-    off = 2;
-    bool tasked = recv_buf(ex, &b) && b.n > 2 && b.p[1] == 2 && read_uint(b.p, b.n, &off, &node) &&
-                  read_uint(b.p, b.n, &off, &token);
+    /* TASK has 16 fields: an array16 header (0xdc 0x00 0x10), then its type 2. */
+    off = 4;
+    bool tasked = recv_buf(ex, &b) && b.n > 4 && b.p[0] == 0xdc && b.p[3] == 2 &&
+                  read_uint(b.p, b.n, &off, &node) && read_uint(b.p, b.n, &off, &token);
     printf("hello: fake agent %llu, executor slot 0 %s", (unsigned long long)id,
            tasked ? "got a task" : "got NO task");
     if (!tasked) {
@@ -729,12 +761,19 @@ int main(int argc, char **argv) {
     static const struct {
         const char *name;
         void (*run)(target *t);
-    } attacks[] = {{"garbage", attack_garbage},       {"truncated", attack_truncated},
-                   {"huge-count", attack_huge_count}, {"big", attack_big},
-                   {"multi", attack_multi},           {"wrong-type", attack_wrong_type},
-                   {"results", attack_results},       {"join", attack_join},
-                   {"hello", attack_hello},           {"tcp-garbage", attack_tcp_garbage},
-                   {"tcp-short", attack_tcp_short},   {"tcp-oversize", attack_tcp_oversize}};
+    } attacks[] = {{"garbage", attack_garbage},
+                   {"truncated", attack_truncated},
+                   {"huge-count", attack_huge_count},
+                   {"big", attack_big},
+                   {"multi", attack_multi},
+                   {"wrong-type", attack_wrong_type},
+                   {"results", attack_results},
+                   {"join", attack_join},
+                   {"chunks", attack_chunks},
+                   {"hello", attack_hello},
+                   {"tcp-garbage", attack_tcp_garbage},
+                   {"tcp-short", attack_tcp_short},
+                   {"tcp-oversize", attack_tcp_oversize}};
     if (argc < 3) {
         fprintf(stderr, "usage: zdag_test_frames tcp://HOST:PORT ATTACK...\nattacks:");
         for (size_t i = 0; i < sizeof attacks / sizeof attacks[0]; i++)

@@ -185,8 +185,11 @@ int main(int argc, char **argv) {
             for (int i = 0; i < slots; i++)
                 for (uint32_t node = 0; node < 10; node++)
                     for (uint64_t token = 1; token <= 16; token++) {
-                        zd_msg_result r = {
-                            .node = node, .token = token, .ok = true, .output = {"FORGED", 6}};
+                        zd_msg_result r = {.node = node,
+                                           .token = token,
+                                           .ok = true,
+                                           .output = {"FORGED", 6},
+                                           .size = 6};
                         if (zd_wire_encode_result(out, &r) == 0)
                             send_frame(sock[i], out);
                         guesses++;
@@ -215,7 +218,8 @@ int main(int argc, char **argv) {
                     zd_msg_result r = {.node = m.u.task.node,
                                        .token = m.u.task.token,
                                        .ok = true,
-                                       .output = {"FORGED", 6}};
+                                       .output = {"FORGED", 6},
+                                       .size = 6};
                     if (zd_wire_encode_result(out, &r) == 0)
                         send_frame(sock[i], out);
                 } else if (m.type == ZD_MSG_BYE) {

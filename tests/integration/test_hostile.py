@@ -18,7 +18,7 @@ FRAMES = os.environ.get("ZDAG_TEST_FRAMES") or os.path.join(
 SANITIZED = os.environ.get("ZDAG_SANITIZE", "OFF").upper() in ("ON", "1", "TRUE", "YES")
 
 ZMQ_ATTACKS = ["garbage", "truncated", "huge-count", "big", "multi", "wrong-type", "results",
-               "join"]
+               "join", "chunks"]
 TCP_ATTACKS = ["tcp-garbage", "tcp-short", "tcp-oversize"]
 
 
@@ -88,7 +88,9 @@ class HostileTest(ZdagTestCase):
                        "JOIN announces too many resources",
                        "number out of range",
                        "refused a worker (protocol 99, joined twice, or too many)",
-                       "refused a worker (protocol 2, joined twice, or too many)",
+                       "refused a worker (protocol 3, joined twice, or too many)",
+                       "dropped a result chunk of a stale or unknown attempt",
+                       "dropped a fetch of a result the executor does not need",
                        "refused an executor (agent 0, slot 0)",
                        "discarded a stale or unknown result (node",
                        # a flood is rate-limited: one line a second, and the total at the end

@@ -219,8 +219,8 @@ static zdag_result *run(zdag_dag *dag, const zdag_options *o) {
 /* Asserts a node's status, attempts and error (NULL for none). */
 static void assert_node(const zdag_result *r, const char *node, const char *status,
                         unsigned attempts, const char *error) {
-    const char *got = zdag_result_status(r, node);
-    if (!got)
+    const char *got = zdag_node_status_name(zdag_result_status(r, node));
+    if (zdag_result_status(r, node) == ZDAG_NODE_UNKNOWN)
         fail_msg("no node \"%s\" in the result", node);
     if (strcmp(got, status) != 0)
         fail_msg("node \"%s\" is %s, not %s (%s)", node, got, status,
@@ -270,8 +270,16 @@ static void assert_str_result(const zdag_result *r, const char *node, const char
 
 static void test_version_and_errors(void **state) {
     (void)state;
-    assert_string_equal(zdag_version(), ZDAG_VERSION_STRING);
-    assert_string_equal(zdag_version(), "0.1.0");
+    assert_int_equal(zdag_version(), ZDAG_VERSION_HEX);
+    assert_int_equal(ZDAG_VERSION_HEX, 0x000200);
+    assert_string_equal(zdag_version_string(), ZDAG_VERSION_STRING);
+    char want[32];
+    snprintf(want, sizeof want, "%d.%d.%d", ZDAG_VERSION_MAJOR, ZDAG_VERSION_MINOR,
+             ZDAG_VERSION_PATCH);
+    assert_string_equal(zdag_version_string(), want);
+    assert_int_equal(zdag_version() >> 16, ZDAG_VERSION_MAJOR);
+    assert_int_equal((zdag_version() >> 8) & 0xff, ZDAG_VERSION_MINOR);
+    assert_int_equal(zdag_version() & 0xff, ZDAG_VERSION_PATCH);
     assert_string_equal(zdag_strerror(0), "success");
     assert_string_equal(zdag_strerror(ZDAG_ECYCLE), "dependency cycle");
     assert_string_equal(zdag_strerror(ZDAG_EEXIST), "already exists");
@@ -356,7 +364,9 @@ static void test_null_arguments(void **state) {
     msgpack_object obj;
     assert_true(msgpack_zone_init(&zone, 64));
     assert_int_equal(zdag_result_exit_code(NULL), -1);
-    assert_null(zdag_result_status(NULL, "a"));
+    assert_int_equal(zdag_result_status(NULL, "a"), ZDAG_NODE_UNKNOWN);
+    assert_int_equal(zdag_result_count(NULL), 0);
+    assert_null(zdag_result_node(NULL, 0));
     assert_null(zdag_result_error(NULL, "a"));
     assert_int_equal(zdag_result_attempts(NULL, "a"), 0);
     assert_int_equal(zdag_result_value(NULL, "a", &data, &len, NULL), ZDAG_ENOENT);
@@ -566,6 +576,166 @@ static void test_bad_options(void **state) {
     zdag_dag_free(&dag);
 }
 
+/* ---- Options, identity, versions, results as a list ---- */
+
+/* A program compiled against a newer header passes a bigger zdag_options. */
+typedef struct newer_options {
+    zdag_options known; /* this library's layout */
+    int64_t future[2];  /* fields it does not know of */
+} newer_options;
+
+static void test_options_grow(void **state) {
+    fixture *f = *state;
+    zdag_dag *dag = new_dag();
+    assert_int_equal(zdag_dag_add_fn(dag, "one", "one"), 0);
+    zdag_result *r = NULL;
+
+    zdag_options o;
+    memset(&o, 0, sizeof o); /* not set up with zdag_options_init() */
+    assert_int_equal(zdag_run(dag, &o, &r), ZDAG_EINVAL);
+    assert_null(r);
+    assert_non_null(strstr(zdag_dag_error(dag), "zdag_options_init()"));
+    init_opts(&o, f);
+    assert_int_equal(o.size, sizeof o);
+    o.size = offsetof(zdag_options, name); /* shorter than any layout */
+    assert_int_equal(zdag_run(dag, &o, &r), ZDAG_EINVAL);
+
+    newer_options n;
+    zdag_options_init_size(&n.known, sizeof n);
+    assert_int_equal(n.known.size, sizeof n);
+    assert_int_equal(n.future[0], 0);
+    assert_int_equal(n.future[1], 0);
+    n.known.local_workers = 1;
+    n.known.state_dir = f->dir;
+    n.known.quiet = true;
+    r = run(dag, &n.known); /* unknown fields left at zero: fine */
+    assert_node(r, "one", "succeeded", 1, NULL);
+    zdag_result_free(&r);
+    n.future[1] = 7;
+    assert_int_equal(zdag_run(dag, &n.known, &r), ZDAG_EUNSUPPORTED);
+    assert_null(r);
+    assert_non_null(strstr(zdag_dag_error(dag), "unknown to libzdag"));
+    zdag_options_init_size(NULL, sizeof o); /* no crash */
+    zdag_dag_free(&dag);
+}
+
+static void test_status_enum_and_iteration(void **state) {
+    fixture *f = *state;
+    zdag_options o;
+    init_opts(&o, f);
+    o.keep_going = true;
+    zdag_dag *dag = new_dag();
+    assert_int_equal(zdag_dag_add_fn(dag, "one", "one"), 0);
+    assert_int_equal(zdag_dag_add_fn(dag, "bad", "fail"), 0);
+    assert_int_equal(zdag_dag_add_cmd(dag, "after", "true"), 0);
+    assert_int_equal(zdag_node_add_dep(dag, "after", "bad"), 0);
+    zdag_result *r = run(dag, &o);
+    static const char *const names[] = {"one", "bad", "after"};
+    static const zdag_node_status want[] = {ZDAG_NODE_SUCCEEDED, ZDAG_NODE_FAILED,
+                                            ZDAG_NODE_SKIPPED};
+    assert_int_equal(zdag_result_count(r), 3);
+    for (size_t i = 0; i < zdag_result_count(r); i++) {
+        assert_string_equal(zdag_result_node(r, i), names[i]);
+        assert_int_equal(zdag_result_status(r, zdag_result_node(r, i)), want[i]);
+    }
+    assert_null(zdag_result_node(r, 3));
+    assert_null(zdag_result_node(r, SIZE_MAX));
+    zdag_result_free(&r);
+
+    /* Resumed: what succeeded is cached, the rest runs again. */
+    o.resume = true;
+    r = run(dag, &o);
+    assert_int_equal(zdag_result_status(r, "one"), ZDAG_NODE_CACHED);
+    assert_int_equal(zdag_result_status(r, "bad"), ZDAG_NODE_FAILED);
+    assert_packed(r, "one", "\x29", 1); /* the restored result */
+    zdag_result_free(&r);
+    zdag_dag_free(&dag);
+
+    assert_string_equal(zdag_node_status_name(ZDAG_NODE_SUCCEEDED), "succeeded");
+    assert_string_equal(zdag_node_status_name(ZDAG_NODE_FAILED), "failed");
+    assert_string_equal(zdag_node_status_name(ZDAG_NODE_SKIPPED), "skipped");
+    assert_string_equal(zdag_node_status_name(ZDAG_NODE_CACHED), "cached");
+    assert_string_equal(zdag_node_status_name(ZDAG_NODE_EXCLUDED), "excluded");
+    assert_string_equal(zdag_node_status_name(ZDAG_NODE_UNKNOWN), "unknown");
+    assert_string_equal(zdag_node_status_name((zdag_node_status)99), "unknown");
+}
+
+/* Runs a one-node DAG (fn "one") with resume under identity `name` (NULL: the default);
+ * returns the node's status. */
+static zdag_node_status resume_as(const fixture *f, const char *name, const char *version) {
+    zdag_options o;
+    init_opts(&o, f);
+    o.resume = true;
+    o.name = name;
+    zdag_dag *dag = new_dag();
+    assert_int_equal(zdag_dag_add_fn(dag, "n", "one"), 0);
+    assert_int_equal(zdag_node_set_version(dag, "n", version), 0);
+    zdag_result *r = run(dag, &o);
+    zdag_node_status st = zdag_result_status(r, "n");
+    zdag_result_free(&r);
+    zdag_dag_free(&dag);
+    return st;
+}
+
+static void test_programs_keep_separate_journals(void **state) {
+    fixture *f = *state;
+    assert_int_equal(resume_as(f, "alpha", NULL), ZDAG_NODE_SUCCEEDED);
+    assert_int_equal(resume_as(f, "alpha", NULL), ZDAG_NODE_CACHED);
+    /* Another program in the same state directory restores nothing of alpha's. */
+    assert_int_equal(resume_as(f, "beta", NULL), ZDAG_NODE_SUCCEEDED);
+    assert_int_equal(resume_as(f, NULL, NULL), ZDAG_NODE_SUCCEEDED); /* "test_dag" */
+    assert_int_equal(resume_as(f, NULL, NULL), ZDAG_NODE_CACHED);
+    assert_int_equal(resume_as(f, "test_dag", NULL), ZDAG_NODE_CACHED); /* the same name */
+    assert_int_equal(resume_as(f, "beta", NULL), ZDAG_NODE_CACHED);
+
+    /* The report names the run as the journal does. */
+    zdag_options o;
+    init_opts(&o, f);
+    char report[128];
+    snprintf(report, sizeof report, "%s/report.json", f->dir);
+    o.report_path = report;
+    zdag_dag *dag = new_dag();
+    assert_int_equal(zdag_dag_add_fn(dag, "n", "one"), 0);
+    static const char *const names[] = {"alpha", NULL}, *const want[] = {"alpha", "test_dag"};
+    for (size_t i = 0; i < 2; i++) {
+        o.name = names[i];
+        zdag_result *done = run(dag, &o);
+        zdag_result_free(&done);
+        json_t *j = json_load_file(report, 0, NULL);
+        assert_non_null(j);
+        assert_string_equal(json_string_value(json_object_get(j, "pipeline")), want[i]);
+        json_decref(j);
+    }
+    o.report_path = NULL;
+    zdag_result *r = NULL;
+    static const char *const bad[] = {"", "a/b", NULL};
+    for (size_t i = 0; bad[i]; i++) {
+        o.name = bad[i];
+        assert_int_equal(zdag_run(dag, &o, &r), ZDAG_EINVAL);
+        assert_non_null(strstr(zdag_dag_error(dag), "zdag_options.name"));
+    }
+    char longname[300];
+    memset(longname, 'x', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    o.name = longname;
+    assert_int_equal(zdag_run(dag, &o, &r), ZDAG_EINVAL);
+    zdag_dag_free(&dag);
+}
+
+static void test_version_reruns_a_node(void **state) {
+    fixture *f = *state;
+    assert_int_equal(resume_as(f, "v", NULL), ZDAG_NODE_SUCCEEDED);
+    assert_int_equal(resume_as(f, "v", "1"), ZDAG_NODE_SUCCEEDED);
+    assert_int_equal(resume_as(f, "v", "1"), ZDAG_NODE_CACHED);
+    assert_int_equal(resume_as(f, "v", "2"), ZDAG_NODE_SUCCEEDED);
+    assert_int_equal(resume_as(f, "v", NULL), ZDAG_NODE_SUCCEEDED);
+    assert_int_equal(resume_as(f, "v", NULL), ZDAG_NODE_CACHED);
+    zdag_dag *dag = new_dag();
+    assert_int_equal(zdag_node_set_version(dag, "nope", "1"), ZDAG_ENOENT);
+    assert_int_equal(zdag_node_set_version(NULL, "nope", "1"), ZDAG_EINVAL);
+    zdag_dag_free(&dag);
+}
+
 /* ---- Runs ---- */
 
 static void test_fn_to_fn(void **state) {
@@ -596,8 +766,8 @@ static void test_fn_to_fn(void **state) {
     size_t len;
     assert_int_equal(zdag_result_value(r, "two", &data, &len, NULL), 0); /* is_msgpack optional */
     assert_int_equal(zdag_result_value(r, "nope", &data, &len, NULL), ZDAG_ENOENT);
-    assert_null(zdag_result_status(r, "nope"));
-    assert_null(zdag_result_status(r, NULL));
+    assert_int_equal(zdag_result_status(r, "nope"), ZDAG_NODE_UNKNOWN);
+    assert_int_equal(zdag_result_status(r, NULL), ZDAG_NODE_UNKNOWN);
     assert_int_equal(zdag_result_attempts(r, "nope"), 0);
     zdag_result_free(&r);
     assert_null(r);
@@ -699,7 +869,7 @@ static void test_failing_functions(void **state) {
     zdag_result *r = run(dag, &o);
     assert_int_equal(zdag_result_exit_code(r), 1);
     assert_node(r, "fail", "failed", 1, "bad input 7");
-    assert_string_equal(zdag_result_status(r, "after"), "skipped");
+    assert_int_equal(zdag_result_status(r, "after"), ZDAG_NODE_SKIPPED);
     assert_int_equal(zdag_result_attempts(r, "after"), 0);
     assert_node(r, "silent", "failed", 1, "the function failed");
     assert_node(r, "no_value", "failed", 1, "the function returned no value");
@@ -753,7 +923,7 @@ static void test_result_too_large(void **state) {
     size_t len;
     assert_int_equal(zdag_result_value(r, "fits", &data, &len, NULL), 0);
     assert_int_equal(len, 100);
-    assert_node(r, "big", "failed", 1, "result too large: 101 bytes (the limit is 100)");
+    assert_node(r, "big", "failed", 1, "result is over max_result (100 bytes)");
     zdag_result_free(&r);
     zdag_dag_free(&dag);
 }
@@ -774,7 +944,7 @@ static void test_crashing_function(void **state) {
     zdag_result *r = run(dag, &o);
     assert_int_equal(zdag_result_exit_code(r), 1);
     assert_node(r, "crash", "failed", 3, "executor died: signal 11 (3 executors lost)");
-    assert_string_equal(zdag_result_status(r, "after_crash"), "skipped");
+    assert_int_equal(zdag_result_status(r, "after_crash"), ZDAG_NODE_SKIPPED);
     assert_node(r, "one", "succeeded", 1, NULL);
     assert_node(r, "two", "succeeded", 1, NULL);
     assert_packed(r, "two", "\x2a", 1);
@@ -963,6 +1133,10 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_cycle_text, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unregistered_function, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_options, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_options_grow, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_enum_and_iteration, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_programs_keep_separate_journals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_version_reruns_a_node, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fn_to_fn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fn_to_cmd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cmd_to_fn, setup, teardown),

@@ -151,7 +151,7 @@ static void test_function_nodes_are_isolated(void **state) {
         for (int i = 0; i < N_CALLS; i++) {
             snprintf(name, sizeof name, "n%02d", i);
             const char *why = zdag_result_error(r, name);
-            if (strcmp(zdag_result_status(r, name), "succeeded") != 0)
+            if (zdag_result_status(r, name) != ZDAG_NODE_SUCCEEDED)
                 fail_msg("run %d: node %s: %s", run, name, why ? why : "no error");
             assert_int_equal(zdag_result_attempts(r, name), 1);
             msgpack_zone zone;

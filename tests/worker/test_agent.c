@@ -149,7 +149,8 @@ static void send_task(coord *c, uint32_t kind, const char *cmd, uint64_t timeout
                      .run_id = {"run", 3},
                      .kind = kind,
                      .cmd = {cmd, strlen(cmd)},
-                     .timeout_ms = timeout_ms};
+                     .timeout_ms = timeout_ms,
+                     .max_result = 1 << 20};
     assert_int_equal(zd_wire_encode_task(c->out, &t), 0);
     send_to(c, c->exec_rid, c->exec_rid_len);
 }

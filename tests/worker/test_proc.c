@@ -13,17 +13,48 @@
 #include <unistd.h>
 
 #include "proc.h"
+#include "store.h"
 #include "zdag.h"
 
 extern char **environ;
 static volatile sig_atomic_t pgid;
 
-static zd_proc_result run_shell(const char *cmd, double timeout) {
-    zd_proc_spec spec = {
-        .shell = cmd, .envp = environ, .log_fd = -1, .timeout_s = timeout, .grace_s = 0.2};
+static char store[] = "/tmp/zdag-test-proc-store-XXXXXX";
+static zd_store_writer *out; /* the last command's result */
+static char output[ZD_RESULT_INLINE_MAX + 1];
+
+/* Ends the last result: its inline bytes into output (NUL-terminated). */
+static void end_output(void) {
+    bool stored;
+    uint8_t hash[ZD_STORE_HASH];
+    uint64_t size;
+    const char *bytes;
+    output[0] = '\0';
+    if (zd_store_writer_finish(out, &stored, hash, &size, &bytes) == 0 && !stored) {
+        memcpy(output, bytes, (size_t)size);
+        output[size] = '\0';
+    }
+    zd_store_writer_free(&out);
+}
+
+static zd_proc_result run_limited(const char *cmd, double timeout, uint64_t limit) {
+    out = zd_store_writer_new(store, limit);
+    zd_proc_spec spec = {.shell = cmd,
+                         .envp = environ,
+                         .log_fd = -1,
+                         .timeout_s = timeout,
+                         .grace_s = 0.2,
+                         .out = out,
+                         .max_output = limit};
     zd_proc_result r;
     assert_int_equal(zd_proc_run(&spec, &r, &pgid), 0);
     assert_int_equal(pgid, 0);
+    return r;
+}
+
+static zd_proc_result run_shell(const char *cmd, double timeout) {
+    zd_proc_result r = run_limited(cmd, timeout, 0);
+    end_output();
     return r;
 }
 
@@ -32,9 +63,8 @@ static void test_output_and_exit_code(void **state) {
     zd_proc_result r = run_shell("printf hello; echo err >&2; exit 4", 0);
     assert_int_equal(r.exit_code, 4);
     assert_int_equal(r.signal, 0);
-    assert_string_equal(r.output, "hello");
+    assert_string_equal(output, "hello");
     assert_string_equal(r.error, "exited with status 4");
-    free(r.output);
 }
 
 static void test_argv_and_log(void **state) {
@@ -42,19 +72,20 @@ static void test_argv_and_log(void **state) {
     char log[] = "/tmp/zdag-test-proc-XXXXXX";
     int fd = mkstemp(log);
     char *argv[] = {"sh", "-c", "echo out; echo err >&2", NULL};
-    zd_proc_spec spec = {.argv = argv, .envp = environ, .log_fd = fd};
+    out = zd_store_writer_new(store, 0);
+    zd_proc_spec spec = {.argv = argv, .envp = environ, .log_fd = fd, .out = out};
     zd_proc_result r;
     assert_int_equal(zd_proc_run(&spec, &r, &pgid), 0);
+    end_output();
     assert_int_equal(r.exit_code, 0);
     assert_string_equal(r.error, "");
-    assert_string_equal(r.output, "out\n");
+    assert_string_equal(output, "out\n");
     char buf[64] = {0};
     assert_true(pread(fd, buf, sizeof buf - 1, 0) > 0);
     assert_non_null(strstr(buf, "out"));
     assert_non_null(strstr(buf, "err"));
     close(fd);
     unlink(log);
-    free(r.output);
 }
 
 static void test_signal(void **state) {
@@ -63,7 +94,6 @@ static void test_signal(void **state) {
     assert_int_equal(r.signal, SIGTERM);
     assert_int_equal(r.exit_code, 128 + SIGTERM);
     assert_non_null(strstr(r.error, "killed by signal 15"));
-    free(r.output);
 }
 
 /* The timeout kills the whole group: a background sleep must not survive. */
@@ -101,25 +131,55 @@ static void test_timeout_kills_tree(void **state) {
         assert_true(i < 99); /* still alive after 1 s */
         usleep(10000);
     }
-    free(r.output);
 }
 
-static void test_output_cap(void **state) {
+/* A large output is kept whole (once cut at 1 MiB): stored by its SHA-256. */
+static void test_output_whole(void **state) {
     (void)state;
-    zd_proc_result r = run_shell("head -c 2000000 /dev/zero", 0);
+    zd_proc_result r = run_limited("head -c 2000000 /dev/zero", 0, 0);
     assert_int_equal(r.exit_code, 0);
-    assert_int_equal(r.output_len, ZD_PROC_MAX_OUTPUT);
-    free(r.output);
+    assert_string_equal(r.error, "");
+    bool stored;
+    uint8_t hash[ZD_STORE_HASH];
+    uint64_t size;
+    const char *bytes;
+    assert_int_equal(zd_store_writer_finish(out, &stored, hash, &size, &bytes), 0);
+    zd_store_writer_free(&out);
+    assert_true(stored);
+    assert_int_equal(size, 2000000);
+    assert_true(zd_store_verify(store, hash, 2000000, true));
+    char path[ZD_STORE_PATH];
+    assert_true(zd_store_path(store, hash, path, sizeof path));
+    assert_int_equal(unlink(path), 0);
+}
+
+/* Past max_result the command is killed and fails, naming the limit; an endless writer ends. */
+static void test_output_over_limit(void **state) {
+    (void)state;
+    zd_proc_result r = run_limited("yes", 0, 1000);
+    assert_true(r.over_limit);
+    assert_string_equal(r.error, "result is over max_result (1000 bytes)");
+    bool stored;
+    uint8_t hash[ZD_STORE_HASH];
+    uint64_t size;
+    const char *bytes;
+    assert_int_equal(zd_store_writer_finish(out, &stored, hash, &size, &bytes), ZDAG_ETOOBIG);
+    zd_store_writer_free(&out);
+    r = run_limited("head -c 2048 /dev/zero", 0, 2 << 10);
+    assert_false(r.over_limit); /* exactly the limit is fine */
+    assert_string_equal(r.error, "");
+    end_output();
 }
 
 static void test_missing_program(void **state) {
     (void)state;
     char *argv[] = {"zdag-no-such-program", NULL};
-    zd_proc_spec spec = {.argv = argv, .envp = environ, .log_fd = -1};
+    out = zd_store_writer_new(store, 0);
+    zd_proc_spec spec = {.argv = argv, .envp = environ, .log_fd = -1, .out = out};
     zd_proc_result r;
     assert_int_equal(zd_proc_run(&spec, &r, &pgid), 0);
+    end_output();
     assert_int_equal(r.exit_code, 127);
-    free(r.output);
 }
 
 static void test_simple_argv(void **state) {
@@ -148,9 +208,14 @@ int main(void) {
         cmocka_unit_test(test_argv_and_log),
         cmocka_unit_test(test_signal),
         cmocka_unit_test(test_timeout_kills_tree),
-        cmocka_unit_test(test_output_cap),
+        cmocka_unit_test(test_output_whole),
+        cmocka_unit_test(test_output_over_limit),
         cmocka_unit_test(test_missing_program),
         cmocka_unit_test(test_simple_argv),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    if (!mkdtemp(store))
+        return 1;
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    rmdir(store);
+    return rc;
 }
