@@ -634,10 +634,6 @@ void zdag_result_free(zdag_result **resp) {
     *resp = NULL;
 }
 
-int zdag_worker_main(zdag_dag *dag, int argc, char **argv) {
-    if (!dag || argc < 1 || !argv)
-        return 2;
-    /* A program's worker main speaks as `zdag worker` does, on stderr. */
-    zd_log log = {zd_log_worker_stderr, NULL};
-    return zd_worker_main(argc, argv, dag->fns, dag->n_fns, &log);
+int zdag_worker_run(zdag_dag *dag, const zdag_worker_options *opts) {
+    return zd_worker_run(opts, dag ? dag->fns : NULL, dag ? dag->n_fns : 0);
 }
