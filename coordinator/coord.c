@@ -56,7 +56,7 @@ typedef struct fetch_state {
     uint64_t next;                 /* the lowest offset not answered yet */
 } fetch_state;
 
-#define FETCH_STATES 256 /* peers' fetches followed at once; the oldest free one is reused */
+#define FETCH_STATES 16 /* fetch states allocated at first; doubled when all are live */
 
 typedef struct zd_coord zd_coord;
 static void fetch_forget(zd_coord *c, const zd_peer *peer);
@@ -74,7 +74,8 @@ struct zd_coord {
     upload *uploads;                 /* results being uploaded */
     size_t n_uploads;                /* entries in uploads (free ones included) */
     char *chunk_buf;          /* one DATA's bytes (ZD_WIRE_CHUNK), allocated on first FETCH */
-    fetch_state *fetches;     /* FETCH_STATES entries, allocated on first FETCH */
+    fetch_state *fetches;     /* peers' fetches, allocated on first FETCH */
+    size_t n_fetches;         /* entries in fetches (free ones included) */
     size_t fetch_sent;        /* DATA bytes sent in this read batch (toward its budget) */
     zd_log_limit read_limit;  /* rate limit of unreadable-store-file lines */
     zd_log_limit drop_limit;  /* rate limit of dropped-CHUNK lines */
@@ -749,29 +750,36 @@ static bool fetch_is_peer(const fetch_state *f, const zd_peer *peer) {
            memcmp(f->rid, peer->rid, peer->rid_len) == 0;
 }
 
-/* The peer's fetch state for hash, made (next 0) when there is none; NULL without memory. An
- * entry whose peer may no longer fetch its dependency is reused first, then the first one. */
+/* The peer's fetch state for hash, made (next 0) when there is none; NULL without memory. A
+ * free entry is taken first, then one whose peer may no longer fetch its dependency (its
+ * attempt is over); when every entry is live the table doubles (live entries are bounded by
+ * the running attempts' dependencies). */
 static fetch_state *fetch_state_of(zd_coord *c, const zd_peer *peer, const uint8_t *hash) {
-    if (!c->fetches && !(c->fetches = calloc(FETCH_STATES, sizeof *c->fetches)))
-        return NULL;
     fetch_state *spare = NULL;
-    for (size_t i = 0; i < FETCH_STATES; i++) {
+    for (size_t i = 0; i < c->n_fetches; i++) {
         fetch_state *f = &c->fetches[i];
         if (fetch_is_peer(f, peer) && memcmp(f->hash, hash, ZD_STORE_HASH) == 0)
             return f;
         if (!spare && !f->rid_len)
             spare = f;
     }
-    if (!spare)
-        for (size_t i = 0; !spare && i < FETCH_STATES; i++) {
-            fetch_state *f = &c->fetches[i];
-            zd_peer p = {.sock = f->sock, .rid = f->rid, .rid_len = f->rid_len, .user_id = ""};
-            uint64_t size;
-            if (!zd_core_may_fetch(c->core, &p, f->hash, &size))
-                spare = f;
-        }
-    if (!spare)
-        spare = &c->fetches[0];
+    for (size_t i = 0; !spare && i < c->n_fetches; i++) {
+        fetch_state *f = &c->fetches[i];
+        zd_peer p = {.sock = f->sock, .rid = f->rid, .rid_len = f->rid_len, .user_id = ""};
+        uint64_t size;
+        if (!zd_core_may_fetch(c->core, &p, f->hash, &size))
+            spare = f;
+    }
+    if (!spare) {
+        size_t n = c->n_fetches ? 2 * c->n_fetches : FETCH_STATES;
+        fetch_state *v = realloc(c->fetches, n * sizeof *v);
+        if (!v)
+            return NULL;
+        memset(v + c->n_fetches, 0, (n - c->n_fetches) * sizeof *v);
+        spare = v + c->n_fetches;
+        c->fetches = v;
+        c->n_fetches = n;
+    }
     spare->sock = peer->sock;
     memcpy(spare->rid, peer->rid, peer->rid_len);
     spare->rid_len = peer->rid_len;
@@ -782,7 +790,7 @@ static fetch_state *fetch_state_of(zd_coord *c, const zd_peer *peer, const uint8
 
 /* The peer's attempt is over (its RESULT): a later one fetches from offset 0 again. */
 static void fetch_forget(zd_coord *c, const zd_peer *peer) {
-    for (size_t i = 0; c->fetches && i < FETCH_STATES; i++)
+    for (size_t i = 0; i < c->n_fetches; i++)
         if (fetch_is_peer(&c->fetches[i], peer))
             c->fetches[i].rid_len = 0;
 }
