@@ -557,8 +557,11 @@ static void run_function(executor *x, const zd_msg_task *t, zd_store_writer *w,
     free(deps);
 }
 
+#define UPLOAD_STALL_MS 60000 /* an upload fails after this long without a message */
+
 /* Uploads a stored result (DIR/HEX of this host's cache) to the coordinator: CHUNKs of at most
- * ZD_WIRE_CHUNK bytes, at most ZD_WIRE_WINDOW bytes not yet ACKed. */
+ * ZD_WIRE_CHUNK bytes, at most ZD_WIRE_WINDOW bytes not yet ACKed. ZDAG_EIO when the
+ * coordinator says nothing for UPLOAD_STALL_MS. */
 static int upload(executor *x, const zd_msg_task *t, const uint8_t *hash, uint64_t size) {
     char path[ZD_STORE_PATH];
     if (!zd_store_path(x->cache_dir, hash, path, sizeof path))
@@ -583,6 +586,17 @@ static int upload(executor *x, const zd_msg_task *t, const uint8_t *hash, uint64
                 rc = send_frame(x);
             sent += (uint64_t)n;
         }
+        /* The coordinator answers every chunk; one that goes silent fails the upload. */
+        zmq_pollitem_t it = {.socket = x->sock, .events = ZMQ_POLLIN};
+        int ready = rc < 0 ? 0 : zmq_poll(&it, 1, UPLOAD_STALL_MS);
+        if (rc == 0 && ready == 0) {
+            rc = ZDAG_EIO;
+            break;
+        }
+        if (rc == 0 && ready < 0 && errno == EINTR)
+            continue;
+        if (rc == 0 && ready < 0)
+            rc = ZDAG_EZMQ;
         zd_msg m;
         if (rc < 0 || (rc = next_message(x, &m)) < 0)
             break;
@@ -648,7 +662,12 @@ static int end_result(executor *x, const zd_msg_task *t, zd_store_writer *w, zd_
     if (!t->store_dir.ptr && (rc = upload(x, t, hash, size)) < 0) {
         if (rc == ZDAG_EINTR || rc == ZDAG_EZMQ)
             return rc;
-        snprintf(res->error, sizeof res->error, "cannot send the result: %s", zdag_strerror(rc));
+        if (rc == ZDAG_EIO)
+            snprintf(res->error, sizeof res->error,
+                     "cannot send the result: the coordinator stopped answering its chunks");
+        else
+            snprintf(res->error, sizeof res->error, "cannot send the result: %s",
+                     zdag_strerror(rc));
         return 0;
     }
     r->output = (zd_bytes){NULL, 0};
