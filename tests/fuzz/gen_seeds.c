@@ -257,6 +257,11 @@ static void journal_seeds(const char *out) {
     recs[4].result_in_store = true;
     memset(recs[4].result_hash, 0x5a, sizeof recs[4].result_hash);
     recs[4].result_size = 1u << 20;
+    /* Inputs hashes (format 3): train ran on fetch's result, big on nothing; report has none. */
+    recs[1].has_inputs = true;
+    memset(recs[1].inputs_hash, 0x3c, sizeof recs[1].inputs_hash);
+    recs[4].has_inputs = true;
+    memset(recs[4].inputs_hash, 0xc3, sizeof recs[4].inputs_hash);
     for (size_t i = 0; i < sizeof recs / sizeof recs[0]; i++)
         if (zd_journal_append(j, &recs[i]) != 0)
             die("zd_journal_append");
