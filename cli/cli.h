@@ -19,6 +19,10 @@ int zd_cli_worker(int argc, char **argv);
  * or when either file exists, 3 when they cannot be written. */
 int zd_cli_keygen(int argc, char **argv);
 
+/* Parses the options of a command that has only --help (graph, keygen) and returns where its
+ * operands start, or -1 after a mistake (printed). */
+int zd_cli_operands_only(int argc, char **argv);
+
 /* Prints the help of a command (NULL: the overview) to stdout; returns 0, or 2 when the
  * command is unknown. */
 int zd_cli_help(const char *command);

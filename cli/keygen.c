@@ -7,11 +7,14 @@
 #include "diag.h"
 
 int zd_cli_keygen(int argc, char **argv) {
-    if (argc != 2 || argv[1][0] == '\0' || (argv[1][0] == '-' && argv[1][1] != '\0')) {
+    int first = zd_cli_operands_only(argc, argv);
+    if (first < 0)
+        return ZD_EXIT_USAGE;
+    if (argc - first != 1 || argv[first][0] == '\0') {
         fprintf(stderr, "usage: zdag keygen NAME\n");
         return ZD_EXIT_USAGE;
     }
-    const char *name = argv[1];
+    const char *name = argv[first];
     zd_diags diags;
     zd_diags_init(&diags);
     int rc = zd_curve_keygen(name, &diags);

@@ -1,6 +1,5 @@
 /* zdag run: options, pipeline, state directory, then the local runner. */
 #include <errno.h>
-#include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
@@ -9,11 +8,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zmq.h>
 
 #include "cli.h"
 #include "curve.h"
 #include "diag.h"
 #include "graph.h"
+#include "options.h"
 #include "pipeline.h"
 #include "report.h"
 #include "runner.h"
@@ -39,49 +40,6 @@ typedef struct run_args {
     char pub[41], sec[41];   /* the coordinator's key pair, loaded */
     zd_keyset *keys;         /* the workers admitted */
 } run_args;
-
-enum {
-    OPT_CPUS = 256,
-    OPT_LISTEN,
-    OPT_CURVE_SECRET,
-    OPT_AUTHORIZED_KEYS,
-    OPT_INSECURE,
-    OPT_PRIORITY,
-    OPT_RESUME,
-    OPT_STATE_DIR,
-    OPT_TARGET,
-    OPT_EXCLUDE,
-    OPT_REPORT,
-    OPT_TRACE,
-    OPT_RESULTS,
-    OPT_PROGRESS,
-    OPT_HEARTBEAT,
-    OPT_IO_SLOTS,
-};
-
-static const struct option long_opts[] = {
-    {"jobs", required_argument, NULL, 'j'},
-    {"local-workers", required_argument, NULL, 'w'},
-    {"cpus", required_argument, NULL, OPT_CPUS},
-    {"listen", required_argument, NULL, OPT_LISTEN},
-    {"curve-secret", required_argument, NULL, OPT_CURVE_SECRET},
-    {"authorized-keys", required_argument, NULL, OPT_AUTHORIZED_KEYS},
-    {"insecure", no_argument, NULL, OPT_INSECURE},
-    {"priority", required_argument, NULL, OPT_PRIORITY},
-    {"keep-going", no_argument, NULL, 'k'},
-    {"resume", no_argument, NULL, OPT_RESUME},
-    {"state-dir", required_argument, NULL, OPT_STATE_DIR},
-    {"target", required_argument, NULL, OPT_TARGET},
-    {"exclude", required_argument, NULL, OPT_EXCLUDE},
-    {"report", required_argument, NULL, OPT_REPORT},
-    {"trace", required_argument, NULL, OPT_TRACE},
-    {"results", required_argument, NULL, OPT_RESULTS},
-    {"quiet", no_argument, NULL, 'q'},
-    {"progress", no_argument, NULL, OPT_PROGRESS},
-    {"heartbeat", required_argument, NULL, OPT_HEARTBEAT},
-    {"io-slots", required_argument, NULL, OPT_IO_SLOTS},
-    {NULL, 0, NULL, 0},
-};
 
 /* Parses a whole number in [min, max]; prints the error and returns false otherwise. */
 static bool parse_int(const char *opt, const char *text, long min, long max, int *out) {
@@ -127,55 +85,56 @@ static bool parse_number(const char *opt, const char *text, double *out) {
 }
 
 static bool parse_args(int argc, char **argv, run_args *a) {
-    int c;
-    optind = 1;
-    opterr = 1;
-    while ((c = getopt_long(argc, argv, "j:w:kq", long_opts, NULL)) != -1) {
-        switch (c) {
-        case 'j':
-            if (!parse_int("--jobs", optarg, 1, 1000000, &a->opts.jobs))
+    const zd_cli_command *cmd = zd_cli_command_find("run");
+    const zd_cli_option *o;
+    const char *optval;
+    bool started = false, bad;
+    while ((o = zd_cli_next(cmd, argc, argv, &started, &optval, &bad))) {
+        switch (o->id) {
+        case ZD_OPT_JOBS:
+            if (!parse_int("--jobs", optval, 1, 1000000, &a->opts.jobs))
                 return false;
             break;
-        case 'w':
-            if (!parse_int("--local-workers", optarg, 0, 4096, &a->opts.local_workers))
+        case ZD_OPT_LOCAL_WORKERS:
+            if (!parse_int("--local-workers", optval, 0, 4096, &a->opts.local_workers))
                 return false;
             if (a->opts.local_workers == 0)
                 a->opts.local_workers = -1; /* remote workers only */
             break;
-        case OPT_IO_SLOTS:
-            if (!parse_int("--io-slots", optarg, 0, ZD_IO_SLOTS_MAX, &a->opts.io_slots))
+        case ZD_OPT_IO_SLOTS:
+            if (!parse_int("--io-slots", optval, 0, ZD_IO_SLOTS_MAX, &a->opts.io_slots))
                 return false;
             if (a->opts.io_slots == 0)
                 a->opts.io_slots = -1; /* none */
             break;
-        case 'k':
+        case ZD_OPT_KEEP_GOING:
             a->opts.keep_going = true;
             break;
-        case 'q':
+        case ZD_OPT_QUIET:
             a->quiet = true;
             break;
-        case OPT_PRIORITY:
-            if (zd_prio_mode_parse(optarg, &a->opts.prio) < 0) {
+        case ZD_OPT_PRIORITY:
+            if (zd_prio_mode_parse(optval, &a->opts.prio) < 0) {
                 fprintf(stderr, "zdag: --priority is critical-path, compound or user, not \"%s\"\n",
-                        optarg);
+                        optval);
                 return false;
             }
             break;
-        case OPT_STATE_DIR:
-            a->state_dir = optarg;
+        case ZD_OPT_STATE_DIR:
+            a->state_dir = optval;
             break;
-        case OPT_REPORT:
-            a->opts.report_path = optarg;
+        case ZD_OPT_REPORT:
+            a->opts.report_path = optval;
             break;
-        case OPT_RESULTS:
-            a->opts.results_path = optarg;
+        case ZD_OPT_RESULTS:
+            a->opts.results_path = optval;
             break;
-        case OPT_PROGRESS:
+        case ZD_OPT_PROGRESS:
             a->force_progress = true;
             break;
-        case OPT_HEARTBEAT: {
+        case ZD_OPT_HEARTBEAT: {
             double seconds;
-            if (!parse_number("--heartbeat", optarg, &seconds) || seconds < 0.01 ||
+            if (!parse_number("--heartbeat", optval, &seconds) || seconds < 0.01 ||
                 seconds > 3600) {
                 fprintf(stderr, "zdag: --heartbeat takes seconds from 0.01 to 3600\n");
                 return false;
@@ -183,41 +142,44 @@ static bool parse_args(int argc, char **argv, run_args *a) {
             a->opts.heartbeat_ms = (int)(seconds * 1000);
             break;
         }
-        case OPT_CPUS:
-            if (!parse_number("--cpus", optarg, &a->opts.cpus))
+        case ZD_OPT_CPUS:
+            if (!parse_number("--cpus", optval, &a->opts.cpus))
                 return false;
             break;
-        case OPT_LISTEN:
-            a->opts.listen = optarg;
+        case ZD_OPT_LISTEN:
+            a->opts.listen = optval;
             break;
-        case OPT_CURVE_SECRET:
-            a->secret_file = optarg;
+        case ZD_OPT_CURVE_SECRET:
+            a->secret_file = optval;
             break;
-        case OPT_AUTHORIZED_KEYS:
-            a->keys_dir = optarg;
+        case ZD_OPT_AUTHORIZED_KEYS:
+            a->keys_dir = optval;
             break;
-        case OPT_INSECURE:
+        case ZD_OPT_INSECURE:
             a->opts.insecure = true;
             break;
-        case OPT_RESUME:
+        case ZD_OPT_RESUME:
             a->opts.resume = true;
             break;
-        case OPT_TARGET:
-            if (!push_name(&a->targets, optarg))
+        case ZD_OPT_TARGET:
+            if (!push_name(&a->targets, optval))
                 return false;
             break;
-        case OPT_EXCLUDE:
-            if (!push_name(&a->excludes, optarg))
+        case ZD_OPT_EXCLUDE:
+            if (!push_name(&a->excludes, optval))
                 return false;
             break;
-        case OPT_TRACE:
-            a->opts.trace_path = optarg;
+        case ZD_OPT_TRACE:
+            a->opts.trace_path = optval;
             break;
-        default:
-            return false; /* getopt printed the problem */
+        default: /* --help: main() answered it */
+            break;
         }
     }
-    if (optind != argc - 1) {
+    if (bad)
+        return false;
+    int first = zd_cli_operands();
+    if (first != argc - 1) {
         fprintf(stderr, "usage: zdag run FILE [options] (see zdag run --help)\n");
         return false;
     }
@@ -225,7 +187,7 @@ static bool parse_args(int argc, char **argv, run_args *a) {
         fprintf(stderr, "zdag: --local-workers 0 leaves only remote workers: it needs --listen\n");
         return false;
     }
-    a->file = argv[optind];
+    a->file = argv[first];
     return true;
 }
 
@@ -250,6 +212,32 @@ static int prepare_state_dir(const run_args *a, char *out, size_t size, char *wh
         return 0;
     fprintf(stderr, "zdag: %s\n", why);
     return -1;
+}
+
+/* Tries --listen on a throwaway socket: an endpoint libzmq cannot bind to is invalid usage,
+ * said before anything starts (*usage true), and one already taken is said now too (exit 3).
+ * The socket is closed again (its context terminated) before the run binds for real. */
+static bool listen_endpoint_ok(const char *endpoint, bool *usage) {
+    void *ctx = zmq_ctx_new();
+    void *s = ctx ? zmq_socket(ctx, ZMQ_ROUTER) : NULL;
+    int linger = 0, err = 0;
+    bool ok = s && zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) == 0;
+    if (ok && zmq_bind(s, endpoint) != 0) {
+        err = zmq_errno();
+        ok = false;
+    }
+    *usage = !ok && err != EADDRINUSE && err != EACCES;
+    if (!ok)
+        fprintf(stderr, "zdag: --listen %s: %s (e.g. tcp://0.0.0.0:7700 or ipc:///PATH)\n",
+                endpoint,
+                err == EPROTONOSUPPORT ? "not a transport zdag can listen on"
+                : err                  ? zmq_strerror(err)
+                                       : "cannot try it");
+    if (s)
+        zmq_close(s);
+    if (ctx)
+        zmq_ctx_term(ctx);
+    return ok;
 }
 
 /* Security of --listen: CurveZMQ keys for tcp, or a loud --insecure. */
@@ -361,6 +349,18 @@ int zd_cli_run(int argc, char **argv) {
         goto out_free;
     if (!prepare_listen(&a))
         goto out_free;
+    bool usage = true;
+    if (a.opts.listen && !listen_endpoint_ok(a.opts.listen, &usage)) {
+        if (!usage)
+            status = ZD_EXIT_CANNOT_RUN;
+        snprintf(why, sizeof why, "cannot listen on %s", a.opts.listen);
+        goto out_free;
+    }
+    /* Before the first node: a mistake in an output path is said now, not after the run. */
+    if (zd_runner_check_outputs(&a.opts, why, sizeof why) < 0) {
+        fprintf(stderr, "zdag: %s\n", why);
+        goto out_free;
+    }
     status = ZD_EXIT_CANNOT_RUN;
     if (prepare_state_dir(&a, state_dir, sizeof state_dir, why, sizeof why) < 0)
         goto out_free;

@@ -16,8 +16,8 @@ typedef struct zd_log {
 void zd_logf(const zd_log *log, zdag_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* The sink of `zdag worker` (and zdag_worker_main()): writes "zdag worker: MESSAGE\n" to
- * stderr (ctx unused). */
+/* The sink of `zdag worker` (and zdag_worker_run() in examples/hello.c): writes "zdag worker:
+ * MESSAGE\n" to stderr (ctx unused). */
 void zd_log_worker_stderr(void *ctx, zdag_log_level level, const char *message);
 
 /* A rate limit for a message that a peer can make us repeat: zd_log_limit_ok() returns true

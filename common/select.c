@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "yamlread.h"
+
 enum {
     SEL_TARGET = 1,  /* a target or an ancestor of one */
     SEL_EXCLUDE = 2, /* an exclude or a descendant of one */
@@ -92,6 +94,25 @@ static void seed_names(select_ctx *c) {
     }
 }
 
+/* The node name or tag closest to an unknown name (the loader's edit distance), or NULL. */
+static const char *closest_name(const select_ctx *c, const char *name) {
+    const char *best = NULL;
+    size_t best_d = 3, d, len = strlen(name);
+    for (uint32_t i = 0; i < zd_graph_size(c->g) && best_d > 1; i++) {
+        const zd_node *node = zd_graph_node(c->g, i);
+        if (zd_yread_close(name, len, node->name, &d) && d < best_d) {
+            best = node->name;
+            best_d = d;
+        }
+        for (size_t t = 0; t < node->n_tags; t++)
+            if (zd_yread_close(name, len, node->tags[t], &d) && d < best_d) {
+                best = node->tags[t];
+                best_d = d;
+            }
+    }
+    return best;
+}
+
 /* Appends a message for each name of one option that names nothing; returns how many. */
 static size_t report_unknown(select_ctx *c, const char *const *names, size_t n, uint8_t role,
                              const char *opt, zd_diags *diags) {
@@ -101,7 +122,13 @@ static size_t report_unknown(select_ctx *c, const char *const *names, size_t n, 
         if (slot->found || (slot->reported & role))
             continue;
         slot->reported |= role;
-        zd_diags_add(diags, "zdag", 0, 0, "%s \"%s\" names no node or tag", opt, names[i]);
+        const char *near = closest_name(c, names[i]);
+        if (near)
+            zd_diags_add(diags, "zdag", 0, 0,
+                         "%s \"%s\" names no node or tag; did you mean \"%s\"?", opt, names[i],
+                         near);
+        else
+            zd_diags_add(diags, "zdag", 0, 0, "%s \"%s\" names no node or tag", opt, names[i]);
         unknown++;
     }
     return unknown;

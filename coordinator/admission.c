@@ -14,6 +14,7 @@
 #define ADDR_MAX 64  /* an IPv6 address in text fits */
 #define PEERS_MAX 64 /* peer addresses whose refusals are remembered for the rate limit */
 #define ENDPOINT_MAX 256
+#define HOLD_S 1.0 /* how long a failure waits for its peer's next, more telling ones */
 
 #define MONITORED                                                                                  \
     (ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_ACCEPT_FAILED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CLOSED |    \
@@ -31,7 +32,8 @@ typedef struct conn {
 typedef struct peer {
     char addr[ADDR_MAX]; /* "" = unused */
     unsigned long failures;
-    zd_log_limit limit;
+    int rank;           /* what its failures say (telling()): one line per address and rank */
+    zd_log_limit limit; /* one line per ZD_ADMISSION_LOG_QUIET_S */
 } peer;
 
 struct zd_admission {
@@ -44,6 +46,14 @@ struct zd_admission {
     unsigned open;                    /* connections open */
     bool refusing;                    /* open reached max_open, not yet below max_open / 2 */
     int failed_kind;                  /* the last HANDSHAKE_FAILED_* not yet matched, or 0 */
+    uint32_t failed_value;            /* its value (the protocol error) */
+    bool curve;                       /* the listener is a CurveZMQ server */
+    unsigned held_n;                  /* failures held back, waiting for a telling one */
+    char held_addr[ADDR_MAX];         /* their peer's address, "?" while unknown */
+    int held_kind;                    /* the most telling one's HANDSHAKE_FAILED_* */
+    uint32_t held_value;              /* and its value */
+    double held_since;                /* when the first came */
+    double last_auth_s;               /* when ZAP last refused a key; < 0 = never */
     conn *conns;                      /* indexed by descriptor */
     size_t n_conns;                   /* entries allocated in conns */
     peer peers[PEERS_MAX];            /* refusal rate limits per address */
@@ -52,6 +62,8 @@ struct zd_admission {
     unsigned long refused;            /* connections shut down at accept */
     unsigned long handshake_failures; /* handshakes that failed (ours excluded) */
 };
+
+static void flush_held(zd_admission *adm, double now);
 
 int zd_admission_harden(void *sock) {
     int ivl = ZD_ADMISSION_HANDSHAKE_MS;
@@ -79,6 +91,7 @@ int zd_admission_new(void *zmq_ctx, void *sock, const char *endpoint, unsigned m
     adm->log = log;
     adm->max_open = max_open;
     adm->accept_failed = (zd_log_limit)ZD_LOG_LIMIT_INIT;
+    adm->last_auth_s = -1;
     size_t len = sizeof adm->endpoint;
     if (zmq_getsockopt(sock, ZMQ_LAST_ENDPOINT, adm->endpoint, &len) < 0 || !adm->endpoint[0])
         snprintf(adm->endpoint, sizeof adm->endpoint, "%s", endpoint);
@@ -106,11 +119,16 @@ out_free:
 void zd_admission_free(zd_admission **adm) {
     if (!adm || !*adm)
         return;
+    flush_held(*adm, (*adm)->held_since + HOLD_S);
     zmq_socket_monitor((*adm)->sock, NULL, 0);
     zmq_close((*adm)->pair);
     free((*adm)->conns);
     free(*adm);
     *adm = NULL;
+}
+
+void zd_admission_set_curve(zd_admission *adm, bool curve) {
+    adm->curve = curve;
 }
 
 void *zd_admission_socket(const zd_admission *adm) {
@@ -197,30 +215,147 @@ static void on_accepted(zd_admission *adm, int fd) {
     }
 }
 
-/* Logs a refused peer: the first time at once, then once per ZD_ADMISSION_LOG_QUIET_S. */
-static void log_refusal(zd_admission *adm, const char *addr, int kind, double now) {
-    peer *p = NULL;
-    for (size_t i = 0; i < PEERS_MAX && !p; i++)
-        if (strcmp(adm->peers[i].addr, addr) == 0)
-            p = &adm->peers[i];
-    if (!p) {
-        p = &adm->peers[adm->next_peer];
-        adm->next_peer = (adm->next_peer + 1) % PEERS_MAX;
-        snprintf(p->addr, sizeof p->addr, "%s", addr);
-        p->failures = 0;
-        p->limit = (zd_log_limit)ZD_LOG_LIMIT_INIT;
-    }
-    p->failures++;
+/* How much a failure says: a cryptographic error (the peer sealed its HELLO to another key) is
+ * the whole story even when a mechanism mismatch follows (a zdag worker's plain probe); a
+ * mismatch says more than another protocol error, which says more than none. */
+static int telling(int kind, uint32_t value) {
+    if (kind != ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+        return 0;
+    return value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC        ? 3
+           : value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH ? 2
+                                                                 : 1;
+}
+
+/* What a failed handshake says about the peer, for the log. */
+static const char *failure_reason(const zd_admission *adm, int kind, uint32_t value) {
+    if (kind == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+        value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+        return adm->curve ? "it speaks no CurveZMQ (a worker with --insecure?)"
+                          : "it uses CurveZMQ, but this coordinator runs with --insecure";
+    if (kind == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+        value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC)
+        return "its CurveZMQ handshake is not sealed to this coordinator's key (its "
+               "--coordinator-key is another key)";
+    if (kind == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+        return "it does not speak ZMTP as zdag does";
+    return "no handshake (a plain TCP peer, or one that hung up)";
+}
+
+/* Logs a peer whose handshake failed: the first time at once, then once per
+ * ZD_ADMISSION_LOG_QUIET_S per address, with the number of failures held back, whatever their
+ * kind: both ends of a mechanism mismatch race to hang up, so one peer's retries fail now as
+ * a mismatch, now without detail (and a zdag worker's plain probe follows its failed CurveZMQ
+ * handshake). A key that ZAP refused is logged by the ZAP handler (with the key), not here. A
+ * connection that closed before its address could be read ("?") is counted with the peer
+ * that failed last, since a retrying peer is the usual cause. */
+/* Writes the line of peer p (its limit allowing), with held failures counted in. */
+static void log_peer(zd_admission *adm, peer *p, int kind, uint32_t value, unsigned held,
+                     double now) {
     unsigned suppressed = 0;
-    if (!zd_log_limit_ok(&p->limit, now, ZD_ADMISSION_LOG_QUIET_S, &suppressed))
+    if (!zd_log_limit_ok(&p->limit, now, ZD_ADMISSION_LOG_QUIET_S, &suppressed)) {
+        p->limit.suppressed += held;
         return;
-    const char *why =
-        kind == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? "wrong key" : "it speaks no CurveZMQ";
+    }
+    suppressed += held;
+    const char *why = failure_reason(adm, kind, value);
     if (suppressed)
-        zd_logf(adm->log, ZDAG_LOG_WARNING, "refused a peer at %s: %s (%u more since)", addr, why,
-                suppressed);
+        zd_logf(adm->log, ZDAG_LOG_WARNING, "refused a peer at %s: %s (%u more since)", p->addr,
+                why, suppressed);
     else
-        zd_logf(adm->log, ZDAG_LOG_WARNING, "refused a peer at %s: %s", addr, why);
+        zd_logf(adm->log, ZDAG_LOG_WARNING, "refused a peer at %s: %s", p->addr, why);
+}
+
+static peer *peer_entry(zd_admission *adm, const char *addr, int rank) {
+    for (size_t i = 0; i < PEERS_MAX; i++)
+        if (adm->peers[i].addr[0] && adm->peers[i].rank == rank &&
+            strcmp(adm->peers[i].addr, addr) == 0)
+            return &adm->peers[i];
+    peer *p = &adm->peers[adm->next_peer];
+    adm->next_peer = (adm->next_peer + 1) % PEERS_MAX;
+    snprintf(p->addr, sizeof p->addr, "%s", addr);
+    p->rank = rank;
+    p->failures = 0;
+    p->limit = (zd_log_limit)ZD_LOG_LIMIT_INIT;
+    return p;
+}
+
+/* Logs the failures held back, with their peer (or "?"). */
+static void flush_held(zd_admission *adm, double now) {
+    if (adm->held_n == 0)
+        return;
+    peer *p = peer_entry(adm, adm->held_addr, telling(adm->held_kind, adm->held_value));
+    p->failures += adm->held_n;
+    log_peer(adm, p, adm->held_kind, adm->held_value, adm->held_n - 1, now);
+    adm->held_n = 0;
+}
+
+static void log_refusal(zd_admission *adm, const char *addr, int kind, uint32_t value, double now) {
+    if (kind == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+        /* The ZAP handler logged it (with the key): the peer's line is said for a while. */
+        adm->last_auth_s = now;
+        if (adm->held_n && (strcmp(adm->held_addr, "?") == 0 || strcmp(adm->held_addr, addr) == 0 ||
+                            strcmp(addr, "?") == 0))
+            adm->held_n = 0; /* that worker's earlier attempts: ZAP's line says it all */
+        return;
+    }
+    bool vague = kind == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL, unknown = strcmp(addr, "?") == 0;
+    /* A refused worker's next connections, cut as it gives up or retries: ZAP said it all
+     * (with the key; a peer of unknown address cannot be told from it). */
+    if ((vague || unknown) && adm->last_auth_s >= 0 && now - adm->last_auth_s < HOLD_S)
+        return;
+    if (!unknown) {
+        /* Said a moment ago (in these words, or any for a failure without detail): counted
+         * for its next line. */
+        int rank = telling(kind, value);
+        for (size_t i = 0; i < PEERS_MAX; i++) {
+            peer *p = &adm->peers[i];
+            if (p->addr[0] && strcmp(p->addr, addr) == 0 && (vague || p->rank == rank) &&
+                p->limit.last_s >= 0 && now - p->limit.last_s < ZD_ADMISSION_LOG_QUIET_S) {
+                p->failures++;
+                p->limit.suppressed++;
+                return;
+            }
+        }
+    }
+    if (unknown && !adm->held_n) {
+        peer *recent = NULL;
+        for (size_t i = 0; i < PEERS_MAX; i++)
+            if (adm->peers[i].addr[0] && adm->peers[i].limit.last_s >= 0 &&
+                now - adm->peers[i].limit.last_s < ZD_ADMISSION_LOG_QUIET_S &&
+                (!recent || adm->peers[i].limit.last_s > recent->limit.last_s))
+                recent = &adm->peers[i];
+        if (recent) { /* the retrying peer logged a moment ago */
+            recent->failures++;
+            recent->limit.suppressed++;
+            return;
+        }
+    }
+    if (adm->held_n && !unknown && strcmp(adm->held_addr, "?") != 0 &&
+        strcmp(adm->held_addr, addr) != 0)
+        flush_held(adm, now); /* another peer's */
+    /* Held for a moment: the same peer's next failures may tell more (see the header). */
+    if (adm->held_n++ == 0) {
+        snprintf(adm->held_addr, sizeof adm->held_addr, "%s", addr);
+        adm->held_kind = kind;
+        adm->held_value = value;
+        adm->held_since = now;
+        return;
+    }
+    if (!unknown)
+        snprintf(adm->held_addr, sizeof adm->held_addr, "%s", addr);
+    if (telling(kind, value) > telling(adm->held_kind, adm->held_value)) {
+        adm->held_kind = kind;
+        adm->held_value = value;
+    }
+}
+
+bool zd_admission_holding(const zd_admission *adm) {
+    return adm && adm->held_n > 0;
+}
+
+void zd_admission_tick(zd_admission *adm, double now) {
+    if (adm && adm->held_n && now - adm->held_since >= HOLD_S)
+        flush_held(adm, now);
 }
 
 static void on_disconnected(zd_admission *adm, int fd, double now) {
@@ -232,7 +367,7 @@ static void on_disconnected(zd_admission *adm, int fd, double now) {
     /* libzmq reports a failed handshake just before closing that connection. */
     if (adm->failed_kind && !(c && c->refused)) {
         adm->handshake_failures++;
-        log_refusal(adm, c ? c->addr : "?", adm->failed_kind, now);
+        log_refusal(adm, c ? c->addr : "?", adm->failed_kind, adm->failed_value, now);
     }
     adm->failed_kind = 0;
     if (c)
@@ -256,6 +391,7 @@ static void on_event(zd_admission *adm, uint16_t event, uint32_t value, double n
     case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
     case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
         adm->failed_kind = event;
+        adm->failed_value = value;
         break;
     case ZMQ_EVENT_ACCEPT_FAILED: {
         unsigned suppressed = 0;

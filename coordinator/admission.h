@@ -12,11 +12,27 @@
  * When the connections open reach max_open, it stops accepting and logs once
  *   "N connections open on ENDPOINT: not accepting more until some close"
  * and accepts again (logged at INFO) when they drop below max_open / 2. Handshake failures
- * are counted per peer address (IP) and logged, the first at once and then at most once per
- * ZD_ADMISSION_LOG_QUIET_S per address, as
- *   "refused a peer at ADDR: it speaks no CurveZMQ"   (protocol error, or no handshake within
- *                                                       ZMQ_HANDSHAKE_IVL: a plain TCP peer)
- *   "refused a peer at ADDR: wrong key"               (ZAP refused it; zap.c logs the key)
+ * are counted per peer address (IP) and logged, the first within a second (see below) and
+ * then at most once per ZD_ADMISSION_LOG_QUIET_S per address and kind of failure (with the
+ * count held back since; a failure without detail counts with any line of its address), as
+ *   "refused a peer at ADDR: it speaks no CurveZMQ (a worker with --insecure?)"
+ *   "refused a peer at ADDR: it uses CurveZMQ, but this coordinator runs with --insecure"
+ *                                   (ZMTP mechanism mismatch; the first with a CurveZMQ listener)
+ *   "refused a peer at ADDR: its CurveZMQ handshake is not sealed to this coordinator's key
+ *    (its --coordinator-key is another key)"            (ZMTP cryptographic error)
+ *   "refused a peer at ADDR: it does not speak ZMTP as zdag does"   (other protocol errors)
+ *   "refused a peer at ADDR: no handshake (a plain TCP peer, or one that hung up)"
+ * A key that ZAP refused is logged by the ZAP handler with the key (zap.h), not here. libzmq
+ * reports the event after the fact, so a retrying peer's connection may be closed before its
+ * address is read ("?"), and both ends of a handshake race to hang up, so one failure alone
+ * may say little. Every failure is therefore held for a second (zd_admission_tick()): the same
+ * peer's next ones (it retries every 100 ms) may tell its address or say more, and they are
+ * logged as one line in the most telling words (a cryptographic error over a mechanism
+ * mismatch, which a zdag worker's plain probe causes after one, over any other protocol
+ * error, over none). A failure without detail, or of unknown address, within a second of a
+ * ZAP refusal is taken for the refused worker's next connection (cut as it gives up): counted,
+ * not logged. Both ends of a mechanism mismatch race to hang up, so a plain peer's failures may
+ * all read "no handshake".
  *
  * How "not accepting" is done. zmq_unbind() of the endpoint would stop the listener, but it
  * also closes every connection accepted through it (measured on libzmq 4.3.4: raw TCP peers
@@ -72,9 +88,12 @@ int zd_admission_harden(void *sock) ZDAG_MUST_USE;
 int zd_admission_new(void *zmq_ctx, void *sock, const char *endpoint, unsigned max_open,
                      const zd_log *log, zd_admission **out) ZDAG_MUST_USE;
 
-/* Stops the monitor and frees everything; sets *adm to NULL. Accepts NULL. Call it before
- * closing the monitored socket. */
+/* Logs the failures still held, stops the monitor and frees everything; sets *adm to NULL.
+ * Accepts NULL. Call it before closing the monitored socket. */
 void zd_admission_free(zd_admission **adm);
+
+/* Says whether the listener is a CurveZMQ server (default: not), for the log's words. */
+void zd_admission_set_curve(zd_admission *adm, bool curve);
 
 /* The monitor's PAIR socket, for the caller's zmq_poll (ZMQ_POLLIN). Borrowed. */
 void *zd_admission_socket(const zd_admission *adm);
@@ -82,6 +101,14 @@ void *zd_admission_socket(const zd_admission *adm);
 /* Processes every monitor event waiting, without blocking; now is the caller's clock in
  * seconds (for the log's rate limit). Returns the number of events read, or ZDAG_EZMQ. */
 int zd_admission_read(zd_admission *adm, double now);
+
+/* Logs the failures held back (see above) once they waited a second. Call it on every loop
+ * turn; zd_admission_free() logs what is still held. */
+void zd_admission_tick(zd_admission *adm, double now);
+
+/* True while failures are held: the caller's poll should wake within HOLD (250 ms will do) to
+ * call zd_admission_tick(). */
+bool zd_admission_holding(const zd_admission *adm);
 
 /* Connections open now, as the events counted them. */
 unsigned zd_admission_open(const zd_admission *adm);

@@ -73,6 +73,7 @@ struct zd_coord {
     zd_wire_decoder *dec;     /* decoder */
     zd_trace *trace;          /* the timeline for --trace, or NULL */
     zd_progress *progress;    /* the progress line, or NULL */
+    zd_log user_log;          /* the caller's sink; cfg.core.log clears the progress line first */
     struct timespec started;  /* wall clock at start */
     double t0;                /* monotonic clock at start */
     double wall_s;            /* duration of the run */
@@ -179,6 +180,16 @@ static int load_cached(zd_coord *c) {
     return 0;
 }
 
+/* Every message of the run goes on a line of its own: the progress line is erased first (it
+ * is drawn again on the next update). */
+static void log_beside_progress(void *ctx, zdag_log_level level, const char *message) {
+    zd_coord *c = ctx;
+    if (c->progress)
+        zd_progress_clear(c->progress);
+    if (c->user_log.fn)
+        c->user_log.fn(c->user_log.ctx, level, message);
+}
+
 int zd_coord_new(const zd_coord_cfg *cfg, const zd_graph *g, zd_coord **out) {
     if (!cfg || !g || !out)
         return ZDAG_EINVAL;
@@ -187,6 +198,9 @@ int zd_coord_new(const zd_coord_cfg *cfg, const zd_graph *g, zd_coord **out) {
         return ZDAG_ENOMEM;
     c->cfg = *cfg;
     c->g = g;
+    c->user_log = cfg->core.log;
+    if (cfg->progress)
+        c->cfg.core.log = (zd_log){log_beside_progress, c};
     c->drop_limit = (zd_log_limit)ZD_LOG_LIMIT_INIT;
     c->fetch_limit = (zd_log_limit)ZD_LOG_LIMIT_INIT;
     const zd_graph_settings *gs = zd_graph_settings_of((zd_graph *)g);
@@ -201,7 +215,7 @@ int zd_coord_new(const zd_coord_cfg *cfg, const zd_graph *g, zd_coord **out) {
         c->pids[s] = cfg->local_pids[s];
     if (cfg->trace_path && !(c->trace = zd_trace_new()))
         goto out_fail;
-    zd_core_cfg k = cfg->core;
+    zd_core_cfg k = c->cfg.core;
     k.can_spawn = cfg->spawn != NULL;
     k.listen = cfg->listen != NULL;
     k.progress_s = cfg->progress ? PROGRESS_TICK_S : 0;
@@ -323,6 +337,7 @@ static int open_remote(zd_coord *c) {
                 c->cfg.listen);
         return ZDAG_EZMQ;
     }
+    zd_admission_set_curve(c->admission, !c->cfg.insecure);
     zd_logf(&c->cfg.core.log, ZDAG_LOG_INFO, "accepting workers on %s%s", c->cfg.listen,
             c->cfg.insecure ? " WITHOUT encryption or authentication (--insecure)" : "");
     return 0;
@@ -445,11 +460,28 @@ static void sync_journal(zd_coord *c) {
     }
 }
 
+/* The nodes that came to their end themselves. After an interrupt the core skips every node
+ * left ("interrupted"): counting those would jump the line to N/N. */
+static uint32_t finished_nodes(const zd_coord *c, uint32_t done) {
+    if (!zd_core_interrupted(c->core, NULL))
+        return done;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < zd_graph_size(c->g); i++) {
+        zd_node_outcome o;
+        zd_core_outcome(c->core, i, &o);
+        bool by_interrupt = o.error && strcmp(o.error, "interrupted") == 0;
+        n += o.state == ZD_NS_SUCCEEDED || o.state == ZD_NS_FAILED || o.state == ZD_NS_CACHED ||
+             (o.state == ZD_NS_SKIPPED && !by_interrupt);
+    }
+    return n;
+}
+
 static void draw_progress(zd_coord *c, bool final) {
     if (!c->progress)
         return;
     zd_core_counts k;
     zd_core_counts_get(c->core, &k);
+    k.done = finished_nodes(c, k.done);
     if (final)
         zd_progress_finish(c->progress, now_s(c), k.done, k.running, k.failed);
     else
@@ -939,7 +971,10 @@ int zd_coord_run(zd_coord *c) {
             {c->remote, 0, ZMQ_POLLIN, 0},
             {c->admission ? zd_admission_socket(c->admission) : NULL, 0, ZMQ_POLLIN, 0}};
         int n_items = c->admission ? 4 : c->remote ? 3 : c->router ? 2 : 1;
-        if (zmq_poll(items, n_items, poll_timeout(c)) < 0 && errno != EINTR) {
+        int timeout = poll_timeout(c);
+        if (zd_admission_holding(c->admission) && (timeout < 0 || timeout > 250))
+            timeout = 250; /* its held refusals are logged a second after they came */
+        if (zmq_poll(items, n_items, timeout) < 0 && errno != EINTR) {
             zd_core_give_up(c->core, now_s(c), "polling failed");
             drain(c);
             break;
@@ -952,6 +987,7 @@ int zd_coord_run(zd_coord *c) {
             read_messages(c, ZD_SOCK_REMOTE);
         if (n_items > 3 && (items[3].revents & ZMQ_POLLIN))
             zd_admission_read(c->admission, now_s(c));
+        zd_admission_tick(c->admission, now_s(c));
         if (c->zap_log)
             zd_log_relay_drain(c->zap_log);
         zd_core_on_timer(c->core, now_s(c));

@@ -22,6 +22,7 @@ typedef struct recent_refusal {
     char address[ZAP_ADDR_MAX];      /* the peer's address */
     char why[16];                    /* the kind of refusal: mechanism or "domain" */
     double logged_at;                /* monotonic seconds of the last log line; 0 = unused */
+    unsigned held;                   /* repeats kept out of the log since that line */
 } recent_refusal;
 
 struct zd_zap {
@@ -71,23 +72,31 @@ static void frame_text(zmq_msg_t *m, char *out, size_t cap) {
 }
 
 /* True when this refusal should be logged now: the same kind of refusal of the same key from
- * the same address was not logged within the quiet time. */
+ * the same address was not logged within the quiet time. *held gets the repeats kept out of
+ * the log since its last line (to say with this one). */
 static bool should_log(zd_zap *z, const char *why, const uint8_t key[ZD_CURVE_KEY_BYTES],
-                       const char *address) {
+                       const char *address, unsigned *held) {
     double now = now_s();
     recent_refusal *slot = &z->recent[0];
     for (size_t i = 0; i < ZAP_RECENT; i++) {
         recent_refusal *r = &z->recent[i];
         if (r->logged_at > 0 && memcmp(r->key, key, ZD_CURVE_KEY_BYTES) == 0 &&
             strcmp(r->address, address) == 0 && strcmp(r->why, why) == 0) {
-            if (now - r->logged_at < ZD_ZAP_LOG_QUIET_S)
+            if (now - r->logged_at < ZD_ZAP_LOG_QUIET_S) {
+                r->held++;
                 return false;
+            }
             slot = r;
             break;
         }
         if (r->logged_at < slot->logged_at)
             slot = r; /* the oldest (or an unused) entry is replaced */
     }
+    *held = slot->logged_at > 0 && memcmp(slot->key, key, ZD_CURVE_KEY_BYTES) == 0 &&
+                    strcmp(slot->address, address) == 0 && strcmp(slot->why, why) == 0
+                ? slot->held
+                : 0;
+    slot->held = 0;
     memcpy(slot->key, key, ZD_CURVE_KEY_BYTES);
     snprintf(slot->address, sizeof slot->address, "%s", address);
     snprintf(slot->why, sizeof slot->why, "%s", why);
@@ -95,17 +104,28 @@ static bool should_log(zd_zap *z, const char *why, const uint8_t key[ZD_CURVE_KE
     return true;
 }
 
+/* " (N more times since)" for held repeats, or "". */
+static const char *repeats(char *buf, size_t size, unsigned held) {
+    if (held)
+        snprintf(buf, size, " (%u more since)", held);
+    else
+        buf[0] = '\0';
+    return buf;
+}
+
 /* Decides on a well-formed request: frames are version, request id, domain, address, routing
  * id, mechanism, credentials. */
 static zap_answer decide(zd_zap *z, zap_request *req) {
     static const uint8_t no_key[ZD_CURVE_KEY_BYTES];
-    char address[ZAP_ADDR_MAX], mechanism[16];
+    char address[ZAP_ADDR_MAX], mechanism[16], again[48] = "";
+    unsigned held = 0;
     frame_text(&req->frames[3], address, sizeof address);
     frame_text(&req->frames[5], mechanism, sizeof mechanism);
     if (!frame_is(&req->frames[2], ZD_CURVE_ZAP_DOMAIN)) {
-        if (should_log(z, "domain", no_key, address))
+        if (should_log(z, "domain", no_key, address, &held))
             zd_logf(z->log, ZDAG_LOG_WARNING,
-                    "refused a connection of an unknown ZAP domain from %s", address);
+                    "refused a connection of an unknown ZAP domain from %s%s", address,
+                    repeats(again, sizeof again, held));
         return (zap_answer){"400", "unknown domain", ""};
     }
     if (strcmp(mechanism, "CURVE") == 0 && req->n == 7 &&
@@ -114,27 +134,29 @@ static zap_answer decide(zd_zap *z, zap_request *req) {
         const char *name = NULL;
         if (zd_keyset_has(z->keys, key, &name))
             return (zap_answer){"200", "OK", name};
-        if (should_log(z, mechanism, key, address)) {
+        if (should_log(z, mechanism, key, address, &held)) {
             char z85[ZD_CURVE_Z85_LEN + 1];
             zmq_z85_encode(z85, key, ZD_CURVE_KEY_BYTES);
             zd_logf(z->log, ZDAG_LOG_WARNING,
-                    "refused a worker with an unknown key (Z85 %s) from %s", z85, address);
+                    "refused a worker with an unknown key (Z85 %s) from %s: its .pub file is "
+                    "not in --authorized-keys%s",
+                    z85, address, repeats(again, sizeof again, held));
         }
         return (zap_answer){"400", "unknown key", ""};
     }
     if (strcmp(mechanism, "NULL") == 0 && req->n == 6) {
         if (z->allow_null)
             return (zap_answer){"200", "OK", ""};
-        if (should_log(z, mechanism, no_key, address))
+        if (should_log(z, mechanism, no_key, address, &held))
             zd_logf(z->log, ZDAG_LOG_WARNING,
                     "refused a worker without CurveZMQ from %s (give it "
-                    "--curve-secret and --coordinator-key)",
-                    address);
+                    "--curve-secret and --coordinator-key)%s",
+                    address, repeats(again, sizeof again, held));
         return (zap_answer){"400", "CURVE required", ""};
     }
-    if (should_log(z, mechanism, no_key, address))
-        zd_logf(z->log, ZDAG_LOG_WARNING, "refused a worker using the %s mechanism from %s",
-                mechanism, address);
+    if (should_log(z, mechanism, no_key, address, &held))
+        zd_logf(z->log, ZDAG_LOG_WARNING, "refused a worker using the %s mechanism from %s%s",
+                mechanism, address, repeats(again, sizeof again, held));
     return (zap_answer){"400", "mechanism not allowed", ""};
 }
 

@@ -12,9 +12,12 @@
  *   other  400 (PLAIN, GSSAPI, ...), logged; so is a request for another ZAP domain.
  *
  * Refusals are logged (ZDAG_LOG_WARNING) as
- *   "refused a worker with an unknown key (Z85 KEY) from ADDRESS"
- * A refused worker retries its connection every 100 ms or so; the same key from the same
- * address is logged again only after ZD_ZAP_LOG_QUIET_S seconds (every refusal is counted). */
+ *   "refused a worker with an unknown key (Z85 KEY) from ADDRESS: its .pub file is not in
+ *    --authorized-keys"
+ * A refused worker retries its connection every 100 ms or so (a zdag worker gives up at once);
+ * the same key from the same address is logged once, and again only after ZD_ZAP_LOG_QUIET_S
+ * seconds, then ending " (N more since)" with the refusals held back (every refusal is
+ * counted). */
 #ifndef ZD_ZAP_H
 #define ZD_ZAP_H
 

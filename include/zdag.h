@@ -6,11 +6,11 @@
  * Threads. The library keeps no global mutable state, and no object locks itself:
  *   - zdag_strerror(), zdag_version(), zdag_version_string(), zdag_node_status_name() and
  *     zdag_log_stderr() may be called from any thread at any time;
- *   - a zdag_dag is used by one thread at a time (building it, zdag_run(), zdag_worker_main());
+ *   - a zdag_dag is used by one thread at a time (building it, zdag_run(), zdag_worker_run());
  *     different DAGs may be built on different threads at once;
  *   - a zdag_result is read-only: its accessors may run on several threads at once; only
  *     zdag_result_free() needs it to itself;
- *   - zdag_run() and zdag_worker_main() run at most once at a time in a process: they fork
+ *   - zdag_run() and zdag_worker_run() run at most once at a time in a process: they fork
  *     executors from the calling thread and read SIGCHLD, SIGINT and SIGTERM from a signalfd,
  *     so while they run every other thread must keep those signals blocked, and the log
  *     callback is called on the calling thread only;
@@ -204,7 +204,7 @@ ZDAG_EXPORT int zdag_node_set_version(zdag_dag *dag, const char *node,
 
 /* Where a run's messages go: the library never prints. level is one of ZDAG_LOG_*; message is
  * one line without its newline (borrowed for the call). Called from the thread that runs
- * zdag_run() (or zdag_worker_main()) only. */
+ * zdag_run() (or zdag_worker_run()) only. */
 typedef enum zdag_log_level {
     ZDAG_LOG_ERROR = 0,   /* the run or a node could not go on */
     ZDAG_LOG_WARNING = 1, /* something was refused, dropped or retried */
@@ -317,17 +317,53 @@ ZDAG_EXPORT int zdag_result_object(const zdag_result *result, const char *node, 
 /* Frees the result; sets *result to NULL. Accepts NULL. */
 ZDAG_EXPORT void zdag_result_free(zdag_result **result);
 
-/* Serves this program's functions to a coordinator on another host: the same program that
- * built the DAG runs as a worker there, so `fn` nodes find the same registered functions:
+/* ------------------------------------------------------------------------------------------
+ * Serving a remote coordinator.
  *
- *   if (argc > 1 && strcmp(argv[1], "worker") == 0)
- *       return zdag_worker_main(dag, argc - 1, argv + 1);   // ./prog worker --connect ...
+ * The same program that built the DAG runs as a worker on another host, so `fn` nodes find the
+ * same registered functions there. The program parses its own command line and fills the
+ * options (the `zdag worker` command is this call with the options from its argv):
  *
- * argv takes the options of `zdag worker` (argv[0] is ignored); like it, it reports on stderr
- * ("zdag worker: ..."), being the program's main for that command. Runs until the run ends (or,
- * with --forever, until SIGINT/SIGTERM). Returns the exit status: 0, 2 (invalid usage), 3 (the
- * coordinator could not be reached or was lost), 130/143. */
-ZDAG_EXPORT int zdag_worker_main(zdag_dag *dag, int argc, char **argv);
+ *   zdag_worker_options w;
+ *   zdag_worker_options_init(&w);
+ *   w.connect = "tcp://10.0.0.1:7700";
+ *   w.curve_secret = "worker.key";           // or w.insecure = true
+ *   w.coordinator_key = "coord.pub";
+ *   w.log = zdag_log_stderr;
+ *   return zdag_worker_run(dag, &w);         // the process's exit status
+ * ------------------------------------------------------------------------------------------ */
+
+typedef struct zdag_worker_options {
+    size_t size;         /* sizeof (zdag_worker_options), set by the init function:
+                            fields a caller built against an older header does not
+                            have (past size) take their defaults */
+    const char *connect; /* the coordinator's endpoint, e.g. tcp://10.0.0.1:7700 */
+    unsigned slots;      /* nodes at once on this host (1..4096); 0 = number of cores */
+    double cpus;         /* CPU units of this host (>= 0); < 0 = number of cores */
+    const char *host_id; /* workers with the same id share the host's limits;
+                            NULL = the hostname */
+    const char *const *resource_names; /* other resources of this host, e.g. "gpu" */
+    const double *resource_amounts;    /* their amounts (>= 0) */
+    size_t n_resources;                /* entries in both (at most 16) */
+    const char *curve_secret;    /* path of this worker's key pair (NAME.key of zdag keygen) */
+    const char *coordinator_key; /* path of the coordinator's public key (its NAME.pub) */
+    bool insecure;               /* plain tcp without CurveZMQ (loudly warned) */
+    bool forever;                /* after a run, wait for the next one; retry every mistake */
+    zdag_log_fn log;             /* where the worker's messages go; NULL = nowhere */
+    void *log_ctx;               /* passed to log */
+} zdag_worker_options;
+
+/* Fills opts with the defaults (and its size). */
+ZDAG_EXPORT void zdag_worker_options_init(zdag_worker_options *opts);
+
+/* Serves dag's registered functions (dag may be NULL: plugins only) to the coordinator at
+ * opts->connect, in this process, until the run ends (or, with forever, until SIGINT or
+ * SIGTERM). Every string is borrowed for the call. Reports through opts->log only. Returns
+ * the exit status, as `zdag worker` exits: 0 (the run ended), 2 (invalid options or keys, or
+ * a coordinator that cannot admit this worker as configured: it refused the key, it does not
+ * hold the pinned key, CurveZMQ on one side only; each said within 5 s), 3 (the coordinator
+ * could not be reached for 60 s, or was lost), 130/143 (interrupted). */
+ZDAG_EXPORT int zdag_worker_run(zdag_dag *dag, const zdag_worker_options *opts) ZDAG_MUST_USE;
 
 #ifdef __cplusplus
 }

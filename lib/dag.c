@@ -141,7 +141,7 @@ static int add_node(zdag_dag *dag, const char *name, zd_node **out) {
 }
 
 int zdag_dag_add_fn(zdag_dag *dag, const char *node, const char *fn_name) {
-    zd_node *n;
+    zd_node *n = NULL;
     if (!fn_name || !*fn_name)
         return ZDAG_EINVAL;
     int rc = add_node(dag, node, &n);
@@ -152,7 +152,7 @@ int zdag_dag_add_fn(zdag_dag *dag, const char *node, const char *fn_name) {
 }
 
 int zdag_dag_add_cmd(zdag_dag *dag, const char *node, const char *command) {
-    zd_node *n;
+    zd_node *n = NULL;
     if (!command)
         return ZDAG_EINVAL;
     int rc = add_node(dag, node, &n);
@@ -163,7 +163,7 @@ int zdag_dag_add_cmd(zdag_dag *dag, const char *node, const char *command) {
 }
 
 int zdag_dag_add_argv(zdag_dag *dag, const char *node, const char *const *argv) {
-    zd_node *n;
+    zd_node *n = NULL;
     if (!argv || !argv[0])
         return ZDAG_EINVAL;
     int rc = add_node(dag, node, &n);
@@ -634,10 +634,6 @@ void zdag_result_free(zdag_result **resp) {
     *resp = NULL;
 }
 
-int zdag_worker_main(zdag_dag *dag, int argc, char **argv) {
-    if (!dag || argc < 1 || !argv)
-        return 2;
-    /* A program's worker main speaks as `zdag worker` does, on stderr. */
-    zd_log log = {zd_log_worker_stderr, NULL};
-    return zd_worker_main(argc, argv, dag->fns, dag->n_fns, &log);
+int zdag_worker_run(zdag_dag *dag, const zdag_worker_options *opts) {
+    return zd_worker_run(opts, dag ? dag->fns : NULL, dag ? dag->n_fns : 0);
 }

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <ftw.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -196,6 +197,46 @@ static int finish(const zd_run_opts *o, const zd_graph *g, zd_coord *c, int stat
     return status;
 }
 
+/* Checks one output path (see zd_runner_check_outputs()). */
+static int check_output(const char *what, const char *path, char *why, size_t size) {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(why, size, "cannot write the %s %s: it is a directory", what, path);
+        return ZDAG_EINVAL;
+    }
+    char *copy = strdup(path);
+    if (!copy) {
+        snprintf(why, size, "out of memory");
+        return ZDAG_ENOMEM;
+    }
+    const char *dir = dirname(copy);
+    char probe[4096];
+    snprintf(probe, sizeof probe, "%s/.zdag-probe.XXXXXX", dir);
+    int fd = mkstemp(probe);
+    int rc = 0;
+    if (fd < 0) {
+        snprintf(why, size, "cannot write the %s %s: its directory %s: %s", what, path, dir,
+                 strerror(errno));
+        rc = ZDAG_EINVAL;
+    } else {
+        close(fd);
+        unlink(probe);
+    }
+    free(copy);
+    return rc;
+}
+
+int zd_runner_check_outputs(const zd_run_opts *o, char *why, size_t size) {
+    int rc = 0;
+    if (o->report_path && (rc = check_output("report", o->report_path, why, size)) < 0)
+        return rc;
+    if (o->trace_path && (rc = check_output("trace", o->trace_path, why, size)) < 0)
+        return rc;
+    if (o->results_path && (rc = check_output("results", o->results_path, why, size)) < 0)
+        return rc;
+    return 0;
+}
+
 int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
     const zd_graph_settings *gs = zd_graph_settings_of((zd_graph *)g);
     local_host h = {
@@ -217,13 +258,22 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
     if (gethostname(h.host_id, sizeof h.host_id) < 0)
         snprintf(h.host_id, sizeof h.host_id, "localhost");
     h.host_id[sizeof h.host_id - 1] = '\0';
+    char why[512];
+    if (zd_runner_check_outputs(o, why, sizeof why) < 0) {
+        /* Not a run: nothing started. The report still says why, when it can be written. */
+        zd_run_opts unreported = *o;
+        char scratch[8];
+        if (o->report_path && check_output("report", o->report_path, scratch, sizeof scratch) < 0)
+            unreported.report_path = NULL;
+        return cannot_start(&unreported, g, ZDAG_EINVAL, 2, false, "%s", why);
+    }
     /* With --listen, bigger hosts may still join: a node too big for this one waits. */
     int misfits = o->listen ? 0 : zd_coord_check_fit(g, o->active, h.host_id, cpus, &o->log);
     if (misfits != 0)
         return misfits > 0 ? cannot_start(o, g, ZDAG_EINVAL, 2, true,
                                           "a node needs more than this host offers")
                            : cannot_start(o, g, ZDAG_ENOMEM, 3, false, "out of memory");
-    char log_dir[4096], store_dir[4096], run_id[17] = {0}, why[512];
+    char log_dir[4096], store_dir[4096], run_id[17] = {0};
     snprintf(log_dir, sizeof log_dir, "%s/logs", o->state_dir);
     snprintf(store_dir, sizeof store_dir, "%s/" ZD_STATE_RESULTS, o->state_dir);
     /* The state directory and its logs/ are 0700 (older versions made them 0755). */

@@ -61,12 +61,20 @@ typedef struct zd_run_opts {
     zd_run_failure *failure; /* filled when the run could not start (may be NULL) */
 } zd_run_opts;
 
+/* Checks that --report, --trace and --results (those set in opts) can be written: each path
+ * is not a directory and its directory takes a new file (one is created and removed, as the
+ * files are written: a temporary file renamed into place). Returns 0, or ZDAG_EINVAL with the
+ * first problem in why, e.g. "cannot write the report /nonexistent/r.json: its directory
+ * /nonexistent: No such file or directory". zd_runner_run() does this before anything else. */
+int zd_runner_check_outputs(const zd_run_opts *opts, char *why, size_t size);
+
 /* Runs g (finished) to its end and writes the report and results. Raises RLIMIT_NOFILE and
  * checks descriptors and threads (common/rlimits.h) before forking. A run that cannot start
  * still writes the report ("status": "error", "error": why, every node skipped), logs why,
  * and fills *opts->failure. Prints nothing: every message goes to opts->log (the summary at
  * ZDAG_LOG_INFO unless quiet). Returns the exit status of SPEC section 1: 0, 1, 2 (a node
- * needs more than this host offers), 3, 130, 143. */
+ * needs more than this host offers, or an output path that cannot be written: then no node
+ * has started, and the report is written only if its own path is fine), 3, 130, 143. */
 int zd_runner_run(const zd_run_opts *opts, const zd_graph *g);
 
 #endif

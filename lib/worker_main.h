@@ -1,4 +1,5 @@
-/* `zdag worker` and zdag_worker_main(): option parsing around the host agent. */
+/* `zdag worker` and zdag_worker_run(): checks a worker's options, loads its keys and runs the
+ * host agent. Parsing a command line is the caller's (the CLI's, or the program's). */
 #ifndef ZD_WORKER_MAIN_H
 #define ZD_WORKER_MAIN_H
 
@@ -6,15 +7,12 @@
 
 #include "fn.h"
 #include "log.h"
+#include "zdag.h"
 
-/* Parses the worker options of argv (argv[0] is the command name) and runs the agent with the
- * given functions. Its own messages (invalid options, keys) go to log (borrowed; may be NULL:
- * nowhere); `zdag worker` and zdag_worker_main() pass zd_log_worker_stderr ("zdag worker:
- * MSG"). getopt's own complaints still go to stderr. Returns the process exit status (2 for
- * invalid usage). */
-int zd_worker_main(int argc, char **argv, const zd_fn_entry *fns, size_t n_fns, const zd_log *log);
-
-/* The usage text of `zdag worker`. */
-extern const char zd_worker_help[];
+/* Runs the agent with opts (see zdag_worker_run(); opts->size may be smaller than today's
+ * struct: the fields past it take their defaults) serving the given functions (may be NULL:
+ * plugins only). Invalid options and unreadable keys are logged to opts->log and return 2.
+ * Returns the process exit status. */
+int zd_worker_run(const zdag_worker_options *opts, const zd_fn_entry *fns, size_t n_fns);
 
 #endif

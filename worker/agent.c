@@ -17,6 +17,7 @@
 
 #include "curve.h"
 #include "fence.h"
+#include "peerwatch.h"
 #include "wire.h"
 #include "xset.h"
 
@@ -25,8 +26,17 @@
 #define RECONNECT_MAX_S 30.0 /* longest back-off between attempts to join */
 #define GIVE_UP_S 60.0       /* without --forever: stop trying to join after this long */
 #define MAX_EARLY_DEATHS 3   /* an executor slot dying this often before work is retired */
+#define PROBE_MS 1000        /* how long a plain handshake probe may take */
+#define PROBLEM_QUIET_S 60.0 /* a retrying worker repeats the same reason once per this long */
 
-typedef enum session_end { END_BYE, END_EVICTED, END_LOST, END_SIGNAL, END_ERROR } session_end;
+typedef enum session_end {
+    END_BYE,
+    END_EVICTED,
+    END_LOST,
+    END_REFUSED, /* the coordinator cannot admit this worker as configured (a->problem) */
+    END_SIGNAL,
+    END_ERROR
+} session_end;
 
 #define WHY_MAX 160 /* bytes of a LOST report's reason */
 
@@ -53,6 +63,12 @@ typedef struct agent {
     int *early_deaths;                  /* per slot */
     char (*killed_why)[WHY_MAX];        /* per slot: why we killed its executor, "" if not */
     bool joined;                        /* the current session got a WELCOME */
+    zd_peerwatch *watch;                /* the connection's monitor, in a session */
+    zd_peer_state problem;              /* why the last attempt to join failed */
+    uint32_t problem_value;             /* its event's value (ZAP status, errno...) */
+    zd_peer_state logged;               /* the problem last logged */
+    double logged_at;                   /* when (mono) */
+    unsigned repeats;                   /* attempts failing the same way since */
 } agent;
 
 static double mono(void) {
@@ -81,6 +97,7 @@ static bool read_signals(agent *a, bool *child) {
 }
 
 static void close_session(agent *a) {
+    zd_peerwatch_free(&a->watch);
     if (a->sock)
         zmq_close(a->sock);
     if (a->ctx)
@@ -105,10 +122,12 @@ static int open_session(agent *a) {
     if (cfg->curve_public &&
         zd_curve_client(a->sock, cfg->curve_public, cfg->curve_secret, cfg->curve_server) < 0)
         return ZDAG_EZMQ;
+    if (zd_peerwatch_new(a->ctx, a->sock, cfg->curve_public != NULL, &a->watch) < 0)
+        return ZDAG_EZMQ;
     if (zmq_connect(a->sock, cfg->connect) < 0) {
         zd_logf(a->log, ZDAG_LOG_ERROR, "cannot connect to %s: %s", cfg->connect,
                 zmq_strerror(errno));
-        return ZDAG_EZMQ;
+        return ZDAG_EINVAL; /* the endpoint itself is wrong: retrying cannot help */
     }
     zd_msg_join j = {.version = ZD_WIRE_VERSION,
                      .host = {cfg->host_id, strlen(cfg->host_id)},
@@ -143,16 +162,58 @@ static int receive(agent *a, int timeout_ms, zd_msg *m, zmq_msg_t *msg, bool *ch
     return (int)m->type;
 }
 
+static bool problem_is_fatal(zd_peer_state s);
+static void log_problem(agent *a, bool fatal);
+
+/* True when the watch's problem ends this attempt now: only a mistake that retrying cannot
+ * cure does. A refused connect or a broken one is libzmq's to retry (every 100 ms) while we
+ * wait for WELCOME: it is said at once, and the wait goes on. A hang-up during a CurveZMQ
+ * handshake is taken for a wrong coordinator key only when it repeats, since one can also be
+ * a coordinator shedding connections. */
+static bool problem_settled(const agent *a, zd_peer_state s) {
+    if (!problem_is_fatal(s))
+        return false;
+    if (s == ZD_PEER_SERVER_KEY || s == ZD_PEER_HUNG_UP)
+        return zd_peerwatch_failures(a->watch) >= 2;
+    return true;
+}
+
 /* Waits for WELCOME; keeps its agent id, heartbeat, secret and plugins, and starts the lease:
- * T_fence from now. */
+ * T_fence from now. Stops early when the connection's monitor says why it cannot work
+ * (a->problem). */
 static bool await_welcome(agent *a) {
     zmq_msg_t msg;
     zmq_msg_init(&msg);
     double until = mono() + JOIN_WAIT_S;
-    bool ok = false, child;
+    bool ok = false, child, said = false;
+    a->problem = ZD_PEER_PENDING;
+    a->problem_value = 0;
     while (!ok && !a->signal && mono() < until) {
+        zmq_pollitem_t items[3] = {{a->sock, 0, ZMQ_POLLIN, 0},
+                                   {NULL, a->sfd, ZMQ_POLLIN, 0},
+                                   {zd_peerwatch_socket(a->watch), 0, ZMQ_POLLIN, 0}};
+        if (zmq_poll(items, 3, 100) < 0 && errno != EINTR)
+            break;
+        if ((items[1].revents & ZMQ_POLLIN) && read_signals(a, &child))
+            break;
+        uint32_t value;
+        zd_peer_state s = zd_peerwatch_read(a->watch, &value);
+        if (s != ZD_PEER_PENDING) {
+            a->problem = s;
+            a->problem_value = value;
+        }
+        if (problem_settled(a, s)) {
+            if (s == ZD_PEER_SERVER_KEY &&
+                zd_peerwatch_plain_answers(a->ctx, a->cfg->connect, PROBE_MS))
+                a->problem = ZD_PEER_MECHANISM;
+            break;
+        }
+        if ((s == ZD_PEER_NOBODY || s == ZD_PEER_DROPPED) && !said) {
+            log_problem(a, false); /* within the 5 s, once per attempt: the wait goes on */
+            said = true;
+        }
         zd_msg m;
-        if (receive(a, 100, &m, &msg, &child) != ZD_MSG_WELCOME)
+        if (!(items[0].revents & ZMQ_POLLIN) || receive(a, 0, &m, &msg, &child) != ZD_MSG_WELCOME)
             continue;
         int64_t now = zd_boottime_ns();
         uint32_t hb_ms = m.u.welcome.heartbeat_ms ? m.u.welcome.heartbeat_ms : 1000;
@@ -170,6 +231,108 @@ static bool await_welcome(agent *a) {
     }
     zmq_msg_close(&msg);
     return ok;
+}
+
+/* True for the problems that retrying cannot cure: the worker's options or keys do not match
+ * the coordinator's. */
+static bool problem_is_fatal(zd_peer_state s) {
+    return s == ZD_PEER_KEY_REFUSED || s == ZD_PEER_SERVER_KEY || s == ZD_PEER_MECHANISM ||
+           s == ZD_PEER_PROTOCOL || s == ZD_PEER_HUNG_UP;
+}
+
+/* Says why the last attempt to join failed, in words a person can act on. */
+static void describe_problem(const agent *a, char *out, size_t size) {
+    const zd_agent_cfg *cfg = a->cfg;
+    const char *ep = cfg->connect;
+    switch (a->problem) {
+    case ZD_PEER_KEY_REFUSED:
+        snprintf(out, size,
+                 "the coordinator at %s refused this worker's key (ZAP status 400): add its "
+                 "public key %s (the .pub file beside %s) to the coordinator's "
+                 "--authorized-keys directory",
+                 ep, cfg->curve_public ? cfg->curve_public : "?",
+                 cfg->secret_file ? cfg->secret_file : "the --curve-secret file");
+        break;
+    case ZD_PEER_AUTH_FAILED:
+        snprintf(out, size,
+                 "the coordinator at %s could not check this worker's key (ZAP status %u)", ep,
+                 a->problem_value);
+        break;
+    case ZD_PEER_SERVER_KEY:
+        snprintf(out, size,
+                 "the coordinator at %s does not hold the key pinned by --coordinator-key %s "
+                 "(it hung up on the CurveZMQ handshake): give the .pub file of the "
+                 "coordinator's --curve-secret",
+                 ep, cfg->server_key_file ? cfg->server_key_file : "");
+        break;
+    case ZD_PEER_MECHANISM:
+        if (cfg->curve_public)
+            snprintf(out, size,
+                     "the coordinator at %s speaks no CurveZMQ (it runs with --insecure), but "
+                     "this worker uses keys: use --insecure on both sides or on neither",
+                     ep);
+        else
+            snprintf(out, size,
+                     "the coordinator at %s requires CurveZMQ, but this worker runs with "
+                     "--insecure: give it --curve-secret and --coordinator-key",
+                     ep);
+        break;
+    case ZD_PEER_PROTOCOL:
+        snprintf(out, size,
+                 "the peer at %s does not speak zdag's protocol (ZMTP error 0x%x): is it the "
+                 "coordinator's --listen endpoint?",
+                 ep, a->problem_value);
+        break;
+    case ZD_PEER_HUNG_UP:
+        snprintf(out, size,
+                 "the coordinator at %s hangs up on this worker's plain handshake: it requires "
+                 "CurveZMQ (give this worker --curve-secret and --coordinator-key instead of "
+                 "--insecure), or it is no zdag coordinator",
+                 ep);
+        break;
+    case ZD_PEER_DROPPED:
+        snprintf(out, size, "the connection to %s broke during the handshake (%s)", ep,
+                 a->problem_value ? strerror((int)a->problem_value) : "closed");
+        break;
+    case ZD_PEER_NOBODY:
+        snprintf(out, size, "nothing listens at %s (connection refused)", ep);
+        break;
+    case ZD_PEER_UP:
+        snprintf(out, size,
+                 "the coordinator at %s accepted the connection but did not answer "
+                 "within %g s",
+                 ep, JOIN_WAIT_S);
+        break;
+    case ZD_PEER_DISCONNECTED:
+        snprintf(out, size, "the coordinator at %s closed the connection", ep);
+        break;
+    default:
+        snprintf(out, size, "no answer from %s within %g s", ep, JOIN_WAIT_S);
+        break;
+    }
+}
+
+/* Logs why joining failed: at once the first time, then (a retrying worker) only when the
+ * reason changes or once a minute, with the number of attempts that failed the same way. */
+static void log_problem(agent *a, bool fatal) {
+    char why[512];
+    describe_problem(a, why, sizeof why);
+    double now = mono();
+    if (!fatal && a->problem == a->logged && now - a->logged_at < PROBLEM_QUIET_S) {
+        a->repeats++;
+        return;
+    }
+    if (fatal)
+        zd_logf(a->log, ZDAG_LOG_ERROR, "%s", why);
+    else if (a->problem == a->logged && a->repeats)
+        zd_logf(a->log, ZDAG_LOG_WARNING, "%s; retrying (%u more attempts failed so)", why,
+                a->repeats);
+    else
+        zd_logf(a->log, ZDAG_LOG_WARNING, "%s; retrying%s", why,
+                a->cfg->forever ? "" : " for up to 60 s");
+    a->logged = a->problem;
+    a->logged_at = now;
+    a->repeats = 0;
 }
 
 /* Forks the session's executors, which connect to the coordinator as this agent's. */
@@ -366,10 +529,22 @@ static session_end serve(agent *a) {
 /* One session: join, run executors, serve, stop them. */
 static session_end session(agent *a) {
     session_end end = END_ERROR;
-    if (open_session(a) < 0 || !await_welcome(a)) {
-        end = a->signal ? END_SIGNAL : END_LOST;
+    int rc = open_session(a);
+    if (rc == ZDAG_EINVAL) {
+        end = END_ERROR;
         goto out_close;
     }
+    if (rc < 0 || !await_welcome(a)) {
+        end = a->signal ? END_SIGNAL : END_LOST;
+        if (end == END_LOST) {
+            bool fatal = problem_is_fatal(a->problem);
+            if (fatal)
+                end = END_REFUSED;
+            log_problem(a, fatal && !a->cfg->forever);
+        }
+        goto out_close;
+    }
+    a->logged = ZD_PEER_PENDING;
     zd_logf(a->log, ZDAG_LOG_INFO, "joined %s as worker %u (%u slots)", a->cfg->connect, a->id,
             a->cfg->slots);
     a->joined = true;
@@ -437,13 +612,24 @@ int zd_agent_run(const zd_agent_cfg *cfg) {
             status = 3;
             break;
         }
+        if (end == END_ERROR && !a.joined) {
+            status = 2;
+            break;
+        }
+        if (end == END_REFUSED && !cfg->forever) {
+            status = 2;
+            break;
+        }
         if (end == END_BYE || end == END_EVICTED) {
             backoff = 0.5;
             first_try = mono();
             continue; /* wait for the next run */
         }
         if (!cfg->forever && mono() - first_try > GIVE_UP_S) {
-            zd_logf(a.log, ZDAG_LOG_ERROR, "cannot reach a coordinator at %s", cfg->connect);
+            char why[512];
+            describe_problem(&a, why, sizeof why);
+            zd_logf(a.log, ZDAG_LOG_ERROR, "cannot reach a coordinator at %s for %g s: %s",
+                    cfg->connect, GIVE_UP_S, why);
             status = 3;
             break;
         }

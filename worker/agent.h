@@ -36,18 +36,25 @@ typedef struct zd_agent_cfg {
     size_t n_res;             /* entries in res */
     const char *curve_public; /* this worker's key pair (Z85), or NULL with insecure */
     const char *curve_secret;
-    const char *curve_server; /* the coordinator's public key (Z85) */
-    bool forever;             /* after a run ends (or the coordinator is lost), wait for the
-                                 next one instead of exiting */
-    const zd_fn_entry *fns;   /* functions of this program that fn nodes may call (borrowed) */
-    size_t n_fns;             /* entries in fns */
-    zd_log log;               /* where the agent's and its executors' messages go */
+    const char *curve_server;    /* the coordinator's public key (Z85) */
+    const char *secret_file;     /* where curve_secret came from, for messages (or NULL) */
+    const char *server_key_file; /* where curve_server came from, for messages (or NULL) */
+    bool forever;                /* after a run ends (or the coordinator is lost), wait for the
+                                    next one instead of exiting */
+    const zd_fn_entry *fns;      /* functions of this program that fn nodes may call (borrowed) */
+    size_t n_fns;                /* entries in fns */
+    zd_log log;                  /* where the agent's and its executors' messages go */
 } zd_agent_cfg;
 
 /* Runs the agent in the calling process until the run ends (or, with forever, until SIGINT or
- * SIGTERM). Returns the process exit status: 0 after a run ended normally (BYE DONE), 3 when
- * the coordinator could not be reached or was lost, or declared this worker lost (BYE
- * EVICTED), 130/143 when interrupted. With forever, an evicted agent joins again. */
+ * SIGTERM). Returns the process exit status: 0 after a run ended normally (BYE DONE); 2 when
+ * the coordinator cannot admit this worker as configured (it refused our key, it does not
+ * hold the pinned key, CurveZMQ on one side only, not a zdag endpoint: see peerwatch.h) or
+ * the endpoint is invalid; 3 when the coordinator could not be reached for 60 s or was lost,
+ * or declared this worker lost (BYE EVICTED); 130/143 when interrupted. Each failed attempt to
+ * join is logged at once with its reason, and a repeated reason once a minute. With forever,
+ * only an invalid endpoint ends it: every other failure is retried, and an evicted agent
+ * joins again. */
 int zd_agent_run(const zd_agent_cfg *cfg);
 
 #endif

@@ -23,6 +23,7 @@
 #include <zmq.h>
 
 #include "curve.h"
+#include "peerwatch.h"
 #include "fence.h"
 #include "mpjson.h"
 #include "proc.h"
@@ -772,9 +773,12 @@ int zd_executor_main(const zd_executor_cfg *cfg) {
     int64_t maxmsg = ZD_WIRE_MAX_FRAME;
     /* Local executors start before the coordinator binds: retry the connection every 10 ms,
      * not libzmq's default 100 ms, which would delay every run's first node. */
-    int reconnect_ms = 10;
+    int reconnect_ms = 10, handshake_ms = ZD_PEERWATCH_HANDSHAKE_MS;
     rc = ZDAG_EZMQ;
+    /* A handshake that stalls (a coordinator gone quiet mid-way) is dropped and retried, as
+     * the agent's is, instead of hanging for libzmq's default 30 s. */
     if (!x.sock || zmq_setsockopt(x.sock, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
+        zmq_setsockopt(x.sock, ZMQ_HANDSHAKE_IVL, &handshake_ms, sizeof handshake_ms) < 0 ||
         zmq_setsockopt(x.sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) < 0 ||
         zmq_setsockopt(x.sock, ZMQ_RECONNECT_IVL, &reconnect_ms, sizeof reconnect_ms) < 0 ||
         (cfg->curve_public &&

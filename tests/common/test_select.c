@@ -214,17 +214,22 @@ static void test_unknown_names_all_reported(void **state) {
     const char *const e[] = {"ml", "nope", "gone", NULL};
     assert_string_equal(SELECT(g, t, e, &d), "error");
     assert_int_equal(d.n, 5);
-    assert_string_equal(d.lines[0], "zdag: error: --target \"trian\" names no node or tag");
+    assert_string_equal(d.lines[0], "zdag: error: --target \"trian\" names no node or tag; "
+                                    "did you mean \"train\"?");
     assert_string_equal(d.lines[1], "zdag: error: --target \"nope\" names no node or tag");
     assert_string_equal(d.lines[2], "zdag: error: --target \"\" names no node or tag");
     assert_string_equal(d.lines[3], "zdag: error: --exclude \"nope\" names no node or tag");
     assert_string_equal(d.lines[4], "zdag: error: --exclude \"gone\" names no node or tag");
     zd_diags_clear(&d);
 
-    /* Node names are case-sensitive; tags too. */
-    const char *const t2[] = {"Train", "ML", NULL};
+    /* Node names are case-sensitive; tags too (and a near tag is suggested as a node is). */
+    const char *const t2[] = {"Train", "ML", "publsh", NULL};
     assert_string_equal(SELECT(g, t2, NONE, &d), "error");
-    assert_int_equal(d.n, 2);
+    assert_int_equal(d.n, 3);
+    assert_string_equal(d.lines[0], "zdag: error: --target \"Train\" names no node or tag; "
+                                    "did you mean \"train\"?");
+    assert_string_equal(d.lines[2], "zdag: error: --target \"publsh\" names no node or tag; "
+                                    "did you mean \"publish\"?");
     zd_diags_clear(&d);
     zd_graph_free(&g);
 }

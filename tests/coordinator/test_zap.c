@@ -214,7 +214,9 @@ static void test_unknown_key_never_gets_through(void **state) {
     /* Logged with the key and address, once however often the intruder retried. */
     char line[256];
     snprintf(line, sizeof line,
-             "zdag: refused a worker with an unknown key (Z85 %s) from 127.0.0.1\n", w->bad.pub);
+             "zdag: refused a worker with an unknown key (Z85 %s) from 127.0.0.1: its .pub file "
+             "is not in --authorized-keys\n",
+             w->bad.pub);
     const char *log = log_text(w);
     assert_int_equal(count_of(log, line), 1);
     assert_int_equal(count_of(log, "refused"), 1);

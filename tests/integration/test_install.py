@@ -1,7 +1,8 @@
 """libzdag installed in a staging prefix: a program outside the tree builds with
 `cc prog.c $(pkg-config --cflags --libs zdag)` and with CMake's find_package(zdag), and runs;
-every example builds as strict ISO C11 (-std=c11 -Wall -Wextra -Werror -pedantic, no
-_GNU_SOURCE from us) against the installed header."""
+the man page zdag.1 and the bash completion are installed beside the binary; every example
+builds as strict ISO C11 (-std=c11 -Wall -Wextra -Werror -pedantic, no _GNU_SOURCE from us)
+against the installed header."""
 import glob
 import os
 import shutil
@@ -41,7 +42,8 @@ class InstallTest(unittest.TestCase):
         self.assertEqual(p.stdout, "sum = 42\n")
 
     def test_installed_files(self):
-        for rel in ("include/zdag.h", "bin/zdag"):
+        for rel in ("include/zdag.h", "bin/zdag", "share/man/man1/zdag.1",
+                    "share/bash-completion/completions/zdag"):
             self.assertTrue(os.path.exists(os.path.join(self.prefix, rel)), rel)
 
     def test_pkg_config(self):

@@ -170,7 +170,7 @@ nodes:
 
     def test_a_program_serves_its_own_functions(self):
         """examples/hello.c registers `answer` and `add` and serves them with
-        zdag_worker_main(): a pipeline file calls them with no plugin at all."""
+        zdag_worker_run(): a pipeline file calls them with no plugin at all."""
         hello = os.environ["ZDAG_HELLO"]
         text = """
 nodes:

@@ -77,7 +77,8 @@ class SelectTest(ZdagTestCase):
         report = self.path("report.json")
         p = self.zdag("run", pipe, "--report", report, "--target", "trian", "--target", "ml",
                       "--exclude", "gone", check=2)
-        self.assertIn('zdag: error: --target "trian" names no node or tag', p.stderr)
+        self.assertIn('zdag: error: --target "trian" names no node or tag; did you mean "train"?',
+                      p.stderr)
         self.assertIn('zdag: error: --exclude "gone" names no node or tag', p.stderr)
         self.assertNotIn('"ml"', p.stderr)
         self.assertFalse(os.path.exists(report), "nothing runs on a usage error")

@@ -2,13 +2,17 @@
 "interrupted", the runtime directory is removed, and no process is left behind."""
 import json
 import os
+import pty
+import re
+import select
 import signal
+import subprocess
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from zdagtest import ZdagTestCase, nodes_by_name  # noqa: E402
+from zdagtest import ZDAG, ZdagTestCase, nodes_by_name  # noqa: E402
 
 
 class SignalTest(ZdagTestCase):
@@ -44,6 +48,57 @@ nodes:
             self.assertEqual(n[name]["error"], "interrupted")
         self.assertEqual(n["never"]["status"], "skipped")
         # tearDown: no sleep of either tree survives, the runtime directory is gone
+
+    def test_progress_shows_the_true_count_on_a_terminal(self):
+        """Ctrl-C on a terminal: the last progress line counts the nodes that finished (as the
+        report has them), not every node; the message is on a line of its own."""
+        started = self.path("started")
+        quick = "".join(f"  quick{i}: {{cmd: 'sleep 0.2', cpus: 0}}\n" for i in range(5))
+        later = "".join(f"  later{i}: {{cmd: 'true', deps: [long]}}\n" for i in range(30))
+        pipe = self.write("pipe.yaml", "nodes:\n" + quick +
+                          f"  long: {{cmd: 'touch {started}; sleep 100', cpus: 0, "
+                          f"deps: [quick0, quick1, quick2, quick3, quick4]}}\n" + later)
+        report = self.path("report.json")
+        master, slave = pty.openpty()
+        proc = subprocess.Popen([ZDAG, "run", pipe, "-w", "2", "--report", report],
+                                cwd=self.dir, env=self.env, stdin=subprocess.DEVNULL,
+                                stdout=slave, stderr=slave)
+        os.close(slave)
+        out = b""
+        deadline = time.time() + 60
+        interrupted = False
+        while time.time() < deadline:
+            if not interrupted and os.path.exists(started):
+                proc.send_signal(signal.SIGINT)
+                interrupted = True
+            r, _, _ = select.select([master], [], [], 0.05)
+            if r:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: the other side closed
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            elif proc.poll() is not None and interrupted:
+                break
+        os.close(master)
+        proc.wait(timeout=30)
+        self.assertEqual(proc.returncode, 130, out)
+        text = out.decode(errors="replace")
+        with open(report) as f:
+            r = json.load(f)
+        finished = [n for n in r["nodes"]
+                    if not (n["status"] == "skipped" and n["error"] == "interrupted")]
+        self.assertEqual(len(finished), 5, r)  # the quick ones; long and later were stopped
+        counts = re.findall(r"\[\s*(\d+)/(\d+)\]", text)
+        self.assertTrue(counts, text)
+        self.assertEqual(counts[-1], (str(len(finished)), "36"), text)
+        # The message starts its own line: after a newline or the line's erasure, never
+        # glued after the counter's text.
+        at = text.index("zdag: Interrupt")
+        self.assertTrue(at == 0 or text[:at].endswith("\n") or text[:at].endswith("\r\033[K"),
+                        repr(text[max(0, at - 80):at + 20]))
 
     def test_sigterm(self):
         self.interrupt(signal.SIGTERM, 143)

@@ -1089,8 +1089,40 @@ static void test_too_few_descriptors(void **state) {
     json_decref(j);
 }
 
+/* An output path that cannot be written: ZDAG_EINVAL before any node starts (the report,
+ * whose own path is fine, says why). */
+static void test_bad_output_path_starts_nothing(void **state) {
+    fixture *f = *state;
+    zdag_options o;
+    init_opts(&o, f);
+    char marker[160], report[128], cmd[200];
+    snprintf(marker, sizeof marker, "%s/ran", f->dir);
+    snprintf(report, sizeof report, "%s/report.json", f->dir);
+    snprintf(cmd, sizeof cmd, "touch %s", marker);
+    o.trace_path = "/nonexistent/trace.json";
+    o.report_path = report;
+    zdag_dag *dag = new_dag();
+    assert_int_equal(zdag_dag_add_cmd(dag, "a", cmd), 0);
+    zdag_result *r = NULL;
+    assert_int_equal(zdag_run(dag, &o, &r), ZDAG_EINVAL);
+    assert_null(r);
+    const char *why = "cannot write the trace /nonexistent/trace.json: its directory "
+                      "/nonexistent: No such file or directory";
+    assert_string_equal(zdag_dag_error(dag), why);
+    assert_int_equal(access(marker, F_OK), -1);
+    json_error_t err;
+    json_t *j = json_load_file(report, 0, &err);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "status")), "error");
+    assert_int_equal(json_integer_value(json_object_get(j, "exit_code")), 2);
+    assert_string_equal(json_string_value(json_object_get(j, "error")), why);
+    json_decref(j);
+    zdag_dag_free(&dag);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_bad_output_path_starts_nothing, setup, teardown),
         cmocka_unit_test(test_version_and_errors),
         cmocka_unit_test(test_null_arguments),
         cmocka_unit_test(test_invalid_names),
