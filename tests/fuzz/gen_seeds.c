@@ -101,7 +101,7 @@ static void wire_seeds(const char *out) {
     static const uint8_t big_hash[ZD_STORE_HASH] = {0x9f, 0x86, 0xd0, 0x81, 0x88, 0x4c, 0x7d, 0x65};
     zd_dep_result deps[] = {
         {B("A"), ZD_FORMAT_RAW, 10, NULL, B("A fetched\n")},
-        {B("B"), ZD_FORMAT_MSGPACK, 11, NULL, B("\x82\xa1x\x01\xa1y\x93\x01\x02\x03")},
+        {B("B"), ZD_FORMAT_MSGPACK, 10, NULL, B("\x82\xa1x\x01\xa1y\x93\x01\x02\x03")},
         {B("C"), ZD_FORMAT_RAW, 200000000, big_hash, {NULL, 0}}};
     zd_msg_task argv_task = {.node = 3,
                              .token = 1ull << 40,
