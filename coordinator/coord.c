@@ -133,7 +133,9 @@ int zd_coord_check_fit(const zd_graph *g, const bool *active, const char *host_i
     return bad;
 }
 
-/* Writes an inline result of an old journal record into the store; its hash into hash. */
+/* Writes an inline result of an old journal record into the store; its hash into hash. Then
+ * restates the record with the stored result (durable before the run starts), so that the
+ * store's cleanup keeps the file and the next resume does not move it again. Logs what failed. */
 static int move_to_store(zd_coord *c, const zd_journal_rec *rec, uint8_t *hash) {
     zd_store_writer *w = zd_store_writer_new(c->cfg.store_dir, UINT64_MAX >> 1);
     bool stored;
@@ -142,7 +144,25 @@ static int move_to_store(zd_coord *c, const zd_journal_rec *rec, uint8_t *hash) 
     int rc = w ? zd_store_writer_write(w, rec->result, rec->result_len) : ZDAG_ENOMEM;
     if (rc == 0)
         rc = zd_store_writer_finish(w, &stored, hash, &size, &inline_bytes);
+    int err = w ? zd_store_writer_errno(w) : ENOMEM;
     zd_store_writer_free(&w);
+    if (rc < 0) {
+        zd_logf(&c->cfg.core.log, ZDAG_LOG_ERROR,
+                "cannot move the result of node \"%s\" into the result store %s: %s", rec->name,
+                c->cfg.store_dir, rc == ZDAG_ESYS && err ? strerror(err) : zdag_strerror(rc));
+        return rc;
+    }
+    zd_journal_rec moved = *rec;
+    moved.result = NULL;
+    moved.result_len = 0;
+    moved.result_in_store = true;
+    memcpy(moved.result_hash, hash, sizeof moved.result_hash);
+    moved.result_size = rec->result_len;
+    if ((rc = zd_journal_restate(c->cfg.journal, &moved)) < 0 ||
+        (rc = zd_journal_sync(c->cfg.journal)) < 0)
+        zd_logf(&c->cfg.core.log, ZDAG_LOG_ERROR,
+                "cannot journal the stored result of node \"%s\": %s", rec->name,
+                zd_journal_error(c->cfg.journal));
     return rc;
 }
 
@@ -209,8 +229,9 @@ int zd_coord_new(const zd_coord_cfg *cfg, const zd_graph *g, zd_coord **out) {
     c->out = zd_wire_buf_new();
     c->dec = zd_wire_decoder_new();
     int rc = ZDAG_ENOMEM;
-    if (!c->pids || !c->out || !c->dec || load_cached(c) < 0)
+    if (!c->pids || !c->out || !c->dec || (rc = load_cached(c)) < 0)
         goto out_fail;
+    rc = ZDAG_ENOMEM;
     for (uint32_t s = 0; s < (cfg->core.n_started ? cfg->core.n_started : cfg->core.n_local); s++)
         c->pids[s] = cfg->local_pids[s];
     if (cfg->trace_path && !(c->trace = zd_trace_new()))
@@ -433,6 +454,17 @@ static void journal_outcome(zd_coord *c, uint32_t index) {
     memcpy(rec.defhash, c->cfg.defhash[index], sizeof rec.defhash);
     if (rec.result_in_store)
         memcpy(rec.result_hash, o.output_hash, sizeof rec.result_hash);
+    /* What the attempt was given: its dependencies' results, final once they succeeded. */
+    zd_inputs h;
+    zd_inputs_init(&h);
+    for (size_t i = 0; i < node->n_deps; i++) {
+        zd_node_outcome d;
+        zd_core_outcome(c->core, node->deps[i], &d);
+        zd_inputs_add(&h, zd_graph_node(c->g, node->deps[i])->name, d.output_is_msgpack,
+                      d.output_hash, d.output, d.output_len);
+    }
+    zd_inputs_final(&h, rec.inputs_hash);
+    rec.has_inputs = true;
     if (zd_journal_append(c->cfg.journal, &rec) < 0)
         zd_logf(&c->cfg.core.log, ZDAG_LOG_ERROR, "cannot journal \"%s\": %s", node->name,
                 zd_journal_error(c->cfg.journal));

@@ -374,7 +374,7 @@ int zd_journal_open(const char *state_dir, const char *pipeline_id, const zd_gra
     if (rc == 0 && !fresh && stat(path, &st) == 0 && (st.st_mode & 077))
         chmod(path, st.st_mode & ZD_STATE_FILE_MODE);
     j->graph = NULL;
-    /* A version 1 file must become version 2 before a version 2 record is appended. */
+    /* An older file must become the current version before a current record is appended. */
     bool upgrade = rc == 0 && j->version < ZD_JOURNAL_VERSION;
     if (upgrade && zd_journal_compact(j, true) < 0) {
         zd_diags_add(d, path, 0, 0, "cannot rewrite the journal in format version %d: %s",
@@ -498,7 +498,8 @@ uint64_t zd_journal_live_bytes(const zd_journal *j) {
 
 /* ---- Appending ------------------------------------------------------------------------------- */
 
-int zd_journal_append(zd_journal *j, const zd_journal_rec *r) {
+/* Appends r; push: its duration joins the history (a new outcome, not a restatement). */
+static int append(zd_journal *j, const zd_journal_rec *r, bool push) {
     if (!j->fl || !r) {
         snprintf(j->error, sizeof j->error, "the journal is read-only");
         return ZDAG_EINVAL;
@@ -517,7 +518,11 @@ int zd_journal_append(zd_journal *j, const zd_journal_rec *r) {
     }
     size_t name_len = strlen(r->name);
     entry *e = find_entry(j, r->name, name_len);
-    int rc = zd_jrecord_pack_node(&j->sb, r, e ? e->hist : NULL, e ? e->n_hist : 0);
+    /* A restatement carries the history before the record it restates (less its own duration). */
+    size_t n_hist = e ? e->n_hist : 0;
+    if (!push && r->status == ZD_JOURNAL_SUCCEEDED && n_hist > 0)
+        n_hist--;
+    int rc = zd_jrecord_pack_node(&j->sb, r, e ? e->hist : NULL, n_hist);
     uint64_t off = 0;
     if (rc == 0 && (rc = zd_framelog_append(j->fl, j->sb.data, j->sb.size, &off)) < 0) {
         snprintf(j->error, sizeof j->error, "%s", zd_framelog_error(j->fl));
@@ -533,11 +538,19 @@ int zd_journal_append(zd_journal *j, const zd_journal_rec *r) {
     e->off = off;
     e->len = (uint32_t)j->sb.size;
     j->live += ZD_FRAMELOG_FRAME_HEADER + (uint64_t)e->len;
-    if (r->status == ZD_JOURNAL_SUCCEEDED)
+    if (push && r->status == ZD_JOURNAL_SUCCEEDED)
         push_duration(e, r->duration_s);
     e->stored = r->result_in_store;
     memcpy(e->hash, r->result_hash, sizeof e->hash);
     return 0;
+}
+
+int zd_journal_append(zd_journal *j, const zd_journal_rec *r) {
+    return append(j, r, true);
+}
+
+int zd_journal_restate(zd_journal *j, const zd_journal_rec *r) {
+    return append(j, r, false);
 }
 
 int zd_journal_sync(zd_journal *j) {

@@ -32,7 +32,8 @@
  * stays within about 1.5x the live records of one run, and opening costs what the current
  * pipeline's records cost, however many runs came before.
  *
- * Versions. Format version 1 journals (zdag 0.1) are read and rewritten as version 2 at open. */
+ * Versions. Journals of format versions 1 (zdag 0.1) and 2 are read and rewritten in the current
+ * version (3) at open. */
 #ifndef ZD_JOURNAL_H
 #define ZD_JOURNAL_H
 
@@ -91,6 +92,10 @@ uint64_t zd_journal_torn_bytes(const zd_journal *j);
  * bytes, duration_s or finished_at negative, non-finite or absurd), ZDAG_ETOOBIG (record over
  * ZD_JOURNAL_MAX_RECORD) or ZDAG_ENOMEM; zd_journal_error() then says which. */
 int zd_journal_append(zd_journal *j, const zd_journal_rec *r) __attribute__((warn_unused_result));
+
+/* As zd_journal_append(), for a record that restates node r->name's latest one (e.g. its result
+ * moved into the store): the duration history is not extended by it. */
+int zd_journal_restate(zd_journal *j, const zd_journal_rec *r) __attribute__((warn_unused_result));
 
 /* Writes everything buffered and fdatasync()s the file: afterwards every appended record is
  * durable. Returns 0 (also when nothing was pending) or ZDAG_ESTATE with zd_journal_error() set.

@@ -13,8 +13,10 @@
 #define REC_HEADER 1
 #define REC_NODE_DONE 2
 #define MAGIC "zdag-journal"
-#define V1_FIELDS 10     /* NODE_DONE fields of format version 1 */
-#define V2_FIELDS 13     /* NODE_DONE fields of format version 2 */
+#define V1_FIELDS 10 /* NODE_DONE fields of format version 1 */
+#define V2_FIELDS 13 /* NODE_DONE fields of format version 2 */
+#define V3_FIELDS 14 /* NODE_DONE fields of format version 3 (inputs_hash added) */
+#define INPUTS_TAG "zdag-inputs-1"
 #define MAX_DURATION 1e9 /* seconds (~31 years): anything above is garbage */
 #define MAX_TIME 1e11    /* Unix seconds (year ~5138): anything above is garbage */
 
@@ -82,7 +84,7 @@ int zd_jrecord_pack_node(msgpack_sbuffer *sb, const zd_journal_rec *r, const dou
     msgpack_sbuffer_clear(sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    int failed = msgpack_pack_array(&pk, V2_FIELDS);
+    int failed = msgpack_pack_array(&pk, V3_FIELDS);
     failed |= msgpack_pack_uint64(&pk, REC_NODE_DONE);
     failed |= msgpack_pack_str_with_body(&pk, r->name, strlen(r->name));
     failed |= msgpack_pack_bin_with_body(&pk, r->defhash, ZD_DEFHASH_SIZE);
@@ -106,6 +108,10 @@ int zd_jrecord_pack_node(msgpack_sbuffer *sb, const zd_journal_rec *r, const dou
     /* float32: a median needs no more, and the history is most of a small record's bytes. */
     for (size_t i = 0; i < n; i++)
         failed |= msgpack_pack_float(&pk, (float)history[i]);
+    if (r->has_inputs)
+        failed |= msgpack_pack_bin_with_body(&pk, r->inputs_hash, ZD_INPUTS_HASH_SIZE);
+    else
+        failed |= msgpack_pack_nil(&pk);
     return failed ? ZDAG_ENOMEM : 0;
 }
 
@@ -297,7 +303,10 @@ int zd_jrecord_decode_node(zd_jrecord_decoder *dec, const char *payload, size_t 
     /* Version 1 files of zdag's development between 0.1 and format 2 had 12 fields (a result
      * hash and size, no history): read those too. */
     bool v1_store = version == 1 && n == V1_FIELDS + 2;
-    uint32_t fields = v1_store ? V1_FIELDS + 2 : version == 1 ? V1_FIELDS : V2_FIELDS;
+    uint32_t fields = v1_store       ? V1_FIELDS + 2
+                      : version == 1 ? V1_FIELDS
+                      : version == 2 ? V2_FIELDS
+                                     : V3_FIELDS;
     zd_journal_rec *r = &out->node;
     if (type != REC_NODE_DONE) {
         snprintf(why, why_size, "unknown record type %" PRIu64, type);
@@ -327,8 +336,17 @@ int zd_jrecord_decode_node(zd_jrecord_decoder *dec, const char *payload, size_t 
         r->run_id = f[8].via.str.size ? f[8].via.str.ptr : ""; /* msgpack: NULL when empty */
         out->run_id_len = f[8].via.str.size;
         r->result_size = r->result_len;
-        if ((version == 1 && !v1_store) || take_v2(&c, f, out, version >= 2))
+        if (version == 1 && !v1_store)
             return 0;
+        if (!take_v2(&c, f, out, version >= 2))
+            return ZDAG_ESTATE;
+        if (version < 3 || f[13].type == MSGPACK_OBJECT_NIL)
+            return 0;
+        if (want_hash(&c, &f[13], "inputs_hash")) {
+            r->has_inputs = true;
+            memcpy(r->inputs_hash, f[13].via.bin.ptr, ZD_INPUTS_HASH_SIZE);
+            return 0;
+        }
     }
     return ZDAG_ESTATE;
 }
@@ -368,4 +386,37 @@ bool zd_jrecord_peek_name(const char *payload, size_t len, const char **name, si
 bool zd_jrecord_plausible(const uint8_t *head, size_t n) {
     return n >= 2 && ((head[0] >= 0x91 && head[0] <= 0x9f) || head[0] == 0xdc) &&
            head[1] == REC_NODE_DONE;
+}
+
+/* ---- Inputs hash ----------------------------------------------------------------------------- */
+
+void zd_inputs_init(zd_inputs *h) {
+    crypto_hash_sha256_init(&h->st);
+    crypto_hash_sha256_update(&h->st, (const unsigned char *)INPUTS_TAG, sizeof INPUTS_TAG);
+}
+
+void zd_inputs_identity(const void *bytes, size_t len, uint8_t out[ZD_RESULT_HASH_SIZE]) {
+    crypto_hash_sha256(out, len ? bytes : (const void *)"", len);
+}
+
+void zd_inputs_add(zd_inputs *h, const char *name, bool is_msgpack, const uint8_t *stored_hash,
+                   const void *bytes, size_t len) {
+    uint8_t id[ZD_RESULT_HASH_SIZE];
+    uint64_t n = strlen(name);
+    uint8_t head[9];
+    for (int i = 0; i < 8; i++)
+        head[i] = (uint8_t)(n >> (8 * i));
+    head[8] = is_msgpack ? 1 : 0;
+    if (stored_hash)
+        memcpy(id, stored_hash, sizeof id);
+    else
+        zd_inputs_identity(bytes, len, id);
+    crypto_hash_sha256_update(&h->st, head, 8);
+    crypto_hash_sha256_update(&h->st, (const unsigned char *)name, n);
+    crypto_hash_sha256_update(&h->st, head + 8, 1);
+    crypto_hash_sha256_update(&h->st, id, sizeof id);
+}
+
+void zd_inputs_final(zd_inputs *h, uint8_t out[ZD_INPUTS_HASH_SIZE]) {
+    crypto_hash_sha256_final(&h->st, out);
 }

@@ -362,9 +362,11 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
                         .store_dir = store_dir,
                         .defhash = jr.hashes,
                         .cached = o->resume ? jr.cached : NULL};
-    if (zd_coord_new(&cfg, g, &c) < 0) {
-        status = cannot_start(o, g, ZDAG_ENOMEM, 3, false,
-                              "cannot start the coordinator: out of memory");
+    int crc = zd_coord_new(&cfg, g, &c);
+    if (crc < 0) {
+        /* Anything but memory (an old result that cannot move into the store) was logged. */
+        status = cannot_start(o, g, crc, 3, crc != ZDAG_ENOMEM, "cannot start the coordinator: %s",
+                              zdag_strerror(crc));
         goto out_kill;
     }
     status = finish(o, g, c, zd_coord_run(c));

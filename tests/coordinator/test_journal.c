@@ -425,10 +425,10 @@ static void test_unsynced_records_are_not_durable(void **state) {
     zd_journal_close(&j);
 }
 
-/* Packs a NODE_DONE record with field `bad` (1..12) replaced by a wrong value, or record type
+/* Packs a NODE_DONE record with field `bad` (1..13) replaced by a wrong value, or record type
  * `type` when bad is 0. */
 static void pack_node(msgpack_packer *pk, int bad, uint64_t type) {
-    msgpack_pack_array(pk, 13);
+    msgpack_pack_array(pk, 14);
     msgpack_pack_uint64(pk, bad == 0 ? type : 2);
     if (bad == 1)
         msgpack_pack_int(pk, 7);
@@ -459,6 +459,10 @@ static void pack_node(msgpack_packer *pk, int bad, uint64_t type) {
     msgpack_pack_array(pk, bad == 12 ? 1 : 0);
     if (bad == 12)
         msgpack_pack_str_with_body(pk, "x", 1);
+    if (bad == 13)
+        msgpack_pack_bin_with_body(pk, "short", 5);
+    else
+        msgpack_pack_nil(pk);
 }
 
 /* Hostile records with valid checksums: every one is refused with a message saying why. */
@@ -486,6 +490,7 @@ static void test_garbage_records(void **state) {
         {10, 0, "result_hash must be 32 bytes"},
         {11, 0, "result_size 4 is not the inline result's 3 bytes"},
         {12, 0, "a history duration must be a float, not a string"},
+        {13, 0, "inputs_hash must be 32 bytes"},
     };
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
@@ -519,7 +524,7 @@ static void test_garbage_records(void **state) {
         {"\x91\xa1x", 3, "record type must be an unsigned integer, not a string"},
         {"\x91\xcf\xff\xff\xff\xff\xff\xff\xff\xff", 10,
          "unknown record type 18446744073709551615"},
-        {"\x92\x02\x01", 3, "a node record has 13 fields, not 2"},
+        {"\x92\x02\x01", 3, "a node record has 14 fields, not 2"},
         {NULL, 0, "nested at most 8 deep"},
     };
     for (size_t i = 0; i < sizeof raw / sizeof raw[0]; i++) {
@@ -554,7 +559,7 @@ static void test_bad_headers(void **state) {
     open_fails(f, PIPE, ZDAG_ESTATE, "not a zdag journal");
 
     /* Versions from the future, small and huge. */
-    uint64_t versions[] = {3, UINT64_MAX};
+    uint64_t versions[] = {4, UINT64_MAX};
     for (int i = 0; i < 2; i++) {
         msgpack_sbuffer sb;
         msgpack_sbuffer_init(&sb);
@@ -890,7 +895,7 @@ static void pack_v1_node(msgpack_packer *pk, const char *name, double duration) 
     msgpack_pack_double(pk, 1.7e9);
 }
 
-/* zdag 0.1's journals are read, and rewritten as version 2 at open. */
+/* zdag 0.1's journals are read, and rewritten in the current version (3) at open. */
 static void test_version_1_is_upgraded(void **state) {
     fixture *f = *state;
     msgpack_sbuffer sb;
@@ -921,8 +926,8 @@ static void test_version_1_is_upgraded(void **state) {
     zd_journal_close(&j);
     size_t len;
     char *all = read_all(f->journal, &len);
-    /* The header now says version 2: [1, "zdag-journal", 2, ...]. */
-    assert_true(len > 24 && (uint8_t)all[8] == 0x95 && all[9] == 1 && all[23] == 2);
+    /* The header now says version 3: [1, "zdag-journal", 3, ...]. */
+    assert_true(len > 24 && (uint8_t)all[8] == 0x95 && all[9] == 1 && all[23] == 3);
     free(all);
     j = open_ok(f);
     size_t n;

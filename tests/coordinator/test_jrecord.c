@@ -54,8 +54,10 @@ static void test_node_round_trip(void **state) {
     zd_jrecord_decoder *dec = zd_jrecord_decoder_new();
     zd_jrecord r;
     char why[160];
-    assert_int_equal(zd_jrecord_decode_node(dec, sb.data, sb.size, 2, &r, why, sizeof why), 0);
+    assert_int_equal(
+        zd_jrecord_decode_node(dec, sb.data, sb.size, ZD_JOURNAL_VERSION, &r, why, sizeof why), 0);
     assert_int_equal(r.name_len, 5);
+    assert_false(r.node.has_inputs); /* not given: nil */
     assert_int_equal(r.node.result_len, 5);
     assert_int_equal(r.node.result_size, 5);
     assert_false(r.node.result_in_store);
@@ -65,7 +67,11 @@ static void test_node_round_trip(void **state) {
     /* Read as version 1 it has too many fields. */
     assert_int_equal(zd_jrecord_decode_node(dec, sb.data, sb.size, 1, &r, why, sizeof why),
                      ZDAG_ESTATE);
-    assert_string_equal(why, "a node record has 10 fields, not 13");
+    assert_string_equal(why, "a node record has 10 fields, not 14");
+    /* ... and as version 2 too (13 fields, no inputs hash). */
+    assert_int_equal(zd_jrecord_decode_node(dec, sb.data, sb.size, 2, &r, why, sizeof why),
+                     ZDAG_ESTATE);
+    assert_string_equal(why, "a node record has 13 fields, not 14");
 
     /* A result in the store: hash and size, no bytes. */
     in.result = NULL;
@@ -73,8 +79,13 @@ static void test_node_round_trip(void **state) {
     in.result_in_store = true;
     memset(in.result_hash, 0xab, sizeof in.result_hash);
     in.result_size = 1ull << 33;
+    in.has_inputs = true;
+    memset(in.inputs_hash, 0x5c, sizeof in.inputs_hash);
     assert_int_equal(zd_jrecord_pack_node(&sb, &in, NULL, 0), 0);
-    assert_int_equal(zd_jrecord_decode_node(dec, sb.data, sb.size, 2, &r, why, sizeof why), 0);
+    assert_int_equal(
+        zd_jrecord_decode_node(dec, sb.data, sb.size, ZD_JOURNAL_VERSION, &r, why, sizeof why), 0);
+    assert_true(r.node.has_inputs);
+    assert_memory_equal(r.node.inputs_hash, in.inputs_hash, sizeof in.inputs_hash);
     assert_true(r.node.result_in_store);
     assert_int_equal(r.node.result_size, 1ull << 33);
     assert_int_equal(r.node.result_hash[0], 0xab);
@@ -82,6 +93,68 @@ static void test_node_round_trip(void **state) {
     assert_int_equal(r.n_history, 0);
     zd_jrecord_decoder_free(&dec);
     msgpack_sbuffer_destroy(&sb);
+}
+
+/* A version 2 record (13 fields: no inputs hash) decodes without one. */
+static void test_version_2_has_no_inputs(void **state) {
+    (void)state;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    zd_journal_rec in = {
+        .name = "n", .result = "ok", .result_len = 2, .run_id = "r", .has_inputs = true};
+    assert_int_equal(zd_jrecord_pack_node(&sb, &in, NULL, 0), 0);
+    /* Drop the last field (the inputs hash) and make the array 13 long. */
+    assert_true((uint8_t)sb.data[0] == 0x9e);
+    sb.data[0] = (char)0x9d;
+    sb.size -= 2 + ZD_INPUTS_HASH_SIZE; /* bin 8 header + 32 bytes */
+    zd_jrecord_decoder *dec = zd_jrecord_decoder_new();
+    zd_jrecord r;
+    char why[160];
+    assert_int_equal(zd_jrecord_decode_node(dec, sb.data, sb.size, 2, &r, why, sizeof why), 0);
+    assert_false(r.node.has_inputs);
+    assert_int_equal(r.node.result_len, 2);
+    zd_jrecord_decoder_free(&dec);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* The inputs hash: the same dependency results give the same hash, whether a result is inline
+ * or its SHA-256 is given (it moved into the store); another result, name, format or order
+ * another hash. */
+static void test_inputs_hash(void **state) {
+    (void)state;
+    uint8_t id[ZD_RESULT_HASH_SIZE], h[6][ZD_INPUTS_HASH_SIZE];
+    zd_inputs_identity("one", 3, id);
+    zd_inputs x;
+    zd_inputs_init(&x);
+    zd_inputs_add(&x, "d", false, NULL, "one", 3);
+    zd_inputs_add(&x, "e", true, NULL, "two", 3);
+    zd_inputs_final(&x, h[0]);
+    zd_inputs_init(&x);
+    zd_inputs_add(&x, "d", false, id, NULL, 0);
+    zd_inputs_add(&x, "e", true, NULL, "two", 3);
+    zd_inputs_final(&x, h[1]);
+    assert_memory_equal(h[0], h[1], ZD_INPUTS_HASH_SIZE);
+    zd_inputs_init(&x);
+    zd_inputs_add(&x, "d", false, NULL, "onE", 3);
+    zd_inputs_add(&x, "e", true, NULL, "two", 3);
+    zd_inputs_final(&x, h[2]);
+    zd_inputs_init(&x);
+    zd_inputs_add(&x, "d", true, NULL, "one", 3);
+    zd_inputs_add(&x, "e", true, NULL, "two", 3);
+    zd_inputs_final(&x, h[3]);
+    zd_inputs_init(&x);
+    zd_inputs_add(&x, "e", true, NULL, "two", 3);
+    zd_inputs_add(&x, "d", false, NULL, "one", 3);
+    zd_inputs_final(&x, h[4]);
+    zd_inputs_init(&x);
+    zd_inputs_add(&x, "dd", false, NULL, "one", 3);
+    zd_inputs_add(&x, "e", true, NULL, "two", 3);
+    zd_inputs_final(&x, h[5]);
+    for (int i = 2; i < 6; i++) {
+        assert_memory_not_equal(h[0], h[i], ZD_INPUTS_HASH_SIZE);
+        for (int k = 2; k < i; k++)
+            assert_memory_not_equal(h[k], h[i], ZD_INPUTS_HASH_SIZE);
+    }
 }
 
 static void test_checks(void **state) {
@@ -144,6 +217,8 @@ int main(void) {
         cmocka_unit_test(test_node_round_trip),
         cmocka_unit_test(test_checks),
         cmocka_unit_test(test_version_1_with_store_fields),
+        cmocka_unit_test(test_version_2_has_no_inputs),
+        cmocka_unit_test(test_inputs_hash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -101,7 +101,7 @@ static void wire_seeds(const char *out) {
     static const uint8_t big_hash[ZD_STORE_HASH] = {0x9f, 0x86, 0xd0, 0x81, 0x88, 0x4c, 0x7d, 0x65};
     zd_dep_result deps[] = {
         {B("A"), ZD_FORMAT_RAW, 10, NULL, B("A fetched\n")},
-        {B("B"), ZD_FORMAT_MSGPACK, 11, NULL, B("\x82\xa1x\x01\xa1y\x93\x01\x02\x03")},
+        {B("B"), ZD_FORMAT_MSGPACK, 10, NULL, B("\x82\xa1x\x01\xa1y\x93\x01\x02\x03")},
         {B("C"), ZD_FORMAT_RAW, 200000000, big_hash, {NULL, 0}}};
     zd_msg_task argv_task = {.node = 3,
                              .token = 1ull << 40,
@@ -257,6 +257,11 @@ static void journal_seeds(const char *out) {
     recs[4].result_in_store = true;
     memset(recs[4].result_hash, 0x5a, sizeof recs[4].result_hash);
     recs[4].result_size = 1u << 20;
+    /* Inputs hashes (format 3): train ran on fetch's result, big on nothing; report has none. */
+    recs[1].has_inputs = true;
+    memset(recs[1].inputs_hash, 0x3c, sizeof recs[1].inputs_hash);
+    recs[4].has_inputs = true;
+    memset(recs[4].inputs_hash, 0xc3, sizeof recs[4].inputs_hash);
     for (size_t i = 0; i < sizeof recs / sizeof recs[0]; i++)
         if (zd_journal_append(j, &recs[i]) != 0)
             die("zd_journal_append");

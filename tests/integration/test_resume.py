@@ -2,13 +2,16 @@
 re-runs the node and its descendants, a torn journal tail is ignored, a state directory in use
 is refused, a coordinator killed at random moments loses nothing, duration history steers
 critical-path priority."""
+import hashlib
 import json
 import os
 import random
 import signal
+import struct
 import sys
 import time
 import unittest
+import zlib
 
 sys.path.insert(0, os.path.dirname(__file__))
 from zdagtest import ZdagTestCase, nodes_by_name  # noqa: E402
@@ -138,6 +141,114 @@ nodes:
             # a cached node did not run in the final run; a succeeded one did
             self.assertEqual(n["name"] in ran_last, n["status"] == "succeeded", n["name"])
         self.assertTrue(any(n["status"] == "cached" for n in r["nodes"]))
+
+    def test_node_built_on_an_older_dependency_result_runs_again(self):
+        """d runs again and its new record is durable; the coordinator is killed while a (which
+        consumes d) runs. a's latest record is still the one built from the old d: --resume must
+        not cache it (its inputs hash is not that of d's current result)."""
+        marker, started, never = self.path("marker"), self.path("started"), self.path("never")
+        dval = self.path("dval")
+        text = f"""
+nodes:
+  d: {{cmd: 'v=$(date +%s%N); echo $v > {dval}.tmp; mv {dval}.tmp {dval}; echo $v'}}
+  a: {{cmd: 'cat "$ZDAG_DEP_D"; if [ -e {marker} ]; then echo 1 > {started};
+         while [ ! -e {never} ]; do sleep 0.02; done; fi', deps: [d]}}
+"""
+        self.run_pipeline(text, "-w", "2")
+        with open(dval) as f:
+            old = f.read().strip()
+        os.unlink(dval)
+        open(marker, "w").close()
+        pipe = self.path("pipe.yaml")
+        journal = self.path(".zdag", "pipe.yaml.journal")
+        p = self.start("run", pipe, "-w", "2", "-q")
+        try:
+            self.wait_for_file(started)
+            self.wait_for_file(dval)
+            with open(dval) as f:
+                new = f.read().strip()
+            self.assertNotEqual(new, old)
+            deadline = time.time() + 30
+            while True:  # d's new record is in the journal file (synced)
+                with open(journal, "rb") as f:
+                    if (new + "\n").encode() in f.read():
+                        break
+                self.assertLess(time.time(), deadline, "d's record never reached the journal")
+                time.sleep(0.02)
+        finally:
+            p.kill()
+            p.communicate(timeout=30)
+            open(never, "w").close()  # a's command, wherever it is, ends
+        os.unlink(marker)
+        results = self.path("results.json")
+        _, r = self.run_pipeline(text, "-w", "2", "--resume", "--results", results)
+        n = nodes_by_name(r)
+        self.assertEqual(n["d"]["status"], "cached")
+        self.assertEqual(n["a"]["status"], "succeeded")
+        with open(results) as f:
+            res = json.load(f)
+        self.assertEqual(res["d"], new + "\n")
+        self.assertEqual(res["a"], new + "\n")
+        # Now a's record is built from d's current result: both are cached.
+        _, r = self.run_pipeline(text, "-w", "2", "--resume")
+        self.assertEqual({n["status"] for n in r["nodes"]}, {"cached"})
+
+    def test_old_large_inline_result_moves_into_the_store_once(self):
+        """A version 1 journal (zdag 0.1) holds a result over 4 KiB inline. --resume moves it into
+        the store and journals the moved result, so that the store keeps the file and the next
+        resume neither loses nor copies it; a move that fails says why (not "out of memory")."""
+        text = "nodes:\n  big: {cmd: 'head -c 10000 /dev/zero | tr \"\\\\0\" x'}\n"
+        self.run_pipeline(text, "-w", "1")
+        journal = self.path(".zdag", "pipe.yaml.journal")
+        results = self.path(".zdag", "results")
+        with open(journal, "rb") as f:
+            data = f.read()
+        hlen = struct.unpack_from("<I", data, 0)[0]
+        header = bytearray(data[8:8 + hlen])
+        magic = b"\xaczdag-journal"
+        at = header.index(magic) + len(magic)
+        self.assertIn(header[at], (2, 3))  # the current version
+        header[at] = 1
+        at = data.index(b"\xa3big\xc4\x20") + 6
+        defhash = data[at:at + 32]
+        big = b"x" * 10000
+        node = (b"\x9a\x02\xa3big\xc4\x20" + defhash + b"\x00\xc5" + struct.pack(">H", len(big))
+                + big + b"\xc2\xcb" + struct.pack(">d", 1.0) + b"\x01\xa1r\xcb"
+                + struct.pack(">d", 1.7e9))
+
+        def frame(payload):
+            return struct.pack("<II", len(payload), zlib.crc32(payload)) + payload
+
+        def old_journal():
+            with open(journal, "wb") as f:
+                f.write(frame(bytes(header)) + frame(node))
+            for name in os.listdir(results):
+                os.unlink(os.path.join(results, name))
+
+        stored = os.path.join(results, hashlib.sha256(big).hexdigest())
+        out = self.path("results.json")
+        if os.getuid() != 0:  # root writes into a read-only directory anyway
+            old_journal()
+            os.chmod(results, 0o500)
+            try:
+                p = self.zdag("run", self.path("pipe.yaml"), "--resume", check=3)
+            finally:
+                os.chmod(results, 0o700)
+            self.assertIn("cannot move the result of node \"big\" into the result store", p.stderr)
+            self.assertIn("Permission denied", p.stderr)
+            self.assertNotIn("out of memory", p.stderr)
+        old_journal()
+        _, r = self.run_pipeline(text, "-w", "1", "--resume", "--results", out)
+        self.assertEqual(nodes_by_name(r)["big"]["status"], "cached")
+        self.assertTrue(os.path.exists(stored), "the moved result was removed at close")
+        ino = os.stat(stored).st_ino
+        with open(out) as f:
+            self.assertEqual(json.load(f)["big"], big.decode())
+        _, r = self.run_pipeline(text, "-w", "1", "--resume", "--results", out)
+        self.assertEqual(nodes_by_name(r)["big"]["status"], "cached")
+        self.assertEqual(os.stat(stored).st_ino, ino, "the result was copied again")
+        with open(out) as f:
+            self.assertEqual(json.load(f)["big"], big.decode())
 
     def test_duration_history_steers_critical_path(self):
         """a is estimated long but runs short; b the opposite. The first run trusts the
