@@ -47,12 +47,14 @@ typedef struct upload {
 
 /* Where a peer's fetch of one stored dependency is: FETCHes are answered only from `next` on,
  * within one window, each offset once, so that a peer that asks and does not read cannot make
- * the coordinator queue DATA without end. Cleared by the peer's RESULT. */
+ * the coordinator queue DATA without end. Belongs to one attempt: cleared by the peer's RESULT,
+ * and started afresh by the peer's next attempt (another token). */
 typedef struct fetch_state {
     zd_sock_id sock;               /* the peer's socket */
     unsigned char rid[ZD_MAX_RID]; /* ... and routing id */
     size_t rid_len;                /* 0: the entry is free */
     uint8_t hash[ZD_STORE_HASH];   /* the dependency */
+    uint64_t token;                /* the attempt fetching it */
     uint64_t next;                 /* the lowest offset not answered yet */
 } fetch_state;
 
@@ -786,12 +788,18 @@ static bool fetch_is_peer(const fetch_state *f, const zd_peer *peer) {
  * free entry is taken first, then one whose peer may no longer fetch its dependency (its
  * attempt is over); when every entry is live the table doubles (live entries are bounded by
  * the running attempts' dependencies). */
-static fetch_state *fetch_state_of(zd_coord *c, const zd_peer *peer, const uint8_t *hash) {
+static fetch_state *fetch_state_of(zd_coord *c, const zd_peer *peer, const uint8_t *hash,
+                                   uint64_t token) {
     fetch_state *spare = NULL;
     for (size_t i = 0; i < c->n_fetches; i++) {
         fetch_state *f = &c->fetches[i];
-        if (fetch_is_peer(f, peer) && memcmp(f->hash, hash, ZD_STORE_HASH) == 0)
+        if (fetch_is_peer(f, peer) && memcmp(f->hash, hash, ZD_STORE_HASH) == 0) {
+            if (f->token != token) { /* left by an earlier attempt that sent no RESULT */
+                f->token = token;
+                f->next = 0;
+            }
             return f;
+        }
         if (!spare && !f->rid_len)
             spare = f;
     }
@@ -799,7 +807,8 @@ static fetch_state *fetch_state_of(zd_coord *c, const zd_peer *peer, const uint8
         fetch_state *f = &c->fetches[i];
         zd_peer p = {.sock = f->sock, .rid = f->rid, .rid_len = f->rid_len, .user_id = ""};
         uint64_t size;
-        if (!zd_core_may_fetch(c->core, &p, f->hash, &size))
+        uint64_t live = 0;
+        if (!zd_core_may_fetch(c->core, &p, f->hash, &size, &live) || live != f->token)
             spare = f;
     }
     if (!spare) {
@@ -816,6 +825,7 @@ static fetch_state *fetch_state_of(zd_coord *c, const zd_peer *peer, const uint8
     memcpy(spare->rid, peer->rid, peer->rid_len);
     spare->rid_len = peer->rid_len;
     memcpy(spare->hash, hash, ZD_STORE_HASH);
+    spare->token = token;
     spare->next = 0;
     return spare;
 }
@@ -832,12 +842,12 @@ static void fetch_forget(zd_coord *c, const zd_peer *peer) {
  * offset from the peer's next one on, within one window, is answered (each once): repeated,
  * old or far-ahead FETCHes are dropped. */
 static void on_fetch(zd_coord *c, const zd_peer *peer, const zd_msg_fetch *m) {
-    uint64_t size = 0;
+    uint64_t size = 0, token = 0;
     zd_msg_data d = {.hash = m->hash, .offset = m->offset, .data = {NULL, 0}};
     fetch_state *f = NULL;
-    if (!zd_core_may_fetch(c->core, peer, m->hash, &size) || m->offset >= size) {
+    if (!zd_core_may_fetch(c->core, peer, m->hash, &size, &token) || m->offset >= size) {
         dropped(c, &c->fetch_limit, "a fetch of a result the executor does not need", 0);
-    } else if (!(f = fetch_state_of(c, peer, m->hash))) {
+    } else if (!(f = fetch_state_of(c, peer, m->hash, token))) {
         zd_logf(&c->cfg.core.log, ZDAG_LOG_ERROR, "out of memory for a fetch");
     } else if (m->offset < f->next || m->offset - f->next >= ZD_WIRE_WINDOW) {
         dropped(c, &c->fetch_limit, "a fetch repeated or out of its window", 0);

@@ -822,7 +822,8 @@ bool zd_core_attempt_is_peer(const zd_core *c, const zd_peer *peer, uint32_t nod
     return zd_slots_is_peer(c->slots, slot, peer) && zd_slots_node(c->slots, slot) == (int64_t)node;
 }
 
-bool zd_core_may_fetch(const zd_core *c, const zd_peer *peer, const uint8_t *hash, uint64_t *size) {
+bool zd_core_may_fetch(const zd_core *c, const zd_peer *peer, const uint8_t *hash, uint64_t *size,
+                       uint64_t *token) {
     for (uint32_t s = 0; s < zd_slots_count(c->slots); s++) {
         int64_t node = zd_slots_node(c->slots, s);
         if (node < 0 || !zd_slots_is_peer(c->slots, s, peer))
@@ -832,6 +833,8 @@ bool zd_core_may_fetch(const zd_core *c, const zd_peer *peer, const uint8_t *has
             const node_run *dep = &c->runs[n->deps[i]];
             if (dep->in_store && memcmp(dep->hash, hash, ZD_STORE_HASH) == 0) {
                 *size = dep->size;
+                if (token)
+                    *token = c->runs[node].token;
                 return true;
             }
         }

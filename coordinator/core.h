@@ -280,8 +280,10 @@ bool zd_core_attempt_is_peer(const zd_core *c, const zd_peer *peer, uint32_t nod
 bool zd_core_attempt_live(const zd_core *c, uint32_t node, uint64_t token);
 
 /* True when peer runs an attempt of a node one of whose dependencies has the stored result
- * `hash` (so it may FETCH it); *size is set to that result's size. */
-bool zd_core_may_fetch(const zd_core *c, const zd_peer *peer, const uint8_t *hash, uint64_t *size);
+ * `hash` (so it may FETCH it); *size is set to that result's size and *token (unless NULL) to
+ * that attempt's token. */
+bool zd_core_may_fetch(const zd_core *c, const zd_peer *peer, const uint8_t *hash, uint64_t *size,
+                       uint64_t *token);
 
 /* The local log path of a node ("LOG_DIR/NAME.log") into buf. */
 void zd_core_log_path(const zd_core *c, uint32_t node, char *buf, size_t size);

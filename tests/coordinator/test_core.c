@@ -187,12 +187,14 @@ static void test_stored_results_and_max_result(void **state) {
     assert_true(t.store_dir.ptr && strcmp(t.store_dir.ptr, "/state/results") == 0);
     zd_peer pb = local(tb->slot);
     uint64_t size = 0;
-    assert_true(zd_core_may_fetch(r.c, &pb, hash, &size));
+    uint64_t token = 0;
+    assert_true(zd_core_may_fetch(r.c, &pb, hash, &size, &token));
     assert_int_equal(size, 300000000);
+    assert_true(token == t.token && token != 0); /* a fetch belongs to this attempt */
     uint8_t other[ZD_STORE_HASH] = {0};
-    assert_false(zd_core_may_fetch(r.c, &pb, other, &size));
+    assert_false(zd_core_may_fetch(r.c, &pb, other, &size, NULL));
     zd_peer idle = local(tb->slot == sa ? sc : sa);
-    assert_false(zd_core_may_fetch(r.c, &idle, hash, &size)); /* it runs nothing now */
+    assert_false(zd_core_may_fetch(r.c, &idle, hash, &size, NULL)); /* it runs nothing now */
     teardown(&r);
 }
 
