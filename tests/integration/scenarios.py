@@ -245,14 +245,21 @@ class Trial:
             f.write(self.pipeline())
         insecure = ["--insecure"]
         ns = self.netns
-        coord = self.spawn("coordinator", [
-            self.zdag, "run", pipe, "-w", "0", "--listen", self.endpoint, *insecure,
-            "--heartbeat", str(HEARTBEAT), "--report", self.report_path, "--results",
-            self.results_path, "-q"], ns.coord_ns if ns else None)
+        # The workers first, and the coordinator once each of them is up and retrying: a
+        # pipeline that one host can run would otherwise be over before a worker slow to start
+        # (a loaded machine, a sanitizer build) has joined.
         for h in HOSTS:
             self.spawn(h, [self.zdag, "worker", "--connect", self.endpoint, *insecure,
                            "--host-id", h, "--slots", "2", "--cpus", "2"],
                        ns.host_ns[h] if ns else None)
+        if not faults.wait_until(lambda: all("nothing listens" in self.stderr_of(h)
+                                             for h in HOSTS), 30):
+            self.error = "the workers did not start"
+            return
+        coord = self.spawn("coordinator", [
+            self.zdag, "run", pipe, "-w", "0", "--listen", self.endpoint, *insecure,
+            "--heartbeat", str(HEARTBEAT), "--report", self.report_path, "--results",
+            self.results_path, "-q"], ns.coord_ns if ns else None)
         if not faults.wait_until(lambda: all(f"joined from host {h}" in
                                              self.stderr_of("coordinator") for h in HOSTS) or
                                  coord.poll() is not None, 30):
