@@ -75,14 +75,18 @@ char **zd_proc_simple_argv(const char *cmd) {
 }
 
 /* The child side of vfork(): it shares the executor's memory until exec, so it only makes
- * system calls and writes nothing but its own stack. */
+ * system calls and writes nothing but its own stack and *pgid. */
 static __attribute__((noinline)) void child(const zd_proc_spec *spec, int out_fd, pid_t parent,
-                                            const sigset_t *mask) {
+                                            const sigset_t *mask, volatile sig_atomic_t *pgid) {
     /* If the executor dies, so does the command (a lost executor must leave no work behind). */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)
         _exit(127);
     setpgid(0, 0);
+    /* The group is published before the command can start anything: an executor killed at
+     * any moment after this leaves a group its reaper can kill (the parent's own store, after
+     * vfork returns, may come too late for a command that forks at once). */
+    *pgid = getpid();
     /* Handlers are the executor's: reset them before signals can arrive again. */
     for (int sig = 1; sig < NSIG; sig++)
         if (sig != SIGKILL && sig != SIGSTOP)
@@ -164,7 +168,7 @@ int zd_proc_run(const zd_proc_spec *spec, zd_proc_result *r, volatile sig_atomic
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pid_t pid = vfork();
     if (pid == 0)
-        child(spec, pipefd[1], parent, &none);
+        child(spec, pipefd[1], parent, &none, pgid);
     int fork_errno = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) {
