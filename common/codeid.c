@@ -117,7 +117,16 @@ static bool read_phdr(int fd, bool is64, uint64_t off, phdr *p) {
 
 /* The build-id of an ELF file of this machine's class and byte order, from its PT_NOTE
  * segments. False when there is none (or the file is no such ELF file). */
-static bool elf_build_id(int fd, off_t size, uint8_t *id, size_t *id_len) {
+/* The ELF header of a file of this machine's class and byte order, whatever the class,
+ * reduced to what is needed here. */
+typedef struct ehdr {
+    bool is64;
+    uint64_t phoff, shoff;
+    size_t phentsize, phnum, shentsize, shnum;
+} ehdr;
+
+/* False when fd is no ELF file of this machine's byte order (32 or 64 bits). */
+static bool read_ehdr(int fd, ehdr *e) {
     unsigned char ident[EI_NIDENT];
     if (!read_at(fd, ident, sizeof ident, 0) || memcmp(ident, ELFMAG, SELFMAG) != 0)
         return false;
@@ -126,20 +135,28 @@ static bool elf_build_id(int fd, off_t size, uint8_t *id, size_t *id_len) {
     if (ident[EI_DATA] != host_data ||
         (ident[EI_CLASS] != ELFCLASS64 && ident[EI_CLASS] != ELFCLASS32))
         return false;
-    bool is64 = ident[EI_CLASS] == ELFCLASS64;
-    uint64_t phoff;
-    size_t phentsize, phnum;
-    if (is64) {
-        Elf64_Ehdr e;
-        if (!read_at(fd, &e, sizeof e, 0))
+    if (ident[EI_CLASS] == ELFCLASS64) {
+        Elf64_Ehdr h;
+        if (!read_at(fd, &h, sizeof h, 0))
             return false;
-        phoff = e.e_phoff, phentsize = e.e_phentsize, phnum = e.e_phnum;
+        *e = (ehdr){true, h.e_phoff, h.e_shoff, h.e_phentsize, h.e_phnum, h.e_shentsize, h.e_shnum};
     } else {
-        Elf32_Ehdr e;
-        if (!read_at(fd, &e, sizeof e, 0))
+        Elf32_Ehdr h;
+        if (!read_at(fd, &h, sizeof h, 0))
             return false;
-        phoff = e.e_phoff, phentsize = e.e_phentsize, phnum = e.e_phnum;
+        *e =
+            (ehdr){false, h.e_phoff, h.e_shoff, h.e_phentsize, h.e_phnum, h.e_shentsize, h.e_shnum};
     }
+    return true;
+}
+
+static bool elf_build_id(int fd, off_t size, uint8_t *id, size_t *id_len) {
+    ehdr e;
+    if (!read_ehdr(fd, &e))
+        return false;
+    bool is64 = e.is64;
+    uint64_t phoff = e.phoff;
+    size_t phentsize = e.phentsize, phnum = e.phnum;
     if (phentsize != (is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr)) || phnum > MAX_PHDRS ||
         phoff > (uint64_t)size)
         return false;
@@ -315,28 +332,12 @@ static int compare_names(const void *a, const void *b) {
 
 /* Reads .dynsym and its string table into e. False when they cannot be told. */
 static bool read_exports(int fd, off_t size, zd_codeid_exports *e, bool *oom) {
-    unsigned char ident[EI_NIDENT];
-    if (!read_at(fd, ident, sizeof ident, 0) || memcmp(ident, ELFMAG, SELFMAG) != 0)
+    ehdr h;
+    if (!read_ehdr(fd, &h))
         return false;
-    static const uint16_t one = 1;
-    int host_data = *(const uint8_t *)&one ? ELFDATA2LSB : ELFDATA2MSB;
-    if (ident[EI_DATA] != host_data ||
-        (ident[EI_CLASS] != ELFCLASS64 && ident[EI_CLASS] != ELFCLASS32))
-        return false;
-    bool is64 = ident[EI_CLASS] == ELFCLASS64;
-    uint64_t shoff;
-    size_t shentsize, shnum;
-    if (is64) {
-        Elf64_Ehdr h;
-        if (!read_at(fd, &h, sizeof h, 0))
-            return false;
-        shoff = h.e_shoff, shentsize = h.e_shentsize, shnum = h.e_shnum;
-    } else {
-        Elf32_Ehdr h;
-        if (!read_at(fd, &h, sizeof h, 0))
-            return false;
-        shoff = h.e_shoff, shentsize = h.e_shentsize, shnum = h.e_shnum;
-    }
+    bool is64 = h.is64;
+    uint64_t shoff = h.shoff;
+    size_t shentsize = h.shentsize, shnum = h.shnum;
     size_t symsize = is64 ? sizeof(Elf64_Sym) : sizeof(Elf32_Sym);
     if (shoff == 0 || shnum == 0 || shnum > MAX_SECTIONS ||
         shentsize != (is64 ? sizeof(Elf64_Shdr) : sizeof(Elf32_Shdr)) || shoff > (uint64_t)size ||
