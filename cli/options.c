@@ -18,7 +18,8 @@ static const zd_cli_option run_opts[] = {
      "at most N nodes running at once, over all hosts (default:\n"
      "the pipeline's max_concurrency, else one per executor)"},
     {ZD_OPT_LOCAL_WORKERS, 'w', "local-workers", "N", NULL,
-     "executors forked on this host (default: cores);\n"
+     "executors forked on this host (default: cores), never more\n"
+     "than -j or the nodes that can run at once;\n"
      "0 = remote workers only (needs --listen)"},
     {ZD_OPT_IO_SLOTS, 0, "io-slots", "N", NULL,
      "more local executors, started on demand for nodes that need\n"

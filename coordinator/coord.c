@@ -219,6 +219,7 @@ int zd_coord_new(const zd_coord_cfg *cfg, const zd_graph *g, zd_coord **out) {
     if (!c)
         return ZDAG_ENOMEM;
     c->cfg = *cfg;
+    c->cfg.local = NULL; /* the caller's until this call succeeds */
     c->g = g;
     c->user_log = cfg->core.log;
     if (cfg->progress)
@@ -258,6 +259,7 @@ int zd_coord_new(const zd_coord_cfg *cfg, const zd_graph *g, zd_coord **out) {
     zd_core_counts_get(c->core, &counts);
     if (cfg->progress && !(c->progress = zd_progress_new(stdout, cfg->progress_tty, counts.active)))
         goto out_fail;
+    c->cfg.local = cfg->local;
     *out = c;
     return 0;
 out_fail:
@@ -295,6 +297,7 @@ void zd_coord_free(zd_coord **cp) {
     zd_wire_buf_free(&c->out);
     zd_wire_decoder_free(&c->dec);
     close_remote(c);
+    zd_coord_local_free(&c->cfg.local); /* never run */
     if (c->router)
         zmq_close(c->router);
     if (c->zctx)
@@ -315,17 +318,47 @@ static int set_router_opts(void *s, int linger) {
                : 0;
 }
 
-static int open_local(zd_coord *c) {
-    c->zctx = zmq_ctx_new();
-    if (!c->zctx)
-        return ZDAG_EZMQ;
-    c->router = zmq_socket(c->zctx, ZMQ_ROUTER);
-    if (!c->router || set_router_opts(c->router, 0) < 0 ||
-        zmq_bind(c->router, c->cfg.endpoint) < 0) {
-        zd_logf(&c->cfg.core.log, ZDAG_LOG_ERROR, "cannot listen on %s: %s", c->cfg.endpoint,
-                zmq_strerror(errno));
+struct zd_coord_local {
+    void *zctx;   /* ZeroMQ context */
+    void *router; /* ROUTER bound at the endpoint */
+};
+
+void zd_coord_local_free(zd_coord_local **lp) {
+    if (!lp || !*lp)
+        return;
+    if ((*lp)->router)
+        zmq_close((*lp)->router);
+    if ((*lp)->zctx)
+        zmq_ctx_term((*lp)->zctx);
+    free(*lp);
+    *lp = NULL;
+}
+
+int zd_coord_local_bind(const char *endpoint, const zd_log *log, zd_coord_local **out) {
+    zd_coord_local *l = calloc(1, sizeof *l);
+    if (!l)
+        return ZDAG_ENOMEM;
+    l->zctx = zmq_ctx_new();
+    l->router = l->zctx ? zmq_socket(l->zctx, ZMQ_ROUTER) : NULL;
+    if (!l->router || set_router_opts(l->router, 0) < 0 || zmq_bind(l->router, endpoint) < 0) {
+        zd_logf(log, ZDAG_LOG_ERROR, "cannot listen on %s: %s", endpoint, zmq_strerror(errno));
+        zd_coord_local_free(&l);
         return ZDAG_EZMQ;
     }
+    *out = l;
+    return 0;
+}
+
+/* The local endpoint: the one bound ahead (taken over), else bound now. */
+static int open_local(zd_coord *c) {
+    zd_coord_local *l = c->cfg.local;
+    c->cfg.local = NULL;
+    int rc = l ? 0 : zd_coord_local_bind(c->cfg.endpoint, &c->cfg.core.log, &l);
+    if (rc < 0)
+        return rc;
+    c->zctx = l->zctx;
+    c->router = l->router;
+    free(l);
     return 0;
 }
 

@@ -18,6 +18,20 @@
 #include "log.h"
 #include "scheduler.h"
 
+/* The local executors' endpoint, bound ahead of the coordinator: executors forked before it
+ * connect and say HELLO while the run gets ready (journal, core), and the first dispatch finds
+ * them there. Owns a ZeroMQ context: fork the first executors before. */
+typedef struct zd_coord_local zd_coord_local;
+
+/* Creates a context and binds a ROUTER at endpoint (ipc://...). Returns 0 with *out (free it
+ * with zd_coord_local_free(), unless a coordinator took it over), or ZDAG_ENOMEM / ZDAG_EZMQ
+ * with a message logged to log. */
+int zd_coord_local_bind(const char *endpoint, const zd_log *log, zd_coord_local **out)
+    __attribute__((warn_unused_result));
+
+/* Closes the socket and terminates the context; sets *l to NULL. Accepts NULL. */
+void zd_coord_local_free(zd_coord_local **l);
+
 /* Forks a (replacement) local executor for `slot`; stores its pid. Returns 0 or an error. */
 typedef int (*zd_spawn_fn)(void *ctx, uint32_t slot, pid_t *pid);
 
@@ -29,6 +43,8 @@ typedef struct zd_coord_cfg {
                                 listen, progress_s, cached, cached_results, cached_lens,
                                 plugins and trace from the fields below */
     const char *endpoint;    /* bound by the coordinator; local executors connect to it */
+    zd_coord_local *local;   /* endpoint bound already (taken over by a zd_coord_new() that
+                                returns 0; the caller frees it otherwise), or NULL */
     const pid_t *local_pids; /* pid of the executor already forked in each of the first
                                 core.n_started slots */
     zd_spawn_fn spawn;       /* forks a (replacement or on-demand) executor (may be NULL) */
@@ -59,8 +75,9 @@ int zd_coord_check_fit(const zd_graph *g, const bool *active, const char *host_i
 
 typedef struct zd_coord zd_coord;
 
-/* Creates a coordinator for graph g (borrowed, finished; must outlive it). Creates the ZeroMQ
- * context: fork the first executors before this call. Returns 0, ZDAG_ENOMEM, ZDAG_EINVAL. */
+/* Creates a coordinator for graph g (borrowed, finished; must outlive it). Its ZeroMQ context
+ * is cfg->local's, or created by zd_coord_run(): fork the first executors before either.
+ * Returns 0, ZDAG_ENOMEM, ZDAG_EINVAL. */
 int zd_coord_new(const zd_coord_cfg *cfg, const zd_graph *g, zd_coord **out)
     __attribute__((warn_unused_result));
 

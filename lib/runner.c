@@ -38,7 +38,15 @@ typedef struct local_host {
     zd_xset *xs;        /* the local executors */
     pid_t *pids;        /* their pids at start, for the coordinator */
     uint32_t n;         /* slots */
+    int gate[2];        /* the first executors connect once gate[1] is closed, or -1 */
 } local_host;
+
+/* Closes the gate's write end: the coordinator listens (see zd_executor_cfg.gated). */
+static void open_gate(local_host *h) {
+    if (h->gate[1] >= 0)
+        close(h->gate[1]);
+    h->gate[1] = -1;
+}
 
 static int spawn_executor(void *ctx, uint32_t slot, pid_t *pid) {
     return zd_xset_spawn(((local_host *)ctx)->xs, slot, pid);
@@ -47,6 +55,37 @@ static int spawn_executor(void *ctx, uint32_t slot, pid_t *pid) {
 /* A killed executor cannot kill its command: do it for it, group and all. */
 static void executor_reaped(void *ctx, uint32_t slot) {
     zd_xset_orphans(((local_host *)ctx)->xs, slot);
+}
+
+/* The most nodes of g (active ones) that can ever run at once, an upper bound: no two nodes of
+ * one dependency path run together, so at most all nodes off the longest path plus one of it
+ * (n - L + 1, L the longest path's nodes), and never more than the nodes taking part. */
+static uint32_t width_bound(const zd_graph *g, const bool *active) {
+    size_t n = zd_graph_size(g), taking_part = 0;
+    const uint32_t *topo = zd_graph_topo(g);
+    uint32_t *depth = calloc(n ? n : 1, sizeof *depth);
+    if (!topo || !depth) {
+        free(depth);
+        return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+    }
+    uint32_t longest = 0;
+    for (size_t k = 0; k < n; k++) {
+        uint32_t i = topo[k];
+        const zd_node *node = zd_graph_node(g, i);
+        uint32_t d = 0;
+        for (size_t e = 0; e < node->n_deps; e++)
+            if (depth[node->deps[e]] > d)
+                d = depth[node->deps[e]];
+        depth[i] = d + 1;
+        if (depth[i] > longest)
+            longest = depth[i];
+        taking_part += !active || active[i];
+    }
+    free(depth);
+    size_t bound = n - longest + 1;
+    if (taking_part < bound)
+        bound = taking_part;
+    return bound > UINT32_MAX ? UINT32_MAX : (uint32_t)bound;
 }
 
 /* Creates a directory only this user can enter, for the ipc socket and scratch files. */
@@ -239,10 +278,13 @@ int zd_runner_check_outputs(const zd_run_opts *o, char *why, size_t size) {
 
 int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
     const zd_graph_settings *gs = zd_graph_settings_of((zd_graph *)g);
-    local_host h = {
-        .fns = {
-            .entries = o->fns, .n = o->n_fns, .plugins = gs->plugins, .n_plugins = gs->n_plugins}};
+    local_host h = {.fns = {.entries = o->fns,
+                            .n = o->n_fns,
+                            .plugins = gs->plugins,
+                            .n_plugins = gs->n_plugins},
+                    .gate = {-1, -1}};
     zd_coord *c = NULL;
+    zd_coord_local *local = NULL; /* the executors' endpoint, bound early */
     journal_run jr = {0};
     int status = 3, sfd = -1;
     sigset_t old_mask;
@@ -250,6 +292,12 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
     if (cores < 1)
         cores = 1;
     h.n = (uint32_t)(o->local_workers > 0 ? o->local_workers : o->local_workers < 0 ? 0 : cores);
+    /* No more executors than could ever be busy at once: -j, and the pipeline's width. */
+    uint32_t width = width_bound(g, o->active);
+    if (o->jobs > 0 && (uint32_t)o->jobs < width)
+        width = (uint32_t)o->jobs;
+    if (h.n > width)
+        h.n = width > 0 ? width : 1;
     /* IO-bound nodes are not held by the executors forked for the cores: more are started on
      * demand (none without local executors). */
     long io = o->io_slots > 0 ? o->io_slots : o->io_slots < 0 ? 0 : ZD_IO_SLOTS_PER_CORE * cores;
@@ -312,12 +360,26 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
             cannot_start(o, g, ZDAG_ESYS, 3, false, "cannot watch signals: %s", strerror(errno));
         goto out_rmdir;
     }
+    /* The executors come up while the coordinator gets ready, and connect once it listens. */
+    if (h.n > 0 && pipe2(h.gate, O_CLOEXEC) < 0) {
+        status =
+            cannot_start(o, g, ZDAG_ESYS, 3, false, "cannot create a pipe: %s", strerror(errno));
+        goto out_kill;
+    }
     for (uint32_t s = 0; s < h.n; s++)
-        if (zd_xset_spawn(h.xs, s, &h.pids[s]) < 0) {
+        if (zd_xset_spawn_gated(h.xs, s, h.gate[0], &h.pids[s]) < 0) {
             status = cannot_start(o, g, ZDAG_ESYS, 3, false, "cannot fork an executor: %s",
                                   strerror(errno));
             goto out_kill;
         }
+    if (h.gate[0] >= 0)
+        close(h.gate[0]);
+    h.gate[0] = -1;
+    /* Bound before the journal is opened: the executors connect meanwhile. A failure is the
+     * coordinator's to report (it tries again). */
+    if (h.n + n_io > 0 && zd_coord_local_bind(h.endpoint, &o->log, &local) < 0)
+        local = NULL;
+    open_gate(&h);
     /* The journal's lock is taken after the executors are forked, so that none holds it. */
     if (open_journal(o, g, &jr, why, sizeof why) < 0) {
         status = cannot_start(o, g, ZDAG_ESTATE, 3, true, "%s", why);
@@ -345,6 +407,7 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
                                  .max_result = o->max_result,
                                  .log = o->log},
                         .endpoint = h.endpoint,
+                        .local = local,
                         .local_pids = h.pids,
                         .spawn = spawn_executor,
                         .reaped = executor_reaped,
@@ -363,6 +426,8 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
                         .defhash = jr.hashes,
                         .cached = o->resume ? jr.cached : NULL};
     int crc = zd_coord_new(&cfg, g, &c);
+    if (crc == 0)
+        local = NULL; /* the coordinator's now */
     if (crc < 0) {
         /* Anything but memory (an old result that cannot move into the store) was logged. */
         status = cannot_start(o, g, crc, 3, crc != ZDAG_ENOMEM, "cannot start the coordinator: %s",
@@ -372,6 +437,10 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
     status = finish(o, g, c, zd_coord_run(c));
     zd_coord_free(&c);
 out_kill:
+    zd_coord_local_free(&local);
+    open_gate(&h);
+    if (h.gate[0] >= 0)
+        close(h.gate[0]);
     zd_xset_stop(h.xs, SIGKILL, 0); /* normally all gone already */
     zd_journal_close(&jr.journal);
     free(jr.hashes);

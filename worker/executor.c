@@ -761,6 +761,20 @@ static int serve(executor *x) {
     return rc;
 }
 
+/* Waits until the coordinator listens (the gate reads end-of-file: its writer closed it, or
+ * died), when the executor was started before it bound its socket. */
+static void await_gate(const zd_executor_cfg *cfg) {
+    if (!cfg->gated)
+        return;
+    char byte;
+    for (;;) {
+        ssize_t n = read(cfg->gate_fd, &byte, 1);
+        if (n == 0 || (n < 0 && errno != EINTR))
+            break;
+    }
+    close(cfg->gate_fd);
+}
+
 int zd_executor_main(const zd_executor_cfg *cfg) {
     executor x = {.cfg = cfg, .lease = cfg->agent ? cfg->lease_until : NULL};
     x.cell = cfg->cell ? cfg->cell : &x.own_cell;
@@ -806,7 +820,7 @@ int zd_executor_main(const zd_executor_cfg *cfg) {
         zmq_setsockopt(x.sock, ZMQ_RECONNECT_IVL, &reconnect_ms, sizeof reconnect_ms) < 0 ||
         (cfg->curve_public &&
          zd_curve_client(x.sock, cfg->curve_public, cfg->curve_secret, cfg->curve_server) < 0) ||
-        zmq_connect(x.sock, cfg->endpoint) < 0)
+        (await_gate(cfg), zmq_connect(x.sock, cfg->endpoint) < 0))
         goto out_free;
     zd_msg_hello hello = {.version = ZD_WIRE_VERSION,
                           .slot = cfg->slot,
@@ -856,9 +870,12 @@ int zd_executor_fork(const zd_executor_cfg *cfg, pid_t *pid) {
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent)
         _exit(1);
-    close_range(3, ~0u, 0);
+    zd_executor_cfg own = *cfg;
+    if (own.gated && own.gate_fd != 3 && (own.gate_fd = dup2(cfg->gate_fd, 3)) < 0)
+        own.gated = false;
+    close_range(own.gated ? 4 : 3, ~0u, 0);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    _exit(zd_executor_main(cfg));
+    _exit(zd_executor_main(&own));
 }

@@ -5,6 +5,7 @@
 
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -42,6 +43,8 @@ typedef struct zd_executor_cfg {
     const char *curve_public; /* this host's CurveZMQ key pair (Z85), or NULL: no CURVE */
     const char *curve_secret;
     const char *curve_server; /* the coordinator's public key (Z85) */
+    bool gated;               /* connect only once gate_fd reads end-of-file ... */
+    int gate_fd;              /* ... (its writer closes it when the coordinator listens) */
 } zd_executor_cfg;
 
 #define ZD_SHIPPED_LOG_MAX (4u << 20) /* log bytes a remote attempt sends back */
@@ -55,8 +58,11 @@ typedef struct zd_executor_cfg {
 int zd_executor_main(const zd_executor_cfg *cfg);
 
 /* Forks an executor process and stores its pid. The child closes every inherited file
- * descriptor above 2 (including a parent's ZeroMQ sockets, which it never touches), unblocks
- * signals, dies with its parent (SIGTERM), runs zd_executor_main() and _exit()s.
+ * descriptor above 2 (including a parent's ZeroMQ sockets, which it never touches) but the
+ * gate (cfg->gated), unblocks signals, dies with its parent (SIGTERM), runs
+ * zd_executor_main() and _exit()s. A gated executor sets up its context and socket at once but
+ * connects when the gate closes: a connect before the coordinator binds would fail and wait
+ * out libzmq's reconnect interval.
  * Returns 0 or ZDAG_ESYS. */
 int zd_executor_fork(const zd_executor_cfg *cfg, pid_t *pid) __attribute__((warn_unused_result));
 

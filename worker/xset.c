@@ -63,9 +63,15 @@ void zd_xset_free(zd_xset **xp) {
 }
 
 int zd_xset_spawn(zd_xset *x, uint32_t slot, pid_t *pid) {
+    return zd_xset_spawn_gated(x, slot, -1, pid);
+}
+
+int zd_xset_spawn_gated(zd_xset *x, uint32_t slot, int gate_fd, pid_t *pid) {
     char scratch[4096];
     snprintf(scratch, sizeof scratch, "%s/x%u", x->scratch_root, slot);
     zd_executor_cfg cfg = x->base;
+    cfg.gated = gate_fd >= 0;
+    cfg.gate_fd = gate_fd;
     cfg.slot = slot;
     cfg.scratch_dir = scratch;
     zd_slot_cell *cell = &x->shared->cells[slot];

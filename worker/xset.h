@@ -27,6 +27,11 @@ void zd_xset_free(zd_xset **x);
  * ZDAG_ESYS. */
 int zd_xset_spawn(zd_xset *x, uint32_t slot, pid_t *pid) __attribute__((warn_unused_result));
 
+/* The same for an executor started before the coordinator listens: it connects once gate_fd
+ * (a pipe's read end, borrowed) reads end-of-file (see zd_executor_cfg.gated). */
+int zd_xset_spawn_gated(zd_xset *x, uint32_t slot, int gate_fd, pid_t *pid)
+    __attribute__((warn_unused_result));
+
 /* The pid of a slot's executor, 0 when none runs. */
 pid_t zd_xset_pid(const zd_xset *x, uint32_t slot);
 
