@@ -60,6 +60,7 @@ typedef struct executor {
     zmq_msg_t in;                 /* ... and its frame (the task's frame stays intact) */
     char cache_dir[4096];         /* this host's results: made here or fetched (remote) */
     zd_fn_caller *fns;            /* calls function nodes */
+    zd_spawner *spawner;          /* starts commands (worker/spawn) */
     zd_slot_cell own_cell;        /* the cell when the parent shares none */
     zd_slot_cell *cell;           /* the running attempt, published (cfg's or own_cell) */
     const _Atomic int64_t *lease; /* the agent's lease end, NULL: no lease (local executor) */
@@ -402,26 +403,20 @@ static bool put_deps(executor *x, const zd_msg_task *t, envv *env) {
     return true;
 }
 
-/* Opens the attempt's log: the coordinator's file when it is on this host, else a scratch file
- * whose content travels back in the RESULT (the coordinator then writes it). */
-static int open_log(executor *x, const zd_msg_task *t) {
-    char scratch[4096];
-    char *path = t->log_path.ptr ? zd_bytes_dup(t->log_path) : NULL;
+/* Where the attempt's log goes: the coordinator's file when it is on this host, else a
+ * scratch file whose content travels back in the RESULT (the coordinator then writes it). The
+ * file is made at the command's first output (worker/proc): a silent command costs no file. */
+static void log_spec(executor *x, const zd_msg_task *t, zd_proc_spec *spec, char *path,
+                     size_t path_size, char *header, size_t header_size) {
     bool shipped = !t->log_path.ptr;
     if (shipped)
-        snprintf(scratch, sizeof scratch, "%s/attempt.log", x->cfg->scratch_dir);
-    else if (!path)
-        return -1;
-    int flags =
-        O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (t->attempt == 1 || shipped ? O_TRUNC : 0);
-    int fd = open(shipped ? scratch : path, flags, ZD_STATE_FILE_MODE);
-    free(path);
-    /* A log left by an older version may be 0644: logs can hold secrets. */
-    if (fd >= 0)
-        fchmod(fd, ZD_STATE_FILE_MODE);
-    if (fd >= 0 && t->attempt > 1 && !shipped)
-        dprintf(fd, "--- zdag: attempt %u ---\n", t->attempt);
-    return fd;
+        snprintf(path, path_size, "%s/attempt.log", x->cfg->scratch_dir);
+    else
+        snprintf(path, path_size, "%.*s", (int)t->log_path.len, t->log_path.ptr);
+    spec->log_path = path;
+    spec->log_append = t->attempt > 1 && !shipped;
+    snprintf(header, header_size, "--- zdag: attempt %u ---\n", t->attempt);
+    spec->log_header = spec->log_append ? header : NULL;
 }
 
 /* Reads back a shipped log (the first ZD_SHIPPED_LOG_MAX bytes); NULL when there is none. */
@@ -450,7 +445,6 @@ static void run_command(executor *x, const zd_msg_task *t, zd_store_writer *w,
     envv env = {0};
     char **argv = NULL;
     char *shell = NULL, *workdir = NULL;
-    int log_fd = -1;
     memset(res, 0, sizeof *res);
     bool ok = true;
     for (char **e = environ; ok && *e; e++)
@@ -485,21 +479,21 @@ static void run_command(executor *x, const zd_msg_task *t, zd_store_writer *w,
         snprintf(res->error, sizeof res->error, "out of memory");
         goto out_free;
     }
-    log_fd = open_log(x, t);
     zd_proc_spec spec = {.shell = shell,
                          .argv = argv,
                          .envp = env.v,
                          .workdir = workdir,
-                         .log_fd = log_fd,
+                         .log_fd = -1,
                          .timeout_s = (double)t->timeout_ms / 1000.0,
                          .grace_s = 2,
                          .out = w,
-                         .max_output = t->max_result};
+                         .max_output = t->max_result,
+                         .spawner = x->spawner};
+    char log_path[4096], log_header[64];
+    log_spec(x, t, &spec, log_path, sizeof log_path, log_header, sizeof log_header);
     if (zd_proc_run(&spec, res, &x->cell->pgid) < 0 && !res->error[0])
         snprintf(res->error, sizeof res->error, "cannot start the command");
 out_free:
-    if (log_fd >= 0)
-        close(log_fd);
     for (size_t i = 0; argv && argv[i]; i++)
         free(argv[i]);
     free(argv);
@@ -799,6 +793,10 @@ int zd_executor_main(const zd_executor_cfg *cfg) {
     x.ctx = zmq_ctx_new();
     if (cfg->fns && !(x.fns = zd_fn_caller_new(cfg->fns, cfg->max_result)))
         goto out_free;
+    /* Functions and plugins may change signal dispositions: then they are read per command. */
+    bool foreign = cfg->fns && (cfg->fns->n > 0 || cfg->fns->n_plugins > 0);
+    if (!(x.spawner = zd_spawner_new(!foreign)))
+        goto out_free;
     if (!x.out || !x.dec || !x.dec2 || !x.ctx)
         goto out_free;
     rc = ZDAG_ESYS;
@@ -855,6 +853,7 @@ out_free:
     zd_wire_decoder_free(&x.dec2);
     zmq_msg_close(&x.in);
     zd_fn_caller_free(&x.fns);
+    zd_spawner_free(&x.spawner);
     return rc < 0 ? 1 : 0;
 }
 

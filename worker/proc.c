@@ -1,19 +1,21 @@
-/* Command execution with fork/exec, a stdout pipe and a pidfd, all watched by one poll(). */
+/* Command execution: a spawned process (worker/spawn), a stdout pipe and a pidfd, all watched
+ * by one poll(). */
 #include "proc.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "spawn.h"
+#include "statedir.h"
 #include "zdag.h"
 
 #define PIPE_BYTES (1 << 20)   /* stdout pipe size */
@@ -74,50 +76,36 @@ char **zd_proc_simple_argv(const char *cmd) {
     return argv;
 }
 
-/* The child side of vfork(): it shares the executor's memory until exec, so it only makes
- * system calls and writes nothing but its own stack and *pgid. */
-static __attribute__((noinline)) void child(const zd_proc_spec *spec, int out_fd, pid_t parent,
-                                            const sigset_t *mask, volatile sig_atomic_t *pgid) {
-    /* If the executor dies, so does the command (a lost executor must leave no work behind). */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent)
-        _exit(127);
-    setpgid(0, 0);
-    /* The group is published before the command can start anything: an executor killed at
-     * any moment after this leaves a group its reaper can kill (the parent's own store, after
-     * vfork returns, may come too late for a command that forks at once). */
-    *pgid = getpid();
-    /* Handlers are the executor's: reset them before signals can arrive again. */
-    for (int sig = 1; sig < NSIG; sig++)
-        if (sig != SIGKILL && sig != SIGSTOP)
-            signal(sig, SIG_DFL);
-    sigprocmask(SIG_SETMASK, mask, NULL);
-    int devnull = open("/dev/null", O_RDONLY);
-    if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out_fd, 1) < 0)
-        _exit(127);
-    if (dup2(spec->log_fd >= 0 ? spec->log_fd : devnull, 2) < 0)
-        _exit(127);
-    if (spec->workdir && chdir(spec->workdir) < 0) {
-        static const char msg[] = "zdag: cannot enter workdir\n";
-        (void)!write(2, msg, sizeof msg - 1);
-        _exit(127);
+/* The log a command writes: spec->log_fd, or spec->log_path opened at its first byte. */
+typedef struct lazy_log {
+    const zd_proc_spec *spec; /* log_fd, log_path, log_append, log_header */
+    int fd;                   /* where bytes go, -1 until opened (or none) */
+    bool tried;               /* log_path was opened, or could not be */
+} lazy_log;
+
+/* Appends bytes to the log, creating the file first when it is the first of them. */
+static void log_write(lazy_log *l, const char *buf, size_t n) {
+    const zd_proc_spec *spec = l->spec;
+    if (l->fd < 0 && !l->tried && spec->log_path) {
+        l->tried = true;
+        l->fd = open(spec->log_path,
+                     O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (spec->log_append ? 0 : O_TRUNC),
+                     ZD_STATE_FILE_MODE);
+        /* A log left by an older version may be 0644: logs can hold secrets. */
+        if (l->fd >= 0)
+            fchmod(l->fd, ZD_STATE_FILE_MODE);
+        if (l->fd >= 0 && spec->log_header)
+            (void)!write(l->fd, spec->log_header, strlen(spec->log_header));
     }
-    if (spec->shell) {
-        char *const argv[] = {"/bin/sh", "-c", (char *)spec->shell, NULL};
-        execve("/bin/sh", argv, spec->envp);
-    } else {
-        execvpe(spec->argv[0], spec->argv, spec->envp);
-    }
-    static const char msg[] = "zdag: cannot execute the command\n";
-    (void)!write(2, msg, sizeof msg - 1);
-    _exit(127);
+    if (l->fd >= 0)
+        (void)!write(l->fd, buf, n);
 }
 
 /* Appends data to the log and to the result; false when the command must be stopped (its
  * result passed the limit or cannot be stored). */
-static bool take_output(const zd_proc_spec *spec, zd_proc_result *r, const char *buf, size_t n) {
-    if (spec->log_fd >= 0)
-        (void)!write(spec->log_fd, buf, n);
+static bool take_output(const zd_proc_spec *spec, lazy_log *log, zd_proc_result *r, const char *buf,
+                        size_t n) {
+    log_write(log, buf, n);
     if (r->over_limit || r->output_errno)
         return false;
     int rc = zd_store_writer_write(spec->out, buf, n);
@@ -153,66 +141,95 @@ static void describe_status(zd_proc_result *r, int status, double timeout_s, uin
 
 int zd_proc_run(const zd_proc_spec *spec, zd_proc_result *r, volatile sig_atomic_t *pgid) {
     memset(r, 0, sizeof *r);
-    int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC) < 0) {
+    zd_spawner *own = spec->spawner ? NULL : zd_spawner_new(false);
+    zd_spawner *spawner = spec->spawner ? spec->spawner : own;
+    if (!spawner) {
+        snprintf(r->error, sizeof r->error, "out of memory");
+        return ZDAG_ENOMEM;
+    }
+    /* stderr: straight to spec->log_fd, else through a pipe when there is a lazy log. */
+    bool lazy = spec->log_fd < 0 && spec->log_path;
+    int pipefd[2], errfd[2] = {-1, -1};
+    bool piped = pipe2(pipefd, O_CLOEXEC) == 0;
+    if (!piped || (lazy && pipe2(errfd, O_CLOEXEC) < 0)) {
         snprintf(r->error, sizeof r->error, "pipe: %s", strerror(errno));
+        if (piped) {
+            close(pipefd[0]);
+            close(pipefd[1]);
+        }
+        zd_spawner_free(&own);
         return ZDAG_ESYS;
     }
-    /* vfork, as posix_spawn does: a fork would copy the executor's page tables for every
-     * command, which halves spawn throughput; posix_spawn itself cannot set PDEATHSIG.
-     * Signals stay blocked until the child has reset its handlers. */
-    pid_t parent = getpid();
-    sigset_t all, none, old;
-    sigfillset(&all);
-    sigemptyset(&none);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pid_t pid = vfork();
-    if (pid == 0)
-        child(spec, pipefd[1], parent, &none, pgid);
-    int fork_errno = errno;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (pid < 0) {
-        snprintf(r->error, sizeof r->error, "vfork: %s", strerror(fork_errno));
-        close(pipefd[0]);
-        close(pipefd[1]);
-        return ZDAG_ESYS;
-    }
-    /* Both sides set the group, so that a kill(-pid) right after fork cannot miss it. */
-    setpgid(pid, pid);
-    *pgid = pid;
+    /* The first attempt replaces the log: an old run's log must not pass for this one's. */
+    if (lazy && !spec->log_append)
+        unlink(spec->log_path);
+    zd_spawn_spec ss = {.shell = spec->shell,
+                        .argv = spec->argv,
+                        .envp = spec->envp,
+                        .workdir = spec->workdir,
+                        .out_fd = pipefd[1],
+                        .err_fd = lazy ? errfd[1] : spec->log_fd};
+    pid_t pid = zd_spawn(spawner, &ss, pgid);
+    int spawn_errno = errno;
+    zd_spawner_free(&own);
     close(pipefd[1]);
+    if (errfd[1] >= 0)
+        close(errfd[1]);
+    if (pid < 0) {
+        snprintf(r->error, sizeof r->error, "cannot start the command: %s", strerror(spawn_errno));
+        close(pipefd[0]);
+        if (errfd[0] >= 0)
+            close(errfd[0]);
+        return ZDAG_ESYS;
+    }
     int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    lazy_log log = {.spec = spec, .fd = spec->log_fd};
 
     /* wake: when the loop must act without input: the timeout (SIGTERM), the grace period's
      * end (SIGKILL), or the end of draining stdout after the command exited. */
     double wake = spec->timeout_s > 0 ? now_s() + spec->timeout_s : 0;
-    bool out_open = true, exited = false, term_sent = false, stopped = false;
+    bool out_open = true, err_open = errfd[0] >= 0, exited = false, term_sent = false,
+         stopped = false;
     int status = 0;
     /* A larger pipe and reads: a big result costs fewer wake-ups (best effort). */
     fcntl(pipefd[0], F_SETPIPE_SZ, PIPE_BYTES);
     char buf[READ_BYTES];
-    while (out_open || !exited) {
-        struct pollfd fds[2] = {{pipefd[0], POLLIN, 0}, {pidfd, POLLIN, 0}};
+    while (out_open || err_open || !exited) {
+        struct pollfd fds[3];
+        nfds_t nfds = 0;
+        int at_out = -1, at_err = -1;
+        if (out_open)
+            at_out = (int)nfds, fds[nfds++] = (struct pollfd){pipefd[0], POLLIN, 0};
+        if (err_open)
+            at_err = (int)nfds, fds[nfds++] = (struct pollfd){errfd[0], POLLIN, 0};
+        if (!exited && pidfd >= 0)
+            fds[nfds++] = (struct pollfd){pidfd, POLLIN, 0};
         int timeout_ms = -1;
         if (wake > 0) {
             double left = wake - now_s();
             timeout_ms = left <= 0 ? 0 : (int)(left * 1000) + 1;
         }
-        if (pidfd < 0 && (timeout_ms < 0 || timeout_ms > 10))
+        if (!exited && pidfd < 0 && (timeout_ms < 0 || timeout_ms > 10))
             timeout_ms = 10; /* no pidfd (old kernel): reap by polling */
-        int n = out_open ? poll(fds, pidfd >= 0 ? 2 : 1, timeout_ms)
-                         : poll(fds + 1, pidfd >= 0 ? 1 : 0, timeout_ms);
+        int n = poll(fds, nfds, timeout_ms);
         if (n < 0 && errno != EINTR)
             break;
-        if (out_open && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+        if (at_out >= 0 && (fds[at_out].revents & (POLLIN | POLLHUP | POLLERR))) {
             ssize_t got = read(pipefd[0], buf, sizeof buf);
-            if (got > 0 && !take_output(spec, r, buf, (size_t)got) && !stopped) {
+            if (got > 0 && !take_output(spec, &log, r, buf, (size_t)got) && !stopped) {
                 /* Never a cut result: the command goes, its output is drained to the log. */
                 stopped = true;
                 kill(-pid, SIGKILL);
             } else if (got <= 0 && (got == 0 || errno != EINTR)) {
                 out_open = false;
             }
+        }
+        if (at_err >= 0 && (fds[at_err].revents & (POLLIN | POLLHUP | POLLERR))) {
+            ssize_t got = read(errfd[0], buf, sizeof buf);
+            if (got > 0)
+                log_write(&log, buf, (size_t)got);
+            else if (got == 0 || errno != EINTR)
+                err_open = false;
         }
         if (!exited && waitpid(pid, &status, WNOHANG) == pid) {
             exited = true;
@@ -224,7 +241,7 @@ int zd_proc_run(const zd_proc_spec *spec, zd_proc_result *r, volatile sig_atomic
         }
         if (wake > 0 && now_s() >= wake) {
             if (exited) {
-                out_open = false;
+                out_open = err_open = false;
             } else if (!term_sent) {
                 r->timed_out = true;
                 term_sent = true;
@@ -244,6 +261,10 @@ int zd_proc_run(const zd_proc_spec *spec, zd_proc_result *r, volatile sig_atomic
     if (pidfd >= 0)
         close(pidfd);
     close(pipefd[0]);
+    if (errfd[0] >= 0)
+        close(errfd[0]);
+    if (log.fd >= 0 && log.fd != spec->log_fd)
+        close(log.fd);
     describe_status(r, status, spec->timeout_s, spec->max_output);
     return 0;
 }

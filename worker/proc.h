@@ -11,18 +11,24 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "spawn.h"
 #include "store.h"
 
 typedef struct zd_proc_spec {
-    const char *shell;    /* run as /bin/sh -c shell, or NULL */
-    char *const *argv;    /* exec'd with execvp when shell is NULL; NULL-terminated */
-    char *const *envp;    /* the whole environment; NULL-terminated */
-    const char *workdir;  /* directory to run in, or NULL */
-    int log_fd;           /* receives stdout and stderr; -1 for none */
-    double timeout_s;     /* kill the group after this many seconds; 0 = none */
-    double grace_s;       /* SIGTERM to SIGKILL delay on timeout */
-    zd_store_writer *out; /* receives stdout (borrowed); its limit is the node's max_result */
-    uint64_t max_output;  /* that limit, for the message */
+    const char *shell;      /* run as /bin/sh -c shell, or NULL */
+    char *const *argv;      /* exec'd as execvp() would when shell is NULL; NULL-terminated */
+    char *const *envp;      /* the whole environment; NULL-terminated */
+    const char *workdir;    /* directory to run in, or NULL */
+    int log_fd;             /* receives stdout and stderr; -1 for none, or: */
+    const char *log_path;   /* (log_fd -1) the log file, made at the command's first output byte
+                               (a command that says nothing leaves none), or NULL */
+    bool log_append;        /* add to log_path (a retry); else an old file there is removed first */
+    const char *log_header; /* written to log_path first when it is made, or NULL */
+    double timeout_s;       /* kill the group after this many seconds; 0 = none */
+    double grace_s;         /* SIGTERM to SIGKILL delay on timeout */
+    zd_store_writer *out;   /* receives stdout (borrowed); its limit is the node's max_result */
+    uint64_t max_output;    /* that limit, for the message */
+    zd_spawner *spawner;    /* starts the process (borrowed), or NULL: one made for this call */
 } zd_proc_spec;
 
 typedef struct zd_proc_result {

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -86,6 +87,91 @@ static void test_argv_and_log(void **state) {
     assert_non_null(strstr(buf, "err"));
     close(fd);
     unlink(log);
+}
+
+/* Runs cmd with a lazy log at path; returns the result. */
+static zd_proc_result run_logged(const char *cmd, const char *path, bool append,
+                                 const char *header) {
+    out = zd_store_writer_new(store, 0);
+    zd_proc_spec spec = {.shell = cmd,
+                         .envp = environ,
+                         .log_fd = -1,
+                         .log_path = path,
+                         .log_append = append,
+                         .log_header = header,
+                         .out = out};
+    zd_proc_result r;
+    assert_int_equal(zd_proc_run(&spec, &r, &pgid), 0);
+    end_output();
+    return r;
+}
+
+static size_t read_file(const char *path, char *buf, size_t size) {
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, size - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    return n;
+}
+
+/* The log is made at the first byte: a silent command leaves none (and removes an old one); a
+ * retry's header comes only with its output; stdout and stderr both land there. */
+static void test_lazy_log(void **state) {
+    (void)state;
+    char dir[] = "/tmp/zdag-test-proc-log-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128], buf[256];
+    snprintf(path, sizeof path, "%s/n.log", dir);
+    FILE *old = fopen(path, "w");
+    fputs("an older run's log\n", old);
+    fclose(old);
+    assert_int_equal(run_logged("true", path, false, NULL).exit_code, 0);
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(run_logged("exit 3", path, true, "--- zdag: attempt 2 ---\n").exit_code, 3);
+    assert_int_equal(access(path, F_OK), -1);
+    run_logged("echo out; echo err >&2", path, false, NULL);
+    assert_string_equal(output, "out\n");
+    read_file(path, buf, sizeof buf);
+    assert_non_null(strstr(buf, "out\n"));
+    assert_non_null(strstr(buf, "err\n"));
+    assert_null(strstr(buf, "older"));
+    run_logged("echo again >&2", path, true, "--- zdag: attempt 2 ---\n");
+    read_file(path, buf, sizeof buf);
+    assert_non_null(strstr(buf, "err\n--- zdag: attempt 2 ---\nagain\n"));
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* The command starts with every signal at its default, whatever its parent ignored or handled,
+ * and none blocked. */
+static void on_usr1(int sig) {
+    (void)sig;
+}
+
+static void test_signals_reset(void **state) {
+    (void)state;
+    struct sigaction sa = {.sa_handler = on_usr1}, old_usr1, old_pipe;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, &old_usr1);
+    signal(SIGPIPE, SIG_IGN);
+    old_pipe.sa_handler = SIG_DFL;
+    /* cat reads its own status: it sets no handler of its own. */
+    out = zd_store_writer_new(store, 0);
+    char *argv[] = {"cat", "/proc/self/status", NULL};
+    zd_proc_spec spec = {.argv = argv, .envp = environ, .log_fd = -1, .out = out};
+    zd_proc_result r;
+    assert_int_equal(zd_proc_run(&spec, &r, &pgid), 0);
+    end_output();
+    sigaction(SIGUSR1, &old_usr1, NULL);
+    signal(SIGPIPE, old_pipe.sa_handler);
+    assert_int_equal(r.exit_code, 0);
+    assert_non_null(strstr(output, "\nSigBlk:\t0000000000000000\n"));
+    assert_non_null(strstr(output, "\nSigIgn:\t0000000000000000\n"));
+    assert_non_null(strstr(output, "\nSigCgt:\t0000000000000000\n"));
 }
 
 static void test_signal(void **state) {
@@ -212,6 +298,8 @@ int main(void) {
         cmocka_unit_test(test_output_over_limit),
         cmocka_unit_test(test_missing_program),
         cmocka_unit_test(test_simple_argv),
+        cmocka_unit_test(test_lazy_log),
+        cmocka_unit_test(test_signals_reset),
     };
     if (!mkdtemp(store))
         return 1;
