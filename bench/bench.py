@@ -16,6 +16,8 @@ it can be run alone once they exist. Settings (environment):
   BENCH_ONLY=fn,cmd,one,scale,obs,zmq   a subset of the tables
   BENCH_TIMEOUT=300      seconds before one run is killed and its contender dropped
   ZDAG, ZDAG_BENCH_FN, ZMQ_FLOOR, NOOP_PLUGIN, PY (Debian's python3) paths of what is run
+  ZDAG_BASELINE=PATH     another zdag binary (e.g. main's) run interleaved beside ZDAG in the
+                         command and 1-node tables, for before/after figures from one run
 """
 import datetime
 import os
@@ -53,6 +55,7 @@ ONLY = set(os.environ.get("BENCH_ONLY", "fn,cmd,one,scale,obs,zmq").split(","))
 TIMEOUT = env_int("BENCH_TIMEOUT", 900 if BIG else 300)
 
 ZDAG = os.environ.get("ZDAG", os.path.join(BUILD, "zdag"))
+BASELINE = os.environ.get("ZDAG_BASELINE")
 BENCH_FN = os.environ.get("ZDAG_BENCH_FN", os.path.join(BUILD, "examples", "zdag_bench_fn"))
 ZMQ_FLOOR = os.environ.get("ZMQ_FLOOR", os.path.join(BUILD, "bench", "zmq_floor"))
 PLUGIN = os.environ.get("NOOP_PLUGIN", os.path.join(BUILD, "bench", "libzdag_bench_noop.so"))
@@ -391,6 +394,9 @@ def bench_cmd(tmp, chained):
     j = str(JOBS)
     cs = [Contender("zdag run", n, lambda: run_cmd(
         [ZDAG, "run", pipe, "-q", "-j", j, "-w", j, "--state-dir", fresh()], cwd=d))]
+    if BASELINE:
+        cs.append(Contender("zdag run (baseline)", n, lambda: run_cmd(
+            [BASELINE, "run", pipe, "-q", "-j", j, "-w", j, "--state-dir", fresh()], cwd=d)))
     if shutil.which("make"):
         cs.append(Contender(f"make -j{j}", n, lambda: run_cmd(["make", "-s", f"-j{j}"], cwd=d)))
     else:
@@ -443,6 +449,11 @@ def bench_one(tmp):
         return run_cmd([ZDAG, "run", "one.yaml"], cwd=d)
 
     cs = [Contender("zdag run one.yaml", 1, zdag_one)]
+    if BASELINE:
+        def baseline_one():
+            shutil.rmtree(os.path.join(d, ".zdag"), ignore_errors=True)
+            return run_cmd([BASELINE, "run", "one.yaml"], cwd=d)
+        cs.append(Contender("zdag run one.yaml (baseline)", 1, baseline_one))
     if shutil.which("make"):
         cs.append(Contender("make", 1, lambda: run_cmd(["make", "-s"], cwd=d)))
     if shutil.which("ninja"):
