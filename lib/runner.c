@@ -446,6 +446,11 @@ out_kill:
     free(jr.hashes);
     free(jr.cached);
     free(jr.durations);
+    /* A signal still pending belongs to the run (a second Ctrl-C, one during the report): it
+     * must not kill the process now that the mask is restored, before it returns its status. */
+    struct signalfd_siginfo si;
+    while (sfd >= 0 && read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
+        ;
     close(sfd);
     sigprocmask(SIG_SETMASK, &old_mask, NULL);
 out_rmdir:
