@@ -15,7 +15,8 @@
 
 #include "strmap.h"
 
-#define STACK_BYTES (256u << 10) /* the child's stack: execvpe() copies argv onto it for scripts */
+/* The child's stack: execvpe() copies argv onto it to run a script without #!. */
+#define STACK_BYTES (256u << 10)
 #define DEFAULT_PATH "/bin:/usr/bin" /* execvp()'s search path when PATH is unset */
 
 struct zd_spawner {
