@@ -1445,11 +1445,11 @@ int zd_core_exit_code(const zd_core *c) {
 /* Builds the task environment of a node once: graph-wide env, then the node's own. */
 static int node_env(zd_core *c, uint32_t index) {
     node_run *r = &c->runs[index];
-    if (r->env)
-        return 0;
     const zd_node *node = zd_graph_node(c->g, index);
     const zd_graph_settings *gs = zd_graph_settings_of((zd_graph *)c->g);
     size_t n = gs->n_env + node->n_env;
+    if (r->env || n == 0)
+        return 0;
     r->env = calloc(n ? n : 1, sizeof *r->env);
     if (!r->env)
         return ZDAG_ENOMEM;
@@ -1509,9 +1509,12 @@ int zd_core_task(zd_core *c, uint32_t index, uint32_t slot, zd_msg_task *t) {
                                      ? (zd_bytes){NULL, 0}
                                      : (zd_bytes){dep->output ? dep->output : "", dep->output_len};
     }
-    zd_core_log_path(c, index, c->log_path, sizeof c->log_path);
-    /* A remote executor cannot write here: it sends its log back with the result. */
+    /* A remote executor cannot write here: it sends its log back with the result. A function
+     * has no log of its own. */
     bool remote = zd_slots_agent(c->slots, slot) != 0;
+    bool log = !remote && node->kind != ZD_NODE_FN;
+    if (log)
+        zd_core_log_path(c, index, c->log_path, sizeof c->log_path);
     *t = (zd_msg_task){.node = index,
                        .token = r->token,
                        .attempt = r->attempts + (r->ahead ? 1 : 0),
@@ -1526,7 +1529,7 @@ int zd_core_task(zd_core *c, uint32_t index, uint32_t slot, zd_msg_task *t) {
                        .n_env = (uint32_t)r->n_env,
                        .workdir = cstr(node->workdir),
                        .timeout_ms = (uint64_t)llround(node->timeout * 1000),
-                       .log_path = remote ? (zd_bytes){NULL, 0} : cstr(c->log_path),
+                       .log_path = log ? cstr(c->log_path) : (zd_bytes){NULL, 0},
                        .deps = c->dep_scratch,
                        .n_deps = (uint32_t)node->n_deps,
                        .max_result = zd_core_max_result(c, index),
