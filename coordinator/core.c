@@ -47,6 +47,7 @@ typedef struct node_run {
     bool timed_out;              /* the running attempt passed its deadline and was told to stop */
     bool ahead;                  /* sent ahead to slot's executor (token set), not started */
     int32_t after;               /* a chain link sent with its parent: that node, else -1 */
+    bool alone;                  /* was queued on an executor that died: never sent ahead again */
     char *error;                 /* owned; why it failed */
     char *output;                /* owned inline result (at most ZD_RESULT_INLINE_MAX bytes) */
     size_t output_len;           /* bytes in output */
@@ -489,9 +490,14 @@ static void attempt_lost(zd_core *c, uint32_t index, const char *how) {
 }
 
 /* A task sent ahead will not run there (its executor is gone, or did not start it): it goes
- * back to the ready queue untouched, no attempt counted (or is abandoned when interrupted). */
-static void take_back(zd_core *c, uint32_t index) {
+ * back to the ready queue untouched, no attempt counted (or is abandoned when interrupted).
+ * After an executor's death it runs `alone` from then on: only as the first task of an idle
+ * executor, so that if it is what kills executors, the loss is its own (a death is charged to
+ * the attempt the coordinator saw start there, and results of the ones before may not have
+ * left the dead process). */
+static void take_back(zd_core *c, uint32_t index, bool died) {
     node_run *r = &c->runs[index];
+    r->alone |= died;
     bool link = r->after >= 0;
     r->token = 0;
     r->ahead = false;
@@ -521,7 +527,7 @@ static void unlink_chain(zd_core *c, uint32_t slot, uint32_t parent) {
     }
     for (uint32_t k = 0; k < n_cut; k++) {
         zd_slots_unqueue(c->slots, slot, cut[k]);
-        take_back(c, cut[k]);
+        take_back(c, cut[k], false);
     }
 }
 
@@ -531,7 +537,7 @@ static void slot_gone(zd_core *c, uint32_t slot, const char *how, bool replaced)
     uint32_t ahead[ZD_SLOT_QUEUE], n_ahead;
     int64_t node = zd_slots_gone(c->slots, slot, replaced, ahead, &n_ahead);
     for (uint32_t k = 0; k < n_ahead; k++)
-        take_back(c, ahead[k]);
+        take_back(c, ahead[k], true);
     if (node >= 0)
         attempt_lost(c, (uint32_t)node, how);
 }
@@ -702,7 +708,8 @@ static void send_ahead(zd_core *c, uint32_t slot, bool links_only) {
         else if (!ready)
             return;
         double e = estimate(c, node);
-        if (e < 0 || !same_demand(c, (uint32_t)head, node) ||
+        if (e < 0 || c->runs[node].alone || c->runs[head].alone ||
+            !same_demand(c, (uint32_t)head, node) ||
             (bar >= 0 && bar != (int64_t)node && zd_sched_before(c->sched, (uint32_t)bar, node)))
             return;
         if (linked) {
@@ -1179,7 +1186,7 @@ void zd_core_on_dropped(zd_core *c, double now, const zd_peer *peer, const zd_ms
     uint32_t slot = (uint32_t)r->slot;
     if (r->ahead) {
         if (zd_slots_unqueue(c->slots, slot, m->node))
-            take_back(c, m->node);
+            take_back(c, m->node, false);
     } else if (zd_slots_node(c->slots, slot) == (int64_t)m->node) {
         /* It had become the running attempt here when the one before it ended, but its executor
          * had the DROP first: the attempt never started. */
@@ -1190,7 +1197,7 @@ void zd_core_on_dropped(zd_core *c, double now, const zd_peer *peer, const zd_ms
         if (r->granted)
             zd_place_release(c->place, &r->grant);
         r->granted = false;
-        take_back(c, m->node);
+        take_back(c, m->node, false);
         if (next >= 0)
             start_attempt(c, (uint32_t)next, slot);
     }

@@ -780,7 +780,8 @@ static void test_ahead_never_overtakes_a_released_node(void **state) {
 }
 
 /* The tasks sent ahead to an executor that dies go back to the ready queue untouched (no
- * attempt counted) and run once on its replacement; the running one is a lost attempt. */
+ * attempt counted) and run once on its replacement, each alone; the running one is a lost
+ * attempt. */
 static void test_ahead_of_a_dead_executor_run_once(void **state) {
     (void)state;
     rig r;
@@ -805,9 +806,15 @@ static void test_ahead_of_a_dead_executor_run_once(void **state) {
     assert_string_equal(outcome_of(&r, n1, 0), "lost");
     hello_credit(&r, 0.4, 0, 4);
     take(&r);
-    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "n1 n2 n3");
+    /* n2 and n3 were queued there: from now on each runs alone (if one of them is what killed
+     * the executor, the next death is its own). */
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "n1");
     assert_true(result(&r, 0.401, &p, n1, token_of(&r, n1, 0), true));
+    take(&r);
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "n2");
     assert_true(result(&r, 0.402, &p, n2, token_of(&r, n2, 0), true));
+    take(&r);
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "n3");
     assert_true(result(&r, 0.403, &p, n3, token_of(&r, n3, 0), true));
     assert_true(zd_core_finished(r.c));
     assert_int_equal(attempts_of(&r, n1), 2);
@@ -946,8 +953,8 @@ static void test_chain_links_follow_their_parent(void **state) {
     teardown(&r);
 }
 
-/* An executor dies running a chain's first node: its links wait again (they are not ready), the
- * node is a lost attempt, and the chain is sent again to the replacement. */
+/* An executor dies running a chain's first node: its links wait again (they are not ready, no
+ * attempt counted), the node is a lost attempt; the links then run alone. */
 static void test_chain_of_a_dead_executor(void **state) {
     (void)state;
     rig r;
@@ -969,12 +976,55 @@ static void test_chain_of_a_dead_executor(void **state) {
     assert_int_equal(attempts_of(&r, b), 0);
     hello_credit(&r, 0.4, 0, 8);
     take(&r);
-    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "a b");
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "a"); /* b runs alone now */
     assert_true(result(&r, 0.401, &p, a, token_of(&r, a, 0), true));
+    take(&r);
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "b");
     assert_true(result(&r, 0.402, &p, b, token_of(&r, b, 0), true));
     assert_true(zd_core_finished(r.c));
     assert_int_equal(attempts_of(&r, a), 2);
     assert_int_equal(attempts_of(&r, b), 1);
+    teardown(&r);
+}
+
+/* A node that kills its executor while it waits behind another (whose RESULT died with the
+ * process): the death is charged once to the attempt seen running, then the killer runs alone
+ * and its own deaths fail it, never an innocent node's. */
+static void test_ahead_killer_is_charged_alone(void **state) {
+    (void)state;
+    rig r;
+    char buf[128];
+    setup(&r, build_graph((const char *[]){"n0:5", "n1:4", "n2:3", "k:2", NULL}, NULL),
+          (zd_core_cfg){.n_local = 1, .prio = ZD_PRIO_USER, .can_spawn = true, .keep_going = true});
+    uint32_t n0 = node(&r, "n0"), n1 = node(&r, "n1"), n2 = node(&r, "n2"), k = node(&r, "k");
+    hello_credit(&r, 0.1, 0, 4);
+    zd_core_start(r.c, 0.2);
+    take(&r);
+    zd_peer p = local(0);
+    assert_true(result(&r, 0.201, &p, n0, token_of(&r, n0, 0), true));
+    take(&r);
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "n1 n2 k");
+    assert_true(result(&r, 0.202, &p, n1, token_of(&r, n1, 0), true));
+    /* n2 ran and k killed the process before n2's RESULT left it: n2 is charged. */
+    double t = 1;
+    zd_core_on_exit(r.c, t, 0, "signal 11");
+    for (int death = 1; death <= 3; death++) {
+        hello_credit(&r, t + 0.1, 0, 4);
+        take(&r);
+        if (death == 1) {
+            assert_string_equal(tasks_sent(&r, buf, sizeof buf), "n2"); /* k not behind it */
+            assert_true(result(&r, t + 0.11, &p, n2, token_of(&r, n2, 0), true));
+            take(&r);
+        }
+        assert_string_equal(tasks_sent(&r, buf, sizeof buf), "k");
+        t += 1;
+        zd_core_on_exit(r.c, t, 0, "signal 11");
+    }
+    assert_true(zd_core_finished(r.c));
+    assert_int_equal(state_of(&r, n2), ZD_NS_SUCCEEDED);
+    assert_int_equal(attempts_of(&r, n2), 2);
+    assert_int_equal(state_of(&r, k), ZD_NS_FAILED);
+    assert_int_equal(attempts_of(&r, k), 3);
     teardown(&r);
 }
 
@@ -1002,6 +1052,7 @@ int main(void) {
         cmocka_unit_test(test_ahead_never_for_leases),
         cmocka_unit_test(test_chain_links_follow_their_parent),
         cmocka_unit_test(test_chain_of_a_dead_executor),
+        cmocka_unit_test(test_ahead_killer_is_charged_alone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
