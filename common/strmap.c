@@ -17,10 +17,17 @@ typedef struct slot {
 } slot;
 
 typedef struct entry {
-    const char *key; /* NUL-terminated copy in a block */
-    size_t len;      /* bytes in key */
+    const char *key; /* NUL-terminated copy in a block, its length (uint32_t) just before it */
     void *value;     /* the caller's */
 } entry;
+
+#define LEN_BYTES sizeof(uint32_t) /* a key's length, in front of its copy */
+
+static size_t key_len(const char *copy) {
+    uint32_t len;
+    memcpy(&len, copy - LEN_BYTES, sizeof len);
+    return len;
+}
 
 struct zd_strmap {
     slot *slots;        /* cap slots */
@@ -68,7 +75,7 @@ static slot *find(const zd_strmap *m, const char *key, size_t len, uint32_t h) {
             return s;
         if (s->hash == h) {
             const entry *e = &m->entries[s->at - 1];
-            if (e->len == len && memcmp(e->key, key, len) == 0)
+            if (key_len(e->key) == len && memcmp(e->key, key, len) == 0)
                 return s;
         }
     }
@@ -126,20 +133,25 @@ static bool add_block(zd_strmap *m, size_t size, bool shared) {
     return true;
 }
 
-/* A NUL-terminated copy of key[0..len) in a block, or NULL when out of memory. */
+/* A NUL-terminated copy of key[0..len) in a block, after its length, or NULL when out of
+ * memory. */
 static char *copy_key(zd_strmap *m, const char *key, size_t len) {
+    size_t size = LEN_BYTES + len + 1;
     char *copy;
-    if (len + 1 >= OWN_BLOCK) {
-        if (!add_block(m, len + 1, false))
+    if (size >= OWN_BLOCK) {
+        if (!add_block(m, size, false))
             return NULL;
         copy = m->blocks[m->room ? m->n_blocks - 2 : m->n_blocks - 1];
     } else {
-        if (m->room < len + 1 && !add_block(m, BLOCK_BYTES, true))
+        if (m->room < size && !add_block(m, BLOCK_BYTES, true))
             return NULL;
         copy = m->blocks[m->n_blocks - 1] + m->used;
-        m->used += len + 1;
-        m->room -= len + 1;
+        m->used += size;
+        m->room -= size;
     }
+    uint32_t len32 = (uint32_t)len;
+    memcpy(copy, &len32, sizeof len32);
+    copy += LEN_BYTES;
     if (len)
         memcpy(copy, key, len);
     copy[len] = '\0';
@@ -161,7 +173,7 @@ static int insert(zd_strmap *m, const char *key, size_t len, void *value, const 
             return replace ? 0 : ZDAG_EEXIST;
         }
     }
-    if (m->n >= UINT32_MAX - 1)
+    if (m->n >= UINT32_MAX - 1 || len >= UINT32_MAX - LEN_BYTES - 1)
         return ZDAG_ENOMEM;
     if (2 * (m->n + 1) > m->cap && grow_slots(m) < 0)
         return ZDAG_ENOMEM;
@@ -177,7 +189,7 @@ static int insert(zd_strmap *m, const char *key, size_t len, void *value, const 
     if (!copy)
         return ZDAG_ENOMEM;
     slot *s = find(m, key, len, h);
-    m->entries[m->n] = (entry){copy, len, value};
+    m->entries[m->n] = (entry){copy, value};
     *s = (slot){(uint32_t)(m->n + 1), h};
     m->n++;
     if (stored)

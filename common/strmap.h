@@ -3,9 +3,9 @@
  * caller's. No removal: rebuild a map to shrink it.
  *
  * Built for a million keys: the probed table holds 8 bytes a slot (an entry number and 32 bits
- * of the hash, so a probe rarely leaves it), the entries are one dense array (key, length,
- * value: 24 bytes each), and the keys are packed in blocks that never move. A key of 7 bytes
- * costs about 24 + 8 + 2 * 8 (the table at most half full) = 48 bytes. */
+ * of the hash, so a probe rarely leaves it), the entries are one dense array (key and value:
+ * 16 bytes each), and the keys are packed, each after its length, in blocks that never move. A
+ * key of 7 bytes costs about 16 + 12 + 2 * 8 (the table at most half full) = 44 bytes. */
 #ifndef ZD_STRMAP_H
 #define ZD_STRMAP_H
 
