@@ -4,24 +4,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "strmap.h"
+
 struct zd_graph {
     zd_node *nodes;             /* declaration order */
     size_t n_nodes;             /* nodes in use */
     size_t cap_nodes;           /* allocated nodes */
-    uint32_t *index;            /* open-addressing name index: node index + 1, 0 = empty */
-    size_t index_cap;           /* slots in index, a power of two, >= 2 * n_nodes */
+    zd_strmap *names;           /* node name -> node index + 1; holds the names */
+    uint32_t *children;         /* every node's children, node by node (zd_graph_finish) */
     zd_pool *pools;             /* declared pools */
     size_t n_pools;             /* pools in use */
     uint32_t *topo;             /* topological order after zd_graph_finish, or NULL */
     zd_graph_settings settings; /* graph-wide settings */
 };
-
-static uint64_t hash_name(const char *s) {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
 
 void zd_node_init(zd_node *n) {
     memset(n, 0, sizeof *n);
@@ -45,13 +40,11 @@ static void free_kv(zd_kv *kv, size_t n) {
 }
 
 void zd_node_clear(zd_node *n) {
-    free(n->name);
     free(n->shell);
     free_strv(n->argv, n->argc + 1);
     free(n->fn);
     free(n->args);
     free(n->deps);
-    free(n->children);
     for (size_t i = 0; i < n->n_resources; i++)
         free(n->resources[i].name);
     free(n->resources);
@@ -141,7 +134,12 @@ int zd_node_copy_settings(zd_node *dst, const zd_node *src) {
 }
 
 zd_graph *zd_graph_new(void) {
-    return calloc(1, sizeof(zd_graph));
+    zd_graph *g = calloc(1, sizeof(zd_graph));
+    if (g && !(g->names = zd_strmap_new())) {
+        free(g);
+        g = NULL;
+    }
+    return g;
 }
 
 void zd_graph_free(zd_graph **gp) {
@@ -151,7 +149,8 @@ void zd_graph_free(zd_graph **gp) {
     for (size_t i = 0; i < g->n_nodes; i++)
         zd_node_clear(&g->nodes[i]);
     free(g->nodes);
-    free(g->index);
+    zd_strmap_free(&g->names);
+    free(g->children);
     for (size_t i = 0; i < g->n_pools; i++)
         free(g->pools[i].name);
     free(g->pools);
@@ -163,47 +162,9 @@ void zd_graph_free(zd_graph **gp) {
     *gp = NULL;
 }
 
-static int64_t index_lookup(const zd_graph *g, const char *name, size_t *slot) {
-    if (!g->index_cap)
-        return -1;
-    size_t mask = g->index_cap - 1;
-    for (size_t i = hash_name(name) & mask;; i = (i + 1) & mask) {
-        uint32_t v = g->index[i];
-        if (v == 0) {
-            if (slot)
-                *slot = i;
-            return -1;
-        }
-        if (strcmp(g->nodes[v - 1].name, name) == 0)
-            return v - 1;
-    }
-}
-
-static int index_grow(zd_graph *g) {
-    size_t cap = g->index_cap ? g->index_cap * 2 : 64;
-    uint32_t *index = calloc(cap, sizeof *index);
-    if (!index)
-        return ZDAG_ENOMEM;
-    free(g->index);
-    g->index = index;
-    g->index_cap = cap;
-    for (size_t n = 0; n < g->n_nodes; n++) {
-        size_t i = hash_name(g->nodes[n].name) & (cap - 1);
-        while (index[i])
-            i = (i + 1) & (cap - 1);
-        index[i] = (uint32_t)n + 1;
-    }
-    return 0;
-}
-
 int zd_graph_add_node(zd_graph *g, const char *name, uint32_t *index) {
     if (!g || !name || g->n_nodes >= UINT32_MAX - 1)
         return ZDAG_EINVAL;
-    if ((g->n_nodes + 1) * 2 > g->index_cap && index_grow(g) < 0)
-        return ZDAG_ENOMEM;
-    size_t slot;
-    if (index_lookup(g, name, &slot) >= 0)
-        return ZDAG_EEXIST;
     if (g->n_nodes == g->cap_nodes) {
         size_t cap = g->cap_nodes ? g->cap_nodes * 2 : 16;
         zd_node *nodes = realloc(g->nodes, cap * sizeof *nodes);
@@ -212,12 +173,14 @@ int zd_graph_add_node(zd_graph *g, const char *name, uint32_t *index) {
         g->nodes = nodes;
         g->cap_nodes = cap;
     }
+    const char *stored;
+    int rc = zd_strmap_add(g->names, name, strlen(name), (void *)(uintptr_t)(g->n_nodes + 1),
+                           &stored);
+    if (rc < 0)
+        return rc;
     zd_node *n = &g->nodes[g->n_nodes];
     zd_node_init(n);
-    n->name = strdup(name);
-    if (!n->name)
-        return ZDAG_ENOMEM;
-    g->index[slot] = (uint32_t)g->n_nodes + 1;
+    n->name = stored;
     if (index)
         *index = (uint32_t)g->n_nodes;
     g->n_nodes++;
@@ -235,7 +198,10 @@ size_t zd_graph_size(const zd_graph *g) {
 }
 
 int64_t zd_graph_find(const zd_graph *g, const char *name) {
-    return g && name ? index_lookup(g, name, NULL) : -1;
+    if (!g || !name)
+        return -1;
+    uintptr_t v = (uintptr_t)zd_strmap_get(g->names, name, strlen(name));
+    return v ? (int64_t)(v - 1) : -1;
 }
 
 int zd_graph_add_dep(zd_graph *g, uint32_t node, uint32_t dep) {
@@ -297,31 +263,33 @@ const uint32_t *zd_graph_topo(const zd_graph *g) {
     return g ? g->topo : NULL;
 }
 
-/* Fills every node's children array from the deps arrays, in declaration order. */
+/* Fills every node's children, in declaration order, into one array for all nodes. */
 static int fill_children(zd_graph *g) {
-    size_t n = g->n_nodes;
+    size_t n = g->n_nodes, edges = 0;
+    free(g->children);
+    g->children = NULL;
     for (size_t i = 0; i < n; i++) {
-        free(g->nodes[i].children);
         g->nodes[i].children = NULL;
         g->nodes[i].n_children = 0;
+        edges += g->nodes[i].n_deps;
     }
-    size_t *count = calloc(n ? n : 1, sizeof *count);
-    if (!count)
+    if (edges && !(g->children = malloc(edges * sizeof *g->children)))
         return ZDAG_ENOMEM;
     for (size_t i = 0; i < n; i++)
         for (size_t d = 0; d < g->nodes[i].n_deps; d++)
-            count[g->nodes[i].deps[d]]++;
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++)
-        if (count[i] && !(g->nodes[i].children = malloc(count[i] * sizeof(uint32_t))))
-            rc = ZDAG_ENOMEM;
-    for (size_t i = 0; i < n && rc == 0; i++)
+            g->nodes[g->nodes[i].deps[d]].n_children++;
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        g->nodes[i].children = g->nodes[i].n_children ? g->children + at : NULL;
+        at += g->nodes[i].n_children;
+        g->nodes[i].n_children = 0;
+    }
+    for (size_t i = 0; i < n; i++)
         for (size_t d = 0; d < g->nodes[i].n_deps; d++) {
             zd_node *p = &g->nodes[g->nodes[i].deps[d]];
             p->children[p->n_children++] = (uint32_t)i;
         }
-    free(count);
-    return rc;
+    return 0;
 }
 
 /* Finds one cycle among the nodes Kahn's algorithm could not order (pending[i] > 0): walk deps

@@ -28,35 +28,36 @@ typedef enum zd_node_kind {
 } zd_node_kind;
 
 typedef struct zd_node {
-    char *name;           /* owned; unique in the graph */
+    const char *name;     /* unique in the graph; held by the graph's name map (not the node) */
     int line, col;        /* where the node is declared (1-based); 0 when built in code */
     zd_node_kind kind;    /* what `shell`/`argv`/`fn` holds */
+    int32_t pool;         /* index into zd_graph.pools, or -1 */
     char *shell;          /* ZD_NODE_SHELL: the command string; else NULL */
     char **argv;          /* ZD_NODE_ARGV: NULL-terminated, owned; else NULL */
-    size_t argc;          /* entries in argv before the NULL */
     char *fn;             /* ZD_NODE_FN: function name; else NULL */
     char *args;           /* `args` packed as one msgpack value; NULL = nil */
-    size_t args_len;      /* bytes in args */
+    uint32_t argc;        /* entries in argv before the NULL */
+    uint32_t args_len;    /* bytes in args */
     uint32_t *deps;       /* indices of the nodes this one depends on, owned */
-    size_t n_deps;        /* entries in deps */
-    uint32_t *children;   /* indices of the nodes depending on this one (zd_graph_finish) */
-    size_t n_children;    /* entries in children */
+    uint32_t *children;   /* indices of the nodes depending on this one (zd_graph_finish; held
+                             by the graph, one array for all nodes) */
+    uint32_t n_deps;      /* entries in deps */
+    uint32_t n_children;  /* entries in children */
     int64_t priority;     /* user priority; higher runs first */
-    bool sequential;      /* runs alone */
-    int32_t pool;         /* index into zd_graph.pools, or -1 */
     double cpus;          /* CPU units taken on its host, >= 0 */
     zd_amount *resources; /* other units taken on its host, owned */
-    size_t n_resources;   /* entries in resources */
+    zd_kv *env;           /* extra environment for cmd, owned */
+    uint32_t n_resources; /* entries in resources */
+    uint32_t n_env;       /* entries in env */
     int retries;          /* extra attempts after a failure */
+    bool sequential;      /* runs alone */
     double timeout;       /* seconds per attempt; 0 = none */
     uint64_t max_result;  /* largest result, bytes; 0 = the graph's (or the default) */
-    zd_kv *env;           /* extra environment for cmd, owned */
-    size_t n_env;         /* entries in env */
     char *workdir;        /* directory a cmd runs in, or NULL */
     double estimate;      /* expected duration in seconds */
     char **tags;          /* owned tag strings */
-    size_t n_tags;        /* entries in tags */
     char *version;        /* `version` as written (owned), or NULL: part of the definition hash */
+    uint32_t n_tags;      /* entries in tags */
 } zd_node;
 
 typedef struct zd_pool {
@@ -72,7 +73,7 @@ zd_graph *zd_graph_new(void);
 /* Frees the graph and everything it owns; sets *g to NULL. Accepts NULL and *g == NULL. */
 void zd_graph_free(zd_graph **g);
 
-/* Adds a node named `name` (copied) with the default settings (cpus 1, estimate 1, no pool,
+/* Adds a node named `name` (copied into the graph's name map) with the default settings (cpus 1, estimate 1, no pool,
  * kind ZD_NODE_SHELL with no command yet). Stores its index in *index.
  * Returns ZDAG_EEXIST when the name is taken, ZDAG_ENOMEM. Invalidates zd_node pointers. */
 int zd_graph_add_node(zd_graph *g, const char *name, uint32_t *index)
@@ -133,7 +134,8 @@ typedef struct zd_graph_settings {
 /* Returns the graph-wide settings (borrowed, writable by the loader). */
 zd_graph_settings *zd_graph_settings_of(zd_graph *g);
 
-/* Frees what one node owns (not the node itself); used by loaders for templates. */
+/* Frees what one node owns (not the node itself, nor its name and children, which are the
+ * graph's); used by loaders for templates. */
 void zd_node_clear(zd_node *n);
 
 /* Deep-copies src's settings (not name, deps, children, line/col) into dst, which must be

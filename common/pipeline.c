@@ -336,7 +336,9 @@ static void parse_timeout(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
 static void parse_env(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
     char owner[ZD_YREAD_OWNER];
     snprintf(owner, sizeof owner, "env of %s", c->owner);
-    read_env(y, e, owner, &c->n->env, &c->n->n_env);
+    size_t n_env = 0;
+    read_env(y, e, owner, &c->n->env, &n_env);
+    c->n->n_env = (uint32_t)n_env;
 }
 
 static void parse_workdir(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
@@ -375,7 +377,9 @@ static void parse_max_result(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
 }
 
 static void parse_tags(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
-    zd_yread_strv(y, e, "a list of non-empty strings", false, &c->n->tags, &c->n->n_tags);
+    size_t n_tags = 0;
+    zd_yread_strv(y, e, "a list of non-empty strings", false, &c->n->tags, &n_tags);
+    c->n->n_tags = (uint32_t)n_tags;
 }
 
 /* `version`: a string or a number, kept as written ("2" and 2 are the same version). */
