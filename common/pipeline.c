@@ -57,14 +57,16 @@ enum top_key {
 
 /* What the loader keeps beside a node (or the defaults) until the graph is complete. */
 typedef struct node_info {
-    uint32_t set;   /* BIT(key) for each key written in the node, valid or not */
-    bool bad_body;  /* the node was not a map: its settings are not checked further */
-    zd_ytext pool;  /* the pool named, resolved once all pools are known; text NULL if none */
+    uint32_t set;   /* BIT(key) for each key written in the node, valid or not, and BAD_BODY */
+    uint32_t n_deps; /* entries in deps */
     zd_ytext *deps; /* deps by name, resolved once all nodes are known */
-    size_t n_deps;  /* entries in deps */
+    zd_ytext *pool; /* the pool named (owned), resolved once all pools are known; or NULL */
     int fn_line;    /* where the `fn` value is (1-based), 0 if none */
     int fn_col;     /* its column */
 } node_info;
+
+#define BAD_BODY (1u << 31) /* in node_info.set: the node was not a map, its settings are not
+                               checked further */
 
 /* Names declared with an error (a pool with a bad capacity, a node with an invalid name): what
  * refers to them is not reported again, so that one mistake gives one message. */
@@ -124,13 +126,24 @@ static void name_set_free(name_set *set) {
 }
 
 static void free_info(node_info *info) {
-    free(info->pool.text);
+    zd_ytext_free(info->pool, info->pool ? 1 : 0);
     zd_ytext_free(info->deps, info->n_deps);
     memset(info, 0, sizeof *info);
 }
 
 /* The name of a node in messages: `node "a"`. */
 static const char *node_owner(char *buf, size_t size, const char *name, size_t len) {
+    /* Every node has an owner, most never appear in a message: a short name of plain
+     * characters, which zd_yaml_quote() leaves as it is, is copied without formatting. */
+    bool plain = len <= 64 && len + 8 <= size;
+    for (size_t i = 0; plain && i < len; i++)
+        plain = name[i] >= 0x20 && name[i] < 0x7F && name[i] != '"' && name[i] != '\\';
+    if (plain) {
+        memcpy(buf, "node \"", 6);
+        memcpy(buf + 6, name, len);
+        memcpy(buf + 6 + len, "\"", 2);
+        return buf;
+    }
     char shown[ZD_YREAD_SHOW];
     snprintf(buf, size, "node %s", zd_yaml_quote(shown, sizeof shown, name, len));
     return buf;
@@ -287,7 +300,9 @@ static void parse_args(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
 }
 
 static void parse_deps(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
-    zd_yread_list(y, e, "a list of node names", false, &c->info->deps, &c->info->n_deps);
+    size_t n_deps = 0;
+    zd_yread_list(y, e, "a list of node names", false, &c->info->deps, &n_deps);
+    c->info->n_deps = (uint32_t)n_deps;
 }
 
 static void parse_priority(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
@@ -300,10 +315,16 @@ static void parse_sequential(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
 
 static void parse_pool(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
     yaml_mark_t where = zd_yaml_event(y)->start_mark;
-    if (zd_yread_text(y, e, "a pool name", &c->info->pool.text)) {
-        c->info->pool.line = (int)where.line + 1;
-        c->info->pool.col = (int)where.column + 1;
+    char *text;
+    if (!zd_yread_text(y, e, "a pool name", &text))
+        return;
+    if (!(c->info->pool = malloc(sizeof *c->info->pool))) {
+        free(text);
+        zd_yaml_fail_nomem(y);
+        return;
     }
+    *c->info->pool = (zd_ytext){.text = text, .line = (int)where.line + 1,
+                                .col = (int)where.column + 1};
 }
 
 static void parse_cpus(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
@@ -520,7 +541,7 @@ static void on_node(zd_yaml *y, const zd_yentry *e, void *ctx) {
         if (!zd_yaml_at(y, YAML_ALIAS_EVENT))
             zd_yaml_error(y, zd_yaml_event(y)->start_mark, "%s must be a map of settings", owner);
         zd_yaml_skip(y);
-        info.bad_body = true;
+        info.set |= BAD_BODY;
     }
     if (valid) {
         add_node(L, e, &n, &info);
@@ -757,7 +778,7 @@ static void apply_defaults(loader *L, zd_node *n, const node_info *info) {
 }
 
 static void resolve_pool(loader *L, zd_node *n, const zd_ytext *pool, const char *owner) {
-    if (!pool->text)
+    if (!pool)
         return;
     n->pool = zd_graph_find_pool(L->g, pool->text);
     if (n->pool < 0 && !name_set_has(&L->bad_pools, pool->text)) {
@@ -770,7 +791,7 @@ static void resolve_pool(loader *L, zd_node *n, const zd_ytext *pool, const char
 /* Exactly one of cmd/fn, written in the node or else in defaults (judged by the keys written:
  * an invalid value was reported already). */
 static void check_command(loader *L, const zd_node *n, const node_info *info, const char *owner) {
-    if (info->bad_body)
+    if (info->set & BAD_BODY)
         return;
     uint32_t given = (info->set & COMMAND_BITS) ? info->set : L->defaults_info.set;
     if ((given & COMMAND_BITS) == COMMAND_BITS)
@@ -916,13 +937,13 @@ static void resolve_graph(loader *L) {
         qsort(L->bad_pools.v, L->bad_pools.n, sizeof *L->bad_pools.v, cmp_str);
     if (L->bad_nodes.n > 1)
         qsort(L->bad_nodes.v, L->bad_nodes.n, sizeof *L->bad_nodes.v, cmp_str);
-    resolve_pool(L, &L->defaults, &L->defaults_info.pool, "defaults");
+    resolve_pool(L, &L->defaults, L->defaults_info.pool, "defaults");
     for (uint32_t i = 0; i < L->n_info && !zd_yaml_failed(L->y); i++) {
         zd_node *n = zd_graph_node(L->g, i);
         const node_info *info = &L->info[i];
         char owner[ZD_YREAD_OWNER];
         node_owner(owner, sizeof owner, n->name, strlen(n->name));
-        resolve_pool(L, n, &info->pool, owner);
+        resolve_pool(L, n, info->pool, owner);
         if (L->defaults_info.set)
             apply_defaults(L, n, info);
         check_command(L, n, info, owner);
@@ -941,6 +962,16 @@ static void resolve_graph(loader *L) {
     free(cycle);
 }
 
+/* Whether one of the plugins opened exports fn. */
+static bool exported(void *const *handles, size_t opened, const char *fn) {
+    for (size_t h = 0; h < opened; h++) {
+        dlerror();
+        if (dlsym(handles[h], fn))
+            return true;
+    }
+    return false;
+}
+
 /* With ZD_LOAD_PROBE_PLUGINS: opens each plugin as zdag run would (but lazily: nothing of it
  * is called) and, with ZD_LOAD_CHECK_FNS, finds each fn node's function in one of them.
  * Without plugins, ZD_LOAD_CHECK_FNS reports every fn node. */
@@ -953,6 +984,7 @@ static void probe_plugins(loader *L) {
         return;
     }
     bool all_open = true;
+    const char *last_found = NULL; /* the function name found last */
     for (size_t i = 0; i < gs->n_plugins && (L->flags & ZD_LOAD_PROBE_PLUGINS); i++) {
         dlerror();
         if ((handles[opened] = dlopen(gs->plugins[i], RTLD_LAZY | RTLD_LOCAL))) {
@@ -977,26 +1009,29 @@ static void probe_plugins(loader *L) {
             line = n->line;
             col = n->col;
         }
+        bool listed = gs->n_plugins > 0;
+        if (listed && (!all_open || !(L->flags & ZD_LOAD_PROBE_PLUGINS)))
+            continue; /* a plugin that did not open was reported; it may hold the function */
+        /* Nodes often call one function: the last name looked up is remembered. */
+        if (listed && (!last_found || strcmp(last_found, n->fn) != 0)) {
+            if (!exported(handles, opened, n->fn))
+                listed = false;
+            else
+                last_found = n->fn;
+        }
+        if (listed)
+            continue; /* found */
         char owner[ZD_YREAD_OWNER], fn[ZD_YREAD_SHOW];
         node_owner(owner, sizeof owner, n->name, strlen(n->name));
         zd_yaml_quote(fn, sizeof fn, n->fn, strlen(n->fn));
-        if (gs->n_plugins == 0) {
+        if (gs->n_plugins == 0)
             zd_yaml_error_at(
                 L->y, line, col,
                 "%s calls function %s, but the pipeline lists no plugins to find it "
                 "in (zdag run needs them, unless it runs with -w 0 --listen and remote "
                 "workers that serve the function: then check with --remote)",
                 owner, fn);
-            continue;
-        }
-        if (!all_open || !(L->flags & ZD_LOAD_PROBE_PLUGINS))
-            continue; /* a plugin that did not open was reported; it may hold the function */
-        bool found = false;
-        for (size_t h = 0; h < opened && !found; h++) {
-            dlerror();
-            found = dlsym(handles[h], n->fn) != NULL;
-        }
-        if (!found)
+        else
             zd_yaml_error_at(L->y, line, col, "%s calls function %s, which no plugin exports",
                              owner, fn);
     }
@@ -1105,9 +1140,14 @@ static int read_file(const char *path, char **out, size_t *len_out, zd_diags *di
     char *buf = NULL;
     size_t len = 0, cap = 0;
     int rc = 0;
+    /* Sized by the file (one byte more, to see the end), so that a big pipeline is held once,
+     * not in a buffer grown by doubling; a file that grows meanwhile still reads to its end. */
+    size_t first = st.st_size > 0 && (uint64_t)st.st_size <= ZD_PIPELINE_MAX_BYTES
+                       ? (size_t)st.st_size + 1
+                       : 1 << 16;
     while (!feof(f) && !ferror(f) && len <= ZD_PIPELINE_MAX_BYTES) {
         if (len == cap) {
-            size_t ncap = cap ? cap * 2 : 1 << 16;
+            size_t ncap = cap ? cap * 2 : first;
             char *more = realloc(buf, ncap);
             if (!more) {
                 zd_diags_add(diags, path, 0, 0, "out of memory");
