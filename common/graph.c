@@ -174,8 +174,8 @@ int zd_graph_add_node(zd_graph *g, const char *name, uint32_t *index) {
         g->cap_nodes = cap;
     }
     const char *stored;
-    int rc = zd_strmap_add(g->names, name, strlen(name), (void *)(uintptr_t)(g->n_nodes + 1),
-                           &stored);
+    int rc =
+        zd_strmap_add(g->names, name, strlen(name), (void *)(uintptr_t)(g->n_nodes + 1), &stored);
     if (rc < 0)
         return rc;
     zd_node *n = &g->nodes[g->n_nodes];

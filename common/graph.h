@@ -73,9 +73,9 @@ zd_graph *zd_graph_new(void);
 /* Frees the graph and everything it owns; sets *g to NULL. Accepts NULL and *g == NULL. */
 void zd_graph_free(zd_graph **g);
 
-/* Adds a node named `name` (copied into the graph's name map) with the default settings (cpus 1, estimate 1, no pool,
- * kind ZD_NODE_SHELL with no command yet). Stores its index in *index.
- * Returns ZDAG_EEXIST when the name is taken, ZDAG_ENOMEM. Invalidates zd_node pointers. */
+/* Adds a node named `name` (copied into the graph's name map) with the default settings (cpus 1,
+ * estimate 1, no pool, kind ZD_NODE_SHELL with no command yet). Stores its index in *index. Returns
+ * ZDAG_EEXIST when the name is taken, ZDAG_ENOMEM. Invalidates zd_node pointers. */
 int zd_graph_add_node(zd_graph *g, const char *name, uint32_t *index)
     __attribute__((warn_unused_result));
 

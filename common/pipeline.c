@@ -57,16 +57,17 @@ enum top_key {
 
 /* What the loader keeps beside a node (or the defaults) until the graph is complete. */
 typedef struct node_info {
-    uint32_t set;   /* BIT(key) for each key written in the node, valid or not, and BAD_BODY */
+    uint32_t set;    /* BIT(key) for each key written in the node, valid or not, and BAD_BODY */
     uint32_t n_deps; /* entries in deps */
-    zd_ytext *deps; /* deps by name, resolved once all nodes are known */
-    zd_ytext *pool; /* the pool named (owned), resolved once all pools are known; or NULL */
-    int fn_line;    /* where the `fn` value is (1-based), 0 if none */
-    int fn_col;     /* its column */
+    zd_ytext *deps;  /* deps by name, resolved once all nodes are known */
+    zd_ytext *pool;  /* the pool named (owned), resolved once all pools are known; or NULL */
+    int fn_line;     /* where the `fn` value is (1-based), 0 if none */
+    int fn_col;      /* its column */
 } node_info;
 
-#define BAD_BODY (1u << 31) /* in node_info.set: the node was not a map, its settings are not
-                               checked further */
+#define BAD_BODY                                                                                   \
+    (1u << 31) /* in node_info.set: the node was not a map, its settings are not                   \
+                  checked further */
 
 /* Names declared with an error (a pool with a bad capacity, a node with an invalid name): what
  * refers to them is not reported again, so that one mistake gives one message. */
@@ -323,8 +324,8 @@ static void parse_pool(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
         zd_yaml_fail_nomem(y);
         return;
     }
-    *c->info->pool = (zd_ytext){.text = text, .line = (int)where.line + 1,
-                                .col = (int)where.column + 1};
+    *c->info->pool =
+        (zd_ytext){.text = text, .line = (int)where.line + 1, .col = (int)where.column + 1};
 }
 
 static void parse_cpus(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
