@@ -43,10 +43,11 @@ static int64_t kind_of(const zd_capacity *c, const char *name) {
 /* Interns resource names and lays out every node's demand; resource lists are short and the
  * kinds few, so the name lookups stay linear in kinds. */
 static int build(zd_capacity *c) {
-    size_t n = zd_graph_size(c->g), pairs = 0;
+    size_t n = zd_graph_size(c->g), resources = 0;
     for (uint32_t i = 0; i < n; i++)
-        pairs += 1 + zd_graph_node(c->g, i)->n_resources;
-    c->names = calloc(pairs + 1, sizeof *c->names);
+        resources += zd_graph_node(c->g, i)->n_resources;
+    size_t pairs = n + resources;
+    c->names = calloc(resources + 1, sizeof *c->names);
     c->demands = calloc(n ? n : 1, sizeof *c->demands);
     c->kinds = calloc(pairs + 1, sizeof *c->kinds);
     c->amounts = calloc(pairs + 1, sizeof *c->amounts);
