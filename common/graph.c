@@ -12,6 +12,9 @@ struct zd_graph {
     size_t cap_nodes;           /* allocated nodes */
     zd_strmap *names;           /* node name -> node index + 1; holds the names */
     uint32_t *children;         /* every node's children, node by node (zd_graph_finish) */
+    uint32_t *deps;             /* every node's deps, node by node, as of zd_graph_finish;
+                                   a node given a dep since then has an array of its own */
+    size_t n_packed;            /* entries in deps */
     zd_pool *pools;             /* declared pools */
     size_t n_pools;             /* pools in use */
     uint32_t *topo;             /* topological order after zd_graph_finish, or NULL */
@@ -142,15 +145,24 @@ zd_graph *zd_graph_new(void) {
     return g;
 }
 
+/* Whether node n's deps lie in the graph's packed array (which the node does not own). */
+static bool deps_packed(const zd_graph *g, const zd_node *n) {
+    return n->deps && g->deps && n->deps >= g->deps && n->deps < g->deps + g->n_packed;
+}
+
 void zd_graph_free(zd_graph **gp) {
     if (!gp || !*gp)
         return;
     zd_graph *g = *gp;
-    for (size_t i = 0; i < g->n_nodes; i++)
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        if (deps_packed(g, &g->nodes[i]))
+            g->nodes[i].deps = NULL;
         zd_node_clear(&g->nodes[i]);
+    }
     free(g->nodes);
     zd_strmap_free(&g->names);
     free(g->children);
+    free(g->deps);
     for (size_t i = 0; i < g->n_pools; i++)
         free(g->pools[i].name);
     free(g->pools);
@@ -211,9 +223,12 @@ int zd_graph_add_dep(zd_graph *g, uint32_t node, uint32_t dep) {
     for (size_t i = 0; i < n->n_deps; i++)
         if (n->deps[i] == dep)
             return ZDAG_EEXIST;
-    uint32_t *deps = realloc(n->deps, (n->n_deps + 1) * sizeof *deps);
+    bool packed = deps_packed(g, n);
+    uint32_t *deps = realloc(packed ? NULL : n->deps, (n->n_deps + 1) * sizeof *deps);
     if (!deps)
         return ZDAG_ENOMEM;
+    if (packed)
+        memcpy(deps, n->deps, n->n_deps * sizeof *deps);
     deps[n->n_deps++] = dep;
     n->deps = deps;
     free(g->topo);
@@ -263,7 +278,29 @@ const uint32_t *zd_graph_topo(const zd_graph *g) {
     return g ? g->topo : NULL;
 }
 
-/* Fills every node's children, in declaration order, into one array for all nodes. */
+/* Moves every node's deps into one array for all nodes (edges of them). */
+static int pack_deps(zd_graph *g, size_t edges) {
+    uint32_t *all = malloc((edges ? edges : 1) * sizeof *all);
+    if (!all)
+        return ZDAG_ENOMEM;
+    size_t at = 0;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        zd_node *n = &g->nodes[i];
+        if (n->n_deps)
+            memcpy(all + at, n->deps, n->n_deps * sizeof *all);
+        if (!deps_packed(g, n))
+            free(n->deps);
+        n->deps = n->n_deps ? all + at : NULL;
+        at += n->n_deps;
+    }
+    free(g->deps);
+    g->deps = all;
+    g->n_packed = edges;
+    return 0;
+}
+
+/* Fills every node's children, in declaration order, into one array for all nodes, and packs
+ * the deps likewise. */
 static int fill_children(zd_graph *g) {
     size_t n = g->n_nodes, edges = 0;
     free(g->children);
@@ -273,7 +310,7 @@ static int fill_children(zd_graph *g) {
         g->nodes[i].n_children = 0;
         edges += g->nodes[i].n_deps;
     }
-    if (edges && !(g->children = malloc(edges * sizeof *g->children)))
+    if (pack_deps(g, edges) < 0 || (edges && !(g->children = malloc(edges * sizeof *g->children))))
         return ZDAG_ENOMEM;
     for (size_t i = 0; i < n; i++)
         for (size_t d = 0; d < g->nodes[i].n_deps; d++)

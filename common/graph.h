@@ -38,7 +38,8 @@ typedef struct zd_node {
     char *args;           /* `args` packed as one msgpack value; NULL = nil */
     uint32_t argc;        /* entries in argv before the NULL */
     uint32_t args_len;    /* bytes in args */
-    uint32_t *deps;       /* indices of the nodes this one depends on, owned */
+    uint32_t *deps;       /* indices of the nodes this one depends on (held by the graph: one
+                             array for all nodes once finished) */
     uint32_t *children;   /* indices of the nodes depending on this one (zd_graph_finish; held
                              by the graph, one array for all nodes) */
     uint32_t n_deps;      /* entries in deps */

@@ -284,6 +284,40 @@ static void test_copy_settings(void **state) {
     assert_true(dst.cpus == 1.0);
 }
 
+/* After zd_graph_finish the deps of all nodes are one array: a dep added since then gives that
+ * node an array of its own, and a second finish packs again (ASan checks the frees). */
+static void test_deps_after_finish(void **state) {
+    (void)state;
+    zd_graph *g = zd_graph_new();
+    uint32_t a = add(g, "a"), b = add(g, "b"), c = add(g, "c");
+    dep(g, b, a);
+    dep(g, c, a);
+    assert_int_equal(zd_graph_finish(g, NULL, NULL), 0);
+    dep(g, c, b);
+    assert_int_equal(zd_graph_add_dep(g, c, a), ZDAG_EEXIST);
+    const zd_node *nc = zd_graph_node(g, c), *nb = zd_graph_node(g, b);
+    assert_int_equal(nc->n_deps, 2);
+    assert_int_equal(nc->deps[0], a);
+    assert_int_equal(nc->deps[1], b);
+    assert_int_equal(nb->n_deps, 1);
+    assert_int_equal(nb->deps[0], a);
+    assert_int_equal(zd_graph_finish(g, NULL, NULL), 0);
+    nc = zd_graph_node(g, c);
+    assert_int_equal(nc->n_deps, 2);
+    assert_int_equal(nc->deps[1], b);
+    const zd_node *na = zd_graph_node(g, a);
+    assert_int_equal(na->n_children, 2);
+    assert_int_equal(na->children[0], b);
+    assert_int_equal(na->children[1], c);
+    assert_int_equal(zd_graph_node(g, b)->n_children, 1);
+    assert_int_equal(zd_graph_topo(g)[2], c);
+    /* A node added after a finish, with a dep of its own, is freed with the graph. */
+    uint32_t d = add(g, "d");
+    dep(g, d, c);
+    dep(g, b, c);
+    zd_graph_free(&g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_add_and_find),
@@ -296,6 +330,7 @@ int main(void) {
         cmocka_unit_test(test_pools),
         cmocka_unit_test(test_settings),
         cmocka_unit_test(test_copy_settings),
+        cmocka_unit_test(test_deps_after_finish),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
