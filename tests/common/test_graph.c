@@ -225,7 +225,7 @@ static void test_copy_settings(void **state) {
     (void)state;
     zd_node src, dst;
     zd_node_init(&src);
-    src.name = strdup("src");
+    src.name = "src"; /* a name is the graph's, never the node's: not freed by zd_node_clear */
     src.kind = ZD_NODE_ARGV;
     src.argc = 2;
     src.argv = calloc(3, sizeof *src.argv);
