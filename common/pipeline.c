@@ -494,25 +494,31 @@ static bool valid_node_name(const char *s, size_t len) {
     return len > 0;
 }
 
-/* Puts a node read into n/info into the graph under e's key; both are taken over. */
-static void add_node(loader *L, const zd_yentry *e, zd_node *n, node_info *info) {
+/* Puts e's key in the graph as a node with defaults, to be filled once its body is read: one
+ * lookup of the name, which also finds a duplicate (reported). Returns its index, or -1 when
+ * the name is taken or memory ran out. */
+static int64_t reserve_node(loader *L, const zd_yentry *e, const char *owner) {
     node_info *more = zd_yread_grow(L->y, L->info, &L->cap_info, L->n_info, sizeof *L->info);
+    if (!more)
+        return -1;
+    L->info = more;
     uint32_t index;
-    if (more) {
-        L->info = more;
-        if (zd_graph_add_node(L->g, e->key, &index) == 0) {
-            L->info[L->n_info++] = *info;
-            zd_node *slot = zd_graph_node(L->g, index);
-            n->name = slot->name;
-            n->line = (int)e->mark.line + 1;
-            n->col = (int)e->mark.column + 1;
-            *slot = *n;
-            return;
-        }
-        zd_yaml_fail_nomem(L->y); /* not EEXIST: on_node checked the name */
+    int rc = zd_graph_add_node(L->g, e->key, &index);
+    if (rc == ZDAG_EEXIST) {
+        const zd_node *f = zd_graph_node(L->g, (uint32_t)zd_graph_find(L->g, e->key));
+        zd_yaml_error(L->y, e->mark, "duplicate %s (first declared at %d:%d)", owner, f->line,
+                      f->col);
+        return -1;
     }
-    zd_node_clear(n);
-    free_info(info);
+    if (rc < 0) {
+        zd_yaml_fail_nomem(L->y);
+        return -1;
+    }
+    zd_node *slot = zd_graph_node(L->g, index);
+    slot->line = (int)e->mark.line + 1;
+    slot->col = (int)e->mark.column + 1;
+    L->info[L->n_info++] = (node_info){0};
+    return index;
 }
 
 /* One entry of `nodes`. A node whose name is invalid or taken is still read, for its errors. */
@@ -526,12 +532,7 @@ static void on_node(zd_yaml *y, const zd_yentry *e, void *ctx) {
         zd_yaml_error(y, e->mark, "invalid %s: names match [A-Za-z_][A-Za-z0-9_.-]*", owner);
         name_set_add(L, &L->bad_nodes, e->key, e->len);
     }
-    int64_t first = valid ? zd_graph_find(L->g, e->key) : -1;
-    if (first >= 0) {
-        const zd_node *f = zd_graph_node(L->g, (uint32_t)first);
-        zd_yaml_error(y, e->mark, "duplicate %s (first declared at %d:%d)", owner, f->line, f->col);
-        valid = false;
-    }
+    int64_t index = valid ? reserve_node(L, e, owner) : -1;
     zd_node n;
     node_info info = {0};
     zd_node_init(&n);
@@ -544,12 +545,17 @@ static void on_node(zd_yaml *y, const zd_yentry *e, void *ctx) {
         zd_yaml_skip(y);
         info.set |= BAD_BODY;
     }
-    if (valid) {
-        add_node(L, e, &n, &info);
-    } else {
+    if (index < 0) {
         zd_node_clear(&n);
         free_info(&info);
+        return;
     }
+    zd_node *slot = zd_graph_node(L->g, (uint32_t)index);
+    n.name = slot->name;
+    n.line = slot->line;
+    n.col = slot->col;
+    *slot = n;
+    L->info[index] = info;
 }
 
 static void on_pool(zd_yaml *y, const zd_yentry *e, void *ctx) {
