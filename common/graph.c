@@ -278,7 +278,7 @@ const uint32_t *zd_graph_topo(const zd_graph *g) {
     return g ? g->topo : NULL;
 }
 
-/* Moves every node's deps into one array for all nodes (edges of them). */
+/* Moves every node's deps into one array for all nodes (edges of them), node by node. */
 static int pack_deps(zd_graph *g, size_t edges) {
     uint32_t *all = malloc((edges ? edges : 1) * sizeof *all);
     if (!all)
@@ -292,6 +292,8 @@ static int pack_deps(zd_graph *g, size_t edges) {
             free(n->deps);
         n->deps = n->n_deps ? all + at : NULL;
         at += n->n_deps;
+        n->children = NULL;
+        n->n_children = 0;
     }
     free(g->deps);
     g->deps = all;
@@ -299,39 +301,43 @@ static int pack_deps(zd_graph *g, size_t edges) {
     return 0;
 }
 
-/* Fills every node's children, in declaration order, into one array for all nodes, and packs
- * the deps likewise. */
-static int fill_children(zd_graph *g) {
-    size_t n = g->n_nodes, edges = 0;
+/* Fills every node's children, in declaration order, into one array for all nodes, from the
+ * packed deps (n_deps[i] of node i, in order) without reading the nodes: the children of node
+ * d are g->children[first[d] .. first[d + 1]) (first: n + 1 entries, filled here). */
+static int fill_children(zd_graph *g, const uint32_t *n_deps, uint32_t *first) {
+    size_t n = g->n_nodes, edges = g->n_packed;
     free(g->children);
     g->children = NULL;
-    for (size_t i = 0; i < n; i++) {
-        g->nodes[i].children = NULL;
-        g->nodes[i].n_children = 0;
-        edges += g->nodes[i].n_deps;
-    }
-    if (pack_deps(g, edges) < 0 || (edges && !(g->children = malloc(edges * sizeof *g->children))))
+    if (edges && !(g->children = malloc(edges * sizeof *g->children)))
         return ZDAG_ENOMEM;
+    memset(first, 0, (n + 1) * sizeof *first);
+    for (size_t e = 0; e < edges; e++)
+        first[g->deps[e] + 1]++;
     for (size_t i = 0; i < n; i++)
-        for (size_t d = 0; d < g->nodes[i].n_deps; d++)
-            g->nodes[g->nodes[i].deps[d]].n_children++;
-    size_t at = 0;
-    for (size_t i = 0; i < n; i++) {
-        g->nodes[i].children = g->nodes[i].n_children ? g->children + at : NULL;
-        at += g->nodes[i].n_children;
-        g->nodes[i].n_children = 0;
-    }
-    for (size_t i = 0; i < n; i++)
-        for (size_t d = 0; d < g->nodes[i].n_deps; d++) {
-            zd_node *p = &g->nodes[g->nodes[i].deps[d]];
-            p->children[p->n_children++] = (uint32_t)i;
+        first[i + 1] += first[i];
+    /* Placed from the last node down, each at the end of what is left of its parent's range
+     * (end[d], that is first[d + 1]): every range comes out in declaration order, and end[d]
+     * ends at the start of d's range. */
+    uint32_t *end = first + 1;
+    size_t at = edges;
+    for (size_t i = n; i-- > 0;)
+        for (uint32_t k = n_deps[i]; k-- > 0;) {
+            uint32_t d = g->deps[--at];
+            g->children[--end[d]] = (uint32_t)i;
         }
+    /* first[d + 1] is now the start of d's range: shift first down into place. */
+    memmove(first, first + 1, n * sizeof *first);
+    first[n] = (uint32_t)edges;
+    for (size_t i = 0; i < n; i++) {
+        g->nodes[i].n_children = first[i + 1] - first[i];
+        g->nodes[i].children = g->nodes[i].n_children ? g->children + first[i] : NULL;
+    }
     return 0;
 }
 
 /* Finds one cycle among the nodes Kahn's algorithm could not order (pending[i] > 0): walk deps
  * from such a node until a node repeats; every unordered node has an unordered dep. */
-static int find_cycle(const zd_graph *g, const size_t *pending, uint32_t **cycle,
+static int find_cycle(const zd_graph *g, const uint32_t *pending, uint32_t **cycle,
                       size_t *cycle_len) {
     size_t n = g->n_nodes;
     size_t *seen_at = malloc(n * sizeof *seen_at);
@@ -375,30 +381,32 @@ static int find_cycle(const zd_graph *g, const size_t *pending, uint32_t **cycle
 int zd_graph_finish(zd_graph *g, uint32_t **cycle, size_t *cycle_len) {
     if (!g)
         return ZDAG_EINVAL;
-    int rc = fill_children(g);
-    if (rc < 0)
-        return rc;
-    size_t n = g->n_nodes;
+    size_t n = g->n_nodes, edges = 0;
     free(g->topo);
     g->topo = NULL;
+    int rc = ZDAG_ENOMEM;
     uint32_t *topo = malloc((n ? n : 1) * sizeof *topo);
-    size_t *pending = malloc((n ? n : 1) * sizeof *pending);
-    if (!topo || !pending) {
-        rc = ZDAG_ENOMEM;
+    uint32_t *pending = malloc((n ? n : 1) * sizeof *pending);
+    uint32_t *first = malloc((n + 1) * sizeof *first);
+    if (!topo || !pending || !first)
         goto out_free;
-    }
-    /* Kahn's algorithm with a FIFO seeded in declaration order. */
-    size_t head = 0, tail = 0;
     for (size_t i = 0; i < n; i++) {
         pending[i] = g->nodes[i].n_deps;
+        edges += pending[i];
+    }
+    if (edges > UINT32_MAX || pack_deps(g, edges) < 0 || fill_children(g, pending, first) < 0)
+        goto out_free;
+    rc = 0;
+    /* Kahn's algorithm with a FIFO seeded in declaration order, over the packed children. */
+    size_t head = 0, tail = 0;
+    for (size_t i = 0; i < n; i++)
         if (pending[i] == 0)
             topo[tail++] = (uint32_t)i;
-    }
     while (head < tail) {
-        const zd_node *node = &g->nodes[topo[head++]];
-        for (size_t c = 0; c < node->n_children; c++)
-            if (--pending[node->children[c]] == 0)
-                topo[tail++] = node->children[c];
+        uint32_t node = topo[head++];
+        for (uint32_t c = first[node]; c < first[node + 1]; c++)
+            if (--pending[g->children[c]] == 0)
+                topo[tail++] = g->children[c];
     }
     if (tail < n) {
         rc = ZDAG_ECYCLE;
@@ -411,5 +419,6 @@ int zd_graph_finish(zd_graph *g, uint32_t **cycle, size_t *cycle_len) {
 out_free:
     free(topo);
     free(pending);
+    free(first);
     return rc;
 }
