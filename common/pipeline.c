@@ -1066,8 +1066,18 @@ int zd_pipeline_load_buffer(const char *name, const char *buf, size_t len, zd_gr
     return zd_pipeline_load_buffer_opts(name, buf, len, NULL, out, diags);
 }
 
+/* zd_pipeline_load_buffer_opts(); with owned (the caller's buf, as *owned), frees the text as
+ * soon as it is parsed, before the checks of the whole graph, so it is not held at the peak. */
+static int load(const char *name, const char *buf, size_t len, const zd_load_opts *opts,
+                char **owned, zd_graph **out, zd_diags *diags);
+
 int zd_pipeline_load_buffer_opts(const char *name, const char *buf, size_t len,
                                  const zd_load_opts *opts, zd_graph **out, zd_diags *diags) {
+    return load(name, buf, len, opts, NULL, out, diags);
+}
+
+static int load(const char *name, const char *buf, size_t len, const zd_load_opts *opts,
+                char **owned, zd_graph **out, zd_diags *diags) {
     if (!name || (!buf && len) || !out || !diags)
         return ZDAG_EINVAL;
     *out = NULL;
@@ -1093,6 +1103,11 @@ int zd_pipeline_load_buffer_opts(const char *name, const char *buf, size_t len,
         return ZDAG_ENOMEM;
     }
     parse_stream(&L);
+    if (owned) {
+        zd_yaml_end_input(L.y);
+        free(*owned);
+        *owned = NULL;
+    }
     if (!zd_yaml_failed(L.y))
         resolve_graph(&L);
     if (!zd_yaml_failed(L.y) && (L.flags & (ZD_LOAD_PROBE_PLUGINS | ZD_LOAD_CHECK_FNS)))
@@ -1205,7 +1220,7 @@ int zd_pipeline_load_file(const char *path, unsigned flags, zd_graph **out, zd_d
         rc = ZDAG_EIO;
     } else {
         zd_load_opts opts = {.base_dir = base, .flags = flags};
-        rc = zd_pipeline_load_buffer_opts(path, buf, len, &opts, out, diags);
+        rc = load(path, buf, len, &opts, &buf, out, diags);
     }
     free(base);
     free(copy);

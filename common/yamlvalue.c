@@ -113,6 +113,17 @@ static void stop(zd_yaml *y, bool failed) {
     y->failed = y->failed || failed;
 }
 
+void zd_yaml_end_input(zd_yaml *y) {
+    if (y->has_event) {
+        yaml_event_delete(&y->event);
+        memset(&y->event, 0, sizeof y->event);
+        y->has_event = false;
+    }
+    stop(y, false);
+    y->buf = NULL;
+    y->len = 0;
+}
+
 static void report(zd_yaml *y, int line, int col, const char *fmt, va_list ap) {
     if (y->n_errors >= ZD_YAML_MAX_ERRORS)
         return;
