@@ -11,6 +11,7 @@ struct zd_graph {
     size_t n_nodes;             /* nodes in use */
     size_t cap_nodes;           /* allocated nodes */
     zd_strmap *names;           /* node name -> node index + 1; holds the names */
+    zd_strmap *pool_names;      /* pool name -> pool index + 1; holds the names */
     uint32_t *children;         /* every node's children, node by node (zd_graph_finish) */
     uint32_t *deps;             /* every node's deps, node by node, as of zd_graph_finish;
                                    a node given a dep since then has an array of its own */
@@ -138,7 +139,8 @@ int zd_node_copy_settings(zd_node *dst, const zd_node *src) {
 
 zd_graph *zd_graph_new(void) {
     zd_graph *g = calloc(1, sizeof(zd_graph));
-    if (g && !(g->names = zd_strmap_new())) {
+    if (g && (!(g->names = zd_strmap_new()) || !(g->pool_names = zd_strmap_new()))) {
+        zd_strmap_free(&g->names);
         free(g);
         g = NULL;
     }
@@ -163,8 +165,7 @@ void zd_graph_free(zd_graph **gp) {
     zd_strmap_free(&g->names);
     free(g->children);
     free(g->deps);
-    for (size_t i = 0; i < g->n_pools; i++)
-        free(g->pools[i].name);
+    zd_strmap_free(&g->pool_names);
     free(g->pools);
     free(g->topo);
     free(g->settings.path);
@@ -237,7 +238,8 @@ int zd_graph_add_dep(zd_graph *g, uint32_t node, uint32_t dep) {
 }
 
 int zd_graph_add_pool(zd_graph *g, const char *name, int capacity, int32_t *index) {
-    if (!g || !name || capacity < 1 || capacity > ZD_POOL_MAX_CAPACITY)
+    if (!g || !name || capacity < 1 || capacity > ZD_POOL_MAX_CAPACITY ||
+        g->n_pools >= ZD_GRAPH_MAX_POOLS)
         return ZDAG_EINVAL;
     if (zd_graph_find_pool(g, name) >= 0)
         return ZDAG_EEXIST;
@@ -245,10 +247,11 @@ int zd_graph_add_pool(zd_graph *g, const char *name, int capacity, int32_t *inde
     if (!pools)
         return ZDAG_ENOMEM;
     g->pools = pools;
-    pools[g->n_pools].name = strdup(name);
-    if (!pools[g->n_pools].name)
+    const char *stored;
+    if (zd_strmap_put(g->pool_names, name, strlen(name), (void *)(uintptr_t)(g->n_pools + 1),
+                      &stored) < 0)
         return ZDAG_ENOMEM;
-    pools[g->n_pools].capacity = capacity;
+    pools[g->n_pools] = (zd_pool){.name = stored, .capacity = capacity};
     if (index)
         *index = (int32_t)g->n_pools;
     g->n_pools++;
@@ -256,10 +259,10 @@ int zd_graph_add_pool(zd_graph *g, const char *name, int capacity, int32_t *inde
 }
 
 int32_t zd_graph_find_pool(const zd_graph *g, const char *name) {
-    for (size_t i = 0; g && name && i < g->n_pools; i++)
-        if (strcmp(g->pools[i].name, name) == 0)
-            return (int32_t)i;
-    return -1;
+    if (!g || !name)
+        return -1;
+    uintptr_t v = (uintptr_t)zd_strmap_get(g->pool_names, name, strlen(name));
+    return v ? (int32_t)(v - 1) : -1;
 }
 
 const zd_pool *zd_graph_pool(const zd_graph *g, int32_t index) {

@@ -31,7 +31,8 @@ typedef struct zd_node {
     const char *name;     /* unique in the graph; held by the graph's name map (not the node) */
     int line, col;        /* where the node is declared (1-based); 0 when built in code */
     zd_node_kind kind;    /* what `shell`/`argv`/`fn` holds */
-    int32_t pool;         /* index into zd_graph.pools, or -1 */
+    int16_t pool;         /* index into zd_graph.pools, or -1 */
+    bool sequential;      /* runs alone */
     char *shell;          /* ZD_NODE_SHELL: the command string; else NULL */
     char **argv;          /* ZD_NODE_ARGV: NULL-terminated, owned; else NULL */
     char *fn;             /* ZD_NODE_FN: function name; else NULL */
@@ -51,19 +52,18 @@ typedef struct zd_node {
     uint32_t n_resources; /* entries in resources */
     uint32_t n_env;       /* entries in env */
     int retries;          /* extra attempts after a failure */
-    bool sequential;      /* runs alone */
+    uint32_t n_tags;      /* entries in tags */
     double timeout;       /* seconds per attempt; 0 = none */
     uint64_t max_result;  /* largest result, bytes; 0 = the graph's (or the default) */
     char *workdir;        /* directory a cmd runs in, or NULL */
     double estimate;      /* expected duration in seconds */
     char **tags;          /* owned tag strings */
     char *version;        /* `version` as written (owned), or NULL: part of the definition hash */
-    uint32_t n_tags;      /* entries in tags */
 } zd_node;
 
 typedef struct zd_pool {
-    char *name;   /* owned */
-    int capacity; /* units, 1 to ZD_POOL_MAX_CAPACITY */
+    const char *name; /* held by the graph's pool map */
+    int capacity;     /* units, 1 to ZD_POOL_MAX_CAPACITY */
 } zd_pool;
 
 typedef struct zd_graph zd_graph;
@@ -94,9 +94,10 @@ int64_t zd_graph_find(const zd_graph *g, const char *name);
 int zd_graph_add_dep(zd_graph *g, uint32_t node, uint32_t dep) __attribute__((warn_unused_result));
 
 #define ZD_POOL_MAX_CAPACITY 1000000 /* units of one pool, at most */
+#define ZD_GRAPH_MAX_POOLS INT16_MAX /* pools of one graph, at most (zd_node.pool) */
 
 /* Adds a pool (name copied). Returns ZDAG_EEXIST, ZDAG_EINVAL (capacity < 1 or above
- * ZD_POOL_MAX_CAPACITY), ZDAG_ENOMEM. */
+ * ZD_POOL_MAX_CAPACITY, or ZD_GRAPH_MAX_POOLS pools already), ZDAG_ENOMEM. */
 int zd_graph_add_pool(zd_graph *g, const char *name, int capacity, int32_t *index)
     __attribute__((warn_unused_result));
 

@@ -204,6 +204,27 @@ static void test_pools(void **state) {
     zd_graph_free(&g);
 }
 
+/* A node holds its pool's index in 16 bits: a graph takes ZD_GRAPH_MAX_POOLS pools, no more,
+ * each found by name. */
+static void test_pool_limit(void **state) {
+    (void)state;
+    zd_graph *g = zd_graph_new();
+    char name[32];
+    for (int i = 0; i < ZD_GRAPH_MAX_POOLS; i++) {
+        snprintf(name, sizeof name, "p%d", i);
+        assert_int_equal(zd_graph_add_pool(g, name, 1, NULL), 0);
+    }
+    assert_int_equal(zd_graph_add_pool(g, "one-more", 1, NULL), ZDAG_EINVAL);
+    assert_int_equal(zd_graph_pool_count(g), ZD_GRAPH_MAX_POOLS);
+    snprintf(name, sizeof name, "p%d", ZD_GRAPH_MAX_POOLS - 1);
+    assert_int_equal(zd_graph_find_pool(g, name), ZD_GRAPH_MAX_POOLS - 1);
+    assert_string_equal(zd_graph_pool(g, ZD_GRAPH_MAX_POOLS - 1)->name, name);
+    uint32_t a = add(g, "a");
+    zd_graph_node(g, a)->pool = (int16_t)zd_graph_find_pool(g, name);
+    assert_int_equal(zd_graph_node(g, a)->pool, ZD_GRAPH_MAX_POOLS - 1);
+    zd_graph_free(&g);
+}
+
 static void test_settings(void **state) {
     (void)state;
     zd_graph *g = zd_graph_new();
@@ -320,17 +341,12 @@ static void test_deps_after_finish(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_add_and_find),
-        cmocka_unit_test(test_many_nodes),
-        cmocka_unit_test(test_deps_and_children),
-        cmocka_unit_test(test_topo_order),
-        cmocka_unit_test(test_empty_graph_finishes),
-        cmocka_unit_test(test_cycle_path),
-        cmocka_unit_test(test_cycle_behind_a_node),
-        cmocka_unit_test(test_pools),
-        cmocka_unit_test(test_settings),
-        cmocka_unit_test(test_copy_settings),
-        cmocka_unit_test(test_deps_after_finish),
+        cmocka_unit_test(test_add_and_find),         cmocka_unit_test(test_many_nodes),
+        cmocka_unit_test(test_deps_and_children),    cmocka_unit_test(test_topo_order),
+        cmocka_unit_test(test_empty_graph_finishes), cmocka_unit_test(test_cycle_path),
+        cmocka_unit_test(test_cycle_behind_a_node),  cmocka_unit_test(test_pools),
+        cmocka_unit_test(test_pool_limit),           cmocka_unit_test(test_settings),
+        cmocka_unit_test(test_copy_settings),        cmocka_unit_test(test_deps_after_finish),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
