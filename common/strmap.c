@@ -107,15 +107,22 @@ static int grow_slots(zd_strmap *m) {
     return 0;
 }
 
+/* Doubles the array *arr of *cap elements of size bytes (to `first` when empty); false when
+ * out of memory (the array is unchanged). */
+static bool grow_array(void *arr, size_t *cap, size_t size, size_t first) {
+    size_t more = *cap ? 2 * *cap : first;
+    void *v = realloc(*(void **)arr, more * size);
+    if (!v)
+        return false;
+    *(void **)arr = v;
+    *cap = more;
+    return true;
+}
+
 static bool add_block(zd_strmap *m, size_t size, bool shared) {
-    if (m->n_blocks == m->cap_blocks) {
-        size_t cap = m->cap_blocks ? 2 * m->cap_blocks : 8;
-        char **blocks = realloc(m->blocks, cap * sizeof *blocks);
-        if (!blocks)
-            return false;
-        m->blocks = blocks;
-        m->cap_blocks = cap;
-    }
+    if (m->n_blocks == m->cap_blocks &&
+        !grow_array(&m->blocks, &m->cap_blocks, sizeof *m->blocks, 8))
+        return false;
     char *b = malloc(size);
     if (!b)
         return false;
@@ -177,14 +184,8 @@ static int insert(zd_strmap *m, const char *key, size_t len, void *value, const 
         return ZDAG_ENOMEM;
     if (2 * (m->n + 1) > m->cap && grow_slots(m) < 0)
         return ZDAG_ENOMEM;
-    if (m->n == m->cap_entries) {
-        size_t cap = m->cap_entries ? 2 * m->cap_entries : 16;
-        entry *entries = realloc(m->entries, cap * sizeof *entries);
-        if (!entries)
-            return ZDAG_ENOMEM;
-        m->entries = entries;
-        m->cap_entries = cap;
-    }
+    if (m->n == m->cap_entries && !grow_array(&m->entries, &m->cap_entries, sizeof *m->entries, 16))
+        return ZDAG_ENOMEM;
     char *copy = copy_key(m, key, len);
     if (!copy)
         return ZDAG_ENOMEM;
