@@ -107,22 +107,23 @@ static int grow_slots(zd_strmap *m) {
     return 0;
 }
 
-/* Doubles the array *arr of *cap elements of size bytes (to `first` when empty); false when
- * out of memory (the array is unchanged). */
-static bool grow_array(void *arr, size_t *cap, size_t size, size_t first) {
+/* arr (of *cap elements of size bytes) doubled, or grown to `first` when empty: the new array
+ * (*cap updated), or NULL when out of memory (arr is then unchanged). */
+static void *grow_array(void *arr, size_t *cap, size_t size, size_t first) {
     size_t more = *cap ? 2 * *cap : first;
-    void *v = realloc(*(void **)arr, more * size);
-    if (!v)
-        return false;
-    *(void **)arr = v;
-    *cap = more;
-    return true;
+    void *v = realloc(arr, more * size);
+    if (v)
+        *cap = more;
+    return v;
 }
 
 static bool add_block(zd_strmap *m, size_t size, bool shared) {
-    if (m->n_blocks == m->cap_blocks &&
-        !grow_array(&m->blocks, &m->cap_blocks, sizeof *m->blocks, 8))
-        return false;
+    if (m->n_blocks == m->cap_blocks) {
+        char **blocks = grow_array(m->blocks, &m->cap_blocks, sizeof *blocks, 8);
+        if (!blocks)
+            return false;
+        m->blocks = blocks;
+    }
     char *b = malloc(size);
     if (!b)
         return false;
@@ -184,8 +185,12 @@ static int insert(zd_strmap *m, const char *key, size_t len, void *value, const 
         return ZDAG_ENOMEM;
     if (2 * (m->n + 1) > m->cap && grow_slots(m) < 0)
         return ZDAG_ENOMEM;
-    if (m->n == m->cap_entries && !grow_array(&m->entries, &m->cap_entries, sizeof *m->entries, 16))
-        return ZDAG_ENOMEM;
+    if (m->n == m->cap_entries) {
+        entry *entries = grow_array(m->entries, &m->cap_entries, sizeof *entries, 16);
+        if (!entries)
+            return ZDAG_ENOMEM;
+        m->entries = entries;
+    }
     char *copy = copy_key(m, key, len);
     if (!copy)
         return ZDAG_ENOMEM;
