@@ -189,6 +189,15 @@ const yaml_event_t *zd_yaml_event(const zd_yaml *y) {
     return &y->event;
 }
 
+char *zd_yaml_take_text(zd_yaml *y, size_t *len) {
+    /* libyaml allocates with malloc() and frees with free() (yaml_malloc, yaml_free). */
+    char *text = (char *)y->event.data.scalar.value;
+    *len = y->event.data.scalar.length;
+    y->event.data.scalar.value = NULL;
+    y->event.data.scalar.length = 0;
+    return text;
+}
+
 bool zd_yaml_at(const zd_yaml *y, yaml_event_type_t type) {
     return y->event.type == type;
 }
