@@ -578,8 +578,12 @@ const char *zd_journal_error(const zd_journal *j) {
 /* ---- Compaction ------------------------------------------------------------------------------ */
 
 static void hex(const uint8_t *h, char out[2 * ZD_RESULT_HASH_SIZE + 1]) {
-    for (int i = 0; i < ZD_RESULT_HASH_SIZE; i++)
-        snprintf(out + 2 * i, 3, "%02x", h[i]);
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < ZD_RESULT_HASH_SIZE; i++) {
+        out[2 * i] = digits[h[i] >> 4];
+        out[2 * i + 1] = digits[h[i] & 15];
+    }
+    out[2 * ZD_RESULT_HASH_SIZE] = '\0';
 }
 
 static bool is_hex_name(const char *s) {
@@ -612,9 +616,10 @@ static bool spare_others(const zd_journal *j, zd_strmap *cands) {
         for (size_t i = 0; ok && i < other->n_entries; i++) {
             const entry *e = entry_at(other, i);
             char name[2 * ZD_RESULT_HASH_SIZE + 1];
-            hex(e->rec.result_hash, name);
-            if (e->loaded && e->rec.result_in_store)
+            if (e->loaded && e->rec.result_in_store) {
+                hex(e->rec.result_hash, name);
                 ok = zd_strmap_put(cands, name, strlen(name), NULL, NULL) == 0;
+            }
         }
         zd_journal_close(&other);
     }
@@ -633,9 +638,10 @@ static void collect_results(const zd_journal *j) {
     for (size_t i = 0; ok && i < j->n_entries; i++) {
         const entry *e = entry_at(j, i);
         char name[2 * ZD_RESULT_HASH_SIZE + 1];
-        hex(e->hash, name);
-        if (e->stored)
+        if (e->stored) {
+            hex(e->hash, name);
             ok = zd_strmap_put(refs, name, strlen(name), (void *)e, NULL) == 0;
+        }
     }
     if (!ok) {
         if (dp)
