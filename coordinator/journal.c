@@ -563,6 +563,16 @@ int zd_journal_sync(zd_journal *j) {
     return rc;
 }
 
+int zd_journal_sync_async(zd_journal *j) {
+    if (!j->fl) {
+        snprintf(j->error, sizeof j->error, "the journal is read-only");
+        return ZDAG_EINVAL;
+    }
+    int rc = zd_framelog_sync_async(j->fl);
+    snprintf(j->error, sizeof j->error, "%s", rc < 0 ? zd_framelog_error(j->fl) : "");
+    return rc;
+}
+
 size_t zd_journal_pending(const zd_journal *j) {
     return j->fl ? zd_framelog_pending(j->fl) : 0;
 }

@@ -1,11 +1,15 @@
 /* The framed log: create and install, append and group sync, reading back with offsets, torn
- * tails (truncated at open), corruption with its offset, failed writes rolled back. */
+ * tails (truncated at open), corruption with its offset, failed writes rolled back; the writer
+ * thread (zd_framelog_sync_async) with a gated fake fdatasync: appends go on while it syncs,
+ * frames count as durable only once it returned, order kept, failures reported. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -217,11 +221,236 @@ static void test_unwanted_frames(void **state) {
     rmdir(dir);
 }
 
+/* A fake fdatasync that waits at a gate: call k (1-based) proceeds once released >= k. */
+typedef struct gate {
+    pthread_mutex_t mu; /* guards the rest */
+    pthread_cond_t cv;  /* signalled on every change */
+    int entered;        /* calls begun */
+    int released;       /* calls allowed to return */
+    int fail_at;        /* the call that fails with EIO, 0 for none */
+    uint64_t size[8];   /* the file's size as each call began */
+} gate;
+
+static int gated_sync(void *ctx, int fd) {
+    gate *g = ctx;
+    struct stat st;
+    fstat(fd, &st);
+    pthread_mutex_lock(&g->mu);
+    int k = ++g->entered;
+    if (k <= 8)
+        g->size[k - 1] = (uint64_t)st.st_size;
+    pthread_cond_broadcast(&g->cv);
+    while (g->released < k && g->fail_at != k)
+        pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+    if (g->fail_at == k) {
+        errno = EIO;
+        return -1;
+    }
+    return fdatasync(fd);
+}
+
+static void gate_wait_entered(gate *g, int k) {
+    pthread_mutex_lock(&g->mu);
+    while (g->entered < k)
+        pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+}
+
+static void gate_release(gate *g, int k) {
+    pthread_mutex_lock(&g->mu);
+    g->released = k;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+}
+
+/* An installed log holding one 4-byte frame ("head", 12 bytes), syncing through g. */
+static zd_framelog *gated_log(char *dir, char *path, size_t path_size, gate *g,
+                              zd_framelog_cfg *cfg) {
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, path_size, "%s/log", dir);
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_cond_init(&g->cv, NULL);
+    *cfg = (zd_framelog_cfg){.max_record = 1 << 20, .datasync = gated_sync, .datasync_ctx = g};
+    char err[256];
+    zd_framelog *fl = NULL;
+    assert_int_equal(zd_framelog_create(path, 0600, cfg, &fl, err, sizeof err), 0);
+    assert_int_equal(zd_framelog_append(fl, "head", 4, NULL), 0);
+    g->released = 1;
+    assert_int_equal(zd_framelog_install(fl), 0); /* inline: the gate's call 1 */
+    assert_int_equal(g->entered, 1);
+    return fl;
+}
+
+static void gated_done(char *dir, char *path, gate *g) {
+    unlink(path);
+    rmdir(dir);
+    pthread_cond_destroy(&g->cv);
+    pthread_mutex_destroy(&g->mu);
+}
+
+/* While the writer thread is inside fdatasync, appends go on and are neither durable nor lost;
+ * frames reach the file in the order appended; pending counts only what the writer synced. */
+static void test_async_sync_appends_go_on(void **state) {
+    (void)state;
+    char dir[] = "/tmp/zdag-framelog-XXXXXX", path[64];
+    gate g = {0};
+    zd_framelog_cfg cfg;
+    zd_framelog *fl = gated_log(dir, path, sizeof path, &g, &cfg);
+    uint64_t off;
+    assert_int_equal(zd_framelog_append(fl, "A", 1, &off), 0);
+    assert_int_equal(off, 12);
+    assert_int_equal(zd_framelog_append(fl, "B", 1, &off), 0);
+    assert_int_equal(off, 21);
+    assert_int_equal(zd_framelog_sync_async(fl), 0);      /* returns with the sync still to come */
+    gate_wait_entered(&g, 2);                             /* the writer is in fdatasync of A, B */
+    assert_int_equal(g.size[1], 30);                      /* both written before it was called */
+    assert_int_equal(zd_framelog_pending(fl), 2);         /* not durable yet */
+    assert_int_equal(zd_framelog_sync_due_ms(fl, 0), -1); /* nothing waits for a sync */
+    assert_int_equal(zd_framelog_append(fl, "C", 1, &off), 0); /* not blocked by the sync */
+    assert_int_equal(off, 30);
+    assert_int_equal(zd_framelog_pending(fl), 3);
+    assert_int_equal(zd_framelog_sync_due_ms(fl, 0), 0);
+    assert_int_equal(zd_framelog_sync_async(fl), 0);
+    assert_int_equal(size_of(path), 30); /* C waits for the writer */
+    gate_release(&g, 2);
+    gate_wait_entered(&g, 3); /* the writer took C after A and B were durable */
+    assert_int_equal(g.size[2], 39);
+    assert_int_equal(zd_framelog_pending(fl), 1);
+    gate_release(&g, 3);
+    assert_int_equal(zd_framelog_sync(fl), 0);
+    assert_int_equal(zd_framelog_pending(fl), 0);
+    assert_int_equal(zd_framelog_size(fl), 39);
+    zd_framelog_close(&fl);
+    seen s;
+    uint64_t end, size;
+    zd_framelog_fault f;
+    assert_int_equal(read_back(path, &s, &end, &size, &f), 0);
+    assert_int_equal(s.n, 4);
+    assert_string_equal(s.payload[1], "A");
+    assert_string_equal(s.payload[2], "B");
+    assert_string_equal(s.payload[3], "C");
+    assert_int_equal(s.off[3], 30);
+    gated_done(dir, path, &g);
+}
+
+typedef struct syncer {
+    zd_framelog *fl; /* the log */
+    int rc;          /* what zd_framelog_sync() returned */
+    bool returned;   /* it has */
+    gate *g;         /* for the flag */
+} syncer;
+
+static void *sync_in_thread(void *arg) {
+    syncer *y = arg;
+    int rc = zd_framelog_sync(y->fl);
+    pthread_mutex_lock(&y->g->mu);
+    y->rc = rc;
+    y->returned = true;
+    pthread_mutex_unlock(&y->g->mu);
+    return NULL;
+}
+
+/* zd_framelog_sync() returns only once the writer's fdatasync of every frame has. */
+static void test_sync_waits_for_durability(void **state) {
+    (void)state;
+    char dir[] = "/tmp/zdag-framelog-XXXXXX", path[64];
+    gate g = {0};
+    zd_framelog_cfg cfg;
+    zd_framelog *fl = gated_log(dir, path, sizeof path, &g, &cfg);
+    assert_int_equal(zd_framelog_append(fl, "A", 1, NULL), 0);
+    assert_int_equal(zd_framelog_sync_async(fl), 0);
+    gate_wait_entered(&g, 2);
+    syncer y = {.fl = fl, .g = &g};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, sync_in_thread, &y), 0);
+    pthread_mutex_lock(&g.mu);
+    bool early = y.returned; /* cannot have returned: fdatasync has not */
+    pthread_mutex_unlock(&g.mu);
+    assert_false(early);
+    gate_release(&g, 2);
+    pthread_join(t, NULL);
+    assert_true(y.returned);
+    assert_int_equal(y.rc, 0);
+    assert_int_equal(zd_framelog_pending(fl), 0);
+    zd_framelog_close(&fl);
+    gated_done(dir, path, &g);
+}
+
+/* A failed fdatasync of the writer is reported by the next call and breaks the log. */
+static void test_async_failed_sync_breaks(void **state) {
+    (void)state;
+    char dir[] = "/tmp/zdag-framelog-XXXXXX", path[64];
+    gate g = {0};
+    zd_framelog_cfg cfg;
+    zd_framelog *fl = gated_log(dir, path, sizeof path, &g, &cfg);
+    g.fail_at = 2;
+    assert_int_equal(zd_framelog_append(fl, "A", 1, NULL), 0);
+    assert_int_equal(zd_framelog_sync_async(fl), 0);
+    assert_int_equal(zd_framelog_sync(fl), ZDAG_ESTATE);
+    assert_non_null(strstr(zd_framelog_error(fl), "cannot sync"));
+    assert_true(zd_framelog_broken(fl));
+    assert_int_equal(zd_framelog_pending(fl), 1); /* never counted durable */
+    assert_int_equal(zd_framelog_sync_async(fl), ZDAG_ESTATE);
+    assert_int_equal(zd_framelog_append(fl, "B", 1, NULL), ZDAG_ESTATE);
+    zd_framelog_close(&fl);
+    gated_done(dir, path, &g);
+}
+
+/* A write of the writer over RLIMIT_FSIZE is rolled back, its frames go back before the ones
+ * appended since, and a later sync writes them all in order. */
+static void test_async_failed_write_requeued(void **state) {
+    (void)state;
+    char dir[] = "/tmp/zdag-framelog-XXXXXX", path[64];
+    gate g = {0};
+    zd_framelog_cfg cfg;
+    zd_framelog *fl = gated_log(dir, path, sizeof path, &g, &cfg);
+    gate_release(&g, 8);
+    static char big[5000];
+    memset(big, 'X', sizeof big);
+    assert_int_equal(zd_framelog_append(fl, big, sizeof big, NULL), 0);
+    struct rlimit old, low;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    low = old;
+    low.rlim_cur = 1000;
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &low), 0);
+    int async_rc = zd_framelog_sync_async(fl);
+    int rc = zd_framelog_sync(fl);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, prev);
+    assert_int_equal(async_rc, 0);
+    assert_int_equal(rc, ZDAG_ESTATE);
+    assert_non_null(strstr(zd_framelog_error(fl), "cannot write"));
+    assert_false(zd_framelog_broken(fl));
+    assert_int_equal(size_of(path), 12);
+    assert_int_equal(zd_framelog_pending(fl), 1);
+    uint64_t off;
+    assert_int_equal(zd_framelog_append(fl, "after", 5, &off), 0);
+    assert_int_equal(off, 12 + 8 + sizeof big);
+    assert_int_equal(zd_framelog_sync_async(fl), 0); /* the failure was reported already */
+    assert_int_equal(zd_framelog_sync(fl), 0);
+    zd_framelog_close(&fl);
+    seen s;
+    uint64_t end, size;
+    zd_framelog_fault f;
+    assert_int_equal(read_back(path, &s, &end, &size, &f), 0);
+    assert_int_equal(s.n, 3);
+    assert_string_equal(s.payload[1], "XXXXXXX");
+    assert_string_equal(s.payload[2], "after");
+    assert_int_equal(s.off[2], off);
+    gated_done(dir, path, &g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_append_read),
         cmocka_unit_test(test_failed_write_rolls_back),
         cmocka_unit_test(test_unwanted_frames),
+        cmocka_unit_test(test_async_sync_appends_go_on),
+        cmocka_unit_test(test_sync_waits_for_durability),
+        cmocka_unit_test(test_async_failed_sync_breaks),
+        cmocka_unit_test(test_async_failed_write_requeued),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
