@@ -588,7 +588,8 @@ static void *writer_main(void *arg) {
         } else {
             /* Rolled back: the frames go back before those appended since, still pending. */
             if (grow(&fl->wbuf, &fl->wcap, fl->wlen + fl->len)) {
-                memcpy(fl->wbuf + fl->wlen, fl->buf, fl->len);
+                if (fl->len) /* buf may be NULL else */
+                    memcpy(fl->wbuf + fl->wlen, fl->buf, fl->len);
                 uint8_t *t = fl->buf;
                 size_t tc = fl->cap;
                 fl->buf = fl->wbuf;
