@@ -205,25 +205,67 @@ nodes:
         ran = [line[0] for line in self.side_lines(side)[len(first):]]
         self.assertEqual(sorted(ran), sorted(set(status) - durable))  # each once, none cached
 
+    def slow_disk(self, ms):
+        """Journal writes and syncs of the next runs take ms milliseconds each (LD_PRELOAD)."""
+        self.env["LD_PRELOAD"] = os.environ["ZDAG_TEST_SLOWDISK"]
+        self.env["ZDAG_TEST_SLOW_MS"] = str(ms)
+        if "ASAN_OPTIONS" in self.env or os.environ.get("ZDAG_SANITIZE") == "ON":
+            opts = self.env.get("ASAN_OPTIONS", "")
+            self.env["ASAN_OPTIONS"] = (opts + ":" if opts else "") + "verify_asan_link_order=0"
+
+    def fast_disk(self):
+        self.env.pop("LD_PRELOAD", None)
+
+    @unittest.skipUnless(os.environ.get("ZDAG_TEST_SLOWDISK"), "needs the slow-disk shim")
     def test_killed_once_the_report_is_written_keeps_every_reported_success(self):
         """The report, written after the run, says what succeeded: that is acknowledged, so it
-        must be durable by then. kill -9 the coordinator the moment the report appears;
-        --resume caches every node the report says succeeded."""
+        must be durable by then. On a slow disk (each journal write and fdatasync 300 ms, the
+        last group still in the journal thread when the nodes are done), kill -9 the
+        coordinator the moment the report appears; --resume caches every node the report says
+        succeeded."""
         side = self.path("side")
         pipe = self.write("pipe.yaml", "nodes:\n" + "".join(
             f"  n{i}: {{cmd: 'echo n{i} >> {side}'}}\n" for i in range(150)))
         report = self.path("report.json")
+        self.slow_disk(300)
         p = self.start("run", pipe, "-w", "2", "-j", "2", "-q", "--report", report)
         while not os.path.exists(report) and p.poll() is None:
             time.sleep(0.001)
         p.kill()
         p.communicate(timeout=30)
+        self.fast_disk()
         time.sleep(0.1)
         with open(report) as f:
             done = {x["name"] for x in json.load(f)["nodes"] if x["status"] == "succeeded"}
         self.assertEqual(len(done), 150)
         _, r = self.run_pipeline(open(pipe).read(), "-w", "2", "--resume")
         self.assertEqual({x["name"] for x in r["nodes"] if x["status"] == "cached"}, done)
+
+    @unittest.skipUnless(os.environ.get("ZDAG_TEST_SLOWDISK"), "needs the slow-disk shim")
+    def test_dependents_start_while_the_journal_is_written(self):
+        """fdatasync is off the event loop: while the journal thread is still writing
+        first_of_chain's record (each journal write and sync takes 1.5 s here), b's result is
+        taken and c starts (c sees no record of first_of_chain in the file yet). Inline, the
+        loop would have sat in the write, and c would have started after it. The run still
+        ends with every record durable: --resume caches all three."""
+        journal = self.path(".zdag", "pipe.yaml.journal")
+        seen = self.path("seen")
+        text = f"""
+nodes:
+  first_of_chain: {{cmd: 'true'}}
+  b: {{cmd: 'sleep 0.2', deps: [first_of_chain]}}
+  c: {{cmd: 'if grep -q first_of_chain {journal}; then echo late; else echo early; fi > {seen}',
+       deps: [b]}}
+"""
+        self.write("pipe.yaml", text)
+        self.zdag("check", self.path("pipe.yaml"), check=0)
+        self.slow_disk(1500)
+        self.run_pipeline(text, "-w", "1")
+        self.fast_disk()
+        with open(seen) as f:
+            self.assertEqual(f.read().strip(), "early")
+        _, r = self.run_pipeline(text, "-w", "1", "--resume")
+        self.assertEqual({n["status"] for n in r["nodes"]}, {"cached"})
 
     def test_node_built_on_an_older_dependency_result_runs_again(self):
         """d runs again and its new record is durable; the coordinator is killed while a (which
