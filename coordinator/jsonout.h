@@ -40,6 +40,10 @@ void zd_jsonout_str(zd_jsonout *w, const char *s);
  * null when v is not finite (JSON has no such number). */
 void zd_jsonout_real(zd_jsonout *w, double v);
 
+/* Writes us microseconds as seconds: as zd_jsonout_real(us / 1e6), without printf's floating
+ * point (the report's times are many). */
+void zd_jsonout_micros(zd_jsonout *w, int64_t us);
+
 /* Writes v. */
 void zd_jsonout_int(zd_jsonout *w, int64_t v);
 

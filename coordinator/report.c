@@ -34,12 +34,12 @@ static void key(zd_jsonout *w, int d, bool first, const char *k) {
     fputs("\": ", w->f);
 }
 
-/* Seconds rounded to microseconds, or JSON null when negative (never happened). */
+/* Seconds rounded to microseconds, or JSON null when negative (never happened) or absurd. */
 static void seconds(zd_jsonout *w, double s) {
-    if (s < 0)
+    if (s < 0 || !isfinite(s) || s > 1e9)
         zd_jsonout_raw(w, "null");
     else
-        zd_jsonout_real(w, round(s * 1e6) / 1e6);
+        zd_jsonout_micros(w, llround(s * 1e6));
 }
 
 /* Every attempt of a node, oldest first, lost and retried ones included; at depth d. */

@@ -99,6 +99,55 @@ static void reals_as_jansson(void **state) {
     free(got);
 }
 
+static void put_micros(zd_jsonout *w, const void *arg) {
+    zd_jsonout_micros(w, *(const int64_t *)arg);
+}
+
+/* Microseconds print as jansson prints the seconds they are (the report's times). */
+static void micros_as_jansson(void **state) {
+    (void)state;
+    int64_t cases[] = {0,
+                       1,
+                       99,
+                       100,
+                       101,
+                       999999,
+                       1000000,
+                       1000001,
+                       10378,
+                       12768,
+                       1234567890,
+                       60000000,
+                       86400000000,
+                       999999999999999,
+                       1000000000000000,
+                       123456789012345};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *got = written(put_micros, &cases[i]),
+             *want = jansson_of(json_real((double)cases[i] / 1e6));
+        assert_string_equal(got, want);
+        free(got);
+        free(want);
+    }
+    uint64_t x = 88172645463325252u; /* xorshift: many more, spread over the range */
+    for (int i = 0; i < 20000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        int64_t us = (int64_t)(x % 100000000000000u) >> (x % 40);
+        char *got = NULL;
+        size_t len = 0;
+        zd_jsonout w = {.f = open_memstream(&got, &len)}; /* no file for each */
+        assert_non_null(w.f);
+        zd_jsonout_micros(&w, us);
+        fclose(w.f);
+        char *want = jansson_of(json_real((double)us / 1e6));
+        assert_string_equal(got, want);
+        free(got);
+        free(want);
+    }
+}
+
 static void failed_file_is_removed(void **state) {
     (void)state;
     char dir[] = "/tmp/zd_jsonout_XXXXXX";
@@ -130,6 +179,7 @@ int main(void) {
         cmocka_unit_test(strings_as_jansson),
         cmocka_unit_test(invalid_utf8_becomes_question_marks),
         cmocka_unit_test(reals_as_jansson),
+        cmocka_unit_test(micros_as_jansson),
         cmocka_unit_test(failed_file_is_removed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
