@@ -194,6 +194,23 @@ int zd_wire_encode_ack(zd_wire_buf *b, const zd_msg_ack *m) {
     return finish(b);
 }
 
+int zd_wire_encode_drop(zd_wire_buf *b, uint64_t token) {
+    reset(b);
+    put_array(b, 2);
+    put_u64(b, ZD_MSG_DROP);
+    put_u64(b, token);
+    return finish(b);
+}
+
+int zd_wire_encode_dropped(zd_wire_buf *b, const zd_msg_dropped *m) {
+    reset(b);
+    put_array(b, 3);
+    put_u64(b, ZD_MSG_DROPPED);
+    put_u64(b, m->node);
+    put_u64(b, m->token);
+    return finish(b);
+}
+
 int zd_wire_encode_fetch(zd_wire_buf *b, const zd_msg_fetch *m) {
     if (!m->hash)
         return ZDAG_EINVAL;
@@ -807,6 +824,15 @@ int zd_wire_decode(zd_wire_decoder *d, const void *buf, size_t len, zd_msg *out)
     case ZD_MSG_DATA:
         ok = decode_data(d, f, n, out);
         break;
+    case ZD_MSG_DROP:
+        ok = (n == 2 || FAIL(d, "DROP has the wrong number of fields")) &&
+             get_uint(d, &f[1], UINT64_MAX, &out->u.drop.token);
+        break;
+    case ZD_MSG_DROPPED:
+        ok = (n == 3 || FAIL(d, "DROPPED has the wrong number of fields")) &&
+             get_u32(d, &f[1], &out->u.dropped.node) &&
+             get_uint(d, &f[2], UINT64_MAX, &out->u.dropped.token);
+        break;
     default:
         ok = FAIL(d, "unknown message type");
         break;
@@ -815,4 +841,160 @@ int zd_wire_decode(zd_wire_decoder *d, const void *buf, size_t len, zd_msg *out)
         return ZDAG_EPROTO;
     out->type = (zd_msg_type)type;
     return 0;
+}
+
+/* One msgpack unsigned integer at *p (positive fixint, uint 8/16/32/64); false otherwise. */
+static bool peek_uint(const unsigned char **p, const unsigned char *end, uint64_t *v) {
+    if (*p >= end)
+        return false;
+    unsigned char c = *(*p)++;
+    size_t n = c <= 0x7f ? 0 : c == 0xcc ? 1 : c == 0xcd ? 2 : c == 0xce ? 4 : c == 0xcf ? 8 : 9;
+    if (n == 9 || (size_t)(end - *p) < n) {
+        (*p)--;
+        return false;
+    }
+    uint64_t x = n == 0 ? c : 0;
+    for (size_t i = 0; i < n; i++)
+        x = x << 8 | *(*p)++;
+    *v = x;
+    return true;
+}
+
+bool zd_wire_peek(const void *buf, size_t len, uint32_t *type, uint64_t *f1, uint64_t *f2) {
+    const unsigned char *p = buf, *end = p + len;
+    *f1 = *f2 = 0;
+    if (len < 2)
+        return false;
+    if ((*p & 0xf0) == 0x90)
+        p += 1;
+    else if (*p == 0xdc && len >= 3)
+        p += 3;
+    else if (*p == 0xdd && len >= 5)
+        p += 5;
+    else
+        return false;
+    uint64_t t;
+    if (!peek_uint(&p, end, &t) || t > 255)
+        return false;
+    *type = (uint32_t)t;
+    if (peek_uint(&p, end, f1))
+        (void)peek_uint(&p, end, f2);
+    return true;
+}
+
+/* ---- BATCH ---------------------------------------------------------------------------------- */
+
+#define BATCH_HEAD 6 /* array32 header (5 bytes) and the type (1) */
+
+struct zd_wire_batch {
+    char *v;        /* the frame: BATCH_HEAD bytes, then one bin32 per message */
+    size_t n, cap;  /* bytes used and room */
+    uint32_t count; /* messages */
+};
+
+zd_wire_batch *zd_wire_batch_new(void) {
+    zd_wire_batch *b = calloc(1, sizeof *b);
+    if (b && !(b->v = malloc(b->cap = 4096))) {
+        free(b);
+        return NULL;
+    }
+    if (b)
+        b->n = BATCH_HEAD;
+    return b;
+}
+
+void zd_wire_batch_free(zd_wire_batch **b) {
+    if (!b || !*b)
+        return;
+    free((*b)->v);
+    free(*b);
+    *b = NULL;
+}
+
+void zd_wire_batch_clear(zd_wire_batch *b) {
+    b->n = BATCH_HEAD;
+    b->count = 0;
+}
+
+static void put_be32(char *p, uint32_t v) {
+    p[0] = (char)(v >> 24);
+    p[1] = (char)(v >> 16);
+    p[2] = (char)(v >> 8);
+    p[3] = (char)v;
+}
+
+int zd_wire_batch_add(zd_wire_batch *b, const zd_wire_buf *msg) {
+    size_t len = zd_wire_buf_size(msg);
+    if (len > UINT32_MAX || b->count == UINT32_MAX - 1)
+        return ZDAG_EINVAL;
+    if (b->n + 5 + len > b->cap) {
+        size_t cap = b->cap;
+        while (b->n + 5 + len > cap)
+            cap *= 2;
+        char *v = realloc(b->v, cap);
+        if (!v)
+            return ZDAG_ENOMEM;
+        b->v = v;
+        b->cap = cap;
+    }
+    b->v[b->n] = (char)0xc6;
+    put_be32(b->v + b->n + 1, (uint32_t)len);
+    memcpy(b->v + b->n + 5, zd_wire_buf_data(msg), len);
+    b->n += 5 + len;
+    b->count++;
+    return 0;
+}
+
+uint32_t zd_wire_batch_count(const zd_wire_batch *b) {
+    return b->count;
+}
+
+size_t zd_wire_batch_size(const zd_wire_batch *b) {
+    return b->n;
+}
+
+const char *zd_wire_batch_frame(zd_wire_batch *b, size_t *len) {
+    if (b->count == 1) {
+        *len = b->n - BATCH_HEAD - 5;
+        return b->v + BATCH_HEAD + 5;
+    }
+    b->v[0] = (char)0xdd;
+    put_be32(b->v + 1, b->count + 1);
+    b->v[5] = ZD_MSG_BATCH;
+    *len = b->n;
+    return b->v;
+}
+
+bool zd_wire_batch_open(zd_wire_batch_iter *it, const void *frame, size_t len) {
+    const unsigned char *p = frame, *end = p + len;
+    size_t head = len < 1 ? 0 : (*p & 0xf0) == 0x90 ? 1 : *p == 0xdc ? 3 : *p == 0xdd ? 5 : 0;
+    if (head == 0 || len < head + 1 || p[head] != ZD_MSG_BATCH)
+        return false;
+    uint64_t count = head == 1 ? (uint64_t)(*p & 0x0f) : be(p + 1, head - 1);
+    if (count < 1)
+        return false;
+    *it = (zd_wire_batch_iter){.p = p + head + 1, .end = end, .left = (uint32_t)(count - 1)};
+    return true;
+}
+
+int zd_wire_batch_next(zd_wire_batch_iter *it, const void **msg, size_t *len) {
+    if (it->left == 0)
+        return it->p == it->end ? 0 : ZDAG_EPROTO;
+    size_t avail = (size_t)(it->end - it->p);
+    size_t head = avail < 1 ? 0 : *it->p == 0xc4 ? 2 : *it->p == 0xc5 ? 3 : *it->p == 0xc6 ? 5 : 0;
+    if (head == 0 || avail < head)
+        return ZDAG_EPROTO;
+    uint64_t n = be(it->p + 1, head - 1);
+    if (n > avail - head)
+        return ZDAG_EPROTO;
+    const unsigned char *m = it->p + head;
+    uint32_t type;
+    uint64_t f1, f2;
+    if (zd_wire_peek(m, (size_t)n, &type, &f1, &f2) && type == ZD_MSG_BATCH)
+        return ZDAG_EPROTO;
+    it->p = m + n;
+    it->left--;
+    *msg = m;
+    *len = (size_t)n;
+    return 1;
 }

@@ -15,6 +15,9 @@
  *   ACK    [11, token, offset]                              coordinator -> executor
  *   FETCH  [12, hash, offset]                               executor -> coordinator
  *   DATA   [13, hash, offset, bytes]                        coordinator -> executor
+ *   DROP   [14, token]                                      coordinator -> executor
+ *   DROPPED [15, node, token]                               executor -> coordinator
+ *   BATCH  [16, frame, frame, ...]                          either way
  *
  * `cmd` is a string (shell command or function name) or an array of strings (argv); `args` is a
  * bin holding one packed msgpack value, or nil; `env` an array of "KEY=VALUE" strings; `workdir`
@@ -45,7 +48,16 @@
  * to stop the attempt `token` on its executor `slot` (a timeout, or the run stopping). Every frame
  * is checked for structure (container counts against the bytes left, depth, no trailing bytes)
  * before msgpack-c unpacks it, so a hostile frame cannot make the decoder allocate more than the
- * frame's own size. */
+ * frame's own size.
+ *
+ * Credit. An executor says in HELLO how many TASKs it accepts before a RESULT (`credit`); the
+ * coordinator may send that many, and the executor runs them one at a time in the order they
+ * came. DROP asks it not to start a task it holds (`token`) after all: it answers DROPPED when
+ * the task had not started, and nothing when it had (its RESULT comes as usual).
+ *
+ * BATCH carries several messages in one ZeroMQ frame, each a bin holding one whole message as
+ * above (never a BATCH itself), handled in order as if they had come one by one. Either side may
+ * send one wherever it would send those messages to the same peer in a row. */
 #ifndef ZD_WIRE_H
 #define ZD_WIRE_H
 
@@ -76,6 +88,9 @@ typedef enum zd_msg_type {
     ZD_MSG_ACK = 11,
     ZD_MSG_FETCH = 12,
     ZD_MSG_DATA = 13,
+    ZD_MSG_DROP = 14,
+    ZD_MSG_DROPPED = 15,
+    ZD_MSG_BATCH = 16,
 } zd_msg_type;
 
 typedef enum zd_bye_reason {
@@ -216,6 +231,15 @@ typedef struct zd_msg_data {
     zd_bytes data;       /* up to ZD_WIRE_CHUNK bytes from offset; ptr NULL: not available */
 } zd_msg_data;
 
+typedef struct zd_msg_drop {
+    uint64_t token; /* the task not to start */
+} zd_msg_drop;
+
+typedef struct zd_msg_dropped {
+    uint32_t node;  /* the task's node */
+    uint64_t token; /* the task that was not started */
+} zd_msg_dropped;
+
 typedef struct zd_msg {
     zd_msg_type type; /* which member of the union is set */
     union {
@@ -232,6 +256,8 @@ typedef struct zd_msg {
         zd_msg_ack ack;
         zd_msg_fetch fetch;
         zd_msg_data data;
+        zd_msg_drop drop;
+        zd_msg_dropped dropped;
     } u;
 } zd_msg;
 
@@ -266,6 +292,9 @@ int zd_wire_encode_chunk(zd_wire_buf *b, const zd_msg_chunk *m) __attribute__((w
 int zd_wire_encode_ack(zd_wire_buf *b, const zd_msg_ack *m) __attribute__((warn_unused_result));
 int zd_wire_encode_fetch(zd_wire_buf *b, const zd_msg_fetch *m) __attribute__((warn_unused_result));
 int zd_wire_encode_data(zd_wire_buf *b, const zd_msg_data *m) __attribute__((warn_unused_result));
+int zd_wire_encode_drop(zd_wire_buf *b, uint64_t token) __attribute__((warn_unused_result));
+int zd_wire_encode_dropped(zd_wire_buf *b, const zd_msg_dropped *m)
+    __attribute__((warn_unused_result));
 
 /* Checks that buf holds exactly one well-formed msgpack value, no deeper than max_depth (1 to
  * 64), each
@@ -286,6 +315,46 @@ void zd_wire_decoder_free(zd_wire_decoder **d);
  * reason in zd_wire_decoder_error()) or ZDAG_ENOMEM. */
 int zd_wire_decode(zd_wire_decoder *d, const void *buf, size_t len, zd_msg *out)
     __attribute__((warn_unused_result));
+
+/* Building a BATCH: messages are appended as encoded (zd_wire_buf) and the frame is sealed. */
+typedef struct zd_wire_batch zd_wire_batch;
+
+/* An empty batch, or NULL when out of memory. Free with zd_wire_batch_free(). */
+zd_wire_batch *zd_wire_batch_new(void);
+void zd_wire_batch_free(zd_wire_batch **b); /* sets *b to NULL; accepts NULL */
+
+/* Empties it. */
+void zd_wire_batch_clear(zd_wire_batch *b);
+
+/* Appends the message last encoded in msg. 0 or ZDAG_ENOMEM. */
+int zd_wire_batch_add(zd_wire_batch *b, const zd_wire_buf *msg) __attribute__((warn_unused_result));
+
+/* Messages in it, and bytes so far. */
+uint32_t zd_wire_batch_count(const zd_wire_batch *b);
+size_t zd_wire_batch_size(const zd_wire_batch *b);
+
+/* The frame to send (borrowed; valid until the next add or clear): the BATCH, or the message
+ * alone when it holds one. *len is set to its bytes. */
+const char *zd_wire_batch_frame(zd_wire_batch *b, size_t *len);
+
+/* Reading a BATCH frame, message by message (views into the frame). */
+typedef struct zd_wire_batch_iter {
+    const unsigned char *p, *end; /* the bytes not read yet */
+    uint32_t left;                /* messages not read yet */
+} zd_wire_batch_iter;
+
+/* Starts reading frame as a BATCH; false when its head is not one. */
+bool zd_wire_batch_open(zd_wire_batch_iter *it, const void *frame, size_t len);
+
+/* The next message: 1 with *msg and *len set, 0 at the end, ZDAG_EPROTO when the frame is
+ * malformed (an element is not a bin, it holds a BATCH, or bytes are missing or left over). */
+int zd_wire_batch_next(zd_wire_batch_iter *it, const void **msg, size_t *len);
+
+/* Reads only the head of a frame: its type and the first two fields when they are unsigned
+ * integers (else 0), without checking the rest (zd_wire_decode() does). For sorting frames
+ * cheaply (a TASK's node and token, a DROP's token). Returns false when the frame does not start
+ * as a message does. */
+bool zd_wire_peek(const void *buf, size_t len, uint32_t *type, uint64_t *f1, uint64_t *f2);
 
 /* Why the last decode failed (borrowed, static text). */
 const char *zd_wire_decoder_error(const zd_wire_decoder *d);

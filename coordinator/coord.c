@@ -34,6 +34,8 @@
 #define FAILURE_TAIL_LINES 20       /* lines of a failed node's log shown when it fails */
 #define READ_BATCH 256              /* messages read from a socket before timers get their turn */
 #define READ_BATCH_BYTES (4u << 20) /* ... or bytes (one upload window) */
+#define TX_MAX 64                   /* TASKs in one BATCH frame, at most */
+#define TX_MAX_BYTES (1u << 20)     /* ... or bytes */
 
 /* A remote executor's result on its way in (CHUNKs), until its RESULT. */
 typedef struct upload {
@@ -92,16 +94,24 @@ struct zd_coord {
     zd_log_relay *zap_log;    /* the ZAP handler's messages, relayed to this thread */
     zd_log zap_sink;          /* the relay's sink, given to the handler */
     zd_wire_buf *out;         /* encoder */
-    zd_wire_decoder *dec;     /* decoder */
-    zd_trace *trace;          /* the timeline for --trace, or NULL */
-    zd_progress *progress;    /* the progress line, or NULL */
-    zd_log user_log;          /* the caller's sink; cfg.core.log clears the progress line first */
-    struct timespec started;  /* wall clock at start */
-    double t0;                /* monotonic clock at start */
-    double wall_s;            /* duration of the run */
-    bool journal_failed;      /* a journal sync failed: outcomes are no longer recorded */
-    char error[256];          /* why the run ended with exit 3 after its nodes, or "" */
-    int exit_code;            /* the run's exit status */
+    zd_wire_batch *tx;        /* TASKs for one slot not sent yet, to go in one BATCH */
+    int64_t tx_slot;          /* ... that slot, or -1 */
+    zd_sock_id tx_sock;       /* ... its socket */
+    unsigned char tx_rid[ZD_MAX_RID]; /* ... and its executor's routing id when they were made */
+    size_t tx_rid_len;                /* bytes in tx_rid */
+    bool tx_hold;                     /* TASKs wait for the end of the read batch (read_messages) */
+    zd_action *acts;                  /* the actions being carried out (a copy of the core's) */
+    size_t acts_cap;                  /* room in acts */
+    zd_wire_decoder *dec;             /* decoder */
+    zd_trace *trace;                  /* the timeline for --trace, or NULL */
+    zd_progress *progress;            /* the progress line, or NULL */
+    zd_log user_log;         /* the caller's sink; cfg.core.log clears the progress line first */
+    struct timespec started; /* wall clock at start */
+    double t0;               /* monotonic clock at start */
+    double wall_s;           /* duration of the run */
+    bool journal_failed;     /* a journal sync failed: outcomes are no longer recorded */
+    char error[256];         /* why the run ended with exit 3 after its nodes, or "" */
+    int exit_code;           /* the run's exit status */
 };
 
 static double mono(void) {
@@ -229,9 +239,11 @@ int zd_coord_new(const zd_coord_cfg *cfg, const zd_graph *g, zd_coord **out) {
     const zd_graph_settings *gs = zd_graph_settings_of((zd_graph *)g);
     c->pids = calloc(cfg->core.n_local ? cfg->core.n_local : 1, sizeof *c->pids);
     c->out = zd_wire_buf_new();
+    c->tx = zd_wire_batch_new();
+    c->tx_slot = -1;
     c->dec = zd_wire_decoder_new();
     int rc = ZDAG_ENOMEM;
-    if (!c->pids || !c->out || !c->dec || (rc = load_cached(c)) < 0)
+    if (!c->pids || !c->out || !c->tx || !c->dec || (rc = load_cached(c)) < 0)
         goto out_fail;
     rc = ZDAG_ENOMEM;
     for (uint32_t s = 0; s < (cfg->core.n_started ? cfg->core.n_started : cfg->core.n_local); s++)
@@ -293,6 +305,8 @@ void zd_coord_free(zd_coord **cp) {
     free(c->chunk_buf);
     free(c->fetches);
     zd_wire_buf_free(&c->out);
+    zd_wire_batch_free(&c->tx);
+    free(c->acts);
     zd_wire_decoder_free(&c->dec);
     close_remote(c);
     if (c->router)
@@ -517,7 +531,32 @@ static void draw_progress(zd_coord *c, bool final) {
 }
 
 /* Sends a TASK; false when its executor cannot be reached. */
-static bool send_task(zd_coord *c, const zd_action *a) {
+/* Sends the TASKs waiting for c->tx_slot, as one BATCH, to the executor they were made for: when
+ * that slot has another executor by now, they are not its (the core took them back). */
+static void flush_tasks(zd_coord *c) {
+    if (zd_wire_batch_count(c->tx) == 0) {
+        c->tx_slot = -1;
+        return;
+    }
+    uint32_t slot = (uint32_t)c->tx_slot;
+    zd_sock_id sock;
+    const unsigned char *rid;
+    size_t rid_len, len;
+    bool same = zd_core_slot_peer(c->core, slot, &sock, &rid, &rid_len) && sock == c->tx_sock &&
+                rid_len == c->tx_rid_len && memcmp(rid, c->tx_rid, rid_len) == 0;
+    const char *frame = zd_wire_batch_frame(c->tx, &len);
+    void *s = sock_of(c, c->tx_sock);
+    bool sent = same && s &&
+                zmq_send(s, c->tx_rid, c->tx_rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0 &&
+                zmq_send(s, frame, len, ZMQ_DONTWAIT) >= 0;
+    zd_wire_batch_clear(c->tx);
+    c->tx_slot = -1;
+    if (same && !sent)
+        zd_core_on_unreachable(c->core, now_s(c), slot);
+}
+
+/* Queues a TASK for its slot's executor: TASKs to one executor in a row share a frame. */
+static void send_task(zd_coord *c, const zd_action *a) {
     zd_msg_task t;
     zd_sock_id sock;
     const unsigned char *rid;
@@ -525,11 +564,28 @@ static bool send_task(zd_coord *c, const zd_action *a) {
     int rc = zd_core_task(c->core, a->node, a->slot, &t);
     if (rc == 0)
         rc = zd_wire_encode_task(c->out, &t);
-    if (rc < 0)
+    if (rc == 0 && c->tx_slot != (int64_t)a->slot)
+        flush_tasks(c);
+    if (rc == 0 && c->tx_slot < 0) {
+        if (!zd_core_slot_peer(c->core, a->slot, &sock, &rid, &rid_len)) {
+            zd_core_on_unreachable(c->core, now_s(c), a->slot);
+            return;
+        }
+        c->tx_slot = a->slot;
+        c->tx_sock = sock;
+        c->tx_rid_len = rid_len;
+        memcpy(c->tx_rid, rid, rid_len);
+    }
+    if (rc == 0)
+        rc = zd_wire_batch_add(c->tx, c->out);
+    if (rc < 0) {
         zd_logf(&c->cfg.core.log, ZDAG_LOG_ERROR, "cannot send node \"%s\" to executor %u: %s",
                 zd_graph_node(c->g, a->node)->name, a->slot, zdag_strerror(rc));
-    return rc == 0 && zd_core_slot_peer(c->core, a->slot, &sock, &rid, &rid_len) &&
-           send_frame(sock_of(c, sock), rid, rid_len, c->out) == 0;
+        zd_core_on_unreachable(c->core, now_s(c), a->slot);
+        return;
+    }
+    if (zd_wire_batch_count(c->tx) >= TX_MAX || zd_wire_batch_size(c->tx) >= TX_MAX_BYTES)
+        flush_tasks(c);
 }
 
 static void spawn(zd_coord *c, uint32_t slot) {
@@ -548,22 +604,42 @@ static void drain(zd_coord *c) {
     for (;;) {
         size_t n;
         const zd_action *v = zd_core_actions(c->core, &n);
-        if (n == 0)
-            return;
-        /* The list is the core's until the next event: copy it, events may follow. */
-        zd_action *acts = malloc(n * sizeof *acts);
-        if (!acts) {
-            zd_logf(&c->cfg.core.log, ZDAG_LOG_ERROR, "out of memory for %zu actions", n);
-            return;
+        if (n == 0) {
+            /* TASKs go out once the actions are done, unless the read batch goes on. */
+            if (c->tx_hold || zd_wire_batch_count(c->tx) == 0)
+                return;
+            flush_tasks(c);
+            continue;
         }
+        /* The list is the core's until the next event: copy it, events may follow (and this
+         * loop is not re-entered: acting calls events, never drain()). */
+        if (n > c->acts_cap) {
+            zd_action *bigger = realloc(c->acts, n * sizeof *bigger);
+            if (!bigger) {
+                zd_logf(&c->cfg.core.log, ZDAG_LOG_ERROR, "out of memory for %zu actions", n);
+                return;
+            }
+            c->acts = bigger;
+            c->acts_cap = n;
+        }
+        zd_action *acts = c->acts;
         memcpy(acts, v, n * sizeof *acts);
         for (size_t i = 0; i < n; i++) {
             const zd_action *a = &acts[i];
             switch (a->kind) {
             case ZD_ACT_TASK:
-                if (!send_task(c, a))
-                    zd_core_on_unreachable(c->core, now_s(c), a->slot);
+                send_task(c, a);
                 break;
+            case ZD_ACT_DROP: {
+                flush_tasks(c); /* the TASK goes before its DROP */
+                zd_sock_id sock;
+                const unsigned char *rid;
+                size_t rid_len;
+                if (zd_wire_encode_drop(c->out, a->token) == 0 &&
+                    zd_core_slot_peer(c->core, a->slot, &sock, &rid, &rid_len))
+                    (void)send_frame(sock_of(c, sock), rid, rid_len, c->out);
+                break;
+            }
             case ZD_ACT_KILL:
                 if (a->slot < c->cfg.core.n_local && c->pids[a->slot] > 0)
                     kill(c->pids[a->slot], a->sig);
@@ -604,7 +680,6 @@ static void drain(zd_coord *c) {
                 break;
             }
         }
-        free(acts);
     }
 }
 
@@ -898,6 +973,9 @@ static void on_message(zd_coord *c, const zd_peer *peer, const zd_msg *m) {
     case ZD_MSG_RESULT:
         on_result(c, peer, &m->u.result);
         return;
+    case ZD_MSG_DROPPED:
+        zd_core_on_dropped(c->core, now, peer, &m->u.dropped);
+        return;
     case ZD_MSG_CHUNK:
         on_chunk(c, peer, &m->u.chunk);
         return;
@@ -929,8 +1007,22 @@ static void on_message(zd_coord *c, const zd_peer *peer, const zd_msg *m) {
             m->type);
 }
 
-/* Reads every frame waiting on a ROUTER socket. */
+/* One message from peer: decoded, handed to the core, its actions carried out. */
+static void on_frame(zd_coord *c, const zd_peer *peer, const void *frame, size_t len) {
+    zd_msg m;
+    if (zd_wire_decode(c->dec, frame, len, &m) < 0) {
+        zd_logf(&c->cfg.core.log, ZDAG_LOG_WARNING, "dropped a malformed message (%zu bytes): %s",
+                len, zd_wire_decoder_error(c->dec));
+        return;
+    }
+    on_message(c, peer, &m);
+    drain(c);
+}
+
+/* Reads every frame waiting on a ROUTER socket (a BATCH counts as its messages); the TASKs the
+ * messages lead to go out at the end, one frame per executor. */
 static void read_messages(zd_coord *c, zd_sock_id id) {
+    c->tx_hold = true;
     void *sock = sock_of(c, id);
     unsigned char rid[ZD_MAX_RID];
     zmq_msg_t msg;
@@ -961,20 +1053,28 @@ static void read_messages(zd_coord *c, zd_sock_id id) {
             continue;
         }
         bytes += zmq_msg_size(&msg);
-        zd_msg m;
-        if (zd_wire_decode(c->dec, zmq_msg_data(&msg), zmq_msg_size(&msg), &m) < 0) {
-            zd_logf(&c->cfg.core.log, ZDAG_LOG_WARNING,
-                    "dropped a malformed message (%zu bytes): %s", zmq_msg_size(&msg),
-                    zd_wire_decoder_error(c->dec));
-            continue;
-        }
         /* The key the connection authenticated with (ZAP User-Id): "" without CURVE. */
         const char *user = id == ZD_SOCK_REMOTE ? zmq_msg_gets(&msg, "User-Id") : NULL;
         zd_peer peer = {id, rid, rid_len, user ? user : ""};
-        on_message(c, &peer, &m);
-        drain(c);
+        zd_wire_batch_iter it;
+        if (!zd_wire_batch_open(&it, zmq_msg_data(&msg), zmq_msg_size(&msg))) {
+            on_frame(c, &peer, zmq_msg_data(&msg), zmq_msg_size(&msg));
+            continue;
+        }
+        const void *one;
+        size_t len;
+        int got;
+        while ((got = zd_wire_batch_next(&it, &one, &len)) == 1) {
+            on_frame(c, &peer, one, len);
+            count++;
+        }
+        if (got < 0)
+            zd_logf(&c->cfg.core.log, ZDAG_LOG_WARNING,
+                    "dropped the rest of a malformed batch (%zu bytes)", zmq_msg_size(&msg));
     }
     zmq_msg_close(&msg);
+    c->tx_hold = false;
+    drain(c);
 }
 
 /* Reaps local executors that exited: their slots' attempts are over. */

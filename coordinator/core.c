@@ -23,9 +23,14 @@
 #define RETRY_MAX_S 10.   /* longest back-off */
 #define FN_GRACE_S 1.     /* the backstop after a function's timeout (its executor enforces it) */
 #define CMD_GRACE_S 3. /* ... after a command's (its executor sends SIGTERM, SIGKILL 2 s later) */
-#define REFUSAL_QUIET_S 60. /* a refusal of the same key is logged once per this many seconds */
-#define MAX_REFUSERS 64     /* keys whose refusals are rate-limited one by one */
-#define WAITING_EVERY_S 10. /* a run that waits for workers says so this often */
+#define REFUSAL_QUIET_S 60.   /* a refusal of the same key is logged once per this many seconds */
+#define MAX_REFUSERS 64       /* keys whose refusals are rate-limited one by one */
+#define WAITING_EVERY_S 10.   /* a run that waits for workers says so this often */
+#define AHEAD_HORIZON_S 0.005 /* work sent ahead to one executor, by estimate, at most */
+#define AHEAD_WEIGHT 0.2      /* weight of the newest attempt in a class's estimate */
+#define MAX_TOUCHED 64        /* slots remembered per event for sending ahead */
+#define AHEAD_MAX_CHILDREN 64 /* a node with more children has nothing sent ahead behind it */
+#define RANDOM_BATCH 64       /* random values drawn at once */
 
 /* One attempt as the report shows it. */
 typedef zd_attempt attempt;
@@ -40,6 +45,7 @@ typedef struct node_run {
     bool has_exit_code;          /* exit_code set */
     int exit_code;               /* last attempt's exit status */
     bool timed_out;              /* the running attempt passed its deadline and was told to stop */
+    bool ahead;                  /* sent ahead to slot's executor (token set), not started */
     char *error;                 /* owned; why it failed */
     char *output;                /* owned inline result (at most ZD_RESULT_INLINE_MAX bytes) */
     size_t output_len;           /* bytes in output */
@@ -67,6 +73,15 @@ struct zd_core {
     const zd_graph *g;              /* borrowed graph */
     zd_prio_key *keys;              /* effective priorities */
     uint32_t *class_of;             /* demand class per node */
+    uint32_t n_classes;             /* classes */
+    double *class_est;              /* per class: mean duration of its attempts in this run */
+    uint32_t *class_seen;           /* per class: attempts that went into class_est */
+    uint32_t touched[MAX_TOUCHED];  /* slots given work in this event: sent ahead to after */
+    uint32_t n_touched;             /* entries in touched */
+    bool touched_all;               /* ... more than fit: look at every slot */
+    bool ahead_dropped;             /* the run stopped: every task sent ahead was told DROP */
+    uint64_t random[RANDOM_BATCH];  /* random values not used yet: random[0..n_random) */
+    uint32_t n_random;              /* entries left in random */
     zd_sched *sched;                /* node states and ready queues */
     zd_capacity *cap;               /* per-host units */
     zd_leases *leases;              /* the sequential lease and pools */
@@ -105,13 +120,21 @@ struct zd_core {
 
 /* ---- Small helpers ------------------------------------------------------------------------ */
 
+/* A random non-zero 64-bit value; without cfg.random, from libsodium, RANDOM_BATCH at a time (one
+ * getrandom(2) per batch, not per token). */
 static uint64_t random64(zd_core *c) {
     uint64_t v = 0;
     while (v == 0) {
-        if (c->cfg.random)
+        if (c->cfg.random) {
             v = c->cfg.random(c->cfg.random_ctx);
-        else
-            randombytes_buf(&v, sizeof v);
+            continue;
+        }
+        if (c->n_random == 0) {
+            randombytes_buf(c->random, sizeof c->random);
+            c->n_random = RANDOM_BATCH;
+        }
+        v = c->random[--c->n_random];
+        c->random[c->n_random] = 0;
     }
     return v;
 }
@@ -198,6 +221,11 @@ static int make_scheduler(zd_core *c) {
     if (!c->cap || !c->leases || !c->class_of ||
         zd_capacity_add_host(c->cap, c->cfg.host_id, c->cfg.local_cpus, NULL, 0, &host) < 0 ||
         zd_place_classes(g, c->cap, c->class_of, &n_classes) < 0)
+        return ZDAG_ENOMEM;
+    c->n_classes = n_classes;
+    c->class_est = calloc(n_classes ? n_classes : 1, sizeof *c->class_est);
+    c->class_seen = calloc(n_classes ? n_classes : 1, sizeof *c->class_seen);
+    if (!c->class_est || !c->class_seen)
         return ZDAG_ENOMEM;
     c->sched =
         zd_sched_new_classes(g, c->keys, c->cfg.active, c->cfg.keep_going, c->class_of, n_classes);
@@ -303,6 +331,8 @@ void zd_core_free(zd_core **cp) {
     free(c->runs);
     free(c->keys);
     free(c->class_of);
+    free(c->class_est);
+    free(c->class_seen);
     zd_place_free(&c->place);
     zd_sched_free(&c->sched);
     zd_leases_free(&c->leases);
@@ -457,9 +487,28 @@ static void attempt_lost(zd_core *c, uint32_t index, const char *how) {
     }
 }
 
-/* A slot's executor is gone: the attempt it ran (if any) is lost. */
+/* A task sent ahead will not run there (its executor is gone, or did not start it): it goes
+ * back to the ready queue untouched, no attempt counted (or is abandoned when interrupted). */
+static void take_back(zd_core *c, uint32_t index) {
+    node_run *r = &c->runs[index];
+    r->token = 0;
+    r->ahead = false;
+    r->slot = r->n_hist ? r->hist[r->n_hist - 1].executor : -1;
+    if (c->interrupted) {
+        set_error(r, "interrupted");
+        zd_sched_abandon(c->sched, index);
+    } else {
+        zd_sched_requeue(c->sched, index);
+    }
+}
+
+/* A slot's executor is gone: the attempt it ran (if any) is lost; the tasks sent ahead to it
+ * go back to the ready queue. */
 static void slot_gone(zd_core *c, uint32_t slot, const char *how, bool replaced) {
-    int64_t node = zd_slots_gone(c->slots, slot, replaced);
+    uint32_t ahead[ZD_SLOT_QUEUE], n_ahead;
+    int64_t node = zd_slots_gone(c->slots, slot, replaced, ahead, &n_ahead);
+    for (uint32_t k = 0; k < n_ahead; k++)
+        take_back(c, ahead[k]);
     if (node >= 0)
         attempt_lost(c, (uint32_t)node, how);
 }
@@ -490,6 +539,150 @@ static void wake_dormant(zd_core *c) {
         }
 }
 
+/* The slot will run `index` (granted or sent ahead): a fresh token, and its TASK goes out. */
+static void commit(zd_core *c, uint32_t index, uint32_t slot) {
+    node_run *r = &c->runs[index];
+    r->token = random64(c);
+    r->slot = (int32_t)slot;
+    act(c, (zd_action){.kind = ZD_ACT_TASK, .slot = slot, .node = index});
+}
+
+/* The node's attempt starts on its slot now: counted, in the history, its deadline armed. */
+static void start_attempt(zd_core *c, uint32_t index, uint32_t slot) {
+    node_run *r = &c->runs[index];
+    const zd_node *node = zd_graph_node(c->g, index);
+    r->ahead = false;
+    r->attempts++;
+    r->start_s = c->now;
+    r->end_s = -1;
+    r->has_exit_code = false;
+    r->timed_out = false;
+    begin_attempt(c, index, slot);
+    if (node->timeout > 0)
+        arm(c, c->now + node->timeout + (node->kind == ZD_NODE_FN ? FN_GRACE_S : CMD_GRACE_S),
+            ZD_TIMER_DEADLINE, index, r->token);
+}
+
+static void touch(zd_core *c, uint32_t slot) {
+    if (c->n_touched < MAX_TOUCHED)
+        c->touched[c->n_touched++] = slot;
+    else
+        c->touched_all = true;
+}
+
+/* How long a node is expected to take: its recorded median, else the mean of its class's
+ * attempts in this run; < 0 when neither is known. */
+static double estimate(const zd_core *c, uint32_t index) {
+    if (c->cfg.durations && c->cfg.durations[index] > 0)
+        return c->cfg.durations[index];
+    uint32_t k = c->class_of[index];
+    return c->class_seen[k] ? c->class_est[k] : -1;
+}
+
+static void learn_duration(zd_core *c, uint32_t index, double seconds) {
+    uint32_t k = c->class_of[index];
+    c->class_est[k] =
+        c->class_seen[k] ? (1 - AHEAD_WEIGHT) * c->class_est[k] + AHEAD_WEIGHT * seconds : seconds;
+    if (c->class_seen[k] < UINT32_MAX)
+        c->class_seen[k]++;
+}
+
+/* True when `b` takes exactly the units `a` holds and neither takes a lease: b can run on a's
+ * grant once a ends. */
+static bool same_demand(const zd_core *c, uint32_t a, uint32_t b) {
+    const zd_node *x = zd_graph_node(c->g, a), *y = zd_graph_node(c->g, b);
+    if (c->class_of[a] != c->class_of[b] || x->pool >= 0 || x->sequential || x->cpus != y->cpus ||
+        x->n_resources != y->n_resources)
+        return false;
+    for (size_t i = 0; i < x->n_resources; i++)
+        if (x->resources[i].amount != y->resources[i].amount ||
+            strcmp(x->resources[i].name, y->resources[i].name) != 0)
+            return false;
+    return true;
+}
+
+/* Sends ready nodes ahead to a busy slot (README "Sending ahead"): the best ready nodes, in
+ * priority order, while each takes exactly the units the slot's attempt holds, no lease, and
+ * the work queued there is expected to end within AHEAD_HORIZON_S, and no node that work may
+ * release outranks it. Stops at the first ready node that does not qualify, so nothing overtakes
+ * it. */
+/* Raises *bar to the best waiting child of `node` (its end may make it ready); false when the
+ * node has too many children to look at. */
+static bool raise_bar(const zd_core *c, uint32_t node, int64_t *bar) {
+    const zd_node *n = zd_graph_node(c->g, node);
+    if (n->n_children > AHEAD_MAX_CHILDREN)
+        return false;
+    for (size_t i = 0; i < n->n_children; i++) {
+        uint32_t ch = n->children[i];
+        if (zd_sched_state(c->sched, ch) == ZD_NS_WAITING &&
+            (*bar < 0 || zd_sched_before(c->sched, ch, (uint32_t)*bar)))
+            *bar = ch;
+    }
+    return true;
+}
+
+static void send_ahead(zd_core *c, uint32_t slot) {
+    uint32_t room = zd_slots_room(c->slots, slot);
+    int64_t head = zd_slots_node(c->slots, slot);
+    if (!room || head < 0)
+        return;
+    /* A node the queued work may release, if it outranks a candidate, would be overtaken. */
+    int64_t bar = -1;
+    double load = estimate(c, (uint32_t)head);
+    bool known = raise_bar(c, (uint32_t)head, &bar);
+    for (uint32_t k = 0; k < zd_slots_queued(c->slots, slot) && load >= 0 && known; k++) {
+        uint32_t q = zd_slots_queued_at(c->slots, slot, k);
+        double e = estimate(c, q);
+        load = e < 0 ? -1 : load + e;
+        known = raise_bar(c, q, &bar);
+    }
+    while (known && room > 0 && load >= 0 && load < AHEAD_HORIZON_S &&
+           zd_sched_has_ready(c->sched)) {
+        uint32_t node = zd_sched_peek(c->sched);
+        double e = estimate(c, node);
+        if (e < 0 || !same_demand(c, (uint32_t)head, node) ||
+            (bar >= 0 && zd_sched_before(c->sched, (uint32_t)bar, node)))
+            return;
+        known = raise_bar(c, node, &bar);
+        (void)zd_sched_class_pop(c->sched, c->class_of[node]);
+        c->runs[node].ahead = true;
+        zd_slots_push(c->slots, slot, node);
+        commit(c, node, slot);
+        load += e;
+        room--;
+    }
+}
+
+/* After a dispatch round that left no executor idle: the slots given work send ahead. */
+static void send_ahead_all(zd_core *c) {
+    bool idle = false;
+    for (uint32_t h = 0; h < zd_capacity_hosts(c->cap) && !idle; h++)
+        idle = zd_slots_idle(c->slots)[h] > 0;
+    bool go = !idle && zd_place_seq_waiting(c->place, NULL) < 0 && zd_sched_has_ready(c->sched);
+    if (go && c->touched_all) {
+        for (uint32_t s = 0; s < zd_slots_count(c->slots); s++)
+            send_ahead(c, s);
+    } else if (go) {
+        for (uint32_t k = 0; k < c->n_touched; k++)
+            send_ahead(c, c->touched[k]);
+    }
+    c->n_touched = 0;
+    c->touched_all = false;
+}
+
+/* Once the run stops, nothing sent ahead may start: every such task is told DROP. */
+static void drop_ahead(zd_core *c) {
+    if (c->ahead_dropped || !zd_sched_stopped(c->sched))
+        return;
+    c->ahead_dropped = true;
+    for (uint32_t s = 0; s < zd_slots_count(c->slots); s++)
+        for (uint32_t k = 0; k < zd_slots_queued(c->slots, s); k++) {
+            uint32_t node = zd_slots_queued_at(c->slots, s, k);
+            act(c, (zd_action){
+                       .kind = ZD_ACT_DROP, .slot = s, .node = node, .token = c->runs[node].token});
+        }
+}
+
 static void dispatch(zd_core *c) {
     if (!c->started || c->finished)
         return;
@@ -509,17 +702,9 @@ static void dispatch(zd_core *c) {
         const zd_node *node = zd_graph_node(c->g, grant.node);
         r->grant = grant;
         r->granted = true;
-        r->token = random64(c);
-        r->attempts++;
-        r->slot = (int32_t)slot;
-        r->start_s = c->now;
-        r->end_s = -1;
-        r->has_exit_code = false;
-        r->timed_out = false;
-        begin_attempt(c, grant.node, slot);
-        if (node->timeout > 0)
-            arm(c, c->now + node->timeout + (node->kind == ZD_NODE_FN ? FN_GRACE_S : CMD_GRACE_S),
-                ZD_TIMER_DEADLINE, grant.node, r->token);
+        commit(c, grant.node, slot);
+        start_attempt(c, grant.node, slot);
+        touch(c, slot);
         if (grant.seq_token)
             trace_instant(c, "lease: sequential", grant.node);
         if (grant.pool_token && c->cfg.trace) {
@@ -527,12 +712,12 @@ static void dispatch(zd_core *c) {
             snprintf(what, sizeof what, "lease: pool %s", zd_graph_pool(c->g, node->pool)->name);
             trace_instant(c, what, grant.node);
         }
-        act(c, (zd_action){.kind = ZD_ACT_TASK, .slot = slot, .node = grant.node});
     }
     bool fresh;
     int64_t waiting = zd_place_seq_waiting(c->place, &fresh);
     if (fresh)
         trace_instant(c, "sequential wait", (uint32_t)waiting);
+    send_ahead_all(c);
     wake_dormant(c);
 }
 
@@ -546,6 +731,7 @@ static void settle(zd_core *c) {
         if (!alive)
             zd_core_give_up(c, c->now, "no executor could be started");
     }
+    drop_ahead(c);
     dispatch(c);
 }
 
@@ -642,6 +828,7 @@ bool zd_core_on_hello(zd_core *c, double now, const zd_peer *peer, const zd_msg_
                             ? h->slot
                             : zd_agents_get(&c->agents, h->agent)->base + h->slot;
         zd_slots_ready(c->slots, slot, peer, h->pid);
+        zd_slots_set_credit(c->slots, slot, h->credit);
         trace_track(c, zd_slots_host(c->slots, slot), (int32_t)slot);
     }
     settle(c);
@@ -694,7 +881,7 @@ uint32_t zd_core_on_join(zd_core *c, double now, const zd_peer *peer, const zd_m
     if (base < 0 || !(id = zd_agents_add(&c->agents, &a))) {
         zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "out of memory for a joining worker");
         for (uint32_t s = 0; base >= 0 && s < m->slots; s++)
-            zd_slots_gone(c->slots, (uint32_t)base + s, false);
+            zd_slots_gone(c->slots, (uint32_t)base + s, false, NULL, NULL);
         goto out;
     }
     act(c, (zd_action){.kind = ZD_ACT_WELCOME, .agent = id});
@@ -753,6 +940,19 @@ void zd_core_on_lost(zd_core *c, double now, const zd_peer *peer, const zd_msg_l
              host_name(c, a->host));
     slot_gone(c, slot, how, true);
     settle(c);
+}
+
+/* The running attempt of `slot` (node run r) is over: the next task sent ahead there, if any,
+ * takes over its grant (the same units, see same_demand()) and is returned; else -1. */
+static int64_t hand_over(zd_core *c, uint32_t slot, node_run *r) {
+    int64_t next = zd_slots_next(c->slots, slot);
+    if (next >= 0 && r->granted) {
+        c->runs[next].grant = r->grant;
+        c->runs[next].grant.node = (uint32_t)next;
+        c->runs[next].granted = true;
+        r->granted = false;
+    }
+    return next;
 }
 
 /* Checks that a RESULT answers the running attempt, from its own executor; logs why not. */
@@ -869,11 +1069,17 @@ bool zd_core_on_result(zd_core *c, double now, const zd_peer *peer, const zd_msg
         set_error(r, "out of memory for its result");
         ok = false;
     }
-    zd_slots_release(c->slots, slot);
+    learn_duration(c, m->node, now - r->start_s);
+    /* The next task sent ahead starts now, on the units this attempt held. */
+    int64_t next = hand_over(c, slot, r);
     const char *outcome = ok ? "succeeded" : c->interrupted ? "interrupted" : "failed";
     if (!end_attempt(c, m->node, outcome))
         zd_logf(&c->cfg.log, ZDAG_LOG_WARNING, "\"%s\" ended holding a revoked lease",
                 node_name(c, m->node));
+    if (next >= 0) {
+        start_attempt(c, (uint32_t)next, slot);
+        touch(c, slot);
+    }
     if (ok) {
         free(r->error);
         r->error = NULL;
@@ -886,6 +1092,35 @@ bool zd_core_on_result(zd_core *c, double now, const zd_peer *peer, const zd_msg
     return true;
 }
 
+void zd_core_on_dropped(zd_core *c, double now, const zd_peer *peer, const zd_msg_dropped *m) {
+    c->now = now;
+    node_run *r = m->node < zd_graph_size(c->g) ? &c->runs[m->node] : NULL;
+    if (!r || m->token == 0 || r->token != m->token || r->slot < 0 ||
+        !zd_slots_is_peer(c->slots, (uint32_t)r->slot, peer)) {
+        settle(c);
+        return;
+    }
+    uint32_t slot = (uint32_t)r->slot;
+    if (r->ahead) {
+        if (zd_slots_unqueue(c->slots, slot, m->node))
+            take_back(c, m->node);
+    } else if (zd_slots_node(c->slots, slot) == (int64_t)m->node) {
+        /* It had become the running attempt here when the one before it ended, but its executor
+         * had the DROP first: the attempt never started. */
+        if (r->n_hist)
+            r->n_hist--;
+        r->attempts--;
+        int64_t next = hand_over(c, slot, r);
+        if (r->granted)
+            zd_place_release(c->place, &r->grant);
+        r->granted = false;
+        take_back(c, m->node);
+        if (next >= 0)
+            start_attempt(c, (uint32_t)next, slot);
+    }
+    settle(c);
+}
+
 void zd_core_on_exit(zd_core *c, double now, uint32_t slot, const char *how) {
     c->now = now;
     if (slot >= c->cfg.n_local || zd_slots_state(c->slots, slot) == ZD_SLOT_DEAD) {
@@ -893,10 +1128,8 @@ void zd_core_on_exit(zd_core *c, double now, uint32_t slot, const char *how) {
         return;
     }
     /* The slot waits for a replacement (STARTING) unless none may come. */
-    int64_t node = zd_slots_gone(c->slots, slot, true);
     bool over = c->interrupted || c->finished || zd_sched_finished(c->sched);
-    if (node >= 0)
-        attempt_lost(c, (uint32_t)node, how);
+    slot_gone(c, slot, how, true);
     over = over || zd_sched_finished(c->sched);
     if (!over && c->cfg.can_spawn && zd_slots_early_deaths(c->slots, slot) < MAX_SPAWN_FAILS) {
         act(c, (zd_action){.kind = ZD_ACT_SPAWN, .slot = slot});
@@ -904,7 +1137,7 @@ void zd_core_on_exit(zd_core *c, double now, uint32_t slot, const char *how) {
         if (!over && c->cfg.can_spawn)
             zd_logf(&c->cfg.log, ZDAG_LOG_ERROR,
                     "executor %u keeps dying at start (%s); giving up on it", slot, how);
-        zd_slots_gone(c->slots, slot, false);
+        zd_slots_gone(c->slots, slot, false, NULL, NULL);
     }
     settle(c);
 }
@@ -913,7 +1146,7 @@ void zd_core_on_spawned(zd_core *c, double now, uint32_t slot, bool ok) {
     c->now = now;
     if (!ok && slot < c->cfg.n_local) {
         zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "cannot start a new executor for slot %u", slot);
-        zd_slots_gone(c->slots, slot, false);
+        zd_slots_gone(c->slots, slot, false, NULL, NULL);
     }
     settle(c);
 }
@@ -1205,7 +1438,7 @@ int zd_core_task(zd_core *c, uint32_t index, uint32_t slot, zd_msg_task *t) {
     bool remote = zd_slots_agent(c->slots, slot) != 0;
     *t = (zd_msg_task){.node = index,
                        .token = r->token,
-                       .attempt = r->attempts,
+                       .attempt = r->attempts + (r->ahead ? 1 : 0),
                        .name = cstr(node->name),
                        .run_id = cstr(c->cfg.run_id),
                        .kind = node->kind,

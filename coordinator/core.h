@@ -118,15 +118,16 @@ typedef enum zd_action_kind {
     ZD_ACT_OUTCOME, /* node reached its final state (succeeded or failed): journal it */
     ZD_ACT_SYNC,    /* make journaled outcomes durable now (the window elapsed) */
     ZD_ACT_DRAW,    /* redraw the progress line */
+    ZD_ACT_DROP,    /* send DROP(token) to slot's executor: do not start node's task sent ahead */
 } zd_action_kind;
 
 typedef struct zd_action {
     zd_action_kind kind; /* what to do */
-    uint32_t slot;       /* TASK, KILL, SPAWN: the slot */
-    uint32_t node;       /* TASK, OUTCOME: the node */
+    uint32_t slot;       /* TASK, KILL, SPAWN, DROP: the slot */
+    uint32_t node;       /* TASK, OUTCOME, DROP: the node */
     uint32_t agent;      /* CANCEL, WELCOME, BEAT, BYE: the agent id (1-based) */
     uint32_t agent_slot; /* CANCEL: the agent's own slot number */
-    uint64_t token;      /* CANCEL: the attempt; BEAT: the seq acknowledged */
+    uint64_t token;      /* CANCEL, DROP: the attempt; BEAT: the seq acknowledged */
     int sig;             /* KILL: the signal */
     uint32_t reason;     /* BYE: zd_bye_reason */
     const char *why;     /* CANCEL: why (borrowed until the next event) */
@@ -160,6 +161,10 @@ void zd_core_on_lost(zd_core *c, double now, const zd_peer *peer, const zd_msg_l
  * attempt's outcome (the caller then writes a shipped log, see zd_core_log_path()); false when it
  * was stale, forged or misrouted (logged, rate-limited). */
 bool zd_core_on_result(zd_core *c, double now, const zd_peer *peer, const zd_msg_result *m);
+
+/* An executor did not start a task sent ahead to it (DROPPED): the task goes back to the ready
+ * queue, no attempt counted. Ignored unless peer is that task's executor and token its. */
+void zd_core_on_dropped(zd_core *c, double now, const zd_peer *peer, const zd_msg_dropped *m);
 
 /* A local executor process ended (reaped) with `how` ("signal 9", "exit status 1"). */
 void zd_core_on_exit(zd_core *c, double now, uint32_t slot, const char *how);

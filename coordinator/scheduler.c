@@ -270,3 +270,7 @@ int64_t zd_sched_skip_cause(const zd_sched *s, uint32_t node) {
 uint32_t zd_sched_count(const zd_sched *s, zd_node_state state) {
     return (unsigned)state < 8 ? s->count[state] : 0;
 }
+
+uint32_t zd_sched_pending(const zd_sched *s, uint32_t node) {
+    return s->pending[node];
+}

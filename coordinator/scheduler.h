@@ -98,6 +98,9 @@ void zd_sched_close(zd_sched *s);
 /* The state of a node. */
 zd_node_state zd_sched_state(const zd_sched *s, uint32_t node);
 
+/* Deps of a node that have not succeeded yet. */
+uint32_t zd_sched_pending(const zd_sched *s, uint32_t node);
+
 /* For a SKIPPED node: the failed node that caused it, or -1 (the run stopped first). */
 int64_t zd_sched_skip_cause(const zd_sched *s, uint32_t node);
 

@@ -15,6 +15,9 @@ typedef struct slot {
     uint32_t early_deaths;         /* deaths in a row before HELLO */
     int64_t pid;                   /* its executor's pid (from HELLO), 0 before */
     bool io_only;                  /* serves only nodes that take no CPU unit */
+    uint8_t credit;                /* tasks its executor takes before a result (1..) */
+    uint8_t q_head, q_n;           /* the ring of tasks sent ahead: first entry, entries */
+    uint32_t queue[ZD_SLOT_QUEUE]; /* ... its nodes */
 } slot;
 
 typedef struct host_idle {
@@ -102,8 +105,8 @@ int64_t zd_slots_add(zd_slots *s, uint32_t host, uint32_t n, uint32_t agent) {
     h->cap += n;
     uint32_t first = s->n;
     for (uint32_t i = 0; i < n; i++)
-        s->v[first + i] =
-            (slot){.state = ZD_SLOT_STARTING, .node = -1, .host = host, .agent = agent};
+        s->v[first + i] = (slot){
+            .state = ZD_SLOT_STARTING, .node = -1, .host = host, .agent = agent, .credit = 1};
     s->n += n;
     return first;
 }
@@ -156,6 +159,9 @@ void zd_slots_ready(zd_slots *s, uint32_t i, const zd_peer *peer, int64_t pid) {
     x->rid_len = peer->rid_len < sizeof x->rid ? peer->rid_len : sizeof x->rid;
     memcpy(x->rid, peer->rid, x->rid_len);
     x->early_deaths = 0;
+    x->credit = 1;
+    x->q_n = 0;
+    x->q_head = 0;
     push_idle(s, i);
 }
 
@@ -190,17 +196,75 @@ uint32_t zd_slots_take(zd_slots *s, uint32_t host, uint32_t node, bool io) {
     s->idle_io[host] -= s->v[i].io_only;
     s->v[i].state = ZD_SLOT_BUSY;
     s->v[i].node = node;
+    s->v[i].q_n = 0;
+    s->v[i].q_head = 0;
     return i;
 }
 
-void zd_slots_release(zd_slots *s, uint32_t i) {
-    if (s->v[i].state == ZD_SLOT_BUSY)
+int64_t zd_slots_next(zd_slots *s, uint32_t i) {
+    slot *x = &s->v[i];
+    if (x->state != ZD_SLOT_BUSY)
+        return -1;
+    if (x->q_n == 0) {
         push_idle(s, i);
+        return -1;
+    }
+    x->node = x->queue[x->q_head];
+    x->q_head = (uint8_t)((x->q_head + 1) % ZD_SLOT_QUEUE);
+    x->q_n--;
+    return x->node;
 }
 
-int64_t zd_slots_gone(zd_slots *s, uint32_t i, bool replaced) {
+void zd_slots_set_credit(zd_slots *s, uint32_t i, uint32_t credit) {
+    s->v[i].credit = (uint8_t)(credit < 1                   ? 1
+                               : credit > ZD_SLOT_QUEUE + 1 ? ZD_SLOT_QUEUE + 1
+                                                            : credit);
+}
+
+uint32_t zd_slots_room(const zd_slots *s, uint32_t i) {
+    const slot *x = &s->v[i];
+    uint32_t ahead = x->credit > 1 ? x->credit - 1u : 0;
+    return x->state == ZD_SLOT_BUSY && x->q_n < ahead ? ahead - x->q_n : 0;
+}
+
+void zd_slots_push(zd_slots *s, uint32_t i, uint32_t node) {
+    slot *x = &s->v[i];
+    x->queue[(x->q_head + x->q_n) % ZD_SLOT_QUEUE] = node;
+    x->q_n++;
+}
+
+uint32_t zd_slots_queued(const zd_slots *s, uint32_t i) {
+    return s->v[i].q_n;
+}
+
+uint32_t zd_slots_queued_at(const zd_slots *s, uint32_t i, uint32_t k) {
+    const slot *x = &s->v[i];
+    return x->queue[(x->q_head + k) % ZD_SLOT_QUEUE];
+}
+
+bool zd_slots_unqueue(zd_slots *s, uint32_t i, uint32_t node) {
+    slot *x = &s->v[i];
+    for (uint32_t k = 0; k < x->q_n; k++) {
+        if (x->queue[(x->q_head + k) % ZD_SLOT_QUEUE] != node)
+            continue;
+        for (; k + 1 < x->q_n; k++)
+            x->queue[(x->q_head + k) % ZD_SLOT_QUEUE] =
+                x->queue[(x->q_head + k + 1) % ZD_SLOT_QUEUE];
+        x->q_n--;
+        return true;
+    }
+    return false;
+}
+
+int64_t zd_slots_gone(zd_slots *s, uint32_t i, bool replaced, uint32_t *ahead, uint32_t *n_ahead) {
     slot *x = &s->v[i];
     int64_t node = x->state == ZD_SLOT_BUSY ? x->node : -1;
+    if (n_ahead)
+        *n_ahead = 0;
+    for (uint32_t k = 0; k < x->q_n && ahead && n_ahead; k++)
+        ahead[(*n_ahead)++] = x->queue[(x->q_head + k) % ZD_SLOT_QUEUE];
+    x->q_n = 0;
+    x->q_head = 0;
     if (x->state == ZD_SLOT_IDLE)
         remove_idle(s, i);
     if (x->state == ZD_SLOT_STARTING)

@@ -1,8 +1,10 @@
 /* Executor slots, local and remote, and each host's stack of idle ones. A slot is where one
  * executor process lives: it is STARTING until that executor says HELLO, then IDLE or BUSY
- * (running one attempt), and DEAD once retired. No sockets here: a slot keeps its executor's
- * routing id as bytes. zd_slots_gone() returns the node the slot was running, so the caller
- * decides what the loss means; nothing calls back. */
+ * (running one attempt), and DEAD once retired. A BUSY slot may also hold tasks sent ahead
+ * (prefetched, up to its executor's credit - 1), which it runs one at a time in order: the
+ * first becomes the running one when the running attempt ends (zd_slots_next()). No sockets here: a
+ * slot keeps its executor's routing id as bytes. zd_slots_gone() returns the node the slot was
+ * running, so the caller decides what the loss means; nothing calls back. */
 #ifndef ZD_SLOTS_H
 #define ZD_SLOTS_H
 
@@ -61,12 +63,34 @@ bool zd_slots_peer(const zd_slots *s, uint32_t slot, zd_sock_id *sock, const uns
  * regular one (the host must have the kind asked for). BUSY. Returns the slot. */
 uint32_t zd_slots_take(zd_slots *s, uint32_t host, uint32_t node, bool io);
 
-/* A BUSY slot finished its attempt: IDLE again. */
-void zd_slots_release(zd_slots *s, uint32_t slot);
+#define ZD_SLOT_QUEUE 32 /* tasks a slot holds beside the running one, at most */
 
-/* The slot's executor is gone. Returns the node it was running (-1 when idle or starting); the
- * slot becomes STARTING when `replaced` (a new executor will say HELLO), else DEAD. */
-int64_t zd_slots_gone(zd_slots *s, uint32_t slot, bool replaced);
+/* The running attempt of a BUSY slot ended: the first task sent ahead becomes the running one
+ * and is returned (the slot stays BUSY), or the slot is IDLE again and -1 is returned. */
+int64_t zd_slots_next(zd_slots *s, uint32_t slot);
+
+/* How many tasks the slot's executor takes before a result (from its HELLO; 1 = none ahead). */
+void zd_slots_set_credit(zd_slots *s, uint32_t slot, uint32_t credit);
+
+/* How many more tasks may be sent ahead to a BUSY slot (0 for any other). */
+uint32_t zd_slots_room(const zd_slots *s, uint32_t slot);
+
+/* Queues `node` behind what a BUSY slot runs; zd_slots_room() must be > 0. */
+void zd_slots_push(zd_slots *s, uint32_t slot, uint32_t node);
+
+/* Tasks sent ahead to a slot, and the i-th of them (0 = the next to run). */
+uint32_t zd_slots_queued(const zd_slots *s, uint32_t slot);
+uint32_t zd_slots_queued_at(const zd_slots *s, uint32_t slot, uint32_t i);
+
+/* Removes a queued `node` (its executor did not start it); false when it is not queued there. */
+bool zd_slots_unqueue(zd_slots *s, uint32_t slot, uint32_t node);
+
+/* The slot's executor is gone. Returns the node it was running (-1 when idle or starting) and
+ * moves the tasks sent ahead into ahead[] (room for ZD_SLOT_QUEUE), setting *n_ahead (ahead may be
+ * NULL when the caller knows there are none); the slot becomes STARTING when `replaced` (a new
+ * executor will say HELLO), else DEAD. */
+int64_t zd_slots_gone(zd_slots *s, uint32_t slot, bool replaced, uint32_t *ahead,
+                      uint32_t *n_ahead);
 
 /* Idle slots per host, and how many of them are IO-only (borrowed; indexed by host). */
 const uint32_t *zd_slots_idle(const zd_slots *s);

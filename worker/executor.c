@@ -25,6 +25,7 @@
 #include "curve.h"
 #include "peerwatch.h"
 #include "fence.h"
+#include "inbox.h"
 #include "mpjson.h"
 #include "proc.h"
 #include "statedir.h"
@@ -37,6 +38,10 @@ extern char **environ;
 #define WATCH_TICK_NS 100000000ll      /* the watchdog looks at least this often (100 ms) */
 #define LEASE_WAIT_NS 20000000ll       /* a task waiting for the lease looks this often (20 ms) */
 #define MAX_TIMEOUT_MS 100000000000ull /* longer timeouts (3 years) are none */
+#define CREDIT 33           /* tasks taken before a result: the running one and 32 sent ahead */
+#define HOLD_MAX 16         /* results held back to share one BATCH frame, at most */
+#define HOLD_TASK_NS 100000 /* ... only after a function that took under 0.1 ms */
+#define HOLD_AGE_NS 1000000 /* ... and while the oldest one held is younger than 1 ms */
 
 /* Where the running command's process group is kept, for the SIGTERM handler: the one global,
  * set once at start and read by the handler, as signal handlers allow nothing else. */
@@ -58,6 +63,10 @@ typedef struct executor {
     zd_wire_decoder *dec;         /* decoder for tasks */
     zd_wire_decoder *dec2;        /* decoder for what comes during a task (ACK, DATA, BYE) */
     zmq_msg_t in;                 /* ... and its frame (the task's frame stays intact) */
+    zd_inbox *inbox;              /* tasks received and not started, in order */
+    zd_wire_buf *aside;           /* encoder for DROPPED, beside a reply being built in out */
+    zd_wire_batch *held;          /* RESULTs held back to go in one frame */
+    int64_t held_since;           /* when the first of them was held (CLOCK_BOOTTIME) */
     char cache_dir[4096];         /* this host's results: made here or fetched (remote) */
     zd_fn_caller *fns;            /* calls function nodes */
     zd_slot_cell own_cell;        /* the cell when the parent shares none */
@@ -273,6 +282,78 @@ static const char *results_dir(const executor *x, const zd_msg_task *t, char *bu
 
 /* Receives the next frame into x->in and decodes it; ZDAG_EINTR when it is BYE (the run is
  * over: the attempt cannot finish). */
+static int sort_frame(executor *x, zmq_msg_t *frame);
+static int flush_held(executor *x);
+
+/* A DROP: the task leaves the inbox and DROPPED answers, unless it started already (its RESULT
+ * answers then) or the DROP is malformed. */
+static int drop_task(executor *x, const void *frame, size_t len) {
+    zd_msg m;
+    zd_msg_dropped d = {0};
+    if (zd_wire_decode(x->dec2, frame, len, &m) < 0 || m.type != ZD_MSG_DROP ||
+        !zd_inbox_drop(x->inbox, m.u.drop.token, &d.node))
+        return 1;
+    d.token = m.u.drop.token;
+    int rc = flush_held(x); /* the results of the tasks before it go first */
+    if (rc < 0)
+        return rc;
+    if (zd_wire_encode_dropped(x->aside, &d) < 0)
+        return ZDAG_ENOMEM;
+    while (zmq_send(x->sock, zd_wire_buf_data(x->aside), zd_wire_buf_size(x->aside), 0) < 0)
+        if (errno != EINTR)
+            return ZDAG_EZMQ;
+    return 1;
+}
+
+/* A BATCH: its TASKs (each copied into a frame of its own) and DROPs, in order; anything else in
+ * it is dropped with a warning. */
+static int sort_batch(executor *x, zd_wire_batch_iter *it) {
+    const void *one;
+    size_t len;
+    int got;
+    while ((got = zd_wire_batch_next(it, &one, &len)) == 1) {
+        uint32_t type = 0;
+        uint64_t f1, f2;
+        zmq_msg_t part;
+        if (!zd_wire_peek(one, len, &type, &f1, &f2) ||
+            (type != ZD_MSG_TASK && type != ZD_MSG_DROP)) {
+            zd_logf(&x->cfg->log, ZDAG_LOG_WARNING, "executor %u: dropped a message of a batch",
+                    x->cfg->slot);
+            continue;
+        }
+        if (zmq_msg_init_size(&part, len) < 0)
+            return ZDAG_ENOMEM;
+        memcpy(zmq_msg_data(&part), one, len);
+        int rc = sort_frame(x, &part);
+        zmq_msg_close(&part);
+        if (rc < 0)
+            return rc;
+    }
+    if (got < 0)
+        zd_logf(&x->cfg->log, ZDAG_LOG_WARNING,
+                "executor %u: dropped the rest of a malformed batch", x->cfg->slot);
+    return 1;
+}
+
+/* Keeps a frame that is the inbox's business: a TASK goes in (moved out of frame), a DROP takes
+ * one out and answers DROPPED, a BATCH is sorted message by message. Returns 1 when it kept the
+ * frame, 0 when the frame is the caller's (any other message), ZDAG_ENOMEM or ZDAG_EZMQ. */
+static int sort_frame(executor *x, zmq_msg_t *frame) {
+    uint32_t type = 0;
+    uint64_t f1, f2;
+    zd_wire_batch_iter it;
+    if (zd_wire_batch_open(&it, zmq_msg_data(frame), zmq_msg_size(frame)))
+        return sort_batch(x, &it);
+    if (!zd_wire_peek(zmq_msg_data(frame), zmq_msg_size(frame), &type, &f1, &f2))
+        return 0;
+    if (type == ZD_MSG_TASK)
+        return zd_inbox_push(x->inbox, frame, (uint32_t)f1, f2) < 0 ? ZDAG_ENOMEM : 1;
+    if (type == ZD_MSG_DROP)
+        return drop_task(x, zmq_msg_data(frame), zmq_msg_size(frame));
+    return 0;
+}
+
+/* The next message during a task that is not the inbox's (an ACK, DATA or BYE). */
 static int next_message(executor *x, zd_msg *m) {
     for (;;) {
         if (zmq_msg_recv(&x->in, x->sock, 0) < 0) {
@@ -280,6 +361,11 @@ static int next_message(executor *x, zd_msg *m) {
                 continue;
             return ZDAG_EZMQ;
         }
+        int kept = sort_frame(x, &x->in);
+        if (kept < 0)
+            return kept;
+        if (kept)
+            continue;
         if (zd_wire_decode(x->dec2, zmq_msg_data(&x->in), zmq_msg_size(&x->in), m) < 0) {
             zd_logf(&x->cfg->log, ZDAG_LOG_WARNING, "executor %u: dropped a malformed message: %s",
                     x->cfg->slot, zd_wire_decoder_error(x->dec2));
@@ -676,7 +762,53 @@ static int end_result(executor *x, const zd_msg_task *t, zd_store_writer *w, zd_
     return 0;
 }
 
+/* Sends the RESULTs held back, as one frame. A result of an attempt whose lease ended is not
+ * ours to give: another may run it. */
+static int flush_held(executor *x) {
+    if (zd_wire_batch_count(x->held) == 0)
+        return 0;
+    if (lease_expired(x, zd_boottime_ns()))
+        fence(x);
+    size_t len;
+    const char *frame = zd_wire_batch_frame(x->held, &len);
+    int rc = 0;
+    while (zmq_send(x->sock, frame, len, 0) < 0)
+        if (errno != EINTR) {
+            rc = ZDAG_EZMQ;
+            break;
+        }
+    zd_wire_batch_clear(x->held);
+    return rc;
+}
+
+/* Sends the RESULT in x->out, or holds it back to share a frame with the next ones: only after a
+ * function that took under HOLD_TASK_NS with the next task already here, and while the oldest
+ * held is younger than HOLD_AGE_NS, so a result waits at most for the next short task. */
+static int deliver(executor *x, const zd_msg_task *t, int64_t began, int64_t now) {
+    uint32_t held = zd_wire_batch_count(x->held);
+    bool hold = t->kind == 2 && now - began < HOLD_TASK_NS && zd_inbox_count(x->inbox) > 0 &&
+                held + 1 < HOLD_MAX && (held == 0 || now - x->held_since < HOLD_AGE_NS);
+    if (!hold && held == 0) {
+        if (lease_expired(x, now))
+            fence(x);
+        return send_frame(x);
+    }
+    if (zd_wire_batch_add(x->held, x->out) < 0)
+        return ZDAG_ENOMEM;
+    if (held == 0)
+        x->held_since = now;
+    return hold ? 0 : flush_held(x);
+}
+
 static int handle_task(executor *x, const zd_msg_task *t) {
+    /* Only a function may keep results waiting: anything else may take long. */
+    int held = t->kind == 2 ? 0 : flush_held(x);
+    if (held < 0)
+        return held;
+    for (uint32_t i = 0; i < t->n_deps && zd_wire_batch_count(x->held); i++)
+        if (t->deps[i].hash && (held = flush_held(x)) < 0) /* a fetch may wait */
+            return held;
+    int64_t began = zd_boottime_ns();
     await_lease(x);
     begin_attempt(x, t);
     zd_proc_result res;
@@ -719,33 +851,61 @@ static int handle_task(executor *x, const zd_msg_task *t) {
         end_attempt(x);
         return rc;
     }
-    /* A result of an attempt whose lease ended is not ours to give: another may run it. */
-    if (lease_expired(x, zd_boottime_ns()))
-        fence(x);
-    rc = rc < 0 ? rc : send_frame(x);
+    rc = rc < 0 ? rc : deliver(x, t, began, zd_boottime_ns());
     end_attempt(x);
     return rc;
 }
 
+/* Takes every message waiting (waiting for one first when `wait`) into the inbox. Returns 0,
+ * ZDAG_EINTR (BYE: the run is over) or an error. */
+static int take_messages(executor *x, bool wait) {
+    for (;;) {
+        if (zmq_msg_recv(&x->in, x->sock, wait ? 0 : ZMQ_DONTWAIT) < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN ? 0 : ZDAG_EZMQ;
+        }
+        wait = false;
+        int kept = sort_frame(x, &x->in);
+        if (kept < 0)
+            return kept;
+        if (kept)
+            continue;
+        zd_msg m;
+        if (zd_wire_decode(x->dec2, zmq_msg_data(&x->in), zmq_msg_size(&x->in), &m) < 0)
+            zd_logf(&x->cfg->log, ZDAG_LOG_WARNING, "executor %u: dropped a malformed message: %s",
+                    x->cfg->slot, zd_wire_decoder_error(x->dec2));
+        else if (m.type == ZD_MSG_BYE)
+            return ZDAG_EINTR;
+        else
+            zd_logf(&x->cfg->log, ZDAG_LOG_WARNING, "executor %u: dropped an unexpected message",
+                    x->cfg->slot);
+    }
+}
+
+/* Runs the tasks in the inbox one at a time, in order; each DROP or TASK that came meanwhile is
+ * sorted in before the next starts. */
 static int serve(executor *x) {
     zmq_msg_t msg;
     zmq_msg_init(&msg);
     int rc = 0;
     for (;;) {
-        if (zmq_msg_recv(&msg, x->sock, 0) < 0) {
-            if (errno == EINTR)
-                continue;
-            rc = ZDAG_EZMQ;
+        bool idle = zd_inbox_count(x->inbox) == 0;
+        if (idle && (rc = flush_held(x)) < 0) /* nothing to run: what is held goes now */
+            break;
+        if ((rc = take_messages(x, idle)) < 0) {
+            if (rc == ZDAG_EINTR)
+                rc = 0;
             break;
         }
+        if (!zd_inbox_pop(x->inbox, &msg))
+            continue;
         zd_msg m;
         if (zd_wire_decode(x->dec, zmq_msg_data(&msg), zmq_msg_size(&msg), &m) < 0) {
             zd_logf(&x->cfg->log, ZDAG_LOG_WARNING, "executor %u: dropped a malformed message: %s",
                     x->cfg->slot, zd_wire_decoder_error(x->dec));
             continue;
         }
-        if (m.type == ZD_MSG_BYE)
-            break;
         if (m.type != ZD_MSG_TASK) {
             zd_logf(&x->cfg->log, ZDAG_LOG_WARNING, "executor %u: dropped an unexpected message",
                     x->cfg->slot);
@@ -782,10 +942,13 @@ int zd_executor_main(const zd_executor_cfg *cfg) {
     x.out = zd_wire_buf_new();
     x.dec = zd_wire_decoder_new();
     x.dec2 = zd_wire_decoder_new();
+    x.inbox = zd_inbox_new();
+    x.aside = zd_wire_buf_new();
+    x.held = zd_wire_batch_new();
     x.ctx = zmq_ctx_new();
     if (cfg->fns && !(x.fns = zd_fn_caller_new(cfg->fns, cfg->max_result)))
         goto out_free;
-    if (!x.out || !x.dec || !x.dec2 || !x.ctx)
+    if (!x.out || !x.dec || !x.dec2 || !x.inbox || !x.aside || !x.held || !x.ctx)
         goto out_free;
     rc = ZDAG_ESYS;
     if (!start_watchdog(&x))
@@ -812,7 +975,7 @@ int zd_executor_main(const zd_executor_cfg *cfg) {
                           .slot = cfg->slot,
                           .pid = getpid(),
                           .host = {cfg->host_id, strlen(cfg->host_id)},
-                          .credit = 1,
+                          .credit = CREDIT,
                           .agent = cfg->agent,
                           .secret = cfg->secret};
     if ((rc = zd_wire_encode_hello(x.out, &hello)) < 0 || (rc = send_frame(&x)) < 0)
@@ -839,6 +1002,9 @@ out_free:
     zd_wire_buf_free(&x.out);
     zd_wire_decoder_free(&x.dec);
     zd_wire_decoder_free(&x.dec2);
+    zd_inbox_free(&x.inbox);
+    zd_wire_buf_free(&x.aside);
+    zd_wire_batch_free(&x.held);
     zmq_msg_close(&x.in);
     zd_fn_caller_free(&x.fns);
     return rc < 0 ? 1 : 0;

@@ -471,6 +471,112 @@ static void test_hostile_result_frames(void **state) {
     zd_wire_decoder_free(&d);
 }
 
+/* DROP and DROPPED round trip; zd_wire_peek reads a frame's type and first two fields. */
+static void test_drop_and_peek(void **state) {
+    (void)state;
+    zd_wire_buf *b = zd_wire_buf_new();
+    zd_wire_decoder *d = zd_wire_decoder_new();
+    zd_msg m;
+    assert_int_equal(zd_wire_encode_drop(b, 0x1122334455667788ull), 0);
+    assert_int_equal(zd_wire_decode(d, zd_wire_buf_data(b), zd_wire_buf_size(b), &m), 0);
+    assert_int_equal(m.type, ZD_MSG_DROP);
+    assert_true(m.u.drop.token == 0x1122334455667788ull);
+    zd_msg_dropped dd = {.node = 70000, .token = 5};
+    assert_int_equal(zd_wire_encode_dropped(b, &dd), 0);
+    assert_int_equal(zd_wire_decode(d, zd_wire_buf_data(b), zd_wire_buf_size(b), &m), 0);
+    assert_int_equal(m.type, ZD_MSG_DROPPED);
+    assert_int_equal(m.u.dropped.node, 70000);
+    assert_int_equal(m.u.dropped.token, 5);
+    uint32_t type;
+    uint64_t f1, f2;
+    assert_true(zd_wire_peek(zd_wire_buf_data(b), zd_wire_buf_size(b), &type, &f1, &f2));
+    assert_int_equal(type, ZD_MSG_DROPPED);
+    assert_int_equal(f1, 70000);
+    assert_int_equal(f2, 5);
+    zd_msg_task t = {.node = 3,
+                     .token = UINT64_MAX,
+                     .name = B("n"),
+                     .run_id = B("r"),
+                     .cmd = B("true"),
+                     .max_result = 1};
+    assert_int_equal(zd_wire_encode_task(b, &t), 0);
+    assert_true(zd_wire_peek(zd_wire_buf_data(b), zd_wire_buf_size(b), &type, &f1, &f2));
+    assert_int_equal(type, ZD_MSG_TASK);
+    assert_int_equal(f1, 3);
+    assert_true(f2 == UINT64_MAX);
+    assert_false(zd_wire_peek("\xc0\x01", 2, &type, &f1, &f2)); /* not an array */
+    assert_false(zd_wire_peek("\x91", 1, &type, &f1, &f2));     /* cut short */
+    const char bad[] = {(char)0x92, 0x0e, (char)0xa1, 'x'};     /* a string where a token goes */
+    assert_true(zd_wire_peek(bad, sizeof bad, &type, &f1, &f2));
+    assert_int_equal(f1, 0);
+    assert_int_equal(zd_wire_decode(d, bad, sizeof bad, &m), ZDAG_EPROTO);
+    zd_wire_buf_free(&b);
+    zd_wire_decoder_free(&d);
+}
+
+/* A BATCH holds whole messages in order; one message goes alone; a malformed or nested BATCH
+ * is refused where it goes wrong. */
+static void test_batch(void **state) {
+    (void)state;
+    zd_wire_buf *b = zd_wire_buf_new();
+    zd_wire_batch *x = zd_wire_batch_new();
+    zd_wire_decoder *d = zd_wire_decoder_new();
+    zd_wire_batch_iter it;
+    const void *one;
+    size_t len, flen;
+    zd_msg m;
+    assert_int_equal(zd_wire_encode_drop(b, 7), 0);
+    assert_int_equal(zd_wire_batch_add(x, b), 0);
+    const char *frame = zd_wire_batch_frame(x, &flen);
+    assert_int_equal(flen, zd_wire_buf_size(b)); /* alone: the message itself */
+    assert_memory_equal(frame, zd_wire_buf_data(b), flen);
+    assert_false(zd_wire_batch_open(&it, frame, flen));
+    for (uint64_t tok = 8; tok < 300; tok++) {
+        assert_int_equal(zd_wire_encode_drop(b, tok), 0);
+        assert_int_equal(zd_wire_batch_add(x, b), 0);
+    }
+    assert_int_equal(zd_wire_batch_count(x), 293);
+    frame = zd_wire_batch_frame(x, &flen);
+    assert_true(zd_wire_well_formed(frame, flen, 2));
+    assert_true(zd_wire_batch_open(&it, frame, flen));
+    uint64_t want = 7;
+    while (zd_wire_batch_next(&it, &one, &len) == 1) {
+        assert_int_equal(zd_wire_decode(d, one, len, &m), 0);
+        assert_int_equal(m.type, ZD_MSG_DROP);
+        assert_int_equal(m.u.drop.token, want++);
+    }
+    assert_int_equal(want, 300);
+    assert_int_equal(zd_wire_batch_next(&it, &one, &len), 0);
+    /* Cut short, trailing bytes, a count larger than what is there. */
+    assert_true(zd_wire_batch_open(&it, frame, flen - 1));
+    int got;
+    while ((got = zd_wire_batch_next(&it, &one, &len)) == 1)
+        ;
+    assert_int_equal(got, ZDAG_EPROTO);
+    char *more = malloc(flen + 1);
+    memcpy(more, frame, flen);
+    more[flen] = 0x01;
+    assert_true(zd_wire_batch_open(&it, more, flen + 1));
+    while ((got = zd_wire_batch_next(&it, &one, &len)) == 1)
+        ;
+    assert_int_equal(got, ZDAG_EPROTO);
+    free(more);
+    /* A BATCH inside a BATCH. */
+    const char nested[] = {(char)0x92, 0x10, (char)0xc4, 3, (char)0x92, 0x10, 0x00};
+    assert_true(zd_wire_batch_open(&it, nested, sizeof nested));
+    assert_int_equal(zd_wire_batch_next(&it, &one, &len), ZDAG_EPROTO);
+    /* Not a bin. */
+    const char notbin[] = {(char)0x92, 0x10, 0x05};
+    assert_true(zd_wire_batch_open(&it, notbin, sizeof notbin));
+    assert_int_equal(zd_wire_batch_next(&it, &one, &len), ZDAG_EPROTO);
+    assert_int_equal(zd_wire_decode(d, notbin, sizeof notbin, &m), ZDAG_EPROTO);
+    zd_wire_batch_clear(x);
+    assert_int_equal(zd_wire_batch_count(x), 0);
+    zd_wire_batch_free(&x);
+    zd_wire_buf_free(&b);
+    zd_wire_decoder_free(&d);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hello_round_trip),
@@ -481,6 +587,8 @@ int main(void) {
         cmocka_unit_test(test_stored_result_round_trip),
         cmocka_unit_test(test_chunk_ack_fetch_data_round_trip),
         cmocka_unit_test(test_hostile_result_frames),
+        cmocka_unit_test(test_drop_and_peek),
+        cmocka_unit_test(test_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -669,6 +669,212 @@ static void test_io_slots_wake_for_io_nodes(void **state) {
     teardown(&r);
 }
 
+/* ---- Sending ahead ------------------------------------------------------------------------ */
+
+static void hello_credit(rig *r, double now, uint32_t slot, uint32_t credit) {
+    zd_msg_hello h = {
+        .version = ZD_WIRE_VERSION, .slot = slot, .pid = 100 + slot, .credit = credit};
+    zd_peer p = local(slot);
+    assert_true(zd_core_on_hello(r->c, now, &p, &h));
+}
+
+/* The nodes of the TASKs of the last event, in order, as "n0 n1 ..." */
+static const char *tasks_sent(rig *r, char *buf, size_t size) {
+    buf[0] = '\0';
+    for (size_t i = 0; i < r->n; i++)
+        if (r->acts[i].kind == ZD_ACT_TASK) {
+            size_t used = strlen(buf);
+            snprintf(buf + used, size - used, "%s%s", used ? " " : "",
+                     zd_graph_node(r->g, r->acts[i].node)->name);
+        }
+    return buf;
+}
+
+static uint32_t attempts_of(rig *r, uint32_t index) {
+    zd_node_outcome o;
+    zd_core_outcome(r->c, index, &o);
+    return o.attempts;
+}
+
+/* Six independent nodes, one executor taking 4 tasks: once a node has shown how short they are
+ * (1 ms), the best ready ones go ahead in priority order; an attempt counts, and its start time
+ * is taken, only when it starts (the one before it ended); a RESULT for a task that has not
+ * started is refused. */
+static void test_ahead_in_order_counted_at_start(void **state) {
+    (void)state;
+    rig r;
+    char buf[128];
+    setup(&r,
+          build_graph((const char *[]){"n0:6", "n1:5", "n2:4", "n3:3", "n4:2", "n5:1", NULL}, NULL),
+          (zd_core_cfg){.n_local = 1, .prio = ZD_PRIO_USER});
+    uint32_t n0 = node(&r, "n0"), n1 = node(&r, "n1"), n2 = node(&r, "n2"), n3 = node(&r, "n3");
+    uint32_t n4 = node(&r, "n4"), n5 = node(&r, "n5");
+    hello_credit(&r, 0.1, 0, 4);
+    zd_core_start(r.c, 0.2);
+    take(&r);
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "n0"); /* no estimate yet */
+    zd_peer p = local(0);
+    uint64_t t0 = token_of(&r, n0, 0);
+    assert_true(result(&r, 0.201, &p, n0, t0, true));
+    take(&r);
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "n1 n2 n3 n4");
+    assert_int_equal(attempts_of(&r, n1), 1);
+    assert_int_equal(attempts_of(&r, n2), 0);
+    assert_int_equal(state_of(&r, n2), ZD_NS_RUNNING);
+    zd_msg_task t;
+    assert_int_equal(zd_core_task(r.c, n2, 0, &t), 0);
+    assert_int_equal(t.attempt, 1);
+    uint64_t t2 = t.token, t3 = token_of(&r, n3, 0);
+    assert_false(result(&r, 0.2015, &p, n3, t3, true)); /* not started: not its turn */
+    assert_true(result(&r, 0.202, &p, n1, token_of(&r, n1, 0), true));
+    take(&r);
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "n5"); /* topped up */
+    assert_int_equal(attempts_of(&r, n2), 1);
+    zd_node_outcome o;
+    zd_core_outcome(r.c, n2, &o);
+    assert_int_equal(o.n_history, 1);
+    assert_true(o.history[0].start_s == 0.202);
+    assert_true(result(&r, 0.203, &p, n2, t2, true));
+    assert_true(result(&r, 0.204, &p, n3, t3, true));
+    assert_true(result(&r, 0.205, &p, n4, token_of(&r, n4, 0), true));
+    assert_true(result(&r, 0.206, &p, n5, token_of(&r, n5, 0), true));
+    assert_true(zd_core_finished(r.c));
+    assert_int_equal(zd_core_exit_code(r.c), 0);
+    for (uint32_t i = 0; i < 6; i++)
+        assert_int_equal(attempts_of(&r, i), 1);
+    teardown(&r);
+}
+
+/* A node the running one releases, if it outranks the next ready node, is not overtaken by it
+ * (Tawazi's example: a -> b -> c with b, c above d, one executor: a b c d). */
+static void test_ahead_never_overtakes_a_released_node(void **state) {
+    (void)state;
+    rig r;
+    char buf[128];
+    setup(&r,
+          build_graph((const char *[]){"w:9", "a:1", "b:2", "c:2", "d:1", NULL},
+                      (const char *[]){"a>b", "b>c", "a>d", NULL}),
+          (zd_core_cfg){.n_local = 1, .prio = ZD_PRIO_USER});
+    hello_credit(&r, 0.1, 0, 8);
+    zd_core_start(r.c, 0.2);
+    take(&r);
+    zd_peer p = local(0);
+    assert_true(result(&r, 0.201, &p, node(&r, "w"), token_of(&r, node(&r, "w"), 0), true));
+    take(&r);
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "a");
+    assert_true(result(&r, 0.202, &p, node(&r, "a"), token_of(&r, node(&r, "a"), 0), true));
+    take(&r);
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "b"); /* d would overtake c */
+    assert_true(result(&r, 0.203, &p, node(&r, "b"), token_of(&r, node(&r, "b"), 0), true));
+    take(&r);
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "c d");
+    teardown(&r);
+}
+
+/* The tasks sent ahead to an executor that dies go back to the ready queue untouched (no
+ * attempt counted) and run once on its replacement; the running one is a lost attempt. */
+static void test_ahead_of_a_dead_executor_run_once(void **state) {
+    (void)state;
+    rig r;
+    char buf[128];
+    setup(&r, build_graph((const char *[]){"n0:4", "n1:3", "n2:2", "n3:1", NULL}, NULL),
+          (zd_core_cfg){.n_local = 1, .prio = ZD_PRIO_USER, .can_spawn = true});
+    uint32_t n0 = node(&r, "n0"), n1 = node(&r, "n1"), n2 = node(&r, "n2"), n3 = node(&r, "n3");
+    hello_credit(&r, 0.1, 0, 4);
+    zd_core_start(r.c, 0.2);
+    take(&r);
+    zd_peer p = local(0);
+    assert_true(result(&r, 0.201, &p, n0, token_of(&r, n0, 0), true));
+    take(&r);
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "n1 n2 n3");
+    zd_core_on_exit(r.c, 0.3, 0, "signal 9");
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_SPAWN), 1);
+    assert_int_equal(attempts_of(&r, n1), 1);
+    assert_int_equal(attempts_of(&r, n2), 0);
+    assert_int_equal(attempts_of(&r, n3), 0);
+    assert_int_equal(state_of(&r, n2), ZD_NS_READY);
+    assert_string_equal(outcome_of(&r, n1, 0), "lost");
+    hello_credit(&r, 0.4, 0, 4);
+    take(&r);
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "n1 n2 n3");
+    assert_true(result(&r, 0.401, &p, n1, token_of(&r, n1, 0), true));
+    assert_true(result(&r, 0.402, &p, n2, token_of(&r, n2, 0), true));
+    assert_true(result(&r, 0.403, &p, n3, token_of(&r, n3, 0), true));
+    assert_true(zd_core_finished(r.c));
+    assert_int_equal(attempts_of(&r, n1), 2);
+    assert_int_equal(attempts_of(&r, n2), 1);
+    assert_int_equal(attempts_of(&r, n3), 1);
+    teardown(&r);
+}
+
+/* A failure stops the run: every task sent ahead is told DROP. A DROPPED one never ran (no
+ * attempt), also when it had become the running one as the RESULT before it came (the executor
+ * had the DROP first); the run ends with them skipped. */
+static void test_ahead_dropped_when_the_run_stops(void **state) {
+    (void)state;
+    rig r;
+    char buf[128];
+    setup(&r, build_graph((const char *[]){"n0:5", "n1:4", "n2:3", "n3:2", "n4:1", NULL}, NULL),
+          (zd_core_cfg){.n_local = 1, .prio = ZD_PRIO_USER});
+    uint32_t n0 = node(&r, "n0"), n1 = node(&r, "n1"), n2 = node(&r, "n2"), n3 = node(&r, "n3");
+    uint32_t n4 = node(&r, "n4");
+    hello_credit(&r, 0.1, 0, 4);
+    zd_core_start(r.c, 0.2);
+    take(&r);
+    zd_peer p = local(0);
+    assert_true(result(&r, 0.201, &p, n0, token_of(&r, n0, 0), true));
+    take(&r);
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "n1 n2 n3 n4");
+    uint64_t t2 = token_of(&r, n2, 0), t3 = token_of(&r, n3, 0), t4 = token_of(&r, n4, 0);
+    assert_true(result(&r, 0.202, &p, n1, token_of(&r, n1, 0), false));
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_DROP), 2); /* n2 started when n1 ended */
+    assert_int_equal(r.acts[r.n - 2].kind, ZD_ACT_DROP);
+    assert_int_equal(count(&r, ZD_ACT_TASK), 0);
+    const zd_action *d = first(&r, ZD_ACT_DROP);
+    assert_int_equal(d->node, n3);
+    assert_true(d->token == t3);
+    assert_true(result(&r, 0.203, &p, n2, t2, true)); /* it had started: it ran */
+    zd_msg_dropped m3 = {n3, t3}, m4 = {n4, t4}, forged = {n4, t4 + 1};
+    zd_core_on_dropped(r.c, 0.204, &p, &m3); /* n3 had become the running one */
+    zd_peer other = local(1);
+    zd_core_on_dropped(r.c, 0.204, &other, &m4); /* not its executor: ignored */
+    zd_core_on_dropped(r.c, 0.204, &p, &forged);
+    assert_false(zd_core_finished(r.c));
+    zd_core_on_dropped(r.c, 0.205, &p, &m4);
+    assert_true(zd_core_finished(r.c));
+    zd_core_finish(r.c, 0.3);
+    assert_int_equal(zd_core_exit_code(r.c), 1);
+    assert_int_equal(state_of(&r, n2), ZD_NS_SUCCEEDED);
+    assert_int_equal(state_of(&r, n3), ZD_NS_SKIPPED);
+    assert_int_equal(state_of(&r, n4), ZD_NS_SKIPPED);
+    assert_int_equal(attempts_of(&r, n3), 0);
+    assert_int_equal(attempts_of(&r, n4), 0);
+    teardown(&r);
+}
+
+/* Nodes with a pool or `sequential` are never sent ahead, nor is anything behind them. */
+static void test_ahead_never_for_leases(void **state) {
+    (void)state;
+    rig r;
+    char buf[128];
+    zd_graph *g = build_graph((const char *[]){"n0:5", "n1:4", "s:3", "n3:2", NULL}, NULL);
+    zd_graph_node(g, (uint32_t)zd_graph_find(g, "s"))->sequential = true;
+    setup(&r, g, (zd_core_cfg){.n_local = 1, .prio = ZD_PRIO_USER});
+    hello_credit(&r, 0.1, 0, 4);
+    zd_core_start(r.c, 0.2);
+    take(&r);
+    zd_peer p = local(0);
+    assert_true(result(&r, 0.201, &p, node(&r, "n0"), token_of(&r, node(&r, "n0"), 0), true));
+    take(&r);
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "n1");
+    assert_true(result(&r, 0.202, &p, node(&r, "n1"), token_of(&r, node(&r, "n1"), 0), true));
+    take(&r);
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "s"); /* alone: nothing behind it */
+    teardown(&r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_nodes),
@@ -686,6 +892,11 @@ int main(void) {
         cmocka_unit_test(test_journal_window),
         cmocka_unit_test(test_hello_overtakes_lost),
         cmocka_unit_test(test_io_slots_wake_for_io_nodes),
+        cmocka_unit_test(test_ahead_in_order_counted_at_start),
+        cmocka_unit_test(test_ahead_never_overtakes_a_released_node),
+        cmocka_unit_test(test_ahead_of_a_dead_executor_run_once),
+        cmocka_unit_test(test_ahead_dropped_when_the_run_stops),
+        cmocka_unit_test(test_ahead_never_for_leases),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
