@@ -653,9 +653,15 @@ static void stop_writer(zd_framelog *fl) {
     fl->started = false;
 }
 
-/* Copies the writer's last error to the caller's. Under the lock. */
-static void take_writer_error(zd_framelog *fl) {
-    snprintf(fl->error, sizeof fl->error, "%s", fl->werror);
+/* Says that the writer failed: its last error becomes the caller's, and counts as reported.
+ * Under the lock. Returns ZDAG_ESTATE. */
+static int writer_failed(zd_framelog *fl) {
+    fl->reported = fl->failures;
+    if (fl->werror[0])
+        snprintf(fl->error, sizeof fl->error, "%s", fl->werror);
+    else
+        snprintf(fl->error, sizeof fl->error, "%s is unusable after a failed sync", fl->path);
+    return ZDAG_ESTATE;
 }
 
 int zd_framelog_sync_async(zd_framelog *fl) {
@@ -664,12 +670,7 @@ int zd_framelog_sync_async(zd_framelog *fl) {
     pthread_mutex_lock(&fl->mu);
     int rc = 0;
     if (fl->broken || fl->failures > fl->reported) {
-        fl->reported = fl->failures;
-        if (fl->werror[0])
-            take_writer_error(fl);
-        else
-            snprintf(fl->error, sizeof fl->error, "%s is unusable after a failed sync", fl->path);
-        rc = ZDAG_ESTATE;
+        rc = writer_failed(fl);
     }
     if (!fl->broken && fl->buf_frames > 0) {
         fl->want = true;
@@ -704,12 +705,7 @@ int zd_framelog_sync(zd_framelog *fl) {
     }
     int rc = 0;
     if (fl->broken || fl->failures != failures) {
-        fl->reported = fl->failures;
-        if (fl->werror[0])
-            take_writer_error(fl);
-        else
-            snprintf(fl->error, sizeof fl->error, "%s is unusable after a failed sync", fl->path);
-        rc = ZDAG_ESTATE;
+        rc = writer_failed(fl);
     } else {
         fl->error[0] = '\0';
     }

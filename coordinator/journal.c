@@ -553,24 +553,23 @@ int zd_journal_restate(zd_journal *j, const zd_journal_rec *r) {
     return append(j, r, false);
 }
 
-int zd_journal_sync(zd_journal *j) {
+/* Syncs with zd_framelog_sync() or zd_framelog_sync_async(). */
+static int sync_by(zd_journal *j, int (*sync)(zd_framelog *)) {
     if (!j->fl) {
         snprintf(j->error, sizeof j->error, "the journal is read-only");
         return ZDAG_EINVAL;
     }
-    int rc = zd_framelog_sync(j->fl);
+    int rc = sync(j->fl);
     snprintf(j->error, sizeof j->error, "%s", rc < 0 ? zd_framelog_error(j->fl) : "");
     return rc;
 }
 
+int zd_journal_sync(zd_journal *j) {
+    return sync_by(j, zd_framelog_sync);
+}
+
 int zd_journal_sync_async(zd_journal *j) {
-    if (!j->fl) {
-        snprintf(j->error, sizeof j->error, "the journal is read-only");
-        return ZDAG_EINVAL;
-    }
-    int rc = zd_framelog_sync_async(j->fl);
-    snprintf(j->error, sizeof j->error, "%s", rc < 0 ? zd_framelog_error(j->fl) : "");
-    return rc;
+    return sync_by(j, zd_framelog_sync_async);
 }
 
 size_t zd_journal_pending(const zd_journal *j) {

@@ -148,6 +148,23 @@ static void test_create_append_read(void **state) {
     rmdir(dir);
 }
 
+/* Syncs fl (through the writer thread first when async) with files limited to 1000 bytes;
+ * returns what zd_framelog_sync() returned. */
+static int sync_over_fsize_limit(zd_framelog *fl, bool async) {
+    struct rlimit old, low;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    low = old;
+    low.rlim_cur = 1000;
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &low), 0);
+    int async_rc = async ? zd_framelog_sync_async(fl) : 0;
+    int rc = zd_framelog_sync(fl);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, prev);
+    assert_int_equal(async_rc, 0); /* a failure it reports comes later */
+    return rc;
+}
+
 /* A write over RLIMIT_FSIZE is rolled back; the frames stay pending. */
 static void test_failed_write_rolls_back(void **state) {
     (void)state;
@@ -161,16 +178,7 @@ static void test_failed_write_rolls_back(void **state) {
     assert_int_equal(zd_framelog_install(fl), 0);
     static char big[5000];
     assert_int_equal(zd_framelog_append(fl, big, sizeof big, NULL), 0);
-    struct rlimit old, low;
-    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
-    low = old;
-    low.rlim_cur = 1000;
-    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
-    assert_int_equal(setrlimit(RLIMIT_FSIZE, &low), 0);
-    int rc = zd_framelog_sync(fl);
-    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
-    signal(SIGXFSZ, prev);
-    assert_int_equal(rc, ZDAG_ESTATE);
+    assert_int_equal(sync_over_fsize_limit(fl, false), ZDAG_ESTATE);
     assert_int_equal(size_of(path), 12);
     assert_int_equal(zd_framelog_pending(fl), 1);
     assert_false(zd_framelog_broken(fl));
@@ -264,47 +272,71 @@ static void gate_release(gate *g, int k) {
     pthread_mutex_unlock(&g->mu);
 }
 
-/* An installed log holding one 4-byte frame ("head", 12 bytes), syncing through g. */
-static zd_framelog *gated_log(char *dir, char *path, size_t path_size, gate *g,
-                              zd_framelog_cfg *cfg) {
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, path_size, "%s/log", dir);
-    pthread_mutex_init(&g->mu, NULL);
-    pthread_cond_init(&g->cv, NULL);
-    *cfg = (zd_framelog_cfg){.max_record = 1 << 20, .datasync = gated_sync, .datasync_ctx = g};
+/* A test's log: installed, holding one 4-byte frame ("head", 12 bytes), syncing through g. */
+typedef struct gated {
+    char dir[32];        /* its directory */
+    char path[64];       /* the log */
+    gate g;              /* its fdatasync */
+    zd_framelog_cfg cfg; /* its configuration */
+    zd_framelog *fl;     /* the log, until closed */
+} gated;
+
+static int gated_setup(void **state) {
+    gated *x = calloc(1, sizeof *x);
+    if (!x)
+        return -1;
+    snprintf(x->dir, sizeof x->dir, "/tmp/zdag-framelog-XXXXXX");
+    if (!mkdtemp(x->dir))
+        return -1;
+    snprintf(x->path, sizeof x->path, "%s/log", x->dir);
+    pthread_mutex_init(&x->g.mu, NULL);
+    pthread_cond_init(&x->g.cv, NULL);
+    x->cfg =
+        (zd_framelog_cfg){.max_record = 1 << 20, .datasync = gated_sync, .datasync_ctx = &x->g};
     char err[256];
-    zd_framelog *fl = NULL;
-    assert_int_equal(zd_framelog_create(path, 0600, cfg, &fl, err, sizeof err), 0);
-    assert_int_equal(zd_framelog_append(fl, "head", 4, NULL), 0);
-    g->released = 1;
-    assert_int_equal(zd_framelog_install(fl), 0); /* inline: the gate's call 1 */
-    assert_int_equal(g->entered, 1);
-    return fl;
+    if (zd_framelog_create(x->path, 0600, &x->cfg, &x->fl, err, sizeof err) != 0 ||
+        zd_framelog_append(x->fl, "head", 4, NULL) != 0)
+        return -1;
+    x->g.released = 1;
+    if (zd_framelog_install(x->fl) != 0 || x->g.entered != 1) /* inline: the gate's call 1 */
+        return -1;
+    *state = x;
+    return 0;
 }
 
-static void gated_done(char *dir, char *path, gate *g) {
-    unlink(path);
-    rmdir(dir);
-    pthread_cond_destroy(&g->cv);
-    pthread_mutex_destroy(&g->mu);
+/* Closes x's log and reads its frames into s. */
+static void closed_and_read(gated *x, seen *s) {
+    zd_framelog_close(&x->fl);
+    uint64_t end, size;
+    zd_framelog_fault f;
+    assert_int_equal(read_back(x->path, s, &end, &size, &f), 0);
+    assert_int_equal(end, size);
+}
+
+static int gated_teardown(void **state) {
+    gated *x = *state;
+    zd_framelog_close(&x->fl);
+    unlink(x->path);
+    rmdir(x->dir);
+    pthread_cond_destroy(&x->g.cv);
+    pthread_mutex_destroy(&x->g.mu);
+    free(x);
+    return 0;
 }
 
 /* While the writer thread is inside fdatasync, appends go on and are neither durable nor lost;
  * frames reach the file in the order appended; pending counts only what the writer synced. */
 static void test_async_sync_appends_go_on(void **state) {
-    (void)state;
-    char dir[] = "/tmp/zdag-framelog-XXXXXX", path[64];
-    gate g = {0};
-    zd_framelog_cfg cfg;
-    zd_framelog *fl = gated_log(dir, path, sizeof path, &g, &cfg);
+    gated *x = *state;
+    zd_framelog *fl = x->fl;
     uint64_t off;
     assert_int_equal(zd_framelog_append(fl, "A", 1, &off), 0);
     assert_int_equal(off, 12);
     assert_int_equal(zd_framelog_append(fl, "B", 1, &off), 0);
     assert_int_equal(off, 21);
     assert_int_equal(zd_framelog_sync_async(fl), 0);      /* returns with the sync still to come */
-    gate_wait_entered(&g, 2);                             /* the writer is in fdatasync of A, B */
-    assert_int_equal(g.size[1], 30);                      /* both written before it was called */
+    gate_wait_entered(&x->g, 2);                          /* the writer is in fdatasync of A, B */
+    assert_int_equal(x->g.size[1], 30);                   /* both written before it was called */
     assert_int_equal(zd_framelog_pending(fl), 2);         /* not durable yet */
     assert_int_equal(zd_framelog_sync_due_ms(fl, 0), -1); /* nothing waits for a sync */
     assert_int_equal(zd_framelog_append(fl, "C", 1, &off), 0); /* not blocked by the sync */
@@ -312,26 +344,22 @@ static void test_async_sync_appends_go_on(void **state) {
     assert_int_equal(zd_framelog_pending(fl), 3);
     assert_int_equal(zd_framelog_sync_due_ms(fl, 0), 0);
     assert_int_equal(zd_framelog_sync_async(fl), 0);
-    assert_int_equal(size_of(path), 30); /* C waits for the writer */
-    gate_release(&g, 2);
-    gate_wait_entered(&g, 3); /* the writer took C after A and B were durable */
-    assert_int_equal(g.size[2], 39);
+    assert_int_equal(size_of(x->path), 30); /* C waits for the writer */
+    gate_release(&x->g, 2);
+    gate_wait_entered(&x->g, 3); /* the writer took C after A and B were durable */
+    assert_int_equal(x->g.size[2], 39);
     assert_int_equal(zd_framelog_pending(fl), 1);
-    gate_release(&g, 3);
+    gate_release(&x->g, 3);
     assert_int_equal(zd_framelog_sync(fl), 0);
     assert_int_equal(zd_framelog_pending(fl), 0);
     assert_int_equal(zd_framelog_size(fl), 39);
-    zd_framelog_close(&fl);
     seen s;
-    uint64_t end, size;
-    zd_framelog_fault f;
-    assert_int_equal(read_back(path, &s, &end, &size, &f), 0);
+    closed_and_read(x, &s);
     assert_int_equal(s.n, 4);
     assert_string_equal(s.payload[1], "A");
     assert_string_equal(s.payload[2], "B");
     assert_string_equal(s.payload[3], "C");
     assert_int_equal(s.off[3], 30);
-    gated_done(dir, path, &g);
 }
 
 typedef struct syncer {
@@ -353,38 +381,31 @@ static void *sync_in_thread(void *arg) {
 
 /* zd_framelog_sync() returns only once the writer's fdatasync of every frame has. */
 static void test_sync_waits_for_durability(void **state) {
-    (void)state;
-    char dir[] = "/tmp/zdag-framelog-XXXXXX", path[64];
-    gate g = {0};
-    zd_framelog_cfg cfg;
-    zd_framelog *fl = gated_log(dir, path, sizeof path, &g, &cfg);
+    gated *x = *state;
+    zd_framelog *fl = x->fl;
     assert_int_equal(zd_framelog_append(fl, "A", 1, NULL), 0);
     assert_int_equal(zd_framelog_sync_async(fl), 0);
-    gate_wait_entered(&g, 2);
-    syncer y = {.fl = fl, .g = &g};
+    gate_wait_entered(&x->g, 2);
+    syncer y = {.fl = fl, .g = &x->g};
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, sync_in_thread, &y), 0);
-    pthread_mutex_lock(&g.mu);
+    pthread_mutex_lock(&x->g.mu);
     bool early = y.returned; /* cannot have returned: fdatasync has not */
-    pthread_mutex_unlock(&g.mu);
+    pthread_mutex_unlock(&x->g.mu);
     assert_false(early);
-    gate_release(&g, 2);
+    gate_release(&x->g, 2);
     pthread_join(t, NULL);
     assert_true(y.returned);
     assert_int_equal(y.rc, 0);
     assert_int_equal(zd_framelog_pending(fl), 0);
-    zd_framelog_close(&fl);
-    gated_done(dir, path, &g);
+    zd_framelog_close(&x->fl);
 }
 
 /* A failed fdatasync of the writer is reported by the next call and breaks the log. */
 static void test_async_failed_sync_breaks(void **state) {
-    (void)state;
-    char dir[] = "/tmp/zdag-framelog-XXXXXX", path[64];
-    gate g = {0};
-    zd_framelog_cfg cfg;
-    zd_framelog *fl = gated_log(dir, path, sizeof path, &g, &cfg);
-    g.fail_at = 2;
+    gated *x = *state;
+    zd_framelog *fl = x->fl;
+    x->g.fail_at = 2;
     assert_int_equal(zd_framelog_append(fl, "A", 1, NULL), 0);
     assert_int_equal(zd_framelog_sync_async(fl), 0);
     assert_int_equal(zd_framelog_sync(fl), ZDAG_ESTATE);
@@ -393,53 +414,34 @@ static void test_async_failed_sync_breaks(void **state) {
     assert_int_equal(zd_framelog_pending(fl), 1); /* never counted durable */
     assert_int_equal(zd_framelog_sync_async(fl), ZDAG_ESTATE);
     assert_int_equal(zd_framelog_append(fl, "B", 1, NULL), ZDAG_ESTATE);
-    zd_framelog_close(&fl);
-    gated_done(dir, path, &g);
+    zd_framelog_close(&x->fl);
 }
 
 /* A write of the writer over RLIMIT_FSIZE is rolled back, its frames go back before the ones
  * appended since, and a later sync writes them all in order. */
 static void test_async_failed_write_requeued(void **state) {
-    (void)state;
-    char dir[] = "/tmp/zdag-framelog-XXXXXX", path[64];
-    gate g = {0};
-    zd_framelog_cfg cfg;
-    zd_framelog *fl = gated_log(dir, path, sizeof path, &g, &cfg);
-    gate_release(&g, 8);
+    gated *x = *state;
+    zd_framelog *fl = x->fl;
+    gate_release(&x->g, 8);
     static char big[5000];
     memset(big, 'X', sizeof big);
     assert_int_equal(zd_framelog_append(fl, big, sizeof big, NULL), 0);
-    struct rlimit old, low;
-    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
-    low = old;
-    low.rlim_cur = 1000;
-    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
-    assert_int_equal(setrlimit(RLIMIT_FSIZE, &low), 0);
-    int async_rc = zd_framelog_sync_async(fl);
-    int rc = zd_framelog_sync(fl);
-    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
-    signal(SIGXFSZ, prev);
-    assert_int_equal(async_rc, 0);
-    assert_int_equal(rc, ZDAG_ESTATE);
+    assert_int_equal(sync_over_fsize_limit(fl, true), ZDAG_ESTATE);
     assert_non_null(strstr(zd_framelog_error(fl), "cannot write"));
     assert_false(zd_framelog_broken(fl));
-    assert_int_equal(size_of(path), 12);
+    assert_int_equal(size_of(x->path), 12);
     assert_int_equal(zd_framelog_pending(fl), 1);
     uint64_t off;
     assert_int_equal(zd_framelog_append(fl, "after", 5, &off), 0);
     assert_int_equal(off, 12 + 8 + sizeof big);
     assert_int_equal(zd_framelog_sync_async(fl), 0); /* the failure was reported already */
     assert_int_equal(zd_framelog_sync(fl), 0);
-    zd_framelog_close(&fl);
     seen s;
-    uint64_t end, size;
-    zd_framelog_fault f;
-    assert_int_equal(read_back(path, &s, &end, &size, &f), 0);
+    closed_and_read(x, &s);
     assert_int_equal(s.n, 3);
     assert_string_equal(s.payload[1], "XXXXXXX");
     assert_string_equal(s.payload[2], "after");
     assert_int_equal(s.off[2], off);
-    gated_done(dir, path, &g);
 }
 
 int main(void) {
@@ -447,10 +449,12 @@ int main(void) {
         cmocka_unit_test(test_create_append_read),
         cmocka_unit_test(test_failed_write_rolls_back),
         cmocka_unit_test(test_unwanted_frames),
-        cmocka_unit_test(test_async_sync_appends_go_on),
-        cmocka_unit_test(test_sync_waits_for_durability),
-        cmocka_unit_test(test_async_failed_sync_breaks),
-        cmocka_unit_test(test_async_failed_write_requeued),
+        cmocka_unit_test_setup_teardown(test_async_sync_appends_go_on, gated_setup, gated_teardown),
+        cmocka_unit_test_setup_teardown(test_sync_waits_for_durability, gated_setup,
+                                        gated_teardown),
+        cmocka_unit_test_setup_teardown(test_async_failed_sync_breaks, gated_setup, gated_teardown),
+        cmocka_unit_test_setup_teardown(test_async_failed_write_requeued, gated_setup,
+                                        gated_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
