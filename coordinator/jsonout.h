@@ -1,6 +1,7 @@
-/* Streaming JSON output for the run's files (report, trace): values written to a FILE as they
- * are produced, so that a large document never exists in memory as a tree, and the file they go
- * to, written whole or not at all (a temporary file renamed into place).
+/* Streaming JSON output for the run's files (report, trace): values appended to a buffer and
+ * written out a large block at a time as they are produced, so that a large document never
+ * exists in memory as a tree (nor whole), and the file they go to, written whole or not at all
+ * (a temporary file renamed into place).
  *
  * Strings of printable ASCII (the common case: node names, statuses) are copied as they are;
  * any other string is escaped by jansson, and bytes that are not valid UTF-8 (which jansson
@@ -9,14 +10,21 @@
 #define ZD_JSONOUT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
+
+#define ZD_JSONOUT_BUF (64u << 10) /* bytes buffered before a write */
 
 typedef struct zd_jsonout {
-    FILE *f;       /* the temporary file written */
-    void *scratch; /* a jansson string reused to escape strings, or NULL before the first */
-    char *tmp;     /* the temporary file of zd_jsonout_open(), or NULL */
-    bool oom;      /* out of memory while escaping: the output is incomplete */
+    int fd;         /* the temporary file written, or -1 (then the bytes go to mem) */
+    char *tmp;      /* its path (PATH.tmp.PID), or NULL */
+    char *mem;      /* without a file: everything written (owned), NUL-terminated */
+    size_t mem_len; /* bytes in mem */
+    void *scratch;  /* a jansson string reused to escape strings, or NULL */
+    size_t len;     /* bytes in buf */
+    bool oom;       /* out of memory: the output is incomplete */
+    bool failed;    /* a write failed: the file is incomplete */
+    char *buf;      /* not yet written, ZD_JSONOUT_BUF bytes */
 } zd_jsonout;
 
 /* Creates a temporary file beside path (PATH.tmp.PID, exclusively: never through a planted
@@ -24,14 +32,28 @@ typedef struct zd_jsonout {
  * ZDAG_ENOMEM. */
 int zd_jsonout_open(zd_jsonout *w, const char *path) __attribute__((warn_unused_result));
 
-/* Flushes the temporary file (and fsyncs it when durable), closes it and renames it over path;
- * on any failure (or earlier out of memory) removes it. Frees w's state either way. Returns 0,
- * ZDAG_EIO or ZDAG_ENOMEM. */
+/* Writes to memory instead (for tests): zd_jsonout_text() then returns what was written.
+ * Returns 0 or ZDAG_ENOMEM. */
+int zd_jsonout_open_mem(zd_jsonout *w) __attribute__((warn_unused_result));
+
+/* What was written to memory so far (borrowed until zd_jsonout_fini(); NULL when out of
+ * memory). */
+const char *zd_jsonout_text(zd_jsonout *w);
+
+/* Writes what is buffered (and fsyncs the file when durable), closes it and renames it over
+ * path; on any failure (or earlier out of memory) removes it. Frees w's state either way.
+ * Returns 0, ZDAG_EIO or ZDAG_ENOMEM. */
 int zd_jsonout_commit(zd_jsonout *w, const char *path, bool durable)
     __attribute__((warn_unused_result));
 
 /* Frees what w holds (a temporary file not committed is removed). Accepts a zeroed w. */
 void zd_jsonout_fini(zd_jsonout *w);
+
+/* Writes n bytes as they are (punctuation, keys known to need no escaping). */
+void zd_jsonout_rawn(zd_jsonout *w, const char *s, size_t n);
+
+/* Writes the NUL-terminated s as it is. */
+void zd_jsonout_raw(zd_jsonout *w, const char *s);
 
 /* Writes s as a JSON string, or null when s is NULL. */
 void zd_jsonout_str(zd_jsonout *w, const char *s);
@@ -46,8 +68,5 @@ void zd_jsonout_micros(zd_jsonout *w, int64_t us);
 
 /* Writes v. */
 void zd_jsonout_int(zd_jsonout *w, int64_t v);
-
-/* Writes s as it is (punctuation, keys known to need no escaping). */
-void zd_jsonout_raw(zd_jsonout *w, const char *s);
 
 #endif

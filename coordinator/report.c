@@ -16,22 +16,30 @@
 /* The report is written as jansson's JSON_INDENT(1) would print the tree (it was, once): but
  * a value at a time (coordinator/jsonout.h), so that 100,000 nodes cost no tree. */
 
-/* A new line indented to depth d. */
+/* A new line indented to depth d (at most 16). */
 static void line(zd_jsonout *w, int d) {
-    static const char spaces[] = "\n        ";
-    fwrite(spaces, 1, 1 + (size_t)(d < 8 ? d : 8), w->f);
-    for (int i = 8; i < d; i++)
-        putc(' ', w->f);
+    static const char spaces[] = "\n                ";
+    zd_jsonout_rawn(w, spaces, 1 + (size_t)d);
 }
 
-/* `"key": ` at depth d, after a ',' unless it is the first of its object. */
+static void ch(zd_jsonout *w, char c) {
+    zd_jsonout_rawn(w, &c, 1);
+}
+
+/* `"key": ` on a new line at depth d, after a ',' unless it is the first of its object. */
 static void key(zd_jsonout *w, int d, bool first, const char *k) {
+    char b[64];
+    size_t n = 0, kl = strlen(k);
     if (!first)
-        putc(',', w->f);
-    line(w, d);
-    putc('"', w->f);
-    fputs(k, w->f);
-    fputs("\": ", w->f);
+        b[n++] = ',';
+    b[n++] = '\n';
+    memset(b + n, ' ', (size_t)d);
+    n += (size_t)d;
+    b[n++] = '"';
+    memcpy(b + n, k, kl);
+    n += kl;
+    memcpy(b + n, "\": ", 3);
+    zd_jsonout_rawn(w, b, n + 3);
 }
 
 /* Seconds rounded to microseconds, or JSON null when negative (never happened) or absurd. */
@@ -48,13 +56,13 @@ static void history_json(zd_jsonout *w, int d, const zd_node_outcome *o) {
         zd_jsonout_raw(w, "[]");
         return;
     }
-    putc('[', w->f);
+    ch(w, '[');
     for (uint32_t i = 0; i < o->n_history; i++) {
         const zd_attempt *a = &o->history[i];
         if (i)
-            putc(',', w->f);
+            ch(w, ',');
         line(w, d + 1);
-        putc('{', w->f);
+        ch(w, '{');
         key(w, d + 2, true, "attempt");
         zd_jsonout_int(w, a->attempt);
         key(w, d + 2, false, "host");
@@ -70,17 +78,17 @@ static void history_json(zd_jsonout *w, int d, const zd_node_outcome *o) {
         key(w, d + 2, false, "outcome");
         zd_jsonout_str(w, a->outcome);
         line(w, d + 1);
-        putc('}', w->f);
+        ch(w, '}');
     }
     line(w, d);
-    putc(']', w->f);
+    ch(w, ']');
 }
 
 /* A node's entry of "nodes" (depth 2). */
 static void node_json(zd_jsonout *w, const zd_node *node, const zd_node_outcome *o) {
     bool ran = o->executor >= 0;
     line(w, 2);
-    putc('{', w->f);
+    ch(w, '{');
     key(w, 3, true, "name");
     zd_jsonout_str(w, node->name);
     key(w, 3, false, "status");
@@ -108,7 +116,7 @@ static void node_json(zd_jsonout *w, const zd_node *node, const zd_node_outcome 
     key(w, 3, false, "history");
     history_json(w, 3, o);
     line(w, 2);
-    putc('}', w->f);
+    ch(w, '}');
 }
 
 /* The report's top level up to its "nodes" array, opened. */
@@ -118,7 +126,7 @@ static void run_json(zd_jsonout *w, const char *pipeline, const zd_run_summary *
     struct tm tm;
     gmtime_r(&sum->started.tv_sec, &tm);
     strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    putc('{', w->f);
+    ch(w, '{');
     key(w, 1, true, "pipeline");
     zd_jsonout_str(w, pipeline ? pipeline : "");
     key(w, 1, false, "status");
@@ -159,12 +167,12 @@ int zd_report_write(const char *path, const char *pipeline, const zd_graph *g, c
     run_json(&w, pipeline, &sum, error);
     uint32_t n = zd_graph_size(g);
     if (n)
-        putc('[', w.f);
+        ch(&w, '[');
     for (uint32_t i = 0; i < n; i++) {
         zd_node_outcome o;
         zd_coord_outcome(c, i, &o);
         if (i)
-            putc(',', w.f);
+            ch(&w, ',');
         node_json(&w, zd_graph_node(g, i), &o);
     }
     return finish_report(&w, n, path);
@@ -181,7 +189,7 @@ int zd_report_write_error(const char *path, const char *pipeline, const zd_graph
     run_json(&w, pipeline, &sum, why ? why : "the run could not start");
     uint32_t n = g ? zd_graph_size(g) : 0;
     if (n)
-        putc('[', w.f);
+        ch(&w, '[');
     for (uint32_t i = 0; i < n; i++) {
         bool in = !active || active[i];
         zd_node_outcome o = {.state = in ? ZD_NS_SKIPPED : ZD_NS_EXCLUDED,
@@ -190,7 +198,7 @@ int zd_report_write_error(const char *path, const char *pipeline, const zd_graph
                              .end_s = -1,
                              .error = in ? why : NULL};
         if (i)
-            putc(',', w.f);
+            ch(&w, ',');
         node_json(&w, zd_graph_node(g, i), &o);
     }
     return finish_report(&w, n, path);

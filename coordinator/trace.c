@@ -227,9 +227,11 @@ static void begin(zd_jsonout *w, bool *first, const char *name) {
 static void put_meta(zd_jsonout *w, bool *first, const char *what, uint32_t pid, int32_t tid,
                      const char *label) {
     begin(w, first, what);
-    fprintf(w->f,
-            ", \"ph\": \"M\", \"pid\": %" PRIu32 ", \"tid\": %" PRId32 ", \"args\": {\"name\": ",
-            pid, tid);
+    zd_jsonout_raw(w, ", \"ph\": \"M\", \"pid\": ");
+    zd_jsonout_int(w, pid);
+    zd_jsonout_raw(w, ", \"tid\": ");
+    zd_jsonout_int(w, tid);
+    zd_jsonout_raw(w, ", \"args\": {\"name\": ");
     zd_jsonout_str(w, label);
     zd_jsonout_raw(w, "}}");
 }
@@ -239,18 +241,29 @@ static void put_event(zd_jsonout *w, bool *first, const zd_trace *t, const event
     bool slice = ev->kind == EV_SLICE;
     begin(w, first, name);
     /* Instants are thread-scoped ("s": "t"): a tick on the executor's or coordinator's row. */
-    fprintf(w->f, "%s, \"pid\": %" PRIu32 ", \"tid\": %" PRId32 ", \"ts\": %" PRId64,
-            slice ? ", \"ph\": \"X\"" : ", \"ph\": \"i\", \"s\": \"t\"", ev->pid, ev->tid,
-            ev->ts_us);
+    zd_jsonout_raw(w, slice ? ", \"ph\": \"X\", \"pid\": "
+                            : ", \"ph\": \"i\", \"s\": \"t\", \"pid\": ");
+    zd_jsonout_int(w, ev->pid);
+    zd_jsonout_raw(w, ", \"tid\": ");
+    zd_jsonout_int(w, ev->tid);
+    zd_jsonout_raw(w, ", \"ts\": ");
+    zd_jsonout_int(w, ev->ts_us);
     if (slice) {
-        fprintf(w->f, ", \"dur\": %" PRId64 ", \"args\": {\"node\": ", ev->dur_us);
+        zd_jsonout_raw(w, ", \"dur\": ");
+        zd_jsonout_int(w, ev->dur_us);
+        zd_jsonout_raw(w, ", \"args\": {\"node\": ");
         zd_jsonout_str(w, name);
-        fprintf(w->f, ", \"attempt\": %" PRIu32 ", \"status\": ", ev->attempt);
+        zd_jsonout_raw(w, ", \"attempt\": ");
+        zd_jsonout_int(w, ev->attempt);
+        zd_jsonout_raw(w, ", \"status\": ");
         zd_jsonout_str(w, extra);
-        if (ev->has_exit_code)
-            fprintf(w->f, ", \"exit_code\": %" PRId32 "}", ev->exit_code);
-        else
+        if (ev->has_exit_code) {
+            zd_jsonout_raw(w, ", \"exit_code\": ");
+            zd_jsonout_int(w, ev->exit_code);
+            zd_jsonout_raw(w, "}");
+        } else {
             zd_jsonout_raw(w, ", \"exit_code\": null}");
+        }
     } else if (extra) {
         zd_jsonout_raw(w, ", \"args\": {\"detail\": ");
         zd_jsonout_str(w, extra);

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -15,27 +16,18 @@
 #include "jsonout.h"
 #include "zdag.h"
 
-/* Writes one value with fn into a file and returns its text (caller frees). */
+/* Writes one value with fn and returns its text (caller frees). */
 typedef void (*put_fn)(zd_jsonout *w, const void *arg);
 
 static char *written(put_fn fn, const void *arg) {
-    char dir[] = "/tmp/zd_jsonout_XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char path[64];
-    snprintf(path, sizeof path, "%s/out.json", dir);
     zd_jsonout w;
-    assert_int_equal(zd_jsonout_open(&w, path), 0);
+    assert_int_equal(zd_jsonout_open_mem(&w), 0);
     fn(&w, arg);
-    assert_int_equal(zd_jsonout_commit(&w, path, false), 0);
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    char *buf = calloc(1, 4096);
-    size_t n = fread(buf, 1, 4095, f);
-    buf[n] = '\0';
-    fclose(f);
-    unlink(path);
-    rmdir(dir);
-    return buf;
+    const char *text = zd_jsonout_text(&w);
+    assert_non_null(text);
+    char *copy = strdup(text);
+    zd_jsonout_fini(&w);
+    return copy;
 }
 
 static void put_str(zd_jsonout *w, const void *arg) {
@@ -135,17 +127,56 @@ static void micros_as_jansson(void **state) {
         x ^= x >> 7;
         x ^= x << 17;
         int64_t us = (int64_t)(x % 100000000000000u) >> (x % 40);
-        char *got = NULL;
-        size_t len = 0;
-        zd_jsonout w = {.f = open_memstream(&got, &len)}; /* no file for each */
-        assert_non_null(w.f);
-        zd_jsonout_micros(&w, us);
-        fclose(w.f);
+        char *got = written(put_micros, &us);
         char *want = jansson_of(json_real((double)us / 1e6));
         assert_string_equal(got, want);
         free(got);
         free(want);
     }
+}
+
+static void put_int(zd_jsonout *w, const void *arg) {
+    zd_jsonout_int(w, *(const int64_t *)arg);
+}
+
+static void ints_as_printf(void **state) {
+    (void)state;
+    const int64_t cases[] = {0, 1, -1, 9, 10, -10, 1234567890123, INT64_MAX, INT64_MIN};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "%" PRId64, cases[i]);
+        char *got = written(put_int, &cases[i]);
+        assert_string_equal(got, want);
+        free(got);
+    }
+}
+
+/* More than a buffer's worth reaches the file whole, in order. */
+static void large_documents_are_whole(void **state) {
+    (void)state;
+    char dir[] = "/tmp/zd_jsonout_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof path, "%s/out.json", dir);
+    zd_jsonout w;
+    assert_int_equal(zd_jsonout_open(&w, path), 0);
+    zd_jsonout_raw(&w, "[");
+    for (int i = 0; i < 50000; i++) {
+        if (i)
+            zd_jsonout_raw(&w, ",");
+        zd_jsonout_int(&w, i);
+    }
+    zd_jsonout_raw(&w, "]");
+    assert_int_equal(zd_jsonout_commit(&w, path, true), 0);
+    json_error_t err;
+    json_t *v = json_load_file(path, 0, &err);
+    assert_non_null(v);
+    assert_int_equal(json_array_size(v), 50000);
+    for (size_t i = 0; i < 50000; i += 997)
+        assert_int_equal(json_integer_value(json_array_get(v, i)), (json_int_t)i);
+    json_decref(v);
+    unlink(path);
+    rmdir(dir);
 }
 
 static void failed_file_is_removed(void **state) {
@@ -180,6 +211,8 @@ int main(void) {
         cmocka_unit_test(invalid_utf8_becomes_question_marks),
         cmocka_unit_test(reals_as_jansson),
         cmocka_unit_test(micros_as_jansson),
+        cmocka_unit_test(ints_as_printf),
+        cmocka_unit_test(large_documents_are_whole),
         cmocka_unit_test(failed_file_is_removed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
