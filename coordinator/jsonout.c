@@ -104,7 +104,7 @@ void zd_jsonout_fini(zd_jsonout *w) {
     w->scratch = NULL;
 }
 
-void zd_jsonout_rawn(zd_jsonout *w, const char *s, size_t n) {
+void zd_jsonout_rawn_slow(zd_jsonout *w, const char *s, size_t n) {
     while (n > 0) {
         if (w->len == ZD_JSONOUT_BUF)
             drain(w);

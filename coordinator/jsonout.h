@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define ZD_JSONOUT_BUF (64u << 10) /* bytes buffered before a write */
 
@@ -49,8 +50,18 @@ int zd_jsonout_commit(zd_jsonout *w, const char *path, bool durable)
 /* Frees what w holds (a temporary file not committed is removed). Accepts a zeroed w. */
 void zd_jsonout_fini(zd_jsonout *w);
 
-/* Writes n bytes as they are (punctuation, keys known to need no escaping). */
-void zd_jsonout_rawn(zd_jsonout *w, const char *s, size_t n);
+/* Writes n bytes as they are (punctuation, keys known to need no escaping). Inline: a report
+ * is mostly such pieces. */
+void zd_jsonout_rawn_slow(zd_jsonout *w, const char *s, size_t n);
+
+static inline void zd_jsonout_rawn(zd_jsonout *w, const char *s, size_t n) {
+    if (n <= ZD_JSONOUT_BUF - w->len) {
+        memcpy(w->buf + w->len, s, n);
+        w->len += n;
+    } else {
+        zd_jsonout_rawn_slow(w, s, n);
+    }
+}
 
 /* Writes the NUL-terminated s as it is. */
 void zd_jsonout_raw(zd_jsonout *w, const char *s);

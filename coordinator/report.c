@@ -16,17 +16,12 @@
 /* The report is written as jansson's JSON_INDENT(1) would print the tree (it was, once): but
  * a value at a time (coordinator/jsonout.h), so that 100,000 nodes cost no tree. */
 
-/* A new line indented to depth d (at most 16). */
-static void line(zd_jsonout *w, int d) {
-    static const char spaces[] = "\n                ";
-    zd_jsonout_rawn(w, spaces, 1 + (size_t)d);
-}
-
 static void ch(zd_jsonout *w, char c) {
     zd_jsonout_rawn(w, &c, 1);
 }
 
-/* `"key": ` on a new line at depth d, after a ',' unless it is the first of its object. */
+/* `"key": ` on a new line at depth d (at most 8), after a ',' unless it is the first of its
+ * object. */
 static void key(zd_jsonout *w, int d, bool first, const char *k) {
     char b[64];
     size_t n = 0, kl = strlen(k);
@@ -50,73 +45,70 @@ static void seconds(zd_jsonout *w, double s) {
         zd_jsonout_micros(w, llround(s * 1e6));
 }
 
-/* Every attempt of a node, oldest first, lost and retried ones included; at depth d. */
-static void history_json(zd_jsonout *w, int d, const zd_node_outcome *o) {
+/* A piece of the layout, its length known at compile time. */
+#define LIT(w, s) zd_jsonout_rawn((w), (s), sizeof(s) - 1)
+
+/* Every attempt of a node, oldest first, lost and retried ones included (the value of the
+ * node's "history", at depth 3). */
+static void history_json(zd_jsonout *w, const zd_node_outcome *o) {
     if (o->n_history == 0) {
-        zd_jsonout_raw(w, "[]");
+        LIT(w, "[]");
         return;
     }
-    ch(w, '[');
+    LIT(w, "[");
     for (uint32_t i = 0; i < o->n_history; i++) {
         const zd_attempt *a = &o->history[i];
         if (i)
-            ch(w, ',');
-        line(w, d + 1);
-        ch(w, '{');
-        key(w, d + 2, true, "attempt");
+            LIT(w, ",");
+        LIT(w, "\n    {\n     \"attempt\": ");
         zd_jsonout_int(w, a->attempt);
-        key(w, d + 2, false, "host");
+        LIT(w, ",\n     \"host\": ");
         zd_jsonout_str(w, a->host);
-        key(w, d + 2, false, "executor");
+        LIT(w, ",\n     \"executor\": ");
         zd_jsonout_int(w, a->executor);
-        key(w, d + 2, false, "ready_s");
+        LIT(w, ",\n     \"ready_s\": ");
         seconds(w, a->ready_s);
-        key(w, d + 2, false, "start_s");
+        LIT(w, ",\n     \"start_s\": ");
         seconds(w, a->start_s);
-        key(w, d + 2, false, "end_s");
+        LIT(w, ",\n     \"end_s\": ");
         seconds(w, a->end_s);
-        key(w, d + 2, false, "outcome");
+        LIT(w, ",\n     \"outcome\": ");
         zd_jsonout_str(w, a->outcome);
-        line(w, d + 1);
-        ch(w, '}');
+        LIT(w, "\n    }");
     }
-    line(w, d);
-    ch(w, ']');
+    LIT(w, "\n   ]");
 }
 
 /* A node's entry of "nodes" (depth 2). */
 static void node_json(zd_jsonout *w, const zd_node *node, const zd_node_outcome *o) {
     bool ran = o->executor >= 0;
-    line(w, 2);
-    ch(w, '{');
-    key(w, 3, true, "name");
+    LIT(w, "\n  {\n   \"name\": ");
     zd_jsonout_str(w, node->name);
-    key(w, 3, false, "status");
+    LIT(w, ",\n   \"status\": ");
     zd_jsonout_str(w, zd_node_state_name(o->state));
-    key(w, 3, false, "attempts");
+    LIT(w, ",\n   \"attempts\": ");
     zd_jsonout_int(w, o->attempts);
-    key(w, 3, false, "host");
+    LIT(w, ",\n   \"host\": ");
     zd_jsonout_str(w, ran ? o->host : NULL);
-    key(w, 3, false, "executor");
+    LIT(w, ",\n   \"executor\": ");
     if (ran)
         zd_jsonout_int(w, o->executor);
     else
-        zd_jsonout_raw(w, "null");
-    key(w, 3, false, "start_s");
+        LIT(w, "null");
+    LIT(w, ",\n   \"start_s\": ");
     seconds(w, o->start_s);
-    key(w, 3, false, "end_s");
+    LIT(w, ",\n   \"end_s\": ");
     seconds(w, o->end_s);
-    key(w, 3, false, "exit_code");
+    LIT(w, ",\n   \"exit_code\": ");
     if (o->has_exit_code)
         zd_jsonout_int(w, o->exit_code);
     else
-        zd_jsonout_raw(w, "null");
-    key(w, 3, false, "error");
+        LIT(w, "null");
+    LIT(w, ",\n   \"error\": ");
     zd_jsonout_str(w, o->error);
-    key(w, 3, false, "history");
-    history_json(w, 3, o);
-    line(w, 2);
-    ch(w, '}');
+    LIT(w, ",\n   \"history\": ");
+    history_json(w, o);
+    LIT(w, "\n  }");
 }
 
 /* The report's top level up to its "nodes" array, opened. */
