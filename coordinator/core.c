@@ -46,6 +46,7 @@ typedef struct node_run {
     int exit_code;               /* last attempt's exit status */
     bool timed_out;              /* the running attempt passed its deadline and was told to stop */
     bool ahead;                  /* sent ahead to slot's executor (token set), not started */
+    int32_t after;               /* a chain link sent with its parent: that node, else -1 */
     char *error;                 /* owned; why it failed */
     char *output;                /* owned inline result (at most ZD_RESULT_INLINE_MAX bytes) */
     size_t output_len;           /* bytes in output */
@@ -302,7 +303,7 @@ int zd_core_new(const zd_core_cfg *cfg, const zd_graph *g, zd_core **out) {
     if (!c->keys || !c->runs || !c->slots)
         goto out_fail;
     for (size_t i = 0; i < n; i++) {
-        c->runs[i] = (node_run){.slot = -1, .start_s = -1, .end_s = -1};
+        c->runs[i] = (node_run){.slot = -1, .start_s = -1, .end_s = -1, .after = -1};
         c->n_active += !cfg->active || cfg->active[i];
     }
     if ((rc = zd_prio_compute(g, cfg->prio, cfg->active, cfg->durations, c->keys)) < 0 ||
@@ -491,14 +492,36 @@ static void attempt_lost(zd_core *c, uint32_t index, const char *how) {
  * back to the ready queue untouched, no attempt counted (or is abandoned when interrupted). */
 static void take_back(zd_core *c, uint32_t index) {
     node_run *r = &c->runs[index];
+    bool link = r->after >= 0;
     r->token = 0;
     r->ahead = false;
+    r->after = -1;
     r->slot = r->n_hist ? r->hist[r->n_hist - 1].executor : -1;
     if (c->interrupted) {
         set_error(r, "interrupted");
         zd_sched_abandon(c->sched, index);
+    } else if (link) {
+        zd_sched_unclaim(c->sched, index); /* ready only if its parent succeeded meanwhile */
     } else {
         zd_sched_requeue(c->sched, index);
+    }
+}
+
+/* `parent` did not succeed on `slot`: the chain links sent after it there will not run (their
+ * executor drops them), so they are taken back now, before the failure skips descendants. */
+static void unlink_chain(zd_core *c, uint32_t slot, uint32_t parent) {
+    uint32_t cut[ZD_SLOT_QUEUE], n_cut = 0;
+    int64_t broken = parent;
+    for (uint32_t k = 0; k < zd_slots_queued(c->slots, slot); k++) {
+        uint32_t q = zd_slots_queued_at(c->slots, slot, k);
+        if (c->runs[q].after >= 0 && c->runs[q].after == broken) {
+            cut[n_cut++] = q;
+            broken = q;
+        }
+    }
+    for (uint32_t k = 0; k < n_cut; k++) {
+        zd_slots_unqueue(c->slots, slot, cut[k]);
+        take_back(c, cut[k]);
     }
 }
 
@@ -551,7 +574,10 @@ static void commit(zd_core *c, uint32_t index, uint32_t slot) {
 static void start_attempt(zd_core *c, uint32_t index, uint32_t slot) {
     node_run *r = &c->runs[index];
     const zd_node *node = zd_graph_node(c->g, index);
+    if (r->after >= 0)
+        r->ready_s = c->now; /* its parent just succeeded */
     r->ahead = false;
+    r->after = -1;
     r->attempts++;
     r->start_s = c->now;
     r->end_s = -1;
@@ -621,50 +647,98 @@ static bool raise_bar(const zd_core *c, uint32_t node, int64_t *bar) {
     return true;
 }
 
-static void send_ahead(zd_core *c, uint32_t slot) {
+/* The next link of a chain after `node`: its best waiting child whose last pending dep it is,
+ * or -1 (README "Chains"). */
+static int64_t chain_link(const zd_core *c, uint32_t node) {
+    const zd_node *n = zd_graph_node(c->g, node);
+    int64_t best = -1;
+    if (n->n_children > AHEAD_MAX_CHILDREN)
+        return -1;
+    for (size_t i = 0; i < n->n_children; i++) {
+        uint32_t ch = n->children[i];
+        if (zd_sched_state(c->sched, ch) == ZD_NS_WAITING && zd_sched_pending(c->sched, ch) == 1 &&
+            (best < 0 || zd_sched_before(c->sched, ch, (uint32_t)best)))
+            best = ch;
+    }
+    return best;
+}
+
+/* Over what a busy slot runs and holds: *load, the work expected (< 0: unknown), and *bar, the
+ * best waiting node that work may release (a node it outranks would be overtaken). False when
+ * that cannot be known (a node with too many children). */
+static bool queue_bar(const zd_core *c, uint32_t slot, int64_t *bar, double *load) {
+    uint32_t head = (uint32_t)zd_slots_node(c->slots, slot);
+    *bar = -1;
+    *load = estimate(c, head);
+    bool known = raise_bar(c, head, bar);
+    for (uint32_t k = 0; k < zd_slots_queued(c->slots, slot) && *load >= 0 && known; k++) {
+        uint32_t q = zd_slots_queued_at(c->slots, slot, k);
+        double e = estimate(c, q);
+        *load = e < 0 ? -1 : *load + e;
+        known = raise_bar(c, q, bar);
+    }
+    return known;
+}
+
+static void send_ahead(zd_core *c, uint32_t slot, bool links_only) {
     uint32_t room = zd_slots_room(c->slots, slot);
     int64_t head = zd_slots_node(c->slots, slot);
     if (!room || head < 0)
         return;
-    /* A node the queued work may release, if it outranks a candidate, would be overtaken. */
-    int64_t bar = -1;
-    double load = estimate(c, (uint32_t)head);
-    bool known = raise_bar(c, (uint32_t)head, &bar);
-    for (uint32_t k = 0; k < zd_slots_queued(c->slots, slot) && load >= 0 && known; k++) {
-        uint32_t q = zd_slots_queued_at(c->slots, slot, k);
-        double e = estimate(c, q);
-        load = e < 0 ? -1 : load + e;
-        known = raise_bar(c, q, &bar);
-    }
-    while (known && room > 0 && load >= 0 && load < AHEAD_HORIZON_S &&
-           zd_sched_has_ready(c->sched)) {
-        uint32_t node = zd_sched_peek(c->sched);
+    int64_t bar;
+    double load;
+    bool known = queue_bar(c, slot, &bar, &load);
+    uint32_t last = zd_slots_queued(c->slots, slot)
+                        ? zd_slots_queued_at(c->slots, slot, zd_slots_queued(c->slots, slot) - 1)
+                        : (uint32_t)head;
+    while (known && room > 0 && load >= 0 && load < AHEAD_HORIZON_S) {
+        /* The best of: the best ready node, and the next link of a chain ending the queue. */
+        int64_t link = chain_link(c, last);
+        bool ready = !links_only && zd_sched_has_ready(c->sched);
+        uint32_t node = ready ? zd_sched_peek(c->sched) : 0;
+        bool linked = link >= 0 && (!ready || zd_sched_before(c->sched, (uint32_t)link, node));
+        if (linked)
+            node = (uint32_t)link;
+        else if (!ready)
+            return;
         double e = estimate(c, node);
         if (e < 0 || !same_demand(c, (uint32_t)head, node) ||
-            (bar >= 0 && zd_sched_before(c->sched, (uint32_t)bar, node)))
+            (bar >= 0 && bar != (int64_t)node && zd_sched_before(c->sched, (uint32_t)bar, node)))
             return;
-        known = raise_bar(c, node, &bar);
-        (void)zd_sched_class_pop(c->sched, c->class_of[node]);
+        if (linked) {
+            zd_sched_claim(c->sched, node);
+            c->runs[node].after = (int32_t)last;
+        } else {
+            (void)zd_sched_class_pop(c->sched, c->class_of[node]);
+        }
         c->runs[node].ahead = true;
         zd_slots_push(c->slots, slot, node);
         commit(c, node, slot);
-        load += e;
+        last = node;
         room--;
+        if (bar == (int64_t)node) { /* it is queued now: what else waits? */
+            known = queue_bar(c, slot, &bar, &load);
+        } else {
+            known = raise_bar(c, node, &bar);
+            load += e;
+        }
     }
 }
 
-/* After a dispatch round that left no executor idle: the slots given work send ahead. */
+/* After a dispatch round: the slots given work send ahead. */
 static void send_ahead_all(zd_core *c) {
     bool idle = false;
     for (uint32_t h = 0; h < zd_capacity_hosts(c->cap) && !idle; h++)
         idle = zd_slots_idle(c->slots)[h] > 0;
-    bool go = !idle && zd_place_seq_waiting(c->place, NULL) < 0 && zd_sched_has_ready(c->sched);
+    /* With an executor idle, ready nodes that did not go there wait for a limit: only chain
+     * links (not ready yet, so no executor could take them) go ahead. */
+    bool go = zd_place_seq_waiting(c->place, NULL) < 0 && !zd_sched_stopped(c->sched);
     if (go && c->touched_all) {
         for (uint32_t s = 0; s < zd_slots_count(c->slots); s++)
-            send_ahead(c, s);
+            send_ahead(c, s, idle);
     } else if (go) {
         for (uint32_t k = 0; k < c->n_touched; k++)
-            send_ahead(c, c->touched[k]);
+            send_ahead(c, c->touched[k], idle);
     }
     c->n_touched = 0;
     c->touched_all = false;
@@ -1070,6 +1144,8 @@ bool zd_core_on_result(zd_core *c, double now, const zd_peer *peer, const zd_msg
         ok = false;
     }
     learn_duration(c, m->node, now - r->start_s);
+    if (!ok)
+        unlink_chain(c, slot, m->node);
     /* The next task sent ahead starts now, on the units this attempt held. */
     int64_t next = hand_over(c, slot, r);
     const char *outcome = ok ? "succeeded" : c->interrupted ? "interrupted" : "failed";
@@ -1454,7 +1530,8 @@ int zd_core_task(zd_core *c, uint32_t index, uint32_t slot, zd_msg_task *t) {
                        .deps = c->dep_scratch,
                        .n_deps = (uint32_t)node->n_deps,
                        .max_result = zd_core_max_result(c, index),
-                       .store_dir = remote ? (zd_bytes){NULL, 0} : cstr(c->cfg.store_dir)};
+                       .store_dir = remote ? (zd_bytes){NULL, 0} : cstr(c->cfg.store_dir),
+                       .after = r->after >= 0 ? c->runs[r->after].token : 0};
     return 0;
 }
 

@@ -133,6 +133,8 @@ static void release_children(zd_sched *s, uint32_t node) {
         if (s->state[child] == ZD_NS_WAITING && --s->pending[child] == 0) {
             set_state(s, child, ZD_NS_READY);
             push_ready(s, child);
+        } else if (s->state[child] == ZD_NS_RUNNING && s->pending[child] > 0) {
+            s->pending[child]--; /* claimed before this dep ended (zd_sched_claim) */
         }
     }
 }
@@ -273,4 +275,19 @@ uint32_t zd_sched_count(const zd_sched *s, zd_node_state state) {
 
 uint32_t zd_sched_pending(const zd_sched *s, uint32_t node) {
     return s->pending[node];
+}
+
+void zd_sched_claim(zd_sched *s, uint32_t node) {
+    assert(s->state[node] == ZD_NS_WAITING && s->pending[node] == 1);
+    set_state(s, node, ZD_NS_RUNNING);
+}
+
+void zd_sched_unclaim(zd_sched *s, uint32_t node) {
+    assert(s->state[node] == ZD_NS_RUNNING);
+    if (s->pending[node] > 0) {
+        set_state(s, node, ZD_NS_WAITING);
+        return;
+    }
+    set_state(s, node, ZD_NS_READY);
+    push_ready(s, node);
 }

@@ -52,7 +52,8 @@ static bool same_task(const zd_msg_task *a, const zd_msg_task *b) {
         !same_bytes(a->name, b->name) || !same_bytes(a->run_id, b->run_id) ||
         !same_bytes(a->args, b->args) || !same_bytes(a->workdir, b->workdir) ||
         !same_bytes(a->log_path, b->log_path) || !same_list(a->env, a->n_env, b->env, b->n_env) ||
-        a->max_result != b->max_result || !same_bytes(a->store_dir, b->store_dir))
+        a->max_result != b->max_result || !same_bytes(a->store_dir, b->store_dir) ||
+        a->after != b->after)
         return false;
     if (a->kind == 1 ? !same_list(a->argv, a->argc, b->argv, b->argc) : !same_bytes(a->cmd, b->cmd))
         return false;
@@ -129,6 +130,12 @@ static bool same_msg(const zd_msg *a, const zd_msg *b) {
     }
     case ZD_MSG_BYE:
         return a->u.bye.reason == b->u.bye.reason;
+    case ZD_MSG_DROP:
+        return a->u.drop.token == b->u.drop.token;
+    case ZD_MSG_DROPPED:
+        return a->u.dropped.node == b->u.dropped.node && a->u.dropped.token == b->u.dropped.token;
+    case ZD_MSG_BATCH:
+        return false; /* never decoded: read with zd_wire_batch_next() */
     }
     return false;
 }
@@ -162,6 +169,12 @@ static int encode(zd_wire_buf *b, const zd_msg *m) {
         return zd_wire_encode_fetch(b, &m->u.fetch);
     case ZD_MSG_DATA:
         return zd_wire_encode_data(b, &m->u.data);
+    case ZD_MSG_DROP:
+        return zd_wire_encode_drop(b, m->u.drop.token);
+    case ZD_MSG_DROPPED:
+        return zd_wire_encode_dropped(b, &m->u.dropped);
+    case ZD_MSG_BATCH:
+        break;
     }
     return ZDAG_EINVAL;
 }
@@ -183,6 +196,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                       zd_wire_well_formed(data, size, 64)};
     check(!formed[0] || formed[1], "well-formed at depth 1 but not 16");
     check(!formed[1] || formed[2], "well-formed at depth 16 but not 64");
+
+    /* The head reader and the BATCH reader take any bytes; every message a BATCH yields lies
+     * inside it and is decoded like a frame of its own. */
+    uint32_t type;
+    uint64_t f1, f2;
+    (void)zd_wire_peek(data, size, &type, &f1, &f2);
+    zd_wire_batch_iter it;
+    if (zd_wire_batch_open(&it, data, size)) {
+        const void *one;
+        size_t len;
+        zd_msg part;
+        while (zd_wire_batch_next(&it, &one, &len) == 1) {
+            check((const uint8_t *)one >= data && (const uint8_t *)one + len <= data + size,
+                  "a batched message outside its frame");
+            (void)zd_wire_decode(dec2, one, len, &part);
+        }
+    }
 
     zd_msg m1, m2;
     int rc = zd_wire_decode(dec1, data, size, &m1);

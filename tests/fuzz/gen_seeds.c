@@ -156,6 +156,17 @@ static void wire_seeds(const char *out) {
                             .log = B("line 1\nline 2\n")};
     save_frame(out, b, zd_wire_encode_result(b, &failed), "result_failed");
 
+    save_frame(out, b, zd_wire_encode_drop(b, 1ull << 40), "drop");
+    zd_msg_dropped dropped = {.node = 3, .token = 1ull << 40};
+    save_frame(out, b, zd_wire_encode_dropped(b, &dropped), "dropped");
+    zd_wire_batch *batch = zd_wire_batch_new();
+    if (!batch || zd_wire_encode_task(b, &fn) < 0 || zd_wire_batch_add(batch, b) < 0 ||
+        zd_wire_encode_drop(b, 9) < 0 || zd_wire_batch_add(batch, b) < 0)
+        die("out of memory");
+    size_t batch_len;
+    const char *batch_frame = zd_wire_batch_frame(batch, &batch_len);
+    save(out, "wire", "batch", batch_frame, batch_len);
+    zd_wire_batch_free(&batch);
     save_frame(out, b, zd_wire_encode_bye(b, ZD_BYE_DONE), "bye");
     save_frame(out, b, zd_wire_encode_bye(b, ZD_BYE_EVICTED), "bye_evicted");
     save_frame(out, b, zd_wire_encode_beat(b, 42), "beat");
