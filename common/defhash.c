@@ -48,28 +48,56 @@ enum {
     TAG_PLUGIN_CODE,
 };
 
-static void put_u64(zd_sha256 *s, uint64_t v) {
+/* A node's fields are many small pieces (1-byte tags, 8-byte lengths, short names): they are
+ * gathered here and hashed a block at a time, not a libsodium call each. The bytes hashed, and
+ * so the hash, are the same. */
+typedef struct feed {
+    zd_sha256 s;       /* the hash */
+    size_t n;          /* bytes gathered in buf */
+    uint8_t buf[1024]; /* not yet hashed */
+} feed;
+
+static void flush(feed *f) {
+    zd_sha256_update(&f->s, f->buf, f->n);
+    f->n = 0;
+}
+
+static void put_raw(feed *f, const void *p, size_t len) {
+    if (len == 0) /* p may be NULL then */
+        return;
+    if (f->n + len > sizeof f->buf) {
+        flush(f);
+        if (len > sizeof f->buf) {
+            zd_sha256_update(&f->s, p, len);
+            return;
+        }
+    }
+    memcpy(f->buf + f->n, p, len);
+    f->n += len;
+}
+
+static void put_u64(feed *s, uint64_t v) {
     uint8_t le[8];
     for (int i = 0; i < 8; i++)
         le[i] = (uint8_t)(v >> (8 * i));
-    zd_sha256_update(s, le, sizeof le);
+    put_raw(s, le, sizeof le);
 }
 
-static void put_tag(zd_sha256 *s, uint8_t tag) {
-    zd_sha256_update(s, &tag, 1);
+static void put_tag(feed *s, uint8_t tag) {
+    put_raw(s, &tag, 1);
 }
 
 /* Length-prefixed bytes. */
-static void put_bytes(zd_sha256 *s, const void *p, size_t len) {
+static void put_bytes(feed *s, const void *p, size_t len) {
     put_u64(s, len);
-    zd_sha256_update(s, p, len);
+    put_raw(s, p, len);
 }
 
-static void put_str(zd_sha256 *s, const char *str) {
+static void put_str(feed *s, const char *str) {
     put_bytes(s, str, str ? strlen(str) : 0);
 }
 
-static void put_env(zd_sha256 *s, uint8_t tag, const zd_kv *env, size_t n) {
+static void put_env(feed *s, uint8_t tag, const zd_kv *env, size_t n) {
     put_tag(s, tag);
     put_u64(s, n);
     for (size_t i = 0; i < n; i++) {
@@ -88,11 +116,11 @@ static bool registered(const zd_defhash_code *code, const char *fn) {
 /* The identity of the code a function node calls: the program's, for a function it registered
  * (looked up first at run time), else the plugins' in order up to the one that exports it (the
  * first whose handle finds the name wins at run time). */
-static void put_code(zd_sha256 *s, const zd_defhash_code *code, const char *fn) {
+static void put_code(feed *s, const zd_defhash_code *code, const char *fn) {
     static const uint8_t unknown[ZD_DEFHASH_SIZE] = {0};
     if (registered(code, fn)) {
         put_tag(s, TAG_PROGRAM_CODE);
-        zd_sha256_update(s, code->program ? code->program : unknown, ZD_DEFHASH_SIZE);
+        put_raw(s, code->program ? code->program : unknown, ZD_DEFHASH_SIZE);
         return;
     }
     size_t n = code->plugins_for ? code->plugins_for(code->ctx, fn) : code->n_plugins;
@@ -101,15 +129,16 @@ static void put_code(zd_sha256 *s, const zd_defhash_code *code, const char *fn) 
     put_tag(s, TAG_PLUGIN_CODE);
     put_u64(s, n);
     for (size_t i = 0; i < n; i++)
-        zd_sha256_update(s, code->plugins + i * ZD_DEFHASH_SIZE, ZD_DEFHASH_SIZE);
+        put_raw(s, code->plugins + i * ZD_DEFHASH_SIZE, ZD_DEFHASH_SIZE);
 }
 
 static void hash_node(const zd_graph *g, const zd_graph_settings *gs, const zd_defhash_code *code,
                       uint32_t index, uint8_t (*out)[ZD_DEFHASH_SIZE]) {
     static const char format_tag[] = "zdag-defhash-1";
     const zd_node *n = zd_graph_node(g, index);
-    zd_sha256 s;
-    zd_sha256_init(&s);
+    feed s;
+    s.n = 0;
+    crypto_hash_sha256_init(&s.s.state); /* sodium_init() was called once, for every node */
     put_bytes(&s, format_tag, sizeof format_tag - 1);
     put_tag(&s, TAG_NAME);
     put_str(&s, n->name);
@@ -150,9 +179,10 @@ static void hash_node(const zd_graph *g, const zd_graph_settings *gs, const zd_d
     put_u64(&s, n->n_deps);
     for (size_t i = 0; i < n->n_deps; i++) {
         put_str(&s, zd_graph_node(g, n->deps[i])->name);
-        zd_sha256_update(&s, out[n->deps[i]], ZD_DEFHASH_SIZE);
+        put_raw(&s, out[n->deps[i]], ZD_DEFHASH_SIZE);
     }
-    zd_sha256_final(&s, out[index]);
+    flush(&s);
+    zd_sha256_final(&s.s, out[index]);
 }
 
 int zd_defhash_compute(const zd_graph *g, uint8_t (*out)[ZD_DEFHASH_SIZE]) {
@@ -167,6 +197,10 @@ int zd_defhash_compute_code(const zd_graph *g, const zd_defhash_code *code,
     /* zd_graph_settings_of() only hands out a pointer; nothing here writes through it. */
     const zd_graph_settings *gs = zd_graph_settings_of((zd_graph *)g);
     size_t n = zd_graph_size(g);
+    if (n > 0) {
+        zd_sha256 once; /* picks libsodium's implementation, once and not per node */
+        zd_sha256_init(&once);
+    }
     for (size_t i = 0; i < n; i++)
         hash_node(g, gs, code, topo[i], out);
     return 0;

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -279,18 +280,37 @@ int zd_framelog_read(int fd, const zd_framelog_cfg *cfg, zd_framelog_visit_fn vi
 /* ---- Writing ------------------------------------------------------------------------------- */
 
 struct zd_framelog {
-    char *path;          /* the log */
-    char *tmp;           /* PATH.tmp while created and not installed, else NULL */
-    int fd;              /* the file written, O_APPEND */
-    uint32_t max_record; /* payload bytes per frame, at most */
+    char *path;                         /* the log */
+    char *tmp;                          /* PATH.tmp while created and not installed, else NULL */
+    int fd;                             /* the file written, O_APPEND */
+    uint32_t max_record;                /* payload bytes per frame, at most */
+    int (*datasync)(void *ctx, int fd); /* cfg's, or NULL for fdatasync() */
+    void *datasync_ctx;                 /* its context */
+    char error[512]; /* why the caller's last action failed (the caller's thread only) */
+    /* Everything below is shared with the writer thread, under mu, once it runs. */
+    pthread_mutex_t mu;  /* guards what follows while the writer runs */
+    pthread_cond_t wake; /* the writer waits here for work */
+    pthread_cond_t done; /* zd_framelog_sync() waits here for the writer */
+    pthread_t writer;    /* the writer thread, when started */
+    bool started;        /* writer was created */
+    bool stop;           /* the writer is to end */
+    bool want;           /* a sync was asked for and not yet taken by the writer */
+    bool busy;           /* the writer is writing wbuf and syncing */
     uint64_t end;        /* file size after the last complete write */
-    uint8_t *buf;        /* frames appended but not yet written */
+    uint8_t *buf;        /* frames appended but not yet written (nor being written) */
     size_t len;          /* bytes in buf */
     size_t cap;          /* bytes allocated at buf */
-    size_t pending;      /* frames appended since the last successful sync */
-    int64_t oldest_ms;   /* monotonic time of the oldest pending append */
+    size_t buf_frames;   /* frames in buf */
+    uint8_t *wbuf;       /* the frames the writer is writing, while busy; else a spare buffer */
+    size_t wlen;         /* bytes in wbuf while busy */
+    size_t wcap;         /* bytes allocated at wbuf */
+    size_t wframes;      /* frames in wbuf while busy */
+    size_t pending;      /* frames appended and not yet durable (buf, wbuf) */
+    uint64_t failures;   /* writes or syncs of the writer that failed, ever */
+    uint64_t reported;   /* failures already returned by zd_framelog_sync_async() */
+    char werror[512];    /* why the writer's last write or sync failed */
+    int64_t oldest_ms;   /* monotonic time of the oldest append in buf, -1 when buf is empty */
     bool broken;         /* an fdatasync failed */
-    char error[512];     /* why the last action failed */
 };
 
 static zd_framelog *framelog_new(const char *path, const zd_framelog_cfg *cfg) {
@@ -300,6 +320,8 @@ static zd_framelog *framelog_new(const char *path, const zd_framelog_cfg *cfg) {
     fl->fd = -1;
     fl->oldest_ms = -1;
     fl->max_record = cfg->max_record;
+    fl->datasync = cfg->datasync;
+    fl->datasync_ctx = cfg->datasync_ctx;
     if (!(fl->path = strdup(path))) {
         free(fl);
         return NULL;
@@ -412,28 +434,70 @@ int zd_framelog_install(zd_framelog *fl) {
     return 0;
 }
 
-/* Writes the buffer at the end of the file, rolling a partial write back. */
-static int write_buffer(zd_framelog *fl) {
-    if (fl->len == 0)
+static int datasync(const zd_framelog *fl) {
+    return fl->datasync ? fl->datasync(fl->datasync_ctx, fl->fd) : fdatasync(fl->fd);
+}
+
+/* Writes len bytes at the end of the file (at end), rolling a partial write back (*broke set
+ * when even that failed). On failure err receives why. Touches nothing of fl but its file. */
+static int write_at_end(const zd_framelog *fl, const uint8_t *b, size_t len, uint64_t end,
+                        bool *broke, char *err, size_t err_size) {
+    if (len == 0 || write_full(fl->fd, b, len) == 0)
         return 0;
-    if (write_full(fl->fd, fl->buf, fl->len) < 0) {
-        int err = errno;
-        if (ftruncate(fl->fd, (off_t)fl->end) < 0)
-            fl->broken = true;
-        snprintf(fl->error, sizeof fl->error, "cannot write %s: %s", fl->tmp ? fl->tmp : fl->path,
-                 strerror(err));
+    int e = errno;
+    if (ftruncate(fl->fd, (off_t)end) < 0)
+        *broke = true;
+    snprintf(err, err_size, "cannot write %s: %s", fl->tmp ? fl->tmp : fl->path, strerror(e));
+    return ZDAG_ESTATE;
+}
+
+/* The inline path (no writer thread): writes buf, syncs when sync is set. */
+static int write_buffer(zd_framelog *fl, bool sync) {
+    if (write_at_end(fl, fl->buf, fl->len, fl->end, &fl->broken, fl->error, sizeof fl->error) < 0)
         return ZDAG_ESTATE;
-    }
     fl->end += fl->len;
     fl->len = 0;
+    if (sync && datasync(fl) < 0) {
+        /* After a failed fdatasync the kernel may have dropped the dirty pages: stop here. */
+        fl->broken = true;
+        snprintf(fl->error, sizeof fl->error, "cannot sync %s: %s", fl->tmp ? fl->tmp : fl->path,
+                 strerror(errno));
+        return ZDAG_ESTATE;
+    }
+    if (sync) {
+        fl->pending = 0;
+        fl->buf_frames = 0;
+        fl->oldest_ms = -1;
+    }
     return 0;
 }
 
+/* Grows the buffer b (of *cap bytes) to hold need bytes. */
+static bool grow(uint8_t **b, size_t *cap, size_t need) {
+    if (need <= *cap)
+        return true;
+    size_t c = *cap ? *cap : 4096;
+    while (c < need)
+        c *= 2;
+    uint8_t *nb = realloc(*b, c);
+    if (!nb)
+        return false;
+    *b = nb;
+    *cap = c;
+    return true;
+}
+
+static void lock(zd_framelog *fl) {
+    if (fl->started)
+        pthread_mutex_lock(&fl->mu);
+}
+
+static void unlock(zd_framelog *fl) {
+    if (fl->started)
+        pthread_mutex_unlock(&fl->mu);
+}
+
 int zd_framelog_append(zd_framelog *fl, const void *payload, size_t len, uint64_t *off) {
-    if (fl->broken) {
-        snprintf(fl->error, sizeof fl->error, "%s is unusable after a failed sync", fl->path);
-        return ZDAG_ESTATE;
-    }
     if (len == 0) {
         snprintf(fl->error, sizeof fl->error, "an empty record");
         return ZDAG_EINVAL;
@@ -444,79 +508,250 @@ int zd_framelog_append(zd_framelog *fl, const void *payload, size_t len, uint64_
                  fl->max_record >> 20);
         return ZDAG_ETOOBIG;
     }
-    size_t need = fl->len + ZD_FRAMELOG_FRAME_HEADER + len;
-    if (need > fl->cap) {
-        size_t cap = fl->cap ? fl->cap : 4096;
-        while (cap < need)
-            cap *= 2;
-        uint8_t *buf = realloc(fl->buf, cap);
-        if (!buf) {
-            snprintf(fl->error, sizeof fl->error, "out of memory");
-            return ZDAG_ENOMEM;
-        }
-        fl->buf = buf;
-        fl->cap = cap;
+    /* Checksummed outside the lock: the writer never waits for it. */
+    uint8_t head[ZD_FRAMELOG_FRAME_HEADER];
+    put_le32(head, (uint32_t)len);
+    put_le32(head + 4, zd_framelog_crc32(0, payload, len));
+    lock(fl);
+    int rc = 0;
+    if (fl->broken) {
+        snprintf(fl->error, sizeof fl->error, "%s is unusable after a failed sync", fl->path);
+        rc = ZDAG_ESTATE;
+    } else if (!grow(&fl->buf, &fl->cap, fl->len + ZD_FRAMELOG_FRAME_HEADER + len)) {
+        snprintf(fl->error, sizeof fl->error, "out of memory");
+        rc = ZDAG_ENOMEM;
+    } else {
+        uint8_t *p = fl->buf + fl->len;
+        memcpy(p, head, sizeof head);
+        memcpy(p + ZD_FRAMELOG_FRAME_HEADER, payload, len);
+        if (off) /* after what is being written, which a failed write puts back before buf */
+            *off = fl->end + (fl->busy ? fl->wlen : 0) + fl->len;
+        fl->len += ZD_FRAMELOG_FRAME_HEADER + len;
+        fl->pending++;
+        if (fl->buf_frames++ == 0)
+            fl->oldest_ms = now_ms();
     }
-    uint8_t *p = fl->buf + fl->len;
-    put_le32(p, (uint32_t)len);
-    put_le32(p + 4, zd_framelog_crc32(0, payload, len));
-    memcpy(p + ZD_FRAMELOG_FRAME_HEADER, payload, len);
-    if (off)
-        *off = fl->end + fl->len;
-    fl->len = need;
-    if (fl->pending++ == 0)
-        fl->oldest_ms = now_ms();
-    if (fl->tmp && fl->len >= FLUSH_AT)
-        return write_buffer(fl);
-    return 0;
+    unlock(fl);
+    /* A created log has no writer thread (see zd_framelog_sync_async()). */
+    if (rc == 0 && fl->tmp && fl->len >= FLUSH_AT)
+        return write_buffer(fl, false);
+    return rc;
+}
+
+/* The writer thread: takes buf whenever a sync is wanted, writes and syncs it outside the lock
+ * (appends go on meanwhile into a fresh buf), then counts its frames durable. */
+static void *writer_main(void *arg) {
+    zd_framelog *fl = arg;
+    pthread_mutex_lock(&fl->mu);
+    for (;;) {
+        while (!fl->stop && !(fl->want && fl->buf_frames > 0 && !fl->broken)) {
+            fl->want = false;
+            pthread_cond_broadcast(&fl->done);
+            pthread_cond_wait(&fl->wake, &fl->mu);
+        }
+        if (fl->stop)
+            break;
+        fl->want = false;
+        uint8_t *b = fl->wbuf;
+        size_t c = fl->wcap;
+        fl->wbuf = fl->buf;
+        fl->wcap = fl->cap;
+        fl->wlen = fl->len;
+        fl->wframes = fl->buf_frames;
+        fl->buf = b;
+        fl->cap = c;
+        fl->len = 0;
+        fl->buf_frames = 0;
+        fl->oldest_ms = -1;
+        fl->busy = true;
+        uint64_t end = fl->end;
+        pthread_mutex_unlock(&fl->mu);
+
+        char why[sizeof fl->werror];
+        bool broke = false;
+        int rc = write_at_end(fl, fl->wbuf, fl->wlen, end, &broke, why, sizeof why);
+        bool synced = rc == 0 && datasync(fl) == 0;
+        int err = errno;
+
+        pthread_mutex_lock(&fl->mu);
+        fl->busy = false;
+        fl->broken |= broke;
+        if (synced) {
+            fl->end = end + fl->wlen;
+            fl->pending -= fl->wframes;
+        } else if (rc == 0) {
+            /* After a failed fdatasync the kernel may have dropped the dirty pages: stop. */
+            fl->end = end + fl->wlen;
+            fl->broken = true;
+            snprintf(fl->werror, sizeof fl->werror, "cannot sync %s: %s", fl->path, strerror(err));
+            fl->failures++;
+        } else {
+            /* Rolled back: the frames go back before those appended since, still pending. */
+            if (grow(&fl->wbuf, &fl->wcap, fl->wlen + fl->len)) {
+                if (fl->len) /* buf may be NULL else */
+                    memcpy(fl->wbuf + fl->wlen, fl->buf, fl->len);
+                uint8_t *t = fl->buf;
+                size_t tc = fl->cap;
+                fl->buf = fl->wbuf;
+                fl->cap = fl->wcap;
+                fl->wbuf = t;
+                fl->wcap = tc;
+                fl->len += fl->wlen;
+                fl->buf_frames += fl->wframes;
+                fl->oldest_ms = now_ms();
+            } else {
+                fl->broken = true; /* the frames cannot be kept: nothing more is promised */
+            }
+            snprintf(fl->werror, sizeof fl->werror, "%s", why);
+            fl->failures++;
+        }
+        fl->wlen = 0;
+        fl->wframes = 0;
+        pthread_cond_broadcast(&fl->done);
+    }
+    pthread_mutex_unlock(&fl->mu);
+    return NULL;
+}
+
+/* Starts the writer thread; false when it cannot be (the caller then syncs inline). */
+static bool start_writer(zd_framelog *fl) {
+    if (fl->started)
+        return true;
+    if (pthread_mutex_init(&fl->mu, NULL) != 0)
+        return false;
+    if (pthread_cond_init(&fl->wake, NULL) != 0) {
+        pthread_mutex_destroy(&fl->mu);
+        return false;
+    }
+    if (pthread_cond_init(&fl->done, NULL) != 0) {
+        pthread_cond_destroy(&fl->wake);
+        pthread_mutex_destroy(&fl->mu);
+        return false;
+    }
+    /* Nothing else touches the shared fields until the thread exists. */
+    if (pthread_create(&fl->writer, NULL, writer_main, fl) != 0) {
+        pthread_cond_destroy(&fl->done);
+        pthread_cond_destroy(&fl->wake);
+        pthread_mutex_destroy(&fl->mu);
+        return false;
+    }
+    fl->started = true;
+    return true;
+}
+
+static void stop_writer(zd_framelog *fl) {
+    if (!fl->started)
+        return;
+    pthread_mutex_lock(&fl->mu);
+    fl->stop = true;
+    pthread_cond_signal(&fl->wake);
+    pthread_mutex_unlock(&fl->mu);
+    pthread_join(fl->writer, NULL);
+    pthread_cond_destroy(&fl->done);
+    pthread_cond_destroy(&fl->wake);
+    pthread_mutex_destroy(&fl->mu);
+    fl->started = false;
+}
+
+/* Says that the writer failed: its last error becomes the caller's, and counts as reported.
+ * Under the lock. Returns ZDAG_ESTATE. */
+static int writer_failed(zd_framelog *fl) {
+    fl->reported = fl->failures;
+    if (fl->werror[0])
+        snprintf(fl->error, sizeof fl->error, "%s", fl->werror);
+    else
+        snprintf(fl->error, sizeof fl->error, "%s is unusable after a failed sync", fl->path);
+    return ZDAG_ESTATE;
+}
+
+int zd_framelog_sync_async(zd_framelog *fl) {
+    if (fl->tmp || !start_writer(fl))
+        return zd_framelog_sync(fl);
+    pthread_mutex_lock(&fl->mu);
+    int rc = 0;
+    if (fl->broken || fl->failures > fl->reported) {
+        rc = writer_failed(fl);
+    }
+    if (!fl->broken && fl->buf_frames > 0) {
+        fl->want = true;
+        pthread_cond_signal(&fl->wake);
+    }
+    pthread_mutex_unlock(&fl->mu);
+    return rc;
 }
 
 int zd_framelog_sync(zd_framelog *fl) {
-    if (fl->broken) {
-        snprintf(fl->error, sizeof fl->error, "%s is unusable after a failed sync", fl->path);
-        return ZDAG_ESTATE;
-    }
-    if (fl->pending == 0)
-        return 0;
-    int rc = write_buffer(fl);
-    if (rc < 0)
+    if (!fl->started) {
+        if (fl->broken) {
+            snprintf(fl->error, sizeof fl->error, "%s is unusable after a failed sync", fl->path);
+            return ZDAG_ESTATE;
+        }
+        if (fl->pending == 0)
+            return 0;
+        int rc = write_buffer(fl, true);
+        if (rc == 0)
+            fl->error[0] = '\0';
         return rc;
-    if (fdatasync(fl->fd) < 0) {
-        /* After a failed fdatasync the kernel may have dropped the dirty pages: stop here. */
-        fl->broken = true;
-        snprintf(fl->error, sizeof fl->error, "cannot sync %s: %s", fl->tmp ? fl->tmp : fl->path,
-                 strerror(errno));
-        return ZDAG_ESTATE;
     }
-    fl->pending = 0;
-    fl->oldest_ms = -1;
-    fl->error[0] = '\0';
-    return 0;
+    /* Waits until every frame appended so far is durable, or the writer failed meanwhile. */
+    pthread_mutex_lock(&fl->mu);
+    uint64_t failures = fl->failures;
+    while (!fl->broken && fl->failures == failures && fl->pending > 0) {
+        if (fl->buf_frames > 0 && !fl->want) {
+            fl->want = true;
+            pthread_cond_signal(&fl->wake);
+        }
+        pthread_cond_wait(&fl->done, &fl->mu);
+    }
+    int rc = 0;
+    if (fl->broken || fl->failures != failures) {
+        rc = writer_failed(fl);
+    } else {
+        fl->error[0] = '\0';
+    }
+    pthread_mutex_unlock(&fl->mu);
+    return rc;
 }
 
 int zd_framelog_pread(const zd_framelog *fl, void *buf, size_t len, uint64_t off) {
-    if (off + len > fl->end)
+    if (off + len > zd_framelog_size(fl))
         return ZDAG_EIO;
     return pread_full(fl->fd, buf, len, off) < 0 ? ZDAG_EIO : 0;
 }
 
 size_t zd_framelog_pending(const zd_framelog *fl) {
-    return fl->pending;
+    zd_framelog *m = (zd_framelog *)fl; /* the lock is not part of the value */
+    lock(m);
+    size_t n = fl->pending;
+    unlock(m);
+    return n;
 }
 
 uint64_t zd_framelog_size(const zd_framelog *fl) {
-    return fl->end;
+    zd_framelog *m = (zd_framelog *)fl;
+    lock(m);
+    uint64_t n = fl->end;
+    unlock(m);
+    return n;
 }
 
 int64_t zd_framelog_sync_due_ms(const zd_framelog *fl, int64_t window_ms) {
-    if (fl->pending == 0)
+    zd_framelog *m = (zd_framelog *)fl;
+    lock(m);
+    int64_t oldest = fl->buf_frames ? fl->oldest_ms : -1;
+    unlock(m);
+    if (oldest < 0)
         return -1;
-    int64_t left = fl->oldest_ms + window_ms - now_ms();
+    int64_t left = oldest + window_ms - now_ms();
     return left > 0 ? left : 0;
 }
 
 bool zd_framelog_broken(const zd_framelog *fl) {
-    return fl->broken;
+    zd_framelog *m = (zd_framelog *)fl;
+    lock(m);
+    bool b = fl->broken;
+    unlock(m);
+    return b;
 }
 
 const char *zd_framelog_error(const zd_framelog *fl) {
@@ -530,16 +765,19 @@ void zd_framelog_close(zd_framelog **flp) {
     if (fl->fd >= 0) {
         if (fl->tmp) {
             unlink(fl->tmp);
-        } else if (fl->pending && !fl->broken) {
+        } else if (zd_framelog_pending(fl) && !zd_framelog_broken(fl)) {
             /* Best effort: a caller who cares has synced and seen the error already. */
             int unreported = zd_framelog_sync(fl);
             (void)unreported;
         }
-        close(fl->fd);
     }
+    stop_writer(fl);
+    if (fl->fd >= 0)
+        close(fl->fd);
     free(fl->tmp);
     free(fl->path);
     free(fl->buf);
+    free(fl->wbuf);
     free(fl);
     *flp = NULL;
 }

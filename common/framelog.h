@@ -24,6 +24,14 @@
  * keeps ending with a whole frame) and the frames stay pending; a failed fdatasync() leaves the
  * log unusable, since the kernel may have dropped the dirty pages.
  *
+ * Off the caller's thread. zd_framelog_sync_async() hands what is buffered to a writer thread of
+ * the log's own (started at its first call) and returns at once: appends go on into a new buffer
+ * meanwhile, and are written after those being synced, in the order appended. A frame is
+ * durable, and zd_framelog_pending() stops counting it, only once the writer's fdatasync() of it
+ * has returned; zd_framelog_sync() waits for exactly that, for every frame appended before it was
+ * called. The writer only writes and syncs the file; everything else (appending, the index a
+ * caller keeps) stays on the caller's thread, which must be one thread at a time.
+ *
  * Reading is bounded: a frame over max_record is refused before anything is allocated for it,
  * and the file is read in large chunks, not a system call per frame. Frames the reader does not
  * want (zd_framelog_cfg.wanted) are skipped without a checksum, except the last: a reader that
@@ -51,6 +59,11 @@ typedef struct zd_framelog_cfg {
      * verified). A frame it does not want is skipped without computing its checksum, unless it
      * is the file's last (where a torn tail shows). NULL: every frame is wanted. */
     bool (*wanted)(void *ctx, const char *payload, uint32_t len);
+    /* Optional: makes the file's data durable, as fdatasync(fd) (NULL: fdatasync itself);
+     * returns 0 or -1 with errno set. Tests put a slow or failing one here. Called by the
+     * writer thread once zd_framelog_sync_async() has been used, with datasync_ctx. */
+    int (*datasync)(void *ctx, int fd);
+    void *datasync_ctx; /* passed to datasync */
 } zd_framelog_cfg;
 
 /* What went wrong while reading, when zd_framelog_read() itself failed. */
@@ -109,6 +122,14 @@ int zd_framelog_append(zd_framelog *fl, const void *payload, size_t len, uint64_
  * Returns 0 (also when nothing was pending) or ZDAG_ESTATE with zd_framelog_error() set. */
 int zd_framelog_sync(zd_framelog *fl) __attribute__((warn_unused_result));
 
+/* As zd_framelog_sync(), without waiting: asks the log's writer thread (started now if need
+ * be) to write and fdatasync everything appended so far, and returns. Returns 0, or ZDAG_ESTATE
+ * with zd_framelog_error() set when an earlier write or sync of the writer failed since the last
+ * call that said so (a failed write: its frames are pending again, before those appended since;
+ * a failed fdatasync: the log is broken). A created, not yet installed log, or one whose thread
+ * cannot be started, syncs at once instead, as zd_framelog_sync(). */
+int zd_framelog_sync_async(zd_framelog *fl) __attribute__((warn_unused_result));
+
 /* Reads len bytes at offset off of the log's file (durable or written part). Returns 0 or
  * ZDAG_EIO. */
 int zd_framelog_pread(const zd_framelog *fl, void *buf, size_t len, uint64_t off)
@@ -121,7 +142,8 @@ size_t zd_framelog_pending(const zd_framelog *fl);
 uint64_t zd_framelog_size(const zd_framelog *fl);
 
 /* Group commit: milliseconds until a sync is due when pending frames may wait at most
- * window_ms after the oldest was appended; 0 when due now, -1 when nothing is pending. */
+ * window_ms after the oldest was appended; 0 when due now, -1 when nothing waits for one (none
+ * pending, or all of them being synced by the writer thread). */
 int64_t zd_framelog_sync_due_ms(const zd_framelog *fl, int64_t window_ms);
 
 /* Whether an fdatasync() failed: nothing more can be promised. */

@@ -4,24 +4,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "strmap.h"
+
 struct zd_graph {
     zd_node *nodes;             /* declaration order */
     size_t n_nodes;             /* nodes in use */
     size_t cap_nodes;           /* allocated nodes */
-    uint32_t *index;            /* open-addressing name index: node index + 1, 0 = empty */
-    size_t index_cap;           /* slots in index, a power of two, >= 2 * n_nodes */
+    zd_strmap *names;           /* node name -> node index + 1; holds the names */
+    zd_strmap *pool_names;      /* pool name -> pool index + 1; holds the names */
+    uint32_t *children;         /* every node's children, node by node (zd_graph_finish) */
+    uint32_t *deps;             /* every node's deps, node by node, as of zd_graph_finish;
+                                   a node given a dep since then has an array of its own */
+    size_t n_packed;            /* entries in deps */
     zd_pool *pools;             /* declared pools */
     size_t n_pools;             /* pools in use */
     uint32_t *topo;             /* topological order after zd_graph_finish, or NULL */
     zd_graph_settings settings; /* graph-wide settings */
 };
-
-static uint64_t hash_name(const char *s) {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
 
 void zd_node_init(zd_node *n) {
     memset(n, 0, sizeof *n);
@@ -45,13 +44,11 @@ static void free_kv(zd_kv *kv, size_t n) {
 }
 
 void zd_node_clear(zd_node *n) {
-    free(n->name);
     free(n->shell);
     free_strv(n->argv, n->argc + 1);
     free(n->fn);
     free(n->args);
     free(n->deps);
-    free(n->children);
     for (size_t i = 0; i < n->n_resources; i++)
         free(n->resources[i].name);
     free(n->resources);
@@ -141,19 +138,34 @@ int zd_node_copy_settings(zd_node *dst, const zd_node *src) {
 }
 
 zd_graph *zd_graph_new(void) {
-    return calloc(1, sizeof(zd_graph));
+    zd_graph *g = calloc(1, sizeof(zd_graph));
+    if (g && (!(g->names = zd_strmap_new()) || !(g->pool_names = zd_strmap_new()))) {
+        zd_strmap_free(&g->names);
+        free(g);
+        g = NULL;
+    }
+    return g;
+}
+
+/* Whether node n's deps lie in the graph's packed array (which the node does not own). */
+static bool deps_packed(const zd_graph *g, const zd_node *n) {
+    return n->deps && g->deps && n->deps >= g->deps && n->deps < g->deps + g->n_packed;
 }
 
 void zd_graph_free(zd_graph **gp) {
     if (!gp || !*gp)
         return;
     zd_graph *g = *gp;
-    for (size_t i = 0; i < g->n_nodes; i++)
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        if (deps_packed(g, &g->nodes[i]))
+            g->nodes[i].deps = NULL;
         zd_node_clear(&g->nodes[i]);
+    }
     free(g->nodes);
-    free(g->index);
-    for (size_t i = 0; i < g->n_pools; i++)
-        free(g->pools[i].name);
+    zd_strmap_free(&g->names);
+    free(g->children);
+    free(g->deps);
+    zd_strmap_free(&g->pool_names);
     free(g->pools);
     free(g->topo);
     free(g->settings.path);
@@ -163,47 +175,9 @@ void zd_graph_free(zd_graph **gp) {
     *gp = NULL;
 }
 
-static int64_t index_lookup(const zd_graph *g, const char *name, size_t *slot) {
-    if (!g->index_cap)
-        return -1;
-    size_t mask = g->index_cap - 1;
-    for (size_t i = hash_name(name) & mask;; i = (i + 1) & mask) {
-        uint32_t v = g->index[i];
-        if (v == 0) {
-            if (slot)
-                *slot = i;
-            return -1;
-        }
-        if (strcmp(g->nodes[v - 1].name, name) == 0)
-            return v - 1;
-    }
-}
-
-static int index_grow(zd_graph *g) {
-    size_t cap = g->index_cap ? g->index_cap * 2 : 64;
-    uint32_t *index = calloc(cap, sizeof *index);
-    if (!index)
-        return ZDAG_ENOMEM;
-    free(g->index);
-    g->index = index;
-    g->index_cap = cap;
-    for (size_t n = 0; n < g->n_nodes; n++) {
-        size_t i = hash_name(g->nodes[n].name) & (cap - 1);
-        while (index[i])
-            i = (i + 1) & (cap - 1);
-        index[i] = (uint32_t)n + 1;
-    }
-    return 0;
-}
-
 int zd_graph_add_node(zd_graph *g, const char *name, uint32_t *index) {
     if (!g || !name || g->n_nodes >= UINT32_MAX - 1)
         return ZDAG_EINVAL;
-    if ((g->n_nodes + 1) * 2 > g->index_cap && index_grow(g) < 0)
-        return ZDAG_ENOMEM;
-    size_t slot;
-    if (index_lookup(g, name, &slot) >= 0)
-        return ZDAG_EEXIST;
     if (g->n_nodes == g->cap_nodes) {
         size_t cap = g->cap_nodes ? g->cap_nodes * 2 : 16;
         zd_node *nodes = realloc(g->nodes, cap * sizeof *nodes);
@@ -212,12 +186,14 @@ int zd_graph_add_node(zd_graph *g, const char *name, uint32_t *index) {
         g->nodes = nodes;
         g->cap_nodes = cap;
     }
+    const char *stored;
+    int rc =
+        zd_strmap_add(g->names, name, strlen(name), (void *)(uintptr_t)(g->n_nodes + 1), &stored);
+    if (rc < 0)
+        return rc;
     zd_node *n = &g->nodes[g->n_nodes];
     zd_node_init(n);
-    n->name = strdup(name);
-    if (!n->name)
-        return ZDAG_ENOMEM;
-    g->index[slot] = (uint32_t)g->n_nodes + 1;
+    n->name = stored;
     if (index)
         *index = (uint32_t)g->n_nodes;
     g->n_nodes++;
@@ -235,7 +211,10 @@ size_t zd_graph_size(const zd_graph *g) {
 }
 
 int64_t zd_graph_find(const zd_graph *g, const char *name) {
-    return g && name ? index_lookup(g, name, NULL) : -1;
+    if (!g || !name)
+        return -1;
+    uintptr_t v = (uintptr_t)zd_strmap_get(g->names, name, strlen(name));
+    return v ? (int64_t)(v - 1) : -1;
 }
 
 int zd_graph_add_dep(zd_graph *g, uint32_t node, uint32_t dep) {
@@ -245,9 +224,12 @@ int zd_graph_add_dep(zd_graph *g, uint32_t node, uint32_t dep) {
     for (size_t i = 0; i < n->n_deps; i++)
         if (n->deps[i] == dep)
             return ZDAG_EEXIST;
-    uint32_t *deps = realloc(n->deps, (n->n_deps + 1) * sizeof *deps);
+    bool packed = deps_packed(g, n);
+    uint32_t *deps = realloc(packed ? NULL : n->deps, (n->n_deps + 1) * sizeof *deps);
     if (!deps)
         return ZDAG_ENOMEM;
+    if (packed)
+        memcpy(deps, n->deps, n->n_deps * sizeof *deps);
     deps[n->n_deps++] = dep;
     n->deps = deps;
     free(g->topo);
@@ -256,7 +238,8 @@ int zd_graph_add_dep(zd_graph *g, uint32_t node, uint32_t dep) {
 }
 
 int zd_graph_add_pool(zd_graph *g, const char *name, int capacity, int32_t *index) {
-    if (!g || !name || capacity < 1 || capacity > ZD_POOL_MAX_CAPACITY)
+    if (!g || !name || capacity < 1 || capacity > ZD_POOL_MAX_CAPACITY ||
+        g->n_pools >= ZD_GRAPH_MAX_POOLS)
         return ZDAG_EINVAL;
     if (zd_graph_find_pool(g, name) >= 0)
         return ZDAG_EEXIST;
@@ -264,10 +247,11 @@ int zd_graph_add_pool(zd_graph *g, const char *name, int capacity, int32_t *inde
     if (!pools)
         return ZDAG_ENOMEM;
     g->pools = pools;
-    pools[g->n_pools].name = strdup(name);
-    if (!pools[g->n_pools].name)
+    const char *stored;
+    if (zd_strmap_put(g->pool_names, name, strlen(name), (void *)(uintptr_t)(g->n_pools + 1),
+                      &stored) < 0)
         return ZDAG_ENOMEM;
-    pools[g->n_pools].capacity = capacity;
+    pools[g->n_pools] = (zd_pool){.name = stored, .capacity = capacity};
     if (index)
         *index = (int32_t)g->n_pools;
     g->n_pools++;
@@ -275,10 +259,10 @@ int zd_graph_add_pool(zd_graph *g, const char *name, int capacity, int32_t *inde
 }
 
 int32_t zd_graph_find_pool(const zd_graph *g, const char *name) {
-    for (size_t i = 0; g && name && i < g->n_pools; i++)
-        if (strcmp(g->pools[i].name, name) == 0)
-            return (int32_t)i;
-    return -1;
+    if (!g || !name)
+        return -1;
+    uintptr_t v = (uintptr_t)zd_strmap_get(g->pool_names, name, strlen(name));
+    return v ? (int32_t)(v - 1) : -1;
 }
 
 const zd_pool *zd_graph_pool(const zd_graph *g, int32_t index) {
@@ -297,36 +281,66 @@ const uint32_t *zd_graph_topo(const zd_graph *g) {
     return g ? g->topo : NULL;
 }
 
-/* Fills every node's children array from the deps arrays, in declaration order. */
-static int fill_children(zd_graph *g) {
-    size_t n = g->n_nodes;
-    for (size_t i = 0; i < n; i++) {
-        free(g->nodes[i].children);
-        g->nodes[i].children = NULL;
-        g->nodes[i].n_children = 0;
-    }
-    size_t *count = calloc(n ? n : 1, sizeof *count);
-    if (!count)
+/* Moves every node's deps into one array for all nodes (edges of them), node by node. */
+static int pack_deps(zd_graph *g, size_t edges) {
+    uint32_t *all = malloc((edges ? edges : 1) * sizeof *all);
+    if (!all)
         return ZDAG_ENOMEM;
+    size_t at = 0;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        zd_node *n = &g->nodes[i];
+        if (n->n_deps)
+            memcpy(all + at, n->deps, n->n_deps * sizeof *all);
+        if (!deps_packed(g, n))
+            free(n->deps);
+        n->deps = n->n_deps ? all + at : NULL;
+        at += n->n_deps;
+        n->children = NULL;
+        n->n_children = 0;
+    }
+    free(g->deps);
+    g->deps = all;
+    g->n_packed = edges;
+    return 0;
+}
+
+/* Fills every node's children, in declaration order, into one array for all nodes, from the
+ * packed deps (n_deps[i] of node i, in order) without reading the nodes: the children of node
+ * d are g->children[first[d] .. first[d + 1]) (first: n + 1 entries, filled here). */
+static int fill_children(zd_graph *g, const uint32_t *n_deps, uint32_t *first) {
+    size_t n = g->n_nodes, edges = g->n_packed;
+    free(g->children);
+    g->children = NULL;
+    if (edges && !(g->children = malloc(edges * sizeof *g->children)))
+        return ZDAG_ENOMEM;
+    memset(first, 0, (n + 1) * sizeof *first);
+    for (size_t e = 0; e < edges; e++)
+        first[g->deps[e] + 1]++;
     for (size_t i = 0; i < n; i++)
-        for (size_t d = 0; d < g->nodes[i].n_deps; d++)
-            count[g->nodes[i].deps[d]]++;
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++)
-        if (count[i] && !(g->nodes[i].children = malloc(count[i] * sizeof(uint32_t))))
-            rc = ZDAG_ENOMEM;
-    for (size_t i = 0; i < n && rc == 0; i++)
-        for (size_t d = 0; d < g->nodes[i].n_deps; d++) {
-            zd_node *p = &g->nodes[g->nodes[i].deps[d]];
-            p->children[p->n_children++] = (uint32_t)i;
+        first[i + 1] += first[i];
+    /* Placed from the last node down, each at the end of what is left of its parent's range
+     * (end[d], that is first[d + 1]): every range comes out in declaration order, and end[d]
+     * ends at the start of d's range. */
+    uint32_t *end = first + 1;
+    size_t at = edges;
+    for (size_t i = n; i-- > 0;)
+        for (uint32_t k = n_deps[i]; k-- > 0;) {
+            uint32_t d = g->deps[--at];
+            g->children[--end[d]] = (uint32_t)i;
         }
-    free(count);
-    return rc;
+    /* first[d + 1] is now the start of d's range: shift first down into place. */
+    memmove(first, first + 1, n * sizeof *first);
+    first[n] = (uint32_t)edges;
+    for (size_t i = 0; i < n; i++) {
+        g->nodes[i].n_children = first[i + 1] - first[i];
+        g->nodes[i].children = g->nodes[i].n_children ? g->children + first[i] : NULL;
+    }
+    return 0;
 }
 
 /* Finds one cycle among the nodes Kahn's algorithm could not order (pending[i] > 0): walk deps
  * from such a node until a node repeats; every unordered node has an unordered dep. */
-static int find_cycle(const zd_graph *g, const size_t *pending, uint32_t **cycle,
+static int find_cycle(const zd_graph *g, const uint32_t *pending, uint32_t **cycle,
                       size_t *cycle_len) {
     size_t n = g->n_nodes;
     size_t *seen_at = malloc(n * sizeof *seen_at);
@@ -370,30 +384,32 @@ static int find_cycle(const zd_graph *g, const size_t *pending, uint32_t **cycle
 int zd_graph_finish(zd_graph *g, uint32_t **cycle, size_t *cycle_len) {
     if (!g)
         return ZDAG_EINVAL;
-    int rc = fill_children(g);
-    if (rc < 0)
-        return rc;
-    size_t n = g->n_nodes;
+    size_t n = g->n_nodes, edges = 0;
     free(g->topo);
     g->topo = NULL;
+    int rc = ZDAG_ENOMEM;
     uint32_t *topo = malloc((n ? n : 1) * sizeof *topo);
-    size_t *pending = malloc((n ? n : 1) * sizeof *pending);
-    if (!topo || !pending) {
-        rc = ZDAG_ENOMEM;
+    uint32_t *pending = malloc((n ? n : 1) * sizeof *pending);
+    uint32_t *first = malloc((n + 1) * sizeof *first);
+    if (!topo || !pending || !first)
         goto out_free;
-    }
-    /* Kahn's algorithm with a FIFO seeded in declaration order. */
-    size_t head = 0, tail = 0;
     for (size_t i = 0; i < n; i++) {
         pending[i] = g->nodes[i].n_deps;
+        edges += pending[i];
+    }
+    if (edges > UINT32_MAX || pack_deps(g, edges) < 0 || fill_children(g, pending, first) < 0)
+        goto out_free;
+    rc = 0;
+    /* Kahn's algorithm with a FIFO seeded in declaration order, over the packed children. */
+    size_t head = 0, tail = 0;
+    for (size_t i = 0; i < n; i++)
         if (pending[i] == 0)
             topo[tail++] = (uint32_t)i;
-    }
     while (head < tail) {
-        const zd_node *node = &g->nodes[topo[head++]];
-        for (size_t c = 0; c < node->n_children; c++)
-            if (--pending[node->children[c]] == 0)
-                topo[tail++] = node->children[c];
+        uint32_t node = topo[head++];
+        for (uint32_t c = first[node]; c < first[node + 1]; c++)
+            if (--pending[g->children[c]] == 0)
+                topo[tail++] = g->children[c];
     }
     if (tail < n) {
         rc = ZDAG_ECYCLE;
@@ -406,5 +422,6 @@ int zd_graph_finish(zd_graph *g, uint32_t **cycle, size_t *cycle_len) {
 out_free:
     free(topo);
     free(pending);
+    free(first);
     return rc;
 }

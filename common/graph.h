@@ -28,40 +28,42 @@ typedef enum zd_node_kind {
 } zd_node_kind;
 
 typedef struct zd_node {
-    char *name;           /* owned; unique in the graph */
+    const char *name;     /* unique in the graph; held by the graph's name map (not the node) */
     int line, col;        /* where the node is declared (1-based); 0 when built in code */
     zd_node_kind kind;    /* what `shell`/`argv`/`fn` holds */
+    int16_t pool;         /* index into zd_graph.pools, or -1 */
+    bool sequential;      /* runs alone */
     char *shell;          /* ZD_NODE_SHELL: the command string; else NULL */
     char **argv;          /* ZD_NODE_ARGV: NULL-terminated, owned; else NULL */
-    size_t argc;          /* entries in argv before the NULL */
     char *fn;             /* ZD_NODE_FN: function name; else NULL */
     char *args;           /* `args` packed as one msgpack value; NULL = nil */
-    size_t args_len;      /* bytes in args */
-    uint32_t *deps;       /* indices of the nodes this one depends on, owned */
-    size_t n_deps;        /* entries in deps */
-    uint32_t *children;   /* indices of the nodes depending on this one (zd_graph_finish) */
-    size_t n_children;    /* entries in children */
+    uint32_t argc;        /* entries in argv before the NULL */
+    uint32_t args_len;    /* bytes in args */
+    uint32_t *deps;       /* indices of the nodes this one depends on (held by the graph: one
+                             array for all nodes once finished) */
+    uint32_t *children;   /* indices of the nodes depending on this one (zd_graph_finish; held
+                             by the graph, one array for all nodes) */
+    uint32_t n_deps;      /* entries in deps */
+    uint32_t n_children;  /* entries in children */
     int64_t priority;     /* user priority; higher runs first */
-    bool sequential;      /* runs alone */
-    int32_t pool;         /* index into zd_graph.pools, or -1 */
     double cpus;          /* CPU units taken on its host, >= 0 */
     zd_amount *resources; /* other units taken on its host, owned */
-    size_t n_resources;   /* entries in resources */
+    zd_kv *env;           /* extra environment for cmd, owned */
+    uint32_t n_resources; /* entries in resources */
+    uint32_t n_env;       /* entries in env */
     int retries;          /* extra attempts after a failure */
+    uint32_t n_tags;      /* entries in tags */
     double timeout;       /* seconds per attempt; 0 = none */
     uint64_t max_result;  /* largest result, bytes; 0 = the graph's (or the default) */
-    zd_kv *env;           /* extra environment for cmd, owned */
-    size_t n_env;         /* entries in env */
     char *workdir;        /* directory a cmd runs in, or NULL */
     double estimate;      /* expected duration in seconds */
     char **tags;          /* owned tag strings */
-    size_t n_tags;        /* entries in tags */
     char *version;        /* `version` as written (owned), or NULL: part of the definition hash */
 } zd_node;
 
 typedef struct zd_pool {
-    char *name;   /* owned */
-    int capacity; /* units, 1 to ZD_POOL_MAX_CAPACITY */
+    const char *name; /* held by the graph's pool map */
+    int capacity;     /* units, 1 to ZD_POOL_MAX_CAPACITY */
 } zd_pool;
 
 typedef struct zd_graph zd_graph;
@@ -72,9 +74,9 @@ zd_graph *zd_graph_new(void);
 /* Frees the graph and everything it owns; sets *g to NULL. Accepts NULL and *g == NULL. */
 void zd_graph_free(zd_graph **g);
 
-/* Adds a node named `name` (copied) with the default settings (cpus 1, estimate 1, no pool,
- * kind ZD_NODE_SHELL with no command yet). Stores its index in *index.
- * Returns ZDAG_EEXIST when the name is taken, ZDAG_ENOMEM. Invalidates zd_node pointers. */
+/* Adds a node named `name` (copied into the graph's name map) with the default settings (cpus 1,
+ * estimate 1, no pool, kind ZD_NODE_SHELL with no command yet). Stores its index in *index. Returns
+ * ZDAG_EEXIST when the name is taken, ZDAG_ENOMEM. Invalidates zd_node pointers. */
 int zd_graph_add_node(zd_graph *g, const char *name, uint32_t *index)
     __attribute__((warn_unused_result));
 
@@ -92,9 +94,10 @@ int64_t zd_graph_find(const zd_graph *g, const char *name);
 int zd_graph_add_dep(zd_graph *g, uint32_t node, uint32_t dep) __attribute__((warn_unused_result));
 
 #define ZD_POOL_MAX_CAPACITY 1000000 /* units of one pool, at most */
+#define ZD_GRAPH_MAX_POOLS INT16_MAX /* pools of one graph, at most (zd_node.pool) */
 
 /* Adds a pool (name copied). Returns ZDAG_EEXIST, ZDAG_EINVAL (capacity < 1 or above
- * ZD_POOL_MAX_CAPACITY), ZDAG_ENOMEM. */
+ * ZD_POOL_MAX_CAPACITY, or ZD_GRAPH_MAX_POOLS pools already), ZDAG_ENOMEM. */
 int zd_graph_add_pool(zd_graph *g, const char *name, int capacity, int32_t *index)
     __attribute__((warn_unused_result));
 
@@ -133,7 +136,8 @@ typedef struct zd_graph_settings {
 /* Returns the graph-wide settings (borrowed, writable by the loader). */
 zd_graph_settings *zd_graph_settings_of(zd_graph *g);
 
-/* Frees what one node owns (not the node itself); used by loaders for templates. */
+/* Frees what one node owns (not the node itself, nor its name and children, which are the
+ * graph's); used by loaders for templates. */
 void zd_node_clear(zd_node *n);
 
 /* Deep-copies src's settings (not name, deps, children, line/col) into dst, which must be

@@ -57,14 +57,17 @@ enum top_key {
 
 /* What the loader keeps beside a node (or the defaults) until the graph is complete. */
 typedef struct node_info {
-    uint32_t set;   /* BIT(key) for each key written in the node, valid or not */
-    bool bad_body;  /* the node was not a map: its settings are not checked further */
-    zd_ytext pool;  /* the pool named, resolved once all pools are known; text NULL if none */
-    zd_ytext *deps; /* deps by name, resolved once all nodes are known */
-    size_t n_deps;  /* entries in deps */
-    int fn_line;    /* where the `fn` value is (1-based), 0 if none */
-    int fn_col;     /* its column */
+    uint32_t set;    /* BIT(key) for each key written in the node, valid or not, and BAD_BODY */
+    uint32_t n_deps; /* entries in deps */
+    zd_ytext *deps;  /* deps by name, resolved once all nodes are known */
+    zd_ytext *pool;  /* the pool named (owned), resolved once all pools are known; or NULL */
+    int fn_line;     /* where the `fn` value is (1-based), 0 if none */
+    int fn_col;      /* its column */
 } node_info;
+
+#define BAD_BODY                                                                                   \
+    (1u << 31) /* in node_info.set: the node was not a map, its settings are not                   \
+                  checked further */
 
 /* Names declared with an error (a pool with a bad capacity, a node with an invalid name): what
  * refers to them is not reported again, so that one mistake gives one message. */
@@ -124,13 +127,24 @@ static void name_set_free(name_set *set) {
 }
 
 static void free_info(node_info *info) {
-    free(info->pool.text);
+    zd_ytext_free(info->pool, info->pool ? 1 : 0);
     zd_ytext_free(info->deps, info->n_deps);
     memset(info, 0, sizeof *info);
 }
 
 /* The name of a node in messages: `node "a"`. */
 static const char *node_owner(char *buf, size_t size, const char *name, size_t len) {
+    /* Every node has an owner, most never appear in a message: a short name of plain
+     * characters, which zd_yaml_quote() leaves as it is, is copied without formatting. */
+    bool plain = len <= 64 && len + 8 <= size;
+    for (size_t i = 0; plain && i < len; i++)
+        plain = name[i] >= 0x20 && name[i] < 0x7F && name[i] != '"' && name[i] != '\\';
+    if (plain) {
+        memcpy(buf, "node \"", 6);
+        memcpy(buf + 6, name, len);
+        memcpy(buf + 6 + len, "\"", 2);
+        return buf;
+    }
     char shown[ZD_YREAD_SHOW];
     snprintf(buf, size, "node %s", zd_yaml_quote(shown, sizeof shown, name, len));
     return buf;
@@ -287,7 +301,9 @@ static void parse_args(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
 }
 
 static void parse_deps(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
-    zd_yread_list(y, e, "a list of node names", false, &c->info->deps, &c->info->n_deps);
+    size_t n_deps = 0;
+    zd_yread_list(y, e, "a list of node names", false, &c->info->deps, &n_deps);
+    c->info->n_deps = (uint32_t)n_deps;
 }
 
 static void parse_priority(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
@@ -300,10 +316,16 @@ static void parse_sequential(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
 
 static void parse_pool(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
     yaml_mark_t where = zd_yaml_event(y)->start_mark;
-    if (zd_yread_text(y, e, "a pool name", &c->info->pool.text)) {
-        c->info->pool.line = (int)where.line + 1;
-        c->info->pool.col = (int)where.column + 1;
+    char *text;
+    if (!zd_yread_text(y, e, "a pool name", &text))
+        return;
+    if (!(c->info->pool = malloc(sizeof *c->info->pool))) {
+        free(text);
+        zd_yaml_fail_nomem(y);
+        return;
     }
+    *c->info->pool =
+        (zd_ytext){.text = text, .line = (int)where.line + 1, .col = (int)where.column + 1};
 }
 
 static void parse_cpus(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
@@ -336,7 +358,9 @@ static void parse_timeout(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
 static void parse_env(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
     char owner[ZD_YREAD_OWNER];
     snprintf(owner, sizeof owner, "env of %s", c->owner);
-    read_env(y, e, owner, &c->n->env, &c->n->n_env);
+    size_t n_env = 0;
+    read_env(y, e, owner, &c->n->env, &n_env);
+    c->n->n_env = (uint32_t)n_env;
 }
 
 static void parse_workdir(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
@@ -375,7 +399,9 @@ static void parse_max_result(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
 }
 
 static void parse_tags(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
-    zd_yread_strv(y, e, "a list of non-empty strings", false, &c->n->tags, &c->n->n_tags);
+    size_t n_tags = 0;
+    zd_yread_strv(y, e, "a list of non-empty strings", false, &c->n->tags, &n_tags);
+    c->n->n_tags = (uint32_t)n_tags;
 }
 
 /* `version`: a string or a number, kept as written ("2" and 2 are the same version). */
@@ -468,25 +494,31 @@ static bool valid_node_name(const char *s, size_t len) {
     return len > 0;
 }
 
-/* Puts a node read into n/info into the graph under e's key; both are taken over. */
-static void add_node(loader *L, const zd_yentry *e, zd_node *n, node_info *info) {
+/* Puts e's key in the graph as a node with defaults, to be filled once its body is read: one
+ * lookup of the name, which also finds a duplicate (reported). Returns its index, or -1 when
+ * the name is taken or memory ran out. */
+static int64_t reserve_node(loader *L, const zd_yentry *e, const char *owner) {
     node_info *more = zd_yread_grow(L->y, L->info, &L->cap_info, L->n_info, sizeof *L->info);
+    if (!more)
+        return -1;
+    L->info = more;
     uint32_t index;
-    if (more) {
-        L->info = more;
-        if (zd_graph_add_node(L->g, e->key, &index) == 0) {
-            L->info[L->n_info++] = *info;
-            zd_node *slot = zd_graph_node(L->g, index);
-            n->name = slot->name;
-            n->line = (int)e->mark.line + 1;
-            n->col = (int)e->mark.column + 1;
-            *slot = *n;
-            return;
-        }
-        zd_yaml_fail_nomem(L->y); /* not EEXIST: on_node checked the name */
+    int rc = zd_graph_add_node(L->g, e->key, &index);
+    if (rc == ZDAG_EEXIST) {
+        const zd_node *f = zd_graph_node(L->g, (uint32_t)zd_graph_find(L->g, e->key));
+        zd_yaml_error(L->y, e->mark, "duplicate %s (first declared at %d:%d)", owner, f->line,
+                      f->col);
+        return -1;
     }
-    zd_node_clear(n);
-    free_info(info);
+    if (rc < 0) {
+        zd_yaml_fail_nomem(L->y);
+        return -1;
+    }
+    zd_node *slot = zd_graph_node(L->g, index);
+    slot->line = (int)e->mark.line + 1;
+    slot->col = (int)e->mark.column + 1;
+    L->info[L->n_info++] = (node_info){0};
+    return index;
 }
 
 /* One entry of `nodes`. A node whose name is invalid or taken is still read, for its errors. */
@@ -500,12 +532,7 @@ static void on_node(zd_yaml *y, const zd_yentry *e, void *ctx) {
         zd_yaml_error(y, e->mark, "invalid %s: names match [A-Za-z_][A-Za-z0-9_.-]*", owner);
         name_set_add(L, &L->bad_nodes, e->key, e->len);
     }
-    int64_t first = valid ? zd_graph_find(L->g, e->key) : -1;
-    if (first >= 0) {
-        const zd_node *f = zd_graph_node(L->g, (uint32_t)first);
-        zd_yaml_error(y, e->mark, "duplicate %s (first declared at %d:%d)", owner, f->line, f->col);
-        valid = false;
-    }
+    int64_t index = valid ? reserve_node(L, e, owner) : -1;
     zd_node n;
     node_info info = {0};
     zd_node_init(&n);
@@ -516,14 +543,19 @@ static void on_node(zd_yaml *y, const zd_yentry *e, void *ctx) {
         if (!zd_yaml_at(y, YAML_ALIAS_EVENT))
             zd_yaml_error(y, zd_yaml_event(y)->start_mark, "%s must be a map of settings", owner);
         zd_yaml_skip(y);
-        info.bad_body = true;
+        info.set |= BAD_BODY;
     }
-    if (valid) {
-        add_node(L, e, &n, &info);
-    } else {
+    if (index < 0) {
         zd_node_clear(&n);
         free_info(&info);
+        return;
     }
+    zd_node *slot = zd_graph_node(L->g, (uint32_t)index);
+    n.name = slot->name;
+    n.line = slot->line;
+    n.col = slot->col;
+    *slot = n;
+    L->info[index] = info;
 }
 
 static void on_pool(zd_yaml *y, const zd_yentry *e, void *ctx) {
@@ -753,7 +785,7 @@ static void apply_defaults(loader *L, zd_node *n, const node_info *info) {
 }
 
 static void resolve_pool(loader *L, zd_node *n, const zd_ytext *pool, const char *owner) {
-    if (!pool->text)
+    if (!pool)
         return;
     n->pool = zd_graph_find_pool(L->g, pool->text);
     if (n->pool < 0 && !name_set_has(&L->bad_pools, pool->text)) {
@@ -766,7 +798,7 @@ static void resolve_pool(loader *L, zd_node *n, const zd_ytext *pool, const char
 /* Exactly one of cmd/fn, written in the node or else in defaults (judged by the keys written:
  * an invalid value was reported already). */
 static void check_command(loader *L, const zd_node *n, const node_info *info, const char *owner) {
-    if (info->bad_body)
+    if (info->set & BAD_BODY)
         return;
     uint32_t given = (info->set & COMMAND_BITS) ? info->set : L->defaults_info.set;
     if ((given & COMMAND_BITS) == COMMAND_BITS)
@@ -912,13 +944,13 @@ static void resolve_graph(loader *L) {
         qsort(L->bad_pools.v, L->bad_pools.n, sizeof *L->bad_pools.v, cmp_str);
     if (L->bad_nodes.n > 1)
         qsort(L->bad_nodes.v, L->bad_nodes.n, sizeof *L->bad_nodes.v, cmp_str);
-    resolve_pool(L, &L->defaults, &L->defaults_info.pool, "defaults");
+    resolve_pool(L, &L->defaults, L->defaults_info.pool, "defaults");
     for (uint32_t i = 0; i < L->n_info && !zd_yaml_failed(L->y); i++) {
         zd_node *n = zd_graph_node(L->g, i);
         const node_info *info = &L->info[i];
         char owner[ZD_YREAD_OWNER];
         node_owner(owner, sizeof owner, n->name, strlen(n->name));
-        resolve_pool(L, n, &info->pool, owner);
+        resolve_pool(L, n, info->pool, owner);
         if (L->defaults_info.set)
             apply_defaults(L, n, info);
         check_command(L, n, info, owner);
@@ -937,6 +969,16 @@ static void resolve_graph(loader *L) {
     free(cycle);
 }
 
+/* Whether one of the plugins opened exports fn. */
+static bool exported(void *const *handles, size_t opened, const char *fn) {
+    for (size_t h = 0; h < opened; h++) {
+        dlerror();
+        if (dlsym(handles[h], fn))
+            return true;
+    }
+    return false;
+}
+
 /* With ZD_LOAD_PROBE_PLUGINS: opens each plugin as zdag run would (but lazily: nothing of it
  * is called) and, with ZD_LOAD_CHECK_FNS, finds each fn node's function in one of them.
  * Without plugins, ZD_LOAD_CHECK_FNS reports every fn node. */
@@ -949,6 +991,7 @@ static void probe_plugins(loader *L) {
         return;
     }
     bool all_open = true;
+    const char *last_found = NULL; /* the function name found last */
     for (size_t i = 0; i < gs->n_plugins && (L->flags & ZD_LOAD_PROBE_PLUGINS); i++) {
         dlerror();
         if ((handles[opened] = dlopen(gs->plugins[i], RTLD_LAZY | RTLD_LOCAL))) {
@@ -973,26 +1016,29 @@ static void probe_plugins(loader *L) {
             line = n->line;
             col = n->col;
         }
+        bool listed = gs->n_plugins > 0;
+        if (listed && (!all_open || !(L->flags & ZD_LOAD_PROBE_PLUGINS)))
+            continue; /* a plugin that did not open was reported; it may hold the function */
+        /* Nodes often call one function: the last name looked up is remembered. */
+        if (listed && (!last_found || strcmp(last_found, n->fn) != 0)) {
+            if (!exported(handles, opened, n->fn))
+                listed = false;
+            else
+                last_found = n->fn;
+        }
+        if (listed)
+            continue; /* found */
         char owner[ZD_YREAD_OWNER], fn[ZD_YREAD_SHOW];
         node_owner(owner, sizeof owner, n->name, strlen(n->name));
         zd_yaml_quote(fn, sizeof fn, n->fn, strlen(n->fn));
-        if (gs->n_plugins == 0) {
+        if (gs->n_plugins == 0)
             zd_yaml_error_at(
                 L->y, line, col,
                 "%s calls function %s, but the pipeline lists no plugins to find it "
                 "in (zdag run needs them, unless it runs with -w 0 --listen and remote "
                 "workers that serve the function: then check with --remote)",
                 owner, fn);
-            continue;
-        }
-        if (!all_open || !(L->flags & ZD_LOAD_PROBE_PLUGINS))
-            continue; /* a plugin that did not open was reported; it may hold the function */
-        bool found = false;
-        for (size_t h = 0; h < opened && !found; h++) {
-            dlerror();
-            found = dlsym(handles[h], n->fn) != NULL;
-        }
-        if (!found)
+        else
             zd_yaml_error_at(L->y, line, col, "%s calls function %s, which no plugin exports",
                              owner, fn);
     }
@@ -1020,8 +1066,18 @@ int zd_pipeline_load_buffer(const char *name, const char *buf, size_t len, zd_gr
     return zd_pipeline_load_buffer_opts(name, buf, len, NULL, out, diags);
 }
 
+/* zd_pipeline_load_buffer_opts(); with owned (the caller's buf, as *owned), frees the text as
+ * soon as it is parsed, before the checks of the whole graph, so it is not held at the peak. */
+static int load(const char *name, const char *buf, size_t len, const zd_load_opts *opts,
+                char **owned, zd_graph **out, zd_diags *diags);
+
 int zd_pipeline_load_buffer_opts(const char *name, const char *buf, size_t len,
                                  const zd_load_opts *opts, zd_graph **out, zd_diags *diags) {
+    return load(name, buf, len, opts, NULL, out, diags);
+}
+
+static int load(const char *name, const char *buf, size_t len, const zd_load_opts *opts,
+                char **owned, zd_graph **out, zd_diags *diags) {
     if (!name || (!buf && len) || !out || !diags)
         return ZDAG_EINVAL;
     *out = NULL;
@@ -1047,6 +1103,11 @@ int zd_pipeline_load_buffer_opts(const char *name, const char *buf, size_t len,
         return ZDAG_ENOMEM;
     }
     parse_stream(&L);
+    if (owned) {
+        zd_yaml_end_input(L.y);
+        free(*owned);
+        *owned = NULL;
+    }
     if (!zd_yaml_failed(L.y))
         resolve_graph(&L);
     if (!zd_yaml_failed(L.y) && (L.flags & (ZD_LOAD_PROBE_PLUGINS | ZD_LOAD_CHECK_FNS)))
@@ -1101,9 +1162,14 @@ static int read_file(const char *path, char **out, size_t *len_out, zd_diags *di
     char *buf = NULL;
     size_t len = 0, cap = 0;
     int rc = 0;
+    /* Sized by the file (one byte more, to see the end), so that a big pipeline is held once,
+     * not in a buffer grown by doubling; a file that grows meanwhile still reads to its end. */
+    size_t first = st.st_size > 0 && (uint64_t)st.st_size <= ZD_PIPELINE_MAX_BYTES
+                       ? (size_t)st.st_size + 1
+                       : 1 << 16;
     while (!feof(f) && !ferror(f) && len <= ZD_PIPELINE_MAX_BYTES) {
         if (len == cap) {
-            size_t ncap = cap ? cap * 2 : 1 << 16;
+            size_t ncap = cap ? cap * 2 : first;
             char *more = realloc(buf, ncap);
             if (!more) {
                 zd_diags_add(diags, path, 0, 0, "out of memory");
@@ -1154,7 +1220,7 @@ int zd_pipeline_load_file(const char *path, unsigned flags, zd_graph **out, zd_d
         rc = ZDAG_EIO;
     } else {
         zd_load_opts opts = {.base_dir = base, .flags = flags};
-        rc = zd_pipeline_load_buffer_opts(path, buf, len, &opts, out, diags);
+        rc = load(path, buf, len, &opts, &buf, out, diags);
     }
     free(base);
     free(copy);

@@ -1,6 +1,6 @@
 /* Node selection: the names on the command line become seed nodes (by node name through the
- * graph's index, by tag through one pass over every node's tags against a small hash table of
- * the names), then one walk up the deps closes the targets over their ancestors and one walk
+ * graph's index, by tag through one pass over every node's tags against a string map of the
+ * names), then one walk up the deps closes the targets over their ancestors and one walk
  * down the children closes the excludes over their descendants. Every node is pushed at most
  * once per walk, so diamonds cost nothing extra and the whole is linear. */
 #include "select.h"
@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "strmap.h"
 #include "yamlread.h"
 
 enum {
@@ -19,7 +20,7 @@ enum {
 
 /* One distinct name given with --target and/or --exclude. */
 typedef struct name_slot {
-    const char *name; /* borrowed; NULL = free slot */
+    const char *name; /* borrowed */
     uint8_t roles;    /* SEL_TARGET and/or SEL_EXCLUDE: the options it was given with */
     uint8_t reported; /* roles already reported as unknown */
     bool found;       /* names a node or a tag */
@@ -27,8 +28,9 @@ typedef struct name_slot {
 
 typedef struct select_ctx {
     const zd_graph *g; /* borrowed */
-    name_slot *slots;  /* open-addressing hash table of the names */
-    size_t mask;       /* table size - 1 (a power of two) */
+    zd_strmap *index;  /* name -> its entry in slots */
+    name_slot *slots;  /* the distinct names, in the order given */
+    size_t n_slots;    /* entries in slots */
     uint8_t *mark;     /* SEL_* bits per node */
     uint32_t *up;      /* target-closure nodes whose deps are still to visit */
     size_t n_up;       /* entries in up */
@@ -36,29 +38,25 @@ typedef struct select_ctx {
     size_t n_down;     /* entries in down */
 } select_ctx;
 
-static uint64_t hash_name(const char *s) {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
-/* Returns the slot holding name, or the free slot where it belongs (the table is never full:
- * it has at least twice as many slots as names). */
+/* The entry of name, or NULL when it was not given. */
 static name_slot *slot_of(const select_ctx *c, const char *name) {
-    size_t i = (size_t)hash_name(name) & c->mask;
-    while (c->slots[i].name && strcmp(c->slots[i].name, name) != 0)
-        i = (i + 1) & c->mask;
-    return &c->slots[i];
+    return zd_strmap_get(c->index, name, strlen(name));
 }
 
-static void add_names(select_ctx *c, const char *const *names, size_t n, uint8_t role) {
+static int add_names(select_ctx *c, const char *const *names, size_t n, uint8_t role) {
     for (size_t i = 0; i < n; i++) {
         assert(names[i]);
         name_slot *slot = slot_of(c, names[i]);
-        slot->name = names[i];
+        if (!slot) {
+            slot = &c->slots[c->n_slots];
+            *slot = (name_slot){.name = names[i]};
+            if (zd_strmap_put(c->index, names[i], strlen(names[i]), slot, NULL) < 0)
+                return ZDAG_ENOMEM;
+            c->n_slots++;
+        }
         slot->roles |= role;
     }
+    return 0;
 }
 
 /* Puts node in the closures of roles it is not in yet, queueing it for the walks. */
@@ -73,9 +71,9 @@ static void seed(select_ctx *c, uint32_t node, uint8_t roles) {
 
 /* Seeds the nodes each name stands for: the node of that name, and every node with that tag. */
 static void seed_names(select_ctx *c) {
-    for (size_t i = 0; i <= c->mask; i++) {
+    for (size_t i = 0; i < c->n_slots; i++) {
         name_slot *slot = &c->slots[i];
-        int64_t node = slot->name ? zd_graph_find(c->g, slot->name) : -1;
+        int64_t node = zd_graph_find(c->g, slot->name);
         if (node >= 0) {
             slot->found = true;
             seed(c, (uint32_t)node, slot->roles);
@@ -86,7 +84,7 @@ static void seed_names(select_ctx *c) {
         const zd_node *node = zd_graph_node(c->g, i);
         for (size_t t = 0; t < node->n_tags; t++) {
             name_slot *slot = slot_of(c, node->tags[t]);
-            if (slot->name) {
+            if (slot) {
                 slot->found = true;
                 seed(c, i, slot->roles);
             }
@@ -160,20 +158,17 @@ int zd_select(const zd_graph *g, const char *const *targets, size_t n_targets,
     size_t names = n_targets + n_excludes;
     if (names < n_targets || names > SIZE_MAX / 4 / sizeof(name_slot))
         return ZDAG_ENOMEM;
-    size_t size = 8;
-    while (size < 2 * names)
-        size *= 2;
-    select_ctx c = {.g = g, .mask = size - 1};
+    select_ctx c = {.g = g};
     int rc = ZDAG_ENOMEM;
-    c.slots = calloc(size, sizeof *c.slots);
+    c.index = zd_strmap_new();
+    c.slots = calloc(names, sizeof *c.slots);
     c.mark = calloc(n ? n : 1, sizeof *c.mark);
     c.up = malloc((n ? n : 1) * sizeof *c.up);
     c.down = malloc((n ? n : 1) * sizeof *c.down);
-    if (!c.slots || !c.mark || !c.up || !c.down)
+    if (!c.index || !c.slots || !c.mark || !c.up || !c.down ||
+        add_names(&c, targets, n_targets, SEL_TARGET) < 0 ||
+        add_names(&c, excludes, n_excludes, SEL_EXCLUDE) < 0)
         goto out_free;
-
-    add_names(&c, targets, n_targets, SEL_TARGET);
-    add_names(&c, excludes, n_excludes, SEL_EXCLUDE);
     seed_names(&c);
     size_t unknown = report_unknown(&c, targets, n_targets, SEL_TARGET, "--target", diags) +
                      report_unknown(&c, excludes, n_excludes, SEL_EXCLUDE, "--exclude", diags);
@@ -185,6 +180,7 @@ int zd_select(const zd_graph *g, const char *const *targets, size_t n_targets,
         active[i] = (n_targets == 0 || (c.mark[i] & SEL_TARGET)) && !(c.mark[i] & SEL_EXCLUDE);
     rc = 0;
 out_free:
+    zd_strmap_free(&c.index);
     free(c.slots);
     free(c.mark);
     free(c.up);

@@ -113,7 +113,7 @@ int zd_wire_encode_task(zd_wire_buf *b, const zd_msg_task *m) {
             (!m->deps[i].hash && m->deps[i].data.len != m->deps[i].size))
             return ZDAG_EINVAL;
     reset(b);
-    put_array(b, 16);
+    put_array(b, 17);
     put_u64(b, ZD_MSG_TASK);
     put_u64(b, m->node);
     put_u64(b, m->token);
@@ -146,6 +146,7 @@ int zd_wire_encode_task(zd_wire_buf *b, const zd_msg_task *m) {
     }
     put_u64(b, m->max_result);
     put_str(b, m->store_dir);
+    put_u64(b, m->after);
     return finish(b);
 }
 
@@ -593,7 +594,7 @@ static bool decode_task(zd_wire_decoder *d, const msgpack_object *f, uint32_t n,
     zd_msg_task *t = &m->u.task;
     uint64_t timeout;
     memset(t, 0, sizeof *t);
-    if (n != 16)
+    if (n != 17)
         return FAIL(d, "TASK has the wrong number of fields");
     if (!get_u32(d, &f[1], &t->node) || !get_uint(d, &f[2], UINT64_MAX, &t->token) ||
         !get_u32(d, &f[3], &t->attempt) || !get_str(d, &f[4], false, &t->name) ||
@@ -617,7 +618,7 @@ static bool decode_task(zd_wire_decoder *d, const msgpack_object *f, uint32_t n,
     if (!get_str(d, &f[10], true, &t->workdir) || !get_uint(d, &f[11], UINT64_MAX, &timeout) ||
         !get_str(d, &f[12], true, &t->log_path) || !decode_deps(d, &f[13], t) ||
         !get_uint(d, &f[14], ZD_RESULT_LIMIT_MAX, &t->max_result) ||
-        !get_str(d, &f[15], true, &t->store_dir))
+        !get_str(d, &f[15], true, &t->store_dir) || !get_uint(d, &f[16], UINT64_MAX, &t->after))
         return false;
     t->timeout_ms = timeout;
     if (t->max_result == 0)

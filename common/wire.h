@@ -2,7 +2,7 @@
  *
  *   HELLO  [1, version, slot, pid, host, credit, agent, secret]  executor -> coordinator
  *   TASK   [2, node, token, attempt, name, run_id, kind, cmd, args, env, workdir, timeout_ms,
- *           log_path, deps, max_result, store_dir]          coordinator -> executor
+ *           log_path, deps, max_result, store_dir, after]   coordinator -> executor
  *   RESULT [3, node, token, ok, exit_code, signal, error, output, log, size, hash]
  *                                                           executor -> coordinator
  *   BYE    [4, reason]                                      coordinator -> executor or agent
@@ -34,7 +34,10 @@
  * `offset`: the bytes the coordinator has written), then sends RESULT, at which the coordinator
  * checks the size and hash. A remote executor gets a stored dependency with FETCH (at most
  * ZD_WIRE_WINDOW bytes asked and not yet answered); DATA answers each FETCH with the bytes from
- * `offset` (at most ZD_WIRE_CHUNK; nil: the coordinator has no such result for it).
+ * `offset` (at most ZD_WIRE_CHUNK; nil: the coordinator has no such result for it). A TASK with
+ * `after` (a token, 0 for none) is the next link of a chain: the executor runs it only when the
+ * task just before it succeeded (else it answers DROPPED), taking that task's result for the
+ * dependency of that task's name (sent empty, as the coordinator does not have it yet).
  *
  * An agent (`zdag worker`) JOINs with its host's
  * capacity (`resources` an array of [name, amount] pairs, amounts as floats), is told its agent
@@ -68,7 +71,7 @@
 #include "store.h"
 #include "zdag.h"
 
-#define ZD_WIRE_VERSION 3
+#define ZD_WIRE_VERSION 4
 #define ZD_WIRE_MAX_DEPTH 16            /* msgpack nesting allowed in a frame (args excluded) */
 #define ZD_WIRE_MAX_FRAME (256ll << 20) /* ZMQ_MAXMSGSIZE on every socket */
 #define ZD_WIRE_CHUNK (1u << 20)        /* bytes of a CHUNK or DATA, at most */
@@ -192,6 +195,9 @@ typedef struct zd_msg_task {
     uint32_t n_deps;     /* entries in deps */
     uint64_t max_result; /* the largest result the node may have, bytes (>= 1) */
     zd_bytes store_dir;  /* the coordinator's result store (local executors); ptr NULL: remote */
+    uint64_t after;      /* a chain: run only if the task just before it on this executor, whose
+                            token this is, succeeded, with that task's result as the dependency
+                            of that name; 0: none */
 } zd_msg_task;
 
 typedef struct zd_msg_result {

@@ -153,8 +153,7 @@ static void read_key(zd_yaml *y, zd_yentry *e, char **key) {
     const yaml_event_t *ev = zd_yaml_event(y);
     e->mark = ev->start_mark;
     if (ev->type == YAML_SCALAR_EVENT) {
-        e->len = ev->data.scalar.length;
-        e->key = *key = zd_yread_dup(y, ev->data.scalar.value, e->len);
+        e->key = *key = zd_yaml_take_text(y, &e->len);
         return;
     }
     if (ev->type != YAML_ALIAS_EVENT) {
@@ -211,7 +210,8 @@ bool zd_yread_text(zd_yaml *y, const zd_yentry *e, const char *expect, char **ou
     }
     if (!text_ok(y, e, false, expect))
         return false;
-    *out = zd_yread_dup(y, s.text, s.len);
+    size_t len;
+    *out = zd_yaml_take_text(y, &len);
     return *out != NULL;
 }
 

@@ -9,17 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "strmap.h"
 #include "zdag.h"
 
 #define TAG_PREFIX "tag:yaml.org,2002:"
-
-/* A recorded mapping key; key == NULL marks an empty slot. */
-typedef struct key_slot {
-    uint64_t hash; /* of map and key bytes */
-    uint64_t map;  /* the mapping's id */
-    char *key;     /* owned copy of the key bytes */
-    size_t len;    /* bytes in key */
-} key_slot;
 
 /* An error held until zd_yaml_flush(), which writes them sorted by position. */
 typedef struct pending {
@@ -42,9 +35,9 @@ struct zd_yaml {
     const char *buf;      /* borrowed input, to place reader errors that only have an offset */
     size_t len;           /* bytes in buf */
     zd_diags *diags;      /* borrowed destination of messages */
-    key_slot *keys;       /* open-addressing set of recorded mapping keys */
-    size_t keys_cap;      /* slots in keys, a power of two, or 0 */
-    size_t keys_used;     /* occupied slots */
+    zd_strmap *keys;      /* recorded mapping keys: the mapping's id (8 bytes), then the key */
+    char *scratch;        /* the key being looked up, built there */
+    size_t scratch_cap;   /* bytes allocated in scratch */
     locale_t c_locale;    /* "C" numeric locale for strtod_l, or (locale_t)0 */
     bool started;         /* the first event was asked for (the input was checked) */
     bool too_many;        /* ZD_YAML_MAX_ERRORS was reached */
@@ -107,9 +100,8 @@ void zd_yaml_close(zd_yaml **yp) {
     if (y->has_event)
         yaml_event_delete(&y->event);
     yaml_parser_delete(&y->parser);
-    for (size_t i = 0; i < y->keys_cap; i++)
-        free(y->keys[i].key);
-    free(y->keys);
+    zd_strmap_free(&y->keys);
+    free(y->scratch);
     if (y->c_locale)
         freelocale(y->c_locale);
     free(y);
@@ -119,6 +111,17 @@ void zd_yaml_close(zd_yaml **yp) {
 static void stop(zd_yaml *y, bool failed) {
     y->stopped = true;
     y->failed = y->failed || failed;
+}
+
+void zd_yaml_end_input(zd_yaml *y) {
+    if (y->has_event) {
+        yaml_event_delete(&y->event);
+        memset(&y->event, 0, sizeof y->event);
+        y->has_event = false;
+    }
+    stop(y, false);
+    y->buf = NULL;
+    y->len = 0;
 }
 
 static void report(zd_yaml *y, int line, int col, const char *fmt, va_list ap) {
@@ -184,6 +187,15 @@ bool zd_yaml_nomem(const zd_yaml *y) {
 
 const yaml_event_t *zd_yaml_event(const zd_yaml *y) {
     return &y->event;
+}
+
+char *zd_yaml_take_text(zd_yaml *y, size_t *len) {
+    /* libyaml allocates with malloc() and frees with free() (yaml_malloc, yaml_free). */
+    char *text = (char *)y->event.data.scalar.value;
+    *len = y->event.data.scalar.length;
+    y->event.data.scalar.value = NULL;
+    y->event.data.scalar.length = 0;
+    return text;
 }
 
 bool zd_yaml_at(const zd_yaml *y, yaml_event_type_t type) {
@@ -436,55 +448,32 @@ bool zd_yaml_skip(zd_yaml *y) {
     return true;
 }
 
-static uint64_t hash_key(uint64_t map, const void *key, size_t len) {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (int i = 0; i < 8; i++)
-        h = (h ^ ((map >> (8 * i)) & 0xFF)) * 1099511628211ULL;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ ((const unsigned char *)key)[i]) * 1099511628211ULL;
-    return h;
-}
-
-static bool keys_grow(zd_yaml *y) {
-    size_t cap = y->keys_cap ? y->keys_cap * 2 : 64;
-    key_slot *keys = calloc(cap, sizeof *keys);
-    if (!keys)
+/* Grows y->scratch to hold need bytes; false when out of memory. */
+static bool scratch_fit(zd_yaml *y, size_t need) {
+    if (need <= y->scratch_cap)
+        return true;
+    size_t cap = need > 2 * y->scratch_cap ? need : 2 * y->scratch_cap;
+    char *more = realloc(y->scratch, cap);
+    if (!more)
         return false;
-    for (size_t i = 0; i < y->keys_cap; i++) {
-        if (!y->keys[i].key)
-            continue;
-        size_t j = y->keys[i].hash & (cap - 1);
-        while (keys[j].key)
-            j = (j + 1) & (cap - 1);
-        keys[j] = y->keys[i];
-    }
-    free(y->keys);
-    y->keys = keys;
-    y->keys_cap = cap;
+    y->scratch = more;
+    y->scratch_cap = cap;
     return true;
 }
 
 bool zd_yaml_key_seen(zd_yaml *y, uint64_t map, const void *key, size_t len) {
-    if ((y->keys_used + 1) * 2 > y->keys_cap && !keys_grow(y)) {
+    size_t need = sizeof map + len;
+    if ((!y->keys && !(y->keys = zd_strmap_new())) || !scratch_fit(y, need)) {
         zd_yaml_fail_nomem(y);
         return false;
     }
-    uint64_t h = hash_key(map, key, len);
-    size_t mask = y->keys_cap - 1, i = h & mask;
-    for (; y->keys[i].key; i = (i + 1) & mask) {
-        const key_slot *s = &y->keys[i];
-        if (s->hash == h && s->map == map && s->len == len && memcmp(s->key, key, len) == 0)
-            return true;
-    }
-    char *copy = malloc(len ? len : 1);
-    if (!copy) {
+    memcpy(y->scratch, &map, sizeof map);
+    if (len)
+        memcpy(y->scratch + sizeof map, key, len);
+    int rc = zd_strmap_add(y->keys, y->scratch, need, y, NULL);
+    if (rc == ZDAG_ENOMEM)
         zd_yaml_fail_nomem(y);
-        return false;
-    }
-    memcpy(copy, key, len);
-    y->keys[i] = (key_slot){.hash = h, .map = map, .key = copy, .len = len};
-    y->keys_used++;
-    return false;
+    return rc == ZDAG_EEXIST;
 }
 
 static bool is_word(const char *s, size_t len, const char *const *words) {

@@ -49,8 +49,18 @@ void zd_yaml_close(zd_yaml **y);
  * alias or an unsupported tag is reported but does not stop the cursor. */
 bool zd_yaml_next(zd_yaml *y);
 
+/* Ends the reading: the input given to zd_yaml_open() is no longer used and may be freed, and
+ * zd_yaml_next() returns false from now on. Errors are still reported, and zd_yaml_failed()
+ * still tells whether parsing stopped early. */
+void zd_yaml_end_input(zd_yaml *y);
+
 /* Returns the current event (borrowed; valid until the next zd_yaml_next()). */
 const yaml_event_t *zd_yaml_event(const zd_yaml *y);
+
+/* Takes the text of the current event, which must be a scalar: NUL-terminated, its length
+ * (it may hold NUL bytes) in *len. The caller owns it and frees it with free(); the event's
+ * text then reads as empty. Saves a copy of text that is needed past the event. */
+char *zd_yaml_take_text(zd_yaml *y, size_t *len);
 
 /* Returns whether the current event is of the given type. */
 bool zd_yaml_at(const zd_yaml *y, yaml_event_type_t type);

@@ -46,6 +46,8 @@ typedef struct node_run {
     int exit_code;               /* last attempt's exit status */
     bool timed_out;              /* the running attempt passed its deadline and was told to stop */
     bool ahead;                  /* sent ahead to slot's executor (token set), not started */
+    int32_t after;               /* a chain link sent with its parent: that node, else -1 */
+    bool alone;                  /* was queued on an executor that died: never sent ahead again */
     char *error;                 /* owned; why it failed */
     char *output;                /* owned inline result (at most ZD_RESULT_INLINE_MAX bytes) */
     size_t output_len;           /* bytes in output */
@@ -302,7 +304,7 @@ int zd_core_new(const zd_core_cfg *cfg, const zd_graph *g, zd_core **out) {
     if (!c->keys || !c->runs || !c->slots)
         goto out_fail;
     for (size_t i = 0; i < n; i++) {
-        c->runs[i] = (node_run){.slot = -1, .start_s = -1, .end_s = -1};
+        c->runs[i] = (node_run){.slot = -1, .start_s = -1, .end_s = -1, .after = -1};
         c->n_active += !cfg->active || cfg->active[i];
     }
     if ((rc = zd_prio_compute(g, cfg->prio, cfg->active, cfg->durations, c->keys)) < 0 ||
@@ -488,17 +490,44 @@ static void attempt_lost(zd_core *c, uint32_t index, const char *how) {
 }
 
 /* A task sent ahead will not run there (its executor is gone, or did not start it): it goes
- * back to the ready queue untouched, no attempt counted (or is abandoned when interrupted). */
-static void take_back(zd_core *c, uint32_t index) {
+ * back to the ready queue untouched, no attempt counted (or is abandoned when interrupted).
+ * After an executor's death it runs `alone` from then on: only as the first task of an idle
+ * executor, so that if it is what kills executors, the loss is its own (a death is charged to
+ * the attempt the coordinator saw start there, and results of the ones before may not have
+ * left the dead process). */
+static void take_back(zd_core *c, uint32_t index, bool died) {
     node_run *r = &c->runs[index];
+    r->alone |= died;
+    bool link = r->after >= 0;
     r->token = 0;
     r->ahead = false;
+    r->after = -1;
     r->slot = r->n_hist ? r->hist[r->n_hist - 1].executor : -1;
     if (c->interrupted) {
         set_error(r, "interrupted");
         zd_sched_abandon(c->sched, index);
+    } else if (link) {
+        zd_sched_unclaim(c->sched, index); /* ready only if its parent succeeded meanwhile */
     } else {
         zd_sched_requeue(c->sched, index);
+    }
+}
+
+/* `parent` did not succeed on `slot`: the chain links sent after it there will not run (their
+ * executor drops them), so they are taken back now, before the failure skips descendants. */
+static void unlink_chain(zd_core *c, uint32_t slot, uint32_t parent) {
+    uint32_t cut[ZD_SLOT_QUEUE], n_cut = 0;
+    int64_t broken = parent;
+    for (uint32_t k = 0; k < zd_slots_queued(c->slots, slot); k++) {
+        uint32_t q = zd_slots_queued_at(c->slots, slot, k);
+        if (c->runs[q].after >= 0 && c->runs[q].after == broken) {
+            cut[n_cut++] = q;
+            broken = q;
+        }
+    }
+    for (uint32_t k = 0; k < n_cut; k++) {
+        zd_slots_unqueue(c->slots, slot, cut[k]);
+        take_back(c, cut[k], false);
     }
 }
 
@@ -508,7 +537,7 @@ static void slot_gone(zd_core *c, uint32_t slot, const char *how, bool replaced)
     uint32_t ahead[ZD_SLOT_QUEUE], n_ahead;
     int64_t node = zd_slots_gone(c->slots, slot, replaced, ahead, &n_ahead);
     for (uint32_t k = 0; k < n_ahead; k++)
-        take_back(c, ahead[k]);
+        take_back(c, ahead[k], true);
     if (node >= 0)
         attempt_lost(c, (uint32_t)node, how);
 }
@@ -551,7 +580,10 @@ static void commit(zd_core *c, uint32_t index, uint32_t slot) {
 static void start_attempt(zd_core *c, uint32_t index, uint32_t slot) {
     node_run *r = &c->runs[index];
     const zd_node *node = zd_graph_node(c->g, index);
+    if (r->after >= 0)
+        r->ready_s = c->now; /* its parent just succeeded */
     r->ahead = false;
+    r->after = -1;
     r->attempts++;
     r->start_s = c->now;
     r->end_s = -1;
@@ -621,50 +653,99 @@ static bool raise_bar(const zd_core *c, uint32_t node, int64_t *bar) {
     return true;
 }
 
-static void send_ahead(zd_core *c, uint32_t slot) {
+/* The next link of a chain after `node`: its best waiting child whose last pending dep it is,
+ * or -1 (README "Chains"). */
+static int64_t chain_link(const zd_core *c, uint32_t node) {
+    const zd_node *n = zd_graph_node(c->g, node);
+    int64_t best = -1;
+    if (n->n_children > AHEAD_MAX_CHILDREN)
+        return -1;
+    for (size_t i = 0; i < n->n_children; i++) {
+        uint32_t ch = n->children[i];
+        if (zd_sched_state(c->sched, ch) == ZD_NS_WAITING && zd_sched_pending(c->sched, ch) == 1 &&
+            (best < 0 || zd_sched_before(c->sched, ch, (uint32_t)best)))
+            best = ch;
+    }
+    return best;
+}
+
+/* Over what a busy slot runs and holds: *load, the work expected (< 0: unknown), and *bar, the
+ * best waiting node that work may release (a node it outranks would be overtaken). False when
+ * that cannot be known (a node with too many children). */
+static bool queue_bar(const zd_core *c, uint32_t slot, int64_t *bar, double *load) {
+    uint32_t head = (uint32_t)zd_slots_node(c->slots, slot);
+    *bar = -1;
+    *load = estimate(c, head);
+    bool known = raise_bar(c, head, bar);
+    for (uint32_t k = 0; k < zd_slots_queued(c->slots, slot) && *load >= 0 && known; k++) {
+        uint32_t q = zd_slots_queued_at(c->slots, slot, k);
+        double e = estimate(c, q);
+        *load = e < 0 ? -1 : *load + e;
+        known = raise_bar(c, q, bar);
+    }
+    return known;
+}
+
+static void send_ahead(zd_core *c, uint32_t slot, bool links_only) {
     uint32_t room = zd_slots_room(c->slots, slot);
     int64_t head = zd_slots_node(c->slots, slot);
     if (!room || head < 0)
         return;
-    /* A node the queued work may release, if it outranks a candidate, would be overtaken. */
-    int64_t bar = -1;
-    double load = estimate(c, (uint32_t)head);
-    bool known = raise_bar(c, (uint32_t)head, &bar);
-    for (uint32_t k = 0; k < zd_slots_queued(c->slots, slot) && load >= 0 && known; k++) {
-        uint32_t q = zd_slots_queued_at(c->slots, slot, k);
-        double e = estimate(c, q);
-        load = e < 0 ? -1 : load + e;
-        known = raise_bar(c, q, &bar);
-    }
-    while (known && room > 0 && load >= 0 && load < AHEAD_HORIZON_S &&
-           zd_sched_has_ready(c->sched)) {
-        uint32_t node = zd_sched_peek(c->sched);
-        double e = estimate(c, node);
-        if (e < 0 || !same_demand(c, (uint32_t)head, node) ||
-            (bar >= 0 && zd_sched_before(c->sched, (uint32_t)bar, node)))
+    int64_t bar;
+    double load;
+    bool known = queue_bar(c, slot, &bar, &load);
+    uint32_t last = zd_slots_queued(c->slots, slot)
+                        ? zd_slots_queued_at(c->slots, slot, zd_slots_queued(c->slots, slot) - 1)
+                        : (uint32_t)head;
+    while (known && room > 0 && load >= 0 && load < AHEAD_HORIZON_S) {
+        /* The best of: the best ready node, and the next link of a chain ending the queue. */
+        int64_t link = chain_link(c, last);
+        bool ready = !links_only && zd_sched_has_ready(c->sched);
+        uint32_t node = ready ? zd_sched_peek(c->sched) : 0;
+        bool linked = link >= 0 && (!ready || zd_sched_before(c->sched, (uint32_t)link, node));
+        if (linked)
+            node = (uint32_t)link;
+        else if (!ready)
             return;
-        known = raise_bar(c, node, &bar);
-        (void)zd_sched_class_pop(c->sched, c->class_of[node]);
+        double e = estimate(c, node);
+        if (e < 0 || c->runs[node].alone || c->runs[head].alone ||
+            !same_demand(c, (uint32_t)head, node) ||
+            (bar >= 0 && bar != (int64_t)node && zd_sched_before(c->sched, (uint32_t)bar, node)))
+            return;
+        if (linked) {
+            zd_sched_claim(c->sched, node);
+            c->runs[node].after = (int32_t)last;
+        } else {
+            (void)zd_sched_class_pop(c->sched, c->class_of[node]);
+        }
         c->runs[node].ahead = true;
         zd_slots_push(c->slots, slot, node);
         commit(c, node, slot);
-        load += e;
+        last = node;
         room--;
+        if (bar == (int64_t)node) { /* it is queued now: what else waits? */
+            known = queue_bar(c, slot, &bar, &load);
+        } else {
+            known = raise_bar(c, node, &bar);
+            load += e;
+        }
     }
 }
 
-/* After a dispatch round that left no executor idle: the slots given work send ahead. */
+/* After a dispatch round: the slots given work send ahead. */
 static void send_ahead_all(zd_core *c) {
     bool idle = false;
     for (uint32_t h = 0; h < zd_capacity_hosts(c->cap) && !idle; h++)
         idle = zd_slots_idle(c->slots)[h] > 0;
-    bool go = !idle && zd_place_seq_waiting(c->place, NULL) < 0 && zd_sched_has_ready(c->sched);
+    /* With an executor idle, ready nodes that did not go there wait for a limit: only chain
+     * links (not ready yet, so no executor could take them) go ahead. */
+    bool go = zd_place_seq_waiting(c->place, NULL) < 0 && !zd_sched_stopped(c->sched);
     if (go && c->touched_all) {
         for (uint32_t s = 0; s < zd_slots_count(c->slots); s++)
-            send_ahead(c, s);
+            send_ahead(c, s, idle);
     } else if (go) {
         for (uint32_t k = 0; k < c->n_touched; k++)
-            send_ahead(c, c->touched[k]);
+            send_ahead(c, c->touched[k], idle);
     }
     c->n_touched = 0;
     c->touched_all = false;
@@ -1070,6 +1151,8 @@ bool zd_core_on_result(zd_core *c, double now, const zd_peer *peer, const zd_msg
         ok = false;
     }
     learn_duration(c, m->node, now - r->start_s);
+    if (!ok)
+        unlink_chain(c, slot, m->node);
     /* The next task sent ahead starts now, on the units this attempt held. */
     int64_t next = hand_over(c, slot, r);
     const char *outcome = ok ? "succeeded" : c->interrupted ? "interrupted" : "failed";
@@ -1103,7 +1186,7 @@ void zd_core_on_dropped(zd_core *c, double now, const zd_peer *peer, const zd_ms
     uint32_t slot = (uint32_t)r->slot;
     if (r->ahead) {
         if (zd_slots_unqueue(c->slots, slot, m->node))
-            take_back(c, m->node);
+            take_back(c, m->node, false);
     } else if (zd_slots_node(c->slots, slot) == (int64_t)m->node) {
         /* It had become the running attempt here when the one before it ended, but its executor
          * had the DROP first: the attempt never started. */
@@ -1114,7 +1197,7 @@ void zd_core_on_dropped(zd_core *c, double now, const zd_peer *peer, const zd_ms
         if (r->granted)
             zd_place_release(c->place, &r->grant);
         r->granted = false;
-        take_back(c, m->node);
+        take_back(c, m->node, false);
         if (next >= 0)
             start_attempt(c, (uint32_t)next, slot);
     }
@@ -1369,11 +1452,11 @@ int zd_core_exit_code(const zd_core *c) {
 /* Builds the task environment of a node once: graph-wide env, then the node's own. */
 static int node_env(zd_core *c, uint32_t index) {
     node_run *r = &c->runs[index];
-    if (r->env)
-        return 0;
     const zd_node *node = zd_graph_node(c->g, index);
     const zd_graph_settings *gs = zd_graph_settings_of((zd_graph *)c->g);
     size_t n = gs->n_env + node->n_env;
+    if (r->env || n == 0)
+        return 0;
     r->env = calloc(n ? n : 1, sizeof *r->env);
     if (!r->env)
         return ZDAG_ENOMEM;
@@ -1433,9 +1516,12 @@ int zd_core_task(zd_core *c, uint32_t index, uint32_t slot, zd_msg_task *t) {
                                      ? (zd_bytes){NULL, 0}
                                      : (zd_bytes){dep->output ? dep->output : "", dep->output_len};
     }
-    zd_core_log_path(c, index, c->log_path, sizeof c->log_path);
-    /* A remote executor cannot write here: it sends its log back with the result. */
+    /* A remote executor cannot write here: it sends its log back with the result. A function
+     * has no log of its own. */
     bool remote = zd_slots_agent(c->slots, slot) != 0;
+    bool log = !remote && node->kind != ZD_NODE_FN;
+    if (log)
+        zd_core_log_path(c, index, c->log_path, sizeof c->log_path);
     *t = (zd_msg_task){.node = index,
                        .token = r->token,
                        .attempt = r->attempts + (r->ahead ? 1 : 0),
@@ -1450,11 +1536,12 @@ int zd_core_task(zd_core *c, uint32_t index, uint32_t slot, zd_msg_task *t) {
                        .n_env = (uint32_t)r->n_env,
                        .workdir = cstr(node->workdir),
                        .timeout_ms = (uint64_t)llround(node->timeout * 1000),
-                       .log_path = remote ? (zd_bytes){NULL, 0} : cstr(c->log_path),
+                       .log_path = log ? cstr(c->log_path) : (zd_bytes){NULL, 0},
                        .deps = c->dep_scratch,
                        .n_deps = (uint32_t)node->n_deps,
                        .max_result = zd_core_max_result(c, index),
-                       .store_dir = remote ? (zd_bytes){NULL, 0} : cstr(c->cfg.store_dir)};
+                       .store_dir = remote ? (zd_bytes){NULL, 0} : cstr(c->cfg.store_dir),
+                       .after = r->after >= 0 ? c->runs[r->after].token : 0};
     return 0;
 }
 

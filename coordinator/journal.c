@@ -553,14 +553,23 @@ int zd_journal_restate(zd_journal *j, const zd_journal_rec *r) {
     return append(j, r, false);
 }
 
-int zd_journal_sync(zd_journal *j) {
+/* Syncs with zd_framelog_sync() or zd_framelog_sync_async(). */
+static int sync_by(zd_journal *j, int (*sync)(zd_framelog *)) {
     if (!j->fl) {
         snprintf(j->error, sizeof j->error, "the journal is read-only");
         return ZDAG_EINVAL;
     }
-    int rc = zd_framelog_sync(j->fl);
+    int rc = sync(j->fl);
     snprintf(j->error, sizeof j->error, "%s", rc < 0 ? zd_framelog_error(j->fl) : "");
     return rc;
+}
+
+int zd_journal_sync(zd_journal *j) {
+    return sync_by(j, zd_framelog_sync);
+}
+
+int zd_journal_sync_async(zd_journal *j) {
+    return sync_by(j, zd_framelog_sync_async);
 }
 
 size_t zd_journal_pending(const zd_journal *j) {
@@ -578,8 +587,12 @@ const char *zd_journal_error(const zd_journal *j) {
 /* ---- Compaction ------------------------------------------------------------------------------ */
 
 static void hex(const uint8_t *h, char out[2 * ZD_RESULT_HASH_SIZE + 1]) {
-    for (int i = 0; i < ZD_RESULT_HASH_SIZE; i++)
-        snprintf(out + 2 * i, 3, "%02x", h[i]);
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < ZD_RESULT_HASH_SIZE; i++) {
+        out[2 * i] = digits[h[i] >> 4];
+        out[2 * i + 1] = digits[h[i] & 15];
+    }
+    out[2 * ZD_RESULT_HASH_SIZE] = '\0';
 }
 
 static bool is_hex_name(const char *s) {
@@ -612,9 +625,10 @@ static bool spare_others(const zd_journal *j, zd_strmap *cands) {
         for (size_t i = 0; ok && i < other->n_entries; i++) {
             const entry *e = entry_at(other, i);
             char name[2 * ZD_RESULT_HASH_SIZE + 1];
-            hex(e->rec.result_hash, name);
-            if (e->loaded && e->rec.result_in_store)
+            if (e->loaded && e->rec.result_in_store) {
+                hex(e->rec.result_hash, name);
                 ok = zd_strmap_put(cands, name, strlen(name), NULL, NULL) == 0;
+            }
         }
         zd_journal_close(&other);
     }
@@ -633,9 +647,10 @@ static void collect_results(const zd_journal *j) {
     for (size_t i = 0; ok && i < j->n_entries; i++) {
         const entry *e = entry_at(j, i);
         char name[2 * ZD_RESULT_HASH_SIZE + 1];
-        hex(e->hash, name);
-        if (e->stored)
+        if (e->stored) {
+            hex(e->hash, name);
             ok = zd_strmap_put(refs, name, strlen(name), (void *)e, NULL) == 0;
+        }
     }
     if (!ok) {
         if (dp)

@@ -10,8 +10,9 @@
  * Crash safety and durability are the framed log's: the file never exists without a valid
  * header; a torn tail is ignored when loading and truncated away by zd_journal_open(); a bad
  * record followed by a valid one is corruption, an error naming the byte offset. A record counts
- * only once zd_journal_sync() has returned: after a crash before it, the node simply runs again
- * (and the resume plan re-runs its dependents too).
+ * only once zd_journal_sync() has returned (or the writer thread of zd_journal_sync_async() has
+ * synced it): after a crash before it, the node simply runs again (and the resume plan re-runs
+ * its dependents too).
  *
  * Reading is bounded: records over ZD_JOURNAL_MAX_RECORD are refused before anything is
  * allocated for them, every payload passes zd_wire_well_formed() (depth <= ZD_JOURNAL_MAX_DEPTH)
@@ -102,6 +103,15 @@ int zd_journal_restate(zd_journal *j, const zd_journal_rec *r) __attribute__((wa
  * A failed write is rolled back (the file stays valid) and the records stay pending; a failed
  * fdatasync() leaves the journal unusable, since the kernel may have dropped the dirty pages. */
 int zd_journal_sync(zd_journal *j) __attribute__((warn_unused_result));
+
+/* As zd_journal_sync(), off the caller's thread (common/framelog.h): asks the journal's writer
+ * thread to write and fdatasync everything appended so far and returns at once; the records
+ * are durable, and zd_journal_pending() stops counting them, when its fdatasync() has returned.
+ * Appending goes on meanwhile. Returns 0, ZDAG_EINVAL (read-only) or ZDAG_ESTATE when an earlier
+ * write or sync of the writer failed (zd_journal_error() says why; as zd_journal_sync(): a failed
+ * write's records are pending again, a failed fdatasync() leaves the journal unusable). Call
+ * zd_journal_sync() before anything relies on the records being durable. */
+int zd_journal_sync_async(zd_journal *j) __attribute__((warn_unused_result));
 
 /* Records appended but not yet durable. */
 size_t zd_journal_pending(const zd_journal *j);

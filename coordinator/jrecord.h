@@ -139,6 +139,7 @@ bool zd_jrecord_plausible(const uint8_t *head, size_t n);
  * only when its record's inputs hash is that of its dependencies' current results. */
 typedef struct zd_inputs {
     crypto_hash_sha256_state st; /* the running hash */
+    uint32_t n;                  /* dependencies added */
 } zd_inputs;
 
 /* Starts an inputs hash. */

@@ -2,6 +2,9 @@
 #include "place.h"
 
 #include <stdlib.h>
+#include <string.h>
+
+#include "strmap.h"
 
 typedef struct class_info {
     uint64_t mask;    /* kinds of units its nodes take (zd_capacity_mask) */
@@ -26,44 +29,43 @@ struct zd_place {
     bool seq_fresh;                               /* the wait began in the last call */
 };
 
-static uint64_t signature_hash(uint64_t mask, int32_t pool, bool seq) {
-    uint64_t h = mask * 0x9E3779B97F4A7C15ULL;
-    h ^= ((uint64_t)(uint32_t)pool << 1 | (seq ? 1 : 0)) * 0xC2B2AE3D27D4EB4FULL;
-    return h ^ (h >> 29);
+/* What puts nodes in one class, as the bytes of a string map's key. */
+typedef struct signature {
+    unsigned char bytes[sizeof(uint64_t) + sizeof(int32_t) + 1]; /* mask, pool, sequential */
+} signature;
+
+static signature signature_of(uint64_t mask, int32_t pool, bool seq) {
+    signature s;
+    memcpy(s.bytes, &mask, sizeof mask);
+    memcpy(s.bytes + sizeof mask, &pool, sizeof pool);
+    s.bytes[sizeof mask + sizeof pool] = seq;
+    return s;
 }
 
 int zd_place_classes(const zd_graph *g, const zd_capacity *cap, uint32_t *class_of,
                      uint32_t *n_classes) {
-    size_t n = zd_graph_size(g), slots = 16;
-    while (slots < 2 * n)
-        slots *= 2;
-    /* Open addressing from signature to (first node of the class + 1). */
-    uint32_t *table = calloc(slots, sizeof *table);
-    if (!table)
+    size_t n = zd_graph_size(g);
+    zd_strmap *classes_of = zd_strmap_new(); /* signature -> class + 1 */
+    if (!classes_of)
         return ZDAG_ENOMEM;
     uint32_t classes = 0;
-    for (uint32_t i = 0; i < n; i++) {
+    int rc = 0;
+    for (uint32_t i = 0; i < n && rc == 0; i++) {
         const zd_node *node = zd_graph_node(g, i);
-        uint64_t mask = zd_capacity_mask(cap, i);
-        size_t at = signature_hash(mask, node->pool, node->sequential) & (slots - 1);
-        for (;; at = (at + 1) & (slots - 1)) {
-            if (table[at] == 0) {
-                table[at] = i + 1;
-                class_of[i] = classes++;
-                break;
-            }
-            uint32_t first = table[at] - 1;
-            const zd_node *other = zd_graph_node(g, first);
-            if (zd_capacity_mask(cap, first) == mask && other->pool == node->pool &&
-                other->sequential == node->sequential) {
-                class_of[i] = class_of[first];
-                break;
-            }
+        signature sig = signature_of(zd_capacity_mask(cap, i), node->pool, node->sequential);
+        uintptr_t known =
+            (uintptr_t)zd_strmap_get(classes_of, (const char *)sig.bytes, sizeof sig.bytes);
+        if (known) {
+            class_of[i] = (uint32_t)(known - 1);
+            continue;
         }
+        class_of[i] = classes++;
+        rc = zd_strmap_put(classes_of, (const char *)sig.bytes, sizeof sig.bytes,
+                           (void *)(uintptr_t)classes, NULL);
     }
-    free(table);
+    zd_strmap_free(&classes_of);
     *n_classes = classes ? classes : 1;
-    return 0;
+    return rc;
 }
 
 zd_place *zd_place_new(const zd_graph *g, zd_sched *sched, zd_capacity *cap, zd_leases *leases,

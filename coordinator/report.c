@@ -9,53 +9,191 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jsonout.h"
 #include "mpjson.h"
 #include "store.h"
 
-/* Seconds rounded to microseconds, or JSON null when negative (never happened). */
-static json_t *seconds(double s) {
-    return s < 0 ? json_null() : json_real(round(s * 1e6) / 1e6);
+/* The report is written as jansson's JSON_INDENT(1) would print the tree (it was, once): but
+ * a value at a time (coordinator/jsonout.h), so that 100,000 nodes cost no tree. */
+
+static void ch(zd_jsonout *w, char c) {
+    zd_jsonout_rawn(w, &c, 1);
 }
 
-static json_t *str_or_null(const char *s) {
-    return s ? json_string(s) : json_null();
+/* `"key": ` on a new line at depth d (at most 8), after a ',' unless it is the first of its
+ * object. */
+static void key(zd_jsonout *w, int d, bool first, const char *k) {
+    char b[64];
+    size_t n = 0, kl = strlen(k);
+    if (!first)
+        b[n++] = ',';
+    b[n++] = '\n';
+    memset(b + n, ' ', (size_t)d);
+    n += (size_t)d;
+    b[n++] = '"';
+    memcpy(b + n, k, kl);
+    n += kl;
+    memcpy(b + n, "\": ", 3);
+    zd_jsonout_rawn(w, b, n + 3);
 }
 
-/* Every attempt of a node, oldest first, lost and retried ones included. */
-static json_t *history_json(const zd_node_outcome *o) {
-    json_t *h = json_array();
-    for (uint32_t i = 0; h && i < o->n_history; i++) {
-        const zd_attempt *a = &o->history[i];
-        json_t *e = json_object();
-        json_object_set_new(e, "attempt", json_integer(a->attempt));
-        json_object_set_new(e, "host", str_or_null(a->host));
-        json_object_set_new(e, "executor", json_integer(a->executor));
-        json_object_set_new(e, "ready_s", seconds(a->ready_s));
-        json_object_set_new(e, "start_s", seconds(a->start_s));
-        json_object_set_new(e, "end_s", seconds(a->end_s));
-        json_object_set_new(e, "outcome", json_string(a->outcome));
-        json_array_append_new(h, e);
+/* Seconds rounded to microseconds, or JSON null when negative (never happened) or absurd. */
+static void seconds(zd_jsonout *w, double s) {
+    if (s < 0 || !isfinite(s) || s > 1e9)
+        zd_jsonout_raw(w, "null");
+    else
+        zd_jsonout_micros(w, llround(s * 1e6));
+}
+
+/* A piece of the layout, its length known at compile time. */
+#define LIT(w, s) zd_jsonout_rawn((w), (s), sizeof(s) - 1)
+
+/* Every attempt of a node, oldest first, lost and retried ones included (the value of the
+ * node's "history", at depth 3). */
+static void history_json(zd_jsonout *w, const zd_node_outcome *o) {
+    if (o->n_history == 0) {
+        LIT(w, "[]");
+        return;
     }
-    return h;
+    LIT(w, "[");
+    for (uint32_t i = 0; i < o->n_history; i++) {
+        const zd_attempt *a = &o->history[i];
+        if (i)
+            LIT(w, ",");
+        LIT(w, "\n    {\n     \"attempt\": ");
+        zd_jsonout_int(w, a->attempt);
+        LIT(w, ",\n     \"host\": ");
+        zd_jsonout_str(w, a->host);
+        LIT(w, ",\n     \"executor\": ");
+        zd_jsonout_int(w, a->executor);
+        LIT(w, ",\n     \"ready_s\": ");
+        seconds(w, a->ready_s);
+        LIT(w, ",\n     \"start_s\": ");
+        seconds(w, a->start_s);
+        LIT(w, ",\n     \"end_s\": ");
+        seconds(w, a->end_s);
+        LIT(w, ",\n     \"outcome\": ");
+        zd_jsonout_str(w, a->outcome);
+        LIT(w, "\n    }");
+    }
+    LIT(w, "\n   ]");
 }
 
-static json_t *node_json(const zd_node *node, const zd_node_outcome *o) {
-    json_t *j = json_object();
-    if (!j)
-        return NULL;
+/* A node's entry of "nodes" (depth 2). */
+static void node_json(zd_jsonout *w, const zd_node *node, const zd_node_outcome *o) {
     bool ran = o->executor >= 0;
-    json_object_set_new(j, "name", json_string(node->name));
-    json_object_set_new(j, "status", json_string(zd_node_state_name(o->state)));
-    json_object_set_new(j, "attempts", json_integer(o->attempts));
-    json_object_set_new(j, "host", ran ? str_or_null(o->host) : json_null());
-    json_object_set_new(j, "executor", ran ? json_integer(o->executor) : json_null());
-    json_object_set_new(j, "start_s", seconds(o->start_s));
-    json_object_set_new(j, "end_s", seconds(o->end_s));
-    json_object_set_new(j, "exit_code",
-                        o->has_exit_code ? json_integer(o->exit_code) : json_null());
-    json_object_set_new(j, "error", str_or_null(o->error));
-    json_object_set_new(j, "history", history_json(o));
-    return j;
+    LIT(w, "\n  {\n   \"name\": ");
+    zd_jsonout_str(w, node->name);
+    LIT(w, ",\n   \"status\": ");
+    zd_jsonout_str(w, zd_node_state_name(o->state));
+    LIT(w, ",\n   \"attempts\": ");
+    zd_jsonout_int(w, o->attempts);
+    LIT(w, ",\n   \"host\": ");
+    zd_jsonout_str(w, ran ? o->host : NULL);
+    LIT(w, ",\n   \"executor\": ");
+    if (ran)
+        zd_jsonout_int(w, o->executor);
+    else
+        LIT(w, "null");
+    LIT(w, ",\n   \"start_s\": ");
+    seconds(w, o->start_s);
+    LIT(w, ",\n   \"end_s\": ");
+    seconds(w, o->end_s);
+    LIT(w, ",\n   \"exit_code\": ");
+    if (o->has_exit_code)
+        zd_jsonout_int(w, o->exit_code);
+    else
+        LIT(w, "null");
+    LIT(w, ",\n   \"error\": ");
+    zd_jsonout_str(w, o->error);
+    LIT(w, ",\n   \"history\": ");
+    history_json(w, o);
+    LIT(w, "\n  }");
+}
+
+/* The report's top level up to its "nodes" array, opened. */
+static void run_json(zd_jsonout *w, const char *pipeline, const zd_run_summary *sum,
+                     const char *error) {
+    char started[32];
+    struct tm tm;
+    gmtime_r(&sum->started.tv_sec, &tm);
+    strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    ch(w, '{');
+    key(w, 1, true, "pipeline");
+    zd_jsonout_str(w, pipeline ? pipeline : "");
+    key(w, 1, false, "status");
+    zd_jsonout_str(w, error ? "error" : sum->status);
+    key(w, 1, false, "exit_code");
+    zd_jsonout_int(w, sum->exit_code);
+    key(w, 1, false, "started_at");
+    zd_jsonout_str(w, started);
+    key(w, 1, false, "wall_s");
+    seconds(w, sum->wall_s);
+    key(w, 1, false, "jobs");
+    zd_jsonout_int(w, sum->jobs);
+    if (error) { /* only a run that could not start or go on has one (SPEC section 7) */
+        key(w, 1, false, "error");
+        zd_jsonout_str(w, error);
+    }
+    key(w, 1, false, "nodes");
+}
+
+/* Closes the "nodes" array of n entries and the report, and puts the file in place. */
+static int finish_report(zd_jsonout *w, size_t n, const char *path) {
+    if (n == 0)
+        zd_jsonout_raw(w, "[]");
+    else
+        zd_jsonout_raw(w, "\n ]");
+    zd_jsonout_raw(w, "\n}");
+    return zd_jsonout_commit(w, path, false);
+}
+
+int zd_report_write(const char *path, const char *pipeline, const zd_graph *g, const zd_coord *c,
+                    const char *error) {
+    zd_run_summary sum;
+    zd_coord_summary(c, &sum);
+    zd_jsonout w;
+    int rc = zd_jsonout_open(&w, path);
+    if (rc < 0)
+        return rc;
+    run_json(&w, pipeline, &sum, error);
+    uint32_t n = zd_graph_size(g);
+    if (n)
+        ch(&w, '[');
+    for (uint32_t i = 0; i < n; i++) {
+        zd_node_outcome o;
+        zd_coord_outcome(c, i, &o);
+        if (i)
+            ch(&w, ',');
+        node_json(&w, zd_graph_node(g, i), &o);
+    }
+    return finish_report(&w, n, path);
+}
+
+int zd_report_write_error(const char *path, const char *pipeline, const zd_graph *g,
+                          const bool *active, int exit_code, const char *why) {
+    zd_run_summary sum = {.status = "error", .exit_code = exit_code, .wall_s = 0, .jobs = 0};
+    clock_gettime(CLOCK_REALTIME, &sum.started);
+    zd_jsonout w;
+    int rc = zd_jsonout_open(&w, path);
+    if (rc < 0)
+        return rc;
+    run_json(&w, pipeline, &sum, why ? why : "the run could not start");
+    uint32_t n = g ? zd_graph_size(g) : 0;
+    if (n)
+        ch(&w, '[');
+    for (uint32_t i = 0; i < n; i++) {
+        bool in = !active || active[i];
+        zd_node_outcome o = {.state = in ? ZD_NS_SKIPPED : ZD_NS_EXCLUDED,
+                             .executor = -1,
+                             .start_s = -1,
+                             .end_s = -1,
+                             .error = in ? why : NULL};
+        if (i)
+            ch(&w, ',');
+        node_json(&w, zd_graph_node(g, i), &o);
+    }
+    return finish_report(&w, n, path);
 }
 
 /* Dumps j to path through a temporary file, so a reader never sees half a file. */
@@ -71,70 +209,6 @@ static int dump_atomic(json_t *j, const char *path) {
     }
     free(tmp);
     return rc;
-}
-
-/* The report's top level, without its nodes; NULL when out of memory. */
-static json_t *run_json(const char *pipeline, const zd_run_summary *sum, const char *error) {
-    char started[32];
-    struct tm tm;
-    gmtime_r(&sum->started.tv_sec, &tm);
-    strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    json_t *root = json_object();
-    if (!root)
-        return NULL;
-    json_object_set_new(root, "pipeline", json_string(pipeline ? pipeline : ""));
-    json_object_set_new(root, "status", json_string(error ? "error" : sum->status));
-    json_object_set_new(root, "exit_code", json_integer(sum->exit_code));
-    json_object_set_new(root, "started_at", json_string(started));
-    json_object_set_new(root, "wall_s", seconds(sum->wall_s));
-    json_object_set_new(root, "jobs", json_integer(sum->jobs));
-    if (error) /* only a run that could not start or go on has one (SPEC section 7) */
-        json_object_set_new(root, "error", json_string(error));
-    return root;
-}
-
-/* Adds the nodes (taking the array) and writes the report. */
-static int finish_report(json_t *root, json_t *nodes, const char *path) {
-    if (!root || !nodes) {
-        json_decref(root);
-        json_decref(nodes);
-        return ZDAG_ENOMEM;
-    }
-    json_object_set_new(root, "nodes", nodes);
-    int rc = dump_atomic(root, path);
-    json_decref(root);
-    return rc;
-}
-
-int zd_report_write(const char *path, const char *pipeline, const zd_graph *g, const zd_coord *c,
-                    const char *error) {
-    zd_run_summary sum;
-    zd_coord_summary(c, &sum);
-    json_t *root = run_json(pipeline, &sum, error), *nodes = json_array();
-    for (uint32_t i = 0; nodes && i < zd_graph_size(g); i++) {
-        zd_node_outcome o;
-        zd_coord_outcome(c, i, &o);
-        json_array_append_new(nodes, node_json(zd_graph_node(g, i), &o));
-    }
-    return finish_report(root, nodes, path);
-}
-
-int zd_report_write_error(const char *path, const char *pipeline, const zd_graph *g,
-                          const bool *active, int exit_code, const char *why) {
-    zd_run_summary sum = {.status = "error", .exit_code = exit_code, .wall_s = 0, .jobs = 0};
-    clock_gettime(CLOCK_REALTIME, &sum.started);
-    json_t *root = run_json(pipeline, &sum, why ? why : "the run could not start"),
-           *nodes = json_array();
-    for (uint32_t i = 0; nodes && g && i < zd_graph_size(g); i++) {
-        bool in = !active || active[i];
-        zd_node_outcome o = {.state = in ? ZD_NS_SKIPPED : ZD_NS_EXCLUDED,
-                             .executor = -1,
-                             .start_s = -1,
-                             .end_s = -1,
-                             .error = in ? why : NULL};
-        json_array_append_new(nodes, node_json(zd_graph_node(g, i), &o));
-    }
-    return finish_report(root, nodes, path);
 }
 
 int zd_results_write(const char *path, const zd_graph *g, const zd_coord *c) {

@@ -1,4 +1,5 @@
-/* The run report (SPEC section 5) and the results file, written with jansson. */
+/* The run report (SPEC section 5), written a value at a time (coordinator/jsonout.h), and the
+ * results file, written with jansson. */
 #ifndef ZD_REPORT_H
 #define ZD_REPORT_H
 

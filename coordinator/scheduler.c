@@ -9,11 +9,11 @@ struct zd_sched {
     const zd_prio_key *keys;                    /* borrowed priorities */
     zd_readyq **ready;                          /* ready nodes by priority, one queue per class */
     uint32_t n_classes;                         /* entries in ready */
-    uint32_t *class_of;                         /* class per node (owned copy) */
+    uint32_t *class_of;                         /* class per node (owned copy); NULL: all 0 */
     uint32_t *ready_pos;                        /* heap index of each ready node (owned) */
     uint8_t *state;                             /* zd_node_state per node */
     uint32_t *pending;                          /* deps not yet succeeded, per node */
-    int64_t *skip_cause;                        /* failed node behind each skip, or -1 */
+    uint32_t *skip_cause;                       /* failed node behind each skip, or NO_CAUSE */
     uint32_t count[8];                          /* nodes per state */
     uint32_t *stack;                            /* scratch for skipping descendants */
     bool keep_going;                            /* a failure skips descendants only */
@@ -21,6 +21,13 @@ struct zd_sched {
     void (*on_ready)(void *ctx, uint32_t node); /* told of each node entering a queue */
     void *on_ready_ctx;                         /* passed to on_ready */
 };
+
+#define NO_CAUSE UINT32_MAX /* in skip_cause: not skipped for a failure */
+
+/* The ready queue of node's class. */
+static zd_readyq *queue_of(const zd_sched *s, uint32_t node) {
+    return s->ready[s->class_of ? s->class_of[node] : 0];
+}
 
 const char *zd_node_state_name(zd_node_state s) {
     static const char *names[] = {"waiting", "ready",   "running", "succeeded",
@@ -37,14 +44,17 @@ static void set_state(zd_sched *s, uint32_t node, zd_node_state st) {
 /* Allocates one ready queue per class, each sized for the nodes of its class. */
 static bool make_queues(zd_sched *s, const uint32_t *class_of, uint32_t n_classes, size_t n) {
     s->n_classes = n_classes ? n_classes : 1;
-    s->class_of = calloc(n ? n : 1, sizeof *s->class_of);
+    if (s->n_classes > 1)
+        s->class_of = calloc(n ? n : 1, sizeof *s->class_of);
     s->ready = calloc(s->n_classes, sizeof *s->ready);
     s->ready_pos = malloc((n ? n : 1) * sizeof *s->ready_pos);
     for (size_t i = 0; s->ready_pos && i < n; i++)
         s->ready_pos[i] = ZD_READYQ_ABSENT;
     size_t *size = calloc(s->n_classes, sizeof *size);
-    bool ok = s->class_of && s->ready && s->ready_pos && size;
-    for (size_t i = 0; ok && i < n; i++) {
+    bool ok = (s->class_of || s->n_classes == 1) && s->ready && s->ready_pos && size;
+    if (s->n_classes == 1)
+        size[0] = n;
+    for (size_t i = 0; ok && s->class_of && i < n; i++) {
         s->class_of[i] = class_of && class_of[i] < s->n_classes ? class_of[i] : 0;
         size[s->class_of[i]]++;
     }
@@ -60,7 +70,7 @@ zd_sched *zd_sched_new(const zd_graph *g, const zd_prio_key *keys, const bool *a
 }
 
 static void push_ready(zd_sched *s, uint32_t node) {
-    zd_readyq_push(s->ready[s->class_of[node]], node);
+    zd_readyq_push(queue_of(s, node), node);
     if (s->on_ready)
         s->on_ready(s->on_ready_ctx, node);
 }
@@ -90,7 +100,7 @@ zd_sched *zd_sched_new_classes(const zd_graph *g, const zd_prio_key *keys, const
     }
     s->count[ZD_NS_WAITING] = (uint32_t)n;
     for (uint32_t i = 0; i < n; i++) {
-        s->skip_cause[i] = -1;
+        s->skip_cause[i] = NO_CAUSE;
         if (active && !active[i])
             set_state(s, i, ZD_NS_EXCLUDED);
     }
@@ -133,13 +143,15 @@ static void release_children(zd_sched *s, uint32_t node) {
         if (s->state[child] == ZD_NS_WAITING && --s->pending[child] == 0) {
             set_state(s, child, ZD_NS_READY);
             push_ready(s, child);
+        } else if (s->state[child] == ZD_NS_RUNNING && s->pending[child] > 0) {
+            s->pending[child]--; /* claimed before this dep ended (zd_sched_claim) */
         }
     }
 }
 
 void zd_sched_cached(zd_sched *s, uint32_t node) {
     if (s->state[node] == ZD_NS_READY) {
-        (void)zd_readyq_remove(s->ready[s->class_of[node]], node);
+        (void)zd_readyq_remove(queue_of(s, node), node);
     } else if (s->state[node] != ZD_NS_WAITING) {
         return;
     }
@@ -264,7 +276,7 @@ zd_node_state zd_sched_state(const zd_sched *s, uint32_t node) {
 }
 
 int64_t zd_sched_skip_cause(const zd_sched *s, uint32_t node) {
-    return s->skip_cause[node];
+    return s->skip_cause[node] == NO_CAUSE ? -1 : (int64_t)s->skip_cause[node];
 }
 
 uint32_t zd_sched_count(const zd_sched *s, zd_node_state state) {
@@ -273,4 +285,19 @@ uint32_t zd_sched_count(const zd_sched *s, zd_node_state state) {
 
 uint32_t zd_sched_pending(const zd_sched *s, uint32_t node) {
     return s->pending[node];
+}
+
+void zd_sched_claim(zd_sched *s, uint32_t node) {
+    assert(s->state[node] == ZD_NS_WAITING && s->pending[node] == 1);
+    set_state(s, node, ZD_NS_RUNNING);
+}
+
+void zd_sched_unclaim(zd_sched *s, uint32_t node) {
+    assert(s->state[node] == ZD_NS_RUNNING);
+    if (s->pending[node] > 0) {
+        set_state(s, node, ZD_NS_WAITING);
+        return;
+    }
+    set_state(s, node, ZD_NS_READY);
+    push_ready(s, node);
 }

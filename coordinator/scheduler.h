@@ -101,6 +101,14 @@ zd_node_state zd_sched_state(const zd_sched *s, uint32_t node);
 /* Deps of a node that have not succeeded yet. */
 uint32_t zd_sched_pending(const zd_sched *s, uint32_t node);
 
+/* Takes a WAITING node whose last pending dep is still running (a chain link sent with its
+ * parent): RUNNING, not in any ready queue; the parent's success no longer makes it ready. */
+void zd_sched_claim(zd_sched *s, uint32_t node);
+
+/* Gives back a claimed (or any RUNNING) node that did not start: READY when all its deps have
+ * succeeded by now, else WAITING again. */
+void zd_sched_unclaim(zd_sched *s, uint32_t node);
+
 /* For a SKIPPED node: the failed node that caused it, or -1 (the run stopped first). */
 int64_t zd_sched_skip_cause(const zd_sched *s, uint32_t node);
 

@@ -1,15 +1,13 @@
 /* The run timeline: Chrome trace events recorded cheaply, written with jansson at the end. */
 #include "trace.h"
 
-#include <fcntl.h>
 #include <inttypes.h>
-#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "jsonout.h"
 #include "zdag.h"
 
 #define NO_STR SIZE_MAX  /* an absent string in the arena */
@@ -216,139 +214,90 @@ int zd_trace_instant(zd_trace *t, uint32_t host, int32_t executor, const char *n
     return append(t, ev, name, detail);
 }
 
-/* The writer. Every string goes through jansson, which escapes it; the fixed keys and the
- * integers around them are printed directly. A jansson tree per event, dumped, took ~10x
- * longer (~4 us an event) for the same document. */
-typedef struct writer {
-    FILE *f;     /* the temporary file */
-    json_t *str; /* a scratch JSON string, reset for each string written */
-    bool first;  /* no event written yet: no separator before the next one */
-    bool oom;    /* jansson ran out of memory */
-} writer;
+/* The writer: a value at a time (coordinator/jsonout.h). A jansson tree per event, dumped,
+ * took ~10x longer (~4 us an event) for the same document. */
 
-/* Writes s as a JSON string. Bytes that are not valid UTF-8 (jansson refuses them) become '?'. */
-static void put_str(writer *w, const char *s) {
-    if (json_string_set(w->str, s) != 0) {
-        char *copy = strdup(s);
-        if (!copy) {
-            w->oom = true;
-            return;
-        }
-        for (char *p = copy; *p; p++)
-            if ((unsigned char)*p >= 0x80)
-                *p = '?';
-        int rc = json_string_set(w->str, copy);
-        free(copy);
-        if (rc != 0) {
-            w->oom = true;
-            return;
-        }
-    }
-    json_dumpf(w->str, w->f, JSON_ENCODE_ANY);
-}
-
-/* Starts an event: a separator after the previous one, then the event's name. */
-static void begin(writer *w, const char *name) {
-    fputs(w->first ? "\n{\"name\": " : ",\n{\"name\": ", w->f);
-    w->first = false;
-    put_str(w, name);
+static void begin(zd_jsonout *w, bool *first, const char *name) {
+    zd_jsonout_raw(w, *first ? "\n{\"name\": " : ",\n{\"name\": ");
+    *first = false;
+    zd_jsonout_str(w, name);
 }
 
 /* A metadata event naming a process (what = "process_name") or a thread ("thread_name"). */
-static void put_meta(writer *w, const char *what, uint32_t pid, int32_t tid, const char *label) {
-    begin(w, what);
-    fprintf(w->f,
-            ", \"ph\": \"M\", \"pid\": %" PRIu32 ", \"tid\": %" PRId32 ", \"args\": {\"name\": ",
-            pid, tid);
-    put_str(w, label);
-    fputs("}}", w->f);
+static void put_meta(zd_jsonout *w, bool *first, const char *what, uint32_t pid, int32_t tid,
+                     const char *label) {
+    begin(w, first, what);
+    zd_jsonout_raw(w, ", \"ph\": \"M\", \"pid\": ");
+    zd_jsonout_int(w, pid);
+    zd_jsonout_raw(w, ", \"tid\": ");
+    zd_jsonout_int(w, tid);
+    zd_jsonout_raw(w, ", \"args\": {\"name\": ");
+    zd_jsonout_str(w, label);
+    zd_jsonout_raw(w, "}}");
 }
 
-static void put_event(writer *w, const zd_trace *t, const event *ev) {
+static void put_event(zd_jsonout *w, bool *first, const zd_trace *t, const event *ev) {
     const char *name = str_at(t, ev->name), *extra = str_at(t, ev->extra);
     bool slice = ev->kind == EV_SLICE;
-    begin(w, name);
+    begin(w, first, name);
     /* Instants are thread-scoped ("s": "t"): a tick on the executor's or coordinator's row. */
-    fputs(slice ? ", \"ph\": \"X\"" : ", \"ph\": \"i\", \"s\": \"t\"", w->f);
-    fprintf(w->f, ", \"pid\": %" PRIu32 ", \"tid\": %" PRId32 ", \"ts\": %" PRId64, ev->pid,
-            ev->tid, ev->ts_us);
+    zd_jsonout_raw(w, slice ? ", \"ph\": \"X\", \"pid\": "
+                            : ", \"ph\": \"i\", \"s\": \"t\", \"pid\": ");
+    zd_jsonout_int(w, ev->pid);
+    zd_jsonout_raw(w, ", \"tid\": ");
+    zd_jsonout_int(w, ev->tid);
+    zd_jsonout_raw(w, ", \"ts\": ");
+    zd_jsonout_int(w, ev->ts_us);
     if (slice) {
-        fprintf(w->f, ", \"dur\": %" PRId64 ", \"args\": {\"node\": ", ev->dur_us);
-        put_str(w, name);
-        fprintf(w->f, ", \"attempt\": %" PRIu32 ", \"status\": ", ev->attempt);
-        if (extra)
-            put_str(w, extra);
-        else
-            fputs("null", w->f);
-        if (ev->has_exit_code)
-            fprintf(w->f, ", \"exit_code\": %" PRId32 "}", ev->exit_code);
-        else
-            fputs(", \"exit_code\": null}", w->f);
+        zd_jsonout_raw(w, ", \"dur\": ");
+        zd_jsonout_int(w, ev->dur_us);
+        zd_jsonout_raw(w, ", \"args\": {\"node\": ");
+        zd_jsonout_str(w, name);
+        zd_jsonout_raw(w, ", \"attempt\": ");
+        zd_jsonout_int(w, ev->attempt);
+        zd_jsonout_raw(w, ", \"status\": ");
+        zd_jsonout_str(w, extra);
+        if (ev->has_exit_code) {
+            zd_jsonout_raw(w, ", \"exit_code\": ");
+            zd_jsonout_int(w, ev->exit_code);
+            zd_jsonout_raw(w, "}");
+        } else {
+            zd_jsonout_raw(w, ", \"exit_code\": null}");
+        }
     } else if (extra) {
-        fputs(", \"args\": {\"detail\": ", w->f);
-        put_str(w, extra);
-        fputs("}", w->f);
+        zd_jsonout_raw(w, ", \"args\": {\"detail\": ");
+        zd_jsonout_str(w, extra);
+        zd_jsonout_raw(w, "}");
     }
-    fputs("}", w->f);
+    zd_jsonout_raw(w, "}");
 }
 
-/* Writes the whole document to f, an event at a time: the JSON of a large trace never exists
- * in memory all at once. Returns 0, ZDAG_ENOMEM or ZDAG_EIO. */
-static int write_doc(const zd_trace *t, FILE *f) {
-    writer w = {.f = f, .str = json_string(""), .first = true};
-    if (!w.str)
-        return ZDAG_ENOMEM;
-    fputs("{\"traceEvents\": [", f);
+/* Writes the whole document, an event at a time: the JSON of a large trace never exists in
+ * memory all at once. */
+static void write_doc(const zd_trace *t, zd_jsonout *w) {
+    bool first = true;
+    zd_jsonout_raw(w, "{\"traceEvents\": [");
     for (size_t i = 0; i < t->n_hosts; i++)
-        put_meta(&w, "process_name", t->hosts[i].host, 0, str_at(t, t->hosts[i].name));
+        put_meta(w, &first, "process_name", t->hosts[i].host, 0, str_at(t, t->hosts[i].name));
     for (size_t i = 0; i < t->n_threads; i++) {
         char label[32];
         snprintf(label, sizeof label, "executor %" PRId32, t->threads[i].executor);
-        put_meta(&w, "thread_name", t->threads[i].host, t->threads[i].executor, label);
+        put_meta(w, &first, "thread_name", t->threads[i].host, t->threads[i].executor, label);
     }
     if (t->coord_named) {
-        put_meta(&w, "process_name", ZD_TRACE_COORD_PID, 0, COORD_NAME);
-        put_meta(&w, "thread_name", ZD_TRACE_COORD_PID, 0, COORD_NAME);
+        put_meta(w, &first, "process_name", ZD_TRACE_COORD_PID, 0, COORD_NAME);
+        put_meta(w, &first, "thread_name", ZD_TRACE_COORD_PID, 0, COORD_NAME);
     }
-    for (size_t i = 0; i < t->n_events && !w.oom; i++)
-        put_event(&w, t, &t->events[i]);
-    fputs("\n], \"displayTimeUnit\": \"ms\"}\n", f);
-    json_decref(w.str);
-    if (w.oom)
-        return ZDAG_ENOMEM;
-    return ferror(f) ? ZDAG_EIO : 0;
+    for (size_t i = 0; i < t->n_events && !w->oom; i++)
+        put_event(w, &first, t, &t->events[i]);
+    zd_jsonout_raw(w, "\n], \"displayTimeUnit\": \"ms\"}\n");
 }
 
 int zd_trace_write(const zd_trace *t, const char *path) {
-    char *tmp = NULL;
-    if (asprintf(&tmp, "%s.tmp.%d", path, (int)getpid()) < 0)
-        return ZDAG_ENOMEM;
-    /* A stale file of a crashed run with our pid may be in the way; O_EXCL then makes sure we
-     * write a file of our own, never through a symlink someone planted. */
-    unlink(tmp);
-    int rc = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0) {
-        rc = ZDAG_EIO;
-        goto out_free_tmp;
-    }
-    FILE *f = fdopen(fd, "w");
-    if (!f) {
-        close(fd);
-        rc = ZDAG_EIO;
-        goto out_unlink;
-    }
-    rc = write_doc(t, f);
-    if (rc == 0 && (fflush(f) != 0 || fsync(fd) != 0))
-        rc = ZDAG_EIO;
-    if (fclose(f) != 0 && rc == 0)
-        rc = ZDAG_EIO;
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = ZDAG_EIO;
-out_unlink:
-    if (rc != 0)
-        unlink(tmp);
-out_free_tmp:
-    free(tmp);
-    return rc;
+    zd_jsonout w;
+    int rc = zd_jsonout_open(&w, path);
+    if (rc < 0)
+        return rc;
+    write_doc(t, &w);
+    return zd_jsonout_commit(&w, path, true);
 }

@@ -56,16 +56,24 @@ static void on_term(int sig) {
 }
 
 typedef struct executor {
-    const zd_executor_cfg *cfg;   /* borrowed configuration */
-    void *ctx;                    /* ZeroMQ context */
-    void *sock;                   /* DEALER connected to the coordinator */
-    zd_wire_buf *out;             /* encoder for replies */
-    zd_wire_decoder *dec;         /* decoder for tasks */
-    zd_wire_decoder *dec2;        /* decoder for what comes during a task (ACK, DATA, BYE) */
-    zmq_msg_t in;                 /* ... and its frame (the task's frame stays intact) */
-    zd_inbox *inbox;              /* tasks received and not started, in order */
-    zd_wire_buf *aside;           /* encoder for DROPPED, beside a reply being built in out */
-    zd_wire_batch *held;          /* RESULTs held back to go in one frame */
+    const zd_executor_cfg *cfg; /* borrowed configuration */
+    void *ctx;                  /* ZeroMQ context */
+    void *sock;                 /* DEALER connected to the coordinator */
+    zd_wire_buf *out;           /* encoder for replies */
+    zd_wire_decoder *dec;       /* decoder for tasks */
+    zd_wire_decoder *dec2;      /* decoder for what comes during a task (ACK, DATA, BYE) */
+    zmq_msg_t in;               /* ... and its frame (the task's frame stays intact) */
+    zd_inbox *inbox;            /* tasks received and not started, in order */
+    zd_wire_buf *aside;         /* encoder for DROPPED, beside a reply being built in out */
+    zd_wire_batch *held;        /* RESULTs held back to go in one frame */
+    uint64_t last_token;        /* the task run (or passed over) last: its token */
+    bool last_ok;               /* ... it succeeded */
+    char *last_name;            /* ... its node's name (owned) */
+    uint32_t last_format;       /* ... its result: zd_format */
+    uint64_t last_size;         /* ... bytes */
+    bool last_stored;           /* ... in the store, named by last_hash */
+    uint8_t last_hash[ZD_STORE_HASH];
+    char *last_bytes;             /* ... else inline (owned, ZD_RESULT_INLINE_MAX bytes of room) */
     int64_t held_since;           /* when the first of them was held (CLOCK_BOOTTIME) */
     char cache_dir[4096];         /* this host's results: made here or fetched (remote) */
     zd_fn_caller *fns;            /* calls function nodes */
@@ -286,6 +294,20 @@ static const char *results_dir(const executor *x, const zd_msg_task *t, char *bu
 static int sort_frame(executor *x, zmq_msg_t *frame);
 static int flush_held(executor *x);
 
+/* Answers DROPPED for a task not started, after the results held back (they came first). */
+static int send_dropped(executor *x, uint32_t node, uint64_t token) {
+    zd_msg_dropped d = {.node = node, .token = token};
+    int rc = flush_held(x);
+    if (rc < 0)
+        return rc;
+    if (zd_wire_encode_dropped(x->aside, &d) < 0)
+        return ZDAG_ENOMEM;
+    while (zmq_send(x->sock, zd_wire_buf_data(x->aside), zd_wire_buf_size(x->aside), 0) < 0)
+        if (errno != EINTR)
+            return ZDAG_EZMQ;
+    return 0;
+}
+
 /* A DROP: the task leaves the inbox and DROPPED answers, unless it started already (its RESULT
  * answers then) or the DROP is malformed. */
 static int drop_task(executor *x, const void *frame, size_t len) {
@@ -295,15 +317,8 @@ static int drop_task(executor *x, const void *frame, size_t len) {
         !zd_inbox_drop(x->inbox, m.u.drop.token, &d.node))
         return 1;
     d.token = m.u.drop.token;
-    int rc = flush_held(x); /* the results of the tasks before it go first */
-    if (rc < 0)
-        return rc;
-    if (zd_wire_encode_dropped(x->aside, &d) < 0)
-        return ZDAG_ENOMEM;
-    while (zmq_send(x->sock, zd_wire_buf_data(x->aside), zd_wire_buf_size(x->aside), 0) < 0)
-        if (errno != EINTR)
-            return ZDAG_EZMQ;
-    return 1;
+    int rc = send_dropped(x, d.node, d.token);
+    return rc < 0 ? rc : 1;
 }
 
 /* A BATCH: its TASKs (each copied into a frame of its own) and DROPs, in order; anything else in
@@ -794,6 +809,51 @@ static int deliver(executor *x, const zd_msg_task *t, int64_t began, int64_t now
     return hold ? 0 : flush_held(x);
 }
 
+/* Keeps what the next link of a chain needs of the task just run: its token, whether it
+ * succeeded (r not NULL) and its result. */
+static void remember(executor *x, const zd_msg_task *t, const zd_msg_result *r) {
+    char *name = realloc(x->last_name, t->name.len + 1);
+    x->last_token = t->token;
+    x->last_ok = r && name && x->last_bytes && (r->hash || r->output.len <= ZD_RESULT_INLINE_MAX);
+    if (!name)
+        return;
+    x->last_name = name;
+    memcpy(name, t->name.ptr, t->name.len);
+    name[t->name.len] = '\0';
+    if (!x->last_ok)
+        return;
+    x->last_format = t->kind == 2 ? ZD_FORMAT_MSGPACK : ZD_FORMAT_RAW;
+    x->last_size = r->size;
+    x->last_stored = r->hash != NULL;
+    if (r->hash)
+        memcpy(x->last_hash, r->hash, ZD_STORE_HASH);
+    else if (r->output.len)
+        memcpy(x->last_bytes, r->output.ptr, r->output.len);
+}
+
+/* A chain link (t->after): it runs only after its parent, the task just before it, succeeded,
+ * with the parent's result as that dependency; else it is passed over (DROPPED). Returns 1 when
+ * it may run, 0 when passed over, or an error. */
+static int link_ready(executor *x, zd_msg_task *t) {
+    if (!t->after)
+        return 1;
+    if (t->after != x->last_token || !x->last_ok) {
+        x->last_token = t->token;
+        x->last_ok = false;
+        return send_dropped(x, t->node, t->token);
+    }
+    for (uint32_t i = 0; i < t->n_deps; i++) {
+        zd_dep_result *d = &t->deps[i];
+        if (d->name.len != strlen(x->last_name) || memcmp(d->name.ptr, x->last_name, d->name.len))
+            continue;
+        d->format = x->last_format;
+        d->size = x->last_size;
+        d->hash = x->last_stored ? x->last_hash : NULL;
+        d->data = x->last_stored ? (zd_bytes){NULL, 0} : (zd_bytes){x->last_bytes, x->last_size};
+    }
+    return 1;
+}
+
 static int handle_task(executor *x, const zd_msg_task *t) {
     /* Only a function may keep results waiting: anything else may take long. */
     int held = t->kind == 2 ? 0 : flush_held(x);
@@ -828,6 +888,7 @@ static int handle_task(executor *x, const zd_msg_task *t) {
     uint8_t hash[ZD_STORE_HASH];
     rc = w ? end_result(x, t, w, &res, &r, hash) : 0;
     bool ok = !res.error[0] && res.exit_code == 0;
+    remember(x, t, ok && rc == 0 ? &r : NULL);
     r.ok = ok;
     r.exit_code = res.exit_code;
     r.signal = res.signal;
@@ -905,7 +966,9 @@ static int serve(executor *x) {
                     x->cfg->slot);
             continue;
         }
-        if ((rc = handle_task(x, &m.u.task)) < 0) {
+        if ((rc = link_ready(x, &m.u.task)) < 0)
+            break;
+        if (rc == 1 && (rc = handle_task(x, &m.u.task)) < 0) {
             if (rc == ZDAG_EINTR)
                 rc = 0; /* BYE during the task: the run is over */
             break;
@@ -953,6 +1016,7 @@ int zd_executor_main(const zd_executor_cfg *cfg) {
     x.inbox = zd_inbox_new();
     x.aside = zd_wire_buf_new();
     x.held = zd_wire_batch_new();
+    x.last_bytes = malloc(ZD_RESULT_INLINE_MAX + 1);
     x.ctx = zmq_ctx_new();
     if (cfg->fns && !(x.fns = zd_fn_caller_new(cfg->fns, cfg->max_result)))
         goto out_free;
@@ -1017,6 +1081,8 @@ out_free:
     zd_inbox_free(&x.inbox);
     zd_wire_buf_free(&x.aside);
     zd_wire_batch_free(&x.held);
+    free(x.last_name);
+    free(x.last_bytes);
     zmq_msg_close(&x.in);
     zd_fn_caller_free(&x.fns);
     zd_spawner_free(&x.spawner);

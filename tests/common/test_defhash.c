@@ -145,6 +145,34 @@ static const char *changed(const variant *v) {
     return out;
 }
 
+/* The hashes are those of the journals already written: pinned values (computed before the
+ * node's fields were gathered into blocks; a field longer than a block included). */
+static void test_defhash_pinned_values(void **state) {
+    (void)state;
+    char long_cmd[3000];
+    memset(long_cmd, 'x', sizeof long_cmd - 1);
+    long_cmd[sizeof long_cmd - 1] = '\0';
+    memcpy(long_cmd, "echo ", 5);
+    variant v = {.a_cmd = long_cmd,
+                 .b_args = "\x91\x01",
+                 .b_args_len = 2,
+                 .b_env_value = "value",
+                 .graph_env = "g",
+                 .c_workdir = "/tmp"};
+    uint8_t h[4][32];
+    hashes_of(&v, h);
+    static const char *const want[4] = {
+        "6b2ce09f28352ccbc266598900590b8b01cf4ff748484577f152c49c6f000dd0",
+        "931ce79b5dffa0c41db6c516e41463a4bc7a8e886201b039105ca28cef7bb19d",
+        "fb29cedc0de209c2e944d0e851e873b1ea4ebd94914a9b13e05e87df57d0278e",
+        "a8aee6fb5f3af90919592133732f6f1e235f28024bd3d5e52374a7301fec8a2c"};
+    for (int i = 0; i < 4; i++) {
+        char hex[65];
+        zd_defhash_hex(h[i], hex);
+        assert_string_equal(hex, want[i]);
+    }
+}
+
 static void test_defhash_deterministic_and_distinct(void **state) {
     (void)state;
     variant base = {0};
@@ -381,6 +409,7 @@ static void test_defhash_needs_finished_graph(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sha256_vectors),
+        cmocka_unit_test(test_defhash_pinned_values),
         cmocka_unit_test(test_defhash_deterministic_and_distinct),
         cmocka_unit_test(test_defhash_changes_propagate),
         cmocka_unit_test(test_defhash_ignores_scheduling),

@@ -1,11 +1,15 @@
 /* The framed log: create and install, append and group sync, reading back with offsets, torn
- * tails (truncated at open), corruption with its offset, failed writes rolled back. */
+ * tails (truncated at open), corruption with its offset, failed writes rolled back; the writer
+ * thread (zd_framelog_sync_async) with a gated fake fdatasync: appends go on while it syncs,
+ * frames count as durable only once it returned, order kept, failures reported. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,6 +148,23 @@ static void test_create_append_read(void **state) {
     rmdir(dir);
 }
 
+/* Syncs fl (through the writer thread first when async) with files limited to 1000 bytes;
+ * returns what zd_framelog_sync() returned. */
+static int sync_over_fsize_limit(zd_framelog *fl, bool async) {
+    struct rlimit old, low;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    low = old;
+    low.rlim_cur = 1000;
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &low), 0);
+    int async_rc = async ? zd_framelog_sync_async(fl) : 0;
+    int rc = zd_framelog_sync(fl);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, prev);
+    assert_int_equal(async_rc, 0); /* a failure it reports comes later */
+    return rc;
+}
+
 /* A write over RLIMIT_FSIZE is rolled back; the frames stay pending. */
 static void test_failed_write_rolls_back(void **state) {
     (void)state;
@@ -157,16 +178,7 @@ static void test_failed_write_rolls_back(void **state) {
     assert_int_equal(zd_framelog_install(fl), 0);
     static char big[5000];
     assert_int_equal(zd_framelog_append(fl, big, sizeof big, NULL), 0);
-    struct rlimit old, low;
-    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
-    low = old;
-    low.rlim_cur = 1000;
-    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
-    assert_int_equal(setrlimit(RLIMIT_FSIZE, &low), 0);
-    int rc = zd_framelog_sync(fl);
-    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
-    signal(SIGXFSZ, prev);
-    assert_int_equal(rc, ZDAG_ESTATE);
+    assert_int_equal(sync_over_fsize_limit(fl, false), ZDAG_ESTATE);
     assert_int_equal(size_of(path), 12);
     assert_int_equal(zd_framelog_pending(fl), 1);
     assert_false(zd_framelog_broken(fl));
@@ -217,11 +229,232 @@ static void test_unwanted_frames(void **state) {
     rmdir(dir);
 }
 
+/* A fake fdatasync that waits at a gate: call k (1-based) proceeds once released >= k. */
+typedef struct gate {
+    pthread_mutex_t mu; /* guards the rest */
+    pthread_cond_t cv;  /* signalled on every change */
+    int entered;        /* calls begun */
+    int released;       /* calls allowed to return */
+    int fail_at;        /* the call that fails with EIO, 0 for none */
+    uint64_t size[8];   /* the file's size as each call began */
+} gate;
+
+static int gated_sync(void *ctx, int fd) {
+    gate *g = ctx;
+    struct stat st;
+    fstat(fd, &st);
+    pthread_mutex_lock(&g->mu);
+    int k = ++g->entered;
+    if (k <= 8)
+        g->size[k - 1] = (uint64_t)st.st_size;
+    pthread_cond_broadcast(&g->cv);
+    while (g->released < k && g->fail_at != k)
+        pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+    if (g->fail_at == k) {
+        errno = EIO;
+        return -1;
+    }
+    return fdatasync(fd);
+}
+
+static void gate_wait_entered(gate *g, int k) {
+    pthread_mutex_lock(&g->mu);
+    while (g->entered < k)
+        pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+}
+
+static void gate_release(gate *g, int k) {
+    pthread_mutex_lock(&g->mu);
+    g->released = k;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+}
+
+/* A test's log: installed, holding one 4-byte frame ("head", 12 bytes), syncing through g. */
+typedef struct gated {
+    char dir[32];        /* its directory */
+    char path[64];       /* the log */
+    gate g;              /* its fdatasync */
+    zd_framelog_cfg cfg; /* its configuration */
+    zd_framelog *fl;     /* the log, until closed */
+} gated;
+
+static int gated_setup(void **state) {
+    gated *x = calloc(1, sizeof *x);
+    if (!x)
+        return -1;
+    snprintf(x->dir, sizeof x->dir, "/tmp/zdag-framelog-XXXXXX");
+    if (!mkdtemp(x->dir))
+        return -1;
+    snprintf(x->path, sizeof x->path, "%s/log", x->dir);
+    pthread_mutex_init(&x->g.mu, NULL);
+    pthread_cond_init(&x->g.cv, NULL);
+    x->cfg =
+        (zd_framelog_cfg){.max_record = 1 << 20, .datasync = gated_sync, .datasync_ctx = &x->g};
+    char err[256];
+    if (zd_framelog_create(x->path, 0600, &x->cfg, &x->fl, err, sizeof err) != 0 ||
+        zd_framelog_append(x->fl, "head", 4, NULL) != 0)
+        return -1;
+    x->g.released = 1;
+    if (zd_framelog_install(x->fl) != 0 || x->g.entered != 1) /* inline: the gate's call 1 */
+        return -1;
+    *state = x;
+    return 0;
+}
+
+/* Closes x's log and reads its frames into s. */
+static void closed_and_read(gated *x, seen *s) {
+    zd_framelog_close(&x->fl);
+    uint64_t end, size;
+    zd_framelog_fault f;
+    assert_int_equal(read_back(x->path, s, &end, &size, &f), 0);
+    assert_int_equal(end, size);
+}
+
+static int gated_teardown(void **state) {
+    gated *x = *state;
+    zd_framelog_close(&x->fl);
+    unlink(x->path);
+    rmdir(x->dir);
+    pthread_cond_destroy(&x->g.cv);
+    pthread_mutex_destroy(&x->g.mu);
+    free(x);
+    return 0;
+}
+
+/* While the writer thread is inside fdatasync, appends go on and are neither durable nor lost;
+ * frames reach the file in the order appended; pending counts only what the writer synced. */
+static void test_async_sync_appends_go_on(void **state) {
+    gated *x = *state;
+    zd_framelog *fl = x->fl;
+    uint64_t off;
+    assert_int_equal(zd_framelog_append(fl, "A", 1, &off), 0);
+    assert_int_equal(off, 12);
+    assert_int_equal(zd_framelog_append(fl, "B", 1, &off), 0);
+    assert_int_equal(off, 21);
+    assert_int_equal(zd_framelog_sync_async(fl), 0);      /* returns with the sync still to come */
+    gate_wait_entered(&x->g, 2);                          /* the writer is in fdatasync of A, B */
+    assert_int_equal(x->g.size[1], 30);                   /* both written before it was called */
+    assert_int_equal(zd_framelog_pending(fl), 2);         /* not durable yet */
+    assert_int_equal(zd_framelog_sync_due_ms(fl, 0), -1); /* nothing waits for a sync */
+    assert_int_equal(zd_framelog_append(fl, "C", 1, &off), 0); /* not blocked by the sync */
+    assert_int_equal(off, 30);
+    assert_int_equal(zd_framelog_pending(fl), 3);
+    assert_int_equal(zd_framelog_sync_due_ms(fl, 0), 0);
+    assert_int_equal(zd_framelog_sync_async(fl), 0);
+    assert_int_equal(size_of(x->path), 30); /* C waits for the writer */
+    gate_release(&x->g, 2);
+    gate_wait_entered(&x->g, 3); /* the writer took C after A and B were durable */
+    assert_int_equal(x->g.size[2], 39);
+    assert_int_equal(zd_framelog_pending(fl), 1);
+    gate_release(&x->g, 3);
+    assert_int_equal(zd_framelog_sync(fl), 0);
+    assert_int_equal(zd_framelog_pending(fl), 0);
+    assert_int_equal(zd_framelog_size(fl), 39);
+    seen s;
+    closed_and_read(x, &s);
+    assert_int_equal(s.n, 4);
+    assert_string_equal(s.payload[1], "A");
+    assert_string_equal(s.payload[2], "B");
+    assert_string_equal(s.payload[3], "C");
+    assert_int_equal(s.off[3], 30);
+}
+
+typedef struct syncer {
+    zd_framelog *fl; /* the log */
+    int rc;          /* what zd_framelog_sync() returned */
+    bool returned;   /* it has */
+    gate *g;         /* for the flag */
+} syncer;
+
+static void *sync_in_thread(void *arg) {
+    syncer *y = arg;
+    int rc = zd_framelog_sync(y->fl);
+    pthread_mutex_lock(&y->g->mu);
+    y->rc = rc;
+    y->returned = true;
+    pthread_mutex_unlock(&y->g->mu);
+    return NULL;
+}
+
+/* zd_framelog_sync() returns only once the writer's fdatasync of every frame has. */
+static void test_sync_waits_for_durability(void **state) {
+    gated *x = *state;
+    zd_framelog *fl = x->fl;
+    assert_int_equal(zd_framelog_append(fl, "A", 1, NULL), 0);
+    assert_int_equal(zd_framelog_sync_async(fl), 0);
+    gate_wait_entered(&x->g, 2);
+    syncer y = {.fl = fl, .g = &x->g};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, sync_in_thread, &y), 0);
+    pthread_mutex_lock(&x->g.mu);
+    bool early = y.returned; /* cannot have returned: fdatasync has not */
+    pthread_mutex_unlock(&x->g.mu);
+    assert_false(early);
+    gate_release(&x->g, 2);
+    pthread_join(t, NULL);
+    assert_true(y.returned);
+    assert_int_equal(y.rc, 0);
+    assert_int_equal(zd_framelog_pending(fl), 0);
+    zd_framelog_close(&x->fl);
+}
+
+/* A failed fdatasync of the writer is reported by the next call and breaks the log. */
+static void test_async_failed_sync_breaks(void **state) {
+    gated *x = *state;
+    zd_framelog *fl = x->fl;
+    x->g.fail_at = 2;
+    assert_int_equal(zd_framelog_append(fl, "A", 1, NULL), 0);
+    assert_int_equal(zd_framelog_sync_async(fl), 0);
+    assert_int_equal(zd_framelog_sync(fl), ZDAG_ESTATE);
+    assert_non_null(strstr(zd_framelog_error(fl), "cannot sync"));
+    assert_true(zd_framelog_broken(fl));
+    assert_int_equal(zd_framelog_pending(fl), 1); /* never counted durable */
+    assert_int_equal(zd_framelog_sync_async(fl), ZDAG_ESTATE);
+    assert_int_equal(zd_framelog_append(fl, "B", 1, NULL), ZDAG_ESTATE);
+    zd_framelog_close(&x->fl);
+}
+
+/* A write of the writer over RLIMIT_FSIZE is rolled back, its frames go back before the ones
+ * appended since, and a later sync writes them all in order. */
+static void test_async_failed_write_requeued(void **state) {
+    gated *x = *state;
+    zd_framelog *fl = x->fl;
+    gate_release(&x->g, 8);
+    static char big[5000];
+    memset(big, 'X', sizeof big);
+    assert_int_equal(zd_framelog_append(fl, big, sizeof big, NULL), 0);
+    assert_int_equal(sync_over_fsize_limit(fl, true), ZDAG_ESTATE);
+    assert_non_null(strstr(zd_framelog_error(fl), "cannot write"));
+    assert_false(zd_framelog_broken(fl));
+    assert_int_equal(size_of(x->path), 12);
+    assert_int_equal(zd_framelog_pending(fl), 1);
+    uint64_t off;
+    assert_int_equal(zd_framelog_append(fl, "after", 5, &off), 0);
+    assert_int_equal(off, 12 + 8 + sizeof big);
+    assert_int_equal(zd_framelog_sync_async(fl), 0); /* the failure was reported already */
+    assert_int_equal(zd_framelog_sync(fl), 0);
+    seen s;
+    closed_and_read(x, &s);
+    assert_int_equal(s.n, 3);
+    assert_string_equal(s.payload[1], "XXXXXXX");
+    assert_string_equal(s.payload[2], "after");
+    assert_int_equal(s.off[2], off);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_append_read),
         cmocka_unit_test(test_failed_write_rolls_back),
         cmocka_unit_test(test_unwanted_frames),
+        cmocka_unit_test_setup_teardown(test_async_sync_appends_go_on, gated_setup, gated_teardown),
+        cmocka_unit_test_setup_teardown(test_sync_waits_for_durability, gated_setup,
+                                        gated_teardown),
+        cmocka_unit_test_setup_teardown(test_async_failed_sync_breaks, gated_setup, gated_teardown),
+        cmocka_unit_test_setup_teardown(test_async_failed_write_requeued, gated_setup,
+                                        gated_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -204,6 +204,27 @@ static void test_pools(void **state) {
     zd_graph_free(&g);
 }
 
+/* A node holds its pool's index in 16 bits: a graph takes ZD_GRAPH_MAX_POOLS pools, no more,
+ * each found by name. */
+static void test_pool_limit(void **state) {
+    (void)state;
+    zd_graph *g = zd_graph_new();
+    char name[32];
+    for (int i = 0; i < ZD_GRAPH_MAX_POOLS; i++) {
+        snprintf(name, sizeof name, "p%d", i);
+        assert_int_equal(zd_graph_add_pool(g, name, 1, NULL), 0);
+    }
+    assert_int_equal(zd_graph_add_pool(g, "one-more", 1, NULL), ZDAG_EINVAL);
+    assert_int_equal(zd_graph_pool_count(g), ZD_GRAPH_MAX_POOLS);
+    snprintf(name, sizeof name, "p%d", ZD_GRAPH_MAX_POOLS - 1);
+    assert_int_equal(zd_graph_find_pool(g, name), ZD_GRAPH_MAX_POOLS - 1);
+    assert_string_equal(zd_graph_pool(g, ZD_GRAPH_MAX_POOLS - 1)->name, name);
+    uint32_t a = add(g, "a");
+    zd_graph_node(g, a)->pool = (int16_t)zd_graph_find_pool(g, name);
+    assert_int_equal(zd_graph_node(g, a)->pool, ZD_GRAPH_MAX_POOLS - 1);
+    zd_graph_free(&g);
+}
+
 static void test_settings(void **state) {
     (void)state;
     zd_graph *g = zd_graph_new();
@@ -225,7 +246,7 @@ static void test_copy_settings(void **state) {
     (void)state;
     zd_node src, dst;
     zd_node_init(&src);
-    src.name = strdup("src");
+    src.name = "src"; /* a name is the graph's, never the node's: not freed by zd_node_clear */
     src.kind = ZD_NODE_ARGV;
     src.argc = 2;
     src.argv = calloc(3, sizeof *src.argv);
@@ -284,18 +305,48 @@ static void test_copy_settings(void **state) {
     assert_true(dst.cpus == 1.0);
 }
 
+/* After zd_graph_finish the deps of all nodes are one array: a dep added since then gives that
+ * node an array of its own, and a second finish packs again (ASan checks the frees). */
+static void test_deps_after_finish(void **state) {
+    (void)state;
+    zd_graph *g = zd_graph_new();
+    uint32_t a = add(g, "a"), b = add(g, "b"), c = add(g, "c");
+    dep(g, b, a);
+    dep(g, c, a);
+    assert_int_equal(zd_graph_finish(g, NULL, NULL), 0);
+    dep(g, c, b);
+    assert_int_equal(zd_graph_add_dep(g, c, a), ZDAG_EEXIST);
+    const zd_node *nc = zd_graph_node(g, c), *nb = zd_graph_node(g, b);
+    assert_int_equal(nc->n_deps, 2);
+    assert_int_equal(nc->deps[0], a);
+    assert_int_equal(nc->deps[1], b);
+    assert_int_equal(nb->n_deps, 1);
+    assert_int_equal(nb->deps[0], a);
+    assert_int_equal(zd_graph_finish(g, NULL, NULL), 0);
+    nc = zd_graph_node(g, c);
+    assert_int_equal(nc->n_deps, 2);
+    assert_int_equal(nc->deps[1], b);
+    const zd_node *na = zd_graph_node(g, a);
+    assert_int_equal(na->n_children, 2);
+    assert_int_equal(na->children[0], b);
+    assert_int_equal(na->children[1], c);
+    assert_int_equal(zd_graph_node(g, b)->n_children, 1);
+    assert_int_equal(zd_graph_topo(g)[2], c);
+    /* A node added after a finish, with a dep of its own, is freed with the graph. */
+    uint32_t d = add(g, "d");
+    dep(g, d, c);
+    dep(g, b, c);
+    zd_graph_free(&g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_add_and_find),
-        cmocka_unit_test(test_many_nodes),
-        cmocka_unit_test(test_deps_and_children),
-        cmocka_unit_test(test_topo_order),
-        cmocka_unit_test(test_empty_graph_finishes),
-        cmocka_unit_test(test_cycle_path),
-        cmocka_unit_test(test_cycle_behind_a_node),
-        cmocka_unit_test(test_pools),
-        cmocka_unit_test(test_settings),
-        cmocka_unit_test(test_copy_settings),
+        cmocka_unit_test(test_add_and_find),         cmocka_unit_test(test_many_nodes),
+        cmocka_unit_test(test_deps_and_children),    cmocka_unit_test(test_topo_order),
+        cmocka_unit_test(test_empty_graph_finishes), cmocka_unit_test(test_cycle_path),
+        cmocka_unit_test(test_cycle_behind_a_node),  cmocka_unit_test(test_pools),
+        cmocka_unit_test(test_pool_limit),           cmocka_unit_test(test_settings),
+        cmocka_unit_test(test_copy_settings),        cmocka_unit_test(test_deps_after_finish),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -422,6 +422,53 @@ static void test_load_file(void **state) {
     assert_int_equal(zd_pipeline_load_buffer("x", NULL, 1, &g, &d), ZDAG_EINVAL);
 }
 
+/* zd_pipeline_load_file() frees the file's text once it is parsed: the errors found after
+ * that (deps, cycles, an unknown key's hint) are the same, at the same positions, as from the
+ * same text in a buffer. */
+static void test_load_file_errors_after_text(void **state) {
+    (void)state;
+    static const char text[] = "nodes:\n"
+                               "  a: {cmd: x, deps: [b, zz]}\n"
+                               "  b: {cmd: y, deps: [a], bogus: 1}\n"
+                               "  c: {cmd: y, deps: [c]}\n"
+                               "\tbad: 1\n";
+    static const char fixed[] = "nodes:\n"
+                                "  a: {cmd: x, deps: [b, zz]}\n"
+                                "  b: {cmd: y, deps: [a], bogus: 1}\n"
+                                "  c: {cmd: y, deps: [c]}\n";
+    const char *texts[] = {text, fixed};
+    for (size_t t = 0; t < 2; t++) {
+        char path[] = "/tmp/zdag-test-pipeline-XXXXXX";
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        size_t len = strlen(texts[t]);
+        assert_int_equal(write(fd, texts[t], len), (ssize_t)len);
+        close(fd);
+        zd_diags from_file, from_buffer;
+        zd_diags_init(&from_file);
+        zd_diags_init(&from_buffer);
+        zd_graph *g = NULL;
+        assert_int_equal(zd_pipeline_load_file(path, 0, &g, &from_file), ZDAG_EPIPELINE);
+        assert_int_equal(zd_pipeline_load_buffer(path, texts[t], len, &g, &from_buffer),
+                         ZDAG_EPIPELINE);
+        assert_true(from_file.n >= 1);
+        assert_int_equal(from_file.n, from_buffer.n);
+        for (size_t i = 0; i < from_file.n; i++)
+            assert_string_equal(from_file.lines[i], from_buffer.lines[i]);
+        if (t == 1) {
+            assert_int_equal(from_file.n, 4);
+            char want[128];
+            snprintf(want, sizeof want, "%s:2:25: error: node \"a\" depends on unknown node", path);
+            assert_true(strncmp(from_file.lines[1], want, strlen(want)) == 0);
+            snprintf(want, sizeof want, "%s:2:3: error: cycle: a -> b -> a", path);
+            assert_string_equal(from_file.lines[0], want);
+        }
+        zd_diags_clear(&from_file);
+        zd_diags_clear(&from_buffer);
+        unlink(path);
+    }
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -1230,6 +1277,7 @@ int main(void) {
         cmocka_unit_test(test_version_key),
         cmocka_unit_test(test_args_values),
         cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_load_file_errors_after_text),
         cmocka_unit_test(test_file_checks),
         cmocka_unit_test(test_invalid_files),
         cmocka_unit_test(test_dependency_errors),

@@ -1,4 +1,5 @@
-/* The string map: puts, gets, overwrites, growth, keys that are not NUL-terminated. */
+/* The string map: puts, gets, overwrites, growth, keys that are not NUL-terminated, adds, and
+ * the stored copies of keys, which stay put while the map grows. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "strmap.h"
+#include "zdag.h"
 
 static void test_put_get_grow(void **state) {
     (void)state;
@@ -47,9 +49,60 @@ static void test_put_get_grow(void **state) {
     zd_strmap_free(&m);
 }
 
+/* zd_strmap_add() adds only a key that is absent, NULL-valued keys counting as present. */
+static void test_add(void **state) {
+    (void)state;
+    zd_strmap *m = zd_strmap_new();
+    int a, b;
+    const char *stored = NULL, *again = NULL;
+    assert_int_equal(zd_strmap_add(m, "x", 1, &a, &stored), 0);
+    assert_int_equal(zd_strmap_add(m, "x", 1, &b, &again), ZDAG_EEXIST);
+    assert_ptr_equal(again, stored);
+    assert_ptr_equal(zd_strmap_get(m, "x", 1), &a);
+    assert_int_equal(zd_strmap_put(m, "y", 1, NULL, NULL), 0);
+    assert_int_equal(zd_strmap_add(m, "y", 1, &b, NULL), ZDAG_EEXIST);
+    assert_null(zd_strmap_get(m, "y", 1));
+    assert_int_equal(zd_strmap_count(m), 2);
+    zd_strmap_free(&m);
+}
+
+/* Keys short and long (past a block of packed keys), their copies checked after every put:
+ * a copy handed out never moves or changes. */
+static void test_stored_keys_stay(void **state) {
+    (void)state;
+    enum { N = 3000 };
+    static char keys[N][40];
+    static const char *stored[N];
+    static char big[3][20000];
+    const char *big_stored[3];
+    zd_strmap *m = zd_strmap_new();
+    for (int i = 0; i < N; i++) {
+        snprintf(keys[i], sizeof keys[i], "node-%d-with-a-longer-name", i);
+        assert_int_equal(zd_strmap_put(m, keys[i], strlen(keys[i]), keys[i], &stored[i]), 0);
+        if (i % 1000 == 500) {
+            int k = i / 1000;
+            memset(big[k], 'a' + k, sizeof big[k]);
+            assert_int_equal(zd_strmap_put(m, big[k], sizeof big[k], big[k], &big_stored[k]), 0);
+        }
+    }
+    for (int i = 0; i < N; i++) {
+        assert_string_equal(stored[i], keys[i]);
+        assert_ptr_equal(zd_strmap_get(m, keys[i], strlen(keys[i])), keys[i]);
+    }
+    for (int k = 0; k < 3; k++) {
+        assert_memory_equal(big_stored[k], big[k], sizeof big[k]);
+        assert_int_equal(big_stored[k][sizeof big[k]], '\0');
+        assert_ptr_equal(zd_strmap_get(m, big[k], sizeof big[k]), big[k]);
+    }
+    assert_int_equal(zd_strmap_count(m), N + 3);
+    zd_strmap_free(&m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_put_get_grow),
+        cmocka_unit_test(test_add),
+        cmocka_unit_test(test_stored_keys_stay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "capacity.h"
@@ -80,10 +82,59 @@ static void test_resources_and_masks(void **state) {
     zd_graph_free(&g);
 }
 
+/* Nodes with the same demand share one laid-out demand; each node still takes and gives its
+ * own: 1000 nodes of three demands (1 CPU; 0.5 CPU and 1 gpu; none), interleaved. */
+static void test_shared_demands(void **state) {
+    (void)state;
+    zd_graph *g = zd_graph_new();
+    for (int i = 0; i < 1000; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "n%d", i);
+        uint32_t index;
+        assert_int_equal(zd_graph_add_node(g, name, &index), 0);
+        zd_node *n = zd_graph_node(g, index);
+        if (i % 3 == 1) {
+            n->cpus = 0.5;
+            n->resources = calloc(1, sizeof *n->resources);
+            n->resources[0] = (zd_amount){strdup("gpu"), 1};
+            n->n_resources = 1;
+        } else if (i % 3 == 2) {
+            n->cpus = 0;
+        }
+    }
+    zd_capacity *c = zd_capacity_new(g);
+    zd_amount gpu = {"gpu", 2};
+    uint32_t h;
+    assert_int_equal(zd_capacity_add_host(c, "h", 2, &gpu, 1, &h), 0);
+    assert_int_equal(zd_capacity_mask(c, 0), 1);
+    assert_int_equal(zd_capacity_mask(c, 999), 1);
+    assert_int_equal(zd_capacity_mask(c, 1), 3);
+    assert_int_equal(zd_capacity_mask(c, 997), 3);
+    assert_int_equal(zd_capacity_mask(c, 2), 0);
+    zd_capacity_take(c, h, 1);
+    zd_capacity_take(c, h, 997); /* both gpus, 1 CPU unit */
+    assert_false(zd_capacity_fits(c, h, 4));
+    assert_true(zd_capacity_fits(c, h, 3));
+    zd_capacity_take(c, h, 3); /* 2 CPU units */
+    assert_false(zd_capacity_fits(c, h, 6));
+    assert_true(zd_capacity_fits(c, h, 998));
+    zd_capacity_give(c, h, 997); /* a gpu and half a CPU unit free */
+    assert_true(zd_capacity_fits(c, h, 4));
+    assert_false(zd_capacity_fits(c, h, 6));
+    zd_capacity_take(c, h, 4);
+    assert_false(zd_capacity_fits(c, h, 7));
+    zd_capacity_give(c, h, 3);
+    assert_true(zd_capacity_fits(c, h, 6));
+    assert_false(zd_capacity_fits(c, h, 7)); /* the gpus are taken */
+    zd_capacity_free(&c);
+    zd_graph_free(&g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cpu_units),
         cmocka_unit_test(test_resources_and_masks),
+        cmocka_unit_test(test_shared_demands),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

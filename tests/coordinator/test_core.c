@@ -761,18 +761,27 @@ static void test_ahead_never_overtakes_a_released_node(void **state) {
     zd_peer p = local(0);
     assert_true(result(&r, 0.201, &p, node(&r, "w"), token_of(&r, node(&r, "w"), 0), true));
     take(&r);
-    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "a");
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "a b c"); /* links of a's chain */
+    uint32_t b = node(&r, "b"), c = node(&r, "c"), d = node(&r, "d");
+    zd_msg_task t;
+    assert_int_equal(zd_core_task(r.c, b, 0, &t), 0);
+    assert_true(t.after == token_of(&r, node(&r, "a"), 0)); /* run after a, if a succeeds */
+    assert_int_equal(state_of(&r, b), ZD_NS_RUNNING);
+    assert_int_equal(attempts_of(&r, b), 0);
     assert_true(result(&r, 0.202, &p, node(&r, "a"), token_of(&r, node(&r, "a"), 0), true));
     take(&r);
-    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "b"); /* d would overtake c */
-    assert_true(result(&r, 0.203, &p, node(&r, "b"), token_of(&r, node(&r, "b"), 0), true));
-    take(&r);
-    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "c d");
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "d"); /* behind c, which outranks it */
+    assert_int_equal(attempts_of(&r, b), 1);
+    assert_true(result(&r, 0.203, &p, b, token_of(&r, b, 0), true));
+    assert_true(result(&r, 0.204, &p, c, token_of(&r, c, 0), true));
+    assert_true(result(&r, 0.205, &p, d, token_of(&r, d, 0), true));
+    assert_true(zd_core_finished(r.c));
     teardown(&r);
 }
 
 /* The tasks sent ahead to an executor that dies go back to the ready queue untouched (no
- * attempt counted) and run once on its replacement; the running one is a lost attempt. */
+ * attempt counted) and run once on its replacement, each alone; the running one is a lost
+ * attempt. */
 static void test_ahead_of_a_dead_executor_run_once(void **state) {
     (void)state;
     rig r;
@@ -797,9 +806,15 @@ static void test_ahead_of_a_dead_executor_run_once(void **state) {
     assert_string_equal(outcome_of(&r, n1, 0), "lost");
     hello_credit(&r, 0.4, 0, 4);
     take(&r);
-    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "n1 n2 n3");
+    /* n2 and n3 were queued there: from now on each runs alone (if one of them is what killed
+     * the executor, the next death is its own). */
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "n1");
     assert_true(result(&r, 0.401, &p, n1, token_of(&r, n1, 0), true));
+    take(&r);
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "n2");
     assert_true(result(&r, 0.402, &p, n2, token_of(&r, n2, 0), true));
+    take(&r);
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "n3");
     assert_true(result(&r, 0.403, &p, n3, token_of(&r, n3, 0), true));
     assert_true(zd_core_finished(r.c));
     assert_int_equal(attempts_of(&r, n1), 2);
@@ -875,6 +890,144 @@ static void test_ahead_never_for_leases(void **state) {
     teardown(&r);
 }
 
+/* A chain's links go with its first node once their time is known; a link whose parent fails
+ * is taken back at once (WAITING again, no attempt): after the parent's retry succeeds it runs;
+ * after a final failure it is skipped with its descendants (keep-going). */
+static void test_chain_links_follow_their_parent(void **state) {
+    (void)state;
+    rig r;
+    char buf[128];
+    zd_graph *g = build_graph((const char *[]){"w", "a", "b", "c", NULL},
+                              (const char *[]){"w>a", "a>b", "b>c", NULL});
+    zd_graph_node(g, (uint32_t)zd_graph_find(g, "a"))->retries = 1;
+    setup(&r, g, (zd_core_cfg){.n_local = 1, .keep_going = true});
+    uint32_t w = node(&r, "w"), a = node(&r, "a"), b = node(&r, "b"), c = node(&r, "c");
+    hello_credit(&r, 0.1, 0, 8);
+    zd_core_start(r.c, 0.2);
+    take(&r);
+    zd_peer p = local(0);
+    assert_true(result(&r, 0.201, &p, w, token_of(&r, w, 0), true));
+    take(&r);
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "a b c");
+    uint64_t tb = token_of(&r, b, 0);
+    assert_true(result(&r, 0.202, &p, a, token_of(&r, a, 0), false)); /* a fails: a retry */
+    assert_int_equal(state_of(&r, b), ZD_NS_WAITING);
+    assert_int_equal(state_of(&r, c), ZD_NS_WAITING);
+    assert_int_equal(attempts_of(&r, b), 0);
+    zd_msg_dropped late = {b, tb}; /* the executor passes b over: already taken back */
+    zd_core_on_dropped(r.c, 0.2021, &p, &late);
+    assert_int_equal(state_of(&r, b), ZD_NS_WAITING);
+    zd_core_on_timer(r.c, 0.9); /* past the back-off (0.1 s): a again, with its chain */
+    take(&r);
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "a b c");
+    assert_true(token_of(&r, b, 0) != tb);
+    double t = 1.0;
+    assert_true(result(&r, t, &p, a, token_of(&r, a, 0), true));
+    assert_int_equal(attempts_of(&r, b), 1);
+    zd_node_outcome o;
+    zd_core_outcome(r.c, b, &o);
+    assert_true(o.history[0].ready_s == t && o.history[0].start_s == t);
+    assert_true(result(&r, t + 0.001, &p, b, token_of(&r, b, 0), true));
+    assert_true(result(&r, t + 0.002, &p, c, token_of(&r, c, 0), true));
+    assert_true(zd_core_finished(r.c));
+    assert_int_equal(zd_core_exit_code(r.c), 0);
+    assert_int_equal(attempts_of(&r, a), 2);
+    assert_int_equal(attempts_of(&r, c), 1);
+    teardown(&r);
+
+    /* No retry left: the links are skipped, never attempted. */
+    g = build_graph((const char *[]){"w", "a", "b", "c", NULL},
+                    (const char *[]){"w>a", "a>b", "b>c", NULL});
+    setup(&r, g, (zd_core_cfg){.n_local = 1, .keep_going = true});
+    hello_credit(&r, 0.1, 0, 8);
+    zd_core_start(r.c, 0.2);
+    take(&r);
+    assert_true(result(&r, 0.201, &p, node(&r, "w"), token_of(&r, node(&r, "w"), 0), true));
+    take(&r);
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "a b c");
+    assert_true(result(&r, 0.202, &p, node(&r, "a"), token_of(&r, node(&r, "a"), 0), false));
+    assert_true(zd_core_finished(r.c));
+    assert_int_equal(state_of(&r, node(&r, "b")), ZD_NS_SKIPPED);
+    assert_int_equal(state_of(&r, node(&r, "c")), ZD_NS_SKIPPED);
+    assert_int_equal(attempts_of(&r, node(&r, "b")), 0);
+    teardown(&r);
+}
+
+/* An executor dies running a chain's first node: its links wait again (they are not ready, no
+ * attempt counted), the node is a lost attempt; the links then run alone. */
+static void test_chain_of_a_dead_executor(void **state) {
+    (void)state;
+    rig r;
+    char buf[128];
+    setup(&r,
+          build_graph((const char *[]){"w", "a", "b", NULL}, (const char *[]){"w>a", "a>b", NULL}),
+          (zd_core_cfg){.n_local = 1, .can_spawn = true});
+    uint32_t a = node(&r, "a"), b = node(&r, "b");
+    hello_credit(&r, 0.1, 0, 8);
+    zd_core_start(r.c, 0.2);
+    take(&r);
+    zd_peer p = local(0);
+    assert_true(result(&r, 0.201, &p, node(&r, "w"), token_of(&r, node(&r, "w"), 0), true));
+    take(&r);
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "a b");
+    zd_core_on_exit(r.c, 0.3, 0, "signal 9");
+    assert_int_equal(state_of(&r, a), ZD_NS_READY);
+    assert_int_equal(state_of(&r, b), ZD_NS_WAITING);
+    assert_int_equal(attempts_of(&r, b), 0);
+    hello_credit(&r, 0.4, 0, 8);
+    take(&r);
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "a"); /* b runs alone now */
+    assert_true(result(&r, 0.401, &p, a, token_of(&r, a, 0), true));
+    take(&r);
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "b");
+    assert_true(result(&r, 0.402, &p, b, token_of(&r, b, 0), true));
+    assert_true(zd_core_finished(r.c));
+    assert_int_equal(attempts_of(&r, a), 2);
+    assert_int_equal(attempts_of(&r, b), 1);
+    teardown(&r);
+}
+
+/* A node that kills its executor while it waits behind another (whose RESULT died with the
+ * process): the death is charged once to the attempt seen running, then the killer runs alone
+ * and its own deaths fail it, never an innocent node's. */
+static void test_ahead_killer_is_charged_alone(void **state) {
+    (void)state;
+    rig r;
+    char buf[128];
+    setup(&r, build_graph((const char *[]){"n0:5", "n1:4", "n2:3", "k:2", NULL}, NULL),
+          (zd_core_cfg){.n_local = 1, .prio = ZD_PRIO_USER, .can_spawn = true, .keep_going = true});
+    uint32_t n0 = node(&r, "n0"), n1 = node(&r, "n1"), n2 = node(&r, "n2"), k = node(&r, "k");
+    hello_credit(&r, 0.1, 0, 4);
+    zd_core_start(r.c, 0.2);
+    take(&r);
+    zd_peer p = local(0);
+    assert_true(result(&r, 0.201, &p, n0, token_of(&r, n0, 0), true));
+    take(&r);
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "n1 n2 k");
+    assert_true(result(&r, 0.202, &p, n1, token_of(&r, n1, 0), true));
+    /* n2 ran and k killed the process before n2's RESULT left it: n2 is charged. */
+    double t = 1;
+    zd_core_on_exit(r.c, t, 0, "signal 11");
+    for (int death = 1; death <= 3; death++) {
+        hello_credit(&r, t + 0.1, 0, 4);
+        take(&r);
+        if (death == 1) {
+            assert_string_equal(tasks_sent(&r, buf, sizeof buf), "n2"); /* k not behind it */
+            assert_true(result(&r, t + 0.11, &p, n2, token_of(&r, n2, 0), true));
+            take(&r);
+        }
+        assert_string_equal(tasks_sent(&r, buf, sizeof buf), "k");
+        t += 1;
+        zd_core_on_exit(r.c, t, 0, "signal 11");
+    }
+    assert_true(zd_core_finished(r.c));
+    assert_int_equal(state_of(&r, n2), ZD_NS_SUCCEEDED);
+    assert_int_equal(attempts_of(&r, n2), 2);
+    assert_int_equal(state_of(&r, k), ZD_NS_FAILED);
+    assert_int_equal(attempts_of(&r, k), 3);
+    teardown(&r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_nodes),
@@ -897,6 +1050,9 @@ int main(void) {
         cmocka_unit_test(test_ahead_of_a_dead_executor_run_once),
         cmocka_unit_test(test_ahead_dropped_when_the_run_stops),
         cmocka_unit_test(test_ahead_never_for_leases),
+        cmocka_unit_test(test_chain_links_follow_their_parent),
+        cmocka_unit_test(test_chain_of_a_dead_executor),
+        cmocka_unit_test(test_ahead_killer_is_charged_alone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

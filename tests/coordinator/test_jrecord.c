@@ -117,6 +117,18 @@ static void test_version_2_has_no_inputs(void **state) {
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* A node without dependencies gets the SHA-256 of the tag alone (a constant, not hashed each
+ * time): the value journals of before hold. */
+static void test_inputs_hash_without_deps(void **state) {
+    (void)state;
+    uint8_t got[ZD_INPUTS_HASH_SIZE], want[ZD_INPUTS_HASH_SIZE];
+    zd_inputs x;
+    zd_inputs_init(&x);
+    zd_inputs_final(&x, got);
+    crypto_hash_sha256(want, (const unsigned char *)"zdag-inputs-1", sizeof "zdag-inputs-1");
+    assert_memory_equal(got, want, sizeof want);
+}
+
 /* The inputs hash: the same dependency results give the same hash, whether a result is inline
  * or its SHA-256 is given (it moved into the store); another result, name, format or order
  * another hash. */
@@ -219,6 +231,7 @@ int main(void) {
         cmocka_unit_test(test_version_1_with_store_fields),
         cmocka_unit_test(test_version_2_has_no_inputs),
         cmocka_unit_test(test_inputs_hash),
+        cmocka_unit_test(test_inputs_hash_without_deps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -52,7 +52,8 @@ static bool same_task(const zd_msg_task *a, const zd_msg_task *b) {
         !same_bytes(a->name, b->name) || !same_bytes(a->run_id, b->run_id) ||
         !same_bytes(a->args, b->args) || !same_bytes(a->workdir, b->workdir) ||
         !same_bytes(a->log_path, b->log_path) || !same_list(a->env, a->n_env, b->env, b->n_env) ||
-        a->max_result != b->max_result || !same_bytes(a->store_dir, b->store_dir))
+        a->max_result != b->max_result || !same_bytes(a->store_dir, b->store_dir) ||
+        a->after != b->after)
         return false;
     if (a->kind == 1 ? !same_list(a->argv, a->argc, b->argv, b->argc) : !same_bytes(a->cmd, b->cmd))
         return false;

@@ -76,6 +76,29 @@ class AheadTest(ZdagTestCase):
         self.assertEqual(n["bad"]["status"], "failed")
         self.assertTrue(any(x["status"] == "skipped" for x in n.values()))
 
+    def test_chain_links_take_their_parents_results(self):
+        """A chain of commands, each adding one to its parent's result: the links sent with their
+        parents read the right result, inline and stored (over 4 KiB): n31 is 30 + 10000, n59
+        10058."""
+        nodes = "  n0: {cmd: 'echo 0'}\n"
+        for i in range(1, 60):
+            if i == 30:  # a result of 10 kB (stored, not inline), then back to a number
+                body = f"expr $(cat $ZDAG_DEP_N{i - 1}) + 1; printf %10000s | tr ' ' x"
+            elif i == 31:
+                body = f"expr $(head -n1 $ZDAG_DEP_N{i - 1}) + $(tail -n1 $ZDAG_DEP_N{i - 1} | wc -c)"
+            else:
+                body = f"expr $(cat $ZDAG_DEP_N{i - 1}) + 1"
+            nodes += f"  n{i}: {{cmd: \"{body}\", deps: [n{i - 1}]}}\n"
+        results = self.path("results.json")
+        _, r = self.run_pipeline("nodes:\n" + nodes, "-w", "2", "--results", results)
+        n = nodes_by_name(r)
+        self.assertTrue(all(x["status"] == "succeeded" and x["attempts"] == 1 for x in n.values()))
+        with open(results) as f:
+            out = json.load(f)
+        last = out["n59"] if isinstance(out, dict) else None
+        self.assertIsNotNone(last, out)
+        self.assertEqual(str(last).strip(), "10058", last)
+
 
 if __name__ == "__main__":
     unittest.main()

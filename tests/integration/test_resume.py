@@ -142,6 +142,131 @@ nodes:
             self.assertEqual(n["name"] in ran_last, n["status"] == "succeeded", n["name"])
         self.assertTrue(any(n["status"] == "cached" for n in r["nodes"]))
 
+    def journal_succeeded(self, journal):
+        """The names of the nodes whose latest whole, checksummed record in the journal file
+        says they succeeded (NODE_DONE [2, name, defhash, status, ...])."""
+        with open(journal, "rb") as f:
+            data = f.read()
+        latest, off = {}, 0
+        while off + 8 <= len(data):
+            n, crc = struct.unpack_from("<II", data, off)
+            payload = data[off + 8:off + 8 + n]
+            if len(payload) < n or zlib.crc32(payload) != crc:
+                break  # a torn tail
+            off += 8 + n
+            if payload[1] != 2:
+                continue  # the header
+            if 0xa0 <= payload[2] <= 0xbf:
+                ln, at = payload[2] - 0xa0, 3
+            else:
+                ln, at = payload[3], 4  # str8
+            name = payload[at:at + ln].decode()
+            status_at = at + ln + 2 + 32  # after the 32-byte bin of the definition hash
+            latest[name] = payload[status_at] == 0
+        return {name for name, ok in latest.items() if ok}
+
+    def test_killed_while_the_journal_thread_syncs_loses_no_durable_record(self):
+        """fdatasync runs in the journal's own thread while nodes keep ending. The coordinator
+        is killed with -9 once the journal file holds a's records (k waits for them, then
+        kills); every record that reached the file is whole and trusted by --resume, and what
+        it shows succeeded is cached, nothing else."""
+        side = self.path("side")
+        journal = self.path(".zdag", "pipe.yaml.journal")
+        lock = self.path(".zdag", "lock")
+        n = 60
+        lines = ["nodes:"]
+        lines += [f"  a{i}: {{cmd: 'echo a{i} >> {side}'}}" for i in range(n)]
+        lines += [f"  b{i}: {{cmd: 'echo b{i} >> {side}; sleep 0.01'}}" for i in range(n)]
+        deps = ", ".join(f"a{i}" for i in range(n))
+        # k waits until every a's record is in the journal (synced by the thread), then kills
+        # the coordinator while the b nodes are still ending.
+        wait = " && ".join(f"grep -q a{i} {journal}" for i in range(n))
+        killed = self.path("killed")
+        lines.append(f"  k: {{cmd: 'echo k >> {side}; [ -e {killed} ] && exit 0; "
+                     f"until {wait}; do sleep 0.02; done; touch {killed}; "
+                     f"kill -9 $(cat {lock})', deps: [{deps}]}}")
+        pipe = self.write("pipe.yaml", "\n".join(lines) + "\n")
+        p = self.start("run", pipe, "-w", "2", "-j", "2", "-q")
+        p.communicate(timeout=60)
+        self.assertEqual(p.returncode, -signal.SIGKILL)
+        time.sleep(0.1)  # the executors notice their parent's death and stop
+        durable = self.journal_succeeded(journal)
+        self.assertTrue({f"a{i}" for i in range(n)} <= durable)
+        self.assertNotIn("k", durable)
+        first = self.side_lines(side)
+        report = self.path("report.json")
+        self.env["FINAL"] = "1"
+        self.zdag("run", pipe, "-w", "2", "--resume", "--report", report, "-q", check=0)
+        with open(report) as f:
+            status = {x["name"]: x["status"] for x in json.load(f)["nodes"]}
+        self.assertEqual({x for x, st in status.items() if st == "cached"}, durable)
+        self.assertEqual({x for x, st in status.items() if st == "succeeded"},
+                         set(status) - durable)
+        ran = [line[0] for line in self.side_lines(side)[len(first):]]
+        self.assertEqual(sorted(ran), sorted(set(status) - durable))  # each once, none cached
+
+    def slow_disk(self, ms):
+        """Journal writes and syncs of the next runs take ms milliseconds each (LD_PRELOAD)."""
+        self.env["LD_PRELOAD"] = os.environ["ZDAG_TEST_SLOWDISK"]
+        self.env["ZDAG_TEST_SLOW_MS"] = str(ms)
+        if "ASAN_OPTIONS" in self.env or os.environ.get("ZDAG_SANITIZE") == "ON":
+            opts = self.env.get("ASAN_OPTIONS", "")
+            self.env["ASAN_OPTIONS"] = (opts + ":" if opts else "") + "verify_asan_link_order=0"
+
+    def fast_disk(self):
+        self.env.pop("LD_PRELOAD", None)
+
+    @unittest.skipUnless(os.environ.get("ZDAG_TEST_SLOWDISK"), "needs the slow-disk shim")
+    def test_killed_once_the_report_is_written_keeps_every_reported_success(self):
+        """The report, written after the run, says what succeeded: that is acknowledged, so it
+        must be durable by then. On a slow disk (each journal write and fdatasync 300 ms, the
+        last group still in the journal thread when the nodes are done), kill -9 the
+        coordinator the moment the report appears; --resume caches every node the report says
+        succeeded."""
+        side = self.path("side")
+        pipe = self.write("pipe.yaml", "nodes:\n" + "".join(
+            f"  n{i}: {{cmd: 'echo n{i} >> {side}'}}\n" for i in range(150)))
+        report = self.path("report.json")
+        self.slow_disk(300)
+        p = self.start("run", pipe, "-w", "2", "-j", "2", "-q", "--report", report)
+        while not os.path.exists(report) and p.poll() is None:
+            time.sleep(0.001)
+        p.kill()
+        p.communicate(timeout=30)
+        self.fast_disk()
+        time.sleep(0.1)
+        with open(report) as f:
+            done = {x["name"] for x in json.load(f)["nodes"] if x["status"] == "succeeded"}
+        self.assertEqual(len(done), 150)
+        _, r = self.run_pipeline(open(pipe).read(), "-w", "2", "--resume")
+        self.assertEqual({x["name"] for x in r["nodes"] if x["status"] == "cached"}, done)
+
+    @unittest.skipUnless(os.environ.get("ZDAG_TEST_SLOWDISK"), "needs the slow-disk shim")
+    def test_dependents_start_while_the_journal_is_written(self):
+        """fdatasync is off the event loop: while the journal thread is still writing
+        first_of_chain's record (each journal write and sync takes 1.5 s here), b's result is
+        taken and c starts (c sees no record of first_of_chain in the file yet). Inline, the
+        loop would have sat in the write, and c would have started after it. The run still
+        ends with every record durable: --resume caches all three."""
+        journal = self.path(".zdag", "pipe.yaml.journal")
+        seen = self.path("seen")
+        text = f"""
+nodes:
+  first_of_chain: {{cmd: 'true'}}
+  b: {{cmd: 'sleep 0.2', deps: [first_of_chain]}}
+  c: {{cmd: 'if grep -q first_of_chain {journal}; then echo late; else echo early; fi > {seen}',
+       deps: [b]}}
+"""
+        self.write("pipe.yaml", text)
+        self.zdag("check", self.path("pipe.yaml"), check=0)
+        self.slow_disk(1500)
+        self.run_pipeline(text, "-w", "1")
+        self.fast_disk()
+        with open(seen) as f:
+            self.assertEqual(f.read().strip(), "early")
+        _, r = self.run_pipeline(text, "-w", "1", "--resume")
+        self.assertEqual({n["status"] for n in r["nodes"]}, {"cached"})
+
     def test_node_built_on_an_older_dependency_result_runs_again(self):
         """d runs again and its new record is durable; the coordinator is killed while a (which
         consumes d) runs. a's latest record is still the one built from the old d: --resume must
