@@ -60,7 +60,8 @@
  *
  * BATCH carries several messages in one ZeroMQ frame, each a bin holding one whole message as
  * above (never a BATCH itself), handled in order as if they had come one by one. Either side may
- * send one wherever it would send those messages to the same peer in a row. */
+ * send one wherever it would send those messages to the same peer in a row; the coordinator
+ * reads at most 64 messages of one. */
 #ifndef ZD_WIRE_H
 #define ZD_WIRE_H
 

@@ -35,7 +35,10 @@
 #define READ_BATCH 256              /* messages read from a socket before timers get their turn */
 #define READ_BATCH_BYTES (4u << 20) /* ... or bytes (one upload window) */
 #define TX_MAX 64                   /* TASKs in one BATCH frame, at most */
-#define TX_MAX_BYTES (1u << 20)     /* ... or bytes */
+#define BATCH_MAX                                                                                  \
+    64                          /* messages read from one BATCH frame, at most (an executor        \
+                                   sends up to 16) */
+#define TX_MAX_BYTES (1u << 20) /* ... or bytes */
 
 /* A remote executor's result on its way in (CHUNKs), until its RESULT. */
 typedef struct upload {
@@ -597,13 +600,16 @@ static void send_task(zd_coord *c, const zd_action *a) {
     int rc = zd_core_task(c->core, a->node, a->slot, &t);
     if (rc == 0)
         rc = zd_wire_encode_task(c->out, &t);
-    if (rc == 0 && c->tx_slot != (int64_t)a->slot)
+    if (rc == 0 && !zd_core_slot_peer(c->core, a->slot, &sock, &rid, &rid_len)) {
+        zd_core_on_unreachable(c->core, now_s(c), a->slot);
+        return;
+    }
+    /* Another slot, or the same slot with another executor by now (the TASKs waiting were the
+     * old one's: flush_tasks() drops them), starts a new batch. */
+    if (rc == 0 && (c->tx_slot != (int64_t)a->slot || sock != c->tx_sock ||
+                    rid_len != c->tx_rid_len || memcmp(rid, c->tx_rid, rid_len) != 0))
         flush_tasks(c);
     if (rc == 0 && c->tx_slot < 0) {
-        if (!zd_core_slot_peer(c->core, a->slot, &sock, &rid, &rid_len)) {
-            zd_core_on_unreachable(c->core, now_s(c), a->slot);
-            return;
-        }
         c->tx_slot = a->slot;
         c->tx_sock = sock;
         c->tx_rid_len = rid_len;
@@ -1097,11 +1103,16 @@ static void read_messages(zd_coord *c, zd_sock_id id) {
         const void *one;
         size_t len;
         int got;
-        while ((got = zd_wire_batch_next(&it, &one, &len)) == 1) {
+        uint32_t in_frame = 0;
+        while (in_frame < BATCH_MAX && (got = zd_wire_batch_next(&it, &one, &len)) == 1) {
             on_frame(c, &peer, one, len);
+            in_frame++;
             count++;
         }
-        if (got < 0)
+        if (in_frame == BATCH_MAX && zd_wire_batch_next(&it, &one, &len) != 0)
+            zd_logf(&c->cfg.core.log, ZDAG_LOG_WARNING,
+                    "dropped the rest of a batch of more than %u messages", BATCH_MAX);
+        else if (got < 0)
             zd_logf(&c->cfg.core.log, ZDAG_LOG_WARNING,
                     "dropped the rest of a malformed batch (%zu bytes)", zmq_msg_size(&msg));
     }

@@ -498,7 +498,6 @@ static void attempt_lost(zd_core *c, uint32_t index, const char *how) {
 static void take_back(zd_core *c, uint32_t index, bool died) {
     node_run *r = &c->runs[index];
     r->alone |= died;
-    bool link = r->after >= 0;
     r->token = 0;
     r->ahead = false;
     r->after = -1;
@@ -506,10 +505,8 @@ static void take_back(zd_core *c, uint32_t index, bool died) {
     if (c->interrupted) {
         set_error(r, "interrupted");
         zd_sched_abandon(c->sched, index);
-    } else if (link) {
-        zd_sched_unclaim(c->sched, index); /* ready only if its parent succeeded meanwhile */
     } else {
-        zd_sched_requeue(c->sched, index);
+        zd_sched_unclaim(c->sched, index); /* ready unless it is a link whose parent is not done */
     }
 }
 
@@ -694,18 +691,20 @@ static void send_ahead(zd_core *c, uint32_t slot, bool links_only) {
     int64_t bar;
     double load;
     bool known = queue_bar(c, slot, &bar, &load);
+    /* A remote executor's result may still fail here (its upload checked): no links there. */
+    bool links = zd_slots_agent(c->slots, slot) == 0;
     uint32_t last = zd_slots_queued(c->slots, slot)
                         ? zd_slots_queued_at(c->slots, slot, zd_slots_queued(c->slots, slot) - 1)
                         : (uint32_t)head;
     while (known && room > 0 && load >= 0 && load < AHEAD_HORIZON_S) {
         /* The best of: the best ready node, and the next link of a chain ending the queue. */
-        int64_t link = chain_link(c, last);
-        bool ready = !links_only && zd_sched_has_ready(c->sched);
+        int64_t link = links ? chain_link(c, last) : -1;
+        bool ready = zd_sched_has_ready(c->sched);
         uint32_t node = ready ? zd_sched_peek(c->sched) : 0;
         bool linked = link >= 0 && (!ready || zd_sched_before(c->sched, (uint32_t)link, node));
         if (linked)
             node = (uint32_t)link;
-        else if (!ready)
+        else if (!ready || links_only) /* a ready node that outranks the link waits for a limit */
             return;
         double e = estimate(c, node);
         if (e < 0 || c->runs[node].alone || c->runs[head].alone ||
@@ -1153,6 +1152,12 @@ bool zd_core_on_result(zd_core *c, double now, const zd_peer *peer, const zd_msg
     learn_duration(c, m->node, now - r->start_s);
     if (!ok)
         unlink_chain(c, slot, m->node);
+    if (c->interrupted) /* nothing starts any more: what waits there is abandoned */
+        while (zd_slots_queued(c->slots, slot)) {
+            uint32_t q = zd_slots_queued_at(c->slots, slot, 0);
+            zd_slots_unqueue(c->slots, slot, q);
+            take_back(c, q, false);
+        }
     /* The next task sent ahead starts now, on the units this attempt held. */
     int64_t next = hand_over(c, slot, r);
     const char *outcome = ok ? "succeeded" : c->interrupted ? "interrupted" : "failed";
@@ -1193,6 +1198,8 @@ void zd_core_on_dropped(zd_core *c, double now, const zd_peer *peer, const zd_ms
         if (r->n_hist)
             r->n_hist--;
         r->attempts--;
+        r->start_s = r->n_hist ? r->hist[r->n_hist - 1].start_s : -1;
+        r->end_s = r->n_hist ? r->hist[r->n_hist - 1].end_s : -1;
         int64_t next = hand_over(c, slot, r);
         if (r->granted)
             zd_place_release(c->place, &r->grant);

@@ -38,10 +38,7 @@ extern char **environ;
 #define WATCH_TICK_NS 100000000ll      /* the watchdog looks at least this often (100 ms) */
 #define LEASE_WAIT_NS 20000000ll       /* a task waiting for the lease looks this often (20 ms) */
 #define MAX_TIMEOUT_MS 100000000000ull /* longer timeouts (3 years) are none */
-#define CREDIT 33           /* tasks taken before a result: the running one and 32 sent ahead */
-#define HOLD_MAX 16         /* results held back to share one BATCH frame, at most */
-#define HOLD_TASK_NS 100000 /* ... only after a function that took under 0.1 ms */
-#define HOLD_AGE_NS 1000000 /* ... and while the oldest one held is younger than 1 ms */
+#define CREDIT 33 /* tasks taken before a result: the running one and 32 sent ahead */
 
 /* Where the running command's process group is kept, for the SIGTERM handler: the one global,
  * set once at start and read by the handler, as signal handlers allow nothing else. */
@@ -65,7 +62,6 @@ typedef struct executor {
     zmq_msg_t in;               /* ... and its frame (the task's frame stays intact) */
     zd_inbox *inbox;            /* tasks received and not started, in order */
     zd_wire_buf *aside;         /* encoder for DROPPED, beside a reply being built in out */
-    zd_wire_batch *held;        /* RESULTs held back to go in one frame */
     uint64_t last_token;        /* the task run (or passed over) last: its token */
     bool last_ok;               /* ... it succeeded */
     char *last_name;            /* ... its node's name (owned) */
@@ -74,7 +70,6 @@ typedef struct executor {
     bool last_stored;           /* ... in the store, named by last_hash */
     uint8_t last_hash[ZD_STORE_HASH];
     char *last_bytes;             /* ... else inline (owned, ZD_RESULT_INLINE_MAX bytes of room) */
-    int64_t held_since;           /* when the first of them was held (CLOCK_BOOTTIME) */
     char cache_dir[4096];         /* this host's results: made here or fetched (remote) */
     zd_fn_caller *fns;            /* calls function nodes */
     zd_spawner *spawner;          /* starts commands (worker/spawn) */
@@ -292,14 +287,10 @@ static const char *results_dir(const executor *x, const zd_msg_task *t, char *bu
 /* Receives the next frame into x->in and decodes it; ZDAG_EINTR when it is BYE (the run is
  * over: the attempt cannot finish). */
 static int sort_frame(executor *x, zmq_msg_t *frame);
-static int flush_held(executor *x);
 
-/* Answers DROPPED for a task not started, after the results held back (they came first). */
+/* Answers DROPPED for a task not started. */
 static int send_dropped(executor *x, uint32_t node, uint64_t token) {
     zd_msg_dropped d = {.node = node, .token = token};
-    int rc = flush_held(x);
-    if (rc < 0)
-        return rc;
     if (zd_wire_encode_dropped(x->aside, &d) < 0)
         return ZDAG_ENOMEM;
     while (zmq_send(x->sock, zd_wire_buf_data(x->aside), zd_wire_buf_size(x->aside), 0) < 0)
@@ -771,44 +762,6 @@ static int end_result(executor *x, const zd_msg_task *t, zd_store_writer *w, zd_
     return 0;
 }
 
-/* Sends the RESULTs held back, as one frame. A result of an attempt whose lease ended is not
- * ours to give: another may run it. */
-static int flush_held(executor *x) {
-    if (zd_wire_batch_count(x->held) == 0)
-        return 0;
-    if (lease_expired(x, zd_boottime_ns()))
-        fence(x);
-    size_t len;
-    const char *frame = zd_wire_batch_frame(x->held, &len);
-    int rc = 0;
-    while (zmq_send(x->sock, frame, len, 0) < 0)
-        if (errno != EINTR) {
-            rc = ZDAG_EZMQ;
-            break;
-        }
-    zd_wire_batch_clear(x->held);
-    return rc;
-}
-
-/* Sends the RESULT in x->out, or holds it back to share a frame with the next ones: only after a
- * function that took under HOLD_TASK_NS with the next task already here, and while the oldest
- * held is younger than HOLD_AGE_NS, so a result waits at most for the next short task. */
-static int deliver(executor *x, const zd_msg_task *t, int64_t began, int64_t now) {
-    uint32_t held = zd_wire_batch_count(x->held);
-    bool hold = t->kind == 2 && now - began < HOLD_TASK_NS && zd_inbox_count(x->inbox) > 0 &&
-                held + 1 < HOLD_MAX && (held == 0 || now - x->held_since < HOLD_AGE_NS);
-    if (!hold && held == 0) {
-        if (lease_expired(x, now))
-            fence(x);
-        return send_frame(x);
-    }
-    if (zd_wire_batch_add(x->held, x->out) < 0)
-        return ZDAG_ENOMEM;
-    if (held == 0)
-        x->held_since = now;
-    return hold ? 0 : flush_held(x);
-}
-
 /* Keeps what the next link of a chain needs of the task just run: its token, whether it
  * succeeded (r not NULL) and its result. */
 static void remember(executor *x, const zd_msg_task *t, const zd_msg_result *r) {
@@ -855,14 +808,6 @@ static int link_ready(executor *x, zd_msg_task *t) {
 }
 
 static int handle_task(executor *x, const zd_msg_task *t) {
-    /* Only a function may keep results waiting: anything else may take long. */
-    int held = t->kind == 2 ? 0 : flush_held(x);
-    if (held < 0)
-        return held;
-    for (uint32_t i = 0; i < t->n_deps && zd_wire_batch_count(x->held); i++)
-        if (t->deps[i].hash && (held = flush_held(x)) < 0) /* a fetch may wait */
-            return held;
-    int64_t began = zd_boottime_ns();
     await_lease(x);
     begin_attempt(x, t);
     zd_proc_result res;
@@ -906,7 +851,11 @@ static int handle_task(executor *x, const zd_msg_task *t) {
         end_attempt(x);
         return rc;
     }
-    rc = rc < 0 ? rc : deliver(x, t, began, zd_boottime_ns());
+    /* A result of an attempt whose lease ended is not ours to give: another may run it. It goes
+     * before the next task starts, so that a task that kills this process cannot take it along. */
+    if (lease_expired(x, zd_boottime_ns()))
+        fence(x);
+    rc = rc < 0 ? rc : send_frame(x);
     end_attempt(x);
     return rc;
 }
@@ -945,10 +894,7 @@ static int serve(executor *x) {
     zmq_msg_init(&msg);
     int rc = 0;
     for (;;) {
-        bool idle = zd_inbox_count(x->inbox) == 0;
-        if (idle && (rc = flush_held(x)) < 0) /* nothing to run: what is held goes now */
-            break;
-        if ((rc = take_messages(x, idle)) < 0) {
+        if ((rc = take_messages(x, zd_inbox_count(x->inbox) == 0)) < 0) {
             if (rc == ZDAG_EINTR)
                 rc = 0;
             break;
@@ -1015,7 +961,6 @@ int zd_executor_main(const zd_executor_cfg *cfg) {
     x.dec2 = zd_wire_decoder_new();
     x.inbox = zd_inbox_new();
     x.aside = zd_wire_buf_new();
-    x.held = zd_wire_batch_new();
     x.last_bytes = malloc(ZD_RESULT_INLINE_MAX + 1);
     x.ctx = zmq_ctx_new();
     if (cfg->fns && !(x.fns = zd_fn_caller_new(cfg->fns, cfg->max_result)))
@@ -1024,7 +969,7 @@ int zd_executor_main(const zd_executor_cfg *cfg) {
     bool foreign = cfg->fns && (cfg->fns->n > 0 || cfg->fns->n_plugins > 0);
     if (!(x.spawner = zd_spawner_new(!foreign)))
         goto out_free;
-    if (!x.out || !x.dec || !x.dec2 || !x.inbox || !x.aside || !x.held || !x.ctx)
+    if (!x.out || !x.dec || !x.dec2 || !x.inbox || !x.aside || !x.ctx)
         goto out_free;
     rc = ZDAG_ESYS;
     if (!start_watchdog(&x))
@@ -1080,7 +1025,6 @@ out_free:
     zd_wire_decoder_free(&x.dec2);
     zd_inbox_free(&x.inbox);
     zd_wire_buf_free(&x.aside);
-    zd_wire_batch_free(&x.held);
     free(x.last_name);
     free(x.last_bytes);
     zmq_msg_close(&x.in);

@@ -1028,6 +1028,30 @@ static void test_ahead_killer_is_charged_alone(void **state) {
     teardown(&r);
 }
 
+/* With an executor idle only links go ahead, and not one a ready node outranks: y (3) waits for
+ * -j 1 and must not be overtaken by h's link l (1), which would take h's grant. */
+static void test_link_never_overtakes_a_ready_node(void **state) {
+    (void)state;
+    rig r;
+    char buf[128];
+    zd_graph *g =
+        build_graph((const char *[]){"h:5", "l:1", "y:3", NULL}, (const char *[]){"h>l", NULL});
+    double durations[3] = {0.001, 0.001, 0.001};
+    setup(&r, g,
+          (zd_core_cfg){.n_local = 2, .jobs = 1, .prio = ZD_PRIO_USER, .durations = durations});
+    hello_credit(&r, 0.1, 0, 4);
+    hello_credit(&r, 0.1, 1, 4);
+    zd_core_start(r.c, 0.2);
+    take(&r);
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "h");
+    uint32_t slot = first(&r, ZD_ACT_TASK)->slot;
+    zd_peer p = local(slot);
+    assert_true(result(&r, 0.201, &p, node(&r, "h"), token_of(&r, node(&r, "h"), slot), true));
+    take(&r);
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "y");
+    teardown(&r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_nodes),
@@ -1053,6 +1077,7 @@ int main(void) {
         cmocka_unit_test(test_chain_links_follow_their_parent),
         cmocka_unit_test(test_chain_of_a_dead_executor),
         cmocka_unit_test(test_ahead_killer_is_charged_alone),
+        cmocka_unit_test(test_link_never_overtakes_a_ready_node),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
