@@ -35,6 +35,7 @@
 #define READ_BATCH 256              /* messages read from a socket before timers get their turn */
 #define READ_BATCH_BYTES (4u << 20) /* ... or bytes (one upload window) */
 #define TX_MAX 64                   /* TASKs in one BATCH frame, at most */
+#define EXIT_GRACE_S 1.             /* a reaped executor's connection gets this long to close */
 #define BATCH_MAX                                                                                  \
     64                          /* messages read from one BATCH frame, at most (an executor        \
                                    sends up to 16) */
@@ -67,12 +68,17 @@ typedef struct fetch_state {
 
 typedef struct zd_coord zd_coord;
 static void fetch_forget(zd_coord *c, const zd_peer *peer);
+static void drain(zd_coord *c);
 
 struct zd_coord {
     zd_coord_cfg cfg;              /* copy of the configuration */
     const zd_graph *g;             /* borrowed graph */
     zd_core *core;                 /* every decision */
     pid_t *pids;                   /* per local slot: its executor's pid, 0 when none */
+    char (*exit_how)[64];          /* per local slot: how its reaped executor ended, "" when none
+                                      is waiting for its connection to close (settle_exits()) */
+    double *exit_at;               /* ... when it was reaped */
+    uint64_t *exit_started;        /* ... the token of the last task it started (0: unknown) */
     char **cached;                 /* per node: the journal's result of a cached node (borrowed) */
     size_t *cached_lens;           /* per node: its length */
     const uint8_t **cached_hashes; /* per node: the hash of a cached stored result, or NULL */
@@ -242,12 +248,16 @@ int zd_coord_new(const zd_coord_cfg *cfg, const zd_graph *g, zd_coord **out) {
     c->read_limit = (zd_log_limit)ZD_LOG_LIMIT_INIT;
     const zd_graph_settings *gs = zd_graph_settings_of((zd_graph *)g);
     c->pids = calloc(cfg->core.n_local ? cfg->core.n_local : 1, sizeof *c->pids);
+    c->exit_how = calloc(cfg->core.n_local ? cfg->core.n_local : 1, sizeof *c->exit_how);
+    c->exit_at = calloc(cfg->core.n_local ? cfg->core.n_local : 1, sizeof *c->exit_at);
+    c->exit_started = calloc(cfg->core.n_local ? cfg->core.n_local : 1, sizeof *c->exit_started);
     c->out = zd_wire_buf_new();
     c->tx = zd_wire_batch_new();
     c->tx_slot = -1;
     c->dec = zd_wire_decoder_new();
     int rc = ZDAG_ENOMEM;
-    if (!c->pids || !c->out || !c->tx || !c->dec || (rc = load_cached(c)) < 0)
+    if (!c->pids || !c->exit_how || !c->exit_at || !c->exit_started || !c->out || !c->tx ||
+        !c->dec || (rc = load_cached(c)) < 0)
         goto out_fail;
     rc = ZDAG_ENOMEM;
     for (uint32_t s = 0; s < (cfg->core.n_started ? cfg->core.n_started : cfg->core.n_local); s++)
@@ -312,6 +322,9 @@ void zd_coord_free(zd_coord **cp) {
     zd_wire_buf_free(&c->out);
     zd_wire_batch_free(&c->tx);
     free(c->acts);
+    free(c->exit_how);
+    free(c->exit_at);
+    free(c->exit_started);
     zd_wire_decoder_free(&c->dec);
     close_remote(c);
     zd_coord_local_free(&c->cfg.local); /* never run */
@@ -567,6 +580,52 @@ static void draw_progress(zd_coord *c, bool final) {
 }
 
 /* Sends a TASK; false when its executor cannot be reached. */
+/* A reaped local executor's exit is told to the core once its connection is closed, so that every
+ * RESULT it sent before it died (in its sockets and ours) has been read first: a task it finished
+ * is never run again. Sending to it fails then (ZMQ_ROUTER_MANDATORY); after EXIT_GRACE_S the
+ * exit is told anyway. */
+static void exit_now(zd_coord *c, uint32_t slot) {
+    char how[sizeof c->exit_how[0]];
+    memcpy(how, c->exit_how[slot], sizeof how);
+    c->exit_how[slot][0] = '\0';
+    zd_core_on_exit_started(c->core, now_s(c), slot, how, c->exit_started[slot]);
+}
+
+static void settle_exits(zd_coord *c) {
+    for (uint32_t s = 0; s < c->cfg.core.n_local; s++) {
+        if (!c->exit_how[s][0])
+            continue;
+        zd_sock_id sock;
+        const unsigned char *rid;
+        size_t rid_len;
+        bool gone = !zd_core_slot_peer(c->core, s, &sock, &rid, &rid_len) ||
+                    now_s(c) - c->exit_at[s] >= EXIT_GRACE_S;
+        if (!gone && zmq_send(c->router, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+            gone = errno == EHOSTUNREACH; /* its connection is closed (EAGAIN: closing) */
+        else if (!gone)
+            (void)zmq_send(c->router, "", 0, ZMQ_DONTWAIT); /* an empty frame to a dead process */
+        if (gone) {
+            exit_now(c, s);
+            drain(c);
+        }
+    }
+}
+
+static bool exit_waiting(const zd_coord *c) {
+    for (uint32_t s = 0; s < c->cfg.core.n_local; s++)
+        if (c->exit_how[s][0])
+            return true;
+    return false;
+}
+
+/* Sending to `slot` failed: its executor is gone. */
+static void unreachable(zd_coord *c, uint32_t slot) {
+    if (slot < c->cfg.core.n_local && c->exit_how[slot][0])
+        exit_now(c, slot);
+    else
+        zd_core_on_unreachable(c->core, now_s(c), slot);
+}
+
 /* Sends the TASKs waiting for c->tx_slot, as one BATCH, to the executor they were made for: when
  * that slot has another executor by now, they are not its (the core took them back). */
 static void flush_tasks(zd_coord *c) {
@@ -588,7 +647,7 @@ static void flush_tasks(zd_coord *c) {
     zd_wire_batch_clear(c->tx);
     c->tx_slot = -1;
     if (same && !sent)
-        zd_core_on_unreachable(c->core, now_s(c), slot);
+        unreachable(c, slot);
 }
 
 /* Queues a TASK for its slot's executor: TASKs to one executor in a row share a frame. */
@@ -601,7 +660,7 @@ static void send_task(zd_coord *c, const zd_action *a) {
     if (rc == 0)
         rc = zd_wire_encode_task(c->out, &t);
     if (rc == 0 && !zd_core_slot_peer(c->core, a->slot, &sock, &rid, &rid_len)) {
-        zd_core_on_unreachable(c->core, now_s(c), a->slot);
+        unreachable(c, a->slot);
         return;
     }
     /* Another slot, or the same slot with another executor by now (the TASKs waiting were the
@@ -620,7 +679,7 @@ static void send_task(zd_coord *c, const zd_action *a) {
     if (rc < 0) {
         zd_logf(&c->cfg.core.log, ZDAG_LOG_ERROR, "cannot send node \"%s\" to executor %u: %s",
                 zd_graph_node(c->g, a->node)->name, a->slot, zdag_strerror(rc));
-        zd_core_on_unreachable(c->core, now_s(c), a->slot);
+        unreachable(c, a->slot);
         return;
     }
     if (zd_wire_batch_count(c->tx) >= TX_MAX || zd_wire_batch_size(c->tx) >= TX_MAX_BYTES)
@@ -1128,16 +1187,15 @@ static void reap(zd_coord *c) {
         if (c->pids[s] <= 0 || waitpid(c->pids[s], &status, WNOHANG) != c->pids[s])
             continue;
         c->pids[s] = 0;
-        if (c->cfg.reaped)
-            c->cfg.reaped(c->cfg.spawn_ctx, s);
-        char how[64];
+        c->exit_started[s] = c->cfg.reaped ? c->cfg.reaped(c->cfg.spawn_ctx, s) : 0;
+        char *how = c->exit_how[s];
         if (WIFSIGNALED(status))
-            snprintf(how, sizeof how, "signal %d", WTERMSIG(status));
+            snprintf(how, sizeof c->exit_how[s], "signal %d", WTERMSIG(status));
         else
-            snprintf(how, sizeof how, "exit status %d", WEXITSTATUS(status));
-        zd_core_on_exit(c->core, now_s(c), s, how);
-        drain(c);
+            snprintf(how, sizeof c->exit_how[s], "exit status %d", WEXITSTATUS(status));
+        c->exit_at[s] = now_s(c);
     }
+    settle_exits(c);
 }
 
 static void read_signals(zd_coord *c) {
@@ -1230,6 +1288,8 @@ int zd_coord_run(zd_coord *c) {
         int timeout = poll_timeout(c);
         if (zd_admission_holding(c->admission) && (timeout < 0 || timeout > 250))
             timeout = 250; /* its held refusals are logged a second after they came */
+        if (exit_waiting(c) && (timeout < 0 || timeout > 5))
+            timeout = 5; /* a reaped executor's connection closes soon */
         if (zmq_poll(items, n_items, timeout) < 0 && errno != EINTR) {
             zd_core_give_up(c->core, now_s(c), "polling failed");
             drain(c);
@@ -1239,6 +1299,7 @@ int zd_coord_run(zd_coord *c) {
             read_signals(c);
         if (n_items > 1 && (items[1].revents & ZMQ_POLLIN))
             read_messages(c, ZD_SOCK_LOCAL);
+        settle_exits(c);
         if (n_items > 2 && (items[2].revents & ZMQ_POLLIN))
             read_messages(c, ZD_SOCK_REMOTE);
         if (n_items > 3 && (items[3].revents & ZMQ_POLLIN))

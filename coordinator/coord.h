@@ -48,9 +48,10 @@ typedef struct zd_coord_cfg {
     const pid_t *local_pids; /* pid of the executor already forked in each of the first
                                 core.n_started slots */
     zd_spawn_fn spawn;       /* forks a (replacement or on-demand) executor (may be NULL) */
-    void (*reaped)(void *ctx, uint32_t slot); /* an executor was reaped: kill what it left
-                                                 running (may be NULL) */
-    void *spawn_ctx;                          /* passed to spawn and reaped */
+    /* An executor was reaped: kill what it left running; returns the token of the last task it
+     * started (0: unknown). May be NULL. */
+    uint64_t (*reaped)(void *ctx, uint32_t slot);
+    void *spawn_ctx;          /* passed to spawn and reaped */
     int signal_fd;            /* signalfd for SIGCHLD, SIGINT and SIGTERM (borrowed) */
     const char *trace_path;   /* --trace: where to write the timeline at the end, or NULL */
     bool progress;            /* draw the progress line */

@@ -485,7 +485,7 @@ static void attempt_lost(zd_core *c, uint32_t index, const char *how) {
         set_error(r, "executor died: %s", how);
         node_failed(c, index);
     } else {
-        zd_sched_requeue(c->sched, index);
+        zd_sched_unclaim(c->sched, index); /* a link whose parent was lost too waits again */
     }
 }
 
@@ -1211,12 +1211,36 @@ void zd_core_on_dropped(zd_core *c, double now, const zd_peer *peer, const zd_ms
     settle(c);
 }
 
+/* The tasks a dead executor held up to the one it last started (`started`) all started there:
+ * each becomes the running attempt in turn and is lost. */
+static void ran_before_death(zd_core *c, uint32_t slot, uint64_t started, const char *how) {
+    bool held = false;
+    for (uint32_t k = 0; k < zd_slots_queued(c->slots, slot) && started; k++)
+        held |= c->runs[zd_slots_queued_at(c->slots, slot, k)].token == started;
+    while (held) {
+        int64_t head = zd_slots_node(c->slots, slot);
+        if (head < 0 || c->runs[head].token == started)
+            return;
+        int64_t next = hand_over(c, slot, &c->runs[head]);
+        attempt_lost(c, (uint32_t)head, how);
+        if (next < 0)
+            return;
+        start_attempt(c, (uint32_t)next, slot);
+    }
+}
+
 void zd_core_on_exit(zd_core *c, double now, uint32_t slot, const char *how) {
+    zd_core_on_exit_started(c, now, slot, how, 0);
+}
+
+void zd_core_on_exit_started(zd_core *c, double now, uint32_t slot, const char *how,
+                             uint64_t started) {
     c->now = now;
     if (slot >= c->cfg.n_local || zd_slots_state(c->slots, slot) == ZD_SLOT_DEAD) {
         settle(c);
         return;
     }
+    ran_before_death(c, slot, started, how);
     /* The slot waits for a replacement (STARTING) unless none may come. */
     bool over = c->interrupted || c->finished || zd_sched_finished(c->sched);
     slot_gone(c, slot, how, true);

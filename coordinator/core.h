@@ -169,6 +169,12 @@ void zd_core_on_dropped(zd_core *c, double now, const zd_peer *peer, const zd_ms
 /* A local executor process ended (reaped) with `how` ("signal 9", "exit status 1"). */
 void zd_core_on_exit(zd_core *c, double now, uint32_t slot, const char *how);
 
+/* The same, knowing the token of the last task it started (0: unknown): the tasks it held up
+ * to that one all started there (their RESULTs died with it), so each is a lost attempt, and
+ * only those after it are taken back untouched. */
+void zd_core_on_exit_started(zd_core *c, double now, uint32_t slot, const char *how,
+                             uint64_t started);
+
 /* A replacement local executor was forked for `slot` (ok), or could not be (!ok). */
 void zd_core_on_spawned(zd_core *c, double now, uint32_t slot, bool ok);
 

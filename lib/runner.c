@@ -53,8 +53,9 @@ static int spawn_executor(void *ctx, uint32_t slot, pid_t *pid) {
 }
 
 /* A killed executor cannot kill its command: do it for it, group and all. */
-static void executor_reaped(void *ctx, uint32_t slot) {
+static uint64_t executor_reaped(void *ctx, uint32_t slot) {
     zd_xset_orphans(((local_host *)ctx)->xs, slot);
+    return zd_xset_started(((local_host *)ctx)->xs, slot);
 }
 
 /* The most nodes of g (active ones) that can ever run at once, an upper bound: no two nodes of

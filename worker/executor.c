@@ -701,6 +701,7 @@ static void begin_attempt(executor *x, const zd_msg_task *t) {
     uint64_t timeout_ms = t->timeout_ms < MAX_TIMEOUT_MS ? t->timeout_ms : 0;
     atomic_store(&x->cell->timeout_ms, timeout_ms);
     atomic_store(&x->cell->token, t->token);
+    atomic_store(&x->cell->started, t->token);
     /* Commands have their timeout enforced by zd_proc_run(); functions run in this process. */
     int64_t deadline =
         t->kind == 2 && timeout_ms ? zd_boottime_ns() + (int64_t)timeout_ms * 1000000 : 0;

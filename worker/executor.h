@@ -24,6 +24,8 @@ typedef struct zd_slot_cell {
     volatile sig_atomic_t pgid;  /* the running command's process group, 0 when none */
     _Atomic uint64_t token;      /* the running attempt's token, 0 when idle */
     _Atomic uint64_t timeout_ms; /* that attempt's timeout (0: none), valid while token != 0 */
+    _Atomic uint64_t started;    /* the token of the last attempt it started (kept after it ends):
+                                    whoever reaps it knows how far it got through its tasks */
 } zd_slot_cell;
 
 typedef struct zd_executor_cfg {

@@ -196,3 +196,7 @@ void zd_runtime_sweep(const char *base) {
     }
     closedir(d);
 }
+
+uint64_t zd_xset_started(const zd_xset *x, uint32_t slot) {
+    return slot < x->n ? atomic_load(&x->shared->cells[slot].started) : 0;
+}

@@ -38,6 +38,9 @@ pid_t zd_xset_pid(const zd_xset *x, uint32_t slot);
 /* Kills, group and all, the command a dead executor of `slot` left running. */
 void zd_xset_orphans(zd_xset *x, uint32_t slot);
 
+/* The token of the last attempt the executor of `slot` started (0: none yet). */
+uint64_t zd_xset_started(const zd_xset *x, uint32_t slot);
+
 /* SIGKILLs the executor of `slot` and its running command's process group (if any); reap it
  * with zd_xset_reap() (SIGCHLD tells when). */
 void zd_xset_kill(zd_xset *x, uint32_t slot);

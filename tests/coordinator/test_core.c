@@ -1052,6 +1052,51 @@ static void test_link_never_overtakes_a_ready_node(void **state) {
     teardown(&r);
 }
 
+/* A dead executor had started the third of its tasks (its shared cell says so): the two before
+ * it ran there too, their RESULTs died with it, so all three are lost attempts and run again;
+ * the one after is taken back untouched. A chain link that started there waits again for its
+ * parent, lost with it. */
+static void test_exit_knows_how_far_it_got(void **state) {
+    (void)state;
+    rig r;
+    char buf[128];
+    setup(&r, build_graph((const char *[]){"n0:5", "n1:4", "n2:3", "n3:2", "n4:1", NULL}, NULL),
+          (zd_core_cfg){.n_local = 1, .prio = ZD_PRIO_USER, .can_spawn = true});
+    uint32_t n0 = node(&r, "n0"), n1 = node(&r, "n1"), n3 = node(&r, "n3");
+    uint32_t n4 = node(&r, "n4");
+    hello_credit(&r, 0.1, 0, 5);
+    zd_core_start(r.c, 0.2);
+    take(&r);
+    zd_peer p = local(0);
+    assert_true(result(&r, 0.201, &p, n0, token_of(&r, n0, 0), true));
+    take(&r);
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "n1 n2 n3 n4");
+    zd_core_on_exit_started(r.c, 0.3, 0, "signal 9", token_of(&r, n3, 0));
+    for (uint32_t i = n1; i <= n3; i++) {
+        assert_int_equal(attempts_of(&r, i), 1);
+        assert_string_equal(outcome_of(&r, i, 0), "lost");
+        assert_int_equal(state_of(&r, i), ZD_NS_READY);
+    }
+    assert_int_equal(attempts_of(&r, n4), 0);
+    teardown(&r);
+
+    setup(&r,
+          build_graph((const char *[]){"w", "a", "b", NULL}, (const char *[]){"w>a", "a>b", NULL}),
+          (zd_core_cfg){.n_local = 1, .can_spawn = true});
+    hello_credit(&r, 0.1, 0, 8);
+    zd_core_start(r.c, 0.2);
+    take(&r);
+    assert_true(result(&r, 0.201, &p, node(&r, "w"), token_of(&r, node(&r, "w"), 0), true));
+    take(&r);
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "a b");
+    zd_core_on_exit_started(r.c, 0.3, 0, "signal 9", token_of(&r, node(&r, "b"), 0));
+    assert_string_equal(outcome_of(&r, node(&r, "a"), 0), "lost");
+    assert_string_equal(outcome_of(&r, node(&r, "b"), 0), "lost");
+    assert_int_equal(state_of(&r, node(&r, "a")), ZD_NS_READY);
+    assert_int_equal(state_of(&r, node(&r, "b")), ZD_NS_WAITING); /* a has not succeeded */
+    teardown(&r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_nodes),
@@ -1078,6 +1123,7 @@ int main(void) {
         cmocka_unit_test(test_chain_of_a_dead_executor),
         cmocka_unit_test(test_ahead_killer_is_charged_alone),
         cmocka_unit_test(test_link_never_overtakes_a_ready_node),
+        cmocka_unit_test(test_exit_knows_how_far_it_got),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
