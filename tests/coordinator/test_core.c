@@ -678,6 +678,19 @@ static void hello_credit(rig *r, double now, uint32_t slot, uint32_t credit) {
     assert_true(zd_core_on_hello(r->c, now, &p, &h));
 }
 
+/* One local executor (slot 0) taking `credit` tasks says HELLO, the run starts and its first
+ * node `first` ends after 1 ms, so that the time of such nodes is known; the actions of that
+ * are taken. Returns the executor's peer. */
+static zd_peer warm_up(rig *r, uint32_t credit, uint32_t first) {
+    hello_credit(r, 0.1, 0, credit);
+    zd_core_start(r->c, 0.2);
+    take(r);
+    zd_peer p = local(0);
+    assert_true(result(r, 0.201, &p, first, token_of(r, first, 0), true));
+    take(r);
+    return p;
+}
+
 /* The nodes of the TASKs of the last event, in order, as "n0 n1 ..." */
 static const char *tasks_sent(rig *r, char *buf, size_t size) {
     buf[0] = '\0';
@@ -755,12 +768,7 @@ static void test_ahead_never_overtakes_a_released_node(void **state) {
           build_graph((const char *[]){"w:9", "a:1", "b:2", "c:2", "d:1", NULL},
                       (const char *[]){"a>b", "b>c", "a>d", NULL}),
           (zd_core_cfg){.n_local = 1, .prio = ZD_PRIO_USER});
-    hello_credit(&r, 0.1, 0, 8);
-    zd_core_start(r.c, 0.2);
-    take(&r);
-    zd_peer p = local(0);
-    assert_true(result(&r, 0.201, &p, node(&r, "w"), token_of(&r, node(&r, "w"), 0), true));
-    take(&r);
+    zd_peer p = warm_up(&r, 8, node(&r, "w"));
     assert_string_equal(tasks_sent(&r, buf, sizeof buf), "a b c"); /* links of a's chain */
     uint32_t b = node(&r, "b"), c = node(&r, "c"), d = node(&r, "d");
     zd_msg_task t;
@@ -789,12 +797,7 @@ static void test_ahead_of_a_dead_executor_run_once(void **state) {
     setup(&r, build_graph((const char *[]){"n0:4", "n1:3", "n2:2", "n3:1", NULL}, NULL),
           (zd_core_cfg){.n_local = 1, .prio = ZD_PRIO_USER, .can_spawn = true});
     uint32_t n0 = node(&r, "n0"), n1 = node(&r, "n1"), n2 = node(&r, "n2"), n3 = node(&r, "n3");
-    hello_credit(&r, 0.1, 0, 4);
-    zd_core_start(r.c, 0.2);
-    take(&r);
-    zd_peer p = local(0);
-    assert_true(result(&r, 0.201, &p, n0, token_of(&r, n0, 0), true));
-    take(&r);
+    zd_peer p = warm_up(&r, 4, n0);
     assert_string_equal(tasks_sent(&r, buf, sizeof buf), "n1 n2 n3");
     zd_core_on_exit(r.c, 0.3, 0, "signal 9");
     take(&r);
@@ -834,12 +837,7 @@ static void test_ahead_dropped_when_the_run_stops(void **state) {
           (zd_core_cfg){.n_local = 1, .prio = ZD_PRIO_USER});
     uint32_t n0 = node(&r, "n0"), n1 = node(&r, "n1"), n2 = node(&r, "n2"), n3 = node(&r, "n3");
     uint32_t n4 = node(&r, "n4");
-    hello_credit(&r, 0.1, 0, 4);
-    zd_core_start(r.c, 0.2);
-    take(&r);
-    zd_peer p = local(0);
-    assert_true(result(&r, 0.201, &p, n0, token_of(&r, n0, 0), true));
-    take(&r);
+    zd_peer p = warm_up(&r, 4, n0);
     assert_string_equal(tasks_sent(&r, buf, sizeof buf), "n1 n2 n3 n4");
     uint64_t t2 = token_of(&r, n2, 0), t3 = token_of(&r, n3, 0), t4 = token_of(&r, n4, 0);
     assert_true(result(&r, 0.202, &p, n1, token_of(&r, n1, 0), false));
@@ -877,12 +875,7 @@ static void test_ahead_never_for_leases(void **state) {
     zd_graph *g = build_graph((const char *[]){"n0:5", "n1:4", "s:3", "n3:2", NULL}, NULL);
     zd_graph_node(g, (uint32_t)zd_graph_find(g, "s"))->sequential = true;
     setup(&r, g, (zd_core_cfg){.n_local = 1, .prio = ZD_PRIO_USER});
-    hello_credit(&r, 0.1, 0, 4);
-    zd_core_start(r.c, 0.2);
-    take(&r);
-    zd_peer p = local(0);
-    assert_true(result(&r, 0.201, &p, node(&r, "n0"), token_of(&r, node(&r, "n0"), 0), true));
-    take(&r);
+    zd_peer p = warm_up(&r, 4, node(&r, "n0"));
     assert_string_equal(tasks_sent(&r, buf, sizeof buf), "n1");
     assert_true(result(&r, 0.202, &p, node(&r, "n1"), token_of(&r, node(&r, "n1"), 0), true));
     take(&r);
@@ -902,12 +895,7 @@ static void test_chain_links_follow_their_parent(void **state) {
     zd_graph_node(g, (uint32_t)zd_graph_find(g, "a"))->retries = 1;
     setup(&r, g, (zd_core_cfg){.n_local = 1, .keep_going = true});
     uint32_t w = node(&r, "w"), a = node(&r, "a"), b = node(&r, "b"), c = node(&r, "c");
-    hello_credit(&r, 0.1, 0, 8);
-    zd_core_start(r.c, 0.2);
-    take(&r);
-    zd_peer p = local(0);
-    assert_true(result(&r, 0.201, &p, w, token_of(&r, w, 0), true));
-    take(&r);
+    zd_peer p = warm_up(&r, 8, w);
     assert_string_equal(tasks_sent(&r, buf, sizeof buf), "a b c");
     uint64_t tb = token_of(&r, b, 0);
     assert_true(result(&r, 0.202, &p, a, token_of(&r, a, 0), false)); /* a fails: a retry */
@@ -963,12 +951,7 @@ static void test_chain_of_a_dead_executor(void **state) {
           build_graph((const char *[]){"w", "a", "b", NULL}, (const char *[]){"w>a", "a>b", NULL}),
           (zd_core_cfg){.n_local = 1, .can_spawn = true});
     uint32_t a = node(&r, "a"), b = node(&r, "b");
-    hello_credit(&r, 0.1, 0, 8);
-    zd_core_start(r.c, 0.2);
-    take(&r);
-    zd_peer p = local(0);
-    assert_true(result(&r, 0.201, &p, node(&r, "w"), token_of(&r, node(&r, "w"), 0), true));
-    take(&r);
+    zd_peer p = warm_up(&r, 8, node(&r, "w"));
     assert_string_equal(tasks_sent(&r, buf, sizeof buf), "a b");
     zd_core_on_exit(r.c, 0.3, 0, "signal 9");
     assert_int_equal(state_of(&r, a), ZD_NS_READY);
@@ -997,12 +980,7 @@ static void test_ahead_killer_is_charged_alone(void **state) {
     setup(&r, build_graph((const char *[]){"n0:5", "n1:4", "n2:3", "k:2", NULL}, NULL),
           (zd_core_cfg){.n_local = 1, .prio = ZD_PRIO_USER, .can_spawn = true, .keep_going = true});
     uint32_t n0 = node(&r, "n0"), n1 = node(&r, "n1"), n2 = node(&r, "n2"), k = node(&r, "k");
-    hello_credit(&r, 0.1, 0, 4);
-    zd_core_start(r.c, 0.2);
-    take(&r);
-    zd_peer p = local(0);
-    assert_true(result(&r, 0.201, &p, n0, token_of(&r, n0, 0), true));
-    take(&r);
+    zd_peer p = warm_up(&r, 4, n0);
     assert_string_equal(tasks_sent(&r, buf, sizeof buf), "n1 n2 k");
     assert_true(result(&r, 0.202, &p, n1, token_of(&r, n1, 0), true));
     /* n2 ran and k killed the process before n2's RESULT left it: n2 is charged. */
@@ -1064,12 +1042,7 @@ static void test_exit_knows_how_far_it_got(void **state) {
           (zd_core_cfg){.n_local = 1, .prio = ZD_PRIO_USER, .can_spawn = true});
     uint32_t n0 = node(&r, "n0"), n1 = node(&r, "n1"), n3 = node(&r, "n3");
     uint32_t n4 = node(&r, "n4");
-    hello_credit(&r, 0.1, 0, 5);
-    zd_core_start(r.c, 0.2);
-    take(&r);
-    zd_peer p = local(0);
-    assert_true(result(&r, 0.201, &p, n0, token_of(&r, n0, 0), true));
-    take(&r);
+    zd_peer p = warm_up(&r, 5, n0);
     assert_string_equal(tasks_sent(&r, buf, sizeof buf), "n1 n2 n3 n4");
     zd_core_on_exit_started(r.c, 0.3, 0, "signal 9", token_of(&r, n3, 0));
     for (uint32_t i = n1; i <= n3; i++) {
