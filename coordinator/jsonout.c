@@ -210,10 +210,38 @@ static char *digits(uint64_t v, char *end) {
     return p;
 }
 
+/* us / 1e6 for 0 <= us < 100 as zd_jsonout_real() prints it: "0.0", or one or two digits
+ * and an exponent ("5e-6", "1.2e-5"). A ready_s of 0 is in every entry of a report whose nodes
+ * were all ready at the start: printf's floating point was most of its cost. */
+static void tiny_micros(zd_jsonout *w, int64_t us) {
+    char buf[8];
+    size_t n = 0;
+    if (us == 0) {
+        zd_jsonout_rawn(w, "0.0", 3);
+        return;
+    }
+    if (us < 10) {
+        buf[n++] = (char)('0' + us);
+    } else {
+        buf[n++] = (char)('0' + us / 10);
+        if (us % 10) {
+            buf[n++] = '.';
+            buf[n++] = (char)('0' + us % 10);
+        }
+    }
+    memcpy(buf + n, us < 10 ? "e-6" : "e-5", 3);
+    zd_jsonout_rawn(w, buf, n + 3);
+}
+
 void zd_jsonout_micros(zd_jsonout *w, int64_t us) {
     /* %.15g of us / 1e6 is that decimal, trailing zeros trimmed, for 1e-4 <= s < 1e9 (at most
-     * 15 significant digits, no exponent); elsewhere it is left to zd_jsonout_real(). */
-    if (us < 100 || us >= 1000000000000000) {
+     * 15 significant digits, no exponent); below, one or two digits and an exponent; elsewhere
+     * it is left to zd_jsonout_real(). */
+    if (us >= 0 && us < 100) {
+        tiny_micros(w, us);
+        return;
+    }
+    if (us < 0 || us >= 1000000000000000) {
         zd_jsonout_real(w, (double)us / 1e6);
         return;
     }
