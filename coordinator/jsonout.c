@@ -116,10 +116,6 @@ void zd_jsonout_rawn_slow(zd_jsonout *w, const char *s, size_t n) {
     }
 }
 
-void zd_jsonout_raw(zd_jsonout *w, const char *s) {
-    zd_jsonout_rawn(w, s, strlen(s));
-}
-
 /* Whether s needs no escaping: printable ASCII without '"' and '\'. */
 static bool plain(const char *s, size_t *len) {
     const unsigned char *p = (const unsigned char *)s;
