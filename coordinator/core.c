@@ -998,30 +998,6 @@ void zd_core_on_beat(zd_core *c, double now, const zd_peer *peer, uint64_t seq) 
     settle(c);
 }
 
-void zd_core_on_lost(zd_core *c, double now, const zd_peer *peer, const zd_msg_lost *m) {
-    c->now = now;
-    uint32_t id;
-    zd_agent *a = heard(c, peer, &id);
-    if (!a || m->agent != id || m->slot >= a->slots) {
-        if (!a && !id)
-            refuse(c, peer, "ignored a LOST report from an unknown worker");
-        settle(c);
-        return;
-    }
-    uint32_t slot = a->base + m->slot;
-    zd_slot_state st = zd_slots_state(c->slots, slot);
-    if (m->pid && (st == ZD_SLOT_IDLE || st == ZD_SLOT_BUSY) &&
-        zd_slots_pid(c->slots, slot) != m->pid) {
-        settle(c); /* about an executor already replaced (its successor said HELLO first) */
-        return;
-    }
-    char how[160];
-    snprintf(how, sizeof how, "%.*s on host %s", (int)m->how.len, m->how.ptr,
-             host_name(c, a->host));
-    slot_gone(c, slot, how, true);
-    settle(c);
-}
-
 /* The running attempt of `slot` (node run r) is over: the next task sent ahead there, if any,
  * takes over its grant (the same units, see same_demand()) and is returned; else -1. */
 static int64_t hand_over(zd_core *c, uint32_t slot, node_run *r) {
@@ -1253,6 +1229,32 @@ void zd_core_on_exit_started(zd_core *c, double now, uint32_t slot, const char *
                     "executor %u keeps dying at start (%s); giving up on it", slot, how);
         zd_slots_gone(c->slots, slot, false, NULL, NULL);
     }
+    settle(c);
+}
+
+/* An agent reports an executor dead, with the last task it started (see ran_before_death()). */
+void zd_core_on_lost(zd_core *c, double now, const zd_peer *peer, const zd_msg_lost *m) {
+    c->now = now;
+    uint32_t id;
+    zd_agent *a = heard(c, peer, &id);
+    if (!a || m->agent != id || m->slot >= a->slots) {
+        if (!a && !id)
+            refuse(c, peer, "ignored a LOST report from an unknown worker");
+        settle(c);
+        return;
+    }
+    uint32_t slot = a->base + m->slot;
+    zd_slot_state st = zd_slots_state(c->slots, slot);
+    if (m->pid && (st == ZD_SLOT_IDLE || st == ZD_SLOT_BUSY) &&
+        zd_slots_pid(c->slots, slot) != m->pid) {
+        settle(c); /* about an executor already replaced (its successor said HELLO first) */
+        return;
+    }
+    char how[160];
+    snprintf(how, sizeof how, "%.*s on host %s", (int)m->how.len, m->how.ptr,
+             host_name(c, a->host));
+    ran_before_death(c, slot, m->started, how);
+    slot_gone(c, slot, how, true);
     settle(c);
 }
 

@@ -152,7 +152,8 @@ uint32_t zd_core_on_join(zd_core *c, double now, const zd_peer *peer, const zd_m
 /* An agent's BEAT (or any other message of an agent: call with its seq 0 to mark it heard). */
 void zd_core_on_beat(zd_core *c, double now, const zd_peer *peer, uint64_t seq);
 
-/* An agent reports its executor `slot` died (`how`). */
+/* An agent reports its executor `slot` died (`how`): the tasks sent there up to the one it
+ * started last (`m->started`) are lost attempts, the later ones go back untouched. */
 void zd_core_on_lost(zd_core *c, double now, const zd_peer *peer, const zd_msg_lost *m);
 
 /* A RESULT arrived. A stored result (m->hash) must be in cfg.store_dir already: the caller

@@ -388,16 +388,21 @@ static uint32_t join(rig *r, double now, unsigned n, const char *host, uint32_t 
     return id;
 }
 
-static bool hello_remote(rig *r, double now, unsigned rid, uint32_t agent, uint32_t slot,
-                         uint64_t secret, const char *user, int64_t pid) {
+static bool hello_remote_credit(rig *r, double now, unsigned rid, uint32_t agent, uint32_t slot,
+                                uint64_t secret, const char *user, int64_t pid, uint32_t credit) {
     zd_msg_hello h = {.version = ZD_WIRE_VERSION,
                       .slot = slot,
                       .pid = pid,
-                      .credit = 1,
+                      .credit = credit,
                       .agent = agent,
                       .secret = secret};
     zd_peer p = peer(ZD_SOCK_REMOTE, 'R', rid, user);
     return zd_core_on_hello(r->c, now, &p, &h);
+}
+
+static bool hello_remote(rig *r, double now, unsigned rid, uint32_t agent, uint32_t slot,
+                         uint64_t secret, const char *user, int64_t pid) {
+    return hello_remote_credit(r, now, rid, agent, slot, secret, user, pid, 1);
 }
 
 /* An agent's executors are admitted only with its secret and from a connection with its key;
@@ -1070,6 +1075,47 @@ static void test_exit_knows_how_far_it_got(void **state) {
     teardown(&r);
 }
 
+/* The same for a remote executor: its agent's LOST says which task it had started last (the
+ * executor's shared cell on that host). The tasks up to it are lost attempts; the one after
+ * goes back untouched; a RESULT that comes after the LOST is stale. */
+static void test_lost_knows_how_far_it_got(void **state) {
+    (void)state;
+    rig r;
+    char buf[128];
+    setup(&r, build_graph((const char *[]){"n0:5", "n1:4", "n2:3", "n3:2", "n4:1", NULL}, NULL),
+          (zd_core_cfg){.listen = true, .heartbeat_s = 10, .prio = ZD_PRIO_USER});
+    uint32_t n0 = node(&r, "n0"), n1 = node(&r, "n1"), n3 = node(&r, "n3"), n4 = node(&r, "n4");
+    zd_core_start(r.c, 0);
+    uint64_t s;
+    uint32_t id = join(&r, 0, 1, "h", 1, "k", &s);
+    assert_true(hello_remote_credit(&r, 0.1, 1, id, 0, s, "k", 500, 5));
+    take(&r);
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "n0");
+    uint32_t slot = first(&r, ZD_ACT_TASK)->slot;
+    zd_peer e = peer(ZD_SOCK_REMOTE, 'R', 1, "k");
+    assert_true(result(&r, 0.101, &e, n0, token_of(&r, n0, slot), true));
+    take(&r);
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "n1 n2 n3 n4");
+    uint64_t t1 = token_of(&r, n1, slot);
+    zd_msg_lost lost = {.agent = id,
+                        .slot = 0,
+                        .how = {"signal 9", 8},
+                        .pid = 500,
+                        .started = token_of(&r, n3, slot)};
+    zd_peer pa = peer(ZD_SOCK_REMOTE, 'A', 1, "k");
+    zd_core_on_lost(r.c, 0.2, &pa, &lost);
+    for (uint32_t i = n1; i <= n3; i++) {
+        assert_int_equal(attempts_of(&r, i), 1);
+        assert_string_equal(outcome_of(&r, i, 0), "lost");
+        assert_int_equal(state_of(&r, i), ZD_NS_READY);
+    }
+    assert_int_equal(attempts_of(&r, n4), 0);
+    assert_int_equal(state_of(&r, n4), ZD_NS_READY);
+    assert_false(result(&r, 0.3, &e, n1, t1, true)); /* its RESULT, late: stale */
+    assert_int_equal(state_of(&r, n1), ZD_NS_READY);
+    teardown(&r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_nodes),
@@ -1097,6 +1143,7 @@ int main(void) {
         cmocka_unit_test(test_ahead_killer_is_charged_alone),
         cmocka_unit_test(test_link_never_overtakes_a_ready_node),
         cmocka_unit_test(test_exit_knows_how_far_it_got),
+        cmocka_unit_test(test_lost_knows_how_far_it_got),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -50,7 +50,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define WIRE_VERSION 4 /* ZD_WIRE_VERSION of common/wire.h, which this file encodes by hand */
+#define WIRE_VERSION 5 /* ZD_WIRE_VERSION of common/wire.h, which this file encodes by hand */
 
 /* The coordinator under attack. */
 typedef struct target {
@@ -517,8 +517,8 @@ static void attack_join(target *t) {
     /* A BEAT and LOSTs from sockets that never joined. */
     s = dealer(t);
     SEND_LIT(s, "\x92\x07\x01");
-    SEND_LIT(s, "\x95\x08\x01\x00\xa8signal 9\x00");
-    SEND_LIT(s, "\x95\x08\xce\xff\xff\xff\xff\xce\xff\xff\xff\xff\xa1x\x00");
+    SEND_LIT(s, "\x96\x08\x01\x00\xa8signal 9\x00\x00");
+    SEND_LIT(s, "\x96\x08\xce\xff\xff\xff\xff\xce\xff\xff\xff\xff\xa1x\x00\x01");
     zmq_close(s);
     free(b.p);
     printf("join: %zu bad JOINs, a JOIN as the local host, stray BEAT and LOSTs sent\n",
