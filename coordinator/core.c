@@ -1269,11 +1269,16 @@ void zd_core_on_spawned(zd_core *c, double now, uint32_t slot, bool ok) {
 
 void zd_core_on_unreachable(zd_core *c, double now, uint32_t slot) {
     c->now = now;
-    /* The executor disconnected (its process or its host died, and nobody told us yet): like a
-     * lost executor, its node runs elsewhere. A local slot is refilled when its process is
-     * reaped; a remote one when its agent reports it. */
-    if (slot < zd_slots_count(c->slots))
-        slot_gone(c, slot, "unreachable", slot >= c->cfg.n_local);
+    /* The executor disconnected (its process or its host died, and nobody told us yet). A local
+     * one is dead or dying (nothing else closes its connection): it is killed to be sure, and
+     * its exit does the rest (how far it got, its slot refilled). A remote one is like a lost
+     * executor: its node runs elsewhere, the slot refilled when its agent reports it. */
+    zd_slot_state st =
+        slot < zd_slots_count(c->slots) ? zd_slots_state(c->slots, slot) : ZD_SLOT_DEAD;
+    if (slot < c->cfg.n_local && (st == ZD_SLOT_IDLE || st == ZD_SLOT_BUSY))
+        act(c, (zd_action){.kind = ZD_ACT_KILL, .slot = slot, .sig = SIGKILL});
+    else if (slot >= c->cfg.n_local && st != ZD_SLOT_DEAD)
+        slot_gone(c, slot, "unreachable", true);
     settle(c);
 }
 

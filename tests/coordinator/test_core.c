@@ -1116,6 +1116,37 @@ static void test_lost_knows_how_far_it_got(void **state) {
     teardown(&r);
 }
 
+/* A local executor whose connection closed before its death was seen (a TASK to it failed) is
+ * killed, and once reaped its slot is refilled and its node runs again: the slot is not given
+ * up for the rest of the run. */
+static void test_unreachable_local_executor_is_replaced(void **state) {
+    (void)state;
+    rig r;
+    setup(&r, build_graph((const char *[]){"a", NULL}, NULL),
+          (zd_core_cfg){.n_local = 1, .can_spawn = true});
+    hello_local(&r, 0.1, 0);
+    zd_core_start(r.c, 0.2);
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_TASK), 1);
+    zd_core_on_unreachable(r.c, 0.3, 0);
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_KILL), 1);
+    assert_int_equal(first(&r, ZD_ACT_KILL)->slot, 0);
+    zd_core_on_exit_started(r.c, 0.4, 0, "signal 9", 0);
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_SPAWN), 1);
+    assert_string_equal(outcome_of(&r, 0, 0), "lost");
+    zd_core_on_spawned(r.c, 0.5, 0, true);
+    hello_local(&r, 0.6, 0);
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_TASK), 1);
+    zd_peer p = local(0);
+    assert_true(result(&r, 0.7, &p, 0, token_of(&r, 0, 0), true));
+    assert_true(zd_core_finished(r.c));
+    assert_int_equal(zd_core_exit_code(r.c), 0);
+    teardown(&r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_nodes),
@@ -1144,6 +1175,7 @@ int main(void) {
         cmocka_unit_test(test_link_never_overtakes_a_ready_node),
         cmocka_unit_test(test_exit_knows_how_far_it_got),
         cmocka_unit_test(test_lost_knows_how_far_it_got),
+        cmocka_unit_test(test_unreachable_local_executor_is_replaced),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
