@@ -79,10 +79,11 @@ bool zd_rlimit_tasks_certain(const zd_task_limits *l, unsigned need);
 /* Checks, before a run starts, that enough descriptors remain free under RLIMIT_NOFILE (the
  * limit minus the descriptors already open) and that the run's threads can be created: when
  * the limits do not make that certain (zd_rlimit_tasks_certain()), it creates and joins that
- * many threads that do nothing (costly on a loaded machine: a millisecond or more). On failure writes the reason to why
- * (size bytes), e.g. "too few file descriptors: ulimit -n is 16, this run needs at least 40"
- * or "cannot create a thread: Resource temporarily unavailable (ulimit -u?)", logs it as an
- * error to log (may be NULL) and returns ZDAG_ESYS. Returns 0 when the run can start. */
+ * many threads that do nothing (costly on a loaded machine: a millisecond or more). On failure
+ * writes the reason to why (size bytes), e.g. "too few file descriptors: ulimit -n is 16, this run
+ * needs at least 40" or "cannot create a thread: Resource temporarily unavailable (ulimit -u?)",
+ * logs it as an error to log (may be NULL) and returns ZDAG_ESYS. Returns 0 when the run can start.
+ */
 int zd_rlimit_check_run(unsigned n_local_executors, bool listening, const zd_log *log, char *why,
                         size_t size) __attribute__((warn_unused_result));
 
