@@ -300,12 +300,13 @@ int zd_wire_encode_welcome(zd_wire_buf *b, const zd_msg_welcome *m) {
 
 int zd_wire_encode_lost(zd_wire_buf *b, const zd_msg_lost *m) {
     reset(b);
-    put_array(b, 5);
+    put_array(b, 6);
     put_u64(b, ZD_MSG_LOST);
     put_u64(b, m->agent);
     put_u64(b, m->slot);
     put_str(b, m->how);
     put_i64(b, m->pid);
+    put_u64(b, m->started);
     return finish(b);
 }
 
@@ -707,10 +708,11 @@ static bool decode_welcome(zd_wire_decoder *d, const msgpack_object *f, uint32_t
 
 static bool decode_lost(zd_wire_decoder *d, const msgpack_object *f, uint32_t n, zd_msg *m) {
     zd_msg_lost *l = &m->u.lost;
-    if (n != 5)
+    if (n != 6)
         return FAIL(d, "LOST has the wrong number of fields");
     return get_u32(d, &f[1], &l->agent) && get_u32(d, &f[2], &l->slot) &&
-           get_str(d, &f[3], false, &l->how) && get_int(d, &f[4], 0, INT32_MAX, &l->pid);
+           get_str(d, &f[3], false, &l->how) && get_int(d, &f[4], 0, INT32_MAX, &l->pid) &&
+           get_uint(d, &f[5], UINT64_MAX, &l->started);
 }
 
 static bool decode_cancel(zd_wire_decoder *d, const msgpack_object *f, uint32_t n, zd_msg *m) {

@@ -9,7 +9,7 @@
  *   JOIN   [5, version, host, slots, cpus, resources, pid]  agent -> coordinator
  *   WELCOME [6, agent, run_id, heartbeat_ms, plugins, secret, fence_ms]  coordinator -> agent
  *   BEAT   [7, seq]                                         both ways, agent <-> coordinator
- *   LOST   [8, agent, slot, how, pid]                       agent -> coordinator
+ *   LOST   [8, agent, slot, how, pid, started]              agent -> coordinator
  *   CANCEL [9, slot, token, why]                            coordinator -> agent
  *   CHUNK  [10, node, token, offset, bytes]                 executor -> coordinator
  *   ACK    [11, token, offset]                              coordinator -> executor
@@ -42,16 +42,17 @@
  * An agent (`zdag worker`) JOINs with its host's
  * capacity (`resources` an array of [name, amount] pairs, amounts as floats), is told its agent
  * id, forks executors that HELLO with that id, BEATs every heartbeat, and reports each executor
- * it LOST. The agent's BEATs count up (`seq`); the coordinator's BEAT to an agent carries the
- * highest seq it has received from that agent, so the agent knows which of its own beats got
- * through and fences (stops every attempt it runs) `fence_ms` after the send time of the last one
- * acknowledged. `secret` (WELCOME) is the agent's executors' proof in HELLO that they belong to
- * it (0 for the coordinator's own executors). BYE's `reason` is ZD_BYE_DONE (the run is over) or
- * ZD_BYE_EVICTED (the agent was declared lost and its work given to others). CANCEL asks an agent
- * to stop the attempt `token` on its executor `slot` (a timeout, or the run stopping). Every frame
- * is checked for structure (container counts against the bytes left, depth, no trailing bytes)
- * before msgpack-c unpacks it, so a hostile frame cannot make the decoder allocate more than the
- * frame's own size.
+ * it LOST, with the token of the last task that executor started (its shared cell says), so
+ * that the coordinator knows which of the tasks it had sent there ran. The agent's BEATs count up
+ * (`seq`); the coordinator's BEAT to an agent carries the highest seq it has received from that
+ * agent, so the agent knows which of its own beats got through and fences (stops every attempt it
+ * runs) `fence_ms` after the send time of the last one acknowledged. `secret` (WELCOME) is the
+ * agent's executors' proof in HELLO that they belong to it (0 for the coordinator's own executors).
+ * BYE's `reason` is ZD_BYE_DONE (the run is over) or ZD_BYE_EVICTED (the agent was declared lost
+ * and its work given to others). CANCEL asks an agent to stop the attempt `token` on its executor
+ * `slot` (a timeout, or the run stopping). Every frame is checked for structure (container counts
+ * against the bytes left, depth, no trailing bytes) before msgpack-c unpacks it, so a hostile frame
+ * cannot make the decoder allocate more than the frame's own size.
  *
  * Credit. An executor says in HELLO how many TASKs it accepts before a RESULT (`credit`); the
  * coordinator may send that many, and the executor runs them one at a time in the order they
@@ -72,7 +73,7 @@
 #include "store.h"
 #include "zdag.h"
 
-#define ZD_WIRE_VERSION 4
+#define ZD_WIRE_VERSION 5
 #define ZD_WIRE_MAX_DEPTH 16            /* msgpack nesting allowed in a frame (args excluded) */
 #define ZD_WIRE_MAX_FRAME (256ll << 20) /* ZMQ_MAXMSGSIZE on every socket */
 #define ZD_WIRE_CHUNK (1u << 20)        /* bytes of a CHUNK or DATA, at most */
@@ -157,10 +158,11 @@ typedef struct zd_msg_cancel {
 } zd_msg_cancel;
 
 typedef struct zd_msg_lost {
-    uint32_t agent; /* the agent */
-    uint32_t slot;  /* its executor slot that died */
-    zd_bytes how;   /* "signal 9", "exit status 1" */
-    int64_t pid;    /* the executor process that died (0: unknown) */
+    uint32_t agent;   /* the agent */
+    uint32_t slot;    /* its executor slot that died */
+    zd_bytes how;     /* "signal 9", "exit status 1" */
+    int64_t pid;      /* the executor process that died (0: unknown) */
+    uint64_t started; /* the token of the last task it started (0: none, or unknown) */
 } zd_msg_lost;
 
 typedef enum zd_format {

@@ -152,7 +152,8 @@ uint32_t zd_core_on_join(zd_core *c, double now, const zd_peer *peer, const zd_m
 /* An agent's BEAT (or any other message of an agent: call with its seq 0 to mark it heard). */
 void zd_core_on_beat(zd_core *c, double now, const zd_peer *peer, uint64_t seq);
 
-/* An agent reports its executor `slot` died (`how`). */
+/* An agent reports its executor `slot` died (`how`): the tasks sent there up to the one it
+ * started last (`m->started`) are lost attempts, the later ones go back untouched. */
 void zd_core_on_lost(zd_core *c, double now, const zd_peer *peer, const zd_msg_lost *m);
 
 /* A RESULT arrived. A stored result (m->hash) must be in cfg.store_dir already: the caller
@@ -178,7 +179,9 @@ void zd_core_on_exit_started(zd_core *c, double now, uint32_t slot, const char *
 /* A replacement local executor was forked for `slot` (ok), or could not be (!ok). */
 void zd_core_on_spawned(zd_core *c, double now, uint32_t slot, bool ok);
 
-/* Sending to `slot` failed: its peer is gone (EHOSTUNREACH). */
+/* Sending to `slot` failed: its peer is gone (EHOSTUNREACH). A local executor is killed (its
+ * exit, zd_core_on_exit_started(), follows and refills the slot); a remote one's work runs
+ * elsewhere. */
 void zd_core_on_unreachable(zd_core *c, double now, uint32_t slot);
 
 /* Timers that are due at `now` fire (retries, deadlines, heartbeats, lost agents, the journal

@@ -397,7 +397,11 @@ static void executor_died(agent *a, uint32_t slot, int status, pid_t pid) {
     char how[WHY_MAX];
     bool explained;
     describe_death(a, slot, status, how, sizeof how, &explained);
-    zd_msg_lost l = {.agent = a->id, .slot = slot, .how = {how, strlen(how)}, .pid = pid};
+    zd_msg_lost l = {.agent = a->id,
+                     .slot = slot,
+                     .how = {how, strlen(how)},
+                     .pid = pid,
+                     .started = zd_xset_started(a->xs, slot)};
     if (zd_wire_encode_lost(a->out, &l) == 0)
         send_out(a);
     /* Deaths we caused or an attempt chose (fence, cancel, timeout) say nothing of the slot. */

@@ -514,6 +514,30 @@ static void test_drop_and_peek(void **state) {
     zd_wire_decoder_free(&d);
 }
 
+/* LOST carries the token of the last task the executor started; the protocol 4 form (without
+ * it) is refused. */
+static void test_lost_round_trip(void **state) {
+    (void)state;
+    zd_wire_buf *b = zd_wire_buf_new();
+    zd_wire_decoder *d = zd_wire_decoder_new();
+    zd_msg m;
+    zd_msg_lost l = {
+        .agent = 3, .slot = 1, .how = B("signal 9"), .pid = 4321, .started = UINT64_MAX - 1};
+    assert_int_equal(zd_wire_encode_lost(b, &l), 0);
+    assert_int_equal(zd_wire_decode(d, zd_wire_buf_data(b), zd_wire_buf_size(b), &m), 0);
+    assert_int_equal(m.type, ZD_MSG_LOST);
+    assert_int_equal(m.u.lost.agent, 3);
+    assert_int_equal(m.u.lost.slot, 1);
+    assert_int_equal(m.u.lost.pid, 4321);
+    assert_true(m.u.lost.started == UINT64_MAX - 1);
+    assert_memory_equal(m.u.lost.how.ptr, "signal 9", 8);
+    const char old[] = "\x95\x08\x03\x01\xa8signal 9\xcd\x10\xe1";
+    assert_int_equal(zd_wire_decode(d, old, sizeof old - 1, &m), ZDAG_EPROTO);
+    assert_non_null(strstr(zd_wire_decoder_error(d), "LOST has the wrong number of fields"));
+    zd_wire_buf_free(&b);
+    zd_wire_decoder_free(&d);
+}
+
 /* A BATCH holds whole messages in order; one message goes alone; a malformed or nested BATCH
  * is refused where it goes wrong. */
 static void test_batch(void **state) {
@@ -588,6 +612,7 @@ int main(void) {
         cmocka_unit_test(test_chunk_ack_fetch_data_round_trip),
         cmocka_unit_test(test_hostile_result_frames),
         cmocka_unit_test(test_drop_and_peek),
+        cmocka_unit_test(test_lost_round_trip),
         cmocka_unit_test(test_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -388,16 +388,21 @@ static uint32_t join(rig *r, double now, unsigned n, const char *host, uint32_t 
     return id;
 }
 
-static bool hello_remote(rig *r, double now, unsigned rid, uint32_t agent, uint32_t slot,
-                         uint64_t secret, const char *user, int64_t pid) {
+static bool hello_remote_credit(rig *r, double now, unsigned rid, uint32_t agent, uint32_t slot,
+                                uint64_t secret, const char *user, int64_t pid, uint32_t credit) {
     zd_msg_hello h = {.version = ZD_WIRE_VERSION,
                       .slot = slot,
                       .pid = pid,
-                      .credit = 1,
+                      .credit = credit,
                       .agent = agent,
                       .secret = secret};
     zd_peer p = peer(ZD_SOCK_REMOTE, 'R', rid, user);
     return zd_core_on_hello(r->c, now, &p, &h);
+}
+
+static bool hello_remote(rig *r, double now, unsigned rid, uint32_t agent, uint32_t slot,
+                         uint64_t secret, const char *user, int64_t pid) {
+    return hello_remote_credit(r, now, rid, agent, slot, secret, user, pid, 1);
 }
 
 /* An agent's executors are admitted only with its secret and from a connection with its key;
@@ -1006,8 +1011,9 @@ static void test_ahead_killer_is_charged_alone(void **state) {
     teardown(&r);
 }
 
-/* With an executor idle only links go ahead, and not one a ready node outranks: y (3) waits for
- * -j 1 and must not be overtaken by h's link l (1), which would take h's grant. */
+/* A link never overtakes a ready node that outranks it: y (3) waits for -j 1 (the other
+ * executor idles, for want of a job) and goes ahead behind h, before h's link l (1), which
+ * would otherwise take h's grant; l goes once y runs. */
 static void test_link_never_overtakes_a_ready_node(void **state) {
     (void)state;
     rig r;
@@ -1021,12 +1027,14 @@ static void test_link_never_overtakes_a_ready_node(void **state) {
     hello_credit(&r, 0.1, 1, 4);
     zd_core_start(r.c, 0.2);
     take(&r);
-    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "h");
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "h y");
     uint32_t slot = first(&r, ZD_ACT_TASK)->slot;
     zd_peer p = local(slot);
     assert_true(result(&r, 0.201, &p, node(&r, "h"), token_of(&r, node(&r, "h"), slot), true));
     take(&r);
-    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "y");
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "l");
+    assert_int_equal(attempts_of(&r, node(&r, "y")), 1);
+    assert_int_equal(attempts_of(&r, node(&r, "l")), 0);
     teardown(&r);
 }
 
@@ -1070,6 +1078,109 @@ static void test_exit_knows_how_far_it_got(void **state) {
     teardown(&r);
 }
 
+/* The same for a remote executor: its agent's LOST says which task it had started last (the
+ * executor's shared cell on that host). The tasks up to it are lost attempts; the one after
+ * goes back untouched; a RESULT that comes after the LOST is stale. */
+static void test_lost_knows_how_far_it_got(void **state) {
+    (void)state;
+    rig r;
+    char buf[128];
+    setup(&r, build_graph((const char *[]){"n0:5", "n1:4", "n2:3", "n3:2", "n4:1", NULL}, NULL),
+          (zd_core_cfg){.listen = true, .heartbeat_s = 10, .prio = ZD_PRIO_USER});
+    uint32_t n0 = node(&r, "n0"), n1 = node(&r, "n1"), n3 = node(&r, "n3"), n4 = node(&r, "n4");
+    zd_core_start(r.c, 0);
+    uint64_t s;
+    uint32_t id = join(&r, 0, 1, "h", 1, "k", &s);
+    assert_true(hello_remote_credit(&r, 0.1, 1, id, 0, s, "k", 500, 5));
+    take(&r);
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "n0");
+    uint32_t slot = first(&r, ZD_ACT_TASK)->slot;
+    zd_peer e = peer(ZD_SOCK_REMOTE, 'R', 1, "k");
+    assert_true(result(&r, 0.101, &e, n0, token_of(&r, n0, slot), true));
+    take(&r);
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "n1 n2 n3 n4");
+    uint64_t t1 = token_of(&r, n1, slot);
+    zd_msg_lost lost = {.agent = id,
+                        .slot = 0,
+                        .how = {"signal 9", 8},
+                        .pid = 500,
+                        .started = token_of(&r, n3, slot)};
+    zd_peer pa = peer(ZD_SOCK_REMOTE, 'A', 1, "k");
+    zd_core_on_lost(r.c, 0.2, &pa, &lost);
+    for (uint32_t i = n1; i <= n3; i++) {
+        assert_int_equal(attempts_of(&r, i), 1);
+        assert_string_equal(outcome_of(&r, i, 0), "lost");
+        assert_int_equal(state_of(&r, i), ZD_NS_READY);
+    }
+    assert_int_equal(attempts_of(&r, n4), 0);
+    assert_int_equal(state_of(&r, n4), ZD_NS_READY);
+    assert_false(result(&r, 0.3, &e, n1, t1, true)); /* its RESULT, late: stale */
+    assert_int_equal(state_of(&r, n1), ZD_NS_READY);
+    teardown(&r);
+}
+
+/* A local executor whose connection closed before its death was seen (a TASK to it failed) is
+ * killed, and once reaped its slot is refilled and its node runs again: the slot is not given
+ * up for the rest of the run. */
+static void test_unreachable_local_executor_is_replaced(void **state) {
+    (void)state;
+    rig r;
+    setup(&r, build_graph((const char *[]){"a", NULL}, NULL),
+          (zd_core_cfg){.n_local = 1, .can_spawn = true});
+    hello_local(&r, 0.1, 0);
+    zd_core_start(r.c, 0.2);
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_TASK), 1);
+    zd_core_on_unreachable(r.c, 0.3, 0);
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_KILL), 1);
+    assert_int_equal(first(&r, ZD_ACT_KILL)->slot, 0);
+    zd_core_on_exit_started(r.c, 0.4, 0, "signal 9", 0);
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_SPAWN), 1);
+    assert_string_equal(outcome_of(&r, 0, 0), "lost");
+    zd_core_on_spawned(r.c, 0.5, 0, true);
+    hello_local(&r, 0.6, 0);
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_TASK), 1);
+    zd_peer p = local(0);
+    assert_true(result(&r, 0.7, &p, 0, token_of(&r, 0, 0), true));
+    assert_true(zd_core_finished(r.c));
+    assert_int_equal(zd_core_exit_code(r.c), 0);
+    teardown(&r);
+}
+
+/* More executors than CPU units (-w 3 on 2 cores): the third executor stays idle because no
+ * CPU unit is free, not for want of work, so the busy two take work ahead; were nothing sent
+ * ahead while it idles, every node would wait for a round trip. */
+static void test_ahead_while_an_executor_idles_for_want_of_units(void **state) {
+    (void)state;
+    rig r;
+    char buf[128];
+    setup(&r,
+          build_graph((const char *[]){"n0:9", "n1:8", "n2:7", "n3:6", "n4:5", "n5:4", "n6:3",
+                                       "n7:2", NULL},
+                      NULL),
+          (zd_core_cfg){.n_local = 3, .local_cpus = 2, .prio = ZD_PRIO_USER});
+    for (uint32_t s = 0; s < 3; s++)
+        hello_credit(&r, 0.1, s, 4);
+    zd_core_start(r.c, 0.2);
+    take(&r);
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "n0 n1"); /* 2 units */
+    uint32_t n0 = node(&r, "n0"), s0 = first(&r, ZD_ACT_TASK)->slot;
+    zd_peer p = local(s0);
+    assert_true(result(&r, 0.201, &p, n0, token_of(&r, n0, s0), true));
+    take(&r);
+    /* n2 takes n0's unit; once the time of such nodes is known, the best ones go ahead to the
+     * two busy executors, although one executor idles */
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "n2 n3 n4 n5");
+    for (uint32_t i = node(&r, "n3"); i <= node(&r, "n5"); i++) {
+        assert_int_equal(state_of(&r, i), ZD_NS_RUNNING);
+        assert_int_equal(attempts_of(&r, i), 0);
+    }
+    teardown(&r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_nodes),
@@ -1097,6 +1208,9 @@ int main(void) {
         cmocka_unit_test(test_ahead_killer_is_charged_alone),
         cmocka_unit_test(test_link_never_overtakes_a_ready_node),
         cmocka_unit_test(test_exit_knows_how_far_it_got),
+        cmocka_unit_test(test_lost_knows_how_far_it_got),
+        cmocka_unit_test(test_unreachable_local_executor_is_replaced),
+        cmocka_unit_test(test_ahead_while_an_executor_idles_for_want_of_units),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

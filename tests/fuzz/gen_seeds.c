@@ -187,7 +187,7 @@ static void wire_seeds(const char *out) {
     zd_msg_welcome welcome = {2, B("run-20240101"), 1000, plugins, 1, 0x0123456789abcdefull, 3000};
     save_frame(out, b, zd_wire_encode_welcome(b, &welcome), "welcome");
 
-    zd_msg_lost lost = {2, 1, B("signal 9"), 4321};
+    zd_msg_lost lost = {2, 1, B("signal 9"), 4321, 0x1234ull};
     save_frame(out, b, zd_wire_encode_lost(b, &lost), "lost");
     zd_wire_buf_free(&b);
 }
