@@ -679,6 +679,51 @@ static void test_median_duration(void **state) {
     }
 }
 
+/* A node appended within one open keeps its history in the index: one duration inline, more
+ * in the node's detail; a restatement does not add one; a stored result's hash is kept for the
+ * result collection; the median stays that of the loaded history. */
+static void test_history_of_appended_nodes(void **state) {
+    fixture *f = *state;
+    zd_journal *j = open_ok(f);
+    size_t n = 9;
+    assert_null(zd_journal_history(j, "a", &n));
+    assert_int_equal(n, 0);
+    for (int i = 0; i < ZD_JOURNAL_HISTORY + 2; i++) {
+        zd_journal_rec r = rec("a", 1, ZD_JOURNAL_SUCCEEDED, NULL);
+        r.duration_s = i + 1;
+        append_ok(j, r);
+        const double *h = zd_journal_history(j, "a", &n);
+        size_t want = i + 1 < ZD_JOURNAL_HISTORY ? (size_t)i + 1 : ZD_JOURNAL_HISTORY;
+        assert_int_equal(n, want);
+        assert_non_null(h);
+        assert_true(h[n - 1] == i + 1);
+        assert_true(h[0] == i + 2 - (double)want);
+    }
+    zd_journal_rec one = rec("one", 1, ZD_JOURNAL_SUCCEEDED, NULL);
+    one.duration_s = 4;
+    append_ok(j, one);
+    assert_int_equal(zd_journal_restate(j, &one), 0);
+    const double *h = zd_journal_history(j, "one", &n);
+    assert_int_equal(n, 1);
+    assert_true(h[0] == 4);
+    assert_true(zd_journal_median_duration(j, "one") == 0); /* nothing loaded yet */
+    zd_journal_close(&j);
+    j = open_ok(f);
+    assert_true(zd_journal_median_duration(j, "one") == 4);
+    h = zd_journal_history(j, "a", &n);
+    assert_int_equal(n, ZD_JOURNAL_HISTORY);
+    assert_true(h[0] == 3 && h[ZD_JOURNAL_HISTORY - 1] == ZD_JOURNAL_HISTORY + 2);
+    zd_journal_rec again = rec("one", 1, ZD_JOURNAL_SUCCEEDED, NULL);
+    again.duration_s = 6;
+    append_ok(j, again);
+    h = zd_journal_history(j, "one", &n);
+    assert_int_equal(n, 2);
+    assert_true(h[0] == 4 && h[1] == 6);
+    assert_non_null(zd_journal_find(j, "one"));
+    assert_null(zd_journal_find(j, "zzz"));
+    zd_journal_close(&j);
+}
+
 static void test_group_commit_api(void **state) {
     fixture *f = *state;
     zd_journal *j = open_ok(f);
@@ -1087,6 +1132,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_append_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_write_rolls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_median_duration, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history_of_appended_nodes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit_api, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_bounds_the_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_survives_compaction, setup, teardown),
