@@ -49,7 +49,10 @@ struct zd_journal {
     zd_framelog *fl;         /* appends to path; NULL when loaded read-only */
     zd_statedir_lock *lock;  /* the state directory's lock; NULL when read-only */
     const zd_graph *graph;   /* while loading: the nodes wanted, or NULL for all */
-    zd_strmap *index;        /* node name -> entry */
+    const zd_graph *nodes;   /* the graph given to zd_journal_open() (outlives the journal):
+                                its nodes' entries are found through by_node; or NULL */
+    uint32_t *by_node;       /* per node of `nodes`: its entry + 1, 0 for none; owned */
+    zd_strmap *index;        /* node name -> entry, for the names outside `nodes` */
     entry **blocks;          /* entries, BLOCK per block, in order of first appearance */
     size_t n_blocks;         /* blocks allocated */
     size_t n_entries;        /* entries in use */
@@ -75,13 +78,30 @@ static inline entry *entry_at(const zd_journal *j, size_t i) {
     return &j->blocks[i / BLOCK][i % BLOCK];
 }
 
-static entry *find_entry(const zd_journal *j, const char *name, size_t len) {
+/* The index in j->nodes of `name` (len bytes, not NUL-terminated), or -1. */
+static int64_t node_of(const zd_journal *j, const char *name, size_t len) {
+    char copy[ZD_JOURNAL_MAX_NAME + 1];
+    if (!j->nodes || len > ZD_JOURNAL_MAX_NAME || memchr(name, '\0', len))
+        return -1;
+    memcpy(copy, name, len);
+    copy[len] = '\0';
+    return zd_graph_find(j->nodes, copy);
+}
+
+static entry *find_in(const zd_journal *j, int64_t node, const char *name, size_t len) {
+    if (node >= 0)
+        return j->by_node[node] ? entry_at(j, j->by_node[node] - 1) : NULL;
     return zd_strmap_get(j->index, name, len);
+}
+
+static entry *find_entry(const zd_journal *j, const char *name, size_t len) {
+    return find_in(j, node_of(j, name, len), name, len);
 }
 
 /* Returns the entry of `name` (len bytes, not NUL-terminated), adding an empty one if needed. */
 static entry *entry_for(zd_journal *j, const char *name, size_t len) {
-    entry *e = find_entry(j, name, len);
+    int64_t node = node_of(j, name, len);
+    entry *e = find_in(j, node, name, len);
     if (e)
         return e;
     if (j->n_entries == j->n_blocks * BLOCK) {
@@ -95,8 +115,12 @@ static entry *entry_for(zd_journal *j, const char *name, size_t len) {
     }
     e = entry_at(j, j->n_entries);
     memset(e, 0, sizeof *e);
-    if (zd_strmap_put(j->index, name, len, e, &e->name) < 0)
+    if (node >= 0) {
+        e->name = zd_graph_node(j->nodes, (uint32_t)node)->name;
+        j->by_node[node] = (uint32_t)j->n_entries + 1;
+    } else if (zd_strmap_put(j->index, name, len, e, &e->name) < 0) {
         return NULL;
+    }
     j->n_entries++;
     return e;
 }
@@ -395,7 +419,11 @@ int zd_journal_open(const char *state_dir, const char *pipeline_id, const zd_gra
     zd_journal *j = journal_new(state_dir, path);
     if (!j)
         return ZDAG_ENOMEM;
-    j->graph = g;
+    j->graph = j->nodes = g;
+    if (g && !(j->by_node = calloc(zd_graph_size(g) + 1, sizeof *j->by_node))) {
+        zd_journal_close(&j);
+        return ZDAG_ENOMEM;
+    }
     rc = zd_statedir_lock_take(state_dir, &j->lock, d);
     /* A compaction that a crash interrupted left its new file behind: garbage. */
     char tmp[PATH_MAX + 8];
@@ -488,6 +516,7 @@ void zd_journal_close(zd_journal **jp) {
         free(j->blocks[b]);
     free(j->blocks);
     zd_strmap_free(&j->index);
+    free(j->by_node);
     zd_jrecord_decoder_free(&j->dec);
     msgpack_sbuffer_destroy(&j->sb);
     free(j->pipeline);

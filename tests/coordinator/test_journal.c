@@ -828,6 +828,52 @@ static void test_nodes_not_in_the_graph_are_dropped(void **state) {
     zd_graph_free(&g);
 }
 
+/* With a graph, the index finds the graph's nodes by node index and other names by name: both
+ * kinds append, look up, compact and reload alike. */
+static void test_index_over_a_graph(void **state) {
+    fixture *f = *state;
+    zd_graph *g = zd_graph_new();
+    uint32_t idx;
+    for (int i = 0; i < 3; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "g%d", i);
+        assert_int_equal(zd_graph_add_node(g, name, &idx), 0);
+        zd_graph_node(g, idx)->shell = strdup("true");
+    }
+    assert_int_equal(zd_graph_finish(g, NULL, NULL), 0);
+    zd_journal *j = NULL;
+    assert_int_equal(zd_journal_open(f->dir, PIPE, g, &j, &f->d), 0);
+    append_ok(j, rec("g2", 1, ZD_JOURNAL_SUCCEEDED, "two"));
+    append_ok(j, rec("outside", 2, ZD_JOURNAL_FAILED, NULL));
+    append_ok(j, rec("g0", 3, ZD_JOURNAL_SUCCEEDED, NULL));
+    append_ok(j, rec("g2", 4, ZD_JOURNAL_SUCCEEDED, "again"));
+    size_t n;
+    assert_non_null(zd_journal_history(j, "g2", &n));
+    assert_int_equal(n, 2);
+    assert_null(zd_journal_history(j, "g1", &n));
+    assert_int_equal(zd_journal_sync(j), 0);
+    assert_int_equal(zd_journal_compact(j, true), 1);
+    zd_journal_close(&j);
+    j = open_ok(f); /* no graph: every name by name */
+    assert_int_equal(zd_journal_count(j), 3);
+    const zd_journal_rec *r = zd_journal_find(j, "g2");
+    assert_non_null(r);
+    assert_int_equal(r->result_len, 5);
+    assert_memory_equal(r->result, "again", 5);
+    assert_int_equal(r->defhash[0], 4);
+    assert_non_null(zd_journal_find(j, "outside"));
+    assert_null(zd_journal_find(j, "g1"));
+    zd_journal_close(&j);
+    assert_int_equal(zd_journal_open(f->dir, PIPE, g, &j, &f->d), 0);
+    assert_int_equal(zd_journal_count(j), 2); /* "outside" is not in the graph */
+    assert_string_equal(zd_journal_find(j, "g0")->name, "g0");
+    assert_int_equal(zd_journal_find(j, "g0")->defhash[0], 3);
+    assert_null(zd_journal_find(j, "outside"));
+    assert_null(zd_journal_find(j, "g1"));
+    zd_journal_close(&j);
+    zd_graph_free(&g);
+}
+
 /* A child that appends a run's records and compacts, killed at a random moment (during its
  * open, appends, sync, compaction or after): every time the journal afterwards opens cleanly,
  * with every node, each with its previous record or its new one. */
@@ -1137,6 +1183,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_compaction_bounds_the_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_survives_compaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nodes_not_in_the_graph_are_dropped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_index_over_a_graph, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_killed_at_any_moment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_compaction_keeps_the_old_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_1_is_upgraded, setup, teardown),
