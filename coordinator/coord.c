@@ -579,7 +579,6 @@ static void draw_progress(zd_coord *c, bool final) {
         zd_progress_update(c->progress, now_s(c), k.done, k.running, k.failed);
 }
 
-/* Sends a TASK; false when its executor cannot be reached. */
 /* A reaped local executor's exit is told to the core once its connection is closed, so that every
  * RESULT it sent before it died (in its sockets and ours) has been read first: a task it finished
  * is never run again. Sending to it fails then (ZMQ_ROUTER_MANDATORY); after EXIT_GRACE_S the

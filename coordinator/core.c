@@ -732,13 +732,25 @@ static void send_ahead(zd_core *c, uint32_t slot, bool links_only) {
     }
 }
 
+/* Whether an executor idles where the best ready node could start now (a unit free there, and
+ * -j not reached): ready nodes wait for it, not behind busy executors. An executor that idles
+ * for want of units (more executors than CPUs) does not hold back sending ahead. */
+static bool idle_could_start(zd_core *c) {
+    if (!zd_sched_has_ready(c->sched) || (int64_t)zd_place_running(c->place) >= c->jobs)
+        return false;
+    uint32_t node = zd_sched_peek(c->sched);
+    for (uint32_t h = 0; h < zd_capacity_hosts(c->cap); h++)
+        if (zd_slots_idle(c->slots)[h] > 0 && zd_capacity_fits(c->cap, h, node))
+            return true;
+    return false;
+}
+
 /* After a dispatch round: the slots given work send ahead. */
 static void send_ahead_all(zd_core *c) {
-    bool idle = false;
-    for (uint32_t h = 0; h < zd_capacity_hosts(c->cap) && !idle; h++)
-        idle = zd_slots_idle(c->slots)[h] > 0;
-    /* With an executor idle, ready nodes that did not go there wait for a limit: only chain
-     * links (not ready yet, so no executor could take them) go ahead. */
+    bool idle = idle_could_start(c);
+    /* With an executor idle that could take the best ready node, that node waits for it (a
+     * pool or the lease, say): only chain links (not ready yet, so no executor could take
+     * them) go ahead. */
     bool go = zd_place_seq_waiting(c->place, NULL) < 0 && !zd_sched_stopped(c->sched);
     if (go && c->touched_all) {
         for (uint32_t s = 0; s < zd_slots_count(c->slots); s++)
@@ -1270,11 +1282,16 @@ void zd_core_on_spawned(zd_core *c, double now, uint32_t slot, bool ok) {
 
 void zd_core_on_unreachable(zd_core *c, double now, uint32_t slot) {
     c->now = now;
-    /* The executor disconnected (its process or its host died, and nobody told us yet): like a
-     * lost executor, its node runs elsewhere. A local slot is refilled when its process is
-     * reaped; a remote one when its agent reports it. */
-    if (slot < zd_slots_count(c->slots))
-        slot_gone(c, slot, "unreachable", slot >= c->cfg.n_local);
+    /* The executor disconnected (its process or its host died, and nobody told us yet). A local
+     * one is dead or dying (nothing else closes its connection): it is killed to be sure, and
+     * its exit does the rest (how far it got, its slot refilled). A remote one is like a lost
+     * executor: its node runs elsewhere, the slot refilled when its agent reports it. */
+    zd_slot_state st =
+        slot < zd_slots_count(c->slots) ? zd_slots_state(c->slots, slot) : ZD_SLOT_DEAD;
+    if (slot < c->cfg.n_local && (st == ZD_SLOT_IDLE || st == ZD_SLOT_BUSY))
+        act(c, (zd_action){.kind = ZD_ACT_KILL, .slot = slot, .sig = SIGKILL});
+    else if (slot >= c->cfg.n_local && st != ZD_SLOT_DEAD)
+        slot_gone(c, slot, "unreachable", true);
     settle(c);
 }
 

@@ -179,7 +179,9 @@ void zd_core_on_exit_started(zd_core *c, double now, uint32_t slot, const char *
 /* A replacement local executor was forked for `slot` (ok), or could not be (!ok). */
 void zd_core_on_spawned(zd_core *c, double now, uint32_t slot, bool ok);
 
-/* Sending to `slot` failed: its peer is gone (EHOSTUNREACH). */
+/* Sending to `slot` failed: its peer is gone (EHOSTUNREACH). A local executor is killed (its
+ * exit, zd_core_on_exit_started(), follows and refills the slot); a remote one's work runs
+ * elsewhere. */
 void zd_core_on_unreachable(zd_core *c, double now, uint32_t slot);
 
 /* Timers that are due at `now` fire (retries, deadlines, heartbeats, lost agents, the journal

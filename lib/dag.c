@@ -1,8 +1,11 @@
 /* libzdag's public API: building a DAG in code, running it, reading the results. */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +16,7 @@
 #include "graph.h"
 #include "runner.h"
 #include "store.h"
+#include "strmap.h"
 #include "worker_main.h"
 #include "wire.h"
 #include "zdag.h"
@@ -36,17 +40,22 @@ typedef struct node_end {
     zdag_node_status status; /* how it ended */
     char *error;             /* owned, or NULL */
     unsigned attempts;       /* attempts made */
-    char *value;             /* owned result (malloc'ed, or a mapping of its store file), or NULL */
-    size_t value_len;        /* bytes in value */
-    bool mapped;             /* value is mapped (zd_store_map()) */
-    bool is_msgpack;         /* value is a packed msgpack value */
+    const char *mapped;      /* a stored result: the mapping of its store file, or NULL */
+    size_t value_at;         /* a result kept inline: where it starts in the result's values */
+    size_t value_len;        /* bytes in the result */
+    bool has_value;          /* there is a result (inline, or mapped) */
+    bool is_msgpack;         /* the result is a packed msgpack value */
 } node_end;
 
 struct zdag_result {
-    zd_graph *names; /* node names, for lookups (a graph of bare nodes, same indices) */
+    char *names;     /* every node's name, each NUL-terminated, in node order (owned) */
+    size_t *name_at; /* per node, where its name starts in names (owned) */
+    char *values;    /* every result kept inline, one after another (owned) */
     node_end *nodes; /* per node */
     size_t n;        /* entries in nodes */
     int exit_code;   /* as `zdag run` would exit */
+    pthread_mutex_t index_lock;
+    _Atomic(zd_strmap *) index; /* name -> index + 1, made by the first lookup by name (owned) */
 };
 
 static int fail(zdag_dag *dag, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -461,9 +470,11 @@ const char *zdag_node_status_name(zdag_node_status status) {
     return "unknown";
 }
 
-/* Copies every node's outcome out of the coordinator before it is freed. */
+/* Copies every node's outcome out of the coordinator before it is freed: the results kept
+ * inline go into one buffer (`values`), a stored one is mapped. */
 static void keep_outcomes(void *ctx, const zd_coord *c) {
     zdag_result *res = ctx;
+    size_t used = 0, size = 0;
     for (uint32_t i = 0; i < res->n; i++) {
         zd_node_outcome o;
         zd_coord_outcome(c, i, &o);
@@ -474,13 +485,29 @@ static void keep_outcomes(void *ctx, const zd_coord *c) {
         e->is_msgpack = o.output_is_msgpack;
         if (o.output_hash) {
             /* A stored result is mapped from the store, whole, however large. */
-            e->value = (char *)zd_store_map(zd_coord_store_dir(c), o.output_hash, o.output_size);
-            e->value_len = e->value ? (size_t)o.output_size : 0;
-            e->mapped = e->value != NULL;
-        } else if (o.output && (e->value = malloc(o.output_len ? o.output_len : 1))) {
-            memcpy(e->value, o.output, o.output_len);
-            e->value_len = o.output_len;
+            e->mapped = zd_store_map(zd_coord_store_dir(c), o.output_hash, o.output_size);
+            e->value_len = e->mapped ? (size_t)o.output_size : 0;
+            e->has_value = e->mapped != NULL;
+            continue;
         }
+        if (!o.output)
+            continue;
+        if (used + o.output_len + 1 > size) {
+            size_t want = size ? size : 4096;
+            while (want < used + o.output_len + 1)
+                want *= 2;
+            char *grown = realloc(res->values, want);
+            if (!grown)
+                continue; /* this value is missing (out of memory) */
+            res->values = grown;
+            size = want;
+        }
+        memcpy(res->values + used, o.output, o.output_len);
+        res->values[used + o.output_len] = '\0';
+        e->value_at = used;
+        e->value_len = o.output_len;
+        e->has_value = true;
+        used += o.output_len + 1;
     }
     zd_run_summary s;
     zd_coord_summary(c, &s);
@@ -492,13 +519,26 @@ static zdag_result *new_result(const zd_graph *g) {
     if (!res)
         return NULL;
     res->n = zd_graph_size(g);
+    pthread_mutex_init(&res->index_lock, NULL);
+    atomic_init(&res->index, NULL);
+    size_t bytes = 0;
+    for (uint32_t i = 0; i < res->n; i++)
+        bytes += strlen(zd_graph_node(g, i)->name) + 1;
     res->nodes = calloc(res->n ? res->n : 1, sizeof *res->nodes);
-    res->names = zd_graph_new();
-    bool ok = res->nodes && res->names;
-    for (uint32_t i = 0; ok && i < res->n; i++)
-        ok = zd_graph_add_node(res->names, zd_graph_node(g, i)->name, NULL) == 0;
-    if (!ok)
+    res->name_at = malloc((res->n ? res->n : 1) * sizeof *res->name_at);
+    res->names = malloc(bytes ? bytes : 1);
+    if (!res->nodes || !res->name_at || !res->names) {
         zdag_result_free(&res);
+        return NULL;
+    }
+    size_t at = 0;
+    for (uint32_t i = 0; i < res->n; i++) {
+        const char *name = zd_graph_node(g, i)->name;
+        size_t len = strlen(name) + 1;
+        memcpy(res->names + at, name, len);
+        res->name_at[i] = at;
+        at += len;
+    }
     return res;
 }
 
@@ -556,9 +596,36 @@ int zdag_run(zdag_dag *dag, const zdag_options *caller_opts, zdag_result **resul
     return 0;
 }
 
+/* The map of names to nodes, made on the first lookup by name (a run whose results are read
+ * by index, or not at all, never pays for it); NULL when out of memory. Thread-safe. */
+static zd_strmap *name_index(const zdag_result *res) {
+    zdag_result *r = (zdag_result *)res; /* the index is a cache: the result does not change */
+    zd_strmap *m = atomic_load_explicit(&r->index, memory_order_acquire);
+    if (m)
+        return m;
+    pthread_mutex_lock(&r->index_lock);
+    m = atomic_load_explicit(&r->index, memory_order_relaxed);
+    if (!m && (m = zd_strmap_new())) {
+        for (size_t i = 0; m && i < r->n; i++) {
+            const char *name = r->names + r->name_at[i];
+            if (zd_strmap_put(m, name, strlen(name), (void *)(uintptr_t)(i + 1), NULL) < 0)
+                zd_strmap_free(&m);
+        }
+        atomic_store_explicit(&r->index, m, memory_order_release);
+    }
+    pthread_mutex_unlock(&r->index_lock);
+    return m;
+}
+
+/* The bytes of a node's result (it has one). */
+static const char *value_of(const zdag_result *res, const node_end *e) {
+    return e->mapped ? e->mapped : res->values + e->value_at;
+}
+
 static const node_end *lookup(const zdag_result *res, const char *node) {
-    int64_t i = res && node ? zd_graph_find(res->names, node) : -1;
-    return i < 0 ? NULL : &res->nodes[i];
+    zd_strmap *m = res && node ? name_index(res) : NULL;
+    uintptr_t i = m ? (uintptr_t)zd_strmap_get(m, node, strlen(node)) : 0;
+    return i ? &res->nodes[i - 1] : NULL;
 }
 
 int zdag_result_exit_code(const zdag_result *result) {
@@ -575,7 +642,7 @@ size_t zdag_result_count(const zdag_result *result) {
 }
 
 const char *zdag_result_node(const zdag_result *result, size_t i) {
-    return result && i < result->n ? zd_graph_node(result->names, (uint32_t)i)->name : NULL;
+    return result && i < result->n ? result->names + result->name_at[i] : NULL;
 }
 
 const char *zdag_result_error(const zdag_result *result, const char *node) {
@@ -591,9 +658,9 @@ unsigned zdag_result_attempts(const zdag_result *result, const char *node) {
 int zdag_result_value(const zdag_result *result, const char *node, const char **data, size_t *len,
                       bool *is_msgpack) {
     const node_end *e = lookup(result, node);
-    if (!e || !e->value || !data || !len)
+    if (!e || !e->has_value || !data || !len)
         return ZDAG_ENOENT;
-    *data = e->value;
+    *data = value_of(result, e);
     *len = e->value_len;
     if (is_msgpack)
         *is_msgpack = e->is_msgpack;
@@ -603,16 +670,17 @@ int zdag_result_value(const zdag_result *result, const char *node, const char **
 int zdag_result_object(const zdag_result *result, const char *node, msgpack_zone *zone,
                        msgpack_object *obj) {
     const node_end *e = lookup(result, node);
-    if (!e || !e->value || !zone || !obj)
+    if (!e || !e->has_value || !zone || !obj)
         return ZDAG_ENOENT;
     if (!e->is_msgpack) {
         obj->type = MSGPACK_OBJECT_STR;
-        obj->via.str.ptr = e->value;
+        obj->via.str.ptr = value_of(result, e);
         obj->via.str.size = (uint32_t)e->value_len;
         return 0;
     }
     size_t off = 0;
-    return msgpack_unpack(e->value, e->value_len, &off, zone, obj) == MSGPACK_UNPACK_SUCCESS
+    return msgpack_unpack(value_of(result, e), e->value_len, &off, zone, obj) ==
+                   MSGPACK_UNPACK_SUCCESS
                ? 0
                : ZDAG_EPROTO;
 }
@@ -624,12 +692,15 @@ void zdag_result_free(zdag_result **resp) {
     for (size_t i = 0; res->nodes && i < res->n; i++) {
         free(res->nodes[i].error);
         if (res->nodes[i].mapped)
-            zd_store_unmap(res->nodes[i].value, res->nodes[i].value_len);
-        else
-            free(res->nodes[i].value);
+            zd_store_unmap(res->nodes[i].mapped, res->nodes[i].value_len);
     }
     free(res->nodes);
-    zd_graph_free(&res->names);
+    free(res->values);
+    free(res->names);
+    free(res->name_at);
+    zd_strmap *m = atomic_load(&res->index);
+    zd_strmap_free(&m);
+    pthread_mutex_destroy(&res->index_lock);
     free(res);
     *resp = NULL;
 }

@@ -1011,8 +1011,9 @@ static void test_ahead_killer_is_charged_alone(void **state) {
     teardown(&r);
 }
 
-/* With an executor idle only links go ahead, and not one a ready node outranks: y (3) waits for
- * -j 1 and must not be overtaken by h's link l (1), which would take h's grant. */
+/* A link never overtakes a ready node that outranks it: y (3) waits for -j 1 (the other
+ * executor idles, for want of a job) and goes ahead behind h, before h's link l (1), which
+ * would otherwise take h's grant; l goes once y runs. */
 static void test_link_never_overtakes_a_ready_node(void **state) {
     (void)state;
     rig r;
@@ -1026,12 +1027,14 @@ static void test_link_never_overtakes_a_ready_node(void **state) {
     hello_credit(&r, 0.1, 1, 4);
     zd_core_start(r.c, 0.2);
     take(&r);
-    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "h");
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "h y");
     uint32_t slot = first(&r, ZD_ACT_TASK)->slot;
     zd_peer p = local(slot);
     assert_true(result(&r, 0.201, &p, node(&r, "h"), token_of(&r, node(&r, "h"), slot), true));
     take(&r);
-    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "y");
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "l");
+    assert_int_equal(attempts_of(&r, node(&r, "y")), 1);
+    assert_int_equal(attempts_of(&r, node(&r, "l")), 0);
     teardown(&r);
 }
 
@@ -1116,6 +1119,68 @@ static void test_lost_knows_how_far_it_got(void **state) {
     teardown(&r);
 }
 
+/* A local executor whose connection closed before its death was seen (a TASK to it failed) is
+ * killed, and once reaped its slot is refilled and its node runs again: the slot is not given
+ * up for the rest of the run. */
+static void test_unreachable_local_executor_is_replaced(void **state) {
+    (void)state;
+    rig r;
+    setup(&r, build_graph((const char *[]){"a", NULL}, NULL),
+          (zd_core_cfg){.n_local = 1, .can_spawn = true});
+    hello_local(&r, 0.1, 0);
+    zd_core_start(r.c, 0.2);
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_TASK), 1);
+    zd_core_on_unreachable(r.c, 0.3, 0);
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_KILL), 1);
+    assert_int_equal(first(&r, ZD_ACT_KILL)->slot, 0);
+    zd_core_on_exit_started(r.c, 0.4, 0, "signal 9", 0);
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_SPAWN), 1);
+    assert_string_equal(outcome_of(&r, 0, 0), "lost");
+    zd_core_on_spawned(r.c, 0.5, 0, true);
+    hello_local(&r, 0.6, 0);
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_TASK), 1);
+    zd_peer p = local(0);
+    assert_true(result(&r, 0.7, &p, 0, token_of(&r, 0, 0), true));
+    assert_true(zd_core_finished(r.c));
+    assert_int_equal(zd_core_exit_code(r.c), 0);
+    teardown(&r);
+}
+
+/* More executors than CPU units (-w 3 on 2 cores): the third executor stays idle because no
+ * CPU unit is free, not for want of work, so the busy two take work ahead; were nothing sent
+ * ahead while it idles, every node would wait for a round trip. */
+static void test_ahead_while_an_executor_idles_for_want_of_units(void **state) {
+    (void)state;
+    rig r;
+    char buf[128];
+    setup(&r,
+          build_graph((const char *[]){"n0:9", "n1:8", "n2:7", "n3:6", "n4:5", "n5:4", "n6:3",
+                                       "n7:2", NULL},
+                      NULL),
+          (zd_core_cfg){.n_local = 3, .local_cpus = 2, .prio = ZD_PRIO_USER});
+    for (uint32_t s = 0; s < 3; s++)
+        hello_credit(&r, 0.1, s, 4);
+    zd_core_start(r.c, 0.2);
+    take(&r);
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "n0 n1"); /* 2 units */
+    uint32_t n0 = node(&r, "n0"), s0 = first(&r, ZD_ACT_TASK)->slot;
+    zd_peer p = local(s0);
+    assert_true(result(&r, 0.201, &p, n0, token_of(&r, n0, s0), true));
+    take(&r);
+    /* n2 takes n0's unit; once the time of such nodes is known, the best ones go ahead to the
+     * two busy executors, although one executor idles */
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "n2 n3 n4 n5");
+    for (uint32_t i = node(&r, "n3"); i <= node(&r, "n5"); i++) {
+        assert_int_equal(state_of(&r, i), ZD_NS_RUNNING);
+        assert_int_equal(attempts_of(&r, i), 0);
+    }
+    teardown(&r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_nodes),
@@ -1144,6 +1209,8 @@ int main(void) {
         cmocka_unit_test(test_link_never_overtakes_a_ready_node),
         cmocka_unit_test(test_exit_knows_how_far_it_got),
         cmocka_unit_test(test_lost_knows_how_far_it_got),
+        cmocka_unit_test(test_unreachable_local_executor_is_replaced),
+        cmocka_unit_test(test_ahead_while_an_executor_idles_for_want_of_units),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -525,6 +525,22 @@ static void attack_join(target *t) {
            sizeof bad / sizeof bad[0]);
 }
 
+/* Waits for the WELCOME that answers a JOIN on `agent`: true with the agent's id and secret;
+ * false (a failure counted) with what came instead, so that a failure says what happened. */
+static bool await_welcome(target *t, void *agent, const char *name, buf *b, uint64_t *id,
+                          uint64_t *secret) {
+    if (recv_buf(agent, b) && read_welcome(b->p, b->n, id, secret))
+        return true;
+    int err = errno;
+    if (b->n == 0)
+        printf("%s: the fake agent was NOT welcomed: no answer (%s)\n", name, zmq_strerror(err));
+    else
+        printf("%s: the fake agent was NOT welcomed: got %zu bytes, type byte 0x%02x\n", name, b->n,
+               b->n > 1 ? b->p[1] : 0);
+    t->failures++;
+    return false;
+}
+
 static void attack_hello(target *t) {
     buf b = {0};
     void *s = dealer(t);
@@ -545,9 +561,8 @@ static void attack_hello(target *t) {
     send_buf(agent, &b);
     uint64_t id = 0, secret = 0;
     size_t off = 2;
-    if (!recv_buf(agent, &b) || !read_welcome(b.p, b.n, &id, &secret)) {
-        printf("hello: the fake agent was NOT welcomed\n");
-        t->failures++;
+    b.n = 0;
+    if (!await_welcome(t, agent, "hello", &b, &id, &secret)) {
         zmq_close(agent);
         free(b.p);
         return;
@@ -610,9 +625,8 @@ static bool fake_executor(target *t, const char *name, void **agent, void **ex, 
     join_frame(&b, WIRE_VERSION, "fakeagent", 9, 1, 1, 1, 1, 4243);
     send_buf(*agent, &b);
     uint64_t id = 0, secret = 0;
-    if (!recv_buf(*agent, &b) || !read_welcome(b.p, b.n, &id, &secret)) {
-        printf("%s: the fake agent was NOT welcomed\n", name);
-        t->failures++;
+    b.n = 0;
+    if (!await_welcome(t, *agent, name, &b, &id, &secret)) {
         free(b.p);
         return false;
     }

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 #include <ftw.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -660,6 +661,46 @@ static void test_status_enum_and_iteration(void **state) {
     assert_string_equal(zdag_node_status_name((zdag_node_status)99), "unknown");
 }
 
+/* Each thread looks every node up by name, all at once: the first lookups make the result's
+ * name index once, and every answer is right. */
+static void *look_up_all(void *arg) {
+    const zdag_result *r = arg;
+    char name[32];
+    for (int i = 0; i < 200; i++) {
+        snprintf(name, sizeof name, "n%d", i);
+        if (zdag_result_status(r, name) != ZDAG_NODE_SUCCEEDED ||
+            zdag_result_attempts(r, name) != 1 ||
+            zdag_result_status(r, "none") != ZDAG_NODE_UNKNOWN)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+static void test_result_lookups_from_threads(void **state) {
+    fixture *f = *state;
+    zdag_options o;
+    init_opts(&o, f);
+    zdag_dag *dag = new_dag();
+    char name[32];
+    for (int i = 0; i < 200; i++) {
+        snprintf(name, sizeof name, "n%d", i);
+        assert_int_equal(zdag_dag_add_fn(dag, name, "one"), 0);
+    }
+    zdag_result *r = run(dag, &o);
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, look_up_all, r), 0);
+    for (int i = 0; i < 4; i++) {
+        void *bad;
+        assert_int_equal(pthread_join(t[i], &bad), 0);
+        assert_null(bad);
+    }
+    assert_string_equal(zdag_result_node(r, 199), "n199");
+    assert_packed(r, "n7", "\x29", 1);
+    zdag_result_free(&r);
+    zdag_dag_free(&dag);
+}
+
 /* Runs a one-node DAG (fn "one") with resume under identity `name` (NULL: the default);
  * returns the node's status. */
 static zdag_node_status resume_as(const fixture *f, const char *name, const char *version) {
@@ -1135,6 +1176,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_bad_options, setup, teardown),
         cmocka_unit_test_setup_teardown(test_options_grow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_enum_and_iteration, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_result_lookups_from_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_programs_keep_separate_journals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_reruns_a_node, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fn_to_fn, setup, teardown),
