@@ -58,6 +58,7 @@ ZDAG = os.environ.get("ZDAG", os.path.join(BUILD, "zdag"))
 BASELINE = os.environ.get("ZDAG_BASELINE")
 BENCH_FN = os.environ.get("ZDAG_BENCH_FN", os.path.join(BUILD, "examples", "zdag_bench_fn"))
 ZMQ_FLOOR = os.environ.get("ZMQ_FLOOR", os.path.join(BUILD, "bench", "zmq_floor"))
+SPAWN_FLOOR = os.environ.get("SPAWN_FLOOR", os.path.join(BUILD, "bench", "spawn_floor"))
 PLUGIN = os.environ.get("NOOP_PLUGIN", os.path.join(BUILD, "bench", "libzdag_bench_noop.so"))
 PY = os.environ.get("PY", "/usr/bin/python3")
 PEERS = os.path.join(HERE, "py_peers.py")
@@ -609,6 +610,20 @@ def bench_obs(tmp):
             + f" — {verdict(ok)}\n")
 
 
+def bench_spawn():
+    out("## The process floor on this machine (bench/spawn_floor.c)\n")
+    if not os.access(SPAWN_FLOOR, os.X_OK):
+        out(f"spawn_floor not built ({SPAWN_FLOOR}): skipped.\n")
+        return
+    p = subprocess.run([SPAWN_FLOOR, "/usr/bin/true", str(CMD_N), str(REPS)],
+                       stdout=subprocess.PIPE, text=True)
+    out(p.stdout)
+    out(f"A C program that only starts /usr/bin/true {CMD_N:,} times and waits for each: the "
+        "least a command node can cost here (one at a time: a chain; two at a time: -j 2). "
+        "Run after the two tables above, not interleaved with them: compare it with them "
+        "as a ratio, on a quiet machine.\n")
+
+
 def bench_zmq():
     out("## The ZeroMQ floor on this machine (bench/zmq_floor.c)\n")
     if not os.access(ZMQ_FLOOR, os.X_OK):
@@ -673,6 +688,7 @@ def main():
         if "cmd" in ONLY:
             bench_cmd(tmp, False)
             bench_cmd(tmp, True)
+            bench_spawn()
         if "one" in ONLY:
             bench_one(tmp)
         if "scale" in ONLY:

@@ -47,7 +47,7 @@ if [ ! -x /usr/bin/python3 ]; then
     exit 1
 fi
 
-# --- the helpers: the ZeroMQ floor and a plugin with a no-op function ------------------------
+# --- the helpers: the ZeroMQ and process floors and a plugin with a no-op function ------------------------
 mkdir -p "$out"
 cc=${CC:-cc}
 if [ ! -x "$out/zmq_floor" ] || [ "$here/zmq_floor.c" -nt "$out/zmq_floor" ]; then
@@ -55,6 +55,10 @@ if [ ! -x "$out/zmq_floor" ] || [ "$here/zmq_floor.c" -nt "$out/zmq_floor" ]; th
     $cc -O2 -Wall -Wextra -o "$out/zmq_floor" "$here/zmq_floor.c" \
         $(pkg-config --cflags --libs libzmq) ||
         echo "bench: zmq_floor did not build: no floor table" >&2
+fi
+if [ ! -x "$out/spawn_floor" ] || [ "$here/spawn_floor.c" -nt "$out/spawn_floor" ]; then
+    $cc -O2 -Wall -Wextra -o "$out/spawn_floor" "$here/spawn_floor.c" ||
+        echo "bench: spawn_floor did not build: no process floor table" >&2
 fi
 msgpack="msgpack-c"
 pkg-config --exists msgpack-c 2>/dev/null || msgpack=msgpack
@@ -65,7 +69,7 @@ if [ ! -f "$out/libzdag_bench_noop.so" ] || [ "$here/noop_plugin.c" -nt "$out/li
 fi
 
 # --- the run ---------------------------------------------------------------------------------
-export ZMQ_FLOOR="$out/zmq_floor" NOOP_PLUGIN="$out/libzdag_bench_noop.so" PY=/usr/bin/python3
+export ZMQ_FLOOR="$out/zmq_floor" SPAWN_FLOOR="$out/spawn_floor" NOOP_PLUGIN="$out/libzdag_bench_noop.so" PY=/usr/bin/python3
 /usr/bin/python3 "$here/bench.py" | tee "$out/last.md"
 /usr/bin/python3 "$here/journal_startup.py" | tee -a "$out/last.md"
 echo "bench: tables also in $out/last.md" >&2

@@ -115,6 +115,99 @@ static int try_threads(unsigned n) {
     return made == n ? 0 : err;
 }
 
+/* Reads one unsigned number from the start of a small file; false when it cannot. */
+static bool read_ulong(const char *path, unsigned long *out) {
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return false;
+    bool ok = fscanf(f, "%lu", out) == 1;
+    fclose(f);
+    return ok;
+}
+
+/* Whether some pids.max from dir/path up to (not including) dir holds a limit. */
+static bool pids_max_on_path(const char *dir, const char *path) {
+    char p[4096];
+    if (snprintf(p, sizeof p, "%s%s", dir, path) >= (int)sizeof p)
+        return true; /* cannot look: assume a limit */
+    size_t root = strlen(dir);
+    for (;;) {
+        size_t len = strlen(p);
+        while (len > root && p[len - 1] == '/')
+            p[--len] = '\0';
+        if (len <= root)
+            return false;
+        char file[4200];
+        snprintf(file, sizeof file, "%s/pids.max", p);
+        FILE *f = fopen(file, "re");
+        if (f) {
+            char v[32] = "";
+            bool limited = !fgets(v, sizeof v, f) || strncmp(v, "max", 3) != 0;
+            fclose(f);
+            if (limited)
+                return true;
+        }
+        char *slash = strrchr(p + root, '/');
+        if (!slash)
+            return false;
+        *slash = '\0';
+    }
+}
+
+/* Whether this process's cgroups (v2, and v1's pids hierarchy) bound its pids; true when
+ * /proc/self/cgroup cannot be read. */
+static bool pids_limited(void) {
+    FILE *f = fopen("/proc/self/cgroup", "re");
+    if (!f)
+        return true;
+    char line[4096];
+    bool limited = false;
+    while (!limited && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2)
+            continue;
+        *c2 = '\0';
+        const char *controllers = c1 + 1, *path = c2 + 1;
+        if (controllers[0] == '\0')
+            limited = pids_max_on_path("/sys/fs/cgroup", path);
+        else if (strcmp(controllers, "pids") == 0)
+            limited = pids_max_on_path("/sys/fs/cgroup/pids", path);
+    }
+    fclose(f);
+    return limited;
+}
+
+void zd_rlimit_task_limits_read(zd_task_limits *out) {
+    memset(out, 0, sizeof *out);
+    struct rlimit np, as, data;
+    unsigned long overcommit = 0;
+    FILE *f = fopen("/proc/loadavg", "re");
+    bool tasks = false;
+    if (f) {
+        unsigned long running;
+        tasks = fscanf(f, "%*s %*s %*s %lu/%lu", &running, &out->tasks) == 2;
+        fclose(f);
+    }
+    if (!tasks || getrlimit(RLIMIT_NPROC, &np) < 0 || getrlimit(RLIMIT_AS, &as) < 0 ||
+        getrlimit(RLIMIT_DATA, &data) < 0 ||
+        !read_ulong("/proc/sys/kernel/threads-max", &out->threads_max) ||
+        !read_ulong("/proc/sys/vm/overcommit_memory", &overcommit))
+        return;
+    out->nproc = np.rlim_cur;
+    out->memory_limited =
+        as.rlim_cur != RLIM_INFINITY || data.rlim_cur != RLIM_INFINITY || overcommit == 2;
+    out->pids_limited = pids_limited();
+    out->known = true;
+}
+
+bool zd_rlimit_tasks_certain(const zd_task_limits *l, unsigned need) {
+    /* Slack for tasks other users start meanwhile. */
+    unsigned long after = l->tasks + need + 64;
+    return l->known && !l->pids_limited && !l->memory_limited && after < l->threads_max &&
+           (l->nproc == RLIM_INFINITY || (rlim_t)after < l->nproc);
+}
+
 int zd_rlimit_check_run(unsigned n_local_executors, bool listening, const zd_log *log, char *why,
                         size_t size) {
     char local[160];
@@ -135,7 +228,10 @@ int zd_rlimit_check_run(unsigned n_local_executors, bool listening, const zd_log
             return ZDAG_ESYS;
         }
     }
-    int err = try_threads(zd_rlimit_threads_needed(n_local_executors, listening));
+    unsigned need = zd_rlimit_threads_needed(n_local_executors, listening);
+    zd_task_limits limits;
+    zd_rlimit_task_limits_read(&limits);
+    int err = zd_rlimit_tasks_certain(&limits, need) ? 0 : try_threads(need);
     if (err != 0) {
         snprintf(why, size, "cannot create a thread: %s%s", strerror(err),
                  err == EAGAIN ? " (ulimit -u?)" : "");

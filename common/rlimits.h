@@ -56,12 +56,34 @@ unsigned zd_rlimit_threads_needed(unsigned n_local_executors, bool listening);
  * counted (0 when none): the budget for remote connections (see coordinator/admission.h). */
 size_t zd_rlimit_spare_fds(unsigned n_local_executors, bool listening);
 
+/* What bounds the number of tasks (threads and processes) this process can start, as read
+ * from the system by zd_rlimit_task_limits_read(). */
+typedef struct zd_task_limits {
+    bool known;                /* everything below could be read */
+    unsigned long tasks;       /* tasks on the whole machine now (/proc/loadavg) */
+    rlim_t nproc;              /* RLIMIT_NPROC's soft limit (RLIM_INFINITY: none) */
+    unsigned long threads_max; /* kernel.threads-max */
+    bool pids_limited;         /* a pids.max other than "max" on this process's cgroup path */
+    bool memory_limited;       /* RLIMIT_AS or RLIMIT_DATA finite, or strict overcommit */
+} zd_task_limits;
+
+/* Reads the limits above (known false when any cannot be read). */
+void zd_rlimit_task_limits_read(zd_task_limits *out);
+
+/* Whether `need` more tasks are certain to be allowed under l: every task on the machine plus
+ * need stays under RLIMIT_NPROC (which counts only this user's) and kernel.threads-max, no
+ * cgroup bounds the pids, and a thread stack cannot fail for want of address space. When not
+ * certain, zd_rlimit_check_run() tries the threads instead. */
+bool zd_rlimit_tasks_certain(const zd_task_limits *l, unsigned need);
+
 /* Checks, before a run starts, that enough descriptors remain free under RLIMIT_NOFILE (the
- * limit minus the descriptors already open) and that the run's threads can be created (it
- * creates and joins that many threads that do nothing). On failure writes the reason to why
- * (size bytes), e.g. "too few file descriptors: ulimit -n is 16, this run needs at least 40"
- * or "cannot create a thread: Resource temporarily unavailable (ulimit -u?)", logs it as an
- * error to log (may be NULL) and returns ZDAG_ESYS. Returns 0 when the run can start. */
+ * limit minus the descriptors already open) and that the run's threads can be created: when
+ * the limits do not make that certain (zd_rlimit_tasks_certain()), it creates and joins that
+ * many threads that do nothing (costly on a loaded machine: a millisecond or more). On failure
+ * writes the reason to why (size bytes), e.g. "too few file descriptors: ulimit -n is 16, this run
+ * needs at least 40" or "cannot create a thread: Resource temporarily unavailable (ulimit -u?)",
+ * logs it as an error to log (may be NULL) and returns ZDAG_ESYS. Returns 0 when the run can start.
+ */
 int zd_rlimit_check_run(unsigned n_local_executors, bool listening, const zd_log *log, char *why,
                         size_t size) __attribute__((warn_unused_result));
 

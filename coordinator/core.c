@@ -36,30 +36,31 @@
 typedef zd_attempt attempt;
 
 typedef struct node_run {
+    /* Ordered widest first (no padding): there is one per node. */
     uint64_t token;              /* token of the running attempt; 0 when none runs */
+    double ready_s;              /* when it last entered a ready queue */
+    double start_s, end_s;       /* last attempt, -1 = none */
+    char *error;                 /* owned; why it failed */
+    char *output;                /* owned inline result (at most ZD_RESULT_INLINE_MAX bytes) */
+    uint64_t size;               /* bytes of the result, inline or stored */
+    char **env;                  /* "K=V" for the task, built on first dispatch; owned */
+    zd_grant grant;              /* units and leases of the running attempt */
+    attempt *hist;               /* owned: every attempt, oldest first */
+    uint8_t hash[ZD_STORE_HASH]; /* the stored result's SHA-256 (in_store) */
     int32_t slot;                /* slot of the last attempt, or -1 */
     uint32_t attempts;           /* attempts started */
     uint32_t losses;             /* attempts lost with their executor */
-    double ready_s;              /* when it last entered a ready queue */
-    double start_s, end_s;       /* last attempt, -1 = none */
-    bool has_exit_code;          /* exit_code set */
     int exit_code;               /* last attempt's exit status */
+    int32_t after;               /* a chain link sent with its parent: that node, else -1 */
+    uint32_t output_len;         /* bytes in output (<= ZD_RESULT_INLINE_MAX) */
+    uint32_t n_env;              /* entries in env */
+    uint32_t n_hist;             /* entries in hist */
+    bool has_exit_code;          /* exit_code set */
     bool timed_out;              /* the running attempt passed its deadline and was told to stop */
     bool ahead;                  /* sent ahead to slot's executor (token set), not started */
-    int32_t after;               /* a chain link sent with its parent: that node, else -1 */
     bool alone;                  /* was queued on an executor that died: never sent ahead again */
-    char *error;                 /* owned; why it failed */
-    char *output;                /* owned inline result (at most ZD_RESULT_INLINE_MAX bytes) */
-    size_t output_len;           /* bytes in output */
     bool in_store;               /* the result is a store file instead, named by hash */
-    uint8_t hash[ZD_STORE_HASH]; /* ... its SHA-256 */
-    uint64_t size;               /* bytes of the result, inline or stored */
-    char **env;                  /* "K=V" for the task, built on first dispatch; owned */
-    size_t n_env;                /* entries in env */
-    zd_grant grant;              /* units and leases of the running attempt */
     bool granted;                /* grant is held */
-    attempt *hist;               /* owned: every attempt, oldest first */
-    uint32_t n_hist;             /* entries in hist */
 } node_run;
 
 /* A peer (connection and key) whose refusals are being rate-limited. */
@@ -261,7 +262,7 @@ static int restore_cached(zd_core *c) {
         if (len)
             memcpy(r->output, c->cfg.cached_results[i], len);
         r->output[len] = '\0';
-        r->output_len = len;
+        r->output_len = (uint32_t)len;
         r->size = len;
         zd_sched_cached(c->sched, i);
     }
@@ -1065,7 +1066,7 @@ static bool keep_result(node_run *r, const zd_msg_result *m) {
     if (m->output.len)
         memcpy(r->output, m->output.ptr, m->output.len);
     r->output[m->output.len] = '\0';
-    r->output_len = m->output.len;
+    r->output_len = (uint32_t)m->output.len; /* a frame is far below 4 GiB */
     return true;
 }
 
@@ -1516,7 +1517,7 @@ static int node_env(zd_core *c, uint32_t index) {
             r->env[i] = NULL;
             return ZDAG_ENOMEM;
         }
-        r->n_env = i + 1;
+        r->n_env = (uint32_t)i + 1;
     }
     return 0;
 }

@@ -20,18 +20,26 @@
 
 #define BLOCK 1024 /* entries per allocation block: entry pointers stay valid */
 
-/* A node's latest record and its duration history. */
-typedef struct entry {
-    zd_journal_rec rec;                /* latest loaded record; name borrowed from the index,
-                                          result and run_id owned ("" not owned) */
-    bool loaded;                       /* rec holds a loaded record (else: appended only) */
-    uint64_t off;                      /* byte offset of the node's latest frame in the file */
-    uint32_t len;                      /* its payload bytes */
+/* What few nodes need: a loaded record, a history of more than one duration, a stored result's
+ * hash. Allocated only for them, so that a node appended once costs one small entry. */
+typedef struct detail {
+    zd_journal_rec rec;                /* latest loaded record (when entry.loaded); name borrowed
+                                          from the index, result and run_id owned ("" not owned) */
     double hist[ZD_JOURNAL_HISTORY];   /* last succeeded durations, oldest first */
-    size_t n_hist;                     /* entries in hist */
     double median;                     /* of the loaded hist, 0 when none */
-    bool stored;                       /* the latest record's result is in the store ... */
-    uint8_t hash[ZD_RESULT_HASH_SIZE]; /* ... under this hash */
+    uint8_t hash[ZD_RESULT_HASH_SIZE]; /* the latest record's result hash, when entry.stored */
+} detail;
+
+/* A node's latest frame, and its duration history. */
+typedef struct entry {
+    const char *name; /* borrowed from the index */
+    detail *x;        /* owned; NULL until the node needs one (see detail) */
+    uint64_t off;     /* byte offset of the node's latest frame in the file */
+    uint32_t len;     /* its payload bytes */
+    uint8_t n_hist;   /* durations in the history */
+    bool loaded;      /* x->rec holds a loaded record (else: appended only) */
+    bool stored;      /* the latest record's result is in the store, under x->hash */
+    double hist1;     /* the one duration of the history while x is NULL */
 } entry;
 
 struct zd_journal {
@@ -41,7 +49,10 @@ struct zd_journal {
     zd_framelog *fl;         /* appends to path; NULL when loaded read-only */
     zd_statedir_lock *lock;  /* the state directory's lock; NULL when read-only */
     const zd_graph *graph;   /* while loading: the nodes wanted, or NULL for all */
-    zd_strmap *index;        /* node name -> entry */
+    const zd_graph *nodes;   /* the graph given to zd_journal_open() (outlives the journal):
+                                its nodes' entries are found through by_node; or NULL */
+    uint32_t *by_node;       /* per node of `nodes`: its entry + 1, 0 for none; owned */
+    zd_strmap *index;        /* node name -> entry, for the names outside `nodes` */
     entry **blocks;          /* entries, BLOCK per block, in order of first appearance */
     size_t n_blocks;         /* blocks allocated */
     size_t n_entries;        /* entries in use */
@@ -67,13 +78,30 @@ static inline entry *entry_at(const zd_journal *j, size_t i) {
     return &j->blocks[i / BLOCK][i % BLOCK];
 }
 
-static entry *find_entry(const zd_journal *j, const char *name, size_t len) {
+/* The index in j->nodes of `name` (len bytes, not NUL-terminated), or -1. */
+static int64_t node_of(const zd_journal *j, const char *name, size_t len) {
+    char copy[ZD_JOURNAL_MAX_NAME + 1];
+    if (!j->nodes || len > ZD_JOURNAL_MAX_NAME || memchr(name, '\0', len))
+        return -1;
+    memcpy(copy, name, len);
+    copy[len] = '\0';
+    return zd_graph_find(j->nodes, copy);
+}
+
+static entry *find_in(const zd_journal *j, int64_t node, const char *name, size_t len) {
+    if (node >= 0)
+        return j->by_node[node] ? entry_at(j, j->by_node[node] - 1) : NULL;
     return zd_strmap_get(j->index, name, len);
+}
+
+static entry *find_entry(const zd_journal *j, const char *name, size_t len) {
+    return find_in(j, node_of(j, name, len), name, len);
 }
 
 /* Returns the entry of `name` (len bytes, not NUL-terminated), adding an empty one if needed. */
 static entry *entry_for(zd_journal *j, const char *name, size_t len) {
-    entry *e = find_entry(j, name, len);
+    int64_t node = node_of(j, name, len);
+    entry *e = find_in(j, node, name, len);
     if (e)
         return e;
     if (j->n_entries == j->n_blocks * BLOCK) {
@@ -87,27 +115,59 @@ static entry *entry_for(zd_journal *j, const char *name, size_t len) {
     }
     e = entry_at(j, j->n_entries);
     memset(e, 0, sizeof *e);
-    e->rec.run_id = "";
-    if (zd_strmap_put(j->index, name, len, e, &e->rec.name) < 0)
+    if (node >= 0) {
+        e->name = zd_graph_node(j->nodes, (uint32_t)node)->name;
+        j->by_node[node] = (uint32_t)j->n_entries + 1;
+    } else if (zd_strmap_put(j->index, name, len, e, &e->name) < 0) {
         return NULL;
+    }
     j->n_entries++;
     return e;
 }
 
-static void free_rec(entry *e) {
-    free((char *)e->rec.result);
-    if (e->rec.run_id && e->rec.run_id[0])
-        free((char *)e->rec.run_id);
-    e->rec.result = NULL;
-    e->rec.run_id = "";
+/* The entry's detail, allocated (the history moved into it) when it has none; NULL when out of
+ * memory. */
+static detail *detail_of(entry *e) {
+    if (e->x)
+        return e->x;
+    if (!(e->x = calloc(1, sizeof *e->x)))
+        return NULL;
+    e->x->rec.name = e->name;
+    e->x->rec.run_id = "";
+    e->x->hist[0] = e->hist1;
+    return e->x;
 }
 
-static void push_duration(entry *e, double d) {
+static const double *hist_of(const entry *e) {
+    return e->x ? e->x->hist : &e->hist1;
+}
+
+static void free_rec(entry *e) {
+    if (!e->x)
+        return;
+    free((char *)e->x->rec.result);
+    if (e->x->rec.run_id && e->x->rec.run_id[0])
+        free((char *)e->x->rec.run_id);
+    e->x->rec.result = NULL;
+    e->x->rec.run_id = "";
+}
+
+/* Adds a succeeded duration to the history. Returns 0 or ZDAG_ENOMEM. */
+static int push_duration(entry *e, double d) {
+    if (!e->x && e->n_hist == 0) {
+        e->hist1 = d;
+        e->n_hist = 1;
+        return 0;
+    }
+    detail *x = detail_of(e);
+    if (!x)
+        return ZDAG_ENOMEM;
     if (e->n_hist == ZD_JOURNAL_HISTORY) {
-        memmove(e->hist, e->hist + 1, (ZD_JOURNAL_HISTORY - 1) * sizeof e->hist[0]);
+        memmove(x->hist, x->hist + 1, (ZD_JOURNAL_HISTORY - 1) * sizeof x->hist[0]);
         e->n_hist--;
     }
-    e->hist[e->n_hist++] = d;
+    x->hist[e->n_hist++] = d;
+    return 0;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -201,9 +261,10 @@ static bool wanted(void *ctx, const char *payload, uint32_t len) {
 static int store_node(zd_journal *j, const zd_jrecord *r, uint64_t off, uint32_t len) {
     const zd_journal_rec *n = &r->node;
     entry *e = entry_for(j, n->name, r->name_len);
+    detail *x = e ? detail_of(e) : NULL;
     char *result = n->result_len ? malloc(n->result_len) : NULL;
     char *run_id = r->run_id_len ? strndup(n->run_id, r->run_id_len) : NULL;
-    if (!e || (n->result_len && !result) || (r->run_id_len && !run_id)) {
+    if (!x || (n->result_len && !result) || (r->run_id_len && !run_id)) {
         free(result);
         free(run_id);
         return ZDAG_ENOMEM;
@@ -211,18 +272,17 @@ static int store_node(zd_journal *j, const zd_jrecord *r, uint64_t off, uint32_t
     if (n->result_len)
         memcpy(result, n->result, n->result_len);
     free_rec(e);
-    const char *name = e->rec.name;
-    e->rec = *n;
-    e->rec.name = name;
-    e->rec.result = result;
-    e->rec.run_id = run_id ? run_id : "";
+    x->rec = *n;
+    x->rec.name = e->name;
+    x->rec.result = result;
+    x->rec.run_id = run_id ? run_id : "";
     /* A version 2 record carries the history before it; version 1 records add up. */
     if (j->version >= 2) {
-        memcpy(e->hist, r->history, r->n_history * sizeof e->hist[0]);
-        e->n_hist = r->n_history;
+        memcpy(x->hist, r->history, r->n_history * sizeof x->hist[0]);
+        e->n_hist = (uint8_t)r->n_history;
     }
-    if (n->status == ZD_JOURNAL_SUCCEEDED)
-        push_duration(e, n->duration_s);
+    if (n->status == ZD_JOURNAL_SUCCEEDED && push_duration(e, n->duration_s) < 0)
+        return ZDAG_ENOMEM;
     if (!e->loaded)
         j->n_loaded++;
     else
@@ -231,7 +291,7 @@ static int store_node(zd_journal *j, const zd_jrecord *r, uint64_t off, uint32_t
     e->off = off;
     e->len = len;
     e->stored = n->result_in_store;
-    memcpy(e->hash, n->result_hash, sizeof e->hash);
+    memcpy(x->hash, n->result_hash, sizeof x->hash);
     j->live += ZD_FRAMELOG_FRAME_HEADER + (uint64_t)len;
     return 0;
 }
@@ -280,7 +340,8 @@ static int load_fd(zd_journal *j, int fd, const char *pipeline, uint64_t *valid_
     j->file_size = *valid_end;
     for (size_t i = 0; i < j->n_entries; i++) {
         entry *e = entry_at(j, i);
-        e->median = median_of(e->hist, e->n_hist);
+        if (e->x)
+            e->x->median = median_of(e->x->hist, e->n_hist);
     }
     return 0;
 }
@@ -358,7 +419,11 @@ int zd_journal_open(const char *state_dir, const char *pipeline_id, const zd_gra
     zd_journal *j = journal_new(state_dir, path);
     if (!j)
         return ZDAG_ENOMEM;
-    j->graph = g;
+    j->graph = j->nodes = g;
+    if (g && !(j->by_node = calloc(zd_graph_size(g) + 1, sizeof *j->by_node))) {
+        zd_journal_close(&j);
+        return ZDAG_ENOMEM;
+    }
     rc = zd_statedir_lock_take(state_dir, &j->lock, d);
     /* A compaction that a crash interrupted left its new file behind: garbage. */
     char tmp[PATH_MAX + 8];
@@ -443,12 +508,15 @@ void zd_journal_close(zd_journal **jp) {
         zd_framelog_close(&j->fl);
     }
     zd_statedir_lock_release(&j->lock);
-    for (size_t i = 0; i < j->n_entries; i++)
+    for (size_t i = 0; i < j->n_entries; i++) {
         free_rec(entry_at(j, i));
+        free(entry_at(j, i)->x);
+    }
     for (size_t b = 0; b < j->n_blocks; b++)
         free(j->blocks[b]);
     free(j->blocks);
     zd_strmap_free(&j->index);
+    free(j->by_node);
     zd_jrecord_decoder_free(&j->dec);
     msgpack_sbuffer_destroy(&j->sb);
     free(j->pipeline);
@@ -462,7 +530,7 @@ void zd_journal_close(zd_journal **jp) {
 
 const zd_journal_rec *zd_journal_find(const zd_journal *j, const char *name) {
     const entry *e = name ? find_entry(j, name, strlen(name)) : NULL;
-    return e && e->loaded ? &e->rec : NULL;
+    return e && e->loaded ? &e->x->rec : NULL;
 }
 
 size_t zd_journal_count(const zd_journal *j) {
@@ -475,13 +543,13 @@ uint64_t zd_journal_torn_bytes(const zd_journal *j) {
 
 double zd_journal_median_duration(const zd_journal *j, const char *name) {
     const entry *e = name ? find_entry(j, name, strlen(name)) : NULL;
-    return e ? e->median : 0;
+    return e && e->x ? e->x->median : 0;
 }
 
 const double *zd_journal_history(const zd_journal *j, const char *name, size_t *n) {
     const entry *e = name ? find_entry(j, name, strlen(name)) : NULL;
     *n = e ? e->n_hist : 0;
-    return e && e->n_hist ? e->hist : NULL;
+    return e && e->n_hist ? hist_of(e) : NULL;
 }
 
 const char *zd_journal_dir(const zd_journal *j) {
@@ -522,7 +590,7 @@ static int append(zd_journal *j, const zd_journal_rec *r, bool push) {
     size_t n_hist = e ? e->n_hist : 0;
     if (!push && r->status == ZD_JOURNAL_SUCCEEDED && n_hist > 0)
         n_hist--;
-    int rc = zd_jrecord_pack_node(&j->sb, r, e ? e->hist : NULL, n_hist);
+    int rc = zd_jrecord_pack_node(&j->sb, r, e ? hist_of(e) : NULL, n_hist);
     uint64_t off = 0;
     if (rc == 0 && (rc = zd_framelog_append(j->fl, j->sb.data, j->sb.size, &off)) < 0) {
         snprintf(j->error, sizeof j->error, "%s", zd_framelog_error(j->fl));
@@ -538,10 +606,15 @@ static int append(zd_journal *j, const zd_journal_rec *r, bool push) {
     e->off = off;
     e->len = (uint32_t)j->sb.size;
     j->live += ZD_FRAMELOG_FRAME_HEADER + (uint64_t)e->len;
-    if (push && r->status == ZD_JOURNAL_SUCCEEDED)
-        push_duration(e, r->duration_s);
+    detail *x = r->result_in_store ? detail_of(e) : e->x;
+    if ((push && r->status == ZD_JOURNAL_SUCCEEDED && push_duration(e, r->duration_s) < 0) ||
+        (r->result_in_store && !x)) {
+        snprintf(j->error, sizeof j->error, "out of memory");
+        return ZDAG_ENOMEM;
+    }
     e->stored = r->result_in_store;
-    memcpy(e->hash, r->result_hash, sizeof e->hash);
+    if (x)
+        memcpy(x->hash, r->result_hash, sizeof x->hash);
     return 0;
 }
 
@@ -625,8 +698,8 @@ static bool spare_others(const zd_journal *j, zd_strmap *cands) {
         for (size_t i = 0; ok && i < other->n_entries; i++) {
             const entry *e = entry_at(other, i);
             char name[2 * ZD_RESULT_HASH_SIZE + 1];
-            if (e->loaded && e->rec.result_in_store) {
-                hex(e->rec.result_hash, name);
+            if (e->loaded && e->x->rec.result_in_store) {
+                hex(e->x->rec.result_hash, name);
                 ok = zd_strmap_put(cands, name, strlen(name), NULL, NULL) == 0;
             }
         }
@@ -648,7 +721,7 @@ static void collect_results(const zd_journal *j) {
         const entry *e = entry_at(j, i);
         char name[2 * ZD_RESULT_HASH_SIZE + 1];
         if (e->stored) {
-            hex(e->hash, name);
+            hex(e->x->hash, name);
             ok = zd_strmap_put(refs, name, strlen(name), (void *)e, NULL) == 0;
         }
     }
@@ -716,11 +789,11 @@ static int copy_live(zd_journal *j, zd_framelog *nf, uint64_t *offs, uint32_t *l
         char run_id[ZD_JOURNAL_MAX_RUN_ID + 1];
         memcpy(run_id, r.node.run_id, r.run_id_len);
         run_id[r.run_id_len] = '\0';
-        r.node.name = e->rec.name;
+        r.node.name = e->name;
         r.node.run_id = run_id;
         /* The history before this record: ours, less the record's own duration. */
         size_t n = e->n_hist - (r.node.status == ZD_JOURNAL_SUCCEEDED && e->n_hist > 0);
-        if ((rc = zd_jrecord_pack_node(&j->sb, &r.node, e->hist, n)) < 0)
+        if ((rc = zd_jrecord_pack_node(&j->sb, &r.node, hist_of(e), n)) < 0)
             break;
         if ((rc = zd_framelog_append(nf, j->sb.data, j->sb.size, &offs[i])) < 0) {
             snprintf(j->error, sizeof j->error, "%s", zd_framelog_error(nf));

@@ -55,7 +55,8 @@ typedef struct zd_journal zd_journal;
  * pipeline's absolute path; at most 4096 bytes). Prepares STATE_DIR (zd_statedir_prepare()),
  * takes its lock, loads the journal (creating it with a header if absent or empty), truncates a
  * torn tail and compacts the file when due. g (may be NULL: every node) is the pipeline about
- * to run: records of nodes not in it are not loaded, and the file is compacted without them. On
+ * to run: records of nodes not in it are not loaded, and the file is compacted without them; g
+ * (borrowed) must outlive the journal, whose index finds its nodes' entries by node index. On
  * success *out (caller closes with zd_journal_close()) holds the loaded records. On failure adds
  * a message to d and returns ZDAG_ESTATE (directory in use, cannot be written, journal corrupt,
  * of another pipeline, of an unsupported version), ZDAG_EINVAL or ZDAG_ENOMEM. */

@@ -972,9 +972,6 @@ int zd_executor_main(const zd_executor_cfg *cfg) {
         goto out_free;
     if (!x.out || !x.dec || !x.dec2 || !x.inbox || !x.aside || !x.ctx)
         goto out_free;
-    rc = ZDAG_ESYS;
-    if (!start_watchdog(&x))
-        goto out_free;
     zmq_ctx_set(x.ctx, ZMQ_IO_THREADS, 1);
     x.sock = zmq_socket(x.ctx, ZMQ_DEALER);
     int linger = 0;
@@ -1001,6 +998,11 @@ int zd_executor_main(const zd_executor_cfg *cfg) {
                           .agent = cfg->agent,
                           .secret = cfg->secret};
     if ((rc = zd_wire_encode_hello(x.out, &hello)) < 0 || (rc = send_frame(&x)) < 0)
+        goto out_free;
+    /* Started while the HELLO is on its way and the first task is not yet here: nothing runs
+     * before serve(), so nothing needs watching before. */
+    rc = ZDAG_ESYS;
+    if (!start_watchdog(&x))
         goto out_free;
     rc = serve(&x);
 out_free:

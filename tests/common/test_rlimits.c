@@ -133,6 +133,55 @@ static void test_threads_cannot_be_created(void **state) {
     assert_string_equal(r.logged, r.why);
 }
 
+/* The threads are tried unless every limit that could refuse them is known not to. */
+static void test_tasks_certain_only_when_no_limit_binds(void **state) {
+    (void)state;
+    zd_task_limits l = {.known = true,
+                        .tasks = 100,
+                        .nproc = RLIM_INFINITY,
+                        .threads_max = 100000,
+                        .pids_limited = false,
+                        .memory_limited = false};
+    assert_true(zd_rlimit_tasks_certain(&l, 8));
+    zd_task_limits t = l;
+    t.nproc = 10000; /* far above every task on the machine */
+    assert_true(zd_rlimit_tasks_certain(&t, 8));
+    t.nproc = 150; /* the machine's tasks, ours and the slack may pass it */
+    assert_false(zd_rlimit_tasks_certain(&t, 8));
+    t = l;
+    t.threads_max = 150;
+    assert_false(zd_rlimit_tasks_certain(&t, 8));
+    t = l;
+    t.pids_limited = true;
+    assert_false(zd_rlimit_tasks_certain(&t, 8));
+    t = l;
+    t.memory_limited = true;
+    assert_false(zd_rlimit_tasks_certain(&t, 8));
+    t = l;
+    t.known = false;
+    assert_false(zd_rlimit_tasks_certain(&t, 8));
+}
+
+static void read_with_low_nproc(child_report *r) {
+    zd_task_limits l;
+    zd_rlimit_task_limits_read(&l);
+    r->rc = l.known;
+    struct rlimit rl = {.rlim_cur = 2, .rlim_max = 2};
+    assert_int_equal(setrlimit(RLIMIT_NPROC, &rl), 0);
+    zd_rlimit_task_limits_read(&l);
+    r->soft = (unsigned long)l.nproc;
+    snprintf(r->why, sizeof r->why, "%s", zd_rlimit_tasks_certain(&l, 1) ? "certain" : "try");
+}
+
+/* Read here: the machine's tasks are counted, and a low ulimit -u means trying. */
+static void test_task_limits_read(void **state) {
+    (void)state;
+    child_report r = in_child(read_with_low_nproc);
+    assert_int_equal(r.rc, 1);
+    assert_int_equal(r.soft, 2);
+    assert_string_equal(r.why, "try");
+}
+
 static void test_no_log_no_buffer(void **state) {
     (void)state;
     assert_int_equal(zd_rlimit_check_run(1, true, NULL, NULL, 0), 0);
@@ -144,6 +193,8 @@ int main(void) {
         cmocka_unit_test(test_too_few_descriptors),
         cmocka_unit_test(test_descriptor_arithmetic),
         cmocka_unit_test(test_threads_cannot_be_created),
+        cmocka_unit_test(test_tasks_certain_only_when_no_limit_binds),
+        cmocka_unit_test(test_task_limits_read),
         cmocka_unit_test(test_no_log_no_buffer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -679,6 +679,51 @@ static void test_median_duration(void **state) {
     }
 }
 
+/* A node appended within one open keeps its history in the index: one duration inline, more
+ * in the node's detail; a restatement does not add one; a stored result's hash is kept for the
+ * result collection; the median stays that of the loaded history. */
+static void test_history_of_appended_nodes(void **state) {
+    fixture *f = *state;
+    zd_journal *j = open_ok(f);
+    size_t n = 9;
+    assert_null(zd_journal_history(j, "a", &n));
+    assert_int_equal(n, 0);
+    for (int i = 0; i < ZD_JOURNAL_HISTORY + 2; i++) {
+        zd_journal_rec r = rec("a", 1, ZD_JOURNAL_SUCCEEDED, NULL);
+        r.duration_s = i + 1;
+        append_ok(j, r);
+        const double *h = zd_journal_history(j, "a", &n);
+        size_t want = i + 1 < ZD_JOURNAL_HISTORY ? (size_t)i + 1 : ZD_JOURNAL_HISTORY;
+        assert_int_equal(n, want);
+        assert_non_null(h);
+        assert_true(h[n - 1] == i + 1);
+        assert_true(h[0] == i + 2 - (double)want);
+    }
+    zd_journal_rec one = rec("one", 1, ZD_JOURNAL_SUCCEEDED, NULL);
+    one.duration_s = 4;
+    append_ok(j, one);
+    assert_int_equal(zd_journal_restate(j, &one), 0);
+    const double *h = zd_journal_history(j, "one", &n);
+    assert_int_equal(n, 1);
+    assert_true(h[0] == 4);
+    assert_true(zd_journal_median_duration(j, "one") == 0); /* nothing loaded yet */
+    zd_journal_close(&j);
+    j = open_ok(f);
+    assert_true(zd_journal_median_duration(j, "one") == 4);
+    h = zd_journal_history(j, "a", &n);
+    assert_int_equal(n, ZD_JOURNAL_HISTORY);
+    assert_true(h[0] == 3 && h[ZD_JOURNAL_HISTORY - 1] == ZD_JOURNAL_HISTORY + 2);
+    zd_journal_rec again = rec("one", 1, ZD_JOURNAL_SUCCEEDED, NULL);
+    again.duration_s = 6;
+    append_ok(j, again);
+    h = zd_journal_history(j, "one", &n);
+    assert_int_equal(n, 2);
+    assert_true(h[0] == 4 && h[1] == 6);
+    assert_non_null(zd_journal_find(j, "one"));
+    assert_null(zd_journal_find(j, "zzz"));
+    zd_journal_close(&j);
+}
+
 static void test_group_commit_api(void **state) {
     fixture *f = *state;
     zd_journal *j = open_ok(f);
@@ -779,6 +824,52 @@ static void test_nodes_not_in_the_graph_are_dropped(void **state) {
     assert_true(file_size(f->journal) < big / 100);
     j = open_ok(f);
     assert_int_equal(zd_journal_count(j), 1);
+    zd_journal_close(&j);
+    zd_graph_free(&g);
+}
+
+/* With a graph, the index finds the graph's nodes by node index and other names by name: both
+ * kinds append, look up, compact and reload alike. */
+static void test_index_over_a_graph(void **state) {
+    fixture *f = *state;
+    zd_graph *g = zd_graph_new();
+    uint32_t idx;
+    for (int i = 0; i < 3; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "g%d", i);
+        assert_int_equal(zd_graph_add_node(g, name, &idx), 0);
+        zd_graph_node(g, idx)->shell = strdup("true");
+    }
+    assert_int_equal(zd_graph_finish(g, NULL, NULL), 0);
+    zd_journal *j = NULL;
+    assert_int_equal(zd_journal_open(f->dir, PIPE, g, &j, &f->d), 0);
+    append_ok(j, rec("g2", 1, ZD_JOURNAL_SUCCEEDED, "two"));
+    append_ok(j, rec("outside", 2, ZD_JOURNAL_FAILED, NULL));
+    append_ok(j, rec("g0", 3, ZD_JOURNAL_SUCCEEDED, NULL));
+    append_ok(j, rec("g2", 4, ZD_JOURNAL_SUCCEEDED, "again"));
+    size_t n;
+    assert_non_null(zd_journal_history(j, "g2", &n));
+    assert_int_equal(n, 2);
+    assert_null(zd_journal_history(j, "g1", &n));
+    assert_int_equal(zd_journal_sync(j), 0);
+    assert_int_equal(zd_journal_compact(j, true), 1);
+    zd_journal_close(&j);
+    j = open_ok(f); /* no graph: every name by name */
+    assert_int_equal(zd_journal_count(j), 3);
+    const zd_journal_rec *r = zd_journal_find(j, "g2");
+    assert_non_null(r);
+    assert_int_equal(r->result_len, 5);
+    assert_memory_equal(r->result, "again", 5);
+    assert_int_equal(r->defhash[0], 4);
+    assert_non_null(zd_journal_find(j, "outside"));
+    assert_null(zd_journal_find(j, "g1"));
+    zd_journal_close(&j);
+    assert_int_equal(zd_journal_open(f->dir, PIPE, g, &j, &f->d), 0);
+    assert_int_equal(zd_journal_count(j), 2); /* "outside" is not in the graph */
+    assert_string_equal(zd_journal_find(j, "g0")->name, "g0");
+    assert_int_equal(zd_journal_find(j, "g0")->defhash[0], 3);
+    assert_null(zd_journal_find(j, "outside"));
+    assert_null(zd_journal_find(j, "g1"));
     zd_journal_close(&j);
     zd_graph_free(&g);
 }
@@ -1087,10 +1178,12 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_append_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_write_rolls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_median_duration, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history_of_appended_nodes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit_api, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_bounds_the_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_survives_compaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nodes_not_in_the_graph_are_dropped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_index_over_a_graph, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_killed_at_any_moment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_compaction_keeps_the_old_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_1_is_upgraded, setup, teardown),
