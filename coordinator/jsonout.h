@@ -3,6 +3,11 @@
  * exists in memory as a tree (nor whole), and the file they go to, written whole or not at all
  * (a temporary file renamed into place).
  *
+ * A file past its first buffer gets a writer thread: it writes one full buffer while the caller
+ * fills the other (the copy into the page cache was a third of writing a large report). The
+ * bytes, their order and every error are as with plain writes; without a thread (one could not
+ * be started, or the text fits one buffer) the writes happen in the caller's thread.
+ *
  * Strings of printable ASCII (the common case: node names, statuses) are copied as they are;
  * any other string is escaped by jansson, and bytes that are not valid UTF-8 (which jansson
  * refuses) become '?'. Reals are printed as jansson's JSON_REAL_PRECISION(15) prints them. */
@@ -14,18 +19,22 @@
 #include <stdint.h>
 #include <string.h>
 
-#define ZD_JSONOUT_BUF (64u << 10) /* bytes buffered before a write */
+#define ZD_JSONOUT_BUF (256u << 10) /* bytes buffered before a write */
+
+typedef struct zd_jsonout_writer zd_jsonout_writer;
 
 typedef struct zd_jsonout {
-    int fd;         /* the temporary file written, or -1 (then the bytes go to mem) */
-    char *tmp;      /* its path (PATH.tmp.PID), or NULL */
-    char *mem;      /* without a file: everything written (owned), NUL-terminated */
-    size_t mem_len; /* bytes in mem */
-    void *scratch;  /* a jansson string reused to escape strings, or NULL */
-    size_t len;     /* bytes in buf */
-    bool oom;       /* out of memory: the output is incomplete */
-    bool failed;    /* a write failed: the file is incomplete */
-    char *buf;      /* not yet written, ZD_JSONOUT_BUF bytes */
+    int fd;                    /* the temporary file written, or -1 (then the bytes go to mem) */
+    char *tmp;                 /* its path (PATH.tmp.PID), or NULL */
+    char *mem;                 /* without a file: everything written (owned), NUL-terminated */
+    size_t mem_len;            /* bytes in mem */
+    void *scratch;             /* a jansson string reused to escape strings, or NULL */
+    size_t len;                /* bytes in buf */
+    bool oom;                  /* out of memory: the output is incomplete */
+    bool failed;               /* a write failed: the file is incomplete */
+    char *buf;                 /* not yet written, ZD_JSONOUT_BUF bytes */
+    char *spare;               /* the other buffer, the one the writer writes (owned), or NULL */
+    zd_jsonout_writer *writer; /* the thread writing full buffers to fd (owned), or NULL */
 } zd_jsonout;
 
 /* Creates a temporary file beside path (PATH.tmp.PID, exclusively: never through a planted
@@ -63,8 +72,11 @@ static inline void zd_jsonout_rawn(zd_jsonout *w, const char *s, size_t n) {
     }
 }
 
-/* Writes the NUL-terminated s as it is. */
-void zd_jsonout_raw(zd_jsonout *w, const char *s);
+/* Writes the NUL-terminated s as it is. Inline, so that the length of a literal is known at
+ * compile time (a trace is mostly literal pieces; strlen() was a fifth of writing it). */
+static inline void zd_jsonout_raw(zd_jsonout *w, const char *s) {
+    zd_jsonout_rawn(w, s, strlen(s));
+}
 
 /* Writes s as a JSON string, or null when s is NULL. */
 void zd_jsonout_str(zd_jsonout *w, const char *s);

@@ -4,8 +4,8 @@
  * Recording is cheap: each call appends one small struct to a growable array and copies its
  * strings once into a string arena (no allocation per event once the arrays have grown). No
  * JSON exists until zd_trace_write(), which streams the events to the file one at a time
- * (jansson escapes every string): ~1 us an event. Strings that are not valid UTF-8 are
- * written with '?' for each byte >= 0x80.
+ * (coordinator/jsonout.h: jansson escapes only strings that are not plain ASCII). Strings that are
+ * not valid UTF-8 are written with '?' for each byte >= 0x80.
  *
  * Tracks. Every host is a trace process (pid = the host's index, named after the host) and
  * every executor a thread of it (tid = the executor's slot, named "executor N"). The

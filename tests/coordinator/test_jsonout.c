@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <inttypes.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -121,6 +123,13 @@ static void micros_as_jansson(void **state) {
         free(got);
         free(want);
     }
+    for (int64_t us = -5; us < 2000; us++) { /* every small one: a fast path of its own */
+        char *got = written(put_micros, &us);
+        char *want = jansson_of(json_real((double)us / 1e6));
+        assert_string_equal(got, want);
+        free(got);
+        free(want);
+    }
     uint64_t x = 88172645463325252u; /* xorshift: many more, spread over the range */
     for (int i = 0; i < 20000; i++) {
         x ^= x << 13;
@@ -179,6 +188,71 @@ static void large_documents_are_whole(void **state) {
     rmdir(dir);
 }
 
+/* Writes many buffers' worth of mixed values (the writer thread's case) to w. */
+static void put_many(zd_jsonout *w) {
+    zd_jsonout_raw(w, "[");
+    for (int i = 0; i < 120000; i++) {
+        zd_jsonout_raw(w, i ? ",\n {\"name\": " : "\n {\"name\": ");
+        zd_jsonout_str(w, i % 7 ? "node" : "tab\there");
+        zd_jsonout_raw(w, ", \"s\": ");
+        zd_jsonout_micros(w, (int64_t)i * 37);
+        zd_jsonout_raw(w, "}");
+    }
+    zd_jsonout_raw(w, "\n]\n");
+}
+
+/* A file of many buffers (written by the writer thread) holds the very bytes written to
+ * memory; one abandoned midway is removed; one whose writes fail is never put in place. */
+static void file_is_what_memory_gets(void **state) {
+    (void)state;
+    char dir[] = "/tmp/zd_jsonout_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[64], tmp[96];
+    snprintf(path, sizeof path, "%s/out.json", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    zd_jsonout m, w;
+    assert_int_equal(zd_jsonout_open_mem(&m), 0);
+    put_many(&m);
+    const char *want = zd_jsonout_text(&m);
+    assert_non_null(want);
+    size_t want_len = strlen(want);
+    assert_true(want_len > 8 * ZD_JSONOUT_BUF);
+    assert_int_equal(zd_jsonout_open(&w, path), 0);
+    put_many(&w);
+    assert_int_equal(zd_jsonout_commit(&w, path, false), 0);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char *got = malloc(want_len + 1);
+    assert_int_equal(fread(got, 1, want_len + 1, f), want_len);
+    fclose(f);
+    assert_memory_equal(got, want, want_len);
+    free(got);
+    zd_jsonout_fini(&m);
+    unlink(path);
+
+    assert_int_equal(zd_jsonout_open(&w, path), 0);
+    put_many(&w);
+    zd_jsonout_fini(&w); /* abandoned with the writer running */
+    assert_int_not_equal(access(tmp, F_OK), 0);
+    assert_int_not_equal(access(path, F_OK), 0);
+
+    /* Writes past a file size limit fail (EFBIG, SIGXFSZ ignored): not put in place. */
+    struct rlimit old, small = {.rlim_cur = 3 * ZD_JSONOUT_BUF};
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    small.rlim_max = old.rlim_max;
+    void (*was)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+    assert_int_equal(zd_jsonout_open(&w, path), 0);
+    put_many(&w);
+    int rc = zd_jsonout_commit(&w, path, true);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, was);
+    assert_int_equal(rc, ZDAG_EIO);
+    assert_int_not_equal(access(tmp, F_OK), 0);
+    assert_int_not_equal(access(path, F_OK), 0);
+    rmdir(dir);
+}
+
 static void failed_file_is_removed(void **state) {
     (void)state;
     char dir[] = "/tmp/zd_jsonout_XXXXXX";
@@ -213,6 +287,7 @@ int main(void) {
         cmocka_unit_test(micros_as_jansson),
         cmocka_unit_test(ints_as_printf),
         cmocka_unit_test(large_documents_are_whole),
+        cmocka_unit_test(file_is_what_memory_gets),
         cmocka_unit_test(failed_file_is_removed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,6 +18,34 @@
 #include "trace.h"
 #include "zdag.h"
 
+/* test_text_exact: what the writer printed at main 88eefb6. */
+#define GOLDEN                                                                                     \
+    "{\"traceEvents\": [\n"                                                                        \
+    "{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": 0, \"tid\": 0, \"args\": {\"name\": "    \
+    "\"hostA\"}},\n"                                                                               \
+    "{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": 2, \"tid\": 0, \"args\": {\"name\": "    \
+    "\"h\\\"B\"}},\n"                                                                              \
+    "{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": 0, \"tid\": 1, \"args\": {\"name\": "     \
+    "\"executor 1\"}},\n"                                                                          \
+    "{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": 2, \"tid\": 0, \"args\": {\"name\": "     \
+    "\"executor 0\"}},\n"                                                                          \
+    "{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": 1000000, \"tid\": 0, \"args\": "         \
+    "{\"name\": \"coordinator\"}},\n"                                                              \
+    "{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": 1000000, \"tid\": 0, \"args\": "          \
+    "{\"name\": \"coordinator\"}},\n"                                                              \
+    "{\"name\": \"n0\", \"ph\": \"X\", \"pid\": 0, \"tid\": 1, \"ts\": 0, \"dur\": 1250000, "      \
+    "\"args\": {\"node\": \"n0\", \"attempt\": 1, \"status\": \"succeeded\", \"exit_code\": "      \
+    "0}},\n"                                                                                       \
+    "{\"name\": \"n\\t1\", \"ph\": \"X\", \"pid\": 2, \"tid\": 0, \"ts\": 2000000, \"dur\": "      \
+    "1500000, \"args\": {\"node\": \"n\\t1\", \"attempt\": 2, \"status\": \"lost\", "              \
+    "\"exit_code\": null}},\n"                                                                     \
+    "{\"name\": \"n2\", \"ph\": \"X\", \"pid\": 0, \"tid\": 1, \"ts\": 4000000, \"dur\": 0, "      \
+    "\"args\": {\"node\": \"n2\", \"attempt\": 1, \"status\": null, \"exit_code\": -9}},\n"        \
+    "{\"name\": \"lease: pool db\", \"ph\": \"i\", \"s\": \"t\", \"pid\": 1000000, \"tid\": 0, "   \
+    "\"ts\": 500000, \"args\": {\"detail\": \"n0\"}},\n"                                           \
+    "{\"name\": \"tick\", \"ph\": \"i\", \"s\": \"t\", \"pid\": 2, \"tid\": 0, \"ts\": 7000000}\n" \
+    "], \"displayTimeUnit\": \"ms\"}\n"
+
 /* A temporary directory per test, removed with what is in it. */
 typedef struct fixture {
     char dir[64];   /* the directory */
@@ -278,6 +306,32 @@ static void test_atomic_write(void **state) {
     zd_trace_free(&t);
 }
 
+/* The whole file, byte for byte, as the writer printed it before it was made faster
+ * (main at 88eefb6): metadata, a slice with and without an exit code, instants with and
+ * without a detail, a string that needs escaping. */
+static void test_text_exact(void **state) {
+    fixture *fx = *state;
+    zd_trace *t = zd_trace_new();
+    assert_int_equal(zd_trace_track(t, 0, "hostA", 1), 0);
+    assert_int_equal(zd_trace_track(t, 2, "h\"B", 0), 0);
+    assert_int_equal(zd_trace_slice(t, 0, 1, "n0", 0.0000004, 1.25, 1, "succeeded", 0, true), 0);
+    assert_int_equal(zd_trace_slice(t, 2, 0, "n\t1", 2, 3.5, 2, "lost", 0, false), 0);
+    assert_int_equal(zd_trace_slice(t, 0, 1, "n2", 4, 4, 1, NULL, -9, true), 0);
+    assert_int_equal(zd_trace_instant(t, 0, -1, "lease: pool db", 0.5, "n0"), 0);
+    assert_int_equal(zd_trace_instant(t, 2, 0, "tick", 7, NULL), 0);
+    assert_int_equal(zd_trace_write(t, fx->path), 0);
+    zd_trace_free(&t);
+    char text[4096] = {0};
+    FILE *f = fopen(fx->path, "r");
+    assert_non_null(f);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    assert_true(n > 0);
+    const char *want = GOLDEN;
+    if (strcmp(text, want) != 0)
+        fail_msg("the trace differs:\n%s", text);
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -328,6 +382,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_events_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rounding_and_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_text_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_atomic_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_100k_slices, setup, teardown),
     };
