@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -126,14 +127,31 @@ nodes:
         coord = self.coordinator("nodes:\n  a: {cmd: 'true'}\n", "--curve-secret",
                                  self.path("coord.key"), "--authorized-keys",
                                  self.path("authorized"))
+        lines, refused = [], threading.Event()
+
+        def read_log():  # the coordinator's stderr, line by line, until it exits
+            for line in coord.stderr:
+                lines.append(line)
+                if "refused a worker with an unknown key" in line:
+                    refused.set()
+
+        reader = threading.Thread(target=read_log)
+        reader.start()
         bad = self.worker("bad", 1, 1, "--curve-secret", self.path("bad.key"),
                           "--coordinator-key", self.path("coord.pub"))
         wrong = self.worker("wrong", 1, 1, "--curve-secret", self.path("good.key"),
                             "--coordinator-key", self.path("other.pub"))
-        time.sleep(1.0)  # both keep trying; neither may take the node
+        # The good worker starts only once the bad one has been refused (it keeps trying;
+        # neither may take the node): the order comes from the log, not from a sleep.
+        self.assertTrue(refused.wait(timeout=120), "".join(lines))
         good = self.worker("good", 1, 1, "--curve-secret", self.path("good.key"),
                            "--coordinator-key", self.path("coord.pub"))
-        r, err = self.finish(coord)
+        coord.wait(timeout=120)
+        reader.join(timeout=30)
+        err = "".join(lines)
+        self.assertEqual(coord.returncode, 0, err)
+        with open(self.report) as f:
+            r = json.load(f)
         good.communicate(timeout=30)
         self.assertEqual(r["nodes"][0]["host"], "good")
         self.assertIn("refused a worker with an unknown key", err)
