@@ -18,7 +18,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "foreach.h"
 #include "store.h"
+#include "strmap.h"
 #include "yamlread.h"
 
 enum node_key {
@@ -39,6 +41,7 @@ enum node_key {
     KEY_TAGS,
     KEY_MAX_RESULT,
     KEY_VERSION,
+    KEY_FOREACH,
     KEY_COUNT
 };
 
@@ -63,6 +66,11 @@ typedef struct node_info {
     zd_ytext *pool;  /* the pool named (owned), resolved once all pools are known; or NULL */
     int fn_line;     /* where the `fn` value is (1-based), 0 if none */
     int fn_col;      /* its column */
+    zd_fan *fan;     /* `foreach` (owned) of a node not yet expanded; NULL otherwise */
+    uint32_t fan_id; /* an instance: 1 + its entry in loader.fans; 0 for other nodes */
+    uint32_t instance;    /* an instance: its index */
+    bool borrowed;        /* deps and pool are the template's (in loader.fans), not owned */
+    bool workdir_raw;     /* workdir is as written, resolved once substituted per instance */
 } node_info;
 
 #define BAD_BODY                                                                                   \
@@ -75,6 +83,15 @@ typedef struct name_set {
     char **v;      /* owned names; sorted once reading is over */
     size_t n, cap; /* used and allocated */
 } name_set;
+
+/* A node with `foreach`, expanded into instances first .. first + count - 1. */
+typedef struct fan_rec {
+    const char *name; /* the node's name (held by fan_names) */
+    uint32_t first;   /* index of its first instance */
+    uint32_t count;   /* instances */
+    zd_node tmpl;     /* the settings as written, placeholders unsubstituted */
+    node_info info;   /* owned; its deps and pool are shared by the instances */
+} fan_rec;
 
 typedef struct loader {
     zd_yaml *y;              /* the event cursor; every error goes through it */
@@ -92,6 +109,15 @@ typedef struct loader {
     unsigned flags;          /* ZD_LOAD_* */
     zd_ytext *plugins;       /* `plugins` as written, with positions */
     size_t n_plugins;        /* entries in plugins */
+    bool recording;          /* reading a node: strings with braces are kept in tmpl */
+    zd_ytext *tmpl;          /* the node's strings that hold a brace, to check for foreach */
+    size_t n_tmpl, cap_tmpl; /* used and allocated in tmpl */
+    zd_ytext workdir;        /* the node's workdir as written (text NULL if none) */
+    int args_line, args_col; /* where the node's args value is */
+    size_t n_fanned;         /* nodes with a valid foreach */
+    fan_rec *fans;           /* after expansion: one per node with foreach, in file order */
+    size_t n_fans;           /* entries in fans */
+    zd_strmap *fan_names;    /* fanned node name -> (void *)(uintptr_t)(1 + entry in fans) */
 } loader;
 
 /* The node (or defaults) whose keys are being read. */
@@ -127,9 +153,25 @@ static void name_set_free(name_set *set) {
 }
 
 static void free_info(node_info *info) {
-    zd_ytext_free(info->pool, info->pool ? 1 : 0);
-    zd_ytext_free(info->deps, info->n_deps);
+    if (!info->borrowed) {
+        zd_ytext_free(info->pool, info->pool ? 1 : 0);
+        zd_ytext_free(info->deps, info->n_deps);
+        zd_fan_free(&info->fan);
+    }
     memset(info, 0, sizeof *info);
+}
+
+/* While a node is read: keeps a copy of text, at line:col, when it holds a brace, for the
+ * placeholder check of a node with foreach (which may come after the text in the node). */
+static void remember(loader *L, const char *text, int line, int col) {
+    if (!L || !L->recording || !text || !zd_fan_templated(text))
+        return;
+    zd_ytext *more = zd_yread_grow(L->y, L->tmpl, &L->cap_tmpl, L->n_tmpl, sizeof *L->tmpl);
+    if (!more)
+        return;
+    L->tmpl = more;
+    L->tmpl[L->n_tmpl] = (zd_ytext){.text = zd_yread_dup(L->y, text, strlen(text)), .line = line, .col = col};
+    L->n_tmpl += L->tmpl[L->n_tmpl].text != NULL;
 }
 
 /* The name of a node in messages: `node "a"`. */
@@ -153,6 +195,7 @@ static const char *node_owner(char *buf, size_t size, const char *name, size_t l
 typedef struct kv_list {
     zd_kv *kv;     /* entries read so far */
     size_t n, cap; /* used and allocated */
+    loader *L;     /* a node's env: the load, to remember values with braces; else NULL */
 } kv_list;
 
 static void on_env_entry(zd_yaml *y, const zd_yentry *e, void *ctx) {
@@ -181,16 +224,17 @@ static void on_env_entry(zd_yaml *y, const zd_yentry *e, void *ctx) {
         return;
     }
     list->kv[list->n++].value = value;
+    remember(list->L, value, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1);
 }
 
 /* Reads an `env` map into *out and *n_out; `env_owner` names it in messages. */
-static void read_env(zd_yaml *y, const zd_yentry *e, const char *env_owner, zd_kv **out,
-                     size_t *n_out) {
+static void read_env(zd_yaml *y, const zd_yentry *e, const char *env_owner, loader *L,
+                     zd_kv **out, size_t *n_out) {
     if (!zd_yaml_at(y, YAML_MAPPING_START_EVENT)) {
         zd_yread_bad_value(y, e, "a map of variable names to values");
         return;
     }
-    kv_list list = {0};
+    kv_list list = {.L = L};
     zd_yread_map(y, env_owner, true, on_env_entry, &list);
     *out = list.kv;
     *n_out = list.n;
@@ -217,9 +261,12 @@ static void on_resource(zd_yaml *y, const zd_yentry *e, void *ctx) {
 static void parse_cmd(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
     static const char expect[] = "a string or a non-empty list of strings";
     zd_node *n = c->n;
+    yaml_mark_t at = zd_yaml_event(y)->start_mark;
     if (!zd_yaml_at(y, YAML_SEQUENCE_START_EVENT)) {
-        if (zd_yread_text(y, e, expect, &n->shell))
+        if (zd_yread_text(y, e, expect, &n->shell)) {
             n->kind = ZD_NODE_SHELL;
+            remember(c->L, n->shell, (int)at.line + 1, (int)at.column + 1);
+        }
         return;
     }
     yaml_mark_t start = zd_yaml_event(y)->start_mark;
@@ -240,8 +287,10 @@ static void parse_cmd(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
         zd_yaml_fail_nomem(y);
         return;
     }
-    for (size_t i = 0; i < count; i++)
+    for (size_t i = 0; i < count; i++) {
         n->argv[i] = items[i].text;
+        remember(c->L, items[i].text, items[i].line, items[i].col);
+    }
     free(items);
     n->argc = count;
     n->kind = ZD_NODE_ARGV;
@@ -289,6 +338,8 @@ static char *resolve_path(zd_yaml *y, const char *base, const char *path) {
 static void parse_args(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
     (void)e;
     msgpack_sbuffer *buf = &c->L->scratch;
+    c->L->args_line = (int)zd_yaml_event(y)->start_mark.line + 1;
+    c->L->args_col = (int)zd_yaml_event(y)->start_mark.column + 1;
     char where[ZD_YREAD_OWNER + 16];
     snprintf(where, sizeof where, "in args of %s", c->owner);
     msgpack_sbuffer_clear(buf);
@@ -359,15 +410,21 @@ static void parse_env(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
     char owner[ZD_YREAD_OWNER];
     snprintf(owner, sizeof owner, "env of %s", c->owner);
     size_t n_env = 0;
-    read_env(y, e, owner, &c->n->env, &n_env);
+    read_env(y, e, owner, c->L, &c->n->env, &n_env);
     c->n->n_env = (uint32_t)n_env;
 }
 
 static void parse_workdir(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
     char *dir;
+    yaml_mark_t at = zd_yaml_event(y)->start_mark;
     if (!zd_yread_text(y, e, "a directory path", &dir))
         return;
     c->n->workdir = resolve_path(y, c->L->base_dir, dir);
+    if (c->L->recording) { /* kept for foreach: resolved once substituted */
+        remember(c->L, dir, (int)at.line + 1, (int)at.column + 1);
+        c->L->workdir = (zd_ytext){.text = dir, .line = (int)at.line + 1, .col = (int)at.column + 1};
+        return;
+    }
     free(dir);
 }
 
@@ -399,9 +456,25 @@ static void parse_max_result(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
 }
 
 static void parse_tags(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
+    zd_ytext *items;
     size_t n_tags = 0;
-    zd_yread_strv(y, e, "a list of non-empty strings", false, &c->n->tags, &n_tags);
+    if (!zd_yread_list(y, e, "a list of non-empty strings", false, &items, &n_tags))
+        return;
+    if (!(c->n->tags = calloc(n_tags + 1, sizeof *c->n->tags))) {
+        zd_ytext_free(items, n_tags);
+        zd_yaml_fail_nomem(y);
+        return;
+    }
+    for (size_t i = 0; i < n_tags; i++) {
+        c->n->tags[i] = items[i].text;
+        remember(c->L, items[i].text, items[i].line, items[i].col);
+    }
+    free(items);
     c->n->n_tags = (uint32_t)n_tags;
+}
+
+static void parse_foreach(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
+    zd_fan_parse(y, e, c->L->base_dir, &c->info->fan);
 }
 
 /* `version`: a string or a number, kept as written ("2" and 2 are the same version). */
@@ -437,6 +510,7 @@ static const char *const node_key_names[KEY_COUNT] = {
     [KEY_TAGS] = "tags",
     [KEY_MAX_RESULT] = "max_result",
     [KEY_VERSION] = "version",
+    [KEY_FOREACH] = "foreach",
 };
 
 typedef void (*key_parser)(zd_yaml *y, const zd_yentry *e, node_ctx *c);
@@ -459,6 +533,7 @@ static const key_parser node_key_parsers[KEY_COUNT] = {
     [KEY_TAGS] = parse_tags,
     [KEY_MAX_RESULT] = parse_max_result,
     [KEY_VERSION] = parse_version,
+    [KEY_FOREACH] = parse_foreach,
 };
 
 /* One key of a node or of `defaults`. */
@@ -474,8 +549,8 @@ static void on_node_key(zd_yaml *y, const zd_yentry *e, void *ctx) {
         return;
     }
     c->info->set |= BIT(k);
-    if (k == KEY_DEPS && c->info == &c->L->defaults_info) {
-        zd_yaml_error(y, e->mark, "\"deps\" cannot be set in defaults");
+    if ((k == KEY_DEPS || k == KEY_FOREACH) && c->info == &c->L->defaults_info) {
+        zd_yaml_error(y, e->mark, "\"%s\" cannot be set in defaults", node_key_names[k]);
         zd_yaml_skip(y);
         return;
     }
@@ -521,6 +596,31 @@ static int64_t reserve_node(loader *L, const zd_yentry *e, const char *owner) {
     return index;
 }
 
+/* For a node with foreach: every placeholder its strings hold must be known (reported where the
+ * string is); its workdir is kept as written, to be resolved per instance. */
+static void check_template(loader *L, zd_node *n, node_info *info) {
+    char why[ZD_YREAD_OWNER + ZD_YREAD_SHOW];
+    bool ok = true;
+    for (size_t i = 0; i < L->n_tmpl; i++)
+        if (!zd_fan_check(info->fan, L->tmpl[i].text, why, sizeof why)) {
+            zd_yaml_error_at(L->y, L->tmpl[i].line, L->tmpl[i].col, "%s", why);
+            ok = false;
+        }
+    if (n->args && !zd_fan_check_args(info->fan, n->args, n->args_len, why, sizeof why)) {
+        zd_yaml_error_at(L->y, L->args_line, L->args_col, "in args: %s", why);
+        ok = false;
+    }
+    L->n_fanned++;
+    if (!ok)
+        return;
+    if (L->workdir.text) {
+        free(n->workdir);
+        n->workdir = L->workdir.text;
+        L->workdir.text = NULL;
+        info->workdir_raw = true;
+    }
+}
+
 /* One entry of `nodes`. A node whose name is invalid or taken is still read, for its errors. */
 static void on_node(zd_yaml *y, const zd_yentry *e, void *ctx) {
     loader *L = ctx;
@@ -538,7 +638,16 @@ static void on_node(zd_yaml *y, const zd_yentry *e, void *ctx) {
     zd_node_init(&n);
     if (zd_yaml_at(y, YAML_MAPPING_START_EVENT)) {
         node_ctx c = {.L = L, .n = &n, .info = &info, .owner = owner};
+        L->recording = true;
         zd_yread_map(y, owner, false, on_node_key, &c);
+        L->recording = false;
+        if (info.fan)
+            check_template(L, &n, &info);
+        zd_ytext_free(L->tmpl, L->n_tmpl);
+        L->tmpl = NULL;
+        L->n_tmpl = L->cap_tmpl = 0;
+        free(L->workdir.text);
+        L->workdir.text = NULL;
     } else {
         if (!zd_yaml_at(y, YAML_ALIAS_EVENT))
             zd_yaml_error(y, zd_yaml_event(y)->start_mark, "%s must be a map of settings", owner);
@@ -640,7 +749,7 @@ static void on_top(zd_yaml *y, const zd_yentry *e, void *ctx) {
             zd_yread_bad_value(y, e, "a map of node settings");
         break;
     case TOP_ENV:
-        read_env(y, e, "env", &settings->env, &settings->n_env);
+        read_env(y, e, "env", NULL, &settings->env, &settings->n_env);
         break;
     case TOP_POOLS:
         if (is_map)
@@ -758,8 +867,9 @@ static void swap_key(zd_node *a, zd_node *b, int k) {
     case KEY_MAX_RESULT:
         SWAP(max_result);
         break;
-    case KEY_FN:   /* swapped with KEY_CMD */
-    case KEY_DEPS: /* not a setting */
+    case KEY_FN:      /* swapped with KEY_CMD */
+    case KEY_DEPS:    /* not a setting */
+    case KEY_FOREACH: /* expanded before defaults apply */
     case KEY_COUNT:
         break;
     }
@@ -784,11 +894,12 @@ static void apply_defaults(loader *L, zd_node *n, const node_info *info) {
     zd_node_clear(&merged);      /* frees the defaults that n overrode */
 }
 
-static void resolve_pool(loader *L, zd_node *n, const zd_ytext *pool, const char *owner) {
+static void resolve_pool(loader *L, zd_node *n, const zd_ytext *pool, const char *owner,
+                         bool report) {
     if (!pool)
         return;
     n->pool = zd_graph_find_pool(L->g, pool->text);
-    if (n->pool < 0 && !name_set_has(&L->bad_pools, pool->text)) {
+    if (n->pool < 0 && report && !name_set_has(&L->bad_pools, pool->text)) {
         char name[ZD_YREAD_SHOW];
         zd_yaml_error_at(L->y, pool->line, pool->col, "undeclared pool %s in %s",
                          zd_yaml_quote(name, sizeof name, pool->text, strlen(pool->text)), owner);
@@ -892,23 +1003,211 @@ static void check_dep_vars(loader *L, const node_info *info, const char *owner) 
     free(v);
 }
 
-static void resolve_deps(loader *L, uint32_t index, const node_info *info, const char *owner) {
+/* The fanned node named name[0..len), or NULL. */
+static const fan_rec *find_fan(const loader *L, const char *name, size_t len) {
+    void *v = L->fan_names ? zd_strmap_get(L->fan_names, name, len) : NULL;
+    return v ? &L->fans[(uintptr_t)v - 1] : NULL;
+}
+
+/* Adds the dep of index on target, reporting a self-dependency or a repeat when report. */
+static void add_dep(loader *L, uint32_t index, uint32_t target, const zd_ytext *ref,
+                    const char *owner, bool report) {
+    int rc = target == index ? ZDAG_EINVAL : zd_graph_add_dep(L->g, index, target);
+    char dep[ZD_YREAD_SHOW];
+    if (rc == ZDAG_ENOMEM)
+        zd_yaml_fail_nomem(L->y);
+    else if (rc == ZDAG_EINVAL && report)
+        zd_yaml_error_at(L->y, ref->line, ref->col, "%s depends on itself", owner);
+    else if (rc == ZDAG_EEXIST && report)
+        zd_yaml_error_at(L->y, ref->line, ref->col, "%s lists dependency %s twice", owner,
+                         zd_yaml_quote(dep, sizeof dep, ref->text, strlen(ref->text)));
+}
+
+/* A dep written `X[I]` or `X[{index}]`: one instance of the fanned node X. */
+static void resolve_instance_dep(loader *L, uint32_t index, const node_info *info,
+                                 const zd_ytext *ref, const char *owner, bool report) {
+    const char *text = ref->text, *open = strchr(text, '[');
+    size_t len = strlen(text);
+    const fan_rec *x = find_fan(L, text, (size_t)(open - text));
+    const char *inner = open + 1;
+    size_t inner_len = len - (size_t)(inner - text) - 1;
+    char shown[ZD_YREAD_SHOW], base[ZD_YREAD_SHOW];
+    zd_yaml_quote(shown, sizeof shown, text, len);
+    zd_yaml_quote(base, sizeof base, text, (size_t)(open - text));
+    if (!x) {
+        if (report)
+            zd_yaml_error_at(L->y, ref->line, ref->col,
+                             "%s depends on %s, but no node %s has foreach", owner, shown, base);
+        return;
+    }
+    if (inner_len == 7 && !memcmp(inner, "{index}", 7)) {
+        const fan_rec *self = info->fan_id ? &L->fans[info->fan_id - 1] : NULL;
+        if (!self) {
+            if (report)
+                zd_yaml_error_at(L->y, ref->line, ref->col,
+                                 "%s depends on %s, but {index} is only known in a node "
+                                 "with foreach",
+                                 owner, shown);
+        } else if (self->count != x->count) {
+            if (report)
+                zd_yaml_error_at(L->y, ref->line, ref->col,
+                                 "%s depends on %s item by item, but it has %u instances and "
+                                 "%s has %u",
+                                 owner, shown, self->count, base, x->count);
+        } else {
+            add_dep(L, index, x->first + info->instance, ref, owner, report);
+        }
+        return;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long k = inner_len && inner[0] >= '0' && inner[0] <= '9'
+                               ? strtoull(inner, &end, 10)
+                               : (end = (char *)inner, 0);
+    if (end != inner + inner_len || errno) {
+        if (report)
+            zd_yaml_error_at(L->y, ref->line, ref->col,
+                             "%s depends on %s: an instance is NAME[NUMBER] or NAME[{index}]",
+                             owner, shown);
+    } else if (k >= x->count) {
+        if (report)
+            zd_yaml_error_at(L->y, ref->line, ref->col,
+                             "%s depends on %s, but %s has %u instances (from [0])", owner, shown,
+                             base, x->count);
+    } else {
+        add_dep(L, index, x->first + (uint32_t)k, ref, owner, report);
+    }
+}
+
+/* Resolves the deps of node index: a node by name, every instance of a fanned node by its name,
+ * or one instance (resolve_instance_dep()). */
+static void resolve_deps(loader *L, uint32_t index, const node_info *info, const char *owner,
+                         bool report) {
     for (size_t d = 0; d < info->n_deps && !zd_yaml_failed(L->y); d++) {
         const zd_ytext *ref = &info->deps[d];
+        size_t len = strlen(ref->text);
         int64_t target = zd_graph_find(L->g, ref->text);
-        int rc =
-            target < 0 || target == index ? 0 : zd_graph_add_dep(L->g, index, (uint32_t)target);
-        char dep[ZD_YREAD_SHOW];
-        if (rc == ZDAG_ENOMEM)
-            zd_yaml_fail_nomem(L->y);
-        else if (target < 0 && !name_set_has(&L->bad_nodes, ref->text))
+        const fan_rec *x = target < 0 ? find_fan(L, ref->text, len) : NULL;
+        if (target >= 0) {
+            add_dep(L, index, (uint32_t)target, ref, owner, report);
+        } else if (x) {
+            for (uint32_t k = 0; k < x->count && !zd_yaml_failed(L->y); k++)
+                add_dep(L, index, x->first + k, ref, owner, report && k == 0);
+        } else if (len > 2 && ref->text[len - 1] == ']' && strchr(ref->text, '[') &&
+                   strchr(ref->text, '[') != ref->text) {
+            resolve_instance_dep(L, index, info, ref, owner, report);
+        } else if (report && !name_set_has(&L->bad_nodes, ref->text)) {
             unknown_dep(L, ref, owner);
-        else if (target == index)
-            zd_yaml_error_at(L->y, ref->line, ref->col, "%s depends on itself", owner);
-        else if (rc == ZDAG_EEXIST)
-            zd_yaml_error_at(L->y, ref->line, ref->col, "%s lists dependency %s twice", owner,
-                             zd_yaml_quote(dep, sizeof dep, ref->text, strlen(ref->text)));
+        }
     }
+}
+
+/* Moves node src of the old graph into a new node of L->g named name. */
+static int move_node(loader *L, zd_node *src, const char *name, uint32_t *index) {
+    int rc = zd_graph_add_node(L->g, name, index);
+    if (rc < 0)
+        return rc;
+    zd_node *slot = zd_graph_node(L->g, *index);
+    const char *new_name = slot->name, *old_name = src->name;
+    *slot = *src;
+    slot->name = new_name;
+    zd_node_init(src);
+    src->name = old_name;
+    return 0;
+}
+
+/* Instance k of fan entry fi into L->g, at index. */
+static int add_instance(loader *L, uint32_t fi, uint32_t k, node_info *info_out) {
+    fan_rec *fr = &L->fans[fi];
+    const node_info *t = &fr->info;
+    char *name = malloc(strlen(fr->name) + 24);
+    if (!name)
+        return ZDAG_ENOMEM;
+    sprintf(name, "%s[%u]", fr->name, k);
+    zd_node n;
+    zd_node_init(&n);
+    int rc = zd_fan_node(t->fan, k, &fr->tmpl, &n);
+    if (rc == 0 && t->workdir_raw) {
+        char *dir = resolve_path(L->y, L->base_dir, n.workdir);
+        free(n.workdir);
+        n.workdir = dir;
+        rc = dir ? 0 : ZDAG_ENOMEM;
+    }
+    n.line = fr->tmpl.line;
+    n.col = fr->tmpl.col;
+    uint32_t index;
+    if (rc == 0)
+        rc = move_node(L, &n, name, &index);
+    free(name);
+    zd_node_clear(&n);
+    *info_out = (node_info){.set = t->set,
+                            .n_deps = t->n_deps,
+                            .deps = t->deps,
+                            .pool = t->pool,
+                            .fn_line = t->fn_line,
+                            .fn_col = t->fn_col,
+                            .fan_id = fi + 1,
+                            .instance = k,
+                            .borrowed = true};
+    return rc;
+}
+
+/* Rebuilds the graph with each node that has foreach replaced, in its place, by its instances
+ * NAME[0] .. NAME[N-1]; the templates go to L->fans. Runs before any dep is added. */
+static void expand_fans(loader *L) {
+    zd_graph *old = L->g;
+    node_info *old_info = L->info;
+    size_t n_old = L->n_info, total = 0;
+    for (size_t i = 0; i < n_old; i++)
+        total += old_info[i].fan ? zd_fan_count(old_info[i].fan) : 1;
+    L->g = zd_graph_new();
+    L->fans = calloc(L->n_fanned, sizeof *L->fans);
+    L->info = calloc(total ? total : 1, sizeof *L->info);
+    L->fan_names = zd_strmap_new();
+    L->n_info = L->cap_info = 0;
+    int rc = L->g && L->fans && L->info && L->fan_names ? 0 : ZDAG_ENOMEM;
+    if (rc == 0) {
+        zd_graph_settings tmp = *zd_graph_settings_of(old);
+        *zd_graph_settings_of(old) = *zd_graph_settings_of(L->g);
+        *zd_graph_settings_of(L->g) = tmp;
+        L->cap_info = total ? total : 1;
+    }
+    for (size_t p = 0; rc == 0 && p < zd_graph_pool_count(old); p++) {
+        const zd_pool *pool = zd_graph_pool(old, (int32_t)p);
+        rc = zd_graph_add_pool(L->g, pool->name, pool->capacity, NULL);
+    }
+    for (uint32_t i = 0; rc == 0 && i < n_old; i++) {
+        zd_node *o = zd_graph_node(old, i);
+        uint32_t index;
+        if (!old_info[i].fan) {
+            if ((rc = move_node(L, o, o->name, &index)) == 0) {
+                L->info[L->n_info++] = old_info[i];
+                memset(&old_info[i], 0, sizeof old_info[i]);
+            }
+            continue;
+        }
+        uint32_t fi = (uint32_t)L->n_fans++;
+        fan_rec *fr = &L->fans[fi];
+        fr->tmpl = *o;
+        zd_node_init(o);
+        o->name = fr->tmpl.name;
+        fr->info = old_info[i];
+        memset(&old_info[i], 0, sizeof old_info[i]);
+        fr->first = (uint32_t)L->n_info;
+        fr->count = (uint32_t)zd_fan_count(fr->info.fan);
+        rc = zd_strmap_put(L->fan_names, o->name, strlen(o->name), (void *)(uintptr_t)(fi + 1),
+                           &fr->name);
+        fr->tmpl.name = fr->name;
+        for (uint32_t k = 0; rc == 0 && k < fr->count; k++)
+            if ((rc = add_instance(L, fi, k, &L->info[L->n_info])) == 0)
+                L->n_info++;
+    }
+    for (size_t i = 0; i < n_old; i++)
+        free_info(&old_info[i]);
+    free(old_info);
+    zd_graph_free(&old);
+    if (rc < 0)
+        zd_yaml_fail_nomem(L->y);
 }
 
 /* Reports the cycle zd_graph_finish found (len entries, the first repeated at the end), from its
@@ -944,18 +1243,24 @@ static void resolve_graph(loader *L) {
         qsort(L->bad_pools.v, L->bad_pools.n, sizeof *L->bad_pools.v, cmp_str);
     if (L->bad_nodes.n > 1)
         qsort(L->bad_nodes.v, L->bad_nodes.n, sizeof *L->bad_nodes.v, cmp_str);
-    resolve_pool(L, &L->defaults, L->defaults_info.pool, "defaults");
+    resolve_pool(L, &L->defaults, L->defaults_info.pool, "defaults", true);
     for (uint32_t i = 0; i < L->n_info && !zd_yaml_failed(L->y); i++) {
         zd_node *n = zd_graph_node(L->g, i);
         const node_info *info = &L->info[i];
+        /* Instances share their template's settings: its mistakes are reported once, with the
+         * first instance, and named after the node as written. */
+        bool report = info->instance == 0;
+        const char *name = info->fan_id ? L->fans[info->fan_id - 1].name : n->name;
         char owner[ZD_YREAD_OWNER];
-        node_owner(owner, sizeof owner, n->name, strlen(n->name));
-        resolve_pool(L, n, info->pool, owner);
+        node_owner(owner, sizeof owner, name, strlen(name));
+        resolve_pool(L, n, info->pool, owner, report);
         if (L->defaults_info.set)
             apply_defaults(L, n, info);
-        check_command(L, n, info, owner);
-        resolve_deps(L, i, info, owner);
-        check_dep_vars(L, info, owner);
+        if (report)
+            check_command(L, n, info, owner);
+        resolve_deps(L, i, info, owner, report);
+        if (report)
+            check_dep_vars(L, info, owner);
     }
     if (zd_yaml_failed(L->y))
         return;
@@ -1056,6 +1361,14 @@ static void loader_free(loader *L) {
     free_info(&L->defaults_info);
     name_set_free(&L->bad_pools);
     name_set_free(&L->bad_nodes);
+    for (size_t i = 0; i < L->n_fans; i++) {
+        zd_node_clear(&L->fans[i].tmpl);
+        free_info(&L->fans[i].info);
+    }
+    free(L->fans);
+    zd_strmap_free(&L->fan_names);
+    zd_ytext_free(L->tmpl, L->n_tmpl);
+    free(L->workdir.text);
     msgpack_sbuffer_destroy(&L->scratch);
     zd_yaml_close(&L->y);
     zd_graph_free(&L->g);
@@ -1108,6 +1421,8 @@ static int load(const char *name, const char *buf, size_t len, const zd_load_opt
         free(*owned);
         *owned = NULL;
     }
+    if (!zd_yaml_failed(L.y) && L.n_fanned)
+        expand_fans(&L);
     if (!zd_yaml_failed(L.y))
         resolve_graph(&L);
     if (!zd_yaml_failed(L.y) && (L.flags & (ZD_LOAD_PROBE_PLUGINS | ZD_LOAD_CHECK_FNS)))

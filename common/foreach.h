@@ -1,0 +1,62 @@
+/* Static fan-out: a node's `foreach` source read into a list of instances, and the placeholders
+ * (`{item}`, `{index}`, a matrix variable by name; `{{` and `}}` for literal braces) of its
+ * settings substituted for one instance.
+ *
+ * Sources (README, pipeline section):
+ * - {list: [A, B, ...]}       one instance per entry, item as written;
+ * - {range: [FIRST, LAST]}    integers FIRST to LAST inclusive, item the number in decimal;
+ * - {glob: "PATTERN"}         the paths glob(3) matches, sorted, relative to the base directory
+ *                             as the pattern is written; no match is zero instances;
+ * - {lines: FILE}             each non-empty line of FILE (a trailing "\r" dropped);
+ * - {matrix: {VAR: [...]}}    the cartesian product, the first variable slowest; each instance
+ *                             has the variables by name, and no {item}.
+ * The loader (common/pipeline.c) turns the node into instances NAME[0], NAME[1], ...; this
+ * module knows nothing of the graph beyond one node's settings. */
+#ifndef ZD_FOREACH_H
+#define ZD_FOREACH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "graph.h"
+#include "yamlread.h"
+
+#define ZD_FAN_MAX_INSTANCES (1u << 22) /* instances of one node, at most */
+
+typedef struct zd_fan zd_fan;
+
+/* Reads the value of entry e (`foreach`), whose first event is current, and consumes it.
+ * Relative glob patterns and lines files are taken from base_dir (borrowed; NULL: the current
+ * directory). On success stores the source in *out (caller frees with zd_fan_free()) and
+ * returns true; on a bad value reports it, positioned, through y, stores NULL and returns
+ * false. */
+bool zd_fan_parse(zd_yaml *y, const zd_yentry *e, const char *base_dir, zd_fan **out);
+
+/* Frees the source; sets *f to NULL. Accepts NULL and *f == NULL. */
+void zd_fan_free(zd_fan **f);
+
+/* Returns the number of instances. */
+size_t zd_fan_count(const zd_fan *f);
+
+/* Checks the placeholders of text against f's variables. Returns true when every one is
+ * known and every brace is paired; else writes why into why[0..size) and returns false. */
+bool zd_fan_check(const zd_fan *f, const char *text, char *why, size_t size);
+
+/* Whether text holds a brace, so that it may change from one instance to the next. */
+bool zd_fan_templated(const char *text);
+
+/* Returns text with the placeholders of instance i substituted (caller frees), or NULL when out
+ * of memory. text must have passed zd_fan_check(). */
+char *zd_fan_subst(const zd_fan *f, size_t i, const char *text);
+
+/* Fills dst (fresh or cleared) with tmpl's settings for instance i: cmd (string or list), env
+ * values, string scalars inside args, workdir and tags substituted, the rest copied. Returns 0
+ * or ZDAG_ENOMEM (dst then holds what was copied; clear it). */
+int zd_fan_node(const zd_fan *f, size_t i, const zd_node *tmpl, zd_node *dst)
+    __attribute__((warn_unused_result));
+
+/* Checks the string scalars inside the msgpack value args[0..len) as zd_fan_check() does.
+ * Returns true when all pass; else writes why (naming the string) and returns false. */
+bool zd_fan_check_args(const zd_fan *f, const char *args, size_t len, char *why, size_t size);
+
+#endif
