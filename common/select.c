@@ -69,7 +69,18 @@ static void seed(select_ctx *c, uint32_t node, uint8_t roles) {
         c->down[c->n_down++] = node;
 }
 
-/* Seeds the nodes each name stands for: the node of that name, and every node with that tag. */
+/* The length of name before an instance suffix "[N]" (a node expanded by foreach), or 0. */
+static size_t instance_base(const char *name) {
+    size_t len = strlen(name), i = len;
+    if (len < 4 || name[len - 1] != ']')
+        return 0;
+    for (i = len - 1; i > 0 && name[i - 1] >= '0' && name[i - 1] <= '9'; i--)
+        ;
+    return i + 1 < len && i >= 2 && name[i - 1] == '[' ? i - 1 : 0;
+}
+
+/* Seeds the nodes each name stands for: the node of that name, every instance NAME[N] of a
+ * node with foreach, and every node with that tag. */
 static void seed_names(select_ctx *c) {
     for (size_t i = 0; i < c->n_slots; i++) {
         name_slot *slot = &c->slots[i];
@@ -82,6 +93,12 @@ static void seed_names(select_ctx *c) {
     size_t n = zd_graph_size(c->g);
     for (uint32_t i = 0; i < n; i++) {
         const zd_node *node = zd_graph_node(c->g, i);
+        size_t base = instance_base(node->name);
+        name_slot *fanned = base ? zd_strmap_get(c->index, node->name, base) : NULL;
+        if (fanned) {
+            fanned->found = true;
+            seed(c, i, fanned->roles);
+        }
         for (size_t t = 0; t < node->n_tags; t++) {
             name_slot *slot = slot_of(c, node->tags[t]);
             if (slot) {

@@ -1,7 +1,8 @@
 /* Node selection for `zdag run --target` / `--exclude`: which nodes of a graph take part.
  *
  * A target keeps itself and its ancestors (everything it needs); an exclude drops itself and
- * its descendants (everything that needs it). Each name is a node name or a tag. */
+ * its descendants (everything that needs it). Each name is a node name or a tag; the name of a
+ * node with foreach stands for all its instances NAME[0], NAME[1], ..., and NAME[I] for one. */
 #ifndef ZD_SELECT_H
 #define ZD_SELECT_H
 
