@@ -97,7 +97,8 @@ static void read_range(zd_yaml *y, const zd_yentry *e, zd_fan *f) {
     char subj[ZD_YREAD_SUBJECT];
     if (n != 2 || !parse_int(v[0].text, &a) || !parse_int(v[1].text, &b) || a > b)
         zd_yaml_error(y, at, "%s must be %s", zd_yread_subject(subj, sizeof subj, e), expect);
-    else if (!too_many(y, at, f, (uint64_t)(b - a) >= ZD_FAN_MAX_INSTANCES ? SIZE_MAX : (size_t)(b - a) + 1))
+    else if (!too_many(y, at, f,
+                       (uint64_t)(b - a) >= ZD_FAN_MAX_INSTANCES ? SIZE_MAX : (size_t)(b - a) + 1))
         for (long long k = a; k <= b; k++) {
             char num[24];
             snprintf(num, sizeof num, "%lld", k);
@@ -429,8 +430,8 @@ static bool walk_args(const zd_fan *f, size_t i, const msgpack_object *o, msgpac
         if (!pk) {
             char inner[256], shown[ZD_YREAD_SHOW];
             if (!(ok = zd_fan_check(f, text, inner, sizeof inner)))
-                snprintf(why, size, "%s in string %s",
-                         inner, zd_yaml_quote(shown, sizeof shown, text, strlen(text)));
+                snprintf(why, size, "%s in string %s", inner,
+                         zd_yaml_quote(shown, sizeof shown, text, strlen(text)));
         } else {
             char *done = zd_fan_subst(f, i, text);
             ok = done && msgpack_pack_str_with_body(pk, done, strlen(done)) == 0;
@@ -474,8 +475,8 @@ bool zd_fan_check_args(const zd_fan *f, const char *args, size_t len, char *why,
 
 /* Repacks dst->args with instance i's substitution. */
 static int subst_args(const zd_fan *f, size_t i, zd_node *dst) {
-    if (!dst->args || (!memchr(dst->args, '{', dst->args_len) &&
-                       !memchr(dst->args, '}', dst->args_len)))
+    if (!dst->args ||
+        (!memchr(dst->args, '{', dst->args_len) && !memchr(dst->args, '}', dst->args_len)))
         return 0;
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);

@@ -60,17 +60,17 @@ enum top_key {
 
 /* What the loader keeps beside a node (or the defaults) until the graph is complete. */
 typedef struct node_info {
-    uint32_t set;    /* BIT(key) for each key written in the node, valid or not, and BAD_BODY */
-    uint32_t n_deps; /* entries in deps */
-    zd_ytext *deps;  /* deps by name, resolved once all nodes are known */
-    zd_ytext *pool;  /* the pool named (owned), resolved once all pools are known; or NULL */
-    int fn_line;     /* where the `fn` value is (1-based), 0 if none */
-    int fn_col;      /* its column */
-    zd_fan *fan;     /* `foreach` (owned) of a node not yet expanded; NULL otherwise */
-    uint32_t fan_id; /* an instance: 1 + its entry in loader.fans; 0 for other nodes */
-    uint32_t instance;    /* an instance: its index */
-    bool borrowed;        /* deps and pool are the template's (in loader.fans), not owned */
-    bool workdir_raw;     /* workdir is as written, resolved once substituted per instance */
+    uint32_t set;      /* BIT(key) for each key written in the node, valid or not, and BAD_BODY */
+    uint32_t n_deps;   /* entries in deps */
+    zd_ytext *deps;    /* deps by name, resolved once all nodes are known */
+    zd_ytext *pool;    /* the pool named (owned), resolved once all pools are known; or NULL */
+    int fn_line;       /* where the `fn` value is (1-based), 0 if none */
+    int fn_col;        /* its column */
+    zd_fan *fan;       /* `foreach` (owned) of a node not yet expanded; NULL otherwise */
+    uint32_t fan_id;   /* an instance: 1 + its entry in loader.fans; 0 for other nodes */
+    uint32_t instance; /* an instance: its index */
+    bool borrowed;     /* deps and pool are the template's (in loader.fans), not owned */
+    bool workdir_raw;  /* workdir is as written, resolved once substituted per instance */
 } node_info;
 
 #define BAD_BODY                                                                                   \
@@ -170,7 +170,8 @@ static void remember(loader *L, const char *text, int line, int col) {
     if (!more)
         return;
     L->tmpl = more;
-    L->tmpl[L->n_tmpl] = (zd_ytext){.text = zd_yread_dup(L->y, text, strlen(text)), .line = line, .col = col};
+    L->tmpl[L->n_tmpl] =
+        (zd_ytext){.text = zd_yread_dup(L->y, text, strlen(text)), .line = line, .col = col};
     L->n_tmpl += L->tmpl[L->n_tmpl].text != NULL;
 }
 
@@ -228,8 +229,8 @@ static void on_env_entry(zd_yaml *y, const zd_yentry *e, void *ctx) {
 }
 
 /* Reads an `env` map into *out and *n_out; `env_owner` names it in messages. */
-static void read_env(zd_yaml *y, const zd_yentry *e, const char *env_owner, loader *L,
-                     zd_kv **out, size_t *n_out) {
+static void read_env(zd_yaml *y, const zd_yentry *e, const char *env_owner, loader *L, zd_kv **out,
+                     size_t *n_out) {
     if (!zd_yaml_at(y, YAML_MAPPING_START_EVENT)) {
         zd_yread_bad_value(y, e, "a map of variable names to values");
         return;
@@ -422,7 +423,8 @@ static void parse_workdir(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
     c->n->workdir = resolve_path(y, c->L->base_dir, dir);
     if (c->L->recording) { /* kept for foreach: resolved once substituted */
         remember(c->L, dir, (int)at.line + 1, (int)at.column + 1);
-        c->L->workdir = (zd_ytext){.text = dir, .line = (int)at.line + 1, .col = (int)at.column + 1};
+        c->L->workdir =
+            (zd_ytext){.text = dir, .line = (int)at.line + 1, .col = (int)at.column + 1};
         return;
     }
     free(dir);

@@ -304,6 +304,26 @@ static void test_long_chain_is_linear(void **state) {
     zd_graph_free(&g);
 }
 
+/* Instances of a node with foreach: NAME stands for all of them, NAME[I] for one; a name that
+ * only looks like an instance prefix ("a[" or "a[x]") stands for nothing. */
+static void test_fanned_names(void **state) {
+    (void)state;
+    zd_graph *g = build("a[0] a[1] a[12] ab[0] b[0] b[1] c", "b[0]:a[0] b[1]:a[1] c:b[0] c:b[1]");
+    zd_diags d;
+    zd_diags_init(&d);
+    const char *const a[] = {"a", NULL}, *const b1[] = {"b[1]", NULL}, *const c[] = {"c", NULL};
+    assert_string_equal(SELECT(g, a, NONE, &d), "a[0] a[1] a[12]");
+    assert_string_equal(SELECT(g, b1, NONE, &d), "a[1] b[1]");
+    assert_string_equal(SELECT(g, c, b1, &d), "a[0] a[1] b[0]"); /* c needs b[1]: dropped */
+    assert_string_equal(SELECT(g, NONE, a, &d), "ab[0]");
+    assert_int_equal(d.n, 0);
+    const char *const bad[] = {"a[", "b[x]", NULL};
+    assert_string_equal(SELECT(g, bad, NONE, &d), "error");
+    assert_int_equal(d.n, 2);
+    zd_diags_clear(&d);
+    zd_graph_free(&g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_names_selects_all),
@@ -315,6 +335,7 @@ int main(void) {
         cmocka_unit_test(test_unknown_names_all_reported),
         cmocka_unit_test(test_diamonds),
         cmocka_unit_test(test_long_chain_is_linear),
+        cmocka_unit_test(test_fanned_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

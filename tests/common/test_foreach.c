@@ -1,0 +1,312 @@
+/* Tests of common/foreach.c through the loader: each `foreach` source expands into the right
+ * instances in the right order, placeholders are substituted in every key that takes them, and
+ * each misuse is an error at the position of what is wrong. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <msgpack.h>
+
+#include "pipeline.h"
+
+/* The messages of one load, joined by newlines (owned; "" when none). */
+typedef struct outcome {
+    zd_graph *g; /* the graph when it loaded, else NULL */
+    char *text;  /* every message */
+} outcome;
+
+static outcome run_load(const char *path, const char *yaml) {
+    zd_diags d;
+    zd_diags_init(&d);
+    outcome o = {0};
+    int rc = path ? zd_pipeline_load_file(path, 0, &o.g, &d)
+                  : zd_pipeline_load_buffer("f.yaml", yaml, strlen(yaml), &o.g, &d);
+    size_t size = 0;
+    FILE *m = open_memstream(&o.text, &size);
+    assert_non_null(m);
+    for (size_t i = 0; i < d.n; i++)
+        fprintf(m, "%s\n", d.lines[i]);
+    fclose(m);
+    zd_diags_clear(&d);
+    if (rc != 0 && o.g)
+        fail_msg("a graph with rc %d", rc);
+    return o;
+}
+
+static zd_graph *must_load(const char *yaml) {
+    outcome o = run_load(NULL, yaml);
+    if (!o.g)
+        fail_msg("load failed:\n%s", o.text);
+    free(o.text);
+    return o.g;
+}
+
+/* Asserts that yaml fails to load and that its messages are exactly want. */
+static void must_fail(const char *yaml, const char *want) {
+    outcome o = run_load(NULL, yaml);
+    assert_null(o.g);
+    assert_string_equal(o.text, want);
+    free(o.text);
+}
+
+static const zd_node *inst(const zd_graph *g, const char *name) {
+    int64_t i = zd_graph_find(g, name);
+    if (i < 0)
+        fail_msg("no node %s", name);
+    return zd_graph_node(g, (uint32_t)i);
+}
+
+/* The names of node's deps, in order, joined by spaces. */
+static void assert_deps(const zd_graph *g, const char *name, const char *want) {
+    const zd_node *n = inst(g, name);
+    char got[512] = "";
+    for (uint32_t d = 0; d < n->n_deps; d++) {
+        strcat(got, d ? " " : "");
+        strcat(got, zd_graph_node(g, n->deps[d])->name);
+    }
+    assert_string_equal(got, want);
+}
+
+static void test_list_substitutes_every_key(void **state) {
+    (void)state;
+    zd_graph *g = must_load("nodes:\n"
+                            "  a:\n"
+                            "    foreach: {list: [x, \"y z\"]}\n"
+                            "    cmd: \"echo {item} {index} {{item}} }}\"\n"
+                            "    env: {V: \"<{item}>\", K: plain}\n"
+                            "    workdir: \"w/{index}\"\n"
+                            "    tags: [\"t-{item}\", all]\n"
+                            "    args: {k: \"{item}\", n: [1, \"{index}\"]}\n"
+                            "  b:\n"
+                            "    foreach: {list: [p, q]}\n"
+                            "    cmd: [printf, \"%s\", \"{item}\"]\n");
+    assert_int_equal(zd_graph_size(g), 4);
+    assert_int_equal(zd_graph_find(g, "a"), -1);
+    const zd_node *a1 = inst(g, "a[1]");
+    assert_string_equal(a1->shell, "echo y z 1 {item} }");
+    assert_string_equal(a1->env[0].value, "<y z>");
+    assert_string_equal(a1->env[1].value, "plain");
+    assert_string_equal(a1->workdir, "w/1");
+    assert_string_equal(a1->tags[0], "t-y z");
+    assert_string_equal(a1->tags[1], "all");
+    assert_int_equal(a1->line, 2);
+    assert_int_equal(a1->col, 3);
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    assert_int_equal(msgpack_unpack_next(&u, a1->args, a1->args_len, NULL),
+                     MSGPACK_UNPACK_SUCCESS);
+    const msgpack_object_map *m = &u.data.via.map;
+    assert_int_equal(m->size, 2);
+    assert_memory_equal(m->ptr[0].val.via.str.ptr, "y z", 3);
+    assert_int_equal(m->ptr[1].val.via.array.ptr[0].via.u64, 1);
+    assert_memory_equal(m->ptr[1].val.via.array.ptr[1].via.str.ptr, "1", 1);
+    msgpack_unpacked_destroy(&u);
+    assert_string_equal(inst(g, "a[0]")->shell, "echo x 0 {item} }");
+    assert_string_equal(inst(g, "b[1]")->argv[2], "q");
+    assert_string_equal(inst(g, "b[1]")->argv[1], "%s");
+    zd_graph_free(&g);
+}
+
+static void test_plain_nodes_keep_braces(void **state) {
+    (void)state;
+    zd_graph *g = must_load("nodes:\n  a: {cmd: \"awk '{print $1}' {item}\"}\n");
+    assert_string_equal(inst(g, "a")->shell, "awk '{print $1}' {item}");
+    zd_graph_free(&g);
+}
+
+static void test_range_is_inclusive(void **state) {
+    (void)state;
+    zd_graph *g = must_load("nodes:\n  r: {foreach: {range: [-1, 2]}, cmd: \"n={item}\"}\n");
+    assert_int_equal(zd_graph_size(g), 4);
+    assert_string_equal(inst(g, "r[0]")->shell, "n=-1");
+    assert_string_equal(inst(g, "r[3]")->shell, "n=2");
+    zd_graph_free(&g);
+    must_fail("nodes:\n  r: {foreach: {range: [3, 1]}, cmd: x}\n",
+              "f.yaml:2:24: error: \"range\" in foreach of node \"r\" must be [FIRST, LAST]: two "
+              "integers, FIRST <= LAST (both included)\n");
+}
+
+static void test_matrix_first_variable_slowest(void **state) {
+    (void)state;
+    zd_graph *g = must_load("nodes:\n"
+                            "  m:\n"
+                            "    foreach: {matrix: {size: [s, m], seed: [1, 2, 3]}}\n"
+                            "    cmd: \"{size}-{seed}-{index}\"\n");
+    static const char *const want[] = {"s-1-0", "s-2-1", "s-3-2", "m-1-3", "m-2-4", "m-3-5"};
+    assert_int_equal(zd_graph_size(g), 6);
+    for (uint32_t i = 0; i < 6; i++)
+        assert_string_equal(zd_graph_node(g, i)->shell, want[i]);
+    zd_graph_free(&g);
+    must_fail("nodes:\n  m: {foreach: {matrix: {v: [1]}}, cmd: \"{item}\"}\n",
+              "f.yaml:2:41: error: unknown placeholder \"{item}\" (known: {index} and the matrix "
+              "variables; write {{ and }} for literal braces)\n");
+}
+
+/* A directory with logs/b.log, logs/a.log, logs/c.txt, items.txt and the pipeline p.yaml. */
+static char *make_tree(const char *yaml) {
+    char *dir = strdup("/tmp/zdag-test-foreach-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    char path[512];
+    static const char *const files[] = {"logs/b.log", "logs/a.log", "logs/c.txt"};
+    snprintf(path, sizeof path, "%s/logs", dir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fclose(f);
+    }
+    snprintf(path, sizeof path, "%s/items.txt", dir);
+    FILE *f = fopen(path, "w");
+    fputs("one\n\ntwo\r\n\n", f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/p.yaml", dir);
+    f = fopen(path, "w");
+    fputs(yaml, f);
+    fclose(f);
+    return dir;
+}
+
+static void remove_tree(char *dir) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    free(dir);
+}
+
+static void test_glob_and_lines_from_the_file_directory(void **state) {
+    (void)state;
+    char *dir = make_tree("nodes:\n"
+                          "  z: {foreach: {glob: \"logs/*.log\"}, cmd: \"gzip {item}\"}\n"
+                          "  none: {foreach: {glob: \"logs/*.gz\"}, cmd: \"x {item}\"}\n"
+                          "  l: {foreach: {lines: items.txt}, cmd: \"echo {item}\"}\n"
+                          "  after: {cmd: x, deps: [none, z]}\n");
+    char path[512];
+    snprintf(path, sizeof path, "%s/p.yaml", dir);
+    outcome o = run_load(path, NULL);
+    if (!o.g)
+        fail_msg("%s", o.text);
+    zd_graph *g = o.g;
+    assert_int_equal(zd_graph_size(g), 5);
+    assert_string_equal(inst(g, "z[0]")->shell, "gzip logs/a.log");
+    assert_string_equal(inst(g, "z[1]")->shell, "gzip logs/b.log");
+    assert_string_equal(inst(g, "l[0]")->shell, "echo one");
+    assert_string_equal(inst(g, "l[1]")->shell, "echo two");
+    assert_deps(g, "after", "z[0] z[1]");
+    free(o.text);
+    zd_graph_free(&g);
+    remove_tree(dir);
+}
+
+static void test_placeholder_errors_where_written(void **state) {
+    (void)state;
+    must_fail("nodes:\n"
+              "  a:\n"
+              "    cmd: [echo, \"{itme}\"]\n"
+              "    env: {X: \"{\"}\n"
+              "    tags: [\"}\"]\n"
+              "    args: [\"{no}\"]\n"
+              "    foreach: {list: [1]}\n",
+              "f.yaml:3:17: error: unknown placeholder \"{itme}\" (known: {item} and {index}; "
+              "write {{ and }} for literal braces)\n"
+              "f.yaml:4:14: error: an unclosed '{' (write {{ for a literal brace)\n"
+              "f.yaml:5:12: error: a single '}' (write }} for a literal brace)\n"
+              "f.yaml:6:11: error: in args: unknown placeholder \"{no}\" (known: {item} and "
+              "{index}; write {{ and }} for literal braces) in string \"{no}\"\n");
+}
+
+static void test_source_errors(void **state) {
+    (void)state;
+    must_fail("nodes:\n"
+              "  a: {foreach: {lisst: [1]}, cmd: x}\n"
+              "  b: {foreach: {list: [1], range: [1, 2]}, cmd: x}\n"
+              "  c: {foreach: [], cmd: x}\n"
+              "  d: {foreach: {lines: /nonexistent/zdag}, cmd: x}\n"
+              "defaults: {foreach: {list: [1]}}\n",
+              "f.yaml:2:17: error: unknown key \"lisst\" in foreach of node \"a\"; did you mean "
+              "\"list\"?\n"
+              "f.yaml:3:28: error: foreach of node \"b\" has more than one source\n"
+              "f.yaml:4:16: error: \"foreach\" in node \"c\" must be a map with one of list, "
+              "range, glob, lines, matrix\n"
+              "f.yaml:5:24: error: foreach of node \"d\": cannot read lines file "
+              "\"/nonexistent/zdag\": No such file or directory\n"
+              "f.yaml:6:12: error: \"foreach\" cannot be set in defaults\n");
+}
+
+static void test_item_wise_and_all_instance_deps(void **state) {
+    (void)state;
+    zd_graph *g = must_load("nodes:\n"
+                            "  a: {foreach: {list: [x, y, z]}, cmd: x}\n"
+                            "  b: {foreach: {range: [1, 3]}, cmd: x, deps: [\"a[{index}]\"]}\n"
+                            "  all: {cmd: x, deps: [b]}\n"
+                            "  one: {cmd: x, deps: [\"a[2]\"]}\n");
+    assert_deps(g, "b[0]", "a[0]");
+    assert_deps(g, "b[2]", "a[2]");
+    assert_deps(g, "all", "b[0] b[1] b[2]");
+    assert_deps(g, "one", "a[2]");
+    zd_graph_free(&g);
+}
+
+static void test_dep_errors_positioned(void **state) {
+    (void)state;
+    must_fail("nodes:\n"
+              "  a: {foreach: {list: [x, y]}, cmd: x}\n"
+              "  b:\n"
+              "    foreach: {range: [1, 3]}\n"
+              "    cmd: x\n"
+              "    deps: [\"a[{index}]\", \"a[2]\", \"c[0]\", \"a[-1]\"]\n"
+              "  c: {cmd: x, deps: [\"a[{index}]\"]}\n",
+              "f.yaml:6:12: error: node \"b\" depends on \"a[{index}]\" item by item, but it has 3 "
+              "instances and \"a\" has 2\n"
+              "f.yaml:6:26: error: node \"b\" depends on \"a[2]\", but \"a\" has 2 instances "
+              "(from [0])\n"
+              "f.yaml:6:34: error: node \"b\" depends on \"c[0]\", but no node \"c\" has "
+              "foreach\n"
+              "f.yaml:6:42: error: node \"b\" depends on \"a[-1]\": an instance is NAME[NUMBER] "
+              "or NAME[{index}]\n"
+              "f.yaml:7:22: error: node \"c\" depends on \"a[{index}]\", but {index} is only known "
+              "in a node with foreach\n");
+}
+
+static void test_cycle_through_instances(void **state) {
+    (void)state;
+    must_fail("nodes:\n"
+              "  a: {foreach: {list: [x, y]}, cmd: x, deps: [\"b[{index}]\"]}\n"
+              "  b: {foreach: {list: [x, y]}, cmd: x, deps: [\"a[1]\"]}\n",
+              "f.yaml:2:3: error: cycle: a[1] -> b[1] -> a[1]\n");
+}
+
+static void test_many_instances(void **state) {
+    (void)state;
+    zd_graph *g = must_load("nodes:\n"
+                            "  a: {foreach: {range: [0, 99999]}, cmd: \"echo {item}\"}\n"
+                            "  b: {cmd: x, deps: [a]}\n");
+    assert_int_equal(zd_graph_size(g), 100001);
+    assert_string_equal(inst(g, "a[99999]")->shell, "echo 99999");
+    assert_int_equal(inst(g, "b")->n_deps, 100000);
+    zd_graph_free(&g);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_list_substitutes_every_key),
+        cmocka_unit_test(test_plain_nodes_keep_braces),
+        cmocka_unit_test(test_range_is_inclusive),
+        cmocka_unit_test(test_matrix_first_variable_slowest),
+        cmocka_unit_test(test_glob_and_lines_from_the_file_directory),
+        cmocka_unit_test(test_placeholder_errors_where_written),
+        cmocka_unit_test(test_source_errors),
+        cmocka_unit_test(test_item_wise_and_all_instance_deps),
+        cmocka_unit_test(test_dep_errors_positioned),
+        cmocka_unit_test(test_cycle_through_instances),
+        cmocka_unit_test(test_many_instances),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
