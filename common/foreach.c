@@ -335,6 +335,23 @@ static const char *lookup(const zd_fan *f, size_t i, const char *name, size_t le
     return found;
 }
 
+size_t zd_fan_instance_base(const char *name, size_t len, uint64_t *index) {
+    if (len < 4 || name[len - 1] != ']')
+        return 0;
+    size_t i = len - 1;
+    uint64_t n = 0, scale = 1;
+    while (i > 0 && name[i - 1] >= '0' && name[i - 1] <= '9' && scale <= UINT64_MAX / 10) {
+        n += (uint64_t)(name[i - 1] - '0') * scale;
+        scale *= 10;
+        i--;
+    }
+    if (i + 1 == len || i < 2 || name[i - 1] != '[')
+        return 0;
+    if (index)
+        *index = n;
+    return i - 1;
+}
+
 bool zd_fan_templated(const char *text) {
     return strpbrk(text, "{}") != NULL;
 }

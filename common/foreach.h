@@ -59,4 +59,8 @@ int zd_fan_node(const zd_fan *f, size_t i, const zd_node *tmpl, zd_node *dst)
  * Returns true when all pass; else writes why (naming the string) and returns false. */
 bool zd_fan_check_args(const zd_fan *f, const char *args, size_t len, char *why, size_t size);
 
+/* When name[0..len) is an instance's, NAME[N] with N decimal digits and NAME not empty, returns
+ * the length of NAME and stores N in *index (may be NULL); else returns 0. */
+size_t zd_fan_instance_base(const char *name, size_t len, uint64_t *index);
+
 #endif

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "foreach.h"
 #include "strmap.h"
 #include "yamlread.h"
 
@@ -69,16 +70,6 @@ static void seed(select_ctx *c, uint32_t node, uint8_t roles) {
         c->down[c->n_down++] = node;
 }
 
-/* The length of name before an instance suffix "[N]" (a node expanded by foreach), or 0. */
-static size_t instance_base(const char *name) {
-    size_t len = strlen(name), i = len;
-    if (len < 4 || name[len - 1] != ']')
-        return 0;
-    for (i = len - 1; i > 0 && name[i - 1] >= '0' && name[i - 1] <= '9'; i--)
-        ;
-    return i + 1 < len && i >= 2 && name[i - 1] == '[' ? i - 1 : 0;
-}
-
 /* Seeds the nodes each name stands for: the node of that name, every instance NAME[N] of a
  * node with foreach, and every node with that tag. */
 static void seed_names(select_ctx *c) {
@@ -93,7 +84,7 @@ static void seed_names(select_ctx *c) {
     size_t n = zd_graph_size(c->g);
     for (uint32_t i = 0; i < n; i++) {
         const zd_node *node = zd_graph_node(c->g, i);
-        size_t base = instance_base(node->name);
+        size_t base = zd_fan_instance_base(node->name, strlen(node->name), NULL);
         name_slot *fanned = base ? zd_strmap_get(c->index, node->name, base) : NULL;
         if (fanned) {
             fanned->found = true;

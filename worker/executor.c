@@ -25,6 +25,7 @@
 #include "curve.h"
 #include "peerwatch.h"
 #include "fence.h"
+#include "foreach.h"
 #include "inbox.h"
 #include "mpjson.h"
 #include "proc.h"
@@ -495,6 +496,60 @@ static bool put_deps(executor *x, const zd_msg_task *t, envv *env) {
     return true;
 }
 
+/* ZDAG_DEPS_<NAME> (issue 12): for the deps that are instances NAME[N] of a node with foreach,
+ * one file per NAME listing the files of put_deps(), one a line, in index order. */
+typedef struct fan_dep {
+    zd_bytes base;  /* NAME */
+    uint64_t index; /* N */
+    uint32_t dep;   /* its entry in the task's deps (file dep.<dep>) */
+} fan_dep;
+
+static int cmp_fan_dep(const void *pa, const void *pb) {
+    const fan_dep *a = pa, *b = pb;
+    size_t n = a->base.len < b->base.len ? a->base.len : b->base.len;
+    int c = memcmp(a->base.ptr, b->base.ptr, n);
+    if (c || a->base.len != b->base.len)
+        return c ? c : a->base.len < b->base.len ? -1 : 1;
+    return a->index < b->index ? -1 : a->index > b->index;
+}
+
+static bool put_fan_lists(executor *x, const zd_msg_task *t, envv *env) {
+    fan_dep *v = t->n_deps ? malloc(t->n_deps * sizeof *v) : NULL;
+    size_t n = 0;
+    for (uint32_t i = 0; v && i < t->n_deps; i++) {
+        zd_bytes name = t->deps[i].name;
+        size_t base = zd_fan_instance_base(name.ptr, name.len, &v[n].index);
+        if (base) {
+            v[n].base = (zd_bytes){.ptr = name.ptr, .len = base};
+            v[n++].dep = i;
+        }
+    }
+    if (n == 0) {
+        free(v);
+        return t->n_deps == 0 || v;
+    }
+    qsort(v, n, sizeof *v, cmp_fan_dep);
+    bool ok = true;
+    for (size_t i = 0, end; ok && i < n; i = end) {
+        char path[ZD_STORE_PATH], *text = NULL;
+        size_t size = 0;
+        snprintf(path, sizeof path, "%s/deps.%u", x->cfg->scratch_dir, v[i].dep);
+        FILE *m = open_memstream(&text, &size);
+        for (end = i; m && end < n && v[end].base.len == v[i].base.len &&
+                      !memcmp(v[end].base.ptr, v[i].base.ptr, v[i].base.len);
+             end++)
+            fprintf(m, "%s/dep.%u\n", x->cfg->scratch_dir, v[end].dep);
+        ok = m && fclose(m) == 0 && write_file(path, text, size) == 0;
+        free(text);
+        char *one = ok ? dep_var(v[i].base, path) : NULL, *var = NULL;
+        ok = one && asprintf(&var, "ZDAG_DEPS_%s", one + strlen("ZDAG_DEP_")) >= 0 &&
+             env_put(env, var, true);
+        free(one);
+    }
+    free(v);
+    return ok;
+}
+
 /* Where the attempt's log goes: the coordinator's file when it is on this host, else a
  * scratch file whose content travels back in the RESULT (the coordinator then writes it). The
  * file is made at the command's first output (worker/proc): a silent command costs no file. */
@@ -548,6 +603,7 @@ static void run_command(executor *x, const zd_msg_task *t, zd_store_writer *w,
     ok = ok &&
          env_put(&env, printf_dup("ZDAG_RUN_ID=%.*s", (int)t->run_id.len, t->run_id.ptr), true);
     ok = ok && put_deps(x, t, &env);
+    ok = ok && put_fan_lists(x, t, &env);
     if (!ok) {
         snprintf(res->error, sizeof res->error, "cannot prepare the environment: %s",
                  strerror(errno));

@@ -100,8 +100,7 @@ static void test_list_substitutes_every_key(void **state) {
     assert_int_equal(a1->col, 3);
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
-    assert_int_equal(msgpack_unpack_next(&u, a1->args, a1->args_len, NULL),
-                     MSGPACK_UNPACK_SUCCESS);
+    assert_int_equal(msgpack_unpack_next(&u, a1->args, a1->args_len, NULL), MSGPACK_UNPACK_SUCCESS);
     const msgpack_object_map *m = &u.data.via.map;
     assert_int_equal(m->size, 2);
     assert_memory_equal(m->ptr[0].val.via.str.ptr, "y z", 3);
