@@ -105,12 +105,20 @@ int zd_cli_check(int argc, char **argv) {
 
 int zd_cli_graph(int argc, char **argv) {
     int status = 0;
-    int first = zd_cli_operands_only(argc, argv);
-    if (first < 0)
+    unsigned flags = 0;
+    const zd_cli_command *cmd = zd_cli_command_find("graph");
+    bool started = false, bad;
+    const char *arg;
+    const zd_cli_option *o;
+    while ((o = zd_cli_next(cmd, argc, argv, &started, &arg, &bad)))
+        if (o->id == ZD_OPT_EXPAND)
+            flags |= ZD_DOT_EXPAND;
+    if (bad)
         return ZD_EXIT_USAGE;
+    int first = zd_cli_operands();
     char *args[2] = {argv[0], first < argc ? argv[first] : NULL};
     zd_graph *g = load_only(argc - first == 1 ? 2 : 1, args, 0, &status);
-    if (g && zd_dot_write(stdout, g) < 0) {
+    if (g && zd_dot_write(stdout, g, flags) < 0) {
         fprintf(stderr, "zdag: cannot write the graph\n");
         status = ZD_EXIT_CANNOT_RUN;
     }

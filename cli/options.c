@@ -72,6 +72,11 @@ static const zd_cli_option check_opts[] = {
     help_opt,
 };
 
+static const zd_cli_option graph_opts[] = {
+    {ZD_OPT_EXPAND, 0, "expand", NULL, NULL, "draw every instance of a node with foreach"},
+    help_opt,
+};
+
 static const zd_cli_option worker_opts[] = {
     {ZD_OPT_CONNECT, 0, "connect", "ENDPOINT", NULL,
      "the coordinator, e.g. tcp://10.0.0.1:7700 (required)"},
@@ -114,10 +119,11 @@ const zd_cli_command zd_cli_commands[] = {
      "plugin (dlopen, lazily: none of its functions is called) and looks up every fn node's\n"
      "function in them; a fn node in a pipeline without plugins is an error.",
      "file", OPTS(check_opts)},
-    {"graph", "FILE", "print the pipeline as a Graphviz DOT graph",
+    {"graph", "FILE [--expand]", "print the pipeline as a Graphviz DOT graph",
      "Prints the pipeline as a Graphviz DOT graph on stdout\n"
-     "(render it with: zdag graph FILE | dot -Tsvg > graph.svg).",
-     "file", OPTS(only_help)},
+     "(render it with: zdag graph FILE | dot -Tsvg > graph.svg). A node with foreach is one\n"
+     "box with its instance count, unless --expand.",
+     "file", OPTS(graph_opts)},
     {"worker", "--connect ENDPOINT [options]", "serve a coordinator on another host",
      "A host agent: joins the coordinator at ENDPOINT with this host's capacity and forks the\n"
      "executors that run the nodes it is sent, until the run ends. What keeps it from joining\n"

@@ -34,6 +34,8 @@ typedef enum zd_opt_id {
     ZD_OPT_HEARTBEAT,
     /* check */
     ZD_OPT_REMOTE,
+    /* graph */
+    ZD_OPT_EXPAND,
     /* worker */
     ZD_OPT_CONNECT,
     ZD_OPT_SLOTS,

@@ -12,15 +12,19 @@
 #include "dot.h"
 #include "pipeline.h"
 
-/* Returns what zd_dot_write writes for g (caller frees). */
-static char *dot_of(const zd_graph *g) {
+/* Returns what zd_dot_write writes for g with flags (caller frees). */
+static char *dot_with(const zd_graph *g, unsigned flags) {
     char *text = NULL;
     size_t size = 0;
     FILE *f = open_memstream(&text, &size);
     assert_non_null(f);
-    assert_int_equal(zd_dot_write(f, g), 0);
+    assert_int_equal(zd_dot_write(f, g, flags), 0);
     fclose(f);
     return text;
+}
+
+static char *dot_of(const zd_graph *g) {
+    return dot_with(g, 0);
 }
 
 static void test_spec_example(void **state) {
@@ -94,14 +98,49 @@ static void test_empty_graph_and_errors(void **state) {
     char *text = dot_of(g);
     assert_string_equal(text, "digraph zdag {\n  node [shape=box, style=rounded];\n}\n");
     free(text);
-    assert_int_equal(zd_dot_write(NULL, g), ZDAG_EINVAL);
-    assert_int_equal(zd_dot_write(stdout, NULL), ZDAG_EINVAL);
+    assert_int_equal(zd_dot_write(NULL, g, 0), ZDAG_EINVAL);
+    assert_int_equal(zd_dot_write(stdout, NULL, 0), ZDAG_EINVAL);
     /* A stream that cannot be written. */
     FILE *full = fopen("/dev/full", "w");
     if (full) {
-        assert_int_equal(zd_dot_write(full, g), ZDAG_EIO);
+        assert_int_equal(zd_dot_write(full, g, 0), ZDAG_EIO);
         fclose(full);
     }
+    zd_graph_free(&g);
+}
+
+/* A node with foreach is one box with its count and one edge per pair of boxes; --expand
+ * draws the instances. */
+static void test_fanned_nodes(void **state) {
+    (void)state;
+    static const char pipeline[] =
+        "nodes:\n"
+        "  a: {foreach: {list: [x, y]}, cmd: x, priority: 2}\n"
+        "  b: {foreach: {list: [x, y]}, cmd: x, deps: [\"a[{index}]\"]}\n"
+        "  one: {foreach: {list: [x]}, cmd: x}\n"
+        "  c: {cmd: x, deps: [b, one, a]}\n";
+    zd_diags d;
+    zd_diags_init(&d);
+    zd_graph *g = NULL;
+    assert_int_equal(zd_pipeline_load_buffer("p.yaml", pipeline, strlen(pipeline), &g, &d), 0);
+    char *text = dot_of(g);
+    assert_string_equal(text, "digraph zdag {\n"
+                              "  node [shape=box, style=rounded];\n"
+                              "  \"a\" [label=\"a\\n2 instances\\npriority: 2\"];\n"
+                              "  \"b\" [label=\"b\\n2 instances\"];\n"
+                              "  \"one\" [label=\"one\\n1 instance\"];\n"
+                              "  \"c\" [label=\"c\"];\n"
+                              "  \"a\" -> \"b\";\n"
+                              "  \"b\" -> \"c\";\n"
+                              "  \"one\" -> \"c\";\n"
+                              "  \"a\" -> \"c\";\n"
+                              "}\n");
+    free(text);
+    text = dot_with(g, ZD_DOT_EXPAND);
+    assert_non_null(strstr(text, "  \"a[1]\" [label=\"a[1]\\npriority: 2\"];\n"));
+    assert_non_null(strstr(text, "  \"a[1]\" -> \"b[1]\";\n"));
+    assert_null(strstr(text, "instance"));
+    free(text);
     zd_graph_free(&g);
 }
 
@@ -110,6 +149,7 @@ int main(void) {
         cmocka_unit_test(test_spec_example),
         cmocka_unit_test(test_escaping),
         cmocka_unit_test(test_empty_graph_and_errors),
+        cmocka_unit_test(test_fanned_nodes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,7 +29,8 @@ static void exercise(const zd_graph *g, FILE *sink) {
     bool *active = malloc(n ? n : 1);
     check(hashes && active, "out of memory");
     check(zd_defhash_compute(g, hashes) == 0, "no definition hashes for a loaded graph");
-    check(zd_dot_write(sink, g) == 0, "zd_dot_write failed on a loaded graph");
+    check(zd_dot_write(sink, g, 0) == 0, "zd_dot_write failed on a loaded graph");
+    check(zd_dot_write(sink, g, ZD_DOT_EXPAND) == 0, "zd_dot_write --expand failed");
     const char *targets[1] = {NULL}, *excludes[1] = {NULL};
     size_t n_targets = 0, n_excludes = 0;
     for (uint32_t i = 0; i < n; i++) {
