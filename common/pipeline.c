@@ -1314,9 +1314,9 @@ static void probe_plugins(loader *L) {
     }
     for (uint32_t i = 0; i < L->n_info && (L->flags & ZD_LOAD_CHECK_FNS); i++) {
         const zd_node *n = zd_graph_node(L->g, i);
-        if (n->kind != ZD_NODE_FN || !n->fn)
-            continue;
         const node_info *info = &L->info[i];
+        if (n->kind != ZD_NODE_FN || !n->fn || info->instance > 0)
+            continue; /* an instance calls its first instance's function */
         int line = info->fn_line ? info->fn_line : L->defaults_info.fn_line;
         int col = info->fn_line ? info->fn_col : L->defaults_info.fn_col;
         if (line == 0) {
@@ -1336,7 +1336,8 @@ static void probe_plugins(loader *L) {
         if (listed)
             continue; /* found */
         char owner[ZD_YREAD_OWNER], fn[ZD_YREAD_SHOW];
-        node_owner(owner, sizeof owner, n->name, strlen(n->name));
+        const char *name = info->fan_id ? L->fans[info->fan_id - 1].name : n->name;
+        node_owner(owner, sizeof owner, name, strlen(name));
         zd_yaml_quote(fn, sizeof fn, n->fn, strlen(n->fn));
         if (gs->n_plugins == 0)
             zd_yaml_error_at(

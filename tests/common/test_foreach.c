@@ -282,6 +282,25 @@ static void test_cycle_through_instances(void **state) {
               "f.yaml:2:3: error: cycle: a[1] -> b[1] -> a[1]\n");
 }
 
+/* What is wrong with the node as written is said once, not once per instance. */
+static void test_one_message_for_all_instances(void **state) {
+    (void)state;
+    static const char yaml[] = "nodes:\n"
+                               "  f: {foreach: {range: [1, 50]}, fn: nope, pool: none}\n"
+                               "  g: {foreach: {range: [1, 50]}, args: {n: \"{item}\"}}\n";
+    zd_diags d;
+    zd_diags_init(&d);
+    zd_graph *g = NULL;
+    zd_load_opts opts = {.flags = ZD_LOAD_CHECK_FNS};
+    assert_int_equal(zd_pipeline_load_buffer_opts("f.yaml", yaml, strlen(yaml), &opts, &g, &d),
+                     ZDAG_EPIPELINE);
+    assert_int_equal(d.n, 3);
+    assert_non_null(strstr(d.lines[0], "f.yaml:2:38: error: node \"f\" calls function \"nope\""));
+    assert_string_equal(d.lines[1], "f.yaml:2:50: error: undeclared pool \"none\" in node \"f\"");
+    assert_string_equal(d.lines[2], "f.yaml:3:3: error: node \"g\" has neither \"cmd\" nor \"fn\"");
+    zd_diags_clear(&d);
+}
+
 static void test_many_instances(void **state) {
     (void)state;
     zd_graph *g = must_load("nodes:\n"
@@ -305,6 +324,7 @@ int main(void) {
         cmocka_unit_test(test_item_wise_and_all_instance_deps),
         cmocka_unit_test(test_dep_errors_positioned),
         cmocka_unit_test(test_cycle_through_instances),
+        cmocka_unit_test(test_one_message_for_all_instances),
         cmocka_unit_test(test_many_instances),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
