@@ -2,12 +2,15 @@
 #include "foreach.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <glob.h>
 #include <inttypes.h>
 #include <msgpack.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 struct zd_fan {
     size_t count;      /* instances */
@@ -153,6 +156,26 @@ static void read_glob(zd_yaml *y, const zd_yentry *e, zd_fan *f) {
     free(pattern);
 }
 
+/* Opens path for reading when it is a regular file of at most LINES_MAX_BYTES: never waits on a
+ * FIFO, never reads a device forever. NULL with errno (EINVAL: not such a file). */
+#define LINES_MAX_BYTES (64 << 20)
+static FILE *open_lines(const char *path) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    struct stat st;
+    if (fd < 0)
+        return NULL;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > LINES_MAX_BYTES) {
+        close(fd);
+        errno = EINVAL;
+        return NULL;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    FILE *in = fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0 ? NULL : fdopen(fd, "r");
+    if (!in)
+        close(fd);
+    return in;
+}
+
 static void read_lines(zd_yaml *y, const zd_yentry *e, zd_fan *f) {
     yaml_mark_t at = zd_yaml_event(y)->start_mark;
     char *name;
@@ -160,13 +183,14 @@ static void read_lines(zd_yaml *y, const zd_yentry *e, zd_fan *f) {
         return;
     size_t prefix;
     char *path = join(f->base, name, false, &prefix);
-    FILE *in = path ? fopen(path, "re") : NULL;
+    FILE *in = path ? open_lines(path) : NULL;
     char shown[ZD_YREAD_SHOW];
     if (!path) {
         zd_yaml_fail_nomem(y);
     } else if (!in) {
         zd_yaml_error(y, at, "%s: cannot read lines file %s: %s", f->owner,
-                      zd_yaml_quote(shown, sizeof shown, name, strlen(name)), strerror(errno));
+                      zd_yaml_quote(shown, sizeof shown, name, strlen(name)),
+                      errno == EINVAL ? "not a regular file of at most 64 MiB" : strerror(errno));
     } else {
         char *line = NULL;
         size_t cap = 0;
