@@ -376,6 +376,30 @@ size_t zd_fan_instance_base(const char *name, size_t len, uint64_t *index) {
     return i - 1;
 }
 
+bool zd_fan_same_node(const zd_fan_ref *a, const zd_fan_ref *b) {
+    return a->base == b->base && memcmp(a->name, b->name, a->base) == 0;
+}
+
+static int cmp_ref(const void *pa, const void *pb) {
+    const zd_fan_ref *a = pa, *b = pb;
+    int c = memcmp(a->name, b->name, a->base < b->base ? a->base : b->base);
+    if (c == 0 && a->base != b->base)
+        c = a->base < b->base ? -1 : 1;
+    return c ? c : a->index < b->index ? -1 : a->index > b->index;
+}
+
+size_t zd_fan_sort_refs(zd_fan_ref *v, size_t n) {
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        zd_fan_ref r = v[i];
+        if ((r.base = zd_fan_instance_base(r.name, r.len, &r.index)))
+            v[kept++] = r;
+    }
+    if (kept > 1)
+        qsort(v, kept, sizeof *v, cmp_ref);
+    return kept;
+}
+
 bool zd_fan_templated(const char *text) {
     return strpbrk(text, "{}") != NULL;
 }

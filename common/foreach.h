@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "graph.h"
 #include "yamlread.h"
@@ -62,5 +63,22 @@ bool zd_fan_check_args(const zd_fan *f, const char *args, size_t len, char *why,
 /* When name[0..len) is an instance's, NAME[N] with N decimal digits and NAME not empty, returns
  * the length of NAME and stores N in *index (may be NULL); else returns 0. */
 size_t zd_fan_instance_base(const char *name, size_t len, uint64_t *index);
+
+/* A dependency by name, for grouping the instances of fanned nodes (ZDAG_DEPS_*, and the array a
+ * function receives). The caller sets name, len and pos. */
+typedef struct zd_fan_ref {
+    const char *name; /* borrowed, len bytes */
+    size_t len;       /* bytes in name */
+    size_t base;      /* set: the length of NAME */
+    uint64_t index;   /* set: N */
+    uint32_t pos;     /* the caller's: where the dep is in its list */
+} zd_fan_ref;
+
+/* Keeps the entries of v[0..n) that are instances NAME[N], sorted by NAME then N, at the front
+ * of v, and returns how many there are; each run of one NAME is one fanned node's instances. */
+size_t zd_fan_sort_refs(zd_fan_ref *v, size_t n);
+
+/* Whether a and b (from zd_fan_sort_refs) are instances of one node. */
+bool zd_fan_same_node(const zd_fan_ref *a, const zd_fan_ref *b);
 
 #endif

@@ -110,7 +110,9 @@ ZDAG_EXPORT const msgpack_object *zdag_call_args(const zdag_call *call);
 
 /* The result of dependency `dep` (borrowed), or NULL when `dep` is not a dependency of this
  * node. A function dependency gives the value it returned; a command dependency its stdout as
- * a msgpack string. */
+ * a msgpack string. For a node NAME with foreach in the pipeline file, `dep` NAME gives the
+ * array of the results of its instances NAME[N] that are dependencies, in index order (and
+ * NAME[N] each one). */
 ZDAG_EXPORT const msgpack_object *zdag_call_dep(const zdag_call *call, const char *dep);
 
 /* Sets the error message of a failing call (printf-style; the last call wins). */

@@ -498,50 +498,25 @@ static bool put_deps(executor *x, const zd_msg_task *t, envv *env) {
 
 /* ZDAG_DEPS_<NAME> (issue 12): for the deps that are instances NAME[N] of a node with foreach,
  * one file per NAME listing the files of put_deps(), one a line, in index order. */
-typedef struct fan_dep {
-    zd_bytes base;  /* NAME */
-    uint64_t index; /* N */
-    uint32_t dep;   /* its entry in the task's deps (file dep.<dep>) */
-} fan_dep;
-
-static int cmp_fan_dep(const void *pa, const void *pb) {
-    const fan_dep *a = pa, *b = pb;
-    size_t n = a->base.len < b->base.len ? a->base.len : b->base.len;
-    int c = memcmp(a->base.ptr, b->base.ptr, n);
-    if (c || a->base.len != b->base.len)
-        return c ? c : a->base.len < b->base.len ? -1 : 1;
-    return a->index < b->index ? -1 : a->index > b->index;
-}
-
 static bool put_fan_lists(executor *x, const zd_msg_task *t, envv *env) {
-    fan_dep *v = t->n_deps ? malloc(t->n_deps * sizeof *v) : NULL;
-    size_t n = 0;
-    for (uint32_t i = 0; v && i < t->n_deps; i++) {
-        zd_bytes name = t->deps[i].name;
-        size_t base = zd_fan_instance_base(name.ptr, name.len, &v[n].index);
-        if (base) {
-            v[n].base = (zd_bytes){.ptr = name.ptr, .len = base};
-            v[n++].dep = i;
-        }
-    }
-    if (n == 0) {
-        free(v);
-        return t->n_deps == 0 || v;
-    }
-    qsort(v, n, sizeof *v, cmp_fan_dep);
+    zd_fan_ref *v = t->n_deps ? malloc(t->n_deps * sizeof *v) : NULL;
+    if (!v)
+        return t->n_deps == 0;
+    for (uint32_t i = 0; i < t->n_deps; i++)
+        v[i] = (zd_fan_ref){.name = t->deps[i].name.ptr, .len = t->deps[i].name.len, .pos = i};
+    size_t n = zd_fan_sort_refs(v, t->n_deps);
     bool ok = true;
     for (size_t i = 0, end; ok && i < n; i = end) {
         char path[ZD_STORE_PATH], *text = NULL;
         size_t size = 0;
-        snprintf(path, sizeof path, "%s/deps.%u", x->cfg->scratch_dir, v[i].dep);
+        snprintf(path, sizeof path, "%s/deps.%u", x->cfg->scratch_dir, v[i].pos);
         FILE *m = open_memstream(&text, &size);
-        for (end = i; m && end < n && v[end].base.len == v[i].base.len &&
-                      !memcmp(v[end].base.ptr, v[i].base.ptr, v[i].base.len);
-             end++)
-            fprintf(m, "%s/dep.%u\n", x->cfg->scratch_dir, v[end].dep);
+        for (end = i; m && end < n && zd_fan_same_node(&v[i], &v[end]); end++)
+            fprintf(m, "%s/dep.%u\n", x->cfg->scratch_dir, v[end].pos);
         ok = m && fclose(m) == 0 && write_file(path, text, size) == 0;
         free(text);
-        char *one = ok ? dep_var(v[i].base, path) : NULL, *var = NULL;
+        char *one = ok ? dep_var((zd_bytes){.ptr = v[i].name, .len = v[i].base}, path) : NULL;
+        char *var = NULL;
         ok = one && asprintf(&var, "ZDAG_DEPS_%s", one + strlen("ZDAG_DEP_")) >= 0 &&
              env_put(env, var, true);
         free(one);

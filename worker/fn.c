@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "foreach.h"
+
 #define ARGS_MAX_DEPTH 64 /* nesting accepted in args and results */
 
 struct zd_fn_caller {
@@ -151,6 +153,37 @@ static bool prepare(zd_fn_caller *c, const zd_msg_task *t, zdag_call *call, char
     return true;
 }
 
+/* A fanned dependency (issue 12): after the deps themselves, one view NAME per node with foreach
+ * whose instances NAME[N] are deps, holding the array of their results in index order. */
+static bool add_fan_arrays(zd_fn_caller *c, zdag_call *call, char *err, size_t err_size) {
+    size_t n_deps = call->n_deps;
+    zd_fan_ref *v = n_deps ? malloc(n_deps * sizeof *v) : NULL;
+    bool ok = n_deps == 0 || v;
+    for (size_t i = 0; v && i < n_deps; i++)
+        v[i] = (zd_fan_ref){
+            .name = call->deps[i].name, .len = strlen(call->deps[i].name), .pos = (uint32_t)i};
+    size_t n = v ? zd_fan_sort_refs(v, n_deps) : 0;
+    for (size_t i = 0, end; ok && i < n; i = end) {
+        for (end = i; end < n && zd_fan_same_node(&v[i], &v[end]); end++)
+            ;
+        msgpack_object *items = msgpack_zone_malloc(&c->zone, (end - i) * sizeof *items);
+        char *name = items ? strndup(v[i].name, v[i].base) : NULL;
+        if (!(ok = name != NULL))
+            break;
+        for (size_t k = i; k < end; k++)
+            items[k - i] = call->deps[v[k].pos].obj;
+        dep_view *d = &call->deps[call->n_deps++];
+        d->name = name;
+        d->obj.type = MSGPACK_OBJECT_ARRAY;
+        d->obj.via.array.size = (uint32_t)(end - i);
+        d->obj.via.array.ptr = items;
+    }
+    free(v);
+    if (!ok)
+        snprintf(err, err_size, "out of memory");
+    return ok;
+}
+
 /* Checks what the function packed: exactly one value, within the size limit. */
 static bool check_result(uint64_t limit, const msgpack_sbuffer *sb, char *err, size_t err_size) {
     if (sb->size == 0) {
@@ -177,7 +210,7 @@ bool zd_fn_call(zd_fn_caller *c, const zd_msg_task *t, char **out, size_t *out_l
     *out_len = 0;
     char *fn_name = zd_bytes_dup(t->cmd), *node = zd_bytes_dup(t->name);
     zdag_call call = {.node = node, .attempt = t->attempt};
-    call.deps = calloc(t->n_deps ? t->n_deps : 1, sizeof *call.deps);
+    call.deps = calloc(t->n_deps ? 2 * (size_t)t->n_deps : 1, sizeof *call.deps); /* fan views */
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
@@ -187,7 +220,7 @@ bool zd_fn_call(zd_fn_caller *c, const zd_msg_task *t, char **out, size_t *out_l
         goto out_free;
     }
     zdag_fn fn = zd_fn_find(c, fn_name, err, err_size);
-    if (!fn || !prepare(c, t, &call, err, err_size))
+    if (!fn || !prepare(c, t, &call, err, err_size) || !add_fan_arrays(c, &call, err, err_size))
         goto out_free;
     if (fn(&call, &pk) != 0) {
         snprintf(err, err_size, "%s", call.error[0] ? call.error : "the function failed");

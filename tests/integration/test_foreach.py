@@ -2,6 +2,7 @@
 deps pair the instances, a total node reads $ZDAG_DEPS_COUNT, --target takes NAME and NAME[I],
 and zdag check reports a misuse where it is written. Judged from the report and the files the
 commands wrote, never from timing."""
+import json
 import os
 import sys
 import unittest
@@ -94,6 +95,21 @@ class ForeachTest(ZdagTestCase):
         self.assertIn(f"{pipe}:4:10: error: unknown placeholder \"{{iten}}\"", p.stderr)
         self.assertIn(f"{pipe}:8:12: error: node \"b\" depends on \"a[{{index}}]\" item by item, "
                       "but it has 2 instances and \"a\" has 3", p.stderr)
+
+    def test_function_gets_the_instances_results_as_one_array(self):
+        plugin = os.environ["ZDAG_PLUGIN"]
+        pipe = (f"plugins: [{plugin}]\n"
+                "nodes:\n"
+                "  part: {foreach: {list: [a, b, c]}, fn: calls}\n"
+                "  total: {fn: sum, args: {of: part}, deps: [part]}\n")
+        self.write("fn.yaml", pipe)
+        results = self.path("results.json")
+        self.zdag("run", "fn.yaml", "-w", "2", "--results", results, check=0)
+        with open(results) as f:
+            got = json.load(f)
+        parts = [got[f"part[{i}]"] for i in range(3)]
+        self.assertTrue(all(isinstance(p, int) and p > 0 for p in parts), got)
+        self.assertEqual(got["total"], sum(parts))
 
     def test_no_match_is_zero_instances(self):
         pipe = ("nodes:\n"
