@@ -165,6 +165,30 @@ class MapTest(ZdagTestCase):
         self.assertEqual(p.returncode, 255)
         self.assertIn("--retries takes a whole number", p.stderr)
 
+    def test_jobs_on_a_remote_worker(self):
+        """-w 0 --listen: every job runs on a worker that joined (its host id in the joblog),
+        and the outputs come back to map's stdout."""
+        import socket
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            endpoint = f"tcp://127.0.0.1:{sock.getsockname()[1]}"
+        from zdagtest import ZDAG
+        coord = subprocess.Popen([ZDAG, "map", "-w", "0", "--listen", endpoint, "--insecure",
+                                  "--keep-order", "--joblog", "jobs.log", "echo {}", ":::", "a",
+                                  "b", "c"], cwd=self.dir, env=self.env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        worker = subprocess.Popen([ZDAG, "worker", "--connect", endpoint, "--insecure",
+                                   "--host-id", "far", "--slots", "2"], cwd=self.dir,
+                                  env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True)
+        out, err = coord.communicate(timeout=120)
+        _, werr = worker.communicate(timeout=60)  # it leaves when the run ends
+        self.assertEqual((coord.returncode, out), (0, "a\nb\nc\n"), err)
+        self.assertEqual(worker.returncode, 0, werr)
+        with open(self.path("jobs.log")) as f:
+            hosts = {line.split("\t")[1] for line in f.read().splitlines()[1:]}
+        self.assertEqual(hosts, {"far"})
+
 
 if __name__ == "__main__":
     unittest.main()
