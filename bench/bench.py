@@ -13,7 +13,7 @@ it can be run alone once they exist. Settings (environment):
   BENCH_SCALE="10000 100000"  `zdag run` sizes for the scale table; BENCH_BIG=1 adds 1000000
   BENCH_CHECK="10000 1000000" `zdag check` sizes
   BENCH_OBS_N=20000      function nodes for the --report/--trace/--progress on vs off table
-  BENCH_ONLY=fn,cmd,one,scale,obs,zmq   a subset of the tables
+  BENCH_ONLY=fn,cmd,map,one,scale,obs,zmq   a subset of the tables
   BENCH_TIMEOUT=300      seconds before one run is killed and its contender dropped
   ZDAG, ZDAG_BENCH_FN, ZMQ_FLOOR, NOOP_PLUGIN, PY (Debian's python3) paths of what is run
   ZDAG_BASELINE=PATH     another zdag binary (e.g. main's) run interleaved beside ZDAG in the
@@ -51,7 +51,7 @@ if BIG and 1000000 not in SCALE:
     SCALE.append(1000000)
 CHECK = [int(x) for x in os.environ.get("BENCH_CHECK", "10000 1000000").split()]
 OBS_N = env_int("BENCH_OBS_N", 20000)
-ONLY = set(os.environ.get("BENCH_ONLY", "fn,cmd,one,scale,obs,zmq").split(","))
+ONLY = set(os.environ.get("BENCH_ONLY", "fn,cmd,map,one,scale,obs,zmq").split(","))
 TIMEOUT = env_int("BENCH_TIMEOUT", 900 if BIG else 300)
 
 ZDAG = os.environ.get("ZDAG", os.path.join(BUILD, "zdag"))
@@ -437,6 +437,39 @@ def bench_cmd(tmp, chained):
     return cs
 
 
+def bench_map(tmp):
+    """zdag map against GNU parallel and xargs -P on the same job: gzip each of CMD_N files."""
+    n = CMD_N
+    d = os.path.join(tmp, "map")
+    os.makedirs(d, exist_ok=True)
+    names = [f"f{i:05d}.log" for i in range(n)]
+    line = "".join(f"{k} the quick brown fox jumps over the lazy dog\n" for k in range(80))
+    for name in names:
+        write(os.path.join(d, name), line)
+    args = os.path.join(d, "args")
+    write(args, "".join(x + "\n" for x in names))
+    fresh = Fresh(tmp)
+    j = str(JOBS)
+    title = f"{n:,} files compressed (`gzip -kf FILE`, ~3.6 KB each), -j {j}"
+    out(f"## {title}\n")
+    cs = [Contender(f"zdag map -j{j}", n, lambda: run_cmd(
+        [ZDAG, "map", "-j", j, "-w", j, "--state-dir", fresh(), "gzip -kf {}"], cwd=d,
+        stdin=args))]
+    if BASELINE:
+        log("map: the baseline may have no zdag map; not run")
+    if shutil.which("parallel"):
+        cs.append(Contender(f"GNU parallel -j{j}", n, lambda: run_cmd(
+            ["parallel", "--will-cite", f"-j{j}", "gzip", "-kf"], cwd=d, stdin=args)))
+    else:
+        log("GNU parallel: not installed, skipped")
+    cs.append(Contender(f"xargs -P{j} -n1", n, lambda: run_cmd(
+        ["xargs", f"-P{j}", "-n1", "gzip", "-kf"], cwd=d, stdin=args)))
+    interleave(title, cs, REPS)
+    table(cs)
+    out("Arguments on stdin for all three; `zdag map` gets a fresh `--state-dir` per run.\n")
+    return cs
+
+
 def bench_one(tmp):
     d = os.path.join(tmp, "one")
     os.makedirs(d, exist_ok=True)
@@ -689,6 +722,8 @@ def main():
             bench_cmd(tmp, False)
             bench_cmd(tmp, True)
             bench_spawn()
+        if "map" in ONLY:
+            bench_map(tmp)
         if "one" in ONLY:
             bench_one(tmp)
         if "scale" in ONLY:

@@ -12,6 +12,8 @@ enum {
 
 int zd_cli_run(int argc, char **argv);
 int zd_cli_check(int argc, char **argv);
+/* zdag map [options] COMMAND ::: ARG...: GNU parallel's exit statuses (0, 1-101, 130/143, 255). */
+int zd_cli_map(int argc, char **argv);
 int zd_cli_graph(int argc, char **argv);
 int zd_cli_worker(int argc, char **argv);
 

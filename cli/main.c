@@ -141,6 +141,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "help") == 0)
         return help_command(argc - 1, argv + 1);
     int (*fn)(int, char **) = strcmp(cmd, "run") == 0      ? zd_cli_run
+                              : strcmp(cmd, "map") == 0    ? zd_cli_map
                               : strcmp(cmd, "check") == 0  ? zd_cli_check
                               : strcmp(cmd, "graph") == 0  ? zd_cli_graph
                               : strcmp(cmd, "keygen") == 0 ? zd_cli_keygen
@@ -150,7 +151,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "zdag: unknown command \"%s\" (see zdag help)\n", cmd);
         return ZD_EXIT_USAGE;
     }
-    if (wants_help(argc - 1, argv + 1))
+    /* map's COMMAND may have a -h of its own: map reads --help among its options only. */
+    if (fn != zd_cli_map && wants_help(argc - 1, argv + 1))
         return zd_cli_help(cmd);
     return fn(argc - 1, argv + 1);
 }

@@ -13,6 +13,8 @@
 static const zd_cli_option help_opt = {ZD_OPT_HELP, 'h',  "help",
                                        NULL,        NULL, "show this help and exit"};
 
+/* `zdag run`'s rows, then the MAP_ONLY_OPTS only `zdag map` has: run takes all but those, map
+ * every row. */
 static const zd_cli_option run_opts[] = {
     {ZD_OPT_JOBS, 'j', "jobs", "N", NULL,
      "at most N nodes running at once, over all hosts (default:\n"
@@ -62,7 +64,17 @@ static const zd_cli_option run_opts[] = {
      "heartbeat interval of remote workers; one silent for\n"
      "5 intervals is lost (default: 1)"},
     help_opt,
+    {ZD_OPT_KEEP_ORDER, 0, "keep-order", NULL, NULL,
+     "(map) print each job's output in argument order (default:\n"
+     "as the jobs end)"},
+    {ZD_OPT_JOBLOG, 0, "joblog", "FILE", "file",
+     "(map) write a line per job in GNU parallel's joblog format"},
+    {ZD_OPT_RETRIES, 0, "retries", "N", NULL, "(map) extra attempts of a failed job (default: 0)"},
+    {ZD_OPT_TIMEOUT, 0, "timeout", "SECONDS", NULL,
+     "(map) stop a job's attempt after SECONDS (default: none)"},
 };
+
+#define MAP_ONLY_OPTS 4
 
 static const zd_cli_option check_opts[] = {
     {ZD_OPT_REMOTE, 0, "remote", NULL, NULL,
@@ -111,7 +123,21 @@ const zd_cli_command zd_cli_commands[] = {
      "Runs the pipeline FILE: the coordinator in this process, executors forked on this host\n"
      "(and remote workers with --listen). --report, --trace and --results are checked before\n"
      "the first node starts.",
-     "file", OPTS(run_opts)},
+     "file", run_opts, sizeof run_opts / sizeof run_opts[0] - MAP_ONLY_OPTS},
+    {"map", "[options] COMMAND ::: ARG...", "run COMMAND once per argument, as GNU parallel does",
+     "Runs COMMAND once per argument (one node each, zdag run's scheduler, executors and\n"
+     "remote workers underneath). In COMMAND {} is the argument, {.} without its extension,\n"
+     "{/} its base name, {//} its directory, {/.} its base name without extension, {#} the\n"
+     "job's number (from 1); without any, the argument is appended. Replacements are\n"
+     "shell-quoted. Arguments come after :::, from the lines of each FILE after ::::, else\n"
+     "from the lines of stdin. Every job runs, also after a failure. Each job's standard\n"
+     "output is printed whole when it ends; its standard error is in its log, and a failed\n"
+     "job's last lines are shown on stderr. State (journal, logs) is in .zdag/ here unless\n"
+     "--state-dir is given.\n"
+     "\n"
+     "exit status: 0 every job succeeded, 1-100 that many jobs failed, 101 more than 100\n"
+     "failed, 130/143 interrupted by SIGINT/SIGTERM, 255 any other error (as GNU parallel).",
+     NULL, OPTS(run_opts)},
     {"check", "FILE [--remote]", "validate a pipeline; prints nothing when it is valid",
      "Validates FILE as zdag run would before starting, without running anything. Prints\n"
      "nothing and exits 0 when it is valid; prints every error, sorted by position, as\n"
@@ -246,6 +272,8 @@ void zd_cli_print_overview(FILE *out) {
                                                              : zd_cli_commands[i].usage);
         if (strcmp(zd_cli_commands[i].name, "worker") == 0)
             snprintf(words, sizeof words, "worker --connect EP");
+        if (strcmp(zd_cli_commands[i].name, "map") == 0)
+            snprintf(words, sizeof words, "map CMD ::: ARG...");
         fprintf(out, "  %-21s %s\n", words, zd_cli_commands[i].summary);
     }
     fputs("\nzdag --version prints the version; zdag COMMAND --help a command's options.\n", out);

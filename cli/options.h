@@ -32,6 +32,11 @@ typedef enum zd_opt_id {
     ZD_OPT_AUTHORIZED_KEYS,
     ZD_OPT_INSECURE,
     ZD_OPT_HEARTBEAT,
+    /* map */
+    ZD_OPT_KEEP_ORDER,
+    ZD_OPT_JOBLOG,
+    ZD_OPT_RETRIES,
+    ZD_OPT_TIMEOUT,
     /* check */
     ZD_OPT_REMOTE,
     /* graph */

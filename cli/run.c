@@ -1,4 +1,5 @@
-/* zdag run: options, pipeline, state directory, then the local runner. */
+/* zdag run: options, pipeline, state directory, then the local runner (the part `zdag map`
+ * shares is runargs.h). */
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
@@ -17,29 +18,9 @@
 #include "options.h"
 #include "pipeline.h"
 #include "report.h"
+#include "runargs.h"
 #include "runner.h"
 #include "select.h"
-
-/* A growable list of names given with a repeatable option. */
-typedef struct name_list {
-    const char **v; /* owned array of borrowed strings (argv) */
-    size_t n;       /* entries in v */
-    size_t cap;     /* allocated entries */
-} name_list;
-
-typedef struct run_args {
-    const char *file;        /* pipeline file */
-    zd_run_opts opts;        /* what the runner needs */
-    const char *state_dir;   /* --state-dir, or NULL for the default */
-    bool quiet;              /* -q */
-    bool force_progress;     /* --progress */
-    name_list targets;       /* --target NODE|TAG */
-    name_list excludes;      /* --exclude NODE|TAG */
-    const char *secret_file; /* --curve-secret */
-    const char *keys_dir;    /* --authorized-keys */
-    char pub[41], sec[41];   /* the coordinator's key pair, loaded */
-    zd_keyset *keys;         /* the workers admitted */
-} run_args;
 
 /* Parses a whole number in [min, max]; prints the error and returns false otherwise. */
 static bool parse_int(const char *opt, const char *text, long min, long max, int *out) {
@@ -56,7 +37,7 @@ static bool parse_int(const char *opt, const char *text, long min, long max, int
 }
 
 /* Appends name (borrowed) to list; prints the error and returns false when out of memory. */
-static bool push_name(name_list *list, const char *name) {
+static bool push_name(zd_name_list *list, const char *name) {
     if (list->n == list->cap) {
         size_t cap = list->cap ? list->cap * 2 : 4;
         const char **v = realloc(list->v, cap * sizeof *v);
@@ -84,98 +65,117 @@ static bool parse_number(const char *opt, const char *text, double *out) {
     return true;
 }
 
-static bool parse_args(int argc, char **argv, run_args *a) {
+void zd_run_args_init(zd_run_args *a) {
+    *a = (zd_run_args){0};
+    a->opts.prio = ZD_PRIO_CRITICAL_PATH;
+    a->opts.log = (zd_log){zdag_log_stderr, NULL}; /* the one place that prints */
+}
+
+bool zd_run_args_option(zd_run_args *a, const zd_cli_option *o, const char *optval) {
+    switch (o->id) {
+    case ZD_OPT_JOBS:
+        if (!parse_int("--jobs", optval, 1, 1000000, &a->opts.jobs))
+            return false;
+        break;
+    case ZD_OPT_LOCAL_WORKERS:
+        if (!parse_int("--local-workers", optval, 0, 4096, &a->opts.local_workers))
+            return false;
+        if (a->opts.local_workers == 0)
+            a->opts.local_workers = -1; /* remote workers only */
+        break;
+    case ZD_OPT_IO_SLOTS:
+        if (!parse_int("--io-slots", optval, 0, ZD_IO_SLOTS_MAX, &a->opts.io_slots))
+            return false;
+        if (a->opts.io_slots == 0)
+            a->opts.io_slots = -1; /* none */
+        break;
+    case ZD_OPT_KEEP_GOING:
+        a->opts.keep_going = true;
+        break;
+    case ZD_OPT_QUIET:
+        a->quiet = true;
+        break;
+    case ZD_OPT_PRIORITY:
+        if (zd_prio_mode_parse(optval, &a->opts.prio) < 0) {
+            fprintf(stderr, "zdag: --priority is critical-path, compound or user, not \"%s\"\n",
+                    optval);
+            return false;
+        }
+        break;
+    case ZD_OPT_STATE_DIR:
+        a->state_dir = optval;
+        break;
+    case ZD_OPT_REPORT:
+        a->opts.report_path = optval;
+        break;
+    case ZD_OPT_RESULTS:
+        a->opts.results_path = optval;
+        break;
+    case ZD_OPT_PROGRESS:
+        a->force_progress = true;
+        break;
+    case ZD_OPT_HEARTBEAT: {
+        double seconds;
+        if (!parse_number("--heartbeat", optval, &seconds) || seconds < 0.01 || seconds > 3600) {
+            fprintf(stderr, "zdag: --heartbeat takes seconds from 0.01 to 3600\n");
+            return false;
+        }
+        a->opts.heartbeat_ms = (int)(seconds * 1000);
+        break;
+    }
+    case ZD_OPT_CPUS:
+        if (!parse_number("--cpus", optval, &a->opts.cpus))
+            return false;
+        break;
+    case ZD_OPT_LISTEN:
+        a->opts.listen = optval;
+        break;
+    case ZD_OPT_CURVE_SECRET:
+        a->secret_file = optval;
+        break;
+    case ZD_OPT_AUTHORIZED_KEYS:
+        a->keys_dir = optval;
+        break;
+    case ZD_OPT_INSECURE:
+        a->opts.insecure = true;
+        break;
+    case ZD_OPT_RESUME:
+        a->opts.resume = true;
+        break;
+    case ZD_OPT_TARGET:
+        if (!push_name(&a->targets, optval))
+            return false;
+        break;
+    case ZD_OPT_EXCLUDE:
+        if (!push_name(&a->excludes, optval))
+            return false;
+        break;
+    case ZD_OPT_TRACE:
+        a->opts.trace_path = optval;
+        break;
+    default: /* --help (main() answered it), or another command's option */
+        break;
+    }
+    return true;
+}
+
+bool zd_run_args_check(const zd_run_args *a) {
+    if (a->opts.local_workers < 0 && !a->opts.listen) {
+        fprintf(stderr, "zdag: --local-workers 0 leaves only remote workers: it needs --listen\n");
+        return false;
+    }
+    return true;
+}
+
+/* zdag run's command line: options, then FILE. */
+static bool parse_args(int argc, char **argv, zd_run_args *a, const char **file) {
     const zd_cli_command *cmd = zd_cli_command_find("run");
     const zd_cli_option *o;
     const char *optval;
     bool started = false, bad;
-    while ((o = zd_cli_next(cmd, argc, argv, &started, &optval, &bad))) {
-        switch (o->id) {
-        case ZD_OPT_JOBS:
-            if (!parse_int("--jobs", optval, 1, 1000000, &a->opts.jobs))
-                return false;
-            break;
-        case ZD_OPT_LOCAL_WORKERS:
-            if (!parse_int("--local-workers", optval, 0, 4096, &a->opts.local_workers))
-                return false;
-            if (a->opts.local_workers == 0)
-                a->opts.local_workers = -1; /* remote workers only */
-            break;
-        case ZD_OPT_IO_SLOTS:
-            if (!parse_int("--io-slots", optval, 0, ZD_IO_SLOTS_MAX, &a->opts.io_slots))
-                return false;
-            if (a->opts.io_slots == 0)
-                a->opts.io_slots = -1; /* none */
-            break;
-        case ZD_OPT_KEEP_GOING:
-            a->opts.keep_going = true;
-            break;
-        case ZD_OPT_QUIET:
-            a->quiet = true;
-            break;
-        case ZD_OPT_PRIORITY:
-            if (zd_prio_mode_parse(optval, &a->opts.prio) < 0) {
-                fprintf(stderr, "zdag: --priority is critical-path, compound or user, not \"%s\"\n",
-                        optval);
-                return false;
-            }
-            break;
-        case ZD_OPT_STATE_DIR:
-            a->state_dir = optval;
-            break;
-        case ZD_OPT_REPORT:
-            a->opts.report_path = optval;
-            break;
-        case ZD_OPT_RESULTS:
-            a->opts.results_path = optval;
-            break;
-        case ZD_OPT_PROGRESS:
-            a->force_progress = true;
-            break;
-        case ZD_OPT_HEARTBEAT: {
-            double seconds;
-            if (!parse_number("--heartbeat", optval, &seconds) || seconds < 0.01 ||
-                seconds > 3600) {
-                fprintf(stderr, "zdag: --heartbeat takes seconds from 0.01 to 3600\n");
-                return false;
-            }
-            a->opts.heartbeat_ms = (int)(seconds * 1000);
-            break;
-        }
-        case ZD_OPT_CPUS:
-            if (!parse_number("--cpus", optval, &a->opts.cpus))
-                return false;
-            break;
-        case ZD_OPT_LISTEN:
-            a->opts.listen = optval;
-            break;
-        case ZD_OPT_CURVE_SECRET:
-            a->secret_file = optval;
-            break;
-        case ZD_OPT_AUTHORIZED_KEYS:
-            a->keys_dir = optval;
-            break;
-        case ZD_OPT_INSECURE:
-            a->opts.insecure = true;
-            break;
-        case ZD_OPT_RESUME:
-            a->opts.resume = true;
-            break;
-        case ZD_OPT_TARGET:
-            if (!push_name(&a->targets, optval))
-                return false;
-            break;
-        case ZD_OPT_EXCLUDE:
-            if (!push_name(&a->excludes, optval))
-                return false;
-            break;
-        case ZD_OPT_TRACE:
-            a->opts.trace_path = optval;
-            break;
-        default: /* --help: main() answered it */
-            break;
-        }
-    }
+    while ((o = zd_cli_next(cmd, argc, argv, &started, &optval, &bad)))
+        if (!zd_run_args_option(a, o, optval))
+            return false;
     if (bad)
         return false;
     int first = zd_cli_operands();
@@ -183,27 +183,15 @@ static bool parse_args(int argc, char **argv, run_args *a) {
         fprintf(stderr, "usage: zdag run FILE [options] (see zdag run --help)\n");
         return false;
     }
-    if (a->opts.local_workers < 0 && !a->opts.listen) {
-        fprintf(stderr, "zdag: --local-workers 0 leaves only remote workers: it needs --listen\n");
-        return false;
-    }
-    a->file = argv[first];
-    return true;
+    *file = argv[first];
+    return zd_run_args_check(a);
 }
 
-/* The state directory: --state-dir, or .zdag/ beside the pipeline file; created if needed.
- * Prints the problem (also written to why) and returns -1 when it cannot be used. */
-static int prepare_state_dir(const run_args *a, char *out, size_t size, char *why,
-                             size_t why_size) {
-    if (a->state_dir) {
-        snprintf(out, size, "%s", a->state_dir);
-    } else {
-        char *copy = strdup(a->file);
-        if (!copy)
-            return -1;
-        snprintf(out, size, "%s/.zdag", dirname(copy));
-        free(copy);
-    }
+/* The state directory: --state-dir, or default_dir; created if needed. Prints the problem
+ * (also written to why) and returns -1 when it cannot be used. */
+static int prepare_state_dir(const zd_run_args *a, const char *default_dir, char *out, size_t size,
+                             char *why, size_t why_size) {
+    snprintf(out, size, "%s", a->state_dir ? a->state_dir : default_dir);
     if (mkdir(out, 0700) < 0 && errno != EEXIST)
         snprintf(why, why_size, "cannot create the state directory %s: %s", out, strerror(errno));
     else if (access(out, W_OK | X_OK) != 0)
@@ -241,7 +229,7 @@ static bool listen_endpoint_ok(const char *endpoint, bool *usage) {
 }
 
 /* Security of --listen: CurveZMQ keys for tcp, or a loud --insecure. */
-static bool prepare_listen(run_args *a) {
+static bool prepare_listen(zd_run_args *a) {
     if (!a->opts.listen)
         return true;
     bool tcp = strncmp(a->opts.listen, "tcp://", 6) == 0;
@@ -297,7 +285,7 @@ static bool fn_nodes_have_plugins(const zd_graph *g, const bool *active, const z
 
 /* Applies --target/--exclude: stores a new mask in *active (caller frees), or leaves it NULL
  * when neither was given (every node runs). Prints the errors and returns false. */
-static bool select_nodes(const run_args *a, const zd_graph *g, bool **active) {
+static bool select_nodes(const zd_run_args *a, const zd_graph *g, bool **active) {
     *active = NULL;
     if (a->targets.n == 0 && a->excludes.n == 0)
         return true;
@@ -322,73 +310,96 @@ static bool select_nodes(const run_args *a, const zd_graph *g, bool **active) {
     return true;
 }
 
-int zd_cli_run(int argc, char **argv) {
+int zd_run_args_run(zd_run_args *a, zd_graph *g, const char *pipeline, const char *pipeline_id,
+                    const char *default_state_dir) {
     /* A reader of stdout that goes away (`zdag run --progress | head -c1`) must not kill the
      * run: writes fail with EPIPE instead, and the progress line stops drawing. Commands get
      * the default disposition back (worker/proc.c resets every signal before exec). */
     signal(SIGPIPE, SIG_IGN);
-    run_args a = {0};
-    a.opts.prio = ZD_PRIO_CRITICAL_PATH;
-    a.opts.log = (zd_log){zdag_log_stderr, NULL}; /* the one place that prints */
     int status = ZD_EXIT_USAGE;
-    zd_graph *g = NULL;
     bool *active = NULL;
     char why[PATH_MAX + 256] = "the run could not start";
     bool ran = false;
-    if (!parse_args(argc, argv, &a))
-        goto out_free;
+    char state_dir[PATH_MAX];
+    if (!select_nodes(a, g, &active) || !fn_nodes_have_plugins(g, active, &a->opts))
+        goto out;
+    if (!prepare_listen(a))
+        goto out;
+    bool usage = true;
+    if (a->opts.listen && !listen_endpoint_ok(a->opts.listen, &usage)) {
+        if (!usage)
+            status = ZD_EXIT_CANNOT_RUN;
+        snprintf(why, sizeof why, "cannot listen on %s", a->opts.listen);
+        goto out;
+    }
+    /* Before the first node: a mistake in an output path is said now, not after the run. */
+    if (zd_runner_check_outputs(&a->opts, why, sizeof why) < 0) {
+        fprintf(stderr, "zdag: %s\n", why);
+        goto out;
+    }
+    status = ZD_EXIT_CANNOT_RUN;
+    if (prepare_state_dir(a, default_state_dir, state_dir, sizeof state_dir, why, sizeof why) < 0)
+        goto out;
+    a->opts.pipeline = pipeline;
+    a->opts.pipeline_id = pipeline_id;
+    a->opts.state_dir = state_dir;
+    a->opts.active = active;
+    /* Progress goes to stdout: on a terminal by default, elsewhere only when asked for. */
+    a->opts.progress_tty = isatty(STDOUT_FILENO);
+    a->opts.progress = !a->quiet && (a->force_progress || a->opts.progress_tty);
+    a->opts.quiet = a->quiet;
+    if (a->opts.jobs == 0)
+        a->opts.jobs = zd_graph_settings_of(g)->max_concurrency;
+    status = zd_runner_run(&a->opts, g); /* writes the report on every path of its own */
+    ran = true;
+out:
+    /* Every run that cannot start writes --report: here, those that never reached the runner.
+     * Invalid usage or an invalid pipeline (exit 2) is not a run: no report. */
+    if (!ran && status == ZD_EXIT_CANNOT_RUN && a->opts.report_path &&
+        zd_report_write_error(a->opts.report_path, pipeline, g, active, status, why) < 0)
+        fprintf(stderr, "zdag: cannot write the report %s: %s\n", a->opts.report_path,
+                strerror(errno));
+    free(active);
+    a->opts.active = NULL;
+    return status;
+}
+
+void zd_run_args_clear(zd_run_args *a) {
+    zd_keyset_free(&a->keys);
+    free(a->targets.v);
+    free(a->excludes.v);
+    a->targets = a->excludes = (zd_name_list){0};
+}
+
+int zd_cli_run(int argc, char **argv) {
+    zd_run_args a;
+    zd_run_args_init(&a);
+    const char *file = NULL;
+    zd_graph *g = NULL;
+    int status = ZD_EXIT_USAGE;
+    if (!parse_args(argc, argv, &a, &file))
+        goto out;
     zd_diags diags;
     zd_diags_init(&diags);
-    int rc = zd_pipeline_load(a.file, &g, &diags);
+    int rc = zd_pipeline_load(file, &g, &diags);
     zd_diags_print(&diags, stderr);
     zd_diags_clear(&diags);
     if (rc < 0)
-        goto out_free;
+        goto out;
+    /* The state directory defaults to .zdag/ beside the pipeline file. */
+    char *copy = strdup(file), *real = realpath(file, NULL);
     char state_dir[PATH_MAX];
-    if (!select_nodes(&a, g, &active) || !fn_nodes_have_plugins(g, active, &a.opts))
-        goto out_free;
-    if (!prepare_listen(&a))
-        goto out_free;
-    bool usage = true;
-    if (a.opts.listen && !listen_endpoint_ok(a.opts.listen, &usage)) {
-        if (!usage)
-            status = ZD_EXIT_CANNOT_RUN;
-        snprintf(why, sizeof why, "cannot listen on %s", a.opts.listen);
-        goto out_free;
+    if (!copy) {
+        fprintf(stderr, "zdag: out of memory\n");
+        status = ZD_EXIT_CANNOT_RUN;
+    } else {
+        snprintf(state_dir, sizeof state_dir, "%s/.zdag", dirname(copy));
+        status = zd_run_args_run(&a, g, file, real ? real : file, state_dir);
     }
-    /* Before the first node: a mistake in an output path is said now, not after the run. */
-    if (zd_runner_check_outputs(&a.opts, why, sizeof why) < 0) {
-        fprintf(stderr, "zdag: %s\n", why);
-        goto out_free;
-    }
-    status = ZD_EXIT_CANNOT_RUN;
-    if (prepare_state_dir(&a, state_dir, sizeof state_dir, why, sizeof why) < 0)
-        goto out_free;
-    a.opts.pipeline = a.file;
-    char *real = realpath(a.file, NULL);
-    a.opts.pipeline_id = real ? real : a.file;
-    a.opts.state_dir = state_dir;
-    a.opts.active = active;
-    /* Progress goes to stdout: on a terminal by default, elsewhere only when asked for. */
-    a.opts.progress_tty = isatty(STDOUT_FILENO);
-    a.opts.progress = !a.quiet && (a.force_progress || a.opts.progress_tty);
-    a.opts.quiet = a.quiet;
-    if (a.opts.jobs == 0)
-        a.opts.jobs = zd_graph_settings_of(g)->max_concurrency;
-    status = zd_runner_run(&a.opts, g); /* writes the report on every path of its own */
-    ran = true;
+    free(copy);
     free(real);
-out_free:
-    /* Every run that cannot start writes --report: here, those that never reached the runner.
-     * Invalid usage or an invalid pipeline (exit 2) is not a run: no report. */
-    if (!ran && status == ZD_EXIT_CANNOT_RUN && a.opts.report_path &&
-        zd_report_write_error(a.opts.report_path, a.file, g, active, status, why) < 0)
-        fprintf(stderr, "zdag: cannot write the report %s: %s\n", a.opts.report_path,
-                strerror(errno));
-    zd_keyset_free(&a.keys);
-    free(active);
+out:
+    zd_run_args_clear(&a);
     zd_graph_free(&g);
-    free(a.targets.v);
-    free(a.excludes.v);
     return status;
 }

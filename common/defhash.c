@@ -46,6 +46,7 @@ enum {
     TAG_VERSION,
     TAG_PROGRAM_CODE,
     TAG_PLUGIN_CODE,
+    TAG_FILES,
 };
 
 /* A node's fields are many small pieces (1-byte tags, 8-byte lengths, short names): they are
@@ -174,6 +175,16 @@ static void hash_node(const zd_graph *g, const zd_graph_settings *gs, const zd_d
     if (n->version) { /* nothing when absent: hashes of nodes without one stay as they were */
         put_tag(&s, TAG_VERSION);
         put_str(&s, n->version);
+    }
+    if (n->files) { /* likewise: declared files are part of what the node is */
+        put_tag(&s, TAG_FILES);
+        put_u64(&s, n->files->n_inputs);
+        for (size_t i = 0; i < n->files->n_inputs; i++)
+            put_str(&s, n->files->inputs[i]);
+        put_u64(&s, n->files->n_outputs);
+        for (size_t i = 0; i < n->files->n_outputs; i++)
+            put_str(&s, n->files->outputs[i]);
+        put_u64(&s, n->files->keep);
     }
     put_tag(&s, TAG_DEPS);
     put_u64(&s, n->n_deps);

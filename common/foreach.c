@@ -579,6 +579,10 @@ int zd_fan_node(const zd_fan *f, size_t i, const zd_node *tmpl, zd_node *dst) {
         rc = subst_in_place(f, i, &dst->tags[k]);
     if (rc == 0)
         rc = subst_in_place(f, i, &dst->workdir);
+    for (uint32_t k = 0; rc == 0 && dst->files && k < dst->files->n_inputs; k++)
+        rc = subst_in_place(f, i, &dst->files->inputs[k]);
+    for (uint32_t k = 0; rc == 0 && dst->files && k < dst->files->n_outputs; k++)
+        rc = subst_in_place(f, i, &dst->files->outputs[k]);
     if (rc == 0)
         rc = subst_args(f, i, dst);
     return rc;

@@ -51,7 +51,8 @@ bool zd_fan_templated(const char *text);
 char *zd_fan_subst(const zd_fan *f, size_t i, const char *text);
 
 /* Fills dst (fresh or cleared) with tmpl's settings for instance i: cmd (string or list), env
- * values, string scalars inside args, workdir and tags substituted, the rest copied. Returns 0
+ * values, string scalars inside args, workdir, tags, inputs and outputs substituted, the rest
+ * copied. Returns 0
  * or ZDAG_ENOMEM (dst then holds what was copied; clear it). */
 int zd_fan_node(const zd_fan *f, size_t i, const zd_node *tmpl, zd_node *dst)
     __attribute__((warn_unused_result));

@@ -56,6 +56,11 @@ void zd_node_clear(zd_node *n) {
     free(n->workdir);
     free(n->version);
     free_strv(n->tags, n->n_tags);
+    if (n->files) {
+        free_strv(n->files->inputs, n->files->n_inputs);
+        free_strv(n->files->outputs, n->files->n_outputs);
+        free(n->files);
+    }
     zd_node_init(n);
 }
 
@@ -134,6 +139,12 @@ int zd_node_copy_settings(zd_node *dst, const zd_node *src) {
     dst->estimate = src->estimate;
     dst->n_tags = src->n_tags;
     dst->tags = dup_strv(src->tags, src->n_tags, false, &oom);
+    if (src->files && (dst->files = calloc(1, sizeof *dst->files))) {
+        *dst->files = *src->files;
+        dst->files->inputs = dup_strv(src->files->inputs, src->files->n_inputs, false, &oom);
+        dst->files->outputs = dup_strv(src->files->outputs, src->files->n_outputs, false, &oom);
+    } else if (src->files)
+        oom = true;
     return oom ? ZDAG_ENOMEM : 0;
 }
 

@@ -27,6 +27,17 @@ typedef enum zd_node_kind {
     ZD_NODE_FN = 2,    /* `fn`: a registered or plugin function */
 } zd_node_kind;
 
+/* The files a node declares (`inputs`, `outputs`, `keep`): what decides whether it is up to
+ * date, what it must create, and what is removed when it fails. */
+typedef struct zd_node_files {
+    char **inputs;      /* owned paths (absolute when loaded from a file); may be globs */
+    char **outputs;     /* owned paths (absolute when loaded from a file) */
+    uint32_t n_inputs;  /* entries in inputs */
+    uint32_t n_outputs; /* entries in outputs */
+    bool keep;          /* a failed node's outputs are kept (default: removed) */
+    int line, col;      /* where `outputs` is written (1-based), 0 when not */
+} zd_node_files;
+
 typedef struct zd_node {
     const char *name;     /* unique in the graph; held by the graph's name map (not the node) */
     int line, col;        /* where the node is declared (1-based); 0 when built in code */
@@ -59,6 +70,7 @@ typedef struct zd_node {
     double estimate;      /* expected duration in seconds */
     char **tags;          /* owned tag strings */
     char *version;        /* `version` as written (owned), or NULL: part of the definition hash */
+    zd_node_files *files; /* owned; NULL when the node declares no inputs, outputs or keep */
 } zd_node;
 
 typedef struct zd_pool {

@@ -41,6 +41,9 @@ enum node_key {
     KEY_TAGS,
     KEY_MAX_RESULT,
     KEY_VERSION,
+    KEY_INPUTS,
+    KEY_OUTPUTS,
+    KEY_KEEP,
     KEY_FOREACH,
     KEY_COUNT
 };
@@ -57,6 +60,7 @@ enum top_key {
 
 #define BIT(k) (1u << (k))
 #define COMMAND_BITS (BIT(KEY_CMD) | BIT(KEY_FN))
+#define FILE_BITS (BIT(KEY_INPUTS) | BIT(KEY_OUTPUTS) | BIT(KEY_KEEP)) /* never in defaults */
 
 /* What the loader keeps beside a node (or the defaults) until the graph is complete. */
 typedef struct node_info {
@@ -494,6 +498,68 @@ static void parse_version(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
     zd_yread_text(y, e, expect, &c->n->version);
 }
 
+/* n's files, made on first use (NULL, reported, when out of memory). */
+static zd_node_files *files_of(zd_yaml *y, zd_node *n) {
+    if (!n->files && !(n->files = calloc(1, sizeof *n->files)))
+        zd_yaml_fail_nomem(y);
+    return n->files;
+}
+
+/* A list of paths, each made absolute from the pipeline's directory. Patterns (*, ?, [) are
+ * refused where they are not allowed (outputs: each must name the one file it creates). */
+static void read_paths(zd_yaml *y, const zd_yentry *e, node_ctx *c, bool patterns, char ***out,
+                       uint32_t *n_out) {
+    zd_ytext *v = NULL;
+    size_t n = 0;
+    if (!zd_yread_list(y, e, "a list of paths", false, &v, &n))
+        return;
+    char **paths = calloc(n + 1, sizeof *paths);
+    if (!paths)
+        zd_yaml_fail_nomem(y);
+    for (size_t i = 0; paths && i < n; i++) {
+        if (!patterns && strpbrk(v[i].text, "*?[")) {
+            char shown[ZD_YREAD_SHOW];
+            zd_yaml_error_at(
+                y, v[i].line, v[i].col, "output %s of %s is a pattern: an output names one file",
+                zd_yaml_quote(shown, sizeof shown, v[i].text, strlen(v[i].text)), c->owner);
+        }
+        paths[i] = resolve_path(y, c->L->base_dir, v[i].text);
+        remember(c->L, v[i].text, v[i].line, v[i].col);
+    }
+    zd_ytext_free(v, n);
+    if (paths) {
+        *out = paths;
+        *n_out = (uint32_t)n;
+    }
+}
+
+static void parse_inputs(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
+    zd_node_files *f = files_of(y, c->n);
+    if (f)
+        read_paths(y, e, c, true, &f->inputs, &f->n_inputs);
+    else
+        zd_yaml_skip(y);
+}
+
+static void parse_outputs(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
+    zd_node_files *f = files_of(y, c->n);
+    if (!f) {
+        zd_yaml_skip(y);
+        return;
+    }
+    f->line = (int)e->mark.line + 1;
+    f->col = (int)e->mark.column + 1;
+    read_paths(y, e, c, false, &f->outputs, &f->n_outputs);
+}
+
+static void parse_keep(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
+    zd_node_files *f = files_of(y, c->n);
+    if (f)
+        zd_yread_bool(y, e, &f->keep);
+    else
+        zd_yaml_skip(y);
+}
+
 static const char *const node_key_names[KEY_COUNT] = {
     [KEY_CMD] = "cmd",
     [KEY_FN] = "fn",
@@ -512,6 +578,9 @@ static const char *const node_key_names[KEY_COUNT] = {
     [KEY_TAGS] = "tags",
     [KEY_MAX_RESULT] = "max_result",
     [KEY_VERSION] = "version",
+    [KEY_INPUTS] = "inputs",
+    [KEY_OUTPUTS] = "outputs",
+    [KEY_KEEP] = "keep",
     [KEY_FOREACH] = "foreach",
 };
 
@@ -535,6 +604,9 @@ static const key_parser node_key_parsers[KEY_COUNT] = {
     [KEY_TAGS] = parse_tags,
     [KEY_MAX_RESULT] = parse_max_result,
     [KEY_VERSION] = parse_version,
+    [KEY_INPUTS] = parse_inputs,
+    [KEY_OUTPUTS] = parse_outputs,
+    [KEY_KEEP] = parse_keep,
     [KEY_FOREACH] = parse_foreach,
 };
 
@@ -551,7 +623,8 @@ static void on_node_key(zd_yaml *y, const zd_yentry *e, void *ctx) {
         return;
     }
     c->info->set |= BIT(k);
-    if ((k == KEY_DEPS || k == KEY_FOREACH) && c->info == &c->L->defaults_info) {
+    if ((k == KEY_DEPS || k == KEY_FOREACH || (BIT(k) & FILE_BITS)) &&
+        c->info == &c->L->defaults_info) {
         zd_yaml_error(y, e->mark, "\"%s\" cannot be set in defaults", node_key_names[k]);
         zd_yaml_skip(y);
         return;
@@ -872,6 +945,9 @@ static void swap_key(zd_node *a, zd_node *b, int k) {
     case KEY_FN:      /* swapped with KEY_CMD */
     case KEY_DEPS:    /* not a setting */
     case KEY_FOREACH: /* expanded before defaults apply */
+    case KEY_INPUTS:  /* never in defaults */
+    case KEY_OUTPUTS:
+    case KEY_KEEP:
     case KEY_COUNT:
         break;
     }
@@ -1239,6 +1315,44 @@ static void report_cycle(loader *L, const uint32_t *cycle, size_t len) {
 }
 
 /* The checks that need the whole file, then the graph's own completion. */
+/* Files that link nodes: an output declared twice is an error (at the second `outputs`), and a
+ * node whose input is another node's output depends on it. Values are index + 1 (NULL absent). */
+static void link_files(loader *L) {
+    zd_strmap *producer = zd_strmap_new();
+    if (!producer) {
+        zd_yaml_fail_nomem(L->y);
+        return;
+    }
+    size_t n = zd_graph_size(L->g);
+    for (uint32_t i = 0; i < n; i++) {
+        const zd_node *node = zd_graph_node(L->g, i);
+        for (uint32_t k = 0; node->files && k < node->files->n_outputs; k++) {
+            const char *path = node->files->outputs[k];
+            int rc = zd_strmap_add(producer, path, strlen(path), (void *)(uintptr_t)(i + 1), NULL);
+            if (rc == ZDAG_ENOMEM)
+                zd_yaml_fail_nomem(L->y);
+            if (rc != ZDAG_EEXIST)
+                continue;
+            uint32_t first = (uint32_t)(uintptr_t)zd_strmap_get(producer, path, strlen(path)) - 1;
+            char shown[ZD_YREAD_SHOW];
+            zd_yaml_error_at(L->y, node->files->line, node->files->col,
+                             "output %s of node \"%s\" is an output of node \"%s\" too",
+                             zd_yaml_quote(shown, sizeof shown, path, strlen(path)), node->name,
+                             zd_graph_node(L->g, first)->name);
+        }
+    }
+    for (uint32_t i = 0; i < n && !zd_yaml_failed(L->y); i++) {
+        const zd_node_files *f = zd_graph_node(L->g, i)->files;
+        for (uint32_t k = 0; f && k < f->n_inputs; k++) {
+            uintptr_t from = (uintptr_t)zd_strmap_get(producer, f->inputs[k], strlen(f->inputs[k]));
+            int rc = from && from - 1 != i ? zd_graph_add_dep(L->g, i, (uint32_t)(from - 1)) : 0;
+            if (rc == ZDAG_ENOMEM)
+                zd_yaml_fail_nomem(L->y);
+        }
+    }
+    zd_strmap_free(&producer);
+}
+
 static void resolve_graph(loader *L) {
     /* qsort() of an empty set would be given NULL: undefined, even for 0 entries. */
     if (L->bad_pools.n > 1)
@@ -1264,6 +1378,8 @@ static void resolve_graph(loader *L) {
         if (report)
             check_dep_vars(L, info, owner);
     }
+    if (!zd_yaml_failed(L->y))
+        link_files(L);
     if (zd_yaml_failed(L->y))
         return;
     uint32_t *cycle = NULL;

@@ -498,6 +498,8 @@ static void journal_outcome(zd_coord *c, uint32_t index) {
         report_failure(c, index, &o);
     if (c->progress && o.start_s >= 0 && o.end_s >= o.start_s)
         zd_progress_node_done(c->progress, o.end_s - o.start_s);
+    if (c->cfg.ended)
+        c->cfg.ended(c->cfg.ended_ctx, c, index);
     if (!c->cfg.journal)
         return;
     const zd_node *node = zd_graph_node(c->g, index);

@@ -35,6 +35,8 @@ void zd_coord_local_free(zd_coord_local **l);
 /* Forks a (replacement) local executor for `slot`; stores its pid. Returns 0 or an error. */
 typedef int (*zd_spawn_fn)(void *ctx, uint32_t slot, pid_t *pid);
 
+typedef struct zd_coord zd_coord; /* the coordinator of one run */
+
 /* The run's configuration as it travels from the CLI or zdag_run() to the coordinator: what
  * the core decides with (core: filled by the caller, except the fields marked "set by the
  * coordinator" below), and what the loop around it needs (sockets, processes, files). */
@@ -66,6 +68,11 @@ typedef struct zd_coord_cfg {
                                            zd_store_prepare()); results over 4 KiB live there */
     uint8_t (*defhash)[32]; /* per node: its definition hash, for the journal (borrowed) */
     const bool *cached;     /* per node: taken from an earlier run (--resume), or NULL */
+    /* Called on the coordinator's thread as each node reaches its final state (succeeded or
+     * failed; not for nodes skipped or taken from an earlier run), before it is journaled:
+     * zd_coord_outcome() of that node is final there. May be NULL. */
+    void (*ended)(void *ctx, const zd_coord *c, uint32_t index);
+    void *ended_ctx; /* passed to ended */
 } zd_coord_cfg;
 
 /* Checks before a run that every active node fits on a host offering `cpus` CPU units and no
@@ -73,8 +80,6 @@ typedef struct zd_coord_cfg {
  * does not. Returns the number of such nodes, or ZDAG_ENOMEM. */
 int zd_coord_check_fit(const zd_graph *g, const bool *active, const char *host_id, double cpus,
                        const zd_log *log);
-
-typedef struct zd_coord zd_coord;
 
 /* Creates a coordinator for graph g (borrowed, finished; must outlive it). Its ZeroMQ context
  * is cfg->local's, or created by zd_coord_run(): fork the first executors before either.

@@ -425,7 +425,9 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
                         .journal = jr.journal,
                         .store_dir = store_dir,
                         .defhash = jr.hashes,
-                        .cached = o->resume ? jr.cached : NULL};
+                        .cached = o->resume ? jr.cached : NULL,
+                        .ended = o->ended,
+                        .ended_ctx = o->ended_ctx};
     int crc = zd_coord_new(&cfg, g, &c);
     if (crc == 0)
         local = NULL; /* the coordinator's now */

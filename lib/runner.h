@@ -48,7 +48,10 @@ typedef struct zd_run_opts {
     /* Called once the run is over, before the coordinator is freed (may be NULL): the place
      * to copy outcomes out with zd_coord_outcome(). */
     void (*finished)(void *ctx, const zd_coord *c);
-    void *finished_ctx;       /* passed to finished */
+    void *finished_ctx; /* passed to finished */
+    /* Called as each node ends (see zd_coord_cfg.ended; may be NULL). */
+    void (*ended)(void *ctx, const zd_coord *c, uint32_t index);
+    void *ended_ctx;          /* passed to ended */
     const char *listen;       /* accept remote workers here (tcp://...), or NULL */
     const char *curve_public; /* the coordinator's CurveZMQ key pair (Z85), or NULL */
     const char *curve_secret;

@@ -301,6 +301,21 @@ static void test_one_message_for_all_instances(void **state) {
     zd_diags_clear(&d);
 }
 
+/* inputs and outputs are substituted, so that instances link through their files. */
+static void test_files_per_instance(void **state) {
+    (void)state;
+    zd_graph *g = must_load("nodes:\n"
+                            "  z: {foreach: {list: [a, b]}, cmd: x, outputs: [\"{item}.gz\"]}\n"
+                            "  n: {foreach: {list: [a, b]}, cmd: x, inputs: [\"{item}.gz\"]}\n");
+    assert_string_equal(inst(g, "z[1]")->files->outputs[0], "b.gz");
+    assert_string_equal(inst(g, "n[0]")->files->inputs[0], "a.gz");
+    assert_deps(g, "n[1]", "z[1]");
+    zd_graph_free(&g);
+    must_fail("nodes:\n  z: {foreach: {list: [a]}, cmd: x, outputs: [\"{iten}\"]}\n",
+              "f.yaml:2:47: error: unknown placeholder \"{iten}\" (known: {item} and {index}; "
+              "write {{ and }} for literal braces)\n");
+}
+
 static void test_many_instances(void **state) {
     (void)state;
     zd_graph *g = must_load("nodes:\n"
@@ -325,6 +340,7 @@ int main(void) {
         cmocka_unit_test(test_dep_errors_positioned),
         cmocka_unit_test(test_cycle_through_instances),
         cmocka_unit_test(test_one_message_for_all_instances),
+        cmocka_unit_test(test_files_per_instance),
         cmocka_unit_test(test_many_instances),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

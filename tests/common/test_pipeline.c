@@ -285,6 +285,68 @@ static void test_full_example(void **state) {
     zd_graph_free(&g);
 }
 
+/* `inputs`, `outputs`, `keep`: kept as written (no base directory here); an input that is
+ * another node's output makes a dependency without `deps`. */
+static void test_files_keys(void **state) {
+    (void)state;
+    zd_graph *g =
+        load_ok("nodes:\n"
+                "  make: {cmd: x, inputs: [src.c, 'lib/*.h'], outputs: [app], keep: true}\n"
+                "  test: {cmd: y, inputs: [app]}\n"
+                "  plain: {cmd: z}\n");
+    const zd_node *make = zd_graph_node(g, 0), *test = zd_graph_node(g, 1);
+    assert_non_null(make->files);
+    assert_int_equal(make->files->n_inputs, 2);
+    assert_string_equal(make->files->inputs[0], "src.c");
+    assert_string_equal(make->files->inputs[1], "lib/*.h");
+    assert_int_equal(make->files->n_outputs, 1);
+    assert_string_equal(make->files->outputs[0], "app");
+    assert_true(make->files->keep);
+    assert_int_equal((make->files->line), 2);
+    assert_int_equal(test->n_deps, 1);
+    assert_int_equal(test->deps[0], 0);
+    assert_false(test->files->keep);
+    assert_null(zd_graph_node(g, 2)->files);
+    zd_graph_free(&g);
+    /* Paths resolve from the pipeline's directory, so `a/../b` and `./b` stay as meant. */
+    zd_diags d;
+    zd_diags_init(&d);
+    zd_load_opts opts = {.base_dir = "/base"};
+    static const char text[] = "nodes:\n  a: {cmd: x, inputs: [./in], outputs: [out/f, /abs]}\n";
+    assert_int_equal(zd_pipeline_load_buffer_opts("p.yaml", text, strlen(text), &opts, &g, &d), 0);
+    assert_string_equal(zd_graph_node(g, 0)->files->inputs[0], "/base/in");
+    assert_string_equal(zd_graph_node(g, 0)->files->outputs[0], "/base/out/f");
+    assert_string_equal(zd_graph_node(g, 0)->files->outputs[1], "/abs");
+    zd_graph_free(&g);
+    zd_diags_clear(&d);
+}
+
+static void test_files_errors(void **state) {
+    (void)state;
+    expect_errors(
+        "nodes:\n"
+        "  a: {cmd: x, outputs: [f]}\n"
+        "  b: {cmd: x, outputs: [g, f]}\n",
+        "pipe.yaml:3:15: error: output \"f\" of node \"b\" is an output of node \"a\" too", NULL);
+    expect_errors("nodes:\n"
+                  "  a: {cmd: x, outputs: ['*.o']}\n",
+                  "pipe.yaml:2:25: error: output \"*.o\" of node \"a\" is a pattern: an output "
+                  "names one file",
+                  NULL);
+    expect_errors("defaults: {keep: true}\n"
+                  "nodes:\n"
+                  "  a: {cmd: x}\n",
+                  "pipe.yaml:1:12: error: \"keep\" cannot be set in defaults", NULL);
+    expect_errors("nodes:\n"
+                  "  a: {cmd: x, inputs: f}\n",
+                  "pipe.yaml:2:23: error: \"inputs\" in node \"a\" must be a list of paths", NULL);
+    /* Files close a cycle as deps do. */
+    expect_errors("nodes:\n"
+                  "  a: {cmd: x, inputs: [g], outputs: [f]}\n"
+                  "  b: {cmd: x, inputs: [f], outputs: [g]}\n",
+                  "pipe.yaml:2:3: error: cycle: a -> b -> a", NULL);
+}
+
 /* `version`: a string or a number as written; from defaults unless the node sets its own. */
 static void test_version_key(void **state) {
     (void)state;
@@ -1295,6 +1357,8 @@ int main(void) {
         cmocka_unit_test(test_deep_nesting),
         cmocka_unit_test(test_huge_inputs),
         cmocka_unit_test(test_mutations),
+        cmocka_unit_test(test_files_keys),
+        cmocka_unit_test(test_files_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
