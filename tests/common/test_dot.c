@@ -27,6 +27,16 @@ static char *dot_of(const zd_graph *g) {
     return dot_with(g, 0);
 }
 
+/* Loads a pipeline that must be valid (caller frees the graph). */
+static zd_graph *load(const char *pipeline) {
+    zd_diags d;
+    zd_diags_init(&d);
+    zd_graph *g = NULL;
+    assert_int_equal(zd_pipeline_load_buffer("p.yaml", pipeline, strlen(pipeline), &g, &d), 0);
+    zd_diags_clear(&d);
+    return g;
+}
+
 static void test_spec_example(void **state) {
     (void)state;
     static const char pipeline[] = "pools: {db: 2, license: 1}\n"
@@ -48,10 +58,7 @@ static void test_spec_example(void **state) {
                                    "    cmd: ./make_report.sh\n"
                                    "    deps: [train, parse]\n"
                                    "    pool: db\n";
-    zd_diags d;
-    zd_diags_init(&d);
-    zd_graph *g = NULL;
-    assert_int_equal(zd_pipeline_load_buffer("p.yaml", pipeline, strlen(pipeline), &g, &d), 0);
+    zd_graph *g = load(pipeline);
     char *text = dot_of(g);
     assert_string_equal(text, "digraph zdag {\n"
                               "  node [shape=box, style=rounded];\n"
@@ -119,10 +126,7 @@ static void test_fanned_nodes(void **state) {
         "  b: {foreach: {list: [x, y]}, cmd: x, deps: [\"a[{index}]\"]}\n"
         "  one: {foreach: {list: [x]}, cmd: x}\n"
         "  c: {cmd: x, deps: [b, one, a]}\n";
-    zd_diags d;
-    zd_diags_init(&d);
-    zd_graph *g = NULL;
-    assert_int_equal(zd_pipeline_load_buffer("p.yaml", pipeline, strlen(pipeline), &g, &d), 0);
+    zd_graph *g = load(pipeline);
     char *text = dot_of(g);
     assert_string_equal(text, "digraph zdag {\n"
                               "  node [shape=box, style=rounded];\n"
