@@ -188,6 +188,8 @@ typedef struct journal_run {
     bool *cached;          /* per node: unchanged and succeeded before */
     bool *fresh;           /* per node: its declared outputs are up to date */
     bool *skip;            /* per node: not run (cached with --resume, or fresh) */
+    bool any_skip;         /* some skip[i] is true (else the coordinator needs no cached
+                              results: a run of 1M nodes keeps its memory) */
     double *durations;     /* per node: median recorded duration, 0 = none */
 } journal_run;
 
@@ -217,8 +219,9 @@ static int open_journal(const zd_run_opts *o, const zd_graph *g, journal_run *jr
         zd_resume_plan(jr->journal, g, jr->hashes, jr->cached) < 0 ||
         zd_uptodate_plan(g, jr->cached, o->forced, jr->fresh) < 0)
         return ZDAG_ENOMEM;
+    jr->any_skip = false;
     for (uint32_t i = 0; i < n; i++)
-        jr->skip[i] = jr->fresh[i] || (o->resume && jr->cached[i]);
+        jr->any_skip |= jr->skip[i] = jr->fresh[i] || (o->resume && jr->cached[i]);
     for (uint32_t i = 0; i < n; i++)
         jr->durations[i] = zd_journal_median_duration(jr->journal, zd_graph_node(g, i)->name);
     return 0;
@@ -433,7 +436,7 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
                         .journal = jr.journal,
                         .store_dir = store_dir,
                         .defhash = jr.hashes,
-                        .cached = jr.skip,
+                        .cached = jr.any_skip ? jr.skip : NULL,
                         .up_to_date = jr.fresh,
                         .ended = o->ended,
                         .ended_ctx = o->ended_ctx};
