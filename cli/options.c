@@ -63,6 +63,9 @@ static const zd_cli_option run_opts[] = {
     {ZD_OPT_HEARTBEAT, 0, "heartbeat", "SECONDS", NULL,
      "heartbeat interval of remote workers; one silent for\n"
      "5 intervals is lost (default: 1)"},
+    {ZD_OPT_FORCE, 0, "force", "[NODE|TAG]", NULL,
+     "run nodes whose outputs are up to date anyway: every one,\n"
+     "or (--force=NODE|TAG, repeatable) these"},
     help_opt,
     {ZD_OPT_KEEP_ORDER, 0, "keep-order", NULL, NULL,
      "(map) print each job's output in argument order (default:\n"
@@ -189,11 +192,14 @@ const zd_cli_option *zd_cli_next(const zd_cli_command *cmd, int argc, char **arg
     size_t ns = 1;
     for (size_t i = 0; i < cmd->n_opts && i < MAX_OPTS; i++) {
         const zd_cli_option *o = &cmd->opts[i];
-        longs[i] =
-            (struct option){o->name, o->arg ? required_argument : no_argument, NULL, 256 + (int)i};
+        longs[i] = (struct option){o->name,
+                                   !o->arg            ? no_argument
+                                   : o->arg[0] == '[' ? optional_argument
+                                                      : required_argument,
+                                   NULL, 256 + (int)i};
         if (o->short_name) {
             shorts[ns++] = o->short_name;
-            if (o->arg)
+            if (o->arg) /* (no short option takes an optional argument) */
                 shorts[ns++] = ':';
         }
     }
@@ -238,7 +244,18 @@ static void option_words(const zd_cli_option *o, char *buf, size_t size) {
     char shortpart[8] = "    ";
     if (o->short_name)
         snprintf(shortpart, sizeof shortpart, "-%c, ", o->short_name);
-    snprintf(buf, size, "%s--%s%s%s", shortpart, o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+    bool optional = o->arg && o->arg[0] == '[';
+    snprintf(buf, size, "%s--%s%s%.*s%s", shortpart, o->name,
+             optional ? "[="
+             : o->arg ? " "
+                      : "",
+             optional ? (int)strlen(o->arg) - 2
+             : o->arg ? (int)strlen(o->arg)
+                      : 0,
+             optional ? o->arg + 1
+             : o->arg ? o->arg
+                      : "",
+             optional ? "]" : "");
 }
 
 void zd_cli_print_help(const zd_cli_command *cmd, FILE *out) {
@@ -356,7 +373,7 @@ static void completion_words(FILE *out, const zd_cli_command *cmd) {
 static void completion_args(FILE *out, const zd_cli_command *cmd) {
     for (size_t k = 0; k < cmd->n_opts; k++) {
         const zd_cli_option *o = &cmd->opts[k];
-        if (!o->arg)
+        if (!o->arg || o->arg[0] == '[')
             continue;
         fputs("                ", out);
         if (o->short_name)

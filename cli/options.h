@@ -32,6 +32,7 @@ typedef enum zd_opt_id {
     ZD_OPT_AUTHORIZED_KEYS,
     ZD_OPT_INSECURE,
     ZD_OPT_HEARTBEAT,
+    ZD_OPT_FORCE,
     /* map */
     ZD_OPT_KEEP_ORDER,
     ZD_OPT_JOBLOG,
@@ -58,7 +59,8 @@ typedef struct zd_cli_option {
     zd_opt_id id;         /* what the parser returns */
     char short_name;      /* e.g. 'j', or 0 */
     const char *name;     /* the long name without "--" */
-    const char *arg;      /* the argument's name in the help ("N", "FILE"), NULL for a flag */
+    const char *arg;      /* the argument's name in the help ("N", "FILE"), NULL for a flag;
+                             "[NAME]" for an optional one, given as --opt=VALUE only */
     const char *complete; /* bash completion of the argument: "file", "dir", or a list of
                              words separated by spaces; NULL for none */
     const char *help;     /* what it does; '\n' separates lines */

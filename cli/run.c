@@ -150,6 +150,12 @@ bool zd_run_args_option(zd_run_args *a, const zd_cli_option *o, const char *optv
         if (!push_name(&a->excludes, optval))
             return false;
         break;
+    case ZD_OPT_FORCE:
+        if (!optval)
+            a->force_all = true;
+        else if (!push_name(&a->forces, optval))
+            return false;
+        break;
     case ZD_OPT_TRACE:
         a->opts.trace_path = optval;
         break;
@@ -310,6 +316,43 @@ static bool select_nodes(const zd_run_args *a, const zd_graph *g, bool **active)
     return true;
 }
 
+/* --force: stores in *forced (caller frees) which nodes run even when up to date, NULL when
+ * none. A name that is neither a node nor a tag is invalid usage (printed; false). */
+static bool forced_nodes(const zd_run_args *a, const zd_graph *g, bool **forced) {
+    *forced = NULL;
+    if (!a->force_all && a->forces.n == 0)
+        return true;
+    size_t n = zd_graph_size(g);
+    bool *mask = calloc(n ? n : 1, sizeof *mask);
+    if (!mask) {
+        fprintf(stderr, "zdag: out of memory\n");
+        return false;
+    }
+    bool ok = true;
+    for (size_t k = 0; k < a->forces.n; k++) {
+        bool found = false;
+        for (uint32_t i = 0; i < n; i++) {
+            const zd_node *node = zd_graph_node(g, i);
+            bool hit = strcmp(node->name, a->forces.v[k]) == 0;
+            for (uint32_t t = 0; !hit && t < node->n_tags; t++)
+                hit = strcmp(node->tags[t], a->forces.v[k]) == 0;
+            mask[i] |= hit;
+            found |= hit;
+        }
+        if (!found) {
+            fprintf(stderr, "zdag: --force=%s: no node or tag is named so\n", a->forces.v[k]);
+            ok = false;
+        }
+    }
+    for (uint32_t i = 0; a->force_all && i < n; i++)
+        mask[i] = true;
+    if (!ok)
+        free(mask);
+    else
+        *forced = mask;
+    return ok;
+}
+
 int zd_run_args_run(zd_run_args *a, zd_graph *g, const char *pipeline, const char *pipeline_id,
                     const char *default_state_dir) {
     /* A reader of stdout that goes away (`zdag run --progress | head -c1`) must not kill the
@@ -317,12 +360,14 @@ int zd_run_args_run(zd_run_args *a, zd_graph *g, const char *pipeline, const cha
      * the default disposition back (worker/proc.c resets every signal before exec). */
     signal(SIGPIPE, SIG_IGN);
     int status = ZD_EXIT_USAGE;
-    bool *active = NULL;
+    bool *active = NULL, *forced = NULL;
     char why[PATH_MAX + 256] = "the run could not start";
     bool ran = false;
     char state_dir[PATH_MAX];
-    if (!select_nodes(a, g, &active) || !fn_nodes_have_plugins(g, active, &a->opts))
+    if (!select_nodes(a, g, &active) || !fn_nodes_have_plugins(g, active, &a->opts) ||
+        !forced_nodes(a, g, &forced))
         goto out;
+    a->opts.forced = forced;
     if (!prepare_listen(a))
         goto out;
     bool usage = true;
@@ -360,7 +405,9 @@ out:
         fprintf(stderr, "zdag: cannot write the report %s: %s\n", a->opts.report_path,
                 strerror(errno));
     free(active);
+    free(forced);
     a->opts.active = NULL;
+    a->opts.forced = NULL;
     return status;
 }
 
@@ -368,7 +415,8 @@ void zd_run_args_clear(zd_run_args *a) {
     zd_keyset_free(&a->keys);
     free(a->targets.v);
     free(a->excludes.v);
-    a->targets = a->excludes = (zd_name_list){0};
+    free(a->forces.v);
+    a->targets = a->excludes = a->forces = (zd_name_list){0};
 }
 
 int zd_cli_run(int argc, char **argv) {

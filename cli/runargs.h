@@ -25,6 +25,8 @@ typedef struct zd_run_args {
     bool force_progress;     /* --progress */
     zd_name_list targets;    /* --target NODE|TAG */
     zd_name_list excludes;   /* --exclude NODE|TAG */
+    bool force_all;          /* --force */
+    zd_name_list forces;     /* --force=NODE|TAG */
     const char *secret_file; /* --curve-secret */
     const char *keys_dir;    /* --authorized-keys */
     char pub[41], sec[41];   /* the coordinator's key pair, loaded */

@@ -269,6 +269,7 @@ int zd_coord_new(const zd_coord_cfg *cfg, const zd_graph *g, zd_coord **out) {
     k.listen = cfg->listen != NULL;
     k.progress_s = cfg->progress ? PROGRESS_TICK_S : 0;
     k.cached = c->cached ? cfg->cached : NULL;
+    k.up_to_date = c->cached ? cfg->up_to_date : NULL;
     k.cached_results = (const char *const *)c->cached;
     k.cached_lens = c->cached_lens;
     k.cached_hashes = c->cached_hashes;
@@ -491,11 +492,23 @@ static void report_failure(zd_coord *c, uint32_t index, const zd_node_outcome *o
 }
 
 /* Records a node's final outcome in the journal (made durable by the next sync). */
+/* make's .DELETE_ON_ERROR: a failed node's declared outputs are removed (unless `keep`), so that
+ * a half-written file never passes for an up-to-date one. */
+static void remove_outputs(const zd_coord *c, uint32_t index) {
+    const zd_node_files *f = zd_graph_node(c->g, index)->files;
+    for (uint32_t k = 0; f && !f->keep && k < f->n_outputs; k++)
+        if (unlink(f->outputs[k]) == 0)
+            zd_logf(&c->cfg.core.log, ZDAG_LOG_INFO, "removed %s, an output of failed node \"%s\"",
+                    f->outputs[k], zd_graph_node(c->g, index)->name);
+}
+
 static void journal_outcome(zd_coord *c, uint32_t index) {
     zd_node_outcome o;
     zd_core_outcome(c->core, index, &o);
-    if (o.state == ZD_NS_FAILED)
+    if (o.state == ZD_NS_FAILED) {
         report_failure(c, index, &o);
+        remove_outputs(c, index);
+    }
     if (c->progress && o.start_s >= 0 && o.end_s >= o.start_s)
         zd_progress_node_done(c->progress, o.end_s - o.start_s);
     if (c->cfg.ended)
@@ -933,12 +946,27 @@ static bool stored_result_ok(zd_coord *c, const zd_peer *peer, const zd_msg_resu
     return true;
 }
 
-/* A RESULT: a stored result is checked first; a bad one makes the attempt fail. */
+/* Whether every output node declares exists, as the coordinator sees the paths (README "Files
+ * that are up to date"); writes the first missing one into why. */
+static bool outputs_made(const zd_coord *c, uint32_t node, char *why, size_t size) {
+    const zd_node_files *f = zd_graph_node(c->g, node)->files;
+    struct stat st;
+    for (uint32_t k = 0; f && k < f->n_outputs; k++)
+        if (stat(f->outputs[k], &st) < 0) {
+            snprintf(why, size, "declared output %s was not created", f->outputs[k]);
+            return false;
+        }
+    return true;
+}
+
+/* A RESULT: a stored result is checked first, then the node's declared outputs; a bad one makes
+ * the attempt fail. */
 static void on_result(zd_coord *c, const zd_peer *peer, const zd_msg_result *m) {
     zd_msg_result r = *m;
-    char why[512];
-    if (r.ok && r.hash && zd_core_attempt_is_peer(c->core, peer, r.node, r.token) &&
-        !stored_result_ok(c, peer, &r, why, sizeof why)) {
+    char why[4096 + 64];
+    if (r.ok && zd_core_attempt_is_peer(c->core, peer, r.node, r.token) &&
+        ((r.hash && !stored_result_ok(c, peer, &r, why, sizeof why)) ||
+         !outputs_made(c, r.node, why, sizeof why))) {
         r.ok = false;
         r.error = (zd_bytes){why, strlen(why)};
         r.hash = NULL;

@@ -67,7 +67,9 @@ typedef struct zd_coord_cfg {
     const char *store_dir;              /* the result store (STATE_DIR/results, prepared with
                                            zd_store_prepare()); results over 4 KiB live there */
     uint8_t (*defhash)[32]; /* per node: its definition hash, for the journal (borrowed) */
-    const bool *cached;     /* per node: taken from an earlier run (--resume), or NULL */
+    const bool *cached;     /* per node: taken from an earlier run (--resume, or up to date), or
+                               NULL */
+    const bool *up_to_date; /* per node: cached because its outputs are up to date, or NULL */
     /* Called on the coordinator's thread as each node reaches its final state (succeeded or
      * failed; not for nodes skipped or taken from an earlier run), before it is journaled:
      * zd_coord_outcome() of that node is final there. May be NULL. */

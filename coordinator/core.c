@@ -652,11 +652,12 @@ static bool raise_bar(const zd_core *c, uint32_t node, int64_t *bar) {
 }
 
 /* The next link of a chain after `node`: its best waiting child whose last pending dep it is,
- * or -1 (README "Chains"). */
+ * or -1 (README "Chains"). A node that declares outputs is never a link's parent: its success is
+ * the coordinator's to judge (every output must exist), after its executor saw it succeed. */
 static int64_t chain_link(const zd_core *c, uint32_t node) {
     const zd_node *n = zd_graph_node(c->g, node);
     int64_t best = -1;
-    if (n->n_children > AHEAD_MAX_CHILDREN)
+    if (n->n_children > AHEAD_MAX_CHILDREN || (n->files && n->files->n_outputs))
         return -1;
     for (size_t i = 0; i < n->n_children; i++) {
         uint32_t ch = n->children[i];
@@ -1643,6 +1644,7 @@ void zd_core_outcome(const zd_core *c, uint32_t index, zd_node_outcome *out) {
     bool has_result = st == ZD_NS_SUCCEEDED || st == ZD_NS_CACHED;
     *out = (zd_node_outcome){
         .state = st,
+        .up_to_date = st == ZD_NS_CACHED && c->cfg.up_to_date && c->cfg.up_to_date[index],
         .attempts = r->attempts,
         .executor = r->slot,
         .host = r->slot >= 0 ? host_name(c, zd_slots_host(c->slots, (uint32_t)r->slot)) : NULL,

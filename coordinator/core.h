@@ -76,6 +76,8 @@ typedef struct zd_core_cfg {
     double journal_window_s; /* outcomes wait at most this long to be synced; 0 = 50 ms */
     double progress_s;       /* ZD_ACT_DRAW every this many seconds; 0 = none */
     const bool *cached;      /* per node: taken from an earlier run (--resume), or NULL */
+    const bool *up_to_date;  /* per node: cached because its outputs are up to date (not for
+                                --resume; the report says "up-to-date"), or NULL */
     const char *const *cached_results; /* per node: the cached inline result (borrowed), or NULL */
     const size_t *cached_lens;         /* per node: its length */
     const uint8_t *const *cached_hashes; /* per node: the hash of a cached stored result
@@ -268,6 +270,7 @@ typedef struct zd_node_outcome {
     const uint8_t *output_hash; /* a stored result's hash (ZD_STORE_HASH bytes), or NULL */
     uint64_t output_size;       /* bytes of the result, inline or stored */
     bool output_is_msgpack;     /* output is one packed msgpack value (a function's result) */
+    bool up_to_date;            /* cached because its outputs are up to date */
     const zd_attempt *history;  /* every attempt, oldest first */
     uint32_t n_history;         /* entries in history */
 } zd_node_outcome;

@@ -85,7 +85,7 @@ static void node_json(zd_jsonout *w, const zd_node *node, const zd_node_outcome 
     LIT(w, "\n  {\n   \"name\": ");
     zd_jsonout_str(w, node->name);
     LIT(w, ",\n   \"status\": ");
-    zd_jsonout_str(w, zd_node_state_name(o->state));
+    zd_jsonout_str(w, o->up_to_date ? "up-to-date" : zd_node_state_name(o->state));
     LIT(w, ",\n   \"attempts\": ");
     zd_jsonout_int(w, o->attempts);
     LIT(w, ",\n   \"host\": ");

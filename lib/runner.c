@@ -26,6 +26,7 @@
 #include "resume.h"
 #include "statedir.h"
 #include "store.h"
+#include "uptodate.h"
 #include "xset.h"
 #include "report.h"
 #include "rlimits.h"
@@ -185,6 +186,10 @@ typedef struct journal_run {
     zd_journal *journal;   /* STATE_DIR/journal, locked */
     uint8_t (*hashes)[32]; /* per node: definition hash */
     bool *cached;          /* per node: unchanged and succeeded before */
+    bool *fresh;           /* per node: its declared outputs are up to date */
+    bool *skip;            /* per node: not run (cached with --resume, or fresh) */
+    bool any_skip;         /* some skip[i] is true (else the coordinator needs no cached
+                              results: a run of 1M nodes keeps its memory) */
     double *durations;     /* per node: median recorded duration, 0 = none */
 } journal_run;
 
@@ -207,10 +212,16 @@ static int open_journal(const zd_run_opts *o, const zd_graph *g, journal_run *jr
     jr->hashes = calloc(n ? n : 1, sizeof *jr->hashes);
     jr->cached = calloc(n ? n : 1, sizeof *jr->cached);
     jr->durations = calloc(n ? n : 1, sizeof *jr->durations);
-    if (!jr->hashes || !jr->cached || !jr->durations ||
+    jr->fresh = calloc(n ? n : 1, sizeof *jr->fresh);
+    jr->skip = calloc(n ? n : 1, sizeof *jr->skip);
+    if (!jr->hashes || !jr->cached || !jr->durations || !jr->fresh || !jr->skip ||
         zd_definitions_hash(g, o->fns, o->n_fns, &o->log, jr->hashes) < 0 ||
-        zd_resume_plan(jr->journal, g, jr->hashes, jr->cached) < 0)
+        zd_resume_plan(jr->journal, g, jr->hashes, jr->cached) < 0 ||
+        zd_uptodate_plan(g, jr->cached, o->forced, jr->fresh) < 0)
         return ZDAG_ENOMEM;
+    jr->any_skip = false;
+    for (uint32_t i = 0; i < n; i++)
+        jr->any_skip |= jr->skip[i] = jr->fresh[i] || (o->resume && jr->cached[i]);
     for (uint32_t i = 0; i < n; i++)
         jr->durations[i] = zd_journal_median_duration(jr->journal, zd_graph_node(g, i)->name);
     return 0;
@@ -425,7 +436,8 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
                         .journal = jr.journal,
                         .store_dir = store_dir,
                         .defhash = jr.hashes,
-                        .cached = o->resume ? jr.cached : NULL,
+                        .cached = jr.any_skip ? jr.skip : NULL,
+                        .up_to_date = jr.fresh,
                         .ended = o->ended,
                         .ended_ctx = o->ended_ctx};
     int crc = zd_coord_new(&cfg, g, &c);
@@ -448,6 +460,8 @@ out_kill:
     zd_journal_close(&jr.journal);
     free(jr.hashes);
     free(jr.cached);
+    free(jr.fresh);
+    free(jr.skip);
     free(jr.durations);
     /* A signal still pending belongs to the run (a second Ctrl-C, one during the report): it
      * must not kill the process now that the mask is restored, before it returns its status. */

@@ -60,6 +60,7 @@ typedef struct zd_run_opts {
     int heartbeat_ms;                   /* heartbeat interval for remote workers; 0 = 1000 */
     const char *pipeline_id;            /* names the pipeline in the journal (its real path) */
     bool resume;             /* --resume: nodes that succeeded before, unchanged, are cached */
+    const bool *forced;      /* --force: per node, run even when up to date; NULL: none */
     zd_log log;              /* where every message goes (fn NULL: nowhere); ctx borrowed */
     zd_run_failure *failure; /* filled when the run could not start (may be NULL) */
 } zd_run_opts;

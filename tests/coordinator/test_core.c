@@ -946,6 +946,31 @@ static void test_chain_links_follow_their_parent(void **state) {
     teardown(&r);
 }
 
+/* A node that declares outputs is no chain link's parent: the coordinator judges its success
+ * (its outputs must exist) after its executor saw it succeed, so its child waits for that. */
+static void test_no_link_behind_a_node_with_outputs(void **state) {
+    (void)state;
+    rig r;
+    char buf[128];
+    zd_graph *g = build_graph((const char *[]){"w", "a", "b", "c", NULL},
+                              (const char *[]){"w>a", "a>b", "b>c", NULL});
+    zd_node *b_node = zd_graph_node(g, (uint32_t)zd_graph_find(g, "b"));
+    assert_non_null(b_node->files = calloc(1, sizeof *b_node->files));
+    assert_non_null(b_node->files->outputs = calloc(2, sizeof(char *)));
+    assert_non_null(b_node->files->outputs[0] = strdup("/nonexistent/b.out"));
+    b_node->files->n_outputs = 1;
+    setup(&r, g, (zd_core_cfg){.n_local = 1, .keep_going = true});
+    uint32_t a = node(&r, "a"), b = node(&r, "b"), c = node(&r, "c");
+    zd_peer p = warm_up(&r, 8, node(&r, "w"));
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "a b"); /* c is not linked behind b */
+    assert_true(result(&r, 0.202, &p, a, token_of(&r, a, 0), true));
+    assert_true(result(&r, 0.203, &p, b, token_of(&r, b, 0), true));
+    take(&r);
+    assert_string_equal(tasks_sent(&r, buf, sizeof buf), "c"); /* sent once b is judged */
+    assert_int_equal(attempts_of(&r, c), 1);
+    teardown(&r);
+}
+
 /* An executor dies running a chain's first node: its links wait again (they are not ready, no
  * attempt counted), the node is a lost attempt; the links then run alone. */
 static void test_chain_of_a_dead_executor(void **state) {
@@ -1204,6 +1229,7 @@ int main(void) {
         cmocka_unit_test(test_ahead_dropped_when_the_run_stops),
         cmocka_unit_test(test_ahead_never_for_leases),
         cmocka_unit_test(test_chain_links_follow_their_parent),
+        cmocka_unit_test(test_no_link_behind_a_node_with_outputs),
         cmocka_unit_test(test_chain_of_a_dead_executor),
         cmocka_unit_test(test_ahead_killer_is_charged_alone),
         cmocka_unit_test(test_link_never_overtakes_a_ready_node),
