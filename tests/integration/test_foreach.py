@@ -111,6 +111,23 @@ class ForeachTest(ZdagTestCase):
         self.assertTrue(all(isinstance(p, int) and p > 0 for p in parts), got)
         self.assertEqual(got["total"], sum(parts))
 
+    def test_each_instance_is_up_to_date_on_its_own_files(self):
+        pipe = ("nodes:\n"
+                "  z:\n"
+                "    foreach: {glob: \"logs/*.log\"}\n"
+                "    cmd: gzip -kf {item}\n"
+                "    inputs: [\"{item}\"]\n"
+                "    outputs: [\"{item}.gz\"]\n")
+        self.run_pipeline(pipe)
+        _, r = self.run_pipeline(pipe)
+        self.assertEqual([n["status"] for n in r["nodes"]], ["up-to-date"] * 3)
+        gz = self.path("logs", "b.log.gz")
+        st = os.stat(gz)
+        os.utime(self.path("logs", "b.log"), ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+        _, r = self.run_pipeline(pipe)
+        self.assertEqual([n["status"] for n in r["nodes"]],
+                         ["up-to-date", "succeeded", "up-to-date"])
+
     def test_no_match_is_zero_instances(self):
         pipe = ("nodes:\n"
                 "  none: {foreach: {glob: \"logs/*.zip\"}, cmd: \"false\"}\n"
