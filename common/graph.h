@@ -44,6 +44,8 @@ typedef struct zd_node {
     zd_node_kind kind;    /* what `shell`/`argv`/`fn` holds */
     int16_t pool;         /* index into zd_graph.pools, or -1 */
     bool sequential;      /* runs alone */
+    bool deps_ascending;  /* deps were added in increasing order (zd_graph_add_dep() then needs
+                             no scan for a larger one) */
     char *shell;          /* ZD_NODE_SHELL: the command string; else NULL */
     char **argv;          /* ZD_NODE_ARGV: NULL-terminated, owned; else NULL */
     char *fn;             /* ZD_NODE_FN: function name; else NULL */

@@ -339,14 +339,45 @@ static void test_deps_after_finish(void **state) {
     zd_graph_free(&g);
 }
 
+/* Duplicates are refused whatever the order deps come in (in increasing order they are
+ * checked without a scan). */
+static void test_duplicate_deps_in_any_order(void **state) {
+    (void)state;
+    zd_graph *g = zd_graph_new();
+    uint32_t idx;
+    char name[16];
+    for (int i = 0; i < 6; i++) {
+        snprintf(name, sizeof name, "n%d", i);
+        assert_int_equal(zd_graph_add_node(g, name, &idx), 0);
+    }
+    assert_int_equal(zd_graph_add_dep(g, 5, 1), 0);
+    assert_int_equal(zd_graph_add_dep(g, 5, 2), 0);
+    assert_int_equal(zd_graph_add_dep(g, 5, 4), 0);
+    assert_int_equal(zd_graph_add_dep(g, 5, 2), ZDAG_EEXIST); /* smaller than the last */
+    assert_int_equal(zd_graph_add_dep(g, 5, 4), ZDAG_EEXIST); /* equal to the last */
+    assert_int_equal(zd_graph_add_dep(g, 5, 3), 0);           /* out of order from here */
+    assert_int_equal(zd_graph_add_dep(g, 5, 4), ZDAG_EEXIST);
+    assert_int_equal(zd_graph_add_dep(g, 5, 0), 0);
+    assert_int_equal(zd_graph_add_dep(g, 5, 0), ZDAG_EEXIST);
+    assert_int_equal(zd_graph_node(g, 5)->n_deps, 5);
+    zd_graph_free(&g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_add_and_find),         cmocka_unit_test(test_many_nodes),
-        cmocka_unit_test(test_deps_and_children),    cmocka_unit_test(test_topo_order),
-        cmocka_unit_test(test_empty_graph_finishes), cmocka_unit_test(test_cycle_path),
-        cmocka_unit_test(test_cycle_behind_a_node),  cmocka_unit_test(test_pools),
-        cmocka_unit_test(test_pool_limit),           cmocka_unit_test(test_settings),
-        cmocka_unit_test(test_copy_settings),        cmocka_unit_test(test_deps_after_finish),
+        cmocka_unit_test(test_duplicate_deps_in_any_order),
+        cmocka_unit_test(test_add_and_find),
+        cmocka_unit_test(test_many_nodes),
+        cmocka_unit_test(test_deps_and_children),
+        cmocka_unit_test(test_topo_order),
+        cmocka_unit_test(test_empty_graph_finishes),
+        cmocka_unit_test(test_cycle_path),
+        cmocka_unit_test(test_cycle_behind_a_node),
+        cmocka_unit_test(test_pools),
+        cmocka_unit_test(test_pool_limit),
+        cmocka_unit_test(test_settings),
+        cmocka_unit_test(test_copy_settings),
+        cmocka_unit_test(test_deps_after_finish),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
