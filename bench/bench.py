@@ -467,6 +467,17 @@ def bench_map(tmp):
     interleave(title, cs, REPS)
     table(cs)
     out("Arguments on stdin for all three; `zdag map` gets a fresh `--state-dir` per run.\n")
+    # The load time of fanned pipelines: one node over N instances and a node over all of them.
+    out("### `zdag check` of a fanned pipeline (`foreach: {range: [1, N]}` and a fan-in)\n")
+    fans = []
+    for k in (10000, 100000):
+        f = os.path.join(d, f"fan{k}.yaml")
+        write(f, "nodes:\n  a:\n    foreach: {range: [1, %d]}\n    cmd: echo {item}\n"
+                 "  total: {cmd: cat, deps: [a]}\n" % k)
+        fans.append(Contender(f"zdag check, {k:,} instances", k + 1,
+                              lambda f=f: run_cmd([ZDAG, "check", f])))
+    interleave("fanned pipelines", fans, REPS)
+    table(fans, ratio_label="ratio (per node, to the first row)")
     return cs
 
 
