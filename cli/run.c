@@ -328,29 +328,22 @@ static bool forced_nodes(const zd_run_args *a, const zd_graph *g, bool **forced)
         fprintf(stderr, "zdag: out of memory\n");
         return false;
     }
-    bool ok = true;
-    for (size_t k = 0; k < a->forces.n; k++) {
-        bool found = false;
-        for (uint32_t i = 0; i < n; i++) {
-            const zd_node *node = zd_graph_node(g, i);
-            bool hit = strcmp(node->name, a->forces.v[k]) == 0;
-            for (uint32_t t = 0; !hit && t < node->n_tags; t++)
-                hit = strcmp(node->tags[t], a->forces.v[k]) == 0;
-            mask[i] |= hit;
-            found |= hit;
-        }
-        if (!found) {
-            fprintf(stderr, "zdag: --force=%s: no node or tag is named so\n", a->forces.v[k]);
-            ok = false;
-        }
-    }
-    for (uint32_t i = 0; a->force_all && i < n; i++)
+    zd_diags diags;
+    zd_diags_init(&diags);
+    int rc =
+        a->forces.n ? zd_select_named(g, a->forces.v, a->forces.n, "--force", mask, &diags) : 0;
+    zd_diags_print(&diags, stderr);
+    zd_diags_clear(&diags);
+    if (rc == ZDAG_ENOMEM)
+        fprintf(stderr, "zdag: out of memory\n");
+    for (uint32_t i = 0; rc == 0 && a->force_all && i < n; i++)
         mask[i] = true;
-    if (!ok)
+    if (rc < 0) {
         free(mask);
-    else
-        *forced = mask;
-    return ok;
+        return false;
+    }
+    *forced = mask;
+    return true;
 }
 
 int zd_run_args_run(zd_run_args *a, zd_graph *g, const char *pipeline, const char *pipeline_id,

@@ -154,6 +154,27 @@ static void walk(select_ctx *c) {
     }
 }
 
+/* Sets up c for n_names names (c->g set); ZDAG_ENOMEM. */
+static int ctx_init(select_ctx *c, size_t n_names) {
+    size_t n = zd_graph_size(c->g);
+    if (n_names > SIZE_MAX / 4 / sizeof(name_slot))
+        return ZDAG_ENOMEM;
+    c->index = zd_strmap_new();
+    c->slots = calloc(n_names ? n_names : 1, sizeof *c->slots);
+    c->mark = calloc(n ? n : 1, sizeof *c->mark);
+    c->up = malloc((n ? n : 1) * sizeof *c->up);
+    c->down = malloc((n ? n : 1) * sizeof *c->down);
+    return c->index && c->slots && c->mark && c->up && c->down ? 0 : ZDAG_ENOMEM;
+}
+
+static void ctx_free(select_ctx *c) {
+    zd_strmap_free(&c->index);
+    free(c->slots);
+    free(c->mark);
+    free(c->up);
+    free(c->down);
+}
+
 int zd_select(const zd_graph *g, const char *const *targets, size_t n_targets,
               const char *const *excludes, size_t n_excludes, bool *active, zd_diags *diags) {
     assert(g && zd_graph_topo(g)); /* finished: children are filled */
@@ -164,17 +185,11 @@ int zd_select(const zd_graph *g, const char *const *targets, size_t n_targets,
         return 0;
     }
     size_t names = n_targets + n_excludes;
-    if (names < n_targets || names > SIZE_MAX / 4 / sizeof(name_slot))
+    if (names < n_targets)
         return ZDAG_ENOMEM;
     select_ctx c = {.g = g};
     int rc = ZDAG_ENOMEM;
-    c.index = zd_strmap_new();
-    c.slots = calloc(names, sizeof *c.slots);
-    c.mark = calloc(n ? n : 1, sizeof *c.mark);
-    c.up = malloc((n ? n : 1) * sizeof *c.up);
-    c.down = malloc((n ? n : 1) * sizeof *c.down);
-    if (!c.index || !c.slots || !c.mark || !c.up || !c.down ||
-        add_names(&c, targets, n_targets, SEL_TARGET) < 0 ||
+    if (ctx_init(&c, names) < 0 || add_names(&c, targets, n_targets, SEL_TARGET) < 0 ||
         add_names(&c, excludes, n_excludes, SEL_EXCLUDE) < 0)
         goto out_free;
     seed_names(&c);
@@ -188,10 +203,24 @@ int zd_select(const zd_graph *g, const char *const *targets, size_t n_targets,
         active[i] = (n_targets == 0 || (c.mark[i] & SEL_TARGET)) && !(c.mark[i] & SEL_EXCLUDE);
     rc = 0;
 out_free:
-    zd_strmap_free(&c.index);
-    free(c.slots);
-    free(c.mark);
-    free(c.up);
-    free(c.down);
+    ctx_free(&c);
+    return rc;
+}
+
+int zd_select_named(const zd_graph *g, const char *const *names, size_t n_names, const char *opt,
+                    bool *named, zd_diags *diags) {
+    select_ctx c = {.g = g};
+    int rc = ZDAG_ENOMEM;
+    if (ctx_init(&c, n_names) < 0 || add_names(&c, names, n_names, SEL_TARGET) < 0)
+        goto out_free;
+    seed_names(&c);
+    rc = ZDAG_EINVAL;
+    if (report_unknown(&c, names, n_names, SEL_TARGET, opt, diags))
+        goto out_free;
+    for (size_t i = 0; i < zd_graph_size(g); i++)
+        named[i] = c.mark[i] & SEL_TARGET;
+    rc = 0;
+out_free:
+    ctx_free(&c);
     return rc;
 }

@@ -30,4 +30,11 @@ int zd_select(const zd_graph *g, const char *const *targets, size_t n_targets,
               const char *const *excludes, size_t n_excludes, bool *active, zd_diags *diags)
     __attribute__((warn_unused_result));
 
+/* Fills named[i] (caller-allocated) with whether node i is one that names[0..n_names) stand
+ * for, read as zd_select() reads them (a node, a fanned node's instances, a tag), without any
+ * closure (--force). Returns 0; ZDAG_EINVAL after one message per unknown name, as zd_select()'s
+ * with opt ("--force") in place of "--target"; ZDAG_ENOMEM. */
+int zd_select_named(const zd_graph *g, const char *const *names, size_t n_names, const char *opt,
+                    bool *named, zd_diags *diags) __attribute__((warn_unused_result));
+
 #endif

@@ -324,8 +324,28 @@ static void test_fanned_names(void **state) {
     zd_graph_free(&g);
 }
 
+/* zd_select_named (--force): exactly the nodes the names stand for, no closure; a fanned name
+ * is all its instances; an unknown name is one message with the option's name. */
+static void test_named_without_closure(void **state) {
+    (void)state;
+    zd_graph *g = build("a[0] a[1] b c", "b:a[0] b:a[1] c:b");
+    zd_diags d;
+    zd_diags_init(&d);
+    bool named[4];
+    const char *const names[] = {"a", "c"};
+    assert_int_equal(zd_select_named(g, names, 2, "--force", named, &d), 0);
+    assert_true(named[0] && named[1] && !named[2] && named[3]);
+    const char *const bad[] = {"nope"};
+    assert_int_equal(zd_select_named(g, bad, 1, "--force", named, &d), ZDAG_EINVAL);
+    assert_int_equal(d.n, 1);
+    assert_string_equal(d.lines[0], "zdag: error: --force \"nope\" names no node or tag");
+    zd_diags_clear(&d);
+    zd_graph_free(&g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_named_without_closure),
         cmocka_unit_test(test_no_names_selects_all),
         cmocka_unit_test(test_target_keeps_ancestors),
         cmocka_unit_test(test_tag_targets),

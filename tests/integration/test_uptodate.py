@@ -109,7 +109,7 @@ class UpToDateTest(ZdagTestCase):
         ran, _, _ = self.run_it("--force")
         self.assertEqual(ran, ["always", "count", "other", "upper"])
         p = self.zdag("run", self.path("pipe.yaml"), "--force=nope", check=2)
-        self.assertIn("--force=nope: no node or tag is named so", p.stderr)
+        self.assertIn('--force "nope" names no node or tag', p.stderr)
 
     def test_a_declared_output_must_be_created(self):
         text = 'nodes:\n  a: {cmd: "echo a >> ran", outputs: [made.txt]}\n'
