@@ -491,7 +491,6 @@ static void report_failure(zd_coord *c, uint32_t index, const zd_node_outcome *o
     log_tail(c, path, FAILURE_TAIL_LINES);
 }
 
-/* Records a node's final outcome in the journal (made durable by the next sync). */
 /* make's .DELETE_ON_ERROR: a failed node's declared outputs are removed (unless `keep`), so that
  * a half-written file never passes for an up-to-date one. */
 static void remove_outputs(const zd_coord *c, uint32_t index) {
@@ -502,6 +501,8 @@ static void remove_outputs(const zd_coord *c, uint32_t index) {
                     f->outputs[k], zd_graph_node(c->g, index)->name);
 }
 
+/* Records a node's final outcome in the journal (made durable by the next sync), after telling
+ * of a failure (and removing its outputs) and calling the run's `ended` hook. */
 static void journal_outcome(zd_coord *c, uint32_t index) {
     zd_node_outcome o;
     zd_core_outcome(c->core, index, &o);
