@@ -14,7 +14,7 @@ import unittest
 import zlib
 
 sys.path.insert(0, os.path.dirname(__file__))
-from zdagtest import ZdagTestCase, nodes_by_name  # noqa: E402
+from zdagtest import ZdagTestCase, journal_succeeded, nodes_by_name  # noqa: E402
 
 
 def chain_pipeline(side, n, cmd="sleep 0.05"):
@@ -27,12 +27,6 @@ def chain_pipeline(side, n, cmd="sleep 0.05"):
 
 
 class ResumeTest(ZdagTestCase):
-    def side_lines(self, side):
-        if not os.path.exists(side):
-            return []
-        with open(side) as f:
-            return [line.split() for line in f if line.strip()]
-
     def test_changed_node_reruns_with_its_descendants_only(self):
         side = self.path("side")
         text = f"""
@@ -142,28 +136,6 @@ nodes:
             self.assertEqual(n["name"] in ran_last, n["status"] == "succeeded", n["name"])
         self.assertTrue(any(n["status"] == "cached" for n in r["nodes"]))
 
-    def journal_succeeded(self, journal):
-        """The names of the nodes whose latest whole, checksummed record in the journal file
-        says they succeeded (NODE_DONE [2, name, defhash, status, ...])."""
-        with open(journal, "rb") as f:
-            data = f.read()
-        latest, off = {}, 0
-        while off + 8 <= len(data):
-            n, crc = struct.unpack_from("<II", data, off)
-            payload = data[off + 8:off + 8 + n]
-            if len(payload) < n or zlib.crc32(payload) != crc:
-                break  # a torn tail
-            off += 8 + n
-            if payload[1] != 2:
-                continue  # the header
-            if 0xa0 <= payload[2] <= 0xbf:
-                ln, at = payload[2] - 0xa0, 3
-            else:
-                ln, at = payload[3], 4  # str8
-            name = payload[at:at + ln].decode()
-            status_at = at + ln + 2 + 32  # after the 32-byte bin of the definition hash
-            latest[name] = payload[status_at] == 0
-        return {name for name, ok in latest.items() if ok}
 
     def test_killed_while_the_journal_thread_syncs_loses_no_durable_record(self):
         """fdatasync runs in the journal's own thread while nodes keep ending. The coordinator
@@ -190,7 +162,7 @@ nodes:
         p.communicate(timeout=60)
         self.assertEqual(p.returncode, -signal.SIGKILL)
         time.sleep(0.1)  # the executors notice their parent's death and stop
-        durable = self.journal_succeeded(journal)
+        durable = journal_succeeded(journal)
         self.assertTrue({f"a{i}" for i in range(n)} <= durable)
         self.assertNotIn("k", durable)
         first = self.side_lines(side)

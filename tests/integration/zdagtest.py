@@ -7,10 +7,12 @@ import json
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import tempfile
 import time
 import unittest
+import zlib
 
 ZDAG = os.environ.get("ZDAG") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "zdag")
@@ -98,6 +100,13 @@ class ZdagTestCase(unittest.TestCase):
         return subprocess.Popen([ZDAG, *args], cwd=self.dir, env=self.env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
+    def side_lines(self, side):
+        """The words of each line the commands appended to the file side ([] before any)."""
+        if not os.path.exists(side):
+            return []
+        with open(side) as f:
+            return [line.split() for line in f if line.strip()]
+
     def wait_for_file(self, path, timeout=30):
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -109,6 +118,30 @@ class ZdagTestCase(unittest.TestCase):
 
 def nodes_by_name(report):
     return {n["name"]: n for n in report["nodes"]}
+
+
+def journal_succeeded(journal):
+    """The names of the nodes whose latest whole, checksummed record in the journal file
+    says they succeeded (NODE_DONE [2, name, defhash, status, ...])."""
+    with open(journal, "rb") as f:
+        data = f.read()
+    latest, off = {}, 0
+    while off + 8 <= len(data):
+        n, crc = struct.unpack_from("<II", data, off)
+        payload = data[off + 8:off + 8 + n]
+        if len(payload) < n or zlib.crc32(payload) != crc:
+            break  # a torn tail
+        off += 8 + n
+        if payload[1] != 2:
+            continue  # the header
+        if 0xa0 <= payload[2] <= 0xbf:
+            ln, at = payload[2] - 0xa0, 3
+        else:
+            ln, at = payload[3], 4  # str8
+        name = payload[at:at + ln].decode()
+        status_at = at + ln + 2 + 32  # after the 32-byte bin of the definition hash
+        latest[name] = payload[status_at] == 0
+    return {name for name, ok in latest.items() if ok}
 
 
 def ticked(ticks, name, body):
