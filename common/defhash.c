@@ -196,6 +196,20 @@ static void hash_node(const zd_graph *g, const zd_graph_settings *gs, const zd_d
     zd_sha256_final(&s.s, out[index]);
 }
 
+void zd_defhash_instance(const uint8_t tmpl[ZD_DEFHASH_SIZE], const char *name, const char *item,
+                         uint8_t out[ZD_DEFHASH_SIZE]) {
+    static const char format_tag[] = "zdag-instance-1";
+    feed s;
+    s.n = 0;
+    zd_sha256_init(&s.s);
+    put_bytes(&s, format_tag, sizeof format_tag - 1);
+    put_raw(&s, tmpl, ZD_DEFHASH_SIZE);
+    put_str(&s, name);
+    put_str(&s, item ? item : "");
+    flush(&s);
+    zd_sha256_final(&s.s, out);
+}
+
 int zd_defhash_compute(const zd_graph *g, uint8_t (*out)[ZD_DEFHASH_SIZE]) {
     return zd_defhash_compute_code(g, NULL, out);
 }

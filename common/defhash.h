@@ -63,6 +63,12 @@ int zd_defhash_compute_code(const zd_graph *g, const zd_defhash_code *code,
 int zd_defhash_compute(const zd_graph *g, uint8_t (*out)[ZD_DEFHASH_SIZE])
     __attribute__((warn_unused_result));
 
+/* The definition hash of instance `name` of a run-time fan-out (README "Fan-out at run time")
+ * whose template hashes as tmpl, made for `item`: its settings are the template's with the item
+ * and its index (in its name) substituted, so these three decide it. */
+void zd_defhash_instance(const uint8_t tmpl[ZD_DEFHASH_SIZE], const char *name, const char *item,
+                         uint8_t out[ZD_DEFHASH_SIZE]);
+
 /* Writes h as 64 lowercase hex digits and a NUL into hex. */
 void zd_defhash_hex(const uint8_t h[ZD_DEFHASH_SIZE], char hex[2 * ZD_DEFHASH_SIZE + 1]);
 

@@ -35,14 +35,20 @@ static void put_escaped_n(FILE *out, const char *s, size_t len) {
 }
 
 /* The box of node n; for a group of count > 1 instances, named after their node. */
-static void put_node(FILE *out, const zd_graph *g, const zd_node *n, size_t name_len,
+static void put_node(FILE *out, const zd_graph *g, uint32_t index, size_t name_len,
                      uint32_t count) {
+    const zd_node *n = zd_graph_node(g, index);
     fputs("  \"", out);
     put_escaped_n(out, n->name, name_len);
     fputs("\" [label=\"", out);
     put_escaped_n(out, n->name, name_len);
     if (count)
         fprintf(out, "\\n%" PRIu32 " instance%s", count, count == 1 ? "" : "s");
+    int64_t src = zd_graph_fan_source(g, index); /* a run-time fan-out */
+    if (src >= 0) {
+        fputs("\\ninstances: one per line of ", out);
+        put_escaped(out, zd_graph_node(g, (uint32_t)src)->name);
+    }
     if (n->priority != 0)
         fprintf(out, "\\npriority: %" PRId64, n->priority);
     if (n->sequential)
@@ -116,7 +122,7 @@ int zd_dot_write(FILE *out, const zd_graph *g, unsigned flags) {
     size_t size = zd_graph_size(g);
     fputs("digraph zdag {\n  node [shape=box, style=rounded];\n", out);
     for (uint32_t k = 0; k < b.n; k++)
-        put_node(out, g, zd_graph_node(g, b.first[k]), b.len[k], b.count[k]);
+        put_node(out, g, b.first[k], b.len[k], b.count[k]);
     for (uint32_t i = 0; i < size; i++) {
         const zd_node *n = zd_graph_node(g, i);
         uint32_t to = b.box[i];

@@ -22,7 +22,10 @@ struct zd_fan {
     size_t n_alloc;    /* entries allocated in items (while reading) */
     const char *base;  /* borrowed base directory while reading; NULL after */
     const char *owner; /* `foreach of node "a"` while reading */
-    bool given;        /* a source key was read (valid or not) */
+    char *source;      /* {result_lines: NODE}: NODE (owned); the items come at run time */
+    int source_line;   /* where NODE is written (1-based) */
+    int source_col;
+    bool given; /* a source key was read (valid or not) */
 };
 
 void zd_fan_free(zd_fan **pf) {
@@ -41,12 +44,123 @@ void zd_fan_free(zd_fan **pf) {
     free(f->var_names);
     free(f->var_vals);
     free(f->var_lens);
+    free(f->source);
     free(f);
     *pf = NULL;
 }
 
 size_t zd_fan_count(const zd_fan *f) {
     return f->count;
+}
+
+const char *zd_fan_source(const zd_fan *f, int *line, int *col) {
+    if (f->source && line)
+        *line = f->source_line;
+    if (f->source && col)
+        *col = f->source_col;
+    return f->source;
+}
+
+const char *zd_fan_item(const zd_fan *f, size_t i) {
+    return f->items && i < f->count ? f->items[i] : NULL;
+}
+
+int zd_fan_from_result(const char *bytes, size_t len, bool msgpack, zd_fan **out, char *why,
+                       size_t size) {
+    *out = NULL;
+    int rc = ZDAG_EINVAL;
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    if (!msgpack) {
+        rc = zd_fan_from_lines(bytes, len, out);
+        goto out;
+    }
+    size_t off = 0;
+    if (msgpack_unpack_next(&u, bytes, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len) {
+        snprintf(why, size, "its source's result is not one msgpack value");
+        goto out;
+    }
+    const msgpack_object *o = &u.data;
+    if (o->type == MSGPACK_OBJECT_STR || o->type == MSGPACK_OBJECT_BIN) {
+        rc = zd_fan_from_lines(o->via.str.ptr, o->via.str.size, out);
+        goto out;
+    }
+    if (o->type != MSGPACK_OBJECT_ARRAY) {
+        snprintf(why, size, "its source's result is neither text nor an array");
+        goto out;
+    }
+    /* An array: one item per entry, a string or an integer. */
+    zd_fan *f = calloc(1, sizeof *f);
+    size_t n = o->via.array.size;
+    rc = ZDAG_ENOMEM;
+    if (n > ZD_FAN_MAX_INSTANCES) {
+        rc = ZDAG_ETOOBIG;
+    } else if (f && (f->items = calloc(n ? n : 1, sizeof *f->items))) {
+        rc = 0;
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            const msgpack_object *e = &o->via.array.ptr[i];
+            char *item = NULL;
+            if (e->type == MSGPACK_OBJECT_STR)
+                item = strndup(e->via.str.ptr, e->via.str.size);
+            else if (e->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+                rc = asprintf(&item, "%" PRIu64, e->via.u64) < 0 ? (item = NULL, 0) : 0;
+            else if (e->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+                rc = asprintf(&item, "%" PRId64, e->via.i64) < 0 ? (item = NULL, 0) : 0;
+            else {
+                snprintf(why, size,
+                         "entry %zu of its source's result is not a string or an integer", i);
+                rc = ZDAG_EINVAL;
+                break;
+            }
+            if (!item) {
+                rc = ZDAG_ENOMEM;
+                break;
+            }
+            f->items[f->count++] = item;
+        }
+    }
+    if (rc == 0)
+        *out = f;
+    else
+        zd_fan_free(&f);
+out:
+    if (rc == ZDAG_ETOOBIG)
+        snprintf(why, size, "its source's result gives more than %u items", ZD_FAN_MAX_INSTANCES);
+    msgpack_unpacked_destroy(&u);
+    return rc;
+}
+
+int zd_fan_from_lines(const char *text, size_t len, zd_fan **out) {
+    *out = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < len;) {
+        const char *nl = memchr(text + i, '\n', len - i);
+        size_t end = nl ? (size_t)(nl - text) : len, stop = end;
+        while (stop > i && text[stop - 1] == '\r')
+            stop--;
+        n += stop > i;
+        i = end + 1;
+    }
+    if (n > ZD_FAN_MAX_INSTANCES)
+        return ZDAG_ETOOBIG;
+    zd_fan *f = calloc(1, sizeof *f);
+    if (!f || !(f->items = calloc(n ? n : 1, sizeof *f->items))) {
+        free(f);
+        return ZDAG_ENOMEM;
+    }
+    for (size_t i = 0; i < len;) {
+        const char *nl = memchr(text + i, '\n', len - i);
+        size_t end = nl ? (size_t)(nl - text) : len, stop = end;
+        while (stop > i && text[stop - 1] == '\r')
+            stop--;
+        if (stop > i && !(f->items[f->count++] = strndup(text + i, stop - i))) {
+            zd_fan_free(&f);
+            return ZDAG_ENOMEM;
+        }
+        i = end + 1;
+    }
+    *out = f;
+    return 0;
 }
 
 /* Appends an owned item; false when out of memory (reported; item freed). */
@@ -291,15 +405,23 @@ static void read_matrix(zd_yaml *y, const zd_yentry *e, zd_fan *f) {
         f->count = total;
 }
 
+/* {result_lines: NODE}: no items yet; NODE is resolved by the loader. */
+static void read_result_lines(zd_yaml *y, const zd_yentry *e, zd_fan *f) {
+    yaml_mark_t at = zd_yaml_event(y)->start_mark;
+    (void)zd_yread_text(y, e, "a node name", &f->source); /* "" is refused there */
+    f->source_line = (int)at.line + 1;
+    f->source_col = (int)at.column + 1;
+}
+
 static void on_source(zd_yaml *y, const zd_yentry *e, void *ctx) {
-    static const char *const names[] = {"list", "range", "glob", "lines", "matrix"};
+    static const char *const names[] = {"list", "range", "glob", "lines", "matrix", "result_lines"};
     static void (*const readers[])(zd_yaml *, const zd_yentry *, zd_fan *) = {
-        read_list, read_range, read_glob, read_lines, read_matrix};
+        read_list, read_range, read_glob, read_lines, read_matrix, read_result_lines};
     zd_fan *f = ctx;
-    int k = zd_yread_find_key(names, 5, e);
+    int k = zd_yread_find_key(names, 6, e);
     if (k < 0 || f->given) {
         if (k < 0)
-            zd_yread_unknown_key(y, e, names, 5);
+            zd_yread_unknown_key(y, e, names, 6);
         else
             zd_yaml_error(y, e->mark, "%s has more than one source", f->owner);
         zd_yaml_skip(y);
@@ -313,7 +435,8 @@ bool zd_fan_parse(zd_yaml *y, const zd_yentry *e, const char *base_dir, zd_fan *
     *out = NULL;
     yaml_mark_t at = zd_yaml_event(y)->start_mark;
     if (!zd_yaml_at(y, YAML_MAPPING_START_EVENT)) {
-        zd_yread_bad_value(y, e, "a map with one of list, range, glob, lines, matrix");
+        zd_yread_bad_value(y, e,
+                           "a map with one of list, range, glob, lines, matrix, result_lines");
         return false;
     }
     zd_fan *f = calloc(1, sizeof *f);
@@ -329,7 +452,8 @@ bool zd_fan_parse(zd_yaml *y, const zd_yentry *e, const char *base_dir, zd_fan *
     size_t errors = zd_yaml_error_count(y);
     bool read = zd_yread_map(y, owner, true, on_source, f);
     if (read && zd_yaml_error_count(y) == errors && !f->given)
-        zd_yaml_error(y, at, "%s needs one of list, range, glob, lines, matrix", owner);
+        zd_yaml_error(y, at, "%s needs one of list, range, glob, lines, matrix, result_lines",
+                      owner);
     f->base = f->owner = NULL;
     if (!read || zd_yaml_error_count(y) != errors || zd_yaml_failed(y)) {
         zd_fan_free(&f);

@@ -9,7 +9,10 @@
  *                             as the pattern is written; no match is zero instances;
  * - {lines: FILE}             each non-empty line of FILE (a trailing "\r" dropped);
  * - {matrix: {VAR: [...]}}    the cartesian product, the first variable slowest; each instance
- *                             has the variables by name, and no {item}.
+ *                             has the variables by name, and no {item};
+ * - {result_lines: NODE}      at run time: each non-empty line of NODE's result. The source has
+ *                             no items when parsed (zd_fan_source() names NODE); the run makes
+ *                             one with zd_fan_from_lines() once NODE succeeded.
  * The loader (common/pipeline.c) turns the node into instances NAME[0], NAME[1], ...; this
  * module knows nothing of the graph beyond one node's settings. */
 #ifndef ZD_FOREACH_H
@@ -36,8 +39,28 @@ bool zd_fan_parse(zd_yaml *y, const zd_yentry *e, const char *base_dir, zd_fan *
 /* Frees the source; sets *f to NULL. Accepts NULL and *f == NULL. */
 void zd_fan_free(zd_fan **f);
 
-/* Returns the number of instances. */
+/* Returns the number of instances (0 for a run-time source until its items are known). */
 size_t zd_fan_count(const zd_fan *f);
+
+/* For {result_lines: NODE}: NODE (borrowed), with where it is written in *line and *col (either
+ * may be NULL); NULL for the other sources. */
+const char *zd_fan_source(const zd_fan *f, int *line, int *col);
+
+/* Item i (borrowed), or NULL for a matrix or i out of range. */
+const char *zd_fan_item(const zd_fan *f, size_t i);
+
+/* Makes a source of the non-empty lines of text[0..len) (a trailing "\r" dropped), as
+ * {lines: FILE} reads a file: a run-time fan-out's items. Stores it in *out (caller frees).
+ * Returns 0, ZDAG_ETOOBIG (more than ZD_FAN_MAX_INSTANCES lines) or ZDAG_ENOMEM. */
+int zd_fan_from_lines(const char *text, size_t len, zd_fan **out)
+    __attribute__((warn_unused_result));
+
+/* The items of a run-time fan-out from its source's result bytes[0..len): the lines of a
+ * command's result (zd_fan_from_lines()); for a function's (msgpack), the lines of a string, or
+ * one item per entry of an array of strings and integers. Returns 0 (*out set; caller frees),
+ * ZDAG_EINVAL or ZDAG_ETOOBIG with why[0..size) set, or ZDAG_ENOMEM. */
+int zd_fan_from_result(const char *bytes, size_t len, bool msgpack, zd_fan **out, char *why,
+                       size_t size) __attribute__((warn_unused_result));
 
 /* Checks the placeholders of text against f's variables. Returns true when every one is
  * known and every brace is paired; else writes why into why[0..size) and returns false. */

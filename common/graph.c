@@ -6,9 +6,32 @@
 
 #include "strmap.h"
 
+/* Instances added to a finished graph (zd_graph_add_instances()): one block per run-time
+ * fan-out, so that no node moves. */
+typedef struct ext_block {
+    zd_node *nodes; /* count nodes, then the one child they share (uint32_t), in one allocation */
+    uint32_t first; /* index of nodes[0] */
+    uint32_t count; /* nodes in the block */
+} ext_block;
+
+/* A node whose instances come at run time (zd_graph_set_runtime_fan()). */
+typedef struct runtime_fan {
+    uint32_t tmpl;        /* the node */
+    uint32_t source;      /* the dep whose result's lines are the items */
+    bool source_is_input; /* the instances are given source's result too (listed in deps) */
+    uint32_t first;       /* once expanded: the first instance */
+    uint32_t count;       /* ... and how many */
+    bool expanded;        /* zd_graph_add_instances() was called */
+} runtime_fan;
+
 struct zd_graph {
     zd_node *nodes;             /* declaration order */
-    size_t n_nodes;             /* nodes in use */
+    size_t n_nodes;             /* nodes in use in `nodes` */
+    ext_block *ext;             /* instances added at run time, by index */
+    size_t n_ext;               /* entries in ext */
+    size_t n_ext_nodes;         /* nodes in them */
+    runtime_fan *fans;          /* by template index */
+    size_t n_fans;              /* entries in fans */
     size_t cap_nodes;           /* allocated nodes */
     zd_strmap *names;           /* node name -> node index + 1; holds the names */
     zd_strmap *pool_names;      /* pool name -> pool index + 1; holds the names */
@@ -173,6 +196,15 @@ void zd_graph_free(zd_graph **gp) {
         zd_node_clear(&g->nodes[i]);
     }
     free(g->nodes);
+    for (size_t b = 0; b < g->n_ext; b++) {
+        for (uint32_t i = 0; i < g->ext[b].count; i++) {
+            g->ext[b].nodes[i].deps = g->ext[b].nodes[i].children = NULL; /* not owned */
+            zd_node_clear(&g->ext[b].nodes[i]);
+        }
+        free(g->ext[b].nodes);
+    }
+    free(g->ext);
+    free(g->fans);
     zd_strmap_free(&g->names);
     free(g->children);
     free(g->deps);
@@ -180,6 +212,7 @@ void zd_graph_free(zd_graph **gp) {
     free(g->pools);
     free(g->topo);
     free(g->settings.path);
+    free(g->settings.base_dir);
     free_kv(g->settings.env, g->settings.n_env);
     free_strv(g->settings.plugins, g->settings.n_plugins);
     free(g);
@@ -187,7 +220,7 @@ void zd_graph_free(zd_graph **gp) {
 }
 
 int zd_graph_add_node(zd_graph *g, const char *name, uint32_t *index) {
-    if (!g || !name || g->n_nodes >= UINT32_MAX - 1)
+    if (!g || !name || g->n_nodes >= UINT32_MAX - 1 || g->n_ext)
         return ZDAG_EINVAL;
     if (g->n_nodes == g->cap_nodes) {
         size_t cap = g->cap_nodes ? g->cap_nodes * 2 : 16;
@@ -213,12 +246,197 @@ int zd_graph_add_node(zd_graph *g, const char *name, uint32_t *index) {
     return 0;
 }
 
+/* A node added at run time, or NULL. */
+static zd_node *ext_node(const zd_graph *g, uint32_t index) {
+    size_t lo = 0, hi = g->n_ext;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const ext_block *b = &g->ext[mid];
+        if (index < b->first)
+            hi = mid;
+        else if (index - b->first >= b->count)
+            lo = mid + 1;
+        else
+            return &b->nodes[index - b->first];
+    }
+    return NULL;
+}
+
 zd_node *zd_graph_node(const zd_graph *g, uint32_t index) {
-    return g && index < g->n_nodes ? &g->nodes[index] : NULL;
+    if (g && index < g->n_nodes)
+        return &g->nodes[index];
+    return g && g->n_ext ? ext_node(g, index) : NULL;
 }
 
 size_t zd_graph_size(const zd_graph *g) {
+    return g ? g->n_nodes + g->n_ext_nodes : 0;
+}
+
+size_t zd_graph_static_size(const zd_graph *g) {
     return g ? g->n_nodes : 0;
+}
+
+/* The run-time fan-out of template node, or NULL. */
+static runtime_fan *fan_of(const zd_graph *g, uint32_t node) {
+    size_t lo = 0, hi = g ? g->n_fans : 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (g->fans[mid].tmpl == node)
+            return &g->fans[mid];
+        if (g->fans[mid].tmpl < node)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+int zd_graph_set_runtime_fan(zd_graph *g, uint32_t tmpl, uint32_t source, bool source_is_input) {
+    if (!g || tmpl >= g->n_nodes || source >= g->n_nodes || tmpl == source || g->n_ext ||
+        fan_of(g, tmpl))
+        return ZDAG_EINVAL;
+    bool is_dep = false;
+    for (uint32_t i = 0; i < g->nodes[tmpl].n_deps && !is_dep; i++)
+        is_dep = g->nodes[tmpl].deps[i] == source;
+    if (!is_dep)
+        return ZDAG_EINVAL;
+    runtime_fan *v = realloc(g->fans, (g->n_fans + 1) * sizeof *v);
+    if (!v)
+        return ZDAG_ENOMEM;
+    g->fans = v;
+    size_t at = g->n_fans;
+    while (at > 0 && v[at - 1].tmpl > tmpl) {
+        v[at] = v[at - 1];
+        at--;
+    }
+    v[at] = (runtime_fan){.tmpl = tmpl, .source = source, .source_is_input = source_is_input};
+    g->n_fans++;
+    return 0;
+}
+
+size_t zd_graph_runtime_fans(const zd_graph *g) {
+    return g ? g->n_fans : 0;
+}
+
+int64_t zd_graph_fan_source(const zd_graph *g, uint32_t node) {
+    const runtime_fan *f = fan_of(g, node);
+    return f ? (int64_t)f->source : -1;
+}
+
+bool zd_graph_fan_instances(const zd_graph *g, uint32_t node, uint32_t *first, uint32_t *count) {
+    const runtime_fan *f = fan_of(g, node);
+    if (!f || !f->expanded)
+        return false;
+    *first = f->first;
+    *count = f->count;
+    return true;
+}
+
+int zd_graph_add_instances(zd_graph *g, uint32_t tmpl, zd_node *protos, char *const *names,
+                           uint32_t count, uint32_t *first) {
+    runtime_fan *f = fan_of(g, tmpl);
+    size_t n = zd_graph_size(g);
+    if (!f || f->expanded || !g->topo || (count && (!protos || !names)) ||
+        n + count >= UINT32_MAX - 1)
+        return ZDAG_EINVAL;
+    for (uint32_t i = 0; i < count; i++)
+        if (zd_strmap_get(g->names, names[i], strlen(names[i])))
+            return ZDAG_EEXIST;
+    ext_block *blocks = realloc(g->ext, (g->n_ext + 1) * sizeof *blocks);
+    if (!blocks)
+        return ZDAG_ENOMEM;
+    g->ext = blocks;
+    ext_block *b = &blocks[g->n_ext];
+    const zd_node *t = &g->nodes[tmpl];
+    /* The child they share, then their deps: the template's, without a source not listed. */
+    size_t bytes = (size_t)count * sizeof(zd_node) + (1 + (size_t)t->n_deps) * sizeof(uint32_t);
+    if (!(b->nodes = malloc(bytes)))
+        return ZDAG_ENOMEM;
+    uint32_t *child = (uint32_t *)(void *)(b->nodes + count); /* zd_node is 8-byte aligned */
+    *child = tmpl;
+    uint32_t *deps = child + 1, n_deps = 0;
+    for (uint32_t i = 0; i < t->n_deps; i++)
+        if (f->source_is_input || t->deps[i] != f->source)
+            deps[n_deps++] = t->deps[i];
+    for (uint32_t i = 0; i < count; i++) {
+        const char *stored;
+        /* Absent (checked above) unless given twice in this call; a name a failed call left
+         * looks absent too. */
+        int rc = zd_strmap_get(g->names, names[i], strlen(names[i]))
+                     ? ZDAG_EEXIST
+                     : zd_strmap_put(g->names, names[i], strlen(names[i]),
+                                     (void *)(uintptr_t)(n + i + 1), &stored);
+        if (rc < 0) {
+            for (uint32_t k = 0; k < i; k++) { /* the names taken look absent again */
+                int gone = zd_strmap_put(g->names, b->nodes[k].name, strlen(b->nodes[k].name), NULL,
+                                         NULL); /* the key is there: no allocation */
+                (void)gone;
+                protos[k] = b->nodes[k]; /* the caller's again */
+                protos[k].name = NULL;
+                protos[k].deps = protos[k].children = NULL;
+                protos[k].n_deps = protos[k].n_children = 0;
+            }
+            free(b->nodes);
+            return rc;
+        }
+        zd_node *d = &b->nodes[i];
+        *d = protos[i];
+        zd_node_init(&protos[i]);
+        d->name = stored;
+        d->deps = n_deps ? deps : NULL; /* all done by now; shared by the block */
+        d->n_deps = n_deps;
+        d->deps_ascending = t->deps_ascending;
+        d->children = child;
+        d->n_children = 1;
+    }
+    b->first = (uint32_t)n;
+    b->count = count;
+    g->n_ext++;
+    g->n_ext_nodes += count;
+    f->first = (uint32_t)n;
+    f->count = count;
+    f->expanded = true;
+    if (first)
+        *first = (uint32_t)n;
+    return 0;
+}
+
+void zd_graph_inputs_begin(const zd_graph *g, uint32_t node, zd_graph_inputs *it) {
+    const zd_node *n = zd_graph_node(g, node);
+    *it = (zd_graph_inputs){.deps = n ? n->deps : NULL, .n_deps = n ? n->n_deps : 0};
+}
+
+bool zd_graph_inputs_next(const zd_graph *g, zd_graph_inputs *it, uint32_t *dep) {
+    if (it->inst < it->inst_end) {
+        *dep = it->inst++;
+        return true;
+    }
+    while (it->at < it->n_deps) {
+        uint32_t d = it->deps[it->at++];
+        const runtime_fan *f = g->n_fans ? fan_of(g, d) : NULL;
+        if (!f || !f->expanded) {
+            *dep = d;
+            return true;
+        }
+        it->inst = f->first;
+        it->inst_end = f->first + f->count;
+        if (it->inst < it->inst_end) {
+            *dep = it->inst++;
+            return true;
+        }
+    }
+    return false;
+}
+
+size_t zd_graph_input_count(const zd_graph *g, uint32_t node) {
+    const zd_node *n = zd_graph_node(g, node);
+    size_t k = n ? n->n_deps : 0;
+    for (size_t i = 0; g->n_fans && n && i < n->n_deps; i++) {
+        const runtime_fan *f = fan_of(g, n->deps[i]);
+        if (f && f->expanded)
+            k = k - 1 + f->count;
+    }
+    return k;
 }
 
 int64_t zd_graph_find(const zd_graph *g, const char *name) {
@@ -229,7 +447,7 @@ int64_t zd_graph_find(const zd_graph *g, const char *name) {
 }
 
 int zd_graph_add_dep(zd_graph *g, uint32_t node, uint32_t dep) {
-    if (!g || node >= g->n_nodes || dep >= g->n_nodes || node == dep)
+    if (!g || node >= g->n_nodes || dep >= g->n_nodes || node == dep || g->n_ext)
         return ZDAG_EINVAL;
     zd_node *n = &g->nodes[node];
     /* A node given its deps in increasing order (a fan-in of 100,000 instances) is checked in
@@ -397,7 +615,7 @@ static int find_cycle(const zd_graph *g, const uint32_t *pending, uint32_t **cyc
 }
 
 int zd_graph_finish(zd_graph *g, uint32_t **cycle, size_t *cycle_len) {
-    if (!g)
+    if (!g || g->n_ext)
         return ZDAG_EINVAL;
     size_t n = g->n_nodes, edges = 0;
     free(g->topo);

@@ -94,11 +94,15 @@ void zd_graph_free(zd_graph **g);
 int zd_graph_add_node(zd_graph *g, const char *name, uint32_t *index)
     __attribute__((warn_unused_result));
 
-/* Returns the node at index (borrowed; valid until the next zd_graph_add_node), or NULL. */
+/* Returns the node at index (borrowed; valid until the next zd_graph_add_node, and through
+ * zd_graph_add_instances()), or NULL. */
 zd_node *zd_graph_node(const zd_graph *g, uint32_t index);
 
-/* Returns the number of nodes. */
+/* Returns the number of nodes, the instances added at run time included. */
 size_t zd_graph_size(const zd_graph *g);
+
+/* Returns the number of nodes before any zd_graph_add_instances(): the pipeline's own. */
+size_t zd_graph_static_size(const zd_graph *g);
 
 /* Returns the index of the node named `name`, or -1. O(1) on average. */
 int64_t zd_graph_find(const zd_graph *g, const char *name);
@@ -132,13 +136,62 @@ size_t zd_graph_pool_count(const zd_graph *g);
 int zd_graph_finish(zd_graph *g, uint32_t **cycle, size_t *cycle_len)
     __attribute__((warn_unused_result));
 
-/* Returns the topological order (borrowed, zd_graph_size() entries; every node after all its
- * deps, ties in declaration order), or NULL before a successful zd_graph_finish(). */
+/* Returns the topological order (borrowed, zd_graph_static_size() entries, every node after all
+ * its deps, ties in declaration order; instances added at run time are not in it), or NULL
+ * before a successful zd_graph_finish(). */
 const uint32_t *zd_graph_topo(const zd_graph *g);
+
+/* ---- Fan-out at run time (`foreach: {result_lines: SOURCE}`) ------------------------------
+ * A template node stands for instances known only once its dependency SOURCE succeeded. Until
+ * then it waits like any node; the run then adds its instances (zd_graph_add_instances()): each
+ * depends on the template's deps and has the template as its one child, so the template ends
+ * once they all did, as a join, and its dependents see every instance (zd_graph_inputs_next()).
+ * The template itself never runs. */
+
+/* Marks node tmpl (before zd_graph_finish()) as a run-time fan-out over the result of its dep
+ * source (a dep already). Its instances depend on its other deps, and on source only when
+ * source_is_input (the pipeline lists it in `deps`): an instance is given its item, not the whole
+ * listing, unless it asks. Returns 0, ZDAG_EINVAL (bad index, not a dep, marked already, or
+ * instances added), ZDAG_ENOMEM. */
+int zd_graph_set_runtime_fan(zd_graph *g, uint32_t tmpl, uint32_t source, bool source_is_input)
+    __attribute__((warn_unused_result));
+
+/* Number of templates in the graph. */
+size_t zd_graph_runtime_fans(const zd_graph *g);
+
+/* The source of template node, or -1 when node is not a template. O(log templates). */
+int64_t zd_graph_fan_source(const zd_graph *g, uint32_t node);
+
+/* For a template whose instances were added: the first one's index and their count, and true;
+ * false otherwise. */
+bool zd_graph_fan_instances(const zd_graph *g, uint32_t node, uint32_t *first, uint32_t *count);
+
+/* Adds the count instances of template tmpl (the graph finished, tmpl not expanded yet): node
+ * i takes protos[i]'s settings (moved: protos[i] is left initialised) and the name names[i]
+ * (copied), depends on tmpl's deps (see zd_graph_set_runtime_fan()) and has tmpl as its child.
+ * They take the indices from zd_graph_size() on (stored in *first, may be NULL); no node moves,
+ * so zd_node pointers stay valid. On failure nothing is added and protos keep their settings.
+ * Returns 0, ZDAG_EEXIST (a name is taken), ZDAG_EINVAL, ZDAG_ENOMEM. */
+int zd_graph_add_instances(zd_graph *g, uint32_t tmpl, zd_node *protos, char *const *names,
+                           uint32_t count, uint32_t *first) __attribute__((warn_unused_result));
+
+/* A walk over a node's inputs: its deps in order, each expanded template replaced by its
+ * instances in index order. */
+typedef struct zd_graph_inputs {
+    const uint32_t *deps;    /* the node's deps (borrowed) */
+    uint32_t n_deps, at;     /* entries in deps, and the next one */
+    uint32_t inst, inst_end; /* instances of the template being walked */
+} zd_graph_inputs;
+void zd_graph_inputs_begin(const zd_graph *g, uint32_t node, zd_graph_inputs *it);
+bool zd_graph_inputs_next(const zd_graph *g, zd_graph_inputs *it, uint32_t *dep);
+
+/* The number of a node's inputs (as zd_graph_inputs_next() walks them). */
+size_t zd_graph_input_count(const zd_graph *g, uint32_t node);
 
 /* Graph-wide settings from the pipeline file. */
 typedef struct zd_graph_settings {
     char *path;          /* owned pipeline file path, or NULL when built in code */
+    char *base_dir;      /* owned directory its relative paths resolve from, or NULL */
     int max_concurrency; /* 0 = unset */
     uint64_t max_result; /* largest result of a node without its own, bytes; 0 = unset */
     zd_kv *env;          /* owned; environment for every cmd node */

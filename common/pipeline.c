@@ -310,17 +310,13 @@ static void parse_fn(zd_yaml *y, const zd_yentry *e, node_ctx *c) {
     }
 }
 
-/* path made absolute from base (when relative and base is set), with "." components dropped;
- * ".." is kept (base is a real path, so it stays right across symlinks). */
-static char *resolve_path(zd_yaml *y, const char *base, const char *path) {
+char *zd_pipeline_resolve_path(const char *base, const char *path) {
     if (!base || path[0] == '/')
-        return zd_yread_dup(y, path, strlen(path));
+        return strdup(path);
     size_t blen = strlen(base), plen = strlen(path);
     char *out = malloc(blen + plen + 2);
-    if (!out) {
-        zd_yaml_fail_nomem(y);
+    if (!out)
         return NULL;
-    }
     memcpy(out, base, blen);
     size_t n = blen;
     while (n > 1 && out[n - 1] == '/')
@@ -337,6 +333,13 @@ static char *resolve_path(zd_yaml *y, const char *base, const char *path) {
         p += len + (end != NULL);
     }
     out[n] = '\0';
+    return out;
+}
+
+static char *resolve_path(zd_yaml *y, const char *base, const char *path) {
+    char *out = zd_pipeline_resolve_path(base, path);
+    if (!out)
+        zd_yaml_fail_nomem(y);
     return out;
 }
 
@@ -1010,16 +1013,15 @@ static const char *closest_node(const loader *L, const char *name) {
     return best;
 }
 
-static void unknown_dep(loader *L, const zd_ytext *ref, const char *owner) {
+static void unknown_dep(loader *L, const zd_ytext *ref, const char *owner, const char *how) {
     char dep[ZD_YREAD_SHOW], near[ZD_YREAD_SHOW];
     zd_yaml_quote(dep, sizeof dep, ref->text, strlen(ref->text));
     const char *best = closest_node(L, ref->text);
     if (best)
-        zd_yaml_error_at(L->y, ref->line, ref->col,
-                         "%s depends on unknown node %s; did you mean %s?", owner, dep,
-                         zd_yaml_quote(near, sizeof near, best, strlen(best)));
+        zd_yaml_error_at(L->y, ref->line, ref->col, "%s %s unknown node %s; did you mean %s?",
+                         owner, how, dep, zd_yaml_quote(near, sizeof near, best, strlen(best)));
     else
-        zd_yaml_error_at(L->y, ref->line, ref->col, "%s depends on unknown node %s", owner, dep);
+        zd_yaml_error_at(L->y, ref->line, ref->col, "%s %s unknown node %s", owner, how, dep);
 }
 
 /* A dep's result reaches a command as $ZDAG_DEP_<NAME>: the name upper-cased, '.' and '-' as
@@ -1113,14 +1115,29 @@ static void resolve_instance_dep(loader *L, uint32_t index, const node_info *inf
     zd_yaml_quote(shown, sizeof shown, text, len);
     zd_yaml_quote(base, sizeof base, text, (size_t)(open - text));
     if (!x) {
-        if (report)
+        char *b = strndup(text, (size_t)(open - text));
+        int64_t t = b ? zd_graph_find(L->g, b) : -1;
+        free(b);
+        bool later = t >= 0 && L->info[t].fan;
+        if (report && later)
+            zd_yaml_error_at(L->y, ref->line, ref->col,
+                             "%s depends on %s, but %s fans out at run time (result_lines): "
+                             "depend on %s, all its instances",
+                             owner, shown, base, base);
+        else if (report)
             zd_yaml_error_at(L->y, ref->line, ref->col,
                              "%s depends on %s, but no node %s has foreach", owner, shown, base);
         return;
     }
     if (inner_len == 7 && !memcmp(inner, "{index}", 7)) {
         const fan_rec *self = info->fan_id ? &L->fans[info->fan_id - 1] : NULL;
-        if (!self) {
+        if (!self && info->fan) {
+            if (report)
+                zd_yaml_error_at(L->y, ref->line, ref->col,
+                                 "%s depends on %s, but a node that fans out at run time "
+                                 "(result_lines) has no {index} before it runs",
+                                 owner, shown);
+        } else if (!self) {
             if (report)
                 zd_yaml_error_at(L->y, ref->line, ref->col,
                                  "%s depends on %s, but {index} is only known in a node "
@@ -1175,9 +1192,51 @@ static void resolve_deps(loader *L, uint32_t index, const node_info *info, const
                    strchr(ref->text, '[') != ref->text) {
             resolve_instance_dep(L, index, info, ref, owner, report);
         } else if (report && !name_set_has(&L->bad_nodes, ref->text)) {
-            unknown_dep(L, ref, owner);
+            unknown_dep(L, ref, owner, "depends on");
         }
     }
+}
+
+/* A node with `foreach: {result_lines: SOURCE}`: SOURCE must be one node with a result (not a
+ * fanned node nor another such template); it becomes a dep when not one already. */
+static void resolve_source(loader *L, uint32_t index, const node_info *info, const char *owner) {
+    int line, col;
+    const char *src = zd_fan_source(info->fan, &line, &col);
+    char shown[ZD_YREAD_SHOW];
+    zd_yaml_quote(shown, sizeof shown, src, strlen(src));
+    int64_t s = zd_graph_find(L->g, src);
+    if (s < 0 && find_fan(L, src, strlen(src))) {
+        zd_yaml_error_at(L->y, line, col,
+                         "%s takes result_lines from %s, which has foreach: name one of its "
+                         "instances, %s[N]",
+                         owner, shown, src);
+        return;
+    }
+    if (s < 0) {
+        if (!name_set_has(&L->bad_nodes, src)) {
+            zd_ytext ref = {.text = (char *)src, .line = line, .col = col};
+            unknown_dep(L, &ref, owner, "takes result_lines from");
+        }
+        return;
+    }
+    if ((uint32_t)s == index || L->info[s].fan) {
+        zd_yaml_error_at(L->y, line, col,
+                         (uint32_t)s == index
+                             ? "%s takes result_lines from itself"
+                             : "%s takes result_lines from %s, which fans out at run time and "
+                               "has no result of its own",
+                         owner, shown);
+        return;
+    }
+    const zd_node *n = zd_graph_node(L->g, index);
+    bool listed = false;
+    for (uint32_t d = 0; d < n->n_deps && !listed; d++)
+        listed = n->deps[d] == (uint32_t)s;
+    int rc = listed ? 0 : zd_graph_add_dep(L->g, index, (uint32_t)s);
+    if (rc == 0)
+        rc = zd_graph_set_runtime_fan(L->g, index, (uint32_t)s, listed);
+    if (rc < 0)
+        zd_yaml_fail_nomem(L->y);
 }
 
 /* Moves node src of the old graph into a new node of L->g named name. */
@@ -1237,7 +1296,9 @@ static void expand_fans(loader *L) {
     node_info *old_info = L->info;
     size_t n_old = L->n_info, total = 0;
     for (size_t i = 0; i < n_old; i++)
-        total += old_info[i].fan ? zd_fan_count(old_info[i].fan) : 1;
+        total += old_info[i].fan && !zd_fan_source(old_info[i].fan, NULL, NULL)
+                     ? zd_fan_count(old_info[i].fan)
+                     : 1;
     L->g = zd_graph_new();
     L->fans = calloc(L->n_fanned, sizeof *L->fans);
     L->info = calloc(total ? total : 1, sizeof *L->info);
@@ -1257,7 +1318,8 @@ static void expand_fans(loader *L) {
     for (uint32_t i = 0; rc == 0 && i < n_old; i++) {
         zd_node *o = zd_graph_node(old, i);
         uint32_t index;
-        if (!old_info[i].fan) {
+        if (!old_info[i].fan || zd_fan_source(old_info[i].fan, NULL, NULL)) {
+            /* A run-time fan-out stays one node, the template its instances are made from. */
             if ((rc = move_node(L, o, o->name, &index)) == 0) {
                 L->info[L->n_info++] = old_info[i];
                 memset(&old_info[i], 0, sizeof old_info[i]);
@@ -1375,6 +1437,8 @@ static void resolve_graph(loader *L) {
         if (report)
             check_command(L, n, info, owner);
         resolve_deps(L, i, info, owner, report);
+        if (info->fan)
+            resolve_source(L, i, info, owner);
         if (report)
             check_dep_vars(L, info, owner);
     }
@@ -1529,7 +1593,10 @@ static int load(const char *name, const char *buf, size_t len, const zd_load_opt
     L.y = zd_yaml_open(name, buf ? buf : "", len, diags);
     if (L.g)
         zd_graph_settings_of(L.g)->path = strdup(name);
-    if (!L.g || !L.y || !zd_graph_settings_of(L.g)->path) {
+    if (L.g && L.base_dir)
+        zd_graph_settings_of(L.g)->base_dir = strdup(L.base_dir);
+    if (!L.g || !L.y || !zd_graph_settings_of(L.g)->path ||
+        (L.base_dir && !zd_graph_settings_of(L.g)->base_dir)) {
         zd_diags_add(diags, name, 0, 0, "out of memory");
         loader_free(&L);
         return ZDAG_ENOMEM;

@@ -58,6 +58,13 @@ int zd_pipeline_load(const char *path, zd_graph **out, zd_diags *diags)
 int zd_pipeline_load_file(const char *path, unsigned flags, zd_graph **out, zd_diags *diags)
     __attribute__((warn_unused_result));
 
+/* path made absolute from base (when relative and base is not NULL), with "." components
+ * dropped; ".." is kept (base is a real path, so it stays right across symlinks). Returns a new
+ * string (caller frees), or NULL when out of memory. The loader resolves `workdir`, `inputs`,
+ * `outputs` and plugins so; the run resolves an instance's workdir made at run time so, from
+ * zd_graph_settings.base_dir. */
+char *zd_pipeline_resolve_path(const char *base, const char *path);
+
 /* Same from buf[0..len) (borrowed; need not be NUL-terminated). `name` is the FILE of messages
  * and is stored as settings.path. Paths are kept as written. */
 int zd_pipeline_load_buffer(const char *name, const char *buf, size_t len, zd_graph **out,

@@ -2,6 +2,7 @@
  * pools, node settings copies. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -363,6 +364,302 @@ static void test_duplicate_deps_in_any_order(void **state) {
     zd_graph_free(&g);
 }
 
+/* ---- Fan-out at run time ---------------------------------------------------------------- */
+
+/* a, list (a dep of each), each (a template over list's result, also on a; its instances are
+ * given list's result when source_is_input), after (on a, each and b), b; finished. */
+static zd_graph *fan_graph(bool source_is_input) {
+    zd_graph *g = zd_graph_new();
+    uint32_t a = add(g, "a"), list = add(g, "list"), each = add(g, "each");
+    uint32_t after = add(g, "after"), b = add(g, "b");
+    dep(g, each, a);
+    dep(g, each, list);
+    dep(g, after, a);
+    dep(g, after, each);
+    dep(g, after, b);
+    assert_int_equal(zd_graph_set_runtime_fan(g, each, list, source_is_input), 0);
+    assert_int_equal(zd_graph_finish(g, NULL, NULL), 0);
+    return g;
+}
+
+/* count protos, shells "run I", named each[I]; the names are written to names[] (16 bytes). */
+static void make_protos(zd_node *protos, char names[][16], char **v, uint32_t count,
+                        const char *base) {
+    for (uint32_t i = 0; i < count; i++) {
+        zd_node_init(&protos[i]);
+        char cmd[32];
+        snprintf(cmd, sizeof cmd, "run %u", i);
+        protos[i].shell = strdup(cmd);
+        protos[i].priority = (int64_t)i + 1;
+        snprintf(names[i], 16, "%.8s[%u]", base, i % 100);
+        v[i] = names[i];
+    }
+}
+
+/* The inputs of node as zd_graph_inputs_next() walks them, by name, joined by spaces. */
+static void assert_inputs(const zd_graph *g, uint32_t node, const char *want) {
+    char got[256] = "";
+    zd_graph_inputs it;
+    zd_graph_inputs_begin(g, node, &it);
+    uint32_t d;
+    size_t n = 0;
+    while (zd_graph_inputs_next(g, &it, &d)) {
+        strcat(got, n++ ? " " : "");
+        strcat(got, zd_graph_node(g, d)->name);
+    }
+    assert_string_equal(got, want);
+    assert_int_equal(zd_graph_input_count(g, node), n);
+}
+
+static void test_runtime_fan_marks(void **state) {
+    (void)state;
+    zd_graph *g = zd_graph_new();
+    uint32_t a = add(g, "a"), t = add(g, "t"), u = add(g, "u");
+    dep(g, t, a);
+    dep(g, u, a);
+    assert_int_equal(zd_graph_runtime_fans(g), 0);
+    assert_int_equal(zd_graph_fan_source(g, t), -1);
+    /* Marked in decreasing index order: still found (the marks are kept sorted). */
+    assert_int_equal(zd_graph_set_runtime_fan(g, u, a, false), 0);
+    assert_int_equal(zd_graph_set_runtime_fan(g, t, a, true), 0);
+    assert_int_equal(zd_graph_runtime_fans(g), 2);
+    assert_int_equal(zd_graph_fan_source(g, t), a);
+    assert_int_equal(zd_graph_fan_source(g, u), a);
+    assert_int_equal(zd_graph_fan_source(g, a), -1);
+    assert_int_equal(zd_graph_fan_source(g, 99), -1);
+    assert_int_equal(zd_graph_set_runtime_fan(g, t, a, false), ZDAG_EINVAL); /* twice */
+    assert_int_equal(zd_graph_set_runtime_fan(g, a, a, false), ZDAG_EINVAL); /* itself */
+    assert_int_equal(zd_graph_set_runtime_fan(g, 3, a, false), ZDAG_EINVAL); /* bad template */
+    assert_int_equal(zd_graph_set_runtime_fan(g, a, 3, false), ZDAG_EINVAL); /* bad source */
+    assert_int_equal(zd_graph_set_runtime_fan(NULL, a, t, false), ZDAG_EINVAL);
+    assert_int_equal(zd_graph_runtime_fans(g), 2);
+    uint32_t first = 7, count = 7;
+    assert_false(zd_graph_fan_instances(g, t, &first, &count)); /* not expanded */
+    assert_false(zd_graph_fan_instances(g, a, &first, &count)); /* not a template */
+    assert_int_equal(first, 7);
+    assert_int_equal(zd_graph_runtime_fans(NULL), 0);
+    assert_int_equal(zd_graph_fan_source(NULL, 0), -1);
+    zd_graph_free(&g);
+}
+
+/* Instances are added after the finish, past the static nodes, without moving any node: each
+ * depends on the template's deps (its source included, as an input) and has the template as
+ * its one child. */
+static void test_add_instances(void **state) {
+    (void)state;
+    zd_graph *g = fan_graph(true);
+    uint32_t a = 0, list = 1, each = 2, after = 3;
+    zd_node *na = zd_graph_node(g, a), *ne = zd_graph_node(g, each);
+    zd_node protos[3];
+    char names[3][16], *v[3];
+    make_protos(protos, names, v, 3, "each");
+    uint32_t first = 0;
+    assert_int_equal(zd_graph_add_instances(g, each, protos, v, 3, &first), 0);
+    assert_int_equal(first, 5);
+    assert_int_equal(zd_graph_static_size(g), 5);
+    assert_int_equal(zd_graph_size(g), 8);
+    assert_ptr_equal(zd_graph_node(g, a), na);
+    assert_ptr_equal(zd_graph_node(g, each), ne);
+    assert_null(zd_graph_node(g, 8));
+    for (uint32_t i = 0; i < 3; i++) {
+        const zd_node *n = zd_graph_node(g, first + i);
+        assert_non_null(n);
+        assert_string_equal(n->name, names[i]);
+        assert_int_equal(zd_graph_find(g, names[i]), first + i);
+        char cmd[32];
+        snprintf(cmd, sizeof cmd, "run %u", i);
+        assert_string_equal(n->shell, cmd);
+        assert_int_equal(n->priority, i + 1);
+        assert_int_equal(n->n_deps, 2);
+        assert_int_equal(n->deps[0], a);
+        assert_int_equal(n->deps[1], list);
+        assert_int_equal(n->n_children, 1);
+        assert_int_equal(n->children[0], each);
+        /* The settings moved: the proto is left initialised. */
+        assert_null(protos[i].shell);
+        assert_int_equal(protos[i].priority, 0);
+        assert_int_equal(protos[i].pool, -1);
+    }
+    uint32_t f = 0, count = 0;
+    assert_true(zd_graph_fan_instances(g, each, &f, &count));
+    assert_int_equal(f, 5);
+    assert_int_equal(count, 3);
+    assert_int_equal(zd_graph_topo(g)[4], after); /* the order is the static nodes' */
+    assert_int_equal(zd_graph_add_instances(g, each, protos, v, 3, NULL), ZDAG_EINVAL);
+    assert_int_equal(zd_graph_add_instances(g, a, protos, v, 3, NULL), ZDAG_EINVAL);
+    assert_int_equal(zd_graph_size(g), 8);
+    zd_graph_free(&g);
+}
+
+/* A source not listed as an input: the instances depend on the template's other deps only. */
+static void test_add_instances_without_source(void **state) {
+    (void)state;
+    zd_graph *g = fan_graph(false);
+    zd_node protos[2];
+    char names[2][16], *v[2];
+    make_protos(protos, names, v, 2, "each");
+    uint32_t first = 0;
+    assert_int_equal(zd_graph_add_instances(g, 2, protos, v, 2, &first), 0);
+    for (uint32_t i = 0; i < 2; i++) {
+        const zd_node *n = zd_graph_node(g, first + i);
+        assert_int_equal(n->n_deps, 1);
+        assert_int_equal(n->deps[0], 0);
+        assert_int_equal(n->children[0], 2);
+    }
+    assert_int_equal(zd_graph_node(g, 2)->n_deps, 2); /* the template keeps both */
+    assert_int_equal(zd_graph_fan_source(g, 2), 1);
+    zd_graph_free(&g);
+}
+
+/* Before the finish, and for a name already in the graph, nothing is added and the protos keep
+ * their settings. */
+static void test_add_instances_refused(void **state) {
+    (void)state;
+    zd_graph *g = zd_graph_new();
+    uint32_t list = add(g, "list"), each = add(g, "each");
+    dep(g, each, list);
+    assert_int_equal(zd_graph_set_runtime_fan(g, each, list, false), 0);
+    zd_node protos[2];
+    char names[2][16], *v[2];
+    make_protos(protos, names, v, 2, "each");
+    assert_int_equal(zd_graph_add_instances(g, each, protos, v, 2, NULL), ZDAG_EINVAL);
+    assert_int_equal(zd_graph_finish(g, NULL, NULL), 0);
+    v[1] = "list";
+    assert_int_equal(zd_graph_add_instances(g, each, protos, v, 2, NULL), ZDAG_EEXIST);
+    assert_int_equal(zd_graph_size(g), 2);
+    assert_int_equal(zd_graph_find(g, "each[0]"), -1);
+    assert_string_equal(protos[0].shell, "run 0");
+    assert_string_equal(protos[1].shell, "run 1");
+    uint32_t first, count;
+    assert_false(zd_graph_fan_instances(g, each, &first, &count));
+    /* Not expanded: the template can still take its instances. */
+    v[1] = names[1];
+    assert_int_equal(zd_graph_add_instances(g, each, protos, v, 2, NULL), 0);
+    assert_int_equal(zd_graph_find(g, "each[1]"), 3);
+    zd_graph_free(&g);
+}
+
+/* Two names alike in one call: the second is taken by the first, so nothing is added (else
+ * the first instance could not be found by its name). */
+static void test_add_instances_same_name_twice(void **state) {
+    (void)state;
+    zd_graph *g = fan_graph(false);
+    zd_node protos[2];
+    char names[2][16], *v[2];
+    make_protos(protos, names, v, 2, "each");
+    v[1] = v[0];
+    int rc = zd_graph_add_instances(g, 2, protos, v, 2, NULL);
+    size_t size = zd_graph_size(g);
+    int64_t found = zd_graph_find(g, "each[0]");
+    zd_graph_free(&g); /* before the checks, so that a failure leaks nothing */
+    for (uint32_t i = 0; i < 2; i++)
+        zd_node_clear(&protos[i]);
+    assert_int_equal(rc, ZDAG_EEXIST);
+    assert_int_equal(size, 5);
+    assert_int_equal(found, -1);
+}
+
+/* Two templates expanded one after the other take contiguous blocks; zero instances is a block
+ * of none. */
+static void test_two_templates_expand(void **state) {
+    (void)state;
+    zd_graph *g = zd_graph_new();
+    uint32_t src = add(g, "src"), p = add(g, "p"), q = add(g, "q"), z = add(g, "z");
+    uint32_t end = add(g, "end");
+    dep(g, p, src);
+    dep(g, q, src);
+    dep(g, z, src);
+    dep(g, end, p);
+    dep(g, end, z);
+    dep(g, end, q);
+    assert_int_equal(zd_graph_set_runtime_fan(g, p, src, false), 0);
+    assert_int_equal(zd_graph_set_runtime_fan(g, q, src, false), 0);
+    assert_int_equal(zd_graph_set_runtime_fan(g, z, src, false), 0);
+    assert_int_equal(zd_graph_finish(g, NULL, NULL), 0);
+    assert_inputs(g, end, "p z q"); /* before expansion: the templates themselves */
+    zd_node pp[2], qp[3];
+    char pn[2][16], qn[3][16], *pv[2], *qv[3];
+    make_protos(pp, pn, pv, 2, "p");
+    make_protos(qp, qn, qv, 3, "q");
+    uint32_t first = 0, count = 9;
+    assert_int_equal(zd_graph_add_instances(g, q, qp, qv, 3, &first), 0);
+    assert_int_equal(first, 5);
+    assert_int_equal(zd_graph_add_instances(g, z, NULL, NULL, 0, &first), 0);
+    assert_int_equal(first, 8);
+    assert_true(zd_graph_fan_instances(g, z, &first, &count));
+    assert_int_equal(count, 0);
+    assert_int_equal(zd_graph_size(g), 8);
+    assert_int_equal(zd_graph_add_instances(g, p, pp, pv, 2, &first), 0);
+    assert_int_equal(first, 8);
+    assert_int_equal(zd_graph_size(g), 10);
+    assert_true(zd_graph_fan_instances(g, p, &first, &count));
+    assert_int_equal(first, 8);
+    assert_int_equal(count, 2);
+    assert_string_equal(zd_graph_node(g, 5)->name, "q[0]");
+    assert_string_equal(zd_graph_node(g, 7)->name, "q[2]");
+    assert_string_equal(zd_graph_node(g, 8)->name, "p[0]");
+    assert_string_equal(zd_graph_node(g, 9)->name, "p[1]");
+    assert_int_equal(zd_graph_node(g, 7)->children[0], q);
+    assert_int_equal(zd_graph_node(g, 9)->children[0], p);
+    assert_null(zd_graph_node(g, 10));
+    assert_int_equal(zd_graph_find(g, "p[1]"), 9);
+    assert_int_equal(zd_graph_find(g, "q[0]"), 5);
+    assert_inputs(g, end, "p[0] p[1] q[0] q[1] q[2]"); /* z has none */
+    assert_inputs(g, 9, "");                           /* src is not an input of theirs */
+    assert_int_equal(zd_graph_node(g, 9)->n_deps, 0);
+    zd_graph_free(&g);
+}
+
+/* A dependent walks its deps in order, an expanded template replaced by its instances. */
+static void test_inputs_walk(void **state) {
+    (void)state;
+    zd_graph *g = fan_graph(true);
+    uint32_t each = 2, after = 3;
+    assert_inputs(g, after, "a each b");
+    assert_inputs(g, 0, "");
+    zd_node protos[2];
+    char names[2][16], *v[2];
+    make_protos(protos, names, v, 2, "each");
+    assert_int_equal(zd_graph_add_instances(g, each, protos, v, 2, NULL), 0);
+    assert_inputs(g, after, "a each[0] each[1] b");
+    assert_inputs(g, each, "a list");
+    assert_inputs(g, 6, "a list");
+    zd_graph_free(&g);
+
+    g = fan_graph(false);
+    make_protos(protos, names, v, 2, "each");
+    assert_int_equal(zd_graph_add_instances(g, each, protos, v, 2, NULL), 0);
+    assert_inputs(g, after, "a each[0] each[1] b");
+    assert_inputs(g, each, "a list");
+    assert_inputs(g, 6, "a"); /* the source is not an input of the instances */
+    zd_graph_free(&g);
+
+    g = fan_graph(false);
+    assert_int_equal(zd_graph_add_instances(g, each, NULL, NULL, 0, NULL), 0);
+    assert_inputs(g, after, "a b");
+    zd_graph_free(&g);
+}
+
+/* Once instances were added the static graph is closed: no node, dep, finish or mark. */
+static void test_static_graph_closed_after_instances(void **state) {
+    (void)state;
+    zd_graph *g = fan_graph(false);
+    zd_node protos[1];
+    char names[1][16], *v[1];
+    make_protos(protos, names, v, 1, "each");
+    assert_int_equal(zd_graph_add_instances(g, 2, protos, v, 1, NULL), 0);
+    uint32_t index = 77;
+    assert_int_equal(zd_graph_add_node(g, "new", &index), ZDAG_EINVAL);
+    assert_int_equal(index, 77);
+    assert_int_equal(zd_graph_find(g, "new"), -1);
+    assert_int_equal(zd_graph_add_dep(g, 4, 0), ZDAG_EINVAL);
+    assert_int_equal(zd_graph_finish(g, NULL, NULL), ZDAG_EINVAL);
+    assert_non_null(zd_graph_topo(g));
+    assert_int_equal(zd_graph_set_runtime_fan(g, 4, 0, false), ZDAG_EINVAL);
+    assert_int_equal(zd_graph_size(g), 6);
+    zd_graph_free(&g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_duplicate_deps_in_any_order),
@@ -378,6 +675,14 @@ int main(void) {
         cmocka_unit_test(test_settings),
         cmocka_unit_test(test_copy_settings),
         cmocka_unit_test(test_deps_after_finish),
+        cmocka_unit_test(test_runtime_fan_marks),
+        cmocka_unit_test(test_add_instances),
+        cmocka_unit_test(test_add_instances_without_source),
+        cmocka_unit_test(test_add_instances_refused),
+        cmocka_unit_test(test_add_instances_same_name_twice),
+        cmocka_unit_test(test_two_templates_expand),
+        cmocka_unit_test(test_inputs_walk),
+        cmocka_unit_test(test_static_graph_closed_after_instances),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

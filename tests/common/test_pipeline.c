@@ -1331,6 +1331,67 @@ static void test_mutations(void **state) {
     assert_true(failed > 3000);
 }
 
+/* A run-time fan-out's source is a dep even when not listed, so a cycle through it is one. */
+static void test_result_lines_cycle_through_source(void **state) {
+    (void)state;
+    expect_errors("nodes:\n"
+                  "  list: {cmd: ls, deps: [after]}\n"
+                  "  each: {foreach: {result_lines: list}, cmd: \"x {item}\"}\n"
+                  "  after: {cmd: x, deps: [each]}\n",
+                  "pipe.yaml:2:3: error: cycle: list -> each -> after -> list", NULL);
+}
+
+/* result_lines is one of the sources, suggested for a near miss and named when none is given. */
+static void test_result_lines_key(void **state) {
+    (void)state;
+    expect_errors("nodes:\n"
+                  "  list: {cmd: ls}\n"
+                  "  a: {foreach: {result_line: list}, cmd: x}\n"
+                  "  b: {foreach: {}, cmd: x}\n"
+                  "  c: {foreach: {result_lines: [list]}, cmd: x}\n"
+                  "  d: {foreach: {result_lines: list, list: [1]}, cmd: x}\n",
+                  "pipe.yaml:3:17: error: unknown key \"result_line\" in foreach of node \"a\"; "
+                  "did you mean \"result_lines\"?",
+                  "pipe.yaml:4:16: error: foreach of node \"b\" needs one of list, range, glob, "
+                  "lines, matrix, result_lines",
+                  "pipe.yaml:5:31: error: \"result_lines\" in foreach of node \"c\" must be a node "
+                  "name",
+                  "pipe.yaml:6:37: error: foreach of node \"d\" has more than one source", NULL);
+}
+
+/* A function over a result's lines: its args keep their placeholders for the run; the template
+ * keeps its other settings, and loads with a topological order like any graph. */
+static void test_result_lines_fn_template(void **state) {
+    (void)state;
+    zd_graph *g = load_ok("nodes:\n"
+                          "  list: {fn: ls}\n"
+                          "  each:\n"
+                          "    foreach: {result_lines: list}\n"
+                          "    fn: work\n"
+                          "    args: {name: \"{item}\", at: \"{index}\"}\n"
+                          "    priority: 4\n"
+                          "    retries: 2\n");
+    const zd_node *each = node(g, "each");
+    assert_int_equal(each->kind, ZD_NODE_FN);
+    assert_string_equal(each->fn, "work");
+    assert_int_equal(each->priority, 4);
+    assert_int_equal(each->retries, 2);
+    msgpack_sbuffer want;
+    msgpack_sbuffer_init(&want);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &want, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    msgpack_pack_str_with_body(&pk, "name", 4);
+    msgpack_pack_str_with_body(&pk, "{item}", 6);
+    msgpack_pack_str_with_body(&pk, "at", 2);
+    msgpack_pack_str_with_body(&pk, "{index}", 7);
+    assert_packed(each, &want);
+    msgpack_sbuffer_destroy(&want);
+    assert_int_equal(zd_graph_topo(g)[1], zd_graph_find(g, "each"));
+    assert_int_equal(zd_graph_fan_source(g, 1), 0);
+    zd_graph_free(&g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spec_example),
@@ -1359,6 +1420,9 @@ int main(void) {
         cmocka_unit_test(test_mutations),
         cmocka_unit_test(test_files_keys),
         cmocka_unit_test(test_files_errors),
+        cmocka_unit_test(test_result_lines_cycle_through_source),
+        cmocka_unit_test(test_result_lines_key),
+        cmocka_unit_test(test_result_lines_fn_template),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
