@@ -220,6 +220,17 @@ void zd_capacity_give(zd_capacity *c, uint32_t h, uint32_t node) {
         c->hosts[h].used[c->kinds[i]] -= c->amounts[i];
 }
 
+int zd_capacity_add_like(zd_capacity *c, uint32_t first, uint32_t count, uint32_t like) {
+    size_t n = (size_t)first + count;
+    uint32_t *v = realloc(c->demand_of, (n ? n : 1) * sizeof *v);
+    if (!v)
+        return ZDAG_ENOMEM;
+    c->demand_of = v;
+    for (size_t i = first; i < n; i++)
+        v[i] = v[like];
+    return 0;
+}
+
 uint64_t zd_capacity_mask(const zd_capacity *c, uint32_t node) {
     return c->demands[c->demand_of[node]].mask;
 }

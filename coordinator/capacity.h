@@ -38,6 +38,11 @@ bool zd_capacity_fits_total(const zd_capacity *c, uint32_t host, uint32_t node);
 void zd_capacity_take(zd_capacity *c, uint32_t host, uint32_t node);
 void zd_capacity_give(zd_capacity *c, uint32_t host, uint32_t node);
 
+/* Nodes first .. first + count - 1 (added to the graph during the run) take what node `like`
+ * takes. Returns 0 or ZDAG_ENOMEM. */
+int zd_capacity_add_like(zd_capacity *c, uint32_t first, uint32_t count, uint32_t like)
+    __attribute__((warn_unused_result));
+
 /* The kinds a node takes, as bits: bit 0 CPU units, bit 1 + k resource kind k (kinds past 62
  * share bit 63). Two nodes compete for a host's capacity only if their masks intersect. */
 uint64_t zd_capacity_mask(const zd_capacity *c, uint32_t node);

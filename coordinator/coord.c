@@ -19,7 +19,10 @@
 #include "admission.h"
 #include "capacity.h"
 #include "curve.h"
+#include "defhash.h"
+#include "foreach.h"
 #include "journal.h"
+#include "pipeline.h"
 #include "progress.h"
 #include "rlimits.h"
 #include "statedir.h"
@@ -72,7 +75,11 @@ static void drain(zd_coord *c);
 
 struct zd_coord {
     zd_coord_cfg cfg;              /* copy of the configuration */
-    const zd_graph *g;             /* borrowed graph */
+    zd_graph *g;                   /* borrowed graph; run-time fan-outs add to it */
+    uint32_t n_static;             /* its nodes before any were added */
+    uint8_t (*ext_hash)[32];       /* definition hashes of the nodes added, from n_static on */
+    size_t cap_ext_hash;           /* entries allocated in ext_hash */
+    zd_core_growth growth;         /* how the core asks for instances and late results */
     zd_core *core;                 /* every decision */
     pid_t *pids;                   /* per local slot: its executor's pid, 0 when none */
     char (*exit_how)[64];          /* per local slot: how its reaped executor ended, "" when none
@@ -231,7 +238,131 @@ static void log_beside_progress(void *ctx, zdag_log_level level, const char *mes
         c->user_log.fn(c->user_log.ctx, level, message);
 }
 
-int zd_coord_new(const zd_coord_cfg *cfg, const zd_graph *g, zd_coord **out) {
+/* The definition hash of a node, one added during the run included. */
+static const uint8_t *defhash_of(const zd_coord *c, uint32_t index) {
+    return index < c->n_static ? c->cfg.defhash[index] : c->ext_hash[index - c->n_static];
+}
+
+/* What a node's attempt is given, as the journal records it (zd_inputs): its inputs' results,
+ * the instances of a template each, final once they succeeded. */
+static void inputs_hash(const zd_coord *c, uint32_t index, uint8_t out[ZD_INPUTS_HASH_SIZE]) {
+    zd_inputs h;
+    zd_graph_inputs it;
+    uint32_t d;
+    zd_inputs_init(&h);
+    zd_graph_inputs_begin(c->g, index, &it);
+    while (zd_graph_inputs_next(c->g, &it, &d)) {
+        zd_node_outcome o;
+        zd_core_outcome(c->core, d, &o);
+        zd_inputs_add(&h, zd_graph_node(c->g, d)->name, o.output_is_msgpack, o.output_hash,
+                      o.output, o.output_len);
+    }
+    zd_inputs_final(&h, out);
+}
+
+/* ---- Fan-out at run time ----------------------------------------------------------------- */
+
+/* Adds template tmpl's instances to the graph from src, the outcome of its source (core.h
+ * zd_core_growth.expand). */
+static int expand_template(void *ctx, uint32_t tmpl, const zd_node_outcome *src, char *why,
+                           size_t size) {
+    zd_coord *c = ctx;
+    const zd_node *t = zd_graph_node(c->g, tmpl);
+    const char *bytes = src->output ? src->output : "";
+    size_t len = src->output_len;
+    if (src->output_hash) {
+        bytes = zd_store_map(c->cfg.store_dir, src->output_hash, src->output_size);
+        len = (size_t)src->output_size;
+        if (!bytes) {
+            snprintf(why, size, "cannot read the result of %s: %s",
+                     zd_graph_node(c->g, (uint32_t)zd_graph_fan_source(c->g, tmpl))->name,
+                     strerror(errno));
+            return ZDAG_EIO;
+        }
+    }
+    zd_fan *f = NULL;
+    int rc = zd_fan_from_result(bytes, len, src->output_is_msgpack, &f, why, size);
+    if (src->output_hash)
+        zd_store_unmap(bytes, src->output_size);
+    size_t n = rc == 0 ? zd_fan_count(f) : 0;
+    zd_node *protos = rc == 0 ? calloc(n ? n : 1, sizeof *protos) : NULL;
+    char **names = rc == 0 ? calloc(n ? n : 1, sizeof *names) : NULL;
+    if (rc == 0 && (!protos || !names))
+        rc = ZDAG_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        zd_node_init(&protos[i]);
+        if ((rc = zd_fan_node(f, i, t, &protos[i])) == 0 &&
+            asprintf(&names[i], "%s[%zu]", t->name, i) < 0) {
+            names[i] = NULL;
+            rc = ZDAG_ENOMEM;
+        }
+        protos[i].line = t->line;
+        protos[i].col = t->col;
+        /* The template's workdir is as written: resolved once substituted, as for foreach. */
+        const char *base = zd_graph_settings_of(c->g)->base_dir;
+        char *dir =
+            rc == 0 && protos[i].workdir ? zd_pipeline_resolve_path(base, protos[i].workdir) : NULL;
+        if (rc == 0 && protos[i].workdir && !dir)
+            rc = ZDAG_ENOMEM;
+        if (dir) {
+            free(protos[i].workdir);
+            protos[i].workdir = dir;
+        }
+    }
+    size_t want = zd_graph_size(c->g) - c->n_static + n;
+    if (rc == 0 && want > c->cap_ext_hash) {
+        size_t cap = want > 2 * c->cap_ext_hash ? want : 2 * c->cap_ext_hash;
+        uint8_t(*v)[32] = realloc(c->ext_hash, cap * sizeof *v);
+        if (v) {
+            c->ext_hash = v;
+            c->cap_ext_hash = cap;
+        } else {
+            rc = ZDAG_ENOMEM;
+        }
+    }
+    uint32_t first = 0;
+    if (rc == 0)
+        rc = zd_graph_add_instances(c->g, tmpl, protos, names, (uint32_t)n, &first);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        zd_defhash_instance(defhash_of(c, tmpl), names[i], zd_fan_item(f, i),
+                            c->ext_hash[first + i - c->n_static]);
+    if (rc < 0 && !why[0])
+        snprintf(why, size, "%s", zdag_strerror(rc));
+    for (size_t i = 0; protos && i < n; i++)
+        zd_node_clear(&protos[i]);
+    for (size_t i = 0; names && i < n; i++)
+        free(names[i]);
+    free(protos);
+    free(names);
+    zd_fan_free(&f);
+    return rc;
+}
+
+/* --resume for a node decided during the run (core.h zd_core_growth.lookup): its journal record
+ * stands when it succeeded with this definition, on the results its inputs have now, and a
+ * stored result is still the file it names (zd_resume_plan()'s rules). */
+static bool lookup_result(void *ctx, uint32_t node, zd_core_cached *out) {
+    zd_coord *c = ctx;
+    const zd_journal_rec *r =
+        c->cfg.journal ? zd_journal_find(c->cfg.journal, zd_graph_node(c->g, node)->name) : NULL;
+    if (!r || r->status != ZD_JOURNAL_SUCCEEDED || !r->has_inputs ||
+        memcmp(r->defhash, defhash_of(c, node), sizeof r->defhash) != 0)
+        return false;
+    uint8_t h[ZD_INPUTS_HASH_SIZE];
+    inputs_hash(c, node, h);
+    if (memcmp(h, r->inputs_hash, sizeof h) != 0)
+        return false;
+    if (r->result_in_store) {
+        if (!zd_store_verify(c->cfg.store_dir, r->result_hash, r->result_size, true))
+            return false;
+        *out = (zd_core_cached){.hash = r->result_hash, .size = r->result_size};
+        return true;
+    }
+    *out = (zd_core_cached){.output = r->result ? r->result : "", .len = r->result_len};
+    return r->result_len <= ZD_RESULT_INLINE_MAX;
+}
+
+int zd_coord_new(const zd_coord_cfg *cfg, zd_graph *g, zd_coord **out) {
     if (!cfg || !g || !out)
         return ZDAG_EINVAL;
     zd_coord *c = calloc(1, sizeof *c);
@@ -240,6 +371,9 @@ int zd_coord_new(const zd_coord_cfg *cfg, const zd_graph *g, zd_coord **out) {
     c->cfg = *cfg;
     c->cfg.local = NULL; /* the caller's until this call succeeds */
     c->g = g;
+    c->n_static = (uint32_t)zd_graph_static_size(g);
+    c->growth = (zd_core_growth){
+        .expand = expand_template, .lookup = cfg->resume ? lookup_result : NULL, .ctx = c};
     c->user_log = cfg->core.log;
     if (cfg->progress)
         c->cfg.core.log = (zd_log){log_beside_progress, c};
@@ -278,6 +412,7 @@ int zd_coord_new(const zd_coord_cfg *cfg, const zd_graph *g, zd_coord **out) {
     k.plugins = (const char *const *)gs->plugins;
     k.n_plugins = (uint32_t)gs->n_plugins;
     k.trace = c->trace;
+    k.growth = &c->growth;
     if ((rc = zd_core_new(&k, g, &c->core)) < 0)
         goto out_fail;
     rc = ZDAG_ENOMEM;
@@ -315,6 +450,7 @@ void zd_coord_free(zd_coord **cp) {
     free(c->cached_hashes);
     free(c->cached_sizes);
     free(c->moved);
+    free(c->ext_hash);
     for (size_t i = 0; i < c->n_uploads; i++)
         zd_store_writer_free(&c->uploads[i].w);
     free(c->uploads);
@@ -532,19 +668,10 @@ static void journal_outcome(zd_coord *c, uint32_t index) {
                           .attempts = o.attempts,
                           .run_id = c->cfg.core.run_id,
                           .finished_at = (double)now.tv_sec + (double)now.tv_nsec / 1e9};
-    memcpy(rec.defhash, c->cfg.defhash[index], sizeof rec.defhash);
+    memcpy(rec.defhash, defhash_of(c, index), sizeof rec.defhash);
     if (rec.result_in_store)
         memcpy(rec.result_hash, o.output_hash, sizeof rec.result_hash);
-    /* What the attempt was given: its dependencies' results, final once they succeeded. */
-    zd_inputs h;
-    zd_inputs_init(&h);
-    for (size_t i = 0; i < node->n_deps; i++) {
-        zd_node_outcome d;
-        zd_core_outcome(c->core, node->deps[i], &d);
-        zd_inputs_add(&h, zd_graph_node(c->g, node->deps[i])->name, d.output_is_msgpack,
-                      d.output_hash, d.output, d.output_len);
-    }
-    zd_inputs_final(&h, rec.inputs_hash);
+    inputs_hash(c, index, rec.inputs_hash);
     rec.has_inputs = true;
     if (zd_journal_append(c->cfg.journal, &rec) < 0)
         zd_logf(&c->cfg.core.log, ZDAG_LOG_ERROR, "cannot journal \"%s\": %s", node->name,
@@ -588,6 +715,7 @@ static void draw_progress(zd_coord *c, bool final) {
         return;
     zd_core_counts k;
     zd_core_counts_get(c->core, &k);
+    zd_progress_set_total(c->progress, k.active); /* run-time fan-outs add nodes */
     k.done = finished_nodes(c, k.done);
     if (final)
         zd_progress_finish(c->progress, now_s(c), k.done, k.running, k.failed);

@@ -70,6 +70,8 @@ typedef struct zd_coord_cfg {
     const bool *cached;     /* per node: taken from an earlier run (--resume, or up to date), or
                                NULL */
     const bool *up_to_date; /* per node: cached because its outputs are up to date, or NULL */
+    bool resume;            /* --resume: a node decided only during the run (an instance of a
+                               run-time fan-out, what follows one) is looked up in the journal */
     /* Called on the coordinator's thread as each node reaches its final state (succeeded or
      * failed; not for nodes skipped or taken from an earlier run), before it is journaled:
      * zd_coord_outcome() of that node is final there. May be NULL. */
@@ -83,10 +85,11 @@ typedef struct zd_coord_cfg {
 int zd_coord_check_fit(const zd_graph *g, const bool *active, const char *host_id, double cpus,
                        const zd_log *log);
 
-/* Creates a coordinator for graph g (borrowed, finished; must outlive it). Its ZeroMQ context
+/* Creates a coordinator for graph g (borrowed, finished; must outlive it; the instances of its
+ * run-time fan-outs are added to it during the run). Its ZeroMQ context
  * is cfg->local's, or created by zd_coord_run(): fork the first executors before either.
  * Returns 0, ZDAG_ENOMEM, ZDAG_EINVAL. */
-int zd_coord_new(const zd_coord_cfg *cfg, const zd_graph *g, zd_coord **out)
+int zd_coord_new(const zd_coord_cfg *cfg, zd_graph *g, zd_coord **out)
     __attribute__((warn_unused_result));
 
 /* Frees the coordinator; sets *c to NULL. Accepts NULL. */

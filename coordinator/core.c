@@ -61,6 +61,8 @@ typedef struct node_run {
     bool alone;                  /* was queued on an executor that died: never sent ahead again */
     bool in_store;               /* the result is a store file instead, named by hash */
     bool granted;                /* grant is held */
+    bool late;                   /* decided during the run: a template, or cached by lookup */
+    bool looked;                 /* growth->lookup was asked about it */
 } node_run;
 
 /* A peer (connection and key) whose refusals are being rate-limited. */
@@ -73,7 +75,14 @@ typedef struct refuser {
 
 struct zd_core {
     zd_core_cfg cfg;                /* copy of the configuration */
-    const zd_graph *g;              /* borrowed graph */
+    const zd_graph *g;              /* borrowed graph (it grows by cfg.growth->expand) */
+    uint32_t n_static;              /* nodes of the pipeline; those after were added in the run */
+    uint32_t n_templates;           /* run-time fan-outs in the graph */
+    uint32_t n_runs;                /* nodes in runs (the graph's, unless growing it failed) */
+    uint32_t *fans;                 /* templates whose deps are done: expanded in settle() */
+    uint32_t n_fans, cap_fans;      /* entries used and allocated in fans */
+    uint32_t *late;                 /* ready nodes to ask growth->lookup about, in settle() */
+    uint32_t n_late, cap_late;      /* entries used and allocated in late */
     zd_prio_key *keys;              /* effective priorities */
     uint32_t *class_of;             /* demand class per node */
     uint32_t n_classes;             /* classes */
@@ -186,20 +195,68 @@ static double heartbeat_s(const zd_core *c) {
 
 /* ---- Creation ----------------------------------------------------------------------------- */
 
+/* Appends v to a list; false when out of memory. */
+static bool list_push(uint32_t **v, uint32_t *n, uint32_t *cap, uint32_t value) {
+    if (*n == *cap) {
+        uint32_t more = *cap ? *cap * 2 : 16;
+        uint32_t *w = realloc(*v, more * sizeof *w);
+        if (!w)
+            return false;
+        *v = w;
+        *cap = more;
+    }
+    (*v)[(*n)++] = value;
+    return true;
+}
+
+/* Whether --resume may still find a result of a node that just became ready: the plan could not
+ * decide it before the run (an instance, or a dep was decided during the run), and every input
+ * is cached. */
+static bool undecided(const zd_core *c, uint32_t node) {
+    const zd_node *n = zd_graph_node(c->g, node);
+    bool late = node >= c->n_static;
+    for (uint32_t i = 0; i < n->n_deps && !late; i++)
+        late = c->runs[n->deps[i]].late;
+    if (!late || c->runs[node].looked)
+        return false;
+    zd_graph_inputs it;
+    uint32_t d;
+    zd_graph_inputs_begin(c->g, node, &it);
+    while (zd_graph_inputs_next(c->g, &it, &d))
+        if (zd_sched_state(c->sched, d) != ZD_NS_CACHED)
+            return false;
+    return true;
+}
+
 static void node_ready(void *ctx, uint32_t node) {
     zd_core *c = ctx;
     c->runs[node].ready_s = c->now;
+    if (c->cfg.growth && c->cfg.growth->lookup && undecided(c, node)) {
+        c->runs[node].looked = true;
+        if (!list_push(&c->late, &c->n_late, &c->cap_late, node))
+            zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "out of memory: node \"%s\" runs again",
+                    zd_graph_node(c->g, node)->name);
+    }
+}
+
+static void template_due(void *ctx, uint32_t tmpl) {
+    zd_core *c = ctx;
+    if (!list_push(&c->fans, &c->n_fans, &c->cap_fans, tmpl))
+        zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "out of memory: node \"%s\" cannot fan out",
+                zd_graph_node(c->g, tmpl)->name);
 }
 
 /* The host where a node's dependencies ran (the one with the largest result first), or
  * UINT32_MAX: files a command wrote on its host's disk are there for its dependents. */
 static uint32_t input_host(void *ctx, uint32_t index) {
     const zd_core *c = ctx;
-    const zd_node *node = zd_graph_node(c->g, index);
     uint32_t best = UINT32_MAX;
     size_t most = 0;
-    for (size_t i = 0; i < node->n_deps; i++) {
-        const node_run *dep = &c->runs[node->deps[i]];
+    zd_graph_inputs it;
+    uint32_t d;
+    zd_graph_inputs_begin(c->g, index, &it);
+    while (zd_graph_inputs_next(c->g, &it, &d)) {
+        const node_run *dep = &c->runs[d];
         if (dep->slot >= 0 && dep->size + 1 > most) {
             most = (size_t)dep->size + 1;
             best = zd_slots_host(c->slots, (uint32_t)dep->slot);
@@ -235,6 +292,7 @@ static int make_scheduler(zd_core *c) {
     if (!c->sched)
         return ZDAG_ENOMEM;
     zd_sched_on_ready(c->sched, node_ready, c);
+    zd_sched_on_fan(c->sched, template_due, c);
     c->place = zd_place_new(g, c->sched, c->cap, c->leases, c->jobs, c->class_of, n_classes);
     if (!c->place)
         return ZDAG_ENOMEM;
@@ -244,7 +302,8 @@ static int make_scheduler(zd_core *c) {
 
 static int restore_cached(zd_core *c) {
     for (uint32_t i = 0; c->cfg.cached && i < zd_graph_size(c->g); i++) {
-        if (!c->cfg.cached[i] || (c->cfg.active && !c->cfg.active[i]))
+        if (!c->cfg.cached[i] || (c->cfg.active && !c->cfg.active[i]) ||
+            zd_graph_fan_source(c->g, i) >= 0) /* a template ends with its instances */
             continue;
         node_run *r = &c->runs[i];
         if (c->cfg.cached_hashes && c->cfg.cached_hashes[i]) {
@@ -293,6 +352,8 @@ int zd_core_new(const zd_core_cfg *cfg, const zd_graph *g, zd_core **out) {
     if (k->journal_window_s <= 0)
         k->journal_window_s = 0.05;
     c->g = g;
+    c->n_static = c->n_runs = (uint32_t)zd_graph_static_size(g);
+    c->n_templates = (uint32_t)zd_graph_runtime_fans(g);
     /* Without -j, the executors' capacity is the only limit (remote ones join later). */
     c->jobs = cfg->jobs > 0 ? cfg->jobs : cfg->listen ? INT32_MAX : (int)cfg->n_local;
     c->stale_limit = (zd_log_limit)ZD_LOG_LIMIT_INIT;
@@ -322,7 +383,7 @@ void zd_core_free(zd_core **cp) {
     if (!cp || !*cp)
         return;
     zd_core *c = *cp;
-    for (size_t i = 0; c->runs && i < zd_graph_size(c->g); i++) {
+    for (size_t i = 0; c->runs && i < c->n_runs; i++) {
         node_run *r = &c->runs[i];
         free(r->error);
         free(r->output);
@@ -332,6 +393,8 @@ void zd_core_free(zd_core **cp) {
         free(r->hist);
     }
     free(c->runs);
+    free(c->fans);
+    free(c->late);
     free(c->keys);
     free(c->class_of);
     free(c->class_est);
@@ -603,7 +666,7 @@ static void touch(zd_core *c, uint32_t slot) {
 /* How long a node is expected to take: its recorded median, else the mean of its class's
  * attempts in this run; < 0 when neither is known. */
 static double estimate(const zd_core *c, uint32_t index) {
-    if (c->cfg.durations && c->cfg.durations[index] > 0)
+    if (c->cfg.durations && index < c->n_static && c->cfg.durations[index] > 0)
         return c->cfg.durations[index];
     uint32_t k = c->class_of[index];
     return c->class_seen[k] ? c->class_est[k] : -1;
@@ -636,6 +699,12 @@ static bool same_demand(const zd_core *c, uint32_t a, uint32_t b) {
  * the work queued there is expected to end within AHEAD_HORIZON_S, and no node that work may
  * release outranks it. Stops at the first ready node that does not qualify, so nothing overtakes
  * it. */
+/* Whether node is a template (a run-time fan-out): it never runs, so it is neither overtaken
+ * nor sent as a link. */
+static bool is_template(const zd_core *c, uint32_t node) {
+    return c->n_templates && zd_graph_fan_source(c->g, node) >= 0;
+}
+
 /* Raises *bar to the best waiting child of `node` (its end may make it ready); false when the
  * node has too many children to look at. */
 static bool raise_bar(const zd_core *c, uint32_t node, int64_t *bar) {
@@ -644,7 +713,7 @@ static bool raise_bar(const zd_core *c, uint32_t node, int64_t *bar) {
         return false;
     for (size_t i = 0; i < n->n_children; i++) {
         uint32_t ch = n->children[i];
-        if (zd_sched_state(c->sched, ch) == ZD_NS_WAITING &&
+        if (zd_sched_state(c->sched, ch) == ZD_NS_WAITING && !is_template(c, ch) &&
             (*bar < 0 || zd_sched_before(c->sched, ch, (uint32_t)*bar)))
             *bar = ch;
     }
@@ -662,7 +731,7 @@ static int64_t chain_link(const zd_core *c, uint32_t node) {
     for (size_t i = 0; i < n->n_children; i++) {
         uint32_t ch = n->children[i];
         if (zd_sched_state(c->sched, ch) == ZD_NS_WAITING && zd_sched_pending(c->sched, ch) == 1 &&
-            (best < 0 || zd_sched_before(c->sched, ch, (uint32_t)best)))
+            !is_template(c, ch) && (best < 0 || zd_sched_before(c->sched, ch, (uint32_t)best)))
             best = ch;
     }
     return best;
@@ -815,8 +884,108 @@ static void dispatch(zd_core *c) {
     wake_dormant(c);
 }
 
+/* ---- The graph grows (README "Fan-out at run time") --------------------------------------- */
+
+/* A template could not get its instances: it fails, with why. */
+static void template_failed(zd_core *c, uint32_t tmpl, const char *why) {
+    set_error(&c->runs[tmpl], "cannot fan out: %s", why);
+    zd_sched_fan_failed(c->sched, tmpl);
+    journal_outcome(c, tmpl);
+}
+
+/* Grows an array to `want` entries of `size` bytes; false when out of memory. */
+static bool grow_array(void **v, size_t want, size_t size) {
+    void *p = realloc(*v, (want ? want : 1) * size);
+    if (p)
+        *v = p;
+    return p != NULL;
+}
+
+/* The core's own per-node state for the instances of tmpl, just added to the graph: each as its
+ * template for priority, class and units. */
+static int add_instances(zd_core *c, uint32_t tmpl) {
+    uint32_t first, count;
+    if (!zd_graph_fan_instances(c->g, tmpl, &first, &count))
+        return ZDAG_EINVAL;
+    size_t n = (size_t)first + count;
+    bool keys = grow_array((void **)&c->keys, n, sizeof *c->keys);
+    zd_sched_set_keys(c->sched, c->keys); /* they may have moved */
+    if (!keys || !grow_array((void **)&c->runs, n, sizeof *c->runs) ||
+        !grow_array((void **)&c->class_of, n, sizeof *c->class_of) ||
+        zd_capacity_add_like(c->cap, first, count, tmpl) < 0)
+        return ZDAG_ENOMEM;
+    for (size_t i = first; i < n; i++) {
+        c->runs[i] = (node_run){.slot = -1, .start_s = -1, .end_s = -1, .after = -1};
+        c->keys[i] = c->keys[tmpl];
+        c->class_of[i] = c->class_of[tmpl];
+    }
+    c->runs[tmpl].late = true;
+    int rc = zd_sched_fan_out(c->sched, tmpl);
+    if (rc == 0) {
+        c->n_active += count;
+        c->n_runs = (uint32_t)n;
+    }
+    return rc;
+}
+
+/* The deps of template tmpl are done: the loop adds its instances, from its source's result. */
+static void expand(zd_core *c, uint32_t tmpl) {
+    char why[256] = "";
+    int rc = ZDAG_EUNSUPPORTED;
+    if (c->cfg.growth && c->cfg.growth->expand) {
+        zd_node_outcome src;
+        zd_core_outcome(c, (uint32_t)zd_graph_fan_source(c->g, tmpl), &src);
+        rc = c->cfg.growth->expand(c->cfg.growth->ctx, tmpl, &src, why, sizeof why);
+    } else {
+        snprintf(why, sizeof why, "this run cannot add nodes");
+    }
+    if (rc == 0 && (rc = add_instances(c, tmpl)) < 0)
+        snprintf(why, sizeof why, "%s", zdag_strerror(rc));
+    if (rc < 0)
+        template_failed(c, tmpl, why[0] ? why : zdag_strerror(rc));
+}
+
+/* A ready node whose inputs are all cached: --resume takes its earlier result when it stands. */
+static void look_up(zd_core *c, uint32_t node) {
+    zd_core_cached got = {0};
+    if (zd_sched_state(c->sched, node) != ZD_NS_READY ||
+        !c->cfg.growth->lookup(c->cfg.growth->ctx, node, &got))
+        return;
+    node_run *r = &c->runs[node];
+    if (got.hash) {
+        r->in_store = true;
+        memcpy(r->hash, got.hash, ZD_STORE_HASH);
+        r->size = got.size;
+    } else {
+        if (got.len > ZD_RESULT_INLINE_MAX || !(r->output = malloc(got.len + 1)))
+            return; /* it runs */
+        if (got.len)
+            memcpy(r->output, got.output, got.len);
+        r->output[got.len] = '\0';
+        r->output_len = (uint32_t)got.len;
+        r->size = got.len;
+    }
+    r->late = true;
+    zd_sched_cached(c->sched, node);
+}
+
+/* What the last event made due: templates to expand, ready nodes to look up. */
+static void grow_graph(zd_core *c) {
+    while (c->n_fans || c->n_late) {
+        if (zd_sched_stopped(c->sched) || c->finished) {
+            c->n_fans = c->n_late = 0; /* nothing more starts: they are skipped */
+            return;
+        }
+        if (c->n_late)
+            look_up(c, c->late[--c->n_late]);
+        else
+            expand(c, c->fans[--c->n_fans]);
+    }
+}
+
 /* Every event ends here: what it freed is used, and a run that cannot go on is stopped. */
 static void settle(zd_core *c) {
+    grow_graph(c);
     if (!c->cfg.listen && !c->gave_up && !zd_sched_finished(c->sched)) {
         bool alive = false;
         for (uint32_t s = 0; s < c->cfg.n_local && !alive; s++)
@@ -1028,8 +1197,8 @@ static int64_t hand_over(zd_core *c, uint32_t slot, node_run *r) {
 /* Checks that a RESULT answers the running attempt, from its own executor; logs why not. */
 static bool result_is_current(zd_core *c, const zd_peer *peer, const zd_msg_result *m) {
     unsigned held = 0;
-    bool stale = m->node >= zd_graph_size(c->g) || m->token == 0 ||
-                 c->runs[m->node].token != m->token || c->runs[m->node].slot < 0;
+    bool stale = m->node >= c->n_runs || m->token == 0 || c->runs[m->node].token != m->token ||
+                 c->runs[m->node].slot < 0;
     if (!stale && zd_slots_is_peer(c->slots, (uint32_t)c->runs[m->node].slot, peer) &&
         zd_slots_node(c->slots, (uint32_t)c->runs[m->node].slot) == (int64_t)m->node)
         return true;
@@ -1081,7 +1250,7 @@ uint64_t zd_core_max_result(const zd_core *c, uint32_t index) {
 }
 
 bool zd_core_attempt_live(const zd_core *c, uint32_t node, uint64_t token) {
-    return node < zd_graph_size(c->g) && token != 0 && c->runs[node].token == token &&
+    return node < c->n_runs && token != 0 && c->runs[node].token == token &&
            c->runs[node].slot >= 0;
 }
 
@@ -1098,9 +1267,11 @@ bool zd_core_may_fetch(const zd_core *c, const zd_peer *peer, const uint8_t *has
         int64_t node = zd_slots_node(c->slots, s);
         if (node < 0 || !zd_slots_is_peer(c->slots, s, peer))
             continue;
-        const zd_node *n = zd_graph_node(c->g, (uint32_t)node);
-        for (size_t i = 0; i < n->n_deps; i++) {
-            const node_run *dep = &c->runs[n->deps[i]];
+        zd_graph_inputs it;
+        uint32_t d;
+        zd_graph_inputs_begin(c->g, (uint32_t)node, &it);
+        while (zd_graph_inputs_next(c->g, &it, &d)) {
+            const node_run *dep = &c->runs[d];
             if (dep->in_store && memcmp(dep->hash, hash, ZD_STORE_HASH) == 0) {
                 *size = dep->size;
                 if (token)
@@ -1172,7 +1343,7 @@ bool zd_core_on_result(zd_core *c, double now, const zd_peer *peer, const zd_msg
 
 void zd_core_on_dropped(zd_core *c, double now, const zd_peer *peer, const zd_msg_dropped *m) {
     c->now = now;
-    node_run *r = m->node < zd_graph_size(c->g) ? &c->runs[m->node] : NULL;
+    node_run *r = m->node < c->n_runs ? &c->runs[m->node] : NULL;
     if (!r || m->token == 0 || r->token != m->token || r->slot < 0 ||
         !zd_slots_is_peer(c->slots, (uint32_t)r->slot, peer)) {
         settle(c);
@@ -1409,7 +1580,7 @@ void zd_core_on_timer(zd_core *c, double now) {
 
 /* Fails the nodes waiting for a retry once the run has stopped: they get no attempt. */
 static void drop_retries(zd_core *c) {
-    for (uint32_t i = 0; i < zd_graph_size(c->g); i++)
+    for (uint32_t i = 0; i < c->n_runs; i++)
         if (zd_sched_state(c->sched, i) == ZD_NS_RUNNING && c->runs[i].token == 0) {
             if (c->interrupted) {
                 set_error(&c->runs[i], "interrupted");
@@ -1550,16 +1721,20 @@ int zd_core_task(zd_core *c, uint32_t index, uint32_t slot, zd_msg_task *t) {
     const zd_node *node = zd_graph_node(c->g, index);
     node_run *r = &c->runs[index];
     int rc = node_env(c, index);
-    if (rc < 0 || (rc = reserve_scratch(c, node->argc + node->n_deps + r->n_env + 1)) < 0)
+    size_t n_inputs = zd_graph_input_count(c->g, index);
+    if (rc < 0 || (rc = reserve_scratch(c, node->argc + n_inputs + r->n_env + 1)) < 0)
         return rc;
     zd_bytes *argv = c->env_scratch + r->n_env; /* argv views follow the env views */
     for (size_t i = 0; i < node->argc; i++)
         argv[i] = cstr(node->argv[i]);
     for (size_t i = 0; i < r->n_env; i++)
         c->env_scratch[i] = cstr(r->env[i]);
-    for (size_t i = 0; i < node->n_deps; i++) {
-        const node_run *dep = &c->runs[node->deps[i]];
-        const zd_node *producer = zd_graph_node(c->g, node->deps[i]);
+    zd_graph_inputs it;
+    uint32_t d;
+    zd_graph_inputs_begin(c->g, index, &it);
+    for (size_t i = 0; zd_graph_inputs_next(c->g, &it, &d); i++) {
+        const node_run *dep = &c->runs[d];
+        const zd_node *producer = zd_graph_node(c->g, d);
         c->dep_scratch[i].name = cstr(producer->name);
         c->dep_scratch[i].format = producer->kind == ZD_NODE_FN ? ZD_FORMAT_MSGPACK : ZD_FORMAT_RAW;
         c->dep_scratch[i].size = dep->size;
@@ -1590,7 +1765,7 @@ int zd_core_task(zd_core *c, uint32_t index, uint32_t slot, zd_msg_task *t) {
                        .timeout_ms = (uint64_t)llround(node->timeout * 1000),
                        .log_path = log ? cstr(c->log_path) : (zd_bytes){NULL, 0},
                        .deps = c->dep_scratch,
-                       .n_deps = (uint32_t)node->n_deps,
+                       .n_deps = (uint32_t)n_inputs,
                        .max_result = zd_core_max_result(c, index),
                        .store_dir = remote ? (zd_bytes){NULL, 0} : cstr(c->cfg.store_dir),
                        .after = r->after >= 0 ? c->runs[r->after].token : 0};
@@ -1639,12 +1814,21 @@ void zd_core_counts_get(const zd_core *c, zd_core_counts *out) {
 }
 
 void zd_core_outcome(const zd_core *c, uint32_t index, zd_node_outcome *out) {
+    if (index >= c->n_runs) { /* an instance the core could not take (out of memory) */
+        *out = (zd_node_outcome){.state = ZD_NS_SKIPPED,
+                                 .executor = -1,
+                                 .start_s = -1,
+                                 .end_s = -1,
+                                 .error = "out of memory as its node fanned out"};
+        return;
+    }
     const node_run *r = &c->runs[index];
     zd_node_state st = zd_sched_state(c->sched, index);
     bool has_result = st == ZD_NS_SUCCEEDED || st == ZD_NS_CACHED;
     *out = (zd_node_outcome){
         .state = st,
-        .up_to_date = st == ZD_NS_CACHED && c->cfg.up_to_date && c->cfg.up_to_date[index],
+        .up_to_date = st == ZD_NS_CACHED && c->cfg.up_to_date && index < c->n_static &&
+                      c->cfg.up_to_date[index],
         .attempts = r->attempts,
         .executor = r->slot,
         .host = r->slot >= 0 ? host_name(c, zd_slots_host(c->slots, (uint32_t)r->slot)) : NULL,
@@ -1660,7 +1844,11 @@ void zd_core_outcome(const zd_core *c, uint32_t index, zd_node_outcome *out) {
         .output_size = has_result ? r->size : 0,
         .output_is_msgpack = zd_graph_node(c->g, index)->kind == ZD_NODE_FN,
         .history = r->hist,
-        .n_history = r->n_hist};
+        .n_history = r->n_hist,
+        .is_template = zd_graph_fan_source(c->g, index) >= 0};
+    uint32_t first;
+    if (out->is_template)
+        out->expanded = zd_graph_fan_instances(c->g, index, &first, &out->instances);
     if (st == ZD_NS_SKIPPED && !r->error)
         out->error = zd_sched_skip_cause(c->sched, index) >= 0 ? "a dependency failed"
                      : c->interrupted                          ? "interrupted"

@@ -85,17 +85,44 @@ typedef struct zd_core_cfg {
     const uint64_t *cached_sizes;        /* per node: that stored result's size */
     const char *store_dir;               /* the result store (STATE_DIR/results), told to local
                                             executors */
-    uint64_t max_result;           /* limit of a node that sets none (nor its graph); 0 = 1 GiB */
-    const double *durations;       /* per node: median recorded duration (0 = unknown), or NULL */
-    const char *const *plugins;    /* plugin paths told to agents in WELCOME (borrowed) */
-    uint32_t n_plugins;            /* entries in plugins */
-    struct zd_trace *trace;        /* the timeline to record into (borrowed), or NULL */
+    uint64_t max_result;        /* limit of a node that sets none (nor its graph); 0 = 1 GiB */
+    const double *durations;    /* per node: median recorded duration (0 = unknown), or NULL */
+    const char *const *plugins; /* plugin paths told to agents in WELCOME (borrowed) */
+    uint32_t n_plugins;         /* entries in plugins */
+    struct zd_trace *trace;     /* the timeline to record into (borrowed), or NULL */
+    const struct zd_core_growth *growth; /* run-time fan-out and late --resume (borrowed), or
+                                            NULL: a template fails when its deps are done */
     uint64_t (*random)(void *ctx); /* random 64-bit values (tokens, secrets); NULL = libsodium */
     void *random_ctx;              /* passed to random */
     zd_log log;                    /* where the core reports (a NULL fn discards) */
 } zd_core_cfg;
 
 typedef struct zd_core zd_core;
+
+/* A result taken from an earlier run (views borrowed for the call). */
+typedef struct zd_core_cached {
+    const char *output;  /* an inline result, or NULL when stored */
+    size_t len;          /* bytes in output */
+    const uint8_t *hash; /* a stored result's hash (ZD_STORE_HASH bytes), or NULL */
+    uint64_t size;       /* that stored result's size */
+} zd_core_cached;
+
+struct zd_node_outcome;
+
+/* What the core asks of the loop as the graph grows during the run (README "Fan-out at run
+ * time"). Both are called from an event, before its dispatch round; neither may call an event. */
+typedef struct zd_core_growth {
+    /* The deps of template tmpl (common/graph.h) are done: add its instances to the graph (the
+     * core's g, which it otherwise only reads) with zd_graph_add_instances(), from src, the
+     * outcome of its source. Returns 0, or < 0 with why[0..size) set: the template fails. */
+    int (*expand)(void *ctx, uint32_t tmpl, const struct zd_node_outcome *src, char *why,
+                  size_t size);
+    /* --resume, for a node the plan could not decide before the run (an instance, or what follows
+     * a template): every input is CACHED now. True, with *out set, when an earlier run's result
+     * of it stands (zd_resume_plan()'s rules); false: it runs. NULL: it always runs. */
+    bool (*lookup)(void *ctx, uint32_t node, zd_core_cached *out);
+    void *ctx; /* passed to both */
+} zd_core_growth;
 
 /* Creates the core of a run over graph g (borrowed, finished; must outlive it). Local slots
  * start STARTING; nothing is dispatched before zd_core_start(). Returns 0, ZDAG_EINVAL (no
@@ -271,6 +298,10 @@ typedef struct zd_node_outcome {
     uint64_t output_size;       /* bytes of the result, inline or stored */
     bool output_is_msgpack;     /* output is one packed msgpack value (a function's result) */
     bool up_to_date;            /* cached because its outputs are up to date */
+    bool is_template;           /* a run-time fan-out's template: it never runs, it ends with its
+                                   instances */
+    bool expanded;              /* ... its instances were added to the graph: */
+    uint32_t instances;         /* ... their number */
     const zd_attempt *history;  /* every attempt, oldest first */
     uint32_t n_history;         /* entries in history */
 } zd_node_outcome;

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "foreach.h"
 #include "framelog.h"
 #include "statedir.h"
 #include "strmap.h"
@@ -52,6 +53,8 @@ struct zd_journal {
     const zd_graph *nodes;   /* the graph given to zd_journal_open() (outlives the journal):
                                 its nodes' entries are found through by_node; or NULL */
     uint32_t *by_node;       /* per node of `nodes`: its entry + 1, 0 for none; owned */
+    size_t n_by_node;        /* entries in by_node: the nodes `nodes` had when opened (those
+                                added during the run are found through index) */
     zd_strmap *index;        /* node name -> entry, for the names outside `nodes` */
     entry **blocks;          /* entries, BLOCK per block, in order of first appearance */
     size_t n_blocks;         /* blocks allocated */
@@ -85,7 +88,8 @@ static int64_t node_of(const zd_journal *j, const char *name, size_t len) {
         return -1;
     memcpy(copy, name, len);
     copy[len] = '\0';
-    return zd_graph_find(j->nodes, copy);
+    int64_t node = zd_graph_find(j->nodes, copy);
+    return node >= 0 && (size_t)node < j->n_by_node ? node : -1;
 }
 
 static entry *find_in(const zd_journal *j, int64_t node, const char *name, size_t len) {
@@ -253,6 +257,14 @@ static bool wanted(void *ctx, const char *payload, uint32_t len) {
     copy[n] = '\0';
     if (zd_graph_find(j->graph, copy) >= 0)
         return true;
+    /* An instance of a run-time fan-out: its template is in the graph. */
+    size_t base = zd_fan_instance_base(copy, n, NULL);
+    if (base) {
+        copy[base] = '\0';
+        int64_t t = zd_graph_find(j->graph, copy);
+        if (t >= 0 && zd_graph_fan_source(j->graph, (uint32_t)t) >= 0)
+            return true;
+    }
     j->skipped++;
     return false;
 }
@@ -420,6 +432,7 @@ int zd_journal_open(const char *state_dir, const char *pipeline_id, const zd_gra
     if (!j)
         return ZDAG_ENOMEM;
     j->graph = j->nodes = g;
+    j->n_by_node = zd_graph_size(g);
     if (g && !(j->by_node = calloc(zd_graph_size(g) + 1, sizeof *j->by_node))) {
         zd_journal_close(&j);
         return ZDAG_ENOMEM;

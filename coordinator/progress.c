@@ -40,6 +40,10 @@ zd_progress *zd_progress_new(FILE *out, bool tty, uint32_t total) {
     return p;
 }
 
+void zd_progress_set_total(zd_progress *p, uint32_t total) {
+    p->total = total;
+}
+
 void zd_progress_free(zd_progress **p) {
     if (!p || !*p)
         return;

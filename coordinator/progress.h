@@ -39,6 +39,9 @@ typedef struct zd_progress zd_progress;
  * Free with zd_progress_free(). */
 zd_progress *zd_progress_new(FILE *out, bool tty, uint32_t total);
 
+/* The run has `total` nodes now (instances of run-time fan-outs were added). */
+void zd_progress_set_total(zd_progress *p, uint32_t total);
+
 /* Frees the display (it writes nothing); sets *p to NULL. Accepts NULL and *p == NULL. */
 void zd_progress_free(zd_progress **p);
 

@@ -4,6 +4,8 @@
 #include <assert.h>
 #include <stdlib.h>
 
+#include "zdag.h"
+
 struct zd_readyq {
     const zd_prio_key *keys; /* borrowed priority of every node */
     uint32_t *pos;           /* borrowed: pos[node] = its heap index, or ZD_READYQ_ABSENT;
@@ -36,6 +38,21 @@ zd_readyq *zd_readyq_new_indexed(const zd_prio_key *keys, size_t n_nodes, uint32
     q->pos = pos;
     q->cap = n_nodes;
     return q;
+}
+
+int zd_readyq_reserve(zd_readyq *q, size_t extra) {
+    uint32_t *heap = realloc(q->heap, (q->cap + extra ? q->cap + extra : 1) * sizeof *heap);
+    if (!heap)
+        return ZDAG_ENOMEM;
+    q->heap = heap;
+    q->cap += extra;
+    return 0;
+}
+
+void zd_readyq_rebind(zd_readyq *q, const zd_prio_key *keys, uint32_t *pos) {
+    q->keys = keys;
+    if (q->pos)
+        q->pos = pos;
 }
 
 zd_readyq *zd_readyq_new(const zd_prio_key *keys, size_t n_nodes) {

@@ -27,6 +27,14 @@ zd_readyq *zd_readyq_new(const zd_prio_key *keys, size_t n_nodes);
  * most one of them) up to date, so that zd_readyq_remove() works. */
 zd_readyq *zd_readyq_new_indexed(const zd_prio_key *keys, size_t n_nodes, uint32_t *pos);
 
+/* Gives the queue room for extra nodes more (a graph that grew during the run). Returns 0 or
+ * ZDAG_ENOMEM (nothing changed). */
+int zd_readyq_reserve(zd_readyq *q, size_t extra) __attribute__((warn_unused_result));
+
+/* Makes the queue use keys and, when indexed, pos (the arrays moved as they grew); the nodes
+ * queued keep their places. */
+void zd_readyq_rebind(zd_readyq *q, const zd_prio_key *keys, uint32_t *pos);
+
 /* Frees the queue; sets *q to NULL. Accepts NULL. */
 void zd_readyq_free(zd_readyq **q);
 

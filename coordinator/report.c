@@ -88,6 +88,13 @@ static void node_json(zd_jsonout *w, const zd_node *node, const zd_node_outcome 
     zd_jsonout_str(w, o->up_to_date ? "up-to-date" : zd_node_state_name(o->state));
     LIT(w, ",\n   \"attempts\": ");
     zd_jsonout_int(w, o->attempts);
+    if (o->is_template) { /* a run-time fan-out: how many instances it had, once known */
+        LIT(w, ",\n   \"instances\": ");
+        if (o->expanded)
+            zd_jsonout_int(w, o->instances);
+        else
+            LIT(w, "null");
+    }
     LIT(w, ",\n   \"host\": ");
     zd_jsonout_str(w, ran ? o->host : NULL);
     LIT(w, ",\n   \"executor\": ");

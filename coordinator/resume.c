@@ -47,8 +47,10 @@ int zd_resume_plan(const zd_journal *j, const zd_graph *g, uint8_t (*hashes)[ZD_
     for (size_t t = 0; t < count; t++) {
         const zd_node *n = zd_graph_node(g, topo[t]);
         const zd_journal_rec *r = zd_journal_find(j, n->name);
+        /* A template (a run-time fan-out) ends with its instances: it is decided in the run. */
         bool ok = r && r->status == ZD_JOURNAL_SUCCEEDED &&
-                  memcmp(r->defhash, hashes[topo[t]], ZD_DEFHASH_SIZE) == 0;
+                  memcmp(r->defhash, hashes[topo[t]], ZD_DEFHASH_SIZE) == 0 &&
+                  zd_graph_fan_source(g, topo[t]) < 0;
         for (size_t i = 0; ok && i < n->n_deps; i++)
             ok = cached[n->deps[i]];
         /* A dependency that ran again since (or another record of it) is another input. */

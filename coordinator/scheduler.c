@@ -17,9 +17,14 @@ struct zd_sched {
     uint32_t count[8];                          /* nodes per state */
     uint32_t *stack;                            /* scratch for skipping descendants */
     bool keep_going;                            /* a failure skips descendants only */
+    bool has_fans;                              /* the graph has run-time fan-outs */
+    size_t n;                                   /* nodes in the arrays (the graph may have
+                                                   more when growing them failed) */
     bool stopped;                               /* no more nodes are handed out */
     void (*on_ready)(void *ctx, uint32_t node); /* told of each node entering a queue */
     void *on_ready_ctx;                         /* passed to on_ready */
+    void (*on_fan)(void *ctx, uint32_t node);   /* told of each template whose deps are done */
+    void *on_fan_ctx;                           /* passed to on_fan */
 };
 
 #define NO_CAUSE UINT32_MAX /* in skip_cause: not skipped for a failure */
@@ -80,6 +85,71 @@ void zd_sched_on_ready(zd_sched *s, void (*fn)(void *ctx, uint32_t node), void *
     s->on_ready_ctx = ctx;
 }
 
+static void release_children(zd_sched *s, uint32_t node);
+static void template_released(zd_sched *s, uint32_t node);
+
+void zd_sched_on_fan(zd_sched *s, void (*fn)(void *ctx, uint32_t node), void *ctx) {
+    s->on_fan = fn;
+    s->on_fan_ctx = ctx;
+}
+
+/* Grows an array of `old` entries of `size` bytes to n; false when out of memory. */
+static bool grow(void **v, size_t n, size_t size) {
+    void *p = realloc(*v, (n ? n : 1) * size);
+    if (p)
+        *v = p;
+    return p != NULL;
+}
+
+void zd_sched_set_keys(zd_sched *s, const zd_prio_key *keys) {
+    s->keys = keys;
+    for (uint32_t c = 0; c < s->n_classes; c++)
+        zd_readyq_rebind(s->ready[c], keys, s->ready_pos);
+}
+
+int zd_sched_fan_out(zd_sched *s, uint32_t tmpl) {
+    uint32_t first, count;
+    if (!zd_graph_fan_instances(s->g, tmpl, &first, &count) || s->state[tmpl] != ZD_NS_WAITING ||
+        s->pending[tmpl] != 0)
+        return ZDAG_EINVAL;
+    size_t n = (size_t)first + count;
+    bool pos_ok = grow((void **)&s->ready_pos, n, sizeof *s->ready_pos);
+    zd_sched_set_keys(s, s->keys); /* ready_pos may have moved */
+    uint32_t cls = s->class_of ? s->class_of[tmpl] : 0;
+    if (!pos_ok || !grow((void **)&s->state, n, sizeof *s->state) ||
+        !grow((void **)&s->pending, n, sizeof *s->pending) ||
+        !grow((void **)&s->skip_cause, n, sizeof *s->skip_cause) ||
+        !grow((void **)&s->stack, n, sizeof *s->stack) ||
+        (s->class_of && !grow((void **)&s->class_of, n, sizeof *s->class_of)) ||
+        zd_readyq_reserve(s->ready[cls], count) < 0)
+        return ZDAG_ENOMEM;
+    for (uint32_t i = first; i < n; i++) {
+        s->state[i] = ZD_NS_WAITING;
+        s->pending[i] = 0;
+        s->skip_cause[i] = NO_CAUSE;
+        s->ready_pos[i] = ZD_READYQ_ABSENT;
+        if (s->class_of)
+            s->class_of[i] = cls;
+    }
+    s->count[ZD_NS_WAITING] += count;
+    s->n = n;
+    s->pending[tmpl] = count;
+    /* Their deps (the template's) are all done: each is ready now. */
+    for (uint32_t i = first; i < n; i++) {
+        set_state(s, i, ZD_NS_READY);
+        push_ready(s, i);
+    }
+    if (count == 0)
+        template_released(s, tmpl);
+    return 0;
+}
+
+void zd_sched_fan_failed(zd_sched *s, uint32_t tmpl) {
+    assert(s->state[tmpl] == ZD_NS_WAITING && s->pending[tmpl] == 0);
+    set_state(s, tmpl, ZD_NS_RUNNING);
+    zd_sched_failed(s, tmpl);
+}
+
 zd_sched *zd_sched_new_classes(const zd_graph *g, const zd_prio_key *keys, const bool *active,
                                bool keep_going, const uint32_t *class_of, uint32_t n_classes) {
     size_t n = zd_graph_size(g);
@@ -89,6 +159,7 @@ zd_sched *zd_sched_new_classes(const zd_graph *g, const zd_prio_key *keys, const
     s->g = g;
     s->keys = keys;
     s->keep_going = keep_going;
+    s->has_fans = zd_graph_runtime_fans(g) > 0;
     bool queues = make_queues(s, class_of, n_classes, n);
     s->state = calloc(n ? n : 1, sizeof *s->state);
     s->pending = calloc(n ? n : 1, sizeof *s->pending);
@@ -99,6 +170,7 @@ zd_sched *zd_sched_new_classes(const zd_graph *g, const zd_prio_key *keys, const
         return NULL;
     }
     s->count[ZD_NS_WAITING] = (uint32_t)n;
+    s->n = n;
     for (uint32_t i = 0; i < n; i++) {
         s->skip_cause[i] = NO_CAUSE;
         if (active && !active[i])
@@ -136,11 +208,34 @@ void zd_sched_free(zd_sched **sp) {
     *sp = NULL;
 }
 
+/* A template's last pending dep ended: before its instances exist it is told to on_fan (and
+ * waits); after, it is over, CACHED when its deps and every instance were. */
+static void template_released(zd_sched *s, uint32_t node) {
+    uint32_t first, count;
+    if (!zd_graph_fan_instances(s->g, node, &first, &count)) {
+        if (s->on_fan)
+            s->on_fan(s->on_fan_ctx, node);
+        return;
+    }
+    const zd_node *t = zd_graph_node(s->g, node);
+    bool cached = true; /* its deps were and its instances are taken from an earlier run */
+    for (uint32_t i = 0; i < t->n_deps && cached; i++)
+        cached = s->state[t->deps[i]] == ZD_NS_CACHED;
+    for (uint32_t i = 0; i < count && cached; i++)
+        cached = s->state[first + i] == ZD_NS_CACHED;
+    set_state(s, node, cached ? ZD_NS_CACHED : ZD_NS_SUCCEEDED);
+    release_children(s, node);
+}
+
 static void release_children(zd_sched *s, uint32_t node) {
     const zd_node *n = zd_graph_node(s->g, node);
     for (size_t c = 0; c < n->n_children; c++) {
         uint32_t child = n->children[c];
         if (s->state[child] == ZD_NS_WAITING && --s->pending[child] == 0) {
+            if (s->has_fans && zd_graph_fan_source(s->g, child) >= 0) {
+                template_released(s, child);
+                continue;
+            }
             set_state(s, child, ZD_NS_READY);
             push_ready(s, child);
         } else if (s->state[child] == ZD_NS_RUNNING && s->pending[child] > 0) {
@@ -150,6 +245,8 @@ static void release_children(zd_sched *s, uint32_t node) {
 }
 
 void zd_sched_cached(zd_sched *s, uint32_t node) {
+    if (s->has_fans && zd_graph_fan_source(s->g, node) >= 0)
+        return; /* a template ends with its instances */
     if (s->state[node] == ZD_NS_READY) {
         (void)zd_readyq_remove(queue_of(s, node), node);
     } else if (s->state[node] != ZD_NS_WAITING) {
@@ -260,7 +357,7 @@ bool zd_sched_finished(const zd_sched *s) {
 }
 
 void zd_sched_close(zd_sched *s) {
-    size_t n = zd_graph_size(s->g);
+    size_t n = s->n;
     for (uint32_t i = 0; i < n; i++) {
         zd_node_state st = (zd_node_state)s->state[i];
         if (st == ZD_NS_WAITING || st == ZD_NS_READY || st == ZD_NS_RUNNING)

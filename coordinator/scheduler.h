@@ -53,6 +53,23 @@ uint32_t zd_sched_class_pop(zd_sched *s, uint32_t cls);
  * requeued (fn may be NULL). */
 void zd_sched_on_ready(zd_sched *s, void (*fn)(void *ctx, uint32_t node), void *ctx);
 
+/* Calls fn(ctx, tmpl) when the deps of a template (a run-time fan-out, common/graph.h) are all
+ * done: it stays WAITING until its instances are added to the graph and zd_sched_fan_out() is
+ * called, or zd_sched_fan_failed(). fn must not change the graph. */
+void zd_sched_on_fan(zd_sched *s, void (*fn)(void *ctx, uint32_t node), void *ctx);
+
+/* The priorities moved (grown for a graph that grew): use keys from now on. */
+void zd_sched_set_keys(zd_sched *s, const zd_prio_key *keys);
+
+/* The instances of tmpl (told to on_fan) were added to the graph: they take the template's class,
+ * are all ready, and the template ends once they all did (SUCCEEDED, or CACHED when each was
+ * CACHED; at once with none). The keys (zd_sched_set_keys()) must cover them. Returns 0,
+ * ZDAG_EINVAL (not such a template) or ZDAG_ENOMEM (the caller fails the template). */
+int zd_sched_fan_out(zd_sched *s, uint32_t tmpl) __attribute__((warn_unused_result));
+
+/* A template told to on_fan could not get its instances: it failed (as zd_sched_failed()). */
+void zd_sched_fan_failed(zd_sched *s, uint32_t tmpl);
+
 /* Frees the scheduler; sets *s to NULL. Accepts NULL. */
 void zd_sched_free(zd_sched **s);
 

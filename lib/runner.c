@@ -64,6 +64,9 @@ static uint64_t executor_reaped(void *ctx, uint32_t slot) {
  * (n - L + 1, L the longest path's nodes), and never more than the nodes taking part. */
 static uint32_t width_bound(const zd_graph *g, const bool *active) {
     size_t n = zd_graph_size(g), taking_part = 0;
+    for (size_t i = 0; i < n && zd_graph_runtime_fans(g); i++)
+        if ((!active || active[i]) && zd_graph_fan_source(g, (uint32_t)i) >= 0)
+            return UINT32_MAX; /* its instances are known only during the run */
     const uint32_t *topo = zd_graph_topo(g);
     uint32_t *depth = calloc(n ? n : 1, sizeof *depth);
     if (!topo || !depth) {
@@ -288,7 +291,7 @@ int zd_runner_check_outputs(const zd_run_opts *o, char *why, size_t size) {
     return 0;
 }
 
-int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
+int zd_runner_run(const zd_run_opts *o, zd_graph *g) {
     const zd_graph_settings *gs = zd_graph_settings_of((zd_graph *)g);
     local_host h = {.fns = {.entries = o->fns,
                             .n = o->n_fns,
@@ -438,6 +441,7 @@ int zd_runner_run(const zd_run_opts *o, const zd_graph *g) {
                         .defhash = jr.hashes,
                         .cached = jr.any_skip ? jr.skip : NULL,
                         .up_to_date = jr.fresh,
+                        .resume = o->resume,
                         .ended = o->ended,
                         .ended_ctx = o->ended_ctx};
     int crc = zd_coord_new(&cfg, g, &c);

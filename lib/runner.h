@@ -72,13 +72,14 @@ typedef struct zd_run_opts {
  * /nonexistent: No such file or directory". zd_runner_run() does this before anything else. */
 int zd_runner_check_outputs(const zd_run_opts *opts, char *why, size_t size);
 
-/* Runs g (finished) to its end and writes the report and results. Raises RLIMIT_NOFILE and
- * checks descriptors and threads (common/rlimits.h) before forking. A run that cannot start
+/* Runs g (finished; the instances of run-time fan-outs are added to it) to its end and writes
+ * the report and results. Raises RLIMIT_NOFILE and checks descriptors and threads
+ * (common/rlimits.h) before forking. A run that cannot start
  * still writes the report ("status": "error", "error": why, every node skipped), logs why,
  * and fills *opts->failure. Prints nothing: every message goes to opts->log (the summary at
  * ZDAG_LOG_INFO unless quiet). Returns the exit status of SPEC section 1: 0, 1, 2 (a node
  * needs more than this host offers, or an output path that cannot be written: then no node
  * has started, and the report is written only if its own path is fine), 3, 130, 143. */
-int zd_runner_run(const zd_run_opts *opts, const zd_graph *g);
+int zd_runner_run(const zd_run_opts *opts, zd_graph *g);
 
 #endif

@@ -1206,6 +1206,214 @@ static void test_ahead_while_an_executor_idles_for_want_of_units(void **state) {
     teardown(&r);
 }
 
+/* ---- Fan-out at run time ------------------------------------------------------------------ */
+
+/* list -> each (a template over list's result) -> total. */
+static zd_graph *fan_graph(void) {
+    zd_graph *g = zd_graph_new();
+    uint32_t list, each, total;
+    assert_int_equal(zd_graph_add_node(g, "list", &list), 0);
+    assert_int_equal(zd_graph_add_node(g, "each", &each), 0);
+    assert_int_equal(zd_graph_add_node(g, "total", &total), 0);
+    assert_int_equal(zd_graph_add_dep(g, each, list), 0);
+    assert_int_equal(zd_graph_add_dep(g, total, each), 0);
+    assert_int_equal(zd_graph_set_runtime_fan(g, each, list, false), 0);
+    assert_int_equal(zd_graph_finish(g, NULL, NULL), 0);
+    return g;
+}
+
+typedef struct fan_rig {
+    rig *r;                  /* the core under test */
+    int expanded;            /* calls of expand */
+    uint32_t instances;      /* instances expand adds */
+    char src[64];            /* the source's inline result expand was given */
+    const char *fail;        /* expand fails with this, or NULL */
+    int64_t cached_instance; /* lookup finds a result of this instance, or -1 */
+    int looked;              /* calls of lookup */
+} fan_rig;
+
+/* Adds `instances` instances named each[I], as the coordinator does from the result's lines. */
+static int fan_expand(void *ctx, uint32_t tmpl, const zd_node_outcome *src, char *why,
+                      size_t size) {
+    fan_rig *f = ctx;
+    f->expanded++;
+    snprintf(f->src, sizeof f->src, "%.*s", (int)src->output_len, src->output ? src->output : "");
+    if (f->fail) {
+        snprintf(why, size, "%s", f->fail);
+        return ZDAG_EINVAL;
+    }
+    zd_node protos[8];
+    char names[8][32], *v[8];
+    for (uint32_t i = 0; i < f->instances; i++) {
+        zd_node_init(&protos[i]);
+        snprintf(names[i], sizeof names[i], "each[%u]", i);
+        v[i] = names[i];
+    }
+    return zd_graph_add_instances(f->r->g, tmpl, protos, v, f->instances, NULL);
+}
+
+static bool fan_lookup(void *ctx, uint32_t node, zd_core_cached *out) {
+    fan_rig *f = ctx;
+    f->looked++;
+    if ((int64_t)node != f->cached_instance)
+        return false;
+    *out = (zd_core_cached){.output = "old", .len = 3};
+    return true;
+}
+
+static bool result_text(rig *r, double now, uint32_t slot, uint32_t node, const char *text) {
+    zd_peer p = local(slot);
+    zd_msg_result m = {.node = node,
+                       .token = token_of(r, node, slot),
+                       .ok = true,
+                       .output = {text, strlen(text)},
+                       .size = strlen(text)};
+    return zd_core_on_result(r->c, now, &p, &m);
+}
+
+/* The template waits for its source, then its instances run, on its own limits; it ends once
+ * they all did, and its dependent is given every instance's result as its deps. */
+static void test_run_time_fan_out(void **state) {
+    (void)state;
+    rig r;
+    fan_rig f = {.r = &r, .instances = 2, .cached_instance = -1};
+    zd_core_growth growth = {.expand = fan_expand, .ctx = &f};
+    setup(&r, fan_graph(), (zd_core_cfg){.n_local = 2, .growth = &growth});
+    uint32_t each = node(&r, "each");
+    hello_local(&r, 0, 0);
+    hello_local(&r, 0, 1);
+    zd_core_start(r.c, 0);
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_TASK), 1);
+    assert_int_equal(first(&r, ZD_ACT_TASK)->node, node(&r, "list"));
+    assert_int_equal(f.expanded, 0);
+    assert_true(result_text(&r, 1, first(&r, ZD_ACT_TASK)->slot, node(&r, "list"), "x\ny\n"));
+    take(&r);
+    assert_int_equal(f.expanded, 1);
+    assert_string_equal(f.src, "x\ny\n");
+    assert_int_equal(zd_graph_size(r.g), 5);
+    assert_int_equal(count(&r, ZD_ACT_TASK), 2); /* each[0] and each[1], not the template */
+    uint32_t e0 = node(&r, "each[0]"), e1 = node(&r, "each[1]");
+    const zd_action *t0 = first(&r, ZD_ACT_TASK), *t1 = t0 + 1;
+    assert_int_equal(t0->node, e0);
+    assert_int_equal(t1->kind, ZD_ACT_TASK);
+    assert_int_equal(t1->node, e1);
+    uint32_t s0 = t0->slot, s1 = t1->slot;
+    assert_int_equal(state_of(&r, each), ZD_NS_WAITING);
+    zd_core_counts k;
+    zd_core_counts_get(r.c, &k);
+    assert_int_equal(k.active, 5);
+    assert_true(result_text(&r, 2, s0, e0, "r0"));
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_TASK), 0);
+    assert_int_equal(state_of(&r, each), ZD_NS_WAITING);
+    assert_true(result_text(&r, 3, s1, e1, "r1"));
+    take(&r);
+    assert_int_equal(state_of(&r, each), ZD_NS_SUCCEEDED);
+    assert_int_equal(count(&r, ZD_ACT_TASK), 1);
+    const zd_action *t = first(&r, ZD_ACT_TASK);
+    assert_int_equal(t->node, node(&r, "total"));
+    zd_msg_task task;
+    assert_int_equal(zd_core_task(r.c, t->node, t->slot, &task), 0);
+    assert_int_equal(task.n_deps, 2);
+    assert_memory_equal(task.deps[0].name.ptr, "each[0]", 7);
+    assert_memory_equal(task.deps[1].name.ptr, "each[1]", 7);
+    assert_memory_equal(task.deps[1].data.ptr, "r1", 2);
+    /* Only the instances and the others are journaled: the template has no outcome of its own. */
+    zd_node_outcome o;
+    zd_core_outcome(r.c, each, &o);
+    assert_true(o.is_template && o.expanded);
+    assert_int_equal(o.instances, 2);
+    assert_int_equal(o.attempts, 0);
+    assert_true(result_text(&r, 4, t->slot, t->node, "sum"));
+    take(&r);
+    assert_true(zd_core_finished(r.c));
+    assert_int_equal(zd_core_exit_code(r.c), 0);
+    teardown(&r);
+}
+
+/* A template that cannot get its instances fails, positioned on its own outcome; an instance's
+ * failure skips the template and what follows it (keep-going: the other instances run on). */
+static void test_run_time_fan_out_failures(void **state) {
+    (void)state;
+    rig r;
+    fan_rig f = {
+        .r = &r, .fail = "its source's result is not one msgpack value", .cached_instance = -1};
+    zd_core_growth growth = {.expand = fan_expand, .ctx = &f};
+    setup(&r, fan_graph(), (zd_core_cfg){.n_local = 1, .growth = &growth, .keep_going = true});
+    hello_local(&r, 0, 0);
+    zd_core_start(r.c, 0);
+    take(&r);
+    assert_true(result_text(&r, 1, 0, node(&r, "list"), "x"));
+    take(&r);
+    assert_int_equal(state_of(&r, node(&r, "each")), ZD_NS_FAILED);
+    assert_int_equal(count(&r, ZD_ACT_OUTCOME), 2); /* list, and the template's failure */
+    zd_node_outcome o;
+    zd_core_outcome(r.c, node(&r, "each"), &o);
+    assert_string_equal(o.error, "cannot fan out: its source's result is not one msgpack value");
+    assert_false(o.expanded);
+    assert_int_equal(state_of(&r, node(&r, "total")), ZD_NS_SKIPPED);
+    assert_true(zd_core_finished(r.c));
+    assert_int_equal(zd_core_exit_code(r.c), 1);
+    teardown(&r);
+
+    f = (fan_rig){.r = &r, .instances = 3, .cached_instance = -1};
+    setup(&r, fan_graph(), (zd_core_cfg){.n_local = 1, .growth = &growth, .keep_going = true});
+    hello_local(&r, 0, 0);
+    zd_core_start(r.c, 0);
+    take(&r);
+    assert_true(result_text(&r, 1, 0, node(&r, "list"), "x"));
+    take(&r);
+    uint32_t e0 = node(&r, "each[0]");
+    assert_int_equal(first(&r, ZD_ACT_TASK)->node, e0);
+    zd_peer p = local(0);
+    assert_true(result(&r, 2, &p, e0, token_of(&r, e0, 0), false));
+    take(&r);
+    assert_int_equal(state_of(&r, node(&r, "each")), ZD_NS_SKIPPED);
+    assert_int_equal(state_of(&r, node(&r, "total")), ZD_NS_SKIPPED);
+    assert_int_equal(first(&r, ZD_ACT_TASK)->node, node(&r, "each[1]"));
+    teardown(&r);
+}
+
+/* --resume: the source is cached, so the template expands at the start; an instance the journal
+ * still holds is cached (lookup), the other runs, and the template is not cached then. */
+static void test_run_time_fan_out_resumes(void **state) {
+    (void)state;
+    rig r;
+    fan_rig f = {.r = &r, .instances = 2, .cached_instance = 3};
+    zd_core_growth growth = {.expand = fan_expand, .lookup = fan_lookup, .ctx = &f};
+    bool cached[3] = {true, false, false};
+    const char *results[3] = {"x\ny\n", NULL, NULL};
+    size_t lens[3] = {4, 0, 0};
+    setup(&r, fan_graph(),
+          (zd_core_cfg){.n_local = 1,
+                        .growth = &growth,
+                        .cached = cached,
+                        .cached_results = results,
+                        .cached_lens = lens});
+    hello_local(&r, 0, 0);
+    zd_core_start(r.c, 0);
+    take(&r);
+    assert_int_equal(f.expanded, 1);
+    assert_string_equal(f.src, "x\ny\n");
+    assert_int_equal(f.looked, 2);
+    uint32_t e0 = node(&r, "each[0]"), e1 = node(&r, "each[1]");
+    assert_int_equal(e0, 3);
+    assert_int_equal(state_of(&r, e0), ZD_NS_CACHED);
+    zd_node_outcome o;
+    zd_core_outcome(r.c, e0, &o);
+    assert_int_equal(o.output_len, 3);
+    assert_memory_equal(o.output, "old", 3);
+    assert_int_equal(count(&r, ZD_ACT_TASK), 1);
+    assert_int_equal(first(&r, ZD_ACT_TASK)->node, e1);
+    assert_true(result_text(&r, 1, 0, e1, "new"));
+    take(&r);
+    assert_int_equal(state_of(&r, node(&r, "each")), ZD_NS_SUCCEEDED);
+    assert_int_equal(f.looked, 2); /* total has an input that ran: it runs, without asking */
+    assert_int_equal(first(&r, ZD_ACT_TASK)->node, node(&r, "total"));
+    teardown(&r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_nodes),
@@ -1237,6 +1445,9 @@ int main(void) {
         cmocka_unit_test(test_lost_knows_how_far_it_got),
         cmocka_unit_test(test_unreachable_local_executor_is_replaced),
         cmocka_unit_test(test_ahead_while_an_executor_idles_for_want_of_units),
+        cmocka_unit_test(test_run_time_fan_out),
+        cmocka_unit_test(test_run_time_fan_out_failures),
+        cmocka_unit_test(test_run_time_fan_out_resumes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
