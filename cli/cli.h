@@ -12,6 +12,9 @@ enum {
 
 int zd_cli_run(int argc, char **argv);
 int zd_cli_check(int argc, char **argv);
+/* zdag status [FILE|DIR] [--json] [--watch]: 0, 1 when no run answers, 2 usage. */
+int zd_cli_status(int argc, char **argv);
+
 /* zdag map [options] COMMAND ::: ARG...: GNU parallel's exit statuses (0, 1-101, 130/143, 255). */
 int zd_cli_map(int argc, char **argv);
 int zd_cli_graph(int argc, char **argv);

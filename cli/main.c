@@ -144,6 +144,7 @@ int main(int argc, char **argv) {
                               : strcmp(cmd, "map") == 0    ? zd_cli_map
                               : strcmp(cmd, "check") == 0  ? zd_cli_check
                               : strcmp(cmd, "graph") == 0  ? zd_cli_graph
+                              : strcmp(cmd, "status") == 0 ? zd_cli_status
                               : strcmp(cmd, "keygen") == 0 ? zd_cli_keygen
                               : strcmp(cmd, "worker") == 0 ? zd_cli_worker
                                                            : NULL;

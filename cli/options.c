@@ -46,6 +46,9 @@ static const zd_cli_option run_opts[] = {
      "write the run report (JSON), also when the run fails"},
     {ZD_OPT_RESULTS, 0, "results", "FILE", "file", "write each succeeded node's result (JSON)"},
     {ZD_OPT_TRACE, 0, "trace", "FILE", "file", "write a Chrome trace-event timeline (Perfetto)"},
+    {ZD_OPT_METRICS, 0, "metrics", "ADDR", NULL,
+     "serve Prometheus metrics at http://ADDR/metrics\n"
+     "(HOST:PORT, or PORT for every address)"},
     {ZD_OPT_QUIET, 'q', "quiet", NULL, NULL, "no progress line, no summary line"},
     {ZD_OPT_PROGRESS, 0, "progress", NULL, NULL,
      "draw the progress line even when stdout is not a terminal"},
@@ -113,6 +116,15 @@ static const zd_cli_option worker_opts[] = {
     help_opt,
 };
 
+static const zd_cli_option status_opts[] = {
+    {ZD_OPT_STATE_DIR, 0, "state-dir", "DIR", "dir",
+     "the run's state directory (default: .zdag/ beside FILE,\n"
+     "or ./.zdag)"},
+    {ZD_OPT_JSON, 0, "json", NULL, NULL, "print the status as one JSON object"},
+    {ZD_OPT_WATCH, 0, "watch", NULL, NULL, "print it again every second until the run ends"},
+    help_opt,
+};
+
 static const zd_cli_option only_help[] = {help_opt};
 
 static const zd_cli_option help_opts[] = {
@@ -160,6 +172,16 @@ const zd_cli_command zd_cli_commands[] = {
      "CurveZMQ on one side only (exit 2 unless --forever), nothing listening (retried for\n"
      "60 s, then exit 3).",
      NULL, OPTS(worker_opts)},
+    {"status", "[FILE|DIR] [--json] [--watch]", "show what a running pipeline does and why",
+     "Asks the coordinator running FILE (or with the state directory DIR, default ./.zdag)\n"
+     "through the status socket in its state directory, and prints: nodes by state, each\n"
+     "running node (host, executor, attempt, elapsed), the head of the ready queue, why each\n"
+     "other node waits (its deps, -j, a pool, the sequential lease, CPU units or resources\n"
+     "on every host, a bigger host, a retry's back-off), the hosts (executors busy, CPU\n"
+     "units, last heard), elapsed time and ETA.\n"
+     "\n"
+     "exit status: 0, 1 no run is going on there, 2 usage.",
+     "file", OPTS(status_opts)},
     {"keygen", "NAME", "write a CurveZMQ key pair: NAME.key (secret), NAME.pub",
      "Writes a new CurveZMQ key pair: NAME.key, the secret key (mode 0600; keep it on its\n"
      "host), and NAME.pub, the public key (mode 0644; copy it where it is trusted).\n"

@@ -33,6 +33,7 @@ typedef enum zd_opt_id {
     ZD_OPT_INSECURE,
     ZD_OPT_HEARTBEAT,
     ZD_OPT_FORCE,
+    ZD_OPT_METRICS,
     /* map */
     ZD_OPT_KEEP_ORDER,
     ZD_OPT_JOBLOG,
@@ -49,6 +50,9 @@ typedef enum zd_opt_id {
     ZD_OPT_HOST_ID,
     ZD_OPT_COORDINATOR_KEY,
     ZD_OPT_FOREVER,
+    /* status */
+    ZD_OPT_JSON,
+    ZD_OPT_WATCH,
     /* help */
     ZD_OPT_MAN,
     ZD_OPT_COMPLETION,

@@ -156,6 +156,9 @@ bool zd_run_args_option(zd_run_args *a, const zd_cli_option *o, const char *optv
         else if (!push_name(&a->forces, optval))
             return false;
         break;
+    case ZD_OPT_METRICS:
+        a->opts.metrics_addr = optval;
+        break;
     case ZD_OPT_TRACE:
         a->opts.trace_path = optval;
         break;

@@ -22,6 +22,7 @@
 #define ZD_STATE_FILE_MODE 0600    /* every file in them: logs, journals, results, the lock */
 #define ZD_STATE_LOGS "logs"       /* subdirectory of the node logs */
 #define ZD_STATE_RESULTS "results" /* subdirectory of the result store */
+#define ZD_STATE_STATUS "status"   /* the status socket of the run going on (ipc, 0600) */
 
 /* Creates dir and dir/logs (mode 0700) when missing, and takes group and other permissions away
  * from existing ones (and from dir/results). Returns 0, or ZDAG_ESTATE with a message in d. */

@@ -231,6 +231,12 @@ int zd_capacity_add_like(zd_capacity *c, uint32_t first, uint32_t count, uint32_
     return 0;
 }
 
+void zd_capacity_cpu_units(const zd_capacity *c, uint32_t index, double *used, double *total) {
+    const host *h = &c->hosts[index];
+    *used = (double)h->used[0] / 1000.0;
+    *total = (double)h->total[0] / 1000.0;
+}
+
 uint64_t zd_capacity_mask(const zd_capacity *c, uint32_t node) {
     return c->demands[c->demand_of[node]].mask;
 }

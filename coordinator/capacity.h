@@ -43,6 +43,9 @@ void zd_capacity_give(zd_capacity *c, uint32_t host, uint32_t node);
 int zd_capacity_add_like(zd_capacity *c, uint32_t first, uint32_t count, uint32_t like)
     __attribute__((warn_unused_result));
 
+/* A host's CPU units taken and offered. */
+void zd_capacity_cpu_units(const zd_capacity *c, uint32_t host, double *used, double *total);
+
 /* The kinds a node takes, as bits: bit 0 CPU units, bit 1 + k resource kind k (kinds past 62
  * share bit 63). Two nodes compete for a host's capacity only if their masks intersect. */
 uint64_t zd_capacity_mask(const zd_capacity *c, uint32_t node);

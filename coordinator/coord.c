@@ -22,10 +22,12 @@
 #include "defhash.h"
 #include "foreach.h"
 #include "journal.h"
+#include "metrics.h"
 #include "pipeline.h"
 #include "progress.h"
 #include "rlimits.h"
 #include "statedir.h"
+#include "status.h"
 #include "store.h"
 #include "trace.h"
 #include "wire.h"
@@ -72,6 +74,8 @@ typedef struct fetch_state {
 typedef struct zd_coord zd_coord;
 static void fetch_forget(zd_coord *c, const zd_peer *peer);
 static void drain(zd_coord *c);
+static uint32_t finished_nodes(const zd_coord *c, uint32_t done);
+static void close_status(zd_coord *c);
 
 struct zd_coord {
     zd_coord_cfg cfg;              /* copy of the configuration */
@@ -105,6 +109,9 @@ struct zd_coord {
     void *zctx;               /* ZeroMQ context */
     void *router;             /* ROUTER bound at cfg.endpoint for local executors */
     void *remote;             /* ROUTER for remote agents and executors, or NULL */
+    void *status;             /* REP answering `zdag status` (cfg.status_path), or NULL */
+    zd_metrics *metrics;      /* the --metrics server, or NULL */
+    double metrics_at;        /* when its snapshot was last published (now_s) */
     struct zd_zap *zap;       /* the ZAP handler admitting workers' keys, or NULL */
     zd_admission *admission;  /* bounds the connections open on remote, or NULL */
     zd_log_relay *zap_log;    /* the ZAP handler's messages, relayed to this thread */
@@ -465,6 +472,8 @@ void zd_coord_free(zd_coord **cp) {
     zd_wire_decoder_free(&c->dec);
     close_remote(c);
     zd_coord_local_free(&c->cfg.local); /* never run */
+    close_status(c);
+    zd_metrics_stop(&c->metrics);
     if (c->router)
         zmq_close(c->router);
     if (c->zctx)
@@ -527,6 +536,79 @@ static int open_local(zd_coord *c) {
     c->router = l->router;
     free(l);
     return 0;
+}
+
+/* The status socket (README "zdag status"): ipc in the state directory, this user's only. A run
+ * without it still runs (logged). */
+static void open_status(zd_coord *c) {
+    char endpoint[4200];
+    if (!c->cfg.status_path)
+        return;
+    if (strlen(c->cfg.status_path) >= ZD_STATUS_MAX_PATH) {
+        zd_logf(&c->cfg.core.log, ZDAG_LOG_WARNING,
+                "no status socket: the path %s is longer than an ipc socket's %d bytes",
+                c->cfg.status_path, ZD_STATUS_MAX_PATH - 1);
+        return;
+    }
+    snprintf(endpoint, sizeof endpoint, "ipc://%s", c->cfg.status_path);
+    int linger = 0;
+    mode_t old = umask(077); /* the socket file is created 0600 */
+    c->status = zmq_socket(c->zctx, ZMQ_REP);
+    bool ok = c->status && zmq_setsockopt(c->status, ZMQ_LINGER, &linger, sizeof linger) == 0 &&
+              zmq_bind(c->status, endpoint) == 0;
+    umask(old);
+    if (!ok) {
+        zd_logf(&c->cfg.core.log, ZDAG_LOG_WARNING, "no status socket at %s: %s",
+                c->cfg.status_path, zmq_strerror(zmq_errno()));
+        if (c->status)
+            zmq_close(c->status);
+        c->status = NULL;
+    }
+}
+
+#define METRICS_EVERY_S 0.5 /* the --metrics snapshot is this fresh at least */
+
+/* Publishes the --metrics snapshot when the last is older than METRICS_EVERY_S (or `now`). */
+static void publish_metrics(zd_coord *c, bool now) {
+    if (!c->metrics || (!now && now_s(c) - c->metrics_at < METRICS_EVERY_S))
+        return;
+    char *text = NULL;
+    size_t len = 0;
+    c->metrics_at = now_s(c);
+    if (zd_status_metrics(c->g, c->core, c->metrics_at, &text, &len) == 0)
+        zd_metrics_publish(c->metrics, text, len);
+    free(text);
+}
+
+/* Closes the status socket and removes its file (libzmq leaves it). */
+static void close_status(zd_coord *c) {
+    if (!c->status)
+        return;
+    zmq_close(c->status);
+    c->status = NULL;
+    unlink(c->cfg.status_path);
+}
+
+/* Answers each status request waiting (a REP socket takes one at a time). */
+static void answer_status(zd_coord *c) {
+    char req[64];
+    while (zmq_recv(c->status, req, sizeof req, ZMQ_DONTWAIT) >= 0) {
+        zd_core_counts k;
+        zd_core_counts_get(c->core, &k);
+        double eta = NAN;
+        if (c->progress) {
+            zd_progress_set_total(c->progress, k.active);
+            eta = zd_progress_eta(c->progress, finished_nodes(c, k.done), k.running);
+        }
+        char *text = NULL;
+        size_t len = 0;
+        if (zd_status_json(c->g, c->core, now_s(c), eta, c->cfg.pipeline, &text, &len) < 0) {
+            text = strdup("{\"error\": \"out of memory\"}\n");
+            len = text ? strlen(text) : 0;
+        }
+        (void)zmq_send(c->status, text ? text : "", len, ZMQ_DONTWAIT);
+        free(text);
+    }
 }
 
 static int open_remote(zd_coord *c) {
@@ -622,6 +704,11 @@ static void report_failure(zd_coord *c, uint32_t index, const zd_node_outcome *o
     zd_core_log_path(c->core, index, path, sizeof path);
     if (c->progress)
         zd_progress_clear(c->progress);
+    if (o->is_template) { /* it never ran: no log */
+        zd_logf(&c->cfg.core.log, ZDAG_LOG_ERROR, "node \"%s\" failed: %s",
+                zd_graph_node(c->g, index)->name, o->error ? o->error : "unknown error");
+        return;
+    }
     zd_logf(&c->cfg.core.log, ZDAG_LOG_ERROR, "node \"%s\" failed: %s (log: %s)",
             zd_graph_node(c->g, index)->name, o->error ? o->error : "unknown error", path);
     log_tail(c, path, FAILURE_TAIL_LINES);
@@ -644,7 +731,8 @@ static void journal_outcome(zd_coord *c, uint32_t index) {
     zd_core_outcome(c->core, index, &o);
     if (o.state == ZD_NS_FAILED) {
         report_failure(c, index, &o);
-        remove_outputs(c, index);
+        if (!o.is_template) /* its outputs are its instances', as written */
+            remove_outputs(c, index);
     }
     if (c->progress && o.start_s >= 0 && o.end_s >= o.start_s)
         zd_progress_node_done(c->progress, o.end_s - o.start_s);
@@ -710,12 +798,23 @@ static uint32_t finished_nodes(const zd_coord *c, uint32_t done) {
     return n;
 }
 
+#define RUNNING_NAMED 3 /* the progress line names the running nodes when no more run */
+
 static void draw_progress(zd_coord *c, bool final) {
     if (!c->progress)
         return;
     zd_core_counts k;
     zd_core_counts_get(c->core, &k);
     zd_progress_set_total(c->progress, k.active); /* run-time fan-outs add nodes */
+    char names[ZD_PROGRESS_NAMES_MAX] = "";
+    uint32_t running[RUNNING_NAMED + 1],
+        n = (uint32_t)zd_core_running_nodes(c->core, running, RUNNING_NAMED + 1);
+    for (uint32_t i = 0; i < n && n <= RUNNING_NAMED; i++) {
+        size_t used = strlen(names);
+        snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "",
+                 zd_graph_node(c->g, running[i])->name);
+    }
+    zd_progress_set_running(c->progress, n <= RUNNING_NAMED ? names : NULL);
     k.done = finished_nodes(c, k.done);
     if (final)
         zd_progress_finish(c->progress, now_s(c), k.done, k.running, k.failed);
@@ -1432,22 +1531,34 @@ static int poll_timeout(const zd_coord *c) {
 int zd_coord_run(zd_coord *c) {
     clock_gettime(CLOCK_REALTIME, &c->started);
     c->t0 = mono();
+    char why[512];
     if (open_local(c) < 0 || (c->cfg.listen && open_remote(c) < 0))
         zd_core_give_up(c->core, now_s(c), "no socket for the executors");
+    else if (c->cfg.metrics_addr &&
+             zd_metrics_start(c->cfg.metrics_addr, &c->metrics, why, sizeof why) < 0)
+        zd_core_give_up(c->core, now_s(c), why); /* before any node starts */
+    open_status(c);
     zd_core_start(c->core, now_s(c));
     drain(c);
+    publish_metrics(c, true);
     while (!zd_core_finished(c->core)) {
-        zmq_pollitem_t items[4] = {
-            {NULL, c->cfg.signal_fd, ZMQ_POLLIN, 0},
-            {c->router, 0, ZMQ_POLLIN, 0},
-            {c->remote, 0, ZMQ_POLLIN, 0},
-            {c->admission ? zd_admission_socket(c->admission) : NULL, 0, ZMQ_POLLIN, 0}};
-        int n_items = c->admission ? 4 : c->remote ? 3 : c->router ? 2 : 1;
+        /* The signals, then the sockets that exist (a NULL socket would poll fd 0). */
+        void *socks[] = {c->router, c->remote,
+                         c->admission ? zd_admission_socket(c->admission) : NULL, c->status};
+        zmq_pollitem_t items[5] = {{NULL, c->cfg.signal_fd, ZMQ_POLLIN, 0}};
+        int n_items = 1, at[4] = {-1, -1, -1, -1}; /* where each of socks is in items */
+        for (int k = 0; k < 4; k++)
+            if (socks[k]) {
+                at[k] = n_items;
+                items[n_items++] = (zmq_pollitem_t){socks[k], 0, ZMQ_POLLIN, 0};
+            }
         int timeout = poll_timeout(c);
         if (zd_admission_holding(c->admission) && (timeout < 0 || timeout > 250))
             timeout = 250; /* its held refusals are logged a second after they came */
         if (exit_waiting(c) && (timeout < 0 || timeout > 5))
             timeout = 5; /* a reaped executor's connection closes soon */
+        if (c->metrics && (timeout < 0 || timeout > 1000 * METRICS_EVERY_S))
+            timeout = (int)(1000 * METRICS_EVERY_S); /* the snapshot stays fresh while idle */
         if (zmq_poll(items, n_items, timeout) < 0 && errno != EINTR) {
             zd_core_give_up(c->core, now_s(c), "polling failed");
             drain(c);
@@ -1455,20 +1566,25 @@ int zd_coord_run(zd_coord *c) {
         }
         if (items[0].revents & ZMQ_POLLIN)
             read_signals(c);
-        if (n_items > 1 && (items[1].revents & ZMQ_POLLIN))
+        if (at[0] > 0 && (items[at[0]].revents & ZMQ_POLLIN))
             read_messages(c, ZD_SOCK_LOCAL);
         settle_exits(c);
-        if (n_items > 2 && (items[2].revents & ZMQ_POLLIN))
+        if (at[1] > 0 && (items[at[1]].revents & ZMQ_POLLIN))
             read_messages(c, ZD_SOCK_REMOTE);
-        if (n_items > 3 && (items[3].revents & ZMQ_POLLIN))
+        if (at[2] > 0 && (items[at[2]].revents & ZMQ_POLLIN))
             zd_admission_read(c->admission, now_s(c));
+        if (at[3] > 0 && (items[at[3]].revents & ZMQ_POLLIN))
+            answer_status(c);
         zd_admission_tick(c->admission, now_s(c));
         if (c->zap_log)
             zd_log_relay_drain(c->zap_log);
         zd_core_on_timer(c->core, now_s(c));
         drain(c);
         sweep_uploads(c);
+        publish_metrics(c, false);
     }
+    publish_metrics(c, true);
+    close_status(c); /* the run is over: `zdag status` says so from now on */
     zd_core_finish(c->core, now_s(c));
     drain(c);
     sweep_uploads(c);

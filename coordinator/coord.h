@@ -56,6 +56,7 @@ typedef struct zd_coord_cfg {
     void *spawn_ctx;          /* passed to spawn and reaped */
     int signal_fd;            /* signalfd for SIGCHLD, SIGINT and SIGTERM (borrowed) */
     const char *trace_path;   /* --trace: where to write the timeline at the end, or NULL */
+    const char *metrics_addr; /* --metrics: serve Prometheus text there (metrics.h), or NULL */
     bool progress;            /* draw the progress line */
     bool progress_tty;        /* ... on a terminal (redrawn in place) */
     const char *listen;       /* accept remote workers here (tcp://...), or NULL */
@@ -66,14 +67,18 @@ typedef struct zd_coord_cfg {
     struct zd_journal *journal;         /* where final outcomes are recorded (borrowed), or NULL */
     const char *store_dir;              /* the result store (STATE_DIR/results, prepared with
                                            zd_store_prepare()); results over 4 KiB live there */
-    uint8_t (*defhash)[32]; /* per node: its definition hash, for the journal (borrowed) */
-    const bool *cached;     /* per node: taken from an earlier run (--resume, or up to date), or
-                               NULL */
-    const bool *up_to_date; /* per node: cached because its outputs are up to date, or NULL */
-    bool resume;            /* --resume: a node decided only during the run (an instance of a
-                               run-time fan-out, what follows one) is looked up in the journal */
+    uint8_t (*defhash)[32];  /* per node: its definition hash, for the journal (borrowed) */
+    const bool *cached;      /* per node: taken from an earlier run (--resume, or up to date), or
+                                NULL */
+    const bool *up_to_date;  /* per node: cached because its outputs are up to date, or NULL */
+    const char *status_path; /* the status socket to bind (ipc, mode 0600) for `zdag status`,
+                                or NULL */
+    const char *pipeline;    /* the pipeline file, for the status */
+    bool resume;             /* --resume: a node decided only during the run (an instance of a
+                                run-time fan-out, what follows one) is looked up in the journal */
     /* Called on the coordinator's thread as each node reaches its final state (succeeded or
-     * failed; not for nodes skipped or taken from an earlier run), before it is journaled:
+     * failed; not for nodes skipped or taken from an earlier run, nor for a run-time fan-out's
+     * template that ended with its instances), before it is journaled:
      * zd_coord_outcome() of that node is final there. May be NULL. */
     void (*ended)(void *ctx, const zd_coord *c, uint32_t index);
     void *ended_ctx; /* passed to ended */

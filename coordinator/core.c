@@ -79,6 +79,10 @@ struct zd_core {
     uint32_t n_static;              /* nodes of the pipeline; those after were added in the run */
     uint32_t n_templates;           /* run-time fan-outs in the graph */
     uint32_t n_runs;                /* nodes in runs (the graph's, unless growing it failed) */
+    uint64_t n_attempts;            /* attempts started (metrics) */
+    uint64_t n_results;             /* RESULTs accepted */
+    uint64_t n_retries;             /* retries scheduled after a failed attempt */
+    uint32_t n_lost_hosts;          /* agents lost */
     uint32_t *fans;                 /* templates whose deps are done: expanded in settle() */
     uint32_t n_fans, cap_fans;      /* entries used and allocated in fans */
     uint32_t *late;                 /* ready nodes to ask growth->lookup about, in settle() */
@@ -354,6 +358,12 @@ int zd_core_new(const zd_core_cfg *cfg, const zd_graph *g, zd_core **out) {
     c->g = g;
     c->n_static = c->n_runs = (uint32_t)zd_graph_static_size(g);
     c->n_templates = (uint32_t)zd_graph_runtime_fans(g);
+    /* Each template is due once: room for all of them now, so that none is ever lost. */
+    c->cap_fans = c->n_templates;
+    if (c->n_templates && !(c->fans = malloc(c->n_templates * sizeof *c->fans))) {
+        free(c);
+        return ZDAG_ENOMEM;
+    }
     /* Without -j, the executors' capacity is the only limit (remote ones join later). */
     c->jobs = cfg->jobs > 0 ? cfg->jobs : cfg->listen ? INT32_MAX : (int)cfg->n_local;
     c->stale_limit = (zd_log_limit)ZD_LOG_LIMIT_INIT;
@@ -499,13 +509,17 @@ static uint32_t failures(const node_run *r) {
     return r->attempts - r->losses;
 }
 
-static void schedule_retry(zd_core *c, uint32_t index) {
-    const node_run *r = &c->runs[index];
+/* The back-off before the next retry of a node whose last attempt failed on its own. */
+static double retry_delay(const node_run *r) {
     uint32_t f = failures(r);
     double delay = RETRY_FIRST_S * pow(2, f > 1 ? f - 1 : 0);
-    if (delay > RETRY_MAX_S)
-        delay = RETRY_MAX_S;
-    arm(c, c->now + delay, ZD_TIMER_RETRY, index, r->attempts);
+    return delay > RETRY_MAX_S ? RETRY_MAX_S : delay;
+}
+
+static void schedule_retry(zd_core *c, uint32_t index) {
+    const node_run *r = &c->runs[index];
+    c->n_retries++;
+    arm(c, c->now + retry_delay(r), ZD_TIMER_RETRY, index, r->attempts);
 }
 
 /* After an attempt that failed on its own: a retry, or the node's failure. */
@@ -646,6 +660,7 @@ static void start_attempt(zd_core *c, uint32_t index, uint32_t slot) {
     r->ahead = false;
     r->after = -1;
     r->attempts++;
+    c->n_attempts++;
     r->start_s = c->now;
     r->end_s = -1;
     r->has_exit_code = false;
@@ -713,8 +728,15 @@ static bool raise_bar(const zd_core *c, uint32_t node, int64_t *bar) {
         return false;
     for (size_t i = 0; i < n->n_children; i++) {
         uint32_t ch = n->children[i];
-        if (zd_sched_state(c->sched, ch) == ZD_NS_WAITING && !is_template(c, ch) &&
-            (*bar < 0 || zd_sched_before(c->sched, ch, (uint32_t)*bar)))
+        if (zd_sched_state(c->sched, ch) != ZD_NS_WAITING)
+            continue;
+        if (is_template(c, ch)) {
+            /* It never runs: the last instance's end releases what follows it. */
+            if (zd_sched_pending(c->sched, ch) == 1 && !raise_bar(c, ch, bar))
+                return false;
+            continue;
+        }
+        if (*bar < 0 || zd_sched_before(c->sched, ch, (uint32_t)*bar))
             *bar = ch;
     }
     return true;
@@ -914,7 +936,8 @@ static int add_instances(zd_core *c, uint32_t tmpl) {
         !grow_array((void **)&c->class_of, n, sizeof *c->class_of) ||
         zd_capacity_add_like(c->cap, first, count, tmpl) < 0)
         return ZDAG_ENOMEM;
-    for (size_t i = first; i < n; i++) {
+    /* From n_runs: instances an earlier fan-out could not take (out of memory) come first. */
+    for (size_t i = c->n_runs; i < n; i++) {
         c->runs[i] = (node_run){.slot = -1, .start_s = -1, .end_s = -1, .after = -1};
         c->keys[i] = c->keys[tmpl];
         c->class_of[i] = c->class_of[tmpl];
@@ -1292,6 +1315,7 @@ bool zd_core_on_result(zd_core *c, double now, const zd_peer *peer, const zd_msg
     node_run *r = &c->runs[m->node];
     uint32_t slot = (uint32_t)r->slot;
     zd_agent *a = zd_agents_get(&c->agents, zd_slots_agent(c->slots, slot));
+    c->n_results++;
     if (a && a->state == ZD_AGENT_ACTIVE)
         a->last_heard = now; /* a result is word from its host too */
     r->has_exit_code = true;
@@ -1504,6 +1528,7 @@ static void beat(zd_core *c) {
                     "worker %u on host %s is lost (silent for %.1f s)", i, host_name(c, a->host),
                     silent);
             a->state = ZD_AGENT_LOST;
+            c->n_lost_hosts++;
             for (uint32_t s = a->base; s < a->base + a->slots; s++)
                 slot_gone(c, s, "host lost", false);
             continue;
@@ -1811,6 +1836,10 @@ void zd_core_counts_get(const zd_core *c, zd_core_counts *out) {
                 zd_sched_count(c->sched, ZD_NS_SKIPPED) + zd_sched_count(c->sched, ZD_NS_CACHED);
     out->running = zd_place_running(c->place);
     out->active = c->n_active;
+    out->started = c->n_attempts;
+    out->results = c->n_results;
+    out->retries = c->n_retries;
+    out->lost_hosts = c->n_lost_hosts;
 }
 
 void zd_core_outcome(const zd_core *c, uint32_t index, zd_node_outcome *out) {
@@ -1853,6 +1882,181 @@ void zd_core_outcome(const zd_core *c, uint32_t index, zd_node_outcome *out) {
         out->error = zd_sched_skip_cause(c->sched, index) >= 0 ? "a dependency failed"
                      : c->interrupted                          ? "interrupted"
                                                                : "the run stopped first";
+}
+
+/* ---- Status (zdag status) ----------------------------------------------------------------- */
+
+/* Appends printf text to buf[0..size) at *at. */
+static void add(char *buf, size_t size, size_t *at, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void add(char *buf, size_t size, size_t *at, const char *fmt, ...) {
+    if (*at >= size)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + *at, size - *at, fmt, ap);
+    va_end(ap);
+    *at = n < 0 ? size : *at + (size_t)n > size ? size : *at + (size_t)n;
+}
+
+/* Why a waiting node waits: the deps not done yet, or a template's instances. */
+static void why_waiting(const zd_core *c, uint32_t node, char *buf, size_t size) {
+    size_t at = 0;
+    uint32_t first, count;
+    if (zd_graph_fan_instances(c->g, node, &first, &count)) {
+        add(buf, size, &at, "waits for its instances: %u of %u done",
+            count - zd_sched_pending(c->sched, node), count);
+        return;
+    }
+    const zd_node *n = zd_graph_node(c->g, node);
+    uint32_t shown = 0, left = zd_sched_pending(c->sched, node);
+    add(buf, size, &at, "waits for");
+    for (uint32_t i = 0; i < n->n_deps; i++) {
+        zd_node_state st = zd_sched_state(c->sched, n->deps[i]);
+        if (st == ZD_NS_SUCCEEDED || st == ZD_NS_CACHED)
+            continue;
+        if (shown == 3) {
+            add(buf, size, &at, " and %u more", left - shown);
+            break;
+        }
+        add(buf, size, &at, "%s %s (%s)", shown ? "," : "", node_name(c, n->deps[i]),
+            zd_node_state_name(st));
+        shown++;
+    }
+}
+
+/* Why a ready node has not started: the first limit that holds it. */
+static void why_ready(const zd_core *c, uint32_t node, char *buf, size_t size) {
+    const zd_node *n = zd_graph_node(c->g, node);
+    size_t at = 0;
+    uint32_t running = zd_place_running(c->place);
+    int64_t seq = zd_place_seq_waiting(c->place, NULL);
+    if (!c->mustered) {
+        add(buf, size, &at, "ready: the executors are starting");
+    } else if ((int64_t)running >= c->jobs) {
+        add(buf, size, &at, "ready: -j %d reached (%u running)", c->jobs, running);
+    } else if (seq >= 0 && (uint32_t)seq != node) {
+        add(buf, size, &at, "ready: sequential node %s waits to run alone", node_name(c, seq));
+    } else if (n->sequential && running > 0) {
+        add(buf, size, &at, "ready: sequential, waits until the %u running end", running);
+    } else if (n->pool >= 0 && !zd_lease_available(c->leases, n->pool)) {
+        const zd_pool *p = zd_graph_pool(c->g, n->pool);
+        add(buf, size, &at, "ready: pool %s is full (%u of %d in use)", p->name,
+            zd_lease_in_use(c->leases, n->pool), p->capacity);
+    } else {
+        bool ever = false, now = false, idle = false;
+        for (uint32_t h = 0; h < zd_capacity_hosts(c->cap); h++) {
+            bool fits = zd_capacity_fits(c->cap, h, node);
+            ever |= zd_capacity_fits_total(c->cap, h, node);
+            now |= fits;
+            idle |= fits && zd_slots_idle(c->slots)[h] > 0;
+        }
+        if (!ever) {
+            char why[160];
+            zd_capacity_explain(c->cap, node, why, sizeof why);
+            add(buf, size, &at, "ready: %s; waits for a bigger host", why);
+        } else if (!now) {
+            add(buf, size, &at, "ready: CPU units or resources in use on every host");
+            for (uint32_t h = 0; h < zd_capacity_hosts(c->cap); h++) {
+                double used, total;
+                zd_capacity_cpu_units(c->cap, h, &used, &total);
+                add(buf, size, &at, "%s %s %g/%g", h ? "," : ";", host_name(c, h), used, total);
+            }
+        } else if (!idle) {
+            add(buf, size, &at, "ready: no idle executor on a host with room");
+        } else {
+            add(buf, size, &at, "ready: starts next");
+        }
+    }
+}
+
+void zd_core_why(const zd_core *c, uint32_t node, char *buf, size_t size) {
+    if (size)
+        buf[0] = '\0';
+    if (node >= c->n_runs || !size)
+        return;
+    const node_run *r = &c->runs[node];
+    size_t at = 0;
+    switch (zd_sched_state(c->sched, node)) {
+    case ZD_NS_WAITING:
+        why_waiting(c, node, buf, size);
+        break;
+    case ZD_NS_READY:
+        if (zd_sched_stopped(c->sched))
+            add(buf, size, &at, "the run is stopping: it will not start");
+        else
+            why_ready(c, node, buf, size);
+        break;
+    case ZD_NS_RUNNING:
+        if (r->after >= 0)
+            add(buf, size, &at, "sent with %s: starts when it succeeds", node_name(c, r->after));
+        else if (r->ahead)
+            add(buf, size, &at, "queued on executor %d", r->slot);
+        else if (!r->granted)
+            add(buf, size, &at, "back-off: attempt %u at %.1f s", r->attempts + 1,
+                r->end_s + retry_delay(r));
+        else
+            add(buf, size, &at, "running");
+        break;
+    default:
+        add(buf, size, &at, "%s", zd_node_state_name(zd_sched_state(c->sched, node)));
+    }
+}
+
+size_t zd_core_ready_head(const zd_core *c, uint32_t *out, size_t max) {
+    size_t n = 0;
+    for (uint32_t i = 0; i < c->n_runs && max; i++) {
+        if (zd_sched_state(c->sched, i) != ZD_NS_READY)
+            continue;
+        size_t at = n < max ? n++ : max;
+        if (at == max && !zd_sched_before(c->sched, i, out[max - 1]))
+            continue;
+        if (at == max)
+            at = max - 1;
+        while (at > 0 && zd_sched_before(c->sched, i, out[at - 1])) {
+            out[at] = out[at - 1];
+            at--;
+        }
+        out[at] = i;
+    }
+    return n;
+}
+
+size_t zd_core_running_nodes(const zd_core *c, uint32_t *out, size_t max) {
+    size_t n = 0;
+    for (uint32_t s = 0; s < zd_slots_count(c->slots); s++) {
+        int64_t node =
+            zd_slots_state(c->slots, s) == ZD_SLOT_BUSY ? zd_slots_node(c->slots, s) : -1;
+        if (node >= 0 && n < max)
+            out[n] = (uint32_t)node;
+        n += node >= 0;
+    }
+    return n;
+}
+
+uint32_t zd_core_host_count(const zd_core *c) {
+    return zd_capacity_hosts(c->cap);
+}
+
+void zd_core_host(const zd_core *c, uint32_t host, double now, zd_core_host_info *out) {
+    *out = (zd_core_host_info){.name = host_name(c, host), .heard_s = -1};
+    zd_capacity_cpu_units(c->cap, host, &out->cpus_used, &out->cpus);
+    for (uint32_t s = 0; s < zd_slots_count(c->slots); s++) {
+        if (zd_slots_host(c->slots, s) != host)
+            continue;
+        zd_slot_state st = zd_slots_state(c->slots, s);
+        out->slots += st == ZD_SLOT_IDLE || st == ZD_SLOT_BUSY || st == ZD_SLOT_STARTING;
+        out->busy += st == ZD_SLOT_BUSY;
+    }
+    for (uint32_t i = 1; i <= c->agents.n; i++) {
+        const zd_agent *a = zd_agents_get(&c->agents, i);
+        if (a->host != host)
+            continue;
+        double ago = now - a->last_heard;
+        if (out->heard_s < 0 || ago < out->heard_s)
+            out->heard_s = ago;
+        out->lost |= a->state == ZD_AGENT_LOST;
+    }
 }
 
 bool zd_core_interrupted(const zd_core *c, int *sig) {

@@ -261,10 +261,14 @@ bool zd_core_slot_is_idle(const zd_core *c, uint32_t slot);
 
 /* Counts for the progress line. */
 typedef struct zd_core_counts {
-    uint32_t done;    /* succeeded, failed, skipped or cached */
-    uint32_t running; /* attempts holding a grant */
-    uint32_t failed;  /* failed */
-    uint32_t active;  /* nodes taking part */
+    uint32_t done;       /* succeeded, failed, skipped or cached */
+    uint32_t running;    /* attempts holding a grant */
+    uint32_t failed;     /* failed */
+    uint32_t active;     /* nodes taking part */
+    uint32_t lost_hosts; /* agents lost so far */
+    uint64_t started;    /* attempts started so far */
+    uint64_t results;    /* RESULTs accepted so far */
+    uint64_t retries;    /* retries after a failed attempt so far */
 } zd_core_counts;
 void zd_core_counts_get(const zd_core *c, zd_core_counts *out);
 
@@ -308,6 +312,34 @@ typedef struct zd_node_outcome {
 
 /* How node `index` stands (or ended). */
 void zd_core_outcome(const zd_core *c, uint32_t index, zd_node_outcome *out);
+
+/* ---- Status (zdag status) ------------------------------------------------------------------ */
+
+/* Why a node that has not ended is not running now, in words, into buf (README "zdag status"):
+ * the deps it waits for; the limit that holds a ready one (-j, a pool, the sequential lease, CPU
+ * units or resources on every host, a bigger host, no idle executor); a retry's back-off;
+ * "running". */
+void zd_core_why(const zd_core *c, uint32_t node, char *buf, size_t size);
+
+/* Fills out with the (at most max) best ready nodes, best first; returns how many. O(nodes). */
+size_t zd_core_ready_head(const zd_core *c, uint32_t *out, size_t max);
+
+/* The nodes running on an executor now: fills out with at most max of them, in slot order,
+ * and returns how many there are. O(executors). */
+size_t zd_core_running_nodes(const zd_core *c, uint32_t *out, size_t max);
+
+/* A host's executors and units now. */
+typedef struct zd_core_host_info {
+    const char *name; /* borrowed */
+    uint32_t slots;   /* executors that are up (or starting) */
+    uint32_t busy;    /* ... running an attempt */
+    double cpus_used; /* CPU units taken */
+    double cpus;      /* CPU units it offers */
+    double heard_s;   /* seconds since its agent last spoke; < 0 for the local host */
+    bool lost;        /* its agent was lost */
+} zd_core_host_info;
+uint32_t zd_core_host_count(const zd_core *c);
+void zd_core_host(const zd_core *c, uint32_t host, double now, zd_core_host_info *out);
 
 /* Facts for the summary and the report. */
 bool zd_core_interrupted(const zd_core *c, int *sig);

@@ -18,16 +18,17 @@ typedef struct heap {
 } heap;
 
 struct zd_progress {
-    FILE *out;               /* where lines go (borrowed) */
-    bool tty;                /* "\r"-redrawn line, else one plain line per draw */
-    uint32_t total;          /* nodes in the run */
-    heap lo;                 /* the lower half of the durations (max on top) */
-    heap hi;                 /* the upper half, negated (its min on top) */
-    bool drawn;              /* something was drawn: last_s is meaningful */
-    bool finished;           /* zd_progress_finish() was called */
-    bool broken;             /* a write failed (EPIPE...): nothing more is drawn */
-    double last_s;           /* time of the last draw */
-    char last[LINE_MAX_LEN]; /* the last line printed, to skip a repeated final line */
+    FILE *out;                         /* where lines go (borrowed) */
+    bool tty;                          /* "\r"-redrawn line, else one plain line per draw */
+    uint32_t total;                    /* nodes in the run */
+    heap lo;                           /* the lower half of the durations (max on top) */
+    heap hi;                           /* the upper half, negated (its min on top) */
+    bool drawn;                        /* something was drawn: last_s is meaningful */
+    bool finished;                     /* zd_progress_finish() was called */
+    bool broken;                       /* a write failed (EPIPE...): nothing more is drawn */
+    double last_s;                     /* time of the last draw */
+    char last[LINE_MAX_LEN];           /* the last line printed, to skip a repeated final line */
+    char names[ZD_PROGRESS_NAMES_MAX]; /* the running nodes' names, when few run ("" otherwise) */
 };
 
 zd_progress *zd_progress_new(FILE *out, bool tty, uint32_t total) {
@@ -38,6 +39,10 @@ zd_progress *zd_progress_new(FILE *out, bool tty, uint32_t total) {
     p->tty = tty;
     p->total = total;
     return p;
+}
+
+void zd_progress_set_running(zd_progress *p, const char *names) {
+    snprintf(p->names, sizeof p->names, "%s", names && p->tty ? names : "");
 }
 
 void zd_progress_set_total(zd_progress *p, uint32_t total) {
@@ -124,16 +129,22 @@ double zd_progress_median(const zd_progress *p) {
     return (p->lo.v[0] - p->hi.v[0]) / 2;
 }
 
+double zd_progress_eta(const zd_progress *p, uint32_t done, uint32_t running) {
+    uint32_t remaining = done < p->total ? p->total - done : 0;
+    double median = zd_progress_median(p);
+    if (remaining == 0)
+        return 0;
+    return isnan(median) ? NAN : ceil(median * remaining / (running > 0 ? running : 1));
+}
+
 /* Formats the ETA (without "ETA ") into buf. */
 static void format_eta(const zd_progress *p, uint32_t done, uint32_t running, char *buf,
                        size_t size) {
-    uint32_t remaining = done < p->total ? p->total - done : 0;
-    double median = zd_progress_median(p);
-    if (remaining > 0 && isnan(median)) {
+    double eta = zd_progress_eta(p, done, running);
+    if (isnan(eta)) {
         snprintf(buf, size, "?");
         return;
     }
-    double eta = remaining == 0 ? 0 : ceil(median * remaining / (running > 0 ? running : 1));
     if (eta < 60)
         snprintf(buf, size, "%.0f s", eta);
     else if (eta < 3600)
@@ -147,10 +158,13 @@ static void format_line(const zd_progress *p, double now_s, uint32_t done, uint3
     char eta[48];
     format_eta(p, done, running, eta, sizeof eta);
     int width = snprintf(NULL, 0, "%" PRIu32, p->total);
+    char names[ZD_PROGRESS_NAMES_MAX + 4] = "";
+    if (p->names[0] && running > 0)
+        snprintf(names, sizeof names, " (%s)", p->names);
     snprintf(buf, size,
-             "[%*" PRIu32 "/%" PRIu32 "] %" PRIu32 " running, %" PRIu32
+             "[%*" PRIu32 "/%" PRIu32 "] %" PRIu32 " running%s, %" PRIu32
              " failed, %.1f s elapsed, ETA %s",
-             width, done, p->total, running, failed, now_s > 0 ? now_s : 0.0, eta);
+             width, done, p->total, running, names, failed, now_s > 0 ? now_s : 0.0, eta);
 }
 
 /* Marks the display broken when the stream has failed: a reader that went away (`| head -c1`)

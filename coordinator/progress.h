@@ -39,6 +39,12 @@ typedef struct zd_progress zd_progress;
  * Free with zd_progress_free(). */
 zd_progress *zd_progress_new(FILE *out, bool tty, uint32_t total);
 
+#define ZD_PROGRESS_NAMES_MAX 64 /* bytes of running nodes' names the line shows */
+
+/* On a terminal the line names what runs (as ninja shows the command running): names, when
+ * few nodes run ("" or NULL: none). Shown from the next draw on. */
+void zd_progress_set_running(zd_progress *p, const char *names);
+
 /* The run has `total` nodes now (instances of run-time fan-outs were added). */
 void zd_progress_set_total(zd_progress *p, uint32_t total);
 
@@ -50,6 +56,10 @@ void zd_progress_free(zd_progress **p);
  * A negative or NaN duration counts as 0. When out of memory the sample is dropped (the ETA
  * uses the others). */
 void zd_progress_node_done(zd_progress *p, double duration_s);
+
+/* Seconds left, as the line shows them: ceil(median x (total - done) / max(running, 1)); 0 when
+ * nothing is left, NAN when no node finished yet. */
+double zd_progress_eta(const zd_progress *p, uint32_t done, uint32_t running);
 
 /* Returns the median of the durations given so far, or NAN before the first. */
 double zd_progress_median(const zd_progress *p);

@@ -123,19 +123,21 @@ int zd_sched_fan_out(zd_sched *s, uint32_t tmpl) {
         (s->class_of && !grow((void **)&s->class_of, n, sizeof *s->class_of)) ||
         zd_readyq_reserve(s->ready[cls], count) < 0)
         return ZDAG_ENOMEM;
-    for (uint32_t i = first; i < n; i++) {
-        s->state[i] = ZD_NS_WAITING;
+    /* From s->n: instances an earlier fan-out could not take (out of memory) are skipped. */
+    for (size_t i = s->n; i < n; i++) {
+        s->state[i] = i < first ? ZD_NS_SKIPPED : ZD_NS_WAITING;
         s->pending[i] = 0;
         s->skip_cause[i] = NO_CAUSE;
         s->ready_pos[i] = ZD_READYQ_ABSENT;
         if (s->class_of)
             s->class_of[i] = cls;
     }
+    s->count[ZD_NS_SKIPPED] += (uint32_t)(first - s->n);
     s->count[ZD_NS_WAITING] += count;
     s->n = n;
     s->pending[tmpl] = count;
     /* Their deps (the template's) are all done: each is ready now. */
-    for (uint32_t i = first; i < n; i++) {
+    for (uint32_t i = first; i < (uint32_t)n; i++) {
         set_state(s, i, ZD_NS_READY);
         push_ready(s, i);
     }

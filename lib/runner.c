@@ -336,9 +336,10 @@ int zd_runner_run(const zd_run_opts *o, zd_graph *g) {
         return misfits > 0 ? cannot_start(o, g, ZDAG_EINVAL, 2, true,
                                           "a node needs more than this host offers")
                            : cannot_start(o, g, ZDAG_ENOMEM, 3, false, "out of memory");
-    char log_dir[4096], store_dir[4096], run_id[17] = {0};
+    char log_dir[4096], store_dir[4096], status_path[4096], run_id[17] = {0};
     snprintf(log_dir, sizeof log_dir, "%s/logs", o->state_dir);
     snprintf(store_dir, sizeof store_dir, "%s/" ZD_STATE_RESULTS, o->state_dir);
+    snprintf(status_path, sizeof status_path, "%s/" ZD_STATE_STATUS, o->state_dir);
     /* The state directory and its logs/ are 0700 (older versions made them 0755). */
     zd_diags sd;
     zd_diags_init(&sd);
@@ -429,6 +430,7 @@ int zd_runner_run(const zd_run_opts *o, zd_graph *g) {
                         .spawn_ctx = &h,
                         .signal_fd = sfd,
                         .trace_path = o->trace_path,
+                        .metrics_addr = o->metrics_addr,
                         .progress = o->progress,
                         .progress_tty = o->progress_tty,
                         .listen = o->listen,
@@ -442,6 +444,8 @@ int zd_runner_run(const zd_run_opts *o, zd_graph *g) {
                         .cached = jr.any_skip ? jr.skip : NULL,
                         .up_to_date = jr.fresh,
                         .resume = o->resume,
+                        .status_path = status_path,
+                        .pipeline = o->pipeline,
                         .ended = o->ended,
                         .ended_ctx = o->ended_ctx};
     int crc = zd_coord_new(&cfg, g, &c);

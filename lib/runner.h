@@ -32,6 +32,7 @@ typedef struct zd_run_opts {
                                  0 = ZD_IO_SLOTS_PER_CORE per core, < 0 = none */
     double cpus;              /* CPU units of this host; 0 = number of cores */
     const char *trace_path;   /* --trace, or NULL */
+    const char *metrics_addr; /* --metrics HOST:PORT, or NULL */
     bool progress;            /* draw the progress line */
     bool progress_tty;        /* ... redrawn in place on a terminal */
     zd_prio_mode prio;        /* priority mode */

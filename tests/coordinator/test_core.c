@@ -1414,6 +1414,70 @@ static void test_run_time_fan_out_resumes(void **state) {
     teardown(&r);
 }
 
+/* ---- zdag status ---------------------------------------------------------------------------- */
+
+static const char *why(rig *r, const char *name) {
+    static char buf[512];
+    zd_core_why(r->c, node(r, name), buf, sizeof buf);
+    return buf;
+}
+
+/* Each node that has not started says what holds it: its deps, a pool, CPU units, a retry's
+ * back-off; the head of the ready queue is in priority order; the host counts its executors. */
+static void test_status_says_why_nodes_wait(void **state) {
+    (void)state;
+    rig r;
+    zd_graph *g = zd_graph_new();
+    uint32_t a, b, big, after, flaky;
+    int32_t pool;
+    assert_int_equal(zd_graph_add_pool(g, "db", 1, &pool), 0);
+    assert_int_equal(zd_graph_add_node(g, "a", &a), 0);
+    assert_int_equal(zd_graph_add_node(g, "b", &b), 0);
+    assert_int_equal(zd_graph_add_node(g, "big", &big), 0);
+    assert_int_equal(zd_graph_add_node(g, "after", &after), 0);
+    assert_int_equal(zd_graph_add_node(g, "flaky", &flaky), 0);
+    zd_graph_node(g, a)->pool = zd_graph_node(g, b)->pool = (int16_t)pool;
+    zd_graph_node(g, a)->priority = 3;
+    zd_graph_node(g, big)->cpus = 2;
+    zd_graph_node(g, big)->priority = 1; /* below flaky: it would bar flaky from starting */
+    zd_graph_node(g, flaky)->retries = 1;
+    zd_graph_node(g, flaky)->priority = 2;
+    assert_int_equal(zd_graph_add_dep(g, after, a), 0);
+    assert_int_equal(zd_graph_finish(g, NULL, NULL), 0);
+    setup(&r, g, (zd_core_cfg){.n_local = 3, .local_cpus = 2, .prio = ZD_PRIO_USER});
+    for (uint32_t s = 0; s < 3; s++)
+        hello_local(&r, 0, s);
+    zd_core_start(r.c, 0);
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_TASK), 2); /* a and flaky: 2 CPU units */
+    assert_string_equal(why(&r, "a"), "running");
+    assert_string_equal(why(&r, "after"), "waits for a (running)");
+    assert_string_equal(why(&r, "b"), "ready: pool db is full (1 of 1 in use)");
+    assert_string_equal(why(&r, "big"), "ready: CPU units or resources in use on every host; "
+                                        "here 2/2");
+    uint32_t head[4];
+    assert_int_equal(zd_core_ready_head(r.c, head, 4), 2);
+    assert_int_equal(head[0], big); /* priority 1 before b's 0 */
+    assert_int_equal(head[1], b);
+    zd_core_host_info h;
+    assert_int_equal(zd_core_host_count(r.c), 1);
+    zd_core_host(r.c, 0, 1, &h);
+    assert_string_equal(h.name, "here");
+    assert_int_equal(h.slots, 3);
+    assert_int_equal(h.busy, 2);
+    assert_true(h.cpus_used == 2 && h.cpus == 2 && h.heard_s < 0 && !h.lost);
+    /* flaky fails: its retry waits out a back-off of 0.1 s from its end at 1 s. */
+    uint32_t slot = 0;
+    for (size_t i = 0; i < r.n; i++)
+        if (r.acts[i].kind == ZD_ACT_TASK && r.acts[i].node == flaky)
+            slot = r.acts[i].slot;
+    zd_peer p = local(slot);
+    assert_true(result(&r, 1, &p, flaky, token_of(&r, flaky, slot), false));
+    take(&r);
+    assert_string_equal(why(&r, "flaky"), "back-off: attempt 2 at 1.1 s");
+    teardown(&r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_nodes),
@@ -1448,6 +1512,7 @@ int main(void) {
         cmocka_unit_test(test_run_time_fan_out),
         cmocka_unit_test(test_run_time_fan_out_failures),
         cmocka_unit_test(test_run_time_fan_out_resumes),
+        cmocka_unit_test(test_status_says_why_nodes_wait),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

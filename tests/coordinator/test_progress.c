@@ -84,6 +84,27 @@ static void test_tty_lines_and_throttle(void **state) {
     zd_progress_free(NULL);
 }
 
+/* On a terminal the line names the nodes running when few run (as ninja shows the command);
+ * elsewhere, and with no names, it does not; a bigger total shows from the next draw. */
+static void test_names_what_runs(void **state) {
+    sink *s = *state;
+    zd_progress *p = zd_progress_new(s->f, true, 9);
+    zd_progress_set_running(p, "compile, link");
+    zd_progress_update(p, 0.0, 1, 2, 0);
+    assert_string_equal(take(s),
+                        "\r[1/9] 2 running (compile, link), 0 failed, 0.0 s elapsed, ETA ?" CLR);
+    zd_progress_set_running(p, NULL);
+    zd_progress_set_total(p, 12);
+    zd_progress_update(p, 1.0, 1, 5, 0);
+    assert_string_equal(take(s), "\r[ 1/12] 5 running, 0 failed, 1.0 s elapsed, ETA ?" CLR);
+    zd_progress_free(&p);
+    p = zd_progress_new(s->f, false, 9);
+    zd_progress_set_running(p, "compile");
+    zd_progress_update(p, 0.0, 1, 1, 0);
+    assert_string_equal(take(s), "[1/9] 1 running, 0 failed, 0.0 s elapsed, ETA ?\n");
+    zd_progress_free(&p);
+}
+
 static void test_plain_lines_and_throttle(void **state) {
     sink *s = *state;
     zd_progress *p = zd_progress_new(s->f, false, 5);
@@ -248,6 +269,7 @@ static void test_stops_drawing_on_epipe(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_tty_lines_and_throttle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_names_what_runs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plain_lines_and_throttle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_median_and_eta, setup, teardown),
         cmocka_unit_test_setup_teardown(test_median_matches_sort, setup, teardown),

@@ -12,7 +12,7 @@ from zdagtest import ZDAG, ZdagTestCase  # noqa: E402
 
 BUILD = os.environ.get("ZDAG_BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..",
                                                       "build"))
-COMMANDS = ["run", "map", "check", "graph", "worker", "keygen", "help"]
+COMMANDS = ["run", "map", "check", "graph", "status", "worker", "keygen", "help"]
 
 # The options the contract names for each command (long forms), plus --help everywhere.
 CONTRACT = {
@@ -22,6 +22,7 @@ CONTRACT = {
     "worker": ["connect", "slots", "cpus", "resource", "host-id", "curve-secret",
                "coordinator-key", "insecure", "forever"],
     "check": ["remote"],
+    "status": ["state-dir", "json", "watch"],
 }
 
 OPTION_LINE = re.compile(r"^  (?:-(\w), |    )--([a-z][a-z-]*)(?: (\S+))?")
