@@ -122,6 +122,14 @@ static const zd_cli_option status_opts[] = {
      "or ./.zdag)"},
     {ZD_OPT_JSON, 0, "json", NULL, NULL, "print the status as one JSON object"},
     {ZD_OPT_WATCH, 0, "watch", NULL, NULL, "print it again every second until the run ends"},
+    {ZD_OPT_CONNECT, 0, "connect", "ENDPOINT", NULL,
+     "ask a coordinator's --listen socket instead (another\n"
+     "host), e.g. tcp://10.0.0.1:7700"},
+    {ZD_OPT_CURVE_SECRET, 0, "curve-secret", "FILE", "file",
+     "with --connect: a key pair its --authorized-keys admit"},
+    {ZD_OPT_COORDINATOR_KEY, 0, "coordinator-key", "FILE", "file",
+     "with --connect: the coordinator's public key"},
+    {ZD_OPT_INSECURE, 0, "insecure", NULL, NULL, "with --connect: plain tcp"},
     help_opt,
 };
 
@@ -172,13 +180,15 @@ const zd_cli_command zd_cli_commands[] = {
      "CurveZMQ on one side only (exit 2 unless --forever), nothing listening (retried for\n"
      "60 s, then exit 3).",
      NULL, OPTS(worker_opts)},
-    {"status", "[FILE|DIR] [--json] [--watch]", "show what a running pipeline does and why",
+    {"status", "[FILE|DIR|--connect ENDPOINT] [--json] [--watch]",
+     "show what a running pipeline does and why",
      "Asks the coordinator running FILE (or with the state directory DIR, default ./.zdag)\n"
      "through the status socket in its state directory, and prints: nodes by state, each\n"
      "running node (host, executor, attempt, elapsed), the head of the ready queue, why each\n"
      "other node waits (its deps, -j, a pool, the sequential lease, CPU units or resources\n"
      "on every host, a bigger host, a retry's back-off), the hosts (executors busy, CPU\n"
-     "units, last heard), elapsed time and ETA.\n"
+     "units, last heard), elapsed time and ETA. With --connect it asks a coordinator's\n"
+     "--listen socket, as a worker joins it (an authorized key, or --insecure).\n"
      "\n"
      "exit status: 0, 1 no run is going on there, 2 usage.",
      "file", OPTS(status_opts)},

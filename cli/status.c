@@ -15,8 +15,11 @@
 #include <zmq.h>
 
 #include "cli.h"
+#include "curve.h"
+#include "diag.h"
 #include "options.h"
 #include "statedir.h"
+#include "wire.h"
 
 #define ASK_TIMEOUT_MS 3000 /* a coordinator answers between two events: far less than this */
 #define WATCH_EVERY_S 1     /* --watch asks again this often */
@@ -49,6 +52,55 @@ static bool listening(const char *path) {
     if (fd >= 0)
         close(fd);
     return ok;
+}
+
+/* The status JSON from a coordinator's --listen socket (STATUS, answered by STATUS_REPLY), with
+ * this key pair and the coordinator's public key (NULL: --insecure), or NULL with why set. */
+static char *ask_remote(void *zctx, const char *endpoint, const char *secret_file,
+                        const char *server_file, char *why, size_t size) {
+    char pub[ZD_CURVE_Z85_LEN + 1], sec[ZD_CURVE_Z85_LEN + 1], server[ZD_CURVE_Z85_LEN + 1];
+    zd_diags d;
+    zd_diags_init(&d);
+    bool keys = !secret_file || (zd_curve_load_secret(secret_file, pub, sec, &d) == 0 &&
+                                 zd_curve_load_public(server_file, server, &d) == 0);
+    if (!keys) {
+        snprintf(why, size, "%s", d.n ? d.lines[0] : "cannot read the keys");
+        zd_diags_clear(&d);
+        return NULL;
+    }
+    zd_diags_clear(&d);
+    void *s = zmq_socket(zctx, ZMQ_DEALER);
+    int linger = 0, timeout = ASK_TIMEOUT_MS;
+    zd_wire_buf *b = zd_wire_buf_new();
+    zd_wire_decoder *dec = zd_wire_decoder_new();
+    char *text = NULL;
+    if (!s || !b || !dec || zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
+        zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof timeout) < 0 ||
+        (secret_file && zd_curve_client(s, pub, sec, server) < 0) || zmq_connect(s, endpoint) < 0 ||
+        zd_wire_encode_status(b) < 0 ||
+        zmq_send(s, zd_wire_buf_data(b), zd_wire_buf_size(b), 0) < 0) {
+        snprintf(why, size, "cannot ask %s: %s", endpoint, zmq_strerror(zmq_errno()));
+    } else {
+        zmq_msg_t m;
+        zd_msg msg;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, s, 0) < 0)
+            snprintf(why, size,
+                     "no answer from %s within %d s (no run there, or this key is not "
+                     "authorized)",
+                     endpoint, ASK_TIMEOUT_MS / 1000);
+        else if (zd_wire_decode(dec, zmq_msg_data(&m), zmq_msg_size(&m), &msg) < 0 ||
+                 msg.type != ZD_MSG_STATUS_REPLY)
+            snprintf(why, size, "%s answered with something else than its status", endpoint);
+        else if (!(text = strndup(msg.u.status_reply.ptr, msg.u.status_reply.len)))
+            snprintf(why, size, "out of memory");
+        zmq_msg_close(&m);
+    }
+    zd_wire_decoder_free(&dec);
+    zd_wire_buf_free(&b);
+    if (s)
+        zmq_close(s);
+    return text;
 }
 
 /* The status JSON of the run with state directory dir (caller frees), or NULL with why set. */
@@ -174,10 +226,20 @@ static void print_text(FILE *out, const json_t *st) {
     }
 }
 
+/* Where to ask: a state directory, or a coordinator's --listen socket. */
+typedef struct target {
+    const char *dir;         /* the state directory, unless connect */
+    const char *connect;     /* --connect ENDPOINT, or NULL */
+    const char *secret_file; /* --curve-secret FILE (NULL with --insecure) */
+    const char *server_file; /* --coordinator-key FILE */
+} target;
+
 /* Asks once and prints; 0, or 1 when no run answered (why on stderr). */
-static int show(void *zctx, const char *dir, bool as_json, bool clear) {
-    char why[PATH_MAX + 128];
-    char *text = ask(zctx, dir, why, sizeof why);
+static int show(void *zctx, const target *t, bool as_json, bool clear) {
+    char why[PATH_MAX + 256];
+    char *text = t->connect
+                     ? ask_remote(zctx, t->connect, t->secret_file, t->server_file, why, sizeof why)
+                     : ask(zctx, t->dir, why, sizeof why);
     if (!text) {
         fprintf(stderr, "zdag: %s\n", why);
         return ZD_EXIT_FAILED;
@@ -200,8 +262,9 @@ static int show(void *zctx, const char *dir, bool as_json, bool clear) {
 
 int zd_cli_status(int argc, char **argv) {
     const zd_cli_command *cmd = zd_cli_command_find("status");
-    bool started = false, bad, as_json = false, watch = false;
+    bool started = false, bad, as_json = false, watch = false, insecure = false;
     const char *arg, *given = NULL;
+    target t = {0};
     const zd_cli_option *o;
     while ((o = zd_cli_next(cmd, argc, argv, &started, &arg, &bad))) {
         if (o->id == ZD_OPT_STATE_DIR)
@@ -210,6 +273,14 @@ int zd_cli_status(int argc, char **argv) {
             as_json = true;
         else if (o->id == ZD_OPT_WATCH)
             watch = true;
+        else if (o->id == ZD_OPT_CONNECT)
+            t.connect = arg;
+        else if (o->id == ZD_OPT_CURVE_SECRET)
+            t.secret_file = arg;
+        else if (o->id == ZD_OPT_COORDINATOR_KEY)
+            t.server_file = arg;
+        else if (o->id == ZD_OPT_INSECURE)
+            insecure = true;
     }
     int first = zd_cli_operands();
     if (bad || argc - first > 1) {
@@ -217,21 +288,35 @@ int zd_cli_status(int argc, char **argv) {
             fprintf(stderr, "zdag: status takes one FILE or DIR at most\n");
         return ZD_EXIT_USAGE;
     }
+    if (t.connect && (first < argc || given)) {
+        fprintf(stderr, "zdag: status asks either a state directory or --connect, not both\n");
+        return ZD_EXIT_USAGE;
+    }
+    if (t.connect && insecure == (t.secret_file || t.server_file)) {
+        fprintf(stderr, "zdag: status --connect needs --curve-secret FILE and "
+                        "--coordinator-key FILE, or --insecure\n");
+        return ZD_EXIT_USAGE;
+    }
+    if (t.connect && !insecure && !(t.secret_file && t.server_file)) {
+        fprintf(stderr, "zdag: status --connect needs both --curve-secret and --coordinator-key\n");
+        return ZD_EXIT_USAGE;
+    }
     char dir[PATH_MAX];
     if (state_dir_of(given, first < argc ? argv[first] : NULL, dir, sizeof dir) < 0) {
         fprintf(stderr, "zdag: the state directory's path is too long\n");
         return ZD_EXIT_USAGE;
     }
+    t.dir = dir;
     void *zctx = zmq_ctx_new();
     if (!zctx) {
         fprintf(stderr, "zdag: cannot start ZeroMQ: %s\n", zmq_strerror(errno));
         return ZD_EXIT_CANNOT_RUN;
     }
     bool tty = isatty(STDOUT_FILENO);
-    int status = show(zctx, dir, as_json, watch && tty);
+    int status = show(zctx, &t, as_json, watch && tty);
     while (watch && status == ZD_EXIT_OK) {
         sleep(WATCH_EVERY_S);
-        if (show(zctx, dir, as_json, tty) != ZD_EXIT_OK)
+        if (show(zctx, &t, as_json, tty) != ZD_EXIT_OK)
             break; /* the run ended: what was shown last stays */
     }
     zmq_ctx_term(zctx);

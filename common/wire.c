@@ -212,6 +212,21 @@ int zd_wire_encode_dropped(zd_wire_buf *b, const zd_msg_dropped *m) {
     return finish(b);
 }
 
+int zd_wire_encode_status(zd_wire_buf *b) {
+    reset(b);
+    put_array(b, 1);
+    put_u64(b, ZD_MSG_STATUS);
+    return finish(b);
+}
+
+int zd_wire_encode_status_reply(zd_wire_buf *b, zd_bytes text) {
+    reset(b);
+    put_array(b, 2);
+    put_u64(b, ZD_MSG_STATUS_REPLY);
+    put_str(b, text);
+    return finish(b);
+}
+
 int zd_wire_encode_fetch(zd_wire_buf *b, const zd_msg_fetch *m) {
     if (!m->hash)
         return ZDAG_EINVAL;
@@ -835,6 +850,13 @@ int zd_wire_decode(zd_wire_decoder *d, const void *buf, size_t len, zd_msg *out)
         ok = (n == 3 || FAIL(d, "DROPPED has the wrong number of fields")) &&
              get_u32(d, &f[1], &out->u.dropped.node) &&
              get_uint(d, &f[2], UINT64_MAX, &out->u.dropped.token);
+        break;
+    case ZD_MSG_STATUS:
+        ok = n == 1 || FAIL(d, "STATUS has the wrong number of fields");
+        break;
+    case ZD_MSG_STATUS_REPLY:
+        ok = (n == 2 || FAIL(d, "STATUS_REPLY has the wrong number of fields")) &&
+             get_str(d, &f[1], false, &out->u.status_reply);
         break;
     default:
         ok = FAIL(d, "unknown message type");

@@ -18,7 +18,11 @@
  *   DROP   [14, token]                                      coordinator -> executor
  *   DROPPED [15, node, token]                               executor -> coordinator
  *   BATCH  [16, frame, frame, ...]                          either way
+ *   STATUS [17]                                             `zdag status` -> coordinator
+ *   STATUS_REPLY [18, text]                                 coordinator -> `zdag status`
  *
+ * STATUS asks a coordinator's --listen socket for what `zdag status` shows (an authorized key,
+ * as for a worker); STATUS_REPLY's `text` is that JSON document (coordinator/status.h).
  * `cmd` is a string (shell command or function name) or an array of strings (argv); `args` is a
  * bin holding one packed msgpack value, or nil; `env` an array of "KEY=VALUE" strings; `workdir`
  * a string or nil (nil: the executor ships the log back in RESULT's `log`); `deps` an array of
@@ -96,6 +100,8 @@ typedef enum zd_msg_type {
     ZD_MSG_DROP = 14,
     ZD_MSG_DROPPED = 15,
     ZD_MSG_BATCH = 16,
+    ZD_MSG_STATUS = 17,
+    ZD_MSG_STATUS_REPLY = 18,
 } zd_msg_type;
 
 typedef enum zd_bye_reason {
@@ -267,6 +273,7 @@ typedef struct zd_msg {
         zd_msg_data data;
         zd_msg_drop drop;
         zd_msg_dropped dropped;
+        zd_bytes status_reply; /* STATUS_REPLY's text */
     } u;
 } zd_msg;
 
@@ -302,6 +309,8 @@ int zd_wire_encode_ack(zd_wire_buf *b, const zd_msg_ack *m) __attribute__((warn_
 int zd_wire_encode_fetch(zd_wire_buf *b, const zd_msg_fetch *m) __attribute__((warn_unused_result));
 int zd_wire_encode_data(zd_wire_buf *b, const zd_msg_data *m) __attribute__((warn_unused_result));
 int zd_wire_encode_drop(zd_wire_buf *b, uint64_t token) __attribute__((warn_unused_result));
+int zd_wire_encode_status(zd_wire_buf *b) __attribute__((warn_unused_result));
+int zd_wire_encode_status_reply(zd_wire_buf *b, zd_bytes text) __attribute__((warn_unused_result));
 int zd_wire_encode_dropped(zd_wire_buf *b, const zd_msg_dropped *m)
     __attribute__((warn_unused_result));
 

@@ -589,23 +589,29 @@ static void close_status(zd_coord *c) {
     unlink(c->cfg.status_path);
 }
 
+/* What `zdag status` shows now (caller frees; NULL when out of memory). */
+static char *status_text(zd_coord *c, size_t *len) {
+    zd_core_counts k;
+    zd_core_counts_get(c->core, &k);
+    double eta = NAN;
+    if (c->progress) {
+        zd_progress_set_total(c->progress, k.active);
+        eta = zd_progress_eta(c->progress, finished_nodes(c, k.done), k.running);
+    }
+    char *text = NULL;
+    if (zd_status_json(c->g, c->core, now_s(c), eta, c->cfg.pipeline, &text, len) < 0) {
+        text = strdup("{\"error\": \"out of memory\"}\n");
+        *len = text ? strlen(text) : 0;
+    }
+    return text;
+}
+
 /* Answers each status request waiting (a REP socket takes one at a time). */
 static void answer_status(zd_coord *c) {
     char req[64];
     while (zmq_recv(c->status, req, sizeof req, ZMQ_DONTWAIT) >= 0) {
-        zd_core_counts k;
-        zd_core_counts_get(c->core, &k);
-        double eta = NAN;
-        if (c->progress) {
-            zd_progress_set_total(c->progress, k.active);
-            eta = zd_progress_eta(c->progress, finished_nodes(c, k.done), k.running);
-        }
-        char *text = NULL;
         size_t len = 0;
-        if (zd_status_json(c->g, c->core, now_s(c), eta, c->cfg.pipeline, &text, &len) < 0) {
-            text = strdup("{\"error\": \"out of memory\"}\n");
-            len = text ? strlen(text) : 0;
-        }
+        char *text = status_text(c, &len);
         (void)zmq_send(c->status, text ? text : "", len, ZMQ_DONTWAIT);
         free(text);
     }
@@ -1352,6 +1358,16 @@ static void on_message(zd_coord *c, const zd_peer *peer, const zd_msg *m) {
     case ZD_MSG_LOST:
         if (remote) {
             zd_core_on_lost(c->core, now, peer, &m->u.lost);
+            return;
+        }
+        break;
+    case ZD_MSG_STATUS:
+        if (remote) { /* an authorized key (ZAP), as for a worker */
+            size_t len = 0;
+            char *text = status_text(c, &len);
+            if (text && zd_wire_encode_status_reply(c->out, (zd_bytes){text, len}) == 0)
+                reply(c, peer);
+            free(text);
             return;
         }
         break;

@@ -471,6 +471,28 @@ static void test_hostile_result_frames(void **state) {
     zd_wire_decoder_free(&d);
 }
 
+/* STATUS and STATUS_REPLY round trip; a STATUS with a field or a reply without text is refused. */
+static void test_status_messages(void **state) {
+    (void)state;
+    zd_wire_buf *b = zd_wire_buf_new();
+    zd_wire_decoder *d = zd_wire_decoder_new();
+    zd_msg m;
+    assert_int_equal(zd_wire_encode_status(b), 0);
+    assert_int_equal(zd_wire_decode(d, zd_wire_buf_data(b), zd_wire_buf_size(b), &m), 0);
+    assert_int_equal(m.type, ZD_MSG_STATUS);
+    assert_int_equal(zd_wire_encode_status_reply(b, (zd_bytes){"{\"a\": 1}", 8}), 0);
+    assert_int_equal(zd_wire_decode(d, zd_wire_buf_data(b), zd_wire_buf_size(b), &m), 0);
+    assert_int_equal(m.type, ZD_MSG_STATUS_REPLY);
+    assert_int_equal(m.u.status_reply.len, 8);
+    assert_memory_equal(m.u.status_reply.ptr, "{\"a\": 1}", 8);
+    const char extra[] = {(char)0x92, 17, 1}, bare[] = {(char)0x91, 18};
+    assert_int_equal(zd_wire_decode(d, extra, sizeof extra, &m), ZDAG_EPROTO);
+    assert_string_equal(zd_wire_decoder_error(d), "STATUS has the wrong number of fields");
+    assert_int_equal(zd_wire_decode(d, bare, sizeof bare, &m), ZDAG_EPROTO);
+    zd_wire_decoder_free(&d);
+    zd_wire_buf_free(&b);
+}
+
 /* DROP and DROPPED round trip; zd_wire_peek reads a frame's type and first two fields. */
 static void test_drop_and_peek(void **state) {
     (void)state;
@@ -612,6 +634,7 @@ int main(void) {
         cmocka_unit_test(test_chunk_ack_fetch_data_round_trip),
         cmocka_unit_test(test_hostile_result_frames),
         cmocka_unit_test(test_drop_and_peek),
+        cmocka_unit_test(test_status_messages),
         cmocka_unit_test(test_lost_round_trip),
         cmocka_unit_test(test_batch),
     };

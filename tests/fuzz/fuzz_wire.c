@@ -134,6 +134,10 @@ static bool same_msg(const zd_msg *a, const zd_msg *b) {
         return a->u.drop.token == b->u.drop.token;
     case ZD_MSG_DROPPED:
         return a->u.dropped.node == b->u.dropped.node && a->u.dropped.token == b->u.dropped.token;
+    case ZD_MSG_STATUS:
+        return true;
+    case ZD_MSG_STATUS_REPLY:
+        return same_bytes(a->u.status_reply, b->u.status_reply);
     case ZD_MSG_BATCH:
         return false; /* never decoded: read with zd_wire_batch_next() */
     }
@@ -155,6 +159,10 @@ static int encode(zd_wire_buf *b, const zd_msg *m) {
         return zd_wire_encode_join(b, &m->u.join);
     case ZD_MSG_WELCOME:
         return zd_wire_encode_welcome(b, &m->u.welcome);
+    case ZD_MSG_STATUS:
+        return zd_wire_encode_status(b);
+    case ZD_MSG_STATUS_REPLY:
+        return zd_wire_encode_status_reply(b, m->u.status_reply);
     case ZD_MSG_BEAT:
         return zd_wire_encode_beat(b, m->u.beat.seq);
     case ZD_MSG_CANCEL:

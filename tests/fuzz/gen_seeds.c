@@ -170,6 +170,8 @@ static void wire_seeds(const char *out) {
     save_frame(out, b, zd_wire_encode_bye(b, ZD_BYE_DONE), "bye");
     save_frame(out, b, zd_wire_encode_bye(b, ZD_BYE_EVICTED), "bye_evicted");
     save_frame(out, b, zd_wire_encode_beat(b, 42), "beat");
+    save_frame(out, b, zd_wire_encode_status(b), "status");
+    save_frame(out, b, zd_wire_encode_status_reply(b, B("{\"counts\": {}}")), "status_reply");
     zd_msg_cancel cancel = {1, 0x9e3779b97f4a7c15ull, B("timed out after 2 s")};
     save_frame(out, b, zd_wire_encode_cancel(b, &cancel), "cancel");
 

@@ -118,6 +118,37 @@ class StatusTest(ZdagTestCase):
             out, err = run.communicate(timeout=60)
         self.assertEqual(run.returncode, 0, err)
 
+    def test_status_over_listen_for_authorized_keys(self):
+        # Another host asks the --listen socket with a key the coordinator admits; an unknown key
+        # gets no answer (ZAP refuses it), and says so.
+        for name in ("coord", "good", "bad"):
+            self.zdag("keygen", self.path(name), check=0)
+        os.mkdir(self.path("authorized"))
+        os.link(self.path("good.pub"), self.path("authorized", "good.pub"))
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            endpoint = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+        pipe = self.pipeline()
+        run = self.start("run", pipe, "-w", "2", "--cpus", "2", "-q", "--listen", endpoint,
+                         "--curve-secret", self.path("coord.key"), "--authorized-keys",
+                         self.path("authorized"))
+        try:
+            self.wait_for_file(self.path("started"))
+            ask = ["status", "--connect", endpoint, "--coordinator-key", self.path("coord.pub"),
+                   "--json", "--curve-secret"]
+            got = json.loads(self.zdag(*ask, self.path("good.key"), check=0).stdout)
+            self.assertEqual([n["name"] for n in got["running"]], ["hold"])
+            self.assertEqual(got["waiting_total"], 3)
+            p = self.zdag(*ask, self.path("bad.key"), check=1)
+            self.assertIn("this key is not authorized", p.stderr)
+            p = self.zdag("status", "--connect", endpoint, check=2)
+            self.assertIn("needs --curve-secret FILE and --coordinator-key FILE, or --insecure",
+                          p.stderr)
+        finally:
+            self.write("go", "")
+            out, err = run.communicate(timeout=60)
+        self.assertEqual(run.returncode, 0, err)
+
     def test_a_killed_run_leaves_a_socket_nobody_answers(self):
         os.mkdir(self.path(".zdag"))
         s = socket.socket(socket.AF_UNIX)
