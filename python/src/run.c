@@ -116,6 +116,22 @@ static PyObject *outcomes_of(const zdag_result *res, PyObject *log) {
     return list ? Py_BuildValue("(iNO)", zdag_result_exit_code(res), list, log) : NULL;
 }
 
+/* Raises Error for a run that could not start: libzdag's detail, then what it logged as
+ * errors (which name the node, e.g. "node \"x\" needs 3 cpus, this host has 2"). */
+static void raise_with_log(int code, const char *detail, PyObject *log) {
+    PyObject *text = PyUnicode_FromString(detail ? detail : "");
+    for (Py_ssize_t i = 0; text && i < PyList_GET_SIZE(log); i++) {
+        PyObject *entry = PyList_GET_ITEM(log, i);
+        if (PyLong_AsLong(PyTuple_GET_ITEM(entry, 0)) != ZDAG_LOG_ERROR)
+            continue;
+        PyObject *line = PyUnicode_FromFormat("%U\n%U", text, PyTuple_GET_ITEM(entry, 1));
+        Py_SETREF(text, line);
+    }
+    const char *s = text ? PyUnicode_AsUTF8(text) : NULL;
+    zdagpy_raise(code, s ? s : detail);
+    Py_XDECREF(text);
+}
+
 PyObject *zdagpy_run(PyObject *self, PyObject *args) {
     PyObject *dag_obj, *options;
     (void)self;
@@ -137,7 +153,7 @@ PyObject *zdagpy_run(PyObject *self, PyObject *args) {
     int rc = zdag_run(dag, &o, &res);
     PyObject *out = NULL;
     if (rc < 0)
-        zdagpy_raise(rc, zdag_dag_error(dag));
+        raise_with_log(rc, zdag_dag_error(dag), log);
     else
         out = outcomes_of(res, log);
     zdag_result_free(&res);
