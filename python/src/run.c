@@ -68,8 +68,15 @@ static int take_options(PyObject *d, zdag_options *o) {
         opt_str(d, "report_path", &o->report_path) < 0 ||
         opt_str(d, "trace_path", &o->trace_path) < 0 || opt_bool(d, "quiet", &o->quiet) < 0 ||
         opt_bool(d, "resume", &o->resume) < 0 || opt_str(d, "name", &o->name) < 0 ||
-        opt_int(d, "max_result_mb", &max_result) < 0)
+        opt_int(d, "max_result_mb", &max_result) < 0 || opt_str(d, "listen", &o->listen) < 0 ||
+        opt_str(d, "curve_secret", &o->curve_secret) < 0 ||
+        opt_str(d, "authorized_keys", &o->authorized_keys) < 0 ||
+        opt_bool(d, "insecure", &o->insecure) < 0)
         return -1;
+    /* workers=0 in Python is `zdag run -w 0`: no local executors, remote workers only. */
+    PyObject *remote_only = PyDict_GetItemString(d, "remote_only");
+    if (remote_only && PyObject_IsTrue(remote_only) == 1)
+        o->local_workers = -1;
     o->max_result = (size_t)max_result << 20;
     return 0;
 }

@@ -25,7 +25,8 @@ _RUN_OPTIONS = {
     "keep_going": "keep_going", "resume": "resume", "state_dir": "state_dir",
     "report": "report_path", "trace": "trace_path", "name": "name",
     "max_result_mb": "max_result_mb", "targets": None, "exclude": None, "pools": None,
-    "allow_threads": None,
+    "allow_threads": None, "listen": "listen", "curve_secret": "curve_secret",
+    "authorized_keys": "authorized_keys", "insecure": "insecure",
 }
 _STATUS_OK = ("succeeded", "cached")
 
@@ -156,7 +157,10 @@ def _c_options(options, report_path):
             out[target] = value
     if options.get("report"):
         out["report_path"] = os.fspath(options["report"])
-    for key in ("state_dir", "trace_path"):
+    if options.get("workers", options.get("local_workers")) == 0:
+        out.pop("local_workers", None)
+        out["remote_only"] = True
+    for key in ("state_dir", "trace_path", "curve_secret", "authorized_keys"):
         if out.get(key) is not None:
             out[key] = os.fspath(out[key])
     return out
@@ -242,7 +246,8 @@ class DagFunction:
 
 def dag(fn=None, **options):
     """@dag or @dag(max_concurrency=, workers=, cpus=, priority=, keep_going=, resume=,
-    state_dir=, report=, trace=, name=, pools=, targets=, exclude=, allow_threads=)."""
+    state_dir=, report=, trace=, name=, pools=, targets=, exclude=, allow_threads=, listen=,
+    curve_secret=, authorized_keys=, insecure=)."""
     if fn is None:
         check_run_options(options)
         return lambda f: DagFunction(f, options)
