@@ -7,6 +7,9 @@ from . import node as _node
 
 _building = []  # the graphs whose xn calls are being recorded, innermost last
 _BAD = re.compile(r"[^A-Za-z0-9_.-]")
+_PLAIN = frozenset((int, float, str, bytes, bool, type(None)))  # arguments that hold no Handle
+_NO_KWARGS = {}
+_plain = {}  # plain functions given to Graph.add -> their XN (made once)
 
 
 def building():
@@ -32,7 +35,7 @@ class _CallPickler(pickle.Pickler):
         return obj.name
 
 
-def _base_name(qualname):
+def base_name(qualname):
     name = _BAD.sub("_", qualname.replace("<locals>.", "").replace("<lambda>", "lambda"))
     if not name or not (name[0].isalpha() or name[0] == "_"):
         name = "_" + name
@@ -51,9 +54,10 @@ class Graph:
     """
 
     def __init__(self, pools=None):
-        self.nodes = {}        # name -> (key, payload, deps, options, identity)
+        self.nodes = {}        # name -> the tuple zdag._zdag.build() takes for it
         self.pools = dict(pools or {})
         self._counts = {}      # base name -> calls so far
+        self.tags = {}         # name -> its tags (nodes with tags only)
         self.output = None     # the pickled return value of a @dag function (or None)
 
     def __len__(self):
@@ -97,25 +101,33 @@ class Graph:
         """Adds a node calling fn(*args, **kwargs), named `name` (default: fn's name, then
         name.1, name.2 ...), after the nodes in `after` too (Handles or names), with node
         options that override those of @xn. Returns its Handle."""
-        if isinstance(fn, _node.XN):
-            key, identity, merged = fn.key, fn.identity, dict(fn.options)
-        elif callable(fn):
-            key, identity, merged = _node.register(fn), _node.code_identity(fn), {}
+        if not isinstance(fn, _node.XN):
+            if not callable(fn):
+                raise TypeError(f"a node calls a function, not {fn!r}")
+            fn = _plain.get(fn) or _plain.setdefault(fn, _node.XN(fn, {}))
+        if options:
+            merged = dict(fn.options)
+            merged.update(_node.check_options(options))
+            opts, tags = _node.option_tuple(merged, fn.identity), merged.get("tags")
         else:
-            raise TypeError(f"a node calls a function, not {fn!r}")
-        merged.update(_node.check_options(options))
+            opts, tags = fn.option_tuple, fn.options.get("tags")
         if name is None:
-            name = self._new_name(_base_name(key[1]))
+            name = self._new_name(fn.base_name)
         elif name in self.nodes:
             raise ValueError(f"node {name!r} already exists")
-        payload, deps = self.pickle_with_handles((args, kwargs or {}))
+        if kwargs or not all(type(a) in _PLAIN for a in args):
+            payload, deps = self.pickle_with_handles((args, kwargs or {}))
+        else:
+            payload, deps = pickle.dumps((args, _NO_KWARGS), pickle.HIGHEST_PROTOCOL), []
         for a in after:
             dep = a.name if isinstance(a, _node.Handle) else str(a)
             if dep not in self.nodes:
                 raise ValueError(f"node {name!r} comes after unknown node {dep!r}")
             if dep not in deps:
                 deps.append(dep)
-        self.nodes[name] = (key, payload, deps, merged, identity)
+        self.nodes[name] = (name, fn.key[0], fn.key[1], payload, deps, opts)
+        if tags:
+            self.tags[name] = tags
         return _node.Handle(self, name)
 
     def selected(self, targets=None, exclude=None):
@@ -123,10 +135,9 @@ class Graph:
         (all when None), less `exclude` (names or tags) and their descendants."""
         def matching(keys):
             keys = {keys} if isinstance(keys, str) else set(keys)
-            found = {n for n, v in self.nodes.items()
-                     if n in keys or keys & set(v[3].get("tags") or ())}
+            found = {n for n in self.nodes if n in keys or keys & set(self.tags.get(n, ()))}
             unknown = {k for k in keys if k not in self.nodes and
-                       not any(k in (v[3].get("tags") or ()) for v in self.nodes.values())}
+                       not any(k in tags for tags in self.tags.values())}
             if unknown:
                 raise ValueError(f"no node or tag named {', '.join(sorted(unknown))}")
             return found
@@ -137,23 +148,20 @@ class Graph:
                 n = todo.pop()
                 if n not in chosen:
                     chosen.add(n)
-                    todo.extend(self.nodes[n][2])
+                    todo.extend(self.nodes[n][4])
         if exclude is not None:
             out = matching(exclude)
             for n in self.nodes:  # insertion order: deps come before their dependents
-                if n in out or any(d in out for d in self.nodes[n][2]):
+                if n in out or any(d in out for d in self.nodes[n][4]):
                     out.add(n)
             chosen -= out
         return [n for n in self.nodes if n in chosen]
 
     def c_nodes(self, names):
         """The node tuples zdag._zdag.build() takes, for `names`."""
-        out = []
-        for name in names:
-            key, payload, deps, options, identity = self.nodes[name]
-            out.append((name, key[0], key[1], payload, deps,
-                        _node.option_tuple(options, identity)))
-        return out
+        if len(names) == len(self.nodes):
+            return list(self.nodes.values())
+        return [self.nodes[name] for name in names]
 
     def run(self, **options):
         """Runs the graph (run options as for @dag); returns a Run."""

@@ -53,6 +53,8 @@ def code_identity(fn):
 
 def check_options(options):
     """Checks the node options' names and types; returns them as a dict."""
+    if not options:
+        return {}
     for name in options:
         if name not in _OPTION_NAMES:
             raise TypeError(f"unknown node option {name!r} (options: {', '.join(_OPTION_NAMES)})")
@@ -119,12 +121,29 @@ class XN:
         self.__module__ = getattr(fn, "__module__", None)
         self.__doc__ = getattr(fn, "__doc__", None)
         self._identity = None
+        self._option_tuple = None
+        self._base_name = None
 
     @property
     def identity(self):
         if self._identity is None:
             self._identity = code_identity(self.fn)
         return self._identity
+
+    @property
+    def option_tuple(self):
+        """The C module's options of this function's nodes (made once)."""
+        if self._option_tuple is None:
+            self._option_tuple = option_tuple(self.options, self.identity)
+        return self._option_tuple
+
+    @property
+    def base_name(self):
+        """The name of this function's first node (the next are NAME.1, NAME.2 ...)."""
+        if self._base_name is None:
+            from .graph import base_name
+            self._base_name = base_name(self.key[1])
+        return self._base_name
 
     def __call__(self, *args, **kwargs):
         from . import graph

@@ -63,12 +63,12 @@ class Run:
     run.value the @dag function's return value with its handles replaced by their results.
     """
 
-    def __init__(self, graph, exit_code, outcomes, log, report, failure_dir):
+    def __init__(self, graph, exit_code, outcomes, log, report_text, failure_dir):
         self.graph = graph
         self.exit_code = exit_code
         self.log = log
-        self.report = report
-        self.status = report.get("status") if report else None
+        self._report_text = report_text
+        self._report = None
         self.statuses = {}
         self.attempts = {}
         self.errors = {}
@@ -88,6 +88,18 @@ class Run:
     @property
     def ok(self):
         return self.exit_code == 0
+
+    @property
+    def report(self):
+        """The run's report (README, "The report") as a dict; None if none was written."""
+        if self._report is None and self._report_text:
+            self._report = json.loads(self._report_text)
+        return self._report
+
+    @property
+    def status(self):
+        """The report's status of the run: succeeded, failed, interrupted, error."""
+        return self.report.get("status") if self.report else None
 
     def _result(self, name):
         if name not in self._values:
@@ -188,9 +200,9 @@ def run_graph(graph, options):
             stream.flush()
         exit_code, outcomes, log = _zdag.run(dag, c_opts)
         try:
-            with open(c_opts["report_path"]) as f:
-                report = json.load(f)
-        except (OSError, ValueError):
+            with open(c_opts["report_path"], "rb") as f:
+                report = f.read()  # parsed when asked for
+        except OSError:
             report = None
         run = Run(graph, exit_code, outcomes, log, report, failures)
     finally:

@@ -57,6 +57,32 @@ def fail_unpicklable():
     raise Unpicklable(1, 2)
 
 
+@xn
+def nested_run():
+    g = Graph()
+    g.call(pid_and, 1)
+    return g.run()
+
+
+PRINTS = """
+import sys
+from zdag import dag, xn
+
+@xn
+def speak(i):
+    print(f"node {i} speaks")
+    return i
+
+@dag(state_dir="state")
+def d():
+    return [speak(i) for i in range(3)]
+
+print("before the run", end=" ")  # left in the buffer: the executors must not print it again
+sys.stdout.write("(buffered)\\n")
+print(d())
+"""
+
+
 @dag(workers=2)
 def pipeline(n):
     parts = [pid_and(i) for i in range(n)]
@@ -154,6 +180,20 @@ class ResultsTest(PyTestCase):
         finally:
             stop.set()
             t.join()
+
+    def test_a_node_cannot_start_a_run(self):
+        g = Graph()
+        g.call(nested_run)
+        run = g.run(state_dir=self.state)
+        self.assertIsInstance(run.errors["nested_run"], zdag.RunError)
+        self.assertIn("a node cannot start a run of its own", str(run.errors["nested_run"]))
+
+    def test_what_nodes_print_appears_once(self):
+        out = self.script("prints.py", PRINTS).stdout.splitlines()
+        self.assertEqual(out.count("before the run (buffered)"), 1, out)
+        self.assertEqual(sorted(ln for ln in out if ln.startswith("node ")),
+                         ["node 0 speaks", "node 1 speaks", "node 2 speaks"])
+        self.assertEqual(out[-1], "[0, 1, 2]")
 
     def test_bad_options_are_refused(self):
         with self.assertRaises(TypeError):
