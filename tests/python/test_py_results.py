@@ -73,7 +73,8 @@ def speak(i):
     print(f"node {i} speaks")
     return i
 
-@dag(state_dir="state")
+# One node at a time: the lines of nodes printing at once may interleave (one pipe).
+@dag(state_dir="state", max_concurrency=1)
 def d():
     return [speak(i) for i in range(3)]
 
@@ -194,6 +195,17 @@ class ResultsTest(PyTestCase):
         self.assertEqual(sorted(ln for ln in out if ln.startswith("node ")),
                          ["node 0 speaks", "node 1 speaks", "node 2 speaks"])
         self.assertEqual(out[-1], "[0, 1, 2]")
+
+    def test_a_dag_inside_a_dag_adds_its_nodes(self):
+        @dag
+        def inner(x):
+            return add(pid_and(x), pid_and(x + 1))
+
+        @dag(state_dir=self.state)
+        def outer():
+            return add(inner(1), inner(10))
+        self.assertEqual(outer(), (1 + 2) + (10 + 11))
+        self.assertEqual(len(outer.graph()), 7)  # 3 nodes of each inner, and add
 
     def test_bad_options_are_refused(self):
         with self.assertRaises(TypeError):
