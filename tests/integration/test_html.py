@@ -233,6 +233,20 @@ class HtmlOptionsTest(ZdagTestCase):
         self.assertIn("cannot write the HTML timeline dir.html: it is a directory", p.stderr)
         self.assertFalse(os.path.exists(mark))
 
+    def test_html_without_report(self):
+        """--html alone: the page holds the report --report would have written."""
+        self.write("pipe.yaml", "nodes:\n  a: {cmd: 'true'}\n  b: {cmd: 'exit 4', deps: [a]}\n")
+        self.zdag("run", "pipe.yaml", "--html", "t.html", check=1)
+        with open(self.path("t.html")) as f:
+            page = f.read()
+        start = page.index('<script type="application/json" id="zdag-report">')
+        text = page[page.index(">", start) + 1:page.index("</script>", start)]
+        r = json.loads(text)
+        self.assertEqual(r["status"], "failed")
+        self.assertEqual([(n["name"], n["status"], n["deps"]) for n in r["nodes"]],
+                         [("a", "succeeded", []), ("b", "failed", ["a"])])
+        self.assertFalse(os.path.exists(self.path("report.json")))
+
     def test_report_refuses_what_is_not_a_report(self):
         self.write("bad.json", '{"nodes": [\n  {"name": "a"},\n  {"name": }\n]}\n')
         p = self.zdag("report", "bad.json", "--html", "t.html", check=2)
