@@ -30,7 +30,7 @@ static char *slurp(const char *path) {
 
 static void test_report_goes_in_escaped(void **state) {
     (void)state;
-    char dir[] = "/tmp/zd_timeline_XXXXXX", path[64];
+    char dir[] = "zd_timeline_XXXXXX", path[64]; /* in the working directory */
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof path, "%s/t.html", dir);
     const char *report = "{\"pipeline\": \"a</script><!--b\", \"nodes\": []}";
