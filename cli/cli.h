@@ -18,6 +18,8 @@ int zd_cli_status(int argc, char **argv);
 /* zdag map [options] COMMAND ::: ARG...: GNU parallel's exit statuses (0, 1-101, 130/143, 255). */
 int zd_cli_map(int argc, char **argv);
 int zd_cli_graph(int argc, char **argv);
+/* zdag report REPORT.json --html FILE: 0, 2 usage or not a report, 3 FILE not written. */
+int zd_cli_report(int argc, char **argv);
 int zd_cli_worker(int argc, char **argv);
 
 /* zdag keygen NAME: writes NAME.key and NAME.pub and prints their paths; 2 on a usage error

@@ -145,6 +145,7 @@ int main(int argc, char **argv) {
                               : strcmp(cmd, "check") == 0  ? zd_cli_check
                               : strcmp(cmd, "graph") == 0  ? zd_cli_graph
                               : strcmp(cmd, "status") == 0 ? zd_cli_status
+                              : strcmp(cmd, "report") == 0 ? zd_cli_report
                               : strcmp(cmd, "keygen") == 0 ? zd_cli_keygen
                               : strcmp(cmd, "worker") == 0 ? zd_cli_worker
                                                            : NULL;

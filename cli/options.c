@@ -44,6 +44,9 @@ static const zd_cli_option run_opts[] = {
      "leave out these nodes and their descendants (repeatable)"},
     {ZD_OPT_REPORT, 0, "report", "FILE", "file",
      "write the run report (JSON), also when the run fails"},
+    {ZD_OPT_HTML, 0, "html", "FILE", "file",
+     "write the report's timeline page (HTML), also when the run\n"
+     "fails"},
     {ZD_OPT_RESULTS, 0, "results", "FILE", "file", "write each succeeded node's result (JSON)"},
     {ZD_OPT_TRACE, 0, "trace", "FILE", "file", "write a Chrome trace-event timeline (Perfetto)"},
     {ZD_OPT_METRICS, 0, "metrics", "ADDR", NULL,
@@ -133,6 +136,11 @@ static const zd_cli_option status_opts[] = {
     help_opt,
 };
 
+static const zd_cli_option report_opts[] = {
+    {ZD_OPT_HTML, 0, "html", "FILE", "file", "write the timeline page to FILE (required)"},
+    help_opt,
+};
+
 static const zd_cli_option only_help[] = {help_opt};
 
 static const zd_cli_option help_opts[] = {
@@ -144,8 +152,8 @@ static const zd_cli_option help_opts[] = {
 const zd_cli_command zd_cli_commands[] = {
     {"run", "FILE [options]", "run a pipeline on local (and remote) executors",
      "Runs the pipeline FILE: the coordinator in this process, executors forked on this host\n"
-     "(and remote workers with --listen). --report, --trace and --results are checked before\n"
-     "the first node starts.",
+     "(and remote workers with --listen). --report, --html, --trace and --results are checked\n"
+     "before the first node starts.",
      "file", run_opts, sizeof run_opts / sizeof run_opts[0] - MAP_ONLY_OPTS},
     {"map", "[options] COMMAND ::: ARG...", "run COMMAND once per argument, as GNU parallel does",
      "Runs COMMAND once per argument (one node each, zdag run's scheduler, executors and\n"
@@ -192,6 +200,17 @@ const zd_cli_command zd_cli_commands[] = {
      "\n"
      "exit status: 0, 1 no run is going on there, 2 usage.",
      "file", OPTS(status_opts)},
+    {"report", "REPORT.json --html FILE", "draw a run's report as an HTML timeline",
+     "Writes FILE, one self-contained HTML page (no network access) showing the report\n"
+     "REPORT.json that zdag run --report wrote: a Gantt chart with a lane per executor,\n"
+     "grouped by host, a bar per attempt coloured by its outcome (retried and lost attempts\n"
+     "included), the critical path, each node's details and deps on hover or click, the\n"
+     "slowest nodes, the longest waits from ready to start, and the run's summary.\n"
+     "zdag run --html FILE writes the same page at the end of a run.\n"
+     "\n"
+     "exit status: 0, 2 usage or a file that is not a report (FILE:LINE:COL: error: ...),\n"
+     "3 FILE cannot be written.",
+     "file", OPTS(report_opts)},
     {"keygen", "NAME", "write a CurveZMQ key pair: NAME.key (secret), NAME.pub",
      "Writes a new CurveZMQ key pair: NAME.key, the secret key (mode 0600; keep it on its\n"
      "host), and NAME.pub, the public key (mode 0644; copy it where it is trusted).\n"
@@ -323,6 +342,8 @@ void zd_cli_print_overview(FILE *out) {
             snprintf(words, sizeof words, "worker --connect EP");
         if (strcmp(zd_cli_commands[i].name, "map") == 0)
             snprintf(words, sizeof words, "map CMD ::: ARG...");
+        if (strcmp(zd_cli_commands[i].name, "report") == 0)
+            snprintf(words, sizeof words, "report REPORT.json");
         fprintf(out, "  %-21s %s\n", words, zd_cli_commands[i].summary);
     }
     fputs("\nzdag --version prints the version; zdag COMMAND --help a command's options.\n", out);

@@ -23,6 +23,7 @@ typedef enum zd_opt_id {
     ZD_OPT_TARGET,
     ZD_OPT_EXCLUDE,
     ZD_OPT_REPORT,
+    ZD_OPT_HTML,
     ZD_OPT_RESULTS,
     ZD_OPT_TRACE,
     ZD_OPT_QUIET,

@@ -108,6 +108,9 @@ bool zd_run_args_option(zd_run_args *a, const zd_cli_option *o, const char *optv
     case ZD_OPT_REPORT:
         a->opts.report_path = optval;
         break;
+    case ZD_OPT_HTML:
+        a->opts.html_path = optval;
+        break;
     case ZD_OPT_RESULTS:
         a->opts.results_path = optval;
         break;
@@ -394,11 +397,15 @@ int zd_run_args_run(zd_run_args *a, zd_graph *g, const char *pipeline, const cha
     status = zd_runner_run(&a->opts, g); /* writes the report on every path of its own */
     ran = true;
 out:
-    /* Every run that cannot start writes --report: here, those that never reached the runner.
-     * Invalid usage or an invalid pipeline (exit 2) is not a run: no report. */
+    /* Every run that cannot start writes --report (and --html): here, those that never reached the
+     * runner. Invalid usage or an invalid pipeline (exit 2) is not a run: no report. */
     if (!ran && status == ZD_EXIT_CANNOT_RUN && a->opts.report_path &&
         zd_report_write_error(a->opts.report_path, pipeline, g, active, status, why) < 0)
         fprintf(stderr, "zdag: cannot write the report %s: %s\n", a->opts.report_path,
+                strerror(errno));
+    if (!ran && status == ZD_EXIT_CANNOT_RUN && a->opts.html_path &&
+        zd_report_write_error_html(a->opts.html_path, pipeline, g, active, status, why) < 0)
+        fprintf(stderr, "zdag: cannot write the HTML timeline %s: %s\n", a->opts.html_path,
                 strerror(errno));
     free(active);
     free(forced);

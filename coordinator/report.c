@@ -12,6 +12,7 @@
 #include "jsonout.h"
 #include "mpjson.h"
 #include "store.h"
+#include "timeline.h"
 
 /* The report is written as jansson's JSON_INDENT(1) would print the tree (it was, once): but
  * a value at a time (coordinator/jsonout.h), so that 100,000 nodes cost no tree. */
@@ -79,8 +80,30 @@ static void history_json(zd_jsonout *w, const zd_node_outcome *o) {
     LIT(w, "\n   ]");
 }
 
-/* A node's entry of "nodes" (depth 2). */
-static void node_json(zd_jsonout *w, const zd_node *node, const zd_node_outcome *o) {
+/* The names of what node i waited for (the value of its "deps", at depth 3): its deps, an
+ * expanded template's instances in its place, as the node's TASK lists them. */
+static void deps_json(zd_jsonout *w, const zd_graph *g, uint32_t i) {
+    zd_graph_inputs it;
+    uint32_t dep;
+    bool first = true;
+    zd_graph_inputs_begin(g, i, &it);
+    while (zd_graph_inputs_next(g, &it, &dep)) {
+        if (first)
+            LIT(w, "[\n    ");
+        else
+            LIT(w, ",\n    ");
+        zd_jsonout_str(w, zd_graph_node(g, dep)->name);
+        first = false;
+    }
+    if (first)
+        LIT(w, "[]");
+    else
+        LIT(w, "\n   ]");
+}
+
+/* Node i's entry of "nodes" (depth 2). */
+static void node_json(zd_jsonout *w, const zd_graph *g, uint32_t i, const zd_node_outcome *o) {
+    const zd_node *node = zd_graph_node(g, i);
     bool ran = o->executor >= 0;
     LIT(w, "\n  {\n   \"name\": ");
     zd_jsonout_str(w, node->name);
@@ -113,6 +136,8 @@ static void node_json(zd_jsonout *w, const zd_node *node, const zd_node_outcome 
         LIT(w, "null");
     LIT(w, ",\n   \"error\": ");
     zd_jsonout_str(w, o->error);
+    LIT(w, ",\n   \"deps\": ");
+    deps_json(w, g, i);
     LIT(w, ",\n   \"history\": ");
     history_json(w, o);
     LIT(w, "\n  }");
@@ -145,50 +170,43 @@ static void run_json(zd_jsonout *w, const char *pipeline, const zd_run_summary *
     key(w, 1, false, "nodes");
 }
 
-/* Closes the "nodes" array of n entries and the report, and puts the file in place. */
-static int finish_report(zd_jsonout *w, size_t n, const char *path) {
+/* Closes the "nodes" array of n entries and the report. */
+static void close_report(zd_jsonout *w, size_t n) {
     if (n == 0)
         zd_jsonout_raw(w, "[]");
     else
         zd_jsonout_raw(w, "\n ]");
     zd_jsonout_raw(w, "\n}");
-    return zd_jsonout_commit(w, path, false);
 }
 
-int zd_report_write(const char *path, const char *pipeline, const zd_graph *g, const zd_coord *c,
-                    const char *error) {
+/* The whole report of a finished run, into w. */
+static void finished_json(zd_jsonout *w, const char *pipeline, const zd_graph *g, const zd_coord *c,
+                          const char *error) {
     zd_run_summary sum;
     zd_coord_summary(c, &sum);
-    zd_jsonout w;
-    int rc = zd_jsonout_open(&w, path);
-    if (rc < 0)
-        return rc;
-    run_json(&w, pipeline, &sum, error);
+    run_json(w, pipeline, &sum, error);
     uint32_t n = zd_graph_size(g);
     if (n)
-        ch(&w, '[');
+        ch(w, '[');
     for (uint32_t i = 0; i < n; i++) {
         zd_node_outcome o;
         zd_coord_outcome(c, i, &o);
         if (i)
-            ch(&w, ',');
-        node_json(&w, zd_graph_node(g, i), &o);
+            ch(w, ',');
+        node_json(w, g, i, &o);
     }
-    return finish_report(&w, n, path);
+    close_report(w, n);
 }
 
-int zd_report_write_error(const char *path, const char *pipeline, const zd_graph *g,
-                          const bool *active, int exit_code, const char *why) {
+/* The whole report of a run that could not start, into w (see zd_report_write_error()). */
+static void error_json(zd_jsonout *w, const char *pipeline, const zd_graph *g, const bool *active,
+                       int exit_code, const char *why) {
     zd_run_summary sum = {.status = "error", .exit_code = exit_code, .wall_s = 0, .jobs = 0};
     clock_gettime(CLOCK_REALTIME, &sum.started);
-    zd_jsonout w;
-    int rc = zd_jsonout_open(&w, path);
-    if (rc < 0)
-        return rc;
-    run_json(&w, pipeline, &sum, why ? why : "the run could not start");
+    run_json(w, pipeline, &sum, why ? why : "the run could not start");
     uint32_t n = g ? zd_graph_size(g) : 0;
     if (n)
-        ch(&w, '[');
+        ch(w, '[');
     for (uint32_t i = 0; i < n; i++) {
         bool in = !active || active[i];
         zd_node_outcome o = {.state = in ? ZD_NS_SKIPPED : ZD_NS_EXCLUDED,
@@ -197,10 +215,56 @@ int zd_report_write_error(const char *path, const char *pipeline, const zd_graph
                              .end_s = -1,
                              .error = in ? why : NULL};
         if (i)
-            ch(&w, ',');
-        node_json(&w, zd_graph_node(g, i), &o);
+            ch(w, ',');
+        node_json(w, g, i, &o);
     }
-    return finish_report(&w, n, path);
+    close_report(w, n);
+}
+
+/* Writes the timeline page of the report in w (open in memory) to html_path, and frees w. */
+static int commit_html(zd_jsonout *w, const char *html_path) {
+    const char *text = zd_jsonout_text(w);
+    int rc = text ? zd_timeline_write(html_path, text, w->mem_len) : ZDAG_ENOMEM;
+    zd_jsonout_fini(w);
+    return rc;
+}
+
+int zd_report_write(const char *path, const char *pipeline, const zd_graph *g, const zd_coord *c,
+                    const char *error) {
+    zd_jsonout w;
+    int rc = zd_jsonout_open(&w, path);
+    if (rc < 0)
+        return rc;
+    finished_json(&w, pipeline, g, c, error);
+    return zd_jsonout_commit(&w, path, false);
+}
+
+int zd_report_write_html(const char *html_path, const char *pipeline, const zd_graph *g,
+                         const zd_coord *c, const char *error) {
+    zd_jsonout w;
+    if (zd_jsonout_open_mem(&w) < 0)
+        return ZDAG_ENOMEM;
+    finished_json(&w, pipeline, g, c, error);
+    return commit_html(&w, html_path);
+}
+
+int zd_report_write_error(const char *path, const char *pipeline, const zd_graph *g,
+                          const bool *active, int exit_code, const char *why) {
+    zd_jsonout w;
+    int rc = zd_jsonout_open(&w, path);
+    if (rc < 0)
+        return rc;
+    error_json(&w, pipeline, g, active, exit_code, why);
+    return zd_jsonout_commit(&w, path, false);
+}
+
+int zd_report_write_error_html(const char *html_path, const char *pipeline, const zd_graph *g,
+                               const bool *active, int exit_code, const char *why) {
+    zd_jsonout w;
+    if (zd_jsonout_open_mem(&w) < 0)
+        return ZDAG_ENOMEM;
+    error_json(&w, pipeline, g, active, exit_code, why);
+    return commit_html(&w, html_path);
 }
 
 /* Dumps j to path through a temporary file, so a reader never sees half a file. */

@@ -23,6 +23,15 @@ int zd_report_write_error(const char *path, const char *pipeline, const zd_graph
                           const bool *active, int exit_code, const char *why)
     __attribute__((warn_unused_result));
 
+/* Write the timeline page (coordinator/timeline.h) of the report zd_report_write() and
+ * zd_report_write_error() would write, to html_path (atomically). Return 0, ZDAG_EIO or
+ * ZDAG_ENOMEM. */
+int zd_report_write_html(const char *html_path, const char *pipeline, const zd_graph *g,
+                         const zd_coord *c, const char *error) __attribute__((warn_unused_result));
+int zd_report_write_error_html(const char *html_path, const char *pipeline, const zd_graph *g,
+                               const bool *active, int exit_code, const char *why)
+    __attribute__((warn_unused_result));
+
 /* Writes a JSON object mapping each succeeded node to its result: a function's msgpack value
  * converted as zd_mpjson_to_json() documents; a command's stdout as a string when it is valid
  * UTF-8, else {"base64": "..."}. Returns 0, ZDAG_EIO or ZDAG_ENOMEM. */

@@ -165,6 +165,10 @@ static int cannot_start(const zd_run_opts *o, const zd_graph *g, int code, int s
         zd_report_write_error(o->report_path, o->pipeline, g, o->active, status, why) < 0)
         zd_logf(&o->log, ZDAG_LOG_ERROR, "cannot write the report %s: %s", o->report_path,
                 strerror(errno));
+    if (o->html_path &&
+        zd_report_write_error_html(o->html_path, o->pipeline, g, o->active, status, why) < 0)
+        zd_logf(&o->log, ZDAG_LOG_ERROR, "cannot write the HTML timeline %s: %s", o->html_path,
+                strerror(errno));
     if (o->failure) {
         o->failure->code = code;
         snprintf(o->failure->why, sizeof o->failure->why, "%s", why);
@@ -239,6 +243,11 @@ static int finish(const zd_run_opts *o, const zd_graph *g, zd_coord *c, int stat
                 strerror(errno));
         status = status ? status : 3;
     }
+    if (o->html_path && zd_report_write_html(o->html_path, o->pipeline, g, c, sum.error) < 0) {
+        zd_logf(&o->log, ZDAG_LOG_ERROR, "cannot write the HTML timeline %s: %s", o->html_path,
+                strerror(errno));
+        status = status ? status : 3;
+    }
     if (o->results_path && zd_results_write(o->results_path, g, c) < 0) {
         zd_logf(&o->log, ZDAG_LOG_ERROR, "cannot write the results %s: %s", o->results_path,
                 strerror(errno));
@@ -284,6 +293,8 @@ int zd_runner_check_outputs(const zd_run_opts *o, char *why, size_t size) {
     int rc = 0;
     if (o->report_path && (rc = check_output("report", o->report_path, why, size)) < 0)
         return rc;
+    if (o->html_path && (rc = check_output("HTML timeline", o->html_path, why, size)) < 0)
+        return rc;
     if (o->trace_path && (rc = check_output("trace", o->trace_path, why, size)) < 0)
         return rc;
     if (o->results_path && (rc = check_output("results", o->results_path, why, size)) < 0)
@@ -328,6 +339,9 @@ int zd_runner_run(const zd_run_opts *o, zd_graph *g) {
         char scratch[8];
         if (o->report_path && check_output("report", o->report_path, scratch, sizeof scratch) < 0)
             unreported.report_path = NULL;
+        if (o->html_path &&
+            check_output("HTML timeline", o->html_path, scratch, sizeof scratch) < 0)
+            unreported.html_path = NULL;
         return cannot_start(&unreported, g, ZDAG_EINVAL, 2, false, "%s", why);
     }
     /* With --listen, bigger hosts may still join: a node too big for this one waits. */

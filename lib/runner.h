@@ -39,6 +39,7 @@ typedef struct zd_run_opts {
     bool keep_going;          /* -k */
     const char *state_dir;    /* existing, writable; logs go to STATE_DIR/logs */
     const char *report_path;  /* --report, or NULL */
+    const char *html_path;    /* --html: the report's timeline page, or NULL */
     const char *results_path; /* --results, or NULL */
     const bool *active;       /* nodes taking part, NULL = all */
     bool quiet;               /* no summary line */
@@ -66,7 +67,7 @@ typedef struct zd_run_opts {
     zd_run_failure *failure; /* filled when the run could not start (may be NULL) */
 } zd_run_opts;
 
-/* Checks that --report, --trace and --results (those set in opts) can be written: each path
+/* Checks that --report, --html, --trace and --results (those set in opts) can be written: each path
  * is not a directory and its directory takes a new file (one is created and removed, as the
  * files are written: a temporary file renamed into place). Returns 0, or ZDAG_EINVAL with the
  * first problem in why, e.g. "cannot write the report /nonexistent/r.json: its directory
@@ -74,13 +75,13 @@ typedef struct zd_run_opts {
 int zd_runner_check_outputs(const zd_run_opts *opts, char *why, size_t size);
 
 /* Runs g (finished; the instances of run-time fan-outs are added to it) to its end and writes
- * the report and results. Raises RLIMIT_NOFILE and checks descriptors and threads
- * (common/rlimits.h) before forking. A run that cannot start
- * still writes the report ("status": "error", "error": why, every node skipped), logs why,
- * and fills *opts->failure. Prints nothing: every message goes to opts->log (the summary at
- * ZDAG_LOG_INFO unless quiet). Returns the exit status of SPEC section 1: 0, 1, 2 (a node
- * needs more than this host offers, or an output path that cannot be written: then no node
- * has started, and the report is written only if its own path is fine), 3, 130, 143. */
+ * the report, its page (--html) and results. Raises RLIMIT_NOFILE and checks descriptors and
+ * threads (common/rlimits.h) before forking. A run that cannot start still writes the report
+ * ("status": "error", "error": why, every node skipped) and its page, logs why, and fills
+ * *opts->failure. Prints nothing: every message goes to opts->log (the summary at ZDAG_LOG_INFO
+ * unless quiet). Returns the exit status of SPEC section 1: 0, 1, 2 (a node needs more than this
+ * host offers, or an output path that cannot be written: then no node has started, and the report
+ * is written only if its own path is fine), 3, 130, 143. */
 int zd_runner_run(const zd_run_opts *opts, zd_graph *g);
 
 #endif

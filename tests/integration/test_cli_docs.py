@@ -12,17 +12,18 @@ from zdagtest import ZDAG, ZdagTestCase  # noqa: E402
 
 BUILD = os.environ.get("ZDAG_BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..",
                                                       "build"))
-COMMANDS = ["run", "map", "check", "graph", "status", "worker", "keygen", "help"]
+COMMANDS = ["run", "map", "check", "graph", "status", "report", "worker", "keygen", "help"]
 
 # The options the contract names for each command (long forms), plus --help everywhere.
 CONTRACT = {
     "run": ["jobs", "local-workers", "cpus", "listen", "curve-secret", "authorized-keys",
             "insecure", "priority", "keep-going", "resume", "state-dir", "target", "exclude",
-            "report", "trace", "results", "quiet", "progress", "heartbeat", "io-slots"],
+            "report", "trace", "results", "quiet", "progress", "heartbeat", "io-slots", "html"],
     "worker": ["connect", "slots", "cpus", "resource", "host-id", "curve-secret",
                "coordinator-key", "insecure", "forever"],
     "check": ["remote"],
     "status": ["state-dir", "json", "watch"],
+    "report": ["html"],
 }
 
 OPTION_LINE = re.compile(r"^  (?:-(\w), |    )--([a-z][a-z-]*)(?: (\S+))?")

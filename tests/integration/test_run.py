@@ -20,7 +20,7 @@ nodes:
 
 REPORT_KEYS = {"pipeline", "status", "exit_code", "started_at", "wall_s", "jobs", "nodes"}
 NODE_KEYS = {"name", "status", "attempts", "host", "executor", "start_s", "end_s",
-             "exit_code", "error", "history"}
+             "exit_code", "error", "deps", "history"}
 
 
 class RunTest(ZdagTestCase):
@@ -52,6 +52,23 @@ nodes:
             order = [x["name"] for x in sorted(r["nodes"], key=lambda x: x["start_s"])]
             self.assertEqual(order, ["a", "b", "c", "d"], mode)
 
+    def test_report_deps_name_what_each_node_waited_for(self):
+        """A node's "deps": its deps in the pipeline's order, instances of a foreach node (made
+        before or during the run) in its place."""
+        text = """
+nodes:
+  list: {cmd: 'printf "x\\ny\\n"'}
+  each: {foreach: {list: [a, b]}, cmd: 'true'}
+  late: {foreach: {result_lines: list}, cmd: 'true'}
+  join: {cmd: 'true', deps: [late, each, list]}
+"""
+        _, r = self.run_pipeline(text, "-w", "2")
+        deps = {n["name"]: n["deps"] for n in r["nodes"]}
+        self.assertEqual(deps["join"], ["late[0]", "late[1]", "each[0]", "each[1]", "list"])
+        self.assertEqual(deps["late"], ["list"])
+        self.assertEqual(deps["late[1]"], [])
+        self.assertEqual(deps["each[0]"], [])
+
     def test_report_format(self):
         _, r = self.run_pipeline("nodes:\n  one: {cmd: echo hi}\n", "-w", "1")
         self.assertEqual(set(r), REPORT_KEYS)
@@ -66,6 +83,7 @@ nodes:
         self.assertEqual(node["host"], os.uname().nodename)
         self.assertEqual(node["exit_code"], 0)
         self.assertIsNone(node["error"])
+        self.assertEqual(node["deps"], [])
         self.assertLessEqual(0, node["start_s"])
         self.assertLessEqual(node["start_s"], node["end_s"])
         self.assertLessEqual(node["end_s"], r["wall_s"])
