@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?=
 
-.PHONY: all deps build build-asan run test test-release test-asan bench format format-check clean
+.PHONY: all deps build build-asan python run test test-release test-asan bench format format-check clean
 
 all: build
 
@@ -24,6 +24,11 @@ build: deps $(BUILD)/CMakeCache.txt
 
 build-asan: deps $(ASAN_BUILD)/CMakeCache.txt
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+# The Python module zdag (C extension over libzdag), importable with PYTHONPATH=$(BUILD)/python;
+# built for /usr/bin/python3 (cmake -DZDAG_PYTHON=... for another). Also part of `make build`.
+python: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) --target python -j $(JOBS)
 
 # The quick start: an example pipeline on forked local executors.
 run: build

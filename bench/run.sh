@@ -75,4 +75,8 @@ export ZMQ_FLOOR="$out/zmq_floor" SPAWN_FLOOR="$out/spawn_floor" NOOP_PLUGIN="$o
 case ",${BENCH_ONLY:-one}," in
 *,one,*) /usr/bin/python3 "$here/journal_startup.py" | tee -a "$out/last.md" ;;
 esac
+# The Python module's tables (issue 14): BENCH_ONLY=py for them alone.
+case ",${BENCH_ONLY:-py}," in
+*,py,*) PYTHONPATH="$BUILD/python" /usr/bin/python3 "$here/py_bench.py" | tee -a "$out/last.md" ;;
+esac
 echo "bench: tables also in $out/last.md" >&2

@@ -225,7 +225,8 @@ ZDAG_EXPORT void zdag_log_stderr(void *ctx, zdag_log_level level, const char *me
 typedef struct zdag_options {
     size_t size;             /* the struct's size as compiled: set by zdag_options_init() */
     int jobs;                /* nodes at once at most; 0 = one per executor */
-    int local_workers;       /* executors to fork; 0 = number of cores */
+    int local_workers;       /* executors to fork; 0 = number of cores; < 0 = none (with
+                                listen: remote workers only) */
     double cpus;             /* CPU units of this host; 0 = number of cores */
     const char *priority;    /* "critical-path" (NULL), "compound" or "user" */
     bool keep_going;         /* after a failure, run what does not depend on it */
@@ -242,6 +243,15 @@ typedef struct zdag_options {
     const char *name;        /* the run's identity in state_dir: its journal, --resume and
                                 duration history. NULL = this program's executable name
                                 (e.g. "hello"). At most 255 bytes, no '/' */
+    /* Since 0.2.0's first layout (a program compiled before them passes a smaller size): */
+    const char *listen;          /* also accept remote workers here (`zdag run --listen`),
+                                    e.g. "tcp://0.0.0.0:7700"; NULL = local executors only.
+                                    local_workers < 0 then means remote workers only */
+    const char *curve_secret;    /* with a tcp listen: the coordinator's key pair file (the
+                                    NAME.key of `zdag keygen`) */
+    const char *authorized_keys; /* with a tcp listen: a folder of the *.pub files of the
+                                    workers admitted */
+    bool insecure;               /* a tcp listen without CurveZMQ (warned in the log) */
 } zdag_options;
 
 /* Fills the first `size` bytes of opts with the defaults (all zero) and sets opts->size.

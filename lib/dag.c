@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "coord.h"
+#include "curve.h"
+#include "diag.h"
 #include "graph.h"
 #include "runner.h"
 #include "store.h"
@@ -542,6 +544,63 @@ static zdag_result *new_result(const zd_graph *g) {
     return res;
 }
 
+/* The keys a listening run needs (opts->listen set): none for ipc:// or with insecure, else
+ * the coordinator's key pair and the authorized workers' keys. Fills o's listen fields (the
+ * keys in keys, the set in *authorized: caller frees). Returns 0 or fails with the reason. */
+static int take_listen(zdag_dag *dag, const zdag_options *opts, zd_run_opts *o,
+                       char keys[2][ZD_CURVE_Z85_LEN + 1], zd_keyset **authorized) {
+    o->listen = opts->listen;
+    o->insecure = opts->insecure;
+    bool tcp = strncmp(opts->listen, "tcp://", 6) == 0;
+    if (!tcp || opts->insecure) {
+        if (tcp)
+            zd_logf(&o->log, ZDAG_LOG_WARNING,
+                    "insecure: workers on %s are neither encrypted nor authenticated; anyone "
+                    "who reaches the port can run this program's functions",
+                    opts->listen);
+        return 0;
+    }
+    if (!opts->curve_secret || !opts->authorized_keys)
+        return fail(dag, ZDAG_EINVAL,
+                    "listen %s needs curve_secret and authorized_keys (see zdag keygen), or "
+                    "insecure",
+                    opts->listen);
+    zd_diags d;
+    zd_diags_init(&d);
+    int rc = zd_curve_load_secret(opts->curve_secret, keys[0], keys[1], &d);
+    if (rc == 0 && !(*authorized = zd_keyset_load(opts->authorized_keys, &d)))
+        rc = ZDAG_EINVAL;
+    if (rc < 0)
+        fail(dag, ZDAG_EINVAL, "%s", d.n ? d.lines[0] : "cannot load the CurveZMQ keys");
+    zd_diags_clear(&d);
+    o->curve_public = keys[0];
+    o->curve_secret = keys[1];
+    o->authorized = *authorized;
+    return rc < 0 ? ZDAG_EINVAL : 0;
+}
+
+/* Runs the checked DAG with o (filled from opts) and hands back the result. */
+static int run_checked(zdag_dag *dag, zd_run_opts *o, zdag_result **result) {
+    if (mkdir(o->state_dir, 0700) < 0 && errno != EEXIST)
+        return fail(dag, ZDAG_ESTATE, "cannot create %s: %s", o->state_dir, strerror(errno));
+    zdag_result *res = new_result(dag->g);
+    if (!res)
+        return ZDAG_ENOMEM;
+    o->finished_ctx = res;
+    res->exit_code = -1;
+    zd_run_failure failure = {0};
+    o->failure = &failure;
+    (void)zd_runner_run(o, dag->g);
+    if (res->exit_code < 0) {
+        /* The coordinator never ran: the runner says why. */
+        zdag_result_free(&res);
+        return fail(dag, failure.code < 0 ? failure.code : ZDAG_ESTATE, "%s",
+                    failure.why[0] ? failure.why : "the run could not start");
+    }
+    *result = res;
+    return 0;
+}
+
 int zdag_run(zdag_dag *dag, const zdag_options *caller_opts, zdag_result **result) {
     zdag_options taken;
     const zdag_options *opts = &taken;
@@ -573,29 +632,19 @@ int zdag_run(zdag_dag *dag, const zdag_options *caller_opts, zdag_result **resul
                      .log = {opts->log, opts->log_ctx}};
     if (opts->priority && zd_prio_mode_parse(opts->priority, &o.prio) < 0)
         return fail(dag, ZDAG_EINVAL, "unknown priority mode \"%s\"", opts->priority);
+    if (opts->local_workers < 0 && !opts->listen)
+        return fail(dag, ZDAG_EINVAL, "local_workers < 0 (none) needs listen (remote workers)");
     rc = check_dag(dag);
     if (rc < 0)
         return rc;
-    if (mkdir(o.state_dir, 0700) < 0 && errno != EEXIST)
-        return fail(dag, ZDAG_ESTATE, "cannot create %s: %s", o.state_dir, strerror(errno));
-    zdag_result *res = new_result(dag->g);
-    if (!res)
-        return ZDAG_ENOMEM;
-    o.finished_ctx = res;
-    res->exit_code = -1;
-    zd_run_failure failure = {0};
-    o.failure = &failure;
-    (void)zd_runner_run(&o, dag->g);
-    if (res->exit_code < 0) {
-        /* The coordinator never ran: the runner says why. */
-        zdag_result_free(&res);
-        return fail(dag, failure.code < 0 ? failure.code : ZDAG_ESTATE, "%s",
-                    failure.why[0] ? failure.why : "the run could not start");
-    }
-    *result = res;
-    return 0;
+    char keys[2][ZD_CURVE_Z85_LEN + 1];
+    zd_keyset *authorized = NULL;
+    if (opts->listen && (rc = take_listen(dag, opts, &o, keys, &authorized)) < 0)
+        return rc;
+    rc = run_checked(dag, &o, result);
+    zd_keyset_free(&authorized);
+    return rc;
 }
-
 /* The map of names to nodes, made on the first lookup by name (a run whose results are read
  * by index, or not at all, never pays for it); NULL when out of memory. Thread-safe. */
 static zd_strmap *name_index(const zdag_result *res) {

@@ -2,7 +2,8 @@
 `cc prog.c $(pkg-config --cflags --libs zdag)` and with CMake's find_package(zdag), and runs;
 the man page zdag.1 and the bash completion are installed beside the binary; every example
 builds as strict ISO C11 (-std=c11 -Wall -Wextra -Werror -pedantic, no _GNU_SOURCE from us)
-against the installed header."""
+against the installed header; the Python module installs with it (cmake --install) and with
+`pip install --no-build-isolation` against the installed libzdag, and runs a graph."""
 import glob
 import os
 import shutil
@@ -79,6 +80,52 @@ class InstallTest(unittest.TestCase):
                            env=self.env, capture_output=True, text=True, timeout=120)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("jobs = 3:", p.stdout)
+
+    def run_python(self, pythonpath):
+        """Runs a 3-node graph with the zdag module found on pythonpath; returns its module
+        path. Under ASan the interpreter needs the ASan runtime preloaded (libzdag has it)."""
+        env = dict(self.env, PYTHONPATH=pythonpath)
+        env.pop("LD_LIBRARY_PATH")  # the extension finds libzdag by its run path
+        if SANITIZE:
+            asan = subprocess.run(["cc", "-print-file-name=libasan.so"], check=True,
+                                  capture_output=True, text=True).stdout.strip()
+            env.update(LD_PRELOAD=asan, ASAN_OPTIONS="detect_leaks=0")
+        code = ("import os, zdag\n"
+                "g = zdag.Graph()\n"
+                "a, b = g.call(abs, -20), g.call(abs, -1)\n"
+                "t = g.call(sum, [a, b])\n"
+                "run = g.run(state_dir='state')\n"
+                "print(run[t], zdag.__file__)\n")
+        work = tempfile.mkdtemp(dir=self.dir)
+        p = subprocess.run([sys.executable, "-c", code], cwd=work, env=env, capture_output=True,
+                           text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        total, where = p.stdout.split()
+        self.assertEqual(total, "21")
+        return where
+
+    def test_python_module_installed(self):
+        found = glob.glob(os.path.join(self.prefix, "lib", "python3*", "dist-packages", "zdag"))
+        if not found and not os.path.exists(os.path.join(BUILD, "python", "zdag")):
+            self.skipTest("the build has no Python module (ZDAG_PYTHON_MODULE=OFF)")
+        self.assertEqual(len(found), 1, found)
+        where = self.run_python(os.path.dirname(found[0]))
+        self.assertTrue(where.startswith(found[0]), where)
+
+    def test_python_module_with_pip(self):
+        if subprocess.run([sys.executable, "-m", "pip", "--version"],
+                          capture_output=True).returncode != 0:
+            self.skipTest(f"no pip for {sys.executable} (Debian: python3-pip)")
+        src = os.path.join(self.dir, "python-src")  # pip builds in the tree: not in ours
+        shutil.copytree(os.path.join(SOURCE, "python"), src,
+                        ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+        target = os.path.join(self.dir, "pip-target")
+        p = subprocess.run([sys.executable, "-m", "pip", "install", "--no-build-isolation",
+                            "--no-index", "--target", target, src], env=self.env,
+                           capture_output=True, text=True, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        where = self.run_python(target)
+        self.assertTrue(where.startswith(os.path.join(target, "zdag")), where)
 
     def test_find_package(self):
         build = os.path.join(self.dir, "cmake-build")

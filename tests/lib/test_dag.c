@@ -620,6 +620,36 @@ static void test_options_grow(void **state) {
     zdag_dag_free(&dag);
 }
 
+/* listen (remote workers): tcp needs keys or insecure; no local executors needs listen; a
+ * program compiled before the listen fields (a size up to `name`) runs as before. */
+static void test_listen_options(void **state) {
+    fixture *f = *state;
+    zdag_dag *dag = new_dag();
+    assert_int_equal(zdag_dag_add_fn(dag, "one", "one"), 0);
+    zdag_result *r = NULL;
+    zdag_options o;
+    init_opts(&o, f);
+    o.listen = "tcp://127.0.0.1:1";
+    assert_int_equal(zdag_run(dag, &o, &r), ZDAG_EINVAL);
+    assert_non_null(strstr(zdag_dag_error(dag), "needs curve_secret and authorized_keys"));
+    o.curve_secret = "/nonexistent/coord.key";
+    o.authorized_keys = f->dir;
+    assert_int_equal(zdag_run(dag, &o, &r), ZDAG_EINVAL);
+    assert_non_null(strstr(zdag_dag_error(dag), "/nonexistent/coord.key"));
+    init_opts(&o, f);
+    o.local_workers = -1;
+    assert_int_equal(zdag_run(dag, &o, &r), ZDAG_EINVAL);
+    assert_non_null(strstr(zdag_dag_error(dag), "needs listen"));
+    assert_null(r);
+    init_opts(&o, f);
+    o.size = offsetof(zdag_options, name) + sizeof o.name;
+    o.listen = "tcp://127.0.0.1:1"; /* beyond that size: never read */
+    r = run(dag, &o);
+    assert_node(r, "one", "succeeded", 1, NULL);
+    zdag_result_free(&r);
+    zdag_dag_free(&dag);
+}
+
 static void test_status_enum_and_iteration(void **state) {
     fixture *f = *state;
     zdag_options o;
@@ -1185,6 +1215,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_args_reach_the_function, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failing_functions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_listen_options, setup, teardown),
         cmocka_unit_test_setup_teardown(test_result_too_large, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crashing_function, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),

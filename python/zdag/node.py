@@ -1,0 +1,175 @@
+"""Python functions as zdag nodes: the @xn decorator, code identity, lazy handles."""
+import hashlib
+import types
+
+# (module, qualname) -> the function, for the executors: they are forked after the graph is
+# built, and a remote worker imports the same script, so every node's function is here by name.
+REGISTRY = {}
+
+_OPTION_NAMES = ("priority", "sequential", "pool", "cpus", "resources", "retries", "timeout",
+                 "version", "estimate", "tags")
+
+
+def register(fn):
+    """Registers fn under (module, qualname) and returns that key. Functions made in a loop
+    (closures) share a qualname: each later one gets a '#N' suffix, so they stay apart."""
+    module = getattr(fn, "__module__", None) or "__main__"
+    qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", "fn")
+    key = (module, qualname)
+    n = 1
+    while REGISTRY.get(key, fn) is not fn and "<locals>" in qualname:
+        key = (module, f"{qualname}#{n}")
+        n += 1
+    REGISTRY[key] = fn
+    return key
+
+
+def _feed_code(h, code):
+    h.update(code.co_code)
+    h.update(repr(code.co_names).encode())
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            _feed_code(h, c)
+        elif isinstance(c, frozenset):
+            h.update(repr(sorted(repr(x) for x in c)).encode())
+        else:
+            h.update(repr(c).encode())
+
+
+def code_identity(fn):
+    """A hash of what fn does: its code object (bytecode, constants, names, nested code) and
+    its default arguments. Part of a node's definition, so --resume runs it again when its
+    body changes."""
+    h = hashlib.sha256()
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        h.update(repr(fn).encode())
+    else:
+        _feed_code(h, code)
+        h.update(repr(getattr(fn, "__defaults__", None)).encode())
+        h.update(repr(sorted((getattr(fn, "__kwdefaults__", None) or {}).items())).encode())
+    return h.hexdigest()[:32]
+
+
+def check_options(options):
+    """Checks the node options' names and types; returns them as a dict."""
+    if not options:
+        return {}
+    for name in options:
+        if name not in _OPTION_NAMES:
+            raise TypeError(f"unknown node option {name!r} (options: {', '.join(_OPTION_NAMES)})")
+    out = dict(options)
+    for name in ("priority", "retries"):
+        if out.get(name) is not None and not isinstance(out[name], int):
+            raise TypeError(f"{name} must be an int, got {out[name]!r}")
+    for name in ("cpus", "timeout", "estimate"):
+        if out.get(name) is not None:
+            out[name] = float(out[name])
+    if out.get("resources") is not None:
+        out["resources"] = {str(k): float(v) for k, v in out["resources"].items()}
+    if out.get("version") is not None:
+        out["version"] = str(out["version"])
+    if out.get("tags") is not None:
+        tags = out["tags"]
+        out["tags"] = (tags,) if isinstance(tags, str) else tuple(str(t) for t in tags)
+    return out
+
+
+def option_tuple(options, identity):
+    """The C module's 9-tuple of node options; the version is the code identity, with the
+    user's version after it."""
+    version = f"py:{identity}"
+    if options.get("version") is not None:
+        version += f"/{options['version']}"
+    return (options.get("priority"), options.get("sequential"), options.get("pool"),
+            options.get("cpus"), options.get("resources"), options.get("retries"),
+            options.get("timeout"), version, options.get("estimate"))
+
+
+class Handle:
+    """A node of a graph being built: what calling an xn function in a dag returns. Pass it
+    to other xn calls (also inside lists, dicts, ...) to make them depend on it."""
+
+    __slots__ = ("graph", "name")
+
+    def __init__(self, graph, name):
+        self.graph = graph
+        self.name = name
+
+    def __repr__(self):
+        return f"<zdag node {self.name}>"
+
+    def __reduce__(self):
+        raise TypeError(f"zdag node {self.name} is a handle of a graph being built, not a value")
+
+    def __bool__(self):
+        raise TypeError(f"zdag node {self.name} has no value while the graph is built: pass it "
+                        "to another xn function instead of testing it")
+
+
+class XN:
+    """A function made a node by @xn. Called inside a @dag function (or a Graph's `with`
+    block) it adds a node and returns its Handle; called anywhere else it just runs."""
+
+    def __init__(self, fn, options):
+        self.fn = fn
+        self.options = check_options(options)
+        self.key = register(fn)
+        self.__wrapped__ = fn
+        self.__name__ = getattr(fn, "__name__", "fn")
+        self.__qualname__ = getattr(fn, "__qualname__", self.__name__)
+        self.__module__ = getattr(fn, "__module__", None)
+        self.__doc__ = getattr(fn, "__doc__", None)
+        self._identity = None
+        self._option_tuple = None
+        self._base_name = None
+
+    @property
+    def identity(self):
+        if self._identity is None:
+            self._identity = code_identity(self.fn)
+        return self._identity
+
+    @property
+    def option_tuple(self):
+        """The C module's options of this function's nodes (made once)."""
+        if self._option_tuple is None:
+            self._option_tuple = option_tuple(self.options, self.identity)
+        return self._option_tuple
+
+    @property
+    def base_name(self):
+        """The name of this function's first node (the next are NAME.1, NAME.2 ...)."""
+        if self._base_name is None:
+            from .graph import base_name
+            self._base_name = base_name(self.key[1])
+        return self._base_name
+
+    def __call__(self, *args, **kwargs):
+        from . import graph
+        g = graph.building()
+        if g is None:
+            return self.fn(*args, **kwargs)
+        return g.call(self, *args, **kwargs)
+
+    def __repr__(self):
+        return f"<zdag xn {self.__qualname__}>"
+
+    def __reduce__(self):
+        return (_find_xn, self.key)
+
+
+def _find_xn(module, qualname):
+    from .runtime import lookup
+    return lookup(module, qualname)
+
+
+def xn(fn=None, **options):
+    """Makes fn a node: @xn, or @xn(priority=, sequential=, pool=, cpus=, resources=,
+    retries=, timeout=, tags=, version=, estimate=)."""
+    if fn is None:
+        check_options(options)
+        return lambda f: XN(f, options)
+    if not callable(fn):
+        raise TypeError("xn() takes a function, or node options as keyword arguments")
+    return XN(fn, options)

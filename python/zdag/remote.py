@@ -1,0 +1,35 @@
+"""Serving a remote coordinator: this script's functions, run for another host's zdag."""
+import os
+
+from . import _zdag
+
+ENV_CONNECT = "ZDAG_WORKER_CONNECT"
+
+
+def worker(connect, curve_secret=None, coordinator_key=None, insecure=False, slots=0, cpus=None,
+           host_id=None, forever=False, quiet=False):
+    """Serves the coordinator at `connect` (e.g. tcp://10.0.0.1:7700) with this process's
+    functions until its run ends (`forever`: wait for the next one). Import or define every
+    node's function first (run the same script). Returns the exit status of `zdag worker`."""
+    from . import runner
+    runner._check_fork_safety(False)
+    options = {"connect": connect, "curve_secret": curve_secret,
+               "coordinator_key": coordinator_key, "insecure": insecure, "slots": slots,
+               "cpus": cpus, "host_id": host_id, "forever": forever, "quiet": quiet}
+    status, _log = _zdag.serve({k: v for k, v in options.items() if v is not None})
+    return status
+
+
+def from_environment():
+    """True when this process was started as a remote worker (ZDAG_WORKER_CONNECT set)."""
+    return bool(os.environ.get(ENV_CONNECT))
+
+
+def serve_from_environment():
+    """worker() with the settings of ZDAG_WORKER_CONNECT, ZDAG_WORKER_CURVE_SECRET,
+    ZDAG_WORKER_COORDINATOR_KEY, ZDAG_WORKER_INSECURE=1, ZDAG_WORKER_SLOTS."""
+    env = os.environ
+    return worker(env[ENV_CONNECT], curve_secret=env.get("ZDAG_WORKER_CURVE_SECRET"),
+                  coordinator_key=env.get("ZDAG_WORKER_COORDINATOR_KEY"),
+                  insecure=env.get("ZDAG_WORKER_INSECURE") == "1",
+                  slots=int(env.get("ZDAG_WORKER_SLOTS", "0")))
