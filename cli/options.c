@@ -116,6 +116,9 @@ static const zd_cli_option worker_opts[] = {
     {ZD_OPT_FOREVER, 0, "forever", NULL, NULL,
      "after a run, wait for the next one (reconnecting); retry\n"
      "every mistake"},
+    {ZD_OPT_METRICS, 0, "metrics", "ADDR", NULL,
+     "serve this worker's Prometheus metrics at\n"
+     "http://ADDR/metrics (HOST:PORT, or PORT for every address)"},
     help_opt,
 };
 

@@ -107,6 +107,9 @@ static bool parse(int argc, char **argv, worker_args *w) {
         case ZD_OPT_FOREVER:
             w->o.forever = true;
             break;
+        case ZD_OPT_METRICS:
+            w->o.metrics = val;
+            break;
         default: /* --help: main() answered it */
             break;
         }

@@ -112,8 +112,10 @@ int zd_wire_encode_task(zd_wire_buf *b, const zd_msg_task *m) {
         if (!m->deps[i].hash != !!m->deps[i].data.ptr ||
             (!m->deps[i].hash && m->deps[i].data.len != m->deps[i].size))
             return ZDAG_EINVAL;
+    if (!(m->cpus >= 0 && m->cpus <= ZD_WIRE_MAX_CPUS))
+        return ZDAG_EINVAL;
     reset(b);
-    put_array(b, 17);
+    put_array(b, 18);
     put_u64(b, ZD_MSG_TASK);
     put_u64(b, m->node);
     put_u64(b, m->token);
@@ -147,6 +149,7 @@ int zd_wire_encode_task(zd_wire_buf *b, const zd_msg_task *m) {
     put_u64(b, m->max_result);
     put_str(b, m->store_dir);
     put_u64(b, m->after);
+    b->failed |= msgpack_pack_double(&b->pk, m->cpus);
     return finish(b);
 }
 
@@ -606,11 +609,21 @@ static bool decode_deps(zd_wire_decoder *d, const msgpack_object *o, zd_msg_task
     return true;
 }
 
+static bool get_amount(zd_wire_decoder *d, const msgpack_object *o, double max, double *v) {
+    if (o->type == MSGPACK_OBJECT_FLOAT32 || o->type == MSGPACK_OBJECT_FLOAT64)
+        *v = o->via.f64;
+    else if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+        *v = (double)o->via.u64;
+    else
+        return FAIL(d, "expected a number");
+    return (*v >= 0 && *v <= max) || FAIL(d, "number out of range");
+}
+
 static bool decode_task(zd_wire_decoder *d, const msgpack_object *f, uint32_t n, zd_msg *m) {
     zd_msg_task *t = &m->u.task;
     uint64_t timeout;
     memset(t, 0, sizeof *t);
-    if (n != 17)
+    if (n != 18)
         return FAIL(d, "TASK has the wrong number of fields");
     if (!get_u32(d, &f[1], &t->node) || !get_uint(d, &f[2], UINT64_MAX, &t->token) ||
         !get_u32(d, &f[3], &t->attempt) || !get_str(d, &f[4], false, &t->name) ||
@@ -634,7 +647,8 @@ static bool decode_task(zd_wire_decoder *d, const msgpack_object *f, uint32_t n,
     if (!get_str(d, &f[10], true, &t->workdir) || !get_uint(d, &f[11], UINT64_MAX, &timeout) ||
         !get_str(d, &f[12], true, &t->log_path) || !decode_deps(d, &f[13], t) ||
         !get_uint(d, &f[14], ZD_RESULT_LIMIT_MAX, &t->max_result) ||
-        !get_str(d, &f[15], true, &t->store_dir) || !get_uint(d, &f[16], UINT64_MAX, &t->after))
+        !get_str(d, &f[15], true, &t->store_dir) || !get_uint(d, &f[16], UINT64_MAX, &t->after) ||
+        !get_amount(d, &f[17], ZD_WIRE_MAX_CPUS, &t->cpus))
         return false;
     t->timeout_ms = timeout;
     if (t->max_result == 0)
@@ -667,16 +681,6 @@ static bool decode_result(zd_wire_decoder *d, const msgpack_object *f, uint32_t 
 }
 
 /* A finite number in [0, max]. */
-static bool get_amount(zd_wire_decoder *d, const msgpack_object *o, double max, double *v) {
-    if (o->type == MSGPACK_OBJECT_FLOAT32 || o->type == MSGPACK_OBJECT_FLOAT64)
-        *v = o->via.f64;
-    else if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-        *v = (double)o->via.u64;
-    else
-        return FAIL(d, "expected a number");
-    return (*v >= 0 && *v <= max) || FAIL(d, "number out of range");
-}
-
 static bool decode_join(zd_wire_decoder *d, const msgpack_object *f, uint32_t n, zd_msg *m) {
     zd_msg_join *j = &m->u.join;
     const msgpack_object *res;

@@ -2,7 +2,7 @@
  *
  *   HELLO  [1, version, slot, pid, host, credit, agent, secret]  executor -> coordinator
  *   TASK   [2, node, token, attempt, name, run_id, kind, cmd, args, env, workdir, timeout_ms,
- *           log_path, deps, max_result, store_dir, after]   coordinator -> executor
+ *           log_path, deps, max_result, store_dir, after, cpus]   coordinator -> executor
  *   RESULT [3, node, token, ok, exit_code, signal, error, output, log, size, hash]
  *                                                           executor -> coordinator
  *   BYE    [4, reason]                                      coordinator -> executor or agent
@@ -29,7 +29,9 @@
  * [name, format, size, hash, bytes] (zd_format; `hash` the 32-byte SHA-256 of a result in the
  * store and `bytes` nil, or `hash` nil and `bytes` the result itself, of at most
  * ZD_RESULT_INLINE_MAX bytes). `max_result` is the node's limit (a larger result fails the
- * node); `store_dir` the coordinator's result store, or nil for a remote executor.
+ * node); `store_dir` the coordinator's result store, or nil for a remote executor; `cpus` (a
+ * float) the CPU units the node holds on its host while it runs, which a worker reports as in
+ * use (`zdag worker --metrics`).
  *
  * Results. RESULT's `output` carries a result of at most ZD_RESULT_INLINE_MAX bytes (its
  * `hash` nil); a larger one is in a store file named by `hash`. A local executor (TASK with a
@@ -77,11 +79,12 @@
 #include "store.h"
 #include "zdag.h"
 
-#define ZD_WIRE_VERSION 5
+#define ZD_WIRE_VERSION 6
 #define ZD_WIRE_MAX_DEPTH 16            /* msgpack nesting allowed in a frame (args excluded) */
 #define ZD_WIRE_MAX_FRAME (256ll << 20) /* ZMQ_MAXMSGSIZE on every socket */
 #define ZD_WIRE_CHUNK (1u << 20)        /* bytes of a CHUNK or DATA, at most */
 #define ZD_WIRE_WINDOW (4u << 20)       /* bytes uploaded or fetched and not yet answered */
+#define ZD_WIRE_MAX_CPUS 1e15           /* a TASK's cpus, at most */
 
 typedef enum zd_msg_type {
     ZD_MSG_HELLO = 1,
@@ -207,6 +210,8 @@ typedef struct zd_msg_task {
     uint64_t after;      /* a chain: run only if the task just before it on this executor, whose
                             token this is, succeeded, with that task's result as the dependency
                             of that name; 0: none */
+    double cpus;         /* the CPU units the node takes on its host (>= 0), for the worker's
+                            --metrics */
 } zd_msg_task;
 
 typedef struct zd_msg_result {

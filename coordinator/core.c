@@ -1793,7 +1793,8 @@ int zd_core_task(zd_core *c, uint32_t index, uint32_t slot, zd_msg_task *t) {
                        .n_deps = (uint32_t)n_inputs,
                        .max_result = zd_core_max_result(c, index),
                        .store_dir = remote ? (zd_bytes){NULL, 0} : cstr(c->cfg.store_dir),
-                       .after = r->after >= 0 ? c->runs[r->after].token : 0};
+                       .after = r->after >= 0 ? c->runs[r->after].token : 0,
+                       .cpus = node->cpus};
     return 0;
 }
 

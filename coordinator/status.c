@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "jsonout.h"
+#include "metrics.h"
 
 #define LIT(w, s) zd_jsonout_rawn((w), (s), sizeof(s) - 1)
 
@@ -164,31 +165,15 @@ int zd_status_json(const zd_graph *g, const zd_core *c, double now, double eta_s
     return rc;
 }
 
-/* A Prometheus label value: backslash, double quote and newline escaped. */
-static void label(FILE *f, const char *v) {
-    for (; *v; v++) {
-        if (*v == '\\' || *v == '"')
-            fputc('\\', f);
-        if (*v == '\n')
-            fputs("\\n", f);
-        else
-            fputc(*v, f);
-    }
-}
-
-static void metric(FILE *f, const char *name, const char *type, const char *help) {
-    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
 static void per_host(FILE *f, const zd_core *c, double now, const char *name, const char *help,
                      int what) {
-    metric(f, name, "gauge", help);
+    zd_metrics_head(f, name, "gauge", help);
     for (uint32_t h = 0; h < zd_core_host_count(c); h++) {
         zd_core_host_info hi;
         zd_core_host(c, h, now, &hi);
         double v = what == 0 ? hi.slots : what == 1 ? hi.busy : what == 2 ? hi.cpus : hi.cpus_used;
         fprintf(f, "%s{host=\"", name);
-        label(f, hi.name);
+        zd_metrics_label(f, hi.name);
         fprintf(f, "\"} %g\n", v);
     }
 }
@@ -204,26 +189,27 @@ int zd_status_metrics(const zd_graph *g, const zd_core *c, double now, char **ou
         if ((unsigned)o.state < 8)
             n[o.state]++;
     }
-    metric(f, "zdag_nodes", "gauge", "Nodes of the run by state.");
+    zd_metrics_head(f, "zdag_nodes", "gauge", "Nodes of the run by state.");
     for (int s = 0; s < 8; s++)
         fprintf(f, "zdag_nodes{state=\"%s\"} %" PRIu32 "\n", zd_node_state_name((zd_node_state)s),
                 n[s]);
     zd_core_counts k;
     zd_core_counts_get(c, &k);
-    metric(f, "zdag_attempts_started_total", "counter",
-           "Attempts sent to an executor and started.");
+    zd_metrics_head(f, "zdag_attempts_started_total", "counter",
+                    "Attempts sent to an executor and started.");
     fprintf(f, "zdag_attempts_started_total %" PRIu64 "\n", k.started);
-    metric(f, "zdag_results_total", "counter", "Results accepted from executors.");
+    zd_metrics_head(f, "zdag_results_total", "counter", "Results accepted from executors.");
     fprintf(f, "zdag_results_total %" PRIu64 "\n", k.results);
-    metric(f, "zdag_retries_total", "counter", "Retries after an attempt failed.");
+    zd_metrics_head(f, "zdag_retries_total", "counter", "Retries after an attempt failed.");
     fprintf(f, "zdag_retries_total %" PRIu64 "\n", k.retries);
-    metric(f, "zdag_hosts_lost_total", "counter", "Remote hosts lost (silent past T_lost).");
+    zd_metrics_head(f, "zdag_hosts_lost_total", "counter",
+                    "Remote hosts lost (silent past T_lost).");
     fprintf(f, "zdag_hosts_lost_total %" PRIu32 "\n", k.lost_hosts);
     per_host(f, c, now, "zdag_host_executors", "Executors up on the host.", 0);
     per_host(f, c, now, "zdag_host_executors_busy", "Executors running an attempt.", 1);
     per_host(f, c, now, "zdag_host_cpus", "CPU units the host offers.", 2);
     per_host(f, c, now, "zdag_host_cpus_used", "CPU units taken on the host.", 3);
-    metric(f, "zdag_elapsed_seconds", "gauge", "Seconds since the run started.");
+    zd_metrics_head(f, "zdag_elapsed_seconds", "gauge", "Seconds since the run started.");
     fprintf(f, "zdag_elapsed_seconds %.3f\n", now);
     return fclose(f) == 0 ? 0 : ZDAG_ENOMEM;
 }

@@ -363,6 +363,8 @@ typedef struct zdag_worker_options {
     bool forever;                /* after a run, wait for the next one; retry every mistake */
     zdag_log_fn log;             /* where the worker's messages go; NULL = nowhere */
     void *log_ctx;               /* passed to log */
+    const char *metrics;         /* serve Prometheus metrics at http://metrics/metrics
+                                    ("HOST:PORT" or "PORT"); NULL = none */
 } zdag_worker_options;
 
 /* Fills opts with the defaults (and its size). */
@@ -374,7 +376,8 @@ ZDAG_EXPORT void zdag_worker_options_init(zdag_worker_options *opts);
  * the exit status, as `zdag worker` exits: 0 (the run ended), 2 (invalid options or keys, or
  * a coordinator that cannot admit this worker as configured: it refused the key, it does not
  * hold the pinned key, CurveZMQ on one side only; each said within 5 s), 3 (the coordinator
- * could not be reached for 60 s, or was lost), 130/143 (interrupted). */
+ * could not be reached for 60 s, or was lost; or `metrics` cannot be listened on), 130/143
+ * (interrupted). */
 ZDAG_EXPORT int zdag_worker_run(zdag_dag *dag, const zdag_worker_options *opts) ZDAG_MUST_USE;
 
 #ifdef __cplusplus

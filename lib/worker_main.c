@@ -57,6 +57,7 @@ static bool check_options(worker_state *w) {
     w->cfg.n_res = o->n_resources;
     w->cfg.connect = o->connect;
     w->cfg.forever = o->forever;
+    w->cfg.metrics_addr = o->metrics;
     w->cfg.host_id = o->host_id;
     if (!w->cfg.host_id) {
         if (gethostname(w->host, sizeof w->host - 1) < 0)

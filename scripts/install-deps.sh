@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config libzmq3-dev libmsgpack-dev libcmocka-dev libyaml-dev
       libjansson-dev libsodium-dev zlib1g-dev ninja-build make procps python3 clang
       libclang-rt-14-dev iproute2 parallel libmicrohttpd-dev chromium fonts-dejavu-core
-      python3-dev python3-setuptools python3-matplotlib python3-pip)
+      python3-dev python3-setuptools python3-matplotlib python3-pip python3-yaml)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -15,8 +15,10 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "agentstats.h"
 #include "curve.h"
 #include "fence.h"
+#include "metrics.h"
 #include "peerwatch.h"
 #include "wire.h"
 #include "xset.h"
@@ -28,6 +30,7 @@
 #define MAX_EARLY_DEATHS 3   /* an executor slot dying this often before work is retired */
 #define PROBE_MS 1000        /* how long a plain handshake probe may take */
 #define PROBLEM_QUIET_S 60.0 /* a retrying worker repeats the same reason once per this long */
+#define METRICS_EVERY_S 0.5  /* the --metrics snapshot is this fresh at least */
 
 typedef enum session_end {
     END_BYE,
@@ -69,12 +72,47 @@ typedef struct agent {
     zd_peer_state logged;               /* the problem last logged */
     double logged_at;                   /* when (mono) */
     unsigned repeats;                   /* attempts failing the same way since */
+    zd_metrics *metrics;                /* the --metrics server, or NULL */
+    double metrics_at;                  /* when its snapshot was last published (mono) */
+    bool serving;                       /* between WELCOME and the session's end */
+    zd_xset_tally done;                 /* what the executors of ended sessions did */
+    uint64_t runs_joined;               /* WELCOMEs */
 } agent;
 
 static double mono(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Publishes the --metrics snapshot when the last is older than METRICS_EVERY_S (or `now`). */
+static void publish_metrics(agent *a, bool now) {
+    if (!a->metrics || (!now && mono() - a->metrics_at < METRICS_EVERY_S))
+        return;
+    a->metrics_at = mono();
+    const zd_agent_cfg *cfg = a->cfg;
+    zd_xset_tally t = {0};
+    if (a->xs)
+        zd_xset_tally_get(a->xs, &t);
+    zd_agentstats s = {.host_id = cfg->host_id,
+                       .connect = cfg->connect,
+                       .slots = cfg->slots,
+                       .busy = t.busy,
+                       .cpus = cfg->cpus,
+                       .cpus_used = t.cpus_used,
+                       .started = a->done.started + t.started,
+                       .succeeded = a->done.succeeded + t.succeeded,
+                       .failed = a->done.failed + t.failed,
+                       .lost = a->done.lost + t.lost,
+                       .runs_joined = a->runs_joined,
+                       .connected = a->serving && !a->fenced,
+                       .heard_s =
+                           a->last_heard ? (double)(zd_boottime_ns() - a->last_heard) / 1e9 : -1};
+    char *text = NULL;
+    size_t len = 0;
+    if (zd_agentstats_text(&s, &text, &len) == 0)
+        zd_metrics_publish(a->metrics, text, len);
+    free(text);
 }
 
 static int send_out(agent *a) {
@@ -189,6 +227,7 @@ static bool await_welcome(agent *a) {
     a->problem = ZD_PEER_PENDING;
     a->problem_value = 0;
     while (!ok && !a->signal && mono() < until) {
+        publish_metrics(a, false);
         zmq_pollitem_t items[3] = {{a->sock, 0, ZMQ_POLLIN, 0},
                                    {NULL, a->sfd, ZMQ_POLLIN, 0},
                                    {zd_peerwatch_socket(a->watch), 0, ZMQ_POLLIN, 0}};
@@ -497,6 +536,8 @@ static session_end serve(agent *a) {
         if (until < wake)
             wake = until;
         int timeout_ms = wake > now ? (int)((wake - now) / 1000000) + 1 : 0;
+        if (a->metrics && timeout_ms > 1000 * METRICS_EVERY_S)
+            timeout_ms = (int)(1000 * METRICS_EVERY_S); /* the snapshot stays fresh */
         zd_msg m;
         bool child;
         int type = receive(a, timeout_ms, &m, &msg, &child);
@@ -525,6 +566,7 @@ static session_end serve(agent *a) {
             end = m.u.bye.reason == ZD_BYE_EVICTED ? END_EVICTED : END_BYE;
             break;
         }
+        publish_metrics(a, false);
     }
     zmq_msg_close(&msg);
     return end;
@@ -552,6 +594,9 @@ static session_end session(agent *a) {
     zd_logf(a->log, ZDAG_LOG_INFO, "joined %s as worker %u (%u slots)", a->cfg->connect, a->id,
             a->cfg->slots);
     a->joined = true;
+    a->serving = true;
+    a->runs_joined++;
+    publish_metrics(a, true);
     /* Word at once, before forking (which can take long on a loaded host): the coordinator
      * counts T_lost from our last message, and the JOIN is all it has so far. */
     if (zd_wire_encode_beat(a->out, zd_fence_sent(&a->fence, zd_boottime_ns())) == 0)
@@ -567,12 +612,49 @@ static session_end session(agent *a) {
                 "long); its nodes run elsewhere");
 out_stop:
     /* Executors kill their commands' groups on SIGTERM: no orphaned work survives. */
-    if (a->xs)
+    if (a->xs) {
         zd_xset_stop(a->xs, SIGTERM, 2.0);
+        zd_xset_tally t;
+        zd_xset_tally_get(a->xs, &t);
+        a->done.started += t.started;
+        a->done.succeeded += t.succeeded;
+        a->done.failed += t.failed;
+        a->done.lost += t.lost;
+    }
     zd_xset_free(&a->xs);
+    a->serving = false;
+    publish_metrics(a, true);
 out_close:
     close_session(a);
     return end;
+}
+
+/* Sleeps `seconds` (the snapshot kept fresh meanwhile); returns true when SIGINT or SIGTERM
+ * came. */
+static bool pause_for(agent *a, double seconds) {
+    double until = mono() + seconds;
+    for (double left = seconds; left > 0; left = until - mono()) {
+        publish_metrics(a, false);
+        double step = a->metrics && left > METRICS_EVERY_S ? METRICS_EVERY_S : left;
+        struct pollfd pfd = {a->sfd, POLLIN, 0};
+        bool child;
+        if (poll(&pfd, 1, (int)(step * 1000) + 1) > 0 && read_signals(a, &child))
+            return true;
+    }
+    return false;
+}
+
+/* Starts the --metrics server (its thread inherits the blocked signals). Returns 0, or the exit
+ * status: 2 for an address that is invalid, 3 for one that cannot be listened on. */
+static int start_metrics(agent *a) {
+    char why[512];
+    int rc = zd_metrics_start(a->cfg->metrics_addr, &a->metrics, why, sizeof why);
+    if (rc < 0) {
+        zd_logf(a->log, ZDAG_LOG_ERROR, "%s", why);
+        return rc == ZDAG_EINVAL ? 2 : 3;
+    }
+    publish_metrics(a, true);
+    return 0;
 }
 
 int zd_agent_run(const zd_agent_cfg *cfg) {
@@ -596,6 +678,11 @@ int zd_agent_run(const zd_agent_cfg *cfg) {
     int status = 3;
     if (a.sfd < 0 || !a.out || !a.dec || !a.early_deaths || !a.killed_why || !mkdtemp(a.scratch)) {
         zd_logf(a.log, ZDAG_LOG_ERROR, "cannot start: %s", strerror(errno));
+        goto out_free;
+    }
+    int failed = cfg->metrics_addr ? start_metrics(&a) : 0;
+    if (failed) {
+        status = failed;
         goto out_free;
     }
     double backoff = 0.5, first_try = mono();
@@ -638,17 +725,14 @@ int zd_agent_run(const zd_agent_cfg *cfg) {
             break;
         }
         /* Lost or not reached: try again after a growing pause (reading signals meanwhile). */
-        struct pollfd pfd = {a.sfd, POLLIN, 0};
-        if (poll(&pfd, 1, (int)(backoff * 1000)) > 0) {
-            bool child;
-            if (read_signals(&a, &child)) {
-                status = 128 + a.signal;
-                break;
-            }
+        if (pause_for(&a, backoff)) {
+            status = 128 + a.signal;
+            break;
         }
         backoff = backoff * 2 > RECONNECT_MAX_S ? RECONNECT_MAX_S : backoff * 2;
     }
 out_free:
+    zd_metrics_stop(&a.metrics);
     if (a.scratch[0] && !strstr(a.scratch, "XXXXXX"))
         zd_rmtree(a.scratch);
     free(a.early_deaths);

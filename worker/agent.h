@@ -41,13 +41,17 @@ typedef struct zd_agent_cfg {
     const char *server_key_file; /* where curve_server came from, for messages (or NULL) */
     bool forever;                /* after a run ends (or the coordinator is lost), wait for the
                                     next one instead of exiting */
+    const char *metrics_addr;    /* serve Prometheus text there (common/metrics.h), or NULL */
     const zd_fn_entry *fns;      /* functions of this program that fn nodes may call (borrowed) */
     size_t n_fns;                /* entries in fns */
     zd_log log;                  /* where the agent's and its executors' messages go */
 } zd_agent_cfg;
 
 /* Runs the agent in the calling process until the run ends (or, with forever, until SIGINT or
- * SIGTERM). Returns the process exit status: 0 after a run ended normally (BYE DONE); 2 when
+ * SIGTERM). With metrics_addr, serves its gauges and counters (agentstats.h) there from the
+ * start, refreshed every 0.5 s at most and at once when a run is joined or left; an address that
+ * is invalid returns 2, one that cannot be listened on 3, before anything else is tried.
+ * Returns the process exit status: 0 after a run ended normally (BYE DONE); 2 when
  * the coordinator cannot admit this worker as configured (it refused our key, it does not
  * hold the pinned key, CurveZMQ on one side only, not a zdag endpoint: see peerwatch.h) or
  * the endpoint is invalid; 3 when the coordinator could not be reached for 60 s or was lost,

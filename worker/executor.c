@@ -727,12 +727,19 @@ static int upload(executor *x, const zd_msg_task *t, const uint8_t *hash, uint64
     return rc;
 }
 
-/* Publishes the attempt (for the agent's CANCEL and timeout reports) and arms the watchdog. */
+_Static_assert(sizeof(double) == sizeof(uint64_t), "a cell keeps cpus as a double's bits");
+
+/* Publishes the attempt (for the agent's CANCEL and timeout reports, and its --metrics) and
+ * arms the watchdog. */
 static void begin_attempt(executor *x, const zd_msg_task *t) {
     uint64_t timeout_ms = t->timeout_ms < MAX_TIMEOUT_MS ? t->timeout_ms : 0;
+    uint64_t cpus_bits;
+    memcpy(&cpus_bits, &t->cpus, sizeof cpus_bits);
     atomic_store(&x->cell->timeout_ms, timeout_ms);
+    atomic_store(&x->cell->cpus_bits, cpus_bits);
     atomic_store(&x->cell->token, t->token);
     atomic_store(&x->cell->started, t->token);
+    atomic_fetch_add(&x->cell->n_started, 1);
     /* Commands have their timeout enforced by zd_proc_run(); functions run in this process. */
     int64_t deadline =
         t->kind == 2 && timeout_ms ? zd_boottime_ns() + (int64_t)timeout_ms * 1000000 : 0;
@@ -887,6 +894,8 @@ static int handle_task(executor *x, const zd_msg_task *t) {
      * before the next task starts, so that a task that kills this process cannot take it along. */
     if (lease_expired(x, zd_boottime_ns()))
         fence(x);
+    if (rc == 0) /* before it goes: once the run has it, its end may come before our count */
+        atomic_fetch_add(ok ? &x->cell->n_succeeded : &x->cell->n_failed, 1);
     rc = rc < 0 ? rc : send_frame(x);
     end_attempt(x);
     return rc;

@@ -26,6 +26,12 @@ typedef struct zd_slot_cell {
     _Atomic uint64_t timeout_ms; /* that attempt's timeout (0: none), valid while token != 0 */
     _Atomic uint64_t started;    /* the token of the last attempt it started (kept after it ends):
                                     whoever reaps it knows how far it got through its tasks */
+    _Atomic uint64_t cpus_bits;  /* that attempt's CPU units (a double's bits), valid while
+                                    token != 0 */
+    /* Counts for the agent's --metrics, kept across the executors of one slot: */
+    _Atomic uint64_t n_started;   /* attempts started */
+    _Atomic uint64_t n_succeeded; /* attempts whose result said success, counted as it goes */
+    _Atomic uint64_t n_failed;    /* attempts whose result said failure, counted as it goes */
 } zd_slot_cell;
 
 typedef struct zd_executor_cfg {

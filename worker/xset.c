@@ -28,6 +28,7 @@ struct zd_xset {
     zd_executor_cfg base; /* configuration shared by all slots */
     char *scratch_root;   /* owned */
     pid_t *pids;          /* per slot, 0 when none runs */
+    uint64_t *lost;       /* per slot, attempts its reaped executors left without a result */
     shared_mem *shared;   /* mapped MAP_SHARED, inherited by the executors */
     size_t shared_size;   /* bytes mapped */
     uint32_t n;           /* slots */
@@ -40,12 +41,13 @@ zd_xset *zd_xset_new(uint32_t n, const zd_executor_cfg *base, const char *scratc
     x->base = *base;
     x->n = n;
     x->pids = calloc(n ? n : 1, sizeof *x->pids);
+    x->lost = calloc(n ? n : 1, sizeof *x->lost);
     x->scratch_root = strdup(scratch_root);
     x->shared_size = sizeof(shared_mem) + (n ? n : 1) * sizeof(zd_slot_cell);
     void *shared =
         mmap(NULL, x->shared_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     x->shared = shared == MAP_FAILED ? NULL : shared; /* zero-filled */
-    if (!x->pids || !x->scratch_root || !x->shared)
+    if (!x->pids || !x->lost || !x->scratch_root || !x->shared)
         zd_xset_free(&x);
     return x;
 }
@@ -57,6 +59,7 @@ void zd_xset_free(zd_xset **xp) {
     if (x->shared)
         munmap(x->shared, x->shared_size);
     free(x->pids);
+    free(x->lost);
     free(x->scratch_root);
     free(x);
     *xp = NULL;
@@ -122,6 +125,17 @@ void zd_xset_set_lease(zd_xset *x, int64_t until_ns) {
     atomic_store(&x->shared->lease_until, until_ns);
 }
 
+/* A reaped executor's attempt that counted no result is lost. One slot runs one attempt at a
+ * time, so its started - succeeded - failed - lost is 1 while one is in it; the dead cannot
+ * change their counts, so this is exact (a death right after a result was counted, before the
+ * token was cleared, loses nothing). */
+static void count_death(zd_xset *x, uint32_t s) {
+    const zd_slot_cell *c = &x->shared->cells[s];
+    uint64_t ended = atomic_load(&c->n_succeeded) + atomic_load(&c->n_failed) + x->lost[s];
+    if (atomic_load(&c->n_started) > ended)
+        x->lost[s]++;
+}
+
 bool zd_xset_reap(zd_xset *x, uint32_t *slot, int *status, pid_t *pid) {
     for (uint32_t s = 0; s < x->n; s++)
         if (x->pids[s] > 0 && waitpid(x->pids[s], status, WNOHANG) == x->pids[s]) {
@@ -129,6 +143,7 @@ bool zd_xset_reap(zd_xset *x, uint32_t *slot, int *status, pid_t *pid) {
                 *pid = x->pids[s];
             x->pids[s] = 0;
             zd_xset_orphans(x, s);
+            count_death(x, s);
             *slot = s;
             return true;
         }
@@ -163,7 +178,26 @@ void zd_xset_stop(zd_xset *x, int sig, double grace_s) {
             waitpid(x->pids[s], NULL, 0);
             x->pids[s] = 0;
             zd_xset_orphans(x, s);
+            count_death(x, s);
         }
+}
+
+void zd_xset_tally_get(const zd_xset *x, zd_xset_tally *t) {
+    *t = (zd_xset_tally){0};
+    for (uint32_t s = 0; s < x->n; s++) {
+        const zd_slot_cell *cell = &x->shared->cells[s];
+        t->started += atomic_load(&cell->n_started);
+        t->succeeded += atomic_load(&cell->n_succeeded);
+        t->failed += atomic_load(&cell->n_failed);
+        t->lost += x->lost[s];
+        if (x->pids[s] <= 0 || atomic_load(&cell->token) == 0)
+            continue;
+        uint64_t bits = atomic_load(&cell->cpus_bits);
+        double cpus;
+        memcpy(&cpus, &bits, sizeof cpus);
+        t->busy++;
+        t->cpus_used += cpus;
+    }
 }
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {

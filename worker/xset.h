@@ -61,6 +61,20 @@ bool zd_xset_reap(zd_xset *x, uint32_t *slot, int *status, pid_t *pid);
  * all are reaped and their orphans killed on return. */
 void zd_xset_stop(zd_xset *x, int sig, double grace_s);
 
+/* What the set's executors do and did, from their shared cells (zd_xset_tally_get()). */
+typedef struct zd_xset_tally {
+    uint32_t busy;      /* executors alive and in an attempt */
+    double cpus_used;   /* the CPU units of those attempts */
+    uint64_t started;   /* attempts the set's executors started */
+    uint64_t succeeded; /* of those, results sent that said success */
+    uint64_t failed;    /* and results sent that said failure */
+    uint64_t lost;      /* attempts whose executor was reaped before it counted their result */
+} zd_xset_tally;
+
+/* Fills *t. The cells of live executors change as it reads them: each number is one a moment
+ * ago; once every executor is reaped, started = succeeded + failed + lost exactly. */
+void zd_xset_tally_get(const zd_xset *x, zd_xset_tally *t);
+
 /* Removes a directory and everything below it, best effort (symbolic links are not followed). */
 void zd_rmtree(const char *path);
 

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
 #include <msgpack.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,7 +75,8 @@ static void test_task_round_trip(void **state) {
                      .deps = deps,
                      .n_deps = 3,
                      .max_result = 1ull << 30,
-                     .store_dir = B("/state/results")};
+                     .store_dir = B("/state/results"),
+                     .cpus = 1.5};
     assert_int_equal(zd_wire_encode_task(b, &t), 0);
     zd_msg m;
     assert_int_equal(zd_wire_decode(d, zd_wire_buf_data(b), zd_wire_buf_size(b), &m), 0);
@@ -96,6 +98,7 @@ static void test_task_round_trip(void **state) {
     assert_int_equal(r->n_deps, 3);
     assert_true(r->max_result == 1ull << 30);
     assert_true(eq(r->store_dir, "/state/results"));
+    assert_true(r->cpus == 1.5);
     assert_null(r->deps[0].hash);
     assert_int_equal(r->deps[0].size, 4);
     assert_true(r->deps[2].size == 5000000000ull);
@@ -125,6 +128,22 @@ static void test_task_round_trip(void **state) {
     t.max_result = 0;
     assert_int_equal(zd_wire_encode_task(b, &t), ZDAG_EINVAL);
     t.max_result = 100;
+    t.cpus = -1;
+    assert_int_equal(zd_wire_encode_task(b, &t), ZDAG_EINVAL);
+    t.cpus = NAN;
+    assert_int_equal(zd_wire_encode_task(b, &t), ZDAG_EINVAL);
+    /* cpus is the last field, a float64: a negative one on the wire is refused. */
+    t.cpus = 2;
+    assert_int_equal(zd_wire_encode_task(b, &t), 0);
+    size_t n = zd_wire_buf_size(b);
+    char *neg = malloc(n);
+    memcpy(neg, zd_wire_buf_data(b), n);
+    assert_int_equal((unsigned char)neg[n - 9], 0xcb);
+    neg[n - 8] = (char)0xc0; /* -2.0 */
+    assert_int_equal(zd_wire_decode(d, neg, n, &m), ZDAG_EPROTO);
+    assert_string_equal(zd_wire_decoder_error(d), "number out of range");
+    free(neg);
+    t.cpus = 0;
 
     /* A shell task: cmd is a string, no argv. */
     t.kind = 0;

@@ -94,7 +94,8 @@ static void wire_seeds(const char *out) {
                          .timeout_ms = 60000,
                          .log_path = B("/tmp/state/logs/fetch.log"),
                          .max_result = 1ull << 30,
-                         .store_dir = B("/tmp/state/results")};
+                         .store_dir = B("/tmp/state/results"),
+                         .cpus = 1};
     save_frame(out, b, zd_wire_encode_task(b, &shell), "task_shell");
 
     zd_bytes argv[] = {B("sh"), B("-c"), B("sleep 0.3; echo D"), B("")};
@@ -114,7 +115,8 @@ static void wire_seeds(const char *out) {
                              .workdir = B("/tmp/w"),
                              .deps = deps,
                              .n_deps = 3,
-                             .max_result = 512};
+                             .max_result = 512,
+                             .cpus = 2.5};
     save_frame(out, b, zd_wire_encode_task(b, &argv_task), "task_argv");
 
     zd_msg_task fn = {.node = 2,

@@ -50,7 +50,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define WIRE_VERSION 5 /* ZD_WIRE_VERSION of common/wire.h, which this file encodes by hand */
+#define WIRE_VERSION 6 /* ZD_WIRE_VERSION of common/wire.h, which this file encodes by hand */
 
 /* The coordinator under attack. */
 typedef struct target {
@@ -383,7 +383,7 @@ static void attack_multi(target *t) {
 static void attack_wrong_type(target *t) {
     void *s = dealer(t);
     buf b = {0};
-    mp_array(&b, 17); /* TASK */
+    mp_array(&b, 18); /* TASK */
     mp_uint(&b, 2);
     mp_uint(&b, 0);
     mp_uint(&b, 1);
@@ -401,6 +401,7 @@ static void attack_wrong_type(target *t) {
     mp_uint(&b, 1024); /* max_result */
     mp_nil(&b);        /* store_dir */
     mp_uint(&b, 0);    /* after */
+    mp_double(&b, 1);  /* cpus */
     send_buf(s, &b);
     b.n = 0;
     mp_array(&b, 7); /* WELCOME */
@@ -586,7 +587,7 @@ static void attack_hello(target *t) {
     hello_secret_frame(&b, 0, id, 1, secret);
     send_buf(ex, &b);
     uint64_t node = 0, token = 0;
-    /* TASK has 17 fields: an array16 header (0xdc 0x00 0x11), then its type 2. */
+    /* TASK has 18 fields: an array16 header (0xdc 0x00 0x12), then its type 2. */
     off = 4;
     bool tasked = recv_buf(ex, &b) && b.n > 4 && b.p[0] == 0xdc && b.p[3] == 2 &&
                   read_uint(b.p, b.n, &off, &node) && read_uint(b.p, b.n, &off, &token);

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import tempfile
@@ -16,6 +17,13 @@ import zlib
 
 ZDAG = os.environ.get("ZDAG") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "zdag")
+
+
+def free_port():
+    """A TCP port of 127.0.0.1 free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def overlaps(a, b):
@@ -50,8 +58,13 @@ class ZdagTestCase(unittest.TestCase):
         self.marker = "zdagmark" + os.path.basename(self.dir).replace("-", "")
         self.env = dict(os.environ, TMPDIR=self.tmp, ZDAG_TEST_MARKER=self.marker)
         self.env.pop("XDG_RUNTIME_DIR", None)
+        self.backgrounded = []
 
     def tearDown(self):
+        for p in self.backgrounded:
+            if p.poll() is None:
+                p.kill()
+            p.communicate(timeout=30)
         left = os.listdir(self.tmp)
         deadline = time.time() + 5
         stray = processes_with(self.marker)
@@ -99,6 +112,12 @@ class ZdagTestCase(unittest.TestCase):
         """Starts zdag in the background (for signals and kills)."""
         return subprocess.Popen([ZDAG, *args], cwd=self.dir, env=self.env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def background(self, *args):
+        """start(), and at tearDown killed if it still runs, and reaped."""
+        p = self.start(*args)
+        self.backgrounded.append(p)
+        return p
 
     def side_lines(self, side):
         """The words of each line the commands appended to the file side ([] before any)."""

@@ -125,3 +125,18 @@ void zd_metrics_stop(zd_metrics **mp) {
     free(m);
     *mp = NULL;
 }
+
+void zd_metrics_head(FILE *f, const char *name, const char *type, const char *help) {
+    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+void zd_metrics_label(FILE *f, const char *v) {
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"')
+            fputc('\\', f);
+        if (*v == '\n')
+            fputs("\\n", f);
+        else
+            fputc(*v, f);
+    }
+}
