@@ -11,13 +11,14 @@ _OPTION_NAMES = ("priority", "sequential", "pool", "cpus", "resources", "retries
 
 
 def register(fn):
-    """Registers fn under (module, qualname) and returns that key. Functions made in a loop
-    (closures) share a qualname: each later one gets a '#N' suffix, so they stay apart."""
+    """Registers fn under (module, qualname) and returns that key. Functions that share a
+    module and qualname (closures or lambdas made in a loop, a name defined again) are told
+    apart: each later one gets a '#N' suffix, so every node calls its own function."""
     module = getattr(fn, "__module__", None) or "__main__"
     qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", "fn")
     key = (module, qualname)
     n = 1
-    while REGISTRY.get(key, fn) is not fn and "<locals>" in qualname:
+    while REGISTRY.get(key, fn) is not fn:
         key = (module, f"{qualname}#{n}")
         n += 1
     REGISTRY[key] = fn

@@ -1,4 +1,5 @@
 """zdag for Python: results and exceptions cross the executors' process boundary."""
+import json
 import os
 import threading
 import unittest
@@ -81,6 +82,31 @@ def d():
 print("before the run", end=" ")  # left in the buffer: the executors must not print it again
 sys.stdout.write("(buffered)\\n")
 print(d())
+"""
+
+
+SAME_NAMES = """
+import json
+from zdag import Graph, xn
+
+# Module-level functions that share a module and a qualified name: lambdas made in a loop,
+# lambdas handed to Graph.add, a function defined again under the same name.
+tens = [xn(lambda k=k: k * 10) for k in range(3)]
+letters = [lambda: "a", lambda: "b"]
+
+@xn
+def which():
+    return "first"
+first = which
+
+@xn
+def which():
+    return "second"
+
+g = Graph()
+hs = [g.add(f) for f in tens] + [g.add(f) for f in letters] + [g.add(first), g.add(which)]
+run = g.run(state_dir="state")
+print(json.dumps([run[h] for h in hs]))
 """
 
 
@@ -195,6 +221,10 @@ class ResultsTest(PyTestCase):
         self.assertEqual(sorted(ln for ln in out if ln.startswith("node ")),
                          ["node 0 speaks", "node 1 speaks", "node 2 speaks"])
         self.assertEqual(out[-1], "[0, 1, 2]")
+
+    def test_functions_sharing_a_name_each_run_their_own_body(self):
+        out = self.script("same_names.py", SAME_NAMES).stdout
+        self.assertEqual(json.loads(out), [0, 10, 20, "a", "b", "first", "second"])
 
     def test_a_dag_inside_a_dag_adds_its_nodes(self):
         @dag
