@@ -40,6 +40,12 @@ def fail_key():
 
 
 @xn
+def fail_undecodable():
+    # A file name that is not UTF-8, as os.listdir() gives it (a surrogate escape).
+    raise ValueError("bad file " + os.fsdecode(b"caf\xe9"))
+
+
+@xn
 def sleeper(s):
     import time
     time.sleep(s)
@@ -161,6 +167,15 @@ class ResultsTest(PyTestCase):
         self.assertEqual(exc.args, ("missing",))
         self.assertIn("Remote traceback", exc.__notes__[0])
         self.assertIn('return {}["missing"]', exc.__notes__[0])
+
+    def test_exception_message_with_an_undecodable_file_name(self):
+        g = Graph()
+        g.call(fail_undecodable)
+        run = g.run(state_dir=self.state)
+        exc = run.errors["fail_undecodable"]
+        self.assertIsInstance(exc, ValueError)
+        self.assertIn("bad file caf" + os.fsdecode(b"\xe9"), str(exc))
+        self.assertIn("Remote traceback", str(exc))
 
     def test_unpicklable_exception_comes_back_as_node_error(self):
         g = Graph()
