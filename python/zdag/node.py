@@ -1,5 +1,7 @@
 """Python functions as zdag nodes: the @xn decorator, code identity, lazy handles."""
+import functools
 import hashlib
+import re
 import types
 
 # (module, qualname) -> the function, for the executors: they are forked after the graph is
@@ -37,18 +39,49 @@ def _feed_code(h, code):
             h.update(repr(c).encode())
 
 
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")  # in reprs: differs in every process
+
+
+def _feed_value(h, value):
+    """A value's repr without the object addresses in it (the same in every process)."""
+    h.update(_ADDRESS.sub("", repr(value)).encode())
+
+
+def _feed_callable(h, fn, depth=0):
+    if depth > 32:
+        return
+    if isinstance(fn, functools.partial):
+        h.update(b"partial:")
+        _feed_callable(h, fn.func, depth + 1)
+        _feed_value(h, (fn.args, sorted(fn.keywords.items())))
+        return
+    code = getattr(fn, "__code__", None)
+    if code is not None:
+        _feed_code(h, code)
+        _feed_value(h, getattr(fn, "__defaults__", None))
+        _feed_value(h, sorted((getattr(fn, "__kwdefaults__", None) or {}).items()))
+    else:
+        call = getattr(getattr(type(fn), "__call__", None), "__code__", None)
+        if call is not None:  # an instance of a class with __call__: its code and state
+            h.update(type(fn).__qualname__.encode())
+            _feed_code(h, call)
+            _feed_value(h, sorted(getattr(fn, "__dict__", {}).items()))
+        elif getattr(fn, "__wrapped__", None) is None:
+            _feed_value(h, fn)  # a builtin
+    wrapped = getattr(fn, "__wrapped__", None)
+    if wrapped is not None and wrapped is not fn:  # functools.wraps, lru_cache: the body too
+        h.update(b"wraps:")
+        _feed_callable(h, wrapped, depth + 1)
+
+
 def code_identity(fn):
     """A hash of what fn does: its code object (bytecode, constants, names, nested code) and
-    its default arguments. Part of a node's definition, so --resume runs it again when its
-    body changes."""
+    its default arguments; for a decorated function (functools.wraps) the wrapped one's too,
+    for a partial its function and arguments, for a callable instance its class's __call__
+    and its attributes. Part of a node's definition, so --resume runs it again when its body
+    changes."""
     h = hashlib.sha256()
-    code = getattr(fn, "__code__", None)
-    if code is None:
-        h.update(repr(fn).encode())
-    else:
-        _feed_code(h, code)
-        h.update(repr(getattr(fn, "__defaults__", None)).encode())
-        h.update(repr(sorted((getattr(fn, "__kwdefaults__", None) or {}).items())).encode())
+    _feed_callable(h, fn)
     return h.hexdigest()[:32]
 
 
