@@ -8,6 +8,7 @@ import types
 # built, and a remote worker imports the same script, so every node's function is here by name.
 REGISTRY = {}
 
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")  # libzdag's node, pool and resource names
 _OPTION_NAMES = ("priority", "sequential", "pool", "cpus", "resources", "retries", "timeout",
                  "version", "estimate", "tags")
 
@@ -99,14 +100,43 @@ def check_options(options):
     for name in ("cpus", "timeout", "estimate"):
         if out.get(name) is not None:
             out[name] = float(out[name])
+    if out.get("pool") is not None and not isinstance(out["pool"], str):
+        raise TypeError(f"pool must be a pool's name (a str), got {out['pool']!r}")
     if out.get("resources") is not None:
         out["resources"] = {str(k): float(v) for k, v in out["resources"].items()}
+    _check_ranges(out)
     if out.get("version") is not None:
         out["version"] = str(out["version"])
     if out.get("tags") is not None:
         tags = out["tags"]
         out["tags"] = (tags,) if isinstance(tags, str) else tuple(str(t) for t in tags)
     return out
+
+
+def check_name(what, name):
+    """Raises ValueError unless name is a valid node, pool or resource name."""
+    if not isinstance(name, str) or not NAME.match(name):
+        raise ValueError(f"{name!r} is not a valid {what} name (a letter or _, then letters, "
+                         "digits, _ . -)")
+
+
+def _check_ranges(out):
+    """The values libzdag would refuse at run time, refused here by name."""
+    if out.get("priority") is not None and not -2**63 <= out["priority"] < 2**63:
+        raise ValueError(f"priority must fit in 64 bits, got {out['priority']}")
+    if out.get("retries") is not None and not 0 <= out["retries"] < 2**31:
+        raise ValueError(f"retries must be >= 0, got {out['retries']}")
+    for name in ("cpus", "estimate"):
+        if out.get(name) is not None and not out[name] >= 0:
+            raise ValueError(f"{name} must be a number >= 0, got {out[name]}")
+    if out.get("timeout") is not None and not out["timeout"] > 0:
+        raise ValueError(f"timeout must be above 0 seconds, got {out['timeout']}")
+    if out.get("pool") is not None:
+        check_name("pool", out["pool"])
+    for name, amount in (out.get("resources") or {}).items():
+        check_name("resource", name)
+        if not amount >= 0:
+            raise ValueError(f"resource {name} must be an amount >= 0, got {amount}")
 
 
 def option_tuple(options, identity):

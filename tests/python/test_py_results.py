@@ -257,6 +257,25 @@ class ResultsTest(PyTestCase):
             xn(priority=1, colour="red")
         with self.assertRaises(TypeError):
             dag(max_concurency=2)
+        # Values libzdag refuses are refused where they are given, naming the option.
+        for options, text in (({"cpus": -1}, "cpus must be a number >= 0"),
+                              ({"timeout": 0}, "timeout must be above 0 seconds"),
+                              ({"retries": -1}, "retries must be >= 0"),
+                              ({"resources": {"gpu": -1}}, "resource gpu"),
+                              ({"resources": {"my gpu": 1}}, "not a valid resource name"),
+                              ({"priority": 2**70}, "priority must fit in 64 bits")):
+            with self.assertRaisesRegex(ValueError, text):
+                xn(**options)
+            with self.assertRaisesRegex(ValueError, text):
+                Graph().add(pid_and, (1,), **options)
+        with self.assertRaisesRegex(TypeError, "pool must be a pool's name"):
+            xn(pool=5)
+        with self.assertRaisesRegex(ValueError, "'5' is not a valid pool name"):
+            Graph(pools={"5": 1})
+        with self.assertRaisesRegex(ValueError, "pool db needs a capacity of 1 or more"):
+            Graph().pool("db", 0)
+        with self.assertRaisesRegex(ValueError, "'my node' is not a valid node name"):
+            Graph().add(pid_and, (1,), name="my node")
         g = Graph()
         g.add(pid_and, (1,), pool="nosuchpool")
         with self.assertRaises(zdag.RunError) as cm:
