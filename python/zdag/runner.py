@@ -13,6 +13,7 @@ import threading
 
 from . import _zdag, errors, runtime
 from . import graph as _graph
+from . import node as _node
 from . import remote as _worker
 
 _log = logging.getLogger("zdag")
@@ -108,6 +109,8 @@ class Run:
         return self._values[name]
 
     def __getitem__(self, key):
+        if isinstance(key, _node.Handle) and key.graph is not self.graph:
+            raise KeyError(f"{key!r} is a node of another graph than this run's")
         name = key.name if hasattr(key, "name") and not isinstance(key, str) else key
         if name in self._raw:
             return self._result(name)

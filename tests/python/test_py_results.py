@@ -241,6 +241,14 @@ class ResultsTest(PyTestCase):
         out = self.script("same_names.py", SAME_NAMES).stdout
         self.assertEqual(json.loads(out), [0, 10, 20, "a", "b", "first", "second"])
 
+    def test_a_handle_of_another_graph_is_no_key(self):
+        g1, g2 = Graph(), Graph()
+        g1.call(pid_and, 1)
+        other = g2.call(pid_and, 2)  # the same node name, in another graph
+        run = g1.run(state_dir=self.state)
+        with self.assertRaisesRegex(KeyError, "another graph"):
+            run[other]
+
     def test_a_dag_inside_a_dag_adds_its_nodes(self):
         @dag
         def inner(x):
