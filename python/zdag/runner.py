@@ -254,8 +254,11 @@ class DagFunction:
         return DagFunction(self.fn, merged)
 
     def __call__(self, *args, **kwargs):
-        if _graph.building() is not None:
-            return self.fn(*args, **kwargs)  # a DAG called inside another is a part of it
+        outer = _graph.building()
+        if outer is not None:  # a DAG called inside another is a part of it, its pools too
+            for pool, capacity in (self.options.get("pools") or {}).items():
+                outer.pool(pool, capacity)
+            return self.fn(*args, **kwargs)
         return self.run(*args, **kwargs).value
 
 

@@ -260,6 +260,20 @@ class ResultsTest(PyTestCase):
         self.assertEqual(outer(), (1 + 2) + (10 + 11))
         self.assertEqual(len(outer.graph()), 7)  # 3 nodes of each inner, and add
 
+    def test_a_dag_inside_a_dag_brings_its_pools(self):
+        @xn(pool="db")
+        def uses_db():
+            return "db"
+
+        @dag(pools={"db": 1})
+        def inner():
+            return uses_db()
+
+        @dag(state_dir=self.state)
+        def outer():
+            return inner()
+        self.assertEqual(outer(), "db")
+
     def test_bad_options_are_refused(self):
         with self.assertRaises(TypeError):
             xn(priority=1, colour="red")
