@@ -55,7 +55,9 @@ class Graph:
 
     def __init__(self, pools=None):
         self.nodes = {}        # name -> the tuple zdag._zdag.build() takes for it
-        self.pools = dict(pools or {})
+        self.pools = {}
+        for pool, capacity in (pools or {}).items():
+            self.pool(pool, capacity)
         self._counts = {}      # base name -> calls so far
         self.tags = {}         # name -> its tags (nodes with tags only)
         self.output = None     # the pickled return value of a @dag function (or None)
@@ -73,7 +75,10 @@ class Graph:
 
     def pool(self, name, capacity):
         """Declares a pool of `capacity` units; nodes with pool=name hold one while they run."""
-        self.pools[str(name)] = int(capacity)
+        _node.check_name("pool", name)
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+            raise ValueError(f"pool {name} needs a capacity of 1 or more, got {capacity!r}")
+        self.pools[name] = capacity
 
     def _new_name(self, base):
         n = self._counts.get(base, 0)
@@ -115,6 +120,8 @@ class Graph:
             name = self._new_name(fn.base_name)
         elif name in self.nodes:
             raise ValueError(f"node {name!r} already exists")
+        else:
+            _node.check_name("node", name)
         if kwargs or not all(type(a) in _PLAIN for a in args):
             payload, deps = self.pickle_with_handles((args, kwargs or {}))
         else:

@@ -13,6 +13,7 @@ import threading
 
 from . import _zdag, errors, runtime
 from . import graph as _graph
+from . import node as _node
 from . import remote as _worker
 
 _log = logging.getLogger("zdag")
@@ -108,6 +109,8 @@ class Run:
         return self._values[name]
 
     def __getitem__(self, key):
+        if isinstance(key, _node.Handle) and key.graph is not self.graph:
+            raise KeyError(f"{key!r} is a node of another graph than this run's")
         name = key.name if hasattr(key, "name") and not isinstance(key, str) else key
         if name in self._raw:
             return self._result(name)
@@ -251,8 +254,11 @@ class DagFunction:
         return DagFunction(self.fn, merged)
 
     def __call__(self, *args, **kwargs):
-        if _graph.building() is not None:
-            return self.fn(*args, **kwargs)  # a DAG called inside another is a part of it
+        outer = _graph.building()
+        if outer is not None:  # a DAG called inside another is a part of it, its pools too
+            for pool, capacity in (self.options.get("pools") or {}).items():
+                outer.pool(pool, capacity)
+            return self.fn(*args, **kwargs)
         return self.run(*args, **kwargs).value
 
 

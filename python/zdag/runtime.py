@@ -80,7 +80,9 @@ def _failure_text(exc):
     if frames:
         f = frames[-1]
         text += f'\n  File "{f.filename}", line {f.lineno}, in {f.name}'
-    return text.encode()[:_ERROR_MAX].decode(errors="ignore")
+    # backslashreplace: a message may hold surrogate escapes (a file name that is not UTF-8),
+    # which neither UTF-8 nor libzdag can carry.
+    return text.encode(errors="backslashreplace")[:_ERROR_MAX].decode(errors="ignore")
 
 
 def execute(node, attempt, module, qualname, payload, deps):

@@ -1,4 +1,5 @@
 """zdag for Python: results and exceptions cross the executors' process boundary."""
+import json
 import os
 import threading
 import unittest
@@ -36,6 +37,12 @@ def fail_custom(x):
 @xn
 def fail_key():
     return {}["missing"]
+
+
+@xn
+def fail_undecodable():
+    # A file name that is not UTF-8, as os.listdir() gives it (a surrogate escape).
+    raise ValueError("bad file " + os.fsdecode(b"caf\xe9"))
 
 
 @xn
@@ -81,6 +88,31 @@ def d():
 print("before the run", end=" ")  # left in the buffer: the executors must not print it again
 sys.stdout.write("(buffered)\\n")
 print(d())
+"""
+
+
+SAME_NAMES = """
+import json
+from zdag import Graph, xn
+
+# Module-level functions that share a module and a qualified name: lambdas made in a loop,
+# lambdas handed to Graph.add, a function defined again under the same name.
+tens = [xn(lambda k=k: k * 10) for k in range(3)]
+letters = [lambda: "a", lambda: "b"]
+
+@xn
+def which():
+    return "first"
+first = which
+
+@xn
+def which():
+    return "second"
+
+g = Graph()
+hs = [g.add(f) for f in tens] + [g.add(f) for f in letters] + [g.add(first), g.add(which)]
+run = g.run(state_dir="state")
+print(json.dumps([run[h] for h in hs]))
 """
 
 
@@ -135,6 +167,15 @@ class ResultsTest(PyTestCase):
         self.assertEqual(exc.args, ("missing",))
         self.assertIn("Remote traceback", exc.__notes__[0])
         self.assertIn('return {}["missing"]', exc.__notes__[0])
+
+    def test_exception_message_with_an_undecodable_file_name(self):
+        g = Graph()
+        g.call(fail_undecodable)
+        run = g.run(state_dir=self.state)
+        exc = run.errors["fail_undecodable"]
+        self.assertIsInstance(exc, ValueError)
+        self.assertIn("bad file caf" + os.fsdecode(b"\xe9"), str(exc))
+        self.assertIn("Remote traceback", str(exc))
 
     def test_unpicklable_exception_comes_back_as_node_error(self):
         g = Graph()
@@ -196,6 +237,18 @@ class ResultsTest(PyTestCase):
                          ["node 0 speaks", "node 1 speaks", "node 2 speaks"])
         self.assertEqual(out[-1], "[0, 1, 2]")
 
+    def test_functions_sharing_a_name_each_run_their_own_body(self):
+        out = self.script("same_names.py", SAME_NAMES).stdout
+        self.assertEqual(json.loads(out), [0, 10, 20, "a", "b", "first", "second"])
+
+    def test_a_handle_of_another_graph_is_no_key(self):
+        g1, g2 = Graph(), Graph()
+        g1.call(pid_and, 1)
+        other = g2.call(pid_and, 2)  # the same node name, in another graph
+        run = g1.run(state_dir=self.state)
+        with self.assertRaisesRegex(KeyError, "another graph"):
+            run[other]
+
     def test_a_dag_inside_a_dag_adds_its_nodes(self):
         @dag
         def inner(x):
@@ -207,11 +260,44 @@ class ResultsTest(PyTestCase):
         self.assertEqual(outer(), (1 + 2) + (10 + 11))
         self.assertEqual(len(outer.graph()), 7)  # 3 nodes of each inner, and add
 
+    def test_a_dag_inside_a_dag_brings_its_pools(self):
+        @xn(pool="db")
+        def uses_db():
+            return "db"
+
+        @dag(pools={"db": 1})
+        def inner():
+            return uses_db()
+
+        @dag(state_dir=self.state)
+        def outer():
+            return inner()
+        self.assertEqual(outer(), "db")
+
     def test_bad_options_are_refused(self):
         with self.assertRaises(TypeError):
             xn(priority=1, colour="red")
         with self.assertRaises(TypeError):
             dag(max_concurency=2)
+        # Values libzdag refuses are refused where they are given, naming the option.
+        for options, text in (({"cpus": -1}, "cpus must be a number >= 0"),
+                              ({"timeout": 0}, "timeout must be above 0 seconds"),
+                              ({"retries": -1}, "retries must be >= 0"),
+                              ({"resources": {"gpu": -1}}, "resource gpu"),
+                              ({"resources": {"my gpu": 1}}, "not a valid resource name"),
+                              ({"priority": 2**70}, "priority must fit in 64 bits")):
+            with self.assertRaisesRegex(ValueError, text):
+                xn(**options)
+            with self.assertRaisesRegex(ValueError, text):
+                Graph().add(pid_and, (1,), **options)
+        with self.assertRaisesRegex(TypeError, "pool must be a pool's name"):
+            xn(pool=5)
+        with self.assertRaisesRegex(ValueError, "'5' is not a valid pool name"):
+            Graph(pools={"5": 1})
+        with self.assertRaisesRegex(ValueError, "pool db needs a capacity of 1 or more"):
+            Graph().pool("db", 0)
+        with self.assertRaisesRegex(ValueError, "'my node' is not a valid node name"):
+            Graph().add(pid_and, (1,), name="my node")
         g = Graph()
         g.add(pid_and, (1,), pool="nosuchpool")
         with self.assertRaises(zdag.RunError) as cm:

@@ -28,6 +28,49 @@ run = pipeline.run()
 print(json.dumps({"statuses": run.statuses, "value": run.value}))
 """
 
+# Callables that are not plain functions, and a default that is one.
+CALLABLES = """
+import functools, json, sys
+from zdag import Graph, xn
+
+def logged(f):
+    @functools.wraps(f)
+    def wrapper(*a, **k):
+        return f(*a, **k)
+    return wrapper
+
+@xn
+@logged
+def decorated(n):
+    return BODY
+
+@functools.lru_cache
+def cached(n):
+    return n + 1
+
+class Scale:
+    def __init__(self, k):
+        self.k = k
+
+    def __call__(self, n):
+        return n * self.k
+
+def helper():
+    pass
+
+def with_default(n, fn=helper):
+    return n
+
+g = Graph()
+g.add(decorated, (2,), name="decorated")
+g.add(cached, (2,), name="cached")
+g.add(functools.partial(with_default, 3), name="partial")
+g.add(Scale(3), (2,), name="instance")
+g.add(with_default, (1,), name="default")
+run = g.run(state_dir=sys.argv[1], resume=True)
+print(json.dumps({"statuses": run.statuses, "results": run.results}))
+"""
+
 
 class ResumeTest(PyTestCase):
     def run_version(self, body="n * 10", version="None"):
@@ -66,6 +109,21 @@ class ResumeTest(PyTestCase):
         self.run_version(body="n * 10")
         r = self.run_version(body="n * 10  # the same code, a comment more")
         self.assertEqual(set(r["statuses"].values()), {"cached"})
+
+    def test_callables_that_are_not_plain_functions(self):
+        def run(body):
+            r = self.script("callables.py", CALLABLES.replace("BODY", body), self.state)
+            return json.loads(r.stdout)
+        first = run("n * 10")
+        self.assertEqual(set(first["statuses"].values()), {"succeeded"})
+        self.assertEqual(first["results"], {"decorated": 20, "cached": 3, "partial": 3,
+                                            "instance": 6, "default": 1})
+        self.assertEqual(set(run("n * 10")["statuses"].values()), {"cached"})
+        changed = run("n * 100")  # the body under @functools.wraps
+        self.assertEqual(changed["statuses"], {"decorated": "succeeded", "cached": "cached",
+                                               "partial": "cached", "instance": "cached",
+                                               "default": "cached"})
+        self.assertEqual(changed["results"]["decorated"], 200)
 
 
 if __name__ == "__main__":
