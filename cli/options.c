@@ -113,6 +113,14 @@ static const zd_cli_option worker_opts[] = {
     {ZD_OPT_FOREVER, 0, "forever", NULL, NULL,
      "after a run, wait for the next one (reconnecting); retry\n"
      "every mistake"},
+    {ZD_OPT_IDLE_EXIT, 0, "idle-exit", "SECONDS", NULL,
+     "leave the run (exit 0) once no node has run here for\n"
+     "SECONDS; the coordinator lets it go only when it has given\n"
+     "it no work (default: stay until the run ends)"},
+    {ZD_OPT_ALLOCATION, 0, "allocation", "ID", NULL,
+     "this worker's limits are its own share of the host (e.g.\n"
+     "a Slurm job id), not shared with other workers of the\n"
+     "same --host-id; shown in the coordinator's status"},
     help_opt,
 };
 

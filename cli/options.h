@@ -50,6 +50,8 @@ typedef enum zd_opt_id {
     ZD_OPT_HOST_ID,
     ZD_OPT_COORDINATOR_KEY,
     ZD_OPT_FOREVER,
+    ZD_OPT_IDLE_EXIT,
+    ZD_OPT_ALLOCATION,
     /* status */
     ZD_OPT_JSON,
     ZD_OPT_WATCH,

@@ -6,7 +6,8 @@
  *   RESULT [3, node, token, ok, exit_code, signal, error, output, log, size, hash]
  *                                                           executor -> coordinator
  *   BYE    [4, reason]                                      coordinator -> executor or agent
- *   JOIN   [5, version, host, slots, cpus, resources, pid]  agent -> coordinator
+ *   JOIN   [5, version, host, slots, cpus, resources, pid, allocation]
+ *                                                           agent -> coordinator
  *   WELCOME [6, agent, run_id, heartbeat_ms, plugins, secret, fence_ms]  coordinator -> agent
  *   BEAT   [7, seq]                                         both ways, agent <-> coordinator
  *   LOST   [8, agent, slot, how, pid, started]              agent -> coordinator
@@ -20,6 +21,13 @@
  *   BATCH  [16, frame, frame, ...]                          either way
  *   STATUS [17]                                             `zdag status` -> coordinator
  *   STATUS_REPLY [18, text]                                 coordinator -> `zdag status`
+ *   LEAVE  [19]                                             agent -> coordinator
+ *
+ * JOIN's `allocation` (a string; "" or absent for none, so a JOIN of 7 fields is read too) names a
+ * share of its host that is the agent's own, such as a Slurm job's: agents of one host id share
+ * the limits of the first to join only when their allocations are the same. LEAVE is an idle
+ * agent asking to go (`zdag worker --idle-exit`): the coordinator answers BYE when none of its
+ * executors has work, and sends it nothing more; otherwise it ignores the LEAVE.
  *
  * STATUS asks a coordinator's --listen socket for what `zdag status` shows (an authorized key,
  * as for a worker); STATUS_REPLY's `text` is that JSON document (coordinator/status.h).
@@ -102,6 +110,7 @@ typedef enum zd_msg_type {
     ZD_MSG_BATCH = 16,
     ZD_MSG_STATUS = 17,
     ZD_MSG_STATUS_REPLY = 18,
+    ZD_MSG_LEAVE = 19,
 } zd_msg_type;
 
 typedef enum zd_bye_reason {
@@ -124,8 +133,9 @@ typedef struct zd_msg_hello {
     uint64_t secret;  /* the agent's secret from WELCOME, 0 for the coordinator's own */
 } zd_msg_hello;
 
-#define ZD_WIRE_MAX_RESOURCES 64 /* resources an agent may announce */
-#define ZD_WIRE_MAX_PLUGINS 256  /* plugins a WELCOME may list */
+#define ZD_WIRE_MAX_RESOURCES 64   /* resources an agent may announce */
+#define ZD_WIRE_MAX_PLUGINS 256    /* plugins a WELCOME may list */
+#define ZD_WIRE_MAX_ALLOCATION 127 /* bytes of a JOIN's allocation */
 
 typedef struct zd_msg_join {
     uint32_t version; /* ZD_WIRE_VERSION */
@@ -136,6 +146,8 @@ typedef struct zd_msg_join {
     double res_amounts[ZD_WIRE_MAX_RESOURCES]; /* and amounts (>= 0) */
     uint32_t n_res;                            /* resources */
     int64_t pid;                               /* the agent's process id, for logs */
+    zd_bytes allocation; /* its own share of the host (e.g. a Slurm job id), at most 127 bytes;
+                            ptr NULL or len 0: none, it shares the host's limits */
 } zd_msg_join;
 
 typedef struct zd_msg_welcome {
@@ -298,6 +310,7 @@ int zd_wire_encode_result(zd_wire_buf *b, const zd_msg_result *m)
     __attribute__((warn_unused_result));
 int zd_wire_encode_bye(zd_wire_buf *b, zd_bye_reason reason) __attribute__((warn_unused_result));
 int zd_wire_encode_join(zd_wire_buf *b, const zd_msg_join *m) __attribute__((warn_unused_result));
+int zd_wire_encode_leave(zd_wire_buf *b) __attribute__((warn_unused_result));
 int zd_wire_encode_welcome(zd_wire_buf *b, const zd_msg_welcome *m)
     __attribute__((warn_unused_result));
 int zd_wire_encode_beat(zd_wire_buf *b, uint64_t seq) __attribute__((warn_unused_result));

@@ -1361,6 +1361,12 @@ static void on_message(zd_coord *c, const zd_peer *peer, const zd_msg *m) {
             return;
         }
         break;
+    case ZD_MSG_LEAVE:
+        if (remote) {
+            zd_core_on_leave(c->core, now, peer);
+            return;
+        }
+        break;
     case ZD_MSG_STATUS:
         if (remote) { /* an authorized key (ZAP), as for a worker */
             size_t len = 0;
