@@ -54,7 +54,7 @@ class SbatchTemplateTest(ZdagTestCase):
         for i in range(6):
             with open(self.path(f"ran-n{i}")) as f:
                 self.assertEqual(f.read().strip(), by_name[f"n{i}"]["host"])
-        self.assertIn(f"worker 1 joined from host {allocated[0]}", log)
+        self.assertIn(f"worker 1 joined from host {allocated[0]} (allocation {job})", log)
         # The keys were the job's own, in a private directory, removed at the end.
         with open(self.path("keydir-mode")) as f:
             self.assertEqual(f.read().strip(), "700")
