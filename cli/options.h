@@ -34,6 +34,9 @@ typedef enum zd_opt_id {
     ZD_OPT_HEARTBEAT,
     ZD_OPT_FORCE,
     ZD_OPT_METRICS,
+    ZD_OPT_SLURM,
+    ZD_OPT_SLURM_MAX_JOBS,
+    ZD_OPT_SLURM_IDLE,
     /* map */
     ZD_OPT_KEEP_ORDER,
     ZD_OPT_JOBLOG,

@@ -2056,15 +2056,29 @@ static void why_ready(const zd_core *c, uint32_t node, char *buf, size_t size) {
     }
 }
 
+/* True for the holds more hosts would lift. */
+static bool host_hold(ready_hold h) {
+    return h == HOLD_NO_HOST || h == HOLD_UNITS || h == HOLD_NO_IDLE;
+}
+
+bool zd_core_waits_for_hosts(const zd_core *c, uint32_t node) {
+    return node < c->n_runs && !zd_sched_stopped(c->sched) && !c->finished &&
+           zd_sched_state(c->sched, node) == ZD_NS_READY && host_hold(hold_of(c, node));
+}
+
 void zd_core_demand(const zd_core *c, zd_core_demand_info *out) {
     *out = (zd_core_demand_info){.big_node = UINT32_MAX};
+    for (uint32_t s = 0; s < zd_slots_count(c->slots); s++) {
+        zd_slot_state st = zd_slots_state(c->slots, s);
+        out->executors += st == ZD_SLOT_IDLE || st == ZD_SLOT_BUSY || st == ZD_SLOT_STARTING;
+    }
     if (zd_sched_stopped(c->sched) || c->finished)
         return;
     for (uint32_t i = 0; i < c->n_runs; i++) {
         if (zd_sched_state(c->sched, i) != ZD_NS_READY)
             continue;
         ready_hold h = hold_of(c, i);
-        if (h != HOLD_NO_HOST && h != HOLD_UNITS && h != HOLD_NO_IDLE)
+        if (!host_hold(h))
             continue;
         out->waiting++;
         if (h != HOLD_NO_HOST)
@@ -2158,7 +2172,8 @@ zd_core_agent_state zd_core_agent_state_of(const zd_core *c, uint32_t id) {
         return ZD_CORE_AGENT_NONE;
     return a->state == ZD_AGENT_ACTIVE ? ZD_CORE_AGENT_ACTIVE
            : a->state == ZD_AGENT_LOST ? ZD_CORE_AGENT_LOST
-                                       : ZD_CORE_AGENT_LEFT;
+           : a->state == ZD_AGENT_LEFT ? ZD_CORE_AGENT_LEFT
+                                       : ZD_CORE_AGENT_DONE;
 }
 
 void zd_core_host(const zd_core *c, uint32_t host, double now, zd_core_host_info *out) {

@@ -337,17 +337,22 @@ typedef struct zd_core_demand_info {
     double need_mem_mb;   /* ... and the most of resource "mem_mb" */
     bool other_resources; /* one of those needs another resource (gpu=1, ...) */
     uint32_t big_node;    /* the first of those that needs the most, or UINT32_MAX */
+    uint32_t executors;   /* executor slots in the run (up or starting), on every host */
 } zd_core_demand_info;
 
 /* Counts the ready nodes waiting for hosts (nothing once the run stops). O(nodes). */
 void zd_core_demand(const zd_core *c, zd_core_demand_info *out);
+
+/* True when node is ready and waits only for hosts (as zd_core_demand() counts it). */
+bool zd_core_waits_for_hosts(const zd_core *c, uint32_t node);
 
 /* An agent as the core knows it. */
 typedef enum zd_core_agent_state {
     ZD_CORE_AGENT_NONE,   /* no such agent */
     ZD_CORE_AGENT_ACTIVE, /* in the run */
     ZD_CORE_AGENT_LOST,   /* declared lost (silent longer than T_lost) */
-    ZD_CORE_AGENT_LEFT,   /* left the run idle (LEAVE), or told BYE at its end */
+    ZD_CORE_AGENT_LEFT,   /* left the run idle (LEAVE) */
+    ZD_CORE_AGENT_DONE,   /* told BYE at the end of the run */
 } zd_core_agent_state;
 
 /* The state of agent `id` (1-based, as zd_core_on_join() returned it). */
