@@ -299,10 +299,11 @@ int zd_wire_encode_join(zd_wire_buf *b, const zd_msg_join *m) {
     return finish(b);
 }
 
-int zd_wire_encode_leave(zd_wire_buf *b) {
+int zd_wire_encode_leave(zd_wire_buf *b, zd_leave_reason reason) {
     reset(b);
-    put_array(b, 1);
+    put_array(b, 2);
     put_u64(b, ZD_MSG_LEAVE);
+    put_u64(b, reason);
     return finish(b);
 }
 
@@ -872,7 +873,9 @@ int zd_wire_decode(zd_wire_decoder *d, const void *buf, size_t len, zd_msg *out)
              get_str(d, &f[1], false, &out->u.status_reply);
         break;
     case ZD_MSG_LEAVE:
-        ok = n == 1 || FAIL(d, "LEAVE has the wrong number of fields");
+        ok = (n == 2 || FAIL(d, "LEAVE has the wrong number of fields")) &&
+             get_u32(d, &f[1], &out->u.leave) &&
+             (out->u.leave <= ZD_LEAVE_STOPPED || FAIL(d, "LEAVE reason unknown"));
         break;
     default:
         ok = FAIL(d, "unknown message type");

@@ -21,13 +21,15 @@
  *   BATCH  [16, frame, frame, ...]                          either way
  *   STATUS [17]                                             `zdag status` -> coordinator
  *   STATUS_REPLY [18, text]                                 coordinator -> `zdag status`
- *   LEAVE  [19]                                             agent -> coordinator
+ *   LEAVE  [19, reason]                                     agent -> coordinator
  *
  * JOIN's `allocation` (a string; "" or absent for none, so a JOIN of 7 fields is read too) names a
  * share of its host that is the agent's own, such as a Slurm job's: agents of one host id share
- * the limits of the first to join only when their allocations are the same. LEAVE is an idle
- * agent asking to go (`zdag worker --idle-exit`): the coordinator answers BYE when none of its
- * executors has work, and sends it nothing more; otherwise it ignores the LEAVE.
+ * the limits of the first to join only when their allocations are the same. LEAVE is an agent
+ * going: `reason` ZD_LEAVE_IDLE asks to (`zdag worker --idle-exit`; the coordinator answers BYE
+ * when none of its executors has work, and sends it nothing more; otherwise it ignores the
+ * LEAVE), ZD_LEAVE_STOPPED says it was stopped (a signal: it has killed every attempt it ran,
+ * which the coordinator runs elsewhere at once, without waiting for T_lost).
  *
  * STATUS asks a coordinator's --listen socket for what `zdag status` shows (an authorized key,
  * as for a worker); STATUS_REPLY's `text` is that JSON document (coordinator/status.h).
@@ -117,6 +119,11 @@ typedef enum zd_bye_reason {
     ZD_BYE_DONE = 0,    /* the run is over (or no more work for this peer) */
     ZD_BYE_EVICTED = 1, /* the coordinator declared the agent lost: its work runs elsewhere */
 } zd_bye_reason;
+
+typedef enum zd_leave_reason {
+    ZD_LEAVE_IDLE = 0,    /* idle: it asks to go */
+    ZD_LEAVE_STOPPED = 1, /* stopped (SIGTERM, SIGINT): its attempts are over */
+} zd_leave_reason;
 
 typedef struct zd_bytes {
     const char *ptr; /* borrowed; not NUL-terminated; NULL when absent (nil) */
@@ -286,6 +293,7 @@ typedef struct zd_msg {
         zd_msg_drop drop;
         zd_msg_dropped dropped;
         zd_bytes status_reply; /* STATUS_REPLY's text */
+        uint32_t leave;        /* LEAVE's reason (zd_leave_reason) */
     } u;
 } zd_msg;
 
@@ -310,7 +318,8 @@ int zd_wire_encode_result(zd_wire_buf *b, const zd_msg_result *m)
     __attribute__((warn_unused_result));
 int zd_wire_encode_bye(zd_wire_buf *b, zd_bye_reason reason) __attribute__((warn_unused_result));
 int zd_wire_encode_join(zd_wire_buf *b, const zd_msg_join *m) __attribute__((warn_unused_result));
-int zd_wire_encode_leave(zd_wire_buf *b) __attribute__((warn_unused_result));
+int zd_wire_encode_leave(zd_wire_buf *b, zd_leave_reason reason)
+    __attribute__((warn_unused_result));
 int zd_wire_encode_welcome(zd_wire_buf *b, const zd_msg_welcome *m)
     __attribute__((warn_unused_result));
 int zd_wire_encode_beat(zd_wire_buf *b, uint64_t seq) __attribute__((warn_unused_result));

@@ -1372,7 +1372,7 @@ static void on_message(zd_coord *c, const zd_peer *peer, const zd_msg *m) {
         break;
     case ZD_MSG_LEAVE:
         if (remote) {
-            zd_core_on_leave(c->core, now, peer);
+            zd_core_on_leave(c->core, now, peer, (zd_leave_reason)m->u.leave);
             return;
         }
         break;

@@ -1229,19 +1229,24 @@ static bool agent_idle(const zd_core *c, const zd_agent *a) {
     return true;
 }
 
-bool zd_core_on_leave(zd_core *c, double now, const zd_peer *peer) {
+bool zd_core_on_leave(zd_core *c, double now, const zd_peer *peer, zd_leave_reason reason) {
     c->now = now;
     uint32_t id;
     zd_agent *a = heard(c, peer, &id);
-    bool ok = a && agent_idle(c, a);
+    bool stopped = reason == ZD_LEAVE_STOPPED;
+    bool ok = a && (stopped || agent_idle(c, a));
     if (ok) {
-        /* Its slots hold no work: retiring them loses nothing, and nothing more goes there. */
+        /* Idle, its slots hold no work: retiring them loses nothing. Stopped, it has killed
+         * what they ran (as an agent reports an executor LOST): those attempts are over. */
         a->state = ZD_AGENT_LEFT;
+        a->stopped = stopped;
         for (uint32_t s = a->base; s < a->base + a->slots; s++)
-            slot_gone(c, s, "left", false);
-        act(c, (zd_action){.kind = ZD_ACT_BYE, .agent = id, .reason = ZD_BYE_DONE});
-        zd_logf(&c->cfg.log, ZDAG_LOG_INFO, "worker %u on host %s left the run (idle)", id,
-                host_name(c, a->host));
+            slot_gone(c, s, "its worker stopped", false);
+        if (!stopped)
+            act(c, (zd_action){.kind = ZD_ACT_BYE, .agent = id, .reason = ZD_BYE_DONE});
+        zd_logf(&c->cfg.log, stopped ? ZDAG_LOG_WARNING : ZDAG_LOG_INFO,
+                "worker %u on host %s left the run (%s)", id, host_name(c, a->host),
+                stopped ? "stopped: what it ran runs elsewhere" : "idle");
     }
     settle(c);
     return ok;
@@ -1984,7 +1989,19 @@ typedef enum ready_hold {
     HOLD_NONE,      /* nothing: it starts next */
 } ready_hold;
 
-static ready_hold hold_of(const zd_core *c, uint32_t node) {
+/* Per host: whether it has an executor slot that is not retired (the local host of a run with
+ * -w 0 has none, nor the host of an agent that left): only those can ever run a node. Caller
+ * frees; NULL when out of memory. */
+static bool *hosts_alive(const zd_core *c) {
+    uint32_t n = zd_capacity_hosts(c->cap);
+    bool *alive = calloc(n ? n : 1, sizeof *alive);
+    for (uint32_t s = 0; alive && s < zd_slots_count(c->slots); s++)
+        if (zd_slots_state(c->slots, s) != ZD_SLOT_DEAD)
+            alive[zd_slots_host(c->slots, s)] = true;
+    return alive;
+}
+
+static ready_hold hold_of(const zd_core *c, uint32_t node, const bool *alive) {
     const zd_node *n = zd_graph_node(c->g, node);
     uint32_t running = zd_place_running(c->place);
     int64_t seq = zd_place_seq_waiting(c->place, NULL);
@@ -2000,6 +2017,8 @@ static ready_hold hold_of(const zd_core *c, uint32_t node) {
         return HOLD_POOL;
     bool ever = false, now = false, idle = false;
     for (uint32_t h = 0; h < zd_capacity_hosts(c->cap); h++) {
+        if (alive && !alive[h])
+            continue;
         bool fits = zd_capacity_fits(c->cap, h, node);
         ever |= zd_capacity_fits_total(c->cap, h, node);
         now |= fits;
@@ -2014,7 +2033,13 @@ static void why_ready(const zd_core *c, uint32_t node, char *buf, size_t size) {
     size_t at = 0;
     int64_t seq = zd_place_seq_waiting(c->place, NULL);
     char why[160];
-    switch (hold_of(c, node)) {
+    bool *alive = hosts_alive(c);
+    bool any = false;
+    for (uint32_t h = 0; alive && h < zd_capacity_hosts(c->cap); h++)
+        any |= alive[h];
+    ready_hold hold = hold_of(c, node, alive);
+    free(alive);
+    switch (hold) {
     case HOLD_MUSTER:
         add(buf, size, &at, "ready: the executors are starting");
         break;
@@ -2036,6 +2061,10 @@ static void why_ready(const zd_core *c, uint32_t node, char *buf, size_t size) {
         break;
     }
     case HOLD_NO_HOST:
+        if (!any) {
+            add(buf, size, &at, "ready: waits for a host (no executor is in the run)");
+            break;
+        }
         zd_capacity_explain(c->cap, node, why, sizeof why);
         add(buf, size, &at, "ready: %s; waits for a bigger host", why);
         break;
@@ -2062,8 +2091,13 @@ static bool host_hold(ready_hold h) {
 }
 
 bool zd_core_waits_for_hosts(const zd_core *c, uint32_t node) {
-    return node < c->n_runs && !zd_sched_stopped(c->sched) && !c->finished &&
-           zd_sched_state(c->sched, node) == ZD_NS_READY && host_hold(hold_of(c, node));
+    if (node >= c->n_runs || zd_sched_stopped(c->sched) || c->finished ||
+        zd_sched_state(c->sched, node) != ZD_NS_READY)
+        return false;
+    bool *alive = hosts_alive(c);
+    bool waits = host_hold(hold_of(c, node, alive));
+    free(alive);
+    return waits;
 }
 
 void zd_core_demand(const zd_core *c, zd_core_demand_info *out) {
@@ -2074,10 +2108,11 @@ void zd_core_demand(const zd_core *c, zd_core_demand_info *out) {
     }
     if (zd_sched_stopped(c->sched) || c->finished)
         return;
+    bool *alive = hosts_alive(c);
     for (uint32_t i = 0; i < c->n_runs; i++) {
         if (zd_sched_state(c->sched, i) != ZD_NS_READY)
             continue;
-        ready_hold h = hold_of(c, i);
+        ready_hold h = hold_of(c, i, alive);
         if (!host_hold(h))
             continue;
         out->waiting++;
@@ -2096,6 +2131,7 @@ void zd_core_demand(const zd_core *c, zd_core_demand_info *out) {
         out->need_cpus = n->cpus > out->need_cpus ? n->cpus : out->need_cpus;
         out->need_mem_mb = mem > out->need_mem_mb ? mem : out->need_mem_mb;
     }
+    free(alive);
 }
 
 void zd_core_why(const zd_core *c, uint32_t node, char *buf, size_t size) {
@@ -2172,7 +2208,7 @@ zd_core_agent_state zd_core_agent_state_of(const zd_core *c, uint32_t id) {
         return ZD_CORE_AGENT_NONE;
     return a->state == ZD_AGENT_ACTIVE ? ZD_CORE_AGENT_ACTIVE
            : a->state == ZD_AGENT_LOST ? ZD_CORE_AGENT_LOST
-           : a->state == ZD_AGENT_LEFT ? ZD_CORE_AGENT_LEFT
+           : a->state == ZD_AGENT_LEFT ? (a->stopped ? ZD_CORE_AGENT_STOPPED : ZD_CORE_AGENT_LEFT)
                                        : ZD_CORE_AGENT_DONE;
 }
 

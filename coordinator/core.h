@@ -178,11 +178,12 @@ bool zd_core_on_hello(zd_core *c, double now, const zd_peer *peer, const zd_msg_
 /* An agent asked to JOIN (remote socket only). Returns its agent id, or 0 when refused. */
 uint32_t zd_core_on_join(zd_core *c, double now, const zd_peer *peer, const zd_msg_join *j);
 
-/* An agent asked to LEAVE (it has been idle: `zdag worker --idle-exit`). When none of its
- * slots has work (no attempt running, no task sent ahead) and every one of its executors said
- * HELLO, its slots are retired, it is told BYE (ZD_ACT_BYE, done) and true is returned;
- * otherwise nothing changes (it goes on serving, and asks again later). */
-bool zd_core_on_leave(zd_core *c, double now, const zd_peer *peer);
+/* An agent's LEAVE. Idle (`zdag worker --idle-exit`): when none of its slots has work (no
+ * attempt running, no task sent ahead) and every one of its executors said HELLO, its slots are
+ * retired, it is told BYE (ZD_ACT_BYE, done) and true is returned; otherwise nothing changes (it
+ * goes on serving, and asks again later). Stopped (a signal; it killed what it ran first): its
+ * slots are retired at once, their attempts lost and run elsewhere; true. */
+bool zd_core_on_leave(zd_core *c, double now, const zd_peer *peer, zd_leave_reason reason);
 
 /* An agent's BEAT (or any other message of an agent: call with its seq 0 to mark it heard). */
 void zd_core_on_beat(zd_core *c, double now, const zd_peer *peer, uint64_t seq);
@@ -348,11 +349,12 @@ bool zd_core_waits_for_hosts(const zd_core *c, uint32_t node);
 
 /* An agent as the core knows it. */
 typedef enum zd_core_agent_state {
-    ZD_CORE_AGENT_NONE,   /* no such agent */
-    ZD_CORE_AGENT_ACTIVE, /* in the run */
-    ZD_CORE_AGENT_LOST,   /* declared lost (silent longer than T_lost) */
-    ZD_CORE_AGENT_LEFT,   /* left the run idle (LEAVE) */
-    ZD_CORE_AGENT_DONE,   /* told BYE at the end of the run */
+    ZD_CORE_AGENT_NONE,    /* no such agent */
+    ZD_CORE_AGENT_ACTIVE,  /* in the run */
+    ZD_CORE_AGENT_LOST,    /* declared lost (silent longer than T_lost) */
+    ZD_CORE_AGENT_LEFT,    /* left the run idle (LEAVE) */
+    ZD_CORE_AGENT_STOPPED, /* left the run stopped by a signal (LEAVE: scancel, a time limit) */
+    ZD_CORE_AGENT_DONE,    /* told BYE at the end of the run */
 } zd_core_agent_state;
 
 /* The state of agent `id` (1-based, as zd_core_on_join() returned it). */

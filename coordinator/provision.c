@@ -164,9 +164,10 @@ static void follow_agents(zd_prov *p, double now) {
         j->ended_s = now;
         j->lost = st == ZD_CORE_AGENT_LOST;
         snprintf(j->why, sizeof j->why, "%s",
-                 st == ZD_CORE_AGENT_LOST   ? "its worker was lost"
-                 : st == ZD_CORE_AGENT_DONE ? "the run ended"
-                                            : "its worker left (idle)");
+                 st == ZD_CORE_AGENT_LOST      ? "its worker was lost"
+                 : st == ZD_CORE_AGENT_DONE    ? "the run ended"
+                 : st == ZD_CORE_AGENT_STOPPED ? "its worker was stopped (scancel, a time limit)"
+                                               : "its worker left (idle)");
     }
 }
 

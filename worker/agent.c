@@ -495,7 +495,7 @@ static int64_t check_idle(agent *a, int64_t now) {
         return due;
     zd_logf(a->log, ZDAG_LOG_INFO, "idle for %g s: asking the coordinator to leave",
             a->cfg->idle_exit_s);
-    if (zd_wire_encode_leave(a->out) == 0 && send_out(a) == 0)
+    if (zd_wire_encode_leave(a->out, ZD_LEAVE_IDLE) == 0 && send_out(a) == 0)
         a->asked = true;
     a->idle_since = now;
     return now + (int64_t)(a->cfg->idle_exit_s * 1e9);
@@ -603,6 +603,11 @@ out_stop:
     /* Executors kill their commands' groups on SIGTERM: no orphaned work survives. */
     if (a->xs)
         zd_xset_stop(a->xs, SIGTERM, 2.0);
+    /* Stopped by a signal (scancel, a Slurm time limit, Ctrl-C): every attempt is over now, so
+     * the coordinator may run them elsewhere at once rather than after T_lost. (The socket's
+     * linger lets this go out as the session closes.) */
+    if (end == END_SIGNAL && zd_wire_encode_leave(a->out, ZD_LEAVE_STOPPED) == 0)
+        send_out(a);
     zd_xset_free(&a->xs);
 out_close:
     close_session(a);

@@ -493,8 +493,7 @@ static void test_status_messages(void **state) {
     zd_wire_buf_free(&b);
 }
 
-/* JOIN carries an allocation (a JOIN of 7 fields, without one, is read too); LEAVE has no
- * fields. */
+/* JOIN carries an allocation (a JOIN of 7 fields, without one, is read too); LEAVE a reason. */
 static void test_join_allocation_and_leave(void **state) {
     (void)state;
     zd_wire_buf *b = zd_wire_buf_new();
@@ -522,10 +521,12 @@ static void test_join_allocation_and_leave(void **state) {
     memset(big, 'x', sizeof big);
     j.allocation = (zd_bytes){big, ZD_WIRE_MAX_ALLOCATION + 1};
     assert_int_equal(zd_wire_encode_join(b, &j), ZDAG_EINVAL);
-    assert_int_equal(zd_wire_encode_leave(b), 0);
+    assert_int_equal(zd_wire_encode_leave(b, ZD_LEAVE_STOPPED), 0);
     assert_int_equal(zd_wire_decode(d, zd_wire_buf_data(b), zd_wire_buf_size(b), &m), 0);
     assert_int_equal(m.type, ZD_MSG_LEAVE);
-    const char extra[] = {(char)0x92, 19, 1};
+    assert_int_equal(m.u.leave, ZD_LEAVE_STOPPED);
+    const char unknown[] = {(char)0x92, 19, 2}, extra[] = {(char)0x93, 19, 0, 1};
+    assert_int_equal(zd_wire_decode(d, unknown, sizeof unknown, &m), ZDAG_EPROTO);
     assert_int_equal(zd_wire_decode(d, extra, sizeof extra, &m), ZDAG_EPROTO);
     assert_string_equal(zd_wire_decoder_error(d), "LEAVE has the wrong number of fields");
     zd_wire_decoder_free(&d);

@@ -20,32 +20,44 @@ static uint32_t task_slot(const rig *r) {
     return a->slot;
 }
 
-/* A LEAVE is granted only to an agent whose slots hold no work: it is told BYE, its slots take
- * nothing more, it is neither lost nor told BYE again at the end; a busy agent's LEAVE changes
- * nothing. */
+/* Starts the run; agent 1 (host h1) joins and is given the first node, then agent 2 (h2)
+ * joins and stays idle. Returns the slot the node went to. */
+static uint32_t busy_and_idle(rig *r, uint32_t *a1, uint32_t *a2) {
+    zd_core_start(r->c, 0);
+    uint64_t s1, s2;
+    *a1 = join(r, 0.0, 1, "h1", 1, "k1", &s1);
+    assert_true(hello_remote(r, 0.1, 1, *a1, 0, s1, "k1", 11));
+    take(r);
+    uint32_t slot = task_slot(r);
+    *a2 = join(r, 0.2, 2, "h2", 1, "k2", &s2);
+    assert_true(hello_remote(r, 0.3, 2, *a2, 0, s2, "k2", 21));
+    take(r);
+    assert_int_equal(count(r, ZD_ACT_TASK), 0);
+    return slot;
+}
+
+/* A LEAVE is granted only to an agent whose slots hold no work and whose executors all said
+ * HELLO: it is told BYE, its slots take nothing more, it is neither lost nor told BYE again at
+ * the end; a busy agent's LEAVE changes nothing. */
 static void test_idle_agent_leaves(void **state) {
     (void)state;
     rig r;
     setup(&r, build_graph((const char *[]){"a", "b", NULL}, (const char *[]){"a>b", NULL}),
           (zd_core_cfg){.listen = true, .heartbeat_s = 1});
-    zd_core_start(r.c, 0);
-    uint64_t s1, s2;
-    uint32_t a1 = join(&r, 0.0, 1, "h1", 1, "k1", &s1);
-    assert_true(hello_remote(&r, 0.1, 1, a1, 0, s1, "k1", 11));
+    uint32_t a1, a2, slot_a = busy_and_idle(&r, &a1, &a2); /* a runs on agent 1 */
+    uint64_t s3;
+    uint32_t a3 = join(&r, 0.35, 3, "h3", 1, "k3", &s3);
+    zd_peer p2 = peer(ZD_SOCK_REMOTE, 'A', 2, "k2"), p3 = peer(ZD_SOCK_REMOTE, 'A', 3, "k3");
+    assert_false(zd_core_on_leave(r.c, 0.4, &p3, ZD_LEAVE_IDLE)); /* no HELLO yet: stays */
+    assert_true(hello_remote(&r, 0.41, 3, a3, 0, s3, "k3", 31));
+    assert_true(zd_core_on_leave(r.c, 0.42, &p3, ZD_LEAVE_IDLE));
     take(&r);
-    uint32_t slot_a = task_slot(&r); /* a runs on agent 1 */
-    uint32_t a2 = join(&r, 0.2, 2, "h2", 1, "k2", &s2);
-    zd_peer p2 = peer(ZD_SOCK_REMOTE, 'A', 2, "k2");
-    assert_false(zd_core_on_leave(r.c, 0.25, &p2)); /* its executor has not said HELLO yet */
-    assert_true(hello_remote(&r, 0.3, 2, a2, 0, s2, "k2", 21));
-    take(&r);
-    assert_int_equal(count(&r, ZD_ACT_TASK), 0); /* b waits for a */
     zd_peer p1 = peer(ZD_SOCK_REMOTE, 'A', 1, "k1");
-    assert_false(zd_core_on_leave(r.c, 0.5, &p1)); /* busy: stays */
+    assert_false(zd_core_on_leave(r.c, 0.5, &p1, ZD_LEAVE_IDLE)); /* busy: stays */
     take(&r);
     assert_int_equal(count(&r, ZD_ACT_BYE), 0);
     assert_int_equal(zd_core_agent_state_of(r.c, a1), ZD_CORE_AGENT_ACTIVE);
-    assert_true(zd_core_on_leave(r.c, 0.6, &p2)); /* idle: let go */
+    assert_true(zd_core_on_leave(r.c, 0.6, &p2, ZD_LEAVE_IDLE)); /* idle: let go */
     take(&r);
     assert_int_equal(count(&r, ZD_ACT_BYE), 1);
     assert_int_equal(first(&r, ZD_ACT_BYE)->agent, a2);
@@ -95,12 +107,34 @@ static void test_leave_refused_with_work_sent_ahead(void **state) {
     take(&r);
     assert_int_equal(count(&r, ZD_ACT_TASK), 2); /* b runs, c is sent ahead */
     uint64_t tb = token_of(&r, 1, slot), tc = token_of(&r, 2, slot);
-    assert_false(zd_core_on_leave(r.c, 0.2, &p));
+    assert_false(zd_core_on_leave(r.c, 0.2, &p, ZD_LEAVE_IDLE));
     assert_true(result(&r, 0.3, &e, 1, tb, true));
-    assert_false(zd_core_on_leave(r.c, 0.4, &p)); /* c runs now */
+    assert_false(zd_core_on_leave(r.c, 0.4, &p, ZD_LEAVE_IDLE)); /* c runs now */
     assert_true(result(&r, 0.5, &e, 2, tc, true));
     take(&r);
-    assert_true(zd_core_on_leave(r.c, 0.6, &p));
+    assert_true(zd_core_on_leave(r.c, 0.6, &p, ZD_LEAVE_IDLE));
+    teardown(&r);
+}
+
+/* A stopped agent (SIGTERM: scancel) says so after killing what it ran: its attempt is lost
+ * and runs on another agent at once, long before T_lost; it is told no BYE. */
+static void test_stopped_agent_gives_its_work_back_at_once(void **state) {
+    (void)state;
+    rig r;
+    setup(&r, build_graph((const char *[]){"a", NULL}, NULL),
+          (zd_core_cfg){.listen = true, .heartbeat_s = 1});
+    uint32_t a1, a2, first_slot = busy_and_idle(&r, &a1, &a2);
+    (void)a2;
+    zd_peer p1 = peer(ZD_SOCK_REMOTE, 'A', 1, "k1");
+    assert_true(zd_core_on_leave(r.c, 0.4, &p1, ZD_LEAVE_STOPPED));
+    take(&r);
+    assert_int_equal(count(&r, ZD_ACT_BYE), 0);
+    assert_int_equal(count(&r, ZD_ACT_TASK), 1);
+    assert_true(task_slot(&r) != first_slot);
+    assert_string_equal(outcome_of(&r, 0, 0), "lost");
+    assert_int_equal(zd_core_agent_state_of(r.c, a1), ZD_CORE_AGENT_STOPPED);
+    assert_non_null(strstr(r.log, "worker 1 on host h1 left the run (stopped: what it ran runs "
+                                  "elsewhere)"));
     teardown(&r);
 }
 
@@ -158,7 +192,8 @@ static void test_demand_counts_nodes_waiting_for_hosts(void **state) {
     zd_core_demand_info d;
     zd_core_demand(r.c, &d);
     assert_int_equal(d.waiting, 4); /* x, y, big, gpu; not after */
-    assert_int_equal(d.too_big, 2); /* big (4 cpus, mem_mb), gpu: no host offers them */
+    assert_int_equal(d.too_big, 4); /* no executor yet (-w 0): the local host does not count */
+    assert_int_equal(d.executors, 0);
     assert_true(d.need_cpus == 4 && d.need_mem_mb == 1000 && d.other_resources);
     assert_int_equal(d.big_node, big);
     uint64_t s;
@@ -169,7 +204,8 @@ static void test_demand_counts_nodes_waiting_for_hosts(void **state) {
     assert_int_equal(count(&r, ZD_ACT_TASK), 2); /* x and y */
     zd_core_demand(r.c, &d);
     assert_int_equal(d.waiting, 2);
-    assert_int_equal(d.too_big, 2);
+    assert_int_equal(d.too_big, 2); /* big (4 cpus, mem_mb), gpu: no host offers them */
+    assert_int_equal(d.executors, 2);
     zd_core_on_signal(r.c, 0.3, SIGTERM);
     zd_core_demand(r.c, &d);
     assert_int_equal(d.waiting, 0);
@@ -196,6 +232,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_idle_agent_leaves),
         cmocka_unit_test(test_leave_refused_with_work_sent_ahead),
+        cmocka_unit_test(test_stopped_agent_gives_its_work_back_at_once),
         cmocka_unit_test(test_allocations_keep_their_own_limits),
         cmocka_unit_test(test_demand_counts_nodes_waiting_for_hosts),
         cmocka_unit_test(test_demand_not_held_by_jobs),

@@ -137,8 +137,9 @@ static bool same_msg(const zd_msg *a, const zd_msg *b) {
     case ZD_MSG_DROPPED:
         return a->u.dropped.node == b->u.dropped.node && a->u.dropped.token == b->u.dropped.token;
     case ZD_MSG_STATUS:
-    case ZD_MSG_LEAVE:
         return true;
+    case ZD_MSG_LEAVE:
+        return a->u.leave == b->u.leave;
     case ZD_MSG_STATUS_REPLY:
         return same_bytes(a->u.status_reply, b->u.status_reply);
     case ZD_MSG_BATCH:
@@ -165,7 +166,7 @@ static int encode(zd_wire_buf *b, const zd_msg *m) {
     case ZD_MSG_STATUS:
         return zd_wire_encode_status(b);
     case ZD_MSG_LEAVE:
-        return zd_wire_encode_leave(b);
+        return zd_wire_encode_leave(b, (zd_leave_reason)m->u.leave);
     case ZD_MSG_STATUS_REPLY:
         return zd_wire_encode_status_reply(b, m->u.status_reply);
     case ZD_MSG_BEAT:
