@@ -8,7 +8,7 @@
 #include "zdag.h"
 
 #define OPTS(a) a, sizeof a / sizeof a[0]
-#define MAX_OPTS 32 /* the most options of one command */
+#define MAX_OPTS 40 /* the most options of one command */
 
 static const zd_cli_option help_opt = {ZD_OPT_HELP, 'h',  "help",
                                        NULL,        NULL, "show this help and exit"};
@@ -72,6 +72,16 @@ static const zd_cli_option run_opts[] = {
     {ZD_OPT_FORCE, 0, "force", "[NODE|TAG]", NULL,
      "run nodes whose outputs are up to date anyway: every one,\n"
      "or (--force=NODE|TAG, repeatable) these"},
+    {ZD_OPT_SLURM, 0, "slurm", "'SBATCH OPTIONS'", NULL,
+     "when ready nodes wait for hosts, submit Slurm jobs of one\n"
+     "zdag worker each that join this run (needs --listen; the\n"
+     "run makes their keys); e.g. --slurm '-p short -t 1:00:00'"},
+    {ZD_OPT_SLURM_MAX_JOBS, 0, "slurm-max-jobs", "N", NULL,
+     "--slurm: worker jobs queued or running at once, at most\n"
+     "(default: 4)"},
+    {ZD_OPT_SLURM_IDLE, 0, "slurm-idle", "SECONDS", NULL,
+     "--slurm: a worker job with no node to run for SECONDS\n"
+     "leaves (default: 60)"},
     help_opt,
     {ZD_OPT_KEEP_ORDER, 0, "keep-order", NULL, NULL,
      "(map) print each job's output in argument order (default:\n"
@@ -119,6 +129,14 @@ static const zd_cli_option worker_opts[] = {
     {ZD_OPT_METRICS, 0, "metrics", "ADDR", NULL,
      "serve this worker's Prometheus metrics at\n"
      "http://ADDR/metrics (HOST:PORT, or PORT for every address)"},
+    {ZD_OPT_IDLE_EXIT, 0, "idle-exit", "SECONDS", NULL,
+     "leave the run (exit 0) once no node has run here for\n"
+     "SECONDS; the coordinator lets it go only when it has given\n"
+     "it no work (default: stay until the run ends)"},
+    {ZD_OPT_ALLOCATION, 0, "allocation", "ID", NULL,
+     "this worker's limits are its own share of the host (e.g.\n"
+     "a Slurm job id), not shared with other workers of the\n"
+     "same --host-id; shown in the coordinator's status"},
     help_opt,
 };
 

@@ -35,6 +35,9 @@ typedef enum zd_opt_id {
     ZD_OPT_HEARTBEAT,
     ZD_OPT_FORCE,
     ZD_OPT_METRICS,
+    ZD_OPT_SLURM,
+    ZD_OPT_SLURM_MAX_JOBS,
+    ZD_OPT_SLURM_IDLE,
     /* map */
     ZD_OPT_KEEP_ORDER,
     ZD_OPT_JOBLOG,
@@ -51,6 +54,8 @@ typedef enum zd_opt_id {
     ZD_OPT_HOST_ID,
     ZD_OPT_COORDINATOR_KEY,
     ZD_OPT_FOREVER,
+    ZD_OPT_IDLE_EXIT,
+    ZD_OPT_ALLOCATION,
     /* status */
     ZD_OPT_JSON,
     ZD_OPT_WATCH,

@@ -165,18 +165,22 @@ bool zd_run_args_option(zd_run_args *a, const zd_cli_option *o, const char *optv
     case ZD_OPT_TRACE:
         a->opts.trace_path = optval;
         break;
+    case ZD_OPT_SLURM:
+    case ZD_OPT_SLURM_MAX_JOBS:
+    case ZD_OPT_SLURM_IDLE:
+        return zd_slurm_args_option(a, o->id, optval);
     default: /* --help (main() answered it), or another command's option */
         break;
     }
     return true;
 }
 
-bool zd_run_args_check(const zd_run_args *a) {
+bool zd_run_args_check(zd_run_args *a) {
     if (a->opts.local_workers < 0 && !a->opts.listen) {
         fprintf(stderr, "zdag: --local-workers 0 leaves only remote workers: it needs --listen\n");
         return false;
     }
-    return true;
+    return zd_slurm_args_check(a);
 }
 
 /* zdag run's command line: options, then FILE. */
@@ -253,7 +257,8 @@ static bool prepare_listen(zd_run_args *a) {
                     a->opts.listen);
         return true;
     }
-    if (!a->secret_file || !a->keys_dir) {
+    bool slurm = a->slurm && a->slurm->options; /* the run makes what is not given */
+    if (!slurm && (!a->secret_file || !a->keys_dir)) {
         fprintf(stderr,
                 "zdag: --listen %s needs --curve-secret FILE and --authorized-keys DIR "
                 "(see zdag keygen), or --insecure\n",
@@ -262,8 +267,15 @@ static bool prepare_listen(zd_run_args *a) {
     }
     zd_diags d;
     zd_diags_init(&d);
-    bool ok = zd_curve_load_secret(a->secret_file, a->pub, a->sec, &d) == 0 &&
-              (a->keys = zd_keyset_load(a->keys_dir, &d)) != NULL;
+    bool ok = (!a->secret_file || zd_curve_load_secret(a->secret_file, a->pub, a->sec, &d) == 0) &&
+              (!a->keys_dir || (a->keys = zd_keyset_load(a->keys_dir, &d)) != NULL);
+    if (!a->keys_dir) { /* --slurm: only its workers */
+        zd_diags_print(&d, stderr);
+        zd_diags_clear(&d);
+        a->opts.curve_public = a->secret_file ? a->pub : NULL;
+        a->opts.curve_secret = a->secret_file ? a->sec : NULL;
+        return ok;
+    }
     zd_diags_print(&d, stderr);
     zd_diags_clear(&d);
     if (ok && zd_keyset_size(a->keys) == 0)
@@ -384,6 +396,10 @@ int zd_run_args_run(zd_run_args *a, zd_graph *g, const char *pipeline, const cha
     status = ZD_EXIT_CANNOT_RUN;
     if (prepare_state_dir(a, default_state_dir, state_dir, sizeof state_dir, why, sizeof why) < 0)
         goto out;
+    if (!zd_slurm_args_prepare(a, state_dir)) {
+        snprintf(why, sizeof why, "automatic workers could not be prepared (--slurm)");
+        goto out;
+    }
     a->opts.pipeline = pipeline;
     a->opts.pipeline_id = pipeline_id;
     a->opts.state_dir = state_dir;
@@ -415,6 +431,7 @@ out:
 }
 
 void zd_run_args_clear(zd_run_args *a) {
+    zd_slurm_args_clear(a);
     zd_keyset_free(&a->keys);
     free(a->targets.v);
     free(a->excludes.v);

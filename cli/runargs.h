@@ -9,7 +9,9 @@
 #include "curve.h"
 #include "graph.h"
 #include "options.h"
+#include "provision.h"
 #include "runner.h"
+#include "slurm.h"
 
 /* A growable list of names given with a repeatable option. */
 typedef struct zd_name_list {
@@ -17,6 +19,24 @@ typedef struct zd_name_list {
     size_t n;       /* entries in v */
     size_t cap;     /* allocated entries */
 } zd_name_list;
+
+/* `zdag run --slurm`: automatic workers (cli/slurmargs.c). */
+typedef struct zd_slurm_args {
+    const char *options;   /* --slurm's text (argv) */
+    int max_jobs;          /* --slurm-max-jobs; 0 = 4 */
+    double idle_s;         /* --slurm-idle; 0 = 60 */
+    char **words;          /* options, split (owned) */
+    size_t n_words;        /* entries in words */
+    char size_text[128];   /* the size the options set, as they say it ("-c 2") */
+    char dir[4096];        /* STATE_DIR/slurm-PID: this run's keys and job script (0700) */
+    char worker_key[4200]; /* DIR/worker.key */
+    char coord_pub[4200];  /* DIR/coord.pub */
+    char output[4200];     /* STATE_DIR/logs/slurm-%j.out: the jobs' output */
+    char connect[512];     /* the endpoint the workers connect to */
+    char exe[4096];        /* this zdag */
+    zd_prov_cfg prov;      /* given to the runner */
+    zd_slurm_cfg cmds;     /* ... */
+} zd_slurm_args;
 
 typedef struct zd_run_args {
     zd_run_opts opts;        /* what the runner needs */
@@ -31,6 +51,7 @@ typedef struct zd_run_args {
     const char *keys_dir;    /* --authorized-keys */
     char pub[41], sec[41];   /* the coordinator's key pair, loaded */
     zd_keyset *keys;         /* the workers admitted (owned) */
+    zd_slurm_args *slurm;    /* --slurm and its settings (owned), or NULL */
 } zd_run_args;
 
 /* Sets the defaults (critical-path priority, messages to stderr). */
@@ -41,7 +62,7 @@ void zd_run_args_init(zd_run_args *a);
 bool zd_run_args_option(zd_run_args *a, const zd_cli_option *o, const char *optval);
 
 /* Checks the options together (prints why and returns false). */
-bool zd_run_args_check(const zd_run_args *a);
+bool zd_run_args_check(zd_run_args *a);
 
 /* Runs g (finished) as `zdag run` does: pipeline names the run in the report and (with
  * pipeline_id, e.g. its real path) in the journal; the state directory is --state-dir, else
@@ -51,5 +72,23 @@ int zd_run_args_run(zd_run_args *a, zd_graph *g, const char *pipeline, const cha
 
 /* Frees what a holds. */
 void zd_run_args_clear(zd_run_args *a);
+
+/* --slurm, --slurm-max-jobs, --slurm-idle into a (a->slurm made on first use). Returns false
+ * after printing why. */
+bool zd_slurm_args_option(zd_run_args *a, zd_opt_id id, const char *optval);
+
+/* Checks them with the other options (--slurm needs --listen; its options split into words and
+ * a size that is a number). Prints why and returns false. */
+bool zd_slurm_args_check(zd_run_args *a);
+
+/* Before the run, with the state directory ready: this run's own directory STATE_DIR/slurm-PID
+ * (0700; those of runs no longer alive are removed), the workers' key pair in it and the
+ * coordinator's public key (a pair made there too unless --curve-secret gave one), the workers'
+ * key admitted, the endpoint workers connect to, and the runner's configuration. Prints why and
+ * returns false (the run cannot start). */
+bool zd_slurm_args_prepare(zd_run_args *a, const char *state_dir);
+
+/* After the run: removes the run's directory (keys, job script) and frees a->slurm. */
+void zd_slurm_args_clear(zd_run_args *a);
 
 #endif

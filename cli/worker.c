@@ -110,6 +110,13 @@ static bool parse(int argc, char **argv, worker_args *w) {
         case ZD_OPT_METRICS:
             w->o.metrics = val;
             break;
+        case ZD_OPT_IDLE_EXIT:
+            if (!number("--idle-exit", val, 0.01, &w->o.idle_exit))
+                return false;
+            break;
+        case ZD_OPT_ALLOCATION:
+            w->o.allocation = val;
+            break;
         default: /* --help: main() answered it */
             break;
         }

@@ -282,8 +282,10 @@ int zd_wire_encode_cancel(zd_wire_buf *b, const zd_msg_cancel *m) {
 int zd_wire_encode_join(zd_wire_buf *b, const zd_msg_join *m) {
     if (m->n_res > ZD_WIRE_MAX_RESOURCES)
         return ZDAG_EINVAL;
+    if (m->allocation.len > ZD_WIRE_MAX_ALLOCATION)
+        return ZDAG_EINVAL;
     reset(b);
-    put_array(b, 7);
+    put_array(b, 8);
     put_u64(b, ZD_MSG_JOIN);
     put_u64(b, m->version);
     put_str(b, m->host);
@@ -296,6 +298,15 @@ int zd_wire_encode_join(zd_wire_buf *b, const zd_msg_join *m) {
         b->failed |= msgpack_pack_double(&b->pk, m->res_amounts[i]);
     }
     put_i64(b, m->pid);
+    put_str(b, m->allocation.ptr ? m->allocation : (zd_bytes){"", 0});
+    return finish(b);
+}
+
+int zd_wire_encode_leave(zd_wire_buf *b, zd_leave_reason reason) {
+    reset(b);
+    put_array(b, 2);
+    put_u64(b, ZD_MSG_LEAVE);
+    put_u64(b, reason);
     return finish(b);
 }
 
@@ -685,12 +696,15 @@ static bool decode_join(zd_wire_decoder *d, const msgpack_object *f, uint32_t n,
     zd_msg_join *j = &m->u.join;
     const msgpack_object *res;
     memset(j, 0, sizeof *j);
-    if (n != 7)
+    if (n != 8)
         return FAIL(d, "JOIN has the wrong number of fields");
     if (!get_u32(d, &f[1], &j->version) || !get_str(d, &f[2], false, &j->host) ||
         !get_u32(d, &f[3], &j->slots) || !get_amount(d, &f[4], 1e9, &j->cpus) ||
-        !get_array(d, &f[5], &res, &j->n_res) || !get_int(d, &f[6], 0, INT32_MAX, &j->pid))
+        !get_array(d, &f[5], &res, &j->n_res) || !get_int(d, &f[6], 0, INT32_MAX, &j->pid) ||
+        !get_str(d, &f[7], false, &j->allocation))
         return false;
+    if (j->allocation.len > ZD_WIRE_MAX_ALLOCATION)
+        return FAIL(d, "JOIN allocation is over 127 bytes");
     if (j->slots < 1 || j->slots > 4096)
         return FAIL(d, "JOIN slots must be from 1 to 4096");
     if (j->host.len == 0 || j->host.len > 255)
@@ -861,6 +875,11 @@ int zd_wire_decode(zd_wire_decoder *d, const void *buf, size_t len, zd_msg *out)
     case ZD_MSG_STATUS_REPLY:
         ok = (n == 2 || FAIL(d, "STATUS_REPLY has the wrong number of fields")) &&
              get_str(d, &f[1], false, &out->u.status_reply);
+        break;
+    case ZD_MSG_LEAVE:
+        ok = (n == 2 || FAIL(d, "LEAVE has the wrong number of fields")) &&
+             get_u32(d, &f[1], &out->u.leave) &&
+             (out->u.leave <= ZD_LEAVE_STOPPED || FAIL(d, "LEAVE reason unknown"));
         break;
     default:
         ok = FAIL(d, "unknown message type");

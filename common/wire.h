@@ -6,7 +6,8 @@
  *   RESULT [3, node, token, ok, exit_code, signal, error, output, log, size, hash]
  *                                                           executor -> coordinator
  *   BYE    [4, reason]                                      coordinator -> executor or agent
- *   JOIN   [5, version, host, slots, cpus, resources, pid]  agent -> coordinator
+ *   JOIN   [5, version, host, slots, cpus, resources, pid, allocation]
+ *                                                           agent -> coordinator
  *   WELCOME [6, agent, run_id, heartbeat_ms, plugins, secret, fence_ms]  coordinator -> agent
  *   BEAT   [7, seq]                                         both ways, agent <-> coordinator
  *   LOST   [8, agent, slot, how, pid, started]              agent -> coordinator
@@ -20,6 +21,15 @@
  *   BATCH  [16, frame, frame, ...]                          either way
  *   STATUS [17]                                             `zdag status` -> coordinator
  *   STATUS_REPLY [18, text]                                 coordinator -> `zdag status`
+ *   LEAVE  [19, reason]                                     agent -> coordinator
+ *
+ * JOIN's `allocation` (a string; "" for none; protocol 7) names a
+ * share of its host that is the agent's own, such as a Slurm job's: agents of one host id share
+ * the limits of the first to join only when their allocations are the same. LEAVE is an agent
+ * going: `reason` ZD_LEAVE_IDLE asks to (`zdag worker --idle-exit`; the coordinator answers BYE
+ * when none of its executors has work, and sends it nothing more; otherwise it ignores the
+ * LEAVE), ZD_LEAVE_STOPPED says it was stopped (a signal: it has killed every attempt it ran,
+ * which the coordinator runs elsewhere at once, without waiting for T_lost).
  *
  * STATUS asks a coordinator's --listen socket for what `zdag status` shows (an authorized key,
  * as for a worker); STATUS_REPLY's `text` is that JSON document (coordinator/status.h).
@@ -79,7 +89,7 @@
 #include "store.h"
 #include "zdag.h"
 
-#define ZD_WIRE_VERSION 6
+#define ZD_WIRE_VERSION 7
 #define ZD_WIRE_MAX_DEPTH 16            /* msgpack nesting allowed in a frame (args excluded) */
 #define ZD_WIRE_MAX_FRAME (256ll << 20) /* ZMQ_MAXMSGSIZE on every socket */
 #define ZD_WIRE_CHUNK (1u << 20)        /* bytes of a CHUNK or DATA, at most */
@@ -105,12 +115,18 @@ typedef enum zd_msg_type {
     ZD_MSG_BATCH = 16,
     ZD_MSG_STATUS = 17,
     ZD_MSG_STATUS_REPLY = 18,
+    ZD_MSG_LEAVE = 19,
 } zd_msg_type;
 
 typedef enum zd_bye_reason {
     ZD_BYE_DONE = 0,    /* the run is over (or no more work for this peer) */
     ZD_BYE_EVICTED = 1, /* the coordinator declared the agent lost: its work runs elsewhere */
 } zd_bye_reason;
+
+typedef enum zd_leave_reason {
+    ZD_LEAVE_IDLE = 0,    /* idle: it asks to go */
+    ZD_LEAVE_STOPPED = 1, /* stopped (SIGTERM, SIGINT): its attempts are over */
+} zd_leave_reason;
 
 typedef struct zd_bytes {
     const char *ptr; /* borrowed; not NUL-terminated; NULL when absent (nil) */
@@ -127,8 +143,9 @@ typedef struct zd_msg_hello {
     uint64_t secret;  /* the agent's secret from WELCOME, 0 for the coordinator's own */
 } zd_msg_hello;
 
-#define ZD_WIRE_MAX_RESOURCES 64 /* resources an agent may announce */
-#define ZD_WIRE_MAX_PLUGINS 256  /* plugins a WELCOME may list */
+#define ZD_WIRE_MAX_RESOURCES 64   /* resources an agent may announce */
+#define ZD_WIRE_MAX_PLUGINS 256    /* plugins a WELCOME may list */
+#define ZD_WIRE_MAX_ALLOCATION 127 /* bytes of a JOIN's allocation */
 
 typedef struct zd_msg_join {
     uint32_t version; /* ZD_WIRE_VERSION */
@@ -139,6 +156,8 @@ typedef struct zd_msg_join {
     double res_amounts[ZD_WIRE_MAX_RESOURCES]; /* and amounts (>= 0) */
     uint32_t n_res;                            /* resources */
     int64_t pid;                               /* the agent's process id, for logs */
+    zd_bytes allocation; /* its own share of the host (e.g. a Slurm job id), at most 127 bytes;
+                            ptr NULL or len 0: none, it shares the host's limits */
 } zd_msg_join;
 
 typedef struct zd_msg_welcome {
@@ -279,6 +298,7 @@ typedef struct zd_msg {
         zd_msg_drop drop;
         zd_msg_dropped dropped;
         zd_bytes status_reply; /* STATUS_REPLY's text */
+        uint32_t leave;        /* LEAVE's reason (zd_leave_reason) */
     } u;
 } zd_msg;
 
@@ -303,6 +323,8 @@ int zd_wire_encode_result(zd_wire_buf *b, const zd_msg_result *m)
     __attribute__((warn_unused_result));
 int zd_wire_encode_bye(zd_wire_buf *b, zd_bye_reason reason) __attribute__((warn_unused_result));
 int zd_wire_encode_join(zd_wire_buf *b, const zd_msg_join *m) __attribute__((warn_unused_result));
+int zd_wire_encode_leave(zd_wire_buf *b, zd_leave_reason reason)
+    __attribute__((warn_unused_result));
 int zd_wire_encode_welcome(zd_wire_buf *b, const zd_msg_welcome *m)
     __attribute__((warn_unused_result));
 int zd_wire_encode_beat(zd_wire_buf *b, uint64_t seq) __attribute__((warn_unused_result));

@@ -16,6 +16,7 @@ typedef enum zd_agent_state {
     ZD_AGENT_ACTIVE, /* joined and heard within T_lost */
     ZD_AGENT_LOST,   /* silent longer than T_lost: its work was given away */
     ZD_AGENT_GONE,   /* told BYE at the end of the run */
+    ZD_AGENT_LEFT,   /* it LEFT (idle and told BYE, or stopped): its slots are retired */
 } zd_agent_state;
 
 typedef struct zd_agent {
@@ -30,6 +31,8 @@ typedef struct zd_agent {
     double last_heard;             /* when it last spoke (seconds since the start) */
     uint64_t acked;                /* the highest BEAT seq received from it */
     int64_t pid;                   /* its process id on its host, for logs */
+    char allocation[ZD_WIRE_MAX_ALLOCATION + 1]; /* its own share of the host ("" for none) */
+    bool stopped;                                /* LEFT because a signal stopped it */
 } zd_agent;
 
 typedef struct zd_agents {

@@ -17,6 +17,7 @@
 #include <zmq.h>
 
 #include "admission.h"
+#include "autoworkers.h"
 #include "capacity.h"
 #include "curve.h"
 #include "defhash.h"
@@ -111,6 +112,7 @@ struct zd_coord {
     void *remote;             /* ROUTER for remote agents and executors, or NULL */
     void *status;             /* REP answering `zdag status` (cfg.status_path), or NULL */
     zd_metrics *metrics;      /* the --metrics server, or NULL */
+    zd_autow *autow;          /* automatic workers (--slurm), or NULL */
     double metrics_at;        /* when its snapshot was last published (now_s) */
     struct zd_zap *zap;       /* the ZAP handler admitting workers' keys, or NULL */
     zd_admission *admission;  /* bounds the connections open on remote, or NULL */
@@ -427,6 +429,9 @@ int zd_coord_new(const zd_coord_cfg *cfg, zd_graph *g, zd_coord **out) {
     zd_core_counts_get(c->core, &counts);
     if (cfg->progress && !(c->progress = zd_progress_new(stdout, cfg->progress_tty, counts.active)))
         goto out_fail;
+    if (cfg->auto_slurm && (rc = zd_autow_new(cfg->auto_prov, cfg->auto_slurm, g, c->core,
+                                              &c->cfg.core.log, &c->autow)) < 0)
+        goto out_fail;
     c->cfg.local = cfg->local;
     *out = c;
     return 0;
@@ -448,6 +453,7 @@ void zd_coord_free(zd_coord **cp) {
     if (!cp || !*cp)
         return;
     zd_coord *c = *cp;
+    zd_autow_free(&c->autow);
     zd_core_free(&c->core);
     zd_trace_free(&c->trace);
     zd_progress_free(&c->progress);
@@ -599,7 +605,8 @@ static char *status_text(zd_coord *c, size_t *len) {
         eta = zd_progress_eta(c->progress, finished_nodes(c, k.done), k.running);
     }
     char *text = NULL;
-    if (zd_status_json(c->g, c->core, now_s(c), eta, c->cfg.pipeline, &text, len) < 0) {
+    if (zd_status_json(c->g, c->core, zd_autow_prov(c->autow), now_s(c), eta, c->cfg.pipeline,
+                       &text, len) < 0) {
         text = strdup("{\"error\": \"out of memory\"}\n");
         *len = text ? strlen(text) : 0;
     }
@@ -1345,7 +1352,9 @@ static void on_message(zd_coord *c, const zd_peer *peer, const zd_msg *m) {
         return;
     case ZD_MSG_JOIN:
         if (remote) {
-            zd_core_on_join(c->core, now, peer, &m->u.join);
+            uint32_t id = zd_core_on_join(c->core, now, peer, &m->u.join);
+            if (c->autow)
+                zd_autow_on_join(c->autow, now, &m->u.join, id);
             return;
         }
         break;
@@ -1358,6 +1367,12 @@ static void on_message(zd_coord *c, const zd_peer *peer, const zd_msg *m) {
     case ZD_MSG_LOST:
         if (remote) {
             zd_core_on_lost(c->core, now, peer, &m->u.lost);
+            return;
+        }
+        break;
+    case ZD_MSG_LEAVE:
+        if (remote) {
+            zd_core_on_leave(c->core, now, peer, (zd_leave_reason)m->u.leave);
             return;
         }
         break;
@@ -1561,14 +1576,20 @@ int zd_coord_run(zd_coord *c) {
         /* The signals, then the sockets that exist (a NULL socket would poll fd 0). */
         void *socks[] = {c->router, c->remote,
                          c->admission ? zd_admission_socket(c->admission) : NULL, c->status};
-        zmq_pollitem_t items[5] = {{NULL, c->cfg.signal_fd, ZMQ_POLLIN, 0}};
+        zmq_pollitem_t items[7] = {{NULL, c->cfg.signal_fd, ZMQ_POLLIN, 0}};
         int n_items = 1, at[4] = {-1, -1, -1, -1}; /* where each of socks is in items */
         for (int k = 0; k < 4; k++)
             if (socks[k]) {
                 at[k] = n_items;
                 items[n_items++] = (zmq_pollitem_t){socks[k], 0, ZMQ_POLLIN, 0};
             }
+        int slurm_fds[2], n_slurm = c->autow ? zd_autow_fds(c->autow, slurm_fds) : 0;
+        for (int k = 0; k < n_slurm; k++) /* the output of sbatch, squeue (they answer later) */
+            items[n_items++] = (zmq_pollitem_t){NULL, slurm_fds[k], ZMQ_POLLIN, 0};
         int timeout = poll_timeout(c);
+        int slurm_ms = c->autow ? zd_autow_timeout_ms(c->autow, now_s(c)) : -1;
+        if (slurm_ms >= 0 && (timeout < 0 || timeout > slurm_ms))
+            timeout = slurm_ms;
         if (zd_admission_holding(c->admission) && (timeout < 0 || timeout > 250))
             timeout = 250; /* its held refusals are logged a second after they came */
         if (exit_waiting(c) && (timeout < 0 || timeout > 5))
@@ -1595,6 +1616,9 @@ int zd_coord_run(zd_coord *c) {
         if (c->zap_log)
             zd_log_relay_drain(c->zap_log);
         zd_core_on_timer(c->core, now_s(c));
+        const char *no_workers = c->autow ? zd_autow_step(c->autow, now_s(c)) : NULL;
+        if (no_workers)
+            zd_core_give_up(c->core, now_s(c), no_workers);
         drain(c);
         sweep_uploads(c);
         publish_metrics(c, false);
@@ -1603,6 +1627,8 @@ int zd_coord_run(zd_coord *c) {
     close_status(c); /* the run is over: `zdag status` says so from now on */
     zd_core_finish(c->core, now_s(c));
     drain(c);
+    if (c->autow) /* after the BYEs: the workers that joined leave; the others are cancelled */
+        zd_autow_finish(c->autow, now_s(c));
     sweep_uploads(c);
     if (c->n_dropped)
         zd_logf(&c->cfg.core.log, ZDAG_LOG_WARNING,
@@ -1625,6 +1651,10 @@ int zd_coord_run(zd_coord *c) {
         }
     }
     return c->exit_code;
+}
+
+const struct zd_prov *zd_coord_provisioner(const zd_coord *c) {
+    return zd_autow_prov(c->autow);
 }
 
 const char *zd_coord_store_dir(const zd_coord *c) {

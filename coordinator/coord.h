@@ -82,6 +82,10 @@ typedef struct zd_coord_cfg {
      * zd_coord_outcome() of that node is final there. May be NULL. */
     void (*ended)(void *ctx, const zd_coord *c, uint32_t index);
     void *ended_ctx; /* passed to ended */
+    /* Automatic workers (--slurm; coordinator/autoworkers.h): what the provisioner decides with
+     * and how Slurm's commands are run (both borrowed), or NULL for none. */
+    const struct zd_prov_cfg *auto_prov;
+    const struct zd_slurm_cfg *auto_slurm;
 } zd_coord_cfg;
 
 /* Checks before a run that every active node fits on a host offering `cpus` CPU units and no
@@ -120,6 +124,10 @@ typedef struct zd_run_summary {
 
 /* The result store of the run (borrowed), for reading stored results (zd_store_map()). */
 const char *zd_coord_store_dir(const zd_coord *c);
+
+/* The automatic workers' jobs (--slurm), or NULL without them (borrowed; valid until
+ * zd_coord_free()). */
+const struct zd_prov *zd_coord_provisioner(const zd_coord *c);
 
 /* Facts of the run; valid after zd_coord_run(). */
 void zd_coord_summary(const zd_coord *c, zd_run_summary *out);

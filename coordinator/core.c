@@ -1122,13 +1122,23 @@ bool zd_core_on_hello(zd_core *c, double now, const zd_peer *peer, const zd_msg_
 }
 
 /* Finds or adds the host named in a JOIN; -1 when out of memory. */
-static int64_t join_host(zd_core *c, const zd_msg_join *m) {
+/* The allocation of host h: that of the agents on it ("" for none, and for the local host). */
+static const char *host_allocation(const zd_core *c, uint32_t h) {
+    for (uint32_t i = 1; i <= c->agents.n; i++)
+        if (zd_agents_get(&c->agents, i)->host == h)
+            return zd_agents_get(&c->agents, i)->allocation;
+    return "";
+}
+
+static int64_t join_host(zd_core *c, const zd_msg_join *m, const char *allocation) {
     char host[256], names[ZD_WIRE_MAX_RESOURCES][128];
     zd_amount res[ZD_WIRE_MAX_RESOURCES];
     snprintf(host, sizeof host, "%.*s", (int)m->host.len, m->host.ptr);
-    /* Agents naming a known host (the coordinator's own included) share its limits. */
+    /* Agents naming a known host (the coordinator's own included) share its limits, unless
+     * they bring an allocation of their own (a Slurm job's share of a node): then only agents
+     * of the same allocation share them. */
     for (uint32_t h = 0; h < zd_capacity_hosts(c->cap); h++)
-        if (strcmp(host_name(c, h), host) == 0)
+        if (strcmp(host_name(c, h), host) == 0 && strcmp(host_allocation(c, h), allocation) == 0)
             return h;
     for (uint32_t i = 0; i < m->n_res; i++) {
         snprintf(names[i], sizeof names[i], "%.*s", (int)m->res_names[i].len, m->res_names[i].ptr);
@@ -1150,7 +1160,10 @@ uint32_t zd_core_on_join(zd_core *c, double now, const zd_peer *peer, const zd_m
         refuse(c, peer, "refused a worker (protocol %u, joined twice, or too many)", m->version);
         goto out;
     }
-    int64_t host = join_host(c, m);
+    char allocation[ZD_WIRE_MAX_ALLOCATION + 1];
+    snprintf(allocation, sizeof allocation, "%.*s", (int)m->allocation.len,
+             m->allocation.ptr ? m->allocation.ptr : "");
+    int64_t host = join_host(c, m, allocation);
     /* Its slots carry the id it is about to get. */
     int64_t base =
         host < 0 ? -1 : zd_slots_add(c->slots, (uint32_t)host, m->slots, c->agents.n + 1);
@@ -1164,6 +1177,7 @@ uint32_t zd_core_on_join(zd_core *c, double now, const zd_peer *peer, const zd_m
                   .pid = m->pid};
     memcpy(a.rid, peer->rid, peer->rid_len);
     snprintf(a.user_id, sizeof a.user_id, "%s", peer->user_id ? peer->user_id : "");
+    memcpy(a.allocation, allocation, sizeof a.allocation);
     if (base < 0 || !(id = zd_agents_add(&c->agents, &a))) {
         zd_logf(&c->cfg.log, ZDAG_LOG_ERROR, "out of memory for a joining worker");
         for (uint32_t s = 0; base >= 0 && s < m->slots; s++)
@@ -1172,8 +1186,9 @@ uint32_t zd_core_on_join(zd_core *c, double now, const zd_peer *peer, const zd_m
     }
     act(c, (zd_action){.kind = ZD_ACT_WELCOME, .agent = id});
     zd_logf(&c->cfg.log, ZDAG_LOG_INFO,
-            "worker %u joined from host %.*s (%u slots, %g cpus, pid %lld)", id, (int)m->host.len,
-            m->host.ptr, m->slots, m->cpus, (long long)m->pid);
+            "worker %u joined from host %.*s%s%s%s (%u slots, %g cpus, pid %lld)", id,
+            (int)m->host.len, m->host.ptr, allocation[0] ? " (allocation " : "", allocation,
+            allocation[0] ? ")" : "", m->slots, m->cpus, (long long)m->pid);
 out:
     settle(c);
     return id;
@@ -1183,8 +1198,8 @@ out:
 static zd_agent *heard(zd_core *c, const zd_peer *peer, uint32_t *id) {
     *id = zd_agents_find(&c->agents, peer);
     zd_agent *a = zd_agents_get(&c->agents, *id);
-    if (!a)
-        return NULL;
+    if (!a || a->state == ZD_AGENT_LEFT)
+        return NULL; /* (what a departed agent still says before its BYE reaches it) */
     if (a->state == ZD_AGENT_LOST) {
         /* Its nodes were given to others: it must drop what it runs (a healed partition, a
          * stopped agent that woke up). */
@@ -1202,6 +1217,39 @@ void zd_core_on_beat(zd_core *c, double now, const zd_peer *peer, uint64_t seq) 
     if (a && seq > a->acked)
         a->acked = seq;
     settle(c);
+}
+
+/* True when none of agent a's slots has work (no attempt running, no task sent ahead) and every
+ * executor of it has said HELLO (one still starting has not had its chance at work yet). */
+static bool agent_idle(const zd_core *c, const zd_agent *a) {
+    for (uint32_t s = a->base; s < a->base + a->slots; s++)
+        if (zd_slots_node(c->slots, s) >= 0 || zd_slots_queued(c->slots, s) > 0 ||
+            zd_slots_state(c->slots, s) == ZD_SLOT_STARTING)
+            return false;
+    return true;
+}
+
+bool zd_core_on_leave(zd_core *c, double now, const zd_peer *peer, zd_leave_reason reason) {
+    c->now = now;
+    uint32_t id;
+    zd_agent *a = heard(c, peer, &id);
+    bool stopped = reason == ZD_LEAVE_STOPPED;
+    bool ok = a && (stopped || agent_idle(c, a));
+    if (ok) {
+        /* Idle, its slots hold no work: retiring them loses nothing. Stopped, it has killed
+         * what they ran (as an agent reports an executor LOST): those attempts are over. */
+        a->state = ZD_AGENT_LEFT;
+        a->stopped = stopped;
+        for (uint32_t s = a->base; s < a->base + a->slots; s++)
+            slot_gone(c, s, "its worker stopped", false);
+        if (!stopped)
+            act(c, (zd_action){.kind = ZD_ACT_BYE, .agent = id, .reason = ZD_BYE_DONE});
+        zd_logf(&c->cfg.log, stopped ? ZDAG_LOG_WARNING : ZDAG_LOG_INFO,
+                "worker %u on host %s left the run (%s)", id, host_name(c, a->host),
+                stopped ? "stopped: what it ran runs elsewhere" : "idle");
+    }
+    settle(c);
+    return ok;
 }
 
 /* The running attempt of `slot` (node run r) is over: the next task sent ahead there, if any,
@@ -1616,6 +1664,17 @@ static void drop_retries(zd_core *c) {
         }
 }
 
+/* BYE to every agent still in the run (a departed one was told already). */
+static void bye_all(zd_core *c) {
+    for (uint32_t i = 1; i <= c->agents.n; i++) {
+        zd_agent *a = zd_agents_get(&c->agents, i);
+        if (a->state != ZD_AGENT_GONE && a->state != ZD_AGENT_LEFT)
+            act(c, (zd_action){.kind = ZD_ACT_BYE, .agent = i, .reason = ZD_BYE_DONE});
+        if (a->state != ZD_AGENT_LEFT)
+            a->state = ZD_AGENT_GONE;
+    }
+}
+
 void zd_core_on_signal(zd_core *c, double now, int sig) {
     c->now = now;
     if (c->interrupted) {
@@ -1633,11 +1692,7 @@ void zd_core_on_signal(zd_core *c, double now, int sig) {
     for (uint32_t s = c->cfg.n_local; s < zd_slots_count(c->slots); s++)
         if (zd_slots_state(c->slots, s) == ZD_SLOT_BUSY)
             slot_gone(c, s, "interrupted", false);
-    for (uint32_t i = 1; i <= c->agents.n; i++)
-        if (zd_agents_get(&c->agents, i)->state != ZD_AGENT_GONE) {
-            act(c, (zd_action){.kind = ZD_ACT_BYE, .agent = i, .reason = ZD_BYE_DONE});
-            zd_agents_get(&c->agents, i)->state = ZD_AGENT_GONE;
-        }
+    bye_all(c);
     /* Running local nodes are killed with their executors. */
     for (uint32_t s = 0; s < c->cfg.n_local; s++)
         if (zd_slots_state(c->slots, s) == ZD_SLOT_BUSY)
@@ -1661,11 +1716,7 @@ void zd_core_finish(zd_core *c, double now) {
         return;
     drop_retries(c);
     c->finished = true;
-    for (uint32_t i = 1; i <= c->agents.n; i++)
-        if (zd_agents_get(&c->agents, i)->state != ZD_AGENT_GONE) {
-            act(c, (zd_action){.kind = ZD_ACT_BYE, .agent = i, .reason = ZD_BYE_DONE});
-            zd_agents_get(&c->agents, i)->state = ZD_AGENT_GONE;
-        }
+    bye_all(c);
     zd_sched_close(c->sched);
     act(c, (zd_action){.kind = ZD_ACT_SYNC});
     if (c->n_refused_quiet)
@@ -1926,49 +1977,162 @@ static void why_waiting(const zd_core *c, uint32_t node, char *buf, size_t size)
     }
 }
 
-/* Why a ready node has not started: the first limit that holds it. */
+/* The first limit that holds a ready node (README "zdag status"). */
+typedef enum ready_hold {
+    HOLD_MUSTER,    /* the local executors are starting */
+    HOLD_JOBS,      /* -j reached */
+    HOLD_SEQ_OTHER, /* a sequential node waits to run alone */
+    HOLD_SEQ_DRAIN, /* it is sequential and waits for the running ones to end */
+    HOLD_POOL,      /* its pool is full */
+    HOLD_NO_HOST,   /* no host could ever fit it: it waits for a bigger one */
+    HOLD_UNITS,     /* CPU units or resources in use on every host that could fit it */
+    HOLD_NO_IDLE,   /* no idle executor on a host with room */
+    HOLD_NONE,      /* nothing: it starts next */
+} ready_hold;
+
+/* Per host: whether it has an executor slot that is not retired (the local host of a run with
+ * -w 0 has none, nor the host of an agent that left): only those can ever run a node. Caller
+ * frees; NULL when out of memory. */
+static bool *hosts_alive(const zd_core *c) {
+    uint32_t n = zd_capacity_hosts(c->cap);
+    bool *alive = calloc(n ? n : 1, sizeof *alive);
+    for (uint32_t s = 0; alive && s < zd_slots_count(c->slots); s++)
+        if (zd_slots_state(c->slots, s) != ZD_SLOT_DEAD)
+            alive[zd_slots_host(c->slots, s)] = true;
+    return alive;
+}
+
+static ready_hold hold_of(const zd_core *c, uint32_t node, const bool *alive) {
+    const zd_node *n = zd_graph_node(c->g, node);
+    uint32_t running = zd_place_running(c->place);
+    int64_t seq = zd_place_seq_waiting(c->place, NULL);
+    if (!c->mustered)
+        return HOLD_MUSTER;
+    if ((int64_t)running >= c->jobs)
+        return HOLD_JOBS;
+    if (seq >= 0 && (uint32_t)seq != node)
+        return HOLD_SEQ_OTHER;
+    if (n->sequential && running > 0)
+        return HOLD_SEQ_DRAIN;
+    if (n->pool >= 0 && !zd_lease_available(c->leases, n->pool))
+        return HOLD_POOL;
+    bool ever = false, now = false, idle = false;
+    for (uint32_t h = 0; h < zd_capacity_hosts(c->cap); h++) {
+        if (alive && !alive[h])
+            continue;
+        bool fits = zd_capacity_fits(c->cap, h, node);
+        ever |= zd_capacity_fits_total(c->cap, h, node);
+        now |= fits;
+        idle |= fits && zd_slots_idle(c->slots)[h] > 0;
+    }
+    return !ever ? HOLD_NO_HOST : !now ? HOLD_UNITS : !idle ? HOLD_NO_IDLE : HOLD_NONE;
+}
+
+/* Why a ready node has not started: the first limit that holds it, in words. */
 static void why_ready(const zd_core *c, uint32_t node, char *buf, size_t size) {
     const zd_node *n = zd_graph_node(c->g, node);
     size_t at = 0;
-    uint32_t running = zd_place_running(c->place);
     int64_t seq = zd_place_seq_waiting(c->place, NULL);
-    if (!c->mustered) {
+    char why[160];
+    bool *alive = hosts_alive(c);
+    bool any = false;
+    for (uint32_t h = 0; alive && h < zd_capacity_hosts(c->cap); h++)
+        any |= alive[h];
+    ready_hold hold = hold_of(c, node, alive);
+    free(alive);
+    switch (hold) {
+    case HOLD_MUSTER:
         add(buf, size, &at, "ready: the executors are starting");
-    } else if ((int64_t)running >= c->jobs) {
-        add(buf, size, &at, "ready: -j %d reached (%u running)", c->jobs, running);
-    } else if (seq >= 0 && (uint32_t)seq != node) {
+        break;
+    case HOLD_JOBS:
+        add(buf, size, &at, "ready: -j %d reached (%u running)", c->jobs,
+            zd_place_running(c->place));
+        break;
+    case HOLD_SEQ_OTHER:
         add(buf, size, &at, "ready: sequential node %s waits to run alone", node_name(c, seq));
-    } else if (n->sequential && running > 0) {
-        add(buf, size, &at, "ready: sequential, waits until the %u running end", running);
-    } else if (n->pool >= 0 && !zd_lease_available(c->leases, n->pool)) {
+        break;
+    case HOLD_SEQ_DRAIN:
+        add(buf, size, &at, "ready: sequential, waits until the %u running end",
+            zd_place_running(c->place));
+        break;
+    case HOLD_POOL: {
         const zd_pool *p = zd_graph_pool(c->g, n->pool);
         add(buf, size, &at, "ready: pool %s is full (%u of %d in use)", p->name,
             zd_lease_in_use(c->leases, n->pool), p->capacity);
-    } else {
-        bool ever = false, now = false, idle = false;
-        for (uint32_t h = 0; h < zd_capacity_hosts(c->cap); h++) {
-            bool fits = zd_capacity_fits(c->cap, h, node);
-            ever |= zd_capacity_fits_total(c->cap, h, node);
-            now |= fits;
-            idle |= fits && zd_slots_idle(c->slots)[h] > 0;
-        }
-        if (!ever) {
-            char why[160];
-            zd_capacity_explain(c->cap, node, why, sizeof why);
-            add(buf, size, &at, "ready: %s; waits for a bigger host", why);
-        } else if (!now) {
-            add(buf, size, &at, "ready: CPU units or resources in use on every host");
-            for (uint32_t h = 0; h < zd_capacity_hosts(c->cap); h++) {
-                double used, total;
-                zd_capacity_cpu_units(c->cap, h, &used, &total);
-                add(buf, size, &at, "%s %s %g/%g", h ? "," : ";", host_name(c, h), used, total);
-            }
-        } else if (!idle) {
-            add(buf, size, &at, "ready: no idle executor on a host with room");
-        } else {
-            add(buf, size, &at, "ready: starts next");
-        }
+        break;
     }
+    case HOLD_NO_HOST:
+        if (!any) {
+            add(buf, size, &at, "ready: waits for a host (no executor is in the run)");
+            break;
+        }
+        zd_capacity_explain(c->cap, node, why, sizeof why);
+        add(buf, size, &at, "ready: %s; waits for a bigger host", why);
+        break;
+    case HOLD_UNITS:
+        add(buf, size, &at, "ready: CPU units or resources in use on every host");
+        for (uint32_t h = 0; h < zd_capacity_hosts(c->cap); h++) {
+            double used, total;
+            zd_capacity_cpu_units(c->cap, h, &used, &total);
+            add(buf, size, &at, "%s %s %g/%g", h ? "," : ";", host_name(c, h), used, total);
+        }
+        break;
+    case HOLD_NO_IDLE:
+        add(buf, size, &at, "ready: no idle executor on a host with room");
+        break;
+    case HOLD_NONE:
+        add(buf, size, &at, "ready: starts next");
+        break;
+    }
+}
+
+/* True for the holds more hosts would lift. */
+static bool host_hold(ready_hold h) {
+    return h == HOLD_NO_HOST || h == HOLD_UNITS || h == HOLD_NO_IDLE;
+}
+
+bool zd_core_waits_for_hosts(const zd_core *c, uint32_t node) {
+    if (node >= c->n_runs || zd_sched_stopped(c->sched) || c->finished ||
+        zd_sched_state(c->sched, node) != ZD_NS_READY)
+        return false;
+    bool *alive = hosts_alive(c);
+    bool waits = host_hold(hold_of(c, node, alive));
+    free(alive);
+    return waits;
+}
+
+void zd_core_demand(const zd_core *c, zd_core_demand_info *out) {
+    *out = (zd_core_demand_info){.big_node = UINT32_MAX};
+    for (uint32_t s = 0; s < zd_slots_count(c->slots); s++) {
+        zd_slot_state st = zd_slots_state(c->slots, s);
+        out->executors += st == ZD_SLOT_IDLE || st == ZD_SLOT_BUSY || st == ZD_SLOT_STARTING;
+    }
+    if (zd_sched_stopped(c->sched) || c->finished)
+        return;
+    bool *alive = hosts_alive(c);
+    for (uint32_t i = 0; i < c->n_runs; i++) {
+        if (zd_sched_state(c->sched, i) != ZD_NS_READY)
+            continue;
+        ready_hold h = hold_of(c, i, alive);
+        if (!host_hold(h))
+            continue;
+        out->waiting++;
+        if (h != HOLD_NO_HOST)
+            continue;
+        const zd_node *n = zd_graph_node(c->g, i);
+        double mem = 0;
+        for (uint32_t k = 0; k < n->n_resources; k++) {
+            if (strcmp(n->resources[k].name, "mem_mb") == 0)
+                mem = n->resources[k].amount;
+            else
+                out->other_resources |= n->resources[k].amount > 0;
+        }
+        if (out->too_big++ == 0 || n->cpus > out->need_cpus || mem > out->need_mem_mb)
+            out->big_node = i;
+        out->need_cpus = n->cpus > out->need_cpus ? n->cpus : out->need_cpus;
+        out->need_mem_mb = mem > out->need_mem_mb ? mem : out->need_mem_mb;
+    }
+    free(alive);
 }
 
 void zd_core_why(const zd_core *c, uint32_t node, char *buf, size_t size) {
@@ -2039,8 +2203,20 @@ uint32_t zd_core_host_count(const zd_core *c) {
     return zd_capacity_hosts(c->cap);
 }
 
+zd_core_agent_state zd_core_agent_state_of(const zd_core *c, uint32_t id) {
+    const zd_agent *a = zd_agents_get(&c->agents, id);
+    if (!a)
+        return ZD_CORE_AGENT_NONE;
+    return a->state == ZD_AGENT_ACTIVE ? ZD_CORE_AGENT_ACTIVE
+           : a->state == ZD_AGENT_LOST ? ZD_CORE_AGENT_LOST
+           : a->state == ZD_AGENT_LEFT ? (a->stopped ? ZD_CORE_AGENT_STOPPED : ZD_CORE_AGENT_LEFT)
+                                       : ZD_CORE_AGENT_DONE;
+}
+
 void zd_core_host(const zd_core *c, uint32_t host, double now, zd_core_host_info *out) {
-    *out = (zd_core_host_info){.name = host_name(c, host), .heard_s = -1};
+    *out = (zd_core_host_info){
+        .name = host_name(c, host), .heard_s = -1, .allocation = host_allocation(c, host)};
+    bool any = false, all_left = true;
     zd_capacity_cpu_units(c->cap, host, &out->cpus_used, &out->cpus);
     for (uint32_t s = 0; s < zd_slots_count(c->slots); s++) {
         if (zd_slots_host(c->slots, s) != host)
@@ -2057,7 +2233,10 @@ void zd_core_host(const zd_core *c, uint32_t host, double now, zd_core_host_info
         if (out->heard_s < 0 || ago < out->heard_s)
             out->heard_s = ago;
         out->lost |= a->state == ZD_AGENT_LOST;
+        any = true;
+        all_left &= a->state == ZD_AGENT_LEFT;
     }
+    out->left = any && all_left;
 }
 
 bool zd_core_interrupted(const zd_core *c, int *sig) {

@@ -178,6 +178,13 @@ bool zd_core_on_hello(zd_core *c, double now, const zd_peer *peer, const zd_msg_
 /* An agent asked to JOIN (remote socket only). Returns its agent id, or 0 when refused. */
 uint32_t zd_core_on_join(zd_core *c, double now, const zd_peer *peer, const zd_msg_join *j);
 
+/* An agent's LEAVE. Idle (`zdag worker --idle-exit`): when none of its slots has work (no
+ * attempt running, no task sent ahead) and every one of its executors said HELLO, its slots are
+ * retired, it is told BYE (ZD_ACT_BYE, done) and true is returned; otherwise nothing changes (it
+ * goes on serving, and asks again later). Stopped (a signal; it killed what it ran first): its
+ * slots are retired at once, their attempts lost and run elsewhere; true. */
+bool zd_core_on_leave(zd_core *c, double now, const zd_peer *peer, zd_leave_reason reason);
+
 /* An agent's BEAT (or any other message of an agent: call with its seq 0 to mark it heard). */
 void zd_core_on_beat(zd_core *c, double now, const zd_peer *peer, uint64_t seq);
 
@@ -321,6 +328,38 @@ void zd_core_outcome(const zd_core *c, uint32_t index, zd_node_outcome *out);
  * "running". */
 void zd_core_why(const zd_core *c, uint32_t node, char *buf, size_t size);
 
+/* What more hosts would serve now (for automatic workers, coordinator/provision.h). */
+typedef struct zd_core_demand_info {
+    uint32_t waiting;     /* ready nodes held only by hosts: none has room for them, or none
+                             with room has an idle executor (not -j, a pool, the sequential
+                             lease or a back-off) */
+    uint32_t too_big;     /* ... of which no host that joined could ever fit */
+    double need_cpus;     /* the most CPU units one of those needs */
+    double need_mem_mb;   /* ... and the most of resource "mem_mb" */
+    bool other_resources; /* one of those needs another resource (gpu=1, ...) */
+    uint32_t big_node;    /* the first of those that needs the most, or UINT32_MAX */
+    uint32_t executors;   /* executor slots in the run (up or starting), on every host */
+} zd_core_demand_info;
+
+/* Counts the ready nodes waiting for hosts (nothing once the run stops). O(nodes). */
+void zd_core_demand(const zd_core *c, zd_core_demand_info *out);
+
+/* True when node is ready and waits only for hosts (as zd_core_demand() counts it). */
+bool zd_core_waits_for_hosts(const zd_core *c, uint32_t node);
+
+/* An agent as the core knows it. */
+typedef enum zd_core_agent_state {
+    ZD_CORE_AGENT_NONE,    /* no such agent */
+    ZD_CORE_AGENT_ACTIVE,  /* in the run */
+    ZD_CORE_AGENT_LOST,    /* declared lost (silent longer than T_lost) */
+    ZD_CORE_AGENT_LEFT,    /* left the run idle (LEAVE) */
+    ZD_CORE_AGENT_STOPPED, /* left the run stopped by a signal (LEAVE: scancel, a time limit) */
+    ZD_CORE_AGENT_DONE,    /* told BYE at the end of the run */
+} zd_core_agent_state;
+
+/* The state of agent `id` (1-based, as zd_core_on_join() returned it). */
+zd_core_agent_state zd_core_agent_state_of(const zd_core *c, uint32_t id);
+
 /* Fills out with the (at most max) best ready nodes, best first; returns how many. O(nodes). */
 size_t zd_core_ready_head(const zd_core *c, uint32_t *out, size_t max);
 
@@ -330,13 +369,15 @@ size_t zd_core_running_nodes(const zd_core *c, uint32_t *out, size_t max);
 
 /* A host's executors and units now. */
 typedef struct zd_core_host_info {
-    const char *name; /* borrowed */
-    uint32_t slots;   /* executors that are up (or starting) */
-    uint32_t busy;    /* ... running an attempt */
-    double cpus_used; /* CPU units taken */
-    double cpus;      /* CPU units it offers */
-    double heard_s;   /* seconds since its agent last spoke; < 0 for the local host */
-    bool lost;        /* its agent was lost */
+    const char *name;       /* borrowed */
+    uint32_t slots;         /* executors that are up (or starting) */
+    uint32_t busy;          /* ... running an attempt */
+    double cpus_used;       /* CPU units taken */
+    double cpus;            /* CPU units it offers */
+    double heard_s;         /* seconds since its agent last spoke; < 0 for the local host */
+    bool lost;              /* its agent was lost */
+    const char *allocation; /* its agents' own share of the host (a Slurm job), "" for none */
+    bool left;              /* every agent on it left the run (idle) */
 } zd_core_host_info;
 uint32_t zd_core_host_count(const zd_core *c);
 void zd_core_host(const zd_core *c, uint32_t host, double now, zd_core_host_info *out);

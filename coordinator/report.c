@@ -11,6 +11,7 @@
 
 #include "jsonout.h"
 #include "mpjson.h"
+#include "provision.h"
 #include "store.h"
 #include "timeline.h"
 
@@ -143,9 +144,48 @@ static void node_json(zd_jsonout *w, const zd_graph *g, uint32_t i, const zd_nod
     LIT(w, "\n  }");
 }
 
+/* The automatic workers' jobs (--slurm): "slurm": {"jobs": [...]}, at depth 1. */
+static void slurm_json(zd_jsonout *w, const zd_prov *prov) {
+    key(w, 1, false, "slurm");
+    LIT(w, "{");
+    key(w, 2, true, "jobs");
+    uint32_t n = zd_prov_job_count(prov);
+    LIT(w, "[");
+    for (uint32_t i = 0; i < n; i++) {
+        const zd_prov_job *j = zd_prov_job_at(prov, i);
+        zd_jsonout_raw(w, i ? ",\n   {" : "\n   {");
+        key(w, 4, true, "id");
+        zd_jsonout_str(w, j->id);
+        key(w, 4, false, "state");
+        zd_jsonout_str(w, zd_prov_state_name(j->state));
+        key(w, 4, false, "cpus");
+        zd_jsonout_real(w, j->cpus);
+        key(w, 4, false, "mem_mb");
+        zd_jsonout_real(w, j->mem_mb);
+        key(w, 4, false, "host");
+        if (j->host[0])
+            zd_jsonout_str(w, j->host);
+        else
+            LIT(w, "null");
+        key(w, 4, false, "submitted_s");
+        seconds(w, j->submitted_s);
+        key(w, 4, false, "joined_s");
+        seconds(w, j->joined_s);
+        key(w, 4, false, "ended_s");
+        seconds(w, j->ended_s);
+        key(w, 4, false, j->state == ZD_JOB_FAILED ? "error" : "why");
+        if (j->why[0])
+            zd_jsonout_str(w, j->why);
+        else
+            LIT(w, "null");
+        LIT(w, "\n   }");
+    }
+    zd_jsonout_raw(w, n ? "\n  ]\n }" : "]\n }");
+}
+
 /* The report's top level up to its "nodes" array, opened. */
 static void run_json(zd_jsonout *w, const char *pipeline, const zd_run_summary *sum,
-                     const char *error) {
+                     const char *error, const zd_prov *prov) {
     char started[32];
     struct tm tm;
     gmtime_r(&sum->started.tv_sec, &tm);
@@ -167,6 +207,8 @@ static void run_json(zd_jsonout *w, const char *pipeline, const zd_run_summary *
         key(w, 1, false, "error");
         zd_jsonout_str(w, error);
     }
+    if (prov)
+        slurm_json(w, prov);
     key(w, 1, false, "nodes");
 }
 
@@ -184,7 +226,7 @@ static void finished_json(zd_jsonout *w, const char *pipeline, const zd_graph *g
                           const char *error) {
     zd_run_summary sum;
     zd_coord_summary(c, &sum);
-    run_json(w, pipeline, &sum, error);
+    run_json(w, pipeline, &sum, error, zd_coord_provisioner(c));
     uint32_t n = zd_graph_size(g);
     if (n)
         ch(w, '[');
@@ -203,7 +245,7 @@ static void error_json(zd_jsonout *w, const char *pipeline, const zd_graph *g, c
                        int exit_code, const char *why) {
     zd_run_summary sum = {.status = "error", .exit_code = exit_code, .wall_s = 0, .jobs = 0};
     clock_gettime(CLOCK_REALTIME, &sum.started);
-    run_json(w, pipeline, &sum, why ? why : "the run could not start");
+    run_json(w, pipeline, &sum, why ? why : "the run could not start", NULL);
     uint32_t n = g ? zd_graph_size(g) : 0;
     if (n)
         ch(w, '[');

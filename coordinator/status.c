@@ -9,6 +9,7 @@
 
 #include "jsonout.h"
 #include "metrics.h"
+#include "provision.h"
 
 #define LIT(w, s) zd_jsonout_rawn((w), (s), sizeof(s) - 1)
 
@@ -68,10 +69,18 @@ static void running(zd_jsonout *w, const zd_graph *g, const zd_core *c, double n
     zd_jsonout_raw(w, first ? "]" : "\n ]");
 }
 
-static void named_why(zd_jsonout *w, const zd_graph *g, const zd_core *c, uint32_t node, bool first,
-                      const char *state) {
-    char why[512];
+static void named_why(zd_jsonout *w, const zd_graph *g, const zd_core *c, const zd_prov *prov,
+                      uint32_t node, bool first, const char *state) {
+    char why[768];
     zd_core_why(c, node, why, sizeof why);
+    if (prov && zd_core_waits_for_hosts(c, node)) { /* what automatic workers do about it */
+        size_t used = strlen(why);
+        if (used + 2 < sizeof why) {
+            zd_prov_why(prov, node, why + used + 2, sizeof why - used - 2);
+            if (why[used + 2])
+                memcpy(why + used, "; ", 2);
+        }
+    }
     zd_jsonout_raw(w, first ? "\n  {\"name\": " : ",\n  {\"name\": ");
     zd_jsonout_str(w, zd_graph_node(g, node)->name);
     if (state) {
@@ -83,17 +92,17 @@ static void named_why(zd_jsonout *w, const zd_graph *g, const zd_core *c, uint32
     LIT(w, "}");
 }
 
-static void ready(zd_jsonout *w, const zd_graph *g, const zd_core *c) {
+static void ready(zd_jsonout *w, const zd_graph *g, const zd_core *c, const zd_prov *prov) {
     uint32_t head[ZD_STATUS_READY_HEAD];
     size_t n = zd_core_ready_head(c, head, ZD_STATUS_READY_HEAD);
     LIT(w, "[");
     for (size_t k = 0; k < n; k++)
-        named_why(w, g, c, head[k], k == 0, NULL);
+        named_why(w, g, c, prov, head[k], k == 0, NULL);
     zd_jsonout_raw(w, n ? "\n ]" : "]");
 }
 
 /* Every node not running and not ended: waiting for deps, ready, or between attempts. */
-static uint32_t waiting(zd_jsonout *w, const zd_graph *g, const zd_core *c) {
+static uint32_t waiting(zd_jsonout *w, const zd_graph *g, const zd_core *c, const zd_prov *prov) {
     uint32_t total = 0;
     LIT(w, "[");
     for (uint32_t i = 0; i < zd_graph_size(g); i++) {
@@ -104,7 +113,7 @@ static uint32_t waiting(zd_jsonout *w, const zd_graph *g, const zd_core *c) {
         if (!waits)
             continue;
         if (total < ZD_STATUS_MAX_LISTED)
-            named_why(w, g, c, i, total == 0, zd_node_state_name(o.state));
+            named_why(w, g, c, prov, i, total == 0, zd_node_state_name(o.state));
         total++;
     }
     zd_jsonout_raw(w, total ? "\n ]" : "]");
@@ -128,13 +137,41 @@ static void hosts(zd_jsonout *w, const zd_core *c, double now) {
         zd_jsonout_real(w, hi.cpus);
         LIT(w, ", \"heard_s\": ");
         real_or_null(w, hi.heard_s);
+        if (hi.allocation && hi.allocation[0]) {
+            LIT(w, ", \"allocation\": ");
+            zd_jsonout_str(w, hi.allocation);
+        }
+        if (hi.left)
+            LIT(w, ", \"left\": true");
         zd_jsonout_raw(w, hi.lost ? ", \"lost\": true}" : ", \"lost\": false}");
     }
     LIT(w, "\n ]");
 }
 
-int zd_status_json(const zd_graph *g, const zd_core *c, double now, double eta_s,
-                   const char *pipeline, char **out, size_t *len) {
+/* The automatic workers' jobs. */
+static void slurm_jobs(zd_jsonout *w, const zd_prov *prov) {
+    LIT(w, "{\"jobs\": [");
+    for (uint32_t i = 0; i < zd_prov_job_count(prov); i++) {
+        const zd_prov_job *j = zd_prov_job_at(prov, i);
+        zd_jsonout_raw(w, i ? ",\n  {\"id\": " : "\n  {\"id\": ");
+        zd_jsonout_str(w, j->id);
+        LIT(w, ", \"state\": ");
+        zd_jsonout_str(w, zd_prov_state_name(j->state));
+        LIT(w, ", \"cpus\": ");
+        zd_jsonout_real(w, j->cpus);
+        LIT(w, ", \"mem_mb\": ");
+        zd_jsonout_real(w, j->mem_mb);
+        LIT(w, ", \"host\": ");
+        zd_jsonout_str(w, j->host);
+        LIT(w, ", \"why\": ");
+        zd_jsonout_str(w, j->why);
+        LIT(w, "}");
+    }
+    zd_jsonout_raw(w, zd_prov_job_count(prov) ? "\n ]}" : "]}");
+}
+
+int zd_status_json(const zd_graph *g, const zd_core *c, const zd_prov *prov, double now,
+                   double eta_s, const char *pipeline, char **out, size_t *len) {
     zd_jsonout w;
     if (zd_jsonout_open_mem(&w) < 0)
         return ZDAG_ENOMEM;
@@ -149,13 +186,17 @@ int zd_status_json(const zd_graph *g, const zd_core *c, double now, double eta_s
     LIT(&w, ",\n \"running\": ");
     running(&w, g, c, now);
     LIT(&w, ",\n \"ready\": ");
-    ready(&w, g, c);
+    ready(&w, g, c, prov);
     LIT(&w, ",\n \"waiting\": ");
-    uint32_t total = waiting(&w, g, c);
+    uint32_t total = waiting(&w, g, c, prov);
     LIT(&w, ",\n \"waiting_total\": ");
     zd_jsonout_int(&w, total);
     LIT(&w, ",\n \"hosts\": ");
     hosts(&w, c, now);
+    if (prov) {
+        LIT(&w, ",\n \"slurm\": ");
+        slurm_jobs(&w, prov);
+    }
     LIT(&w, "\n}\n");
     const char *text = zd_jsonout_text(&w);
     int rc = text && (*out = strdup(text)) ? 0 : ZDAG_ENOMEM;

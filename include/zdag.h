@@ -365,6 +365,11 @@ typedef struct zdag_worker_options {
     void *log_ctx;               /* passed to log */
     const char *metrics;         /* serve Prometheus metrics at http://metrics/metrics
                                     ("HOST:PORT" or "PORT"); NULL = none */
+    double idle_exit;            /* leave (exit 0) after this many seconds in which none of its
+                                    executors ran a node; 0 = never */
+    const char *allocation;      /* this worker's own share of its host (e.g. a Slurm job id):
+                                    its limits are not shared with other workers of the same
+                                    host_id; at most 127 bytes. NULL = none */
 } zdag_worker_options;
 
 /* Fills opts with the defaults (and its size). */

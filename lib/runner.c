@@ -461,7 +461,9 @@ int zd_runner_run(const zd_run_opts *o, zd_graph *g) {
                         .status_path = status_path,
                         .pipeline = o->pipeline,
                         .ended = o->ended,
-                        .ended_ctx = o->ended_ctx};
+                        .ended_ctx = o->ended_ctx,
+                        .auto_prov = o->auto_prov,
+                        .auto_slurm = o->auto_slurm};
     int crc = zd_coord_new(&cfg, g, &c);
     if (crc == 0)
         local = NULL; /* the coordinator's now */

@@ -65,6 +65,8 @@ typedef struct zd_run_opts {
     const bool *forced;      /* --force: per node, run even when up to date; NULL: none */
     zd_log log;              /* where every message goes (fn NULL: nowhere); ctx borrowed */
     zd_run_failure *failure; /* filled when the run could not start (may be NULL) */
+    const struct zd_prov_cfg *auto_prov;   /* automatic workers (--slurm, coord.h), or NULL */
+    const struct zd_slurm_cfg *auto_slurm; /* ... and how Slurm's commands run */
 } zd_run_opts;
 
 /* Checks that --report, --html, --trace and --results (those set in opts) can be written: each path

@@ -59,6 +59,17 @@ static bool check_options(worker_state *w) {
     w->cfg.forever = o->forever;
     w->cfg.metrics_addr = o->metrics;
     w->cfg.host_id = o->host_id;
+    if (!(o->idle_exit >= 0) || o->idle_exit > 1e9) {
+        zd_logf(&w->log, ZDAG_LOG_ERROR, "--idle-exit takes seconds >= 0");
+        return false;
+    }
+    w->cfg.idle_exit_s = o->idle_exit;
+    if (o->allocation && strlen(o->allocation) > ZD_WIRE_MAX_ALLOCATION) {
+        zd_logf(&w->log, ZDAG_LOG_ERROR, "--allocation takes at most %d bytes",
+                ZD_WIRE_MAX_ALLOCATION);
+        return false;
+    }
+    w->cfg.allocation = o->allocation && o->allocation[0] ? o->allocation : NULL;
     if (!w->cfg.host_id) {
         if (gethostname(w->host, sizeof w->host - 1) < 0)
             snprintf(w->host, sizeof w->host, "localhost");

@@ -66,6 +66,9 @@ typedef struct agent {
     int *early_deaths;                  /* per slot */
     char (*killed_why)[WHY_MAX];        /* per slot: why we killed its executor, "" if not */
     bool joined;                        /* the current session got a WELCOME */
+    int64_t idle_since;                 /* since when no executor ran a node (idle_exit_s) */
+    bool asked;                         /* a LEAVE was sent since an executor last ran a node */
+    bool left;                          /* ... and answered with BYE: the agent ends */
     zd_peerwatch *watch;                /* the connection's monitor, in a session */
     zd_peer_state problem;              /* why the last attempt to join failed */
     uint32_t problem_value;             /* its event's value (ZAP status, errno...) */
@@ -167,12 +170,14 @@ static int open_session(agent *a) {
                 zmq_strerror(errno));
         return ZDAG_EINVAL; /* the endpoint itself is wrong: retrying cannot help */
     }
-    zd_msg_join j = {.version = ZD_WIRE_VERSION,
-                     .host = {cfg->host_id, strlen(cfg->host_id)},
-                     .slots = cfg->slots,
-                     .cpus = cfg->cpus,
-                     .n_res = (uint32_t)cfg->n_res,
-                     .pid = getpid()};
+    zd_msg_join j = {
+        .version = ZD_WIRE_VERSION,
+        .host = {cfg->host_id, strlen(cfg->host_id)},
+        .slots = cfg->slots,
+        .cpus = cfg->cpus,
+        .n_res = (uint32_t)cfg->n_res,
+        .pid = getpid(),
+        .allocation = {cfg->allocation, cfg->allocation ? strlen(cfg->allocation) : 0}};
     for (size_t i = 0; i < cfg->n_res && i < ZD_WIRE_MAX_RESOURCES; i++) {
         j.res_names[i] = (zd_bytes){cfg->res[i].name, strlen(cfg->res[i].name)};
         j.res_amounts[i] = cfg->res[i].amount;
@@ -512,12 +517,37 @@ static void on_cancel(agent *a, const zd_msg_cancel *c) {
     zd_xset_kill(a->xs, c->slot);
 }
 
+/* --idle-exit: when no executor has run a node for idle_exit_s, asks the coordinator to let
+ * it go (LEAVE). The coordinator answers BYE only when it has given none of them work (it may
+ * have sent a task that has not started yet), so nothing is lost; otherwise the wait starts
+ * again. Returns the next time to look (CLOCK_BOOTTIME ns), or INT64_MAX. */
+static int64_t check_idle(agent *a, int64_t now) {
+    if (a->cfg->idle_exit_s <= 0)
+        return INT64_MAX;
+    for (uint32_t s = 0; s < a->cfg->slots; s++)
+        if (zd_xset_token(a->xs, s) != 0) {
+            a->idle_since = now;
+            a->asked = false;
+        }
+    int64_t due = a->idle_since + (int64_t)(a->cfg->idle_exit_s * 1e9);
+    if (now < due)
+        return due;
+    zd_logf(a->log, ZDAG_LOG_INFO, "idle for %g s: asking the coordinator to leave",
+            a->cfg->idle_exit_s);
+    if (zd_wire_encode_leave(a->out, ZD_LEAVE_IDLE) == 0 && send_out(a) == 0)
+        a->asked = true;
+    a->idle_since = now;
+    return now + (int64_t)(a->cfg->idle_exit_s * 1e9);
+}
+
 /* Serves one joined session until BYE, long silence or a signal. */
 static session_end serve(agent *a) {
     zmq_msg_t msg;
     zmq_msg_init(&msg);
     int64_t next_beat = zd_boottime_ns();
     session_end end = END_ERROR;
+    a->idle_since = next_beat;
+    a->asked = false;
     for (;;) {
         /* The lease first: after a stop (CLOCK_BOOTTIME counted it) nothing else may run. */
         if (!check_lease(a)) {
@@ -530,11 +560,13 @@ static session_end serve(agent *a) {
                 send_out(a);
             next_beat = now + a->beat_ns;
         }
-        int64_t wake = next_beat, until = zd_fence_until(&a->fence);
+        int64_t wake = next_beat, until = zd_fence_until(&a->fence), idle = check_idle(a, now);
         if (a->fenced)
             until += SILENT_FENCES * a->fence.fence_ns;
         if (until < wake)
             wake = until;
+        if (idle < wake)
+            wake = idle;
         int timeout_ms = wake > now ? (int)((wake - now) / 1000000) + 1 : 0;
         if (a->metrics && timeout_ms > 1000 * METRICS_EVERY_S)
             timeout_ms = (int)(1000 * METRICS_EVERY_S); /* the snapshot stays fresh */
@@ -564,6 +596,8 @@ static session_end serve(agent *a) {
             on_cancel(a, &m.u.cancel);
         } else if (type == ZD_MSG_BYE) {
             end = m.u.bye.reason == ZD_BYE_EVICTED ? END_EVICTED : END_BYE;
+            /* An idle agent that asked to leave is let go with BYE DONE (the run may go on). */
+            a->left = end == END_BYE && a->asked;
             break;
         }
         publish_metrics(a, false);
@@ -621,6 +655,11 @@ out_stop:
         a->done.failed += t.failed;
         a->done.lost += t.lost;
     }
+    /* Stopped by a signal (scancel, a Slurm time limit, Ctrl-C): every attempt is over now, so
+     * the coordinator may run them elsewhere at once rather than after T_lost. (The socket's
+     * linger lets this go out as the session closes.) */
+    if (end == END_SIGNAL && zd_wire_encode_leave(a->out, ZD_LEAVE_STOPPED) == 0)
+        send_out(a);
     zd_xset_free(&a->xs);
     a->serving = false;
     publish_metrics(a, true);
@@ -695,7 +734,9 @@ int zd_agent_run(const zd_agent_cfg *cfg) {
             status = 128 + a.signal;
             break;
         }
-        if (end == END_BYE && !cfg->forever) {
+        if (end == END_BYE && (!cfg->forever || a.left)) {
+            if (a.left)
+                zd_logf(a.log, ZDAG_LOG_INFO, "left the run: idle for %g s", cfg->idle_exit_s);
             status = 0;
             break;
         }

@@ -42,6 +42,10 @@ typedef struct zd_agent_cfg {
     bool forever;                /* after a run ends (or the coordinator is lost), wait for the
                                     next one instead of exiting */
     const char *metrics_addr;    /* serve Prometheus text there (common/metrics.h), or NULL */
+    double idle_exit_s;          /* > 0: after this long with no executor running a node, ask
+                                    to LEAVE; the BYE that answers it ends the agent (exit 0,
+                                    forever or not) */
+    const char *allocation;      /* JOIN's allocation (its own share of the host), or NULL */
     const zd_fn_entry *fns;      /* functions of this program that fn nodes may call (borrowed) */
     size_t n_fns;                /* entries in fns */
     zd_log log;                  /* where the agent's and its executors' messages go */

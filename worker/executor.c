@@ -40,6 +40,9 @@ extern char **environ;
 #define LEASE_WAIT_NS 20000000ll       /* a task waiting for the lease looks this often (20 ms) */
 #define MAX_TIMEOUT_MS 100000000000ull /* longer timeouts (3 years) are none */
 #define CREDIT 33 /* tasks taken before a result: the running one and 32 sent ahead */
+#define STOP_GRACE_NS                                                                              \
+    300000000l /* a command killed from outside waits this long (0.3 s) for                        \
+                  the signal that stops its whole job (stopped_with_its_job) */
 
 /* Where the running command's process group is kept, for the SIGTERM handler: the one global,
  * set once at start and read by the handler, as signal handlers allow nothing else. */
@@ -846,6 +849,19 @@ static int link_ready(executor *x, zd_msg_task *t) {
     return 1;
 }
 
+/* A remote executor's command killed from outside by SIGTERM or SIGKILL (not its timeout) may
+ * have died with its whole job (scancel, a Slurm time limit, a stopped worker host): the same
+ * signal reaches this executor a moment later, and its SIGTERM handler ends it before the
+ * RESULT goes, so that the attempt counts as lost with its worker rather than as the node
+ * failing. Waits STOP_GRACE_NS for that; a node killed alone is reported as failed after it. */
+static void stopped_with_its_job(const executor *x, const zd_proc_result *res) {
+    if (!x->cfg->agent || res->timed_out || (res->signal != SIGTERM && res->signal != SIGKILL))
+        return;
+    struct timespec left = {0, STOP_GRACE_NS};
+    while (nanosleep(&left, &left) < 0 && errno == EINTR)
+        ;
+}
+
 static int handle_task(executor *x, const zd_msg_task *t) {
     await_lease(x);
     begin_attempt(x, t);
@@ -890,6 +906,7 @@ static int handle_task(executor *x, const zd_msg_task *t) {
         end_attempt(x);
         return rc;
     }
+    stopped_with_its_job(x, &res);
     /* A result of an attempt whose lease ended is not ours to give: another may run it. It goes
      * before the next task starts, so that a task that kills this process cannot take it along. */
     if (lease_expired(x, zd_boottime_ns()))

@@ -512,6 +512,46 @@ static void test_status_messages(void **state) {
     zd_wire_buf_free(&b);
 }
 
+/* JOIN carries an allocation (protocol 7: a JOIN of 7 fields is refused); LEAVE a reason. */
+static void test_join_allocation_and_leave(void **state) {
+    (void)state;
+    zd_wire_buf *b = zd_wire_buf_new();
+    zd_wire_decoder *d = zd_wire_decoder_new();
+    zd_msg m;
+    zd_msg_join j = {.version = ZD_WIRE_VERSION,
+                     .host = B("node7"),
+                     .slots = 2,
+                     .cpus = 2,
+                     .pid = 99,
+                     .allocation = B("1234")};
+    assert_int_equal(zd_wire_encode_join(b, &j), 0);
+    assert_int_equal(zd_wire_decode(d, zd_wire_buf_data(b), zd_wire_buf_size(b), &m), 0);
+    assert_int_equal(m.type, ZD_MSG_JOIN);
+    assert_true(eq(m.u.join.host, "node7") && eq(m.u.join.allocation, "1234"));
+    j.allocation = (zd_bytes){NULL, 0};
+    assert_int_equal(zd_wire_encode_join(b, &j), 0);
+    assert_int_equal(zd_wire_decode(d, zd_wire_buf_data(b), zd_wire_buf_size(b), &m), 0);
+    assert_int_equal(m.u.join.allocation.len, 0);
+    /* [5, 6, "h", 1, 1, [], 7]: a protocol-6 agent's JOIN, without an allocation */
+    const char seven[] = {(char)0x97, 5, 6, (char)0xa1, 'h', 1, 1, (char)0x90, 7};
+    assert_int_equal(zd_wire_decode(d, seven, sizeof seven, &m), ZDAG_EPROTO);
+    assert_string_equal(zd_wire_decoder_error(d), "JOIN has the wrong number of fields");
+    char big[200];
+    memset(big, 'x', sizeof big);
+    j.allocation = (zd_bytes){big, ZD_WIRE_MAX_ALLOCATION + 1};
+    assert_int_equal(zd_wire_encode_join(b, &j), ZDAG_EINVAL);
+    assert_int_equal(zd_wire_encode_leave(b, ZD_LEAVE_STOPPED), 0);
+    assert_int_equal(zd_wire_decode(d, zd_wire_buf_data(b), zd_wire_buf_size(b), &m), 0);
+    assert_int_equal(m.type, ZD_MSG_LEAVE);
+    assert_int_equal(m.u.leave, ZD_LEAVE_STOPPED);
+    const char unknown[] = {(char)0x92, 19, 2}, extra[] = {(char)0x93, 19, 0, 1};
+    assert_int_equal(zd_wire_decode(d, unknown, sizeof unknown, &m), ZDAG_EPROTO);
+    assert_int_equal(zd_wire_decode(d, extra, sizeof extra, &m), ZDAG_EPROTO);
+    assert_string_equal(zd_wire_decoder_error(d), "LEAVE has the wrong number of fields");
+    zd_wire_decoder_free(&d);
+    zd_wire_buf_free(&b);
+}
+
 /* DROP and DROPPED round trip; zd_wire_peek reads a frame's type and first two fields. */
 static void test_drop_and_peek(void **state) {
     (void)state;
@@ -645,6 +685,7 @@ static void test_batch(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hello_round_trip),
+        cmocka_unit_test(test_join_allocation_and_leave),
         cmocka_unit_test(test_task_round_trip),
         cmocka_unit_test(test_result_round_trip),
         cmocka_unit_test(test_malformed),

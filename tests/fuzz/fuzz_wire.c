@@ -68,8 +68,10 @@ static bool same_task(const zd_msg_task *a, const zd_msg_task *b) {
 
 static bool same_join(const zd_msg_join *a, const zd_msg_join *b) {
     if (a->version != b->version || !same_bytes(a->host, b->host) || a->slots != b->slots ||
-        a->cpus != b->cpus || a->n_res != b->n_res || a->pid != b->pid)
-        return false;
+        a->cpus != b->cpus || a->n_res != b->n_res || a->pid != b->pid ||
+        a->allocation.len != b->allocation.len ||
+        (a->allocation.len && memcmp(a->allocation.ptr, b->allocation.ptr, a->allocation.len)))
+        return false; /* (an absent allocation is re-encoded as "") */
     for (uint32_t i = 0; i < a->n_res; i++)
         if (!same_bytes(a->res_names[i], b->res_names[i]) || a->res_amounts[i] != b->res_amounts[i])
             return false;
@@ -136,6 +138,8 @@ static bool same_msg(const zd_msg *a, const zd_msg *b) {
         return a->u.dropped.node == b->u.dropped.node && a->u.dropped.token == b->u.dropped.token;
     case ZD_MSG_STATUS:
         return true;
+    case ZD_MSG_LEAVE:
+        return a->u.leave == b->u.leave;
     case ZD_MSG_STATUS_REPLY:
         return same_bytes(a->u.status_reply, b->u.status_reply);
     case ZD_MSG_BATCH:
@@ -161,6 +165,8 @@ static int encode(zd_wire_buf *b, const zd_msg *m) {
         return zd_wire_encode_welcome(b, &m->u.welcome);
     case ZD_MSG_STATUS:
         return zd_wire_encode_status(b);
+    case ZD_MSG_LEAVE:
+        return zd_wire_encode_leave(b, (zd_leave_reason)m->u.leave);
     case ZD_MSG_STATUS_REPLY:
         return zd_wire_encode_status_reply(b, m->u.status_reply);
     case ZD_MSG_BEAT:

@@ -184,8 +184,10 @@ static void wire_seeds(const char *out) {
                         .res_names = {B("gpu"), B("mem_mb")},
                         .res_amounts = {1, 1500},
                         .n_res = 2,
-                        .pid = 777};
+                        .pid = 777,
+                        .allocation = B("4242")};
     save_frame(out, b, zd_wire_encode_join(b, &join), "join");
+    save_frame(out, b, zd_wire_encode_leave(b, ZD_LEAVE_STOPPED), "leave");
 
     zd_bytes plugins[] = {B("./build/examples/plugin/libzdag_example_plugin.so")};
     zd_msg_welcome welcome = {2, B("run-20240101"), 1000, plugins, 1, 0x0123456789abcdefull, 3000};

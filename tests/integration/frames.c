@@ -50,7 +50,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define WIRE_VERSION 6 /* ZD_WIRE_VERSION of common/wire.h, which this file encodes by hand */
+#define WIRE_VERSION 7 /* ZD_WIRE_VERSION of common/wire.h, which this file encodes by hand */
 
 /* The coordinator under attack. */
 typedef struct target {
@@ -152,11 +152,11 @@ static void result_frame(buf *b, uint64_t node, uint64_t token, const char *outp
     mp_nil(b);
 }
 
-/* JOIN [5, version, host, slots, cpus, resources, pid] with n_res resources named r0, r1, ... */
+/* JOIN [5, version, host, slots, cpus, resources, pid, ""]: n_res resources named r0, r1, ... */
 static void join_frame(buf *b, uint64_t version, const char *host, size_t host_len, uint64_t slots,
                        double cpus, uint32_t n_res, double amount, int64_t pid) {
     b->n = 0;
-    mp_array(b, 7);
+    mp_array(b, 8);
     mp_uint(b, 5);
     mp_uint(b, version);
     mp_str(b, host, host_len);
@@ -174,6 +174,7 @@ static void join_frame(buf *b, uint64_t version, const char *host, size_t host_l
         mp_neg(b, pid);
     else
         mp_uint(b, (uint64_t)pid);
+    mp_str(b, "", 0); /* allocation: none */
 }
 
 /* HELLO [1, version, slot, pid, host, credit, agent, secret] */

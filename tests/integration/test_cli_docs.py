@@ -18,9 +18,10 @@ COMMANDS = ["run", "map", "check", "graph", "status", "report", "worker", "keyge
 CONTRACT = {
     "run": ["jobs", "local-workers", "cpus", "listen", "curve-secret", "authorized-keys",
             "insecure", "priority", "keep-going", "resume", "state-dir", "target", "exclude",
-            "report", "trace", "results", "quiet", "progress", "heartbeat", "io-slots", "html"],
+            "report", "trace", "results", "quiet", "progress", "heartbeat", "io-slots", "html",
+            "slurm", "slurm-max-jobs", "slurm-idle"],
     "worker": ["connect", "slots", "cpus", "resource", "host-id", "curve-secret",
-               "coordinator-key", "insecure", "forever"],
+               "coordinator-key", "insecure", "forever", "idle-exit", "allocation"],
     "check": ["remote"],
     "status": ["state-dir", "json", "watch"],
     "report": ["html"],

@@ -93,7 +93,7 @@ class HostileTest(ZdagTestCase):
                        "JOIN announces too many resources",
                        "number out of range",
                        "refused a worker (protocol 99, joined twice, or too many)",
-                       "refused a worker (protocol 6, joined twice, or too many)",
+                       "refused a worker (protocol 7, joined twice, or too many)",
                        "dropped a result chunk of a stale or unknown attempt",
                        "dropped a fetch of a result the executor does not need",
                        "refused an executor (agent 0, slot 0)",

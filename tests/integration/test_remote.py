@@ -210,6 +210,40 @@ nodes:
             self.assertEqual(json.load(f), {"left": 21, "right": 21, "sum": 42})
         self.assertEqual({n["host"] for n in r["nodes"]}, {"program"})
 
+    def test_idle_worker_leaves_and_the_run_goes_on(self):
+        # `long` holds its worker until the test has seen the other one leave: the idle worker
+        # asks to go (--idle-exit), the coordinator lets it (it has no work), the run goes on
+        # on the busy one.
+        go = self.path("go")
+        text = f"""
+nodes:
+  long: {{cmd: 'while [ ! -f {go} ]; do sleep 0.02; done', cpus: 0}}
+  after: {{cmd: 'true', deps: [long]}}
+"""
+        coord = self.coordinator(text, "--insecure")
+        workers = {h: self.worker(h, 1, 1, "--insecure", "--idle-exit", "0.3")
+                   for h in ("hostA", "hostB")}
+        deadline = time.time() + 60
+        while all(w.poll() is None for w in workers.values()):
+            self.assertLess(time.time(), deadline, "no worker left")
+            time.sleep(0.02)
+        gone = next(h for h, w in workers.items() if w.poll() is not None)
+        stayed = next(h for h in workers if h != gone)
+        _, werr = workers[gone].communicate(timeout=30)
+        self.assertEqual(workers[gone].returncode, 0, werr)
+        self.assertIn("left the run: idle for 0.3 s", werr)
+        self.assertIsNone(coord.poll())  # the run goes on without it
+        with open(go, "w"):
+            pass
+        r, err = self.finish(coord)
+        workers[stayed].communicate(timeout=30)
+        self.assertEqual(workers[stayed].returncode, 0)
+        self.assertEqual({n["host"] for n in r["nodes"]}, {stayed})
+        self.assertTrue(all(n["status"] == "succeeded" and n["attempts"] == 1
+                            for n in r["nodes"]))
+        self.assertIn(f"on host {gone} left the run (idle)", err)
+        self.assertNotIn("is lost", err)
+
 
 if __name__ == "__main__":
     unittest.main()
