@@ -115,7 +115,13 @@ ZDAG_EXPORT const msgpack_object *zdag_call_args(const zdag_call *call);
  * NAME[N] each one). */
 ZDAG_EXPORT const msgpack_object *zdag_call_dep(const zdag_call *call, const char *dep);
 
-/* Sets the error message of a failing call (printf-style; the last call wins). */
+/* Bytes of a node's error message kept (a failing call's, or a command's), the terminating NUL
+ * included: a longer message is cut, ending with ZDAG_ERROR_CUT. */
+#define ZDAG_ERROR_MAX 16384
+#define ZDAG_ERROR_CUT " [cut at 16 KiB]"
+
+/* Sets the error message of a failing call (printf-style; the last call wins; at most
+ * ZDAG_ERROR_MAX bytes are kept). */
 ZDAG_EXPORT void zdag_call_fail(zdag_call *call, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

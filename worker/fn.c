@@ -26,12 +26,12 @@ typedef struct dep_view {
 } dep_view;
 
 struct zdag_call {
-    const char *node;    /* NUL-terminated node name */
-    unsigned attempt;    /* from 1 */
-    msgpack_object args; /* nil when none */
-    dep_view *deps;      /* the deps' results */
-    size_t n_deps;       /* entries in deps */
-    char error[512];     /* set by zdag_call_fail() */
+    const char *node;           /* NUL-terminated node name */
+    unsigned attempt;           /* from 1 */
+    msgpack_object args;        /* nil when none */
+    dep_view *deps;             /* the deps' results */
+    size_t n_deps;              /* entries in deps */
+    char error[ZDAG_ERROR_MAX]; /* set by zdag_call_fail() */
 };
 
 const char *zdag_call_node(const zdag_call *call) {
@@ -58,8 +58,11 @@ void zdag_call_fail(zdag_call *call, const char *fmt, ...) {
         return;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(call->error, sizeof call->error, fmt, ap);
+    int n = vsnprintf(call->error, sizeof call->error, fmt, ap);
     va_end(ap);
+    if (n >= (int)sizeof call->error) /* cut: say so (a UTF-8 character may be cut in two) */
+        memcpy(call->error + sizeof call->error - sizeof ZDAG_ERROR_CUT, ZDAG_ERROR_CUT,
+               sizeof ZDAG_ERROR_CUT);
 }
 
 zd_fn_caller *zd_fn_caller_new(const zd_fn_table *table, size_t max_result) {

@@ -13,6 +13,7 @@
 
 #include "spawn.h"
 #include "store.h"
+#include "zdag.h"
 
 typedef struct zd_proc_spec {
     const char *shell;      /* run as /bin/sh -c shell, or NULL */
@@ -32,12 +33,12 @@ typedef struct zd_proc_spec {
 } zd_proc_spec;
 
 typedef struct zd_proc_result {
-    int exit_code;    /* exit status, or 128 + signal */
-    int signal;       /* signal that ended the process, or 0 */
-    bool timed_out;   /* killed by the timeout */
-    bool over_limit;  /* killed: its stdout passed max_output */
-    int output_errno; /* stdout could not be stored (errno), or 0 */
-    char error[256];  /* why it failed, "" when it exited 0 */
+    int exit_code;              /* exit status, or 128 + signal */
+    int signal;                 /* signal that ended the process, or 0 */
+    bool timed_out;             /* killed by the timeout */
+    bool over_limit;            /* killed: its stdout passed max_output */
+    int output_errno;           /* stdout could not be stored (errno), or 0 */
+    char error[ZDAG_ERROR_MAX]; /* why it failed, "" when it exited 0 */
 } zd_proc_result;
 
 /* Splits a shell command into words when the shell would add nothing: no quoting, expansion,

@@ -41,7 +41,8 @@ PyMODINIT_FUNC PyInit__zdag(void) {
     if (!zdagpy_error || PyModule_AddObjectRef(m, "Error", zdagpy_error) < 0 ||
         PyModule_AddObjectRef(m, "Dag", (PyObject *)&zdagpy_dag_type) < 0 ||
         PyModule_AddStringConstant(m, "LIBZDAG_VERSION", zdag_version_string()) < 0 ||
-        PyModule_AddStringConstant(m, "FN", ZDAGPY_FN) < 0) {
+        PyModule_AddStringConstant(m, "FN", ZDAGPY_FN) < 0 ||
+        PyModule_AddIntConstant(m, "ERROR_MAX", ZDAG_ERROR_MAX) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -16,7 +16,7 @@ failure_dir = None
 # True in a process that has run a node: a node cannot start a run of its own.
 in_executor = False
 
-_ERROR_MAX = 500  # libzdag keeps a node's error message to 511 bytes
+_ERROR_MAX = _zdag.ERROR_MAX - 1  # bytes of a node's error message libzdag keeps
 
 
 def lookup(module, qualname):
@@ -72,17 +72,20 @@ def _record_failure(node, attempt, exc, tb_text, text):
         pass
 
 
-def _failure_text(exc):
-    """The node's error message: 'TYPE: message' and where it was raised, in 500 bytes (what
-    a remote worker's coordinator gets; a local run has the whole traceback too)."""
-    text = f"{_type_name(exc)}: {exc}".replace("\n", " ")[:400]
-    frames = traceback.extract_tb(exc.__traceback__)
-    if frames:
-        f = frames[-1]
-        text += f'\n  File "{f.filename}", line {f.lineno}, in {f.name}'
+def _failure_text(exc, tb_text):
+    """The node's error message, what a remote worker's coordinator gets (a local run has the
+    exception itself too): 'TYPE: message' on one line, then the whole traceback; within
+    libzdag's ZDAG_ERROR_MAX, the traceback's first lines cut when it is longer."""
     # backslashreplace: a message may hold surrogate escapes (a file name that is not UTF-8),
     # which neither UTF-8 nor libzdag can carry.
-    return text.encode(errors="backslashreplace")[:_ERROR_MAX].decode(errors="ignore")
+    head = f"{_type_name(exc)}: {exc}".replace("\n", " ").encode(errors="backslashreplace")
+    head = head[:_ERROR_MAX // 4]
+    tail = tb_text.encode(errors="backslashreplace")
+    room = _ERROR_MAX - len(head) - 1
+    if len(tail) > room:  # the innermost frames and the exception line matter most: keep them
+        mark = b"  ... (the outer frames are cut)\n"
+        tail = mark + tail[len(tail) - room + len(mark):]
+    return (head + b"\n" + tail).decode(errors="ignore")
 
 
 def execute(node, attempt, module, qualname, payload, deps):
@@ -98,7 +101,7 @@ def execute(node, attempt, module, qualname, payload, deps):
         # The traceback from the node's function down (without this frame).
         exc.__traceback__ = exc.__traceback__.tb_next or exc.__traceback__
         tb_text = "".join(traceback.format_exception(exc))
-        text = _failure_text(exc)
+        text = _failure_text(exc, tb_text)
         _record_failure(node, attempt, exc, tb_text, text)
         return False, text
     finally:

@@ -120,6 +120,15 @@ static int fn_fail(zdag_call *call, msgpack_packer *out) {
     return 1;
 }
 
+/* Fails with a message of as many bytes as its args say ("e" repeated). */
+static int fn_fail_long(zdag_call *call, msgpack_packer *out) {
+    (void)out;
+    const msgpack_object *a = zdag_call_args(call);
+    int n = a->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (int)a->via.u64 : 0;
+    zdag_call_fail(call, "%0*d", n, 0); /* n characters: "000...0" */
+    return 1;
+}
+
 static int fn_fail_silently(zdag_call *call, msgpack_packer *out) {
     (void)call;
     (void)out;
@@ -191,6 +200,7 @@ static zdag_dag *new_dag(void) {
     assert_int_equal(zdag_dag_register(dag, "echo_args", fn_echo_args), 0);
     assert_int_equal(zdag_dag_register(dag, "fail", fn_fail), 0);
     assert_int_equal(zdag_dag_register(dag, "fail_silently", fn_fail_silently), 0);
+    assert_int_equal(zdag_dag_register(dag, "fail_long", fn_fail_long), 0);
     assert_int_equal(zdag_dag_register(dag, "no_value", fn_no_value), 0);
     assert_int_equal(zdag_dag_register(dag, "two_values", fn_two_values), 0);
     assert_int_equal(zdag_dag_register(dag, "third_time", fn_third_time), 0);
@@ -937,9 +947,21 @@ static void test_failing_functions(void **state) {
     assert_int_equal(zdag_dag_add_fn(dag, "two_values", "two_values"), 0);
     assert_int_equal(zdag_dag_add_cmd(dag, "cmd", "exit 3"), 0);
     assert_int_equal(zdag_dag_add_fn(dag, "ok", "one"), 0);
+    assert_int_equal(zdag_dag_add_fn(dag, "long", "fail_long"), 0);
+    assert_int_equal(zdag_node_set_args(dag, "long", "\xcd\x27\x10", 3), 0); /* 10000 */
+    assert_int_equal(zdag_dag_add_fn(dag, "too_long", "fail_long"), 0);
+    assert_int_equal(zdag_node_set_args(dag, "too_long", "\xcd\x9c\x40", 3), 0); /* 40000 */
     zdag_result *r = run(dag, &o);
     assert_int_equal(zdag_result_exit_code(r), 1);
     assert_node(r, "fail", "failed", 1, "bad input 7");
+    /* A long message is kept whole up to ZDAG_ERROR_MAX, then cut, saying so. */
+    char want[ZDAG_ERROR_MAX];
+    memset(want, '0', sizeof want);
+    want[10000] = '\0';
+    assert_node(r, "long", "failed", 1, want);
+    memcpy(want + ZDAG_ERROR_MAX - sizeof ZDAG_ERROR_CUT, ZDAG_ERROR_CUT, sizeof ZDAG_ERROR_CUT);
+    memset(want + 10000, '0', ZDAG_ERROR_MAX - sizeof ZDAG_ERROR_CUT - 10000);
+    assert_node(r, "too_long", "failed", 1, want);
     assert_int_equal(zdag_result_status(r, "after"), ZDAG_NODE_SKIPPED);
     assert_int_equal(zdag_result_attempts(r, "after"), 0);
     assert_node(r, "silent", "failed", 1, "the function failed");

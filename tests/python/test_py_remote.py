@@ -23,8 +23,10 @@ def total(parts):
     return sum(p[2] for p in parts)
 
 @xn
-def fails():
-    raise LookupError("raised on the worker")
+def fails(depth=40):
+    if depth:
+        return fails.fn(depth - 1)  # forty frames deep
+    raise LookupError("raised on the worker " + "x" * 600)
 
 g = Graph()
 parts = [g.call(where, i) for i in range(4)]
@@ -78,8 +80,13 @@ class RemoteTest(PyTestCase):
         self.assertEqual([p[2] for p in got["parts"]], [0, 1, 4, 9])
         self.assertEqual(got["total"], 14)
         self.assertEqual(got["error_type"], "LookupError")
-        self.assertIn("raised on the worker", got["error"])
+        self.assertIn("raised on the worker " + "x" * 600, got["error"])
         self.assertIn("Remote traceback (zdag node 'fails')", got["error"])
+        # The whole traceback crosses from the worker: every frame (Python shows 3 of the 40
+        # identical ones and counts the rest), the raise included.
+        self.assertEqual(got["error"].count("return fails.fn(depth - 1)"), 3, got["error"])
+        self.assertIn("[Previous line repeated 37 more times]", got["error"])
+        self.assertIn('raise LookupError("raised on the worker " + "x" * 600)', got["error"])
 
     def test_tcp_listen_without_keys_is_refused(self):
         import zdag
