@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "autoworkers_setup.h"
 #include "coord.h"
 #include "curve.h"
 #include "diag.h"
@@ -560,29 +561,92 @@ static int take_listen(zdag_dag *dag, const zdag_options *opts, zd_run_opts *o,
                     opts->listen);
         return 0;
     }
-    if (!opts->curve_secret || !opts->authorized_keys)
+    /* Automatic workers bring their own keys: a pair and a set are made when not given. */
+    if (!opts->slurm && (!opts->curve_secret || !opts->authorized_keys))
         return fail(dag, ZDAG_EINVAL,
                     "listen %s needs curve_secret and authorized_keys (see zdag keygen), or "
                     "insecure",
                     opts->listen);
     zd_diags d;
     zd_diags_init(&d);
-    int rc = zd_curve_load_secret(opts->curve_secret, keys[0], keys[1], &d);
-    if (rc == 0 && !(*authorized = zd_keyset_load(opts->authorized_keys, &d)))
+    int rc =
+        opts->curve_secret ? zd_curve_load_secret(opts->curve_secret, keys[0], keys[1], &d) : 0;
+    if (rc == 0 && opts->authorized_keys &&
+        !(*authorized = zd_keyset_load(opts->authorized_keys, &d)))
         rc = ZDAG_EINVAL;
     if (rc < 0)
         fail(dag, ZDAG_EINVAL, "%s", d.n ? d.lines[0] : "cannot load the CurveZMQ keys");
     zd_diags_clear(&d);
-    o->curve_public = keys[0];
-    o->curve_secret = keys[1];
+    o->curve_public = opts->curve_secret ? keys[0] : NULL;
+    o->curve_secret = opts->curve_secret ? keys[1] : NULL;
     o->authorized = *authorized;
     return rc < 0 ? ZDAG_EINVAL : 0;
 }
 
-/* Runs the checked DAG with o (filled from opts) and hands back the result. */
-static int run_checked(zdag_dag *dag, zd_run_opts *o, zdag_result **result) {
+static int make_state_dir(zdag_dag *dag, const zd_run_opts *o) {
     if (mkdir(o->state_dir, 0700) < 0 && errno != EEXIST)
         return fail(dag, ZDAG_ESTATE, "cannot create %s: %s", o->state_dir, strerror(errno));
+    return 0;
+}
+
+/* A mistake in the options of automatic workers: said in the log and by zdag_dag_error(). */
+static int fail_logged(zdag_dag *dag, const zd_log *log, int rc, const char *why) {
+    zd_logf(log, ZDAG_LOG_ERROR, "%s", why);
+    return fail(dag, rc, "%s", why);
+}
+
+/* opts->slurm's options checked into aw. */
+static int check_slurm(zdag_dag *dag, const zdag_options *opts, const zd_log *log,
+                       zd_autow_setup *aw) {
+    char why[512];
+    if (opts->slurm_max_jobs < 0 || opts->slurm_max_jobs > 100000)
+        snprintf(why, sizeof why, "slurm_max_jobs is %d: it takes 1 to 100000 (0 = 4)",
+                 opts->slurm_max_jobs);
+    else if (!(opts->slurm_idle >= 0) || opts->slurm_idle > 1e7 ||
+             (opts->slurm_idle > 0 && opts->slurm_idle < 0.1))
+        snprintf(why, sizeof why, "slurm_idle is %g: it takes seconds from 0.1 (0 = 60)",
+                 opts->slurm_idle);
+    else if (opts->slurm_worker && !opts->slurm_worker[0])
+        snprintf(why, sizeof why, "slurm_worker is an empty command (NULL = zdag worker)");
+    else if (zd_autow_setup_check(aw, opts->slurm, opts->slurm_max_jobs, opts->listen, why,
+                                  sizeof why) == 0)
+        return 0;
+    return fail_logged(dag, log, ZDAG_EINVAL, why);
+}
+
+/* The run's automatic workers made (its directory, keys, job script's settings) into aw, and
+ * given to o. */
+static int prepare_slurm(zdag_dag *dag, const zdag_options *opts, zd_run_opts *o,
+                         zd_keyset **authorized, zd_autow_setup *aw) {
+    zd_autow_run r = {.state_dir = o->state_dir,
+                      .listen = opts->listen,
+                      .secure = strncmp(opts->listen, "tcp://", 6) == 0 && !opts->insecure,
+                      .coord_public = o->curve_public,
+                      .keys = authorized,
+                      .idle_s = opts->slurm_idle,
+                      .worker_argv = opts->slurm_worker};
+    char why[512];
+    if (make_state_dir(dag, o) < 0)
+        return ZDAG_ESTATE;
+    int rc = zd_autow_setup_prepare(aw, &r, why, sizeof why);
+    if (rc < 0)
+        return fail_logged(dag, &o->log, rc, why);
+    if (r.secure) {
+        if (!o->curve_public) { /* the run's own pair */
+            o->curve_public = aw->pub;
+            o->curve_secret = aw->sec;
+        }
+        o->authorized = *authorized;
+    }
+    o->auto_prov = &aw->prov;
+    o->auto_slurm = &aw->cmds;
+    return 0;
+}
+
+/* Runs the checked DAG with o (filled from opts) and hands back the result. */
+static int run_checked(zdag_dag *dag, zd_run_opts *o, zdag_result **result) {
+    if (make_state_dir(dag, o) < 0)
+        return ZDAG_ESTATE;
     zdag_result *res = new_result(dag->g);
     if (!res)
         return ZDAG_ENOMEM;
@@ -637,11 +701,20 @@ int zdag_run(zdag_dag *dag, const zdag_options *caller_opts, zdag_result **resul
     rc = check_dag(dag);
     if (rc < 0)
         return rc;
+    zd_autow_setup aw = {0};
+    if (opts->slurm && (rc = check_slurm(dag, opts, &o.log, &aw)) < 0) {
+        zd_autow_setup_clear(&aw);
+        return rc;
+    }
     char keys[2][ZD_CURVE_Z85_LEN + 1];
     zd_keyset *authorized = NULL;
-    if (opts->listen && (rc = take_listen(dag, opts, &o, keys, &authorized)) < 0)
-        return rc;
-    rc = run_checked(dag, &o, result);
+    if (opts->listen)
+        rc = take_listen(dag, opts, &o, keys, &authorized);
+    if (rc == 0 && opts->slurm)
+        rc = prepare_slurm(dag, opts, &o, &authorized, &aw);
+    if (rc == 0)
+        rc = run_checked(dag, &o, result);
+    zd_autow_setup_clear(&aw);
     zd_keyset_free(&authorized);
     return rc;
 }
