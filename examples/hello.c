@@ -7,6 +7,7 @@
  * `./hello --slurm 'SBATCH OPTIONS' --listen tcp://0.0.0.0:PORT [--report FILE]` runs its
  * nodes on Slurm worker jobs only, each running this program again as a worker: started with
  * ZDAG_WORKER_CONNECT set, it serves (zdag_worker_options_from_env()). */
+#define _XOPEN_SOURCE 700 /* realpath() */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>

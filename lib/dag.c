@@ -696,19 +696,16 @@ int zdag_run(zdag_dag *dag, const zdag_options *caller_opts, zdag_result **resul
                      .log = {opts->log, opts->log_ctx}};
     if (opts->priority && zd_prio_mode_parse(opts->priority, &o.prio) < 0)
         return fail(dag, ZDAG_EINVAL, "unknown priority mode \"%s\"", opts->priority);
-    if (opts->local_workers < 0 && !opts->listen)
-        return fail(dag, ZDAG_EINVAL, "local_workers < 0 (none) needs listen (remote workers)");
-    rc = check_dag(dag);
-    if (rc < 0)
-        return rc;
     zd_autow_setup aw = {0};
-    if (opts->slurm && (rc = check_slurm(dag, opts, &o.log, &aw)) < 0) {
-        zd_autow_setup_clear(&aw);
-        return rc;
-    }
     char keys[2][ZD_CURVE_Z85_LEN + 1];
     zd_keyset *authorized = NULL;
-    if (opts->listen)
+    if (opts->slurm)
+        rc = check_slurm(dag, opts, &o.log, &aw);
+    if (rc == 0 && opts->local_workers < 0 && !opts->listen)
+        rc = fail(dag, ZDAG_EINVAL, "local_workers < 0 (none) needs listen (remote workers)");
+    if (rc == 0)
+        rc = check_dag(dag);
+    if (rc == 0 && opts->listen)
         rc = take_listen(dag, opts, &o, keys, &authorized);
     if (rc == 0 && opts->slurm)
         rc = prepare_slurm(dag, opts, &o, &authorized, &aw);

@@ -136,6 +136,36 @@ static void test_prepare_without_keys_or_with_the_runs_pair(void **state) {
     zd_rmtree(dir);
 }
 
+/* The default workers' zdag: found on PATH when none is beside the library (the test
+ * program's directory holds none); none at all is false. */
+static void test_zdag_is_found_on_path(void **state) {
+    (void)state;
+    char dir[256], exe[300], found[4096];
+    temp_dir(dir, sizeof dir);
+    const char *saved = getenv("PATH");
+    char *old = saved ? strdup(saved) : NULL;
+    setenv("PATH", dir, 1);
+    assert_false(zd_autow_find_zdag(found, sizeof found));
+    snprintf(exe, sizeof exe, "%s/zdag", dir);
+    FILE *f = fopen(exe, "w");
+    assert_non_null(f);
+    fputs("#!/bin/sh\n", f);
+    fclose(f);
+    assert_false(zd_autow_find_zdag(found, sizeof found)); /* not executable */
+    chmod(exe, 0700);
+    char path[600];
+    snprintf(path, sizeof path, "/nonexistent-zdag-dir:%s", dir);
+    setenv("PATH", path, 1);
+    assert_true(zd_autow_find_zdag(found, sizeof found));
+    char real[4096];
+    assert_non_null(realpath(exe, real));
+    assert_string_equal(found, real);
+    if (old)
+        setenv("PATH", old, 1);
+    free(old);
+    zd_rmtree(dir);
+}
+
 static void gather(void *ctx, zdag_log_level level, const char *message) {
     if (level == ZDAG_LOG_ERROR)
         snprintf(ctx, 512, "%s", message);
@@ -236,6 +266,7 @@ int main(void) {
         cmocka_unit_test(test_the_options_are_checked),
         cmocka_unit_test(test_prepare_makes_the_runs_keys),
         cmocka_unit_test(test_prepare_without_keys_or_with_the_runs_pair),
+        cmocka_unit_test(test_zdag_is_found_on_path),
         cmocka_unit_test(test_zdag_run_checks_the_slurm_options),
         cmocka_unit_test(test_worker_options_from_the_environment),
     };
