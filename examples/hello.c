@@ -110,6 +110,7 @@ int main(int argc, char **argv) {
     const char *worker[] = {self, NULL}; /* a Slurm job runs this program as its worker */
     if (!run_options(argc, argv, &opts) || !realpath("/proc/self/exe", self)) {
         fprintf(stderr, "usage: hello [--slurm OPTIONS --listen EP] [--report FILE]\n");
+        zdag_dag_free(&dag);
         return 2;
     }
     if (opts.slurm) {
@@ -120,6 +121,7 @@ int main(int argc, char **argv) {
         zdag_dag_add_fn(dag, "sum", "add") || zdag_node_add_dep(dag, "sum", "left") ||
         zdag_node_add_dep(dag, "sum", "right") || zdag_run(dag, &opts, &res)) {
         fprintf(stderr, "hello: %s\n", zdag_dag_error(dag));
+        zdag_dag_free(&dag);
         return 1;
     }
     msgpack_zone zone;
