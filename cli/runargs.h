@@ -11,6 +11,7 @@
 #include "options.h"
 #include "provision.h"
 #include "runner.h"
+#include "autoworkers_setup.h"
 #include "slurm.h"
 
 /* A growable list of names given with a repeatable option. */
@@ -20,22 +21,12 @@ typedef struct zd_name_list {
     size_t cap;     /* allocated entries */
 } zd_name_list;
 
-/* `zdag run --slurm`: automatic workers (cli/slurmargs.c). */
+/* `zdag run --slurm`: automatic workers (cli/slurmargs.c; prepared by lib/autoworkers_setup.h). */
 typedef struct zd_slurm_args {
-    const char *options;   /* --slurm's text (argv) */
-    int max_jobs;          /* --slurm-max-jobs; 0 = 4 */
-    double idle_s;         /* --slurm-idle; 0 = 60 */
-    char **words;          /* options, split (owned) */
-    size_t n_words;        /* entries in words */
-    char size_text[128];   /* the size the options set, as they say it ("-c 2") */
-    char dir[4096];        /* STATE_DIR/slurm-PID: this run's keys and job script (0700) */
-    char worker_key[4200]; /* DIR/worker.key */
-    char coord_pub[4200];  /* DIR/coord.pub */
-    char output[4200];     /* STATE_DIR/logs/slurm-%j.out: the jobs' output */
-    char connect[512];     /* the endpoint the workers connect to */
-    char exe[4096];        /* this zdag */
-    zd_prov_cfg prov;      /* given to the runner */
-    zd_slurm_cfg cmds;     /* ... */
+    const char *options;  /* --slurm's text (argv) */
+    int max_jobs;         /* --slurm-max-jobs; 0 = 4 */
+    double idle_s;        /* --slurm-idle; 0 = 60 */
+    zd_autow_setup setup; /* what the run makes for them, and the runner's configuration */
 } zd_slurm_args;
 
 typedef struct zd_run_args {

@@ -236,7 +236,72 @@ static void sh_quote(FILE *f, const char *s) {
     fputc('\'', f);
 }
 
-/* The worker job's script: one `zdag worker` sized by the job, named by its node and job. */
+/* export NAME='value' */
+static void sh_export(FILE *f, const char *name, const char *value) {
+    fprintf(f, "export %s=", name);
+    sh_quote(f, value);
+    fputc('\n', f);
+}
+
+/* The settings every worker finds in its environment (ZDAG_WORKER_*). */
+static void write_env(const zd_slurm_cfg *cfg, FILE *f) {
+    sh_export(f, "ZDAG_WORKER_CONNECT", cfg->connect);
+    if (cfg->worker_key && cfg->coordinator_key) {
+        sh_export(f, "ZDAG_WORKER_CURVE_SECRET", cfg->worker_key);
+        sh_export(f, "ZDAG_WORKER_COORDINATOR_KEY", cfg->coordinator_key);
+    } else {
+        fputs("export ZDAG_WORKER_INSECURE=1\n", f);
+    }
+    fprintf(f,
+            "export ZDAG_WORKER_SLOTS=\"$cpus\" ZDAG_WORKER_CPUS=\"$cpus\"\n"
+            "export ZDAG_WORKER_HOST_ID=\"${SLURMD_NODENAME:-$(hostname -s)}\"\n"
+            "export ZDAG_WORKER_ALLOCATION=\"$SLURM_JOB_ID\"\n"
+            "export ZDAG_WORKER_IDLE_EXIT=%g\n"
+            "if [ -n \"$mem\" ]; then export ZDAG_WORKER_MEM_MB=\"$SLURM_MEM_PER_NODE\"; fi\n",
+            cfg->idle_s > 0 ? cfg->idle_s : 60);
+}
+
+/* `zdag worker` with the same settings as flags. */
+static void write_zdag_worker(const zd_slurm_cfg *cfg, FILE *f) {
+    fputs("exec ", f);
+    sh_quote(f, cfg->zdag);
+    fputs(" worker --connect \"$ZDAG_WORKER_CONNECT\" --host-id \"$ZDAG_WORKER_HOST_ID\" \\\n"
+          "    --allocation \"$ZDAG_WORKER_ALLOCATION\" --slots \"$cpus\" --cpus \"$cpus\" $mem",
+          f);
+    fprintf(f, " --idle-exit %g", cfg->idle_s > 0 ? cfg->idle_s : 60);
+    if (cfg->worker_key && cfg->coordinator_key)
+        fputs(" \\\n    --curve-secret \"$ZDAG_WORKER_CURVE_SECRET\" --coordinator-key "
+              "\"$ZDAG_WORKER_COORDINATOR_KEY\"",
+              f);
+    else
+        fputs(" --insecure", f);
+    fputc('\n', f);
+}
+
+int zd_slurm_write_script(const zd_slurm_cfg *cfg, FILE *f) {
+    fputs("#!/bin/sh\n"
+          "# A worker of a zdag run (automatic workers), submitted by its coordinator.\n"
+          "cpus=${SLURM_CPUS_ON_NODE:-1}\n"
+          "mem=\n"
+          "if [ \"${SLURM_MEM_PER_NODE:-0}\" -gt 0 ] 2>/dev/null; then\n"
+          "    mem=\"--resource mem_mb=$SLURM_MEM_PER_NODE\"\n"
+          "fi\n",
+          f);
+    write_env(cfg, f);
+    if (!cfg->worker_argv || !cfg->worker_argv[0]) {
+        write_zdag_worker(cfg, f);
+    } else {
+        fputs("exec", f);
+        for (size_t i = 0; cfg->worker_argv[i]; i++) {
+            fputc(' ', f);
+            sh_quote(f, cfg->worker_argv[i]);
+        }
+        fputc('\n', f);
+    }
+    return ferror(f) ? ZDAG_EIO : 0;
+}
+
+/* The worker job's script, mode 0700. */
 static int write_script(const zd_slurm_cfg *cfg, const char *path) {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0700);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
@@ -245,32 +310,8 @@ static int write_script(const zd_slurm_cfg *cfg, const char *path) {
             close(fd);
         return ZDAG_ESYS;
     }
-    fputs("#!/bin/sh\n"
-          "# A worker of a zdag run (zdag run --slurm), submitted by its coordinator.\n"
-          "cpus=${SLURM_CPUS_ON_NODE:-1}\n"
-          "mem=\n"
-          "if [ \"${SLURM_MEM_PER_NODE:-0}\" -gt 0 ] 2>/dev/null; then\n"
-          "    mem=\"--resource mem_mb=$SLURM_MEM_PER_NODE\"\n"
-          "fi\n"
-          "exec ",
-          f);
-    sh_quote(f, cfg->zdag);
-    fputs(" worker --connect ", f);
-    sh_quote(f, cfg->connect);
-    fputs(" --host-id \"${SLURMD_NODENAME:-$(hostname -s)}\" --allocation \"$SLURM_JOB_ID\" \\\n"
-          "    --slots \"$cpus\" --cpus \"$cpus\" $mem",
-          f);
-    fprintf(f, " --idle-exit %g", cfg->idle_s > 0 ? cfg->idle_s : 60);
-    if (cfg->worker_key && cfg->coordinator_key) {
-        fputs(" \\\n    --curve-secret ", f);
-        sh_quote(f, cfg->worker_key);
-        fputs(" --coordinator-key ", f);
-        sh_quote(f, cfg->coordinator_key);
-    } else {
-        fputs(" --insecure", f);
-    }
-    fputc('\n', f);
-    return fclose(f) == 0 ? 0 : ZDAG_ESYS;
+    int rc = zd_slurm_write_script(cfg, f);
+    return fclose(f) == 0 && rc == 0 ? 0 : ZDAG_ESYS;
 }
 
 /* ---- Running the commands ------------------------------------------------------------------ */

@@ -8,6 +8,11 @@
  * one `zdag worker` that connects back to the run, named by the Slurm node (SLURMD_NODENAME)
  * with the job as its --allocation, offering the job's CPUs (SLURM_CPUS_ON_NODE) as slots and
  * CPU units and its memory (SLURM_MEM_PER_NODE, when asked for) as mem_mb, with --idle-exit.
+ * The script exports the same settings as ZDAG_WORKER_CONNECT, ZDAG_WORKER_CURVE_SECRET and
+ * ZDAG_WORKER_COORDINATOR_KEY (or ZDAG_WORKER_INSECURE=1), ZDAG_WORKER_SLOTS, ZDAG_WORKER_CPUS,
+ * ZDAG_WORKER_HOST_ID, ZDAG_WORKER_ALLOCATION, ZDAG_WORKER_IDLE_EXIT (and ZDAG_WORKER_MEM_MB
+ * when the job has memory), so that a program running itself as the worker
+ * (cfg.worker_argv, e.g. a libzdag program with its own functions) finds them there.
  * It is submitted as `sbatch --parsable --job-name=zdag-worker --nodes=1 --ntasks=1
  * --output=OUTPUT [--cpus-per-task=N] [--mem=NM] OPTIONS... SCRIPT`: the options given with
  * --slurm come after zdag's, so they win. */
@@ -16,6 +21,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "log.h"
 #include "provision.h"
@@ -47,22 +53,27 @@ bool zd_slurm_parse_sbatch(const char *out, char *id, size_t size);
 size_t zd_slurm_parse_squeue(char *out, zd_prov_answer *a, size_t max);
 
 typedef struct zd_slurm_cfg {
-    const char *const *words;    /* the --slurm options, split (borrowed) */
-    size_t n_words;              /* entries in words */
-    const char *dir;             /* a private directory (0700) for the job script */
-    const char *output;          /* the jobs' --output (e.g. STATE_DIR/logs/slurm-%j.out) */
-    const char *zdag;            /* the zdag executable the workers run */
-    const char *connect;         /* the endpoint the workers connect to */
-    const char *worker_key;      /* the workers' key pair (NAME.key), or NULL with insecure */
-    const char *coordinator_key; /* the coordinator's public key (NAME.pub), or NULL */
-    double idle_s;               /* the workers' --idle-exit */
-    const char *sbatch;          /* the commands; NULL = "sbatch", "squeue", "scancel" on PATH */
+    const char *const *words;       /* the --slurm options, split (borrowed) */
+    size_t n_words;                 /* entries in words */
+    const char *dir;                /* a private directory (0700) for the job script */
+    const char *output;             /* the jobs' --output (e.g. STATE_DIR/logs/slurm-%j.out) */
+    const char *zdag;               /* the zdag executable the workers run (`zdag worker`) */
+    const char *const *worker_argv; /* or, when set, the command each job runs as its worker
+                                       (NULL-terminated; it reads the ZDAG_WORKER_* variables) */
+    const char *connect;            /* the endpoint the workers connect to */
+    const char *worker_key;         /* the workers' key pair (NAME.key), or NULL with insecure */
+    const char *coordinator_key;    /* the coordinator's public key (NAME.pub), or NULL */
+    double idle_s;                  /* the workers' --idle-exit */
+    const char *sbatch;             /* the commands; NULL = "sbatch", "squeue", "scancel" on PATH */
     const char *squeue;
     const char *scancel;
     zd_log log; /* commands that cannot be started, timeouts */
 } zd_slurm_cfg;
 
 typedef struct zd_slurm zd_slurm;
+
+/* Writes the worker job's script (see the top) for cfg to f. Returns 0, or ZDAG_EIO. */
+int zd_slurm_write_script(const zd_slurm_cfg *cfg, FILE *f);
 
 /* Writes the worker job's script into cfg->dir and returns the runner in *out (cfg copied,
  * strings borrowed). Returns 0, ZDAG_ESYS (the script cannot be written) or ZDAG_ENOMEM. */

@@ -258,6 +258,26 @@ typedef struct zdag_options {
     const char *authorized_keys; /* with a tcp listen: a folder of the *.pub files of the
                                     workers admitted */
     bool insecure;               /* a tcp listen without CurveZMQ (warned in the log) */
+    /* Since 0.2.0's Slurm workers (README "On Slurm"): */
+    const char *slurm;  /* automatic workers: when ready nodes wait for hosts, Slurm jobs are
+                           submitted (sbatch, these options: e.g. "-p debug -t 1:00:00"), each
+                           running one worker that connects back to `listen` (needed). NULL =
+                           none. With a tcp listen and not insecure, the run makes its own keys
+                           (and its own coordinator pair unless curve_secret is set; then
+                           authorized_keys is optional) in STATE_DIR/slurm-PID, removed at
+                           the end; the jobs' output goes to STATE_DIR/logs/slurm-JOBID.out.
+                           Queued jobs are cancelled at the end of the run */
+    int slurm_max_jobs; /* worker jobs in flight at most; 0 = 4 */
+    double slurm_idle;  /* a worker with no node to run for this many seconds leaves (its job
+                           ends); 0 = 60 */
+    const char *const *slurm_worker; /* the command each job runs as its worker (NULL-
+                           terminated argv, borrowed for the call), started with the
+                           ZDAG_WORKER_* variables set (see zdag_worker_options_from_env()).
+                           A program whose fn nodes call its own registered functions gives
+                           itself here, e.g. {"/path/to/prog", "--worker", NULL}, and serves
+                           from main() with zdag_worker_options_from_env() + zdag_worker_run().
+                           NULL = `zdag worker` of this installation (the zdag executable next to
+                           libzdag, in its ../bin, or on PATH): plugins and commands only */
 } zdag_options;
 
 /* Fills the first `size` bytes of opts with the defaults (all zero) and sets opts->size.
@@ -380,6 +400,25 @@ typedef struct zdag_worker_options {
 
 /* Fills opts with the defaults (and its size). */
 ZDAG_EXPORT void zdag_worker_options_init(zdag_worker_options *opts);
+
+/* Fills opts (after zdag_worker_options_init()) from the environment a worker job of
+ * zdag_options.slurm (or `zdag run --slurm`) is started with: ZDAG_WORKER_CONNECT (connect),
+ * ZDAG_WORKER_CURVE_SECRET, ZDAG_WORKER_COORDINATOR_KEY, ZDAG_WORKER_INSECURE=1,
+ * ZDAG_WORKER_SLOTS, ZDAG_WORKER_CPUS, ZDAG_WORKER_HOST_ID, ZDAG_WORKER_ALLOCATION and
+ * ZDAG_WORKER_IDLE_EXIT (each optional but the first; the job also sets ZDAG_WORKER_MEM_MB, its
+ * memory, which a program may offer as resource "mem_mb"). The strings point into the
+ * environment (borrowed: do not change those variables while opts is used). Returns 1 when
+ * ZDAG_WORKER_CONNECT is set (opts filled), 0 when it is not (opts unchanged: not started as a
+ * worker), ZDAG_EINVAL when a number does not read. A program's main():
+ *
+ *   zdag_worker_options w;
+ *   zdag_worker_options_init(&w);
+ *   if (zdag_worker_options_from_env(&w) == 1) {
+ *       w.log = zdag_log_stderr;
+ *       return zdag_worker_run(dag, &w);
+ *   }
+ */
+ZDAG_EXPORT int zdag_worker_options_from_env(zdag_worker_options *opts) ZDAG_MUST_USE;
 
 /* Serves dag's registered functions (dag may be NULL: plugins only) to the coordinator at
  * opts->connect, in this process, until the run ends (or, with forever, until SIGINT or

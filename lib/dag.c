@@ -1,9 +1,7 @@
-/* libzdag's public API: building a DAG in code, running it, reading the results. */
+/* libzdag's public API: building a DAG in code and running it (its results: result.c). */
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,13 +10,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "autoworkers_setup.h"
 #include "coord.h"
 #include "curve.h"
 #include "diag.h"
 #include "graph.h"
+#include "result.h"
 #include "runner.h"
-#include "store.h"
-#include "strmap.h"
 #include "worker_main.h"
 #include "wire.h"
 #include "zdag.h"
@@ -36,28 +34,6 @@ struct zdag_dag {
     zd_fn_entry *fns; /* registered functions (names owned) */
     size_t n_fns;     /* entries in fns */
     char error[1024]; /* details of the last error */
-};
-
-typedef struct node_end {
-    zdag_node_status status; /* how it ended */
-    char *error;             /* owned, or NULL */
-    unsigned attempts;       /* attempts made */
-    const char *mapped;      /* a stored result: the mapping of its store file, or NULL */
-    size_t value_at;         /* a result kept inline: where it starts in the result's values */
-    size_t value_len;        /* bytes in the result */
-    bool has_value;          /* there is a result (inline, or mapped) */
-    bool is_msgpack;         /* the result is a packed msgpack value */
-} node_end;
-
-struct zdag_result {
-    char *names;     /* every node's name, each NUL-terminated, in node order (owned) */
-    size_t *name_at; /* per node, where its name starts in names (owned) */
-    char *values;    /* every result kept inline, one after another (owned) */
-    node_end *nodes; /* per node */
-    size_t n;        /* entries in nodes */
-    int exit_code;   /* as `zdag run` would exit */
-    pthread_mutex_t index_lock;
-    _Atomic(zd_strmap *) index; /* name -> index + 1, made by the first lookup by name (owned) */
 };
 
 static int fail(zdag_dag *dag, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -435,115 +411,6 @@ static int check_dag(zdag_dag *dag) {
     return 0;
 }
 
-static zdag_node_status status_of(zd_node_state s) {
-    switch (s) {
-    case ZD_NS_SUCCEEDED:
-        return ZDAG_NODE_SUCCEEDED;
-    case ZD_NS_FAILED:
-        return ZDAG_NODE_FAILED;
-    case ZD_NS_CACHED:
-        return ZDAG_NODE_CACHED;
-    case ZD_NS_EXCLUDED:
-        return ZDAG_NODE_EXCLUDED;
-    case ZD_NS_SKIPPED:
-    case ZD_NS_WAITING: /* a finished run leaves none waiting, ready or running: */
-    case ZD_NS_READY:   /* should one be, it did not run */
-    case ZD_NS_RUNNING:
-        break;
-    }
-    return ZDAG_NODE_SKIPPED;
-}
-
-const char *zdag_node_status_name(zdag_node_status status) {
-    switch (status) {
-    case ZDAG_NODE_SUCCEEDED:
-        return zd_node_state_name(ZD_NS_SUCCEEDED);
-    case ZDAG_NODE_FAILED:
-        return zd_node_state_name(ZD_NS_FAILED);
-    case ZDAG_NODE_SKIPPED:
-        return zd_node_state_name(ZD_NS_SKIPPED);
-    case ZDAG_NODE_CACHED:
-        return zd_node_state_name(ZD_NS_CACHED);
-    case ZDAG_NODE_EXCLUDED:
-        return zd_node_state_name(ZD_NS_EXCLUDED);
-    case ZDAG_NODE_UNKNOWN:
-        break;
-    }
-    return "unknown";
-}
-
-/* Copies every node's outcome out of the coordinator before it is freed: the results kept
- * inline go into one buffer (`values`), a stored one is mapped. */
-static void keep_outcomes(void *ctx, const zd_coord *c) {
-    zdag_result *res = ctx;
-    size_t used = 0, size = 0;
-    for (uint32_t i = 0; i < res->n; i++) {
-        zd_node_outcome o;
-        zd_coord_outcome(c, i, &o);
-        node_end *e = &res->nodes[i];
-        e->status = status_of(o.state);
-        e->attempts = o.attempts;
-        e->error = o.error ? strdup(o.error) : NULL;
-        e->is_msgpack = o.output_is_msgpack;
-        if (o.output_hash) {
-            /* A stored result is mapped from the store, whole, however large. */
-            e->mapped = zd_store_map(zd_coord_store_dir(c), o.output_hash, o.output_size);
-            e->value_len = e->mapped ? (size_t)o.output_size : 0;
-            e->has_value = e->mapped != NULL;
-            continue;
-        }
-        if (!o.output)
-            continue;
-        if (used + o.output_len + 1 > size) {
-            size_t want = size ? size : 4096;
-            while (want < used + o.output_len + 1)
-                want *= 2;
-            char *grown = realloc(res->values, want);
-            if (!grown)
-                continue; /* this value is missing (out of memory) */
-            res->values = grown;
-            size = want;
-        }
-        memcpy(res->values + used, o.output, o.output_len);
-        res->values[used + o.output_len] = '\0';
-        e->value_at = used;
-        e->value_len = o.output_len;
-        e->has_value = true;
-        used += o.output_len + 1;
-    }
-    zd_run_summary s;
-    zd_coord_summary(c, &s);
-    res->exit_code = s.exit_code;
-}
-
-static zdag_result *new_result(const zd_graph *g) {
-    zdag_result *res = calloc(1, sizeof *res);
-    if (!res)
-        return NULL;
-    res->n = zd_graph_size(g);
-    pthread_mutex_init(&res->index_lock, NULL);
-    atomic_init(&res->index, NULL);
-    size_t bytes = 0;
-    for (uint32_t i = 0; i < res->n; i++)
-        bytes += strlen(zd_graph_node(g, i)->name) + 1;
-    res->nodes = calloc(res->n ? res->n : 1, sizeof *res->nodes);
-    res->name_at = malloc((res->n ? res->n : 1) * sizeof *res->name_at);
-    res->names = malloc(bytes ? bytes : 1);
-    if (!res->nodes || !res->name_at || !res->names) {
-        zdag_result_free(&res);
-        return NULL;
-    }
-    size_t at = 0;
-    for (uint32_t i = 0; i < res->n; i++) {
-        const char *name = zd_graph_node(g, i)->name;
-        size_t len = strlen(name) + 1;
-        memcpy(res->names + at, name, len);
-        res->name_at[i] = at;
-        at += len;
-    }
-    return res;
-}
-
 /* The keys a listening run needs (opts->listen set): none for ipc:// or with insecure, else
  * the coordinator's key pair and the authorized workers' keys. Fills o's listen fields (the
  * keys in keys, the set in *authorized: caller frees). Returns 0 or fails with the reason. */
@@ -560,30 +427,93 @@ static int take_listen(zdag_dag *dag, const zdag_options *opts, zd_run_opts *o,
                     opts->listen);
         return 0;
     }
-    if (!opts->curve_secret || !opts->authorized_keys)
+    /* Automatic workers bring their own keys: a pair and a set are made when not given. */
+    if (!opts->slurm && (!opts->curve_secret || !opts->authorized_keys))
         return fail(dag, ZDAG_EINVAL,
                     "listen %s needs curve_secret and authorized_keys (see zdag keygen), or "
                     "insecure",
                     opts->listen);
     zd_diags d;
     zd_diags_init(&d);
-    int rc = zd_curve_load_secret(opts->curve_secret, keys[0], keys[1], &d);
-    if (rc == 0 && !(*authorized = zd_keyset_load(opts->authorized_keys, &d)))
+    int rc =
+        opts->curve_secret ? zd_curve_load_secret(opts->curve_secret, keys[0], keys[1], &d) : 0;
+    if (rc == 0 && opts->authorized_keys &&
+        !(*authorized = zd_keyset_load(opts->authorized_keys, &d)))
         rc = ZDAG_EINVAL;
     if (rc < 0)
         fail(dag, ZDAG_EINVAL, "%s", d.n ? d.lines[0] : "cannot load the CurveZMQ keys");
     zd_diags_clear(&d);
-    o->curve_public = keys[0];
-    o->curve_secret = keys[1];
+    o->curve_public = opts->curve_secret ? keys[0] : NULL;
+    o->curve_secret = opts->curve_secret ? keys[1] : NULL;
     o->authorized = *authorized;
     return rc < 0 ? ZDAG_EINVAL : 0;
 }
 
-/* Runs the checked DAG with o (filled from opts) and hands back the result. */
-static int run_checked(zdag_dag *dag, zd_run_opts *o, zdag_result **result) {
+static int make_state_dir(zdag_dag *dag, const zd_run_opts *o) {
     if (mkdir(o->state_dir, 0700) < 0 && errno != EEXIST)
         return fail(dag, ZDAG_ESTATE, "cannot create %s: %s", o->state_dir, strerror(errno));
-    zdag_result *res = new_result(dag->g);
+    return 0;
+}
+
+/* A mistake in the options of automatic workers: said in the log and by zdag_dag_error(). */
+static int fail_logged(zdag_dag *dag, const zd_log *log, int rc, const char *why) {
+    zd_logf(log, ZDAG_LOG_ERROR, "%s", why);
+    return fail(dag, rc, "%s", why);
+}
+
+/* opts->slurm's options checked into aw. */
+static int check_slurm(zdag_dag *dag, const zdag_options *opts, const zd_log *log,
+                       zd_autow_setup *aw) {
+    char why[512];
+    if (opts->slurm_max_jobs < 0 || opts->slurm_max_jobs > 100000)
+        snprintf(why, sizeof why, "slurm_max_jobs is %d: it takes 1 to 100000 (0 = 4)",
+                 opts->slurm_max_jobs);
+    else if (!(opts->slurm_idle >= 0) || opts->slurm_idle > 1e7 ||
+             (opts->slurm_idle > 0 && opts->slurm_idle < 0.1))
+        snprintf(why, sizeof why, "slurm_idle is %g: it takes seconds from 0.1 (0 = 60)",
+                 opts->slurm_idle);
+    else if (opts->slurm_worker && !opts->slurm_worker[0])
+        snprintf(why, sizeof why, "slurm_worker is an empty command (NULL = zdag worker)");
+    else if (zd_autow_setup_check(aw, opts->slurm, opts->slurm_max_jobs, opts->listen, why,
+                                  sizeof why) == 0)
+        return 0;
+    return fail_logged(dag, log, ZDAG_EINVAL, why);
+}
+
+/* The run's automatic workers made (its directory, keys, job script's settings) into aw, and
+ * given to o. */
+static int prepare_slurm(zdag_dag *dag, const zdag_options *opts, zd_run_opts *o,
+                         zd_keyset **authorized, zd_autow_setup *aw) {
+    zd_autow_run r = {.state_dir = o->state_dir,
+                      .listen = opts->listen,
+                      .secure = strncmp(opts->listen, "tcp://", 6) == 0 && !opts->insecure,
+                      .coord_public = o->curve_public,
+                      .keys = authorized,
+                      .idle_s = opts->slurm_idle,
+                      .worker_argv = opts->slurm_worker};
+    char why[512];
+    if (make_state_dir(dag, o) < 0)
+        return ZDAG_ESTATE;
+    int rc = zd_autow_setup_prepare(aw, &r, why, sizeof why);
+    if (rc < 0)
+        return fail_logged(dag, &o->log, rc, why);
+    if (r.secure) {
+        if (!o->curve_public) { /* the run's own pair */
+            o->curve_public = aw->pub;
+            o->curve_secret = aw->sec;
+        }
+        o->authorized = *authorized;
+    }
+    o->auto_prov = &aw->prov;
+    o->auto_slurm = &aw->cmds;
+    return 0;
+}
+
+/* Runs the checked DAG with o (filled from opts) and hands back the result. */
+static int run_checked(zdag_dag *dag, zd_run_opts *o, zdag_result **result) {
+    if (make_state_dir(dag, o) < 0)
+        return ZDAG_ESTATE;
+    zdag_result *res = zd_result_new(dag->g);
     if (!res)
         return ZDAG_ENOMEM;
     o->finished_ctx = res;
@@ -626,134 +556,31 @@ int zdag_run(zdag_dag *dag, const zdag_options *caller_opts, zdag_result **resul
                      .fns = dag->fns,
                      .n_fns = dag->n_fns,
                      .max_result = opts->max_result,
-                     .finished = keep_outcomes,
+                     .finished = zd_result_keep_outcomes,
                      .resume = opts->resume,
                      .pipeline_id = identity,
                      .log = {opts->log, opts->log_ctx}};
     if (opts->priority && zd_prio_mode_parse(opts->priority, &o.prio) < 0)
         return fail(dag, ZDAG_EINVAL, "unknown priority mode \"%s\"", opts->priority);
-    if (opts->local_workers < 0 && !opts->listen)
-        return fail(dag, ZDAG_EINVAL, "local_workers < 0 (none) needs listen (remote workers)");
-    rc = check_dag(dag);
-    if (rc < 0)
-        return rc;
+    zd_autow_setup aw = {0};
     char keys[2][ZD_CURVE_Z85_LEN + 1];
     zd_keyset *authorized = NULL;
-    if (opts->listen && (rc = take_listen(dag, opts, &o, keys, &authorized)) < 0)
-        return rc;
-    rc = run_checked(dag, &o, result);
+    if (opts->slurm)
+        rc = check_slurm(dag, opts, &o.log, &aw);
+    if (rc == 0 && opts->local_workers < 0 && !opts->listen)
+        rc = fail(dag, ZDAG_EINVAL, "local_workers < 0 (none) needs listen (remote workers)");
+    if (rc == 0)
+        rc = check_dag(dag);
+    if (rc == 0 && opts->listen)
+        rc = take_listen(dag, opts, &o, keys, &authorized);
+    if (rc == 0 && opts->slurm)
+        rc = prepare_slurm(dag, opts, &o, &authorized, &aw);
+    if (rc == 0)
+        rc = run_checked(dag, &o, result);
+    zd_autow_setup_clear(&aw);
     zd_keyset_free(&authorized);
     return rc;
 }
-/* The map of names to nodes, made on the first lookup by name (a run whose results are read
- * by index, or not at all, never pays for it); NULL when out of memory. Thread-safe. */
-static zd_strmap *name_index(const zdag_result *res) {
-    zdag_result *r = (zdag_result *)res; /* the index is a cache: the result does not change */
-    zd_strmap *m = atomic_load_explicit(&r->index, memory_order_acquire);
-    if (m)
-        return m;
-    pthread_mutex_lock(&r->index_lock);
-    m = atomic_load_explicit(&r->index, memory_order_relaxed);
-    if (!m && (m = zd_strmap_new())) {
-        for (size_t i = 0; m && i < r->n; i++) {
-            const char *name = r->names + r->name_at[i];
-            if (zd_strmap_put(m, name, strlen(name), (void *)(uintptr_t)(i + 1), NULL) < 0)
-                zd_strmap_free(&m);
-        }
-        atomic_store_explicit(&r->index, m, memory_order_release);
-    }
-    pthread_mutex_unlock(&r->index_lock);
-    return m;
-}
-
-/* The bytes of a node's result (it has one). */
-static const char *value_of(const zdag_result *res, const node_end *e) {
-    return e->mapped ? e->mapped : res->values + e->value_at;
-}
-
-static const node_end *lookup(const zdag_result *res, const char *node) {
-    zd_strmap *m = res && node ? name_index(res) : NULL;
-    uintptr_t i = m ? (uintptr_t)zd_strmap_get(m, node, strlen(node)) : 0;
-    return i ? &res->nodes[i - 1] : NULL;
-}
-
-int zdag_result_exit_code(const zdag_result *result) {
-    return result ? result->exit_code : -1;
-}
-
-zdag_node_status zdag_result_status(const zdag_result *result, const char *node) {
-    const node_end *e = lookup(result, node);
-    return e ? e->status : ZDAG_NODE_UNKNOWN;
-}
-
-size_t zdag_result_count(const zdag_result *result) {
-    return result ? result->n : 0;
-}
-
-const char *zdag_result_node(const zdag_result *result, size_t i) {
-    return result && i < result->n ? result->names + result->name_at[i] : NULL;
-}
-
-const char *zdag_result_error(const zdag_result *result, const char *node) {
-    const node_end *e = lookup(result, node);
-    return e ? e->error : NULL;
-}
-
-unsigned zdag_result_attempts(const zdag_result *result, const char *node) {
-    const node_end *e = lookup(result, node);
-    return e ? e->attempts : 0;
-}
-
-int zdag_result_value(const zdag_result *result, const char *node, const char **data, size_t *len,
-                      bool *is_msgpack) {
-    const node_end *e = lookup(result, node);
-    if (!e || !e->has_value || !data || !len)
-        return ZDAG_ENOENT;
-    *data = value_of(result, e);
-    *len = e->value_len;
-    if (is_msgpack)
-        *is_msgpack = e->is_msgpack;
-    return 0;
-}
-
-int zdag_result_object(const zdag_result *result, const char *node, msgpack_zone *zone,
-                       msgpack_object *obj) {
-    const node_end *e = lookup(result, node);
-    if (!e || !e->has_value || !zone || !obj)
-        return ZDAG_ENOENT;
-    if (!e->is_msgpack) {
-        obj->type = MSGPACK_OBJECT_STR;
-        obj->via.str.ptr = value_of(result, e);
-        obj->via.str.size = (uint32_t)e->value_len;
-        return 0;
-    }
-    size_t off = 0;
-    return msgpack_unpack(value_of(result, e), e->value_len, &off, zone, obj) ==
-                   MSGPACK_UNPACK_SUCCESS
-               ? 0
-               : ZDAG_EPROTO;
-}
-
-void zdag_result_free(zdag_result **resp) {
-    if (!resp || !*resp)
-        return;
-    zdag_result *res = *resp;
-    for (size_t i = 0; res->nodes && i < res->n; i++) {
-        free(res->nodes[i].error);
-        if (res->nodes[i].mapped)
-            zd_store_unmap(res->nodes[i].mapped, res->nodes[i].value_len);
-    }
-    free(res->nodes);
-    free(res->values);
-    free(res->names);
-    free(res->name_at);
-    zd_strmap *m = atomic_load(&res->index);
-    zd_strmap_free(&m);
-    pthread_mutex_destroy(&res->index_lock);
-    free(res);
-    *resp = NULL;
-}
-
 int zdag_worker_run(zdag_dag *dag, const zdag_worker_options *opts) {
     return zd_worker_run(opts, dag ? dag->fns : NULL, dag ? dag->n_fns : 0);
 }

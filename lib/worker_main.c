@@ -1,6 +1,7 @@
 /* Worker options: checked, keys loaded, then the host agent. */
 #include "worker_main.h"
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,4 +135,44 @@ int zd_worker_run(const zdag_worker_options *opts, const zd_fn_entry *fns, size_
         status = zd_agent_run(&w->cfg);
     free(w);
     return status;
+}
+
+/* The number in environment variable name into *out; false when set and not a number. */
+static bool env_number(const char *name, double *out) {
+    const char *v = getenv(name);
+    if (!v || !v[0])
+        return true;
+    char *end = NULL;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (errno || *end || !(d >= 0))
+        return false;
+    *out = d;
+    return true;
+}
+
+int zdag_worker_options_from_env(zdag_worker_options *opts) {
+    const char *connect = getenv("ZDAG_WORKER_CONNECT");
+    if (!opts || !connect || !connect[0])
+        return opts ? 0 : ZDAG_EINVAL;
+    double slots = opts->slots, cpus = opts->cpus, idle = opts->idle_exit;
+    if (!env_number("ZDAG_WORKER_SLOTS", &slots) || slots > 4096 || slots != (unsigned)slots ||
+        !env_number("ZDAG_WORKER_CPUS", &cpus) || !env_number("ZDAG_WORKER_IDLE_EXIT", &idle))
+        return ZDAG_EINVAL;
+    opts->connect = connect;
+    opts->slots = (unsigned)slots;
+    opts->cpus = cpus;
+    opts->idle_exit = idle;
+    const char *v;
+    if ((v = getenv("ZDAG_WORKER_CURVE_SECRET")) && v[0])
+        opts->curve_secret = v;
+    if ((v = getenv("ZDAG_WORKER_COORDINATOR_KEY")) && v[0])
+        opts->coordinator_key = v;
+    if ((v = getenv("ZDAG_WORKER_INSECURE")) && strcmp(v, "1") == 0)
+        opts->insecure = true;
+    if ((v = getenv("ZDAG_WORKER_HOST_ID")) && v[0])
+        opts->host_id = v;
+    if ((v = getenv("ZDAG_WORKER_ALLOCATION")) && v[0])
+        opts->allocation = v;
+    return 1;
 }

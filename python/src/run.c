@@ -58,6 +58,35 @@ static int opt_bool(PyObject *options, const char *key, bool *b) {
     return t < 0 ? -1 : 0;
 }
 
+/* options[key], a list of str, as a NULL-terminated argv in *argv (the array owned: free it;
+ * the strings borrowed from the list's items, alive as long as the dict holds the list). */
+static int opt_argv(PyObject *options, const char *key, const char ***argv) {
+    PyObject *v = PyDict_GetItemString(options, key);
+    if (!v || v == Py_None)
+        return 0;
+    if (!PyList_Check(v) || PyList_GET_SIZE(v) == 0) {
+        PyErr_Format(PyExc_TypeError, "option %s must be a non-empty list of str", key);
+        return -1;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(v);
+    const char **a = PyMem_Calloc((size_t)n + 1, sizeof *a);
+    if (!a) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyList_GET_ITEM(v, i);
+        if (!PyUnicode_Check(item) || !(a[i] = PyUnicode_AsUTF8(item))) {
+            if (!PyErr_Occurred())
+                PyErr_Format(PyExc_TypeError, "option %s must be a list of str", key);
+            PyMem_Free(a);
+            return -1;
+        }
+    }
+    *argv = a;
+    return 0;
+}
+
 /* Fills o from the options dict (keys as zdag_options' fields). Returns 0 or -1. */
 static int take_options(PyObject *d, zdag_options *o) {
     int max_result = 0;
@@ -71,8 +100,14 @@ static int take_options(PyObject *d, zdag_options *o) {
         opt_int(d, "max_result_mb", &max_result) < 0 || opt_str(d, "listen", &o->listen) < 0 ||
         opt_str(d, "curve_secret", &o->curve_secret) < 0 ||
         opt_str(d, "authorized_keys", &o->authorized_keys) < 0 ||
-        opt_bool(d, "insecure", &o->insecure) < 0)
+        opt_bool(d, "insecure", &o->insecure) < 0 || opt_str(d, "slurm", &o->slurm) < 0 ||
+        opt_int(d, "slurm_max_jobs", &o->slurm_max_jobs) < 0 ||
+        opt_double(d, "slurm_idle", &o->slurm_idle) < 0)
         return -1;
+    const char **worker = NULL; /* freed by the caller (o->slurm_worker) */
+    if (opt_argv(d, "slurm_worker", &worker) < 0)
+        return -1;
+    o->slurm_worker = worker;
     /* workers=0 in Python is `zdag run -w 0`: no local executors, remote workers only. */
     PyObject *remote_only = PyDict_GetItemString(d, "remote_only");
     if (remote_only && PyObject_IsTrue(remote_only) == 1)
@@ -149,6 +184,7 @@ PyObject *zdagpy_run(PyObject *self, PyObject *args) {
     zdag_options_init(&o);
     PyObject *log = PyList_New(0);
     if (!dag || !log || take_options(options, &o) < 0) {
+        PyMem_Free((void *)o.slurm_worker);
         Py_XDECREF(log);
         return NULL;
     }
@@ -158,6 +194,7 @@ PyObject *zdagpy_run(PyObject *self, PyObject *args) {
      * children then hold it too (see call.c), and no other Python thread runs meanwhile. */
     zdag_result *res = NULL;
     int rc = zdag_run(dag, &o, &res);
+    PyMem_Free((void *)o.slurm_worker);
     PyObject *out = NULL;
     if (rc < 0)
         raise_with_log(rc, zdag_dag_error(dag), log);
@@ -176,7 +213,9 @@ static int take_worker_options(PyObject *d, zdag_worker_options *w) {
         opt_double(d, "cpus", &w->cpus) < 0 || opt_str(d, "host_id", &w->host_id) < 0 ||
         opt_str(d, "curve_secret", &w->curve_secret) < 0 ||
         opt_str(d, "coordinator_key", &w->coordinator_key) < 0 ||
-        opt_bool(d, "insecure", &w->insecure) < 0 || opt_bool(d, "forever", &w->forever) < 0)
+        opt_bool(d, "insecure", &w->insecure) < 0 || opt_bool(d, "forever", &w->forever) < 0 ||
+        opt_double(d, "idle_exit", &w->idle_exit) < 0 ||
+        opt_str(d, "allocation", &w->allocation) < 0)
         return -1;
     w->slots = (unsigned)slots;
     if (!w->connect) {

@@ -27,7 +27,8 @@ _RUN_OPTIONS = {
     "report": "report_path", "trace": "trace_path", "name": "name",
     "max_result_mb": "max_result_mb", "targets": None, "exclude": None, "pools": None,
     "allow_threads": None, "listen": "listen", "curve_secret": "curve_secret",
-    "authorized_keys": "authorized_keys", "insecure": "insecure",
+    "authorized_keys": "authorized_keys", "insecure": "insecure", "slurm": "slurm",
+    "slurm_max_jobs": "slurm_max_jobs", "slurm_idle": "slurm_idle",
 }
 _STATUS_OK = ("succeeded", "cached")
 
@@ -178,7 +179,19 @@ def _c_options(options, report_path):
     for key in ("state_dir", "trace_path", "curve_secret", "authorized_keys"):
         if out.get(key) is not None:
             out[key] = os.fspath(out[key])
+    if out.get("slurm") is not None:
+        out["slurm_worker"] = _worker_command()
     return out
+
+
+def _worker_command():
+    """What a Slurm worker job runs: this script again, with this Python and these arguments
+    (it sees ZDAG_WORKER_CONNECT, and serves: see run_graph())."""
+    if not sys.argv or not sys.argv[0] or sys.argv[0] == "-c" or not os.path.exists(sys.argv[0]):
+        raise errors.RunError("slurm= needs the run to come from a script file (python "
+                              "SCRIPT.py): each worker job runs that script to serve its "
+                              "functions")
+    return [sys.executable, os.path.abspath(sys.argv[0]), *sys.argv[1:]]
 
 
 def run_graph(graph, options):
@@ -265,7 +278,7 @@ class DagFunction:
 def dag(fn=None, **options):
     """@dag or @dag(max_concurrency=, workers=, cpus=, priority=, keep_going=, resume=,
     state_dir=, report=, trace=, name=, pools=, targets=, exclude=, allow_threads=, listen=,
-    curve_secret=, authorized_keys=, insecure=)."""
+    curve_secret=, authorized_keys=, insecure=, slurm=, slurm_max_jobs=, slurm_idle=)."""
     if fn is None:
         check_run_options(options)
         return lambda f: DagFunction(f, options)

@@ -198,11 +198,12 @@ static void test_commands_run_in_the_background(void **state) {
     char script[128];
     snprintf(script, sizeof script, "%s/worker.sh", f.dir);
     const char *text = slurp(script);
-    assert_non_null(strstr(text, "exec '/opt/zd ag/zdag' worker --connect 'tcp://head:7700' "
-                                 "--host-id \"${SLURMD_NODENAME:-$(hostname -s)}\" --allocation "
-                                 "\"$SLURM_JOB_ID\""));
+    assert_non_null(strstr(text, "export ZDAG_WORKER_CONNECT='tcp://head:7700'\n"));
+    assert_non_null(strstr(text, "exec '/opt/zd ag/zdag' worker --connect \"$ZDAG_WORKER_CONNECT\" "
+                                 "--host-id \"$ZDAG_WORKER_HOST_ID\""));
     assert_non_null(strstr(text, "--idle-exit 30"));
-    assert_non_null(strstr(text, "--curve-secret '/keys/w.key' --coordinator-key '/keys/c.pub'"));
+    assert_non_null(strstr(text, "export ZDAG_WORKER_CURVE_SECRET='/keys/w.key'\n"));
+    assert_non_null(strstr(text, "--curve-secret \"$ZDAG_WORKER_CURVE_SECRET\""));
     run_commands(&f, 0, 1);
     const zd_prov_job *j = zd_prov_job_at(f.p, 0);
     assert_int_equal(j->state, ZD_JOB_QUEUED);
@@ -223,6 +224,59 @@ static void test_commands_run_in_the_background(void **state) {
     zd_slurm_drain(f.s, f.p, 3, 10);
     assert_non_null(strstr(slurp(f.calls), "scancel 4242\n"));
     assert_int_equal(j->state, ZD_JOB_CANCELLED);
+    fake_teardown(&f);
+}
+
+/* Runs the job script of cfg with sh in a Slurm-like environment; returns what its worker
+ * command (a stand-in that prints its arguments and the ZDAG_WORKER_* variables) wrote. */
+static char *run_script(const char *dir, zd_slurm_cfg *cfg, const char *mem) {
+    char path[128], cmd[512], out[128];
+    snprintf(path, sizeof path, "%s/job.sh", dir);
+    snprintf(out, sizeof out, "%s/job.out", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(zd_slurm_write_script(cfg, f), 0);
+    fclose(f);
+    snprintf(cmd, sizeof cmd,
+             "env -i PATH=/usr/bin:/bin SLURM_CPUS_ON_NODE=3 SLURM_JOB_ID=77 SLURMD_NODENAME=n1 "
+             "SLURM_MEM_PER_NODE=%s sh %s > %s 2>&1",
+             mem, path, out);
+    assert_int_equal(system(cmd), 0);
+    return slurp(out);
+}
+
+/* Every worker finds the job's settings in ZDAG_WORKER_*: a program of its own (worker_argv,
+ * each word quoted) as well as `zdag worker`, which also gets them as flags. */
+static void test_the_job_script_gives_the_worker_its_settings(void **state) {
+    (void)state;
+    fake f;
+    fake_setup(&f, "echo 1");
+    char show[128];
+    snprintf(show, sizeof show, "%s/show worker", f.dir);
+    write_exec(show, "#!/bin/sh\necho \"args: $*\"\nenv | grep ^ZDAG_WORKER_ | sort\n");
+    const char *argv[] = {show, "it's", "a b", NULL};
+    zd_slurm_cfg cfg = {.connect = "tcp://head:7700",
+                        .worker_key = "/k/w.key",
+                        .coordinator_key = "/k/c.pub",
+                        .idle_s = 12.5,
+                        .worker_argv = argv};
+    char *text = run_script(f.dir, &cfg, "2048");
+    assert_string_equal(text, "args: it's a b\n"
+                              "ZDAG_WORKER_ALLOCATION=77\n"
+                              "ZDAG_WORKER_CONNECT=tcp://head:7700\n"
+                              "ZDAG_WORKER_COORDINATOR_KEY=/k/c.pub\n"
+                              "ZDAG_WORKER_CPUS=3\n"
+                              "ZDAG_WORKER_CURVE_SECRET=/k/w.key\n"
+                              "ZDAG_WORKER_HOST_ID=n1\n"
+                              "ZDAG_WORKER_IDLE_EXIT=12.5\n"
+                              "ZDAG_WORKER_MEM_MB=2048\n"
+                              "ZDAG_WORKER_SLOTS=3\n");
+    cfg = (zd_slurm_cfg){.connect = "tcp://head:7700", .idle_s = 5, .zdag = show};
+    text = run_script(f.dir, &cfg, "0");
+    assert_non_null(strstr(text, "args: worker --connect tcp://head:7700 --host-id n1 "
+                                 "--allocation 77 --slots 3 --cpus 3 --idle-exit 5 --insecure\n"));
+    assert_non_null(strstr(text, "ZDAG_WORKER_INSECURE=1\n"));
+    assert_null(strstr(text, "MEM_MB"));
     fake_teardown(&f);
 }
 
@@ -251,6 +305,7 @@ int main(void) {
         cmocka_unit_test(test_read_sbatch_and_squeue),
         cmocka_unit_test(test_commands_run_in_the_background),
         cmocka_unit_test(test_a_failing_sbatch_is_answered),
+        cmocka_unit_test(test_the_job_script_gives_the_worker_its_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
