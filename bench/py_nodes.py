@@ -3,7 +3,8 @@
     py_nodes.py noop N flat|chain STATE_DIR   N no-op Python nodes on 2 executors: wall_s is
                                               the run (the libzdag DAG made from the graph,
                                               zdag_run(), results read back), build_s the
-                                              graph built from Python before it
+                                              graph built from Python before it, cpu_s and
+                                              others_cpu_s as below
     py_nodes.py build N                       builds an N-node graph from Python (g.call in a
                                               loop, then the libzdag DAG): build_s
     py_nodes.py sums ITERATIONS JOBS STATE_DIR  two CPU-bound summations (the seed's loop) at
@@ -14,11 +15,12 @@
                                               after the other in this process; 2, in two
                                               forked processes at once (what the 2 cores give)
 
-The summation modes also print cpu_s, the CPU seconds of this process and its children (the
+Each mode but build also prints cpu_s, the CPU seconds of this process and its children (the
 executors) during the run, and others_cpu_s, the CPU seconds the rest of the machine used
 meanwhile (/proc/stat's busy time less cpu_s): what tells a loaded machine from a slow run.
 """
 import os
+import resource
 import sys
 import time
 
@@ -50,8 +52,10 @@ def busy_s():
 
 
 def own_s():
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
+    """CPU seconds of this process and its waited-for children (getrusage: microseconds)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 class Meter:
@@ -69,7 +73,7 @@ class Meter:
         return False
 
     def line(self):
-        return f"wall_s={self.wall:.6f} cpu_s={self.cpu:.3f} others_cpu_s={self.others:.3f}"
+        return f"wall_s={self.wall:.6f} cpu_s={self.cpu:.4f} others_cpu_s={self.others:.2f}"
 
 
 def plain(iterations, at_once):
@@ -112,11 +116,11 @@ def main(argv):
         n, shape, state = int(argv[2]), argv[3], argv[4]
         t0 = time.perf_counter()
         g = noop_graph(n, shape == "chain")
-        t1 = time.perf_counter()
-        run = g.run(jobs=2, workers=2, state_dir=state)
-        t2 = time.perf_counter()
+        build = time.perf_counter() - t0
+        with Meter() as m:
+            run = g.run(jobs=2, workers=2, state_dir=state)
         assert run.ok and len(run.results) == n, run
-        print(f"wall_s={t2 - t1:.6f} build_s={t1 - t0:.6f} nodes={n}")
+        print(f"{m.line()} build_s={build:.6f} nodes={n}")
     elif mode == "build":
         n = int(argv[2])
         t0 = time.perf_counter()
