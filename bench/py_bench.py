@@ -213,6 +213,12 @@ def sums_table(tmp):
             f"of the two ways above). Measured {r:.2f}× (round by round: median "
             f"{statistics.median(rounds):.2f}×; against {each}){machine} — "
             f"{bench.verdict(r <= 0.6)}")
+        others = median_of(par.extras, "others_cpu_s")
+        if others is not None and others > 0.1 * par.median():
+            out(f"The rest of the machine used {others:.2f} CPU s during the median 2-job run "
+                f"({others / par.median():.0%} of a core): on 2 cores that load takes CPU from "
+                "the two summations, so this figure measures the machine's load too. Re-run "
+                "it on a quiet machine.")
     out()
 
 
