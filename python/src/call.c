@@ -2,6 +2,9 @@
  * runtime (zdag/runtime.py's execute()) and packs what that returns. */
 #include "zdagpy.h"
 
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 /* The Python callable execute(node, attempt, module, qualname, payload, deps) -> (ok, data),
@@ -12,15 +15,33 @@ static PyObject *execute_fn;
 /* The process the interpreter was last made whole in after a fork (see ensure_after_fork). */
 static pid_t whole_in;
 
+/* Set in the child by every fork() (a pthread_atfork handler): only then can the process differ
+ * from whole_in, so a call tests a flag, not getpid() (a system call) each time. */
+static volatile sig_atomic_t forked;
+
+static void child_after_fork(void) {
+    forked = 1;
+}
+
 PyObject *zdagpy_set_runtime(PyObject *self, PyObject *fn) {
+    static bool handler_set;
     (void)self;
     if (!PyCallable_Check(fn)) {
         PyErr_SetString(PyExc_TypeError, "set_runtime() needs a callable");
         return NULL;
     }
+    if (!handler_set) {
+        int rc = pthread_atfork(NULL, NULL, child_after_fork);
+        if (rc != 0) {
+            errno = rc;
+            return PyErr_SetFromErrno(PyExc_OSError);
+        }
+        handler_set = true;
+    }
     Py_INCREF(fn);
     Py_XSETREF(execute_fn, fn);
     whole_in = getpid();
+    forked = 0;
     Py_RETURN_NONE;
 }
 
@@ -30,6 +51,9 @@ PyObject *zdagpy_set_runtime(PyObject *self, PyObject *fn) {
  * os.register_at_fork() hooks. libzdag's fork cannot, so the first call in a new process
  * does. */
 static void ensure_after_fork(void) {
+    if (!forked)
+        return;
+    forked = 0;
     pid_t me = getpid();
     if (me == whole_in)
         return;
@@ -87,10 +111,15 @@ static PyObject *call_runtime(zdag_call *call) {
     PyObject *module = str_of(&p[0]), *qualname = str_of(&p[1]);
     PyObject *payload = PyBytes_FromStringAndSize(p[2].via.bin.ptr, p[2].via.bin.size);
     PyObject *deps = module && qualname && payload ? deps_of(call, &p[3]) : NULL;
+    PyObject *node = deps ? PyUnicode_FromString(zdag_call_node(call)) : NULL;
+    PyObject *attempt = node ? PyLong_FromUnsignedLong(zdag_call_attempt(call)) : NULL;
     PyObject *out = NULL;
-    if (deps)
-        out = PyObject_CallFunction(execute_fn, "sIOOOO", zdag_call_node(call),
-                                    zdag_call_attempt(call), module, qualname, payload, deps);
+    if (attempt) {
+        PyObject *argv[] = {node, attempt, module, qualname, payload, deps};
+        out = PyObject_Vectorcall(execute_fn, argv, sizeof argv / sizeof argv[0], NULL);
+    }
+    Py_XDECREF(node);
+    Py_XDECREF(attempt);
     Py_XDECREF(module);
     Py_XDECREF(qualname);
     Py_XDECREF(payload);

@@ -116,22 +116,22 @@ static int take_options(PyObject *d, zdag_options *o) {
     return 0;
 }
 
-/* One node's outcome: (name, status, error or None, attempts, result bytes/str or None). */
-static PyObject *outcome_of(const zdag_result *res, size_t i) {
+/* One node's outcome: (name, status, error or None, attempts, result bytes/str or None).
+ * zone holds the unpacked result (cleared here); statuses caches the status names' str. */
+static PyObject *outcome_of(const zdag_result *res, size_t i, msgpack_zone *zone,
+                            PyObject *statuses) {
     const char *node = zdag_result_node(res, i), *error = zdag_result_error(res, node);
     const char *data = NULL;
     size_t len = 0;
     bool is_msgpack = false;
     PyObject *value = NULL;
     if (zdag_result_value(res, node, &data, &len, &is_msgpack) == 0) {
-        msgpack_zone zone;
         msgpack_object obj;
-        msgpack_zone_init(&zone, 256);
         if (!is_msgpack)
             value = PyUnicode_DecodeUTF8(data, (Py_ssize_t)len, "surrogateescape");
-        else if (zdag_result_object(res, node, &zone, &obj) == 0 && obj.type == MSGPACK_OBJECT_BIN)
+        else if (zdag_result_object(res, node, zone, &obj) == 0 && obj.type == MSGPACK_OBJECT_BIN)
             value = PyBytes_FromStringAndSize(obj.via.bin.ptr, obj.via.bin.size);
-        msgpack_zone_destroy(&zone);
+        msgpack_zone_clear(zone);
         if (!value && PyErr_Occurred())
             return NULL;
     }
@@ -139,22 +139,42 @@ static PyObject *outcome_of(const zdag_result *res, size_t i) {
         value = Py_None;
         Py_INCREF(value);
     }
-    return Py_BuildValue("(sszIN)", node, zdag_node_status_name(zdag_result_status(res, node)),
-                         error, zdag_result_attempts(res, node), value);
+    const char *status_name = zdag_node_status_name(zdag_result_status(res, node));
+    PyObject *status = PyDict_GetItemString(statuses, status_name); /* borrowed */
+    if (!status) {
+        status = PyUnicode_InternFromString(status_name);
+        if (!status || PyDict_SetItemString(statuses, status_name, status) < 0) {
+            Py_XDECREF(status);
+            Py_DECREF(value);
+            return NULL;
+        }
+        Py_DECREF(status); /* the dict holds it */
+    }
+    return Py_BuildValue("(sOzIN)", node, status, error, zdag_result_attempts(res, node), value);
 }
 
 /* (exit_code, [outcome...], log) of a finished run. */
 static PyObject *outcomes_of(const zdag_result *res, PyObject *log) {
     size_t n = zdag_result_count(res);
-    PyObject *list = PyList_New((Py_ssize_t)n);
+    PyObject *list = PyList_New((Py_ssize_t)n), *statuses = PyDict_New();
+    msgpack_zone zone;
+    if (!msgpack_zone_init(&zone, 256)) {
+        Py_XDECREF(list);
+        Py_XDECREF(statuses);
+        return PyErr_NoMemory();
+    }
+    if (!statuses)
+        Py_CLEAR(list);
     for (size_t i = 0; list && i < n; i++) {
-        PyObject *o = outcome_of(res, i);
+        PyObject *o = outcome_of(res, i, &zone, statuses);
         if (!o) {
             Py_CLEAR(list);
             break;
         }
         PyList_SET_ITEM(list, (Py_ssize_t)i, o);
     }
+    msgpack_zone_destroy(&zone);
+    Py_XDECREF(statuses);
     return list ? Py_BuildValue("(iNO)", zdag_result_exit_code(res), list, log) : NULL;
 }
 

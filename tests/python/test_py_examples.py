@@ -1,9 +1,10 @@
 """zdag for Python: the examples in examples/python run and check what they claim."""
+import json
 import os
 import re
 import unittest
 
-from zdagpytest import SOURCE, PyTestCase
+from zdagpytest import SOURCE, PyTestCase, overlaps
 
 EXAMPLES = os.path.join(SOURCE, "examples", "python")
 
@@ -18,8 +19,26 @@ class ExamplesTest(PyTestCase):
         self.assertIn("steps: (a) -> (c & d) -> (b & e)", out)
         self.assertIn("results: ('ab', 'ac', 'ade')", out)
 
+    def summations(self, report_path):
+        with open(report_path) as f:
+            nodes = {n["name"]: n for n in json.load(f)["nodes"]}
+        a, b = nodes["python_calculation_exec_node"], nodes["python_calculation_exec_node.1"]
+        for n in (a, b):
+            self.assertEqual(n["status"], "succeeded")
+        return a, b
+
     def test_io_cpu_summations_parallel_only_with_three(self):
-        out = self.example("io_cpu.py", "5000000")
+        reports = self.path("reports")
+        os.mkdir(reports)
+        out = self.example("io_cpu.py", "5000000", reports)
+        # The report's own times: with max_concurrency 3 the two summations ran at once, on two
+        # executors of this host; with 2 (the fetch holds the other unit) one after the other.
+        a, b = self.summations(os.path.join(reports, "report-3.json"))
+        self.assertTrue(overlaps(a, b), (a, b))
+        self.assertEqual(a["host"], b["host"])
+        self.assertNotEqual(a["executor"], b["executor"])
+        a, b = self.summations(os.path.join(reports, "report-2.json"))
+        self.assertFalse(overlaps(a, b), (a, b))
         lines = out.splitlines()
         two = lines.index(next(ln for ln in lines if ln.startswith("max_concurrency=2:")))
         three = lines.index(next(ln for ln in lines if ln.startswith("max_concurrency=3:")))
