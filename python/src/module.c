@@ -19,7 +19,7 @@ static PyMethodDef methods[] = {
     {"run", zdagpy_run, METH_VARARGS,
      "run(dag, options) -> (exit_code, [(name, status, error, attempts, result)], log)."},
     {"serve", zdagpy_serve, METH_VARARGS,
-     "serve(options) -> (status, log): run as a remote worker (zdag_worker_run)."},
+     "serve(options) -> status: run as a remote worker (zdag_worker_run)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -245,14 +245,6 @@ static int take_worker_options(PyObject *d, zdag_worker_options *w) {
     return 0;
 }
 
-/* Writes a worker's log lines to stderr as `zdag worker` does: a worker is a program's main
- * loop (the process runs as one), so its messages are shown, not gathered. */
-static void worker_log(void *ctx, zdag_log_level level, const char *message) {
-    PyObject *list = ctx;
-    gather_log(list, level, message);
-    zdag_log_stderr(NULL, level, message);
-}
-
 PyObject *zdagpy_serve(PyObject *self, PyObject *args) {
     PyObject *options;
     (void)self;
@@ -260,25 +252,21 @@ PyObject *zdagpy_serve(PyObject *self, PyObject *args) {
         return NULL;
     zdag_worker_options w;
     zdag_worker_options_init(&w);
-    PyObject *log = PyList_New(0);
-    int quiet = 0;
     PyObject *q = PyDict_GetItemString(options, "quiet");
-    if (q)
-        quiet = PyObject_IsTrue(q);
-    if (!log || take_worker_options(options, &w) < 0) {
-        Py_XDECREF(log);
+    int quiet = q ? PyObject_IsTrue(q) : 0;
+    if (quiet < 0 || take_worker_options(options, &w) < 0)
         return NULL;
-    }
-    w.log = quiet ? gather_log : worker_log;
-    w.log_ctx = log;
+    /* A worker is a program's main loop (the process runs as one, with forever for as long as
+     * the service lives): its messages are shown as `zdag worker` shows them, or dropped with
+     * quiet, never gathered. */
+    w.log = quiet ? NULL : zdag_log_stderr;
     zdag_dag *dag = zdag_dag_new();
     int rc = dag ? zdag_dag_register(dag, ZDAGPY_FN, zdagpy_call) : ZDAG_ENOMEM;
     if (rc < 0) {
         zdag_dag_free(&dag);
-        Py_DECREF(log);
         return zdagpy_raise(rc, "cannot set up the worker");
     }
     int status = zdag_worker_run(dag, &w);
     zdag_dag_free(&dag);
-    return Py_BuildValue("(iN)", status, log);
+    return PyLong_FromLong(status);
 }

@@ -19,8 +19,7 @@ def worker(connect, curve_secret=None, coordinator_key=None, insecure=False, slo
                "coordinator_key": coordinator_key, "insecure": insecure, "slots": slots,
                "cpus": cpus, "host_id": host_id, "forever": forever, "quiet": quiet,
                "idle_exit": idle_exit, "allocation": allocation}
-    status, _log = _zdag.serve({k: v for k, v in options.items() if v is not None})
-    return status
+    return _zdag.serve({k: v for k, v in options.items() if v is not None})
 
 
 def from_environment():
