@@ -108,6 +108,10 @@ static PyObject *call_runtime(zdag_call *call) {
         return NULL;
     }
     const msgpack_object *p = a->via.array.ptr;
+    if (p[0].type != MSGPACK_OBJECT_STR || p[1].type != MSGPACK_OBJECT_STR) {
+        zdag_call_fail(call, "python: the node's args are not a Python call");
+        return NULL;
+    }
     PyObject *module = str_of(&p[0]), *qualname = str_of(&p[1]);
     PyObject *payload = PyBytes_FromStringAndSize(p[2].via.bin.ptr, p[2].via.bin.size);
     PyObject *deps = module && qualname && payload ? deps_of(call, &p[3]) : NULL;
@@ -136,6 +140,10 @@ static int take_outcome(zdag_call *call, PyObject *outcome, msgpack_packer *out)
         return 1;
     }
     PyObject *ok = PyTuple_GET_ITEM(outcome, 0), *body = PyTuple_GET_ITEM(outcome, 1);
+    if (ok == Py_True && !PyBytes_Check(body)) {
+        zdag_call_fail(call, "python: the runtime's result is not bytes (a pickle)");
+        return 1;
+    }
     if (ok == Py_True && PyBytes_AsStringAndSize(body, &data, &len) == 0) {
         if (msgpack_pack_bin(out, (size_t)len) != 0 ||
             msgpack_pack_bin_body(out, data, (size_t)len) != 0) {
@@ -146,6 +154,7 @@ static int take_outcome(zdag_call *call, PyObject *outcome, msgpack_packer *out)
     }
     const char *text = PyUnicode_Check(body) ? PyUnicode_AsUTF8(body) : NULL;
     zdag_call_fail(call, "%s", text ? text : "python: the node failed");
+    PyErr_Clear(); /* (text that is not UTF-8): the next call must not find it set */
     return 1;
 }
 
