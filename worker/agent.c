@@ -166,8 +166,11 @@ static int open_session(agent *a) {
     if (zd_peerwatch_new(a->ctx, a->sock, cfg->curve_public != NULL, &a->watch) < 0)
         return ZDAG_EZMQ;
     if (zmq_connect(a->sock, cfg->connect) < 0) {
-        zd_logf(a->log, ZDAG_LOG_ERROR, "cannot connect to %s: %s", cfg->connect,
-                zmq_strerror(errno));
+        /* (Checked here, on the connection itself: a throwaway socket to try the endpoint on
+         * would reach the coordinator, which would log a peer that hung up.) */
+        zd_logf(a->log, ZDAG_LOG_ERROR,
+                "--connect %s: not an endpoint to connect to (%s); e.g. tcp://10.0.0.1:7700",
+                cfg->connect, zmq_strerror(errno));
         return ZDAG_EINVAL; /* the endpoint itself is wrong: retrying cannot help */
     }
     zd_msg_join j = {

@@ -161,6 +161,24 @@ nodes:
             p.send_signal(signal.SIGTERM)
             p.communicate(timeout=30)
 
+    def test_a_good_worker_causes_no_refusal(self):
+        # Only what the worker's connections carry reaches the coordinator: no connection
+        # opened and dropped before its handshake (the command line's endpoint check once did).
+        self.keys()
+        coord = self.coordinator("nodes:\n  a: {cmd: 'true'}\n  b: {cmd: 'true', deps: [a]}\n",
+                                 "--curve-secret", self.path("coord.key"), "--authorized-keys",
+                                 self.path("authorized"))
+        first = coord.stderr.readline()  # the worker starts once the coordinator listens
+        self.assertIn("accepting workers on", first)
+        good = self.worker("good", 1, 1, "--curve-secret", self.path("good.key"),
+                           "--coordinator-key", self.path("coord.pub"))
+        r, err = self.finish(coord)
+        err = first + err
+        good.communicate(timeout=30)
+        self.assertEqual(good.returncode, 0)
+        self.assertEqual([n["host"] for n in r["nodes"]], ["good", "good"])
+        self.assertNotIn("refused", err, err)
+
     def test_plain_tcp_needs_keys_or_insecure(self):
         pipe = self.write("pipe.yaml", "nodes:\n  a: {cmd: 'true'}\n")
         p = self.zdag("run", pipe, "-w", "0", "--listen", self.endpoint, check=2)
