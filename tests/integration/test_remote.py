@@ -179,6 +179,24 @@ nodes:
         self.assertEqual([n["host"] for n in r["nodes"]], ["good", "good"])
         self.assertNotIn("refused", err, err)
 
+    def test_only_the_run_listens_on_its_port(self):
+        # A worker may try the port while the coordinator starts: whatever accepts it then
+        # must be the run's own socket. A check of --listen that bound the port a moment
+        # before the run did took such a worker's connection and dropped it (a plain worker's
+        # JOIN went with it; a keyed one was hung up on, as by a coordinator with another key).
+        log = self.path("listens")
+        self.preload(os.environ["ZDAG_TEST_LISTENLOG"])
+        self.env["ZDAG_TEST_LISTEN_LOG"] = log
+        coord = self.coordinator("nodes:\n  a: {cmd: 'true'}\n", "--insecure")
+        w = self.worker("early", 1, 1, "--insecure")
+        r, err = self.finish(coord)
+        w.communicate(timeout=30)
+        self.assertEqual(w.returncode, 0)
+        self.assertEqual(r["nodes"][0]["host"], "early")
+        port = self.endpoint.rsplit(":", 1)[1]
+        with open(log) as f:
+            self.assertEqual([line.strip() for line in f].count(port), 1, err)
+
     def test_plain_tcp_needs_keys_or_insecure(self):
         pipe = self.write("pipe.yaml", "nodes:\n  a: {cmd: 'true'}\n")
         p = self.zdag("run", pipe, "-w", "0", "--listen", self.endpoint, check=2)
