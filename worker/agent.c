@@ -213,14 +213,15 @@ static void log_problem(agent *a, bool fatal);
 
 /* True when the watch's problem ends this attempt now: only a mistake that retrying cannot
  * cure does. A refused connect or a broken one is libzmq's to retry (every 100 ms) while we
- * wait for WELCOME: it is said at once, and the wait goes on. A hang-up during a CurveZMQ
- * handshake is taken for a wrong coordinator key only when it repeats, since one can also be
- * a coordinator shedding connections. */
+ * wait for WELCOME: it is said at once, and the wait goes on. A hang-up during the handshake
+ * is taken for a wrong coordinator key (or mechanism) only when it repeats: one alone can also
+ * be a coordinator shedding connections or ending, or whatever held the port a moment. Refused
+ * connects before it are no repeat (a worker started before its coordinator has those). */
 static bool problem_settled(const agent *a, zd_peer_state s) {
     if (!problem_is_fatal(s))
         return false;
     if (s == ZD_PEER_SERVER_KEY || s == ZD_PEER_HUNG_UP)
-        return zd_peerwatch_failures(a->watch) >= 2;
+        return zd_peerwatch_hangups(a->watch) >= 2;
     return true;
 }
 
@@ -620,7 +621,8 @@ static session_end session(agent *a) {
     if (rc < 0 || !await_welcome(a)) {
         end = a->signal ? END_SIGNAL : END_LOST;
         if (end == END_LOST) {
-            bool fatal = problem_is_fatal(a->problem);
+            /* (A hang-up that did not repeat is not final either: the next attempt may join.) */
+            bool fatal = rc == 0 && problem_settled(a, a->problem);
             if (fatal)
                 end = END_REFUSED;
             log_problem(a, fatal && !a->cfg->forever);
