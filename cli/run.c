@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -218,30 +219,72 @@ static int prepare_state_dir(const zd_run_args *a, const char *default_dir, char
     return -1;
 }
 
-/* Tries --listen on a throwaway socket: an endpoint libzmq cannot bind to is invalid usage,
- * said before anything starts (*usage true), and one already taken is said now too (exit 3).
- * The socket is closed again (its context terminated) before the run binds for real. */
-static bool listen_endpoint_ok(const char *endpoint, bool *usage) {
-    void *ctx = zmq_ctx_new();
-    void *s = ctx ? zmq_socket(ctx, ZMQ_ROUTER) : NULL;
-    int linger = 0, err = 0;
-    bool ok = s && zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) == 0;
-    if (ok && zmq_bind(s, endpoint) != 0) {
-        err = zmq_errno();
-        ok = false;
+/* The --listen check never binds the endpoint itself. A socket listening there, however
+ * briefly, takes the connection of a worker that tries at that moment and drops it as it
+ * closes: a plain worker's JOIN is lost with it (it waits 5 s for a WELCOME), a keyed one is
+ * hung up on (as by a coordinator with another key). So a tcp endpoint is tried with a port
+ * the kernel picks (`*`: the address is what can be wrong; its port is checked here as a
+ * number, where libzmq would take "70000" for 4464), and an ipc path is checked as text, its
+ * directory being there. Whether the port or the path is free, the run's own bind says (exit
+ * 3). Other transports are tried as given: zdag's workers connect over tcp or ipc.
+ *
+ * Returns why the endpoint is wrong as written, or NULL; sets probe to what to bind to see
+ * whether libzmq can ("" for nothing). */
+static const char *check_endpoint(const char *endpoint, char *probe, size_t size) {
+    const char *colon = strrchr(endpoint, ':');
+    probe[0] = '\0';
+    if (strncmp(endpoint, "tcp://", 6) == 0 && colon > endpoint + 6) {
+        const char *port = colon + 1;
+        size_t digits = strspn(port, "0123456789");
+        if (strcmp(port, "*") != 0 &&
+            (digits == 0 || digits > 5 || port[digits] != '\0' || strtol(port, NULL, 10) > 65535))
+            return "its port is not a number from 1 to 65535 (or *)";
+        snprintf(probe, size, "%.*s:*", (int)(colon - endpoint), endpoint);
+        return NULL;
     }
-    *usage = !ok && err != EADDRINUSE && err != EACCES;
-    if (!ok)
+    if (strncmp(endpoint, "ipc://", 6) != 0) {
+        snprintf(probe, size, "%s", endpoint);
+        return NULL;
+    }
+    const char *path = endpoint + 6, *why = NULL;
+    struct sockaddr_un un;
+    struct stat st;
+    char *dir = strdup(path);
+    if (!*path || strcmp(path, "@") == 0)
+        why = "no path";
+    else if (strlen(path) >= sizeof un.sun_path)
+        why = "the path is longer than an ipc socket's";
+    else if (!dir)
+        why = "out of memory";
+    else if (path[0] != '@' && strcmp(path, "*") != 0 &&
+             (stat(dirname(dir), &st) != 0 || !S_ISDIR(st.st_mode)))
+        why = "its directory is not there";
+    free(dir);
+    return why;
+}
+
+/* Checks --listen before the run (see check_endpoint()): an endpoint that is wrong as written
+ * is invalid usage, said before anything starts. A throwaway socket is closed (its context
+ * terminated) before the run binds. */
+static bool listen_endpoint_ok(const char *endpoint) {
+    char probe[PATH_MAX + 64];
+    const char *why = check_endpoint(endpoint, probe, sizeof probe);
+    void *ctx = !why && probe[0] ? zmq_ctx_new() : NULL;
+    void *s = ctx ? zmq_socket(ctx, ZMQ_ROUTER) : NULL;
+    int linger = 0;
+    if (!why && probe[0] && !(s && zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) == 0))
+        why = "cannot try it";
+    else if (!why && probe[0] && zmq_bind(s, probe) != 0)
+        why = zmq_errno() == EPROTONOSUPPORT ? "not a transport zdag can listen on"
+                                             : zmq_strerror(zmq_errno());
+    if (why)
         fprintf(stderr, "zdag: --listen %s: %s (e.g. tcp://0.0.0.0:7700 or ipc:///PATH)\n",
-                endpoint,
-                err == EPROTONOSUPPORT ? "not a transport zdag can listen on"
-                : err                  ? zmq_strerror(err)
-                                       : "cannot try it");
+                endpoint, why);
     if (s)
         zmq_close(s);
     if (ctx)
         zmq_ctx_term(ctx);
-    return ok;
+    return !why;
 }
 
 /* Security of --listen: CurveZMQ keys for tcp, or a loud --insecure. */
@@ -381,10 +424,7 @@ int zd_run_args_run(zd_run_args *a, zd_graph *g, const char *pipeline, const cha
     a->opts.forced = forced;
     if (!prepare_listen(a))
         goto out;
-    bool usage = true;
-    if (a->opts.listen && !listen_endpoint_ok(a->opts.listen, &usage)) {
-        if (!usage)
-            status = ZD_EXIT_CANNOT_RUN;
+    if (a->opts.listen && !listen_endpoint_ok(a->opts.listen)) {
         snprintf(why, sizeof why, "cannot listen on %s", a->opts.listen);
         goto out;
     }

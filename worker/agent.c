@@ -166,8 +166,11 @@ static int open_session(agent *a) {
     if (zd_peerwatch_new(a->ctx, a->sock, cfg->curve_public != NULL, &a->watch) < 0)
         return ZDAG_EZMQ;
     if (zmq_connect(a->sock, cfg->connect) < 0) {
-        zd_logf(a->log, ZDAG_LOG_ERROR, "cannot connect to %s: %s", cfg->connect,
-                zmq_strerror(errno));
+        /* (Checked here, on the connection itself: a throwaway socket to try the endpoint on
+         * would reach the coordinator, which would log a peer that hung up.) */
+        zd_logf(a->log, ZDAG_LOG_ERROR,
+                "--connect %s: not an endpoint to connect to (%s); e.g. tcp://10.0.0.1:7700",
+                cfg->connect, zmq_strerror(errno));
         return ZDAG_EINVAL; /* the endpoint itself is wrong: retrying cannot help */
     }
     zd_msg_join j = {
@@ -210,14 +213,15 @@ static void log_problem(agent *a, bool fatal);
 
 /* True when the watch's problem ends this attempt now: only a mistake that retrying cannot
  * cure does. A refused connect or a broken one is libzmq's to retry (every 100 ms) while we
- * wait for WELCOME: it is said at once, and the wait goes on. A hang-up during a CurveZMQ
- * handshake is taken for a wrong coordinator key only when it repeats, since one can also be
- * a coordinator shedding connections. */
+ * wait for WELCOME: it is said at once, and the wait goes on. A hang-up during the handshake
+ * is taken for a wrong coordinator key (or mechanism) only when it repeats: one alone can also
+ * be a coordinator shedding connections or ending, or whatever held the port a moment. Refused
+ * connects before it are no repeat (a worker started before its coordinator has those). */
 static bool problem_settled(const agent *a, zd_peer_state s) {
     if (!problem_is_fatal(s))
         return false;
     if (s == ZD_PEER_SERVER_KEY || s == ZD_PEER_HUNG_UP)
-        return zd_peerwatch_failures(a->watch) >= 2;
+        return zd_peerwatch_hangups(a->watch) >= 2;
     return true;
 }
 
@@ -617,7 +621,8 @@ static session_end session(agent *a) {
     if (rc < 0 || !await_welcome(a)) {
         end = a->signal ? END_SIGNAL : END_LOST;
         if (end == END_LOST) {
-            bool fatal = problem_is_fatal(a->problem);
+            /* (A hang-up that did not repeat is not final either: the next attempt may join.) */
+            bool fatal = rc == 0 && problem_settled(a, a->problem);
             if (fatal)
                 end = END_REFUSED;
             log_problem(a, fatal && !a->cfg->forever);

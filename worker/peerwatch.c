@@ -19,7 +19,7 @@ struct zd_peerwatch {
     bool up;               /* a handshake succeeded and its connection is open */
     zd_peer_state problem; /* the last problem not yet taken, or PENDING */
     uint32_t value;        /* its event's value */
-    unsigned failures;     /* failed attempts */
+    unsigned hangups;      /* handshakes hung up on: the states SERVER_KEY and HUNG_UP */
     bool debug;            /* ZDAG_DEBUG_MONITOR set: every event to stderr */
 };
 
@@ -72,7 +72,8 @@ static bool telling(zd_peer_state s) {
 }
 
 static void set_problem(zd_peerwatch *w, zd_peer_state s, uint32_t value) {
-    w->failures++;
+    if (s == ZD_PEER_SERVER_KEY || s == ZD_PEER_HUNG_UP)
+        w->hangups++;
     if (telling(w->problem) && !telling(s))
         return; /* e.g. the hang-up of libzmq's retry after a ZAP refusal */
     w->problem = s;
@@ -160,8 +161,8 @@ void zd_peerwatch_take(zd_peerwatch *w) {
     w->value = 0;
 }
 
-unsigned zd_peerwatch_failures(const zd_peerwatch *w) {
-    return w->failures;
+unsigned zd_peerwatch_hangups(const zd_peerwatch *w) {
+    return w->hangups;
 }
 
 bool zd_peerwatch_plain_answers(void *zmq_ctx, const char *endpoint, int timeout_ms) {

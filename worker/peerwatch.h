@@ -84,7 +84,9 @@ void zd_peerwatch_take(zd_peerwatch *w);
  * HANDSHAKE_FAILED_NO_DETAIL). The probe sends nothing and closes at once. */
 bool zd_peerwatch_plain_answers(void *zmq_ctx, const char *endpoint, int timeout_ms);
 
-/* Failed connection attempts counted so far (connect refused, handshakes failed). */
-unsigned zd_peerwatch_failures(const zd_peerwatch *w);
+/* Handshakes so far that ended in ZD_PEER_SERVER_KEY or ZD_PEER_HUNG_UP (the peer hung up, or
+ * the CurveZMQ handshake failed cryptographically). Refused connects and broken connections
+ * are not counted: what they say is no more than "not there yet". */
+unsigned zd_peerwatch_hangups(const zd_peerwatch *w);
 
 #endif

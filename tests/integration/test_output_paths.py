@@ -1,7 +1,8 @@
 """--report, --trace and --results are checked before the first node starts: a path that
 cannot be written is invalid usage (exit 2, a clear message), and no node runs. A bad
---listen endpoint is invalid usage too."""
+--listen endpoint is invalid usage too; one already taken cannot run (exit 3)."""
 import os
+import socket
 import sys
 import unittest
 
@@ -56,13 +57,25 @@ class OutputPathsTest(ZdagTestCase):
         self.assertEqual([f for f in os.listdir(self.dir) if f.startswith(".zdag-probe")], [])
 
     def test_bad_listen_endpoint_is_usage(self):
-        for endpoint in ("bogus://x", "tcp://", "tcp://300.1.1.1:7700", "ipc://"):
+        for endpoint in ("bogus://x", "tcp://", "tcp://300.1.1.1:7700", "ipc://",
+                         "tcp://127.0.0.1:70000", "ipc:///nonexistent/zdag/coord"):
             p = self.zdag("run", self.pipeline(), "-w", "0", "--listen", endpoint, "--insecure",
                           check=2)
             self.assertIn(endpoint, p.stderr)
             self.assertIn("--listen", p.stderr)
             self.assertFalse(os.path.exists(self.marker))
 
+
+    def test_listen_endpoint_in_use_cannot_run(self):
+        # Said by the run's own bind (the check before the run never listens there): exit 3.
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            endpoint = f"tcp://127.0.0.1:{taken.getsockname()[1]}"
+            p = self.zdag("run", self.pipeline(), "-w", "0", "--listen", endpoint, "--insecure",
+                          check=3)
+        self.assertIn(f"cannot listen on {endpoint}: Address already in use", p.stderr)
+        self.assertFalse(os.path.exists(self.marker), "a node ran")
 
 if __name__ == "__main__":
     unittest.main()

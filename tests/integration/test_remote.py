@@ -28,14 +28,40 @@ class RemoteTest(ZdagTestCase):
     def setUp(self):
         super().setUp()
         self.procs = []
+        self.followers = []
         self.endpoint = f"tcp://127.0.0.1:{free_port()}"
 
     def tearDown(self):
         for p in self.procs:
             if p.poll() is None:
                 p.kill()
+        self.followed()
+        for p in self.procs:
             p.communicate(timeout=30)
         super().tearDown()
+
+    def follow(self, coord, *phrases):
+        """Reads the coordinator's stderr line by line (in a thread, until it exits): returns
+        the list of lines read so far and, for each phrase, an Event set once a line has it."""
+        lines, seen = [], {phrase: threading.Event() for phrase in phrases}
+
+        def read():
+            for line in coord.stderr:
+                lines.append(line)
+                for phrase, event in seen.items():
+                    if phrase in line:
+                        event.set()
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        self.followers.append(reader)
+        return lines, seen
+
+    def followed(self):
+        """Waits for the readers of follow() (their coordinators have exited or are killed)."""
+        for reader in self.followers:
+            reader.join(timeout=30)
+        self.followers = []
 
     def spawn(self, *args):
         p = subprocess.Popen([ZDAG, *args], cwd=self.dir, env=self.env, stdout=subprocess.PIPE,
@@ -60,16 +86,28 @@ class RemoteTest(ZdagTestCase):
             return json.load(f), err
 
     def test_hosts_keep_their_limits(self):
+        # Every node waits for `go`, made once both workers have joined (the coordinator's
+        # log says so): the run cannot end before either is in, and each host takes nodes.
+        go = self.path("go")
         text = "nodes:\n" + "".join(
-            f"  n{i}: {{cmd: 'echo out-$ZDAG_NODE >&2; sleep 0.2', cpus: {i % 3}}}\n"
-            for i in range(24))
+            f"  n{i}: {{cmd: 'while [ ! -f {go} ]; do sleep 0.02; done; "
+            f"echo out-$ZDAG_NODE >&2; sleep 0.2', cpus: {i % 3}}}\n" for i in range(24))
         coord = self.coordinator(text, "--insecure")
+        lines, joined = self.follow(coord, "joined from host hostA", "joined from host hostB")
         workers = [self.worker("hostA", 2, 1, "--insecure"),
                    self.worker("hostB", 3, 4, "--insecure")]
-        r, _ = self.finish(coord)
+        for event in joined.values():
+            self.assertTrue(event.wait(timeout=60), "".join(lines))
+        with open(go, "w"):
+            pass
+        coord.wait(timeout=120)
+        self.followed()
+        self.assertEqual(coord.returncode, 0, "".join(lines))
+        with open(self.report) as f:
+            r = json.load(f)
         for w in workers:
-            w.communicate(timeout=30)
-            self.assertEqual(w.returncode, 0)  # the run's end released them
+            _, err = w.communicate(timeout=30)
+            self.assertEqual(w.returncode, 0, err)  # the run's end released them
         by_host = {}
         for n in r["nodes"]:
             self.assertEqual(n["status"], "succeeded")
@@ -127,16 +165,8 @@ nodes:
         coord = self.coordinator("nodes:\n  a: {cmd: 'true'}\n", "--curve-secret",
                                  self.path("coord.key"), "--authorized-keys",
                                  self.path("authorized"))
-        lines, refused = [], threading.Event()
-
-        def read_log():  # the coordinator's stderr, line by line, until it exits
-            for line in coord.stderr:
-                lines.append(line)
-                if "refused a worker with an unknown key" in line:
-                    refused.set()
-
-        reader = threading.Thread(target=read_log)
-        reader.start()
+        lines, seen = self.follow(coord, "refused a worker with an unknown key")
+        refused = seen["refused a worker with an unknown key"]
         bad = self.worker("bad", 1, 1, "--curve-secret", self.path("bad.key"),
                           "--coordinator-key", self.path("coord.pub"))
         wrong = self.worker("wrong", 1, 1, "--curve-secret", self.path("good.key"),
@@ -147,7 +177,7 @@ nodes:
         good = self.worker("good", 1, 1, "--curve-secret", self.path("good.key"),
                            "--coordinator-key", self.path("coord.pub"))
         coord.wait(timeout=120)
-        reader.join(timeout=30)
+        self.followed()
         err = "".join(lines)
         self.assertEqual(coord.returncode, 0, err)
         with open(self.report) as f:
@@ -160,6 +190,42 @@ nodes:
         for p in (bad, wrong):
             p.send_signal(signal.SIGTERM)
             p.communicate(timeout=30)
+
+    def test_a_good_worker_causes_no_refusal(self):
+        # Only what the worker's connections carry reaches the coordinator: no connection
+        # opened and dropped before its handshake (the command line's endpoint check once did).
+        self.keys()
+        coord = self.coordinator("nodes:\n  a: {cmd: 'true'}\n  b: {cmd: 'true', deps: [a]}\n",
+                                 "--curve-secret", self.path("coord.key"), "--authorized-keys",
+                                 self.path("authorized"))
+        first = coord.stderr.readline()  # the worker starts once the coordinator listens
+        self.assertIn("accepting workers on", first)
+        good = self.worker("good", 1, 1, "--curve-secret", self.path("good.key"),
+                           "--coordinator-key", self.path("coord.pub"))
+        r, err = self.finish(coord)
+        err = first + err
+        good.communicate(timeout=30)
+        self.assertEqual(good.returncode, 0)
+        self.assertEqual([n["host"] for n in r["nodes"]], ["good", "good"])
+        self.assertNotIn("refused", err, err)
+
+    def test_only_the_run_listens_on_its_port(self):
+        # A worker may try the port while the coordinator starts: whatever accepts it then
+        # must be the run's own socket. A check of --listen that bound the port a moment
+        # before the run did took such a worker's connection and dropped it (a plain worker's
+        # JOIN went with it; a keyed one was hung up on, as by a coordinator with another key).
+        log = self.path("listens")
+        self.preload(os.environ["ZDAG_TEST_LISTENLOG"])
+        self.env["ZDAG_TEST_LISTEN_LOG"] = log
+        coord = self.coordinator("nodes:\n  a: {cmd: 'true'}\n", "--insecure")
+        w = self.worker("early", 1, 1, "--insecure")
+        r, err = self.finish(coord)
+        w.communicate(timeout=30)
+        self.assertEqual(w.returncode, 0)
+        self.assertEqual(r["nodes"][0]["host"], "early")
+        port = self.endpoint.rsplit(":", 1)[1]
+        with open(log) as f:
+            self.assertEqual([line.strip() for line in f].count(port), 1, err)
 
     def test_plain_tcp_needs_keys_or_insecure(self):
         pipe = self.write("pipe.yaml", "nodes:\n  a: {cmd: 'true'}\n")

@@ -179,11 +179,8 @@ nodes:
 
     def slow_disk(self, ms):
         """Journal writes and syncs of the next runs take ms milliseconds each (LD_PRELOAD)."""
-        self.env["LD_PRELOAD"] = os.environ["ZDAG_TEST_SLOWDISK"]
+        self.preload(os.environ["ZDAG_TEST_SLOWDISK"])
         self.env["ZDAG_TEST_SLOW_MS"] = str(ms)
-        if "ASAN_OPTIONS" in self.env or os.environ.get("ZDAG_SANITIZE") == "ON":
-            opts = self.env.get("ASAN_OPTIONS", "")
-            self.env["ASAN_OPTIONS"] = (opts + ":" if opts else "") + "verify_asan_link_order=0"
 
     def fast_disk(self):
         self.env.pop("LD_PRELOAD", None)

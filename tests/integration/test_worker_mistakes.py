@@ -185,6 +185,30 @@ class WorkerMistakesTest(ZdagTestCase):
         w.communicate(timeout=30)
         self.assertEqual(w.returncode, 143)
 
+    def test_one_hang_up_is_no_wrong_key(self):
+        """A keyed worker takes a hang-up for a coordinator with another key only when it
+        repeats. Started before anything listens (its connects refused), then hung up on once
+        by whatever held the port a moment, it joins the coordinator that comes after."""
+        port = int(self.endpoint.rsplit(":", 1)[1])
+        w = self.spawn("worker", "--connect", self.endpoint, *self.keys("good.key", "coord.pub"))
+        self.assertIn("nothing listens", w.stderr.readline())
+        with socket.socket() as held:
+            # (As libzmq's listeners do: the coordinator binds the port while the connection
+            # closed here is in TIME_WAIT.)
+            held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            held.bind(("127.0.0.1", port))
+            held.listen(1)
+            conn, _ = held.accept()
+        with conn:  # the port is free again; the worker's next connects are refused
+            conn.recv(64)  # its greeting, read: the close is a hang-up (FIN), not a reset
+        coord = self.secure_coordinator()
+        _, err = w.communicate(timeout=60)
+        self.assertEqual(w.returncode, 0, err)
+        _, log = coord.communicate(timeout=60)
+        self.assertEqual(coord.returncode, 0, log)
+        self.assertIn("joined", err)
+        self.assertNotIn("refused", log)
+
     def test_invalid_endpoint_is_usage(self):
         p = self.zdag("worker", "--connect", "bogus://x", "--insecure", check=2)
         self.assertIn("bogus://x", p.stderr)

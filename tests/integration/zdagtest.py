@@ -119,6 +119,14 @@ class ZdagTestCase(unittest.TestCase):
         self.backgrounded.append(p)
         return p
 
+    def preload(self, library):
+        """The zdag processes this test starts from now on load library first (LD_PRELOAD);
+        under AddressSanitizer too, which otherwise insists on coming first."""
+        self.env["LD_PRELOAD"] = library
+        if "ASAN_OPTIONS" in self.env or os.environ.get("ZDAG_SANITIZE") == "ON":
+            opts = self.env.get("ASAN_OPTIONS", "")
+            self.env["ASAN_OPTIONS"] = (opts + ":" if opts else "") + "verify_asan_link_order=0"
+
     def side_lines(self, side):
         """The words of each line the commands appended to the file side ([] before any)."""
         if not os.path.exists(side):
