@@ -12,14 +12,14 @@ from zdagtest import ZdagTestCase  # noqa: E402
 
 class OutputPathsTest(ZdagTestCase):
     def pipeline(self):
-        self.marker = self.path("ran")
-        return self.write("pipe.yaml", f"nodes:\n  a: {{cmd: 'touch {self.marker}'}}\n"
+        self.ran = self.path("ran")
+        return self.write("pipe.yaml", f"nodes:\n  a: {{cmd: 'touch {self.ran}'}}\n"
                                        f"  b: {{cmd: 'true', deps: [a]}}\n")
 
     def refused(self, *args, says):
         p = self.zdag("run", self.pipeline(), *args, check=2)
         self.assertIn(says, p.stderr)
-        self.assertFalse(os.path.exists(self.marker), "a node ran")
+        self.assertFalse(os.path.exists(self.ran), "a node ran")
         self.assertNotIn("succeeded", p.stderr)
         self.assertNotIn("failed", p.stderr)
         return p
@@ -63,7 +63,7 @@ class OutputPathsTest(ZdagTestCase):
                           check=2)
             self.assertIn(endpoint, p.stderr)
             self.assertIn("--listen", p.stderr)
-            self.assertFalse(os.path.exists(self.marker))
+            self.assertFalse(os.path.exists(self.ran))
 
 
     def test_listen_endpoint_in_use_cannot_run(self):
@@ -75,7 +75,7 @@ class OutputPathsTest(ZdagTestCase):
             p = self.zdag("run", self.pipeline(), "-w", "0", "--listen", endpoint, "--insecure",
                           check=3)
         self.assertIn(f"cannot listen on {endpoint}: Address already in use", p.stderr)
-        self.assertFalse(os.path.exists(self.marker), "a node ran")
+        self.assertFalse(os.path.exists(self.ran), "a node ran")
 
 if __name__ == "__main__":
     unittest.main()
