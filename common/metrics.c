@@ -44,7 +44,11 @@ static enum MHD_Result answer(void *ctx, struct MHD_Connection *conn, const char
     if (strcmp(url, "/metrics") != 0)
         return reply(conn, MHD_HTTP_NOT_FOUND, "see /metrics\n", 13);
     pthread_mutex_lock(&m->lock);
-    enum MHD_Result ok = reply(conn, MHD_HTTP_OK, m->text ? m->text : "", m->text ? m->len : 0);
+    /* Before the owner's first snapshot there is nothing to say: an empty 200 would read as a
+     * target with no metrics at all, so a scrape fails instead (and is tried again). */
+    static const char none[] = "no snapshot yet\n";
+    enum MHD_Result ok = m->text ? reply(conn, MHD_HTTP_OK, m->text, m->len)
+                                 : reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE, none, sizeof none - 1);
     pthread_mutex_unlock(&m->lock);
     return ok;
 }

@@ -20,7 +20,8 @@ typedef struct zd_metrics zd_metrics;
 int zd_metrics_start(const char *addr, zd_metrics **out, char *why, size_t size)
     __attribute__((warn_unused_result));
 
-/* Makes text[0..len) the answer from now on (copied). */
+/* Makes text[0..len) the answer from now on (copied). Until the first, GET /metrics answers 503
+ * "no snapshot yet". */
 void zd_metrics_publish(zd_metrics *m, const char *text, size_t len);
 
 /* Stops serving and frees; sets *m to NULL. Accepts NULL. */
