@@ -80,11 +80,19 @@ class MapTest(ZdagTestCase):
             self.assertEqual(lines[k:k + 3], [f"{job}-1", f"{job}-2", f"{job}-3"], lines)
 
     def test_completion_order_and_keep_order(self):
-        """Job 1 waits until job 2 has written its mark, so job 2 always ends first."""
+        """Job 1 waits for a file the test makes only once zdag map has printed job 2's line,
+        so job 2 has ended first: the order comes from zdag's own output, not from timing."""
+        cmd = "if [ {} = 1 ]; then while [ ! -e mark ]; do sleep 0.01; done; fi; echo {}"
+        p = self.background("map", "-j", "2", cmd, ":::", "1", "2")
+        first = p.stdout.readline()
+        open(self.path("mark"), "w").close()
+        rest, err = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertEqual(first + rest, "2\n1\n")
+        os.unlink(self.path("mark"))
+        # --keep-order: job 1's line first, though job 2 ends first.
         cmd = ("if [ {} = 1 ]; then while [ ! -e mark ]; do sleep 0.01; done; "
                "else touch mark; fi; echo {}")
-        self.assertEqual(self.map("-j", "2", cmd, ":::", "1", "2", check=0).stdout, "2\n1\n")
-        os.unlink(self.path("mark"))
         self.assertEqual(self.map("-j", "2", "--keep-order", cmd, ":::", "1", "2",
                                   check=0).stdout, "1\n2\n")
 
