@@ -4,7 +4,6 @@ function nodes on a remote worker."""
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -12,16 +11,10 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from zdagtest import ZDAG, ZdagTestCase, nodes_by_name  # noqa: E402
+from zdagtest import ZDAG, ZdagTestCase, free_port, nodes_by_name  # noqa: E402
 from test_limits import max_overlap  # noqa: E402
 
 PLUGIN = os.environ.get("ZDAG_PLUGIN", "")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class RemoteTest(ZdagTestCase):

@@ -14,7 +14,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from zdagtest import ZDAG, ZdagTestCase  # noqa: E402
+from zdagtest import ZDAG, ZdagTestCase, free_port  # noqa: E402
 
 SAY_WITHIN_S = 5.0
 
@@ -23,12 +23,6 @@ def peer_lines(log, words):
     """Lines of the coordinator saying it refused a peer in these words. The address is the
     worker's, or "?" when its connection closed before libzmq's event was read."""
     return len(re.findall(r"refused a peer at (?:127\.0\.0\.1|\?): " + re.escape(words), log))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class WorkerMistakesTest(ZdagTestCase):

@@ -2,11 +2,10 @@
 its functions run there; results and exceptions come back to the coordinator's process."""
 import json
 import os
-import socket
 import subprocess
 import unittest
 
-from zdagpytest import BUILD, PYTHON, PyTestCase
+from zdagpytest import BUILD, PYTHON, PyTestCase, free_port
 
 ZDAG = os.environ.get("ZDAG") or os.path.join(BUILD, "zdag")
 
@@ -38,12 +37,6 @@ err = run.errors["fails"]
 print(json.dumps({"parts": [run[p] for p in parts], "total": run[t], "pid": os.getpid(),
                   "error_type": type(err).__name__, "error": str(err)}))
 """
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class RemoteTest(PyTestCase):

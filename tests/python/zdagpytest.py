@@ -13,7 +13,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 SOURCE = os.environ.get("ZDAG_SOURCE_DIR") or os.path.join(HERE, "..", "..")
 PYTHON = sys.executable
 
-from zdagtest import ZdagTestCase, overlaps  # noqa: E402,F401  (re-exported)
+from zdagtest import ZdagTestCase, free_port, overlaps  # noqa: E402,F401  (re-exported)
 
 
 class PyTestCase(ZdagTestCase):
