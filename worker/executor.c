@@ -570,7 +570,7 @@ static void run_command(executor *x, const zd_msg_task *t, zd_store_writer *w,
     envv env = {0};
     char **argv = NULL;
     char *shell = NULL, *workdir = NULL;
-    memset(res, 0, sizeof *res);
+    zd_proc_result_clear(res);
     bool ok = true;
     for (char **e = environ; ok && *e; e++)
         ok = env_put(&env, *e, false);
@@ -632,7 +632,7 @@ out_free:
  * command's. Stored dependencies are mapped for the call. */
 static void run_function(executor *x, const zd_msg_task *t, zd_store_writer *w,
                          zd_proc_result *res) {
-    memset(res, 0, sizeof *res);
+    zd_proc_result_clear(res);
     if (!x->fns) {
         snprintf(res->error, sizeof res->error, "this executor has no functions");
         return;
@@ -866,7 +866,7 @@ static int handle_task(executor *x, const zd_msg_task *t) {
     await_lease(x);
     begin_attempt(x, t);
     zd_proc_result res;
-    memset(&res, 0, sizeof res);
+    zd_proc_result_clear(&res);
     char dir[ZD_STORE_PATH];
     zd_store_writer *w = zd_store_writer_new(results_dir(x, t, dir, sizeof dir), t->max_result);
     int rc = w ? get_deps(x, t, res.error, sizeof res.error) : ZDAG_ENOMEM;

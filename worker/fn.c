@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "foreach.h"
@@ -31,7 +32,7 @@ struct zdag_call {
     msgpack_object args;        /* nil when none */
     dep_view *deps;             /* the deps' results */
     size_t n_deps;              /* entries in deps */
-    char error[ZDAG_ERROR_MAX]; /* set by zdag_call_fail() */
+    char error[ZDAG_ERROR_MAX]; /* set by zdag_call_fail() (the last field) */
 };
 
 const char *zdag_call_node(const zdag_call *call) {
@@ -212,7 +213,11 @@ bool zd_fn_call(zd_fn_caller *c, const zd_msg_task *t, char **out, size_t *out_l
     *out = NULL;
     *out_len = 0;
     char *fn_name = zd_bytes_dup(t->cmd), *node = zd_bytes_dup(t->name);
-    zdag_call call = {.node = node, .attempt = t->attempt};
+    zdag_call call;
+    memset(&call, 0, offsetof(zdag_call, error)); /* not error's ZDAG_ERROR_MAX bytes */
+    call.error[0] = '\0';
+    call.node = node;
+    call.attempt = t->attempt;
     call.deps = calloc(t->n_deps ? 2 * (size_t)t->n_deps : 1, sizeof *call.deps); /* fan views */
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);

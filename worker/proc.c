@@ -140,7 +140,7 @@ static void describe_status(zd_proc_result *r, int status, double timeout_s, uin
 }
 
 int zd_proc_run(const zd_proc_spec *spec, zd_proc_result *r, volatile sig_atomic_t *pgid) {
-    memset(r, 0, sizeof *r);
+    zd_proc_result_clear(r);
     zd_spawner *own = spec->spawner ? NULL : zd_spawner_new(false);
     zd_spawner *spawner = spec->spawner ? spec->spawner : own;
     if (!spawner) {

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "spawn.h"
@@ -38,8 +39,15 @@ typedef struct zd_proc_result {
     bool timed_out;             /* killed by the timeout */
     bool over_limit;            /* killed: its stdout passed max_output */
     int output_errno;           /* stdout could not be stored (errno), or 0 */
-    char error[ZDAG_ERROR_MAX]; /* why it failed, "" when it exited 0 */
+    char error[ZDAG_ERROR_MAX]; /* why it failed, "" when it exited 0 (the last field) */
 } zd_proc_result;
+
+/* Empties r: every field zero and error "", without writing the rest of error's
+ * ZDAG_ERROR_MAX bytes (done for every attempt). */
+static inline void zd_proc_result_clear(zd_proc_result *r) {
+    memset(r, 0, offsetof(zd_proc_result, error));
+    r->error[0] = '\0';
+}
 
 /* Splits a shell command into words when the shell would add nothing: no quoting, expansion,
  * redirection, globbing, control operators, comments or assignments, and a first word that is
